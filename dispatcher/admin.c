@@ -1,0 +1,334 @@
+#include "dispatcher/admin.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatcher/db.h"
+#include "dispatcher/log.h"
+#include "dispatcher/migrate.h"
+#include "dispatcher/token.h"
+#include "dispatcher/validate.h"
+#include "sql_queries.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define CONNECT_GIVE_UP_MS              15000
+
+/* --- snpd migrate ----------------------------------------------------------------- */
+
+static void on_migrated(struct migrate *m, int result, const char *message)
+{
+    int *exit_code = m->data;
+    if (result == MIGRATE_OK) {
+        log_info("migrate", "%s", message);
+        *exit_code = 0;
+    } else {
+        log_error("migrate", "%s", message);
+        *exit_code = 1;
+    }
+}
+
+int admin_migrate(const struct config *cfg)
+{
+    uv_loop_t loop;
+    struct migrate m;
+    int exit_code = 1;
+    uv_loop_init(&loop);
+    if (migrate_start(&m, &loop, cfg->database, snp_migrations, snp_migration_count,
+                      CONNECT_GIVE_UP_MS, on_migrated) != 0) {
+        log_error("migrate", "cannot start");
+        uv_loop_close(&loop);
+        return 1;
+    }
+    m.data = &exit_code;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&loop) != 0)
+        log_warn("migrate", "loop closed with live handles");
+    return exit_code;
+}
+
+/* --- one query, one answer -------------------------------------------------------- */
+
+struct oneshot {
+    struct db db;
+    uv_timer_t deadline;
+    enum sql_id query;
+    int nparams;
+    const char *const *params;
+    void (*print)(const PGresult *res, void *arg);
+    void *arg;
+    bool sent;
+    int exit_code;
+};
+
+static void oneshot_closed(struct db *db)
+{
+    (void)db;
+}
+
+static void oneshot_finish(struct oneshot *o, int exit_code)
+{
+    o->exit_code = exit_code;
+    uv_timer_stop(&o->deadline);
+    if (!uv_is_closing((uv_handle_t *)&o->deadline))
+        uv_close((uv_handle_t *)&o->deadline, NULL);
+    db_close(&o->db, oneshot_closed);
+}
+
+static void on_oneshot_result(void *arg, enum db_status st, const PGresult *res)
+{
+    struct oneshot *o = arg;
+    if (st == DB_OK) {
+        o->print(res, o->arg);
+        oneshot_finish(o, o->exit_code);
+        return;
+    }
+    char msg[512] = "the database became unavailable";
+    if (st == DB_QUERY_ERROR && res) {
+        snprintf(msg, sizeof(msg), "%s",
+                 PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                     ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                     : PQresultErrorMessage(res));
+    }
+    fprintf(stderr, "snpd: %s\n", msg);
+    oneshot_finish(o, 1);
+}
+
+static void on_oneshot_ready(struct db *db, bool up)
+{
+    struct oneshot *o = container_of(db, struct oneshot, db);
+    if (!up || o->sent)
+        return;
+    o->sent = true;
+    db_query(db, sql_text[o->query], o->nparams, o->params, on_oneshot_result, o);
+}
+
+static void on_oneshot_deadline(uv_timer_t *t)
+{
+    struct oneshot *o = container_of(t, struct oneshot, deadline);
+    fprintf(stderr, "snpd: cannot reach the database within %d s\n", CONNECT_GIVE_UP_MS / 1000);
+    oneshot_finish(o, 1);
+}
+
+static int oneshot_run(const struct config *cfg, enum sql_id query, int nparams,
+                       const char *const *params, void (*print)(const PGresult *, void *),
+                       void *arg)
+{
+    uv_loop_t loop;
+    struct oneshot o;
+    memset(&o, 0, sizeof(o));
+    o.query = query;
+    o.nparams = nparams;
+    o.params = params;
+    o.print = print;
+    o.arg = arg;
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &o.deadline);
+    if (db_init(&o.db, &loop, cfg->database, 1) != 0) {
+        uv_close((uv_handle_t *)&o.deadline, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        return 1;
+    }
+    o.db.on_ready_change = on_oneshot_ready;
+    uv_timer_start(&o.deadline, on_oneshot_deadline, CONNECT_GIVE_UP_MS, 0);
+    if (db_is_up(&o.db))
+        on_oneshot_ready(&o.db, true);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return o.exit_code;
+}
+
+/* --- snpd token ------------------------------------------------------------------- */
+
+static const char token_usage[] =
+    "usage: snpd token create --role ROLE --territory ID [--practitioner RPPS]\n"
+    "                         [--organisation ID] [--label TEXT] [--expires-days N]\n"
+    "       snpd token revoke ID | --label TEXT\n"
+    "       snpd token list [--territory ID]\n"
+    "\n"
+    "Roles: gp (needs --practitioner), pharmacy, emergency, sas, professional, desk\n"
+    "(need --organisation), coordinator, admin.  `create` prints the secret alone\n"
+    "on standard output; it is shown only this once.\n";
+
+struct created {
+    char secret[TOKEN_SECRET_SIZE];
+    const char *role;
+    const char *territory;
+};
+
+static void print_created(const PGresult *res, void *arg)
+{
+    struct created *c = arg;
+    printf("%s\n", c->secret);
+    fflush(stdout);
+    const char *exp = PQgetisnull(res, 0, 1) ? "never" : PQgetvalue(res, 0, 1);
+    fprintf(stderr, "token %s created: role %s, territory %s, expires %s\n", PQgetvalue(res, 0, 0),
+            c->role, c->territory, exp);
+}
+
+static void print_revoked(const PGresult *res, void *arg)
+{
+    int *exit_code = arg;
+    int n = PQntuples(res);
+    for (int i = 0; i < n; i++)
+        printf("revoked %s\n", PQgetvalue(res, i, 0));
+    if (n == 0)
+        fprintf(stderr, "snpd: no active token matched\n");
+    *exit_code = 0;
+}
+
+static void print_list(const PGresult *res, void *arg)
+{
+    (void)arg;
+    printf("%-6s %-12s %-16s %-11s %-6s %-9s %-20s %s\n", "id", "role", "territory", "rpps", "org",
+           "state", "expires", "label");
+    for (int i = 0; i < PQntuples(res); i++) {
+        printf("%-6s %-12s %-16s %-11s %-6s %-9s %-20s %s\n", PQgetvalue(res, i, 0),
+               PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
+               PQgetvalue(res, i, 4), PQgetvalue(res, i, 8),
+               *PQgetvalue(res, i, 7) ? PQgetvalue(res, i, 7) : "never", PQgetvalue(res, i, 5));
+    }
+}
+
+static int token_create(const struct config *cfg, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"role", required_argument, NULL, 'r'},
+        {"territory", required_argument, NULL, 't'},
+        {"practitioner", required_argument, NULL, 'p'},
+        {"organisation", required_argument, NULL, 'o'},
+        {"label", required_argument, NULL, 'l'},
+        {"expires-days", required_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *role = NULL, *territory = NULL, *rpps = NULL, *org = NULL, *label = "";
+    const char *expires = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            role = optarg;
+            break;
+        case 't':
+            territory = optarg;
+            break;
+        case 'p':
+            rpps = optarg;
+            break;
+        case 'o':
+            org = optarg;
+            break;
+        case 'l':
+            label = optarg;
+            break;
+        case 'e':
+            expires = optarg;
+            break;
+        case 'h':
+            fputs(token_usage, stdout);
+            return 0;
+        default:
+            fputs(token_usage, stderr);
+            return 2;
+        }
+    }
+    enum token_role r;
+    if (!role || !token_role_parse(role, &r)) {
+        fprintf(stderr, "snpd: --role must be one of gp, pharmacy, emergency, sas, "
+                        "professional, desk, coordinator, admin\n");
+        return 2;
+    }
+    if (!territory || !validate_territory_id(territory)) {
+        fprintf(stderr, "snpd: --territory must be a territory id such as demo-redon\n");
+        return 2;
+    }
+    if (r == ROLE_GP && (!rpps || !validate_rpps(rpps))) {
+        fprintf(stderr, "snpd: a gp token needs --practitioner with a valid 11-digit RPPS\n");
+        return 2;
+    }
+    if (r != ROLE_GP && rpps) {
+        fprintf(stderr, "snpd: --practitioner is only for gp tokens\n");
+        return 2;
+    }
+    if (token_role_is_requester(r) && !org) {
+        fprintf(stderr, "snpd: a %s token needs --organisation with the organisation's id\n", role);
+        return 2;
+    }
+    if (org && strspn(org, "0123456789") != strlen(org)) {
+        fprintf(stderr, "snpd: --organisation takes a numeric id\n");
+        return 2;
+    }
+    if (expires && (strspn(expires, "0123456789") != strlen(expires) || strlen(expires) > 5 ||
+                    atoi(expires) < 1)) {
+        fprintf(stderr, "snpd: --expires-days takes a number of days from 1 to 99999\n");
+        return 2;
+    }
+    struct created cr = {.role = role, .territory = territory};
+    uint8_t hash[DIGEST_SHA256_LEN];
+    char hex[DIGEST_SHA256_HEX_LEN];
+    if (!token_generate(cr.secret, hash)) {
+        fprintf(stderr, "snpd: no randomness available\n");
+        return 1;
+    }
+    digest_hex(hash, sizeof(hash), hex);
+    const char *params[] = {hex, role, territory, rpps, org, label, expires};
+    return oneshot_run(cfg, SQL_TOKEN_CREATE, 7, params, print_created, &cr);
+}
+
+static int token_revoke(const struct config *cfg, int argc, char **argv)
+{
+    const char *id = NULL, *label = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--label") == 0 && i + 1 < argc)
+            label = argv[++i];
+        else if (strspn(argv[i], "0123456789") == strlen(argv[i]) && *argv[i] && !id)
+            id = argv[i];
+        else {
+            fputs(token_usage, stderr);
+            return 2;
+        }
+    }
+    if (!id && !label) {
+        fputs(token_usage, stderr);
+        return 2;
+    }
+    int exit_code = 1;
+    const char *params[] = {id, label};
+    int rc = oneshot_run(cfg, SQL_TOKEN_REVOKE, 2, params, print_revoked, &exit_code);
+    return rc != 0 ? rc : exit_code;
+}
+
+static int token_list(const struct config *cfg, int argc, char **argv)
+{
+    const char *territory = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--territory") == 0 && i + 1 < argc) {
+            territory = argv[++i];
+        } else {
+            fputs(token_usage, stderr);
+            return 2;
+        }
+    }
+    const char *params[] = {territory};
+    return oneshot_run(cfg, SQL_TOKEN_LIST, 1, params, print_list, NULL);
+}
+
+int admin_token(const struct config *cfg, int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "help") == 0) {
+        fputs(token_usage, argc < 1 ? stderr : stdout);
+        return argc < 1 ? 2 : 0;
+    }
+    if (strcmp(argv[0], "create") == 0)
+        return token_create(cfg, argc, argv);
+    if (strcmp(argv[0], "revoke") == 0)
+        return token_revoke(cfg, argc, argv);
+    if (strcmp(argv[0], "list") == 0)
+        return token_list(cfg, argc, argv);
+    fprintf(stderr, "snpd: unknown token command \"%s\"\n%s", argv[0], token_usage);
+    return 2;
+}

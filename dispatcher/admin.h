@@ -1,0 +1,19 @@
+/* snpd's administrative commands: `snpd migrate` and `snpd token ...`.
+ *
+ * Each runs a libuv loop of its own with one database connection, does its
+ * work through the same asynchronous db module as the server, prints its
+ * result, and returns the process exit code (0 ok, 1 failure, 2 usage).
+ */
+#ifndef SNP_ADMIN_H
+#define SNP_ADMIN_H
+
+#include "dispatcher/config.h"
+
+/* Applies the embedded migrations and exits; waits up to 15 s for the
+ * database. */
+int admin_migrate(const struct config *cfg);
+
+/* `snpd token create|revoke|list ...`: `argv[0]` is the subcommand. */
+int admin_token(const struct config *cfg, int argc, char **argv);
+
+#endif

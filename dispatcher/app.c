@@ -1,0 +1,222 @@
+#include "dispatcher/app.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatcher/handles.h"
+#include "dispatcher/log.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define TICK_MS                         50
+
+static void app_set_state(struct app *app, enum app_state next)
+{
+    static const char *const names[] = {"starting", "running", "draining", "closing"};
+    log_debug("app", "%s -> %s", names[app->state], names[next]);
+    app->state = next;
+}
+
+/* --- server hooks ----------------------------------------------------------------- */
+
+static bool app_is_ready(void *ctx, char *why, size_t whylen)
+{
+    struct app *app = ctx;
+    if (!app->migrated) {
+        snprintf(why, whylen, "migrations not applied yet");
+        return false;
+    }
+    if (!db_is_up(&app->db)) {
+        snprintf(why, whylen, "database unreachable");
+        return false;
+    }
+    return true;
+}
+
+static void app_write_metrics(void *ctx, struct buf *b)
+{
+    struct app *app = ctx;
+    const struct db_stats *st = &app->db.stats;
+    buf_printf(b,
+               "# HELP snpd_db_up Database connections ready.\n# TYPE snpd_db_up gauge\n"
+               "snpd_db_up %d\n",
+               app->db.up);
+    buf_printf(b,
+               "# HELP snpd_db_queries_total Queries completed.\n"
+               "# TYPE snpd_db_queries_total counter\nsnpd_db_queries_total %llu\n",
+               (unsigned long long)st->queries);
+    buf_printf(b,
+               "# HELP snpd_db_errors_total Queries refused by the server.\n"
+               "# TYPE snpd_db_errors_total counter\nsnpd_db_errors_total %llu\n",
+               (unsigned long long)st->errors);
+    buf_printf(b,
+               "# HELP snpd_db_unavailable_total Queries failed for lack of a connection.\n"
+               "# TYPE snpd_db_unavailable_total counter\nsnpd_db_unavailable_total %llu\n",
+               (unsigned long long)st->unavailable);
+    buf_printf(b, "# HELP snpd_db_query_seconds Database round-trip latency.\n"
+                  "# TYPE snpd_db_query_seconds histogram\n");
+    uint64_t cumulative = 0;
+    for (int i = 0; i < DB_LATENCY_BUCKETS; i++) {
+        cumulative += st->latency_count[i];
+        buf_printf(b, "snpd_db_query_seconds_bucket{le=\"%g\"} %llu\n",
+                   db_latency_bounds_us[i] / 1e6, (unsigned long long)cumulative);
+    }
+    cumulative += st->latency_count[DB_LATENCY_BUCKETS];
+    buf_printf(b, "snpd_db_query_seconds_bucket{le=\"+Inf\"} %llu\n",
+               (unsigned long long)cumulative);
+    buf_printf(b, "snpd_db_query_seconds_sum %.6f\nsnpd_db_query_seconds_count %llu\n",
+               st->latency_sum_s, (unsigned long long)cumulative);
+    buf_printf(b,
+               "# HELP snpd_loop_lag_seconds Event-loop lag measured by a %d ms timer.\n"
+               "# TYPE snpd_loop_lag_seconds gauge\nsnpd_loop_lag_seconds %.6f\n"
+               "# HELP snpd_loop_lag_max_seconds Largest loop lag seen since start.\n"
+               "# TYPE snpd_loop_lag_max_seconds gauge\nsnpd_loop_lag_max_seconds %.6f\n",
+               TICK_MS, app->lag_last_ms / 1000.0, app->lag_max_ms / 1000.0);
+}
+
+/* --- shutdown --------------------------------------------------------------------- */
+
+static void on_db_closed(struct db *db)
+{
+    struct app *app = container_of(db, struct app, db);
+    log_info("app", "database connections closed");
+    uv_close((uv_handle_t *)&app->sigint, NULL);
+    uv_close((uv_handle_t *)&app->sigterm, NULL);
+    uv_close((uv_handle_t *)&app->tick, NULL);
+}
+
+/* Called every tick while draining or closing: advances the shutdown. */
+static void app_shutdown_step(struct app *app)
+{
+    uint64_t now = uv_now(app->loop);
+    if (app->state == APP_DRAINING) {
+        bool busy = app->server.pending > 0 || db_in_flight(&app->db) > 0;
+        if (busy && now < app->drain_deadline_ms)
+            return;
+        if (busy)
+            log_warn("app", "%d requests still in flight after the grace period",
+                     app->server.pending);
+        app_set_state(app, APP_CLOSING);
+        if (app->migrating)
+            migrate_cancel(&app->migrate);
+        server_destroy(&app->server);
+        return;
+    }
+    if (app->state != APP_CLOSING)
+        return;
+    if (app->server.context) {
+        /* lws has closed its handles: finish its teardown (see handles.h). */
+        if (handle_count_foreign(app->loop) == 0)
+            server_destroy(&app->server);
+        return;
+    }
+    if (!app->migrating && !app->db.closing)
+        db_close(&app->db, on_db_closed);
+}
+
+void app_stop(struct app *app)
+{
+    if (app->state == APP_DRAINING || app->state == APP_CLOSING)
+        return;
+    log_info("app", "shutting down");
+    app_set_state(app, APP_DRAINING);
+    server_drain(&app->server);
+    app->drain_deadline_ms = uv_now(app->loop) + (uint64_t)app->cfg->shutdown_grace_ms;
+    app_shutdown_step(app);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct app *app = signum == SIGINT ? container_of(h, struct app, sigint)
+                                       : container_of(h, struct app, sigterm);
+    log_info("app", "received %s", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    app_stop(app);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct app *app = container_of(t, struct app, tick);
+    uint64_t now = uv_now(app->loop);
+    double lag = now > app->tick_expected_ms ? (double)(now - app->tick_expected_ms) : 0.0;
+    app->lag_last_ms = lag;
+    if (lag > app->lag_max_ms)
+        app->lag_max_ms = lag;
+    app->tick_expected_ms = now + TICK_MS;
+    if (app->state == APP_DRAINING || app->state == APP_CLOSING)
+        app_shutdown_step(app);
+}
+
+/* --- start-up --------------------------------------------------------------------- */
+
+static void on_migrated(struct migrate *m, int result, const char *message)
+{
+    struct app *app = container_of(m, struct app, migrate);
+    app->migrating = false;
+    if (app->state == APP_CLOSING || app->state == APP_DRAINING) {
+        app_shutdown_step(app);
+        return;
+    }
+    if (result != MIGRATE_OK) {
+        log_error("app", "cannot start: %s", message);
+        app->exit_code = 1;
+        app_stop(app);
+        return;
+    }
+    log_info("migrate", "%s", message);
+    app->migrated = true;
+    app_set_state(app, APP_RUNNING);
+    log_info("app", "ready");
+}
+
+int app_run(struct app *app, uv_loop_t *loop, const struct config *cfg)
+{
+    memset(app, 0, sizeof(*app));
+    app->loop = loop;
+    app->cfg = cfg;
+    app->state = APP_STARTING;
+
+    uv_signal_init(loop, &app->sigint);
+    uv_signal_init(loop, &app->sigterm);
+    handle_mark_own((uv_handle_t *)&app->sigint);
+    handle_mark_own((uv_handle_t *)&app->sigterm);
+    uv_signal_start(&app->sigint, on_signal, SIGINT);
+    uv_signal_start(&app->sigterm, on_signal, SIGTERM);
+    uv_timer_init(loop, &app->tick);
+    handle_mark_own((uv_handle_t *)&app->tick);
+    app->tick_expected_ms = uv_now(loop) + TICK_MS;
+    uv_timer_start(&app->tick, on_tick, TICK_MS, TICK_MS);
+
+    struct server_hooks hooks = {
+        .ctx = app,
+        .is_ready = app_is_ready,
+        .write_metrics = app_write_metrics,
+        .on_api = NULL,
+    };
+    bool started = db_init(&app->db, loop, cfg->database, cfg->db_connections) == 0;
+    if (started && server_start(&app->server, loop, cfg, &hooks) != 0) {
+        db_close(&app->db, on_db_closed);
+        started = false;
+    } else if (!started) {
+        log_error("app", "cannot create the database pool");
+        uv_close((uv_handle_t *)&app->sigint, NULL);
+        uv_close((uv_handle_t *)&app->sigterm, NULL);
+        uv_close((uv_handle_t *)&app->tick, NULL);
+    }
+    if (!started) {
+        uv_run(loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    if (migrate_start(&app->migrate, loop, cfg->database, snp_migrations, snp_migration_count, 0,
+                      on_migrated) == 0) {
+        app->migrating = true;
+    } else {
+        log_error("app", "cannot start migrations");
+        app->exit_code = 1;
+        app_stop(app);
+    }
+
+    uv_run(loop, UV_RUN_DEFAULT);
+    log_info("app", "stopped");
+    return app->exit_code;
+}

@@ -1,0 +1,29 @@
+/* A growable byte buffer with a sticky failure flag (as PgBouncer's
+ * PktBuf): appends after an allocation failure do nothing, and the owner
+ * checks `failed` once before using the contents. */
+#ifndef SNP_BUF_H
+#define SNP_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct buf {
+    char *data; /* NUL-terminated when len > 0 */
+    size_t len;
+    size_t cap;
+    bool failed;
+};
+
+/* Appends `n` bytes. */
+void buf_append(struct buf *b, const void *p, size_t n);
+
+/* Appends a formatted string. */
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Frees the contents and resets the buffer to empty. */
+void buf_free(struct buf *b);
+
+/* Hands the contents over to the caller (to free()) and resets the buffer. */
+char *buf_steal(struct buf *b, size_t *len);
+
+#endif

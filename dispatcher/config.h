@@ -1,0 +1,54 @@
+/* snpd's configuration: defaults, then a `key = value` file, then SNPD_*
+ * environment variables, then command-line options, each overriding the one
+ * before.  The keys are listed in README.md and deploy/snpd.conf.example.
+ */
+#ifndef SNP_CONFIG_H
+#define SNP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "dispatcher/log.h"
+
+#define CONFIG_STR_MAX 1024
+
+struct config {
+    char database[CONFIG_STR_MAX]; /* libpq connection string */
+    char listen[256];              /* address the HTTP/WebSocket port binds to */
+    int port;
+    enum log_format log_format;
+    enum log_level log_level;
+    char web_root[CONFIG_STR_MAX]; /* static web client files */
+    char tls_cert[CONFIG_STR_MAX]; /* empty: plain HTTP */
+    char tls_key[CONFIG_STR_MAX];
+    int db_connections;    /* size of the connection pool */
+    int max_connections;   /* client connections accepted in all */
+    int max_per_address;   /* client connections accepted per peer address */
+    int shutdown_grace_ms; /* how long in-flight writes may take at shutdown */
+};
+
+/* Fills `cfg` with the built-in defaults. */
+void config_defaults(struct config *cfg);
+
+/* Applies one `key` = `value` pair.  On failure returns false and writes a
+ * sentence naming the key and the accepted values into `err`. */
+bool config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Reads a configuration file.  Lines are `key = value`; `#` starts a comment;
+ * values may be double-quoted.  On failure returns false with a message that
+ * names the file and line in `err`. */
+bool config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Applies the SNPD_* environment variables (SNPD_DATABASE_URL, SNPD_PORT, ...)
+ * found in `envp`, a NULL-terminated "NAME=value" array such as `environ`. */
+bool config_load_env(struct config *cfg, char *const *envp, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Checks the combination of values (for instance a TLS key without its
+ * certificate).  Returns false with a message in `err`. */
+bool config_check(const struct config *cfg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+#endif

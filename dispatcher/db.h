@@ -1,0 +1,107 @@
+/* Asynchronous PostgreSQL access on the libuv loop.
+ *
+ * A `struct db` is a small pool of non-blocking libpq connections sharing one
+ * FIFO of queries.  Each query is sent with PQsendQueryParams (parameters are
+ * always bound, never interpolated) or, for migrations only, as a simple
+ * multi-statement query.  Nothing here blocks: connecting, sending, flushing
+ * and reading are all driven by uv_poll_t readiness.
+ *
+ * When every connection is down, new queries fail at once with
+ * DB_UNAVAILABLE (callers answer "unavailable, retry"), and each connection
+ * reconnects on its own with capped, jittered exponential backoff.
+ *
+ * Lifecycle, as in libuv: db_init → db_query* → db_close(on_closed).  The
+ * struct is caller-allocated and must stay valid until on_closed runs.
+ */
+#ifndef SNP_DB_H
+#define SNP_DB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+#include <uv.h>
+
+enum db_status {
+    DB_OK = 0,        /* the query ran; `res` holds its (last) result */
+    DB_QUERY_ERROR,   /* the server refused the query; `res` holds the error */
+    DB_UNAVAILABLE,   /* no connection, or it broke while the query was in flight */
+    DB_SHUTTING_DOWN, /* db_close was called before the query could be sent */
+};
+
+/* Called once per query on the loop thread.  `res` is owned by the db module
+ * and valid only during the call; it is NULL unless status is DB_OK or
+ * DB_QUERY_ERROR.  A query that broke with its connection (DB_UNAVAILABLE
+ * after sending) may or may not have been committed. */
+typedef void (*db_result_cb)(void *arg, enum db_status status, const PGresult *res);
+
+struct db;
+typedef void (*db_close_cb)(struct db *db);
+typedef void (*db_ready_cb)(struct db *db, bool up);
+
+/* Latency of completed queries, in buckets of upper bounds DB_LATENCY_BOUNDS_US. */
+#define DB_LATENCY_BUCKETS 12
+extern const uint32_t db_latency_bounds_us[DB_LATENCY_BUCKETS];
+
+struct db_stats {
+    uint64_t queries;
+    uint64_t errors;
+    uint64_t unavailable;
+    uint64_t latency_count[DB_LATENCY_BUCKETS + 1]; /* the last one is +Inf */
+    double latency_sum_s;
+    uint64_t reconnects;
+};
+
+struct db_conn;
+struct db_query;
+
+struct db {
+    uv_loop_t *loop;
+    char *conninfo;
+    int nconns;
+    struct db_conn *conns;
+    struct db_query *queue_head;
+    struct db_query *queue_tail;
+    int queue_len;
+    int max_queue;
+    int up;           /* connections ready for queries */
+    int open_handles; /* libuv handles not yet closed */
+    bool closing;
+    db_close_cb on_closed;
+    db_ready_cb on_ready_change; /* optional: told when the first connection
+                                    comes up and when the last one goes down */
+    void *data;                  /* for the owner */
+    struct db_stats stats;
+};
+
+/* Starts `nconns` connections to `conninfo` (a libpq connection string or
+ * URI) on `loop`.  Returns 0, or a negative errno-style code (and starts
+ * nothing) when memory is short or the arguments are wrong.  Connections that
+ * fail keep retrying in the background. */
+int db_init(struct db *db, uv_loop_t *loop, const char *conninfo, int nconns)
+    __attribute__((warn_unused_result));
+
+/* Queues `sql` with `nparams` text parameters (NULL entries are SQL NULL).
+ * `sql` must have static storage (the named queries in sql/ and the embedded
+ * migrations do); parameters are copied.  `cb` is always called exactly once,
+ * possibly before db_query returns when the pool is unavailable. */
+void db_query(struct db *db, const char *sql, int nparams, const char *const *params,
+              db_result_cb cb, void *arg);
+
+/* Queues a parameterless, possibly multi-statement script (migrations). */
+void db_exec_script(struct db *db, const char *sql, db_result_cb cb, void *arg);
+
+/* The number of queries queued or in flight. */
+int db_in_flight(const struct db *db);
+
+/* True when at least one connection is ready. */
+bool db_is_up(const struct db *db);
+
+/* Lets queued and in-flight queries finish, then closes every connection and
+ * handle; `on_closed` runs when the struct may be freed. */
+void db_close(struct db *db, db_close_cb on_closed);
+
+/* The SQLSTATE of an error result ("23505"), or "" when there is none. */
+const char *db_sqlstate(const PGresult *res);
+
+#endif

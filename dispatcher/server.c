@@ -1,0 +1,506 @@
+#include "dispatcher/server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+#include <libwebsockets.h>
+
+#include "dispatcher/log.h"
+
+/* Per-connection data of the HTTP protocol: the transaction in progress. */
+struct http_pss {
+    struct http_exchange *ex;
+    bool counted;
+};
+
+/* --- exchanges -------------------------------------------------------------------- */
+
+static void exchange_free(struct http_exchange *ex)
+{
+    buf_free(&ex->body);
+    free(ex->out);
+    free(ex);
+}
+
+static enum http_method method_of(struct lws *wsi)
+{
+    static const struct {
+        enum lws_token_indexes token;
+        enum http_method method;
+    } map[] = {
+        {WSI_TOKEN_GET_URI, HTTP_GET},       {WSI_TOKEN_POST_URI, HTTP_POST},
+        {WSI_TOKEN_PUT_URI, HTTP_PUT},       {WSI_TOKEN_PATCH_URI, HTTP_PATCH},
+        {WSI_TOKEN_DELETE_URI, HTTP_DELETE}, {WSI_TOKEN_OPTIONS_URI, HTTP_OPTIONS},
+        {WSI_TOKEN_HEAD_URI, HTTP_HEAD},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (lws_hdr_total_length(wsi, map[i].token) > 0)
+            return map[i].method;
+    return HTTP_OTHER;
+}
+
+static void read_bearer(struct lws *wsi, char *out, size_t size)
+{
+    char auth[256];
+    out[0] = '\0';
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) >= (int)sizeof(auth))
+        return;
+    if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) <= 0)
+        return;
+    if (strncasecmp(auth, "Bearer ", 7) != 0)
+        return;
+    const char *t = auth + 7;
+    while (*t == ' ')
+        t++;
+    size_t n = strlen(t);
+    if (n >= size)
+        n = size - 1; /* too long for any of our tokens: it will not match */
+    memcpy(out, t, n);
+    out[n] = '\0';
+}
+
+void server_http_respond_owned(struct http_exchange *ex, int status, const char *content_type,
+                               char *body, size_t len)
+{
+    struct server *s = ex->server;
+    if (ex->pending) {
+        ex->pending = false;
+        s->pending--;
+    }
+    if (!ex->wsi) {
+        free(body);
+        exchange_free(ex);
+        return;
+    }
+    ex->status = status;
+    ex->content_type = content_type;
+    ex->out = body;
+    ex->out_len = len;
+    ex->out_off = 0;
+    ex->responded = true;
+    if (status >= 100 && status < 600)
+        s->stats.http_by_class[status / 100]++;
+    lws_callback_on_writable(ex->wsi);
+}
+
+void server_http_respond(struct http_exchange *ex, int status, const char *content_type,
+                         const char *body, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (copy) {
+        memcpy(copy, body, len);
+        copy[len] = '\0';
+    } else {
+        len = 0;
+        status = 500;
+    }
+    server_http_respond_owned(ex, status, content_type, copy, len);
+}
+
+void server_http_error(struct http_exchange *ex, int status, const char *code, const char *message)
+{
+    json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text) {
+        server_http_respond(ex, 500, "application/json", "", 0);
+        return;
+    }
+    server_http_respond_owned(ex, status, "application/json", text, strlen(text));
+}
+
+/* Writes the stored answer: headers first, then the body in pieces. Returns
+ * what the lws callback must return. */
+static int exchange_write(struct lws *wsi, struct http_pss *pss)
+{
+    struct http_exchange *ex = pss->ex;
+    if (!ex || !ex->responded)
+        return 0;
+    if (!ex->headers_sent) {
+        uint8_t buf[LWS_PRE + 1024];
+        uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+        if (lws_add_http_common_headers(wsi, (unsigned int)ex->status, ex->content_type,
+                                        ex->out_len, &p, end))
+            return -1;
+        static const char nosniff[] = "nosniff";
+        static const char nostore[] = "no-store";
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
+                                        (const unsigned char *)nosniff, sizeof(nosniff) - 1, &p,
+                                        end) ||
+            lws_add_http_header_by_name(
+                wsi, (const unsigned char *)"cache-control:", (const unsigned char *)nostore,
+                sizeof(nostore) - 1, &p, end))
+            return -1;
+        if (lws_finalize_write_http_header(wsi, start, &p, end))
+            return -1;
+        ex->headers_sent = true;
+        if (ex->out_len > 0 && ex->method != HTTP_HEAD) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    } else {
+        /* lws_write needs LWS_PRE bytes of headroom before the payload. */
+        uint8_t chunk[LWS_PRE + 16384];
+        size_t n = ex->out_len - ex->out_off;
+        if (n > sizeof(chunk) - LWS_PRE)
+            n = sizeof(chunk) - LWS_PRE;
+        memcpy(chunk + LWS_PRE, ex->out + ex->out_off, n);
+        bool last = ex->out_off + n == ex->out_len;
+        if (lws_write(wsi, chunk + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
+            (int)n)
+            return -1;
+        ex->out_off += n;
+        if (!last) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    /* Done: free the exchange; keep-alive connections wait for the next. */
+    pss->ex = NULL;
+    exchange_free(ex);
+    if (lws_http_transaction_completed(wsi))
+        return -1;
+    return 0;
+}
+
+/* --- built-in endpoints ----------------------------------------------------------- */
+
+static void handle_healthz(struct http_exchange *ex)
+{
+    static const char body[] = "{\"status\":\"alive\"}";
+    server_http_respond(ex, 200, "application/json", body, sizeof(body) - 1);
+}
+
+static void handle_readyz(struct server *s, struct http_exchange *ex)
+{
+    char why[256] = "";
+    bool ready = s->hooks.is_ready && s->hooks.is_ready(s->hooks.ctx, why, sizeof(why));
+    if (s->stopping) {
+        ready = false;
+        snprintf(why, sizeof(why), "shutting down");
+    }
+    json_t *j = ready ? json_pack("{s:s}", "status", "ready")
+                      : json_pack("{s:s, s:s}", "status", "not_ready", "reason", why);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text) {
+        server_http_error(ex, 500, "internal", "out of memory");
+        return;
+    }
+    server_http_respond_owned(ex, ready ? 200 : 503, "application/json", text, strlen(text));
+}
+
+static void handle_metrics(struct server *s, struct http_exchange *ex)
+{
+    struct buf b = {0};
+    buf_printf(&b,
+               "# HELP snpd_connections Open client connections.\n"
+               "# TYPE snpd_connections gauge\nsnpd_connections %d\n",
+               s->stats.connections);
+    buf_printf(&b,
+               "# HELP snpd_connections_total Client connections accepted.\n"
+               "# TYPE snpd_connections_total counter\nsnpd_connections_total %llu\n",
+               (unsigned long long)s->stats.connections_total);
+    buf_printf(&b, "# HELP snpd_http_responses_total HTTP responses by status class.\n"
+                   "# TYPE snpd_http_responses_total counter\n");
+    for (int i = 1; i <= 5; i++)
+        buf_printf(&b, "snpd_http_responses_total{class=\"%dxx\"} %llu\n", i,
+                   (unsigned long long)s->stats.http_by_class[i]);
+    if (s->hooks.write_metrics)
+        s->hooks.write_metrics(s->hooks.ctx, &b);
+    if (b.failed) {
+        buf_free(&b);
+        server_http_error(ex, 500, "internal", "out of memory");
+        return;
+    }
+    size_t len;
+    char *text = buf_steal(&b, &len);
+    server_http_respond_owned(ex, 200, "text/plain; version=0.0.4", text, len);
+}
+
+/* --- static files ----------------------------------------------------------------- */
+
+static const char *mime_of(const char *path)
+{
+    static const struct {
+        const char *ext, *mime;
+    } types[] = {
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".json", "application/json"},
+        {".woff2", "font/woff2"},
+        {".txt", "text/plain; charset=utf-8"},
+    };
+    const char *dot = strrchr(path, '.');
+    for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(dot, types[i].ext) == 0)
+            return types[i].mime;
+    return "application/octet-stream";
+}
+
+/* Accepts only plain relative names: letters, digits, '-', '_', '.', '/',
+ * no "..", no hidden files.  Anything else is simply not found. */
+static bool static_path_ok(const char *path)
+{
+    if (path[0] != '/' || strstr(path, "..") || strstr(path, "/.") || strstr(path, "//"))
+        return false;
+    for (const char *p = path; *p; p++) {
+        char c = *p;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || c == '.' || c == '/';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* Returns what the lws callback must return. */
+static int serve_static(struct server *s, struct lws *wsi, struct http_pss *pss)
+{
+    struct http_exchange *ex = pss->ex;
+    char file[2048];
+    const char *rel = strcmp(ex->path, "/") == 0 ? "/index.html" : ex->path;
+    struct stat st;
+    int n = snprintf(file, sizeof(file), "%s%s", s->cfg->web_root, rel);
+    if (n > 0 && (size_t)n < sizeof(file) && static_path_ok(rel) && stat(file, &st) == 0 &&
+        S_ISDIR(st.st_mode)) {
+        n = snprintf(file, sizeof(file), "%s%s/index.html", s->cfg->web_root, rel);
+    }
+    if (n < 0 || (size_t)n >= sizeof(file) || !static_path_ok(rel) || stat(file, &st) != 0 ||
+        !S_ISREG(st.st_mode)) {
+        server_http_error(ex, 404, "not_found", "no such page");
+        return 0;
+    }
+    static const char headers[] = "x-content-type-options: nosniff\r\n"
+                                  "content-security-policy: default-src 'self'; "
+                                  "connect-src 'self' ws: wss:; img-src 'self' data:\r\n";
+    s->stats.http_by_class[2]++;
+    pss->ex = NULL;
+    exchange_free(ex);
+    int r = lws_serve_http_file(wsi, file, mime_of(file), headers, sizeof(headers) - 1);
+    if (r < 0 || (r > 0 && lws_http_transaction_completed(wsi)))
+        return -1;
+    return 0;
+}
+
+/* --- routing ---------------------------------------------------------------------- */
+
+/* Returns what the lws callback must return. */
+static int route(struct server *s, struct lws *wsi, struct http_pss *pss)
+{
+    struct http_exchange *ex = pss->ex;
+    s->stats.http_requests++;
+    if (ex->body_too_large) {
+        server_http_error(ex, 413, "too_large", "request body exceeds 65536 bytes");
+        return 0;
+    }
+    bool get = ex->method == HTTP_GET || ex->method == HTTP_HEAD;
+    if (strcmp(ex->path, "/healthz") == 0 && get) {
+        handle_healthz(ex);
+        return 0;
+    }
+    if (strcmp(ex->path, "/readyz") == 0 && get) {
+        handle_readyz(s, ex);
+        return 0;
+    }
+    if (strcmp(ex->path, "/metrics") == 0 && get) {
+        handle_metrics(s, ex);
+        return 0;
+    }
+    if (strncmp(ex->path, "/api/", 5) == 0) {
+        if (s->stopping) {
+            server_http_error(ex, 503, "unavailable", "snpd is shutting down; retry");
+            return 0;
+        }
+        if (!s->hooks.on_api) {
+            server_http_error(ex, 404, "not_found", "no such operation");
+            return 0;
+        }
+        ex->pending = true;
+        s->pending++;
+        s->hooks.on_api(s->hooks.ctx, ex);
+        return 0;
+    }
+    if (get)
+        return serve_static(s, wsi, pss);
+    server_http_error(ex, 405, "method_not_allowed", "only GET is served outside /api/");
+    return 0;
+}
+
+static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    struct http_pss *pss = user;
+    struct lws_vhost *vh = lws_get_vhost(wsi);
+    struct server *s = vh ? lws_vhost_user(vh) : NULL;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        /* `in` may already be freed here (CVE-2025-11677 in lws 4.1.6, with
+         * an invalid Upgrade header): never read it. */
+        return 0;
+
+    case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
+        if (s && pss && !pss->counted) {
+            pss->counted = true;
+            s->stats.connections++;
+            s->stats.connections_total++;
+        }
+        break;
+
+    case LWS_CALLBACK_HTTP: {
+        if (!s || !pss)
+            return -1;
+        if (pss->ex) {
+            /* A pipelined request while the previous one is unanswered. */
+            return -1;
+        }
+        struct http_exchange *ex = calloc(1, sizeof(*ex));
+        if (!ex)
+            return -1;
+        ex->server = s;
+        ex->wsi = wsi;
+        ex->started_ns = uv_hrtime();
+        ex->method = method_of(wsi);
+        snprintf(ex->path, sizeof(ex->path), "%s", in ? (const char *)in : "/");
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) < (int)sizeof(ex->query))
+            lws_hdr_copy(wsi, ex->query, sizeof(ex->query), WSI_TOKEN_HTTP_URI_ARGS);
+        read_bearer(wsi, ex->bearer, sizeof(ex->bearer));
+        pss->ex = ex;
+        if (ex->method == HTTP_POST || ex->method == HTTP_PUT || ex->method == HTTP_PATCH)
+            return 0; /* route once the body is complete */
+        return route(s, wsi, pss);
+    }
+
+    case LWS_CALLBACK_HTTP_BODY:
+        if (pss && pss->ex) {
+            struct http_exchange *ex = pss->ex;
+            if (ex->body.len + len > HTTP_MAX_BODY)
+                ex->body_too_large = true;
+            else
+                buf_append(&ex->body, in, len);
+        }
+        return 0;
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (!s || !pss || !pss->ex)
+            return -1;
+        return route(s, wsi, pss);
+
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!pss)
+            return 0;
+        return exchange_write(wsi, pss);
+
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        if (lws_http_transaction_completed(wsi))
+            return -1;
+        return 0;
+
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (pss && pss->ex) {
+            struct http_exchange *ex = pss->ex;
+            pss->ex = NULL;
+            if (ex->pending)
+                ex->wsi = NULL; /* its handler frees it when it answers */
+            else
+                exchange_free(ex);
+        }
+        if (s && pss && pss->counted) {
+            pss->counted = false;
+            s->stats.connections--;
+        }
+        break;
+
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+    {"http", callback_http, sizeof(struct http_pss), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* Routes lws' own log lines into ours, at a level that keeps them quiet. */
+static void lws_log_emit(int level, const char *line)
+{
+    char copy[512];
+    snprintf(copy, sizeof(copy), "%s", line);
+    size_t n = strlen(copy);
+    while (n > 0 && (copy[n - 1] == '\n' || copy[n - 1] == '\r'))
+        copy[--n] = '\0';
+    if (level & LLL_ERR)
+        log_error("lws", "%s", copy);
+    else if (level & LLL_WARN)
+        log_warn("lws", "%s", copy);
+    else
+        log_debug("lws", "%s", copy);
+}
+
+int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
+                 const struct server_hooks *hooks)
+{
+    memset(s, 0, sizeof(*s));
+    s->loop = loop;
+    s->cfg = cfg;
+    s->hooks = *hooks;
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    void *foreign_loops[1] = {loop};
+    info.foreign_loops = foreign_loops;
+    info.pcontext = &s->context;
+    info.options =
+        LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.port = cfg->port;
+    info.iface = cfg->listen;
+    info.protocols = protocols;
+    info.user = s;
+    info.vhost_name = "snpd";
+    info.timeout_secs = 10;
+    info.keepalive_timeout = 30;
+    info.max_http_header_data = 4096;
+    info.server_string = "snpd";
+    if (cfg->tls_cert[0]) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = cfg->tls_cert;
+        info.ssl_private_key_filepath = cfg->tls_key;
+    }
+
+    s->context = lws_create_context(&info);
+    if (!s->context) {
+        log_error("server",
+                  "cannot start libwebsockets on %s:%d (port in use? libuv plugin "
+                  "libwebsockets-evlib_uv missing?)",
+                  cfg->listen, cfg->port);
+        return -EADDRINUSE;
+    }
+    struct lws_vhost *vh = lws_get_vhost_by_name(s->context, "snpd");
+    s->port = vh ? lws_get_vhost_listen_port(vh) : cfg->port;
+    log_info("server", "listening on %s://%s:%d", cfg->tls_cert[0] ? "https" : "http", cfg->listen,
+             s->port);
+    return 0;
+}
+
+void server_drain(struct server *s)
+{
+    s->stopping = true;
+}
+
+void server_destroy(struct server *s)
+{
+    if (s->context)
+        lws_context_destroy(s->context);
+}

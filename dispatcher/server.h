@@ -1,0 +1,114 @@
+/* The one listening port: HTTP/1.1 (health, metrics, JSON API, static web
+ * client) and, later, WebSocket, all served by libwebsockets on snpd's libuv
+ * loop (LWS_SERVER_OPTION_LIBUV with a foreign loop).
+ *
+ * An HTTP transaction is a `struct http_exchange`.  Handlers may answer it at
+ * once or later, from a database callback, with server_http_respond().  If
+ * the client goes away first the exchange is detached (wsi = NULL) and the
+ * late answer only frees it: callbacks never touch a closed connection.
+ */
+#ifndef SNP_SERVER_H
+#define SNP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "dispatcher/buf.h"
+#include "dispatcher/config.h"
+
+struct lws;
+struct lws_context;
+struct server;
+
+enum http_method {
+    HTTP_GET,
+    HTTP_HEAD,
+    HTTP_POST,
+    HTTP_PUT,
+    HTTP_PATCH,
+    HTTP_DELETE,
+    HTTP_OPTIONS,
+    HTTP_OTHER
+};
+
+#define HTTP_MAX_BODY (64 * 1024)
+
+struct http_exchange {
+    struct server *server;
+    struct lws *wsi; /* NULL once the client has gone */
+    enum http_method method;
+    char path[512];
+    char query[1024];
+    char bearer[128]; /* the token from "Authorization: Bearer ...", or "" */
+    struct buf body;
+    bool body_too_large;
+    bool pending;   /* a handler owns it until server_http_respond() */
+    bool responded; /* the answer is stored and being written */
+    /* The answer. */
+    int status;
+    const char *content_type;
+    char *out;
+    size_t out_len;
+    size_t out_off;
+    bool headers_sent;
+    uint64_t started_ns;
+};
+
+/* What the server asks of its owner.  All are called on the loop thread. */
+struct server_hooks {
+    void *ctx;
+    /* Readiness for /readyz: returns true, or false with a reason. */
+    bool (*is_ready)(void *ctx, char *why, size_t whylen);
+    /* Appends Prometheus text of the owner's own metrics. */
+    void (*write_metrics)(void *ctx, struct buf *out);
+    /* Handles a request under /api/; must end with server_http_respond(). */
+    void (*on_api)(void *ctx, struct http_exchange *ex);
+};
+
+struct server_stats {
+    uint64_t http_requests;
+    uint64_t http_by_class[6]; /* 1xx .. 5xx, index 0 unused */
+    int connections;           /* open client connections (HTTP and WebSocket) */
+    uint64_t connections_total;
+    uint64_t connections_refused;
+};
+
+struct server {
+    uv_loop_t *loop;
+    const struct config *cfg;
+    struct server_hooks hooks;
+    struct lws_context *context; /* NULL once lws has finished tearing down */
+    bool stopping;               /* new API requests are refused with 503 */
+    int pending;                 /* exchanges waiting for a handler's answer */
+    int port;                    /* the bound port (useful when cfg->port is 0) */
+    struct server_stats stats;
+};
+
+/* Creates the lws context on `loop` and starts listening on cfg->listen and
+ * cfg->port.  Returns 0, or a negative code with a log line saying why. */
+int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
+                 const struct server_hooks *hooks) __attribute__((warn_unused_result));
+
+/* Stops taking new API work: requests arriving from now on get 503. */
+void server_drain(struct server *s);
+
+/* Starts lws' teardown.  The caller keeps running the loop until s->context
+ * becomes NULL (lws' documented order for a foreign loop). */
+void server_destroy(struct server *s);
+
+/* Stores the answer (`body` is copied) and schedules its writing; frees the
+ * exchange instead when its client is gone. */
+void server_http_respond(struct http_exchange *ex, int status, const char *content_type,
+                         const char *body, size_t len);
+
+/* Same, taking ownership of a malloc'ed `body`. */
+void server_http_respond_owned(struct http_exchange *ex, int status, const char *content_type,
+                               char *body, size_t len);
+
+/* Answers {"error":{"code":...,"message":...}} with `status`. */
+void server_http_error(struct http_exchange *ex, int status, const char *code, const char *message);
+
+#endif
