@@ -1,0 +1,123 @@
+/* Configuration: defaults, file syntax, environment overrides, errors. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "dispatcher/config.h"
+
+static char err[1024];
+
+static const char *write_file(const char *text)
+{
+    static char path[64];
+    snprintf(path, sizeof(path), "/tmp/snpd-config-test-XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    cr_assert(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+Test(config, defaults)
+{
+    struct config c;
+    config_defaults(&c);
+    cr_assert_str_eq(c.listen, "127.0.0.1");
+    cr_assert_eq(c.port, 8080);
+    cr_assert_eq(c.log_format, LOG_FORMAT_HUMAN);
+    cr_assert_eq(c.log_level, LOG_INFO);
+    cr_assert_eq(c.db_connections, 4);
+    cr_assert_str_eq(c.database, "");
+    /* No database configured is an error, with a message saying how to set it. */
+    cr_assert_not(config_check(&c, err, sizeof(err)));
+    cr_assert(strstr(err, "SNPD_DATABASE_URL"), "%s", err);
+}
+
+Test(config, file_syntax)
+{
+    const char *path = write_file("# a comment\n"
+                                  "\n"
+                                  "database = \"host=/tmp port=5 dbname=x # not a comment\"\n"
+                                  "  port=9090   # trailing comment\n"
+                                  "log_format = json\n"
+                                  "log_level = debug\n"
+                                  "listen = 0.0.0.0\n");
+    struct config c;
+    config_defaults(&c);
+    cr_assert(config_load_file(&c, path, err, sizeof(err)), "%s", err);
+    cr_assert_str_eq(c.database, "host=/tmp port=5 dbname=x # not a comment");
+    cr_assert_eq(c.port, 9090);
+    cr_assert_eq(c.log_format, LOG_FORMAT_JSON);
+    cr_assert_eq(c.log_level, LOG_DEBUG);
+    cr_assert_str_eq(c.listen, "0.0.0.0");
+    cr_assert(config_check(&c, err, sizeof(err)), "%s", err);
+    unlink(path);
+}
+
+Test(config, file_errors_name_the_line)
+{
+    struct config c;
+    config_defaults(&c);
+    const char *path = write_file("port = 80\nbogus = 1\n");
+    cr_assert_not(config_load_file(&c, path, err, sizeof(err)));
+    cr_assert(strstr(err, ":2: unknown setting \"bogus\""), "%s", err);
+    unlink(path);
+
+    path = write_file("port = 70000\n");
+    cr_assert_not(config_load_file(&c, path, err, sizeof(err)));
+    cr_assert(strstr(err, ":1: port: expected a whole number from 0 to 65535"), "%s", err);
+    unlink(path);
+
+    path = write_file("port 80\n");
+    cr_assert_not(config_load_file(&c, path, err, sizeof(err)));
+    cr_assert(strstr(err, "expected \"key = value\""), "%s", err);
+    unlink(path);
+
+    path = write_file("log_format = xml\n");
+    cr_assert_not(config_load_file(&c, path, err, sizeof(err)));
+    cr_assert(strstr(err, "log_format"), "%s", err);
+    unlink(path);
+
+    cr_assert_not(config_load_file(&c, "/nonexistent/snpd.conf", err, sizeof(err)));
+    cr_assert(strstr(err, "cannot open"), "%s", err);
+}
+
+Test(config, environment_overrides_file)
+{
+    struct config c;
+    config_defaults(&c);
+    const char *path = write_file("port = 9090\ndatabase = dbname=fromfile\n");
+    cr_assert(config_load_file(&c, path, err, sizeof(err)));
+    char *env[] = {"PATH=/bin",    "SNPD_PORT=9191",       "SNPD_DATABASE_URL=dbname=fromenv",
+                   "SNPD_PORTX=1", "SNPD_LOG_FORMAT=json", NULL};
+    cr_assert(config_load_env(&c, env, err, sizeof(err)), "%s", err);
+    cr_assert_eq(c.port, 9191);
+    cr_assert_str_eq(c.database, "dbname=fromenv");
+    cr_assert_eq(c.log_format, LOG_FORMAT_JSON);
+    unlink(path);
+
+    char *bad[] = {"SNPD_DB_CONNECTIONS=0", NULL};
+    cr_assert_not(config_load_env(&c, bad, err, sizeof(err)));
+    cr_assert(strstr(err, "SNPD_DB_CONNECTIONS: db_connections"), "%s", err);
+}
+
+Test(config, combination_checks)
+{
+    struct config c;
+    config_defaults(&c);
+    cr_assert(config_set(&c, "database", "dbname=x", err, sizeof(err)));
+    cr_assert(config_set(&c, "tls_cert", "/etc/cert.pem", err, sizeof(err)));
+    cr_assert_not(config_check(&c, err, sizeof(err)));
+    cr_assert(strstr(err, "tls_cert and tls_key"), "%s", err);
+    cr_assert(config_set(&c, "tls_key", "/etc/key.pem", err, sizeof(err)));
+    cr_assert(config_check(&c, err, sizeof(err)), "%s", err);
+
+    char longval[CONFIG_STR_MAX + 10];
+    memset(longval, 'a', sizeof(longval) - 1);
+    longval[sizeof(longval) - 1] = '\0';
+    cr_assert_not(config_set(&c, "database", longval, err, sizeof(err)));
+    cr_assert(strstr(err, "too long"), "%s", err);
+}

@@ -1,0 +1,179 @@
+/* The real snpd binary: health endpoints, metrics, static files, bad
+ * requests, an unreachable database, and shutdown with open connections. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "tests/support/http.h"
+#include "tests/support/pgtest.h"
+#include "tests/support/proc.h"
+
+static struct pgtest pg;
+static struct snpd_proc snpd;
+
+static void setup(void)
+{
+    pgtest_create(&pg);
+}
+
+static void teardown(void)
+{
+    if (snpd.pid > 0)
+        snpd_proc_stop(&snpd, SIGKILL, 5000);
+    pgtest_drop(&pg);
+}
+
+TestSuite(health, .init = setup, .fini = teardown, .timeout = 90);
+
+static struct http_response get(const char *path)
+{
+    struct http_response r;
+    cr_assert_eq(http_request(snpd.port, "GET", path, NULL, NULL, &r), 0, "GET %s failed", path);
+    return r;
+}
+
+/* Stops snpd with SIGTERM and checks the clean exit; its log must show the
+ * orderly teardown and nothing from the sanitizers. */
+static void stop_cleanly(void)
+{
+    int rc = snpd_proc_stop(&snpd, SIGTERM, 15000);
+    char *log = snpd_proc_log(&snpd);
+    cr_assert_eq(rc, 0, "snpd exited with %d; log:\n%s", rc, log ? log : "");
+    cr_assert(strstr(log, "database connections closed"), "%s", log);
+    cr_assert(strstr(log, "stopped"), "%s", log);
+    cr_assert_null(strstr(log, "ERROR: AddressSanitizer"), "%s", log);
+    cr_assert_null(strstr(log, "runtime error"), "%s", log);
+    cr_assert_null(strstr(log, "live handles"), "%s", log);
+    free(log);
+}
+
+Test(health, alive_ready_metrics)
+{
+    snpd_proc_start(&snpd, pg.conninfo, NULL, true);
+    struct http_response r = get("/healthz");
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "{\"status\":\"alive\"}");
+    http_response_free(&r);
+
+    r = get("/readyz");
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "\"ready\""), "%s", r.body);
+    http_response_free(&r);
+
+    r = get("/metrics");
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.headers, "text/plain"), "%s", r.headers);
+    cr_assert(strstr(r.body, "\nsnpd_db_up 4\n"), "%s", r.body);
+    cr_assert(strstr(r.body, "snpd_db_query_seconds_bucket{le=\"+Inf\"}"), "%s", r.body);
+    cr_assert(strstr(r.body, "snpd_loop_lag_seconds "), "%s", r.body);
+    cr_assert(strstr(r.body, "snpd_http_responses_total{class=\"2xx\"}"), "%s", r.body);
+    http_response_free(&r);
+
+    /* Migrations were applied at start-up. */
+    cr_assert_gt(pgtest_long(&pg, "SELECT count(*) FROM schema_migration"), 0);
+    stop_cleanly();
+}
+
+Test(health, not_found_and_bad_paths)
+{
+    snpd_proc_start(&snpd, pg.conninfo, NULL, true);
+    const char *paths[] = {"/nothing-here", "/../etc/passwd", "/%2e%2e/etc/passwd", "/.git/config",
+                           "/api/no-such-operation"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        struct http_response r = get(paths[i]);
+        cr_assert(r.status == 404 || r.status == 403 || r.status == 400, "%s answered %d", paths[i],
+                  r.status);
+        cr_assert_null(strstr(r.body, "root:"), "%s leaked a file", paths[i]);
+        http_response_free(&r);
+    }
+    struct http_response r;
+    cr_assert_eq(http_request(snpd.port, "POST", "/healthz", NULL, "{}", &r), 0);
+    cr_assert_eq(r.status, 405);
+    http_response_free(&r);
+    stop_cleanly();
+}
+
+Test(health, oversized_body_is_refused)
+{
+    snpd_proc_start(&snpd, pg.conninfo, NULL, true);
+    size_t n = 70 * 1024;
+    char *body = malloc(n + 1);
+    memset(body, 'x', n);
+    body[n] = '\0';
+    struct http_response r;
+    cr_assert_eq(http_request(snpd.port, "POST", "/api/anything", NULL, body, &r), 0);
+    cr_assert_eq(r.status, 413, "got %d", r.status);
+    cr_assert(strstr(r.body, "too_large"), "%s", r.body);
+    http_response_free(&r);
+    free(body);
+    stop_cleanly();
+}
+
+Test(health, bad_upgrade_header_does_not_crash)
+{
+    /* CVE-2025-11677: lws 4.1.6 hands a freed pointer to the confirm-upgrade
+     * callback for an invalid Upgrade header.  Under ASan a read of it
+     * would abort snpd. */
+    snpd_proc_start(&snpd, pg.conninfo, NULL, true);
+    const char *bad[] = {
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocketX\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: \r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c, \x01\x02\r\n\r\n",
+    };
+    char out[4096];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        http_raw(snpd.port, bad[i], strlen(bad[i]), out, sizeof(out));
+    struct http_response r = get("/healthz");
+    cr_assert_eq(r.status, 200);
+    http_response_free(&r);
+    stop_cleanly();
+}
+
+Test(health, unreachable_database_is_alive_but_not_ready)
+{
+    char bad[600];
+    snprintf(bad, sizeof(bad), "host=/nonexistent-snpd-test port=1 dbname=x");
+    snpd_proc_start(&snpd, bad, NULL, false);
+    cr_assert(snpd_proc_wait_status(&snpd, "/healthz", 200, 10000), "never alive");
+    struct http_response r = get("/readyz");
+    cr_assert_eq(r.status, 503);
+    cr_assert(strstr(r.body, "not_ready"), "%s", r.body);
+    http_response_free(&r);
+    stop_cleanly();
+}
+
+Test(health, shutdown_with_open_connections)
+{
+    snpd_proc_start(&snpd, pg.conninfo, NULL, true);
+    /* Idle keep-alive connections, a half-sent request and a connection
+     * that sent nothing: none of them may hold the shutdown. */
+    int fds[8];
+    for (int i = 0; i < 8; i++) {
+        fds[i] = http_connect(snpd.port);
+        cr_assert(fds[i] >= 0);
+    }
+    const char *half = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    cr_assert(write(fds[0], half, strlen(half)) > 0);
+    const char *full = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    cr_assert(write(fds[1], full, strlen(full)) > 0);
+    usleep(200 * 1000);
+    stop_cleanly();
+    for (int i = 0; i < 8; i++)
+        close(fds[i]);
+}
+
+Test(health, json_logs)
+{
+    const char *extra[] = {"--log-format", "json", NULL};
+    snpd_proc_start(&snpd, pg.conninfo, extra, true);
+    stop_cleanly();
+    char *log = snpd_proc_log(&snpd);
+    cr_assert(strstr(log, "{\"ts\":\""), "%s", log);
+    cr_assert(strstr(log, "\"module\":\"app\",\"msg\":\"ready\""), "%s", log);
+    free(log);
+}
