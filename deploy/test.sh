@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# deploy/test.sh: the README's test command.  Installs missing packages,
+# builds the test suite, starts a throwaway PostgreSQL cluster (removed on
+# exit, failure or Ctrl-C), runs every test through ctest and ends with a line
+# "N passed, M failed".  Exits non-zero when any test fails.
+#
+#   deploy/test.sh [--sanitize] [-- CTEST_ARGS...]
+#
+#   --sanitize   build in build-asan with AddressSanitizer and UBSan
+#                (default: build-test)
+#   -- ARGS      passed on to ctest, e.g. -- -R test_migrate
+set -euo pipefail
+
+# shellcheck source=deploy/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+sanitize=false
+ctest_args=()
+while [ $# -gt 0 ]; do
+    case $1 in
+    --sanitize) sanitize=true ;;
+    --)
+        shift
+        ctest_args=("$@")
+        break
+        ;;
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    *) die "unknown argument: $1 (try --help)" ;;
+    esac
+    shift
+done
+
+cd "$SNP_ROOT"
+
+"$SNP_ROOT/deploy/install.sh"
+require_owner_user
+
+if $sanitize; then
+    build="build-asan"
+    cmake_args=(-DSNP_TESTS=ON -DSNP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
+else
+    build="build-test"
+    cmake_args=(-DSNP_TESTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+fi
+
+say "building the tests in $build/"
+cmake -S . -B "$build" "${cmake_args[@]}" >/dev/null
+cmake --build "$build" -j2
+
+# --- Throwaway cluster -----------------------------------------------------
+
+tmp=""
+ctest_pid=""
+
+# Runs on every exit, including failures, Ctrl-C and SIGTERM: stops ctest and
+# the cluster, then removes the cluster's folder.
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$ctest_pid" ]; then
+        # ctest runs in its own process group with the tests it started.
+        kill -TERM -- "-$ctest_pid" 2>/dev/null || true
+        wait "$ctest_pid" 2>/dev/null || true
+    fi
+    if [ -n "$tmp" ]; then
+        if [ -f "$tmp/data/PG_VERSION" ]; then
+            pg_cluster_stop "$tmp/data" immediate || true
+        fi
+        say "removing the throwaway cluster in $tmp"
+        rm -rf "$tmp"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# make_tmp BASE: creates the cluster's folder under BASE, owned by user snpd
+# when root; fails when that user cannot traverse it.
+make_tmp() {
+    tmp=$(mktemp -d "$1/snpd-test.XXXXXX")
+    tmp=$(realpath -- "$tmp")
+    own "$tmp"
+    chmod 0755 "$tmp"
+    if is_root && ! owner_can_enter "$tmp"; then
+        rm -rf "$tmp"
+        tmp=""
+        return 1
+    fi
+}
+if ! make_tmp "${TMPDIR:-/tmp}"; then
+    say "user $SNP_USER cannot traverse ${TMPDIR:-/tmp}; using /tmp"
+    make_tmp /tmp || die "user $SNP_USER cannot traverse /tmp"
+fi
+
+port=$(pick_random_port 55000 55999 "$tmp/run")
+pg_cluster_init "$tmp/data" "$tmp/run" "$port" throwaway >/dev/null
+pg_cluster_start "$tmp/data"
+SNP_TEST_PG="host=$(conninfo_quote "$tmp/run") port=$port dbname=postgres user=$SNP_USER"
+export SNP_TEST_PG
+say "SNP_TEST_PG=$SNP_TEST_PG"
+
+# --- Tests -----------------------------------------------------------------
+
+if $sanitize; then
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+
+say "running ctest in $build/"
+# In the background, in its own process group, so that a signal to this
+# script is handled at once (bash defers traps while a foreground command
+# runs) and cleanup can stop ctest together with the tests it started.
+setsid ctest --test-dir "$build" --output-on-failure -j2 --no-tests=error \
+    -O "$tmp/ctest.log" "${ctest_args[@]}" </dev/null &
+ctest_pid=$!
+rc=0
+wait "$ctest_pid" || rc=$?
+ctest_pid=""
+
+# Criterion's summary line for each test program, from ctest's full log.
+last_log=$build/Testing/Temporary/LastTest.log
+synthesis=""
+if [ -f "$last_log" ]; then
+    synthesis=$(sed 's/\x1b\[[0-9;]*m//g' "$last_log" | awk '
+        /^[0-9]+\/[0-9]+ Test: / { name = $3 }
+        /Synthesis: / {
+            sub(/.*Synthesis: /, ""); sub(/[ \t\r]+$/, "")
+            printf "  %-28s %s\n", name, $0
+            split($0, f, /[^0-9]+/)
+            tested += f[2]; passing += f[3]; failing += f[4]; crashing += f[5]
+        }
+        END {
+            if (tested != "")
+                printf "  %-28s Tested: %d | Passing: %d | Failing: %d | Crashing: %d\n",
+                    "all", tested, passing, failing, crashing
+        }')
+fi
+if [ -n "$synthesis" ]; then
+    printf '\nCriterion summaries:\n%s\n\n' "$synthesis"
+fi
+
+summary=$(grep -Eo '[0-9]+ tests failed out of [0-9]+' "$tmp/ctest.log" | tail -n 1 || true)
+if [ -z "$summary" ]; then
+    echo "0 passed, 0 failed"
+    die "ctest reported no result (exit status $rc)"
+fi
+failed=${summary%% *}
+total=${summary##* }
+echo "$((total - failed)) passed, $failed failed"
+if [ "$rc" -ne 0 ] || [ "$failed" -ne 0 ]; then
+    exit 1
+fi
