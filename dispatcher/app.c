@@ -27,6 +27,10 @@ static bool app_is_ready(void *ctx, char *why, size_t whylen)
         snprintf(why, whylen, "migrations not applied yet");
         return false;
     }
+    if (!app->dispatch.ready) {
+        snprintf(why, whylen, "loading the dispatch state");
+        return false;
+    }
     if (!db_is_up(&app->db)) {
         snprintf(why, whylen, "database unreachable");
         return false;
@@ -34,10 +38,63 @@ static bool app_is_ready(void *ctx, char *why, size_t whylen)
     return true;
 }
 
+static void app_on_api(void *ctx, struct http_exchange *ex)
+{
+    struct app *app = ctx;
+    api_on_http(&app->api, ex);
+}
+
+static void app_on_ws_open(void *ctx, struct ws_client *c)
+{
+    struct app *app = ctx;
+    api_on_ws_open(&app->api, c);
+}
+
+static void app_on_ws_message(void *ctx, struct ws_client *c, const char *text, size_t len)
+{
+    struct app *app = ctx;
+    api_on_ws_message(&app->api, c, text, len);
+}
+
+static void app_on_ws_free(void *ctx, struct ws_client *c)
+{
+    struct app *app = ctx;
+    api_on_ws_free(&app->api, c);
+}
+
 static void app_write_metrics(void *ctx, struct buf *b)
 {
     struct app *app = ctx;
     const struct db_stats *st = &app->db.stats;
+    const struct dispatch_stats *ds = &app->dispatch.stats;
+    size_t slots = 0, waiting = 0, held = 0;
+    for (size_t i = 0; i < app->dispatch.store.nterritories; i++) {
+        const struct territory *t = app->dispatch.store.territories[i];
+        slots += t->nslots;
+        for (size_t k = 0; k < t->nopen; k++) {
+            waiting += t->open[k]->status == REQ_WAITING;
+            held += t->open[k]->status == REQ_OFFERED;
+        }
+    }
+    buf_printf(b,
+               "# HELP snpd_bookings_total Bookings confirmed by this process.\n"
+               "# TYPE snpd_bookings_total counter\nsnpd_bookings_total %llu\n"
+               "# HELP snpd_offers_total Slots held for a request (offers made).\n"
+               "# TYPE snpd_offers_total counter\nsnpd_offers_total %llu\n"
+               "# HELP snpd_holds_expired_total Holds that ran out.\n"
+               "# TYPE snpd_holds_expired_total counter\nsnpd_holds_expired_total %llu\n"
+               "# HELP snpd_conflicts_total Holds or bookings the database refused.\n"
+               "# TYPE snpd_conflicts_total counter\nsnpd_conflicts_total %llu\n"
+               "# HELP snpd_holds Slots held right now.\n# TYPE snpd_holds gauge\n"
+               "snpd_holds %zu\n"
+               "# HELP snpd_waiting_requests Requests waiting for a slot.\n"
+               "# TYPE snpd_waiting_requests gauge\nsnpd_waiting_requests %zu\n"
+               "# HELP snpd_live_slots Live slots in memory.\n"
+               "# TYPE snpd_live_slots gauge\nsnpd_live_slots %zu\n",
+               (unsigned long long)ds->bookings, (unsigned long long)ds->offers,
+               (unsigned long long)ds->holds_expired, (unsigned long long)ds->conflicts, held,
+               waiting, slots);
+    api_write_metrics(&app->api, b);
     buf_printf(b,
                "# HELP snpd_db_up Database connections ready.\n# TYPE snpd_db_up gauge\n"
                "snpd_db_up %d\n",
@@ -91,7 +148,8 @@ static void app_shutdown_step(struct app *app)
 {
     uint64_t now = uv_now(app->loop);
     if (app->state == APP_DRAINING) {
-        bool busy = app->server.pending > 0 || db_in_flight(&app->db) > 0;
+        bool busy =
+            app->server.pending > 0 || app->dispatch.inflight > 0 || db_in_flight(&app->db) > 0;
         if (busy && now < app->drain_deadline_ms)
             return;
         if (busy)
@@ -111,8 +169,11 @@ static void app_shutdown_step(struct app *app)
             server_destroy(&app->server);
         return;
     }
-    if (!app->migrating && !app->db.closing)
+    if (!app->migrating && !app->loading && !app->db.closing) {
+        dispatch_close(&app->dispatch);
+        api_free(&app->api);
         db_close(&app->db, on_db_closed);
+    }
 }
 
 void app_stop(struct app *app)
@@ -122,6 +183,7 @@ void app_stop(struct app *app)
     log_info("app", "shutting down");
     app_set_state(app, APP_DRAINING);
     server_drain(&app->server);
+    dispatch_stop(&app->dispatch);
     app->drain_deadline_ms = uv_now(app->loop) + (uint64_t)app->cfg->shutdown_grace_ms;
     app_shutdown_step(app);
 }
@@ -149,6 +211,24 @@ static void on_tick(uv_timer_t *t)
 
 /* --- start-up --------------------------------------------------------------------- */
 
+static void on_loaded(struct dispatch *d, bool ok)
+{
+    struct app *app = container_of(d, struct app, dispatch);
+    app->loading = false;
+    if (app->state == APP_CLOSING || app->state == APP_DRAINING) {
+        app_shutdown_step(app);
+        return;
+    }
+    if (!ok) {
+        log_error("app", "cannot load the dispatch state");
+        app->exit_code = 1;
+        app_stop(app);
+        return;
+    }
+    app_set_state(app, APP_RUNNING);
+    log_info("app", "ready");
+}
+
 static void on_migrated(struct migrate *m, int result, const char *message)
 {
     struct app *app = container_of(m, struct app, migrate);
@@ -165,8 +245,8 @@ static void on_migrated(struct migrate *m, int result, const char *message)
     }
     log_info("migrate", "%s", message);
     app->migrated = true;
-    app_set_state(app, APP_RUNNING);
-    log_info("app", "ready");
+    app->loading = true;
+    dispatch_load(&app->dispatch, on_loaded);
 }
 
 int app_run(struct app *app, uv_loop_t *loop, const struct config *cfg)
@@ -191,9 +271,17 @@ int app_run(struct app *app, uv_loop_t *loop, const struct config *cfg)
         .ctx = app,
         .is_ready = app_is_ready,
         .write_metrics = app_write_metrics,
-        .on_api = NULL,
+        .on_api = app_on_api,
+        .on_ws_open = app_on_ws_open,
+        .on_ws_message = app_on_ws_message,
+        .on_ws_free = app_on_ws_free,
     };
     bool started = db_init(&app->db, loop, cfg->database, cfg->db_connections) == 0;
+    struct dispatch_hooks dhooks = {.ctx = &app->api, .push = api_push};
+    dispatch_init(&app->dispatch, loop, &app->db, &dhooks);
+    if (api_init(&app->api, &app->dispatch, &app->db) != 0)
+        started = false;
+    app->api.server = &app->server;
     if (started && server_start(&app->server, loop, cfg, &hooks) != 0) {
         db_close(&app->db, on_db_closed);
         started = false;

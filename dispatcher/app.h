@@ -2,7 +2,8 @@
  * migration run, the HTTP/WebSocket server and the signal handlers.
  *
  * Start-up: listen at once (so /healthz answers), connect, apply migrations
- * (waiting for the database as long as needed), then report ready.
+ * (waiting for the database as long as needed), load the in-memory store,
+ * then report ready.
  *
  * Shutdown on SIGINT or SIGTERM, in this order: refuse new API work; let
  * in-flight requests and their database writes finish (at most
@@ -17,8 +18,10 @@
 
 #include <uv.h>
 
+#include "dispatcher/api.h"
 #include "dispatcher/config.h"
 #include "dispatcher/db.h"
+#include "dispatcher/dispatch.h"
 #include "dispatcher/migrate.h"
 #include "dispatcher/server.h"
 
@@ -39,6 +42,9 @@ struct app {
     bool migrating;
     bool migrated;
     struct server server;
+    struct dispatch dispatch;
+    struct api api;
+    bool loading;
     uv_signal_t sigint;
     uv_signal_t sigterm;
     uv_timer_t tick; /* loop-lag probe and shutdown progress */

@@ -11,6 +11,7 @@
 #include "dispatcher/app.h"
 #include "dispatcher/config.h"
 #include "dispatcher/log.h"
+#include "protocol/codec.h"
 
 extern char **environ;
 
@@ -141,6 +142,10 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (snp_proto_init() != 0) {
+        fprintf(stderr, "snpd: the embedded protocol description is invalid\n");
+        return 1;
+    }
     uv_loop_t loop;
     struct app app;
     uv_loop_init(&loop);
@@ -150,5 +155,6 @@ int main(int argc, char **argv)
         log_error("app", "event loop closed with live handles");
         rc = rc ? rc : 1;
     }
+    snp_proto_shutdown();
     return rc;
 }

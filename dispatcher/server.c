@@ -10,6 +10,7 @@
 #include <libwebsockets.h>
 
 #include "dispatcher/log.h"
+#include "protocol/codec.h"
 
 /* Per-connection data of the HTTP protocol: the transaction in progress. */
 struct http_pss {
@@ -205,6 +206,17 @@ static void handle_metrics(struct server *s, struct http_exchange *ex)
                "# HELP snpd_connections_total Client connections accepted.\n"
                "# TYPE snpd_connections_total counter\nsnpd_connections_total %llu\n",
                (unsigned long long)s->stats.connections_total);
+    buf_printf(&b,
+               "# HELP snpd_websockets Open WebSocket connections.\n"
+               "# TYPE snpd_websockets gauge\nsnpd_websockets %d\n",
+               s->stats.websockets);
+    buf_printf(&b,
+               "# HELP snpd_ws_messages_total WebSocket messages by direction.\n"
+               "# TYPE snpd_ws_messages_total counter\n"
+               "snpd_ws_messages_total{direction=\"in\"} %llu\n"
+               "snpd_ws_messages_total{direction=\"out\"} %llu\n",
+               (unsigned long long)s->stats.ws_messages_in,
+               (unsigned long long)s->stats.ws_messages_out);
     buf_printf(&b, "# HELP snpd_http_responses_total HTTP responses by status class.\n"
                    "# TYPE snpd_http_responses_total counter\n");
     for (int i = 1; i <= 5; i++)
@@ -349,6 +361,10 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
          * an invalid Upgrade header): never read it. */
         return 0;
 
+    case LWS_CALLBACK_ESTABLISHED:
+        /* A WebSocket without the snp.v1 subprotocol lands here: refuse. */
+        return -1;
+
     case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
         if (s && pss && !pss->counted) {
             pss->counted = true;
@@ -427,8 +443,198 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
+/* --- WebSocket (snp.v1) ----------------------------------------------------------- */
+
+#define WS_MAX_OUT_BYTES (4u << 20)
+
+struct ws_out {
+    struct ws_out *next;
+    size_t len;
+    unsigned char buf[]; /* LWS_PRE bytes of headroom, then the text */
+};
+
+/* Per-connection data of the snp.v1 protocol. */
+struct ws_pss {
+    struct ws_client *client;
+};
+
+void server_ws_ref(struct ws_client *c)
+{
+    c->refs++;
+}
+
+void server_ws_unref(struct ws_client *c)
+{
+    if (--c->refs > 0)
+        return;
+    struct server *s = c->server;
+    if (s->hooks.on_ws_free)
+        s->hooks.on_ws_free(s->hooks.ctx, c);
+    while (c->out_head) {
+        struct ws_out *o = c->out_head;
+        c->out_head = o->next;
+        free(o);
+    }
+    buf_free(&c->rx);
+    free(c);
+}
+
+void server_ws_send(struct ws_client *c, const char *text, size_t len)
+{
+    if (!c->wsi)
+        return;
+    if (c->out_bytes + len > WS_MAX_OUT_BYTES) {
+        log_warn("server", "a WebSocket client reads too slowly; disconnecting it");
+        server_ws_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too slow");
+        return;
+    }
+    struct ws_out *o = malloc(sizeof(*o) + LWS_PRE + len);
+    if (!o)
+        return;
+    o->next = NULL;
+    o->len = len;
+    memcpy(o->buf + LWS_PRE, text, len);
+    if (c->out_tail)
+        c->out_tail->next = o;
+    else
+        c->out_head = o;
+    c->out_tail = o;
+    c->out_bytes += len;
+    lws_callback_on_writable(c->wsi);
+}
+
+void server_ws_close(struct ws_client *c, int status, const char *reason)
+{
+    if (!c->wsi)
+        return;
+    lws_close_reason(c->wsi, (enum lws_close_status)status, (unsigned char *)reason,
+                     strlen(reason));
+    /* lws closes the connection when its callback next returns -1; a
+     * zero-length timeout makes that happen at once, from outside a
+     * callback too. */
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
+static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len)
+{
+    struct ws_pss *pss = user;
+    struct lws_vhost *vh = lws_get_vhost(wsi);
+    struct server *s = vh ? lws_vhost_user(vh) : NULL;
+    struct ws_client *c = pss ? pss->client : NULL;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        /* Never read `in` here (CVE-2025-11677, lws 4.1.6). */
+        return 0;
+
+    case LWS_CALLBACK_ESTABLISHED: {
+        if (!s || !pss)
+            return -1;
+        if (s->stopping)
+            return -1;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+            return -1;
+        c->server = s;
+        c->wsi = wsi;
+        c->refs = 1;
+        c->refill_ms = uv_now(s->loop);
+        c->tokens = snp_proto_limits()->message_burst;
+        read_bearer(wsi, c->bearer, sizeof(c->bearer));
+        c->next = s->clients;
+        if (s->clients)
+            s->clients->prev = c;
+        s->clients = c;
+        pss->client = c;
+        s->stats.connections++;
+        s->stats.connections_total++;
+        s->stats.websockets++;
+        if (s->hooks.on_ws_open)
+            s->hooks.on_ws_open(s->hooks.ctx, c);
+        return 0;
+    }
+
+    case LWS_CALLBACK_RECEIVE: {
+        if (!c)
+            return -1;
+        size_t max = snp_proto_limits()->max_message_bytes;
+        /* lws has no message size limit of its own: count what the
+         * fragments add up to, and what is announced still to come. */
+        if (c->rx.len + len + lws_remaining_packet_payload(wsi) > max || c->rx_overflow) {
+            c->rx_overflow = true;
+            s->stats.ws_closed_too_large++;
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+                             (unsigned char *)"message too large", 17);
+            return -1;
+        }
+        buf_append(&c->rx, in, len);
+        if (c->rx.failed)
+            return -1;
+        if (!lws_is_final_fragment(wsi))
+            return 0;
+        s->stats.ws_messages_in++;
+        size_t n;
+        char *text = buf_steal(&c->rx, &n);
+        if (lws_frame_is_binary(wsi) && text) {
+            /* Only JSON text frames carry messages: a binary one is answered
+             * as unparsable, whatever it holds. */
+            text[0] = '\x01';
+        }
+        server_ws_ref(c);
+        if (s->hooks.on_ws_message)
+            s->hooks.on_ws_message(s->hooks.ctx, c, text ? text : "", text ? n : 0);
+        free(text);
+        server_ws_unref(c);
+        return 0;
+    }
+
+    case LWS_CALLBACK_SERVER_WRITEABLE: {
+        if (!c || !c->out_head)
+            return 0;
+        struct ws_out *o = c->out_head;
+        int w = lws_write(wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_TEXT);
+        if (w < (int)o->len)
+            return -1;
+        c->out_head = o->next;
+        if (!c->out_head)
+            c->out_tail = NULL;
+        c->out_bytes -= o->len;
+        free(o);
+        s->stats.ws_messages_out++;
+        if (c->out_head)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
+
+    case LWS_CALLBACK_CLOSED:
+        if (c) {
+            if (c->prev)
+                c->prev->next = c->next;
+            else if (s && s->clients == c)
+                s->clients = c->next;
+            if (c->next)
+                c->next->prev = c->prev;
+            c->prev = c->next = NULL;
+            c->wsi = NULL;
+            pss->client = NULL;
+            if (s) {
+                s->stats.connections--;
+                s->stats.websockets--;
+            }
+            server_ws_unref(c);
+        }
+        return 0;
+
+    default:
+        break;
+    }
+    return 0;
+}
+
 static const struct lws_protocols protocols[] = {
     {"http", callback_http, sizeof(struct http_pss), 0, 0, NULL, 0},
+    {"snp.v1", callback_ws, sizeof(struct ws_pss), 4096, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

@@ -57,6 +57,29 @@ struct http_exchange {
     uint64_t started_ns;
 };
 
+/* One outgoing WebSocket message, with LWS_PRE bytes of headroom. */
+struct ws_out;
+
+/* A WebSocket connection (subprotocol snp.v1).  It outlives its socket
+ * while references are held (operations waiting for the database): `wsi`
+ * becomes NULL when the peer is gone and sends are then dropped. */
+struct ws_client {
+    struct server *server;
+    struct lws *wsi;
+    int refs;
+    struct ws_client *prev;
+    struct ws_client *next;
+    struct buf rx;    /* the message being assembled */
+    bool rx_overflow; /* it grew past the limit: close 1009 */
+    struct ws_out *out_head;
+    struct ws_out *out_tail;
+    size_t out_bytes;
+    double tokens; /* rate limit bucket */
+    uint64_t refill_ms;
+    char bearer[128]; /* from the handshake's Authorization header, or "" */
+    void *session;    /* the owner's per-connection state */
+};
+
 /* What the server asks of its owner.  All are called on the loop thread. */
 struct server_hooks {
     void *ctx;
@@ -66,12 +89,21 @@ struct server_hooks {
     void (*write_metrics)(void *ctx, struct buf *out);
     /* Handles a request under /api/; must end with server_http_respond(). */
     void (*on_api)(void *ctx, struct http_exchange *ex);
+    /* A WebSocket connection was established, sent a whole text message,
+     * or is being freed (free `session` there). */
+    void (*on_ws_open)(void *ctx, struct ws_client *c);
+    void (*on_ws_message)(void *ctx, struct ws_client *c, const char *text, size_t len);
+    void (*on_ws_free)(void *ctx, struct ws_client *c);
 };
 
 struct server_stats {
     uint64_t http_requests;
     uint64_t http_by_class[6]; /* 1xx .. 5xx, index 0 unused */
     int connections;           /* open client connections (HTTP and WebSocket) */
+    int websockets;            /* of which WebSocket */
+    uint64_t ws_messages_in;
+    uint64_t ws_messages_out;
+    uint64_t ws_closed_too_large;
     uint64_t connections_total;
     uint64_t connections_refused;
 };
@@ -84,6 +116,7 @@ struct server {
     bool stopping;               /* new API requests are refused with 503 */
     int pending;                 /* exchanges waiting for a handler's answer */
     int port;                    /* the bound port (useful when cfg->port is 0) */
+    struct ws_client *clients;   /* open WebSocket connections */
     struct server_stats stats;
 };
 
@@ -110,5 +143,16 @@ void server_http_respond_owned(struct http_exchange *ex, int status, const char 
 
 /* Answers {"error":{"code":...,"message":...}} with `status`. */
 void server_http_error(struct http_exchange *ex, int status, const char *code, const char *message);
+
+/* Queues `len` bytes of text for `c` (copied); dropped when `c` is closed.
+ * A client that lets more than 4 MiB pile up is disconnected. */
+void server_ws_send(struct ws_client *c, const char *text, size_t len);
+
+/* Closes `c` with a WebSocket close status and reason. */
+void server_ws_close(struct ws_client *c, int status, const char *reason);
+
+/* References keep a client's memory alive across asynchronous work. */
+void server_ws_ref(struct ws_client *c);
+void server_ws_unref(struct ws_client *c);
 
 #endif

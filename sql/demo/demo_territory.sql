@@ -282,9 +282,23 @@ SELECT gp.site_id, gp.rpps, (days.day + t.t) AT TIME ZONE 'Europe/Paris',
 
 DELETE FROM demo_slot_plan WHERE starts_at <= now();
 
--- TODO(lead): insert the plan once the slot table exists, e.g.
--- INSERT INTO slot (site_id, rpps, starts_at, duration, mode, audience, ...)
--- SELECT ... FROM demo_slot_plan
--- ON CONFLICT DO NOTHING;
+-- Each slot is recorded as published by the demo set-up, with its event, as
+-- any published slot is; slots colliding with one already there are skipped,
+-- so a second run adds nothing.
+WITH ins AS (
+    INSERT INTO slot (territory_id, site_id, rpps, starts_at, duration_min, mode, audience,
+                      max_age, release_minutes, published_by)
+    SELECT s.territory_id, p.site_id, p.rpps, p.starts_at,
+           (extract(epoch FROM p.duration) / 60)::int, p.mode, p.audience,
+           CASE WHEN p.motif_restriction = 'children' THEN 15 END,
+           (extract(epoch FROM p.release_before) / 60)::int, 'demo'
+      FROM demo_slot_plan p
+      JOIN site s ON s.id = p.site_id
+    ON CONFLICT DO NOTHING
+    RETURNING *
+)
+INSERT INTO event (territory_id, actor, kind, slot_id, to_status, data)
+SELECT ins.territory_id, 'demo', 'slot.published', ins.id, 'free', snp_slot_facts(ins)
+  FROM ins;
 
 COMMIT;

@@ -1,0 +1,530 @@
+#include "dispatcher/api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatcher/log.h"
+#include "dispatcher/timeutil.h"
+#include "protocol/codec.h"
+
+/* What a WebSocket connection knows about its caller. */
+struct api_session {
+    bool authenticated;
+    struct caller caller;
+    unsigned topics; /* TOPIC_ bits */
+};
+
+enum { TOPIC_CAPACITY = 1, TOPIC_BOOKINGS = 2, TOPIC_REQUESTS = 4 };
+
+static const char *const topic_names[] = {"capacity", "bookings", "requests"};
+
+/* One message being answered, over HTTP or WebSocket. */
+struct call {
+    struct api *api;
+    const struct snp_proto_message *msg;
+    json_t *root; /* what we parsed (owned) */
+    json_t *data; /* the request's data (borrowed from root) */
+    struct http_exchange *ex;
+    struct ws_client *ws;
+    char id[80];
+    struct caller caller;
+};
+
+typedef void (*op_fn)(struct dispatch *, const struct caller *, json_t *, dispatch_cb, void *);
+
+static void call_territory_get(struct dispatch *d, const struct caller *c, json_t *data,
+                               dispatch_cb cb, void *arg);
+
+/* The operations, by message name. */
+static const struct {
+    const char *name;
+    op_fn fn;
+} operations[] = {
+    {"slot.publish", dispatch_slot_publish},     {"slot.withdraw", dispatch_slot_withdraw},
+    {"slot.list", dispatch_slot_list},           {"request.create", dispatch_request_create},
+    {"offer.accept", dispatch_offer_accept},     {"offer.decline", dispatch_offer_decline},
+    {"request.cancel", dispatch_request_cancel}, {"booking.cancel", dispatch_booking_cancel},
+    {"outcome.report", dispatch_outcome_report}, {"capacity.query", dispatch_capacity_query},
+    {"territory.get", call_territory_get},
+};
+
+int api_init(struct api *a, struct dispatch *d, struct db *db)
+{
+    memset(a, 0, sizeof(*a));
+    a->dispatch = d;
+    auth_init(&a->auth, db);
+    a->nmessages = snp_proto_message_count();
+    a->results = calloc(a->nmessages + 1, sizeof(*a->results));
+    return a->results ? 0 : -1;
+}
+
+void api_free(struct api *a)
+{
+    auth_free(&a->auth);
+    free(a->results);
+    a->results = NULL;
+}
+
+static void count_result(struct api *a, const struct snp_proto_message *msg, bool ok)
+{
+    for (size_t i = 0; msg && i < a->nmessages; i++) {
+        if (snp_proto_message_at(i) == msg) {
+            a->results[i][ok ? 0 : 1]++;
+            return;
+        }
+    }
+}
+
+void api_write_metrics(const struct api *a, struct buf *b)
+{
+    buf_printf(b, "# HELP snpd_messages_total Protocol messages answered, by type and result.\n"
+                  "# TYPE snpd_messages_total counter\n");
+    for (size_t i = 0; i < a->nmessages; i++) {
+        const char *name = snp_proto_message_at(i)->name;
+        buf_printf(b, "snpd_messages_total{type=\"%s\",result=\"ok\"} %llu\n", name,
+                   (unsigned long long)a->results[i][0]);
+        buf_printf(b, "snpd_messages_total{type=\"%s\",result=\"error\"} %llu\n", name,
+                   (unsigned long long)a->results[i][1]);
+    }
+    buf_printf(b,
+               "# HELP snpd_pushes_total Pushes delivered to WebSocket subscribers.\n"
+               "# TYPE snpd_pushes_total counter\nsnpd_pushes_total %llu\n",
+               (unsigned long long)a->pushes);
+}
+
+/* --- answering -------------------------------------------------------------------- */
+
+static void call_free(struct call *c)
+{
+    if (c->ws)
+        server_ws_unref(c->ws);
+    json_decref(c->root);
+    free(c);
+}
+
+static void ws_send_json(struct ws_client *ws, json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    if (text)
+        server_ws_send(ws, text, strlen(text));
+    free(text);
+    json_decref(j);
+}
+
+/* Answers a call with an error and frees it. */
+static void call_error(struct call *c, const struct snp_proto_error *err)
+{
+    count_result(c->api, c->msg, false);
+    if (c->ex) {
+        json_t *body = snp_proto_http_error_body(err);
+        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        json_decref(body);
+        if (text)
+            server_http_respond_owned(c->ex, snp_proto_error_http_status(err->code),
+                                      "application/json", text, strlen(text));
+        else
+            server_http_respond(c->ex, 500, "application/json", "{}", 2);
+    } else if (c->ws) {
+        ws_send_json(c->ws, snp_proto_response_error(c->id[0] ? c->id : NULL,
+                                                     c->msg ? c->msg->name : NULL, err));
+    }
+    call_free(c);
+}
+
+static void call_error_code(struct call *c, enum snp_proto_code code, const char *field,
+                            const char *message)
+{
+    struct snp_proto_error err = {0};
+    snp_proto_error_set(&err, code, field, "%s", message);
+    call_error(c, &err);
+}
+
+static void call_ok(struct call *c, json_t *data)
+{
+    count_result(c->api, c->msg, true);
+    if (c->ex) {
+        char *text = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(10));
+        if (text)
+            server_http_respond_owned(c->ex, c->msg->http_status ? c->msg->http_status : 200,
+                                      "application/json", text, strlen(text));
+        else
+            server_http_respond(c->ex, 500, "application/json", "{}", 2);
+    } else if (c->ws) {
+        ws_send_json(c->ws, snp_proto_response_ok(c->id, c->msg->name, json_incref(data)));
+    }
+    call_free(c);
+}
+
+static void on_dispatch_done(void *arg, enum dispatch_error err, const char *message,
+                             const char *field, json_t *data)
+{
+    struct call *c = arg;
+    if (err == DISPATCH_OK) {
+        call_ok(c, data);
+        return;
+    }
+    enum snp_proto_code code;
+    if (!snp_proto_code_parse(dispatch_error_code(err), &code))
+        code = SNP_PROTO_E_INTERNAL;
+    call_error_code(c, code, field, message ? message : dispatch_error_code(err));
+}
+
+/* --- operations answered here ----------------------------------------------------- */
+
+static void call_territory_get(struct dispatch *d, const struct caller *caller, json_t *data,
+                               dispatch_cb cb, void *arg)
+{
+    (void)data;
+    struct territory *t = store_territory(&d->store, caller->territory);
+    if (!t) {
+        cb(arg, DERR_NOT_FOUND, "unknown territory", NULL, NULL);
+        return;
+    }
+    json_t *communes = json_array();
+    for (size_t i = 0; i < t->ncommunes; i++)
+        json_array_append_new(communes,
+                              json_pack("{s:s, s:s, s:f, s:f}", "insee", t->communes[i]->insee,
+                                        "name", t->communes[i]->name, "latitude",
+                                        t->communes[i]->lat, "longitude", t->communes[i]->lon));
+    json_t *neighbours = json_array();
+    for (size_t i = 0; i < t->nneighbours; i++)
+        json_array_append_new(neighbours, json_string(t->neighbours[i]->id));
+    const struct territory_settings *s = &t->settings;
+    json_t *result = json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:o, s:{s:i, s:i, s:i, s:{s:f, s:f, s:f, s:f, s:f}}}",
+        "territory_id", t->id, "name", t->name, "kind", t->is_sas ? "sas" : "cpts", "time_zone",
+        timeutil_zone_name(t->zone), "communes", communes, "neighbours", neighbours, "settings",
+        "hold_seconds", s->hold_seconds, "alternatives", s->alternatives, "outcome_delay_hours",
+        s->outcome_delay_hours, "weights", "start_per_hour", s->weights.start_per_hour,
+        "distance_per_km", s->weights.distance_per_km, "own_mt_bonus", s->weights.own_mt_bonus,
+        "fairness", s->weights.fairness, "scarcity", s->weights.scarcity);
+    cb(arg, DISPATCH_OK, NULL, NULL, result);
+    json_decref(result);
+}
+
+/* Runs an authenticated, validated call. */
+static void call_execute(struct call *c)
+{
+    struct snp_proto_error err = {0};
+    const char *role = token_role_name(c->caller.role);
+    if (!snp_proto_message_allows(c->msg, role)) {
+        call_error_code(c, SNP_PROTO_E_FORBIDDEN, NULL, "your role may not do this");
+        return;
+    }
+    if (snp_proto_validate_request(c->msg, c->data, &err) != 0) {
+        call_error(c, &err);
+        return;
+    }
+    if (!c->api->dispatch->ready) {
+        call_error_code(c, SNP_PROTO_E_UNAVAILABLE, NULL, "snpd is starting; retry");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(operations) / sizeof(operations[0]); i++) {
+        if (strcmp(operations[i].name, c->msg->name) == 0) {
+            operations[i].fn(c->api->dispatch, &c->caller, c->data, on_dispatch_done, c);
+            return;
+        }
+    }
+    call_error_code(c, SNP_PROTO_E_NOT_FOUND, NULL,
+                    "this operation is declared but not served by this version of snpd");
+}
+
+/* --- HTTP ------------------------------------------------------------------------- */
+
+static void on_http_authenticated(void *arg, const struct caller *caller,
+                                  const char *organisation_name, int64_t expires_at,
+                                  const struct snp_proto_error *err)
+{
+    (void)organisation_name;
+    (void)expires_at;
+    struct call *c = arg;
+    if (!caller) {
+        call_error(c, err);
+        return;
+    }
+    c->caller = *caller;
+    call_execute(c);
+}
+
+static const char *method_name(enum http_method m)
+{
+    static const char *const names[] = {"GET",   "HEAD",   "POST",    "PUT",
+                                        "PATCH", "DELETE", "OPTIONS", "OTHER"};
+    return names[m];
+}
+
+void api_on_http(void *ctx, struct http_exchange *ex)
+{
+    struct api *a = ctx;
+    struct call *c = calloc(1, sizeof(*c));
+    if (!c) {
+        server_http_error(ex, 500, "internal", "out of memory");
+        return;
+    }
+    c->api = a;
+    c->ex = ex;
+    struct snp_proto_error err = {0};
+    json_t *params = json_object();
+    int rc = snp_proto_route(method_name(ex->method), ex->path, &c->msg, params, &err);
+    if (rc == 0) {
+        if (ex->body.len > 0)
+            rc = snp_proto_parse(ex->body.data, ex->body.len, &c->root, &err);
+        else
+            c->root = json_object();
+    }
+    if (rc == 0)
+        rc = snp_proto_query_merge(c->msg, ex->query, c->root, &err);
+    if (rc == 0)
+        rc = snp_proto_params_merge(c->root, params, &err);
+    json_decref(params);
+    if (rc != 0) {
+        call_error(c, &err);
+        return;
+    }
+    c->data = c->root;
+    auth_check(&a->auth, ex->bearer, on_http_authenticated, c);
+}
+
+/* --- WebSocket -------------------------------------------------------------------- */
+
+void api_on_ws_open(void *ctx, struct ws_client *ws)
+{
+    (void)ctx;
+    ws->session = calloc(1, sizeof(struct api_session));
+    if (!ws->session)
+        server_ws_close(ws, 1011, "out of memory");
+}
+
+void api_on_ws_free(void *ctx, struct ws_client *ws)
+{
+    (void)ctx;
+    free(ws->session);
+    ws->session = NULL;
+}
+
+static json_t *session_json(const struct caller *caller, const char *organisation_name,
+                            int64_t expires_at, const struct territory *t)
+{
+    json_t *j = json_pack("{s:s, s:s}", "role", token_role_name(caller->role), "territory_id",
+                          caller->territory);
+    char buf[TIMEUTIL_RFC3339_SIZE];
+    const struct timeutil_zone *zone = t ? t->zone : timeutil_zone_find("Europe/Paris");
+    if (caller->rpps[0])
+        json_object_set_new(j, "rpps", json_string(caller->rpps));
+    if (caller->organisation_id > 0)
+        json_object_set_new(j, "organisation_id", json_integer(caller->organisation_id));
+    if (organisation_name && *organisation_name)
+        json_object_set_new(j, "organisation_name", json_string(organisation_name));
+    if (expires_at > 0 && timeutil_format_rfc3339(zone, expires_at, buf, sizeof(buf)))
+        json_object_set_new(j, "expires_at", json_string(buf));
+    if (timeutil_format_rfc3339(zone, timeutil_now(), buf, sizeof(buf)))
+        json_object_set_new(j, "server_time", json_string(buf));
+    return j;
+}
+
+static void on_ws_auth_message(void *arg, const struct caller *caller,
+                               const char *organisation_name, int64_t expires_at,
+                               const struct snp_proto_error *err)
+{
+    struct call *c = arg;
+    if (!caller) {
+        call_error(c, err);
+        return;
+    }
+    struct api_session *s = c->ws->session;
+    if (s) {
+        s->authenticated = true;
+        s->caller = *caller;
+    }
+    json_t *data = session_json(caller, organisation_name, expires_at,
+                                store_territory(&c->api->dispatch->store, caller->territory));
+    call_ok(c, data);
+    json_decref(data);
+}
+
+static void handle_subscription(struct call *c, bool add)
+{
+    struct api_session *s = c->ws->session;
+    json_t *topics = json_object_get(c->data, "topics");
+    const char *role = token_role_name(c->caller.role);
+    unsigned bits = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach (topics, i, v) {
+        const char *name = json_string_value(v);
+        for (unsigned k = 0; k < 3; k++) {
+            if (strcmp(name, topic_names[k]) != 0)
+                continue;
+            if (add && !snp_proto_topic_allows(name, role)) {
+                call_error_code(c, SNP_PROTO_E_FORBIDDEN, "topics",
+                                "your role may not subscribe to this topic");
+                return;
+            }
+            bits |= 1u << k;
+        }
+    }
+    s->topics = add ? (s->topics | bits) : (s->topics & ~bits);
+    json_t *now = json_array();
+    for (unsigned k = 0; k < 3; k++)
+        if (s->topics & (1u << k))
+            json_array_append_new(now, json_string(topic_names[k]));
+    json_t *data = json_pack("{s:o}", "topics", now);
+    call_ok(c, data);
+    json_decref(data);
+}
+
+/* Runs a call on an authenticated connection. */
+static void ws_run(struct call *c)
+{
+    struct api_session *s = c->ws->session;
+    c->caller = s->caller;
+    const char *name = c->msg->name;
+    if (strcmp(name, "subscribe") == 0 || strcmp(name, "unsubscribe") == 0) {
+        struct snp_proto_error err = {0};
+        if (snp_proto_validate_request(c->msg, c->data, &err) != 0) {
+            call_error(c, &err);
+            return;
+        }
+        handle_subscription(c, name[0] == 's');
+        return;
+    }
+    call_execute(c);
+}
+
+static void on_ws_header_auth(void *arg, const struct caller *caller, const char *organisation_name,
+                              int64_t expires_at, const struct snp_proto_error *err)
+{
+    (void)organisation_name;
+    (void)expires_at;
+    struct call *c = arg;
+    struct api_session *s = c->ws->session;
+    if (!caller || !s) {
+        call_error(c, err);
+        return;
+    }
+    s->authenticated = true;
+    s->caller = *caller;
+    ws_run(c);
+}
+
+/* Token bucket: returns false when the connection sends too fast. */
+static bool ws_rate_ok(struct ws_client *ws)
+{
+    const struct snp_proto_limits *lim = snp_proto_limits();
+    uint64_t now = uv_now(ws->server->loop);
+    ws->tokens += (double)(now - ws->refill_ms) * lim->messages_per_second / 1000.0;
+    if (ws->tokens > lim->message_burst)
+        ws->tokens = lim->message_burst;
+    ws->refill_ms = now;
+    if (ws->tokens < 1.0)
+        return false;
+    ws->tokens -= 1.0;
+    return true;
+}
+
+void api_on_ws_message(void *ctx, struct ws_client *ws, const char *text, size_t len)
+{
+    struct api *a = ctx;
+    struct api_session *s = ws->session;
+    struct call *c = calloc(1, sizeof(*c));
+    if (!c || !s) {
+        free(c);
+        return;
+    }
+    c->api = a;
+    c->ws = ws;
+    server_ws_ref(ws);
+    struct snp_proto_error err = {0};
+    if (!ws_rate_ok(ws)) {
+        call_error_code(c, SNP_PROTO_E_RATE_LIMITED, NULL, "too many messages; slow down");
+        return;
+    }
+    if (snp_proto_parse(text, len, &c->root, &err) != 0) {
+        call_error(c, &err);
+        return;
+    }
+    struct snp_proto_envelope env;
+    memset(&env, 0, sizeof(env));
+    int rc = snp_proto_envelope_read(c->root, &env, &err);
+    if (env.id)
+        snprintf(c->id, sizeof(c->id), "%s", env.id);
+    c->msg = env.msg;
+    c->data = env.data;
+    if (rc != 0) {
+        call_error(c, &err);
+        return;
+    }
+    if (strcmp(c->msg->name, "auth") == 0) {
+        if (snp_proto_validate_request(c->msg, c->data, &err) != 0) {
+            call_error(c, &err);
+            return;
+        }
+        auth_check(&a->auth, json_string_value(json_object_get(c->data, "token")),
+                   on_ws_auth_message, c);
+        return;
+    }
+    if (!s->authenticated) {
+        if (ws->bearer[0]) {
+            auth_check(&a->auth, ws->bearer, on_ws_header_auth, c);
+            return;
+        }
+        call_error_code(c, SNP_PROTO_E_UNAUTHENTICATED, NULL,
+                        "authenticate first: send an auth message or an Authorization header");
+        return;
+    }
+    ws_run(c);
+}
+
+/* --- pushes ----------------------------------------------------------------------- */
+
+/* Whether territory `watcher` sees the capacity of territory `of`. */
+static bool sees_territory(struct api *a, const char *watcher, const char *of)
+{
+    if (strcmp(watcher, of) == 0)
+        return true;
+    struct territory *t = store_territory(&a->dispatch->store, watcher);
+    for (size_t i = 0; t && i < t->nneighbours; i++)
+        if (strcmp(t->neighbours[i]->id, of) == 0)
+            return true;
+    return false;
+}
+
+void api_push(void *ctx, const struct push_target *to, const char *event, json_t *data)
+{
+    struct api *a = ctx;
+    if (!a->server)
+        return;
+    unsigned bit = strcmp(to->topic, "capacity") == 0   ? TOPIC_CAPACITY
+                   : strcmp(to->topic, "bookings") == 0 ? TOPIC_BOOKINGS
+                                                        : TOPIC_REQUESTS;
+    char *text = NULL;
+    size_t len = 0;
+    for (struct ws_client *ws = a->server->clients; ws; ws = ws->next) {
+        struct api_session *s = ws->session;
+        if (!s || !s->authenticated || !(s->topics & bit))
+            continue;
+        const struct caller *c = &s->caller;
+        bool match = false;
+        if (bit == TOPIC_CAPACITY)
+            match = sees_territory(a, c->territory, to->territory);
+        else if (bit == TOPIC_BOOKINGS)
+            match = c->role == ROLE_GP && to->rpps && strcmp(c->rpps, to->rpps) == 0;
+        else
+            match = token_role_is_requester(c->role) && c->organisation_id == to->organisation_id &&
+                    strcmp(c->territory, to->territory) == 0;
+        if (!match)
+            continue;
+        if (!text) {
+            json_t *msg = snp_proto_push(to->topic, event, json_incref(data));
+            text = msg ? json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+            json_decref(msg);
+            if (!text)
+                return;
+            len = strlen(text);
+        }
+        server_ws_send(ws, text, len);
+        a->pushes++;
+    }
+    free(text);
+}

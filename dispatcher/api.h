@@ -1,0 +1,42 @@
+/* The protocol snp.v1 on top of the server: turns HTTP requests under /api/
+ * and WebSocket messages into dispatch operations, after parsing, routing,
+ * authentication, role checks and validation by the protocol codec, and
+ * delivers dispatch's pushes to the subscribed WebSocket connections.
+ */
+#ifndef SNP_API_H
+#define SNP_API_H
+
+#include <stdint.h>
+
+#include "dispatcher/auth.h"
+#include "dispatcher/buf.h"
+#include "dispatcher/dispatch.h"
+#include "dispatcher/server.h"
+
+struct api {
+    struct dispatch *dispatch;
+    struct server *server;
+    struct auth auth;
+    uint64_t (*results)[2]; /* per declared message: [ok, error] answers */
+    size_t nmessages;
+    uint64_t pushes;
+};
+
+/* Prepares the API for `d`; `db` serves token look-ups.  Returns 0 or a
+ * negative code when memory is short. */
+int api_init(struct api *a, struct dispatch *d, struct db *db) __attribute__((warn_unused_result));
+void api_free(struct api *a);
+
+/* The server hooks (set them in struct server_hooks with ctx = the api). */
+void api_on_http(void *ctx, struct http_exchange *ex);
+void api_on_ws_open(void *ctx, struct ws_client *c);
+void api_on_ws_message(void *ctx, struct ws_client *c, const char *text, size_t len);
+void api_on_ws_free(void *ctx, struct ws_client *c);
+
+/* The dispatch push hook (ctx = the api). */
+void api_push(void *ctx, const struct push_target *to, const char *event, json_t *data);
+
+/* Appends the API's Prometheus metrics. */
+void api_write_metrics(const struct api *a, struct buf *out);
+
+#endif

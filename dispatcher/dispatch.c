@@ -1,0 +1,1752 @@
+#include "dispatcher/dispatch.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatcher/handles.h"
+#include "dispatcher/log.h"
+#include "dispatcher/match.h"
+#include "dispatcher/timeutil.h"
+#include "dispatcher/validate.h"
+#include "sql_queries.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+#define TIMER_MS        250
+#define HOUSEKEEPING_MS 5000
+#define MAX_CANDIDATES  11 /* the offer and up to 10 alternatives */
+#define HOLD_ATTEMPTS   4  /* candidates tried when the database refuses a hold */
+
+/* --- errors ----------------------------------------------------------------------- */
+
+static const struct {
+    const char *code;
+    int status;
+} error_table[] = {
+    [DISPATCH_OK] = {"ok", 200},
+    [DERR_INVALID_FIELD] = {"invalid_field", 400},
+    [DERR_FORBIDDEN] = {"forbidden", 403},
+    [DERR_NOT_FOUND] = {"not_found", 404},
+    [DERR_CONFLICT] = {"conflict", 409},
+    [DERR_SLOT_TAKEN] = {"slot_taken", 409},
+    [DERR_HOLD_EXPIRED] = {"hold_expired", 409},
+    [DERR_TOO_LATE] = {"too_late", 409},
+    [DERR_UNAVAILABLE] = {"unavailable", 503},
+    [DERR_INTERNAL] = {"internal", 500},
+};
+
+const char *dispatch_error_code(enum dispatch_error e)
+{
+    return error_table[e].code;
+}
+
+int dispatch_error_status(enum dispatch_error e)
+{
+    return error_table[e].status;
+}
+
+/* Maps a failed database call to an error; the SN* SQLSTATEs are raised by
+ * the snp_* functions of sql/migrations/0002_dispatch.sql. */
+static enum dispatch_error db_error(enum db_status st, const PGresult *res)
+{
+    if (st == DB_UNAVAILABLE || st == DB_SHUTTING_DOWN)
+        return DERR_UNAVAILABLE;
+    const char *code = db_sqlstate(res);
+    static const struct {
+        const char *sqlstate;
+        enum dispatch_error err;
+    } map[] = {
+        {"SN403", DERR_FORBIDDEN},     {"SN404", DERR_NOT_FOUND},     {"SN409", DERR_CONFLICT},
+        {"SN410", DERR_SLOT_TAKEN},    {"SN411", DERR_HOLD_EXPIRED},  {"SN412", DERR_TOO_LATE},
+        {"23505", DERR_CONFLICT},      {"23503", DERR_INVALID_FIELD}, {"23514", DERR_INVALID_FIELD},
+        {"22P02", DERR_INVALID_FIELD},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(code, map[i].sqlstate) == 0)
+            return map[i].err;
+    return DERR_INTERNAL;
+}
+
+static const char *db_message(enum db_status st, const PGresult *res)
+{
+    if (st == DB_UNAVAILABLE || st == DB_SHUTTING_DOWN)
+        return "the database is unavailable; retry";
+    const char *m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    return m ? m : "database error";
+}
+
+/* --- operation contexts ----------------------------------------------------------- */
+
+/* One operation in flight: who asked, whom to answer, and what it needs
+ * between its database round trips. */
+struct op {
+    struct dispatch *d;
+    struct caller caller;
+    dispatch_cb cb;
+    void *arg;
+    json_t *data; /* the request (a reference we hold) */
+    struct request *req;
+    struct slot *slot;
+    struct slot *release; /* the held slot an offer move releases */
+    int64_t ids[2];
+    int attempts;
+    int count;
+    char reason[40];
+    json_t *result;
+};
+
+static struct op *op_new(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                         void *arg)
+{
+    struct op *o = calloc(1, sizeof(*o));
+    if (!o) {
+        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
+        return NULL;
+    }
+    o->d = d;
+    if (c)
+        o->caller = *c;
+    o->cb = cb;
+    o->arg = arg;
+    o->data = data ? json_incref(data) : NULL;
+    d->inflight++;
+    return o;
+}
+
+static void op_finish(struct op *o, enum dispatch_error err, const char *message, const char *field,
+                      json_t *result)
+{
+    o->d->inflight--;
+    if (o->cb)
+        o->cb(o->arg, err, message, field, err == DISPATCH_OK ? result : NULL);
+    json_decref(result);
+    json_decref(o->data);
+    json_decref(o->result);
+    free(o);
+}
+
+static void op_fail(struct op *o, enum dispatch_error err, const char *message, const char *field)
+{
+    op_finish(o, err, message, field, NULL);
+}
+
+static void op_fail_db(struct op *o, enum db_status st, const PGresult *res)
+{
+    op_finish(o, db_error(st, res), db_message(st, res), NULL, NULL);
+}
+
+/* --- rendering -------------------------------------------------------------------- */
+
+static json_t *time_json(const struct territory *t, int64_t utc)
+{
+    char buf[TIMEUTIL_RFC3339_SIZE];
+    if (!timeutil_format_rfc3339(t->zone, utc, buf, sizeof(buf)))
+        return json_null();
+    return json_string(buf);
+}
+
+static json_t *bits_json(uint8_t bits, const char *(*name)(uint8_t))
+{
+    json_t *a = json_array();
+    for (int i = 0; i < 8; i++)
+        if (bits & (1u << i))
+            json_array_append_new(a, json_string(name((uint8_t)(1u << i))));
+    return a;
+}
+
+json_t *dispatch_slot_json(const struct dispatch *d, const struct slot *s)
+{
+    (void)d;
+    const struct territory *t = s->territory;
+    const struct site *site = s->site;
+    json_t *j = json_object();
+    json_object_set_new(j, "slot_id", json_integer(s->id));
+    json_object_set_new(j, "status", json_string(model_slot_status_name(s->status)));
+    json_object_set_new(j, "start", time_json(t, s->start));
+    json_object_set_new(j, "end", time_json(t, s->start + 60 * (int64_t)s->duration_min));
+    json_object_set_new(j, "duration_min", json_integer(s->duration_min));
+    json_object_set_new(j, "mode", json_string(model_mode_name(s->mode)));
+    json_object_set_new(j, "audiences", bits_json(s->audience, model_audience_name));
+    if (s->practitioner)
+        json_object_set_new(j, "practitioner",
+                            json_pack("{s:s, s:s, s:s}", "rpps", s->practitioner->rpps,
+                                      "family_name", s->practitioner->family_name, "given_name",
+                                      s->practitioner->given_name));
+    json_object_set_new(j, "site",
+                        json_pack("{s:I, s:s, s:s, s:s, s:s, s:f, s:f}", "site_id",
+                                  (json_int_t)site->id, "kind", model_site_kind_name(site->kind),
+                                  "name", site->name, "address", site->address, "commune_insee",
+                                  site->commune, "latitude", site->lat, "longitude", site->lon));
+    if (s->release_minutes > 0)
+        json_object_set_new(j, "release_minutes", json_integer(s->release_minutes));
+    if (s->released_at > 0)
+        json_object_set_new(j, "released_at", time_json(t, s->released_at));
+    return j;
+}
+
+/* --- pushes ----------------------------------------------------------------------- */
+
+static void push(struct dispatch *d, const struct push_target *to, const char *event, json_t *data)
+{
+    if (d->hooks.push && data)
+        d->hooks.push(d->hooks.ctx, to, event, data);
+    json_decref(data);
+}
+
+/* Tells capacity watchers of the slot's territory what became of it. */
+static void push_capacity(struct dispatch *d, const struct slot *s)
+{
+    json_t *change = json_pack("{s:I, s:s, s:o, s:i, s:s, s:o, s:I, s:s}", "slot_id",
+                               (json_int_t)s->id, "status", model_slot_status_name(s->status),
+                               "start", time_json(s->territory, s->start), "duration_min",
+                               s->duration_min, "mode", model_mode_name(s->mode), "audiences",
+                               bits_json(s->audience, model_audience_name), "site_id",
+                               (json_int_t)s->site->id, "commune_insee", s->site->commune);
+    json_t *data = json_pack("{s:s, s:[o]}", "territory_id", s->territory->id, "changes", change);
+    struct push_target to = {.territory = s->territory->id, .topic = "capacity"};
+    push(d, &to, "capacity.changed", data);
+}
+
+static void push_request_updated(struct dispatch *d, const struct request *r, const char *previous,
+                                 const char *status, int64_t booking_id)
+{
+    json_t *data = json_pack("{s:I, s:s, s:s, s:s}", "request_id", (json_int_t)r->id, "client_ref",
+                             r->client_ref, "status", status, "previous_status", previous);
+    if (booking_id > 0)
+        json_object_set_new(data, "booking_id", json_integer(booking_id));
+    struct push_target to = {
+        .territory = r->territory->id, .topic = "requests", .organisation_id = r->organisation_id};
+    push(d, &to, "request.updated", data);
+}
+
+/* --- matching --------------------------------------------------------------------- */
+
+static double mean_booked_ratio(const struct store *st)
+{
+    double sum = 0;
+    int n = 0;
+    for (size_t i = 0; i < st->practitioners.cap; i++) {
+        const struct practitioner *p = st->practitioners.buckets[i].value;
+        if (p && p->published > 0) {
+            sum += (double)p->booked / p->published;
+            n++;
+        }
+    }
+    return n ? sum / n : 0.0;
+}
+
+/* Ranks the slots `r` may be offered now; returns the count in `out`. */
+static size_t rank_for(struct dispatch *d, const struct request *r, struct match_candidate *out,
+                       size_t max)
+{
+    long n = store_candidate_slots(r->territory, &d->scratch, &d->scratch_cap);
+    if (n <= 0)
+        return 0;
+    /* Slots with a change on its way to the database are not offered. */
+    size_t k = 0;
+    for (long i = 0; i < n; i++)
+        if (!d->scratch[i]->pending)
+            d->scratch[k++] = d->scratch[i];
+    struct match_context ctx = {
+        .now = timeutil_now(),
+        .weights = r->territory->settings.weights,
+        .mean_booked_ratio = mean_booked_ratio(&d->store),
+        .waiting = (struct request *const *)r->territory->open,
+        .nwaiting = r->territory->nopen,
+    };
+    return match_rank(r, d->scratch, k, &ctx, out, max);
+}
+
+static json_t *offer_json(struct dispatch *d, const struct request *r)
+{
+    struct slot *held = r->held_slot ? idmap_get(&d->store.slots, r->held_slot) : NULL;
+    if (!held)
+        return NULL;
+    json_t *alts = json_array();
+    int want = r->territory->settings.alternatives;
+    if (want > 0) {
+        struct match_candidate c[MAX_CANDIDATES];
+        size_t n = rank_for(d, r, c, (size_t)want < MAX_CANDIDATES ? (size_t)want : MAX_CANDIDATES);
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(alts, dispatch_slot_json(d, c[i].slot));
+    }
+    return json_pack("{s:o, s:o, s:o}", "slot", dispatch_slot_json(d, held), "expires_at",
+                     time_json(r->territory, r->hold_expires_at), "alternatives", alts);
+}
+
+/* --- applying committed changes to memory ----------------------------------------- */
+
+static void slot_set_free(struct dispatch *d, struct slot *s)
+{
+    s->status = SLOT_FREE;
+    s->held_for = 0;
+    s->hold_expires_at = 0;
+    push_capacity(d, s);
+}
+
+static void request_set_offer(struct request *r, struct slot *s, int64_t expires)
+{
+    r->status = REQ_OFFERED;
+    r->held_slot = s->id;
+    r->hold_expires_at = expires;
+    s->status = SLOT_HELD;
+    s->held_for = r->id;
+    s->hold_expires_at = expires;
+}
+
+static void request_clear_offer(struct dispatch *d, struct request *r)
+{
+    r->held_slot = 0;
+    r->hold_expires_at = 0;
+    r->status = REQ_WAITING;
+    (void)d;
+}
+
+static void offer_slot_to_waiting(struct dispatch *d, struct slot *s);
+
+/* --- offer moves (decline, expiry, a freed slot for a waiting request) ------------- */
+
+static void on_offer_moved(void *arg, enum db_status st, const PGresult *res);
+
+/* Sends snp_offer_move for o->req: release o->release (o->reason), hold
+ * o->slot (may be NULL). */
+static void offer_move_send(struct op *o)
+{
+    struct dispatch *d = o->d;
+    struct request *r = o->req;
+    char req_id[24], rel_id[24], next_id[24], hold[16];
+    snprintf(req_id, sizeof(req_id), "%lld", (long long)r->id);
+    snprintf(rel_id, sizeof(rel_id), "%lld", (long long)(o->release ? o->release->id : 0));
+    snprintf(next_id, sizeof(next_id), "%lld", (long long)(o->slot ? o->slot->id : 0));
+    snprintf(hold, sizeof(hold), "%d", r->territory->settings.hold_seconds);
+    const char *params[] = {req_id,    o->release ? rel_id : NULL,
+                            o->reason, o->slot ? next_id : NULL,
+                            hold,      o->caller.actor};
+    r->pending = true;
+    if (o->slot)
+        o->slot->pending = true;
+    db_query(d->db, sql_text[SQL_OFFER_MOVE], 6, params, on_offer_moved, o);
+}
+
+/* Picks the best candidate for o->req (none: NULL) and sends the move. */
+static void offer_move_next(struct op *o)
+{
+    struct match_candidate c[1];
+    o->slot = rank_for(o->d, o->req, c, 1) ? c[0].slot : NULL;
+    offer_move_send(o);
+}
+
+static json_t *request_summary_json(struct dispatch *d, const struct request *r);
+
+static void on_offer_moved(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    if (o->d->closed) {
+        op_fail(o, DERR_UNAVAILABLE, "snpd is shutting down", NULL);
+        return;
+    }
+    struct dispatch *d = o->d;
+    struct request *r = o->req;
+    r->pending = false;
+    if (o->slot)
+        o->slot->pending = false;
+    if (st != DB_OK) {
+        /* The request changed elsewhere (cancelled, booked by another
+         * process): drop it from memory if it is no longer open. */
+        if (strcmp(db_sqlstate(res), "SN409") == 0 || strcmp(db_sqlstate(res), "SN404") == 0)
+            store_remove_request(&d->store, r);
+        op_fail_db(o, st, res);
+        return;
+    }
+    const char *status = PQgetvalue(res, 0, 0);
+    bool released = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    int64_t held = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    int64_t expires = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+    const char *previous = model_request_status_name(r->status);
+
+    if (o->release && (released || o->release->held_for == r->id)) {
+        struct slot *rel = o->release;
+        if (released && rel->start <= timeutil_now()) {
+            rel->status = SLOT_EXPIRED;
+            store_remove_slot(&d->store, rel);
+        } else if (released) {
+            slot_set_free(d, rel);
+        }
+        if (strcmp(o->reason, "declined") == 0) {
+            int64_t *p = realloc(r->declined, (r->ndeclined + 1) * sizeof(*p));
+            if (p) {
+                r->declined = p;
+                r->declined[r->ndeclined++] = rel->id;
+            }
+        }
+        request_clear_offer(d, r);
+        if (strcmp(o->reason, "expired") == 0) {
+            d->stats.holds_expired++;
+            json_t *data = json_pack("{s:I, s:s, s:I, s:o}", "request_id", (json_int_t)r->id,
+                                     "client_ref", r->client_ref, "slot_id", (json_int_t)rel->id,
+                                     "expired_at", time_json(r->territory, timeutil_now()));
+            struct push_target to = {.territory = r->territory->id,
+                                     .topic = "requests",
+                                     .organisation_id = r->organisation_id};
+            push(d, &to, "offer.expired", data);
+        }
+    }
+    if (held > 0 && o->slot && held == o->slot->id) {
+        request_set_offer(r, o->slot, expires);
+        d->stats.offers++;
+        push_capacity(d, o->slot);
+        json_t *offer = offer_json(d, r);
+        if (offer) {
+            json_t *data = json_pack("{s:I, s:s, s:o}", "request_id", (json_int_t)r->id,
+                                     "client_ref", r->client_ref, "offer", offer);
+            struct push_target to = {.territory = r->territory->id,
+                                     .topic = "requests",
+                                     .organisation_id = r->organisation_id};
+            push(d, &to, "offer.made", data);
+        }
+    } else if (o->slot && held != o->slot->id) {
+        /* Another process holds or booked it: memory was stale.  Take it
+         * out of the free pool and try the next candidate. */
+        d->stats.conflicts++;
+        o->slot->status = SLOT_BOOKED;
+        if (held == 0 && ++o->attempts < HOLD_ATTEMPTS) {
+            o->release = NULL;
+            offer_move_next(o);
+            return;
+        }
+    }
+    if (held == 0)
+        r->status = REQ_WAITING;
+    if (strcmp(previous, model_request_status_name(r->status)) != 0)
+        push_request_updated(d, r, previous, model_request_status_name(r->status), 0);
+    (void)status;
+    /* A released slot may serve a waiting request before counting as free. */
+    struct slot *rel = o->release;
+    o->release = NULL;
+    json_t *result = o->cb ? request_summary_json(d, r) : NULL;
+    if (rel && released && rel->status == SLOT_FREE && idmap_get(&d->store.slots, rel->id))
+        offer_slot_to_waiting(d, rel);
+    op_finish(o, DISPATCH_OK, NULL, NULL, result);
+}
+
+/* A slot became free (published, released, cancelled): the waiting request
+ * that should have it first gets it offered before it counts as capacity. */
+static void offer_slot_to_waiting(struct dispatch *d, struct slot *s)
+{
+    if (s->status != SLOT_FREE || s->pending)
+        return;
+    int64_t now = timeutil_now();
+    struct request *best = NULL;
+    for (size_t i = 0; i < d->store.nterritories; i++) {
+        struct territory *t = d->store.territories[i];
+        bool uses = t == s->territory;
+        for (size_t k = 0; !uses && k < t->nneighbours; k++)
+            uses = t->neighbours[k] == s->territory;
+        if (!uses || t->nopen == 0)
+            continue;
+        /* Requests with a change in flight are not candidates. */
+        struct request *cand =
+            match_pick_request(s, (struct request *const *)t->open, t->nopen, now);
+        if (cand && !cand->pending &&
+            (!best || cand->deadline < best->deadline ||
+             (cand->deadline == best->deadline && cand->urgency < best->urgency)))
+            best = cand;
+    }
+    if (!best)
+        return;
+    struct op *o = op_new(d, NULL, NULL, NULL, NULL);
+    if (!o)
+        return;
+    snprintf(o->caller.actor, sizeof(o->caller.actor), "system");
+    snprintf(o->reason, sizeof(o->reason), "none");
+    o->req = best;
+    o->slot = s;
+    offer_move_send(o);
+}
+
+/* --- slot.publish ----------------------------------------------------------------- */
+
+static bool parse_hhmm(const char *s, int *minutes)
+{
+    if (strlen(s) != 5 || s[2] != ':')
+        return false;
+    int h = (s[0] - '0') * 10 + (s[1] - '0');
+    int m = (s[3] - '0') * 10 + (s[4] - '0');
+    if (h < 0 || h > 23 || m < 0 || m > 59)
+        return false;
+    *minutes = h * 60 + m;
+    return true;
+}
+
+static bool parse_date(const char *s, struct tm *tm)
+{
+    memset(tm, 0, sizeof(*tm));
+    int y, mo, da;
+    if (sscanf(s, "%4d-%2d-%2d", &y, &mo, &da) != 3)
+        return false;
+    tm->tm_year = y - 1900;
+    tm->tm_mon = mo - 1;
+    tm->tm_mday = da;
+    return true;
+}
+
+/* Appends one slot to the JSON array sent to snp_slots_publish. */
+static void publish_add(json_t *arr, json_t *common, int64_t start, int duration,
+                        const struct territory *t)
+{
+    json_t *one = json_deep_copy(common);
+    json_object_set_new(one, "start", time_json(t, start));
+    json_object_set_new(one, "duration_min", json_integer(duration));
+    json_array_append_new(arr, one);
+}
+
+/* Expands a local-time pattern or shift into slots.  Returns false (with
+ * `err`) on impossible dates or times. */
+static bool expand_range(json_t *arr, json_t *common, const struct territory *t, struct tm day,
+                         int from_min, int to_min, int every, int duration, const char **err)
+{
+    for (int m = from_min; m + duration <= to_min; m += every) {
+        struct tm local = day;
+        local.tm_hour = m / 60;
+        local.tm_min = m % 60;
+        int64_t start;
+        if (!timeutil_from_local(t->zone, &local, &start)) {
+            *err = "impossible local time";
+            return false;
+        }
+        publish_add(arr, common, start, duration, t);
+        if (json_array_size(arr) > 1000) {
+            *err = "more than 1000 slots in one call";
+            return false;
+        }
+    }
+    return true;
+}
+
+static int weekday_index(const char *name)
+{
+    static const char *const days[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+    for (int i = 0; i < 7; i++)
+        if (strcmp(name, days[i]) == 0)
+            return i;
+    return -1;
+}
+
+static void on_published(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    if (o->d->closed) {
+        op_fail(o, DERR_UNAVAILABLE, "snpd is shutting down", NULL);
+        return;
+    }
+    struct dispatch *d = o->d;
+    if (st != DB_OK) {
+        op_fail_db(o, st, res);
+        return;
+    }
+    int n = PQntuples(res);
+    json_t *ids = json_array();
+    struct slot **added = calloc((size_t)n + 1, sizeof(*added));
+    int nadded = 0;
+    for (int i = 0; i < n; i++) {
+        struct slot *s = store_slot_from_row(&d->store, res, i);
+        if (!s)
+            continue;
+        int64_t id = s->id;
+        if (!store_add_slot(&d->store, s)) {
+            log_error("dispatch", "out of memory adding slot %lld", (long long)id);
+            continue;
+        }
+        json_array_append_new(ids, json_integer(id));
+        if (added)
+            added[nadded++] = s;
+    }
+    json_t *result =
+        json_pack("{s:i, s:o, s:i}", "count", n, "slot_ids", ids, "skipped", o->count - n);
+    /* Waiting requests come first; what remains is new free capacity. */
+    for (int i = 0; added && i < nadded; i++) {
+        push_capacity(d, added[i]);
+        offer_slot_to_waiting(d, added[i]);
+    }
+    free(added);
+    op_finish(o, DISPATCH_OK, NULL, NULL, result);
+}
+
+void dispatch_slot_publish(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                           void *arg)
+{
+    struct territory *t = store_territory(&d->store, c->territory);
+    if (!t) {
+        cb(arg, DERR_FORBIDDEN, "unknown territory", NULL, NULL);
+        return;
+    }
+    json_int_t site_id = json_integer_value(json_object_get(data, "site_id"));
+    struct site *site = idmap_get(&d->store.sites, site_id);
+    if (!site || site->territory != t) {
+        cb(arg, DERR_NOT_FOUND, "no such site in your territory", "site_id", NULL);
+        return;
+    }
+    const char *rpps = json_string_value(json_object_get(data, "practitioner_rpps"));
+    if (c->role == ROLE_GP) {
+        if (rpps && strcmp(rpps, c->rpps) != 0) {
+            cb(arg, DERR_FORBIDDEN, "a practitioner publishes only their own slots",
+               "practitioner_rpps", NULL);
+            return;
+        }
+        rpps = c->rpps;
+    }
+    json_t *shift = json_object_get(data, "shift");
+    if (shift && site->kind != SITE_CSNP) {
+        cb(arg, DERR_INVALID_FIELD, "shifts are published at a csnp site", "shift", NULL);
+        return;
+    }
+
+    /* What every slot shares. */
+    json_t *common = json_object();
+    json_object_set(common, "mode", json_object_get(data, "mode"));
+    json_object_set(common, "audience", json_object_get(data, "audiences"));
+    json_t *rel = json_object_get(data, "release_minutes");
+    if (rel)
+        json_object_set(common, "release_minutes", rel);
+    json_t *restr = json_object_get(data, "restrictions");
+    if (restr) {
+        json_t *v;
+        if ((v = json_object_get(restr, "min_age_years")))
+            json_object_set(common, "min_age", v);
+        if ((v = json_object_get(restr, "max_age_years")))
+            json_object_set(common, "max_age", v);
+        if ((v = json_object_get(restr, "motifs")))
+            json_object_set(common, "motifs", v);
+    }
+
+    json_t *arr = json_array();
+    const char *err = NULL;
+    const char *field = NULL;
+    json_t *slots = json_object_get(data, "slots");
+    json_t *pattern = json_object_get(data, "pattern");
+    if (slots) {
+        size_t i;
+        json_t *one;
+        json_array_foreach (slots, i, one) {
+            int64_t start;
+            if (!timeutil_parse_rfc3339(json_string_value(json_object_get(one, "start")), &start)) {
+                err = "invalid start";
+                field = "slots.start";
+                break;
+            }
+            publish_add(arr, common, start,
+                        (int)json_integer_value(json_object_get(one, "duration_min")), t);
+        }
+    } else if (pattern) {
+        struct tm from, to;
+        int from_min, to_min;
+        int every = (int)json_integer_value(json_object_get(pattern, "every_min"));
+        json_t *dur = json_object_get(pattern, "duration_min");
+        int duration = dur ? (int)json_integer_value(dur) : every;
+        field = "pattern";
+        if (!parse_date(json_string_value(json_object_get(pattern, "from_date")), &from) ||
+            !parse_date(json_string_value(json_object_get(pattern, "to_date")), &to) ||
+            !parse_hhmm(json_string_value(json_object_get(pattern, "from_time")), &from_min) ||
+            !parse_hhmm(json_string_value(json_object_get(pattern, "to_time")), &to_min)) {
+            err = "invalid date or time";
+        } else if (to_min <= from_min) {
+            err = "to_time must be after from_time";
+        } else {
+            bool days[7] = {false};
+            size_t i;
+            json_t *dv;
+            json_array_foreach (json_object_get(pattern, "days"), i, dv) {
+                int w = weekday_index(json_string_value(dv));
+                if (w >= 0)
+                    days[w] = true;
+            }
+            /* Walk the calendar day by day, on day numbers since the epoch. */
+            from.tm_hour = to.tm_hour = 12;
+            int64_t first = (int64_t)timegm(&from) / 86400;
+            int64_t last = (int64_t)timegm(&to) / 86400;
+            for (int64_t dn = first; dn <= last && last - first <= 62 && !err; dn++) {
+                time_t noon = (time_t)(dn * 86400 + 43200);
+                struct tm day;
+                gmtime_r(&noon, &day);
+                if (!days[day.tm_wday])
+                    continue;
+                day.tm_hour = 0;
+                expand_range(arr, common, t, day, from_min, to_min, every, duration, &err);
+            }
+            if (!err && timegm(&to) - timegm(&from) > 62 * 86400)
+                err = "a pattern covers at most 62 days";
+            if (!err && timegm(&to) < timegm(&from))
+                err = "to_date is before from_date";
+        }
+    } else if (shift) {
+        struct tm day;
+        int every = (int)json_integer_value(json_object_get(shift, "every_min"));
+        const char *half = json_string_value(json_object_get(shift, "half_day"));
+        int from_min = 8 * 60, to_min = 12 * 60;
+        if (strcmp(half, "afternoon") == 0) {
+            from_min = 14 * 60;
+            to_min = 18 * 60;
+        } else if (strcmp(half, "evening") == 0) {
+            from_min = 18 * 60;
+            to_min = 22 * 60;
+        }
+        field = "shift";
+        if (!parse_date(json_string_value(json_object_get(shift, "date")), &day))
+            err = "invalid date";
+        else
+            expand_range(arr, common, t, day, from_min, to_min, every, every, &err);
+    }
+    json_decref(common);
+    if (!err && json_array_size(arr) == 0) {
+        err = "no slot to publish";
+    }
+    if (err) {
+        json_decref(arr);
+        cb(arg, DERR_INVALID_FIELD, err, field, NULL);
+        return;
+    }
+
+    struct op *o = op_new(d, c, data, cb, arg);
+    if (!o) {
+        json_decref(arr);
+        return;
+    }
+    o->count = (int)json_array_size(arr);
+    char *text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    char site_s[24];
+    snprintf(site_s, sizeof(site_s), "%lld", (long long)site->id);
+    const char *params[] = {t->id, site_s, rpps, c->actor, text};
+    db_query(d->db, sql_text[SQL_SLOTS_PUBLISH], 5, params, on_published, o);
+    free(text);
+}
+
+/* --- requests --------------------------------------------------------------------- */
+
+static json_t *priority_json(uint8_t bits)
+{
+    json_t *a = json_array();
+    if (bits & PRIORITY_ALD)
+        json_array_append_new(a, json_string("ald"));
+    if (bits & PRIORITY_C2S)
+        json_array_append_new(a, json_string("c2s"));
+    if (bits & PRIORITY_AGED_70_PLUS)
+        json_array_append_new(a, json_string("aged_70_plus"));
+    return a;
+}
+
+/* The request as its requester sees it, without patient identity. */
+static json_t *request_summary_json(struct dispatch *d, const struct request *r)
+{
+    json_t *j = json_pack(
+        "{s:I, s:s, s:s, s:o, s:o, s:s, s:{s:s}, s:o}", "request_id", (json_int_t)r->id,
+        "client_ref", r->client_ref, "status", model_request_status_name(r->status), "created_at",
+        time_json(r->territory, r->created_at), "deadline", time_json(r->territory, r->deadline),
+        "urgency", model_urgency_name(r->urgency), "motif", "code", model_motif_name(r->motif),
+        "priority_groups", priority_json(r->priority_groups));
+    if (r->status == REQ_OFFERED) {
+        json_t *offer = offer_json(d, r);
+        if (offer)
+            json_object_set_new(j, "offer", offer);
+    }
+    return j;
+}
+
+static int age_at(const struct territory *t, int64_t now, int birth_year, int bmonth, int bday)
+{
+    struct tm today;
+    if (!timeutil_to_local(t->zone, now, &today))
+        return 0;
+    int age = today.tm_year + 1900 - birth_year;
+    if (bmonth > 0 &&
+        (today.tm_mon + 1 < bmonth || (today.tm_mon + 1 == bmonth && today.tm_mday < bday)))
+        age--;
+    return age < 0 ? 0 : age;
+}
+
+static void on_request_created(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    if (o->d->closed) {
+        free(o->req->declined);
+        free(o->req);
+        op_fail(o, DERR_UNAVAILABLE, "snpd is shutting down", NULL);
+        return;
+    }
+    struct dispatch *d = o->d;
+    struct request *r = o->req;
+    if (o->slot)
+        o->slot->pending = false;
+    if (st != DB_OK) {
+        free(r->declined);
+        free(r);
+        op_fail_db(o, st, res);
+        return;
+    }
+    int64_t id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    bool created = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    int64_t held = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+    int64_t expires = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+    if (!created) {
+        /* A retried creation: answer with the request as it stands. */
+        free(r->declined);
+        free(r);
+        struct request *existing = idmap_get(&d->store.requests, id);
+        if (existing) {
+            op_finish(o, DISPATCH_OK, NULL, NULL, request_summary_json(d, existing));
+            return;
+        }
+        json_t *j = json_pack("{s:I, s:s, s:s}", "request_id", (json_int_t)id, "client_ref",
+                              json_string_value(json_object_get(o->data, "client_ref")), "status",
+                              PQgetvalue(res, 0, 2));
+        op_finish(o, DISPATCH_OK, NULL, NULL, j);
+        return;
+    }
+    r->id = id;
+    r->created_at = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
+    struct request *keep = r;
+    if (!store_add_request(&d->store, r)) {
+        op_fail(o, DERR_INTERNAL, "out of memory", NULL);
+        return;
+    }
+    o->req = keep;
+    if (held > 0 && o->slot && held == o->slot->id) {
+        request_set_offer(keep, o->slot, expires);
+        d->stats.offers++;
+        push_capacity(d, o->slot);
+        op_finish(o, DISPATCH_OK, NULL, NULL, request_summary_json(d, keep));
+        return;
+    }
+    if (o->slot) {
+        /* Taken by another process meanwhile: try the next candidates. */
+        d->stats.conflicts++;
+        o->slot->status = SLOT_BOOKED;
+        o->attempts = 1;
+        o->release = NULL;
+        snprintf(o->reason, sizeof(o->reason), "none");
+        offer_move_next(o);
+        return;
+    }
+    op_finish(o, DISPATCH_OK, NULL, NULL, request_summary_json(d, keep));
+}
+
+void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t *data,
+                             dispatch_cb cb, void *arg)
+{
+    struct territory *t = store_territory(&d->store, c->territory);
+    if (!t || !token_role_is_requester(c->role)) {
+        cb(arg, DERR_FORBIDDEN, "only requesters create requests", NULL, NULL);
+        return;
+    }
+    json_t *patient = json_object_get(data, "patient");
+    json_t *motif = json_object_get(data, "motif");
+    json_t *cons = json_object_get(data, "constraints");
+    json_t *source = json_object_get(data, "source");
+    const char *insee = json_string_value(json_object_get(patient, "commune_insee"));
+    struct commune *commune = insee ? store_commune(&d->store, insee) : NULL;
+    if (!commune) {
+        cb(arg, DERR_INVALID_FIELD, "unknown commune", "patient.commune_insee", NULL);
+        return;
+    }
+    /* The source details must be those of the caller's kind. */
+    static const char *const source_key[] = {
+        [ROLE_EMERGENCY] = "emergency", [ROLE_PHARMACY] = "pharmacy", [ROLE_SAS] = "sas"};
+    const char *own = c->role <= ROLE_SAS ? source_key[c->role] : NULL;
+    const char *key;
+    json_t *value;
+    json_object_foreach (source, key, value) {
+        if (!own || strcmp(key, own) != 0) {
+            cb(arg, DERR_INVALID_FIELD, "source details must match your role", "source", NULL);
+            return;
+        }
+    }
+    if (c->role == ROLE_EMERGENCY && !json_object_get(source, "emergency")) {
+        cb(arg, DERR_INVALID_FIELD,
+           "an emergency redirection needs the triage level and the senior doctor",
+           "source.emergency", NULL);
+        return;
+    }
+
+    struct request *r = calloc(1, sizeof(*r));
+    if (!r) {
+        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
+        return;
+    }
+    int64_t now = timeutil_now();
+    r->territory = t;
+    r->organisation_id = c->organisation_id;
+    r->kind = (uint8_t)(c->role == ROLE_PHARMACY    ? AUD_PHARMACY
+                        : c->role == ROLE_EMERGENCY ? AUD_EMERGENCY
+                        : c->role == ROLE_SAS       ? AUD_SAS
+                        : c->role == ROLE_DESK      ? AUD_DESK
+                                                    : AUD_PROFESSIONAL);
+    r->created_at = now;
+    r->lat = commune->lat;
+    r->lon = commune->lon;
+    snprintf(r->client_ref, sizeof(r->client_ref), "%s",
+             json_string_value(json_object_get(data, "client_ref")));
+    bool ok = model_motif_parse(json_string_value(json_object_get(motif, "code")), &r->motif) &&
+              model_urgency_parse(json_string_value(json_object_get(data, "urgency")), &r->urgency);
+    const char *birth_date = json_string_value(json_object_get(patient, "birth_date"));
+    int by = 0, bm = 0, bd = 0;
+    if (birth_date)
+        ok = ok && sscanf(birth_date, "%4d-%2d-%2d", &by, &bm, &bd) == 3;
+    else
+        by = (int)json_integer_value(json_object_get(patient, "birth_year"));
+    if (!ok || by < 1890) {
+        free(r);
+        cb(arg, DERR_INVALID_FIELD, "invalid motif, urgency or birth date", NULL, NULL);
+        return;
+    }
+    r->age = age_at(t, now, by, bm, bd);
+    r->deadline = timeutil_deadline(t->zone, now,
+                                    r->urgency == URGENCY_SAME_DAY ? TIMEUTIL_SAME_DAY
+                                    : r->urgency == URGENCY_24H    ? TIMEUTIL_H24
+                                                                   : TIMEUTIL_H48);
+    r->modes = MODE_ALL;
+    json_t *modes = json_object_get(cons, "modes");
+    if (modes) {
+        r->modes = 0;
+        size_t i;
+        json_t *m;
+        json_array_foreach (modes, i, m) {
+            uint8_t bit;
+            if (model_mode_parse(json_string_value(m), &bit))
+                r->modes |= bit;
+        }
+    }
+    r->max_distance_km = json_number_value(json_object_get(cons, "max_distance_km"));
+    const char *mt = json_string_value(json_object_get(patient, "mt_rpps"));
+    bool has_mt = json_is_true(json_object_get(patient, "has_mt"));
+    if (mt && has_mt)
+        snprintf(r->mt_rpps, sizeof(r->mt_rpps), "%s", mt);
+    r->priority_groups =
+        (uint8_t)((json_is_true(json_object_get(patient, "ald")) ? PRIORITY_ALD : 0) |
+                  (json_is_true(json_object_get(patient, "c2s")) ? PRIORITY_C2S : 0) |
+                  (r->age >= 70 ? PRIORITY_AGED_70_PLUS : 0));
+    r->status = REQ_WAITING;
+
+    /* What the database keeps countable, and the identity kept apart. */
+    char deadline[TIMEUTIL_RFC3339_SIZE];
+    if (!timeutil_format_rfc3339(t->zone, r->deadline, deadline, sizeof(deadline))) {
+        free(r);
+        cb(arg, DERR_INTERNAL, "cannot format the deadline", NULL, NULL);
+        return;
+    }
+    json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:i, s:s, s:b, s:o, s:O}",
+                            "client_ref", r->client_ref, "motif", model_motif_name(r->motif),
+                            "urgency", model_urgency_name(r->urgency), "deadline", deadline,
+                            "modes", bits_json(r->modes, model_mode_name), "patient_commune",
+                            commune->insee, "patient_birth_year", by, "patient_age", r->age,
+                            "patient_sex", json_string_value(json_object_get(patient, "sex")),
+                            "has_mt", has_mt, "priority_groups", priority_json(r->priority_groups),
+                            "source", source ? source : json_object_get(data, "no_source"));
+    if (!json_object_get(req, "source") || json_is_null(json_object_get(req, "source")))
+        json_object_set_new(req, "source", json_object());
+    if (r->max_distance_km > 0)
+        json_object_set_new(req, "max_distance_km", json_real(r->max_distance_km));
+    if (json_is_true(json_object_get(cons, "reduced_mobility")))
+        json_object_set_new(req, "reduced_mobility", json_true());
+    if (r->mt_rpps[0])
+        json_object_set_new(req, "mt_rpps", json_string(r->mt_rpps));
+    json_t *ident = json_object();
+    static const char *const ident_keys[] = {"display_name", "initials", "birth_date", "phone"};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *v = json_object_get(patient, ident_keys[i]);
+        if (v)
+            json_object_set(ident, ident_keys[i], v);
+    }
+    json_t *mtext = json_object_get(motif, "text");
+    if (mtext)
+        json_object_set(ident, "motif_text", mtext);
+
+    struct op *o = op_new(d, c, data, cb, arg);
+    if (!o) {
+        free(r);
+        json_decref(req);
+        json_decref(ident);
+        return;
+    }
+    o->req = r;
+    struct match_candidate cand[1];
+    o->slot = rank_for(d, r, cand, 1) ? cand[0].slot : NULL;
+    if (o->slot)
+        o->slot->pending = true;
+    char *req_text = json_dumps(req, JSON_COMPACT);
+    char *ident_text = json_dumps(ident, JSON_COMPACT);
+    json_decref(req);
+    json_decref(ident);
+    char org[24], slot[24], hold[16];
+    snprintf(org, sizeof(org), "%lld", (long long)c->organisation_id);
+    snprintf(slot, sizeof(slot), "%lld", (long long)(o->slot ? o->slot->id : 0));
+    snprintf(hold, sizeof(hold), "%d", t->settings.hold_seconds);
+    const char *params[] = {t->id, org, c->actor, req_text, ident_text, o->slot ? slot : NULL,
+                            hold};
+    db_query(d->db, sql_text[SQL_REQUEST_CREATE], 7, params, on_request_created, o);
+    free(req_text);
+    free(ident_text);
+}
+
+/* Finds an open request of the caller's organisation, or answers. */
+static struct request *own_request(struct dispatch *d, const struct caller *c, json_t *data,
+                                   dispatch_cb cb, void *arg)
+{
+    json_int_t id = json_integer_value(json_object_get(data, "request_id"));
+    struct request *r = idmap_get(&d->store.requests, id);
+    if (!r || r->organisation_id != c->organisation_id ||
+        strcmp(r->territory->id, c->territory) != 0) {
+        cb(arg, DERR_NOT_FOUND, "no open request with this id for your organisation", "request_id",
+           NULL);
+        return NULL;
+    }
+    if (r->pending) {
+        cb(arg, DERR_CONFLICT, "the request is being updated; retry", "request_id", NULL);
+        return NULL;
+    }
+    return r;
+}
+
+/* --- offer.accept ----------------------------------------------------------------- */
+
+static json_t *booking_json(struct dispatch *d, int64_t booking_id, const struct request *r,
+                            const struct slot *s, int64_t now)
+{
+    json_t *j = json_pack("{s:I, s:s, s:o}", "booking_id", (json_int_t)booking_id, "status",
+                          "booked", "created_at", time_json(s->territory, now));
+    json_object_set_new(j, "slot", dispatch_slot_json(d, s));
+    if (r) {
+        json_object_set_new(j, "request_id", json_integer(r->id));
+        json_object_set_new(j, "urgency", json_string(model_urgency_name(r->urgency)));
+        json_object_set_new(j, "motif", json_pack("{s:s}", "code", model_motif_name(r->motif)));
+        json_object_set_new(j, "priority_groups", priority_json(r->priority_groups));
+        json_object_set_new(j, "requester",
+                            json_pack("{s:s, s:I}", "kind", model_audience_name(r->kind),
+                                      "organisation_id", (json_int_t)r->organisation_id));
+    }
+    return j;
+}
+
+static void on_accepted(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    if (o->d->closed) {
+        op_fail(o, DERR_UNAVAILABLE, "snpd is shutting down", NULL);
+        return;
+    }
+    struct dispatch *d = o->d;
+    struct request *r = o->req;
+    if (r)
+        r->pending = false;
+    if (st != DB_OK) {
+        enum dispatch_error e = db_error(st, res);
+        if (e == DERR_SLOT_TAKEN && o->slot) {
+            /* Memory thought it free: another process has it. */
+            d->stats.conflicts++;
+            o->slot->status = SLOT_BOOKED;
+        }
+        op_fail_db(o, st, res);
+        return;
+    }
+    int64_t booking_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    bool created = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    int64_t slot_id = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    int64_t released = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+    struct slot *s = idmap_get(&d->store.slots, slot_id);
+    int64_t now = timeutil_now();
+    if (s && created && r && s->status != SLOT_BOOKED) {
+        s->status = SLOT_BOOKED;
+        if (s->practitioner)
+            s->practitioner->booked++;
+    }
+    json_t *result = NULL;
+    if (s)
+        result = booking_json(d, booking_id, r, s, now);
+    else
+        result = json_pack("{s:I, s:s}", "booking_id", (json_int_t)booking_id, "status", "booked");
+    if (!created || !r) {
+        op_finish(o, DISPATCH_OK, NULL, NULL, result);
+        return;
+    }
+    d->stats.bookings++;
+    if (s) {
+        s->held_for = 0;
+        s->hold_expires_at = 0;
+        push_capacity(d, s);
+        if (s->practitioner) {
+            struct push_target to = {
+                .territory = s->territory->id, .topic = "bookings", .rpps = s->practitioner->rpps};
+            push(d, &to, "booking.created", booking_json(d, booking_id, r, s, now));
+        }
+    }
+    push_request_updated(d, r, model_request_status_name(r->status), "booked", booking_id);
+    struct slot *rel = released ? idmap_get(&d->store.slots, released) : NULL;
+    store_remove_request(&d->store, r);
+    o->req = NULL;
+    if (rel) {
+        slot_set_free(d, rel);
+        offer_slot_to_waiting(d, rel);
+    }
+    op_finish(o, DISPATCH_OK, NULL, NULL, result);
+}
+
+void dispatch_offer_accept(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                           void *arg)
+{
+    json_int_t id = json_integer_value(json_object_get(data, "request_id"));
+    json_int_t slot_id = json_integer_value(json_object_get(data, "slot_id"));
+    struct request *r = idmap_get(&d->store.requests, id);
+    if (r && (r->organisation_id != c->organisation_id || r->pending)) {
+        cb(arg, r->pending ? DERR_CONFLICT : DERR_NOT_FOUND,
+           r->pending ? "the request is being updated; retry" : "no such request of yours",
+           "request_id", NULL);
+        return;
+    }
+    /* Not in memory: already booked (a retried confirmation) or unknown; the
+     * database answers either way. */
+    struct op *o = op_new(d, c, data, cb, arg);
+    if (!o)
+        return;
+    o->req = r;
+    o->slot = idmap_get(&d->store.slots, slot_id);
+    if (r)
+        r->pending = true;
+    char rid[24], org[24], sid[24];
+    snprintf(rid, sizeof(rid), "%lld", (long long)id);
+    snprintf(org, sizeof(org), "%lld", (long long)c->organisation_id);
+    snprintf(sid, sizeof(sid), "%lld", (long long)slot_id);
+    const char *params[] = {rid, org, sid, c->actor};
+    db_query(d->db, sql_text[SQL_OFFER_ACCEPT], 4, params, on_accepted, o);
+}
+
+/* --- offer.decline ---------------------------------------------------------------- */
+
+void dispatch_offer_decline(struct dispatch *d, const struct caller *c, json_t *data,
+                            dispatch_cb cb, void *arg)
+{
+    struct request *r = own_request(d, c, data, cb, arg);
+    if (!r)
+        return;
+    json_int_t slot_id = json_integer_value(json_object_get(data, "slot_id"));
+    if (r->status != REQ_OFFERED || r->held_slot != slot_id) {
+        cb(arg, DERR_CONFLICT, "this slot is not the one offered to the request", "slot_id", NULL);
+        return;
+    }
+    struct op *o = op_new(d, c, data, cb, arg);
+    if (!o)
+        return;
+    o->req = r;
+    o->release = idmap_get(&d->store.slots, slot_id);
+    snprintf(o->reason, sizeof(o->reason), "declined");
+    /* The declined slot is held, so ranking already leaves it out. */
+    offer_move_next(o);
+}
+
+/* --- request.cancel, booking.cancel ----------------------------------------------- */
+
+/* Applies a cancellation's freed slot and cancelled booking to memory. */
+static void apply_freed(struct dispatch *d, int64_t freed_slot)
+{
+    struct slot *s = freed_slot ? idmap_get(&d->store.slots, freed_slot) : NULL;
+    if (!s)
+        return;
+    if (s->status == SLOT_BOOKED && s->practitioner && s->practitioner->booked > 0)
+        s->practitioner->booked--;
+    slot_set_free(d, s);
+    offer_slot_to_waiting(d, s);
+}
+
+static void on_request_cancelled(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    if (o->d->closed) {
+        op_fail(o, DERR_UNAVAILABLE, "snpd is shutting down", NULL);
+        return;
+    }
+    struct dispatch *d = o->d;
+    struct request *r = o->req;
+    if (r)
+        r->pending = false;
+    if (st != DB_OK || PQntuples(res) == 0) {
+        if (st == DB_OK)
+            op_fail(o, DERR_NOT_FOUND, "no live booking with this id for your organisation",
+                    "booking_id");
+        else
+            op_fail_db(o, st, res);
+        return;
+    }
+    int64_t freed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    int64_t booking = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    json_t *result;
+    if (r) {
+        const char *previous = model_request_status_name(r->status);
+        r->status = REQ_CANCELLED;
+        result = request_summary_json(d, r);
+        push_request_updated(d, r, previous, "cancelled", booking);
+        store_remove_request(&d->store, r);
+        o->req = NULL;
+    } else {
+        result = json_pack("{s:I, s:s}", o->ids[1] ? "booking_id" : "request_id",
+                           (json_int_t)(o->ids[1] ? o->ids[1] : o->ids[0]), "status", "cancelled");
+    }
+    apply_freed(d, freed);
+    op_finish(o, DISPATCH_OK, NULL, NULL, result);
+}
+
+void dispatch_request_cancel(struct dispatch *d, const struct caller *c, json_t *data,
+                             dispatch_cb cb, void *arg)
+{
+    json_int_t id = json_integer_value(json_object_get(data, "request_id"));
+    struct request *r = idmap_get(&d->store.requests, id);
+    if (r && (r->organisation_id != c->organisation_id || r->pending)) {
+        cb(arg, r->pending ? DERR_CONFLICT : DERR_NOT_FOUND,
+           r->pending ? "the request is being updated; retry" : "no such request of yours",
+           "request_id", NULL);
+        return;
+    }
+    const char *reason = json_string_value(json_object_get(data, "reason"));
+    if (reason && strcmp(reason, "patient_refused") == 0 && c->role != ROLE_EMERGENCY) {
+        cb(arg, DERR_INVALID_FIELD, "patient_refused is recorded with slip.refuse", "reason", NULL);
+        return;
+    }
+    struct op *o = op_new(d, c, data, cb, arg);
+    if (!o)
+        return;
+    o->req = r;
+    o->ids[0] = id;
+    if (r)
+        r->pending = true;
+    char rid[24], org[24];
+    snprintf(rid, sizeof(rid), "%lld", (long long)id);
+    snprintf(org, sizeof(org), "%lld", (long long)c->organisation_id);
+    const char *params[] = {rid, org, reason ? reason : "other", c->actor};
+    db_query(d->db, sql_text[SQL_REQUEST_CANCEL], 4, params, on_request_cancelled, o);
+}
+
+static void on_requeue_loaded(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    struct dispatch *d = o->d;
+    if (d->closed || st != DB_OK || PQntuples(res) != 1) {
+        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+        return;
+    }
+    struct request *r = store_request_from_row(&d->store, res, 0);
+    if (!r || idmap_get(&d->store.requests, r->id) || !store_add_request(&d->store, r)) {
+        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+        return;
+    }
+    o->req = r;
+    snprintf(o->reason, sizeof(o->reason), "none");
+    offer_move_next(o);
+}
+
+/* Takes a request that went back to waiting into memory again and offers
+ * it the best slot there is. */
+static void requeue(struct dispatch *d, int64_t request_id)
+{
+    struct op *o = op_new(d, NULL, NULL, NULL, NULL);
+    if (!o)
+        return;
+    snprintf(o->caller.actor, sizeof(o->caller.actor), "system");
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", (long long)request_id);
+    const char *params[] = {id};
+    db_query(d->db, sql_text[SQL_REQUEST_GET_OPEN], 1, params, on_requeue_loaded, o);
+}
+
+static void on_booking_cancelled(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    if (o->d->closed) {
+        op_fail(o, DERR_UNAVAILABLE, "snpd is shutting down", NULL);
+        return;
+    }
+    struct dispatch *d = o->d;
+    if (st != DB_OK) {
+        op_fail_db(o, st, res);
+        return;
+    }
+    int64_t slot_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    const char *slot_status = PQgetvalue(res, 0, 1);
+    const char *request_status = PQgetvalue(res, 0, 3);
+    struct slot *s = idmap_get(&d->store.slots, slot_id);
+    json_t *result =
+        json_pack("{s:I, s:s, s:I, s:s}", "booking_id", (json_int_t)o->ids[0], "status",
+                  "cancelled", "request_id", (json_int_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10),
+                  "request_status", request_status);
+    if (s) {
+        if (s->practitioner) {
+            json_t *data = json_pack("{s:I, s:s, s:o}", "booking_id", (json_int_t)o->ids[0],
+                                     "status", "cancelled", "slot", dispatch_slot_json(d, s));
+            struct push_target to = {
+                .territory = s->territory->id, .topic = "bookings", .rpps = s->practitioner->rpps};
+            push(d, &to, "booking.cancelled", data);
+        }
+        if (strcmp(slot_status, "free") == 0)
+            apply_freed(d, slot_id);
+        else
+            store_remove_slot(&d->store, s);
+    }
+    /* The patient still needs a doctor: the request re-enters the queue. */
+    if (strcmp(request_status, "waiting") == 0)
+        requeue(d, strtoll(PQgetvalue(res, 0, 2), NULL, 10));
+    op_finish(o, DISPATCH_OK, NULL, NULL, result);
+}
+
+void dispatch_booking_cancel(struct dispatch *d, const struct caller *c, json_t *data,
+                             dispatch_cb cb, void *arg)
+{
+    json_int_t id = json_integer_value(json_object_get(data, "booking_id"));
+    const char *reason = json_string_value(json_object_get(data, "reason"));
+    if (reason && strcmp(reason, "patient_refused") == 0) {
+        cb(arg, DERR_INVALID_FIELD, "patient_refused is recorded with slip.refuse", "reason", NULL);
+        return;
+    }
+    struct op *o = op_new(d, c, data, cb, arg);
+    if (!o)
+        return;
+    o->ids[0] = id;
+    o->ids[1] = id;
+    char bid[24], org[24];
+    snprintf(bid, sizeof(bid), "%lld", (long long)id);
+    if (token_role_is_requester(c->role)) {
+        snprintf(org, sizeof(org), "%lld", (long long)c->organisation_id);
+        const char *params[] = {bid, org, reason ? reason : "other", c->actor};
+        db_query(d->db, sql_text[SQL_BOOKING_CANCEL_BY_REQUESTER], 4, params, on_request_cancelled,
+                 o);
+        return;
+    }
+    const char *params[] = {bid, c->territory, c->role == ROLE_GP ? c->rpps : NULL,
+                            reason ? reason : "other", c->actor};
+    db_query(d->db, sql_text[SQL_BOOKING_CANCEL], 5, params, on_booking_cancelled, o);
+}
+
+/* --- outcome.report --------------------------------------------------------------- */
+
+static void on_outcome(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    if (st != DB_OK) {
+        op_fail_db(o, st, res);
+        return;
+    }
+    json_int_t booking = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    json_int_t request = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    int64_t org = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+    const char *outcome = PQgetvalue(res, 0, 3);
+    json_t *result = json_pack("{s:I, s:I, s:s, s:{s:s, s:s}}", "booking_id", booking, "request_id",
+                               request, "status", "booked", "outcome", "kind", outcome,
+                               "reported_at", PQgetvalue(res, 0, 5));
+    json_t *data = json_pack("{s:I, s:I, s:s, s:s}", "booking_id", booking, "request_id", request,
+                             "client_ref", "", "outcome", outcome);
+    struct push_target to = {
+        .territory = o->caller.territory, .topic = "requests", .organisation_id = org};
+    push(o->d, &to, "outcome.reported", data);
+    op_finish(o, DISPATCH_OK, NULL, NULL, result);
+}
+
+void dispatch_outcome_report(struct dispatch *d, const struct caller *c, json_t *data,
+                             dispatch_cb cb, void *arg)
+{
+    struct territory *t = store_territory(&d->store, c->territory);
+    if (!t) {
+        cb(arg, DERR_FORBIDDEN, "unknown territory", NULL, NULL);
+        return;
+    }
+    struct op *o = op_new(d, c, data, cb, arg);
+    if (!o)
+        return;
+    char bid[24], delay[16];
+    snprintf(bid, sizeof(bid), "%lld",
+             (long long)json_integer_value(json_object_get(data, "booking_id")));
+    snprintf(delay, sizeof(delay), "%d", t->settings.outcome_delay_hours);
+    const char *params[] = {bid,
+                            c->territory,
+                            c->role == ROLE_GP ? c->rpps : NULL,
+                            json_string_value(json_object_get(data, "outcome")),
+                            json_string_value(json_object_get(data, "note")),
+                            delay,
+                            c->actor};
+    db_query(d->db, sql_text[SQL_OUTCOME_REPORT], 7, params, on_outcome, o);
+}
+
+/* --- slot.withdraw ---------------------------------------------------------------- */
+
+static void withdraw_next(struct op *o);
+
+static void on_withdrawn(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    if (o->d->closed) {
+        op_fail(o, DERR_UNAVAILABLE, "snpd is shutting down", NULL);
+        return;
+    }
+    struct dispatch *d = o->d;
+    json_t *ids = json_object_get(o->data, "slot_ids");
+    json_int_t id = json_integer_value(json_array_get(ids, (size_t)o->count));
+    struct slot *s = idmap_get(&d->store.slots, id);
+    if (s)
+        s->pending = false;
+    if (st != DB_OK) {
+        op_fail_db(o, st, res);
+        return;
+    }
+    if (s) {
+        s->status = SLOT_WITHDRAWN;
+        push_capacity(d, s);
+        store_remove_slot(&d->store, s);
+    }
+    json_array_append_new(json_object_get(o->result, "slot_ids"), json_integer(id));
+    o->count++;
+    withdraw_next(o);
+}
+
+/* Withdraws the listed slots one by one; stops at the first refusal (the
+ * ones before it stay withdrawn, and are named in the error's message). */
+static void withdraw_next(struct op *o)
+{
+    struct dispatch *d = o->d;
+    json_t *ids = json_object_get(o->data, "slot_ids");
+    if ((size_t)o->count >= json_array_size(ids)) {
+        json_object_set_new(o->result, "count", json_integer(o->count));
+        json_t *result = json_incref(o->result);
+        op_finish(o, DISPATCH_OK, NULL, NULL, result);
+        return;
+    }
+    json_int_t id = json_integer_value(json_array_get(ids, (size_t)o->count));
+    struct slot *s = idmap_get(&d->store.slots, id);
+    if (s)
+        s->pending = true;
+    char sid[24];
+    snprintf(sid, sizeof(sid), "%lld", (long long)id);
+    const char *params[] = {sid, o->caller.territory,
+                            o->caller.role == ROLE_GP ? o->caller.rpps : NULL, o->caller.actor};
+    db_query(d->db, sql_text[SQL_SLOT_WITHDRAW], 4, params, on_withdrawn, o);
+}
+
+void dispatch_slot_withdraw(struct dispatch *d, const struct caller *c, json_t *data,
+                            dispatch_cb cb, void *arg)
+{
+    struct op *o = op_new(d, c, data, cb, arg);
+    if (!o)
+        return;
+    o->result = json_pack("{s:i, s:[]}", "count", 0, "slot_ids");
+    withdraw_next(o);
+}
+
+/* --- reads from memory: slot.list, capacity.query --------------------------------- */
+
+void dispatch_slot_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                        void *arg)
+{
+    struct territory *t = store_territory(&d->store, c->territory);
+    if (!t) {
+        cb(arg, DERR_FORBIDDEN, "unknown territory", NULL, NULL);
+        return;
+    }
+    int64_t now = timeutil_now();
+    int64_t from = now, to;
+    const char *v;
+    if ((v = json_string_value(json_object_get(data, "from"))) &&
+        !timeutil_parse_rfc3339(v, &from)) {
+        cb(arg, DERR_INVALID_FIELD, "invalid instant", "from", NULL);
+        return;
+    }
+    to = from + 7 * 86400;
+    if ((v = json_string_value(json_object_get(data, "to"))) && !timeutil_parse_rfc3339(v, &to)) {
+        cb(arg, DERR_INVALID_FIELD, "invalid instant", "to", NULL);
+        return;
+    }
+    const char *rpps = json_string_value(json_object_get(data, "practitioner_rpps"));
+    if (c->role == ROLE_GP) {
+        if (rpps && strcmp(rpps, c->rpps) != 0) {
+            cb(arg, DERR_FORBIDDEN, "a practitioner sees only their own slots", "practitioner_rpps",
+               NULL);
+            return;
+        }
+        rpps = c->rpps;
+    }
+    unsigned statuses = 0;
+    size_t i;
+    json_t *sv;
+    json_array_foreach (json_object_get(data, "status"), i, sv) {
+        enum slot_status ss;
+        if (model_slot_status_parse(json_string_value(sv), &ss))
+            statuses |= 1u << ss;
+    }
+    json_t *limit_v = json_object_get(data, "limit");
+    size_t limit = limit_v ? (size_t)json_integer_value(limit_v) : 500;
+    json_t *list = json_array();
+    bool truncated = false;
+    for (size_t k = 0; k < t->nslots; k++) {
+        struct slot *s = t->slots[k];
+        if (s->start < from || s->start >= to)
+            continue;
+        if (rpps && (!s->practitioner || strcmp(s->practitioner->rpps, rpps) != 0))
+            continue;
+        if (statuses && !(statuses & (1u << s->status)))
+            continue;
+        if (json_array_size(list) == limit) {
+            truncated = true;
+            break;
+        }
+        json_array_append_new(list, dispatch_slot_json(d, s));
+    }
+    json_t *result = json_pack("{s:o, s:b}", "slots", list, "truncated", truncated);
+    cb(arg, DISPATCH_OK, NULL, NULL, result);
+    json_decref(result);
+}
+
+static int64_t horizon_end(const struct territory *t, const char *h, int64_t now)
+{
+    if (strcmp(h, "2h") == 0)
+        return now + 2 * 3600;
+    if (strcmp(h, "4h") == 0)
+        return now + 4 * 3600;
+    if (strcmp(h, "today") == 0)
+        return timeutil_local_day_end(t->zone, now);
+    if (strcmp(h, "24h") == 0)
+        return now + 24 * 3600;
+    return now + 48 * 3600;
+}
+
+void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t *data,
+                             dispatch_cb cb, void *arg)
+{
+    struct territory *t = store_territory(&d->store, c->territory);
+    if (!t) {
+        cb(arg, DERR_FORBIDDEN, "unknown territory", NULL, NULL);
+        return;
+    }
+    int64_t now = timeutil_now();
+    const char *horizon = json_string_value(json_object_get(data, "horizon"));
+    int64_t end = horizon_end(t, horizon, now);
+    const char *insee = json_string_value(json_object_get(data, "commune_insee"));
+    struct commune *centre = insee ? store_commune(&d->store, insee) : NULL;
+    if (insee && !centre) {
+        cb(arg, DERR_INVALID_FIELD, "unknown commune", "commune_insee", NULL);
+        return;
+    }
+    double radius = json_number_value(json_object_get(data, "radius_km"));
+    uint8_t modes = MODE_ALL;
+    json_t *mv = json_object_get(data, "modes");
+    if (mv) {
+        modes = 0;
+        size_t i;
+        json_t *m;
+        json_array_foreach (mv, i, m) {
+            uint8_t bit;
+            if (model_mode_parse(json_string_value(m), &bit))
+                modes |= bit;
+        }
+    }
+    bool with_list = c->role == ROLE_SAS || c->role == ROLE_DESK;
+    long n = store_candidate_slots(t, &d->scratch, &d->scratch_cap);
+    int by_mode[3] = {0}, by_aud[6] = {0}, total = 0;
+    json_t *list = with_list ? json_array() : NULL;
+    bool truncated = false;
+    for (long k = 0; k < n; k++) {
+        struct slot *s = d->scratch[k];
+        if (s->status != SLOT_FREE || s->start < now || s->start >= end || !(s->mode & modes))
+            continue;
+        if (centre && radius > 0 && s->mode != MODE_TELECONSULTATION &&
+            model_distance_km(centre->lat, centre->lon, s->site->lat, s->site->lon) > radius)
+            continue;
+        total++;
+        for (int b = 0; b < 3; b++)
+            by_mode[b] += (s->mode >> b) & 1;
+        bool released =
+            s->release_minutes > 0 && now >= s->start - 60 * (int64_t)s->release_minutes;
+        for (int b = 0; b < 6; b++)
+            by_aud[b] += released || ((s->audience >> b) & 1);
+        if (list) {
+            if (json_array_size(list) >= 1000)
+                truncated = true;
+            else
+                json_array_append_new(list, dispatch_slot_json(d, s));
+        }
+    }
+    json_t *result = json_pack(
+        "{s:s, s:s, s:o, s:o, s:i, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i, s:i, s:i, s:i}}",
+        "territory_id", t->id, "horizon", horizon, "from", time_json(t, now), "to",
+        time_json(t, end), "total", total, "by_mode", "office", by_mode[0], "home", by_mode[1],
+        "teleconsultation", by_mode[2], "by_audience", "sas", by_aud[0], "emergency", by_aud[1],
+        "pharmacy", by_aud[2], "professional", by_aud[3], "desk", by_aud[4], "public", by_aud[5]);
+    if (list) {
+        json_object_set_new(result, "slots", list);
+        json_object_set_new(result, "truncated", json_boolean(truncated));
+    }
+    cb(arg, DISPATCH_OK, NULL, NULL, result);
+    json_decref(result);
+}
+
+/* --- expiry and housekeeping ------------------------------------------------------ */
+
+/* Releases the holds that ran out, offering each request its next slot. */
+static void expire_holds(struct dispatch *d)
+{
+    int64_t now = timeutil_now();
+    for (size_t i = 0; i < d->store.nterritories; i++) {
+        struct territory *t = d->store.territories[i];
+        for (size_t k = 0; k < t->nopen; k++) {
+            struct request *r = t->open[k];
+            if (r->status != REQ_OFFERED || r->pending || r->hold_expires_at > now)
+                continue;
+            struct op *o = op_new(d, NULL, NULL, NULL, NULL);
+            if (!o)
+                return;
+            snprintf(o->caller.actor, sizeof(o->caller.actor), "system");
+            snprintf(o->reason, sizeof(o->reason), "expired");
+            o->req = r;
+            o->release = idmap_get(&d->store.slots, r->held_slot);
+            offer_move_next(o);
+        }
+    }
+}
+
+static void on_housekeeping(void *arg, enum db_status st, const PGresult *res)
+{
+    struct dispatch *d = arg;
+    d->housekeeping_running = false;
+    d->inflight--;
+    if (d->closed)
+        return;
+    if (st != DB_OK) {
+        if (st == DB_QUERY_ERROR)
+            log_warn("dispatch", "housekeeping failed: %s", db_message(st, res));
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *change = PQgetvalue(res, i, 0);
+        struct slot *s = idmap_get(&d->store.slots, strtoll(PQgetvalue(res, i, 1), NULL, 10));
+        struct request *r = idmap_get(&d->store.requests, strtoll(PQgetvalue(res, i, 2), NULL, 10));
+        if (s && s->pending)
+            continue;
+        if (strcmp(change, "hold_expired") == 0) {
+            /* A hold that outlived a crash, or another process's. */
+            if (r && !r->pending) {
+                request_clear_offer(d, r);
+                push_request_updated(d, r, "offered", "waiting", 0);
+            }
+            if (s) {
+                slot_set_free(d, s);
+                offer_slot_to_waiting(d, s);
+            }
+        } else if (strcmp(change, "slot_expired") == 0 && s) {
+            s->status = SLOT_EXPIRED;
+            push_capacity(d, s);
+            store_remove_slot(&d->store, s);
+        } else if (strcmp(change, "slot_released") == 0 && s) {
+            s->released_at = timeutil_now();
+            offer_slot_to_waiting(d, s);
+        } else if (strcmp(change, "request_unserved") == 0 && r && !r->pending) {
+            push_request_updated(d, r, model_request_status_name(r->status), "unserved", 0);
+            store_remove_request(&d->store, r);
+        }
+    }
+}
+
+static void housekeeping(struct dispatch *d)
+{
+    if (d->housekeeping_running || !db_is_up(d->db))
+        return;
+    d->housekeeping_running = true;
+    d->inflight++;
+    const char *params[] = {"system"};
+    db_query(d->db, sql_text[SQL_HOUSEKEEPING], 1, params, on_housekeeping, d);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct dispatch *d = container_of(t, struct dispatch, timer);
+    if (!d->ready)
+        return;
+    expire_holds(d);
+    uint64_t now = uv_now(d->loop);
+    if (now - d->last_housekeeping_ms >= HOUSEKEEPING_MS) {
+        d->last_housekeeping_ms = now;
+        housekeeping(d);
+    }
+}
+
+/* --- lifecycle -------------------------------------------------------------------- */
+
+void dispatch_init(struct dispatch *d, uv_loop_t *loop, struct db *db,
+                   const struct dispatch_hooks *hooks)
+{
+    memset(d, 0, sizeof(*d));
+    d->loop = loop;
+    d->db = db;
+    if (hooks)
+        d->hooks = *hooks;
+    uv_timer_init(loop, &d->timer);
+    handle_mark_own((uv_handle_t *)&d->timer);
+}
+
+struct load_ctx {
+    struct dispatch *d;
+    void (*done)(struct dispatch *d, bool ok);
+};
+
+static void on_store_loaded(struct store *st, bool ok, void *arg)
+{
+    struct load_ctx *l = arg;
+    struct dispatch *d = l->d;
+    (void)st;
+    d->ready = ok;
+    if (ok) {
+        d->last_housekeeping_ms = uv_now(d->loop);
+        uv_timer_start(&d->timer, on_timer, TIMER_MS, TIMER_MS);
+    }
+    l->done(d, ok);
+    free(l);
+}
+
+static void on_first_housekeeping(void *arg, enum db_status st, const PGresult *res)
+{
+    struct load_ctx *l = arg;
+    if (st != DB_OK) {
+        log_error("dispatch", "start-up housekeeping failed: %s", db_message(st, res));
+        l->done(l->d, false);
+        free(l);
+        return;
+    }
+    if (PQntuples(res) > 0)
+        log_info("dispatch", "start-up housekeeping: %d expired holds, slots or requests",
+                 PQntuples(res));
+    store_load(&l->d->store, l->d->db, on_store_loaded, l);
+}
+
+void dispatch_load(struct dispatch *d, void (*done)(struct dispatch *d, bool ok))
+{
+    struct load_ctx *l = calloc(1, sizeof(*l));
+    if (!l) {
+        done(d, false);
+        return;
+    }
+    l->d = d;
+    l->done = done;
+    /* Holds left by a crash are released before the store is built, so
+     * memory starts from a state where nothing is held forever. */
+    const char *params[] = {"system"};
+    db_query(d->db, sql_text[SQL_HOUSEKEEPING], 1, params, on_first_housekeeping, l);
+}
+
+void dispatch_stop(struct dispatch *d)
+{
+    uv_timer_stop(&d->timer);
+    d->ready = false;
+}
+
+void dispatch_close(struct dispatch *d)
+{
+    dispatch_stop(d);
+    d->closed = true;
+    store_free(&d->store);
+    free(d->scratch);
+    d->scratch = NULL;
+    d->scratch_cap = 0;
+    uv_close((uv_handle_t *)&d->timer, NULL);
+}

@@ -1,0 +1,139 @@
+/* The dispatch core: every operation of the flow (publish, request, offer,
+ * accept, decline, cancel, outcome, expiry) and the capacity query.
+ *
+ * Each state change is decided from the in-memory store, committed with one
+ * call to an snp_* SQL function (one round trip), and only then applied to
+ * memory and answered.  The database's conditional updates have the last
+ * word: when it refuses (a slot taken meanwhile, possibly by another snpd),
+ * memory is corrected and the next candidate is tried.
+ *
+ * Slot and request state machines, with every transition and who triggers
+ * it, are in docs/dispatch.md.
+ */
+#ifndef SNP_DISPATCH_H
+#define SNP_DISPATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "dispatcher/db.h"
+#include "dispatcher/store.h"
+#include "dispatcher/token.h"
+
+/* Failures reported to callers; each maps to a protocol error code. */
+enum dispatch_error {
+    DISPATCH_OK = 0,
+    DERR_INVALID_FIELD, /* a value is well-formed but not acceptable */
+    DERR_FORBIDDEN,
+    DERR_NOT_FOUND,
+    DERR_CONFLICT,
+    DERR_SLOT_TAKEN,
+    DERR_HOLD_EXPIRED,
+    DERR_TOO_LATE,
+    DERR_UNAVAILABLE, /* the database is unreachable: retry */
+    DERR_INTERNAL,
+};
+
+/* The protocol error code ("slot_taken") and HTTP status of an error. */
+const char *dispatch_error_code(enum dispatch_error e);
+int dispatch_error_status(enum dispatch_error e);
+
+/* Who is calling, as established from their token. */
+struct caller {
+    int64_t token_id;
+    enum token_role role;
+    char territory[64];
+    char rpps[12];           /* gp tokens */
+    int64_t organisation_id; /* requester tokens */
+    char actor[32];          /* "token:<id>", recorded in events */
+};
+
+/* The answer to an operation: `data` is the protocol's response object on
+ * success (the callback may keep it with json_incref), or NULL with an error,
+ * a sentence, and the dotted path of the field at fault (or NULL). */
+typedef void (*dispatch_cb)(void *arg, enum dispatch_error err, const char *message,
+                            const char *field, json_t *data);
+
+/* Who receives a push. */
+struct push_target {
+    const char *territory;
+    const char *topic;       /* capacity, bookings, requests */
+    const char *rpps;        /* bookings: the practitioner concerned */
+    int64_t organisation_id; /* requests: the requester concerned */
+};
+
+struct dispatch_hooks {
+    void *ctx;
+    /* Called after a committed change; `data` is borrowed. */
+    void (*push)(void *ctx, const struct push_target *to, const char *event, json_t *data);
+};
+
+struct dispatch_stats {
+    uint64_t bookings;
+    uint64_t offers;
+    uint64_t holds_expired;
+    uint64_t conflicts; /* hold or booking refused by the database */
+};
+
+struct dispatch {
+    uv_loop_t *loop;
+    struct db *db;
+    struct store store;
+    bool ready;  /* the store is loaded */
+    bool closed; /* dispatch_close ran: late database answers are dropped */
+    struct dispatch_hooks hooks;
+    uv_timer_t timer; /* hold expiry and housekeeping */
+    uint64_t last_housekeeping_ms;
+    bool housekeeping_running;
+    int inflight; /* operations waiting for the database */
+    struct slot **scratch;
+    size_t scratch_cap;
+    struct dispatch_stats stats;
+};
+
+/* Prepares the core on `loop` with `db` (which must outlive it).  The store
+ * is empty until dispatch_load() completes. */
+void dispatch_init(struct dispatch *d, uv_loop_t *loop, struct db *db,
+                   const struct dispatch_hooks *hooks);
+
+/* Runs housekeeping once, then loads the store from the database and starts
+ * the expiry timer; `done` tells whether it worked. */
+void dispatch_load(struct dispatch *d, void (*done)(struct dispatch *d, bool ok));
+
+/* Stops expiry and housekeeping (first step of a shutdown). */
+void dispatch_stop(struct dispatch *d);
+
+/* Frees the store and closes the timer handle.  Database answers that
+ * arrive later are dropped (their callers get "unavailable"). */
+void dispatch_close(struct dispatch *d);
+
+/* The operations.  `data` is the validated request object of the protocol
+ * message of the same name (borrowed); `cb` is always called once. */
+void dispatch_slot_publish(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                           void *arg);
+void dispatch_slot_withdraw(struct dispatch *d, const struct caller *c, json_t *data,
+                            dispatch_cb cb, void *arg);
+void dispatch_slot_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                        void *arg);
+void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t *data,
+                             dispatch_cb cb, void *arg);
+void dispatch_offer_accept(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                           void *arg);
+void dispatch_offer_decline(struct dispatch *d, const struct caller *c, json_t *data,
+                            dispatch_cb cb, void *arg);
+void dispatch_request_cancel(struct dispatch *d, const struct caller *c, json_t *data,
+                             dispatch_cb cb, void *arg);
+void dispatch_booking_cancel(struct dispatch *d, const struct caller *c, json_t *data,
+                             dispatch_cb cb, void *arg);
+void dispatch_outcome_report(struct dispatch *d, const struct caller *c, json_t *data,
+                             dispatch_cb cb, void *arg);
+void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t *data,
+                             dispatch_cb cb, void *arg);
+
+/* The slot as the protocol shows it (a new reference). */
+json_t *dispatch_slot_json(const struct dispatch *d, const struct slot *s);
+
+#endif

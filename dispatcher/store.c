@@ -1,0 +1,631 @@
+#include "dispatcher/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "dispatcher/log.h"
+#include "sql_queries.h"
+
+/* --- lookups ---------------------------------------------------------------------- */
+
+struct territory *store_territory(const struct store *st, const char *id)
+{
+    for (size_t i = 0; i < st->nterritories; i++)
+        if (strcmp(st->territories[i]->id, id) == 0)
+            return st->territories[i];
+    return NULL;
+}
+
+struct commune *store_commune(const struct store *st, const char *insee)
+{
+    return idmap_get(&st->communes, idmap_code_key(insee));
+}
+
+struct practitioner *store_practitioner(const struct store *st, const char *rpps)
+{
+    return idmap_get(&st->practitioners, idmap_code_key(rpps));
+}
+
+/* --- settings --------------------------------------------------------------------- */
+
+static void settings_default(struct territory_settings *s)
+{
+    s->hold_seconds = 180;
+    s->alternatives = 3;
+    s->outcome_delay_hours = 72;
+    model_weights_default(&s->weights);
+}
+
+static void read_number(json_t *obj, const char *key, double *out, double min, double max)
+{
+    json_t *v = json_object_get(obj, key);
+    if (json_is_number(v)) {
+        double d = json_number_value(v);
+        if (d >= min && d <= max)
+            *out = d;
+    }
+}
+
+static void read_int(json_t *obj, const char *key, int *out, int min, int max)
+{
+    json_t *v = json_object_get(obj, key);
+    if (json_is_integer(v)) {
+        json_int_t d = json_integer_value(v);
+        if (d >= min && d <= max)
+            *out = (int)d;
+    }
+}
+
+bool store_parse_settings(const char *text, struct territory_settings *out)
+{
+    settings_default(out);
+    json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return false;
+    }
+    read_int(j, "hold_seconds", &out->hold_seconds, 30, 3600);
+    read_int(j, "alternatives", &out->alternatives, 0, 10);
+    read_int(j, "outcome_delay_hours", &out->outcome_delay_hours, 1, 24 * 30);
+    json_t *w = json_object_get(j, "weights");
+    if (json_is_object(w)) {
+        read_number(w, "start_per_hour", &out->weights.start_per_hour, 0, 1000);
+        read_number(w, "distance_per_km", &out->weights.distance_per_km, 0, 1000);
+        read_number(w, "own_mt_bonus", &out->weights.own_mt_bonus, 0, 1000);
+        read_number(w, "fairness", &out->weights.fairness, 0, 1000);
+        read_number(w, "scarcity", &out->weights.scarcity, 0, 1000);
+    }
+    json_decref(j);
+    return true;
+}
+
+/* --- slots and requests ----------------------------------------------------------- */
+
+static bool slot_before(const struct slot *a, const struct slot *b)
+{
+    return a->start < b->start || (a->start == b->start && a->id < b->id);
+}
+
+bool store_add_slot(struct store *st, struct slot *s)
+{
+    struct territory *t = s->territory;
+    if (t->nslots == t->capslots) {
+        size_t cap = t->capslots ? t->capslots * 2 : 256;
+        struct slot **p = realloc(t->slots, cap * sizeof(*p));
+        if (!p) {
+            free(s);
+            return false;
+        }
+        t->slots = p;
+        t->capslots = cap;
+    }
+    if (!idmap_put(&st->slots, s->id, s)) {
+        free(s);
+        return false;
+    }
+    /* Slots mostly arrive in start order: search from the end. */
+    size_t i = t->nslots;
+    while (i > 0 && slot_before(s, t->slots[i - 1]))
+        i--;
+    memmove(&t->slots[i + 1], &t->slots[i], (t->nslots - i) * sizeof(*t->slots));
+    t->slots[i] = s;
+    t->nslots++;
+    if (s->practitioner)
+        s->practitioner->published++;
+    if (s->practitioner && s->status == SLOT_BOOKED)
+        s->practitioner->booked++;
+    return true;
+}
+
+void store_remove_slot(struct store *st, struct slot *s)
+{
+    struct territory *t = s->territory;
+    for (size_t i = 0; i < t->nslots; i++) {
+        if (t->slots[i] == s) {
+            memmove(&t->slots[i], &t->slots[i + 1], (t->nslots - i - 1) * sizeof(*t->slots));
+            t->nslots--;
+            break;
+        }
+    }
+    if (s->practitioner && s->practitioner->published > 0)
+        s->practitioner->published--;
+    if (s->practitioner && s->status == SLOT_BOOKED && s->practitioner->booked > 0)
+        s->practitioner->booked--;
+    idmap_del(&st->slots, s->id);
+    free(s);
+}
+
+bool store_add_request(struct store *st, struct request *r)
+{
+    struct territory *t = r->territory;
+    if (t->nopen == t->capopen) {
+        size_t cap = t->capopen ? t->capopen * 2 : 64;
+        struct request **p = realloc(t->open, cap * sizeof(*p));
+        if (!p)
+            goto fail;
+        t->open = p;
+        t->capopen = cap;
+    }
+    if (!idmap_put(&st->requests, r->id, r))
+        goto fail;
+    t->open[t->nopen++] = r;
+    return true;
+fail:
+    free(r->declined);
+    free(r);
+    return false;
+}
+
+void store_remove_request(struct store *st, struct request *r)
+{
+    struct territory *t = r->territory;
+    for (size_t i = 0; i < t->nopen; i++) {
+        if (t->open[i] == r) {
+            t->open[i] = t->open[--t->nopen];
+            break;
+        }
+    }
+    idmap_del(&st->requests, r->id);
+    free(r->declined);
+    free(r);
+}
+
+long store_candidate_slots(const struct territory *t, struct slot ***out, size_t *cap)
+{
+    size_t n = t->nslots;
+    for (size_t i = 0; i < t->nneighbours; i++)
+        n += t->neighbours[i]->nslots;
+    if (n > *cap) {
+        struct slot **p = realloc(*out, n * sizeof(*p));
+        if (!p)
+            return -1;
+        *out = p;
+        *cap = n;
+    }
+    size_t k = 0;
+    memcpy(*out, t->slots, t->nslots * sizeof(**out));
+    k = t->nslots;
+    for (size_t i = 0; i < t->nneighbours; i++) {
+        memcpy(*out + k, t->neighbours[i]->slots, t->neighbours[i]->nslots * sizeof(**out));
+        k += t->neighbours[i]->nslots;
+    }
+    return (long)k;
+}
+
+/* --- freeing ---------------------------------------------------------------------- */
+
+static void free_values(struct idmap *m, void (*fn)(void *))
+{
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->buckets[i].value)
+            fn(m->buckets[i].value);
+    idmap_free(m);
+}
+
+static void free_commune(void *p)
+{
+    struct commune *c = p;
+    free(c->name);
+    free(c);
+}
+
+static void free_practitioner(void *p)
+{
+    struct practitioner *pr = p;
+    free(pr->family_name);
+    free(pr->given_name);
+    free(pr);
+}
+
+static void free_site(void *p)
+{
+    struct site *s = p;
+    free(s->name);
+    free(s->address);
+    free(s);
+}
+
+static void free_request(void *p)
+{
+    struct request *r = p;
+    free(r->declined);
+    free(r);
+}
+
+void store_free(struct store *st)
+{
+    free_values(&st->slots, free);
+    free_values(&st->requests, free_request);
+    free_values(&st->sites, free_site);
+    free_values(&st->practitioners, free_practitioner);
+    free_values(&st->communes, free_commune);
+    for (size_t i = 0; i < st->nterritories; i++) {
+        struct territory *t = st->territories[i];
+        free(t->name);
+        free(t->neighbours);
+        free(t->communes);
+        free(t->slots);
+        free(t->open);
+        free(t);
+    }
+    free(st->territories);
+    memset(st, 0, sizeof(*st));
+}
+
+/* --- parsing database text -------------------------------------------------------- */
+
+/* Splits a PostgreSQL array literal of simple elements ("{a,b}") and calls
+ * `fn` on each element.  Returns false if `fn` does. */
+static bool each_array_item(const char *lit, bool (*fn)(const char *item, void *arg), void *arg)
+{
+    if (!lit || lit[0] != '{')
+        return lit && lit[0] == '\0';
+    const char *p = lit + 1;
+    char item[64];
+    while (*p && *p != '}') {
+        size_t n = strcspn(p, ",}");
+        if (n >= sizeof(item))
+            return false;
+        memcpy(item, p, n);
+        item[n] = '\0';
+        if (!fn(item, arg))
+            return false;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return true;
+}
+
+static bool add_audience(const char *item, void *arg)
+{
+    uint8_t bit;
+    if (!model_audience_parse(item, &bit))
+        return false;
+    *(uint8_t *)arg |= bit;
+    return true;
+}
+
+static bool add_mode(const char *item, void *arg)
+{
+    uint8_t bit;
+    if (!model_mode_parse(item, &bit))
+        return false;
+    *(uint8_t *)arg |= bit;
+    return true;
+}
+
+static bool add_motif(const char *item, void *arg)
+{
+    enum motif m;
+    if (!model_motif_parse(item, &m))
+        return false;
+    *(uint16_t *)arg |= (uint16_t)(1u << m);
+    return true;
+}
+
+struct id_list {
+    int64_t *ids;
+    size_t n;
+};
+
+static bool add_id(const char *item, void *arg)
+{
+    struct id_list *l = arg;
+    int64_t *p = realloc(l->ids, (l->n + 1) * sizeof(*p));
+    if (!p)
+        return false;
+    l->ids = p;
+    l->ids[l->n++] = strtoll(item, NULL, 10);
+    return true;
+}
+
+/* --- loading ---------------------------------------------------------------------- */
+
+/* The loading steps, run one query after the other. */
+enum load_step {
+    LOAD_TERRITORIES,
+    LOAD_NEIGHBOURS,
+    LOAD_COMMUNES,
+    LOAD_PRACTITIONERS,
+    LOAD_SITES,
+    LOAD_SLOTS,
+    LOAD_REQUESTS,
+    LOAD_DONE
+};
+
+static const enum sql_id load_queries[LOAD_DONE] = {
+    SQL_LOAD_TERRITORIES, SQL_LOAD_NEIGHBOURS, SQL_LOAD_COMMUNES, SQL_LOAD_PRACTITIONERS,
+    SQL_LOAD_SITES,       SQL_LOAD_SLOTS,      SQL_LOAD_REQUESTS,
+};
+
+struct loader {
+    struct store *st;
+    struct db *db;
+    enum load_step step;
+    store_loaded_cb done;
+    void *arg;
+};
+
+static bool push_ptr(void ***arr, size_t *n, void *p)
+{
+    void **a = realloc(*arr, (*n + 1) * sizeof(*a));
+    if (!a)
+        return false;
+    a[(*n)++] = p;
+    *arr = a;
+    return true;
+}
+
+static bool load_territories(struct store *st, const PGresult *res)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct territory *t = calloc(1, sizeof(*t));
+        if (!t)
+            return false;
+        snprintf(t->id, sizeof(t->id), "%s", PQgetvalue(res, i, 0));
+        t->name = strdup(PQgetvalue(res, i, 1));
+        t->is_sas = strcmp(PQgetvalue(res, i, 2), "sas") == 0;
+        t->zone = timeutil_zone_find(PQgetvalue(res, i, 3));
+        if (!t->zone) {
+            log_warn("store", "territory %s: unknown time zone %s, using Europe/Paris", t->id,
+                     PQgetvalue(res, i, 3));
+            t->zone = timeutil_zone_find("Europe/Paris");
+        }
+        if (!store_parse_settings(PQgetvalue(res, i, 4), &t->settings))
+            log_warn("store", "territory %s: malformed settings, using defaults", t->id);
+        if (!t->name || !push_ptr((void ***)&st->territories, &st->nterritories, t)) {
+            free(t->name);
+            free(t);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool load_neighbours(struct store *st, const PGresult *res)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct territory *t = store_territory(st, PQgetvalue(res, i, 0));
+        struct territory *n = store_territory(st, PQgetvalue(res, i, 1));
+        if (t && n && !push_ptr((void ***)&t->neighbours, &t->nneighbours, n))
+            return false;
+    }
+    return true;
+}
+
+static bool load_communes(struct store *st, const PGresult *res)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *insee = PQgetvalue(res, i, 0);
+        struct commune *c = store_commune(st, insee);
+        if (!c) {
+            c = calloc(1, sizeof(*c));
+            if (!c)
+                return false;
+            snprintf(c->insee, sizeof(c->insee), "%s", insee);
+            c->name = strdup(PQgetvalue(res, i, 1));
+            c->lat = atof(PQgetvalue(res, i, 2));
+            c->lon = atof(PQgetvalue(res, i, 3));
+            if (!c->name || !idmap_put(&st->communes, idmap_code_key(insee), c)) {
+                free_commune(c);
+                return false;
+            }
+        }
+        struct territory *t = store_territory(st, PQgetvalue(res, i, 4));
+        if (t && !push_ptr((void ***)&t->communes, &t->ncommunes, c))
+            return false;
+    }
+    return true;
+}
+
+static bool load_practitioners(struct store *st, const PGresult *res)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct practitioner *p = calloc(1, sizeof(*p));
+        if (!p)
+            return false;
+        snprintf(p->rpps, sizeof(p->rpps), "%s", PQgetvalue(res, i, 0));
+        p->family_name = strdup(PQgetvalue(res, i, 1));
+        p->given_name = strdup(PQgetvalue(res, i, 2));
+        if (!p->family_name || !p->given_name ||
+            !idmap_put(&st->practitioners, idmap_code_key(p->rpps), p)) {
+            free_practitioner(p);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool load_sites(struct store *st, const PGresult *res)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct site *s = calloc(1, sizeof(*s));
+        if (!s)
+            return false;
+        s->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        s->territory = store_territory(st, PQgetvalue(res, i, 1));
+        if (!model_site_kind_parse(PQgetvalue(res, i, 2), &s->kind))
+            s->kind = SITE_PRACTICE;
+        s->name = strdup(PQgetvalue(res, i, 3));
+        s->address = strdup(PQgetvalue(res, i, 4));
+        snprintf(s->commune, sizeof(s->commune), "%s", PQgetvalue(res, i, 5));
+        s->lat = atof(PQgetvalue(res, i, 6));
+        s->lon = atof(PQgetvalue(res, i, 7));
+        bool known = s->territory != NULL;
+        if (!known || !s->name || !s->address || !idmap_put(&st->sites, s->id, s)) {
+            free_site(s);
+            if (known)
+                return false;
+        }
+    }
+    return true;
+}
+
+struct slot *store_slot_from_row(const struct store *st, const PGresult *res, int i)
+{
+    struct slot *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+    s->territory = store_territory(st, PQgetvalue(res, i, 1));
+    s->site = idmap_get(&st->sites, strtoll(PQgetvalue(res, i, 2), NULL, 10));
+    const char *rpps = PQgetvalue(res, i, 3);
+    s->practitioner = *rpps ? store_practitioner(st, rpps) : NULL;
+    s->start = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+    s->duration_min = atoi(PQgetvalue(res, i, 5));
+    bool ok = s->territory && s->site && model_mode_parse(PQgetvalue(res, i, 6), &s->mode) &&
+              each_array_item(PQgetvalue(res, i, 7), add_audience, &s->audience) &&
+              each_array_item(PQgetvalue(res, i, 8), add_motif, &s->motifs) &&
+              model_slot_status_parse(PQgetvalue(res, i, 12), &s->status);
+    s->min_age = (int8_t)atoi(PQgetvalue(res, i, 9));
+    s->max_age = (int8_t)atoi(PQgetvalue(res, i, 10));
+    s->release_minutes = atoi(PQgetvalue(res, i, 11));
+    s->held_for = strtoll(PQgetvalue(res, i, 13), NULL, 10);
+    s->hold_expires_at = strtoll(PQgetvalue(res, i, 14), NULL, 10);
+    if (!ok) {
+        log_warn("store", "slot %lld skipped: inconsistent row", (long long)s->id);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static bool load_slots(struct store *st, const PGresult *res)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct slot *s = store_slot_from_row(st, res, i);
+        if (s && !store_add_slot(st, s))
+            return false;
+    }
+    return true;
+}
+
+struct request *store_request_from_row(const struct store *st, const PGresult *res, int i)
+{
+    struct request *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+    r->territory = store_territory(st, PQgetvalue(res, i, 1));
+    r->organisation_id = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+    r->age = atoi(PQgetvalue(res, i, 6));
+    r->created_at = strtoll(PQgetvalue(res, i, 7), NULL, 10);
+    r->deadline = strtoll(PQgetvalue(res, i, 8), NULL, 10);
+    r->max_distance_km = atof(PQgetvalue(res, i, 10));
+    r->lat = atof(PQgetvalue(res, i, 11));
+    r->lon = atof(PQgetvalue(res, i, 12));
+    snprintf(r->mt_rpps, sizeof(r->mt_rpps), "%s", PQgetvalue(res, i, 13));
+    r->held_slot = strtoll(PQgetvalue(res, i, 16), NULL, 10);
+    r->hold_expires_at = strtoll(PQgetvalue(res, i, 17), NULL, 10);
+    snprintf(r->client_ref, sizeof(r->client_ref), "%s", PQgetvalue(res, i, 18));
+    const char *pg = PQgetvalue(res, i, 19);
+    r->priority_groups =
+        (uint8_t)((strstr(pg, "ald") ? PRIORITY_ALD : 0) | (strstr(pg, "c2s") ? PRIORITY_C2S : 0) |
+                  (strstr(pg, "aged_70_plus") ? PRIORITY_AGED_70_PLUS : 0));
+    struct id_list declined = {0};
+    bool ok = r->territory && model_audience_parse(PQgetvalue(res, i, 3), &r->kind) &&
+              model_motif_parse(PQgetvalue(res, i, 4), &r->motif) &&
+              model_urgency_parse(PQgetvalue(res, i, 5), &r->urgency) &&
+              each_array_item(PQgetvalue(res, i, 9), add_mode, &r->modes) &&
+              model_request_status_parse(PQgetvalue(res, i, 14), &r->status) &&
+              each_array_item(PQgetvalue(res, i, 15), add_id, &declined);
+    r->declined = declined.ids;
+    r->ndeclined = declined.n;
+    if (!ok) {
+        log_warn("store", "request %lld skipped: inconsistent row", (long long)r->id);
+        free_request(r);
+        return NULL;
+    }
+    return r;
+}
+
+static bool load_requests(struct store *st, const PGresult *res)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct request *r = store_request_from_row(st, res, i);
+        if (r && !store_add_request(st, r))
+            return false;
+    }
+    return true;
+}
+
+static void on_load_result(void *arg, enum db_status status, const PGresult *res);
+
+static void load_next(struct loader *l)
+{
+    if (l->step == LOAD_DONE) {
+        size_t nslots = 0, nreq = 0;
+        for (size_t i = 0; i < l->st->nterritories; i++) {
+            nslots += l->st->territories[i]->nslots;
+            nreq += l->st->territories[i]->nopen;
+        }
+        log_info("store", "loaded %zu territories, %zu live slots, %zu open requests",
+                 l->st->nterritories, nslots, nreq);
+        l->done(l->st, true, l->arg);
+        free(l);
+        return;
+    }
+    db_query(l->db, sql_text[load_queries[l->step]], 0, NULL, on_load_result, l);
+}
+
+static void on_load_result(void *arg, enum db_status status, const PGresult *res)
+{
+    struct loader *l = arg;
+    bool ok = status == DB_OK;
+    if (ok) {
+        switch (l->step) {
+        case LOAD_TERRITORIES:
+            ok = load_territories(l->st, res);
+            break;
+        case LOAD_NEIGHBOURS:
+            ok = load_neighbours(l->st, res);
+            break;
+        case LOAD_COMMUNES:
+            ok = load_communes(l->st, res);
+            break;
+        case LOAD_PRACTITIONERS:
+            ok = load_practitioners(l->st, res);
+            break;
+        case LOAD_SITES:
+            ok = load_sites(l->st, res);
+            break;
+        case LOAD_SLOTS:
+            ok = load_slots(l->st, res);
+            break;
+        case LOAD_REQUESTS:
+            ok = load_requests(l->st, res);
+            break;
+        case LOAD_DONE:
+            break;
+        }
+    }
+    if (!ok) {
+        log_error("store", "loading step %d failed: %s", (int)l->step,
+                  res ? PQresultErrorMessage(res) : "database unavailable");
+        store_free(l->st);
+        l->done(l->st, false, l->arg);
+        free(l);
+        return;
+    }
+    l->step++;
+    load_next(l);
+}
+
+void store_load(struct store *st, struct db *db, store_loaded_cb done, void *arg)
+{
+    struct loader *l = calloc(1, sizeof(*l));
+    if (!l) {
+        done(st, false, arg);
+        return;
+    }
+    store_free(st);
+    l->st = st;
+    l->db = db;
+    l->done = done;
+    l->arg = arg;
+    load_next(l);
+}

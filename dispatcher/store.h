@@ -1,0 +1,113 @@
+/* The in-memory index of the dispatch state (see model.h), and its loading
+ * from PostgreSQL at start-up.
+ *
+ * The store owns every territory, commune, practitioner, site, slot and
+ * open request in memory.  It is changed only by dispatch.c, after the
+ * database has committed the corresponding change, and read by matching and
+ * capacity queries without any database round trip.
+ */
+#ifndef SNP_STORE_H
+#define SNP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dispatcher/db.h"
+#include "dispatcher/idmap.h"
+#include "dispatcher/model.h"
+#include "dispatcher/timeutil.h"
+
+struct commune {
+    char insee[6];
+    char *name;
+    double lat;
+    double lon;
+};
+
+/* A territory's settings (territory.settings in SQL), with their defaults
+ * from docs/dispatch.md applied. */
+struct territory_settings {
+    int hold_seconds;        /* how long an offer holds its slot: 180 */
+    int alternatives;        /* alternatives listed with an offer: 3 */
+    int outcome_delay_hours; /* outcomes accepted until start + this: 72 */
+    struct weights weights;
+};
+
+struct territory {
+    char id[64];
+    char *name;
+    bool is_sas;
+    const struct timeutil_zone *zone;
+    struct territory_settings settings;
+    struct territory **neighbours; /* whose capacity it may use */
+    size_t nneighbours;
+    struct commune **communes;
+    size_t ncommunes;
+    /* Live slots (free, held, booked) sorted by start, then id. */
+    struct slot **slots;
+    size_t nslots;
+    size_t capslots;
+    /* Open requests (waiting or offered), by id. */
+    struct request **open;
+    size_t nopen;
+    size_t capopen;
+};
+
+struct store {
+    struct territory **territories;
+    size_t nterritories;
+    struct idmap communes;      /* idmap_code_key(insee) -> struct commune */
+    struct idmap practitioners; /* idmap_code_key(rpps) -> struct practitioner */
+    struct idmap sites;         /* id -> struct site */
+    struct idmap slots;         /* id -> struct slot (live ones) */
+    struct idmap requests;      /* id -> struct request (open ones) */
+};
+
+/* Frees everything the store holds and resets it to empty. */
+void store_free(struct store *st);
+
+struct territory *store_territory(const struct store *st, const char *id);
+struct commune *store_commune(const struct store *st, const char *insee);
+struct practitioner *store_practitioner(const struct store *st, const char *rpps);
+
+/* Parses a territory's settings JSON over the defaults.  Unknown keys are
+ * ignored; returns false (keeping the defaults) on malformed JSON. */
+bool store_parse_settings(const char *json, struct territory_settings *out)
+    __attribute__((warn_unused_result));
+
+/* Inserts a slot (allocated by the caller with malloc, owned by the store
+ * from now on) into its territory, keeping the order by start.  Returns
+ * false when memory is short (the slot is then freed). */
+bool store_add_slot(struct store *st, struct slot *s) __attribute__((warn_unused_result));
+
+/* Removes a slot that is no longer live (withdrawn, expired) and frees it. */
+void store_remove_slot(struct store *st, struct slot *s);
+
+/* Adds an open request (malloc'ed, owned by the store from now on). */
+bool store_add_request(struct store *st, struct request *r) __attribute__((warn_unused_result));
+
+/* Removes a request that is no longer open (booked, cancelled, unserved)
+ * and frees it. */
+void store_remove_request(struct store *st, struct request *r);
+
+/* The slots a request of territory `t` may be offered: its own and its
+ * neighbours', gathered into `out` (grown with realloc).  Returns the count,
+ * or -1 when memory is short. */
+long store_candidate_slots(const struct territory *t, struct slot ***out, size_t *cap);
+
+/* Builds a slot from row `i` of a result shaped like sql/queries/load_slots.sql
+ * (the slot-returning queries all share that shape).  Returns a malloc'ed
+ * slot, or NULL (logged) when the row names something the store lacks. */
+struct slot *store_slot_from_row(const struct store *st, const PGresult *res, int i);
+
+/* The same for a request, from a row shaped like sql/queries/load_requests.sql. */
+struct request *store_request_from_row(const struct store *st, const PGresult *res, int i);
+
+/* Loads everything from the database, asynchronously.  `done` is called once
+ * with true when the store is complete, false (and a message in the log)
+ * when a query failed; the store is then left empty. */
+typedef void (*store_loaded_cb)(struct store *st, bool ok, void *arg);
+void store_load(struct store *st, struct db *db, store_loaded_cb done, void *arg);
+
+#endif

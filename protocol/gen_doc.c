@@ -1,0 +1,835 @@
+/*
+ * snp_gen_doc: renders the reference part of protocol/snp.v1.md from the
+ * protocol schema compiled into the binary (protocol/snp.v1.json).
+ *
+ *   snp_gen_doc                 writes the reference (Markdown) to stdout
+ *   snp_gen_doc --update FILE   replaces the text between the markers in FILE
+ *   snp_gen_doc --check FILE    exits 1 when FILE's reference is not current
+ *
+ * The markers are BEGIN_MARKER and END_MARKER below, each on a line of its
+ * own.  tests/protocol/test_codec.c includes this file (with
+ * SNP_GEN_DOC_NO_MAIN defined) to check that the committed document matches
+ * the schema, so the two cannot drift apart.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "protocol/codec.h"
+
+#define BEGIN_MARKER "<!-- BEGIN GENERATED REFERENCE -->"
+#define END_MARKER   "<!-- END GENERATED REFERENCE -->"
+
+/* How example values are printed: short reals (47.6519, not 47.651899999999998). */
+#define DUMP_COMPACT (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
+/* What each limit means; a limit missing here stops the generator, so that
+ * a new limit is always documented. */
+static const char *const limit_docs[][2] = {
+    {"max_message_bytes", "Largest client message in bytes, WebSocket fragments assembled, or "
+                          "HTTP body."},
+    {"max_server_message_bytes", "Largest message the server sends; clients must accept it."},
+    {"max_depth", "Deepest nesting of objects and arrays in a client message; the top-level "
+                  "object is level 1."},
+    {"max_server_depth", "The same for server messages."},
+    {"max_array_items", "Most items of any array (a field may declare fewer)."},
+    {"max_string_bytes", "Longest string value in bytes (a field may declare fewer characters)."},
+    {"max_id_bytes", "Longest envelope `id` in bytes."},
+    {"messages_per_second", "Sustained rate of messages per connection (token bucket); over it "
+                            "the message is answered `rate_limited`."},
+    {"message_burst", "Size of that token bucket."},
+    {"handshake_timeout_s", "Seconds from TCP connection to a complete HTTP request or "
+                            "WebSocket upgrade."},
+    {"auth_timeout_s", "Seconds from WebSocket upgrade to a successful `auth`; the connection "
+                       "is then closed with code 1008."},
+    {"idle_timeout_s", "Seconds without any frame (pings included) before a connection is "
+                       "closed."},
+    {"max_connections_per_address", "Simultaneous connections from one IP address; more are "
+                                    "refused."},
+};
+
+/* The built-in formats of the codec (protocol/codec.c). */
+static const char *const format_docs[][2] = {
+    {"timestamp", "An RFC 3339 instant with its offset: `2026-12-01T14:00:00+01:00`, "
+                  "`2026-12-01T13:00:00Z`. Upper-case `T` and `Z`; seconds may be omitted; a "
+                  "fraction of 1 to 9 digits is accepted and dropped. The server writes local "
+                  "time with the territory's offset."},
+    {"date", "A calendar date `YYYY-MM-DD` that exists."},
+    {"rpps", "An RPPS number: 11 digits whose Luhn sum is a multiple of 10."},
+    {"finess", "A FINESS number: 9 characters (digits, `2A`/`2B` for Corsica) with a Luhn key."},
+    {"insee", "An INSEE commune code: 5 digits, or `2A`/`2B` and 3 digits, of a current "
+              "commune."},
+    {"phone", "A French phone number, national (`02 99 71 00 00`, `0299710000`, "
+              "`02.99.71.00.00`) or international (`+33 2 99 71 00 00`)."},
+};
+
+static json_t *schema_types;
+
+/* Writes `s` for a Markdown table cell: '|' escaped, line breaks as spaces. */
+static void cell(FILE *f, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '|')
+            fputs("\\|", f);
+        else if (*s == '\n')
+            fputc(' ', f);
+        else
+            fputc(*s, f);
+    }
+}
+
+/* Returns the named type `name`'s declaration, or NULL. */
+static json_t *named(const char *name)
+{
+    return json_object_get(schema_types, name);
+}
+
+static const char *str(json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : "";
+}
+
+/* Writes a link to the named type `name`. */
+static void type_link(FILE *f, const char *name)
+{
+    fprintf(f, "[`%s`](#type-%s)", name, name);
+}
+
+/* Writes the "type" cell of a field or item declaration. */
+static void type_cell(FILE *f, json_t *decl)
+{
+    const char *ref = json_string_value(json_object_get(decl, "ref"));
+    if (ref != NULL) {
+        const char *kind = str(named(ref), "type");
+        if (strcmp(kind, "enum") == 0)
+            fputs("enum ", f);
+        type_link(f, ref);
+        return;
+    }
+    const char *kind = str(decl, "type");
+    if (strcmp(kind, "array") == 0) {
+        fputs("array of ", f);
+        type_cell(f, json_object_get(decl, "items"));
+    } else if (strcmp(kind, "timestamp") == 0 || strcmp(kind, "date") == 0 ||
+               strcmp(kind, "rpps") == 0 || strcmp(kind, "finess") == 0 ||
+               strcmp(kind, "insee") == 0 || strcmp(kind, "phone") == 0) {
+        fprintf(f, "[%s](#format-%s)", kind, kind);
+    } else {
+        fputs(kind, f);
+    }
+}
+
+/* Writes a JSON number bound. */
+static void bound(FILE *f, json_t *v)
+{
+    if (json_is_integer(v))
+        fprintf(f, "%lld", (long long)json_integer_value(v));
+    else
+        fprintf(f, "%g", json_number_value(v));
+}
+
+/* Writes the limits of a type declaration (not following references);
+ * returns whether anything was written. */
+static int limits_of(FILE *f, json_t *decl, int written)
+{
+    const char *kind = str(decl, "type");
+    json_t *min = json_object_get(decl, "min"), *max = json_object_get(decl, "max");
+    json_t *default_max = NULL;
+    if (max == NULL && strcmp(kind, "array") == 0)
+        max = default_max = json_integer((json_int_t)snp_proto_limits()->max_array_items);
+    const char *unit = strcmp(kind, "string") == 0   ? " characters"
+                       : strcmp(kind, "array") == 0  ? " items"
+                       : strcmp(kind, "object") == 0 ? " members"
+                                                     : "";
+    if (min != NULL || max != NULL) {
+        fputs(written++ ? "; " : "", f);
+        if (min != NULL && max != NULL) {
+            bound(f, min);
+            fputs("–", f);
+            bound(f, max);
+        } else if (min != NULL) {
+            fputs("≥ ", f);
+            bound(f, min);
+        } else {
+            fputs("≤ ", f);
+            bound(f, max);
+        }
+        fputs(unit, f);
+    }
+    json_decref(default_max);
+    if (json_is_true(json_object_get(decl, "unique")))
+        fprintf(f, "%sunique", written++ ? "; " : "");
+    json_t *values = json_object_get(decl, "values");
+    if (values != NULL) {
+        size_t i;
+        json_t *v;
+        fputs(written++ ? "; " : "", f);
+        json_array_foreach(values, i, v) fprintf(f, "%s`%s`", i ? ", " : "", json_string_value(v));
+    }
+    json_t *pattern = json_object_get(decl, "pattern");
+    if (pattern != NULL) {
+        fprintf(f, "%spattern `", written++ ? "; " : "");
+        cell(f, json_string_value(pattern));
+        fputs("`", f);
+    }
+    return written;
+}
+
+/* Writes the "limits" cell of a field declaration. */
+static void limits_cell(FILE *f, json_t *decl)
+{
+    int written = 0;
+    const char *ref = json_string_value(json_object_get(decl, "ref"));
+    json_t *own = decl;
+    if (ref != NULL) {
+        own = named(ref);
+        /* Limits of object types are in their own section. */
+        if (strcmp(str(own, "type"), "object") == 0)
+            own = NULL;
+    }
+    if (own != NULL)
+        written = limits_of(f, own, written);
+    json_t *items = json_object_get(decl, "items");
+    if (items != NULL) {
+        const char *iref = json_string_value(json_object_get(items, "ref"));
+        json_t *item = iref ? named(iref) : items;
+        char *text = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&text, &len);
+        if (m != NULL) {
+            if (strcmp(str(item, "type"), "object") != 0)
+                limits_of(m, item, 0);
+            fclose(m);
+        }
+        if (len > 0)
+            fprintf(f, "%seach item: %s", written++ ? "; " : "", text);
+        free(text);
+    }
+    json_t *requires = json_object_get(decl, "requires");
+    if (requires != NULL) {
+        size_t i;
+        json_t *v;
+        fprintf(f, "%sneeds ", written++ ? "; " : "");
+        json_array_foreach(requires, i, v)
+            fprintf(f, "%s`%s`", i ? ", " : "", json_string_value(v));
+    }
+}
+
+/* Writes one row per field of `fields`, and rows for the members of inline
+ * objects below them, named `prefix.field`. */
+static void field_rows(FILE *f, json_t *fields, const char *prefix)
+{
+    const char *name;
+    json_t *decl;
+    json_object_foreach(fields, name, decl)
+    {
+        char path[256];
+        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", name);
+        fprintf(f, "| `%s` | ", path);
+        type_cell(f, decl);
+        fputs(json_is_true(json_object_get(decl, "required")) ? " | yes | " : " | no | ", f);
+        limits_cell(f, decl);
+        fputs(" | ", f);
+        cell(f, str(decl, "doc"));
+        fputs(" |\n", f);
+        json_t *sub = json_object_get(decl, "fields");
+        json_t *items = json_object_get(decl, "items");
+        if (sub != NULL) {
+            field_rows(f, sub, path);
+        } else if (items != NULL && json_object_get(items, "fields") != NULL) {
+            strncat(path, "[]", sizeof(path) - strlen(path) - 1);
+            field_rows(f, json_object_get(items, "fields"), path);
+        }
+    }
+}
+
+/* Writes the notes on field groups of an object declaration. */
+static void group_notes(FILE *f, json_t *decl)
+{
+    static const char *const kinds[][3] = {{"exactly_one_of", "Exactly one of", "must be given"},
+                                           {"at_most_one_of", "At most one of", "may be given"}};
+    for (size_t k = 0; k < 2; k++) {
+        size_t i, j;
+        json_t *group, *name;
+        json_array_foreach(json_object_get(decl, kinds[k][0]), i, group)
+        {
+            fprintf(f, "- %s ", kinds[k][1]);
+            json_array_foreach(group, j, name)
+            {
+                fprintf(f, "%s`%s`",
+                        j == 0                            ? ""
+                        : j + 1 == json_array_size(group) ? (k == 0 ? " and " : " or ")
+                                                          : ", ",
+                        json_string_value(name));
+            }
+            fprintf(f, " %s.\n", kinds[k][2]);
+        }
+    }
+    json_t *min = json_object_get(decl, "min"), *max = json_object_get(decl, "max");
+    if (min != NULL && max != NULL)
+        fprintf(f, "- The object has %lld to %lld members.\n", (long long)json_integer_value(min),
+                (long long)json_integer_value(max));
+    else if (min != NULL)
+        fprintf(f, "- The object has at least %lld member%s.\n", (long long)json_integer_value(min),
+                json_integer_value(min) == 1 ? "" : "s");
+    else if (max != NULL)
+        fprintf(f, "- The object has at most %lld members.\n", (long long)json_integer_value(max));
+}
+
+/* Writes the table of an object declaration (fields and group notes). */
+static void object_table(FILE *f, json_t *decl)
+{
+    json_t *fields = json_object_get(decl, "fields");
+    if (json_object_size(fields) == 0) {
+        fputs("No fields: send an empty object.\n", f);
+        return;
+    }
+    fputs("| field | type | required | limits | description |\n", f);
+    fputs("| --- | --- | --- | --- | --- |\n", f);
+    field_rows(f, fields, "");
+    if (json_object_get(decl, "exactly_one_of") || json_object_get(decl, "at_most_one_of") ||
+        json_object_get(decl, "min") || json_object_get(decl, "max"))
+        fputc('\n', f);
+    group_notes(f, decl);
+}
+
+/* Writes a message body (request, response or push data) under `title`. */
+static void body(FILE *f, const char *title, json_t *decl)
+{
+    const char *ref = json_string_value(json_object_get(decl, "ref"));
+    if (ref != NULL) {
+        fprintf(f, "**%s:** an object of type ", title);
+        type_link(f, ref);
+        fputs(".\n\n", f);
+        return;
+    }
+    fprintf(f, "**%s:**\n\n", title);
+    object_table(f, decl);
+    fputc('\n', f);
+}
+
+/* Returns whether `v` is an array holding no object or array. */
+static bool flat_array(json_t *v)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item)
+    {
+        if (json_is_object(item) || json_is_array(item))
+            return false;
+    }
+    return true;
+}
+
+/* Writes `v` indented by `indent` levels: like JSON_INDENT(2), but arrays of
+ * scalars on one line, which keeps the examples short. */
+static void pretty(FILE *f, json_t *v, int indent)
+{
+    const char *key;
+    json_t *member;
+    size_t i, n = 0;
+    char *s;
+
+    if (json_is_object(v) && json_object_size(v) > 0) {
+        fputs("{\n", f);
+        json_object_foreach(v, key, member)
+        {
+            json_t *k = json_string(key);
+            s = json_dumps(k, JSON_ENCODE_ANY);
+            fprintf(f, "%*s%s: ", 2 * (indent + 1), "", s ? s : "\"\"");
+            free(s);
+            json_decref(k);
+            pretty(f, member, indent + 1);
+            fputs(++n < json_object_size(v) ? ",\n" : "\n", f);
+        }
+        fprintf(f, "%*s}", 2 * indent, "");
+    } else if (json_is_array(v) && json_array_size(v) > 0 && !flat_array(v)) {
+        fputs("[\n", f);
+        json_array_foreach(v, i, member)
+        {
+            fprintf(f, "%*s", 2 * (indent + 1), "");
+            pretty(f, member, indent + 1);
+            fputs(i + 1 < json_array_size(v) ? ",\n" : "\n", f);
+        }
+        fprintf(f, "%*s]", 2 * indent, "");
+    } else {
+        s = json_dumps(v, DUMP_COMPACT | JSON_ENCODE_ANY);
+        if (s != NULL && json_is_array(v)) {
+            /* One space after each comma outside strings, as in the objects. */
+            bool in_string = false, escaped = false;
+            for (char *p = s; *p != '\0'; p++) {
+                fputc(*p, f);
+                if (escaped)
+                    escaped = false;
+                else if (in_string && *p == '\\')
+                    escaped = true;
+                else if (*p == '"')
+                    in_string = !in_string;
+                else if (*p == ',' && !in_string)
+                    fputc(' ', f);
+            }
+        } else {
+            fputs(s ? s : "null", f);
+        }
+        free(s);
+    }
+}
+
+/* Writes `v` as a fenced JSON block. */
+static void json_block(FILE *f, json_t *v)
+{
+    fputs("```json\n", f);
+    pretty(f, v, 0);
+    fputs("\n```\n\n", f);
+}
+
+/* Writes `s` single-quoted for a POSIX shell. */
+static void shell_quote(FILE *f, const char *s)
+{
+    fputc('\'', f);
+    for (; *s != '\0'; s++) {
+        if (*s == '\'')
+            fputs("'\\''", f);
+        else
+            fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+/* Writes `s` for a URL query value: reserved bytes percent-encoded. */
+static void query_escape(FILE *f, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            strchr("-._~:,", ch) != NULL)
+            fputc(ch, f);
+        else
+            fprintf(f, "%%%02X", ch);
+    }
+}
+
+/* Writes the text of a scalar example value for a URL. */
+static void scalar_text(FILE *f, json_t *v)
+{
+    char *s;
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        query_escape(f, json_string_value(v));
+        break;
+    default:
+        s = json_dumps(v, DUMP_COMPACT | JSON_ENCODE_ANY);
+        fputs(s ? s : "", f);
+        free(s);
+        break;
+    }
+}
+
+/* Writes the curl command of a message's example. */
+static void curl_example(FILE *f, const char *method, const char *path, json_t *request)
+{
+    json_t *body_data = json_deep_copy(request);
+    fputs("```sh\ncurl", f);
+    if (strcmp(method, "GET") != 0)
+        fprintf(f, " -X %s", method);
+    fputs(" -H 'Authorization: Bearer snp_...'", f);
+    /* The path, its parameters taken from the example. */
+    fputs(" 'http://localhost:8080", f);
+    for (const char *p = path; *p != '\0'; p++) {
+        if (*p != '{') {
+            fputc(*p, f);
+            continue;
+        }
+        const char *end = strchr(p, '}');
+        char name[64];
+        snprintf(name, sizeof(name), "%.*s", (int)(end - p - 1), p + 1);
+        scalar_text(f, json_object_get(request, name));
+        json_object_del(body_data, name);
+        p = end;
+    }
+    if (strcmp(method, "GET") == 0) {
+        const char *key;
+        json_t *v;
+        int n = 0;
+        json_object_foreach(body_data, key, v)
+        {
+            fprintf(f, "%c%s=", n++ ? '&' : '?', key);
+            if (json_is_array(v)) {
+                size_t i;
+                json_t *item;
+                json_array_foreach(v, i, item)
+                {
+                    if (i)
+                        fputc(',', f);
+                    scalar_text(f, item);
+                }
+            } else {
+                scalar_text(f, v);
+            }
+        }
+        fputs("'\n", f);
+    } else {
+        char *s = json_dumps(body_data, DUMP_COMPACT);
+        fputs("' \\\n  -H 'Content-Type: application/json' --data ", f);
+        shell_quote(f, s ? s : "{}");
+        fputc('\n', f);
+        free(s);
+    }
+    fputs("```\n\n", f);
+    json_decref(body_data);
+}
+
+/* Writes the list of roles of a declaration. */
+static void role_list(FILE *f, json_t *roles)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(roles, i, r) fprintf(f, "%s`%s`", i ? ", " : "", json_string_value(r));
+}
+
+static void render_message(FILE *f, const char *name, json_t *m)
+{
+    json_t *http = json_object_get(m, "http");
+    json_t *example = json_object_get(m, "example");
+
+    fprintf(f, "<a id=\"message-%s\"></a>\n\n#### `%s`\n\n", name, name);
+    fprintf(f, "%s\n\n", str(m, "summary"));
+    if (json_object_get(m, "doc"))
+        fprintf(f, "%s\n\n", str(m, "doc"));
+    fputs("- Roles: ", f);
+    role_list(f, json_object_get(m, "roles"));
+    fputs(json_is_true(json_object_get(m, "before_auth")) ? " (sent before authentication)\n"
+                                                          : "\n",
+          f);
+    if (http != NULL) {
+        json_t *status = json_object_get(http, "status");
+        fprintf(f, "- HTTP: `%s %s`, success status %lld\n", str(http, "method"), str(http, "path"),
+                status ? (long long)json_integer_value(status) : 200LL);
+    } else {
+        fputs("- HTTP: none (WebSocket only)\n", f);
+    }
+    fputs("- Errors: ", f);
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(m, "errors"), i, e)
+        fprintf(f, "`%s`, ", json_string_value(e));
+    fputs("and the [common errors](#common-errors)\n\n", f);
+
+    body(f, "Request data", json_object_get(m, "request"));
+    body(f, "Response data", json_object_get(m, "response"));
+
+    fputs("**Example** (WebSocket request, then response):\n\n", f);
+    json_t *req = json_pack("{s:s, s:s, s:O}", "id", "7", "type", name, "data",
+                            json_object_get(example, "request"));
+    json_t *resp = json_pack("{s:s, s:s, s:b, s:O}", "id", "7", "type", name, "ok", 1, "data",
+                             json_object_get(example, "response"));
+    json_block(f, req);
+    json_block(f, resp);
+    json_decref(req);
+    json_decref(resp);
+    if (http != NULL) {
+        fputs("The same over HTTP; the response body is the response `data` above:\n\n", f);
+        curl_example(f, str(http, "method"), str(http, "path"),
+                     json_object_get(example, "request"));
+    }
+}
+
+static void render_push(FILE *f, const char *name, json_t *p)
+{
+    json_t *topics = json_object_get(p, "topics");
+    fprintf(f, "<a id=\"push-%s\"></a>\n\n#### `%s`\n\n", name, name);
+    fprintf(f, "%s\n\n", str(p, "summary"));
+    if (json_object_get(p, "doc"))
+        fprintf(f, "%s\n\n", str(p, "doc"));
+    fputs("- Topics: ", f);
+    role_list(f, topics);
+    fputs("\n\n", f);
+    body(f, "Data", json_object_get(p, "data"));
+    fputs("**Example:**\n\n", f);
+    json_t *push =
+        json_pack("{s:s, s:O, s:s, s:O}", "type", "push", "topic", json_array_get(topics, 0),
+                  "event", name, "data", json_object_get(p, "example"));
+    json_block(f, push);
+    json_decref(push);
+}
+
+static void render_type(FILE *f, const char *name, json_t *t)
+{
+    const char *kind = str(t, "type");
+    fprintf(f, "<a id=\"type-%s\"></a>\n\n#### `%s`\n\n", name, name);
+    fprintf(f, "%s\n\n", str(t, "doc"));
+    if (strcmp(kind, "object") == 0) {
+        object_table(f, t);
+        fputc('\n', f);
+    } else if (strcmp(kind, "enum") == 0) {
+        fputs("Values: ", f);
+        limits_of(f, t, 0);
+        fputs(".\n\n", f);
+    } else {
+        fprintf(f, "A %s: ", kind);
+        if (!limits_of(f, t, 0))
+            fputs("no further limit", f);
+        fputs(".\n\n", f);
+    }
+}
+
+/* Writes the whole generated reference, markers excluded.  Returns 0, or -1
+ * when the schema holds something this generator does not know. */
+static int render_reference(FILE *f)
+{
+    json_t *schema = snp_proto_schema();
+    const char *key;
+    json_t *v;
+    size_t i;
+
+    if (schema == NULL)
+        return -1;
+    schema_types = json_object_get(schema, "types");
+
+    fputs("<!-- Generated by snp_gen_doc from protocol/snp.v1.json: edit the schema, then run "
+          "`cmake --build <build> --target protocol_doc`. -->\n\n",
+          f);
+    fprintf(f, "## Reference\n\nProtocol `%s`, schema version %s.\n\n", str(schema, "protocol"),
+            str(schema, "version"));
+
+    fputs("<a id=\"limits\"></a>\n\n### Limits\n\n| limit | value | meaning |\n| --- | --- | --- "
+          "|\n",
+          f);
+    json_object_foreach(json_object_get(schema, "limits"), key, v)
+    {
+        const char *doc = NULL;
+        for (size_t k = 0; k < sizeof(limit_docs) / sizeof(limit_docs[0]); k++) {
+            if (strcmp(limit_docs[k][0], key) == 0)
+                doc = limit_docs[k][1];
+        }
+        if (doc == NULL) {
+            fprintf(stderr, "snp_gen_doc: limit %s has no description\n", key);
+            return -1;
+        }
+        fprintf(f, "| `%s` | %lld | %s |\n", key, (long long)json_integer_value(v), doc);
+    }
+
+    json_t *uf = json_object_get(schema, "unknown_fields");
+    fprintf(f,
+            "\n<a id=\"unknown-fields\"></a>\n\n### Unknown fields\n\nRule: %s (error `%s`). "
+            "%s\n\n",
+            str(uf, "rule"), str(uf, "error"), str(uf, "doc"));
+
+    fputs("<a id=\"formats\"></a>\n\n### Formats\n\n", f);
+    for (size_t k = 0; k < sizeof(format_docs) / sizeof(format_docs[0]); k++)
+        fprintf(f, "- <a id=\"format-%s\"></a>**%s**: %s\n", format_docs[k][0], format_docs[k][0],
+                format_docs[k][1]);
+
+    fputs("\n<a id=\"roles\"></a>\n\n### Roles\n\n| role | who |\n| --- | --- |\n", f);
+    json_object_foreach(json_object_get(schema, "roles"), key, v)
+        fprintf(f, "| `%s` | %s |\n", key, json_string_value(v));
+
+    fputs("\n<a id=\"errors\"></a>\n\n### Errors\n\n| code | HTTP status | WebSocket close | "
+          "meaning |\n| --- | --- | --- | --- |\n",
+          f);
+    json_object_foreach(json_object_get(schema, "errors"), key, v)
+    {
+        json_t *ws = json_object_get(v, "ws_close");
+        fprintf(f, "| `%s` | %lld | ", key,
+                (long long)json_integer_value(json_object_get(v, "http")));
+        if (ws != NULL)
+            fprintf(f, "%lld", (long long)json_integer_value(ws));
+        fputs(" | ", f);
+        cell(f, str(v, "doc"));
+        fputs(" |\n", f);
+    }
+    fputs("\n<a id=\"common-errors\"></a>\nCommon errors, which any message may return: ", f);
+    json_array_foreach(json_object_get(schema, "common_errors"), i, v)
+        fprintf(f, "%s`%s`", i ? ", " : "", json_string_value(v));
+    fputs(".\n\n", f);
+
+    fputs("<a id=\"topics\"></a>\n\n### Topics\n\n| topic | roles | pushes | meaning |\n| --- | "
+          "--- | --- | --- |\n",
+          f);
+    json_object_foreach(json_object_get(schema, "topics"), key, v)
+    {
+        const char *pname;
+        json_t *p;
+        int n = 0;
+        fprintf(f, "| `%s` | ", key);
+        role_list(f, json_object_get(v, "roles"));
+        fputs(" | ", f);
+        json_object_foreach(json_object_get(schema, "pushes"), pname, p)
+        {
+            size_t k;
+            json_t *t;
+            json_array_foreach(json_object_get(p, "topics"), k, t)
+            {
+                if (strcmp(json_string_value(t), key) == 0)
+                    fprintf(f, "%s[`%s`](#push-%s)", n++ ? ", " : "", pname, pname);
+            }
+        }
+        fputs(" | ", f);
+        cell(f, str(v, "doc"));
+        fputs(" |\n", f);
+    }
+
+    fputs("\n<a id=\"messages\"></a>\n\n### Messages\n\n| message | HTTP | roles |\n| --- | --- | "
+          "--- |\n",
+          f);
+    json_object_foreach(json_object_get(schema, "messages"), key, v)
+    {
+        json_t *http = json_object_get(v, "http");
+        fprintf(f, "| [`%s`](#message-%s) | ", key, key);
+        if (http != NULL)
+            fprintf(f, "`%s %s`", str(http, "method"), str(http, "path"));
+        else
+            fputs("WebSocket only", f);
+        fputs(" | ", f);
+        role_list(f, json_object_get(v, "roles"));
+        fputs(" |\n", f);
+    }
+    fputc('\n', f);
+    json_object_foreach(json_object_get(schema, "messages"), key, v) render_message(f, key, v);
+
+    fputs("<a id=\"pushes\"></a>\n\n### Pushes\n\n", f);
+    json_object_foreach(json_object_get(schema, "pushes"), key, v) render_push(f, key, v);
+
+    fputs("<a id=\"types\"></a>\n\n### Types\n\n", f);
+    json_object_foreach(schema_types, key, v) render_type(f, key, v);
+    return ferror(f) ? -1 : 0;
+}
+
+/* Renders the reference into a new malloc'd string stored in `*out`. */
+static int render_to_string(char **out, size_t *len)
+{
+    FILE *f = open_memstream(out, len);
+    if (f == NULL)
+        return -1;
+    int rc = render_reference(f);
+    if (fclose(f) != 0)
+        rc = -1;
+    if (rc != 0) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* Reads the whole file `path` into a new malloc'd, NUL-terminated string. */
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    if (f == NULL)
+        return NULL;
+    for (;;) {
+        if (cap - n < 4096) {
+            char *p = realloc(buf, cap = cap ? cap * 2 : 65536);
+            if (p == NULL) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = p;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* Finds the generated part of `doc`: the text after the line holding
+ * BEGIN_MARKER up to the start of the line holding END_MARKER.  Returns 0,
+ * or -1 when the markers are missing or out of order. */
+static int find_generated(const char *doc, size_t *start, size_t *end)
+{
+    const char *b = strstr(doc, BEGIN_MARKER "\n");
+    const char *e = b ? strstr(b, "\n" END_MARKER) : NULL;
+    if (b == NULL || e == NULL)
+        return -1;
+    *start = (size_t)(b - doc) + strlen(BEGIN_MARKER "\n");
+    *end = (size_t)(e - doc) + 1;
+    return 0;
+}
+
+#ifndef SNP_GEN_DOC_NO_MAIN
+
+int main(int argc, char **argv)
+{
+    char *ref = NULL, *doc = NULL;
+    size_t reflen, doclen, start, end;
+    int rc = 1;
+
+    if (snp_proto_init() != 0)
+        return 1;
+    if (render_to_string(&ref, &reflen) != 0) {
+        fprintf(stderr, "snp_gen_doc: rendering failed\n");
+        goto out;
+    }
+    if (argc == 1) {
+        rc = fwrite(ref, 1, reflen, stdout) == reflen ? 0 : 1;
+        goto out;
+    }
+    if (argc != 3 || (strcmp(argv[1], "--update") != 0 && strcmp(argv[1], "--check") != 0)) {
+        fprintf(stderr, "usage: snp_gen_doc [--update FILE | --check FILE]\n");
+        goto out;
+    }
+    doc = read_file(argv[2], &doclen);
+    if (doc == NULL) {
+        fprintf(stderr, "snp_gen_doc: cannot read %s: %s\n", argv[2], strerror(errno));
+        goto out;
+    }
+    if (find_generated(doc, &start, &end) != 0) {
+        fprintf(stderr, "snp_gen_doc: %s lacks the lines %s and %s\n", argv[2], BEGIN_MARKER,
+                END_MARKER);
+        goto out;
+    }
+    bool same = end - start == reflen && memcmp(doc + start, ref, reflen) == 0;
+    if (strcmp(argv[1], "--check") == 0) {
+        if (!same)
+            fprintf(stderr, "snp_gen_doc: %s is out of date; build the protocol_doc target\n",
+                    argv[2]);
+        rc = same ? 0 : 1;
+        goto out;
+    }
+    if (same) {
+        rc = 0;
+        goto out;
+    }
+    /* Write a sibling file and rename it over, so a failure leaves the old one. */
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", argv[2]);
+    FILE *f = fopen(tmp, "wb");
+    if (f == NULL) {
+        fprintf(stderr, "snp_gen_doc: cannot write %s: %s\n", tmp, strerror(errno));
+        goto out;
+    }
+    fwrite(doc, 1, start, f);
+    fwrite(ref, 1, reflen, f);
+    fwrite(doc + end, 1, doclen - end, f);
+    if (fclose(f) != 0 || rename(tmp, argv[2]) != 0) {
+        fprintf(stderr, "snp_gen_doc: cannot replace %s: %s\n", argv[2], strerror(errno));
+        remove(tmp);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(ref);
+    free(doc);
+    snp_proto_shutdown();
+    return rc;
+}
+
+#endif

@@ -1,0 +1,2 @@
+-- Start-up: practice sites, CSNP and teleconsultation services.
+SELECT id, territory_id, kind, name, address, commune_insee, latitude, longitude FROM site

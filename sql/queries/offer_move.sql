@@ -1,0 +1,5 @@
+-- Moves an offer: $1 request, $2 slot to release or NULL, $3 reason,
+-- $4 slot to hold next or NULL, $5 hold seconds, $6 actor.
+SELECT status, released, coalesce(held_slot, 0),
+       coalesce(extract(epoch FROM hold_expires_at)::bigint, 0)
+  FROM snp_offer_move($1::bigint, $2::bigint, $3, $4::bigint, $5::int, $6)
