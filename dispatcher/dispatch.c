@@ -134,6 +134,10 @@ static void op_fail(struct op *o, enum dispatch_error err, const char *message, 
 
 static void op_fail_db(struct op *o, enum db_status st, const PGresult *res)
 {
+    /* Only the primary message and the SQLSTATE: the detail of a failed
+     * constraint may quote a row, and rows may hold patient data. */
+    if (db_error(st, res) == DERR_INTERNAL)
+        log_error("dispatch", "database error %s: %s", db_sqlstate(res), db_message(st, res));
     op_finish(o, db_error(st, res), db_message(st, res), NULL, NULL);
 }
 
@@ -935,16 +939,20 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
         cb(arg, DERR_INTERNAL, "cannot format the deadline", NULL, NULL);
         return;
     }
-    json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:i, s:s, s:b, s:o, s:O}",
-                            "client_ref", r->client_ref, "motif", model_motif_name(r->motif),
-                            "urgency", model_urgency_name(r->urgency), "deadline", deadline,
-                            "modes", bits_json(r->modes, model_mode_name), "patient_commune",
-                            commune->insee, "patient_birth_year", by, "patient_age", r->age,
-                            "patient_sex", json_string_value(json_object_get(patient, "sex")),
-                            "has_mt", has_mt, "priority_groups", priority_json(r->priority_groups),
-                            "source", source ? source : json_object_get(data, "no_source"));
-    if (!json_object_get(req, "source") || json_is_null(json_object_get(req, "source")))
-        json_object_set_new(req, "source", json_object());
+    json_t *empty = json_object();
+    json_t *req = json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:i, s:s, s:b, s:o, s:O}", "client_ref", r->client_ref,
+        "motif", model_motif_name(r->motif), "urgency", model_urgency_name(r->urgency), "deadline",
+        deadline, "modes", bits_json(r->modes, model_mode_name), "patient_commune", commune->insee,
+        "patient_birth_year", by, "patient_age", r->age, "patient_sex",
+        json_string_value(json_object_get(patient, "sex")), "has_mt", has_mt, "priority_groups",
+        priority_json(r->priority_groups), "source", source ? source : empty);
+    json_decref(empty);
+    if (!req) {
+        free(r);
+        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
+        return;
+    }
     if (r->max_distance_km > 0)
         json_object_set_new(req, "max_distance_km", json_real(r->max_distance_km));
     if (json_is_true(json_object_get(cons, "reduced_mobility")))

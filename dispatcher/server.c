@@ -64,6 +64,30 @@ static void read_bearer(struct lws *wsi, char *out, size_t size)
     out[n] = '\0';
 }
 
+/* lws keeps each name=value of the query string as a separate fragment;
+ * join them back with '&' for the codec.  An over-long query is dropped
+ * (the request then fails validation on its missing fields). */
+static void read_query(struct lws *wsi, char *out, size_t size)
+{
+    size_t n = 0;
+    char frag[512];
+    out[0] = '\0';
+    for (int i = 0;; i++) {
+        int len = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (len <= 0)
+            break;
+        if (n + (size_t)len + 2 > size) {
+            out[0] = '\0';
+            return;
+        }
+        if (n > 0)
+            out[n++] = '&';
+        memcpy(out + n, frag, (size_t)len);
+        n += (size_t)len;
+        out[n] = '\0';
+    }
+}
+
 void server_http_respond_owned(struct http_exchange *ex, int status, const char *content_type,
                                char *body, size_t len)
 {
@@ -388,8 +412,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         ex->started_ns = uv_hrtime();
         ex->method = method_of(wsi);
         snprintf(ex->path, sizeof(ex->path), "%s", in ? (const char *)in : "/");
-        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) < (int)sizeof(ex->query))
-            lws_hdr_copy(wsi, ex->query, sizeof(ex->query), WSI_TOKEN_HTTP_URI_ARGS);
+        read_query(wsi, ex->query, sizeof(ex->query));
         read_bearer(wsi, ex->bearer, sizeof(ex->bearer));
         pss->ex = ex;
         if (ex->method == HTTP_POST || ex->method == HTTP_PUT || ex->method == HTTP_PATCH)

@@ -1,0 +1,160 @@
+#include "tests/support/fixture.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <criterion/criterion.h>
+
+#include "dispatcher/token.h"
+#include "tests/support/http.h"
+
+static const char *const roles[FIX_ROLE_COUNT] = {
+    "gp", "gp", "pharmacy", "emergency", "sas", "desk", "coordinator", "pharmacy",
+};
+
+void fixture_setup(struct fixture *f, const char *settings)
+{
+    memset(f, 0, sizeof(*f));
+    pgtest_create(&f->pg);
+    char cmd[1200];
+    snprintf(cmd, sizeof(cmd), "'%s' migrate --database '%s' 2>/dev/null", getenv("SNPD_BINARY"),
+             f->pg.conninfo);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "snpd migrate failed");
+
+    char sql[4096];
+    snprintf(
+        sql, sizeof(sql),
+        "INSERT INTO territory (id, name, kind, settings) VALUES "
+        " ('%s', 'Territoire de test', 'cpts', '%s'),"
+        " ('test-other', 'Autre territoire', 'cpts', '{}');"
+        "INSERT INTO commune VALUES ('35236', 'Redon', '35600', 47.6514, -2.0840),"
+        " ('56001', 'Allaire', '56350', 47.6380, -2.1630),"
+        " ('35238', 'Rennes', '35000', 48.1173, -1.6778);"
+        "INSERT INTO territory_commune VALUES ('%s', '35236'), ('%s', '56001'),"
+        " ('test-other', '35238');"
+        "INSERT INTO practitioner (rpps, family_name, given_name) VALUES"
+        " ('%s', 'Le Guen', 'Anne'), ('%s', 'Morvan', 'Yann');"
+        "INSERT INTO territory_practitioner VALUES ('%s', '%s'), ('%s', '%s');"
+        "INSERT INTO site (territory_id, kind, name, address, commune_insee, latitude,"
+        " longitude) VALUES"
+        " ('%s', 'practice', 'Cabinet du Port', '1 quai Surcouf', '35236', 47.6510, -2.0830),"
+        " ('%s', 'practice', 'Cabinet d''Allaire', '2 rue de Redon', '56001', 47.6380, -2.1630),"
+        " ('%s', 'csnp', 'CSNP de Redon', '8 avenue Gascon', '35236', 47.6561, -2.0791);"
+        "INSERT INTO practitioner_site SELECT '%s', id FROM site WHERE name <> 'Cabinet "
+        "d''Allaire';"
+        "INSERT INTO practitioner_site SELECT '%s', id FROM site WHERE name <> 'Cabinet du Port';"
+        "INSERT INTO organisation (territory_id, kind, name, finess, commune_insee) VALUES"
+        " ('%s', 'pharmacy', 'Pharmacie du Pont', '350990016', '35236'),"
+        " ('%s', 'emergency', 'Urgences de Redon', '350990024', '35236'),"
+        " ('%s', 'sas', 'SAS 35', '350990032', '35236'),"
+        " ('%s', 'desk', 'Coordination CPTS', '350990040', '35236'),"
+        " ('test-other', 'pharmacy', 'Pharmacie de Rennes', '560990012', '35238');",
+        FIX_TERRITORY, settings, FIX_TERRITORY, FIX_TERRITORY, FIX_GP1, FIX_GP2, FIX_TERRITORY,
+        FIX_GP1, FIX_TERRITORY, FIX_GP2, FIX_TERRITORY, FIX_TERRITORY, FIX_TERRITORY, FIX_GP1,
+        FIX_GP2, FIX_TERRITORY, FIX_TERRITORY, FIX_TERRITORY, FIX_TERRITORY);
+    PQclear(pgtest_exec(&f->pg, sql));
+    f->site_gp1 = pgtest_long(&f->pg, "SELECT id FROM site WHERE name = 'Cabinet du Port'");
+    f->site_gp2 = pgtest_long(&f->pg, "SELECT id FROM site WHERE name = 'Cabinet d''Allaire'");
+    f->site_csnp = pgtest_long(&f->pg, "SELECT id FROM site WHERE kind = 'csnp'");
+    f->pharmacy_id =
+        pgtest_long(&f->pg, "SELECT id FROM organisation WHERE name = 'Pharmacie du Pont'");
+
+    for (int i = 0; i < FIX_ROLE_COUNT; i++) {
+        uint8_t hash[DIGEST_SHA256_LEN];
+        char hex[DIGEST_SHA256_HEX_LEN];
+        cr_assert(token_generate(f->token[i], hash));
+        digest_hex(hash, sizeof(hash), hex);
+        const char *territory = i == FIX_OTHER_PHARMACY ? "test-other" : FIX_TERRITORY;
+        char org[160] = "NULL";
+        if (strcmp(roles[i], "gp") != 0 && strcmp(roles[i], "coordinator") != 0)
+            snprintf(org, sizeof(org),
+                     "(SELECT id FROM organisation WHERE territory_id = '%s' AND kind = '%s')",
+                     territory, roles[i]);
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO api_token (secret_sha256, role, territory_id, rpps, organisation_id)"
+                 " VALUES (decode('%s', 'hex'), '%s', '%s', %s, %s)",
+                 hex, roles[i], territory,
+                 i == FIX_GP_1   ? "'" FIX_GP1 "'"
+                 : i == FIX_GP_2 ? "'" FIX_GP2 "'"
+                                 : "NULL",
+                 org);
+        PQclear(pgtest_exec(&f->pg, sql));
+    }
+}
+
+void fixture_start(struct fixture *f)
+{
+    snpd_proc_start(&f->snpd, f->pg.conninfo, NULL, true);
+}
+
+void fixture_teardown(struct fixture *f)
+{
+    if (f->snpd.pid > 0)
+        snpd_proc_stop(&f->snpd, SIGTERM, 15000);
+    pgtest_drop(&f->pg);
+}
+
+json_t *fix_api_port(int port, const char *method, const char *path, const char *token,
+                     const char *body, int *status)
+{
+    char auth[128] = "";
+    if (token)
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", token);
+    struct http_response r;
+    cr_assert_eq(http_request(port, method, path, auth, body, &r), 0, "%s %s: no answer", method,
+                 path);
+    *status = r.status;
+    json_t *j = json_loads(r.body, 0, NULL);
+    http_response_free(&r);
+    return j;
+}
+
+json_t *fix_api(struct fixture *f, const char *method, const char *path, enum fix_role as,
+                const char *body, int *status)
+{
+    return fix_api_port(f->snpd.port, method, path, f->token[as], body, status);
+}
+
+int fix_publish(struct fixture *f, enum fix_role gp, int n, int first_min, int every_min,
+                const char *audiences)
+{
+    json_t *slots = json_array();
+    time_t now = time(NULL);
+    for (int i = 0; i < n; i++) {
+        time_t start = now + 60 * (first_min + i * every_min);
+        start -= start % 60;
+        struct tm tm;
+        gmtime_r(&start, &tm);
+        char buf[32];
+        strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:00Z", &tm);
+        json_array_append_new(slots, json_pack("{s:s, s:i}", "start", buf, "duration_min", 20));
+    }
+    json_t *body = json_pack("{s:I, s:s, s:o, s:o}", "site_id",
+                             (json_int_t)(gp == FIX_GP_1 ? f->site_gp1 : f->site_gp2), "mode",
+                             "office", "audiences", json_loads(audiences, 0, NULL), "slots", slots);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    int status;
+    json_t *r = fix_api(f, "POST", "/api/v1/slots", gp, text, &status);
+    free(text);
+    cr_assert_eq(status, 201, "publish answered %d: %s", status,
+                 r ? json_dumps(r, 0) : "(not JSON)");
+    int count = (int)json_integer_value(json_object_get(r, "count"));
+    json_decref(r);
+    return count;
+}
+
+char *fix_request_body(const char *client_ref, const char *urgency)
+{
+    json_t *b = json_pack("{s:s, s:{s:s, s:i, s:s, s:s, s:b}, s:{s:s}, s:s}", "client_ref",
+                          client_ref, "patient", "initials", "J. D.", "birth_year", 1980, "sex",
+                          "female", "commune_insee", "35236", "has_mt", 0, "motif", "code", "ent",
+                          "urgency", urgency);
+    char *text = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    return text;
+}

@@ -1,0 +1,70 @@
+/* A small territory for integration tests, built in a throwaway database:
+ * two communes, two practitioners with a practice each, a CSNP, one
+ * organisation of each requester kind, and a token for each role whose
+ * secret the test knows.  Plus JSON helpers over the raw HTTP client.
+ */
+#ifndef SNP_TEST_FIXTURE_H
+#define SNP_TEST_FIXTURE_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "tests/support/pgtest.h"
+#include "tests/support/proc.h"
+
+#define FIX_TERRITORY "test-t"
+#define FIX_GP1       "10999900011"
+#define FIX_GP2       "10999900029"
+
+enum fix_role {
+    FIX_GP_1,
+    FIX_GP_2,
+    FIX_PHARMACY,
+    FIX_EMERGENCY,
+    FIX_SAS,
+    FIX_DESK,
+    FIX_COORDINATOR,
+    FIX_OTHER_PHARMACY,
+    FIX_ROLE_COUNT
+};
+
+struct fixture {
+    struct pgtest pg;
+    struct snpd_proc snpd;
+    char token[FIX_ROLE_COUNT][48];
+    int64_t site_gp1;  /* practice of FIX_GP1 in Redon */
+    int64_t site_gp2;  /* practice of FIX_GP2 in Allaire, 15 km away */
+    int64_t site_csnp; /* staffed by both */
+    int64_t pharmacy_id;
+};
+
+/* Creates the database, applies the migrations with `snpd migrate`, and
+ * loads the territory with `settings` (a JSON object, e.g. "{}").  Does not
+ * start snpd. */
+void fixture_setup(struct fixture *f, const char *settings);
+
+/* Starts snpd on the fixture's database and waits until it is ready. */
+void fixture_start(struct fixture *f);
+
+/* Stops snpd (if running) and drops the database. */
+void fixture_teardown(struct fixture *f);
+
+/* Sends a request to the fixture's snpd and parses the JSON answer (NULL
+ * when the body is not JSON); stores the HTTP status in *status. */
+json_t *fix_api(struct fixture *f, const char *method, const char *path, enum fix_role as,
+                const char *body, int *status);
+json_t *fix_api_port(int port, const char *method, const char *path, const char *token,
+                     const char *body, int *status);
+
+/* Publishes `n` office slots of 20 minutes for GP1 (or GP2) at site, the
+ * first `first_min` minutes from now, one every `every_min` minutes, for the
+ * given audiences (a JSON array text such as "[\"pharmacy\"]").  Returns the
+ * number created. */
+int fix_publish(struct fixture *f, enum fix_role gp, int n, int first_min, int every_min,
+                const char *audiences);
+
+/* The body of a minimal valid request.create with this client_ref. */
+char *fix_request_body(const char *client_ref, const char *urgency);
+
+#endif
