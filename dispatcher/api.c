@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dispatcher/log.h"
+#include "dispatcher/reads.h"
 #include "dispatcher/timeutil.h"
 #include "protocol/codec.h"
 
@@ -33,20 +34,28 @@ struct call {
 
 typedef void (*op_fn)(struct dispatch *, const struct caller *, json_t *, dispatch_cb, void *);
 
-static void call_territory_get(struct dispatch *d, const struct caller *c, json_t *data,
-                               dispatch_cb cb, void *arg);
-
 /* The operations, by message name. */
 static const struct {
     const char *name;
     op_fn fn;
 } operations[] = {
-    {"slot.publish", dispatch_slot_publish},     {"slot.withdraw", dispatch_slot_withdraw},
-    {"slot.list", dispatch_slot_list},           {"request.create", dispatch_request_create},
-    {"offer.accept", dispatch_offer_accept},     {"offer.decline", dispatch_offer_decline},
-    {"request.cancel", dispatch_request_cancel}, {"booking.cancel", dispatch_booking_cancel},
-    {"outcome.report", dispatch_outcome_report}, {"capacity.query", dispatch_capacity_query},
-    {"territory.get", call_territory_get},
+    {"slot.publish", dispatch_slot_publish},
+    {"slot.withdraw", dispatch_slot_withdraw},
+    {"slot.list", dispatch_slot_list},
+    {"request.create", dispatch_request_create},
+    {"offer.accept", dispatch_offer_accept},
+    {"offer.decline", dispatch_offer_decline},
+    {"request.cancel", dispatch_request_cancel},
+    {"booking.cancel", dispatch_booking_cancel},
+    {"outcome.report", dispatch_outcome_report},
+    {"capacity.query", dispatch_capacity_query},
+    {"territory.get", reads_territory_get},
+    {"territory.settings.update", reads_settings_update},
+    {"request.get", reads_request_get},
+    {"request.list", reads_request_list},
+    {"booking.list", reads_booking_list},
+    {"slip.get", reads_slip_get},
+    {"slip.refuse", reads_slip_refuse},
 };
 
 int api_init(struct api *a, struct dispatch *d, struct db *db)
@@ -171,37 +180,6 @@ static void on_dispatch_done(void *arg, enum dispatch_error err, const char *mes
 }
 
 /* --- operations answered here ----------------------------------------------------- */
-
-static void call_territory_get(struct dispatch *d, const struct caller *caller, json_t *data,
-                               dispatch_cb cb, void *arg)
-{
-    (void)data;
-    struct territory *t = store_territory(&d->store, caller->territory);
-    if (!t) {
-        cb(arg, DERR_NOT_FOUND, "unknown territory", NULL, NULL);
-        return;
-    }
-    json_t *communes = json_array();
-    for (size_t i = 0; i < t->ncommunes; i++)
-        json_array_append_new(communes,
-                              json_pack("{s:s, s:s, s:f, s:f}", "insee", t->communes[i]->insee,
-                                        "name", t->communes[i]->name, "latitude",
-                                        t->communes[i]->lat, "longitude", t->communes[i]->lon));
-    json_t *neighbours = json_array();
-    for (size_t i = 0; i < t->nneighbours; i++)
-        json_array_append_new(neighbours, json_string(t->neighbours[i]->id));
-    const struct territory_settings *s = &t->settings;
-    json_t *result = json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:o, s:{s:i, s:i, s:i, s:{s:f, s:f, s:f, s:f, s:f}}}",
-        "territory_id", t->id, "name", t->name, "kind", t->is_sas ? "sas" : "cpts", "time_zone",
-        timeutil_zone_name(t->zone), "communes", communes, "neighbours", neighbours, "settings",
-        "hold_seconds", s->hold_seconds, "alternatives", s->alternatives, "outcome_delay_hours",
-        s->outcome_delay_hours, "weights", "start_per_hour", s->weights.start_per_hour,
-        "distance_per_km", s->weights.distance_per_km, "own_mt_bonus", s->weights.own_mt_bonus,
-        "fairness", s->weights.fairness, "scarcity", s->weights.scarcity);
-    cb(arg, DISPATCH_OK, NULL, NULL, result);
-    json_decref(result);
-}
 
 /* Runs an authenticated, validated call. */
 static void call_execute(struct call *c)

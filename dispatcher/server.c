@@ -64,6 +64,14 @@ static void read_bearer(struct lws *wsi, char *out, size_t size)
     out[n] = '\0';
 }
 
+static long content_length(struct lws *wsi)
+{
+    char v[32];
+    if (lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
+        return 0;
+    return strtol(v, NULL, 10);
+}
+
 /* lws keeps each name=value of the query string as a separate fragment;
  * join them back with '&' for the codec.  An over-long query is dropped
  * (the request then fails validation on its missing fields). */
@@ -415,8 +423,12 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         read_query(wsi, ex->query, sizeof(ex->query));
         read_bearer(wsi, ex->bearer, sizeof(ex->bearer));
         pss->ex = ex;
-        if (ex->method == HTTP_POST || ex->method == HTTP_PUT || ex->method == HTTP_PATCH)
-            return 0; /* route once the body is complete */
+        /* Route once the body is complete.  lws signals the end of a POST
+         * body even when it is empty, but not of an empty PUT or PATCH. */
+        if (ex->method == HTTP_POST)
+            return 0;
+        if ((ex->method == HTTP_PUT || ex->method == HTTP_PATCH) && content_length(wsi) > 0)
+            return 0;
         return route(s, wsi, pss);
     }
 

@@ -186,9 +186,12 @@ long store_candidate_slots(const struct territory *t, struct slot ***out, size_t
         *cap = n;
     }
     size_t k = 0;
-    memcpy(*out, t->slots, t->nslots * sizeof(**out));
+    if (t->nslots > 0)
+        memcpy(*out, t->slots, t->nslots * sizeof(**out));
     k = t->nslots;
     for (size_t i = 0; i < t->nneighbours; i++) {
+        if (t->neighbours[i]->nslots == 0)
+            continue;
         memcpy(*out + k, t->neighbours[i]->slots, t->neighbours[i]->nslots * sizeof(**out));
         k += t->neighbours[i]->nslots;
     }

@@ -1,0 +1,316 @@
+#include "dispatcher/reads.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatcher/log.h"
+#include "dispatcher/timeutil.h"
+#include "sql_queries.h"
+
+/* One read waiting for the database. */
+struct read {
+    struct dispatch *d;
+    struct caller caller;
+    dispatch_cb cb;
+    void *arg;
+    const char *list_key; /* for lists: the array's name in the answer */
+    int limit;
+};
+
+static struct read *read_new(struct dispatch *d, const struct caller *c, dispatch_cb cb, void *arg)
+{
+    struct read *r = calloc(1, sizeof(*r));
+    if (!r) {
+        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
+        return NULL;
+    }
+    r->d = d;
+    r->caller = *c;
+    r->cb = cb;
+    r->arg = arg;
+    d->inflight++;
+    return r;
+}
+
+static void read_finish(struct read *r, enum dispatch_error err, const char *message,
+                        json_t *result)
+{
+    r->d->inflight--;
+    r->cb(r->arg, err, message, NULL, err == DISPATCH_OK ? result : NULL);
+    json_decref(result);
+    free(r);
+}
+
+/* Maps a failed read; the SN* codes come from the SQL functions. */
+static bool read_failed(struct read *r, enum db_status st, const PGresult *res)
+{
+    if (st == DB_OK)
+        return false;
+    const char *code = db_sqlstate(res);
+    enum dispatch_error e = st != DB_QUERY_ERROR         ? DERR_UNAVAILABLE
+                            : strcmp(code, "SN404") == 0 ? DERR_NOT_FOUND
+                            : strcmp(code, "SN409") == 0 ? DERR_CONFLICT
+                                                         : DERR_INTERNAL;
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (e == DERR_INTERNAL)
+        log_error("reads", "database error %s: %s", code, msg ? msg : "");
+    read_finish(r, e, e == DERR_UNAVAILABLE ? "the database is unavailable; retry" : msg, NULL);
+    return true;
+}
+
+static json_t *parse_row(const PGresult *res, int row)
+{
+    if (PQgetisnull(res, row, 0))
+        return NULL;
+    return json_loads(PQgetvalue(res, row, 0), 0, NULL);
+}
+
+/* --- request.get ------------------------------------------------------------------ */
+
+/* Adds the live offer (kept in memory) to a request view. */
+static void add_offer(struct dispatch *d, json_t *view)
+{
+    json_int_t id = json_integer_value(json_object_get(view, "request_id"));
+    struct request *req = idmap_get(&d->store.requests, id);
+    if (!req || req->status != REQ_OFFERED)
+        return;
+    struct slot *s = idmap_get(&d->store.slots, req->held_slot);
+    if (!s)
+        return;
+    char buf[TIMEUTIL_RFC3339_SIZE];
+    if (!timeutil_format_rfc3339(req->territory->zone, req->hold_expires_at, buf, sizeof(buf)))
+        return;
+    json_object_set_new(view, "offer",
+                        json_pack("{s:o, s:s, s:[]}", "slot", dispatch_slot_json(d, s),
+                                  "expires_at", buf, "alternatives"));
+}
+
+static void on_request_read(void *arg, enum db_status st, const PGresult *res)
+{
+    struct read *r = arg;
+    if (read_failed(r, st, res))
+        return;
+    json_t *view = parse_row(res, 0);
+    if (!view) {
+        read_finish(r, DERR_NOT_FOUND, "no request with this id for your organisation", NULL);
+        return;
+    }
+    add_offer(r->d, view);
+    read_finish(r, DISPATCH_OK, NULL, view);
+}
+
+void reads_request_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                       void *arg)
+{
+    struct read *r = read_new(d, c, cb, arg);
+    if (!r)
+        return;
+    char id[24], org[24];
+    snprintf(id, sizeof(id), "%lld",
+             (long long)json_integer_value(json_object_get(data, "request_id")));
+    snprintf(org, sizeof(org), "%lld", (long long)c->organisation_id);
+    const char *params[] = {id, org, c->actor, token_role_name(c->role)};
+    db_query(d->db, sql_text[SQL_REQUEST_READ], 4, params, on_request_read, r);
+}
+
+/* --- lists ------------------------------------------------------------------------ */
+
+static void on_list(void *arg, enum db_status st, const PGresult *res)
+{
+    struct read *r = arg;
+    if (read_failed(r, st, res))
+        return;
+    json_t *items = json_array();
+    int n = PQntuples(res);
+    for (int i = 0; i < n && i < r->limit; i++) {
+        json_t *v = parse_row(res, i);
+        if (!v)
+            continue;
+        if (strcmp(r->list_key, "requests") == 0)
+            add_offer(r->d, v);
+        json_array_append_new(items, v);
+    }
+    json_t *result = json_pack("{s:o, s:b}", r->list_key, items, "truncated", n > r->limit);
+    read_finish(r, DISPATCH_OK, NULL, result);
+}
+
+/* Reads the common list arguments: statuses as an SQL array literal, the
+ * window (RFC 3339 texts) and the limit.  Returns false after answering. */
+static bool list_args(struct read *r, json_t *data, int64_t from_default, int64_t to_span,
+                      int limit_default, char *statuses, size_t ssize, char *from, char *to,
+                      char *limit)
+{
+    int64_t f = from_default, t;
+    const char *v;
+    if ((v = json_string_value(json_object_get(data, "from"))) && !timeutil_parse_rfc3339(v, &f)) {
+        read_finish(r, DERR_INVALID_FIELD, "invalid from", NULL);
+        return false;
+    }
+    t = f + to_span;
+    if ((v = json_string_value(json_object_get(data, "to"))) && !timeutil_parse_rfc3339(v, &t)) {
+        read_finish(r, DERR_INVALID_FIELD, "invalid to", NULL);
+        return false;
+    }
+    const struct timeutil_zone *utc = timeutil_zone_find("UTC");
+    if (!timeutil_format_rfc3339(utc, f, from, TIMEUTIL_RFC3339_SIZE) ||
+        !timeutil_format_rfc3339(utc, t, to, TIMEUTIL_RFC3339_SIZE)) {
+        read_finish(r, DERR_INVALID_FIELD, "window out of range", NULL);
+        return false;
+    }
+    json_t *lim = json_object_get(data, "limit");
+    r->limit = lim ? (int)json_integer_value(lim) : limit_default;
+    snprintf(limit, 16, "%d", r->limit + 1);
+    json_t *sts = json_object_get(data, "status");
+    statuses[0] = '\0';
+    if (sts) {
+        /* The codec has checked every value against its enum. */
+        size_t n = 0, i;
+        json_t *s;
+        n += (size_t)snprintf(statuses + n, ssize - n, "{");
+        json_array_foreach (sts, i, s)
+            n += (size_t)snprintf(statuses + n, ssize - n, "%s%s", i ? "," : "",
+                                  json_string_value(s));
+        snprintf(statuses + n, ssize - n, "}");
+    }
+    return true;
+}
+
+void reads_request_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                        void *arg)
+{
+    struct read *r = read_new(d, c, cb, arg);
+    if (!r)
+        return;
+    r->list_key = "requests";
+    char statuses[128], from[TIMEUTIL_RFC3339_SIZE], to[TIMEUTIL_RFC3339_SIZE], limit[16];
+    int64_t now = timeutil_now();
+    if (!list_args(r, data, now - 7 * 86400, 7 * 86400 + 60, 100, statuses, sizeof(statuses), from,
+                   to, limit))
+        return;
+    char org[24];
+    snprintf(org, sizeof(org), "%lld", (long long)c->organisation_id);
+    const char *params[] = {org,      statuses[0] ? statuses : NULL, from, to, limit,
+                            c->actor, token_role_name(c->role)};
+    db_query(d->db, sql_text[SQL_REQUEST_LIST], 7, params, on_list, r);
+}
+
+void reads_booking_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                        void *arg)
+{
+    struct read *r = read_new(d, c, cb, arg);
+    if (!r)
+        return;
+    r->list_key = "bookings";
+    struct territory *t = store_territory(&d->store, c->territory);
+    int64_t now = timeutil_now();
+    int64_t day = t ? timeutil_local_day_start(t->zone, now) : now - 86400;
+    char statuses[128], from[TIMEUTIL_RFC3339_SIZE], to[TIMEUTIL_RFC3339_SIZE], limit[16];
+    if (!list_args(r, data, day, 7 * 86400, 500, statuses, sizeof(statuses), from, to, limit))
+        return;
+    const char *params[] = {c->territory, c->rpps, statuses[0] ? statuses : NULL, from, to,
+                            limit,        c->actor};
+    db_query(d->db, sql_text[SQL_BOOKING_LIST], 7, params, on_list, r);
+}
+
+/* --- slips ------------------------------------------------------------------------ */
+
+static void on_slip(void *arg, enum db_status st, const PGresult *res)
+{
+    struct read *r = arg;
+    if (read_failed(r, st, res))
+        return;
+    json_t *v = parse_row(res, 0);
+    read_finish(r, v ? DISPATCH_OK : DERR_NOT_FOUND, v ? NULL : "no slip", v);
+}
+
+void reads_slip_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                    void *arg)
+{
+    struct read *r = read_new(d, c, cb, arg);
+    if (!r)
+        return;
+    char id[24], org[24];
+    snprintf(id, sizeof(id), "%lld",
+             (long long)json_integer_value(json_object_get(data, "request_id")));
+    snprintf(org, sizeof(org), "%lld", (long long)c->organisation_id);
+    const char *params[] = {id, org, c->actor};
+    db_query(d->db, sql_text[SQL_SLIP_GET], 3, params, on_slip, r);
+}
+
+void reads_slip_refuse(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                       void *arg)
+{
+    /* A refused redirection ends the request: the patient stays with the
+     * emergency department, and the slot goes back to the pool. */
+    json_t *cancel = json_pack("{s:O, s:s}", "request_id", json_object_get(data, "request_id"),
+                               "reason", "patient_refused");
+    dispatch_request_cancel(d, c, cancel, cb, arg);
+    json_decref(cancel);
+}
+
+/* --- territory -------------------------------------------------------------------- */
+
+void reads_territory_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                         void *arg)
+{
+    (void)data;
+    struct territory *t = store_territory(&d->store, c->territory);
+    if (!t) {
+        cb(arg, DERR_NOT_FOUND, "unknown territory", NULL, NULL);
+        return;
+    }
+    json_t *communes = json_array();
+    for (size_t i = 0; i < t->ncommunes; i++)
+        json_array_append_new(communes,
+                              json_pack("{s:s, s:s, s:f, s:f}", "insee", t->communes[i]->insee,
+                                        "name", t->communes[i]->name, "latitude",
+                                        t->communes[i]->lat, "longitude", t->communes[i]->lon));
+    json_t *neighbours = json_array();
+    for (size_t i = 0; i < t->nneighbours; i++)
+        json_array_append_new(neighbours, json_string(t->neighbours[i]->id));
+    const struct territory_settings *s = &t->settings;
+    json_t *result = json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:o, s:{s:i, s:i, s:i, s:{s:f, s:f, s:f, s:f, s:f}}}",
+        "territory_id", t->id, "name", t->name, "kind", t->is_sas ? "sas" : "cpts", "time_zone",
+        timeutil_zone_name(t->zone), "communes", communes, "neighbours", neighbours, "settings",
+        "hold_seconds", s->hold_seconds, "alternatives", s->alternatives, "outcome_delay_hours",
+        s->outcome_delay_hours, "weights", "start_per_hour", s->weights.start_per_hour,
+        "distance_per_km", s->weights.distance_per_km, "own_mt_bonus", s->weights.own_mt_bonus,
+        "fairness", s->weights.fairness, "scarcity", s->weights.scarcity);
+    cb(arg, DISPATCH_OK, NULL, NULL, result);
+    json_decref(result);
+}
+
+struct settings_read {
+    struct read base;
+};
+
+static void on_settings(void *arg, enum db_status st, const PGresult *res)
+{
+    struct read *r = arg;
+    if (read_failed(r, st, res))
+        return;
+    struct territory *t = store_territory(&r->d->store, r->caller.territory);
+    if (t && !store_parse_settings(PQgetvalue(res, 0, 0), &t->settings))
+        log_warn("reads", "territory %s: settings saved but not understood", t->id);
+    struct dispatch *d = r->d;
+    struct caller c = r->caller;
+    dispatch_cb cb = r->cb;
+    void *cb_arg = r->arg;
+    d->inflight--;
+    free(r);
+    reads_territory_get(d, &c, NULL, cb, cb_arg);
+}
+
+void reads_settings_update(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                           void *arg)
+{
+    struct read *r = read_new(d, c, cb, arg);
+    if (!r)
+        return;
+    char *patch = json_dumps(data, JSON_COMPACT);
+    const char *params[] = {c->territory, patch, c->actor};
+    db_query(d->db, sql_text[SQL_SETTINGS_UPDATE], 3, params, on_settings, r);
+    free(patch);
+}
