@@ -451,3 +451,138 @@ Test(dispatch, bad_input_gets_a_structured_error)
     json_decref(r);
     free(body);
 }
+
+Test(dispatch, reads_show_patients_only_to_those_concerned_and_are_audited)
+{
+    fix_publish(&f, FIX_GP_1, 1, 60, 30, "[\"pharmacy\"]");
+    int st;
+    json_t *req = create("c-12", "24h", &st);
+    json_int_t id = json_integer_value(json_object_get(req, "request_id"));
+    char path[80], body[64];
+    long audits = pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'patient.read'");
+
+    /* The requester reads its request with the patient; the read is audited. */
+    snprintf(path, sizeof(path), "/api/v1/requests/%lld", (long long)id);
+    json_t *r = fix_api(&f, "GET", path, FIX_PHARMACY, NULL, &st);
+    cr_assert_eq(st, 200, "%d %s", st, json_dumps(r, 0));
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "patient"), "initials")),
+                     "J. D.");
+    cr_assert_not_null(json_object_get(r, "offer"), "an offered request shows its offer");
+    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'patient.read'"),
+                 audits + 1);
+    json_decref(r);
+    /* Another organisation gets nothing, and nothing is audited. */
+    r = fix_api(&f, "GET", path, FIX_OTHER_PHARMACY, NULL, &st);
+    cr_assert_eq(st, 404);
+    json_decref(r);
+    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'patient.read'"),
+                 audits + 1);
+
+    /* Booked: the GP booked sees the patient in their bookings (audited);
+     * the other GP sees no booking. */
+    snprintf(path, sizeof(path), "/api/v1/requests/%lld/accept", (long long)id);
+    snprintf(body, sizeof(body), "{\"slot_id\": %lld}", (long long)held_slot(req));
+    json_decref(post(path, FIX_PHARMACY, body, &st));
+    cr_assert_eq(st, 200);
+    r = fix_api(&f, "GET", "/api/v1/bookings", FIX_GP_1, NULL, &st);
+    cr_assert_eq(st, 200, "%d %s", st, json_dumps(r, 0));
+    json_t *bookings = json_object_get(r, "bookings");
+    cr_assert_eq(json_array_size(bookings), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(json_array_get(bookings, 0), "patient"), "initials")),
+                     "J. D.");
+    json_decref(r);
+    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'patient.read' "
+                                    "AND role = 'gp'"),
+                 1);
+    r = fix_api(&f, "GET", "/api/v1/bookings", FIX_GP_2, NULL, &st);
+    cr_assert_eq(json_array_size(json_object_get(r, "bookings")), 0);
+    json_decref(r);
+    /* The requester's list shows it booked. */
+    r = fix_api(&f, "GET", "/api/v1/requests?status=booked", FIX_PHARMACY, NULL, &st);
+    cr_assert_eq(st, 200, "%d %s", st, json_dumps(r, 0));
+    cr_assert_eq(json_array_size(json_object_get(r, "requests")), 1);
+    json_decref(r);
+    json_decref(req);
+}
+
+Test(dispatch, emergency_redirection_slip_and_refusal)
+{
+    fix_publish(&f, FIX_GP_1, 1, 60, 30, "[\"emergency\"]");
+    int st;
+    const char *body = "{\"client_ref\": \"urg-1\", \"patient\": {\"display_name\": \"Paul Le "
+                       "Bihan\", \"birth_year\": 1990, \"sex\": \"male\", \"commune_insee\": "
+                       "\"35236\", \"has_mt\": true}, \"motif\": {\"code\": \"minor_trauma\"}, "
+                       "\"urgency\": \"same_day\", \"source\": {\"emergency\": {\"triage_level\": "
+                       "5, \"senior_rpps\": \"10999900037\"}}}";
+    /* An emergency redirection needs its triage details. */
+    json_t *bad = post("/api/v1/requests", FIX_EMERGENCY,
+                       "{\"client_ref\": \"urg-0\", \"patient\": {\"initials\": \"P\", "
+                       "\"birth_year\": 1990, \"sex\": \"male\", \"commune_insee\": \"35236\", "
+                       "\"has_mt\": false}, \"motif\": {\"code\": \"other\"}, \"urgency\": "
+                       "\"same_day\"}",
+                       &st);
+    cr_assert_eq(st, 400, "%d", st);
+    json_decref(bad);
+    json_t *req = post("/api/v1/requests", FIX_EMERGENCY, body, &st);
+    cr_assert_eq(st, 201, "%d %s", st, json_dumps(req, 0));
+    json_int_t id = json_integer_value(json_object_get(req, "request_id"));
+    json_int_t slot = held_slot(req);
+    if (slot == 0) {
+        /* Same-day: a slot after local midnight is not eligible; the test
+         * then has nothing to book (late-evening run). */
+        json_decref(req);
+        cr_skip_test("no same-day slot left at this hour");
+    }
+    char path[80], b[64];
+    snprintf(path, sizeof(path), "/api/v1/requests/%lld/accept", (long long)id);
+    snprintf(b, sizeof(b), "{\"slot_id\": %lld}", (long long)slot);
+    json_decref(post(path, FIX_EMERGENCY, b, &st));
+    cr_assert_eq(st, 200);
+    snprintf(path, sizeof(path), "/api/v1/requests/%lld/slip", (long long)id);
+    json_t *slip = fix_api(&f, "GET", path, FIX_EMERGENCY, NULL, &st);
+    cr_assert_eq(st, 200, "%d %s", st, json_dumps(slip, 0));
+    cr_assert_str_eq(json_string_value(json_object_get(slip, "display_name")), "Paul Le Bihan");
+    cr_assert_str_eq(json_string_value(json_object_get(slip, "senior_rpps")), "10999900037");
+    cr_assert(strstr(json_string_value(json_object_get(slip, "text")), "Rendez-vous le"));
+    cr_assert(json_is_false(json_object_get(slip, "refused")));
+    json_decref(slip);
+    /* The patient refuses: the request ends, the slot is free again. */
+    snprintf(path, sizeof(path), "/api/v1/requests/%lld/slip/refuse", (long long)id);
+    json_t *r = post(path, FIX_EMERGENCY, "{}", &st);
+    cr_assert_eq(st, 200, "%d %s", st, json_dumps(r, 0));
+    json_decref(r);
+    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM request WHERE slip_refused"), 1);
+    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM slot WHERE status = 'free'"), 1);
+    snprintf(path, sizeof(path), "/api/v1/requests/%lld/slip", (long long)id);
+    slip = fix_api(&f, "GET", path, FIX_EMERGENCY, NULL, &st);
+    cr_assert(json_is_true(json_object_get(slip, "refused")));
+    json_decref(slip);
+    json_decref(req);
+}
+
+Test(dispatch, coordinator_changes_settings)
+{
+    int st;
+    json_t *r = fix_api(&f, "PATCH", "/api/v1/territory/settings", FIX_COORDINATOR,
+                        "{\"hold_seconds\": 120, \"weights\": {\"distance_per_km\": 0.5}}", &st);
+    cr_assert_eq(st, 200, "%d %s", st, json_dumps(r, 0));
+    json_t *s = json_object_get(r, "settings");
+    cr_assert_eq(json_integer_value(json_object_get(s, "hold_seconds")), 120);
+    cr_assert_float_eq(
+        json_number_value(json_object_get(json_object_get(s, "weights"), "distance_per_km")), 0.5,
+        1e-9);
+    json_decref(r);
+    r = fix_api(&f, "PATCH", "/api/v1/territory/settings", FIX_GP_1, "{\"hold_seconds\": 60}", &st);
+    cr_assert_eq(st, 403);
+    json_decref(r);
+    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'settings.update'"),
+                 1);
+    /* The new hold applies to the next offer. */
+    fix_publish(&f, FIX_GP_1, 1, 60, 30, "[\"pharmacy\"]");
+    json_t *req = create("c-13", "24h", &st);
+    cr_assert_eq(pgtest_long(&f.pg, "SELECT (round(extract(epoch FROM hold_expires_at - now())) "
+                                    "BETWEEN 100 AND 121)::int FROM slot WHERE status = 'held'"),
+                 1);
+    json_decref(req);
+}
