@@ -279,6 +279,11 @@ int app_run(struct app *app, uv_loop_t *loop, const struct config *cfg)
     bool started = db_init(&app->db, loop, cfg->database, cfg->db_connections) == 0;
     struct dispatch_hooks dhooks = {.ctx = &app->api, .push = api_push};
     dispatch_init(&app->dispatch, loop, &app->db, &dhooks);
+    if (started) {
+        /* Other snpd processes on the same database announce their changes. */
+        app->db.data = &app->dispatch;
+        db_listen(&app->db, "LISTEN snp_change", dispatch_on_db_notify);
+    }
     if (api_init(&app->api, &app->dispatch, &app->db) != 0)
         started = false;
     app->api.server = &app->server;

@@ -49,7 +49,12 @@ struct db_conn {
     struct db_query *current;
     PGresult *kept; /* the result handed to the callback */
     bool flushing;
+    int backend_pid; /* the server process serving this connection */
 };
+
+static struct db_query *query_new(const char *sql, int nparams, const char *const *params,
+                                  db_result_cb cb, void *arg);
+static void conn_listen(struct db_conn *c);
 
 struct db_query {
     struct db_query *next;
@@ -73,6 +78,25 @@ const char *db_sqlstate(const PGresult *res)
 {
     const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     return s ? s : "";
+}
+
+void db_listen(struct db *db, const char *listen_sql, db_notify_cb on_notify)
+{
+    db->listen_sql = listen_sql;
+    db->on_notify = on_notify;
+    struct db_conn *c = &db->conns[0];
+    if (c->state == CONN_IDLE || c->state == CONN_BUSY) {
+        conn_listen(c);
+        conn_dispatch(c);
+    }
+}
+
+bool db_own_backend(const struct db *db, int pid)
+{
+    for (int i = 0; db->conns && i < db->nconns; i++)
+        if (db->conns[i].backend_pid == pid && db->conns[i].state != CONN_DOWN)
+            return true;
+    return false;
 }
 
 bool db_is_up(const struct db *db)
@@ -218,6 +242,33 @@ static void conn_schedule_retry(struct db_conn *c)
     uv_timer_start(&c->retry_timer, on_retry_timer, delay, 0);
 }
 
+static void on_listening(void *arg, enum db_status st, const PGresult *res)
+{
+    struct db_conn *c = arg;
+    (void)res;
+    if (st == DB_OK)
+        log_debug("db", "connection %d: listening for changes", c->index);
+    else
+        log_warn("db", "connection %d: cannot listen for changes", c->index);
+}
+
+/* Puts the LISTEN statement at the head of the queue, so that the first
+ * connection subscribes before it serves anything else (again after every
+ * reconnection). */
+static void conn_listen(struct db_conn *c)
+{
+    struct db *db = c->db;
+    struct db_query *q = query_new(db->listen_sql, 0, NULL, on_listening, c);
+    if (!q)
+        return;
+    q->script = true;
+    q->next = db->queue_head;
+    db->queue_head = q;
+    if (!db->queue_tail)
+        db->queue_tail = q;
+    db->queue_len++;
+}
+
 static void conn_connect_step(struct db_conn *c)
 {
     PostgresPollingStatusType st = PQconnectPoll(c->pg);
@@ -243,7 +294,10 @@ static void conn_connect_step(struct db_conn *c)
             conn_lost(c, "cannot watch socket");
             return;
         }
+        c->backend_pid = PQbackendPID(c->pg);
         conn_set_state(c, CONN_IDLE);
+        if (c->index == 0 && c->db->listen_sql)
+            conn_listen(c);
         conn_dispatch(c);
         return;
     case PGRES_POLLING_FAILED:
@@ -400,10 +454,14 @@ static void conn_read(struct db_conn *c)
         conn_lost(c, PQerrorMessage(c->pg));
         return;
     }
-    /* Notifications are not used yet; drain them so they do not pile up. */
+    /* Notifications arrive on the listening connection only; hand them to
+     * the owner (or drop them) so that they never pile up. */
     PGnotify *n;
-    while ((n = PQnotifies(c->pg)) != NULL)
+    while ((n = PQnotifies(c->pg)) != NULL) {
+        if (db->on_notify)
+            db->on_notify(db, n->relname, n->extra, n->be_pid);
         PQfreemem(n);
+    }
 
     if (c->state != CONN_BUSY) {
         if (PQstatus(c->pg) == CONNECTION_BAD)

@@ -38,6 +38,8 @@ typedef void (*db_result_cb)(void *arg, enum db_status status, const PGresult *r
 struct db;
 typedef void (*db_close_cb)(struct db *db);
 typedef void (*db_ready_cb)(struct db *db, bool up);
+/* A NOTIFY received on `channel` from the server process `be_pid`. */
+typedef void (*db_notify_cb)(struct db *db, const char *channel, const char *payload, int be_pid);
 
 /* Latency of completed queries, in buckets of upper bounds DB_LATENCY_BOUNDS_US. */
 #define DB_LATENCY_BUCKETS 12
@@ -70,7 +72,9 @@ struct db {
     db_close_cb on_closed;
     db_ready_cb on_ready_change; /* optional: told when the first connection
                                     comes up and when the last one goes down */
-    void *data;                  /* for the owner */
+    const char *listen_sql;      /* see db_listen() */
+    db_notify_cb on_notify;
+    void *data; /* for the owner */
     struct db_stats stats;
 };
 
@@ -93,6 +97,15 @@ void db_exec_script(struct db *db, const char *sql, db_result_cb cb, void *arg);
 
 /* The number of queries queued or in flight. */
 int db_in_flight(const struct db *db);
+
+/* Makes the first connection run `listen_sql` (static text such as
+ * "LISTEN snp_change") now and after every reconnection, and hands the
+ * notifications it receives to `on_notify`.  Call it right after db_init. */
+void db_listen(struct db *db, const char *listen_sql, db_notify_cb on_notify);
+
+/* True when `pid` is the server process of one of this pool's connections
+ * (to recognise the notifications our own changes caused). */
+bool db_own_backend(const struct db *db, int pid);
 
 /* True when at least one connection is ready. */
 bool db_is_up(const struct db *db);

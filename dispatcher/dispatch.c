@@ -1758,3 +1758,139 @@ void dispatch_close(struct dispatch *d)
     d->scratch_cap = 0;
     uv_close((uv_handle_t *)&d->timer, NULL);
 }
+
+/* --- changes made by other snpd processes ----------------------------------------- */
+
+static void on_foreign_slot_loaded(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    struct dispatch *d = o->d;
+    if (!d->closed && st == DB_OK && PQntuples(res) == 1) {
+        struct slot *s = store_slot_from_row(&d->store, res, 0);
+        if (s && idmap_get(&d->store.slots, s->id)) {
+            free(s); /* it arrived meanwhile */
+        } else if (s &&
+                   (s->status == SLOT_FREE || s->status == SLOT_HELD || s->status == SLOT_BOOKED)) {
+            int64_t id = s->id;
+            if (store_add_slot(&d->store, s)) {
+                s = idmap_get(&d->store.slots, id);
+                push_capacity(d, s);
+                if (s->status == SLOT_FREE)
+                    offer_slot_to_waiting(d, s);
+            }
+        } else {
+            free(s);
+        }
+    }
+    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+}
+
+static void on_foreign_request_loaded(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    struct dispatch *d = o->d;
+    if (!d->closed && st == DB_OK && PQntuples(res) == 1) {
+        struct request *r = store_request_from_row(&d->store, res, 0);
+        if (r && !idmap_get(&d->store.requests, r->id)) {
+            if (!store_add_request(&d->store, r))
+                log_warn("dispatch", "out of memory taking in a request");
+        } else if (r) {
+            free(r->declined);
+            free(r);
+        }
+    }
+    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+}
+
+static void fetch_foreign(struct dispatch *d, enum sql_id query, int64_t id, db_result_cb cb)
+{
+    struct op *o = op_new(d, NULL, NULL, NULL, NULL);
+    if (!o)
+        return;
+    char s[24];
+    snprintf(s, sizeof(s), "%lld", (long long)id);
+    const char *params[] = {s};
+    db_query(d->db, sql_text[query], 1, params, cb, o);
+}
+
+static void foreign_slot(struct dispatch *d, int64_t id, const char *status, int64_t held_for,
+                         int64_t hold_expires, bool released)
+{
+    enum slot_status ns;
+    if (!model_slot_status_parse(status, &ns))
+        return;
+    struct slot *s = idmap_get(&d->store.slots, id);
+    if (!s) {
+        if (ns == SLOT_FREE || ns == SLOT_HELD || ns == SLOT_BOOKED)
+            fetch_foreign(d, SQL_SLOT_GET, id, on_foreign_slot_loaded);
+        return;
+    }
+    if (s->pending)
+        return; /* our own change is on its way: its answer settles the slot */
+    /* A request of ours that held this slot no longer does. */
+    struct request *was = s->held_for ? idmap_get(&d->store.requests, s->held_for) : NULL;
+    if (was && !was->pending && was->held_slot == s->id && (ns != SLOT_HELD || held_for != was->id))
+        request_clear_offer(d, was);
+    if (s->practitioner && s->status == SLOT_BOOKED && ns != SLOT_BOOKED &&
+        s->practitioner->booked > 0)
+        s->practitioner->booked--;
+    if (s->practitioner && s->status != SLOT_BOOKED && ns == SLOT_BOOKED)
+        s->practitioner->booked++;
+    s->status = ns;
+    s->held_for = ns == SLOT_HELD ? held_for : 0;
+    s->hold_expires_at = ns == SLOT_HELD ? hold_expires : 0;
+    if (released && !s->released_at)
+        s->released_at = timeutil_now();
+    push_capacity(d, s);
+    if (ns == SLOT_WITHDRAWN || ns == SLOT_EXPIRED) {
+        store_remove_slot(&d->store, s);
+        return;
+    }
+    if (ns == SLOT_HELD) {
+        struct request *r = idmap_get(&d->store.requests, held_for);
+        if (r && !r->pending)
+            request_set_offer(r, s, hold_expires);
+    }
+    if (ns == SLOT_FREE)
+        offer_slot_to_waiting(d, s);
+}
+
+static void foreign_request(struct dispatch *d, int64_t id, const char *status)
+{
+    enum request_status ns;
+    if (!model_request_status_parse(status, &ns))
+        return;
+    struct request *r = idmap_get(&d->store.requests, id);
+    if (!r) {
+        if (ns == REQ_WAITING || ns == REQ_OFFERED)
+            fetch_foreign(d, SQL_REQUEST_GET_OPEN, id, on_foreign_request_loaded);
+        return;
+    }
+    if (r->pending)
+        return;
+    if (ns == REQ_BOOKED || ns == REQ_CANCELLED || ns == REQ_UNSERVED)
+        store_remove_request(&d->store, r);
+    else if (ns == REQ_WAITING && r->status == REQ_OFFERED)
+        request_clear_offer(d, r);
+}
+
+void dispatch_on_db_notify(struct db *db, const char *channel, const char *payload, int be_pid)
+{
+    struct dispatch *d = db->data;
+    if (!d || !d->ready || d->closed || strcmp(channel, "snp_change") != 0 ||
+        db_own_backend(db, be_pid))
+        return;
+    json_t *j = json_loads(payload, 0, NULL);
+    const char *kind = json_string_value(json_object_get(j, "k"));
+    json_int_t id = json_integer_value(json_object_get(j, "id"));
+    const char *status = json_string_value(json_object_get(j, "st"));
+    if (kind && status && id > 0) {
+        if (kind[0] == 's')
+            foreign_slot(d, id, status, json_integer_value(json_object_get(j, "h")),
+                         json_integer_value(json_object_get(j, "x")),
+                         json_is_true(json_object_get(j, "r")));
+        else if (kind[0] == 'r')
+            foreign_request(d, id, status);
+    }
+    json_decref(j);
+}

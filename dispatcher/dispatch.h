@@ -133,6 +133,11 @@ void dispatch_outcome_report(struct dispatch *d, const struct caller *c, json_t 
 void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t *data,
                              dispatch_cb cb, void *arg);
 
+/* The db notification hook (set db->data to the dispatch): applies to
+ * memory the changes other snpd processes made, announced by the triggers of
+ * sql/migrations/0005_notify.sql; our own are recognised and ignored. */
+void dispatch_on_db_notify(struct db *db, const char *channel, const char *payload, int be_pid);
+
 /* The slot as the protocol shows it (a new reference). */
 json_t *dispatch_slot_json(const struct dispatch *d, const struct slot *s);
 

@@ -73,8 +73,8 @@ static void *requester_run(void *arg)
     json_t *r = try_api(q->port, "/api/v1/requests", q->token, body, &st);
     free(body);
     q->create_status = st;
-    json_int_t slot = json_integer_value(json_object_get(
-        json_object_get(json_object_get(r, "offer"), "slot"), "slot_id"));
+    json_int_t slot = json_integer_value(
+        json_object_get(json_object_get(json_object_get(r, "offer"), "slot"), "slot_id"));
     if (slot > 0) {
         char path[64], b[64];
         snprintf(path, sizeof(path), "/api/v1/requests/%lld/accept",
@@ -97,10 +97,8 @@ static int run_requesters(const int *ports, int nports, struct requester *q)
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, REQUESTERS);
     for (int i = 0; i < REQUESTERS; i++) {
-        q[i] = (struct requester){.port = ports[i % nports],
-                                  .token = f.token[FIX_PHARMACY],
-                                  .index = i,
-                                  .start = &start};
+        q[i] = (struct requester){
+            .port = ports[i % nports], .token = f.token[FIX_PHARMACY], .index = i, .start = &start};
         pthread_create(&t[i], NULL, requester_run, &q[i]);
     }
     int booked = 0;
@@ -158,16 +156,61 @@ Test(race, two_processes_one_database)
     snpd_proc_start(&second, f.pg.conninfo, NULL, true);
     fix_publish(&f, FIX_GP_1, 25, 60, 20, "[\"pharmacy\"]");
     fix_publish(&f, FIX_GP_2, 25, 60, 20, "[\"pharmacy\"]");
-    /* The second process learns about the slots at its next start; restart
-     * it so both hold the same free slots in memory and really race. */
-    cr_assert_eq(snpd_proc_stop(&second, SIGTERM, 15000), 0);
-    snpd_proc_start(&second, f.pg.conninfo, NULL, true);
+    /* The second process hears of the slots published through the first
+     * (LISTEN/NOTIFY); both then hold the same free slots and really race. */
+    char url[96];
+    snprintf(url, sizeof(url), "/api/v1/capacity?horizon=48h");
+    for (int waited = 0; waited < 5000; waited += 50) {
+        int st;
+        json_t *cap = fix_api_port(second.port, "GET", url, f.token[FIX_SAS], NULL, &st);
+        json_int_t total = json_integer_value(json_object_get(cap, "total"));
+        json_decref(cap);
+        if (total == 50)
+            break;
+        usleep(50 * 1000);
+    }
     int ports[2] = {f.snpd.port, second.port};
     struct requester q[REQUESTERS];
     int booked = run_requesters(ports, 2, q);
     cr_assert_eq(booked, 50, "%d bookings", booked);
     cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM request WHERE status = 'waiting'"), 14);
     check_no_double_booking();
+    /* Both memories agree with the database: nothing free is left. */
+    for (int i = 0; i < 2; i++) {
+        int st;
+        json_t *cap = fix_api_port(ports[i], "GET", "/api/v1/capacity?horizon=48h",
+                                   f.token[FIX_SAS], NULL, &st);
+        cr_assert_eq(json_integer_value(json_object_get(cap, "total")), 0,
+                     "process %d still counts free slots", i);
+        json_decref(cap);
+    }
+    cr_assert_eq(snpd_proc_stop(&second, SIGTERM, 15000), 0);
+}
+
+Test(race, a_waiting_request_in_one_process_gets_a_slot_published_in_another)
+{
+    fixture_start(&f);
+    struct snpd_proc second;
+    snpd_proc_start(&second, f.pg.conninfo, NULL, true);
+    /* The request waits in the second process... */
+    char *body = fix_request_body("cross-1", "24h");
+    int st;
+    json_t *r =
+        fix_api_port(second.port, "POST", "/api/v1/requests", f.token[FIX_PHARMACY], body, &st);
+    free(body);
+    cr_assert_eq(st, 201);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "status")), "waiting");
+    json_decref(r);
+    /* ...the slot is published through the first; whichever process acts,
+     * the request gets it before it counts as free capacity. */
+    fix_publish(&f, FIX_GP_1, 1, 60, 30, "[\"pharmacy\"]");
+    bool offered = false;
+    for (int waited = 0; waited < 5000 && !offered; waited += 50) {
+        offered = pgtest_long(&f.pg, "SELECT count(*) FROM request WHERE status = 'offered'") == 1;
+        usleep(50 * 1000);
+    }
+    cr_assert(offered, "the waiting request was not offered the new slot");
+    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM slot WHERE status = 'held'"), 1);
     cr_assert_eq(snpd_proc_stop(&second, SIGTERM, 15000), 0);
 }
 
@@ -183,8 +226,8 @@ static void *load_run(void *arg)
 {
     struct loader *l = arg;
     for (int i = 0; !atomic_load(l->stop) && l->nack < 256; i++) {
-        struct requester q = {.port = l->port, .token = f.token[FIX_PHARMACY],
-                              .index = i, .round = l->round};
+        struct requester q = {
+            .port = l->port, .token = f.token[FIX_PHARMACY], .index = i, .round = l->round};
         requester_run(&q);
         if (q.booking > 0)
             l->acknowledged[l->nack++] = q.booking;
@@ -253,8 +296,8 @@ Test(race, database_lost_under_load_then_recovered)
     int unavailable = 0;
     time_t until = time(NULL) + 10;
     for (int i = 0; time(NULL) < until; i++) {
-        struct requester q = {.port = f.snpd.port, .token = f.token[FIX_PHARMACY], .index = i,
-                              .round = 1};
+        struct requester q = {
+            .port = f.snpd.port, .token = f.token[FIX_PHARMACY], .index = i, .round = 1};
         char ref[32];
         snprintf(ref, sizeof(ref), "lost-%d", i);
         char *body = fix_request_body(ref, "24h");
