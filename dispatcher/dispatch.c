@@ -141,6 +141,28 @@ static void op_fail_db(struct op *o, enum db_status st, const PGresult *res)
     op_finish(o, db_error(st, res), db_message(st, res), NULL, NULL);
 }
 
+/* Answers an operation whose database call came back after dispatch_close
+ * (memory is gone) and returns true; false otherwise. */
+static bool op_closed(struct op *o)
+{
+    if (!o->d->closed)
+        return false;
+    op_fail(o, DERR_UNAVAILABLE, "snpd is shutting down", NULL);
+    return true;
+}
+
+/* The usual start of a database callback: answers and returns true when
+ * snpd is closing or the call failed. */
+static bool op_settled_early(struct op *o, enum db_status st, const PGresult *res)
+{
+    if (op_closed(o))
+        return true;
+    if (st == DB_OK)
+        return false;
+    op_fail_db(o, st, res);
+    return true;
+}
+
 /* --- rendering -------------------------------------------------------------------- */
 
 static json_t *time_json(const struct territory *t, int64_t utc)
@@ -347,10 +369,8 @@ static json_t *request_summary_json(struct dispatch *d, const struct request *r)
 static void on_offer_moved(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
-    if (o->d->closed) {
-        op_fail(o, DERR_UNAVAILABLE, "snpd is shutting down", NULL);
+    if (op_closed(o))
         return;
-    }
     struct dispatch *d = o->d;
     struct request *r = o->req;
     r->pending = false;
@@ -541,15 +561,9 @@ static int weekday_index(const char *name)
 static void on_published(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
-    if (o->d->closed) {
-        op_fail(o, DERR_UNAVAILABLE, "snpd is shutting down", NULL);
+    if (op_settled_early(o, st, res))
         return;
-    }
     struct dispatch *d = o->d;
-    if (st != DB_OK) {
-        op_fail_db(o, st, res);
-        return;
-    }
     int n = PQntuples(res);
     json_t *ids = json_array();
     struct slot **added = calloc((size_t)n + 1, sizeof(*added));
@@ -1039,10 +1053,8 @@ static json_t *booking_json(struct dispatch *d, int64_t booking_id, const struct
 static void on_accepted(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
-    if (o->d->closed) {
-        op_fail(o, DERR_UNAVAILABLE, "snpd is shutting down", NULL);
+    if (op_closed(o))
         return;
-    }
     struct dispatch *d = o->d;
     struct request *r = o->req;
     if (r)
@@ -1168,10 +1180,8 @@ static void apply_freed(struct dispatch *d, int64_t freed_slot)
 static void on_request_cancelled(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
-    if (o->d->closed) {
-        op_fail(o, DERR_UNAVAILABLE, "snpd is shutting down", NULL);
+    if (op_closed(o))
         return;
-    }
     struct dispatch *d = o->d;
     struct request *r = o->req;
     if (r)
@@ -1250,32 +1260,21 @@ static void on_requeue_loaded(void *arg, enum db_status st, const PGresult *res)
     offer_move_next(o);
 }
 
+static void fetch_by_id(struct dispatch *d, enum sql_id query, int64_t id, db_result_cb cb);
+
 /* Takes a request that went back to waiting into memory again and offers
  * it the best slot there is. */
 static void requeue(struct dispatch *d, int64_t request_id)
 {
-    struct op *o = op_new(d, NULL, NULL, NULL, NULL);
-    if (!o)
-        return;
-    snprintf(o->caller.actor, sizeof(o->caller.actor), "system");
-    char id[24];
-    snprintf(id, sizeof(id), "%lld", (long long)request_id);
-    const char *params[] = {id};
-    db_query(d->db, sql_text[SQL_REQUEST_GET_OPEN], 1, params, on_requeue_loaded, o);
+    fetch_by_id(d, SQL_REQUEST_GET_OPEN, request_id, on_requeue_loaded);
 }
 
 static void on_booking_cancelled(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
-    if (o->d->closed) {
-        op_fail(o, DERR_UNAVAILABLE, "snpd is shutting down", NULL);
+    if (op_settled_early(o, st, res))
         return;
-    }
     struct dispatch *d = o->d;
-    if (st != DB_OK) {
-        op_fail_db(o, st, res);
-        return;
-    }
     int64_t slot_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     const char *slot_status = PQgetvalue(res, 0, 1);
     const char *request_status = PQgetvalue(res, 0, 3);
@@ -1336,10 +1335,8 @@ void dispatch_booking_cancel(struct dispatch *d, const struct caller *c, json_t 
 static void on_outcome(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
-    if (st != DB_OK) {
-        op_fail_db(o, st, res);
+    if (op_settled_early(o, st, res))
         return;
-    }
     json_int_t booking = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     json_int_t request = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     int64_t org = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
@@ -1387,20 +1384,14 @@ static void withdraw_next(struct op *o);
 static void on_withdrawn(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
-    if (o->d->closed) {
-        op_fail(o, DERR_UNAVAILABLE, "snpd is shutting down", NULL);
+    if (op_settled_early(o, st, res))
         return;
-    }
     struct dispatch *d = o->d;
     json_t *ids = json_object_get(o->data, "slot_ids");
     json_int_t id = json_integer_value(json_array_get(ids, (size_t)o->count));
     struct slot *s = idmap_get(&d->store.slots, id);
     if (s)
         s->pending = false;
-    if (st != DB_OK) {
-        op_fail_db(o, st, res);
-        return;
-    }
     if (s) {
         s->status = SLOT_WITHDRAWN;
         push_capacity(d, s);
@@ -1802,11 +1793,13 @@ static void on_foreign_request_loaded(void *arg, enum db_status st, const PGresu
     op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
 }
 
-static void fetch_foreign(struct dispatch *d, enum sql_id query, int64_t id, db_result_cb cb)
+/* Reads one row by id for an internal operation (no caller to answer). */
+static void fetch_by_id(struct dispatch *d, enum sql_id query, int64_t id, db_result_cb cb)
 {
     struct op *o = op_new(d, NULL, NULL, NULL, NULL);
     if (!o)
         return;
+    snprintf(o->caller.actor, sizeof(o->caller.actor), "system");
     char s[24];
     snprintf(s, sizeof(s), "%lld", (long long)id);
     const char *params[] = {s};
@@ -1822,7 +1815,7 @@ static void foreign_slot(struct dispatch *d, int64_t id, const char *status, int
     struct slot *s = idmap_get(&d->store.slots, id);
     if (!s) {
         if (ns == SLOT_FREE || ns == SLOT_HELD || ns == SLOT_BOOKED)
-            fetch_foreign(d, SQL_SLOT_GET, id, on_foreign_slot_loaded);
+            fetch_by_id(d, SQL_SLOT_GET, id, on_foreign_slot_loaded);
         return;
     }
     if (s->pending)
@@ -1863,7 +1856,7 @@ static void foreign_request(struct dispatch *d, int64_t id, const char *status)
     struct request *r = idmap_get(&d->store.requests, id);
     if (!r) {
         if (ns == REQ_WAITING || ns == REQ_OFFERED)
-            fetch_foreign(d, SQL_REQUEST_GET_OPEN, id, on_foreign_request_loaded);
+            fetch_by_id(d, SQL_REQUEST_GET_OPEN, id, on_foreign_request_loaded);
         return;
     }
     if (r->pending)
