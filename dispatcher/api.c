@@ -414,21 +414,25 @@ void api_on_ws_message(void *ctx, struct ws_client *ws, const char *text, size_t
     c->ws = ws;
     server_ws_ref(ws);
     struct snp_proto_error err = {0};
-    if (!ws_rate_ok(ws)) {
+    /* Every message is charged to the bucket, but one over the rate is
+     * still read far enough to echo its id and type (the specification
+     * sends null only when they cannot be read): a client matches answers
+     * by id and would otherwise wait for an answer that never comes. */
+    bool over_rate = !ws_rate_ok(ws);
+    struct snp_proto_envelope env;
+    memset(&env, 0, sizeof(env));
+    int rc = snp_proto_parse(text, len, &c->root, &err);
+    if (rc == 0) {
+        rc = snp_proto_envelope_read(c->root, &env, &err);
+        if (env.id)
+            snprintf(c->id, sizeof(c->id), "%s", env.id);
+        c->msg = env.msg;
+        c->data = env.data;
+    }
+    if (over_rate) {
         call_error_code(c, SNP_PROTO_E_RATE_LIMITED, NULL, "too many messages; slow down");
         return;
     }
-    if (snp_proto_parse(text, len, &c->root, &err) != 0) {
-        call_error(c, &err);
-        return;
-    }
-    struct snp_proto_envelope env;
-    memset(&env, 0, sizeof(env));
-    int rc = snp_proto_envelope_read(c->root, &env, &err);
-    if (env.id)
-        snprintf(c->id, sizeof(c->id), "%s", env.id);
-    c->msg = env.msg;
-    c->data = env.data;
     if (rc != 0) {
         call_error(c, &err);
         return;
@@ -436,6 +440,11 @@ void api_on_ws_message(void *ctx, struct ws_client *ws, const char *text, size_t
     if (strcmp(c->msg->name, "auth") == 0) {
         if (snp_proto_validate_request(c->msg, c->data, &err) != 0) {
             call_error(c, &err);
+            return;
+        }
+        if (s->authenticated) {
+            call_error_code(c, SNP_PROTO_E_CONFLICT, NULL,
+                            "this connection is already authenticated");
             return;
         }
         auth_check(&a->auth, json_string_value(json_object_get(c->data, "token")),

@@ -184,9 +184,9 @@ static json_t *bits_json(uint8_t bits, const char *(*name)(uint8_t))
 
 json_t *dispatch_slot_json(const struct dispatch *d, const struct slot *s)
 {
-    (void)d;
     const struct territory *t = s->territory;
     const struct site *site = s->site;
+    const struct commune *commune = store_commune(&d->store, site->commune);
     json_t *j = json_object();
     json_object_set_new(j, "slot_id", json_integer(s->id));
     json_object_set_new(j, "status", json_string(model_slot_status_name(s->status)));
@@ -200,11 +200,14 @@ json_t *dispatch_slot_json(const struct dispatch *d, const struct slot *s)
                             json_pack("{s:s, s:s, s:s}", "rpps", s->practitioner->rpps,
                                       "family_name", s->practitioner->family_name, "given_name",
                                       s->practitioner->given_name));
-    json_object_set_new(j, "site",
-                        json_pack("{s:I, s:s, s:s, s:s, s:s, s:f, s:f}", "site_id",
-                                  (json_int_t)site->id, "kind", model_site_kind_name(site->kind),
-                                  "name", site->name, "address", site->address, "commune_insee",
-                                  site->commune, "latitude", site->lat, "longitude", site->lon));
+    json_t *sj = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:f, s:f}", "site_id",
+                           (json_int_t)site->id, "kind", model_site_kind_name(site->kind), "name",
+                           site->name, "address", site->address, "commune_insee", site->commune,
+                           "commune_name", commune ? commune->name : site->commune, "latitude",
+                           site->lat, "longitude", site->lon);
+    if (site->phone && site->phone[0])
+        json_object_set_new(sj, "phone", json_string(site->phone));
+    json_object_set_new(j, "site", sj);
     if (s->release_minutes > 0)
         json_object_set_new(j, "release_minutes", json_integer(s->release_minutes));
     if (s->released_at > 0)
@@ -1043,9 +1046,13 @@ static json_t *booking_json(struct dispatch *d, int64_t booking_id, const struct
         json_object_set_new(j, "urgency", json_string(model_urgency_name(r->urgency)));
         json_object_set_new(j, "motif", json_pack("{s:s}", "code", model_motif_name(r->motif)));
         json_object_set_new(j, "priority_groups", priority_json(r->priority_groups));
-        json_object_set_new(j, "requester",
-                            json_pack("{s:s, s:I}", "kind", model_audience_name(r->kind),
-                                      "organisation_id", (json_int_t)r->organisation_id));
+        const struct organisation *org = idmap_get(&d->store.organisations, r->organisation_id);
+        json_t *rq =
+            json_pack("{s:s, s:I, s:s}", "kind", model_audience_name(r->kind), "organisation_id",
+                      (json_int_t)r->organisation_id, "name", org ? org->name : "");
+        if (org && org->finess[0])
+            json_object_set_new(rq, "finess", json_string(org->finess));
+        json_object_set_new(j, "requester", rq);
     }
     return j;
 }
@@ -1269,6 +1276,35 @@ static void requeue(struct dispatch *d, int64_t request_id)
     fetch_by_id(d, SQL_REQUEST_GET_OPEN, request_id, on_requeue_loaded);
 }
 
+/* Tells the practitioner and the requester that a booking was cancelled
+ * (`view` is the booking as the protocol shows it, borrowed). */
+static void push_booking_cancelled(struct dispatch *d, const char *territory, json_t *view,
+                                   int64_t organisation_id)
+{
+    const char *rpps = json_string_value(
+        json_object_get(json_object_get(json_object_get(view, "slot"), "practitioner"), "rpps"));
+    if (rpps) {
+        struct push_target to = {.territory = territory, .topic = "bookings", .rpps = rpps};
+        push(d, &to, "booking.cancelled", json_incref(view));
+    }
+    struct push_target to = {
+        .territory = territory, .topic = "requests", .organisation_id = organisation_id};
+    push(d, &to, "booking.cancelled", json_incref(view));
+}
+
+/* The request of a cancelled booking, as its requester is told. */
+static void push_request_status(struct dispatch *d, const char *territory, int64_t organisation_id,
+                                int64_t request_id, const char *client_ref, const char *previous,
+                                const char *status, int64_t booking_id)
+{
+    json_t *data = json_pack("{s:I, s:s, s:s, s:s, s:I}", "request_id", (json_int_t)request_id,
+                             "client_ref", client_ref ? client_ref : "", "status", status,
+                             "previous_status", previous, "booking_id", (json_int_t)booking_id);
+    struct push_target to = {
+        .territory = territory, .topic = "requests", .organisation_id = organisation_id};
+    push(d, &to, "request.updated", data);
+}
+
 static void on_booking_cancelled(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
@@ -1277,29 +1313,49 @@ static void on_booking_cancelled(void *arg, enum db_status st, const PGresult *r
     struct dispatch *d = o->d;
     int64_t slot_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     const char *slot_status = PQgetvalue(res, 0, 1);
+    int64_t request_id = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
     const char *request_status = PQgetvalue(res, 0, 3);
+    int64_t org = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+    json_t *view = json_loads(PQgetvalue(res, 0, 5), 0, NULL);
     struct slot *s = idmap_get(&d->store.slots, slot_id);
-    json_t *result =
-        json_pack("{s:I, s:s, s:I, s:s}", "booking_id", (json_int_t)o->ids[0], "status",
-                  "cancelled", "request_id", (json_int_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10),
-                  "request_status", request_status);
     if (s) {
-        if (s->practitioner) {
-            json_t *data = json_pack("{s:I, s:s, s:o}", "booking_id", (json_int_t)o->ids[0],
-                                     "status", "cancelled", "slot", dispatch_slot_json(d, s));
-            struct push_target to = {
-                .territory = s->territory->id, .topic = "bookings", .rpps = s->practitioner->rpps};
-            push(d, &to, "booking.cancelled", data);
-        }
         if (strcmp(slot_status, "free") == 0)
             apply_freed(d, slot_id);
         else
             store_remove_slot(&d->store, s);
     }
+    if (view) {
+        push_booking_cancelled(d, o->caller.territory, view, org);
+        push_request_status(d, o->caller.territory, org, request_id,
+                            json_string_value(json_object_get(view, "client_ref")), "booked",
+                            request_status, o->ids[0]);
+    }
     /* The patient still needs a doctor: the request re-enters the queue. */
     if (strcmp(request_status, "waiting") == 0)
-        requeue(d, strtoll(PQgetvalue(res, 0, 2), NULL, 10));
-    op_finish(o, DISPATCH_OK, NULL, NULL, result);
+        requeue(d, request_id);
+    if (!view)
+        view = json_pack("{s:I, s:s}", "booking_id", (json_int_t)o->ids[0], "status", "cancelled");
+    op_finish(o, DISPATCH_OK, NULL, NULL, view);
+}
+
+static void on_booking_cancelled_by_requester(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    if (op_settled_early(o, st, res))
+        return;
+    struct dispatch *d = o->d;
+    int64_t freed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    int64_t request_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    json_t *view = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
+    apply_freed(d, freed);
+    if (view) {
+        push_booking_cancelled(d, o->caller.territory, view, o->caller.organisation_id);
+        push_request_status(d, o->caller.territory, o->caller.organisation_id, request_id, NULL,
+                            "booked", "cancelled", o->ids[0]);
+    } else {
+        view = json_pack("{s:I, s:s}", "booking_id", (json_int_t)o->ids[0], "status", "cancelled");
+    }
+    op_finish(o, DISPATCH_OK, NULL, NULL, view);
 }
 
 void dispatch_booking_cancel(struct dispatch *d, const struct caller *c, json_t *data,
@@ -1321,8 +1377,8 @@ void dispatch_booking_cancel(struct dispatch *d, const struct caller *c, json_t 
     if (token_role_is_requester(c->role)) {
         snprintf(org, sizeof(org), "%lld", (long long)c->organisation_id);
         const char *params[] = {bid, org, reason ? reason : "other", c->actor};
-        db_query(d->db, sql_text[SQL_BOOKING_CANCEL_BY_REQUESTER], 4, params, on_request_cancelled,
-                 o);
+        db_query(d->db, sql_text[SQL_BOOKING_CANCEL_BY_REQUESTER], 4, params,
+                 on_booking_cancelled_by_requester, o);
         return;
     }
     const char *params[] = {bid, c->territory, c->role == ROLE_GP ? c->rpps : NULL,

@@ -86,6 +86,7 @@ struct site {
     char commune[6];
     double lat;
     double lon;
+    char *phone; /* "" when unknown */
 };
 
 struct slot {
@@ -95,11 +96,11 @@ struct slot {
     struct practitioner *practitioner; /* NULL for a CSNP shift slot */
     int64_t start;                     /* seconds since the epoch, UTC */
     int duration_min;
-    uint8_t mode;     /* exactly one MODE_ bit */
-    uint8_t audience; /* AUD_ bits */
-    uint16_t motifs;  /* 1 << enum motif bits; 0: any motif */
-    int8_t min_age;   /* -1: none */
-    int8_t max_age;   /* -1: none */
+    uint8_t mode;        /* exactly one MODE_ bit */
+    uint8_t audience;    /* AUD_ bits */
+    uint16_t motifs;     /* 1 << enum motif bits; 0: any motif */
+    int8_t min_age;      /* -1: none */
+    int8_t max_age;      /* -1: none */
     int release_minutes; /* 0: no release rule */
     enum slot_status status;
     int64_t held_for;        /* request id while held */
@@ -118,7 +119,7 @@ struct request {
     int age;
     int64_t created_at;
     int64_t deadline;
-    uint8_t modes; /* MODE_ bits accepted */
+    uint8_t modes;          /* MODE_ bits accepted */
     double max_distance_km; /* 0: no limit */
     double lat;             /* the patient's commune centroid */
     double lon;

@@ -393,8 +393,14 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
          * an invalid Upgrade header): never read it. */
         return 0;
 
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        /* An upgrade that offers no subprotocol is bound to the first
+         * protocol, this one, and so is one offering "http": refuse it
+         * here, before lws answers 101, as the specification requires. */
+        return -1;
+
     case LWS_CALLBACK_ESTABLISHED:
-        /* A WebSocket without the snp.v1 subprotocol lands here: refuse. */
+        /* Not reached since the filter above; kept as a second guard. */
         return -1;
 
     case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
@@ -703,8 +709,10 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
     void *foreign_loops[1] = {loop};
     info.foreign_loops = foreign_loops;
     info.pcontext = &s->context;
-    info.options =
-        LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_VALIDATE_UTF8;
+    /* No LWS_SERVER_OPTION_VALIDATE_UTF8: with it lws fails the connection
+     * (close 1007) on invalid UTF-8, where snp.v1 answers invalid_utf8 and
+     * keeps the connection open; the codec checks every message instead. */
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_IPV6;
     info.port = cfg->port;
     info.iface = cfg->listen;
     info.protocols = protocols;

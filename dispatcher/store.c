@@ -228,7 +228,15 @@ static void free_site(void *p)
     struct site *s = p;
     free(s->name);
     free(s->address);
+    free(s->phone);
     free(s);
+}
+
+static void free_organisation(void *p)
+{
+    struct organisation *o = p;
+    free(o->name);
+    free(o);
 }
 
 static void free_request(void *p)
@@ -243,6 +251,7 @@ void store_free(struct store *st)
     free_values(&st->slots, free);
     free_values(&st->requests, free_request);
     free_values(&st->sites, free_site);
+    free_values(&st->organisations, free_organisation);
     free_values(&st->practitioners, free_practitioner);
     free_values(&st->communes, free_commune);
     for (size_t i = 0; i < st->nterritories; i++) {
@@ -335,14 +344,15 @@ enum load_step {
     LOAD_COMMUNES,
     LOAD_PRACTITIONERS,
     LOAD_SITES,
+    LOAD_ORGANISATIONS,
     LOAD_SLOTS,
     LOAD_REQUESTS,
     LOAD_DONE
 };
 
 static const enum sql_id load_queries[LOAD_DONE] = {
-    SQL_LOAD_TERRITORIES, SQL_LOAD_NEIGHBOURS, SQL_LOAD_COMMUNES, SQL_LOAD_PRACTITIONERS,
-    SQL_LOAD_SITES,       SQL_LOAD_SLOTS,      SQL_LOAD_REQUESTS,
+    SQL_LOAD_TERRITORIES, SQL_LOAD_NEIGHBOURS,    SQL_LOAD_COMMUNES, SQL_LOAD_PRACTITIONERS,
+    SQL_LOAD_SITES,       SQL_LOAD_ORGANISATIONS, SQL_LOAD_SLOTS,    SQL_LOAD_REQUESTS,
 };
 
 struct loader {
@@ -458,8 +468,9 @@ static bool load_sites(struct store *st, const PGresult *res)
         snprintf(s->commune, sizeof(s->commune), "%s", PQgetvalue(res, i, 5));
         s->lat = atof(PQgetvalue(res, i, 6));
         s->lon = atof(PQgetvalue(res, i, 7));
+        s->phone = strdup(PQgetvalue(res, i, 8));
         bool known = s->territory != NULL;
-        if (!known || !s->name || !s->address || !idmap_put(&st->sites, s->id, s)) {
+        if (!known || !s->name || !s->address || !s->phone || !idmap_put(&st->sites, s->id, s)) {
             free_site(s);
             if (known)
                 return false;
@@ -495,6 +506,24 @@ struct slot *store_slot_from_row(const struct store *st, const PGresult *res, in
         return NULL;
     }
     return s;
+}
+
+static bool load_organisations(struct store *st, const PGresult *res)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct organisation *o = calloc(1, sizeof(*o));
+        if (!o)
+            return false;
+        o->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        snprintf(o->kind, sizeof(o->kind), "%s", PQgetvalue(res, i, 2));
+        o->name = strdup(PQgetvalue(res, i, 3));
+        snprintf(o->finess, sizeof(o->finess), "%s", PQgetvalue(res, i, 4));
+        if (!o->name || !idmap_put(&st->organisations, o->id, o)) {
+            free_organisation(o);
+            return false;
+        }
+    }
+    return true;
 }
 
 static bool load_slots(struct store *st, const PGresult *res)
@@ -595,6 +624,9 @@ static void on_load_result(void *arg, enum db_status status, const PGresult *res
             break;
         case LOAD_SITES:
             ok = load_sites(l->st, res);
+            break;
+        case LOAD_ORGANISATIONS:
+            ok = load_organisations(l->st, res);
             break;
         case LOAD_SLOTS:
             ok = load_slots(l->st, res);

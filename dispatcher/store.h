@@ -25,6 +25,14 @@ struct commune {
     double lon;
 };
 
+/* A requester organisation, for the names shown with bookings. */
+struct organisation {
+    int64_t id;
+    char kind[16];
+    char *name;
+    char finess[10]; /* "" when identified by RPPS */
+};
+
 /* A territory's settings (territory.settings in SQL), with their defaults
  * from docs/dispatch.md applied. */
 struct territory_settings {
@@ -60,6 +68,7 @@ struct store {
     struct idmap communes;      /* idmap_code_key(insee) -> struct commune */
     struct idmap practitioners; /* idmap_code_key(rpps) -> struct practitioner */
     struct idmap sites;         /* id -> struct site */
+    struct idmap organisations; /* id -> struct organisation */
     struct idmap slots;         /* id -> struct slot (live ones) */
     struct idmap requests;      /* id -> struct request (open ones) */
 };

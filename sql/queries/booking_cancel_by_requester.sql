@@ -1,6 +1,4 @@
 -- Cancels a booking on the requester's side, which ends its request:
--- $1 booking, $2 organisation, $3 reason, $4 actor.
-SELECT coalesce(c.freed_slot, 0), coalesce(c.cancelled_booking, 0), b.request_id
-  FROM booking b
- CROSS JOIN LATERAL snp_request_cancel(b.request_id, $2::bigint, $3, $4) c
- WHERE b.id = $1::bigint AND b.status = 'booked'
+-- $1 booking, $2 organisation, $3 reason, $4 actor.  Returns the booking view.
+SELECT coalesce(freed_slot, 0), request_id, booking::text
+  FROM snp_booking_cancel_by_requester($1::bigint, $2::bigint, $3, $4)

@@ -213,6 +213,7 @@ Test(dispatch, cancellations_free_the_slot)
     cr_assert(wait_for("SELECT count(*) FROM request WHERE status = 'offered'", 1, 5000),
               "the request did not get a new offer");
     cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM booking WHERE status = 'cancelled'"), 1);
+    json_decref(r);
     /* The other practitioner cannot cancel a booking that is not theirs. */
     r = post(path, FIX_GP_2, "{\"reason\": \"other\"}", &st);
     cr_assert_eq(st, 404);
