@@ -172,6 +172,7 @@ static void app_shutdown_step(struct app *app)
     if (!app->migrating && !app->loading && !app->db.closing) {
         dispatch_close(&app->dispatch);
         api_free(&app->api);
+        server_free(&app->server);
         db_close(&app->db, on_db_closed);
     }
 }

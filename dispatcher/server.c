@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <jansson.h>
 #include <libwebsockets.h>
@@ -15,7 +17,6 @@
 /* Per-connection data of the HTTP protocol: the transaction in progress. */
 struct http_pss {
     struct http_exchange *ex;
-    bool counted;
 };
 
 /* --- exchanges -------------------------------------------------------------------- */
@@ -233,7 +234,12 @@ static void handle_metrics(struct server *s, struct http_exchange *ex)
     buf_printf(&b,
                "# HELP snpd_connections Open client connections.\n"
                "# TYPE snpd_connections gauge\nsnpd_connections %d\n",
-               s->stats.connections);
+               s->accepted);
+    buf_printf(&b,
+               "# HELP snpd_connections_refused_total Connections refused by the limits.\n"
+               "# TYPE snpd_connections_refused_total counter\n"
+               "snpd_connections_refused_total %llu\n",
+               (unsigned long long)s->stats.connections_refused);
     buf_printf(&b,
                "# HELP snpd_connections_total Client connections accepted.\n"
                "# TYPE snpd_connections_total counter\nsnpd_connections_total %llu\n",
@@ -380,6 +386,66 @@ static int route(struct server *s, struct lws *wsi, struct http_pss *pss)
     return 0;
 }
 
+/* --- connection limits ------------------------------------------------------------ */
+
+/* Counts are kept in idmaps as pointers; the high bit keeps them non-NULL. */
+#define TAG ((uintptr_t)1 << 40)
+
+static int address_count(const struct server *s, uint32_t addr)
+{
+    uintptr_t v = (uintptr_t)idmap_get(&s->per_address, addr);
+    return v ? (int)(v & (TAG - 1)) : 0;
+}
+
+static void address_add(struct server *s, uint32_t addr, int delta)
+{
+    int n = address_count(s, addr) + delta;
+    if (n <= 0)
+        idmap_del(&s->per_address, addr);
+    else if (!idmap_put(&s->per_address, addr, (void *)(TAG | (uintptr_t)n)))
+        log_warn("server", "out of memory counting connections");
+}
+
+/* Refuses a new socket beyond max_connections, or beyond max_per_address
+ * from its peer.  Returns what the lws callback must return. */
+static int filter_connection(struct server *s, const struct lws_filter_network_conn_args *a)
+{
+    uint32_t addr = 0;
+    if (a && a->cli_addr.ss_family == AF_INET)
+        addr = ntohl(((const struct sockaddr_in *)&a->cli_addr)->sin_addr.s_addr);
+    if (s->accepted >= s->cfg->max_connections ||
+        address_count(s, addr) >= s->cfg->max_per_address) {
+        s->stats.connections_refused++;
+        return 1;
+    }
+    s->filtered = true;
+    s->filtered_address = addr;
+    return 0;
+}
+
+/* The wsi of the socket just accepted: count it against its address. */
+static void count_connection(struct server *s, struct lws *wsi)
+{
+    if (!s->filtered)
+        return;
+    s->filtered = false;
+    if (!idmap_put(&s->wsi_address, (int64_t)(intptr_t)wsi,
+                   (void *)(TAG | (uintptr_t)s->filtered_address)))
+        return;
+    s->accepted++;
+    s->stats.connections_total++;
+    address_add(s, s->filtered_address, 1);
+}
+
+static void uncount_connection(struct server *s, struct lws *wsi)
+{
+    uintptr_t v = (uintptr_t)idmap_del(&s->wsi_address, (int64_t)(intptr_t)wsi);
+    if (!v)
+        return;
+    s->accepted--;
+    address_add(s, (uint32_t)(v & (TAG - 1)), -1);
+}
+
 static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len)
 {
@@ -403,13 +469,21 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         /* Not reached since the filter above; kept as a second guard. */
         return -1;
 
-    case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
-        if (s && pss && !pss->counted) {
-            pss->counted = true;
-            s->stats.connections++;
-            s->stats.connections_total++;
-        }
-        break;
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        /* `user` is lws' description of the peer; wsi is the listener. */
+        return s ? filter_connection(s, user) : 0;
+
+    case LWS_CALLBACK_WSI_CREATE:
+        if (s)
+            count_connection(s, wsi);
+        return 0;
+
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* Sent to this protocol for every wsi, whatever its protocol: `user`
+         * may be another protocol's data, so it is not touched. */
+        if (s)
+            uncount_connection(s, wsi);
+        return 0;
 
     case LWS_CALLBACK_HTTP: {
         if (!s || !pss)
@@ -471,10 +545,6 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
                 ex->wsi = NULL; /* its handler frees it when it answers */
             else
                 exchange_free(ex);
-        }
-        if (s && pss && pss->counted) {
-            pss->counted = false;
-            s->stats.connections--;
         }
         break;
 
@@ -588,8 +658,6 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
             s->clients->prev = c;
         s->clients = c;
         pss->client = c;
-        s->stats.connections++;
-        s->stats.connections_total++;
         s->stats.websockets++;
         if (s->hooks.on_ws_open)
             s->hooks.on_ws_open(s->hooks.ctx, c);
@@ -659,10 +727,8 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
             c->prev = c->next = NULL;
             c->wsi = NULL;
             pss->client = NULL;
-            if (s) {
-                s->stats.connections--;
+            if (s)
                 s->stats.websockets--;
-            }
             server_ws_unref(c);
         }
         return 0;
@@ -741,6 +807,12 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
     log_info("server", "listening on %s://%s:%d", cfg->tls_cert[0] ? "https" : "http", cfg->listen,
              s->port);
     return 0;
+}
+
+void server_free(struct server *s)
+{
+    idmap_free(&s->per_address);
+    idmap_free(&s->wsi_address);
 }
 
 void server_drain(struct server *s)

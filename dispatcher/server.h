@@ -18,6 +18,7 @@
 
 #include "dispatcher/buf.h"
 #include "dispatcher/config.h"
+#include "dispatcher/idmap.h"
 
 struct lws;
 struct lws_context;
@@ -99,7 +100,6 @@ struct server_hooks {
 struct server_stats {
     uint64_t http_requests;
     uint64_t http_by_class[6]; /* 1xx .. 5xx, index 0 unused */
-    int connections;           /* open client connections (HTTP and WebSocket) */
     int websockets;            /* of which WebSocket */
     uint64_t ws_messages_in;
     uint64_t ws_messages_out;
@@ -117,6 +117,14 @@ struct server {
     int pending;                 /* exchanges waiting for a handler's answer */
     int port;                    /* the bound port (useful when cfg->port is 0) */
     struct ws_client *clients;   /* open WebSocket connections */
+    /* Connection limits (Debian's lws is built without LWS_WITH_PEER_LIMITS):
+     * accepted sockets in all and per peer IPv4 address, and each accepted
+     * wsi's address until it is destroyed. */
+    int accepted;
+    struct idmap per_address;  /* address -> count (as a tagged pointer) */
+    struct idmap wsi_address;  /* wsi -> address (as a tagged pointer) */
+    uint32_t filtered_address; /* set by the filter callback for the wsi being made */
+    bool filtered;
     struct server_stats stats;
 };
 
@@ -124,6 +132,9 @@ struct server {
  * cfg->port.  Returns 0, or a negative code with a log line saying why. */
 int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
                  const struct server_hooks *hooks) __attribute__((warn_unused_result));
+
+/* Frees the connection-limit maps, once s->context is NULL. */
+void server_free(struct server *s);
 
 /* Stops taking new API work: requests arriving from now on get 503. */
 void server_drain(struct server *s);

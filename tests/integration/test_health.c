@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -176,4 +178,38 @@ Test(health, json_logs)
     cr_assert(strstr(log, "{\"ts\":\""), "%s", log);
     cr_assert(strstr(log, "\"module\":\"app\",\"msg\":\"ready\""), "%s", log);
     free(log);
+}
+
+Test(health, connections_per_address_are_limited)
+{
+    /* Debian's libwebsockets has no peer limits of its own: snpd counts
+     * accepted sockets per address and refuses those beyond the limit. */
+    setenv("SNPD_MAX_PER_ADDRESS", "3", 1);
+    snpd_proc_start(&snpd, pg.conninfo, NULL, true);
+    unsetenv("SNPD_MAX_PER_ADDRESS");
+    int fds[5];
+    for (int i = 0; i < 5; i++)
+        fds[i] = http_connect(snpd.port);
+    usleep(200 * 1000);
+    int answered = 0;
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int i = 0; i < 5; i++) {
+        char buf[64] = "";
+        if (fds[i] < 0 || write(fds[i], req, strlen(req)) < 0)
+            continue;
+        struct timeval tv = {1, 0};
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (read(fds[i], buf, sizeof(buf) - 1) > 0 && strncmp(buf, "HTTP/1.1 200", 12) == 0)
+            answered++;
+    }
+    cr_assert_eq(answered, 3, "%d of 5 connections answered with a limit of 3", answered);
+    for (int i = 0; i < 5; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    usleep(300 * 1000);
+    /* Closed connections free their places. */
+    struct http_response r = get("/metrics");
+    cr_assert(strstr(r.body, "snpd_connections_refused_total 2"), "%s", r.body);
+    http_response_free(&r);
+    stop_cleanly();
 }
