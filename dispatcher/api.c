@@ -266,12 +266,40 @@ void api_on_http(void *ctx, struct http_exchange *ex)
 
 /* --- WebSocket -------------------------------------------------------------------- */
 
+/* The handshake's Authorization header, checked as soon as the connection
+ * opens; a refusal is answered to the first message instead. */
+static void on_ws_open_authenticated(void *arg, const struct caller *caller,
+                                     const char *organisation_name, int64_t expires_at,
+                                     const struct snp_proto_error *err)
+{
+    (void)organisation_name;
+    (void)expires_at;
+    (void)err;
+    struct ws_client *ws = arg;
+    struct api_session *s = ws->session;
+    if (caller && s && !s->authenticated) {
+        s->authenticated = true;
+        s->caller = *caller;
+        server_ws_timeout(ws, snp_proto_limits()->idle_timeout_s);
+    }
+    server_ws_unref(ws);
+}
+
 void api_on_ws_open(void *ctx, struct ws_client *ws)
 {
-    (void)ctx;
     ws->session = calloc(1, sizeof(struct api_session));
-    if (!ws->session)
+    if (!ws->session) {
         server_ws_close(ws, 1011, "out of memory");
+        return;
+    }
+    /* A connection must authenticate soon (handshake header or auth
+     * message); it is then closed only after a long silence. */
+    server_ws_timeout(ws, snp_proto_limits()->auth_timeout_s);
+    if (ws->bearer[0]) {
+        struct api *a = ctx;
+        server_ws_ref(ws);
+        auth_check(&a->auth, ws->bearer, on_ws_open_authenticated, ws);
+    }
 }
 
 void api_on_ws_free(void *ctx, struct ws_client *ws)
@@ -313,6 +341,7 @@ static void on_ws_auth_message(void *arg, const struct caller *caller,
     struct api_session *s = c->ws->session;
     if (s) {
         s->authenticated = true;
+        server_ws_timeout(c->ws, snp_proto_limits()->idle_timeout_s);
         s->caller = *caller;
     }
     json_t *data = session_json(caller, organisation_name, expires_at,
@@ -383,6 +412,7 @@ static void on_ws_header_auth(void *arg, const struct caller *caller, const char
     }
     s->authenticated = true;
     s->caller = *caller;
+    server_ws_timeout(c->ws, snp_proto_limits()->idle_timeout_s);
     ws_run(c);
 }
 
@@ -413,6 +443,8 @@ void api_on_ws_message(void *ctx, struct ws_client *ws, const char *text, size_t
     c->api = a;
     c->ws = ws;
     server_ws_ref(ws);
+    if (s->authenticated)
+        server_ws_timeout(ws, snp_proto_limits()->idle_timeout_s);
     struct snp_proto_error err = {0};
     /* Every message is charged to the bucket, but one over the rate is
      * still read far enough to echo its id and type (the specification

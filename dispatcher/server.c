@@ -614,6 +614,12 @@ void server_ws_send(struct ws_client *c, const char *text, size_t len)
     lws_callback_on_writable(c->wsi);
 }
 
+void server_ws_timeout(struct ws_client *c, int seconds)
+{
+    if (c->wsi)
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, seconds);
+}
+
 void server_ws_close(struct ws_client *c, int status, const char *reason)
 {
     if (!c->wsi)

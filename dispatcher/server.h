@@ -162,6 +162,10 @@ void server_ws_send(struct ws_client *c, const char *text, size_t len);
 /* Closes `c` with a WebSocket close status and reason. */
 void server_ws_close(struct ws_client *c, int status, const char *reason);
 
+/* Closes `c` if it receives nothing for `seconds` (replacing any earlier
+ * delay). */
+void server_ws_timeout(struct ws_client *c, int seconds);
+
 /* References keep a client's memory alive across asynchronous work. */
 void server_ws_ref(struct ws_client *c);
 void server_ws_unref(struct ws_client *c);

@@ -1340,3 +1340,21 @@ Test(ws, sigterm_with_open_connections)
         snpclient_ws_close(all[i]);
     }
 }
+
+Test(ws, a_connection_that_never_authenticates_is_closed)
+{
+    /* Past auth_timeout_s (10 s) without a token, snpd closes the
+     * connection; an authenticated one stays open over the same time. */
+    struct snpclient_ws *anon = open_ws(NULL);
+    struct snpclient_ws *known = open_as(FIX_SAS);
+    char *text = NULL;
+    int rc = snpclient_ws_recv(anon, 13000, &text);
+    free(text);
+    cr_assert(rc == SNPCLIENT_ECLOSED || snpclient_ws_is_closed(anon),
+              "an unauthenticated connection was still open after 13 s (%s)",
+              snpclient_strerror(rc));
+    cr_assert_not(snpclient_ws_is_closed(known));
+    json_decref(call_ok(known, "territory.get", NULL));
+    snpclient_ws_close(anon);
+    snpclient_ws_close(known);
+}
