@@ -25,6 +25,7 @@ packages=(
     libssl-dev        # libcrypto: hashes and access-token randomness
     postgresql        # server binaries for the embedded and test clusters
     postgresql-client # psql
+    openssl           # makes the throwaway certificate of the TLS test
 )
 
 browser=false

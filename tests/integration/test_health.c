@@ -10,6 +10,7 @@
 
 #include <criterion/criterion.h>
 
+#include "clients/lib/snpclient.h"
 #include "tests/support/http.h"
 #include "tests/support/pgtest.h"
 #include "tests/support/proc.h"
@@ -212,4 +213,53 @@ Test(health, connections_per_address_are_limited)
     cr_assert(strstr(r.body, "snpd_connections_refused_total 2"), "%s", r.body);
     http_response_free(&r);
     stop_cleanly();
+}
+
+Test(health, tls_when_configured)
+{
+    /* A throwaway self-signed certificate, made with Debian's openssl. */
+    char dir[] = "/tmp/snpd-tls-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    char cmd[512], cert[128], key[128];
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+             "-keyout %s -out %s >/dev/null 2>&1",
+             key, cert);
+    cr_assert_eq(system(cmd), 0, "openssl could not make a certificate");
+    setenv("SNPD_TLS_CERT", cert, 1);
+    setenv("SNPD_TLS_KEY", key, 1);
+    snpd_proc_start(&snpd, pg.conninfo, NULL, false);
+    unsetenv("SNPD_TLS_CERT");
+    unsetenv("SNPD_TLS_KEY");
+
+    struct snpclient_options o = {.host = "127.0.0.1",
+                                  .port = snpd.port,
+                                  .tls = true,
+                                  .tls_allow_self_signed = true,
+                                  .tls_skip_hostname_check = true};
+    struct snpclient *c = snpclient_new_with(&o);
+    cr_assert(c);
+    int status = 0;
+    char *body = NULL;
+    for (int i = 0; i < 100 && status != 200; i++) {
+        free(body);
+        body = NULL;
+        if (snpclient_http(c, "GET", "/readyz", NULL, NULL, 2000, &status, &body) != 0)
+            usleep(100 * 1000);
+    }
+    cr_assert_eq(status, 200, "no ready answer over TLS");
+    free(body);
+    snpclient_free(c);
+    /* Plain HTTP on the TLS port gets no HTTP answer. */
+    struct http_response r;
+    int rc = http_request(snpd.port, "GET", "/healthz", NULL, NULL, &r);
+    cr_assert(rc != 0 || r.status != 200, "plain HTTP was served on the TLS port");
+    if (rc == 0)
+        http_response_free(&r);
+    stop_cleanly();
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
 }
