@@ -431,7 +431,7 @@ static bool ws_rate_ok(struct ws_client *ws)
     return true;
 }
 
-void api_on_ws_message(void *ctx, struct ws_client *ws, const char *text, size_t len)
+void api_on_ws_message(void *ctx, struct ws_client *ws, const char *text, size_t len, bool binary)
 {
     struct api *a = ctx;
     struct api_session *s = ws->session;
@@ -453,7 +453,12 @@ void api_on_ws_message(void *ctx, struct ws_client *ws, const char *text, size_t
     bool over_rate = !ws_rate_ok(ws);
     struct snp_proto_envelope env;
     memset(&env, 0, sizeof(env));
-    int rc = snp_proto_parse(text, len, &c->root, &err);
+    int rc = -1;
+    if (binary)
+        snp_proto_error_set(&err, SNP_PROTO_E_BAD_JSON, NULL,
+                            "messages are JSON text frames, not binary ones");
+    else
+        rc = snp_proto_parse(text, len, &c->root, &err);
     if (rc == 0) {
         rc = snp_proto_envelope_read(c->root, &env, &err);
         if (env.id)

@@ -30,7 +30,7 @@ void api_free(struct api *a);
 /* The server hooks (set them in struct server_hooks with ctx = the api). */
 void api_on_http(void *ctx, struct http_exchange *ex);
 void api_on_ws_open(void *ctx, struct ws_client *c);
-void api_on_ws_message(void *ctx, struct ws_client *c, const char *text, size_t len);
+void api_on_ws_message(void *ctx, struct ws_client *c, const char *text, size_t len, bool binary);
 void api_on_ws_free(void *ctx, struct ws_client *c);
 
 /* The dispatch push hook (ctx = the api). */

@@ -50,10 +50,11 @@ static void app_on_ws_open(void *ctx, struct ws_client *c)
     api_on_ws_open(&app->api, c);
 }
 
-static void app_on_ws_message(void *ctx, struct ws_client *c, const char *text, size_t len)
+static void app_on_ws_message(void *ctx, struct ws_client *c, const char *text, size_t len,
+                              bool binary)
 {
     struct app *app = ctx;
-    api_on_ws_message(&app->api, c, text, len);
+    api_on_ws_message(&app->api, c, text, len, binary);
 }
 
 static void app_on_ws_free(void *ctx, struct ws_client *c)

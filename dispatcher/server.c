@@ -691,14 +691,10 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
         s->stats.ws_messages_in++;
         size_t n;
         char *text = buf_steal(&c->rx, &n);
-        if (lws_frame_is_binary(wsi) && text) {
-            /* Only JSON text frames carry messages: a binary one is answered
-             * as unparsable, whatever it holds. */
-            text[0] = '\x01';
-        }
         server_ws_ref(c);
         if (s->hooks.on_ws_message)
-            s->hooks.on_ws_message(s->hooks.ctx, c, text ? text : "", text ? n : 0);
+            s->hooks.on_ws_message(s->hooks.ctx, c, text ? text : "", text ? n : 0,
+                                   lws_frame_is_binary(wsi));
         free(text);
         server_ws_unref(c);
         return 0;

@@ -93,7 +93,8 @@ struct server_hooks {
     /* A WebSocket connection was established, sent a whole text message,
      * or is being freed (free `session` there). */
     void (*on_ws_open)(void *ctx, struct ws_client *c);
-    void (*on_ws_message)(void *ctx, struct ws_client *c, const char *text, size_t len);
+    void (*on_ws_message)(void *ctx, struct ws_client *c, const char *text, size_t len,
+                          bool binary);
     void (*on_ws_free)(void *ctx, struct ws_client *c);
 };
 
