@@ -278,12 +278,25 @@ static size_t rank_for(struct dispatch *d, const struct request *r, struct match
     for (long i = 0; i < n; i++)
         if (!d->scratch[i]->pending)
             d->scratch[k++] = d->scratch[i];
+    /* Scarcity counts the requests still waiting for a slot. */
+    const struct territory *t = r->territory;
+    size_t nwaiting = 0;
+    if (t->nopen > d->waiting_cap) {
+        struct request **p = realloc(d->waiting, t->nopen * sizeof(*p));
+        if (p) {
+            d->waiting = p;
+            d->waiting_cap = t->nopen;
+        }
+    }
+    for (size_t i = 0; i < t->nopen && i < d->waiting_cap; i++)
+        if (t->open[i]->status == REQ_WAITING)
+            d->waiting[nwaiting++] = t->open[i];
     struct match_context ctx = {
         .now = timeutil_now(),
-        .weights = r->territory->settings.weights,
+        .weights = t->settings.weights,
         .mean_booked_ratio = mean_booked_ratio(&d->store),
-        .waiting = (struct request *const *)r->territory->open,
-        .nwaiting = r->territory->nopen,
+        .waiting = (struct request *const *)d->waiting,
+        .nwaiting = nwaiting,
     };
     return match_rank(r, d->scratch, k, &ctx, out, max);
 }
@@ -1803,6 +1816,9 @@ void dispatch_close(struct dispatch *d)
     free(d->scratch);
     d->scratch = NULL;
     d->scratch_cap = 0;
+    free(d->waiting);
+    d->waiting = NULL;
+    d->waiting_cap = 0;
     uv_close((uv_handle_t *)&d->timer, NULL);
 }
 
