@@ -28,6 +28,7 @@ static const struct {
     [DISPATCH_OK] = {"ok", 200},
     [DERR_INVALID_FIELD] = {"invalid_field", 400},
     [DERR_FORBIDDEN] = {"forbidden", 403},
+    [DERR_OTHER_TERRITORY] = {"other_territory", 403},
     [DERR_NOT_FOUND] = {"not_found", 404},
     [DERR_CONFLICT] = {"conflict", 409},
     [DERR_SLOT_TAKEN] = {"slot_taken", 409},
@@ -161,6 +162,44 @@ static bool op_settled_early(struct op *o, enum db_status st, const PGresult *re
         return false;
     op_fail_db(o, st, res);
     return true;
+}
+
+static void on_view_read(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    if (op_settled_early(o, st, res))
+        return;
+    json_t *view = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
+                       ? json_loads(PQgetvalue(res, 0, 0), 0, NULL)
+                       : NULL;
+    if (!view) {
+        op_fail(o, DERR_NOT_FOUND, "not found", NULL);
+        return;
+    }
+    op_finish(o, DISPATCH_OK, NULL, NULL, view);
+}
+
+/* Answers with the request as the database shows it (an audited read, as
+ * request.get): for the answers memory cannot give, a request no longer
+ * open. */
+static void answer_request_view(struct op *o, int64_t request_id)
+{
+    char id[24], org[24];
+    snprintf(id, sizeof(id), "%lld", (long long)request_id);
+    snprintf(org, sizeof(org), "%lld", (long long)o->caller.organisation_id);
+    const char *params[] = {id, org, o->caller.actor, token_role_name(o->caller.role)};
+    db_query(o->d->db, sql_text[SQL_REQUEST_READ], 4, params, on_view_read, o);
+}
+
+/* Answers with a booking of the caller's organisation as the database shows
+ * it (a repeated confirmation). */
+static void answer_booking_view(struct op *o, int64_t booking_id)
+{
+    char id[24], org[24];
+    snprintf(id, sizeof(id), "%lld", (long long)booking_id);
+    snprintf(org, sizeof(org), "%lld", (long long)o->caller.organisation_id);
+    const char *params[] = {id, org};
+    db_query(o->d->db, sql_text[SQL_BOOKING_GET], 2, params, on_view_read, o);
 }
 
 /* --- rendering -------------------------------------------------------------------- */
@@ -381,6 +420,7 @@ static void offer_move_next(struct op *o)
 }
 
 static json_t *request_summary_json(struct dispatch *d, const struct request *r);
+static json_t *created_json(struct dispatch *d, const struct request *r, json_t *input);
 
 static void on_offer_moved(void *arg, enum db_status st, const PGresult *res)
 {
@@ -465,7 +505,10 @@ static void on_offer_moved(void *arg, enum db_status st, const PGresult *res)
     /* A released slot may serve a waiting request before counting as free. */
     struct slot *rel = o->release;
     o->release = NULL;
-    json_t *result = o->cb ? request_summary_json(d, r) : NULL;
+    /* A creation that had to try several slots answers as a creation. */
+    json_t *result = !o->cb                                ? NULL
+                     : json_object_get(o->data, "patient") ? created_json(d, r, o->data)
+                                                           : request_summary_json(d, r);
     if (rel && released && rel->status == SLOT_FREE && idmap_get(&d->store.slots, rel->id))
         offer_slot_to_waiting(d, rel);
     op_finish(o, DISPATCH_OK, NULL, NULL, result);
@@ -800,6 +843,25 @@ static int age_at(const struct territory *t, int64_t now, int birth_year, int bm
     return age < 0 ? 0 : age;
 }
 
+/* The answer to a creation: the request, with the patient and motif as
+ * the requester just gave them (nothing is read back from the database). */
+static json_t *created_json(struct dispatch *d, const struct request *r, json_t *input)
+{
+    json_t *j = request_summary_json(d, r);
+    json_t *patient = json_object_get(input, "patient");
+    if (patient)
+        json_object_set(j, "patient", patient);
+    json_t *motif = json_object_get(input, "motif");
+    if (motif)
+        json_object_set(j, "motif", motif);
+    json_t *v;
+    if ((v = json_object_get(input, "constraints")))
+        json_object_set(j, "constraints", v);
+    if ((v = json_object_get(input, "source")))
+        json_object_set(j, "source", v);
+    return j;
+}
+
 static void on_request_created(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
@@ -832,10 +894,7 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
             op_finish(o, DISPATCH_OK, NULL, NULL, request_summary_json(d, existing));
             return;
         }
-        json_t *j = json_pack("{s:I, s:s, s:s}", "request_id", (json_int_t)id, "client_ref",
-                              json_string_value(json_object_get(o->data, "client_ref")), "status",
-                              PQgetvalue(res, 0, 2));
-        op_finish(o, DISPATCH_OK, NULL, NULL, j);
+        answer_request_view(o, id);
         return;
     }
     r->id = id;
@@ -850,7 +909,7 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
         request_set_offer(keep, o->slot, expires);
         d->stats.offers++;
         push_capacity(d, o->slot);
-        op_finish(o, DISPATCH_OK, NULL, NULL, request_summary_json(d, keep));
+        op_finish(o, DISPATCH_OK, NULL, NULL, created_json(d, keep, o->data));
         return;
     }
     if (o->slot) {
@@ -863,7 +922,7 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
         offer_move_next(o);
         return;
     }
-    op_finish(o, DISPATCH_OK, NULL, NULL, request_summary_json(d, keep));
+    op_finish(o, DISPATCH_OK, NULL, NULL, created_json(d, keep, o->data));
 }
 
 void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t *data,
@@ -1100,15 +1159,12 @@ static void on_accepted(void *arg, enum db_status st, const PGresult *res)
         if (s->practitioner)
             s->practitioner->booked++;
     }
-    json_t *result = NULL;
-    if (s)
-        result = booking_json(d, booking_id, r, s, now);
-    else
-        result = json_pack("{s:I, s:s}", "booking_id", (json_int_t)booking_id, "status", "booked");
-    if (!created || !r) {
-        op_finish(o, DISPATCH_OK, NULL, NULL, result);
+    if (!created || !r || !s) {
+        /* A repeated confirmation: the booking as it stands. */
+        answer_booking_view(o, booking_id);
         return;
     }
+    json_t *result = booking_json(d, booking_id, r, s, now);
     d->stats.bookings++;
     if (s) {
         s->held_for = 0;
@@ -1197,6 +1253,28 @@ static void apply_freed(struct dispatch *d, int64_t freed_slot)
     offer_slot_to_waiting(d, s);
 }
 
+static void push_booking_cancelled(struct dispatch *d, const char *territory, json_t *view,
+                                   int64_t organisation_id);
+static void push_request_status(struct dispatch *d, const char *territory, int64_t organisation_id,
+                                int64_t request_id, const char *client_ref, const char *previous,
+                                const char *status, int64_t booking_id);
+
+static void on_cancelled_booking_view(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    if (op_closed(o))
+        return;
+    json_t *view =
+        st == DB_OK && PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
+    if (view) {
+        push_booking_cancelled(o->d, o->caller.territory, view, o->caller.organisation_id);
+        push_request_status(o->d, o->caller.territory, o->caller.organisation_id, o->ids[0], NULL,
+                            "booked", "cancelled", o->ids[1]);
+        json_decref(view);
+    }
+    answer_request_view(o, o->ids[0]);
+}
+
 static void on_request_cancelled(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
@@ -1216,20 +1294,28 @@ static void on_request_cancelled(void *arg, enum db_status st, const PGresult *r
     }
     int64_t freed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     int64_t booking = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    json_t *result;
+    apply_freed(d, freed);
     if (r) {
         const char *previous = model_request_status_name(r->status);
         r->status = REQ_CANCELLED;
-        result = request_summary_json(d, r);
+        json_t *result = request_summary_json(d, r);
         push_request_updated(d, r, previous, "cancelled", booking);
         store_remove_request(&d->store, r);
         o->req = NULL;
-    } else {
-        result = json_pack("{s:I, s:s}", o->ids[1] ? "booking_id" : "request_id",
-                           (json_int_t)(o->ids[1] ? o->ids[1] : o->ids[0]), "status", "cancelled");
+        op_finish(o, DISPATCH_OK, NULL, NULL, result);
+        return;
     }
-    apply_freed(d, freed);
-    op_finish(o, DISPATCH_OK, NULL, NULL, result);
+    if (booking > 0) {
+        /* A booked request: its practitioner is told, with the booking. */
+        o->ids[1] = booking;
+        char id[24], org[24];
+        snprintf(id, sizeof(id), "%lld", (long long)booking);
+        snprintf(org, sizeof(org), "%lld", (long long)o->caller.organisation_id);
+        const char *params[] = {id, org};
+        db_query(d->db, sql_text[SQL_BOOKING_GET], 2, params, on_cancelled_booking_view, o);
+        return;
+    }
+    answer_request_view(o, o->ids[0]);
 }
 
 void dispatch_request_cancel(struct dispatch *d, const struct caller *c, json_t *data,
@@ -1567,6 +1653,19 @@ void dispatch_slot_list(struct dispatch *d, const struct caller *c, json_t *data
     json_decref(result);
 }
 
+/* Whether commune `c` is one of `t`'s or of a territory it borrows from. */
+static bool territory_has_commune(const struct territory *t, const struct commune *c)
+{
+    for (size_t i = 0; i < t->ncommunes; i++)
+        if (t->communes[i] == c)
+            return true;
+    for (size_t k = 0; k < t->nneighbours; k++)
+        for (size_t i = 0; i < t->neighbours[k]->ncommunes; i++)
+            if (t->neighbours[k]->communes[i] == c)
+                return true;
+    return false;
+}
+
 static int64_t horizon_end(const struct territory *t, const char *h, int64_t now)
 {
     if (strcmp(h, "2h") == 0)
@@ -1594,7 +1693,12 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t 
     const char *insee = json_string_value(json_object_get(data, "commune_insee"));
     struct commune *centre = insee ? store_commune(&d->store, insee) : NULL;
     if (insee && !centre) {
-        cb(arg, DERR_INVALID_FIELD, "unknown commune", "commune_insee", NULL);
+        cb(arg, DERR_NOT_FOUND, "unknown commune", "commune_insee", NULL);
+        return;
+    }
+    if (centre && !territory_has_commune(t, centre)) {
+        cb(arg, DERR_OTHER_TERRITORY, "this commune belongs to another territory", "commune_insee",
+           NULL);
         return;
     }
     double radius = json_number_value(json_object_get(data, "radius_km"));

@@ -28,6 +28,7 @@ enum dispatch_error {
     DISPATCH_OK = 0,
     DERR_INVALID_FIELD, /* a value is well-formed but not acceptable */
     DERR_FORBIDDEN,
+    DERR_OTHER_TERRITORY, /* the object belongs to a territory the caller does not see */
     DERR_NOT_FOUND,
     DERR_CONFLICT,
     DERR_SLOT_TAKEN,
@@ -88,7 +89,7 @@ struct dispatch {
     uv_timer_t timer; /* hold expiry and housekeeping */
     uint64_t last_housekeeping_ms;
     bool housekeeping_running;
-    int inflight; /* operations waiting for the database */
+    int inflight;          /* operations waiting for the database */
     struct slot **scratch; /* candidate slots of the ranking in progress */
     size_t scratch_cap;
     struct request **waiting; /* waiting requests, for the scarcity term */

@@ -73,9 +73,34 @@ static long content_length(struct lws *wsi)
     return strtol(v, NULL, 10);
 }
 
-/* lws keeps each name=value of the query string as a separate fragment;
- * join them back with '&' for the codec.  An over-long query is dropped
- * (the request then fails validation on its missing fields). */
+/* Appends `len` bytes percent-encoded (all but unreserved characters) at
+ * out[*n]; returns false when `size` is too small. */
+static bool append_encoded(char *out, size_t size, size_t *n, const char *p, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '-' || c == '_' || c == '.' || c == '~' || c == ',';
+        if (*n + (plain ? 1 : 3) + 1 > size)
+            return false;
+        if (plain) {
+            out[(*n)++] = (char)c;
+        } else {
+            out[(*n)++] = '%';
+            out[(*n)++] = hex[c >> 4];
+            out[(*n)++] = hex[c & 15];
+        }
+    }
+    out[*n] = '\0';
+    return true;
+}
+
+/* lws keeps each name=value of the query string as a separate fragment,
+ * already percent-decoded.  The codec expects the query as sent, so each
+ * name and value is encoded again and the pairs joined with '&' (a value
+ * holding '&', '=' or '+' survives).  An over-long query is dropped: the
+ * request then fails validation on its missing fields. */
 static void read_query(struct lws *wsi, char *out, size_t size)
 {
     size_t n = 0;
@@ -85,15 +110,21 @@ static void read_query(struct lws *wsi, char *out, size_t size)
         int len = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
         if (len <= 0)
             break;
-        if (n + (size_t)len + 2 > size) {
+        const char *eq = memchr(frag, '=', (size_t)len);
+        size_t name_len = eq ? (size_t)(eq - frag) : (size_t)len;
+        bool ok = (n == 0 || n + 2 <= size) && (n == 0 || (out[n++] = '&')) &&
+                  append_encoded(out, size, &n, frag, name_len);
+        if (ok && eq) {
+            ok = n + 2 <= size;
+            if (ok) {
+                out[n++] = '=';
+                ok = append_encoded(out, size, &n, eq + 1, (size_t)len - name_len - 1);
+            }
+        }
+        if (!ok) {
             out[0] = '\0';
             return;
         }
-        if (n > 0)
-            out[n++] = '&';
-        memcpy(out + n, frag, (size_t)len);
-        n += (size_t)len;
-        out[n] = '\0';
     }
 }
 

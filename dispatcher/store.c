@@ -36,6 +36,7 @@ static void settings_default(struct territory_settings *s)
     s->hold_seconds = 180;
     s->alternatives = 3;
     s->outcome_delay_hours = 72;
+    s->identity_retention_days = 90;
     model_weights_default(&s->weights);
 }
 
@@ -70,6 +71,7 @@ bool store_parse_settings(const char *text, struct territory_settings *out)
     read_int(j, "hold_seconds", &out->hold_seconds, 30, 3600);
     read_int(j, "alternatives", &out->alternatives, 0, 10);
     read_int(j, "outcome_delay_hours", &out->outcome_delay_hours, 1, 24 * 30);
+    read_int(j, "identity_retention_days", &out->identity_retention_days, 1, 3650);
     json_t *w = json_object_get(j, "weights");
     if (json_is_object(w)) {
         read_number(w, "start_per_hour", &out->weights.start_per_hour, 0, 1000);

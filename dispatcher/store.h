@@ -36,9 +36,10 @@ struct organisation {
 /* A territory's settings (territory.settings in SQL), with their defaults
  * from docs/dispatch.md applied. */
 struct territory_settings {
-    int hold_seconds;        /* how long an offer holds its slot: 180 */
-    int alternatives;        /* alternatives listed with an offer: 3 */
-    int outcome_delay_hours; /* outcomes accepted until start + this: 72 */
+    int hold_seconds;            /* how long an offer holds its slot: 180 */
+    int alternatives;            /* alternatives listed with an offer: 3 */
+    int outcome_delay_hours;     /* outcomes accepted until start + this: 72 */
+    int identity_retention_days; /* patient identity erased this long after: 90 */
     struct weights weights;
 };
 

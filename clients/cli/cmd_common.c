@@ -1,0 +1,67 @@
+/* What the snpctl commands share beyond ctl: option parsing and the short
+ * descriptions of slots and patients.  See commands.h. */
+#include <stdio.h>
+#include <string.h>
+
+#include "clients/cli/commands.h"
+#include "clients/cli/labels.h"
+
+int cmd_parse(struct ctl *c, int argc, char **argv, const struct option *options,
+              int (*on_option)(void *state, int id, const char *arg), void *state,
+              int *first_operand)
+{
+    int ch;
+    opterr = 0;
+    /* 0 makes glibc start over with a fresh argument vector. */
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        if (ch == 'h') {
+            fputs(c->usage, stdout);
+            return -1;
+        }
+        if (ch == ':')
+            return ctl_usage_error(c, "l'option %s attend une valeur", argv[optind - 1]);
+        if (ch == '?')
+            return ctl_usage_error(c, "option inconnue : %s", argv[optind - 1]);
+        if (ctl_common_option(c, ch, optarg))
+            continue;
+        int rc = on_option ? on_option(state, ch, optarg) : CTL_USAGE;
+        if (rc != CTL_OK)
+            return rc;
+    }
+    *first_operand = optind;
+    return CTL_OK;
+}
+
+void cmd_slot_place(const json_t *slot, bool with_practitioner, char *buf, size_t n)
+{
+    const json_t *pr = json_object_get(slot, "practitioner");
+    const json_t *site = json_object_get(slot, "site");
+    char who[256] = "";
+    if (pr && with_practitioner)
+        snprintf(who, sizeof(who), "Dr %s %s, ", ctl_str(pr, "given_name"),
+                 ctl_str(pr, "family_name"));
+    const char *name = ctl_str(site, "name");
+    const char *commune = ctl_str(site, "commune_name");
+    snprintf(buf, n, "%s%s%s%s", who, name ? name : "?", commune ? ", " : "",
+             commune ? commune : "");
+}
+
+void cmd_patient(const json_t *patient, char *buf, size_t n)
+{
+    if (!patient) {
+        snprintf(buf, n, "(identité effacée)");
+        return;
+    }
+    const char *name = ctl_str(patient, "display_name");
+    if (!name)
+        name = ctl_str(patient, "initials");
+    char born[16] = "";
+    const char *bd = ctl_str(patient, "birth_date");
+    if (bd)
+        snprintf(born, sizeof(born), "%.4s", bd);
+    else if (json_object_get(patient, "birth_year"))
+        snprintf(born, sizeof(born), "%lld", (long long)ctl_int(patient, "birth_year"));
+    snprintf(buf, n, "%s, %s, %s", name ? name : "?",
+             labels_get(LABELS_SEX, ctl_str(patient, "sex")), born[0] ? born : "?");
+}

@@ -1,0 +1,340 @@
+/* snpctl territory, indicators and whoami: the coordinator's view of the
+ * territory, and what a token is.  See commands.h and docs/snpctl.md. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clients/cli/commands.h"
+#include "clients/cli/labels.h"
+#include "clients/cli/table.h"
+#include "clients/cli/timearg.h"
+
+static const char territory_usage[] =
+    "usage : snpctl territory show\n"
+    "        snpctl territory set CLÉ=VALEUR...\n"
+    "\n"
+    "show : le territoire, ses communes, ses voisins et ses réglages (tous les rôles).\n"
+    "set : change des réglages (rôles coordinator et admin) ; clés :\n"
+    "  hold_seconds (30-3600)            durée de blocage d'un créneau proposé\n"
+    "  alternatives (0-10)               autres créneaux listés avec une proposition\n"
+    "  outcome_delay_hours (1-720)       délai pour déclarer l'issue d'un rendez-vous\n"
+    "  identity_retention_days (1-3650)  conservation de l'identité des patients\n"
+    "  weights.start_per_hour, weights.distance_per_km, weights.own_mt_bonus,\n"
+    "  weights.fairness, weights.scarcity (0-1000)   poids du classement\n"
+    "Exemple : snpctl territory set hold_seconds=120 weights.distance_per_km=0.2\n" CTL_COMMON_HELP;
+
+static const char indicators_usage[] =
+    "usage : snpctl indicators [--month AAAA-MM]\n"
+    "\n"
+    "Les indicateurs du mois (le mois en cours par défaut), agrégés, sans identité de\n"
+    "patient (rôles coordinator et admin).\n" CTL_COMMON_HELP;
+
+static const char whoami_usage[] =
+    "usage : snpctl whoami\n"
+    "\n"
+    "Ce que le jeton permet : rôle, territoire, organisation ou RPPS, expiration, et\n"
+    "l'écart entre l'horloge du serveur et celle de cette machine.\n" CTL_COMMON_HELP;
+
+static const struct option plain_options[] = {
+    CTL_COMMON_OPTIONS,
+    {0, 0, 0, 0},
+};
+
+/* Prints one integer setting, "—" when the server left it out. */
+static void print_setting(const json_t *s, const char *key, const char *unit, const char *what)
+{
+    json_t *v = json_object_get(s, key);
+    if (json_is_integer(v))
+        printf("  %-24s %lld%s%s (%s)\n", key, (long long)json_integer_value(v), *unit ? " " : "",
+               unit, what);
+    else
+        printf("  %-24s — (%s ; non donné par le serveur)\n", key, what);
+}
+
+static void print_settings(const json_t *s)
+{
+    printf("Réglages :\n");
+    print_setting(s, "hold_seconds", "s", "blocage d'un créneau proposé");
+    print_setting(s, "alternatives", "", "autres créneaux proposés");
+    print_setting(s, "outcome_delay_hours", "h", "délai de déclaration de l'issue");
+    print_setting(s, "identity_retention_days", "j", "conservation de l'identité");
+    const json_t *w = json_object_get(s, "weights");
+    const char *key;
+    json_t *v;
+    json_object_foreach ((json_t *)w, key, v) {
+        printf("  weights.%-16s %g\n", key, json_number_value(v));
+    }
+}
+
+static void print_territory(const json_t *t)
+{
+    printf("Territoire %s — %s (%s), fuseau %s\n", ctl_str(t, "territory_id"), ctl_str(t, "name"),
+           strcmp(ctl_str(t, "kind") ? ctl_str(t, "kind") : "", "sas") == 0 ? "SAS" : "CPTS",
+           ctl_str(t, "time_zone"));
+    const json_t *nb = json_object_get(t, "neighbours");
+    if (json_array_size(nb) > 0) {
+        printf("Voisins : ");
+        size_t i;
+        json_t *v;
+        json_array_foreach (nb, i, v)
+            printf("%s%s", i ? ", " : "", json_string_value(v));
+        printf("\n");
+    }
+    static const char *const heads[] = {"Commune", "INSEE", "Code postal", "Latitude", "Longitude"};
+    struct table tb;
+    table_init(&tb, 5, heads);
+    table_align_right(&tb, 3);
+    table_align_right(&tb, 4);
+    size_t i;
+    json_t *cm;
+    json_array_foreach (json_object_get(t, "communes"), i, cm) {
+        char lat[32], lon[32];
+        snprintf(lat, sizeof(lat), "%.4f", json_number_value(json_object_get(cm, "latitude")));
+        snprintf(lon, sizeof(lon), "%.4f", json_number_value(json_object_get(cm, "longitude")));
+        const char *pc = ctl_str(cm, "postal_code");
+        const char *row[] = {ctl_str(cm, "name"), ctl_str(cm, "insee"), pc ? pc : "", lat, lon};
+        table_add(&tb, row);
+    }
+    printf("%zu commune%s :\n", json_array_size(json_object_get(t, "communes")),
+           json_array_size(json_object_get(t, "communes")) > 1 ? "s" : "");
+    table_print(&tb, stdout, 2);
+    table_free(&tb);
+    print_settings(json_object_get(t, "settings"));
+}
+
+/* The settings keys and whether each is an integer (else a number). */
+static const struct {
+    const char *key;
+    bool integer;
+} settings_keys[] = {
+    {"hold_seconds", true},
+    {"alternatives", true},
+    {"outcome_delay_hours", true},
+    {"identity_retention_days", true},
+    {"weights.start_per_hour", false},
+    {"weights.distance_per_km", false},
+    {"weights.own_mt_bonus", false},
+    {"weights.fairness", false},
+    {"weights.scarcity", false},
+};
+
+static int territory_set(struct ctl *c, int argc, char **argv, int first)
+{
+    if (first >= argc)
+        return ctl_usage_error(c, "donnez au moins un réglage CLÉ=VALEUR");
+    json_t *s = json_object();
+    static struct ctl_field_option fields[sizeof(settings_keys) / sizeof(settings_keys[0]) + 1];
+    for (size_t k = 0; k < sizeof(settings_keys) / sizeof(settings_keys[0]); k++)
+        fields[k] = (struct ctl_field_option){settings_keys[k].key, settings_keys[k].key};
+    c->field_options = fields;
+    for (int i = first; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        size_t k, nk = sizeof(settings_keys) / sizeof(settings_keys[0]);
+        for (k = 0; eq && k < nk; k++)
+            if (strlen(settings_keys[k].key) == (size_t)(eq - argv[i]) &&
+                strncmp(settings_keys[k].key, argv[i], (size_t)(eq - argv[i])) == 0)
+                break;
+        if (!eq || k == nk) {
+            json_decref(s);
+            return ctl_usage_error(c, "réglage inconnu « %s » (CLÉ=VALEUR, clés dans --help)",
+                                   argv[i]);
+        }
+        char *end;
+        json_t *v;
+        if (settings_keys[k].integer) {
+            long long n = strtoll(eq + 1, &end, 10);
+            v = json_integer(n);
+        } else {
+            double d = strtod(eq + 1, &end);
+            v = json_real(d);
+        }
+        if (end == eq + 1 || *end) {
+            json_decref(v);
+            json_decref(s);
+            return ctl_usage_error(c, "%s : nombre attendu", settings_keys[k].key);
+        }
+        if (strncmp(settings_keys[k].key, "weights.", 8) == 0) {
+            json_t *w = json_object_get(s, "weights");
+            if (!w) {
+                w = json_object();
+                json_object_set_new(s, "weights", w);
+            }
+            json_object_set_new(w, settings_keys[k].key + 8, v);
+        } else {
+            json_object_set_new(s, settings_keys[k].key, v);
+        }
+    }
+    json_t *r;
+    int rc = ctl_call(c, "territory.settings.update", s, &r, NULL, NULL);
+    json_decref(s);
+    if (rc != CTL_OK)
+        return rc;
+    if (c->json) {
+        ctl_print_json(r);
+    } else {
+        printf("Réglages enregistrés.\n");
+        print_settings(json_object_get(r, "settings"));
+    }
+    json_decref(r);
+    return CTL_OK;
+}
+
+int cmd_territory(struct ctl *c, int argc, char **argv)
+{
+    c->usage = territory_usage;
+    if (argc < 2)
+        return ctl_usage_error(c, "territory : sous-commande manquante (show ou set)");
+    const char *sub = argv[1];
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
+        fputs(territory_usage, stdout);
+        return CTL_OK;
+    }
+    int first;
+    int rc = cmd_parse(c, argc - 1, argv + 1, plain_options, NULL, NULL, &first);
+    if (rc != CTL_OK)
+        return rc < 0 ? CTL_OK : rc;
+    first += 1;
+    if (strcmp(sub, "set") == 0)
+        return territory_set(c, argc, argv, first);
+    if (strcmp(sub, "show") != 0)
+        return ctl_usage_error(c, "territory : sous-commande inconnue « %s »", sub);
+    if (first < argc)
+        return ctl_usage_error(c, "argument inattendu : %s", argv[first]);
+    json_t *t;
+    rc = ctl_territory(c, &t);
+    if (rc != CTL_OK)
+        return rc;
+    if (c->json)
+        ctl_print_json(t);
+    else
+        print_territory(t);
+    return CTL_OK;
+}
+
+/* ---- indicators ---------------------------------------------------------- */
+
+static int on_month(void *state, int id, const char *arg)
+{
+    if (id != 1)
+        return CTL_USAGE;
+    *(const char **)state = arg;
+    return CTL_OK;
+}
+
+int cmd_indicators(struct ctl *c, int argc, char **argv)
+{
+    c->usage = indicators_usage;
+    static const struct option options[] = {
+        {"month", required_argument, NULL, 1},
+        CTL_COMMON_OPTIONS,
+        {0, 0, 0, 0},
+    };
+    const char *month = NULL;
+    int first;
+    int rc = cmd_parse(c, argc, argv, options, on_month, &month, &first);
+    if (rc != CTL_OK)
+        return rc < 0 ? CTL_OK : rc;
+    if (first < argc)
+        return ctl_usage_error(c, "argument inattendu : %s", argv[first]);
+    char current[32];
+    if (!month) {
+        /* The current month of the territory's local time. */
+        json_t *t;
+        rc = ctl_territory(c, &t);
+        if (rc != CTL_OK)
+            return rc;
+        struct tm tm;
+        if (!timeutil_to_local(c->zone, timeutil_now(), &tm))
+            return CTL_UNAVAILABLE;
+        snprintf(current, sizeof(current), "%04d-%02d", tm.tm_year + 1900, tm.tm_mon + 1);
+        month = current;
+    }
+    static const struct ctl_field_option fields[] = {{"month", "--month"}, {NULL, NULL}};
+    c->field_options = fields;
+    json_t *q = json_pack("{s:s}", "month", month), *r;
+    const char *code = NULL;
+    c->quiet_code = "not_found";
+    rc = ctl_call(c, "indicators.get", q, &r, NULL, &code);
+    json_decref(q);
+    if (rc != CTL_OK) {
+        if (code && strcmp(code, "not_found") == 0)
+            fprintf(stderr,
+                    "snpctl: les indicateurs de %s ne sont pas disponibles : ce serveur "
+                    "ne les calcule pas encore (not_found).\n",
+                    month);
+        return rc;
+    }
+    if (c->json) {
+        ctl_print_json(r);
+        json_decref(r);
+        return CTL_OK;
+    }
+    printf("Indicateurs de %s — territoire %s\n", ctl_str(r, "month"), ctl_str(r, "territory_id"));
+    static const char *const heads[] = {"Indicateur", "Valeur", "Unité", "Version"};
+    struct table t;
+    table_init(&t, 4, heads);
+    table_align_right(&t, 1);
+    table_align_right(&t, 3);
+    size_t i;
+    json_t *ind;
+    json_array_foreach (json_object_get(r, "indicators"), i, ind) {
+        char value[32], version[16];
+        snprintf(value, sizeof(value), "%g", json_number_value(json_object_get(ind, "value")));
+        snprintf(version, sizeof(version), "%lld", (long long)ctl_int(ind, "definition_version"));
+        const char *unit = ctl_str(ind, "unit");
+        const char *row[] = {ctl_str(ind, "name"), value, unit ? unit : "", version};
+        table_add(&t, row);
+    }
+    if (t.nrows == 0)
+        printf("Aucun indicateur pour ce mois.\n");
+    else
+        table_print(&t, stdout, 0);
+    table_free(&t);
+    json_decref(r);
+    return CTL_OK;
+}
+
+/* ---- whoami -------------------------------------------------------------- */
+
+int cmd_whoami(struct ctl *c, int argc, char **argv)
+{
+    c->usage = whoami_usage;
+    int first;
+    int rc = cmd_parse(c, argc, argv, plain_options, NULL, NULL, &first);
+    if (rc != CTL_OK)
+        return rc < 0 ? CTL_OK : rc;
+    if (first < argc)
+        return ctl_usage_error(c, "argument inattendu : %s", argv[first]);
+    struct snpclient_ws *w;
+    json_t *s;
+    rc = ctl_ws_open(c, &w, &s);
+    if (rc != CTL_OK)
+        return rc;
+    snpclient_ws_close(w);
+    if (c->json) {
+        ctl_print_json(s);
+        json_decref(s);
+        return CTL_OK;
+    }
+    printf("Serveur      %s\n", c->server);
+    printf("Rôle         %s (%s)\n", ctl_str(s, "role"),
+           labels_get(LABELS_ROLE, ctl_str(s, "role")));
+    printf("Territoire   %s\n", ctl_str(s, "territory_id"));
+    if (ctl_str(s, "rpps"))
+        printf("RPPS         %s\n", ctl_str(s, "rpps"));
+    if (json_object_get(s, "organisation_id"))
+        printf("Organisation %s (n° %lld)\n",
+               ctl_str(s, "organisation_name") ? ctl_str(s, "organisation_name") : "?",
+               (long long)ctl_int(s, "organisation_id"));
+    char when[48];
+    labels_when_year(ctl_str(s, "expires_at"), when, sizeof(when));
+    printf("Expiration   %s\n", ctl_str(s, "expires_at") ? when : "aucune");
+    int64_t server;
+    if (timeutil_parse_rfc3339(ctl_str(s, "server_time"), &server)) {
+        long skew = (long)(server - timeutil_now());
+        printf("Horloge      écart de %ld s avec le serveur%s\n", skew,
+               skew > 30 || skew < -30 ? " : réglez l'heure de cette machine" : "");
+    }
+    json_decref(s);
+    return CTL_OK;
+}

@@ -1,0 +1,48 @@
+/* The snpctl commands.  Each takes the shared context and its arguments,
+ * `argv[0]` being the command's own name ("slots", "request"...), parses
+ * them with getopt_long (common options included), does its work and
+ * returns the process exit code (enum ctl_exit).  Each has --help.
+ *
+ *   cmd_slots.c      slots, bookings, outcome        (gp, coordinator)
+ *   cmd_request.c    request, slip                   (requesters)
+ *   cmd_capacity.c   capacity, watch                 (sas, desk, others)
+ *   cmd_territory.c  territory, indicators, whoami   (coordinator; whoami: all)
+ *   cmd_import.c     import                          (offline CSV validation)
+ */
+#ifndef SNPCTL_COMMANDS_H
+#define SNPCTL_COMMANDS_H
+
+#include "clients/cli/ctl.h"
+
+int cmd_slots(struct ctl *c, int argc, char **argv);
+int cmd_bookings(struct ctl *c, int argc, char **argv);
+int cmd_outcome(struct ctl *c, int argc, char **argv);
+int cmd_request(struct ctl *c, int argc, char **argv);
+int cmd_slip(struct ctl *c, int argc, char **argv);
+int cmd_capacity(struct ctl *c, int argc, char **argv);
+int cmd_watch(struct ctl *c, int argc, char **argv);
+int cmd_territory(struct ctl *c, int argc, char **argv);
+int cmd_indicators(struct ctl *c, int argc, char **argv);
+int cmd_whoami(struct ctl *c, int argc, char **argv);
+int cmd_import(struct ctl *c, int argc, char **argv);
+
+/* Runs getopt_long over `argv` with `options` (which end with
+ * CTL_COMMON_OPTIONS and a zero entry), handling the common options and
+ * --help itself: calls `on_option(state, id, optarg)` for every other
+ * option, which returns CTL_OK or an exit code.  Stores the index of the
+ * first operand in `*first_operand`.  Returns CTL_OK, or -1 when --help was
+ * given (the usage was printed: the command returns CTL_OK), or an exit
+ * code (a usage error has been printed). */
+int cmd_parse(struct ctl *c, int argc, char **argv, const struct option *options,
+              int (*on_option)(void *state, int id, const char *arg), void *state,
+              int *first_operand);
+
+/* Formats the practitioner (when `with_practitioner`), site and commune of
+ * a slot in one short line, e.g. "Dr Anne Le Guen, Cabinet du Port, Redon",
+ * into `buf`. */
+void cmd_slot_place(const json_t *slot, bool with_practitioner, char *buf, size_t n);
+
+/* Formats a patient as "J. D., F, 1980" into `buf`. */
+void cmd_patient(const json_t *patient, char *buf, size_t n);
+
+#endif

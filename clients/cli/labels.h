@@ -1,0 +1,67 @@
+/* labels: the French words snpctl shows to its users for the protocol's
+ * enumerated values (modes, statuses, motifs...), and the short local date
+ * formats of its tables.
+ *
+ * The command line itself takes the protocol's English values (`--mode
+ * office`), which are stable and scriptable; only what is printed for people
+ * is French.  Every function is pure and returns static strings or writes
+ * into the caller's buffer.
+ */
+#ifndef SNPCTL_LABELS_H
+#define SNPCTL_LABELS_H
+
+#include <stddef.h>
+
+/* The enumerations of snp.v1 that have a French label. */
+enum labels_kind {
+    LABELS_SLOT_STATUS,
+    LABELS_REQUEST_STATUS,
+    LABELS_BOOKING_STATUS,
+    LABELS_MODE,
+    LABELS_AUDIENCE,
+    LABELS_URGENCY,
+    LABELS_MOTIF,
+    LABELS_SEX,
+    LABELS_OUTCOME,
+    LABELS_CANCEL_REASON,
+    LABELS_DECLINE_REASON,
+    LABELS_HALF_DAY,
+    LABELS_SITE_KIND,
+    LABELS_ROLE,
+    LABELS_PROTOCOL,
+    LABELS_TEST_RESULT,
+    LABELS_EXCLUSION,
+    LABELS_PRIORITY_GROUP,
+    LABELS_HORIZON,
+    LABELS_KIND_COUNT
+};
+
+/* Returns the French label of `value` in the enumeration `kind`.  A value the
+ * table does not know (a newer server may add values within snp.v1) is
+ * returned as it is, and NULL gives "—". */
+const char *labels_get(enum labels_kind kind, const char *value);
+
+/* Returns the number of values of `kind` and, through `*values`, their
+ * protocol names in declaration order (for menus and help texts). */
+size_t labels_values(enum labels_kind kind, const char *const **values);
+
+/* Returns the French sentence for the snp.v1 error `code` ("slot_taken"...),
+ * or a generic sentence for a code it does not know. */
+const char *labels_error(const char *code);
+
+/* Writes the local date and time of the RFC 3339 timestamp `ts` as the
+ * server wrote it (the territory's local time), e.g. "mar. 01/12 14:00",
+ * into `buf` of `n` bytes.  A string that is not a timestamp is copied as it
+ * is; NULL gives "—". */
+void labels_when(const char *ts, char *buf, size_t n);
+
+/* Same as labels_when() with the year: "mar. 01/12/2026 14:00". */
+void labels_when_year(const char *ts, char *buf, size_t n);
+
+/* Writes the time of day of `ts`, "14:00", into `buf` of `n` bytes. */
+void labels_hhmm(const char *ts, char *buf, size_t n);
+
+/* Writes a number of seconds as "2 min 05 s" (or "45 s"). */
+void labels_seconds(long seconds, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,1092 @@
+/* snpctl end to end: the real binary ($SNPCTL_BINARY), run with fork/exec
+ * against the real snpd on a throwaway database (tests/support/fixture.h),
+ * as each role would use it.  Scripted output (--json) is parsed with
+ * jansson and checked against the database; human output is checked for
+ * its French headings; exit codes are checked everywhere.
+ *
+ * Every run gets an empty HOME, so that no configuration file of the
+ * machine leaks in, and only the environment the test gives it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+
+#include "dispatcher/timeutil.h"
+#include "tests/support/fixture.h"
+
+/* ---- running snpctl ------------------------------------------------------ */
+
+struct run {
+    int status; /* exit code, 128 + signal when killed, -1 on a time-out */
+    char *out;
+    char *err;
+};
+
+static char server[64];
+static char home[128];
+
+static void run_free(struct run *r)
+{
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof(*r));
+}
+
+/* A child being run: its pid and the read ends of its output pipes. */
+struct child {
+    pid_t pid;
+    int out, err;
+};
+
+/* Starts snpctl with `args` (NULL-terminated, without the program name),
+ * the token `token` (NULL: none) and the extra environment `env`
+ * (NULL-terminated "NAME=value" strings, may be NULL); standard input reads
+ * `input` (NULL: nothing). */
+static struct child spawn(const char *token, const char *const *env, const char *input,
+                          const char *const *args)
+{
+    int po[2], pe[2], pi[2];
+    cr_assert(pipe(po) == 0 && pipe(pe) == 0 && pipe(pi) == 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        dup2(pi[0], 0);
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        close(pi[0]), close(pi[1]), close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
+        char *envp[32];
+        int n = 0;
+        static char e_server[128], e_token[128], e_home[160], e_path[1024];
+        snprintf(e_server, sizeof(e_server), "SNPCTL_SERVER=%s", server);
+        envp[n++] = e_server;
+        if (token) {
+            snprintf(e_token, sizeof(e_token), "SNPCTL_TOKEN=%s", token);
+            envp[n++] = e_token;
+        }
+        snprintf(e_home, sizeof(e_home), "HOME=%s", home);
+        envp[n++] = e_home;
+        snprintf(e_path, sizeof(e_path), "PATH=%s", getenv("PATH") ? getenv("PATH") : "/usr/bin");
+        envp[n++] = e_path;
+        for (int i = 0; env && env[i] && n < 30; i++) {
+            /* An entry replaces the default of the same name. */
+            size_t len = strcspn(env[i], "=");
+            int k;
+            for (k = 0; k < n; k++)
+                if (strncmp(envp[k], env[i], len + 1) == 0)
+                    break;
+            envp[k == n ? n++ : k] = (char *)env[i];
+        }
+        envp[n] = NULL;
+        char *argv[64];
+        int a = 0;
+        argv[a++] = (char *)"snpctl";
+        for (int i = 0; args[i] && a < 63; i++)
+            argv[a++] = (char *)args[i];
+        argv[a] = NULL;
+        execve(getenv("SNPCTL_BINARY"), argv, envp);
+        _exit(127);
+    }
+    close(pi[0]);
+    close(po[1]);
+    close(pe[1]);
+    if (input) {
+        ssize_t w = write(pi[1], input, strlen(input));
+        (void)w;
+    }
+    close(pi[1]);
+    return (struct child){pid, po[0], pe[0]};
+}
+
+/* Appends what is readable on `fd` to `*buf`; returns false at its end. */
+static bool drain(int fd, char **buf, size_t *len)
+{
+    char chunk[4096];
+    ssize_t n = read(fd, chunk, sizeof(chunk));
+    if (n <= 0)
+        return false;
+    *buf = realloc(*buf, *len + (size_t)n + 1);
+    memcpy(*buf + *len, chunk, (size_t)n);
+    *len += (size_t)n;
+    (*buf)[*len] = '\0';
+    return true;
+}
+
+/* Waits for the child to end (killing it after `timeout_ms`) and collects
+ * its output. */
+static struct run finish(struct child c, int timeout_ms)
+{
+    struct run r = {0};
+    size_t olen = 0, elen = 0;
+    r.out = calloc(1, 1);
+    r.err = calloc(1, 1);
+    bool oo = true, eo = true;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool timed_out = false;
+    while (oo || eo) {
+        struct pollfd p[2] = {{.fd = oo ? c.out : -1, .events = POLLIN},
+                              {.fd = eo ? c.err : -1, .events = POLLIN}};
+        int n = poll(p, 2, 200);
+        if (n > 0) {
+            if (p[0].revents && !drain(c.out, &r.out, &olen))
+                oo = false;
+            if (p[1].revents && !drain(c.err, &r.err, &elen))
+                eo = false;
+        }
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms) {
+            kill(c.pid, SIGKILL);
+            timed_out = true;
+            break;
+        }
+    }
+    close(c.out);
+    close(c.err);
+    int st;
+    waitpid(c.pid, &st, 0);
+    r.status = timed_out ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return r;
+}
+
+static struct run run_env(const char *token, const char *const *env, const char *input,
+                          const char *const *args)
+{
+    return finish(spawn(token, env, input, args), 60000);
+}
+
+/* snpctl with a token (or NULL) and arguments. */
+#define CTL(token, ...) run_env(token, NULL, NULL, (const char *const[]){__VA_ARGS__, NULL})
+
+/* Parses line `n` (from 0) of `text` as JSON; fails the test if it is not. */
+static json_t *json_line(const char *text, int n)
+{
+    const char *p = text;
+    for (int i = 0; i < n && p; i++) {
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    cr_assert(p && *p, "no line %d in: %s", n, text);
+    size_t len = strcspn(p, "\n");
+    json_error_t e;
+    json_t *j = json_loadb(p, len, JSON_REJECT_DUPLICATES, &e);
+    cr_assert(j, "line %d is not JSON (%s): %.*s", n, e.text, (int)len, p);
+    return j;
+}
+
+/* The answer did not break the protocol: snpctl checks every answer with the
+ * codec and warns when it does not conform. */
+static void assert_conforming(const struct run *r)
+{
+    cr_expect_null(strstr(r->err, "non conforme"), "a server answer broke snp.v1: %s", r->err);
+}
+
+static const char *tok(enum fix_role role);
+
+/* ---- the local day after tomorrow, for publications ---------------------- */
+
+/* Writes the local date `days` from today in Europe/Paris, "YYYY-MM-DD". */
+static void local_day(int days, char *buf, size_t n)
+{
+    const struct timeutil_zone *z = timeutil_zone_find("Europe/Paris");
+    struct tm tm;
+    cr_assert(timeutil_to_local(z, timeutil_now() + 86400 * (int64_t)days, &tm));
+    snprintf(buf, n, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+/* ---- offline: usage, errors that need no server, import ------------------ */
+
+static void offline_setup(void)
+{
+    snprintf(home, sizeof(home), "/tmp/snpctl-test-home-%ld", (long)getpid());
+    mkdir(home, 0700);
+    /* Nothing listens there: a port that was free a moment ago. */
+    snprintf(server, sizeof(server), "http://127.0.0.1:%d", proc_free_port());
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* Removes the test's HOME and what the test wrote there. */
+static void offline_teardown(void)
+{
+    nftw(home, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(offline, .init = offline_setup, .fini = offline_teardown, .timeout = 60);
+
+Test(offline, help_on_every_command)
+{
+    static const char *const commands[][3] = {
+        {"slots", "publish", "usage : snpctl slots"},
+        {"slots", "shift", "usage : snpctl slots"},
+        {"slots", "list", "usage : snpctl slots"},
+        {"slots", "withdraw", "usage : snpctl slots"},
+        {"bookings", "list", "usage : snpctl bookings"},
+        {"bookings", "cancel", "usage : snpctl bookings"},
+        {"request", "create", "usage : snpctl request"},
+        {"request", "show", "usage : snpctl request"},
+        {"request", "list", "usage : snpctl request"},
+        {"request", "accept", "usage : snpctl request"},
+        {"request", "decline", "usage : snpctl request"},
+        {"request", "cancel", "usage : snpctl request"},
+        {"territory", "show", "usage : snpctl territory"},
+        {"territory", "set", "usage : snpctl territory"},
+    };
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        struct run r = CTL(NULL, commands[i][0], commands[i][1], "--help");
+        cr_expect_eq(r.status, 0, "%s %s --help: %d", commands[i][0], commands[i][1], r.status);
+        cr_expect(strstr(r.out, commands[i][2]), "%s %s --help: %s", commands[i][0], commands[i][1],
+                  r.out);
+        run_free(&r);
+    }
+    static const char *const single[] = {"outcome",    "slip",   "capacity", "watch",
+                                         "indicators", "import", "whoami"};
+    for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++) {
+        struct run r = CTL(NULL, single[i], "--help");
+        char want[64];
+        snprintf(want, sizeof(want), "usage : snpctl %s", single[i]);
+        cr_expect_eq(r.status, 0, "%s --help: %d", single[i], r.status);
+        cr_expect(strstr(r.out, want), "%s --help: %s", single[i], r.out);
+        run_free(&r);
+    }
+    struct run r = CTL(NULL, "--help");
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "Codes de sortie"));
+    run_free(&r);
+    r = CTL(NULL, "help", "capacity");
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "usage : snpctl capacity"));
+    run_free(&r);
+}
+
+Test(offline, bad_command_lines_exit_2_with_usage)
+{
+    struct run r = CTL("snp_x", "slots", "publish", "--bogus");
+    cr_expect_eq(r.status, 2);
+    cr_expect(strstr(r.err, "option inconnue"), "%s", r.err);
+    cr_expect(strstr(r.err, "usage : snpctl slots"), "%s", r.err);
+    run_free(&r);
+
+    r = CTL("snp_x", "frobnicate");
+    cr_expect_eq(r.status, 2);
+    cr_expect(strstr(r.err, "commande inconnue"), "%s", r.err);
+    run_free(&r);
+
+    r = CTL("snp_x", "slots", "publish", "--site", "1", "--from", "2026-12-01T14:00", "--to",
+            "18:00", "--every", "20m");
+    cr_expect_eq(r.status, 2, "no --audience: %d", r.status);
+    cr_expect(strstr(r.err, "--audience"), "%s", r.err);
+    run_free(&r);
+
+    r = CTL("snp_x", "slots", "publish", "--site", "1", "--from", "demain", "--to", "18:00",
+            "--every", "20m", "--audience", "sas");
+    cr_expect_eq(r.status, 2);
+    cr_expect(strstr(r.err, "--from"), "%s", r.err);
+    run_free(&r);
+
+    r = CTL("snp_x", "slots", "publish", "--site", "1", "--from", "2026-12-01T14:00", "--to",
+            "18:00", "--every", "20m", "--audience", "sas,martians");
+    cr_expect_eq(r.status, 2);
+    cr_expect(strstr(r.err, "martians"), "%s", r.err);
+    run_free(&r);
+
+    r = CTL("snp_x", "outcome", "12", "maybe");
+    cr_expect_eq(r.status, 2);
+    run_free(&r);
+
+    /* Checked by the codec before anything is sent: the bad INSEE code is
+     * named by its option. */
+    r = CTL("snp_x", "request", "create", "--ref", "x", "--initials", "J. D.", "--birth-year",
+            "1950", "--sex", "F", "--commune", "123", "--no-mt", "--motif", "ent", "--urgency",
+            "24h", "--no-wait");
+    cr_expect_eq(r.status, 2, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "--commune"), "%s", r.err);
+    run_free(&r);
+
+    r = CTL("snp_x", "request", "create", "--initials", "J. D.");
+    cr_expect_eq(r.status, 2, "missing options without a terminal: %d", r.status);
+    cr_expect(strstr(r.err, "--sex"), "%s", r.err);
+    run_free(&r);
+
+    r = CTL("snp_x", "territory", "set", "hold_seconds=5");
+    cr_expect_eq(r.status, 2, "below the declared minimum: %d", r.status);
+    run_free(&r);
+}
+
+Test(offline, no_token_exits_4)
+{
+    struct run r = CTL(NULL, "slots", "list");
+    cr_expect_eq(r.status, 4, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "jeton"), "%s", r.err);
+    run_free(&r);
+}
+
+Test(offline, unreachable_server_exits_3)
+{
+    struct run r = CTL("snp_x", "slots", "list");
+    cr_expect_eq(r.status, 3, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "injoignable"), "%s", r.err);
+    run_free(&r);
+    r = CTL("snp_x", "--json", "capacity");
+    cr_expect_eq(r.status, 3);
+    run_free(&r);
+    r = CTL("snp_x", "whoami");
+    cr_expect_eq(r.status, 3, "%d %s", r.status, r.err);
+    run_free(&r);
+}
+
+Test(offline, config_file_with_a_token_must_not_be_world_readable)
+{
+    char dir[256], path[300];
+    snprintf(dir, sizeof(dir), "%s/.config", home);
+    mkdir(dir, 0700);
+    snprintf(dir, sizeof(dir), "%s/.config/snpctl", home);
+    mkdir(dir, 0700);
+    snprintf(path, sizeof(path), "%s/config", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fprintf(f, "# test\nserver = %s\ntoken = snp_from_the_file\n", server);
+    fclose(f);
+    chmod(path, 0644);
+    struct run r = CTL(NULL, "slots", "list");
+    cr_expect_eq(r.status, 2, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "lisible par tous"), "%s", r.err);
+    cr_expect(strstr(r.err, "chmod 600"), "%s", r.err);
+    run_free(&r);
+    /* With mode 600 the token is used: the (absent) server is tried. */
+    chmod(path, 0600);
+    r = CTL(NULL, "slots", "list");
+    cr_expect_eq(r.status, 3, "%d %s", r.status, r.err);
+    run_free(&r);
+    /* A key it does not know is a mistake worth saying. */
+    f = fopen(path, "w");
+    fprintf(f, "sever = %s\n", server);
+    fclose(f);
+    r = CTL(NULL, "slots", "list");
+    cr_expect_eq(r.status, 2, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "clé inconnue"), "%s", r.err);
+    run_free(&r);
+    unlink(path);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert(f, "%s: %s", path, strerror(errno));
+    fputs(text, f);
+    fclose(f);
+}
+
+Test(offline, import_dry_run_accepts_clean_files)
+{
+    char c[256], p[256], o[256];
+    snprintf(c, sizeof(c), "%s/communes.csv", home);
+    snprintf(p, sizeof(p), "%s/practitioners.csv", home);
+    snprintf(o, sizeof(o), "%s/organisations.csv", home);
+    write_file(c, "\xEF\xBB\xBFinsee,name,postal_code,latitude,longitude\r\n"
+                  "35236,Redon,35600,47.6514,-2.0848\r\n"
+                  "56001,Allaire,56350,47.6375,-2.1632\r\n"
+                  "2A004,Ajaccio,20000,41.9192,8.7386\r\n");
+    /* Semicolons and decimal commas, as a French spreadsheet writes them. */
+    write_file(p, "rpps;family_name;given_name;site_name;site_kind;address;commune_insee;"
+                  "latitude;longitude;phone\n"
+                  "10999900011;Le Guen;Anne;Cabinet du Port;practice;\"12 quai \"\"Surcouf\"\"\";"
+                  "35236;47,6497;-2,0829;02 99 71 00 00\n"
+                  "10999900029;Morvan;Yann;Cabinet du Port;practice;\"12 quai \"\"Surcouf\"\"\";"
+                  "35236;47,6497;-2,0829;02 99 71 00 00\n"
+                  "10999900029;Morvan;Yann;CSNP;csnp;8 avenue Gascon;35236;47.6561;-2.0791;\n");
+    write_file(o, "kind,name,finess,rpps,commune_insee\n"
+                  "pharmacy,Pharmacie du Pont,350990016,,35236\n"
+                  "professional,Cabinet infirmier,,10999900037,56001\n");
+    struct run r = CTL(NULL, "import", "--communes", c, "--practitioners", p, "--organisations", o,
+                       "--dry-run");
+    cr_expect_eq(r.status, 0, "%d\n%s\n%s", r.status, r.out, r.err);
+    cr_expect(strstr(r.out, "Fichiers valides"), "%s", r.out);
+    run_free(&r);
+    r = CTL(NULL, "import", "--communes", c, "--dry-run", "--json");
+    cr_expect_eq(r.status, 0);
+    json_t *j = json_line(r.out, 0);
+    cr_expect(json_is_true(json_object_get(j, "valid")));
+    cr_expect_eq(json_integer_value(json_object_get(j, "lines")), 3);
+    json_decref(j);
+    run_free(&r);
+    /* Without --dry-run nothing can be imported yet: said, and exit 1. */
+    r = CTL(NULL, "import", "--communes", c);
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "n'offre pas encore"), "%s", r.err);
+    run_free(&r);
+}
+
+Test(offline, import_dry_run_reports_every_invalid_line)
+{
+    char c[256], p[256], o[256];
+    snprintf(c, sizeof(c), "%s/bad_communes.csv", home);
+    snprintf(p, sizeof(p), "%s/bad_practitioners.csv", home);
+    snprintf(o, sizeof(o), "%s/bad_organisations.csv", home);
+    write_file(c, "insee,name,postal_code,latitude,longitude\n"
+                  "35236,Redon,35600,47.6514,-2.0848\n"
+                  "3523,Trop court,35600,47.6,-2.0\n"       /* 3: INSEE */
+                  "35236,Redon bis,35600,47.6514,-2.0848\n" /* 4: duplicate */
+                  "56001,Allaire,56350,-2.1632,47.6375\n"   /* 5: swapped */
+                  "56194,Rieux,56350,91,-2.1\n");           /* 6: latitude */
+    write_file(p, "rpps,family_name,given_name,site_name,site_kind,address,commune_insee,"
+                  "latitude,longitude,phone\n"
+                  "10999900012,Le Guen,Anne,Cabinet,practice,1 quai,35236,47.65,-2.08,\n"    /* 2 */
+                  "10999900029,Morvan,Yann,Cabinet,clinic,1 quai,35236,47.65,-2.08,\n"       /* 3 */
+                  "10999900037,Guillou,Claire,Autre,practice,1 rue,35236,47.65,-2.08,0299\n" /* 4 */
+                  "10999900045,Rouxel,Thomas,Rieux,practice,1 rue,56001,47.59,-2.10,\n"     /* ok */
+                  "10999900052,Le Bihan\n"                                                  /* 6 */
+                  "10999900060,Jégou,Pierre,Ailleurs,practice,1 rue,44185,47.64,-2.06,\n"); /* 7 */
+    write_file(o, "kind,name,finess,rpps,commune_insee\n"
+                  "pharmacy,Pharmacie du Pont,350990017,,35236\n" /* 2: FINESS key */
+                  "hospital,Urgences,350990024,,35236\n"          /* 3: kind */
+                  "desk,Guichet,,,35236\n");                      /* 4: no identifier */
+    struct run r = CTL(NULL, "import", "--communes", c, "--practitioners", p, "--organisations", o,
+                       "--dry-run");
+    cr_expect_eq(r.status, 1, "%d\n%s", r.status, r.out);
+    static const char *const expected[] = {
+        "bad_communes.csv:3: insee « 3523 »",
+        "bad_communes.csv:4: insee « 35236 » : commune déjà décrite ligne 2",
+        "bad_communes.csv:5: latitude/longitude",
+        "inversées",
+        "bad_communes.csv:6: latitude « 91 »",
+        "bad_practitioners.csv:2: rpps « 10999900012 » : RPPS invalide : clé de contrôle",
+        "bad_practitioners.csv:3: site_kind « clinic »",
+        "bad_practitioners.csv:4: phone « 0299 »",
+        "bad_practitioners.csv:6: 2 champs au lieu de 10 (ligne incomplète)",
+        "bad_practitioners.csv:7: commune_insee « 44185 » : commune absente du fichier",
+        "bad_organisations.csv:2: finess « 350990017 »",
+        "bad_organisations.csv:3: kind « hospital »",
+        "bad_organisations.csv:4: finess/rpps",
+    };
+    for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
+        cr_expect(strstr(r.out, expected[i]), "missing \"%s\" in:\n%s", expected[i], r.out);
+    cr_expect_null(strstr(r.out, "bad_practitioners.csv:5:"), "a valid line was reported:\n%s",
+                   r.out);
+    run_free(&r);
+
+    r = CTL(NULL, "--json", "import", "--organisations", o, "--dry-run");
+    cr_expect_eq(r.status, 1);
+    json_t *j = json_line(r.out, 0);
+    cr_expect(json_is_false(json_object_get(j, "valid")));
+    json_t *inv = json_object_get(j, "invalid");
+    cr_expect_eq(json_array_size(inv), 3, "%s", r.out);
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(inv, 0), "line")), 2);
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(inv, 0), "column")),
+                     "finess");
+    json_decref(j);
+    run_free(&r);
+
+    r = CTL(NULL, "import", "--communes", "/nonexistent/communes.csv", "--dry-run");
+    cr_expect_eq(r.status, 2);
+    run_free(&r);
+}
+
+/* ---- with a server ------------------------------------------------------- */
+
+static struct fixture f;
+
+static const char *tok(enum fix_role role)
+{
+    return f.token[role];
+}
+
+static void setup(void)
+{
+    offline_setup();
+    fixture_setup(&f, "{}");
+    fixture_start(&f);
+    snprintf(server, sizeof(server), "http://127.0.0.1:%d", f.snpd.port);
+}
+
+static void teardown(void)
+{
+    fixture_teardown(&f);
+    offline_teardown();
+}
+
+TestSuite(snpctl, .init = setup, .fini = teardown, .timeout = 180);
+
+Test(snpctl, gp_publishes_lists_and_withdraws)
+{
+    char day[32], from[48], site[16];
+    local_day(2, day, sizeof(day));
+    snprintf(from, sizeof(from), "%sT14:00", day);
+    snprintf(site, sizeof(site), "%lld", (long long)f.site_gp1);
+    struct run r =
+        CTL(tok(FIX_GP_1), "slots", "publish", "--site", site, "--from", from, "--to", "16:00",
+            "--every", "20m", "--audience", "pharmacy,sas", "--release", "2h", "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    assert_conforming(&r);
+    json_t *j = json_line(r.out, 0);
+    cr_expect_eq(json_integer_value(json_object_get(j, "count")), 6);
+    cr_expect_eq(json_array_size(json_object_get(j, "slot_ids")), 6);
+    json_decref(j);
+    run_free(&r);
+    /* Local times: 14:00 to 15:40 in Paris, whatever the machine's zone. */
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM slot WHERE to_char(starts_at AT TIME ZONE 'Europe/Paris', "
+             "'YYYY-MM-DD HH24:MI') BETWEEN '%s 14:00' AND '%s 15:40' AND release_minutes = 120 "
+             "AND duration_min = 20",
+             day, day);
+    cr_expect_eq(pgtest_long(&f.pg, sql), 6);
+
+    /* Publishing again skips what exists. */
+    r = CTL(tok(FIX_GP_1), "slots", "publish", "--site", site, "--from", from, "--to", "16:00",
+            "--every", "20m", "--audience", "pharmacy,sas");
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "6 ignorés"), "%s", r.out);
+    run_free(&r);
+
+    /* The list, scripted and for people. */
+    char to[32];
+    snprintf(to, sizeof(to), "%s", day);
+    r = CTL(tok(FIX_GP_1), "slots", "list", "--from", day, "--to", to, "--status", "free",
+            "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    assert_conforming(&r);
+    j = json_line(r.out, 0);
+    json_t *slots = json_object_get(j, "slots");
+    cr_expect_eq(json_array_size(slots), 6, "%s", r.out);
+    json_int_t first = json_integer_value(json_object_get(json_array_get(slots, 0), "slot_id"));
+    json_int_t second = json_integer_value(json_object_get(json_array_get(slots, 1), "slot_id"));
+    const char *start = json_string_value(json_object_get(json_array_get(slots, 0), "start"));
+    cr_expect(start && strncmp(start, day, 10) == 0 && strstr(start, "T14:00:00"),
+              "the first slot starts at 14:00 local: %s", start);
+    json_decref(j);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_1), "slots", "list", "--from", day, "--to", to);
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "Début") && strstr(r.out, "Statut") && strstr(r.out, "libre"), "%s",
+              r.out);
+    cr_expect(strstr(r.out, "Cabinet du Port"), "%s", r.out);
+    run_free(&r);
+
+    /* Withdraw two; again is a conflict the server explains. */
+    char a[24], b[24];
+    snprintf(a, sizeof(a), "%lld", (long long)first);
+    snprintf(b, sizeof(b), "%lld", (long long)second);
+    r = CTL(tok(FIX_GP_1), "slots", "withdraw", a, b, "--json");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    j = json_line(r.out, 0);
+    cr_expect_eq(json_integer_value(json_object_get(j, "count")), 2);
+    json_decref(j);
+    run_free(&r);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM slot WHERE status = 'withdrawn'"), 2);
+    r = CTL(tok(FIX_GP_1), "slots", "withdraw", a);
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "conflict"), "%s", r.err);
+    run_free(&r);
+    /* Another GP's slot is not theirs to withdraw. */
+    r = CTL(tok(FIX_GP_2), "slots", "withdraw", "--json", b);
+    cr_expect_eq(r.status, 1);
+    j = json_line(r.out, 0);
+    cr_expect(json_object_get(j, "error"), "--json prints the server's error: %s", r.out);
+    json_decref(j);
+    run_free(&r);
+}
+
+Test(snpctl, gp_publishes_a_weekly_pattern_and_a_csnp_shift)
+{
+    char from_day[32], until[32], from[48], site[16], csnp[16];
+    local_day(1, from_day, sizeof(from_day));
+    local_day(7, until, sizeof(until));
+    snprintf(from, sizeof(from), "%sT09:00", from_day);
+    snprintf(site, sizeof(site), "%lld", (long long)f.site_gp1);
+    snprintf(csnp, sizeof(csnp), "%lld", (long long)f.site_csnp);
+    struct run r =
+        CTL(tok(FIX_GP_1), "slots", "publish", "--site", site, "--from", from, "--to", "10:00",
+            "--every", "30m", "--duration", "20m", "--weekly", "mon,tue,wed,thu,fri,sat,sun",
+            "--until", until, "--audience", "sas", "--mode", "teleconsultation", "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    json_t *j = json_line(r.out, 0);
+    cr_expect_eq(json_integer_value(json_object_get(j, "count")), 14, "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM slot WHERE to_char(starts_at AT TIME "
+                                    "ZONE 'Europe/Paris', 'HH24:MI') IN ('09:00', '09:30') AND "
+                                    "duration_min = 20 AND mode = 'teleconsultation'"),
+                 14);
+
+    char day[32];
+    local_day(2, day, sizeof(day));
+    r = CTL(tok(FIX_GP_1), "slots", "shift", "--site", csnp, "--date", day, "--half-day",
+            "afternoon", "--every", "15m", "--audience", "sas,emergency", "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    j = json_line(r.out, 0);
+    cr_expect_eq(json_integer_value(json_object_get(j, "count")), 16, "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+    /* A shift is for a CSNP: the server's refusal comes through. */
+    r = CTL(tok(FIX_GP_1), "slots", "shift", "--site", site, "--date", day, "--half-day", "morning",
+            "--every", "15m", "--audience", "sas");
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "csnp"), "%s", r.err);
+    run_free(&r);
+}
+
+Test(snpctl, wrong_role_and_bad_token)
+{
+    struct run r = CTL(tok(FIX_PHARMACY), "slots", "list");
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "forbidden"), "%s", r.err);
+    cr_expect(strstr(r.err, "your role may not"), "the server's message: %s", r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_1), "--json", "capacity");
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    json_t *j = json_line(r.out, 0);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                     "forbidden");
+    json_decref(j);
+    run_free(&r);
+    r = CTL("snp_0000000000000000000000000000000000000000000", "slots", "list");
+    cr_expect_eq(r.status, 4, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "unauthenticated"), "%s", r.err);
+    run_free(&r);
+    r = CTL("snp_0000000000000000000000000000000000000000000", "whoami");
+    cr_expect_eq(r.status, 4, "WebSocket auth refused: %d %s", r.status, r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_1), "watch");
+    cr_expect_eq(r.status, 1, "a gp may not watch capacity: %d %s", r.status, r.err);
+    run_free(&r);
+}
+
+Test(snpctl, whoami)
+{
+    struct run r = CTL(tok(FIX_PHARMACY), "whoami", "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    json_t *j = json_line(r.out, 0);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "role")), "pharmacy");
+    cr_expect_str_eq(json_string_value(json_object_get(j, "territory_id")), FIX_TERRITORY);
+    cr_expect_eq(json_integer_value(json_object_get(j, "organisation_id")), f.pharmacy_id);
+    json_decref(j);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_1), "whoami");
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, FIX_GP1), "%s", r.out);
+    run_free(&r);
+}
+
+/* The options of a complete pharmacy request, then `extra`. */
+#define PHARMACY_REQUEST(ref)                                                                      \
+    "request", "create", "--ref", ref, "--initials", "J. D.", "--birth-year", "1950", "--sex",     \
+        "F", "--commune", "35236", "--no-mt", "--motif", "ent", "--motif-text", "Angine",          \
+        "--urgency", "24h", "--protocol", "sore_throat", "--test-result", "positive",              \
+        "--exclusions", "fever"
+
+Test(snpctl, request_create_accept_then_the_gp_sees_the_booking)
+{
+    cr_assert_eq(fix_publish(&f, FIX_GP_1, 3, 60, 30, "[\"pharmacy\", \"sas\"]"), 3);
+    struct run r = CTL(tok(FIX_PHARMACY), PHARMACY_REQUEST("ctl-1"), "--accept", "--json");
+    cr_assert_eq(r.status, 0, "%d\n%s\n%s", r.status, r.out, r.err);
+    assert_conforming(&r);
+    json_t *req = json_line(r.out, 0), *booking = json_line(r.out, 1);
+    cr_expect_str_eq(json_string_value(json_object_get(req, "status")), "offered");
+    cr_expect_str_eq(json_string_value(json_object_get(booking, "status")), "booked");
+    json_int_t booking_id = json_integer_value(json_object_get(booking, "booking_id"));
+    json_int_t request_id = json_integer_value(json_object_get(req, "request_id"));
+    cr_expect_eq(json_integer_value(json_object_get(booking, "request_id")), request_id);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM booking WHERE status = 'booked'"), 1);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM request WHERE source ? 'pharmacy'"), 1);
+    json_decref(req);
+    json_decref(booking);
+    run_free(&r);
+
+    /* The same reference again: the same request, already booked. */
+    r = CTL(tok(FIX_PHARMACY), PHARMACY_REQUEST("ctl-1"), "--accept", "--json");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    booking = json_line(r.out, 1);
+    cr_expect_eq(json_integer_value(json_object_get(booking, "booking_id")), booking_id);
+    json_decref(booking);
+    run_free(&r);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM booking"), 1);
+
+    /* The GP's list shows it, with the patient and who asked. */
+    r = CTL(tok(FIX_GP_1), "bookings", "list", "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    assert_conforming(&r);
+    json_t *j = json_line(r.out, 0);
+    json_t *list = json_object_get(j, "bookings");
+    cr_assert_eq(json_array_size(list), 1, "%s", r.out);
+    json_t *b = json_array_get(list, 0);
+    cr_expect_eq(json_integer_value(json_object_get(b, "booking_id")), booking_id);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(b, "patient"), "initials")),
+                     "J. D.");
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(b, "requester"), "name")),
+                     "Pharmacie du Pont");
+    json_decref(j);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_1), "bookings", "list");
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "Rendez-vous") && strstr(r.out, "J. D., F, 1950") &&
+                  strstr(r.out, "Pharmacie du Pont") && strstr(r.out, "ORL"),
+              "%s", r.out);
+    run_free(&r);
+    /* The other GP has none. */
+    r = CTL(tok(FIX_GP_2), "bookings", "list");
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "Aucune réservation"), "%s", r.out);
+    run_free(&r);
+
+    /* The requester's views. */
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", (long long)request_id);
+    r = CTL(tok(FIX_PHARMACY), "request", "show", id);
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "réservée") && strstr(r.out, "Cabinet du Port"), "%s", r.out);
+    run_free(&r);
+    r = CTL(tok(FIX_PHARMACY), "request", "list", "--status", "booked", "--json");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    j = json_line(r.out, 0);
+    cr_expect_eq(json_array_size(json_object_get(j, "requests")), 1, "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+    r = CTL(tok(FIX_PHARMACY), "request", "list");
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "Référence") && strstr(r.out, "ctl-1"), "%s", r.out);
+    run_free(&r);
+    /* Another organisation does not see it. */
+    r = CTL(tok(FIX_OTHER_PHARMACY), "request", "show", id);
+    cr_expect_eq(r.status, 1, "%d", r.status);
+    cr_expect(strstr(r.err, "not_found"), "%s", r.err);
+    run_free(&r);
+
+    /* Outcomes: not before the appointment, at any time for a patient's
+     * cancellation. */
+    char bid[24];
+    snprintf(bid, sizeof(bid), "%lld", (long long)booking_id);
+    r = CTL(tok(FIX_GP_1), "outcome", bid, "attended");
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "too_late"), "%s", r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_1), "outcome", bid, "cancelled_by_patient", "--note", "Prévenu", "--json");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    j = json_line(r.out, 0);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j, "outcome"), "kind")),
+                     "cancelled_by_patient");
+    json_decref(j);
+    run_free(&r);
+    PQclear(pgtest_exec(&f.pg, "UPDATE slot SET starts_at = now() - interval '1 hour' WHERE "
+                               "status = 'booked'"));
+    r = CTL(tok(FIX_GP_1), "outcome", bid, "attended");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "venu"), "%s", r.out);
+    run_free(&r);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM booking WHERE outcome = 'attended'"), 1);
+}
+
+Test(snpctl, request_accept_decline_cancel_by_hand)
+{
+    cr_assert_eq(fix_publish(&f, FIX_GP_1, 3, 60, 30, "[\"pharmacy\"]"), 3);
+    struct run r = CTL(tok(FIX_PHARMACY), PHARMACY_REQUEST("ctl-2"), "--no-wait", "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    json_t *req = json_line(r.out, 0);
+    json_int_t id = json_integer_value(json_object_get(req, "request_id"));
+    json_int_t held = json_integer_value(
+        json_object_get(json_object_get(json_object_get(req, "offer"), "slot"), "slot_id"));
+    cr_assert_gt(held, 0);
+    json_decref(req);
+    run_free(&r);
+    char sid[24], slot[24];
+    snprintf(sid, sizeof(sid), "%lld", (long long)id);
+    snprintf(slot, sizeof(slot), "%lld", (long long)held);
+
+    /* Declined: the next slot is offered. */
+    r = CTL(tok(FIX_PHARMACY), "request", "decline", sid, "--slot", slot, "--reason", "too_far",
+            "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    req = json_line(r.out, 0);
+    json_int_t next = json_integer_value(
+        json_object_get(json_object_get(json_object_get(req, "offer"), "slot"), "slot_id"));
+    cr_expect(next > 0 && next != held, "next offer %lld after %lld", (long long)next,
+              (long long)held);
+    json_decref(req);
+    run_free(&r);
+    /* A bad reason is refused before sending. */
+    r = CTL(tok(FIX_PHARMACY), "request", "decline", sid, "--slot", slot, "--reason", "bored");
+    cr_expect_eq(r.status, 2, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "--reason"), "%s", r.err);
+    run_free(&r);
+
+    /* Accepted by hand. */
+    snprintf(slot, sizeof(slot), "%lld", (long long)next);
+    r = CTL(tok(FIX_PHARMACY), "request", "accept", sid, "--slot", slot);
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "Rendez-vous confirmé"), "%s", r.out);
+    run_free(&r);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM booking WHERE status = 'booked'"), 1);
+
+    /* Cancelled: the slot is free again. */
+    r = CTL(tok(FIX_PHARMACY), "request", "cancel", sid, "--reason", "patient_seen_elsewhere",
+            "--json");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    req = json_line(r.out, 0);
+    cr_expect_str_eq(json_string_value(json_object_get(req, "status")), "cancelled");
+    json_decref(req);
+    run_free(&r);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM slot WHERE status = 'free'"), 3);
+    r = CTL(tok(FIX_PHARMACY), "request", "cancel", sid, "--reason", "patient_request");
+    cr_expect_eq(r.status, 1, "cancelled twice: %d", r.status);
+    run_free(&r);
+}
+
+Test(snpctl, request_without_slots_waits)
+{
+    /* --no-wait says the request waits; --accept exits 5. */
+    struct run r = CTL(tok(FIX_PHARMACY), PHARMACY_REQUEST("ctl-3"), "--no-wait");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "en attente"), "%s", r.out);
+    run_free(&r);
+    r = CTL(tok(FIX_PHARMACY), PHARMACY_REQUEST("ctl-4"), "--accept", "--json");
+    cr_expect_eq(r.status, 5, "%d %s", r.status, r.err);
+    json_t *req = json_line(r.out, 0);
+    cr_expect_str_eq(json_string_value(json_object_get(req, "status")), "waiting");
+    json_decref(req);
+    run_free(&r);
+}
+
+/* Reads one line from `fd` within `timeout_ms`; returns it (malloc'ed) or
+ * NULL. */
+static char *read_line(int fd, int timeout_ms)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    for (int waited = 0; waited < timeout_ms;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0) {
+            waited += 100;
+            continue;
+        }
+        char ch;
+        if (read(fd, &ch, 1) != 1)
+            break;
+        if (ch == '\n')
+            return buf ? buf : strdup("");
+        buf = realloc(buf, len + 2);
+        buf[len++] = ch;
+        buf[len] = '\0';
+    }
+    free(buf);
+    return NULL;
+}
+
+Test(snpctl, request_accept_waits_for_an_offer_over_the_websocket)
+{
+    struct child c = spawn(tok(FIX_PHARMACY), NULL, NULL,
+                           (const char *const[]){PHARMACY_REQUEST("ctl-5"), "--accept", "--wait",
+                                                 "1m", "--json", NULL});
+    char *line = read_line(c.out, 15000);
+    cr_assert(line, "no request printed");
+    json_t *req = json_loads(line, 0, NULL);
+    cr_expect_str_eq(json_string_value(json_object_get(req, "status")), "waiting", "%s", line);
+    json_decref(req);
+    free(line);
+    /* A slot appears: offer.made comes over the WebSocket, snpctl accepts. */
+    cr_assert_eq(fix_publish(&f, FIX_GP_2, 1, 90, 30, "[\"pharmacy\"]"), 1);
+    struct run r = finish(c, 30000);
+    cr_expect_eq(r.status, 0, "%d\n%s\n%s", r.status, r.out, r.err);
+    json_t *b = json_line(r.out, 0);
+    cr_expect_str_eq(json_string_value(json_object_get(b, "status")), "booked", "%s", r.out);
+    json_decref(b);
+    run_free(&r);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM booking WHERE status = 'booked'"), 1);
+}
+
+Test(snpctl, emergency_redirection_and_its_slip)
+{
+    cr_assert_eq(fix_publish(&f, FIX_GP_1, 2, 60, 30, "[\"emergency\"]"), 2);
+    struct run r = CTL(tok(FIX_EMERGENCY), "request", "create", "--ref", "urg-1", "--name",
+                       "Paul Le Bihan", "--birth-year", "1984", "--sex", "M", "--commune", "35236",
+                       "--no-mt", "--motif", "musculoskeletal", "--urgency", "same_day", "--triage",
+                       "5", "--senior", FIX_GP2, "--accept");
+    cr_assert_eq(r.status, 0, "%d\n%s\n%s", r.status, r.out, r.err);
+    cr_expect(strstr(r.out, "Rendez-vous confirmé") && strstr(r.out, "snpctl slip"), "%s", r.out);
+    run_free(&r);
+    long id = pgtest_long(&f.pg, "SELECT id FROM request");
+    char sid[24];
+    snprintf(sid, sizeof(sid), "%ld", id);
+    r = CTL(tok(FIX_EMERGENCY), "slip", sid);
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    assert_conforming(&r);
+    cr_expect(strstr(r.out, "BON DE RÉORIENTATION") && strstr(r.out, "Paul Le Bihan") &&
+                  strstr(r.out, FIX_GP2),
+              "%s", r.out);
+    run_free(&r);
+    r = CTL(tok(FIX_EMERGENCY), "slip", sid, "--json");
+    cr_expect_eq(r.status, 0);
+    json_t *j = json_line(r.out, 0);
+    cr_expect_eq(json_integer_value(json_object_get(j, "request_id")), id);
+    cr_expect(json_is_false(json_object_get(j, "refused")));
+    json_decref(j);
+    run_free(&r);
+    /* Only the emergency department prints slips. */
+    r = CTL(tok(FIX_PHARMACY), "slip", sid);
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "forbidden"), "%s", r.err);
+    run_free(&r);
+    /* The patient refuses: the booking is cancelled. */
+    r = CTL(tok(FIX_EMERGENCY), "slip", sid, "--refuse", "--note", "Rentre chez lui");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "Refus"), "%s", r.out);
+    run_free(&r);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM booking WHERE status = 'cancelled'"), 1);
+    r = CTL(tok(FIX_EMERGENCY), "slip", sid);
+    cr_expect(strstr(r.out, "REFUSÉ"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(snpctl, gp_cancels_a_booking)
+{
+    fix_publish(&f, FIX_GP_1, 1, 60, 30, "[\"pharmacy\"]");
+    struct run r = CTL(tok(FIX_PHARMACY), PHARMACY_REQUEST("ctl-6"), "--accept", "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    json_t *b = json_line(r.out, 1);
+    char bid[24];
+    snprintf(bid, sizeof(bid), "%lld",
+             (long long)json_integer_value(json_object_get(b, "booking_id")));
+    json_decref(b);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_1), "bookings", "cancel", bid, "--reason", "practitioner_unavailable",
+            "--note", "Urgence au cabinet.");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "annulée"), "%s", r.out);
+    run_free(&r);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM booking WHERE status = 'cancelled'"), 1);
+}
+
+Test(snpctl, capacity_by_commune)
+{
+    fix_publish(&f, FIX_GP_1, 3, 30, 30, "[\"sas\", \"pharmacy\"]");
+    fix_publish(&f, FIX_GP_2, 2, 30, 60, "[\"sas\"]");
+    struct run r = CTL(tok(FIX_SAS), "capacity", "--horizon", "4h", "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    assert_conforming(&r);
+    json_t *j = json_line(r.out, 0);
+    cr_expect_eq(json_integer_value(json_object_get(j, "total")), 5);
+    json_decref(j);
+    run_free(&r);
+    r = CTL(tok(FIX_DESK), "capacity");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    /* Redon 3, Allaire 2, from grouping the listed slots. */
+    cr_expect(strstr(r.out, "Commune") && strstr(r.out, "Libres"), "%s", r.out);
+    const char *redon = strstr(r.out, "Redon ");
+    const char *allaire = strstr(r.out, "Allaire ");
+    cr_assert(redon && allaire, "%s", r.out);
+    cr_expect(strstr(redon, "35236       3"), "Redon row: %s", r.out);
+    cr_expect(strstr(allaire, "56001       2"), "Allaire row: %s", r.out);
+    run_free(&r);
+    /* Around Allaire within 2 km. */
+    r = CTL(tok(FIX_SAS), "capacity", "--commune", "56001", "--radius", "2", "--json");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    j = json_line(r.out, 0);
+    cr_expect_eq(json_integer_value(json_object_get(j, "total")), 2);
+    json_decref(j);
+    run_free(&r);
+    /* Other roles get totals only, and are told. */
+    r = CTL(tok(FIX_COORDINATOR), "capacity");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "Total : 5"), "%s", r.out);
+    cr_expect(strstr(r.out, "sas et desk"), "%s", r.out);
+    run_free(&r);
+    r = CTL(tok(FIX_SAS), "capacity", "--horizon", "1h");
+    cr_expect_eq(r.status, 2);
+    run_free(&r);
+}
+
+Test(snpctl, watch_updates_on_capacity_changes_and_exits_on_ctrl_c)
+{
+    fix_publish(&f, FIX_GP_1, 2, 30, 30, "[\"sas\"]");
+    struct child c = spawn(tok(FIX_DESK), NULL, NULL,
+                           (const char *const[]){"watch", "--json", "--interval", "600", NULL});
+    char *line = read_line(c.out, 15000);
+    cr_assert(line, "watch printed nothing");
+    json_t *j = json_loads(line, 0, NULL);
+    cr_expect_eq(json_integer_value(json_object_get(j, "total")), 2, "%s", line);
+    json_decref(j);
+    free(line);
+    /* More slots: a capacity.changed push, then a fresh line. */
+    fix_publish(&f, FIX_GP_2, 3, 30, 30, "[\"sas\"]");
+    json_int_t total = 0;
+    for (int i = 0; i < 5 && total != 5; i++) {
+        line = read_line(c.out, 10000);
+        cr_assert(line, "no update after the publication");
+        j = json_loads(line, 0, NULL);
+        total = json_integer_value(json_object_get(j, "total"));
+        json_decref(j);
+        free(line);
+    }
+    cr_expect_eq(total, 5);
+    kill(c.pid, SIGINT);
+    struct run r = finish(c, 10000);
+    cr_expect_eq(r.status, 0, "Ctrl-C ends watch cleanly: %d %s", r.status, r.err);
+    run_free(&r);
+}
+
+Test(snpctl, coordinator_territory_and_indicators)
+{
+    struct run r = CTL(tok(FIX_COORDINATOR), "territory", "show", "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    json_t *j = json_line(r.out, 0);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "territory_id")), FIX_TERRITORY);
+    cr_expect_eq(json_array_size(json_object_get(j, "communes")), 2);
+    json_decref(j);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_1), "territory", "show");
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "Allaire") && strstr(r.out, "hold_seconds"), "%s", r.out);
+    run_free(&r);
+
+    r = CTL(tok(FIX_COORDINATOR), "territory", "set", "hold_seconds=120",
+            "weights.distance_per_km=0.2", "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    j = json_line(r.out, 0);
+    json_t *s = json_object_get(j, "settings");
+    cr_expect_eq(json_integer_value(json_object_get(s, "hold_seconds")), 120);
+    cr_expect_float_eq(
+        json_number_value(json_object_get(json_object_get(s, "weights"), "distance_per_km")), 0.2,
+        1e-9);
+    json_decref(j);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_1), "territory", "set", "hold_seconds=60");
+    cr_expect_eq(r.status, 1, "%d", r.status);
+    cr_expect(strstr(r.err, "forbidden"), "%s", r.err);
+    run_free(&r);
+
+    /* Indicators may not be served yet: either the month's figures, or a
+     * plain sentence and exit 1. */
+    r = CTL(tok(FIX_COORDINATOR), "indicators", "--month", "2026-10");
+    if (r.status == 0) {
+        cr_expect(strstr(r.out, "Indicateur"), "%s", r.out);
+    } else {
+        cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+        cr_expect(strstr(r.err, "pas disponibles"), "%s", r.err);
+    }
+    run_free(&r);
+    r = CTL(tok(FIX_COORDINATOR), "indicators", "--month", "2026-10", "--json");
+    j = json_line(r.out, 0);
+    cr_expect(json_object_get(j, r.status == 0 ? "indicators" : "error"), "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+    r = CTL(tok(FIX_PHARMACY), "indicators");
+    cr_expect_eq(r.status, 1);
+    run_free(&r);
+}
