@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dispatcher/indicators.h"
 #include "dispatcher/log.h"
 #include "dispatcher/reads.h"
 #include "dispatcher/timeutil.h"
@@ -56,6 +57,7 @@ static const struct {
     {"booking.list", reads_booking_list},
     {"slip.get", reads_slip_get},
     {"slip.refuse", reads_slip_refuse},
+    {"indicators.get", indicators_get},
 };
 
 int api_init(struct api *a, struct dispatch *d, struct db *db)

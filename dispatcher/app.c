@@ -7,9 +7,12 @@
 
 #include "dispatcher/handles.h"
 #include "dispatcher/log.h"
+#include "dispatcher/protection.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define TICK_MS                         50
+/* The identity erasure and audit purge run at start-up and then hourly. */
+#define PROTECTION_EVERY_MS (3600 * 1000)
 
 static void app_set_state(struct app *app, enum app_state next)
 {
@@ -209,6 +212,10 @@ static void on_tick(uv_timer_t *t)
     app->tick_expected_ms = now + TICK_MS;
     if (app->state == APP_DRAINING || app->state == APP_CLOSING)
         app_shutdown_step(app);
+    if (app->state == APP_RUNNING && now >= app->protection_due_ms && db_is_up(&app->db)) {
+        app->protection_due_ms = now + PROTECTION_EVERY_MS;
+        protection_run(&app->db, PROTECTION_AUDIT_MONTHS, NULL, NULL);
+    }
 }
 
 /* --- start-up --------------------------------------------------------------------- */
@@ -228,6 +235,7 @@ static void on_loaded(struct dispatch *d, bool ok)
         return;
     }
     app_set_state(app, APP_RUNNING);
+    app->protection_due_ms = uv_now(app->loop); /* at once, then hourly */
     log_info("app", "ready");
 }
 

@@ -52,6 +52,7 @@ struct app {
     double lag_last_ms;
     double lag_max_ms;
     uint64_t drain_deadline_ms;
+    uint64_t protection_due_ms; /* next run of the data-protection jobs */
     int exit_code;
 };
 

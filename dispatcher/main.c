@@ -10,6 +10,7 @@
 #include "dispatcher/admin.h"
 #include "dispatcher/app.h"
 #include "dispatcher/config.h"
+#include "dispatcher/indicators.h"
 #include "dispatcher/log.h"
 #include "protocol/codec.h"
 
@@ -19,6 +20,8 @@ static const char usage[] =
     "usage: snpd [options]                 run the dispatcher\n"
     "       snpd migrate [options]         apply database migrations and exit\n"
     "       snpd token create|revoke|list  manage access tokens (snpd token --help)\n"
+    "       snpd indicators --territory ID --month YYYY-MM ...  extract the indicators\n"
+    "                                      (snpd indicators --help)\n"
     "       snpd --help | --version\n"
     "\n"
     "options (each overrides the environment, which overrides the config file):\n"
@@ -104,7 +107,8 @@ int main(int argc, char **argv)
         optind = 1;
         command_index = 0;
     }
-    if (command_index >= 0 && strcmp(command, "token") != 0 && optind < argc) {
+    if (command_index >= 0 && strcmp(command, "token") != 0 && strcmp(command, "indicators") != 0 &&
+        optind < argc) {
         fprintf(stderr, "snpd: unexpected argument \"%s\"\n%s", argv[optind], usage);
         return 2;
     }
@@ -137,6 +141,8 @@ int main(int argc, char **argv)
         return admin_migrate(&cfg);
     if (strcmp(command, "token") == 0)
         return admin_token(&cfg, argc - command_index - 1, argv + command_index + 1);
+    if (strcmp(command, "indicators") == 0)
+        return indicators_command(&cfg, argc - command_index, argv + command_index);
     if (strcmp(command, "serve") != 0) {
         fprintf(stderr, "snpd: unknown command \"%s\"\n%s", command, usage);
         return 2;

@@ -1,0 +1,45 @@
+/* Data protection jobs run inside snpd: erasing patient identities whose
+ * time has come, and purging audit rows past their retention.
+ *
+ * Both are SQL functions of sql/migrations/0004_indicators.sql, one round
+ * trip each, safe to run from several snpd processes at once; each records
+ * what it did (counts only) in the audit table, the erasure also as an
+ * identity.erased event per territory.  The events and the requests stay, so
+ * every indicator keeps counting the erased patients.  docs/data-protection.md
+ * describes what is kept, for how long and why.
+ */
+#ifndef SNP_PROTECTION_H
+#define SNP_PROTECTION_H
+
+#include <stdbool.h>
+
+#include "dispatcher/db.h"
+
+/* Retention of audit rows when neither the territory (setting
+ * audit_retention_months) nor the caller says otherwise. */
+#define PROTECTION_AUDIT_MONTHS 12
+
+/* Rows handled per job and run, so that one run stays a short transaction;
+ * a backlog is worked off over the following runs. */
+#define PROTECTION_BATCH 5000
+
+/* What one run did. */
+struct protection_result {
+    bool erase_ok;               /* the erasure job ran */
+    bool purge_ok;               /* the audit purge ran */
+    long long identities_erased; /* patient_identity rows deleted */
+    long long audit_purged;      /* audit rows deleted */
+};
+
+typedef void (*protection_cb)(void *arg, const struct protection_result *result);
+
+/* Runs both jobs once on `db` (which must outlive the run): the erasure of
+ * identities whose erase_after has passed, and the deletion of audit rows
+ * older than their territory's retention, `audit_months` (1 to 120, else
+ * PROTECTION_AUDIT_MONTHS) for rows of territories without the setting.
+ * Logs the counts when something was done, failures always.  `done`, if not
+ * NULL, is called once when both have answered; it is not called when
+ * memory is short (which is logged). */
+void protection_run(struct db *db, int audit_months, protection_cb done, void *arg);
+
+#endif
