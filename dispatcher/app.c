@@ -286,27 +286,25 @@ int app_run(struct app *app, uv_loop_t *loop, const struct config *cfg)
         .on_ws_message = app_on_ws_message,
         .on_ws_free = app_on_ws_free,
     };
-    bool started = db_init(&app->db, loop, cfg->database, cfg->db_connections) == 0;
-    struct dispatch_hooks dhooks = {.ctx = &app->api, .push = api_push};
-    dispatch_init(&app->dispatch, loop, &app->db, &dhooks);
-    if (started) {
-        /* Other snpd processes on the same database announce their changes. */
-        app->db.data = &app->dispatch;
-        db_listen(&app->db, "LISTEN snp_change", dispatch_on_db_notify);
-    }
-    if (api_init(&app->api, &app->dispatch, &app->db) != 0)
-        started = false;
-    app->api.server = &app->server;
-    if (started && server_start(&app->server, loop, cfg, &hooks) != 0) {
-        db_close(&app->db, on_db_closed);
-        started = false;
-    } else if (!started) {
+    if (db_init(&app->db, loop, cfg->database, cfg->db_connections) != 0) {
         log_error("app", "cannot create the database pool");
         uv_close((uv_handle_t *)&app->sigint, NULL);
         uv_close((uv_handle_t *)&app->sigterm, NULL);
         uv_close((uv_handle_t *)&app->tick, NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
+        return 1;
     }
-    if (!started) {
+    struct dispatch_hooks dhooks = {.ctx = &app->api, .push = api_push};
+    dispatch_init(&app->dispatch, loop, &app->db, &dhooks);
+    /* Other snpd processes on the same database announce their changes. */
+    app->db.data = &app->dispatch;
+    db_listen(&app->db, "LISTEN snp_change", dispatch_on_db_notify);
+    bool ok = api_init(&app->api, &app->dispatch, &app->db) == 0;
+    app->api.server = &app->server;
+    if (!ok || server_start(&app->server, loop, cfg, &hooks) != 0) {
+        /* Everything made so far is torn down in the usual order. */
+        app->exit_code = 1;
+        app_stop(app);
         uv_run(loop, UV_RUN_DEFAULT);
         return 1;
     }

@@ -340,7 +340,7 @@ static size_t rank_for(struct dispatch *d, const struct request *r, struct match
     return match_rank(r, d->scratch, k, &ctx, out, max);
 }
 
-static json_t *offer_json(struct dispatch *d, const struct request *r)
+json_t *dispatch_offer_json(struct dispatch *d, const struct request *r)
 {
     struct slot *held = r->held_slot ? idmap_get(&d->store.slots, r->held_slot) : NULL;
     if (!held)
@@ -477,7 +477,7 @@ static void on_offer_moved(void *arg, enum db_status st, const PGresult *res)
         request_set_offer(r, o->slot, expires);
         d->stats.offers++;
         push_capacity(d, o->slot);
-        json_t *offer = offer_json(d, r);
+        json_t *offer = dispatch_offer_json(d, r);
         if (offer) {
             json_t *data = json_pack("{s:I, s:s, s:o}", "request_id", (json_int_t)r->id,
                                      "client_ref", r->client_ref, "offer", offer);
@@ -824,7 +824,7 @@ static json_t *request_summary_json(struct dispatch *d, const struct request *r)
         "urgency", model_urgency_name(r->urgency), "motif", "code", model_motif_name(r->motif),
         "priority_groups", priority_json(r->priority_groups));
     if (r->status == REQ_OFFERED) {
-        json_t *offer = offer_json(d, r);
+        json_t *offer = dispatch_offer_json(d, r);
         if (offer)
             json_object_set_new(j, "offer", offer);
     }

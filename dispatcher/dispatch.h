@@ -141,6 +141,10 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t 
  * sql/migrations/0005_notify.sql; our own are recognised and ignored. */
 void dispatch_on_db_notify(struct db *db, const char *channel, const char *payload, int be_pid);
 
+/* The offer of an offered request as the protocol shows it (the held slot,
+ * its expiry and the current alternatives), or NULL: a new reference. */
+json_t *dispatch_offer_json(struct dispatch *d, const struct request *r);
+
 /* The slot as the protocol shows it (a new reference). */
 json_t *dispatch_slot_json(const struct dispatch *d, const struct slot *s);
 

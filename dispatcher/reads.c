@@ -73,17 +73,9 @@ static void add_offer(struct dispatch *d, json_t *view)
 {
     json_int_t id = json_integer_value(json_object_get(view, "request_id"));
     struct request *req = idmap_get(&d->store.requests, id);
-    if (!req || req->status != REQ_OFFERED)
-        return;
-    struct slot *s = idmap_get(&d->store.slots, req->held_slot);
-    if (!s)
-        return;
-    char buf[TIMEUTIL_RFC3339_SIZE];
-    if (!timeutil_format_rfc3339(req->territory->zone, req->hold_expires_at, buf, sizeof(buf)))
-        return;
-    json_object_set_new(view, "offer",
-                        json_pack("{s:o, s:s, s:[]}", "slot", dispatch_slot_json(d, s),
-                                  "expires_at", buf, "alternatives"));
+    json_t *offer = req && req->status == REQ_OFFERED ? dispatch_offer_json(d, req) : NULL;
+    if (offer)
+        json_object_set_new(view, "offer", offer);
 }
 
 static void on_request_read(void *arg, enum db_status st, const PGresult *res)

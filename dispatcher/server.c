@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -794,6 +796,23 @@ static void lws_log_emit(int level, const char *line)
         log_debug("lws", "%s", copy);
 }
 
+/* Whether `port` can be bound on `address` now (the listening socket is
+ * closed again at once).  Returns 0 or a negative errno. */
+static int port_available(const char *address, int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, address, &a.sin_addr) != 1)
+        return 0; /* a name, or IPv6: let lws resolve and report it */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    int rc = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 ? 0 : -errno;
+    close(fd);
+    return rc;
+}
+
 int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
                  const struct server_hooks *hooks)
 {
@@ -827,6 +846,14 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
         info.ssl_private_key_filepath = cfg->tls_key;
     }
 
+    /* lws 4.1 makes a context even when it cannot bind the port, and
+     * tearing that half-made context down on a foreign loop crashes; so the
+     * port is tried first. */
+    int rc = port_available(cfg->listen, cfg->port);
+    if (rc != 0) {
+        log_error("server", "cannot listen on %s:%d: %s", cfg->listen, cfg->port, strerror(-rc));
+        return rc;
+    }
     s->context = lws_create_context(&info);
     if (!s->context) {
         log_error("server",

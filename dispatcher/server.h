@@ -130,7 +130,8 @@ struct server {
 };
 
 /* Creates the lws context on `loop` and starts listening on cfg->listen and
- * cfg->port.  Returns 0, or a negative code with a log line saying why. */
+ * cfg->port.  Returns 0, or a negative code with a log line saying why (the
+ * port is taken, for instance). */
 int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
                  const struct server_hooks *hooks) __attribute__((warn_unused_result));
 

@@ -587,3 +587,39 @@ Test(dispatch, coordinator_changes_settings)
                  1);
     json_decref(req);
 }
+
+Test(dispatch, a_neighbour_territory_books_and_the_practitioner_sees_it)
+{
+    /* test-other may borrow test-t's capacity (as a SAS of the département
+     * borrows a CPTS's). */
+    PQclear(pgtest_exec(&f.pg, "INSERT INTO territory_neighbour VALUES ('test-other', 'test-t')"));
+    cr_assert_eq(snpd_proc_stop(&f.snpd, SIGTERM, 15000), 0);
+    fixture_start(&f);
+    fix_publish(&f, FIX_GP_1, 1, 60, 30, "[\"pharmacy\"]");
+    int st;
+    char *body = fix_request_body("far-1", "24h");
+    char *p = strstr(body, "35236");
+    memcpy(p, "35238", 5); /* a patient in Rennes, a commune of test-other */
+    json_t *req = post("/api/v1/requests", FIX_OTHER_PHARMACY, body, &st);
+    free(body);
+    cr_assert_eq(st, 201, "%d %s", st, json_dumps(req, 0));
+    json_int_t slot = held_slot(req);
+    cr_assert_gt(slot, 0, "the neighbour's slot was not offered");
+    char path[80], b[64];
+    snprintf(path, sizeof(path), "/api/v1/requests/%lld/accept",
+             (long long)json_integer_value(json_object_get(req, "request_id")));
+    snprintf(b, sizeof(b), "{\"slot_id\": %lld}", (long long)slot);
+    json_t *bk = post(path, FIX_OTHER_PHARMACY, b, &st);
+    cr_assert_eq(st, 200);
+    json_int_t booking = json_integer_value(json_object_get(bk, "booking_id"));
+    json_decref(bk);
+    json_decref(req);
+    /* The practitioner, of test-t, sees the booking and may cancel it. */
+    json_t *list = fix_api(&f, "GET", "/api/v1/bookings", FIX_GP_1, NULL, &st);
+    cr_assert_eq(json_array_size(json_object_get(list, "bookings")), 1);
+    json_decref(list);
+    snprintf(path, sizeof(path), "/api/v1/bookings/%lld/cancel", (long long)booking);
+    json_t *r = post(path, FIX_GP_1, "{\"reason\": \"practitioner_unavailable\"}", &st);
+    cr_assert_eq(st, 200, "%d %s", st, json_dumps(r, 0));
+    json_decref(r);
+}

@@ -1,6 +1,7 @@
 /* The real snpd binary: health endpoints, metrics, static files, bad
  * requests, an unreachable database, and shutdown with open connections. */
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,4 +263,19 @@ Test(health, tls_when_configured)
     unlink(cert);
     unlink(key);
     rmdir(dir);
+}
+
+Test(health, port_in_use_stops_start_up)
+{
+    snpd_proc_start(&snpd, pg.conninfo, NULL, true);
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "'%s' --database '%s' --port %d 2>&1 | grep -q 'cannot listen'",
+             getenv("SNPD_BINARY"), pg.conninfo, snpd.port);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "no clear message for a port in use");
+    snprintf(cmd, sizeof(cmd), "'%s' --database '%s' --port %d >/dev/null 2>&1",
+             getenv("SNPD_BINARY"), pg.conninfo, snpd.port);
+    st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "a second snpd on a taken port must exit 1");
+    stop_cleanly();
 }
