@@ -2,13 +2,18 @@
 # deploy/test.sh: the README's test command.  Installs missing packages,
 # builds the test suite, starts a throwaway PostgreSQL cluster (removed on
 # exit, failure or Ctrl-C), runs every test through ctest and ends with a line
-# "N passed, M failed".  Exits non-zero when any test fails.
+# "N passed, M failed".  Exits non-zero when any test fails.  After ctest it
+# runs the browser tests of the web pages (tests/web/run.sh, headless
+# chromium), counted in the same line.
 #
 #   deploy/test.sh [--sanitize] [-- CTEST_ARGS...]
 #
 #   --sanitize   build in build-asan with AddressSanitizer and UBSan
-#                (default: build-test)
-#   -- ARGS      passed on to ctest, e.g. -- -R test_migrate
+#                (default: build-test); skips the browser tests
+#   -- ARGS      passed on to ctest, e.g. -- -R test_migrate; skips the
+#                browser tests
+#
+# SNP_SKIP_BROWSER=1 skips the browser tests (and their packages).
 set -euo pipefail
 
 # shellcheck source=deploy/lib.sh
@@ -35,7 +40,20 @@ done
 
 cd "$SNP_ROOT"
 
-"$SNP_ROOT/deploy/install.sh"
+# The browser tests run in the plain variant of the whole suite.
+browser_skip=""
+if [ "${SNP_SKIP_BROWSER:-}" = 1 ]; then
+    browser_skip="SNP_SKIP_BROWSER=1"
+elif $sanitize; then
+    browser_skip="--sanitize (they run without it)"
+elif [ ${#ctest_args[@]} -gt 0 ]; then
+    browser_skip="ctest arguments given (tests/web/run.sh runs them alone)"
+fi
+if [ -z "$browser_skip" ]; then
+    "$SNP_ROOT/deploy/install.sh" --browser
+else
+    "$SNP_ROOT/deploy/install.sh"
+fi
 require_owner_user
 
 if $sanitize; then
@@ -54,6 +72,7 @@ cmake --build "$build" -j2
 
 tmp=""
 ctest_pid=""
+web_pid=""
 
 # Runs on every exit, including failures, Ctrl-C and SIGTERM: stops ctest and
 # the cluster, then removes the cluster's folder.
@@ -64,6 +83,11 @@ cleanup() {
         # ctest runs in its own process group with the tests it started.
         kill -TERM -- "-$ctest_pid" 2>/dev/null || true
         wait "$ctest_pid" 2>/dev/null || true
+    fi
+    if [ -n "$web_pid" ]; then
+        # tests/web/run.sh stops its own snpd and cluster on SIGTERM.
+        kill -TERM "$web_pid" 2>/dev/null || true
+        wait "$web_pid" 2>/dev/null || true
     fi
     if [ -n "$tmp" ]; then
         if [ -f "$tmp/data/PG_VERSION" ]; then
@@ -150,7 +174,30 @@ if [ -z "$summary" ]; then
 fi
 failed=${summary%% *}
 total=${summary##* }
-echo "$((total - failed)) passed, $failed failed"
+passed=$((total - failed))
+
+# --- Browser tests -------------------------------------------------------------
+
+if [ -z "$browser_skip" ]; then
+    say "running the browser tests (tests/web/run.sh)"
+    web_result=$tmp/web-result
+    SNPD_BINARY=$SNP_ROOT/$build/snpd SNP_WEB_RESULT=$web_result \
+        "$SNP_ROOT/tests/web/run.sh" </dev/null &
+    web_pid=$!
+    web_rc=0
+    wait "$web_pid" || web_rc=$?
+    web_pid=""
+    read -r web_passed web_failed <"$web_result" 2>/dev/null || { web_passed=0; web_failed=1; }
+    if [ "$web_rc" -ne 0 ] && [ "$web_failed" -eq 0 ]; then
+        web_failed=1
+    fi
+    passed=$((passed + web_passed))
+    failed=$((failed + web_failed))
+else
+    say "browser tests skipped: $browser_skip"
+fi
+
+echo "$passed passed, $failed failed"
 if [ "$rc" -ne 0 ] || [ "$failed" -ne 0 ]; then
     exit 1
 fi

@@ -1,0 +1,490 @@
+// gp.js: the GP's page.  Publishes a half-day of slots in two clicks (a
+// preset, then "Publier"), lists the GP's own slots (withdraw a free one) and
+// bookings (with the patient, as the GP booked may see them), shows new
+// bookings live (topic "bookings") and records outcomes.
+//
+// No message lists the sites where a GP practises: the page learns them from
+// the GP's own slots and bookings, and otherwise asks for the site's number
+// once and remembers it in this browser.
+import {
+  $, el, fill, startPage, label, LABELS, errorText, toast, showError, busy, prefs,
+  fmtTime, fmtDay, fmtShort, parts, zonedParts, ageOf, patientName, siteCommune,
+} from './app.js';
+
+const DEFAULT_AUDIENCES = ['sas', 'emergency', 'pharmacy', 'professional', 'desk'];
+
+const ctx = await startPage(['gp']);
+if (ctx) main(ctx);
+
+function main({ client, session, territory }) {
+  const tz = (territory && territory.time_zone) || 'Europe/Paris';
+  const communes = (territory && territory.communes) || [];
+  const prefKey = (k) => `gp.${session.rpps}.${k}`;
+  const sites = new Map(); // site_id -> site, learnt from slots and bookings
+  for (const s of prefs.get(prefKey('sites'), [])) sites.set(s.site_id, s);
+  let slots = [];
+  const bookings = new Map(); // booking_id -> booking
+  const fresh = new Set(); // booking ids that arrived live, highlighted
+  let chosen = null; // the preset waiting for confirmation
+  const openDays = new Set(); // days unfolded in the slot list
+  let daysTouched = false;
+
+  // --- Settings -------------------------------------------------------------
+
+  const siteSelect = $('#site');
+  const siteIdInput = $('#site-id');
+  const siteIdField = $('#site-id-field');
+  const modeSelect = $('#mode');
+  const everySelect = $('#every');
+  const releaseBox = $('#release');
+
+  fill($('#audiences'), Object.keys(LABELS.audience).map((a) =>
+    el('label', { class: 'choice' },
+      el('input', { type: 'checkbox', name: 'audience', value: a }), label('audience', a))));
+  const savedAudiences = prefs.get(prefKey('audiences'), DEFAULT_AUDIENCES);
+  for (const box of document.querySelectorAll('input[name="audience"]')) {
+    box.checked = savedAudiences.includes(box.value);
+  }
+  modeSelect.value = prefs.get(prefKey('mode'), 'office');
+  everySelect.value = String(prefs.get(prefKey('every'), 20));
+  releaseBox.checked = prefs.get(prefKey('release'), false);
+  const savedSite = prefs.get(prefKey('site'), null);
+  if (savedSite) siteIdInput.value = savedSite;
+
+  function renderSites() {
+    let current = siteSelect.value || (savedSite ? String(savedSite) : '');
+    const known = [...sites.values()].sort((a, b) =>
+      (a.kind === 'practice' ? 0 : 1) - (b.kind === 'practice' ? 0 : 1) || a.name.localeCompare(b.name, 'fr'));
+    const options = known.map((s) => el('option', { value: s.site_id },
+      `${s.name} (${label('site_kind', s.kind).toLowerCase()}, ${siteCommune(s, communes)})`));
+    fill(siteSelect, options, el('option', { value: 'other' }, 'Autre site (saisir son numéro)'));
+    // A number typed by hand stays chosen (as its name once it is known);
+    // otherwise the first known site.
+    if ((!current || current === 'other') && siteIdInput.value && sites.has(Number(siteIdInput.value))) {
+      current = String(Number(siteIdInput.value));
+    } else if ((!current || current === 'other') && !siteIdInput.value && known.length) {
+      current = String(known[0].site_id);
+    }
+    if (current && [...siteSelect.options].some((o) => o.value === current)) siteSelect.value = current;
+    else siteSelect.value = 'other';
+    siteIdField.hidden = siteSelect.value !== 'other';
+  }
+
+  function learnSite(site) {
+    if (!site || sites.has(site.site_id)) return;
+    sites.set(site.site_id, {
+      site_id: site.site_id, name: site.name, kind: site.kind,
+      commune_insee: site.commune_insee, commune_name: site.commune_name,
+    });
+    prefs.set(prefKey('sites'), [...sites.values()]);
+    renderSites();
+  }
+
+  function chosenSiteId() {
+    if (siteSelect.value && siteSelect.value !== 'other') return Number(siteSelect.value);
+    const n = Number(siteIdInput.value);
+    return Number.isInteger(n) && n > 0 ? n : null;
+  }
+
+  siteSelect.addEventListener('change', () => {
+    siteIdField.hidden = siteSelect.value !== 'other';
+    if (siteSelect.value !== 'other') prefs.set(prefKey('site'), Number(siteSelect.value));
+    renderPresets();
+  });
+  siteIdInput.addEventListener('change', () => {
+    const id = chosenSiteId();
+    if (id) prefs.set(prefKey('site'), id);
+    renderPresets();
+  });
+  modeSelect.addEventListener('change', () => { prefs.set(prefKey('mode'), modeSelect.value); renderPresets(); });
+  everySelect.addEventListener('change', () => { prefs.set(prefKey('every'), Number(everySelect.value)); renderPresets(); });
+  releaseBox.addEventListener('change', () => prefs.set(prefKey('release'), releaseBox.checked));
+  $('#audiences').addEventListener('change', () => prefs.set(prefKey('audiences'), audiences()));
+
+  function audiences() {
+    return [...document.querySelectorAll('input[name="audience"]:checked')].map((b) => b.value);
+  }
+
+  // --- Presets ------------------------------------------------------------------
+
+  function addDays(date, n) {
+    const [y, m, d] = date.split('-').map(Number);
+    const t = new Date(Date.UTC(y, m - 1, d + n));
+    return t.toISOString().slice(0, 10);
+  }
+  const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+  const weekdayOf = (date) => WEEKDAYS[new Date(`${date}T12:00:00Z`).getUTCDay()];
+  const minutes = (hhmm) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3));
+
+  function presets() {
+    const now = zonedParts(client.now(), tz);
+    const nowMin = now.hour * 60 + now.minute;
+    const today = now.date;
+    const tomorrow = addDays(today, 1);
+    return [
+      { id: 'today-afternoon', title: 'Cet après-midi', date: today, from: '14:00', to: '18:00',
+        past: nowMin > minutes('18:00') - Number(everySelect.value) },
+      { id: 'tomorrow-morning', title: 'Demain matin', date: tomorrow, from: '08:00', to: '12:00' },
+      { id: 'tomorrow-afternoon', title: 'Demain après-midi', date: tomorrow, from: '14:00', to: '18:00' },
+    ].map((p) => {
+      const every = Number(everySelect.value);
+      const first = p.date === today ? Math.max(minutes(p.from), nowMin + 1) : minutes(p.from);
+      let count = 0;
+      for (let t = minutes(p.from); t + every <= minutes(p.to); t += every) if (t >= first) count++;
+      return { ...p, every, count };
+    });
+  }
+
+  const hours = (hhmm) => `${Number(hhmm.slice(0, 2))} h${hhmm.slice(3) === '00' ? '' : hhmm.slice(3)}`;
+
+  function renderPresets() {
+    fill($('#presets'), presets().map((p) => el('button', {
+      type: 'button', class: 'preset', 'aria-pressed': chosen && chosen.id === p.id ? 'true' : 'false',
+      disabled: p.past || p.count === 0, dataset: { preset: p.id },
+      onclick: () => choose(p),
+    }, el('span', {}, p.title),
+    el('span', { class: 'sub' }, p.past || p.count === 0
+      ? `${fmtDay(`${p.date}T00:00`)} : terminé`
+      : `${fmtDay(`${p.date}T00:00`)}, ${hours(p.from)}–${hours(p.to)}, toutes les ${p.every} min`))));
+  }
+
+  function choose(p) {
+    const msg = $('#publish-message');
+    msg.hidden = true;
+    const siteId = chosenSiteId();
+    if (!siteId) {
+      $('#settings').open = true;
+      siteIdInput.setAttribute('aria-invalid', 'true');
+      siteIdInput.focus();
+      msg.className = 'message error';
+      showError(msg, 'Indiquez d’abord le site où vous recevrez les patients (réglages ci-dessous).');
+      return;
+    }
+    siteIdInput.removeAttribute('aria-invalid');
+    if (!audiences().length) {
+      $('#settings').open = true;
+      msg.className = 'message error';
+      showError(msg, 'Cochez au moins un public qui pourra réserver ces créneaux.');
+      return;
+    }
+    chosen = p;
+    const site = sites.get(siteId);
+    fill($('#confirm-text'),
+      el('strong', {}, `${p.count} créneau${p.count > 1 ? 'x' : ''} de ${p.every} min`),
+      ` le ${fmtDay(`${p.date}T00:00`)} de ${p.from} à ${p.to}`,
+      ` (${label('mode', modeSelect.value).toLowerCase()}, ${site ? site.name : `site n° ${siteId}`}),`,
+      ` ouverts à : ${audiences().map((a) => label('audience', a)).join(', ')}.`);
+    $('#confirm').hidden = false;
+    renderPresets();
+    $('#confirm-publish').focus();
+  }
+
+  $('#confirm-cancel').addEventListener('click', () => {
+    chosen = null;
+    $('#confirm').hidden = true;
+    renderPresets();
+  });
+
+  $('#confirm-publish').addEventListener('click', (ev) => busy(ev.currentTarget, async () => {
+    const p = chosen;
+    if (!p) return;
+    const msg = $('#publish-message');
+    const siteId = chosenSiteId();
+    const data = {
+      site_id: siteId,
+      mode: modeSelect.value,
+      audiences: audiences(),
+      pattern: {
+        from_date: p.date, to_date: p.date, days: [weekdayOf(p.date)],
+        from_time: p.from, to_time: p.to, every_min: p.every,
+      },
+    };
+    if (releaseBox.checked) data.release_minutes = 120;
+    try {
+      const res = await client.call('slot.publish', data);
+      prefs.set(prefKey('site'), siteId);
+      chosen = null;
+      $('#confirm').hidden = true;
+      msg.className = res.count ? 'message ok' : 'message warn';
+      showError(msg, res.count
+        ? `${res.count} créneau${res.count > 1 ? 'x' : ''} publié${res.count > 1 ? 's' : ''}` +
+          (res.skipped ? ` (${res.skipped} déjà existant${res.skipped > 1 ? 's' : ''} ou passé${res.skipped > 1 ? 's' : ''}).` : '.')
+        : 'Aucun créneau créé : ils existent déjà ou leur heure est passée.');
+      await loadSlots();
+    } catch (e) {
+      msg.className = 'message error';
+      showError(msg, e.code === 'not_found' || e.code === 'other_territory' || e.code === 'forbidden'
+        ? `Le site n° ${siteId} n’existe pas ou vous n’y exercez pas : vérifiez son numéro auprès de la coordination.`
+        : errorText(e));
+    }
+    renderPresets();
+  }));
+
+  // --- Slots ----------------------------------------------------------------------
+
+  async function loadSlots() {
+    try {
+      const res = await client.call('slot.list', { limit: 1000 });
+      slots = res.slots;
+      for (const s of slots) learnSite(s.site);
+      renderSlots(res.truncated);
+    } catch (e) {
+      toast(errorText(e), 'error');
+    }
+  }
+
+  function renderSlots(truncated) {
+    const box = $('#slots-list');
+    const free = slots.filter((s) => s.status === 'free').length;
+    const booked = slots.filter((s) => s.status === 'booked').length;
+    fill($('#slots-summary'), `${free} libre${free > 1 ? 's' : ''}, ${booked} réservé${booked > 1 ? 's' : ''}`);
+    if (!slots.length) {
+      fill(box, el('p', { class: 'muted' }, 'Aucun créneau publié pour les 7 prochains jours.'));
+      return;
+    }
+    const byDay = new Map();
+    for (const s of slots) {
+      const day = parts(s.start).date;
+      if (!byDay.has(day)) byDay.set(day, []);
+      byDay.get(day).push(s);
+    }
+    if (!openDays.size && !daysTouched) openDays.add([...byDay.keys()][0]);
+    fill(box, [...byDay].map(([day, list]) => {
+      const nFree = list.filter((s) => s.status === 'free').length;
+      const nBooked = list.filter((s) => s.status === 'booked').length;
+      const d = el('details', {
+        class: 'day', open: openDays.has(day), dataset: { day },
+        ontoggle: (ev) => {
+          daysTouched = true;
+          if (ev.currentTarget.open) openDays.add(day);
+          else openDays.delete(day);
+        },
+      },
+        el('summary', {}, el('span', { class: 'day-title' }, fmtDay(`${day}T00:00`)),
+          el('span', { class: 'muted small' }, ` · ${list.length} créneau${list.length > 1 ? 'x' : ''}, ${nFree} libre${nFree > 1 ? 's' : ''}, ${nBooked} réservé${nBooked > 1 ? 's' : ''}`)),
+        el('ul', { class: 'list' }, list.map(slotItem)));
+      return d;
+    }), truncated ? el('p', { class: 'muted' }, 'Liste tronquée : seuls les 1000 premiers créneaux sont affichés.') : null);
+  }
+
+  function slotItem(s) {
+    const actions = s.status === 'free'
+      ? el('button', {
+        type: 'button', class: 'small danger', dataset: { withdraw: s.slot_id },
+        'aria-label': `Retirer le créneau de ${fmtTime(s.start)}`,
+        onclick: (ev) => withdraw(ev.currentTarget, s),
+      }, 'Retirer')
+      : null;
+    return el('li', { class: 'slot', dataset: { slot: s.slot_id } },
+      el('div', {},
+        el('div', { class: 'row' },
+          el('strong', { class: 'nowrap' }, `${fmtTime(s.start)}–${fmtTime(s.end)}`),
+          el('span', { class: `badge ${s.status}` }, label('slot_status', s.status))),
+        el('div', { class: 'small muted' }, `${label('mode', s.mode)} · ${s.site.name}`)),
+      actions);
+  }
+
+  // Two steps without a dialog: the first click asks for confirmation.
+  async function withdraw(button, s) {
+    if (button.dataset.confirm !== 'yes') {
+      button.dataset.confirm = 'yes';
+      button.textContent = 'Confirmer le retrait';
+      setTimeout(() => {
+        if (button.isConnected && button.dataset.confirm === 'yes') {
+          button.dataset.confirm = '';
+          button.textContent = 'Retirer';
+        }
+      }, 6000);
+      return;
+    }
+    await busy(button, async () => {
+      try {
+        await client.call('slot.withdraw', { slot_ids: [s.slot_id] });
+        toast(`Créneau de ${fmtShort(s.start)} retiré.`, 'ok');
+      } catch (e) {
+        toast(e.code === 'conflict'
+          ? 'Ce créneau vient d’être proposé ou réservé : il ne peut plus être retiré.'
+          : errorText(e), 'error');
+      }
+    });
+    await loadSlots();
+  }
+
+  // --- Bookings ----------------------------------------------------------------------
+
+  async function loadBookings() {
+    const now = client.now();
+    try {
+      const res = await client.call('booking.list', {
+        from: new Date(now - 3 * 86400e3).toISOString().replace(/\.\d+Z$/, 'Z'),
+        to: new Date(now + 8 * 86400e3).toISOString().replace(/\.\d+Z$/, 'Z'),
+        limit: 1000,
+      });
+      // Bookings known only from a push (missing from booking.list, see the
+      // booking.created handler) are kept.
+      const partial = [...bookings.values()].filter((b) => b.partial);
+      bookings.clear();
+      for (const b of partial) bookings.set(b.booking_id, b);
+      for (const b of res.bookings) {
+        bookings.set(b.booking_id, b);
+        learnSite(b.slot.site);
+      }
+      renderBookings();
+    } catch (e) {
+      toast(errorText(e), 'error');
+    }
+  }
+
+  function renderBookings() {
+    const list = [...bookings.values()].sort((a, b) => a.slot.start.localeCompare(b.slot.start));
+    const live = list.filter((b) => b.status === 'booked');
+    $('#bookings-count').textContent = String(live.length);
+    if (!list.length) {
+      fill($('#bookings-list'), el('li', { class: 'muted' }, 'Aucun rendez-vous pour l’instant.'));
+      return;
+    }
+    fill($('#bookings-list'), list.map(bookingItem));
+  }
+
+  function bookingItem(b) {
+    const p = b.patient;
+    const age = ageOf(p, client.now());
+    const src = b.source || {};
+    const started = Date.parse(b.slot.start) <= client.now();
+    const cls = [fresh.has(b.booking_id) ? 'new' : '', b.status === 'cancelled' ? 'cancelled' : ''].join(' ').trim();
+    return el('li', { class: cls || null, dataset: { booking: b.booking_id } },
+      el('div', { class: 'row' },
+        el('strong', {}, fmtShort(b.slot.start)),
+        el('span', { class: `badge ${b.status === 'booked' ? 'booked' : 'cancelled'}` }, label('booking_status', b.status)),
+        fresh.has(b.booking_id) ? el('span', { class: 'badge free' }, 'Nouveau') : null,
+        el('span', { class: 'small' }, `${label('mode', b.slot.mode)} · ${b.slot.site.name}`)),
+      el('dl', { class: 'kv' },
+        el('dt', {}, 'Patient'),
+        b.partial ? el('dd', { class: 'patient' }, 'Détails du patient non transmis par le serveur : contactez le demandeur.') :
+        el('dd', { class: 'patient' }, patientName(p),
+          p ? ` · ${label('sex', p.sex)}` : '',
+          age != null ? ` · ${age} ans` : '',
+          p && p.phone ? [' · ', el('a', { href: `tel:${p.phone.replace(/[^0-9+]/g, '')}` }, p.phone)] : ''),
+        p ? [el('dt', {}, 'Commune'), el('dd', {}, siteCommune({ commune_insee: p.commune_insee }, communes))] : null,
+        p ? [el('dt', {}, 'Médecin traitant'), el('dd', {}, p.has_mt ? `oui${p.mt_rpps ? ` (RPPS ${p.mt_rpps})` : ''}` : 'non ou inconnu')] : null,
+        b.priority_groups.length ? [el('dt', {}, 'Priorité'), el('dd', {}, b.priority_groups.map((g) => label('priority_group', g)).join(', '))] : null,
+        el('dt', {}, 'Motif'),
+        el('dd', {}, label('motif', b.motif.code), b.motif.text ? ` : ${b.motif.text}` : '', ` (${label('urgency', b.urgency).toLowerCase()})`),
+        el('dt', {}, 'Adressé par'),
+        el('dd', {}, b.requester.name || '', ` (${label('role', b.requester.kind)})`,
+          b.requester.phone ? [' · ', el('a', { href: `tel:${b.requester.phone.replace(/[^0-9+]/g, '')}` }, b.requester.phone)] : ''),
+        src.pharmacy ? [el('dt', {}, 'Pharmacie'), el('dd', {},
+          `${label('pharmacy_protocol', src.pharmacy.protocol)}, test ${label('test_result', src.pharmacy.test_result).toLowerCase()}`,
+          src.pharmacy.exclusions ? `, exclusions : ${src.pharmacy.exclusions.map((x) => label('pharmacy_exclusion', x).toLowerCase()).join(', ')}` : '')] : null,
+        src.emergency ? [el('dt', {}, 'Urgences'), el('dd', {},
+          `tri ${src.emergency.triage_level}, senior RPPS ${src.emergency.senior_rpps}`)] : null,
+        src.sas ? [el('dt', {}, 'Régulation'), el('dd', {}, src.sas.regulator_name)] : null,
+        b.outcome ? [el('dt', {}, 'Issue'), el('dd', {}, label('outcome', b.outcome.kind))] : null,
+        b.cancellation ? [el('dt', {}, 'Annulation'), el('dd', {},
+          `${label('cancel_reason', b.cancellation.reason)} (${label('role', b.cancellation.cancelled_by).toLowerCase()})`)] : null),
+      b.status === 'booked' ? outcomeForm(b, started) : null,
+      b.status === 'booked' && !started ? cancelForm(b) : null);
+  }
+
+  function outcomeForm(b, started) {
+    const id = `outcome-${b.booking_id}`;
+    const kinds = started ? Object.keys(LABELS.outcome) : ['cancelled_by_patient'];
+    const select = el('select', { id }, kinds.map((k) =>
+      el('option', { value: k, selected: b.outcome && b.outcome.kind === k }, label('outcome', k))));
+    return el('div', { class: 'row no-print' },
+      el('label', { for: id, class: 'small' }, b.outcome ? 'Corriger l’issue' : 'Issue du rendez-vous'),
+      el('div', { class: 'row' }, select,
+        el('button', {
+          type: 'button', class: 'small',
+          onclick: (ev) => busy(ev.currentTarget, async () => {
+            try {
+              await client.call('outcome.report', { booking_id: b.booking_id, outcome: select.value });
+              toast(`Issue enregistrée : ${label('outcome', select.value)}.`, 'ok');
+              // Read again: the answer may lack the patient (see loadBookings).
+              await loadBookings();
+            } catch (e) {
+              toast(e.code === 'too_late'
+                ? 'L’issue se déclare à partir de l’heure du rendez-vous et jusqu’à quelques jours après.'
+                : errorText(e), 'error');
+            }
+          }),
+        }, 'Enregistrer')),
+      started ? null : el('span', { class: 'hint' }, `Les autres issues pourront être déclarées à partir de ${fmtTime(b.slot.start)}.`));
+  }
+
+  function cancelForm(b) {
+    const id = `cancel-${b.booking_id}`;
+    const select = el('select', { id }, ['practitioner_unavailable', 'patient_request', 'duplicate', 'other']
+      .map((r) => el('option', { value: r }, label('cancel_reason', r))));
+    return el('details', { class: 'no-print' },
+      el('summary', {}, 'Annuler ce rendez-vous'),
+      el('p', { class: 'small muted' }, 'Le demandeur est prévenu et le patient se voit proposer un autre créneau.'),
+      el('label', { for: id }, 'Raison'), select,
+      el('div', { class: 'row' }, el('button', {
+        type: 'button', class: 'danger small',
+        onclick: (ev) => busy(ev.currentTarget, async () => {
+          try {
+            await client.call('booking.cancel', { booking_id: b.booking_id, reason: select.value });
+            toast('Rendez-vous annulé.', 'ok');
+            await loadBookings();
+            loadSlots();
+          } catch (e) {
+            toast(errorText(e), 'error');
+          }
+        }),
+      }, 'Confirmer l’annulation')));
+  }
+
+  // --- Live updates -------------------------------------------------------------------
+
+  // The push announces the booking; the page then reads it with
+  // booking.list, which gives the patient and the requester in full (snpd's
+  // push omits them: see the report on issue 5).  The push's own copy is
+  // shown only if that read fails.
+  client.on('booking.created', async (b) => {
+    fresh.add(b.booking_id);
+    await loadBookings();
+    if (!bookings.has(b.booking_id)) {
+      bookings.set(b.booking_id, { ...b, partial: !b.patient });
+      renderBookings();
+    }
+    const full = bookings.get(b.booking_id);
+    toast(`Nouveau rendez-vous : ${full.partial ? 'patient non transmis' : patientName(full.patient)}, ${fmtShort(full.slot.start)}` +
+      ` (${full.requester.name || label('role', full.requester.kind)}).`, 'ok');
+    loadSlots();
+  });
+  client.on('booking.cancelled', async (b) => {
+    await loadBookings();
+    if (!bookings.has(b.booking_id)) {
+      bookings.set(b.booking_id, b);
+      renderBookings();
+    }
+    toast(`Rendez-vous de ${fmtShort(b.slot.start)} annulé (${label('cancel_reason', b.cancellation ? b.cancellation.reason : 'other').toLowerCase()}).`);
+    loadSlots();
+  });
+  client.on('resync', () => {
+    loadSlots();
+    loadBookings();
+  });
+  // Without the WebSocket, poll every 30 s.  With it, still read again every
+  // 2 minutes: snpd does not push booking.cancelled when a requester cancels
+  // a booked request or records a refused redirection (see the report on
+  // issue 5), and a GP must not keep a cancelled appointment on screen.
+  let lastLoad = Date.now();
+  setInterval(() => {
+    if (client.status !== 'online' || Date.now() - lastLoad >= 120000) {
+      lastLoad = Date.now();
+      loadSlots();
+      loadBookings();
+    }
+  }, 30000);
+  // The presets depend on the time of day.
+  setInterval(renderPresets, 60000);
+
+  renderSites();
+  renderPresets();
+  client.subscribe(['bookings']).catch((e) => toast(errorText(e), 'error'));
+  loadSlots();
+  loadBookings();
+}
+
