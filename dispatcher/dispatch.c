@@ -96,6 +96,9 @@ struct op {
     int count;
     char reason[40];
     json_t *result;
+    /* request.create ranks once: the slot to hold and the alternatives. */
+    int64_t alternatives[MAX_CANDIDATES];
+    int nalternatives;
 };
 
 static struct op *op_new(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
@@ -340,21 +343,37 @@ static size_t rank_for(struct dispatch *d, const struct request *r, struct match
     return match_rank(r, d->scratch, k, &ctx, out, max);
 }
 
-json_t *dispatch_offer_json(struct dispatch *d, const struct request *r)
+/* The offer of `r` with, as alternatives, the slots of `ids` still free
+ * (ranked already), or a fresh ranking when `ids` is NULL. */
+static json_t *offer_json_with(struct dispatch *d, const struct request *r, const int64_t *ids,
+                               int nids)
 {
     struct slot *held = r->held_slot ? idmap_get(&d->store.slots, r->held_slot) : NULL;
     if (!held)
         return NULL;
     json_t *alts = json_array();
     int want = r->territory->settings.alternatives;
-    if (want > 0) {
+    if (want > MAX_CANDIDATES - 1)
+        want = MAX_CANDIDATES - 1;
+    if (ids) {
+        for (int i = 0; i < nids && (int)json_array_size(alts) < want; i++) {
+            struct slot *s = idmap_get(&d->store.slots, ids[i]);
+            if (s && s->status == SLOT_FREE && !s->pending)
+                json_array_append_new(alts, dispatch_slot_json(d, s));
+        }
+    } else if (want > 0) {
         struct match_candidate c[MAX_CANDIDATES];
-        size_t n = rank_for(d, r, c, (size_t)want < MAX_CANDIDATES ? (size_t)want : MAX_CANDIDATES);
+        size_t n = rank_for(d, r, c, (size_t)want);
         for (size_t i = 0; i < n; i++)
             json_array_append_new(alts, dispatch_slot_json(d, c[i].slot));
     }
     return json_pack("{s:o, s:o, s:o}", "slot", dispatch_slot_json(d, held), "expires_at",
                      time_json(r->territory, r->hold_expires_at), "alternatives", alts);
+}
+
+json_t *dispatch_offer_json(struct dispatch *d, const struct request *r)
+{
+    return offer_json_with(d, r, NULL, 0);
 }
 
 /* --- applying committed changes to memory ----------------------------------------- */
@@ -420,7 +439,8 @@ static void offer_move_next(struct op *o)
 }
 
 static json_t *request_summary_json(struct dispatch *d, const struct request *r);
-static json_t *created_json(struct dispatch *d, const struct request *r, json_t *input);
+static json_t *created_json(struct dispatch *d, const struct request *r, json_t *input,
+                            const int64_t *alts, int nalts);
 
 static void on_offer_moved(void *arg, enum db_status st, const PGresult *res)
 {
@@ -507,7 +527,7 @@ static void on_offer_moved(void *arg, enum db_status st, const PGresult *res)
     o->release = NULL;
     /* A creation that had to try several slots answers as a creation. */
     json_t *result = !o->cb                                ? NULL
-                     : json_object_get(o->data, "patient") ? created_json(d, r, o->data)
+                     : json_object_get(o->data, "patient") ? created_json(d, r, o->data, NULL, 0)
                                                            : request_summary_json(d, r);
     if (rel && released && rel->status == SLOT_FREE && idmap_get(&d->store.slots, rel->id))
         offer_slot_to_waiting(d, rel);
@@ -815,7 +835,10 @@ static json_t *priority_json(uint8_t bits)
 }
 
 /* The request as its requester sees it, without patient identity. */
-static json_t *request_summary_json(struct dispatch *d, const struct request *r)
+/* The request as its requester sees it, without patient identity; the
+ * offer's alternatives are `alts` when given (already ranked). */
+static json_t *request_summary_with(struct dispatch *d, const struct request *r,
+                                    const int64_t *alts, int nalts)
 {
     json_t *j = json_pack(
         "{s:I, s:s, s:s, s:o, s:o, s:s, s:{s:s}, s:o}", "request_id", (json_int_t)r->id,
@@ -824,11 +847,16 @@ static json_t *request_summary_json(struct dispatch *d, const struct request *r)
         "urgency", model_urgency_name(r->urgency), "motif", "code", model_motif_name(r->motif),
         "priority_groups", priority_json(r->priority_groups));
     if (r->status == REQ_OFFERED) {
-        json_t *offer = dispatch_offer_json(d, r);
+        json_t *offer = offer_json_with(d, r, alts, nalts);
         if (offer)
             json_object_set_new(j, "offer", offer);
     }
     return j;
+}
+
+static json_t *request_summary_json(struct dispatch *d, const struct request *r)
+{
+    return request_summary_with(d, r, NULL, 0);
 }
 
 static int age_at(const struct territory *t, int64_t now, int birth_year, int bmonth, int bday)
@@ -845,9 +873,10 @@ static int age_at(const struct territory *t, int64_t now, int birth_year, int bm
 
 /* The answer to a creation: the request, with the patient and motif as
  * the requester just gave them (nothing is read back from the database). */
-static json_t *created_json(struct dispatch *d, const struct request *r, json_t *input)
+static json_t *created_json(struct dispatch *d, const struct request *r, json_t *input,
+                            const int64_t *alts, int nalts)
 {
-    json_t *j = request_summary_json(d, r);
+    json_t *j = request_summary_with(d, r, alts, nalts);
     json_t *patient = json_object_get(input, "patient");
     if (patient)
         json_object_set(j, "patient", patient);
@@ -909,7 +938,8 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
         request_set_offer(keep, o->slot, expires);
         d->stats.offers++;
         push_capacity(d, o->slot);
-        op_finish(o, DISPATCH_OK, NULL, NULL, created_json(d, keep, o->data));
+        op_finish(o, DISPATCH_OK, NULL, NULL,
+                  created_json(d, keep, o->data, o->alternatives, o->nalternatives));
         return;
     }
     if (o->slot) {
@@ -922,7 +952,8 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
         offer_move_next(o);
         return;
     }
-    op_finish(o, DISPATCH_OK, NULL, NULL, created_json(d, keep, o->data));
+    op_finish(o, DISPATCH_OK, NULL, NULL,
+              created_json(d, keep, o->data, o->alternatives, o->nalternatives));
 }
 
 void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t *data,
@@ -1067,10 +1098,16 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
         return;
     }
     o->req = r;
-    struct match_candidate cand[1];
-    o->slot = rank_for(d, r, cand, 1) ? cand[0].slot : NULL;
+    /* One ranking serves both the slot to hold and the alternatives. */
+    struct match_candidate cand[MAX_CANDIDATES];
+    int want = t->settings.alternatives < MAX_CANDIDATES - 1 ? t->settings.alternatives
+                                                             : MAX_CANDIDATES - 1;
+    size_t ncand = rank_for(d, r, cand, (size_t)want + 1);
+    o->slot = ncand ? cand[0].slot : NULL;
     if (o->slot)
         o->slot->pending = true;
+    for (size_t i = 1; i < ncand; i++)
+        o->alternatives[o->nalternatives++] = cand[i].slot->id;
     char *req_text = json_dumps(req, JSON_COMPACT);
     char *ident_text = json_dumps(ident, JSON_COMPACT);
     json_decref(req);

@@ -41,16 +41,13 @@ static double radians(double deg)
 
 double model_distance_km(double lat1, double lon1, double lat2, double lon2)
 {
-    double dlat = radians(lat2 - lat1);
-    double dlon = radians(lon2 - lon1);
-    double s1 = sin(dlat / 2);
-    double s2 = sin(dlon / 2);
-    double a = s1 * s1 + cos(radians(lat1)) * cos(radians(lat2)) * s2 * s2;
-
-    /* Rounding can push a just above 1 for antipodal points; asin would give NaN. */
-    if (a > 1.0)
-        a = 1.0;
-    return 2.0 * EARTH_RADIUS_KM * asin(sqrt(a));
+    /* The equirectangular approximation: within a territory (tens of km)
+     * it differs from the great-circle distance by far less than a metre
+     * per kilometre, and costs one cosine where haversine costs five
+     * trigonometric calls; it runs for every slot of every ranking. */
+    double x = radians(lon2 - lon1) * cos(radians((lat1 + lat2) / 2));
+    double y = radians(lat2 - lat1);
+    return EARTH_RADIUS_KM * sqrt(x * x + y * y);
 }
 
 /*
