@@ -1,0 +1,635 @@
+#!/usr/bin/env bash
+# bench/run.sh: snpd's benchmarks, in one command.  Builds snpd and snpbench
+# (Release, in build-bench/), starts a private PostgreSQL cluster with
+# durable settings on a Unix socket in a temporary folder, loads the
+# benchmark territory (20,000 slots over the next 48 hours, 10,000 pharmacy
+# tokens), starts snpd, then measures:
+#
+#   1. booking end to end over WebSocket (request.create + offer.accept) at
+#      1, 4 and 16 concurrent clients;
+#   2. pgbench running the same two SQL calls (bench/booking.pgbench) at the
+#      same client counts, on a fresh copy of the same data;
+#   3. capacity.query latency over WebSocket and HTTP (run first, while all
+#      the slots are free);
+#   4. snpd's memory with 10,000 idle authenticated WebSocket connections;
+#
+# and prints a summary table.  Everything it started is stopped and the
+# temporary folder removed on exit, failure or Ctrl-C.  It talks only to
+# 127.0.0.x and Unix sockets.
+#
+#   bench/run.sh [--quick] [--only LIST] [--ref REV]
+#
+#   --quick     a smoke run: few bookings and queries, 1,000 connections
+#   --only      a comma-separated subset of booking,pgbench,capacity,connections
+#   --ref REV   measure the committed revision REV (git archive, with this
+#               bench/ folder) instead of the working tree, e.g. --ref HEAD
+#               while the tree holds unfinished changes
+#
+# Environment (defaults in brackets):
+#   BENCH_BOOKINGS        bookings per run [800]
+#   BENCH_CLIENTS         client counts ["1 4 16"]
+#   BENCH_REPEAT          runs per client count, of snpd and of pgbench alike;
+#                         the summary shows the best of them [3]
+#   BENCH_QUERIES         capacity queries per transport [20000]
+#   BENCH_CONNECTIONS     idle connections [10000]
+#   BENCH_DB_CONNECTIONS  snpd's database pool size [snpd's default]
+#   BENCH_QUIET_WAIT      seconds each run may wait for the machine to be
+#                         nearly idle (other sessions' builds and tests) [10]
+#   BENCH_KEEP=1          keep the temporary folder (logs, pgbench logs)
+#   BENCH_PERF=1          profile snpd with perf during each booking run and
+#                         print its hottest functions
+set -euo pipefail
+
+# shellcheck source=deploy/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../deploy/lib.sh"
+
+quick=false
+ref=""
+ONLY=booking,pgbench,capacity,connections
+while [ $# -gt 0 ]; do
+    case $1 in
+    --quick) quick=true ;;
+    --only)
+        [ $# -ge 2 ] || die "--only needs a list"
+        ONLY=$2
+        shift
+        ;;
+    --ref)
+        [ $# -ge 2 ] || die "--ref needs a revision"
+        ref=$2
+        shift
+        ;;
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    *) die "unknown argument: $1 (try --help)" ;;
+    esac
+    shift
+done
+
+for phase in ${ONLY//,/ }; do
+    case $phase in
+    booking | pgbench | capacity | connections) ;;
+    *) die "--only: unknown benchmark $phase (booking, pgbench, capacity, connections)" ;;
+    esac
+done
+
+BOOKINGS=${BENCH_BOOKINGS:-800}
+CLIENTS=${BENCH_CLIENTS:-1 4 16}
+REPEAT=${BENCH_REPEAT:-3}
+QUIET_WAIT=${BENCH_QUIET_WAIT:-10}
+QUERIES=${BENCH_QUERIES:-20000}
+CONNECTIONS=${BENCH_CONNECTIONS:-10000}
+if $quick; then
+    BOOKINGS=${BENCH_BOOKINGS:-320}
+    REPEAT=${BENCH_REPEAT:-1}
+    QUERIES=${BENCH_QUERIES:-2000}
+    CONNECTIONS=${BENCH_CONNECTIONS:-1000}
+fi
+SLOTS=20000
+TOKENS=10000
+WARMUP_BOOKINGS=200
+LITERAL_BOOKINGS=60
+TERRITORY=bench-t
+
+for n in $CLIENTS; do
+    if ! [[ $n =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ] || [ "$n" -gt 64 ]; then
+        die "BENCH_CLIENTS: $n is not a client count from 1 to 64"
+    fi
+    [ $((BOOKINGS % n)) -eq 0 ] || die "BENCH_BOOKINGS ($BOOKINGS) must divide by every client count"
+done
+# pgbench gives each transaction its own slot id; snpd takes the slots it
+# ranks best.  Both must have enough: warm-up, then every client count.
+[[ $REPEAT =~ ^[1-9]$ ]] || die "BENCH_REPEAT: from 1 to 9"
+if ! [[ $QUIET_WAIT =~ ^[0-9]+$ ]] || [ "$QUIET_WAIT" -gt 600 ]; then
+    die "BENCH_QUIET_WAIT: from 0 to 600 seconds"
+fi
+need=$((WARMUP_BOOKINGS + LITERAL_BOOKINGS + BOOKINGS * REPEAT * $(wc -w <<<"$CLIENTS")))
+[ "$need" -le $((SLOTS * 9 / 10)) ] ||
+    die "$need bookings need more than the $((SLOTS * 9 / 10)) slots open to pharmacies"
+[ "$CONNECTIONS" -le "$TOKENS" ] || die "BENCH_CONNECTIONS is at most $TOKENS"
+
+cd "$SNP_ROOT"
+require_owner_user
+command -v pgbench >/dev/null ||
+    die "pgbench is missing: apt-get install -y postgresql-contrib (or postgresql-client)"
+command -v psql >/dev/null || die "psql is missing: apt-get install -y postgresql-client"
+
+# 10,000 connections need as many descriptors in snpd and in the clients.
+want_fds=$((CONNECTIONS + 2000))
+hard=$(ulimit -Hn)
+if [ "$hard" != unlimited ] && [ "$hard" -lt "$want_fds" ]; then
+    warn "the hard limit on open files is $hard; the connection benchmark may fall short"
+    want_fds=$hard
+fi
+ulimit -n "$want_fds"
+
+# --- Temporary folder, cleanup ---------------------------------------------
+
+tmp=""
+snpd_pid=""
+bench_pid=""
+perf_pid=""
+
+# Runs on every exit: stops what this script started, then removes the folder.
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+    fi
+    if [ -n "$bench_pid" ]; then
+        # snpbench runs in its own process group with its workers.
+        kill -TERM -- "-$bench_pid" 2>/dev/null || true
+        wait "$bench_pid" 2>/dev/null || true
+    fi
+    if [ -n "$tmp" ]; then
+        snpd_stop "$tmp/snpd.pid" >/dev/null || true
+        if [ -f "$tmp/pg/PG_VERSION" ]; then
+            pg_cluster_stop "$tmp/pg" immediate >/dev/null || true
+        fi
+        if [ "${BENCH_KEEP:-}" = 1 ]; then
+            say "kept $tmp"
+        else
+            rm -rf "$tmp"
+        fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A short path: the PostgreSQL socket lives in it.
+tmp=$(mktemp -d /tmp/snpbench.XXXXXX)
+chmod 0755 "$tmp"
+own "$tmp"
+mkdir -p "$tmp/bin" "$tmp/out" "$tmp/web"
+chmod 0755 "$tmp/bin" "$tmp/out" "$tmp/web"
+
+# --- Build -----------------------------------------------------------------
+
+# SRC: the source measured, the working tree or a copy of revision $ref.
+SRC=$SNP_ROOT
+BUILD=$SNP_ROOT/build-bench
+if [ -n "$ref" ]; then
+    rev=$(git rev-parse --verify --quiet "$ref^{commit}") || die "no revision $ref"
+    SRC=$tmp/src
+    BUILD=$tmp/build
+    mkdir -p "$SRC"
+    git archive "$rev" | tar -x -C "$SRC"
+    rm -rf "$SRC/bench"
+    cp -R "$SNP_ROOT/bench" "$SRC/bench"
+    if ! grep -q 'add_subdirectory(bench)' "$SRC/CMakeLists.txt"; then
+        printf '\noption(SNP_BENCH "Build the benchmark programs in bench/" OFF)\n%s\n' \
+            'if(SNP_BENCH)
+  add_subdirectory(bench)
+endif()' >>"$SRC/CMakeLists.txt"
+    fi
+    version="$(git rev-parse --short "$rev")"
+    say "building revision $version and snpbench (Release) in $BUILD"
+else
+    version="$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+    git diff --quiet HEAD 2>/dev/null || version+="+uncommitted changes"
+    say "building the working tree ($version) and snpbench (Release) in build-bench/"
+fi
+cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSNP_TESTS=OFF -DSNP_BENCH=ON >/dev/null
+cmake --build "$BUILD" -j2 >/dev/null
+# snpd runs as user snpd, which may not traverse the checkout.
+cp "$BUILD/snpd" "$BUILD/bench/snpbench" "$tmp/bin/"
+SNPD=$tmp/bin/snpd
+SNPBENCH=$tmp/bin/snpbench
+OUT=$tmp/out
+RESULTS=$OUT/results.txt
+: >"$RESULTS"
+
+# runbench NAME ARGS...: runs snpbench in its own process group (so that
+# cleanup can stop it with its workers), shows and keeps its output, and
+# keeps its RESULT line.
+runbench() {
+    local name=$1 rc=0
+    shift
+    setsid "$SNPBENCH" "$@" >"$OUT/$name.txt" 2>&1 </dev/null &
+    bench_pid=$!
+    wait "$bench_pid" || rc=$?
+    bench_pid=""
+    grep -v '^RESULT ' "$OUT/$name.txt" || true
+    grep '^RESULT ' "$OUT/$name.txt" | sed "s/^RESULT /RESULT name=$name /" >>"$RESULTS" || true
+    [ "$rc" -eq 0 ] || warn "$name: snpbench exited with status $rc"
+}
+
+# --- PostgreSQL ------------------------------------------------------------
+
+pg_port=$(pick_random_port 56000 56999 "$tmp/run")
+pg_cluster_init "$tmp/pg" "$tmp/run" "$pg_port" durable >/dev/null
+# Durable: every commit waits for its WAL to reach the disk (the defaults,
+# written out so that the report can show them).  No run pays for another's
+# writes: no checkpoint falls due during a run, and autovacuum, which would
+# clean up one run's dead rows (in any of the three databases) during a
+# later run, is off; instead every run starts after VACUUM ANALYZE of all
+# three databases and a checkpoint (settle below).
+{
+    echo "fsync = on"
+    echo "synchronous_commit = on"
+    echo "full_page_writes = on"
+    echo "max_wal_size = '8GB'"
+    echo "checkpoint_timeout = '30min'"
+    echo "autovacuum = off"
+    echo "max_connections = 200"
+} | as_owner tee -a "$tmp/pg/$SNP_PG_SETTINGS" >/dev/null
+pg_cluster_start "$tmp/pg" >/dev/null
+pg_pid=$(head -n 1 "$tmp/pg/postmaster.pid")
+sockdir=$tmp/run
+PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$pg_port" -U "$SNP_USER")
+conninfo() { printf 'host=%s port=%s dbname=%s user=%s' "$sockdir" "$pg_port" "$1" "$SNP_USER"; }
+
+say "PostgreSQL $("${PSQL[@]}" -d postgres -Atc 'SHOW server_version') on $sockdir:" \
+    "$("${PSQL[@]}" -d postgres -Atc "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name)
+        FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes',
+                                        'wal_sync_method', 'shared_buffers')")"
+
+say "loading the territory: $SLOTS slots, $TOKENS pharmacy tokens"
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE bench"
+"$SNPD" migrate --database "$(conninfo bench)" >"$OUT/migrate.log" 2>&1 ||
+    die_with_log "$OUT/migrate.log" "snpd migrate failed"
+"$SNPBENCH" setup --slots "$SLOTS" --tokens "$TOKENS" --sql "$tmp/territory.sql" \
+    --tokens-file "$tmp/tokens.txt"
+"${PSQL[@]}" -d bench -f "$tmp/territory.sql" >/dev/null
+"${PSQL[@]}" -d bench -c "VACUUM ANALYZE"
+# pgbench gets copies made now, before snpd changes anything: one for the
+# extended protocol (what snpd uses), one for prepared statements.
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE bench_pgx TEMPLATE bench" \
+    -c "CREATE DATABASE bench_pgp TEMPLATE bench"
+read -r org_first orgs < <("${PSQL[@]}" -d bench -AtF ' ' \
+    -c "SELECT min(id), count(*) FROM organisation WHERE kind = 'pharmacy'")
+read -r slot_first < <("${PSQL[@]}" -d bench -At -c "SELECT min(id) FROM slot")
+
+# --- snpd ------------------------------------------------------------------
+
+snpd_port=""
+
+start_snpd() {
+    snpd_port=$(pick_random_port 18100 18999)
+    (
+        export SNPD_DATABASE_URL SNPD_PORT SNPD_WEB_ROOT SNPD_MAX_CONNECTIONS SNPD_MAX_PER_ADDRESS
+        SNPD_DATABASE_URL=$(conninfo bench)
+        SNPD_PORT=$snpd_port
+        SNPD_WEB_ROOT=$tmp/web
+        SNPD_MAX_CONNECTIONS=$((CONNECTIONS + 1000))
+        SNPD_MAX_PER_ADDRESS=$((CONNECTIONS + 1000))
+        if [ -n "${BENCH_DB_CONNECTIONS:-}" ]; then
+            export SNPD_DB_CONNECTIONS=$BENCH_DB_CONNECTIONS
+        fi
+        exec_as_owner "$SNPD" >>"$OUT/snpd.log" 2>&1 </dev/null
+    ) &
+    snpd_pid=$!
+    echo "$snpd_pid" >"$tmp/snpd.pid"
+    local i
+    for ((i = 0; i < 300; i++)); do
+        [ "$(http_status "http://127.0.0.1:$snpd_port/readyz")" = 200 ] && return 0
+        pid_alive "$snpd_pid" || die_with_log "$OUT/snpd.log" "snpd exited"
+        sleep 0.2
+    done
+    die_with_log "$OUT/snpd.log" "snpd not ready after 60 s"
+}
+
+start_snpd
+say "snpd $("$SNPD" --version | cut -d' ' -f2) on 127.0.0.1:$snpd_port (pid $snpd_pid)," \
+    "database pool: ${BENCH_DB_CONNECTIONS:-default}"
+
+# settle: what autovacuum and the checkpointer would do, done between runs.
+settle() {
+    local db
+    for db in bench bench_pgx bench_pgp; do
+        "${PSQL[@]}" -d "$db" -c "VACUUM ANALYZE"
+    done
+    "${PSQL[@]}" -d postgres -c CHECKPOINT
+}
+# Other sessions may be building or testing on this machine: each measured
+# run waits (BENCH_QUIET_WAIT seconds at most) for it to be nearly idle, and
+# reports the share of CPU other processes took while it ran.
+quiet() { "$SNPBENCH" quiet --below-pct 15 --max-wait-s "$QUIET_WAIT"; }
+
+# --- 1. Booking through snpd -----------------------------------------------
+
+# booking_run N R: snpd's booking benchmark with N clients, run R.
+booking_run() {
+    local n=$1 r=$2 name=booking-$1-$2
+    if [ "${BENCH_PERF:-}" = 1 ] && command -v perf >/dev/null; then
+        perf record -q -F 999 -g -p "$snpd_pid" -o "$OUT/perf-$name.data" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
+    runbench "$name" booking --port "$snpd_port" --tokens "$tmp/tokens.txt" \
+        --clients "$n" --count "$BOOKINGS" --run "c$n-$r" --snpd-pid "$snpd_pid" \
+        --pg-pid "$pg_pid"
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+        perf_pid=""
+        echo "  snpd's hottest functions (perf, self time):"
+        perf report -i "$OUT/perf-$name.data" --stdio --no-children --sort sym -g none \
+            2>/dev/null | grep -E '^ +[0-9]' | sed -n '1,8s/^ */    /p' || true
+    fi
+}
+
+# booking_check: every booking snpd answered is in the database.
+booking_check() {
+    local want got
+    want=$((WARMUP_BOOKINGS + LITERAL_BOOKINGS + BOOKINGS * REPEAT * $(wc -w <<<"$CLIENTS")))
+    got=$("${PSQL[@]}" -d bench -At -c "SELECT count(*) FROM booking WHERE status = 'booked'")
+    [ "$got" -eq "$want" ] || warn "the database holds $got bookings; $want were answered"
+    echo "  the database holds the $got bookings snpd answered"
+}
+
+# --- 2. pgbench with the same SQL ------------------------------------------
+
+# norm: an SQL text with its comments dropped and its blanks squeezed.
+norm() { sed -e 's/--.*$//' | tr -s ' \t\n' ' ' | sed -e 's/^ //; s/[ ;]*$//'; }
+
+# check_pgbench_sql: dies unless the two SELECTs of booking.pgbench are the
+# named queries snpd sends, once each pgbench variable is put back as $n.
+# shellcheck disable=SC2016 # the $n are SQL parameters, not shell variables
+check_pgbench_sql() {
+    local script=$SRC/bench/booking.pgbench got_create got_accept
+    got_create=$(awk '/^\\gset/ { exit } !/^--/ && !/^\\set/' "$script" |
+        sed -e 's/:territory/$1/; s/:org::bigint/$2::bigint/; s/:actor/$3/' \
+            -e "s/replace(:request, '@REF@', :ref::text)::jsonb/\$4::jsonb/" \
+            -e 's/:identity::jsonb/$5::jsonb/; s/:slot::bigint/$6::bigint/; s/:hold::int/$7::int/' |
+        norm)
+    got_accept=$(awk 'go && !/^--/; /^\\gset/ { go = 1 }' "$script" |
+        sed -e 's/:c_request_id::bigint/$1::bigint/; s/:org::bigint/$2::bigint/' \
+            -e 's/:slot::bigint/$3::bigint/; s/:actor/$4/' | norm)
+    [ "$got_create" = "$(norm <"$SRC/sql/queries/request_create.sql")" ] ||
+        die "bench/booking.pgbench no longer matches sql/queries/request_create.sql"
+    [ "$got_accept" = "$(norm <"$SRC/sql/queries/offer_accept.sql")" ] ||
+        die "bench/booking.pgbench no longer matches sql/queries/offer_accept.sql"
+}
+
+# pgbench_run NAME DB MODE CLIENTS PER_CLIENT BASE RUN: one pgbench run; its
+# clients take the slots after BASE.  Appends a RESULT line.
+pgbench_run() {
+    local name=$1 db=$2 mode=$3 n=$4 per=$5 base=$6 run=$7 cpu0 cpu1 busy0 busy1 before after rc=0
+    before=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM booking")
+    rm -f "$OUT/$name".log*
+    cpu0=$("$SNPBENCH" cpu --pid "$pg_pid" --tree)
+    busy0=$("$SNPBENCH" cpu --system)
+    /usr/bin/time -f '%U %S %e' -o "$OUT/$name.time" \
+        pgbench -n -M "$mode" -f "$SRC/bench/booking.pgbench" -c "$n" -j "$n" -t "$per" \
+        -h "$sockdir" -p "$pg_port" -U "$SNP_USER" -l --log-prefix "$OUT/$name.log" \
+        -D territory=$TERRITORY -D actor=token:pgbench -D "request=$request" \
+        -D 'identity={"initials":"J. D."}' -D hold=180 -D org_first="$org_first" \
+        -D orgs="$orgs" -D run="$run" -D base="$base" -D per_client="$per" -D seq=0 \
+        "$db" >"$OUT/$name.txt" 2>&1 || rc=$?
+    cpu1=$("$SNPBENCH" cpu --pid "$pg_pid" --tree)
+    busy1=$("$SNPBENCH" cpu --system)
+    after=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM booking")
+    [ "$rc" -eq 0 ] || die_with_log "$OUT/$name.txt" "pgbench failed"
+    [ $((after - before)) -eq $((n * per)) ] ||
+        die "$name: $((after - before)) bookings made, $((n * per)) expected"
+    # Percentiles of the transaction latencies (third column, microseconds).
+    cat "$OUT/$name".log* | awk '{ print $3 }' | sort -n | awk -v name="$name" -v mode="$mode" \
+        -v n="$n" -v total=$((n * per)) \
+        -v tps="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$OUT/$name.txt")" \
+        -v pg="$(((cpu1 - cpu0) / (n * per)))" \
+        -v cl="$(awk -v t=$((n * per)) '{ printf "%.0f", ($1 + $2) * 1e6 / t }' "$OUT/$name.time")" \
+        -v others="$(awk -v busy=$((busy1 - busy0)) -v pg=$((cpu1 - cpu0)) -v ncpu="$(nproc)" '
+            { o = (busy - pg - ($1 + $2) * 1e6) / ($3 * 1e6 * ncpu) * 100; printf "%.0f", o < 0 ? 0 : o }' \
+            "$OUT/$name.time")" '
+        { v[NR] = $1 }
+        function pct(p,  k) { k = int(p / 100 * NR); if (k < p / 100 * NR) k++; if (k < 1) k = 1; return v[k] }
+        END {
+            printf "RESULT name=%s bench=pgbench mode=%s clients=%d transactions=%d tps=%.1f " \
+                   "p50=%d p90=%d p99=%d pg_cpu_us=%s client_cpu_us=%s others_pct=%s\n",
+                   name, mode, n, total, tps, pct(50), pct(90), pct(99), pg, cl, others
+        }' >>"$RESULTS"
+    tail -n 1 "$RESULTS" | sed 's/^RESULT /  /'
+}
+
+# pgbench_prepare: checks the script and builds the request JSON as snpd
+# builds it (dispatch_request_create) for the benchmark patient; born in
+# 1980, so the age is this year's difference.
+pgbench_prepare() {
+    check_pgbench_sql
+    local deadline age
+    deadline=$(TZ=Europe/Paris date -d '+48 hours' +%Y-%m-%dT%H:%M:%S%:z)
+    age=$(($(date +%Y) - 1980))
+    request="{\"client_ref\":\"pgb-@REF@\",\"motif\":\"ent\",\"urgency\":\"48h\","
+    request+="\"deadline\":\"$deadline\",\"modes\":[\"office\",\"home\",\"teleconsultation\"],"
+    request+="\"patient_commune\":\"35236\",\"patient_birth_year\":1980,\"patient_age\":$age,"
+    request+="\"patient_sex\":\"female\",\"has_mt\":false,\"priority_groups\":[],"
+    request+="\"source\":{\"pharmacy\":{\"protocol\":\"sore_throat\",\"test_result\":\"positive\"}}}"
+}
+
+# Each pgbench database's clients take slot ids after pg_base; pg_run makes
+# client_refs unique from one run to the next.
+pg_base=0
+pg_run=1
+
+# pgbench_level N R: pgbench with N clients, run R, extended then prepared.
+pgbench_level() {
+    local n=$1 r=$2 per=$((BOOKINGS / $1)) run=$((pg_run + 1))
+    settle
+    pgbench_run "pgbench-extended-$n-$r" bench_pgx extended "$n" "$per" "$pg_base" "$run"
+    settle
+    pgbench_run "pgbench-prepared-$n-$r" bench_pgp prepared "$n" "$per" "$pg_base" "$run"
+    pg_base=$((pg_base + BOOKINGS))
+    pg_run=$run
+}
+
+# --- 1 and 2: booking through snpd, and pgbench with the same SQL ----------
+#
+# For each client count, snpd's run, then pgbench's two, back to back, so
+# that the work other sessions put on this machine weighs on both alike.
+
+phase_booking() {
+    echo
+    if wants booking; then
+        say "1. booking end to end through snpd (WebSocket, durable commits)," \
+            "and 2. pgbench with the same SQL"
+    else
+        say "2. pgbench: the same two SQL calls (bench/booking.pgbench), durable commits"
+    fi
+    if wants booking; then
+        runbench booking-warmup booking --port "$snpd_port" --tokens "$tmp/tokens.txt" \
+            --clients 4 --count "$WARMUP_BOOKINGS" --run w >/dev/null
+        echo "  (one client on one connection, within the protocol's rate limit:)"
+        runbench booking-1conn booking --port "$snpd_port" --tokens "$tmp/tokens.txt" \
+            --clients 1 --pool 1 --count "$LITERAL_BOOKINGS" --run l --snpd-pid "$snpd_pid" \
+            --pg-pid "$pg_pid"
+    fi
+    if wants pgbench; then
+        pgbench_prepare
+        pg_base=$((slot_first - 1))
+        pg_run=1
+        pgbench_run pgbench-extended-warmup bench_pgx extended 4 $((WARMUP_BOOKINGS / 4)) \
+            "$pg_base" 1 >/dev/null
+        pgbench_run pgbench-prepared-warmup bench_pgp prepared 4 $((WARMUP_BOOKINGS / 4)) \
+            "$pg_base" 1 >/dev/null
+        pg_base=$((pg_base + WARMUP_BOOKINGS))
+    fi
+    local n r
+    for n in $CLIENTS; do
+        for ((r = 1; r <= REPEAT; r++)); do
+            settle
+            quiet
+            if wants booking; then
+                echo "  -- $n client(s), run $r of $REPEAT, through snpd:"
+                booking_run "$n" "$r"
+            fi
+            if wants pgbench; then
+                echo "  -- $n client(s), run $r of $REPEAT, pgbench:"
+                pgbench_level "$n" "$r"
+            fi
+        done
+    done
+    if wants booking; then
+        booking_check
+    fi
+}
+
+# --- 3. Capacity query -----------------------------------------------------
+
+phase_capacity() {
+    echo
+    say "3. capacity.query latency, one query at a time ($QUERIES queries per transport)"
+    settle
+    quiet
+    # 50 connections: enough that the rate limit seldom makes a query wait
+    # (waiting is not counted in its latency), few enough that snpclient's
+    # poll() over its sockets stays cheap: with one connection per 38
+    # queries (532) it added 0.3 ms to every query.
+    runbench capacity-ws capacity --port "$snpd_port" --tokens "$tmp/tokens.txt" \
+        --transport ws --count "$QUERIES" --pool 50 --snpd-pid "$snpd_pid"
+    quiet
+    runbench capacity-keepalive capacity --port "$snpd_port" --tokens "$tmp/tokens.txt" \
+        --transport keepalive --count "$QUERIES" --snpd-pid "$snpd_pid"
+    # A new TCP connection per query: fewer of them, to spare ephemeral ports.
+    quiet
+    runbench capacity-http capacity --port "$snpd_port" --tokens "$tmp/tokens.txt" \
+        --transport http --count $((QUERIES / 2)) --snpd-pid "$snpd_pid"
+}
+
+# --- 4. Connections and memory ---------------------------------------------
+
+phase_connections() {
+    echo
+    say "4. $CONNECTIONS idle authenticated WebSocket connections" \
+        "(snpd restarted for a clean baseline)"
+    snpd_stop "$tmp/snpd.pid" >/dev/null
+    start_snpd
+    settle
+    quiet
+    runbench connections connections --port "$snpd_port" --tokens "$tmp/tokens.txt" \
+        --snpd-pid "$snpd_pid" --count "$CONNECTIONS" --procs 10 --rounds 2
+}
+
+wants() { [[ ,$ONLY, == *,$1,* ]]; }
+# Capacity first, while all 20,000 slots are free (every free slot in the
+# window is a distance to compute); then bookings, which take slots.
+if wants capacity; then
+    phase_capacity
+fi
+if wants booking || wants pgbench; then
+    phase_booking
+fi
+if wants connections; then
+    phase_connections
+fi
+
+# --- Summary ---------------------------------------------------------------
+
+# field NAME KEY: the value of KEY in the RESULT line of NAME ("" if none).
+field() {
+    awk -v name="$1" -v key="$2" '$2 == "name=" name {
+        for (i = 3; i <= NF; i++) if (index($i, key "=") == 1) { print substr($i, length(key) + 2); exit }
+    }' "$RESULTS"
+}
+# lat NAME KEY_PREFIX: "p50/p90/p99" in ms from the fields PREFIXp50... of NAME.
+lat() {
+    local a b c
+    a=$(field "$1" "${2}p50")
+    b=$(field "$1" "${2}p90")
+    c=$(field "$1" "${2}p99")
+    [ -n "$a" ] || {
+        echo -
+        return 0
+    }
+    awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN { printf "%.2f/%.2f/%.2f", a / 1000, b / 1000, c / 1000 }'
+}
+
+# best PREFIX KEY: the name of the run PREFIX-1...PREFIX-$REPEAT with the
+# highest KEY.  Other sessions' work on this machine only ever slows a run
+# down: the best run is the least disturbed one, of snpd and pgbench alike.
+best() {
+    local r v top="" name=""
+    for ((r = 1; r <= REPEAT; r++)); do
+        v=$(field "$1-$r" "$2")
+        [ -n "$v" ] || continue
+        if [ -z "$top" ] || awk -v a="$v" -v b="$top" 'BEGIN { exit !(a > b) }'; then
+            top=$v
+            name=$1-$r
+        fi
+    done
+    echo "$name"
+}
+
+echo
+echo "Summary ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -m); snpd $version)"
+if wants booking || wants pgbench; then
+    echo
+    echo "Booking, durable: bookings/s and latency p50/p90/p99 in ms, best of $REPEAT runs" \
+        "of $BOOKINGS bookings"
+    printf '  %-7s %-7s %-19s %-20s %-7s %-20s %-5s %s\n' clients snpd accept create+accept \
+        pgbench "pgbench latency" ratio "-M prepared"
+    for n in $CLIENTS; do
+        b=$(best "booking-$n" per_s)
+        x=$(best "pgbench-extended-$n" tps)
+        s=$(field "$b" per_s)
+        t=$(field "$x" tps)
+        ratio=$(awk -v a="${s:-0}" -v b="${t:-0}" \
+            'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }')
+        printf '  %-7s %-7s %-19s %-20s %-7s %-20s %-5s %s\n' "$n" "${s:--}" \
+            "$(lat "$b" accept_)" "$(lat "$b" total_)" "${t:--}" "$(lat "$x" "")" "$ratio" \
+            "$(field "$(best "pgbench-prepared-$n" tps)" tps)"
+    done
+    if wants booking; then
+        echo "  one client on one connection: $(field booking-1conn per_s) bookings/s" \
+            "(20 messages/s per connection: 10 bookings/s once the burst of 40 is spent)"
+        echo
+        echo "CPU per booking in us, snpd / PostgreSQL / clients, in the runs above" \
+            "(and the share of the machine other processes took)"
+        for n in $CLIENTS; do
+            b=$(best "booking-$n" per_s)
+            x=$(best "pgbench-extended-$n" tps)
+            echo "  $n client(s): through snpd $(field "$b" snpd_cpu_us) /" \
+                "$(field "$b" pg_cpu_us) / $(field "$b" client_cpu_us)" \
+                "($(field "$b" others_pct)%); pgbench - / $(field "$x" pg_cpu_us) /" \
+                "$(field "$x" client_cpu_us) ($(field "$x" others_pct)%)"
+        done
+    fi
+fi
+if wants capacity; then
+    echo
+    echo "Capacity query, one at a time: p50/p90/p99 in ms (snpd CPU per query;" \
+        "other processes' share of the machine)"
+    for t in ws keepalive http; do
+        printf '  %-10s %-20s (%s us; %s%%)\n' "$t" "$(lat "capacity-$t" "")" \
+            "$(field "capacity-$t" snpd_cpu_us)" "$(field "capacity-$t" others_pct)"
+    done
+fi
+if wants connections; then
+    echo
+    echo "Connections: $(field connections opened) of $CONNECTIONS open; snpd VmRSS" \
+        "$(field connections rss_before_mb) MB idle, $(field connections rss_open_mb) MB with" \
+        "them ($(field connections mb_per_10k) MB per 10,000 above idle);" \
+        "$(field connections rss_last_open_mb) MB with them open again in round" \
+        "$(field connections rounds)"
+fi
+echo
+echo "Goals: booking >= 0.9 x pgbench; booking p99 < 5 ms; capacity p99 < 1 ms;" \
+    "10,000 connections in 150 MB"
+mkdir -p "$SNP_ROOT/build-bench"
+cp "$RESULTS" "$SNP_ROOT/build-bench/last-results.txt"
+say "RESULT lines kept in build-bench/last-results.txt"
