@@ -21,6 +21,14 @@ struct http_pss {
     struct http_exchange *ex;
 };
 
+/* The rate limit of one HTTP connection's API requests (token bucket).  It
+ * is keyed by wsi, which lives as long as the connection: lws gives a
+ * keep-alive connection fresh per-session data at every transaction. */
+struct http_bucket {
+    double tokens;
+    uint64_t refill_ms;
+};
+
 /* --- exchanges -------------------------------------------------------------------- */
 
 static void exchange_free(struct http_exchange *ex)
@@ -375,6 +383,32 @@ static int serve_static(struct server *s, struct lws *wsi, struct http_pss *pss)
     return 0;
 }
 
+/* The same token bucket as a WebSocket connection's (protocol/snp.v1.md
+ * §5), for the API requests of one HTTP connection. */
+static bool http_rate_ok(struct server *s, struct lws *wsi)
+{
+    const struct snp_proto_limits *lim = snp_proto_limits();
+    uint64_t now = uv_now(s->loop);
+    struct http_bucket *b = idmap_get(&s->http_buckets, (int64_t)(intptr_t)wsi);
+    if (!b) {
+        b = malloc(sizeof(*b));
+        if (!b || !idmap_put(&s->http_buckets, (int64_t)(intptr_t)wsi, b)) {
+            free(b);
+            return true; /* short of memory: do not refuse service for that */
+        }
+        b->tokens = lim->message_burst;
+        b->refill_ms = now;
+    }
+    b->tokens += (double)(now - b->refill_ms) * lim->messages_per_second / 1000.0;
+    if (b->tokens > lim->message_burst)
+        b->tokens = lim->message_burst;
+    b->refill_ms = now;
+    if (b->tokens < 1.0)
+        return false;
+    b->tokens -= 1.0;
+    return true;
+}
+
 /* --- routing ---------------------------------------------------------------------- */
 
 /* Returns what the lws callback must return. */
@@ -402,6 +436,10 @@ static int route(struct server *s, struct lws *wsi, struct http_pss *pss)
     if (strncmp(ex->path, "/api/", 5) == 0) {
         if (s->stopping) {
             server_http_error(ex, 503, "unavailable", "snpd is shutting down; retry");
+            return 0;
+        }
+        if (!http_rate_ok(s, wsi)) {
+            server_http_error(ex, 429, "rate_limited", "too many requests; slow down");
             return 0;
         }
         if (!s->hooks.on_api) {
@@ -472,6 +510,7 @@ static void count_connection(struct server *s, struct lws *wsi)
 
 static void uncount_connection(struct server *s, struct lws *wsi)
 {
+    free(idmap_del(&s->http_buckets, (int64_t)(intptr_t)wsi));
     uintptr_t v = (uintptr_t)idmap_del(&s->wsi_address, (int64_t)(intptr_t)wsi);
     if (!v)
         return;
@@ -871,6 +910,9 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
 
 void server_free(struct server *s)
 {
+    for (size_t i = 0; i < s->http_buckets.cap; i++)
+        free(s->http_buckets.buckets[i].value);
+    idmap_free(&s->http_buckets);
     idmap_free(&s->per_address);
     idmap_free(&s->wsi_address);
 }

@@ -124,6 +124,7 @@ struct server {
     int accepted;
     struct idmap per_address;  /* address -> count (as a tagged pointer) */
     struct idmap wsi_address;  /* wsi -> address (as a tagged pointer) */
+    struct idmap http_buckets; /* wsi -> rate-limit bucket of its API requests */
     uint32_t filtered_address; /* set by the filter callback for the wsi being made */
     bool filtered;
     struct server_stats stats;

@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 
 #include "tests/support/fixture.h"
+#include "tests/support/http.h"
 
 static struct fixture f;
 
@@ -621,5 +622,63 @@ Test(dispatch, a_neighbour_territory_books_and_the_practitioner_sees_it)
     snprintf(path, sizeof(path), "/api/v1/bookings/%lld/cancel", (long long)booking);
     json_t *r = post(path, FIX_GP_1, "{\"reason\": \"practitioner_unavailable\"}", &st);
     cr_assert_eq(st, 200, "%d %s", st, json_dumps(r, 0));
+    json_decref(r);
+}
+
+/* Reads one HTTP/1.1 response with a Content-Length from `fd`; returns its
+ * status or -1.  `buf` keeps what was read beyond it. */
+static int read_response(int fd, char *buf, size_t size, size_t *len)
+{
+    for (;;) {
+        char *eoh = *len ? memmem(buf, *len, "\r\n\r\n", 4) : NULL;
+        if (eoh) {
+            int status = 0;
+            long body = 0;
+            sscanf(buf, "HTTP/1.1 %d", &status);
+            char *cl = strcasestr(buf, "content-length:");
+            if (cl && cl < eoh)
+                body = strtol(cl + 15, NULL, 10);
+            size_t whole = (size_t)(eoh - buf) + 4 + (size_t)body;
+            if (*len >= whole) {
+                memmove(buf, buf + whole, *len - whole);
+                *len -= whole;
+                return status;
+            }
+        }
+        if (*len == size)
+            return -1;
+        ssize_t n = read(fd, buf + *len, size - *len);
+        if (n <= 0)
+            return -1;
+        *len += (size_t)n;
+    }
+}
+
+Test(dispatch, http_requests_are_rate_limited_per_connection)
+{
+    int fd = http_connect(f.snpd.port);
+    cr_assert(fd >= 0);
+    char req[256];
+    int n = snprintf(req, sizeof(req),
+                     "GET /api/v1/territory HTTP/1.1\r\nHost: x\r\n"
+                     "Authorization: Bearer %s\r\n\r\n",
+                     f.token[FIX_SAS]);
+    static char buf[1 << 16];
+    size_t len = 0;
+    int ok = 0, limited = 0;
+    for (int i = 0; i < 60; i++) {
+        cr_assert_eq(write(fd, req, (size_t)n), n);
+        int status = read_response(fd, buf, sizeof(buf), &len);
+        ok += status == 200;
+        limited += status == 429;
+    }
+    close(fd);
+    /* A burst of 40, then 20 per second: most of the rest is refused. */
+    cr_assert_geq(ok, 40, "%d answered", ok);
+    cr_assert_gt(limited, 0, "no request was rate limited (%d answered)", ok);
+    /* Another connection has its own bucket. */
+    int st;
+    json_t *r = fix_api(&f, "GET", "/api/v1/territory", FIX_SAS, NULL, &st);
+    cr_assert_eq(st, 200);
     json_decref(r);
 }
