@@ -1,6 +1,7 @@
 /* The real snpd binary: health endpoints, metrics, static files, bad
  * requests, an unreachable database, and shutdown with open connections. */
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,9 +209,15 @@ Test(health, connections_per_address_are_limited)
     for (int i = 0; i < 5; i++)
         if (fds[i] >= 0)
             close(fds[i]);
-    usleep(300 * 1000);
-    /* Closed connections free their places. */
-    struct http_response r = get("/metrics");
+    /* Closed connections free their places (once snpd has seen them go). */
+    struct http_response r = {0};
+    bool answered = false;
+    for (int i = 0; i < 100 && !answered; i++) {
+        answered = http_request(snpd.port, "GET", "/metrics", NULL, NULL, &r) == 0;
+        if (!answered)
+            usleep(50 * 1000);
+    }
+    cr_assert(answered, "no place was freed by the closed connections");
     cr_assert(strstr(r.body, "snpd_connections_refused_total 2"), "%s", r.body);
     http_response_free(&r);
     stop_cleanly();
