@@ -211,13 +211,13 @@ Test(health, connections_per_address_are_limited)
             close(fds[i]);
     /* Closed connections free their places (once snpd has seen them go). */
     struct http_response r = {0};
-    bool answered = false;
-    for (int i = 0; i < 100 && !answered; i++) {
-        answered = http_request(snpd.port, "GET", "/metrics", NULL, NULL, &r) == 0;
-        if (!answered)
+    bool freed = false;
+    for (int i = 0; i < 100 && !freed; i++) {
+        freed = http_request(snpd.port, "GET", "/metrics", NULL, NULL, &r) == 0;
+        if (!freed)
             usleep(50 * 1000);
     }
-    cr_assert(answered, "no place was freed by the closed connections");
+    cr_assert(freed, "no place was freed by the closed connections");
     cr_assert(strstr(r.body, "snpd_connections_refused_total 2"), "%s", r.body);
     http_response_free(&r);
     stop_cleanly();
@@ -254,7 +254,9 @@ Test(health, tls_when_configured)
     for (int i = 0; i < 100 && status != 200; i++) {
         free(body);
         body = NULL;
-        if (snpclient_http(c, "GET", "/readyz", NULL, NULL, 2000, &status, &body) != 0)
+        /* Not listening yet, or still migrating (503): wait a little. */
+        if (snpclient_http(c, "GET", "/readyz", NULL, NULL, 2000, &status, &body) != 0 ||
+            status != 200)
             usleep(100 * 1000);
     }
     cr_assert_eq(status, 200, "no ready answer over TLS");
