@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -667,7 +668,7 @@ Test(dispatch, http_requests_are_rate_limited_per_connection)
     size_t len = 0;
     int ok = 0, limited = 0;
     for (int i = 0; i < 60; i++) {
-        cr_assert_eq(write(fd, req, (size_t)n), n);
+        cr_assert_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
         int status = read_response(fd, buf, sizeof(buf), &len);
         ok += status == 200;
         limited += status == 429;

@@ -163,9 +163,9 @@ Test(health, shutdown_with_open_connections)
         cr_assert(fds[i] >= 0);
     }
     const char *half = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
-    cr_assert(write(fds[0], half, strlen(half)) > 0);
+    cr_assert(send(fds[0], half, strlen(half), MSG_NOSIGNAL) > 0);
     const char *full = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-    cr_assert(write(fds[1], full, strlen(full)) > 0);
+    cr_assert(send(fds[1], full, strlen(full), MSG_NOSIGNAL) > 0);
     usleep(200 * 1000);
     stop_cleanly();
     for (int i = 0; i < 8; i++)
@@ -198,7 +198,7 @@ Test(health, connections_per_address_are_limited)
     const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     for (int i = 0; i < 5; i++) {
         char buf[64] = "";
-        if (fds[i] < 0 || write(fds[i], req, strlen(req)) < 0)
+        if (fds[i] < 0 || send(fds[i], req, strlen(req), MSG_NOSIGNAL) < 0)
             continue;
         struct timeval tv = {1, 0};
         setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));

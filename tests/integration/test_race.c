@@ -285,7 +285,8 @@ Test(race, kill_9_under_load_loses_no_acknowledged_booking)
 
 Test(race, database_lost_under_load_then_recovered)
 {
-    struct pgproxy proxy;
+    /* Static: the relay threads may still be finishing when the test ends. */
+    static struct pgproxy proxy;
     char conninfo[256];
     pgproxy_start(&proxy, f.pg.name, conninfo, sizeof(conninfo));
     snpd_proc_start(&f.snpd, conninfo, NULL, true);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1263,7 +1264,7 @@ static bool raw_upgrade(const char *offer, char *out, size_t size, int ms)
                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                      "Sec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n%s\r\n",
                      f.token[FIX_SAS], offer);
-    cr_assert_eq(write(fd, req, (size_t)n), n);
+    cr_assert_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
     size_t got = 0;
     bool closed = false;
     double deadline = now_ms() + ms;

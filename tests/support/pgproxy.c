@@ -47,7 +47,9 @@ static void *relay(void *arg)
             if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
             ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-            if (n <= 0 || write(fds[1 - i].fd, buf, (size_t)n) != n)
+            /* MSG_NOSIGNAL: a peer that went away must not raise SIGPIPE,
+             * which would kill the whole test process. */
+            if (n <= 0 || send(fds[1 - i].fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
                 done = true;
         }
         if (done || pr->p->stop)
