@@ -280,16 +280,26 @@ static void push_capacity(struct dispatch *d, const struct slot *s)
     push(d, &to, "capacity.changed", data);
 }
 
-static void push_request_updated(struct dispatch *d, const struct request *r, const char *previous,
-                                 const char *status, int64_t booking_id)
+/* Tells a requester that one of its requests changed status. */
+static void push_request_status(struct dispatch *d, const char *territory, int64_t organisation_id,
+                                int64_t request_id, const char *client_ref, const char *previous,
+                                const char *status, int64_t booking_id)
 {
-    json_t *data = json_pack("{s:I, s:s, s:s, s:s}", "request_id", (json_int_t)r->id, "client_ref",
-                             r->client_ref, "status", status, "previous_status", previous);
+    json_t *data =
+        json_pack("{s:I, s:s, s:s, s:s}", "request_id", (json_int_t)request_id, "client_ref",
+                  client_ref ? client_ref : "", "status", status, "previous_status", previous);
     if (booking_id > 0)
         json_object_set_new(data, "booking_id", json_integer(booking_id));
     struct push_target to = {
-        .territory = r->territory->id, .topic = "requests", .organisation_id = r->organisation_id};
+        .territory = territory, .topic = "requests", .organisation_id = organisation_id};
     push(d, &to, "request.updated", data);
+}
+
+static void push_request_updated(struct dispatch *d, const struct request *r, const char *previous,
+                                 const char *status, int64_t booking_id)
+{
+    push_request_status(d, r->territory->id, r->organisation_id, r->id, r->client_ref, previous,
+                        status, booking_id);
 }
 
 /* --- matching --------------------------------------------------------------------- */
@@ -1292,9 +1302,6 @@ static void apply_freed(struct dispatch *d, int64_t freed_slot)
 
 static void push_booking_cancelled(struct dispatch *d, const char *territory, json_t *view,
                                    int64_t organisation_id);
-static void push_request_status(struct dispatch *d, const char *territory, int64_t organisation_id,
-                                int64_t request_id, const char *client_ref, const char *previous,
-                                const char *status, int64_t booking_id);
 
 static void on_cancelled_booking_view(void *arg, enum db_status st, const PGresult *res)
 {
@@ -1426,19 +1433,6 @@ static void push_booking_cancelled(struct dispatch *d, const char *territory, js
     struct push_target to = {
         .territory = territory, .topic = "requests", .organisation_id = organisation_id};
     push(d, &to, "booking.cancelled", json_incref(view));
-}
-
-/* The request of a cancelled booking, as its requester is told. */
-static void push_request_status(struct dispatch *d, const char *territory, int64_t organisation_id,
-                                int64_t request_id, const char *client_ref, const char *previous,
-                                const char *status, int64_t booking_id)
-{
-    json_t *data = json_pack("{s:I, s:s, s:s, s:s, s:I}", "request_id", (json_int_t)request_id,
-                             "client_ref", client_ref ? client_ref : "", "status", status,
-                             "previous_status", previous, "booking_id", (json_int_t)booking_id);
-    struct push_target to = {
-        .territory = territory, .topic = "requests", .organisation_id = organisation_id};
-    push(d, &to, "request.updated", data);
 }
 
 static void on_booking_cancelled(void *arg, enum db_status st, const PGresult *res)
