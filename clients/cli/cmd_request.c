@@ -1178,9 +1178,8 @@ static int follow_accept(struct follow *f, int wait_s)
         const char *status = follow_status(f);
         if (strcmp(status, "booked") == 0) {
             /* A retried creation whose request is already booked: accepting
-             * the booked slot again returns the same booking.  snpd 0.1
-             * answers a retried creation with a stub without the booking
-             * (docs/snpctl.md, Known server issues): fetch the request. */
+             * the booked slot again returns the same booking.  When the
+             * answer does not name the booked slot, fetch the request. */
             json_int_t slot = ctl_int(ctl_get(f->request, "booking.slot"), "slot_id");
             if (!slot) {
                 json_t *q = json_pack("{s:I}", "request_id", f->request_id), *r;
