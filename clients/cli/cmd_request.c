@@ -893,8 +893,8 @@ static long seconds_left(const struct follow *f)
 }
 
 /* Copies into `to` the patient and the motif's text of `from` when `to`
- * lacks them: snpd 0.1 leaves them out of the answers to request.create and
- * offer.decline (docs/snpctl.md, Known server issues), and the person at the
+ * lacks them: the answer to offer.decline carries no patient (docs/snpctl.md,
+ * Known server behaviour), and the person at the
  * counter should still see whom the offer is for.  Display only: --json
  * prints the server's answers untouched. */
 static void keep_identity(json_t *to, const json_t *from)

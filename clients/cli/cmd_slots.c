@@ -74,9 +74,7 @@ static int instant_arg(struct ctl *c, const char *option, const char *s, bool en
     int64_t instant;
     if (!timearg_instant(c->zone, &a, NULL, timeutil_now(), &instant))
         return ctl_usage_error(c, "%s : date hors limites « %s »", option, s);
-    /* UTC with "Z": snpd 0.1 decodes query strings twice, so the '+' of an
-     * offset arrives as a space even when sent as %2B (see docs/snpctl.md,
-     * Known server issues). */
+    /* UTC with "Z": no '+' to percent-encode in the query string. */
     timearg_format_utc(instant, out, n);
     return out[0] ? CTL_OK : ctl_usage_error(c, "%s : date hors limites « %s »", option, s);
 }
