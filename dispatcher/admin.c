@@ -8,6 +8,7 @@
 #include "dispatcher/db.h"
 #include "dispatcher/log.h"
 #include "dispatcher/migrate.h"
+#include "dispatcher/timeutil.h"
 #include "dispatcher/token.h"
 #include "dispatcher/validate.h"
 #include "sql_queries.h"
@@ -331,4 +332,95 @@ int admin_token(const struct config *cfg, int argc, char **argv)
         return token_list(cfg, argc, argv);
     fprintf(stderr, "snpd: unknown token command \"%s\"\n%s", argv[0], token_usage);
     return 2;
+}
+
+/* --- snpd territory ---------------------------------------------------------------- */
+
+static const char territory_usage[] =
+    "usage: snpd territory create --id ID --name NAME --kind cpts|sas [--time-zone TZ]\n"
+    "\n"
+    "Creates a territory: ID is lower-case letters, digits and dashes (cpts-pays-de-redon),\n"
+    "NAME its full name, TZ its IANA time zone (default Europe/Paris).  Then give it an\n"
+    "admin token (snpd token create --role admin --territory ID) and import its communes,\n"
+    "practitioners and organisations (snpctl import).  A running snpd learns of it at once.\n";
+
+struct territory_created {
+    const char *id;
+    int exit_code;
+};
+
+static void print_territory(const PGresult *res, void *arg)
+{
+    struct territory_created *t = arg;
+    if (PQntuples(res) == 1) {
+        printf("territory %s created\n", PQgetvalue(res, 0, 0));
+        t->exit_code = 0;
+    } else {
+        fprintf(stderr, "snpd: territory %s already exists\n", t->id);
+    }
+}
+
+int admin_territory(const struct config *cfg, int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "create") != 0) {
+        bool help = argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "help") == 0);
+        fputs(territory_usage, help ? stdout : stderr);
+        return help ? 0 : 2;
+    }
+    static const struct option opts[] = {
+        {"id", required_argument, NULL, 'i'},        {"name", required_argument, NULL, 'n'},
+        {"kind", required_argument, NULL, 'k'},      {"time-zone", required_argument, NULL, 'z'},
+        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+    };
+    const char *id = NULL, *name = NULL, *kind = NULL, *zone = "Europe/Paris";
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            id = optarg;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 'k':
+            kind = optarg;
+            break;
+        case 'z':
+            zone = optarg;
+            break;
+        case 'h':
+            fputs(territory_usage, stdout);
+            return 0;
+        default:
+            fputs(territory_usage, stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "snpd: unexpected argument \"%s\"\n%s", argv[optind], territory_usage);
+        return 2;
+    }
+    if (!id || !validate_territory_id(id)) {
+        fprintf(stderr, "snpd: --id must be 2 to 63 lower-case letters, digits or dashes, "
+                        "such as cpts-pays-de-redon\n");
+        return 2;
+    }
+    if (!name || !*name || strlen(name) > 200) {
+        fprintf(stderr, "snpd: --name must be the territory's name, 1 to 200 characters\n");
+        return 2;
+    }
+    if (!kind || (strcmp(kind, "cpts") != 0 && strcmp(kind, "sas") != 0)) {
+        fprintf(stderr, "snpd: --kind must be cpts or sas\n");
+        return 2;
+    }
+    if (!timeutil_zone_find(zone)) {
+        fprintf(stderr, "snpd: unknown time zone \"%s\" (an IANA name such as Europe/Paris)\n",
+                zone);
+        return 2;
+    }
+    struct territory_created created = {id, 1};
+    const char *params[] = {id, name, kind, zone};
+    int rc = oneshot_run(cfg, SQL_TERRITORY_CREATE, 4, params, print_territory, &created);
+    return rc != 0 ? rc : created.exit_code;
 }

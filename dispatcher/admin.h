@@ -1,4 +1,5 @@
-/* snpd's administrative commands: `snpd migrate` and `snpd token ...`.
+/* snpd's administrative commands: `snpd migrate`, `snpd token ...` and
+ * `snpd territory create`.
  *
  * Each runs a libuv loop of its own with one database connection, does its
  * work through the same asynchronous db module as the server, prints its
@@ -15,5 +16,10 @@ int admin_migrate(const struct config *cfg);
 
 /* `snpd token create|revoke|list ...`: `argv[0]` is the subcommand. */
 int admin_token(const struct config *cfg, int argc, char **argv);
+
+/* `snpd territory create --id ID --name NAME --kind cpts|sas [--time-zone TZ]`:
+ * the first step of a new territory, before its admin token; its communes,
+ * practitioners and organisations are then imported with `snpctl import`. */
+int admin_territory(const struct config *cfg, int argc, char **argv);
 
 #endif

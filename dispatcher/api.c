@@ -6,6 +6,7 @@
 
 #include "dispatcher/indicators.h"
 #include "dispatcher/log.h"
+#include "dispatcher/manage.h"
 #include "dispatcher/reads.h"
 #include "dispatcher/timeutil.h"
 #include "protocol/codec.h"
@@ -14,8 +15,25 @@
 struct api_session {
     bool authenticated;
     struct caller caller;
-    unsigned topics; /* TOPIC_ bits */
+    int64_t expires_at; /* the token's expiry (epoch seconds), or 0 */
+    unsigned topics;    /* TOPIC_ bits */
 };
+
+/* Makes the connection authenticated as `caller`. */
+static void session_start(struct ws_client *ws, const struct caller *caller, int64_t expires_at)
+{
+    struct api_session *s = ws->session;
+    s->authenticated = true;
+    s->caller = *caller;
+    s->expires_at = expires_at;
+    server_ws_timeout(ws, snp_proto_limits()->idle_timeout_s);
+}
+
+/* Whether the session's token has expired since it authenticated. */
+static bool session_expired(const struct api_session *s)
+{
+    return s->expires_at > 0 && s->expires_at <= timeutil_now();
+}
 
 enum { TOPIC_CAPACITY = 1, TOPIC_BOOKINGS = 2, TOPIC_REQUESTS = 4 };
 
@@ -58,6 +76,10 @@ static const struct {
     {"slip.get", reads_slip_get},
     {"slip.refuse", reads_slip_refuse},
     {"indicators.get", indicators_get},
+    {"territory.import", manage_territory_import},
+    {"token.create", manage_token_create},
+    {"token.list", manage_token_list},
+    {"token.revoke", manage_token_revoke},
 };
 
 int api_init(struct api *a, struct dispatch *d, struct db *db)
@@ -275,15 +297,11 @@ static void on_ws_open_authenticated(void *arg, const struct caller *caller,
                                      const struct snp_proto_error *err)
 {
     (void)organisation_name;
-    (void)expires_at;
     (void)err;
     struct ws_client *ws = arg;
     struct api_session *s = ws->session;
-    if (caller && s && !s->authenticated) {
-        s->authenticated = true;
-        s->caller = *caller;
-        server_ws_timeout(ws, snp_proto_limits()->idle_timeout_s);
-    }
+    if (caller && s && !s->authenticated)
+        session_start(ws, caller, expires_at);
     server_ws_unref(ws);
 }
 
@@ -340,12 +358,8 @@ static void on_ws_auth_message(void *arg, const struct caller *caller,
         call_error(c, err);
         return;
     }
-    struct api_session *s = c->ws->session;
-    if (s) {
-        s->authenticated = true;
-        server_ws_timeout(c->ws, snp_proto_limits()->idle_timeout_s);
-        s->caller = *caller;
-    }
+    if (c->ws->session)
+        session_start(c->ws, caller, expires_at);
     json_t *data = session_json(caller, organisation_name, expires_at,
                                 store_territory(&c->api->dispatch->store, caller->territory));
     call_ok(c, data);
@@ -387,6 +401,17 @@ static void handle_subscription(struct call *c, bool add)
 static void ws_run(struct call *c)
 {
     struct api_session *s = c->ws->session;
+    if (session_expired(s)) {
+        struct ws_client *ws = c->ws;
+        s->authenticated = false;
+        s->topics = 0;
+        server_ws_ref(ws);
+        call_error_code(c, SNP_PROTO_E_TOKEN_EXPIRED, NULL,
+                        "this token has expired; ask the coordinator for a new one");
+        server_ws_close_after_flush(ws, 1008, "token expired");
+        server_ws_unref(ws);
+        return;
+    }
     c->caller = s->caller;
     const char *name = c->msg->name;
     if (strcmp(name, "subscribe") == 0 || strcmp(name, "unsubscribe") == 0) {
@@ -405,16 +430,12 @@ static void on_ws_header_auth(void *arg, const struct caller *caller, const char
                               int64_t expires_at, const struct snp_proto_error *err)
 {
     (void)organisation_name;
-    (void)expires_at;
     struct call *c = arg;
-    struct api_session *s = c->ws->session;
-    if (!caller || !s) {
+    if (!caller || !c->ws->session) {
         call_error(c, err);
         return;
     }
-    s->authenticated = true;
-    s->caller = *caller;
-    server_ws_timeout(c->ws, snp_proto_limits()->idle_timeout_s);
+    session_start(c->ws, caller, expires_at);
     ws_run(c);
 }
 
@@ -528,7 +549,7 @@ void api_push(void *ctx, const struct push_target *to, const char *event, json_t
     size_t len = 0;
     for (struct ws_client *ws = a->server->clients; ws; ws = ws->next) {
         struct api_session *s = ws->session;
-        if (!s || !s->authenticated || !(s->topics & bit))
+        if (!s || !s->authenticated || !(s->topics & bit) || session_expired(s))
             continue;
         const struct caller *c = &s->caller;
         bool match = false;
@@ -553,4 +574,36 @@ void api_push(void *ctx, const struct push_target *to, const char *event, json_t
         a->pushes++;
     }
     free(text);
+}
+
+/* --- revocations and expiry ------------------------------------------------------- */
+
+void api_close_expired(struct api *a)
+{
+    if (!a->server)
+        return;
+    for (struct ws_client *ws = a->server->clients; ws; ws = ws->next) {
+        struct api_session *s = ws->session;
+        if (!s || !s->authenticated || !session_expired(s))
+            continue;
+        s->authenticated = false;
+        s->topics = 0;
+        server_ws_close_after_flush(ws, 1008, "token expired");
+    }
+}
+
+void api_token_revoked(void *ctx, int64_t id)
+{
+    struct api *a = ctx;
+    auth_forget(&a->auth, id);
+    if (!a->server)
+        return;
+    for (struct ws_client *ws = a->server->clients; ws; ws = ws->next) {
+        struct api_session *s = ws->session;
+        if (!s || !s->authenticated || s->caller.token_id != id)
+            continue;
+        s->authenticated = false;
+        s->topics = 0;
+        server_ws_close_after_flush(ws, 1008, "token revoked");
+    }
 }

@@ -36,6 +36,14 @@ void api_on_ws_free(void *ctx, struct ws_client *c);
 /* The dispatch push hook (ctx = the api). */
 void api_push(void *ctx, const struct push_target *to, const char *event, json_t *data);
 
+/* The dispatch hook for revoked tokens (ctx = the api): the token is
+ * refused from now on and the connections it opened are closed (1008). */
+void api_token_revoked(void *ctx, int64_t id);
+
+/* Closes (1008) the connections whose token has expired; called by the
+ * application every few seconds. */
+void api_close_expired(struct api *a);
+
 /* Appends the API's Prometheus metrics. */
 void api_write_metrics(const struct api *a, struct buf *out);
 

@@ -11,6 +11,7 @@
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define TICK_MS                         50
+#define EXPIRY_CHECK_EVERY_MS           5000 /* WebSocket sessions of expired tokens */
 /* The identity erasure and audit purge run at start-up and then hourly. */
 #define PROTECTION_EVERY_MS (3600 * 1000)
 
@@ -212,6 +213,10 @@ static void on_tick(uv_timer_t *t)
     app->tick_expected_ms = now + TICK_MS;
     if (app->state == APP_DRAINING || app->state == APP_CLOSING)
         app_shutdown_step(app);
+    if (app->state == APP_RUNNING && now >= app->expiry_due_ms) {
+        app->expiry_due_ms = now + EXPIRY_CHECK_EVERY_MS;
+        api_close_expired(&app->api);
+    }
     if (app->state == APP_RUNNING && now >= app->protection_due_ms && db_is_up(&app->db)) {
         app->protection_due_ms = now + PROTECTION_EVERY_MS;
         protection_run(&app->db, PROTECTION_AUDIT_MONTHS, NULL, NULL);
@@ -294,7 +299,8 @@ int app_run(struct app *app, uv_loop_t *loop, const struct config *cfg)
         uv_run(loop, UV_RUN_DEFAULT);
         return 1;
     }
-    struct dispatch_hooks dhooks = {.ctx = &app->api, .push = api_push};
+    struct dispatch_hooks dhooks = {
+        .ctx = &app->api, .push = api_push, .token_revoked = api_token_revoked};
     dispatch_init(&app->dispatch, loop, &app->db, &dhooks);
     /* Other snpd processes on the same database announce their changes. */
     app->db.data = &app->dispatch;

@@ -53,6 +53,7 @@ struct app {
     double lag_max_ms;
     uint64_t drain_deadline_ms;
     uint64_t protection_due_ms; /* next run of the data-protection jobs */
+    uint64_t expiry_due_ms;     /* next check for WebSocket sessions of expired tokens */
     int exit_code;
 };
 

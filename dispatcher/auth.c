@@ -142,3 +142,12 @@ void auth_check(struct auth *a, const char *secret, auth_cb cb, void *arg)
     const char *params[] = {hex};
     db_query(a->db, sql_text[SQL_TOKEN_LOOKUP], 1, params, on_lookup, l);
 }
+
+void auth_forget(struct auth *a, int64_t id)
+{
+    for (size_t i = 0; i < a->cache.cap; i++) {
+        struct auth_entry *e = a->cache.buckets[i].value;
+        if (e && e->known && e->caller.token_id == id)
+            e->revoked = true;
+    }
+}

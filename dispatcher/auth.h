@@ -3,8 +3,9 @@
  * A presented secret is hashed (SHA-256) and looked up in api_token; the
  * answer (the caller, or why the token is refused) is cached for
  * AUTH_CACHE_SECONDS so that a busy HTTP client does not cost a database
- * round trip per request.  A revocation therefore takes effect within that
- * delay; an expiry is checked on every use against the cached instant.
+ * round trip per request.  A revocation is announced by the database to
+ * every snpd process (auth_forget); an expiry is checked on every use
+ * against the cached instant.
  */
 #ifndef SNP_AUTH_H
 #define SNP_AUTH_H
@@ -36,5 +37,9 @@ void auth_free(struct auth *a);
 /* Authenticates `secret` (may be NULL or empty); calls `cb`, possibly
  * before returning. */
 void auth_check(struct auth *a, const char *secret, auth_cb cb, void *arg);
+
+/* Token `id` was revoked: refused from now on, without waiting for the
+ * cache to expire. */
+void auth_forget(struct auth *a, int64_t id);
 
 #endif

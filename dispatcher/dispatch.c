@@ -50,7 +50,7 @@ int dispatch_error_status(enum dispatch_error e)
 
 /* Maps a failed database call to an error; the SN* SQLSTATEs are raised by
  * the snp_* functions of sql/migrations/0002_dispatch.sql. */
-static enum dispatch_error db_error(enum db_status st, const PGresult *res)
+enum dispatch_error dispatch_db_error(enum db_status st, const PGresult *res)
 {
     if (st == DB_UNAVAILABLE || st == DB_SHUTTING_DOWN)
         return DERR_UNAVAILABLE;
@@ -62,7 +62,7 @@ static enum dispatch_error db_error(enum db_status st, const PGresult *res)
         {"SN403", DERR_FORBIDDEN},     {"SN404", DERR_NOT_FOUND},     {"SN409", DERR_CONFLICT},
         {"SN410", DERR_SLOT_TAKEN},    {"SN411", DERR_HOLD_EXPIRED},  {"SN412", DERR_TOO_LATE},
         {"23505", DERR_CONFLICT},      {"23503", DERR_INVALID_FIELD}, {"23514", DERR_INVALID_FIELD},
-        {"22P02", DERR_INVALID_FIELD},
+        {"22P02", DERR_INVALID_FIELD}, {"SN422", DERR_INVALID_FIELD},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (strcmp(code, map[i].sqlstate) == 0)
@@ -70,7 +70,7 @@ static enum dispatch_error db_error(enum db_status st, const PGresult *res)
     return DERR_INTERNAL;
 }
 
-static const char *db_message(enum db_status st, const PGresult *res)
+const char *dispatch_db_message(enum db_status st, const PGresult *res)
 {
     if (st == DB_UNAVAILABLE || st == DB_SHUTTING_DOWN)
         return "the database is unavailable; retry";
@@ -140,9 +140,9 @@ static void op_fail_db(struct op *o, enum db_status st, const PGresult *res)
 {
     /* Only the primary message and the SQLSTATE: the detail of a failed
      * constraint may quote a row, and rows may hold patient data. */
-    if (db_error(st, res) == DERR_INTERNAL)
-        log_error("dispatch", "database error %s: %s", db_sqlstate(res), db_message(st, res));
-    op_finish(o, db_error(st, res), db_message(st, res), NULL, NULL);
+    if (dispatch_db_error(st, res) == DERR_INTERNAL)
+        log_error("dispatch", "database error %s: %s", db_sqlstate(res), dispatch_db_message(st, res));
+    op_finish(o, dispatch_db_error(st, res), dispatch_db_message(st, res), NULL, NULL);
 }
 
 /* Answers an operation whose database call came back after dispatch_close
@@ -1186,7 +1186,7 @@ static void on_accepted(void *arg, enum db_status st, const PGresult *res)
     if (r)
         r->pending = false;
     if (st != DB_OK) {
-        enum dispatch_error e = db_error(st, res);
+        enum dispatch_error e = dispatch_db_error(st, res);
         if (e == DERR_SLOT_TAKEN && o->slot) {
             /* Memory thought it free: another process has it. */
             d->stats.conflicts++;
@@ -1818,7 +1818,7 @@ static void on_housekeeping(void *arg, enum db_status st, const PGresult *res)
         return;
     if (st != DB_OK) {
         if (st == DB_QUERY_ERROR)
-            log_warn("dispatch", "housekeeping failed: %s", db_message(st, res));
+            log_warn("dispatch", "housekeeping failed: %s", dispatch_db_message(st, res));
         return;
     }
     for (int i = 0; i < PQntuples(res); i++) {
@@ -1871,6 +1871,8 @@ static void on_timer(uv_timer_t *t)
     if (now - d->last_housekeeping_ms >= HOUSEKEEPING_MS) {
         d->last_housekeeping_ms = now;
         housekeeping(d);
+        if (d->store.reference_stale && !d->store.reload && db_is_up(d->db))
+            store_reload_reference(&d->store, d->db, NULL, NULL);
     }
 }
 
@@ -1911,7 +1913,7 @@ static void on_first_housekeeping(void *arg, enum db_status st, const PGresult *
 {
     struct load_ctx *l = arg;
     if (st != DB_OK) {
-        log_error("dispatch", "start-up housekeeping failed: %s", db_message(st, res));
+        log_error("dispatch", "start-up housekeeping failed: %s", dispatch_db_message(st, res));
         l->done(l->d, false);
         free(l);
         return;
@@ -2084,7 +2086,12 @@ void dispatch_on_db_notify(struct db *db, const char *channel, const char *paylo
     const char *kind = json_string_value(json_object_get(j, "k"));
     json_int_t id = json_integer_value(json_object_get(j, "id"));
     const char *status = json_string_value(json_object_get(j, "st"));
-    if (kind && status && id > 0) {
+    /* Reference data and tokens (sql/migrations/0008). */
+    if (kind && strcmp(kind, "ref") == 0)
+        store_reload_reference(&d->store, d->db, NULL, NULL);
+    else if (kind && strcmp(kind, "tok") == 0 && id > 0 && d->hooks.token_revoked)
+        d->hooks.token_revoked(d->hooks.ctx, id);
+    else if (kind && status && id > 0) {
         if (kind[0] == 's')
             foreign_slot(d, id, status, json_integer_value(json_object_get(j, "h")),
                          json_integer_value(json_object_get(j, "x")),

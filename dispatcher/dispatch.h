@@ -42,6 +42,12 @@ enum dispatch_error {
 const char *dispatch_error_code(enum dispatch_error e);
 int dispatch_error_status(enum dispatch_error e);
 
+/* The error of a failed database call (the SN* SQLSTATEs raised by the
+ * snp_* functions of sql/migrations/), and its sentence: the primary message
+ * only, never the detail of a failed constraint, which may quote a row. */
+enum dispatch_error dispatch_db_error(enum db_status st, const PGresult *res);
+const char *dispatch_db_message(enum db_status st, const PGresult *res);
+
 /* Who is calling, as established from their token. */
 struct caller {
     int64_t token_id;
@@ -70,6 +76,8 @@ struct dispatch_hooks {
     void *ctx;
     /* Called after a committed change; `data` is borrowed. */
     void (*push)(void *ctx, const struct push_target *to, const char *event, json_t *data);
+    /* Called when token `id` was revoked, by this process or another one. */
+    void (*token_revoked)(void *ctx, int64_t id);
 };
 
 struct dispatch_stats {

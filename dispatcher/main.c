@@ -20,6 +20,7 @@ static const char usage[] =
     "usage: snpd [options]                 run the dispatcher\n"
     "       snpd migrate [options]         apply database migrations and exit\n"
     "       snpd token create|revoke|list  manage access tokens (snpd token --help)\n"
+    "       snpd territory create ...      create a territory (snpd territory --help)\n"
     "       snpd indicators --territory ID --month YYYY-MM ...  extract the indicators\n"
     "                                      (snpd indicators --help)\n"
     "       snpd --help | --version\n"
@@ -108,7 +109,7 @@ int main(int argc, char **argv)
         command_index = 0;
     }
     if (command_index >= 0 && strcmp(command, "token") != 0 && strcmp(command, "indicators") != 0 &&
-        optind < argc) {
+        strcmp(command, "territory") != 0 && optind < argc) {
         fprintf(stderr, "snpd: unexpected argument \"%s\"\n%s", argv[optind], usage);
         return 2;
     }
@@ -141,6 +142,8 @@ int main(int argc, char **argv)
         return admin_migrate(&cfg);
     if (strcmp(command, "token") == 0)
         return admin_token(&cfg, argc - command_index - 1, argv + command_index + 1);
+    if (strcmp(command, "territory") == 0)
+        return admin_territory(&cfg, argc - command_index - 1, argv + command_index + 1);
     if (strcmp(command, "indicators") == 0)
         return indicators_command(&cfg, argc - command_index, argv + command_index);
     if (strcmp(command, "serve") != 0) {

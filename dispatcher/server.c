@@ -234,10 +234,12 @@ static int exchange_write(struct lws *wsi, struct http_pss *pss)
             return 0;
         }
     }
-    /* Done: free the exchange; keep-alive connections wait for the next. */
+    /* Done: free the exchange; keep-alive connections wait for the next,
+     * unless an unread body is still on its way. */
+    bool close = ex->chunked;
     pss->ex = NULL;
     exchange_free(ex);
-    if (lws_http_transaction_completed(wsi))
+    if (close || lws_http_transaction_completed(wsi))
         return -1;
     return 0;
 }
@@ -420,6 +422,12 @@ static int route(struct server *s, struct lws *wsi, struct http_pss *pss)
         server_http_error(ex, 413, "too_large", "request body exceeds 65536 bytes");
         return 0;
     }
+    if (ex->chunked) {
+        server_http_error(ex, 411, "bad_json",
+                          "send the body with a Content-Length: chunked request bodies are not "
+                          "supported");
+        return 0;
+    }
     bool get = ex->method == HTTP_GET || ex->method == HTTP_HEAD;
     if (strcmp(ex->path, "/healthz") == 0 && get) {
         handle_healthz(ex);
@@ -576,8 +584,12 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         read_bearer(wsi, ex->bearer, sizeof(ex->bearer));
         pss->ex = ex;
         /* Route once the body is complete.  lws signals the end of a POST
-         * body even when it is empty, but not of an empty PUT or PATCH. */
-        if (ex->method == HTTP_POST)
+         * body even when it is empty (Content-Length: 0), but not of an empty
+         * PUT or PATCH, nor of a POST without Content-Length nor chunks,
+         * which has no body (curl -X POST sends those). */
+        ex->chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+        if (ex->method == HTTP_POST && !ex->chunked &&
+            lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
             return 0;
         if ((ex->method == HTTP_PUT || ex->method == HTTP_PATCH) && content_length(wsi) > 0)
             return 0;
@@ -698,10 +710,21 @@ void server_ws_close(struct ws_client *c, int status, const char *reason)
         return;
     lws_close_reason(c->wsi, (enum lws_close_status)status, (unsigned char *)reason,
                      strlen(reason));
-    /* lws closes the connection when its callback next returns -1; a
-     * zero-length timeout makes that happen at once, from outside a
-     * callback too. */
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+    /* A zero-length timeout closes the connection at once, from outside any
+     * callback.  lws 4.1 closes a timed-out connection without a close
+     * frame, except for this one reason: with it, the close is polite and
+     * the peer receives the status and reason given above. */
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, LWS_TO_KILL_ASYNC);
+}
+
+void server_ws_close_after_flush(struct ws_client *c, int status, const char *reason)
+{
+    if (!c->wsi)
+        return;
+    c->close_status = status;
+    snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+    /* The close frame is sent from the writeable callback, after the queue. */
+    lws_callback_on_writable(c->wsi);
 }
 
 static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -773,6 +796,13 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
     }
 
     case LWS_CALLBACK_SERVER_WRITEABLE: {
+        if (c && !c->out_head && c->close_status) {
+            /* server_ws_close_after_flush: everything queued is sent. */
+            int status = c->close_status;
+            c->close_status = 0;
+            server_ws_close(c, status, c->close_reason);
+            return 0;
+        }
         if (!c || !c->out_head)
             return 0;
         struct ws_out *o = c->out_head;
@@ -785,7 +815,7 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
         c->out_bytes -= o->len;
         free(o);
         s->stats.ws_messages_out++;
-        if (c->out_head)
+        if (c->out_head || c->close_status)
             lws_callback_on_writable(wsi);
         return 0;
     }

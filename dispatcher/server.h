@@ -46,6 +46,7 @@ struct http_exchange {
     char bearer[128]; /* the token from "Authorization: Bearer ...", or "" */
     struct buf body;
     bool body_too_large;
+    bool chunked;        /* a chunked body, which lws 4.1 cannot read: 411, then close */
     bool pending;   /* a handler owns it until server_http_respond() */
     bool responded; /* the answer is stored and being written */
     /* The answer. */
@@ -79,6 +80,8 @@ struct ws_client {
     uint64_t refill_ms;
     char bearer[128]; /* from the handshake's Authorization header, or "" */
     void *session;    /* the owner's per-connection state */
+    int close_status; /* server_ws_close_after_flush: close once sent, or 0 */
+    char close_reason[64];
 };
 
 /* What the server asks of its owner.  All are called on the loop thread. */
@@ -161,6 +164,10 @@ void server_http_error(struct http_exchange *ex, int status, const char *code, c
 /* Queues `len` bytes of text for `c` (copied); dropped when `c` is closed.
  * A client that lets more than 4 MiB pile up is disconnected. */
 void server_ws_send(struct ws_client *c, const char *text, size_t len);
+
+/* Closes the connection with a close frame once what was queued for it is
+ * sent: an answer queued just before is not lost. */
+void server_ws_close_after_flush(struct ws_client *c, int status, const char *reason);
 
 /* Closes `c` with a WebSocket close status and reason. */
 void server_ws_close(struct ws_client *c, int status, const char *reason);

@@ -200,6 +200,23 @@ long store_candidate_slots(const struct territory *t, struct slot ***out, size_t
     return (long)k;
 }
 
+/* Someone waiting for a reference reload to finish. */
+struct reload_waiter {
+    store_loaded_cb done;
+    void *arg;
+    struct reload_waiter *next;
+};
+
+/* The reference reloads of a store: at most one runs; requests made while
+ * it runs are served by the next one, which starts when it ends (it may
+ * have read the database before their change). */
+struct store_reload {
+    struct reload_waiter *current; /* served by the reload running */
+    struct reload_waiter *next;    /* served by the next one */
+    bool again;                    /* a next reload was asked for */
+    bool cancelled;                /* store_free ran: merge nothing more */
+};
+
 /* --- freeing ---------------------------------------------------------------------- */
 
 static void free_values(struct idmap *m, void (*fn)(void *))
@@ -266,7 +283,14 @@ void store_free(struct store *st)
         free(t);
     }
     free(st->territories);
+    /* A reload running ends on its own (its next database answer fails or
+     * is ignored) and frees its state then. */
+    struct store_reload *reload = st->reload;
     memset(st, 0, sizeof(*st));
+    if (reload) {
+        reload->cancelled = true;
+        st->reload = reload;
+    }
 }
 
 /* --- parsing database text -------------------------------------------------------- */
@@ -357,10 +381,13 @@ static const enum sql_id load_queries[LOAD_DONE] = {
     SQL_LOAD_SITES,       SQL_LOAD_ORGANISATIONS, SQL_LOAD_SLOTS,    SQL_LOAD_REQUESTS,
 };
 
+/* A load in progress: the whole store at start-up, or the reference data
+ * (territories to organisations) merged into a live store. */
 struct loader {
     struct store *st;
     struct db *db;
     enum load_step step;
+    enum load_step last; /* LOAD_DONE, or LOAD_SLOTS for a reference reload */
     store_loaded_cb done;
     void *arg;
 };
@@ -375,14 +402,31 @@ static bool push_ptr(void ***arr, size_t *n, void *p)
     return true;
 }
 
+/* Replaces *field with a copy of `value` unless equal; false when memory is
+ * short (the field is then unchanged). */
+static bool set_text(char **field, const char *value)
+{
+    if (*field && strcmp(*field, value) == 0)
+        return true;
+    char *copy = strdup(value);
+    if (!copy)
+        return false;
+    free(*field);
+    *field = copy;
+    return true;
+}
+
 static bool load_territories(struct store *st, const PGresult *res)
 {
     for (int i = 0; i < PQntuples(res); i++) {
-        struct territory *t = calloc(1, sizeof(*t));
-        if (!t)
-            return false;
-        snprintf(t->id, sizeof(t->id), "%s", PQgetvalue(res, i, 0));
-        t->name = strdup(PQgetvalue(res, i, 1));
+        struct territory *t = store_territory(st, PQgetvalue(res, i, 0));
+        bool added = t == NULL;
+        if (added) {
+            t = calloc(1, sizeof(*t));
+            if (!t)
+                return false;
+            snprintf(t->id, sizeof(t->id), "%s", PQgetvalue(res, i, 0));
+        }
         t->is_sas = strcmp(PQgetvalue(res, i, 2), "sas") == 0;
         t->zone = timeutil_zone_find(PQgetvalue(res, i, 3));
         if (!t->zone) {
@@ -392,13 +436,25 @@ static bool load_territories(struct store *st, const PGresult *res)
         }
         if (!store_parse_settings(PQgetvalue(res, i, 4), &t->settings))
             log_warn("store", "territory %s: malformed settings, using defaults", t->id);
-        if (!t->name || !push_ptr((void ***)&st->territories, &st->nterritories, t)) {
+        bool ok = set_text(&t->name, PQgetvalue(res, i, 1));
+        if (added && (!ok || !push_ptr((void ***)&st->territories, &st->nterritories, t))) {
             free(t->name);
             free(t);
             return false;
         }
+        if (!ok)
+            return false;
     }
     return true;
+}
+
+/* Whether `p` is among the `n` pointers of `arr`. */
+static bool has_ptr(void *const *arr, size_t n, const void *p)
+{
+    for (size_t i = 0; i < n; i++)
+        if (arr[i] == p)
+            return true;
+    return false;
 }
 
 static bool load_neighbours(struct store *st, const PGresult *res)
@@ -406,7 +462,8 @@ static bool load_neighbours(struct store *st, const PGresult *res)
     for (int i = 0; i < PQntuples(res); i++) {
         struct territory *t = store_territory(st, PQgetvalue(res, i, 0));
         struct territory *n = store_territory(st, PQgetvalue(res, i, 1));
-        if (t && n && !push_ptr((void ***)&t->neighbours, &t->nneighbours, n))
+        if (t && n && !has_ptr((void *const *)t->neighbours, t->nneighbours, n) &&
+            !push_ptr((void ***)&t->neighbours, &t->nneighbours, n))
             return false;
     }
     return true;
@@ -422,16 +479,19 @@ static bool load_communes(struct store *st, const PGresult *res)
             if (!c)
                 return false;
             snprintf(c->insee, sizeof(c->insee), "%s", insee);
-            c->name = strdup(PQgetvalue(res, i, 1));
-            c->lat = atof(PQgetvalue(res, i, 2));
-            c->lon = atof(PQgetvalue(res, i, 3));
-            if (!c->name || !idmap_put(&st->communes, idmap_code_key(insee), c)) {
+            if (!set_text(&c->name, PQgetvalue(res, i, 1)) ||
+                !idmap_put(&st->communes, idmap_code_key(insee), c)) {
                 free_commune(c);
                 return false;
             }
+        } else if (!set_text(&c->name, PQgetvalue(res, i, 1))) {
+            return false;
         }
+        c->lat = atof(PQgetvalue(res, i, 2));
+        c->lon = atof(PQgetvalue(res, i, 3));
         struct territory *t = store_territory(st, PQgetvalue(res, i, 4));
-        if (t && !push_ptr((void ***)&t->communes, &t->ncommunes, c))
+        if (t && !has_ptr((void *const *)t->communes, t->ncommunes, c) &&
+            !push_ptr((void ***)&t->communes, &t->ncommunes, c))
             return false;
     }
     return true;
@@ -440,13 +500,19 @@ static bool load_communes(struct store *st, const PGresult *res)
 static bool load_practitioners(struct store *st, const PGresult *res)
 {
     for (int i = 0; i < PQntuples(res); i++) {
-        struct practitioner *p = calloc(1, sizeof(*p));
+        struct practitioner *p = store_practitioner(st, PQgetvalue(res, i, 0));
+        if (p) {
+            if (!set_text(&p->family_name, PQgetvalue(res, i, 1)) ||
+                !set_text(&p->given_name, PQgetvalue(res, i, 2)))
+                return false;
+            continue;
+        }
+        p = calloc(1, sizeof(*p));
         if (!p)
             return false;
         snprintf(p->rpps, sizeof(p->rpps), "%s", PQgetvalue(res, i, 0));
-        p->family_name = strdup(PQgetvalue(res, i, 1));
-        p->given_name = strdup(PQgetvalue(res, i, 2));
-        if (!p->family_name || !p->given_name ||
+        if (!set_text(&p->family_name, PQgetvalue(res, i, 1)) ||
+            !set_text(&p->given_name, PQgetvalue(res, i, 2)) ||
             !idmap_put(&st->practitioners, idmap_code_key(p->rpps), p)) {
             free_practitioner(p);
             return false;
@@ -455,24 +521,37 @@ static bool load_practitioners(struct store *st, const PGresult *res)
     return true;
 }
 
+/* Copies row `i` of load_sites.sql into `s` (new or already known: slots
+ * keep pointing at their site while it is updated in place). */
+static bool site_from_row(struct site *s, const PGresult *res, int i)
+{
+    if (!model_site_kind_parse(PQgetvalue(res, i, 2), &s->kind))
+        s->kind = SITE_PRACTICE;
+    snprintf(s->commune, sizeof(s->commune), "%s", PQgetvalue(res, i, 5));
+    s->lat = atof(PQgetvalue(res, i, 6));
+    s->lon = atof(PQgetvalue(res, i, 7));
+    return set_text(&s->name, PQgetvalue(res, i, 3)) &&
+           set_text(&s->address, PQgetvalue(res, i, 4)) &&
+           set_text(&s->phone, PQgetvalue(res, i, 8));
+}
+
 static bool load_sites(struct store *st, const PGresult *res)
 {
     for (int i = 0; i < PQntuples(res); i++) {
-        struct site *s = calloc(1, sizeof(*s));
+        int64_t id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        struct site *s = idmap_get(&st->sites, id);
+        if (s) {
+            if (!site_from_row(s, res, i))
+                return false;
+            continue;
+        }
+        s = calloc(1, sizeof(*s));
         if (!s)
             return false;
-        s->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        s->id = id;
         s->territory = store_territory(st, PQgetvalue(res, i, 1));
-        if (!model_site_kind_parse(PQgetvalue(res, i, 2), &s->kind))
-            s->kind = SITE_PRACTICE;
-        s->name = strdup(PQgetvalue(res, i, 3));
-        s->address = strdup(PQgetvalue(res, i, 4));
-        snprintf(s->commune, sizeof(s->commune), "%s", PQgetvalue(res, i, 5));
-        s->lat = atof(PQgetvalue(res, i, 6));
-        s->lon = atof(PQgetvalue(res, i, 7));
-        s->phone = strdup(PQgetvalue(res, i, 8));
         bool known = s->territory != NULL;
-        if (!known || !s->name || !s->address || !s->phone || !idmap_put(&st->sites, s->id, s)) {
+        if (!known || !site_from_row(s, res, i) || !idmap_put(&st->sites, s->id, s)) {
             free_site(s);
             if (known)
                 return false;
@@ -513,17 +592,24 @@ struct slot *store_slot_from_row(const struct store *st, const PGresult *res, in
 static bool load_organisations(struct store *st, const PGresult *res)
 {
     for (int i = 0; i < PQntuples(res); i++) {
-        struct organisation *o = calloc(1, sizeof(*o));
-        if (!o)
-            return false;
-        o->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        int64_t id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        struct organisation *o = idmap_get(&st->organisations, id);
+        bool added = o == NULL;
+        if (added) {
+            o = calloc(1, sizeof(*o));
+            if (!o)
+                return false;
+            o->id = id;
+        }
         snprintf(o->kind, sizeof(o->kind), "%s", PQgetvalue(res, i, 2));
-        o->name = strdup(PQgetvalue(res, i, 3));
         snprintf(o->finess, sizeof(o->finess), "%s", PQgetvalue(res, i, 4));
-        if (!o->name || !idmap_put(&st->organisations, o->id, o)) {
+        bool ok = set_text(&o->name, PQgetvalue(res, i, 3));
+        if (added && (!ok || !idmap_put(&st->organisations, o->id, o))) {
             free_organisation(o);
             return false;
         }
+        if (!ok)
+            return false;
     }
     return true;
 }
@@ -588,17 +674,21 @@ static bool load_requests(struct store *st, const PGresult *res)
 }
 
 static void on_load_result(void *arg, enum db_status status, const PGresult *res);
+static void reload_start(struct store *st, struct db *db);
+static void on_reloaded(struct store *st, bool ok, void *arg);
 
 static void load_next(struct loader *l)
 {
-    if (l->step == LOAD_DONE) {
-        size_t nslots = 0, nreq = 0;
-        for (size_t i = 0; i < l->st->nterritories; i++) {
-            nslots += l->st->territories[i]->nslots;
-            nreq += l->st->territories[i]->nopen;
+    if (l->step == l->last) {
+        if (l->last == LOAD_DONE) {
+            size_t nslots = 0, nreq = 0;
+            for (size_t i = 0; i < l->st->nterritories; i++) {
+                nslots += l->st->territories[i]->nslots;
+                nreq += l->st->territories[i]->nopen;
+            }
+            log_info("store", "loaded %zu territories, %zu live slots, %zu open requests",
+                     l->st->nterritories, nslots, nreq);
         }
-        log_info("store", "loaded %zu territories, %zu live slots, %zu open requests",
-                 l->st->nterritories, nslots, nreq);
         l->done(l->st, true, l->arg);
         free(l);
         return;
@@ -609,7 +699,7 @@ static void load_next(struct loader *l)
 static void on_load_result(void *arg, enum db_status status, const PGresult *res)
 {
     struct loader *l = arg;
-    bool ok = status == DB_OK;
+    bool ok = status == DB_OK && !(l->last != LOAD_DONE && l->st->reload->cancelled);
     if (ok) {
         switch (l->step) {
         case LOAD_TERRITORIES:
@@ -643,7 +733,10 @@ static void on_load_result(void *arg, enum db_status status, const PGresult *res
     if (!ok) {
         log_error("store", "loading step %d failed: %s", (int)l->step,
                   res ? PQresultErrorMessage(res) : "database unavailable");
-        store_free(l->st);
+        /* A failed start-up leaves an empty store; a failed reload leaves
+         * what it merged so far, every piece of which is consistent. */
+        if (l->last == LOAD_DONE)
+            store_free(l->st);
         l->done(l->st, false, l->arg);
         free(l);
         return;
@@ -652,17 +745,99 @@ static void on_load_result(void *arg, enum db_status status, const PGresult *res
     load_next(l);
 }
 
-void store_load(struct store *st, struct db *db, store_loaded_cb done, void *arg)
+static struct loader *loader_new(struct store *st, struct db *db, enum load_step last,
+                                 store_loaded_cb done, void *arg)
 {
     struct loader *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->st = st;
+    l->db = db;
+    l->last = last;
+    l->done = done;
+    l->arg = arg;
+    return l;
+}
+
+void store_load(struct store *st, struct db *db, store_loaded_cb done, void *arg)
+{
+    store_free(st);
+    struct loader *l = loader_new(st, db, LOAD_DONE, done, arg);
     if (!l) {
         done(st, false, arg);
         return;
     }
-    store_free(st);
-    l->st = st;
-    l->db = db;
-    l->done = done;
-    l->arg = arg;
     load_next(l);
+}
+
+/* --- reference reloads ------------------------------------------------------------ */
+
+static void waiters_call(struct reload_waiter *w, struct store *st, bool ok)
+{
+    while (w) {
+        struct reload_waiter *next = w->next;
+        if (w->done)
+            w->done(st, ok, w->arg);
+        free(w);
+        w = next;
+    }
+}
+
+/* Starts a reload for the waiters of r->next; st->reload exists exactly
+ * while a reload runs. */
+static void reload_start(struct store *st, struct db *db)
+{
+    struct store_reload *r = st->reload;
+    r->again = false;
+    r->current = r->next;
+    r->next = NULL;
+    struct loader *l = loader_new(st, db, LOAD_SLOTS, on_reloaded, db);
+    if (!l) {
+        on_reloaded(st, false, db);
+        return;
+    }
+    load_next(l);
+}
+
+static void on_reloaded(struct store *st, bool ok, void *arg)
+{
+    struct store_reload *r = st->reload;
+    struct reload_waiter *served = r->current;
+    r->current = NULL;
+    st->reference_stale = !ok && !r->cancelled;
+    if (ok)
+        log_info("store", "reference data reloaded");
+    if (ok && r->again) {
+        reload_start(st, arg);
+    } else {
+        /* A failure fails those who wait for the next reload too: the
+         * database is unreachable or snpd is closing. */
+        if (!ok) {
+            waiters_call(r->next, st, false);
+            r->next = NULL;
+        }
+        free(r);
+        st->reload = NULL;
+    }
+    waiters_call(served, st, ok);
+}
+
+void store_reload_reference(struct store *st, struct db *db, store_loaded_cb done, void *arg)
+{
+    struct reload_waiter *w = calloc(1, sizeof(*w));
+    bool running = st->reload != NULL;
+    if (!w || (!running && !(st->reload = calloc(1, sizeof(*st->reload))))) {
+        free(w);
+        if (done)
+            done(st, false, arg);
+        return;
+    }
+    struct store_reload *r = st->reload;
+    w->done = done;
+    w->arg = arg;
+    w->next = r->next;
+    r->next = w;
+    r->again = true;
+    if (!running)
+        reload_start(st, db);
 }

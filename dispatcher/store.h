@@ -72,6 +72,8 @@ struct store {
     struct idmap organisations; /* id -> struct organisation */
     struct idmap slots;         /* id -> struct slot (live ones) */
     struct idmap requests;      /* id -> struct request (open ones) */
+    struct store_reload *reload; /* the reference reload running, or NULL */
+    bool reference_stale;        /* the last reload failed: housekeeping retries it */
 };
 
 /* Frees everything the store holds and resets it to empty. */
@@ -119,5 +121,13 @@ struct request *store_request_from_row(const struct store *st, const PGresult *r
  * when a query failed; the store is then left empty. */
 typedef void (*store_loaded_cb)(struct store *st, bool ok, void *arg);
 void store_load(struct store *st, struct db *db, store_loaded_cb done, void *arg);
+
+/* Reads the reference data again (territories and their settings,
+ * neighbours, communes, practitioners, sites, organisations) and merges it
+ * into the live store: new records are added, changed ones updated in place
+ * (slots keep pointing at their site), nothing is removed.  `done` (may be
+ * NULL) is called once the store reflects every change committed before
+ * this call; reloads asked for while one runs share the next one. */
+void store_reload_reference(struct store *st, struct db *db, store_loaded_cb done, void *arg);
 
 #endif

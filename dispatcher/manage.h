@@ -1,0 +1,22 @@
+/* The operations by which coordinators and admins manage their territory:
+ * territory.import (communes, sites, practitioners, organisations) and
+ * token.create / token.list / token.revoke.  Each is one call to an snp_*
+ * function of sql/migrations/0008 (one round trip, audited there); an
+ * import answers once the store holds what it committed, a revocation
+ * once the token is refused by this process.  Same calling convention as
+ * dispatch.h. */
+#ifndef SNP_MANAGE_H
+#define SNP_MANAGE_H
+
+#include "dispatcher/dispatch.h"
+
+void manage_territory_import(struct dispatch *d, const struct caller *c, json_t *data,
+                             dispatch_cb cb, void *arg);
+void manage_token_create(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                         void *arg);
+void manage_token_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                       void *arg);
+void manage_token_revoke(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                         void *arg);
+
+#endif
