@@ -33,6 +33,21 @@ int cmd_parse(struct ctl *c, int argc, char **argv, const struct option *options
     return CTL_OK;
 }
 
+int cmd_subcommand(struct ctl *c, int argc, char **argv, const char *usage, const char *expected,
+                   const char **sub)
+{
+    c->usage = usage;
+    *sub = argc >= 2 ? argv[1] : NULL;
+    if (!*sub)
+        return ctl_usage_error(c, "%s : sous-commande manquante%s%s%s", argv[0],
+                               expected ? " (" : "", expected ? expected : "", expected ? ")" : "");
+    if (strcmp(*sub, "--help") == 0 || strcmp(*sub, "-h") == 0) {
+        fputs(usage, stdout);
+        return -1;
+    }
+    return CTL_OK;
+}
+
 void cmd_slot_place(const json_t *slot, bool with_practitioner, char *buf, size_t n)
 {
     const json_t *pr = json_object_get(slot, "practitioner");

@@ -1,10 +1,17 @@
 /* snpctl import: checks the CSV files that describe a territory (communes,
  * practitioners and their sites, requester organisations) with the
- * project's validators, and reports every invalid line.
+ * project's validators and reports every invalid line; then, without
+ * --dry-run and only when every line is valid, sends them to the server
+ * with territory.import.
  *
- * Importing itself needs a server operation that snp.v1 does not have yet:
- * without --dry-run the command says so and exits 1.  No server is
- * contacted in any case.  The columns are documented in docs/snpctl.md.
+ * The records go in batches, communes first, then sites, practitioners and
+ * organisations (a practitioner names sites that earlier batches created),
+ * each batch under the protocol's message and array limits.  Each batch is
+ * one transaction on the server: a refused batch leaves the earlier ones
+ * imported, and running the import again after the fix is safe (upserts).
+ * A refusal names a field of the batch ("practitioners[3].sites[0]"),
+ * which is traced back to the file and line it came from.  The columns are
+ * documented in docs/snpctl.md.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -15,24 +22,33 @@
 
 #include "clients/cli/commands.h"
 #include "clients/cli/csv.h"
+#include "clients/cli/labels.h"
 #include "clients/cli/table.h"
 #include "dispatcher/validate.h"
+#include "protocol/codec.h"
 
 static const char import_usage[] =
     "usage : snpctl import [--communes F.csv] [--practitioners F.csv]\n"
-    "                      [--organisations F.csv] --dry-run\n"
+    "                      [--organisations F.csv] [--dry-run]\n"
     "\n"
     "Vérifie des fichiers CSV du territoire (séparateur , ou ;, UTF-8, première ligne =\n"
     "noms de colonnes) et signale chaque ligne invalide avec son numéro et la raison ;\n"
-    "rien n'est importé.  Code de sortie 1 si une ligne est invalide.\n"
+    "si une ligne est invalide, rien n'est importé (code de sortie 1).  Sinon, sans\n"
+    "--dry-run, importe les communes, les lieux, les praticiens et les organisations dans\n"
+    "le territoire du jeton (rôles coordinator et admin) : créés, mis à jour, rien\n"
+    "n'est supprimé.  L'import part en lots (communes, puis lieux, praticiens,\n"
+    "organisations) ; chaque lot est une transaction : si un lot est refusé, les lots\n"
+    "précédents restent importés, et relancer l'import après correction est sans\n"
+    "risque (ce qui est déjà importé est compté « inchangé »).  Affiche les n° des\n"
+    "lieux (slots publish --site) et des organisations (token create --organisation).\n"
+    "--dry-run : vérifie seulement, sans contacter le serveur.\n"
     "  communes       insee, name, postal_code (facultatif), latitude, longitude\n"
     "  practitioners  rpps, family_name, given_name, site_name, site_kind\n"
     "                 (practice|csnp|teleconsultation), address, commune_insee, latitude,\n"
     "                 longitude, phone (facultatif) — une ligne par praticien et lieu\n"
     "  organisations  kind (pharmacy|emergency|sas|professional|desk), name, finess,\n"
     "                 rpps (l'un des deux au moins), commune_insee\n"
-    "Sans --dry-run : l'import demande une opération du serveur qui n'existe pas "
-    "encore.\n" CTL_COMMON_HELP;
+    "Un praticien est rattaché à 20 lieux au plus.\n" CTL_COMMON_HELP;
 
 /* ---- column declarations ------------------------------------------------- */
 
@@ -95,6 +111,29 @@ static const struct file_kind kinds[KIND_COUNT] = {
     {"--practitioners", "practitioners", practitioner_columns},
     {"--organisations", "organisations", organisation_columns},
 };
+
+/* What territory.import carries, in the order it is sent: sites and
+ * organisations name communes, and practitioners name sites, of earlier
+ * batches. */
+enum { REC_COMMUNES, REC_SITES, REC_PRACTITIONERS, REC_ORGANISATIONS, REC_COUNT };
+
+static const struct {
+    const char *key;   /* its member in territory.import and in import_counts */
+    const char *label; /* French, for the totals */
+    int file;          /* the file it comes from (KIND_*) */
+} records[REC_COUNT] = {
+    {"communes", "communes", KIND_COMMUNES},
+    {"sites", "lieux", KIND_PRACTITIONERS},
+    {"practitioners", "praticiens", KIND_PRACTITIONERS},
+    {"organisations", "organisations", KIND_ORGANISATIONS},
+};
+
+/* The most sites one practitioner may name (import_practitioner.sites). */
+#define IMPORT_MAX_SITES 20
+
+/* A batch's JSON stays under this many bytes: below the protocol's
+ * max_message_bytes (65536), with room for a WebSocket envelope. */
+#define IMPORT_BATCH_BYTES 60000
 
 /* ---- what has been seen, for duplicates and references ------------------- */
 
@@ -161,7 +200,16 @@ struct import {
     struct seen rpps;         /* practitioner RPPS -> "family|given" */
     struct seen sites;        /* site name -> "kind|address|insee|lat|lon|phone" */
     struct seen org_names, org_finess;
-    json_t *report; /* --json: the errors */
+    json_t *practitioner_sites; /* RPPS -> number of sites, for IMPORT_MAX_SITES */
+    json_t *report;             /* --json: the errors */
+
+    /* Without --dry-run: the records built from the valid lines. */
+    bool collect;
+    json_t *items[REC_COUNT];  /* arrays of records, as territory.import takes them */
+    json_t *origin[REC_COUNT]; /* the CSV line of each record; for a practitioner, an
+                                  array of the line of each of its sites */
+    json_t *site_index;        /* site name -> index in items[REC_SITES] */
+    json_t *rpps_index;        /* RPPS -> index in items[REC_PRACTITIONERS] */
 };
 
 /* Reports one invalid line. */
@@ -388,12 +436,19 @@ static void check_line(struct import *im, int kind, const char *file, long line,
         }
         snprintf(key, sizeof(key), "%s|%s", rpps, site);
         if (validate_rpps(rpps) && *site) {
-            if ((at = seen_find(&im->commune_keys, key)) >= 0)
+            if ((at = seen_find(&im->commune_keys, key)) >= 0) {
                 invalid(im, file, line, NULL, NULL,
                         "praticien %s déjà rattaché au lieu « %s » ligne %ld", rpps, site,
                         im->commune_keys.lines[at]);
-            else
+            } else {
                 seen_add(&im->commune_keys, key, NULL, line);
+                json_int_t n = ctl_int(im->practitioner_sites, rpps) + 1;
+                json_object_set_new(im->practitioner_sites, rpps, json_integer(n));
+                if (n > IMPORT_MAX_SITES)
+                    invalid(im, file, line, "site_name", site,
+                            "praticien %s rattaché à plus de %d lieux (limite du protocole)", rpps,
+                            IMPORT_MAX_SITES);
+            }
         }
         snprintf(value, sizeof(value), "%s|%s|%s|%s|%s|%s", field(values, map, cols, "site_kind"),
                  field(values, map, cols, "address"), insee, la, lo,
@@ -431,6 +486,89 @@ static void check_line(struct import *im, int kind, const char *file, long line,
         break;
     }
     }
+}
+
+/* Sets `o.key` to the text `value`, unless it is empty (optional fields). */
+static void set_text(json_t *o, const char *key, const char *value)
+{
+    if (*value)
+        json_object_set_new(o, key, json_string(value));
+}
+
+/* Sets `o.key` to the coordinate `value`, checked already (decimal comma
+ * allowed). */
+static void set_coord(json_t *o, const char *key, const char *value)
+{
+    double d = 0;
+    if (parse_coord(value, &d))
+        json_object_set_new(o, key, json_real(d));
+}
+
+/* Appends `item` to the records of kind `rec`, from CSV line `line` (an
+ * integer, or for a practitioner the array of its sites' lines); returns
+ * its index. */
+static size_t add_record(struct import *im, int rec, json_t *item, json_t *line)
+{
+    json_array_append_new(im->items[rec], item);
+    json_array_append_new(im->origin[rec], line);
+    return json_array_size(im->items[rec]) - 1;
+}
+
+/* Without --dry-run: adds what the valid line `line` describes to the
+ * records.  A practitioners line gives a site (described by the first line
+ * that names it: the others agree, the checks saw to it) and a
+ * practitioner's link to it. */
+static void collect(struct import *im, int kind, long line, char **values, const int *map)
+{
+    const struct column *cols = kinds[kind].columns;
+    json_t *o = json_object();
+    switch (kind) {
+    case KIND_COMMUNES:
+        set_text(o, "insee", field(values, map, cols, "insee"));
+        set_text(o, "name", field(values, map, cols, "name"));
+        set_text(o, "postal_code", field(values, map, cols, "postal_code"));
+        set_coord(o, "latitude", field(values, map, cols, "latitude"));
+        set_coord(o, "longitude", field(values, map, cols, "longitude"));
+        add_record(im, REC_COMMUNES, o, json_integer(line));
+        return;
+    case KIND_ORGANISATIONS:
+        set_text(o, "kind", field(values, map, cols, "kind"));
+        set_text(o, "name", field(values, map, cols, "name"));
+        set_text(o, "finess", field(values, map, cols, "finess"));
+        set_text(o, "rpps", field(values, map, cols, "rpps"));
+        set_text(o, "commune_insee", field(values, map, cols, "commune_insee"));
+        add_record(im, REC_ORGANISATIONS, o, json_integer(line));
+        return;
+    }
+    const char *site = field(values, map, cols, "site_name");
+    const char *rpps = field(values, map, cols, "rpps");
+    if (!json_object_get(im->site_index, site)) {
+        set_text(o, "name", site);
+        set_text(o, "kind", field(values, map, cols, "site_kind"));
+        set_text(o, "address", field(values, map, cols, "address"));
+        set_text(o, "commune_insee", field(values, map, cols, "commune_insee"));
+        set_coord(o, "latitude", field(values, map, cols, "latitude"));
+        set_coord(o, "longitude", field(values, map, cols, "longitude"));
+        set_text(o, "phone", field(values, map, cols, "phone"));
+        size_t at = add_record(im, REC_SITES, o, json_integer(line));
+        json_object_set_new(im->site_index, site, json_integer((json_int_t)at));
+    } else {
+        json_decref(o);
+    }
+    json_t *known = json_object_get(im->rpps_index, rpps);
+    if (known) {
+        size_t at = (size_t)json_integer_value(known);
+        json_t *p = json_array_get(im->items[REC_PRACTITIONERS], at);
+        json_array_append_new(json_object_get(p, "sites"), json_string(site));
+        json_array_append_new(json_array_get(im->origin[REC_PRACTITIONERS], at),
+                              json_integer(line));
+        return;
+    }
+    json_t *p = json_pack("{s:s, s:s, s:s, s:[s]}", "rpps", rpps, "family_name",
+                          field(values, map, cols, "family_name"), "given_name",
+                          field(values, map, cols, "given_name"), "sites", site);
+    size_t at = add_record(im, REC_PRACTITIONERS, p, json_pack("[I]", (json_int_t)line));
+    json_object_set_new(im->rpps_index, rpps, json_integer((json_int_t)at));
 }
 
 /* Checks one file; returns false when it could not be read at all. */
@@ -525,12 +663,16 @@ static bool check_file(struct import *im, int kind)
         for (int k = 0; k < ncols; k++)
             if (map[k] >= 0)
                 csv.fields[map[k]] = trim(csv.fields[map[k]]);
+        long before = im->errors;
         for (int k = 0; k < ncols; k++)
             if (map[k] >= 0)
                 check_field(im, path, csv.line, &cols[k], csv.fields[map[k]]);
         /* The checks across fields and lines look only at fields that are
          * valid by themselves, so that one mistake gives one message. */
         check_line(im, kind, path, csv.line, csv.fields, map);
+        /* Any error stops the import: only valid lines need records. */
+        if (im->collect && im->errors == before)
+            collect(im, kind, csv.line, csv.fields, map);
     }
     csv_close(&csv);
     im->lines += lines;
@@ -538,6 +680,253 @@ static bool check_file(struct import *im, int kind)
         printf("%s : %ld ligne%s, %ld erreur%s\n", path, lines, lines > 1 ? "s" : "",
                im->errors - errors_before, im->errors - errors_before > 1 ? "s" : "");
     return true;
+}
+
+/* ---- sending -------------------------------------------------------------- */
+
+/* One territory.import message: records `first` to `first + count - 1` of
+ * kind `rec`. */
+struct batch {
+    int rec;
+    size_t first, count;
+};
+
+/* Cuts the records into batches, in the order of `records`, each under
+ * IMPORT_BATCH_BYTES of JSON and the protocol's array limit.  Returns a
+ * malloc'ed array of `*n` batches, or NULL when out of memory. */
+static struct batch *plan_batches(const struct import *im, size_t *n)
+{
+    size_t total = 0;
+    for (int rec = 0; rec < REC_COUNT; rec++)
+        total += json_array_size(im->items[rec]);
+    struct batch *b = calloc(total ? total : 1, sizeof(*b));
+    if (!b)
+        return NULL;
+    size_t max_items = snp_proto_limits()->max_array_items;
+    *n = 0;
+    for (int rec = 0; rec < REC_COUNT; rec++) {
+        size_t count = json_array_size(im->items[rec]);
+        for (size_t i = 0; i < count;) {
+            struct batch *cur = &b[(*n)++];
+            *cur = (struct batch){rec, i, 0};
+            /* {"key":[...]}: the key, its quotes, the brackets and commas. */
+            size_t bytes = strlen(records[rec].key) + 8;
+            for (; i < count && cur->count < max_items; i++, cur->count++) {
+                size_t size =
+                    json_dumpb(json_array_get(im->items[rec], i), NULL, 0, JSON_COMPACT) + 1;
+                if (cur->count > 0 && bytes + size > IMPORT_BATCH_BYTES)
+                    break;
+                bytes += size;
+            }
+        }
+    }
+    return b;
+}
+
+/* Returns the CSV column that the field `name` of a record of kind `rec`
+ * came from ("kind" of a site is "site_kind"), or NULL for none. */
+static const char *csv_column(int rec, const char *name)
+{
+    if (!name || !*name)
+        return NULL;
+    if (rec == REC_SITES && strcmp(name, "name") == 0)
+        return "site_name";
+    if (rec == REC_SITES && strcmp(name, "kind") == 0)
+        return "site_kind";
+    if (rec == REC_PRACTITIONERS && strncmp(name, "sites", 5) == 0)
+        return "site_name";
+    return name;
+}
+
+/* After the refusal of batch number `number` (`b`): says which file and line
+ * the server's field ("practitioners[3].sites[0]", or with dots,
+ * "practitioners.3.sites.0") came from, when it names a record of the
+ * batch, else which lines the batch held. */
+static void locate_refusal(const struct import *im, const struct batch *b, size_t number)
+{
+    const char *field = ctl_str(im->c->last_error, "field");
+    const char *file = im->path[records[b->rec].file];
+    /* The path with dots only, "practitioners.3.sites.0" (zero-filled: the
+     * copy is always terminated). */
+    char path[256] = {0};
+    for (size_t k = 0, n = 0; field && field[k] && n + 1 < sizeof(path); k++)
+        if (field[k] != ']')
+            path[n++] = field[k] == '[' ? '.' : field[k];
+    size_t klen = strlen(records[b->rec].key);
+    if (strncmp(path, records[b->rec].key, klen) == 0 && path[klen] == '.' &&
+        isdigit((unsigned char)path[klen + 1])) {
+        char *end;
+        unsigned long i = strtoul(path + klen + 1, &end, 10);
+        const char *rest = *end == '.' ? end + 1 : NULL;
+        json_t *line = i < b->count ? json_array_get(im->origin[b->rec], b->first + i) : NULL;
+        if (json_is_array(line)) {
+            /* A practitioner: "sites.J" is the line that linked site J. */
+            unsigned long j = 0;
+            if (rest && strncmp(rest, "sites.", 6) == 0)
+                j = strtoul(rest + 6, NULL, 10);
+            line = json_array_get(line, j) ? json_array_get(line, j) : json_array_get(line, 0);
+        }
+        if (line) {
+            const char *column = csv_column(b->rec, rest);
+            fprintf(stderr, "snpctl: en cause : %s:%lld%s%s (champ %s du lot %zu)\n", file,
+                    (long long)json_integer_value(line), column ? ", colonne " : "",
+                    column ? column : "", field, number);
+            return;
+        }
+    }
+    json_t *first = json_array_get(im->origin[b->rec], b->first);
+    json_t *last = json_array_get(im->origin[b->rec], b->first + b->count - 1);
+    fprintf(stderr, "snpctl: en cause : le lot %zu, %s de %s (lignes %lld à %lld)\n", number,
+            records[b->rec].label, file,
+            (long long)json_integer_value(json_is_array(first) ? json_array_get(first, 0) : first),
+            (long long)json_integer_value(json_is_array(last) ? json_array_get(last, 0) : last));
+}
+
+/* Adds the answer of one batch to `totals`. */
+static void add_answer(json_t *totals, const json_t *answer)
+{
+    static const char *const counts[] = {"created", "updated", "unchanged"};
+    for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+        json_t *to = json_object_get(totals, counts[k]);
+        const json_t *from = json_object_get(answer, counts[k]);
+        for (int rec = 0; rec < REC_COUNT; rec++)
+            json_object_set_new(
+                to, records[rec].key,
+                json_integer(ctl_int(to, records[rec].key) + ctl_int(from, records[rec].key)));
+    }
+    json_array_extend(json_object_get(totals, "sites"), json_object_get(answer, "sites"));
+    json_array_extend(json_object_get(totals, "organisations"),
+                      json_object_get(answer, "organisations"));
+    json_object_set_new(totals, "batches", json_integer(ctl_int(totals, "batches") + 1));
+}
+
+/* Returns the totals of an import that sent nothing yet: {created, updated,
+ * unchanged} of every kind at 0, no sites, no organisations, 0 batches. */
+static json_t *new_totals(void)
+{
+    json_t *zero = json_object();
+    for (int rec = 0; rec < REC_COUNT; rec++)
+        json_object_set_new(zero, records[rec].key, json_integer(0));
+    return json_pack("{s:o, s:o, s:o, s:[], s:[], s:i}", "created", json_deep_copy(zero), "updated",
+                     json_deep_copy(zero), "unchanged", zero, "sites", "organisations", "batches",
+                     0);
+}
+
+/* Prints what an import did, for people. */
+static void print_totals(const json_t *totals)
+{
+    json_int_t batches = ctl_int(totals, "batches");
+    printf("Import terminé : %lld lot%s envoyé%s.\n", (long long)batches, batches > 1 ? "s" : "",
+           batches > 1 ? "s" : "");
+    static const char *const heads[] = {"", "Créés", "Mis à jour", "Inchangés"};
+    static const char *const counts[] = {"created", "updated", "unchanged"};
+    struct table t;
+    table_init(&t, 4, heads);
+    for (size_t k = 1; k < 4; k++)
+        table_align_right(&t, k);
+    for (int rec = 0; rec < REC_COUNT; rec++) {
+        char n[3][24];
+        for (size_t k = 0; k < 3; k++)
+            snprintf(n[k], sizeof(n[k]), "%lld",
+                     (long long)ctl_int(json_object_get(totals, counts[k]), records[rec].key));
+        const char *row[] = {records[rec].label, n[0], n[1], n[2]};
+        table_add(&t, row);
+    }
+    table_print(&t, stdout, 2);
+    table_free(&t);
+
+    size_t i;
+    json_t *v;
+    const json_t *orgs = json_object_get(totals, "organisations");
+    if (json_array_size(orgs) > 0) {
+        static const char *const oheads[] = {"N°", "Type", "Nom"};
+        table_init(&t, 3, oheads);
+        table_align_right(&t, 0);
+        json_array_foreach (orgs, i, v) {
+            char id[24];
+            snprintf(id, sizeof(id), "%lld", (long long)ctl_int(v, "organisation_id"));
+            char kind[64];
+            snprintf(kind, sizeof(kind), "%s (%s)", labels_get(LABELS_ROLE, ctl_str(v, "kind")),
+                     ctl_str(v, "kind"));
+            const char *row[] = {id, kind, ctl_str(v, "name")};
+            table_add(&t, row);
+        }
+        printf("Organisations (snpctl token create --role TYPE --organisation N°) :\n");
+        table_print(&t, stdout, 2);
+        table_free(&t);
+    }
+    const json_t *sites = json_object_get(totals, "sites");
+    if (json_array_size(sites) > 0) {
+        static const char *const sheads[] = {"N°", "Lieu"};
+        table_init(&t, 2, sheads);
+        table_align_right(&t, 0);
+        json_array_foreach (sites, i, v) {
+            char id[24];
+            snprintf(id, sizeof(id), "%lld", (long long)ctl_int(v, "site_id"));
+            const char *row[] = {id, ctl_str(v, "name")};
+            table_add(&t, row);
+        }
+        printf("Lieux (snpctl slots publish --site N°) :\n");
+        table_print(&t, stdout, 2);
+        table_free(&t);
+    }
+}
+
+/* Sends the records, batch after batch, and prints what was done.  Stops at
+ * the first batch that fails, saying where it came from and what stays
+ * imported.  Returns CTL_OK or the exit code of the failed call. */
+static int send_records(struct import *im)
+{
+    size_t n = 0;
+    struct batch *batches = plan_batches(im, &n);
+    if (!batches) {
+        ctl_error("mémoire insuffisante");
+        return CTL_UNAVAILABLE;
+    }
+    json_t *totals = new_totals();
+    int rc = CTL_OK;
+    for (size_t k = 0; k < n && rc == CTL_OK; k++) {
+        const struct batch *b = &batches[k];
+        json_t *part = json_array();
+        for (size_t i = 0; i < b->count; i++)
+            json_array_append(part, json_array_get(im->items[b->rec], b->first + i));
+        json_t *data = json_pack("{s:o}", records[b->rec].key, part), *answer;
+        rc = ctl_call(im->c, "territory.import", data, &answer, NULL, NULL);
+        json_decref(data);
+        if (rc == CTL_OK) {
+            add_answer(totals, answer);
+            json_decref(answer);
+            continue;
+        }
+        if (im->c->last_error)
+            locate_refusal(im, b, k + 1);
+        /* Without an answer, the batch may have been committed all the same. */
+        bool unsure = rc == CTL_UNAVAILABLE && !im->c->last_error;
+        if (k == 0 && !unsure)
+            ctl_error("rien n'a été importé.");
+        else if (k == 0)
+            ctl_error("le premier lot (sur %zu) est peut-être importé.", n);
+        else if (k == 1)
+            ctl_error("le premier lot (sur %zu) est importé%s.", n,
+                      unsure ? ", le deuxième peut-être" : "");
+        else
+            ctl_error("les %zu premiers lots (sur %zu) sont importés%s.", k, n,
+                      unsure ? ", le suivant peut-être" : "");
+        if (k > 0 || unsure)
+            ctl_error("chaque lot est une transaction : relancer l'import après correction est "
+                      "sans risque, ce qui est déjà importé sera compté inchangé.");
+    }
+    if (rc == CTL_OK) {
+        if (im->c->json)
+            ctl_print_json(totals);
+        else if (n == 0)
+            printf("Aucune ligne à importer.\n");
+        else
+            print_totals(totals);
+    }
+    json_decref(totals);
+    free(batches);
+    return rc;
 }
 
 static int on_import(void *state, int id, const char *arg)
@@ -576,20 +965,22 @@ int cmd_import(struct ctl *c, int argc, char **argv)
     if (!im.path[0] && !im.path[1] && !im.path[2])
         return ctl_usage_error(c, "donnez au moins un fichier : --communes, --practitioners "
                                   "ou --organisations");
-    if (!im.dry_run) {
-        ctl_error("l'import dans le serveur demande une opération que le protocole snp.v1 "
-                  "n'offre pas encore : rien n'a été importé.  Vérifiez les fichiers avec "
-                  "--dry-run.");
-        return CTL_REFUSED;
-    }
     if (c->json)
         im.report = json_array();
+    im.practitioner_sites = json_object();
+    im.collect = !im.dry_run;
+    for (int rec = 0; rec < REC_COUNT && im.collect; rec++) {
+        im.items[rec] = json_array();
+        im.origin[rec] = json_array();
+    }
+    im.site_index = json_object();
+    im.rpps_index = json_object();
     rc = CTL_OK;
     /* Communes first: the other files refer to them. */
     for (int k = 0; k < KIND_COUNT && rc == CTL_OK; k++)
         if (im.path[k] && !check_file(&im, k))
             rc = CTL_USAGE;
-    if (rc == CTL_OK) {
+    if (rc == CTL_OK && (im.dry_run || im.errors > 0)) {
         if (im.report) {
             json_t *r = json_pack("{s:b, s:I, s:I, s:o}", "valid", im.errors == 0, "lines",
                                   (json_int_t)im.lines, "errors", (json_int_t)im.errors, "invalid",
@@ -604,8 +995,17 @@ int cmd_import(struct ctl *c, int argc, char **argv)
                    im.errors > 1 ? "s" : "");
         }
         rc = im.errors ? CTL_REFUSED : CTL_OK;
+    } else if (rc == CTL_OK) {
+        rc = send_records(&im);
     }
     json_decref(im.report);
+    json_decref(im.practitioner_sites);
+    for (int rec = 0; rec < REC_COUNT; rec++) {
+        json_decref(im.items[rec]);
+        json_decref(im.origin[rec]);
+    }
+    json_decref(im.site_index);
+    json_decref(im.rpps_index);
     seen_free(&im.communes);
     seen_free(&im.commune_keys);
     seen_free(&im.rpps);

@@ -1615,14 +1615,10 @@ static int request_cancel(struct ctl *c, int argc, char **argv)
 
 int cmd_request(struct ctl *c, int argc, char **argv)
 {
-    c->usage = request_usage;
-    if (argc < 2)
-        return ctl_usage_error(c, "request : sous-commande manquante");
-    const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
-        fputs(request_usage, stdout);
-        return CTL_OK;
-    }
+    const char *sub;
+    int rc = cmd_subcommand(c, argc, argv, request_usage, NULL, &sub);
+    if (rc != CTL_OK)
+        return rc < 0 ? CTL_OK : rc;
     if (strcmp(sub, "create") == 0)
         return request_create(c, argc - 1, argv + 1);
     if (strcmp(sub, "show") == 0)

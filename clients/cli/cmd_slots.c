@@ -738,14 +738,10 @@ static int slots_withdraw(struct ctl *c, int argc, char **argv)
 
 int cmd_slots(struct ctl *c, int argc, char **argv)
 {
-    c->usage = slots_usage;
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        if (argc < 2)
-            return ctl_usage_error(c, "slots : sous-commande manquante");
-        fputs(slots_usage, stdout);
-        return CTL_OK;
-    }
-    const char *sub = argv[1];
+    const char *sub;
+    int rc = cmd_subcommand(c, argc, argv, slots_usage, NULL, &sub);
+    if (rc != CTL_OK)
+        return rc < 0 ? CTL_OK : rc;
     if (strcmp(sub, "publish") == 0)
         return slots_publish(c, argc - 1, argv + 1, false);
     if (strcmp(sub, "shift") == 0)
@@ -896,18 +892,15 @@ static int bookings_cancel(struct ctl *c, int argc, char **argv)
 
 int cmd_bookings(struct ctl *c, int argc, char **argv)
 {
-    c->usage = bookings_usage;
-    if (argc < 2)
-        return ctl_usage_error(c, "bookings : sous-commande manquante");
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(bookings_usage, stdout);
-        return CTL_OK;
-    }
-    if (strcmp(argv[1], "list") == 0)
+    const char *sub;
+    int rc = cmd_subcommand(c, argc, argv, bookings_usage, NULL, &sub);
+    if (rc != CTL_OK)
+        return rc < 0 ? CTL_OK : rc;
+    if (strcmp(sub, "list") == 0)
         return bookings_list(c, argc - 1, argv + 1);
-    if (strcmp(argv[1], "cancel") == 0)
+    if (strcmp(sub, "cancel") == 0)
         return bookings_cancel(c, argc - 1, argv + 1);
-    return ctl_usage_error(c, "bookings : sous-commande inconnue « %s »", argv[1]);
+    return ctl_usage_error(c, "bookings : sous-commande inconnue « %s »", sub);
 }
 
 /* ---- outcome ------------------------------------------------------------- */

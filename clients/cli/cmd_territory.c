@@ -181,16 +181,12 @@ static int territory_set(struct ctl *c, int argc, char **argv, int first)
 
 int cmd_territory(struct ctl *c, int argc, char **argv)
 {
-    c->usage = territory_usage;
-    if (argc < 2)
-        return ctl_usage_error(c, "territory : sous-commande manquante (show ou set)");
-    const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
-        fputs(territory_usage, stdout);
-        return CTL_OK;
-    }
+    const char *sub;
+    int rc = cmd_subcommand(c, argc, argv, territory_usage, "show ou set", &sub);
+    if (rc != CTL_OK)
+        return rc < 0 ? CTL_OK : rc;
     int first;
-    int rc = cmd_parse(c, argc - 1, argv + 1, plain_options, NULL, NULL, &first);
+    rc = cmd_parse(c, argc - 1, argv + 1, plain_options, NULL, NULL, &first);
     if (rc != CTL_OK)
         return rc < 0 ? CTL_OK : rc;
     first += 1;

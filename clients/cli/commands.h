@@ -7,7 +7,8 @@
  *   cmd_request.c    request, slip                   (requesters)
  *   cmd_capacity.c   capacity, watch                 (sas, desk, others)
  *   cmd_territory.c  territory, indicators, whoami   (coordinator; whoami: all)
- *   cmd_import.c     import                          (offline CSV validation)
+ *   cmd_import.c     import                          (CSV files: validation, import)
+ *   cmd_token.c      token                           (coordinator, admin)
  */
 #ifndef SNPCTL_COMMANDS_H
 #define SNPCTL_COMMANDS_H
@@ -25,6 +26,7 @@ int cmd_territory(struct ctl *c, int argc, char **argv);
 int cmd_indicators(struct ctl *c, int argc, char **argv);
 int cmd_whoami(struct ctl *c, int argc, char **argv);
 int cmd_import(struct ctl *c, int argc, char **argv);
+int cmd_token(struct ctl *c, int argc, char **argv);
 
 /* Runs getopt_long over `argv` with `options` (which end with
  * CTL_COMMON_OPTIONS and a zero entry), handling the common options and
@@ -36,6 +38,15 @@ int cmd_import(struct ctl *c, int argc, char **argv);
 int cmd_parse(struct ctl *c, int argc, char **argv, const struct option *options,
               int (*on_option)(void *state, int id, const char *arg), void *state,
               int *first_operand);
+
+/* Starts a command that has subcommands ("territory show"): makes `usage`
+ * the command's usage and stores its subcommand, argv[1], in `*sub`.
+ * Returns CTL_OK; -1 when argv[1] is --help or -h (the usage was printed:
+ * the command returns CTL_OK); CTL_USAGE, after a usage error naming the
+ * command and `expected` (the subcommands, e.g. "show ou set", or NULL), when
+ * there is none. */
+int cmd_subcommand(struct ctl *c, int argc, char **argv, const char *usage, const char *expected,
+                   const char **sub);
 
 /* Formats the practitioner (when `with_practitioner`), site and commune of
  * a slot in one short line, e.g. "Dr Anne Le Guen, Cabinet du Port, Redon",

@@ -25,6 +25,7 @@ void ctl_close(struct ctl *c)
 {
     snpclient_free(c->client);
     json_decref(c->territory);
+    json_decref(c->last_error);
     free(c->server_opt);
     free(c->token_opt);
     free(c->config_opt);
@@ -278,7 +279,8 @@ int ctl_connect(struct ctl *c, bool need_token)
     if (need_token && !c->token) {
         ctl_error("aucun jeton d'accès : donnez --token JETON, ou définissez SNPCTL_TOKEN, "
                   "ou écrivez « token = snp_… » dans ~/.config/snpctl/config (mode 600).  Les "
-                  "jetons sont créés sur le serveur avec « snpd token create ».");
+                  "jetons sont créés par la coordination (snpctl token create) ou sur le "
+                  "serveur (snpd token create).");
         return CTL_AUTH;
     }
     struct snpclient_options o = {
@@ -417,6 +419,8 @@ static int report(struct ctl *c, int status, const json_t *error, const char **c
     const char *code = ctl_str(error, "code");
     const char *message = ctl_str(error, "message");
     const char *field = ctl_str(error, "field");
+    json_decref(c->last_error);
+    c->last_error = json_deep_copy(error);
     enum snp_proto_code pc;
     if (code_out)
         *code_out = code && snp_proto_code_parse(code, &pc) ? snp_proto_code_name(pc) : NULL;

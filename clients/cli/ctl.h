@@ -101,6 +101,10 @@ struct ctl {
     const char *quiet_code; /* an error code the command explains itself: ctl_call()
                                and ctl_ws_call() return it without printing */
     bool quiet_transport;   /* do not print connection failures (watch retries them) */
+
+    /* Set by ctl_call() and ctl_ws_call(): the server's error object ({code,
+     * message, field}) of the last refusal, or NULL; owned by `c`. */
+    json_t *last_error;
 };
 
 /* Prepares `c` with nothing set. */

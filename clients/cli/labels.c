@@ -150,6 +150,13 @@ static const struct pair horizon[] = {
     {"24h", "24 heures"}, {"48h", "48 heures"}, {NULL, NULL},
 };
 
+static const struct pair token_state[] = {
+    {"active", "actif"},
+    {"expired", "expiré"},
+    {"revoked", "révoqué"},
+    {NULL, NULL},
+};
+
 static const struct pair *const tables[LABELS_KIND_COUNT] = {
     [LABELS_SLOT_STATUS] = slot_status,
     [LABELS_REQUEST_STATUS] = request_status,
@@ -170,6 +177,7 @@ static const struct pair *const tables[LABELS_KIND_COUNT] = {
     [LABELS_EXCLUSION] = exclusion,
     [LABELS_PRIORITY_GROUP] = priority_group,
     [LABELS_HORIZON] = horizon,
+    [LABELS_TOKEN_STATE] = token_state,
 };
 
 /* The values of each table as a plain array, for labels_values(); filled on

@@ -30,8 +30,10 @@ static const char usage[] =
     "Coordination :\n"
     "  territory show|set                  le territoire et ses réglages\n"
     "  indicators [--month AAAA-MM]        les indicateurs du mois\n"
-    "  import --communes F --practitioners F --organisations F --dry-run\n"
-    "                                      valider des fichiers CSV du territoire\n"
+    "  import --communes F --practitioners F --organisations F [--dry-run]\n"
+    "                                      importer (ou seulement vérifier) des fichiers\n"
+    "                                      CSV du territoire\n"
+    "  token create|list|revoke            les jetons d'accès du territoire\n"
     "Tous :\n"
     "  whoami                              ce que le jeton permet (rôle, territoire)\n"
     "  help [COMMANDE]                     cette aide, ou celle d'une commande\n"
@@ -48,10 +50,19 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"slots", cmd_slots},     {"bookings", cmd_bookings},   {"outcome", cmd_outcome},
-    {"request", cmd_request}, {"slip", cmd_slip},           {"capacity", cmd_capacity},
-    {"watch", cmd_watch},     {"territory", cmd_territory}, {"indicators", cmd_indicators},
-    {"import", cmd_import},   {"whoami", cmd_whoami},       {NULL, NULL},
+    {"slots", cmd_slots},
+    {"bookings", cmd_bookings},
+    {"outcome", cmd_outcome},
+    {"request", cmd_request},
+    {"slip", cmd_slip},
+    {"capacity", cmd_capacity},
+    {"watch", cmd_watch},
+    {"territory", cmd_territory},
+    {"indicators", cmd_indicators},
+    {"import", cmd_import},
+    {"token", cmd_token},
+    {"whoami", cmd_whoami},
+    {NULL, NULL},
 };
 
 static const struct command *find(const char *name)

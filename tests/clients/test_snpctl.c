@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "dispatcher/timeutil.h"
+#include "dispatcher/validate.h"
 #include "tests/support/fixture.h"
 
 /* ---- running snpctl ------------------------------------------------------ */
@@ -249,6 +250,9 @@ Test(offline, help_on_every_command)
         {"request", "cancel", "usage : snpctl request"},
         {"territory", "show", "usage : snpctl territory"},
         {"territory", "set", "usage : snpctl territory"},
+        {"token", "create", "usage : snpctl token"},
+        {"token", "list", "usage : snpctl token"},
+        {"token", "revoke", "usage : snpctl token"},
     };
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         struct run r = CTL(NULL, commands[i][0], commands[i][1], "--help");
@@ -428,10 +432,14 @@ Test(offline, import_dry_run_accepts_clean_files)
     cr_expect_eq(json_integer_value(json_object_get(j, "lines")), 3);
     json_decref(j);
     run_free(&r);
-    /* Without --dry-run nothing can be imported yet: said, and exit 1. */
+    /* Without --dry-run, valid files go to the server: here none answers. */
+    r = CTL("snp_x", "import", "--communes", c, "--practitioners", p, "--organisations", o);
+    cr_expect_eq(r.status, 3, "%d\n%s\n%s", r.status, r.out, r.err);
+    cr_expect(strstr(r.err, "injoignable"), "%s", r.err);
+    cr_expect(strstr(r.err, "rien n'a été importé") || strstr(r.err, "peut-être"), "%s", r.err);
+    run_free(&r);
     r = CTL(NULL, "import", "--communes", c);
-    cr_expect_eq(r.status, 1);
-    cr_expect(strstr(r.err, "n'offre pas encore"), "%s", r.err);
+    cr_expect_eq(r.status, 4, "no token: %d %s", r.status, r.err);
     run_free(&r);
 }
 
@@ -498,6 +506,79 @@ Test(offline, import_dry_run_reports_every_invalid_line)
     r = CTL(NULL, "import", "--communes", "/nonexistent/communes.csv", "--dry-run");
     cr_expect_eq(r.status, 2);
     run_free(&r);
+
+    /* Without --dry-run the same checks come first: an invalid line stops
+     * everything before the (unreachable) server is tried. */
+    r = CTL("snp_x", "import", "--communes", c, "--practitioners", p, "--organisations", o);
+    cr_expect_eq(r.status, 1, "%d\n%s\n%s", r.status, r.out, r.err);
+    for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
+        cr_expect(strstr(r.out, expected[i]), "missing \"%s\" in:\n%s", expected[i], r.out);
+    cr_expect(strstr(r.out, "Rien n'a été importé"), "%s", r.out);
+    cr_expect_null(strstr(r.err, "injoignable"), "the server was contacted: %s", r.err);
+    run_free(&r);
+    r = CTL("snp_x", "--json", "import", "--organisations", o);
+    cr_expect_eq(r.status, 1);
+    j = json_line(r.out, 0);
+    cr_expect(json_is_false(json_object_get(j, "valid")), "%s", r.out);
+    cr_expect_eq(json_array_size(json_object_get(j, "invalid")), 3, "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+}
+
+Test(offline, import_limits_the_sites_of_a_practitioner)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/many_sites.csv", home);
+    FILE *fp = fopen(p, "w");
+    cr_assert(fp);
+    fprintf(fp, "rpps,family_name,given_name,site_name,site_kind,address,commune_insee,latitude,"
+                "longitude\n");
+    for (int i = 1; i <= 21; i++)
+        fprintf(fp, "10999900037,Guillou,Claire,Lieu %d,practice,%d rue,35236,47.65,-2.08\n", i, i);
+    fclose(fp);
+    struct run r = CTL(NULL, "import", "--practitioners", p, "--dry-run");
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.out);
+    cr_expect(strstr(r.out, "many_sites.csv:22: site_name « Lieu 21 » : praticien 10999900037 "
+                            "rattaché à plus de 20 lieux"),
+              "%s", r.out);
+    run_free(&r);
+}
+
+Test(offline, token_arguments_are_checked_before_sending)
+{
+    /* Exit 2 and not 3: the (unreachable) server was never tried. */
+    static const struct {
+        const char *args[8];
+        const char *says;
+    } cases[] = {
+        {{"token", "create", "--role", "pharmacist", "--organisation", "7"}, "--role"},
+        {{"token", "create", "--role", "gp", "--rpps", "10999900012"}, "clé de Luhn"},
+        {{"token", "create", "--role", "gp", "--rpps", "1099990001"}, "RPPS invalide"},
+        {{"token", "create", "--role", "gp"}, "donnez --rpps"},
+        {{"token", "create", "--role", "pharmacy"}, "donnez --organisation"},
+        {{"token", "create", "--role", "pharmacy", "--organisation", "sept"}, "--organisation"},
+        {{"token", "create", "--role", "sas", "--organisation", "3", "--rpps", "10999900011"},
+         "--rpps ne va qu'avec --role gp"},
+        {{"token", "create", "--role", "coordinator", "--organisation", "3"},
+         "--organisation ne va qu'avec"},
+        {{"token", "create", "--role", "desk", "--organisation", "3", "--expires-days", "0"},
+         "--expires-days"},
+        {{"token", "create", "--role", "desk", "--organisation", "3", "--expires-days", "9999"},
+         "--expires-days"},
+        {{"token", "create", "--organisation", "3"}, "--role manquant"},
+        {{"token", "list", "--state", "lost"}, "--state"},
+        {{"token", "list", "--role", "gp"}, "option inconnue"},
+        {{"token", "revoke"}, "manquant"},
+        {{"token", "revoke", "douze"}, "numéro de jeton"},
+        {{"token", "frobnicate"}, "sous-commande inconnue"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct run r = run_env("snp_x", NULL, NULL, cases[i].args);
+        cr_expect_eq(r.status, 2, "case %zu: %d %s", i, r.status, r.err);
+        cr_expect(strstr(r.err, cases[i].says), "case %zu: \"%s\" not in %s", i, cases[i].says,
+                  r.err);
+        run_free(&r);
+    }
 }
 
 /* ---- with a server ------------------------------------------------------- */
@@ -1088,5 +1169,464 @@ Test(snpctl, coordinator_territory_and_indicators)
     run_free(&r);
     r = CTL(tok(FIX_PHARMACY), "indicators");
     cr_expect_eq(r.status, 1);
+    run_free(&r);
+}
+
+/* ---- import and tokens, as the coordinator -------------------------------- */
+
+/* Writes `text` to the file `name` in the test's HOME and its path to
+ * `path`. */
+static void home_file(char *path, size_t n, const char *name, const char *text)
+{
+    snprintf(path, n, "%s/%s", home, name);
+    write_file(path, text);
+}
+
+/* Rieux, a commune the fixture's territory does not have yet, with a health
+ * centre and two GPs (one also at the fixture's Cabinet du Port, described
+ * as the fixture has it), a pharmacy and a nurses' practice; Redon as the
+ * fixture has it.  Semicolons and decimal commas in the practitioners. */
+#define RIEUX_COMMUNES                                                                             \
+    "insee,name,postal_code,latitude,longitude\n"                                                  \
+    "35236,Redon,35600,47.6514,-2.0840\n"                                                          \
+    "56194,Rieux,56350,47.5989,-2.1063\n"
+#define RIEUX_PRACTITIONERS                                                                        \
+    "rpps;family_name;given_name;site_name;site_kind;address;commune_insee;latitude;longitude;"    \
+    "phone\n"                                                                                      \
+    "10999900037;Guillou;Claire;Maison de santé de Rieux;practice;2 rue du Port;56194;47,5985;"   \
+    "-2,106;02 99 91 00 00\n"                                                                      \
+    "10999900045;Rouxel;Thomas;Maison de santé de Rieux;practice;2 rue du Port;56194;47,5985;"    \
+    "-2,106;02 99 91 00 00\n"                                                                      \
+    "10999900045;Rouxel;Thomas;Cabinet du Port;practice;1 quai Surcouf;35236;47.6510;-2.0830;\n"
+#define RIEUX_ORGANISATIONS                                                                        \
+    "kind,name,finess,rpps,commune_insee\n"                                                        \
+    "pharmacy,Pharmacie de Rieux,560990020,,56194\n"                                               \
+    "professional,Cabinet infirmier de Rieux,,10999900052,56194\n"
+
+/* Checks the counts `which` ("created"...) of an import's --json output. */
+static void expect_counts(const json_t *j, const char *which, int communes, int sites,
+                          int practitioners, int organisations)
+{
+    const json_t *n = json_object_get(j, which);
+    cr_expect_eq(json_integer_value(json_object_get(n, "communes")), communes, "%s.communes",
+                 which);
+    cr_expect_eq(json_integer_value(json_object_get(n, "sites")), sites, "%s.sites", which);
+    cr_expect_eq(json_integer_value(json_object_get(n, "practitioners")), practitioners,
+                 "%s.practitioners", which);
+    cr_expect_eq(json_integer_value(json_object_get(n, "organisations")), organisations,
+                 "%s.organisations", which);
+}
+
+/* Returns the member `id_key` of the element of the array `list` of `j`
+ * whose "name" is `name`, or 0. */
+static json_int_t id_named(const json_t *j, const char *list, const char *name, const char *id_key)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach (json_object_get(j, list), i, v)
+        if (strcmp(json_string_value(json_object_get(v, "name")), name) == 0)
+            return json_integer_value(json_object_get(v, id_key));
+    return 0;
+}
+
+/* Imports the Rieux files as the coordinator and returns the --json
+ * output. */
+static json_t *import_rieux(void)
+{
+    char c[256], p[256], o[256];
+    home_file(c, sizeof(c), "communes.csv", RIEUX_COMMUNES);
+    home_file(p, sizeof(p), "practitioners.csv", RIEUX_PRACTITIONERS);
+    home_file(o, sizeof(o), "organisations.csv", RIEUX_ORGANISATIONS);
+    struct run r = CTL(tok(FIX_COORDINATOR), "import", "--communes", c, "--practitioners", p,
+                       "--organisations", o, "--json");
+    cr_assert_eq(r.status, 0, "%d\n%s\n%s", r.status, r.out, r.err);
+    assert_conforming(&r);
+    json_t *j = json_line(r.out, 0);
+    run_free(&r);
+    return j;
+}
+
+Test(snpctl, import_creates_then_leaves_unchanged_then_updates)
+{
+    json_t *j = import_rieux();
+    expect_counts(j, "created", 1, 1, 2, 2);
+    expect_counts(j, "updated", 0, 0, 0, 0);
+    expect_counts(j, "unchanged", 1, 1, 0, 0);
+    /* One batch per kind, and the ids of what was imported. */
+    cr_expect_eq(json_integer_value(json_object_get(j, "batches")), 4);
+    cr_expect_eq(json_array_size(json_object_get(j, "sites")), 2);
+    cr_expect_eq(id_named(j, "sites", "Cabinet du Port", "site_id"), f.site_gp1);
+    cr_expect_gt(id_named(j, "sites", "Maison de santé de Rieux", "site_id"), 0);
+    cr_expect_gt(id_named(j, "organisations", "Pharmacie de Rieux", "organisation_id"), 0);
+    cr_expect_gt(id_named(j, "organisations", "Cabinet infirmier de Rieux", "organisation_id"), 0);
+    json_decref(j);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM territory_commune WHERE territory_id "
+                                    "= '" FIX_TERRITORY "'"),
+                 3);
+    /* Decimal commas became numbers; the phone is kept as written. */
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM site WHERE name = 'Maison de santé de "
+                                    "Rieux' AND latitude = 47.5985 AND longitude = -2.106 AND "
+                                    "phone = '02 99 91 00 00' AND commune_insee = '56194'"),
+                 1);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM practitioner_site WHERE rpps = "
+                                    "'10999900045'"),
+                 2);
+
+    /* Again: everything as it was. */
+    j = import_rieux();
+    expect_counts(j, "created", 0, 0, 0, 0);
+    expect_counts(j, "updated", 0, 0, 0, 0);
+    expect_counts(j, "unchanged", 2, 2, 2, 2);
+    json_decref(j);
+
+    /* One line changed: the nurses' practice has another head. */
+    char o[256];
+    home_file(o, sizeof(o), "organisations.csv",
+              "kind,name,finess,rpps,commune_insee\n"
+              "pharmacy,Pharmacie de Rieux,560990020,,56194\n"
+              "professional,Cabinet infirmier de Rieux,,10999900060,56194\n");
+    struct run r = CTL(tok(FIX_COORDINATOR), "import", "--organisations", o, "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    j = json_line(r.out, 0);
+    expect_counts(j, "updated", 0, 0, 0, 1);
+    expect_counts(j, "unchanged", 0, 0, 0, 1);
+    json_decref(j);
+    run_free(&r);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM organisation WHERE rpps = "
+                                    "'10999900060'"),
+                 1);
+
+    /* For people: the totals, then the ids that tokens and slots need. */
+    r = CTL(tok(FIX_COORDINATOR), "import", "--organisations", o);
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "Créés") && strstr(r.out, "Mis à jour") && strstr(r.out, "Inchangés"),
+              "%s", r.out);
+    cr_expect(strstr(r.out, "token create") && strstr(r.out, "Pharmacie de Rieux") &&
+                  strstr(r.out, "pharmacie"),
+              "%s", r.out);
+    run_free(&r);
+
+    /* Only coordinators and admins import. */
+    r = CTL(tok(FIX_DESK), "import", "--organisations", o);
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "forbidden"), "%s", r.err);
+    run_free(&r);
+}
+
+/* Returns the secret that `token create` printed: its only line. */
+static char *secret_of(const struct run *r)
+{
+    size_t len = strcspn(r->out, "\n");
+    cr_expect_eq(r->out[len], '\n', "%s", r->out);
+    cr_expect_eq(r->out[len + (r->out[len] != 0)], '\0', "the secret alone: %s", r->out);
+    cr_expect(strncmp(r->out, "snp_", 4) == 0, "%s", r->out);
+    return strndup(r->out, len);
+}
+
+Test(snpctl, imported_site_and_organisation_serve_new_tokens)
+{
+    json_t *j = import_rieux();
+    char site[24], org[24];
+    snprintf(site, sizeof(site), "%lld",
+             (long long)id_named(j, "sites", "Maison de santé de Rieux", "site_id"));
+    json_int_t org_id = id_named(j, "organisations", "Pharmacie de Rieux", "organisation_id");
+    snprintf(org, sizeof(org), "%lld", (long long)org_id);
+    json_decref(j);
+
+    /* A gp token for an imported practitioner, who publishes at the
+     * imported site. */
+    struct run r = CTL(tok(FIX_COORDINATOR), "token", "create", "--role", "gp", "--rpps",
+                       "10999900037", "--label", "Dr Guillou");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    char *gp = secret_of(&r);
+    cr_expect(strstr(r.err, "Jeton n°") && strstr(r.err, "RPPS 10999900037") &&
+                  strstr(r.err, "Dr Guillou"),
+              "%s", r.err);
+    run_free(&r);
+    char day[32], from[48];
+    local_day(2, day, sizeof(day));
+    snprintf(from, sizeof(from), "%sT14:00", day);
+    r = CTL(gp, "slots", "publish", "--site", site, "--from", from, "--to", "15:00", "--every",
+            "20m", "--audience", "sas", "--json");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    j = json_line(r.out, 0);
+    cr_expect_eq(json_integer_value(json_object_get(j, "count")), 3, "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+    free(gp);
+
+    /* A pharmacy token for the imported pharmacy. */
+    r = CTL(tok(FIX_COORDINATOR), "token", "create", "--role", "pharmacy", "--organisation", org,
+            "--label", "comptoir 1", "--expires-days", "30", "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    assert_conforming(&r);
+    j = json_line(r.out, 0);
+    char *pharmacy = strdup(json_string_value(json_object_get(j, "secret")));
+    json_t *t = json_object_get(j, "token");
+    cr_expect_eq(json_integer_value(json_object_get(t, "organisation_id")), org_id);
+    cr_expect_str_eq(json_string_value(json_object_get(t, "state")), "active");
+    cr_expect(json_is_string(json_object_get(t, "expires_at")), "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+    r = CTL(pharmacy, "whoami", "--json");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    j = json_line(r.out, 0);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "role")), "pharmacy");
+    cr_expect_eq(json_integer_value(json_object_get(j, "organisation_id")), org_id);
+    json_decref(j);
+    run_free(&r);
+    free(pharmacy);
+}
+
+Test(snpctl, import_refusals_name_the_file_and_line)
+{
+    /* Without a communes file, a site's commune must be the territory's:
+     * Rieux is not yet, which only the server knows. */
+    char p[256];
+    home_file(p, sizeof(p), "practitioners.csv",
+              "rpps,family_name,given_name,site_name,site_kind,address,commune_insee,latitude,"
+              "longitude\n"
+              "10999900037,Guillou,Claire,Cabinet du Port,practice,1 quai Surcouf,35236,47.6510,"
+              "-2.0830\n"
+              "10999900037,Guillou,Claire,Maison de santé de Rieux,practice,2 rue du Port,56194,"
+              "47.5985,-2.106\n");
+    struct run r = CTL(tok(FIX_COORDINATOR), "import", "--practitioners", p);
+    cr_expect_eq(r.status, 1, "%d\n%s\n%s", r.status, r.out, r.err);
+    cr_expect(strstr(r.err, "invalid_field") && strstr(r.err, "56194"), "%s", r.err);
+    cr_expect(strstr(r.err, "practitioners.csv:3, colonne commune_insee (champ "
+                            "sites[1].commune_insee du lot 1)"),
+              "%s", r.err);
+    cr_expect(strstr(r.err, "rien n'a été importé"), "%s", r.err);
+    run_free(&r);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM practitioner WHERE rpps = "
+                                    "'10999900037'"),
+                 0);
+    r = CTL(tok(FIX_COORDINATOR), "--json", "import", "--practitioners", p);
+    cr_expect_eq(r.status, 1);
+    json_t *j = json_line(r.out, 0);
+    json_t *e = json_object_get(j, "error");
+    cr_expect_str_eq(json_string_value(json_object_get(e, "code")), "invalid_field");
+    cr_expect_str_eq(json_string_value(json_object_get(e, "field")), "sites[1].commune_insee");
+    json_decref(j);
+    run_free(&r);
+
+    /* The communes go through, then an organisation is refused: the first
+     * batch stays, and running again after the fix is safe. */
+    char c[256], o[256];
+    home_file(c, sizeof(c), "communes.csv", RIEUX_COMMUNES);
+    home_file(o, sizeof(o), "organisations.csv",
+              "kind,name,finess,rpps,commune_insee\n"
+              "desk,Pharmacie du Pont,350990016,,35236\n");
+    r = CTL(tok(FIX_COORDINATOR), "import", "--communes", c, "--organisations", o);
+    cr_expect_eq(r.status, 1, "%d\n%s\n%s", r.status, r.out, r.err);
+    cr_expect(strstr(r.err, "organisations.csv:2, colonne kind"), "%s", r.err);
+    cr_expect(strstr(r.err, "le premier lot (sur 2) est importé"), "%s", r.err);
+    run_free(&r);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM territory_commune WHERE insee = "
+                                    "'56194'"),
+                 1);
+    home_file(o, sizeof(o), "organisations.csv",
+              "kind,name,finess,rpps,commune_insee\n"
+              "pharmacy,Pharmacie du Pont,350990016,,35236\n");
+    r = CTL(tok(FIX_COORDINATOR), "import", "--communes", c, "--organisations", o, "--json");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    j = json_line(r.out, 0);
+    expect_counts(j, "created", 0, 0, 0, 0);
+    expect_counts(j, "unchanged", 2, 0, 0, 1);
+    json_decref(j);
+    run_free(&r);
+
+    /* Invalid files: nothing is sent, the territory is as it was. */
+    home_file(o, sizeof(o), "organisations.csv",
+              "kind,name,finess,rpps,commune_insee\n"
+              "pharmacy,Pharmacie Neuve,350990057,,56194\n"
+              "hospital,Urgences,,,56194\n");
+    r = CTL(tok(FIX_COORDINATOR), "import", "--organisations", o);
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "organisations.csv:3: kind « hospital »"), "%s", r.out);
+    cr_expect(strstr(r.out, "Rien n'a été importé"), "%s", r.out);
+    run_free(&r);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM organisation WHERE name = 'Pharmacie "
+                                    "Neuve'"),
+                 0);
+}
+
+/* Returns the count of sites among the counts `which` of an import. */
+static json_t *sites_counted(const json_t *j, const char *which)
+{
+    return json_object_get(json_object_get(j, which), "sites");
+}
+
+/* Writes the RPPS number `i` of a test series (a Luhn key) into `out`. */
+static void test_rpps(int i, char out[12])
+{
+    snprintf(out, 12, "1099980%03d", i % 1000);
+    int sum = 0;
+    for (int k = 9, doubled = 1; k >= 0; k--, doubled ^= 1) {
+        int d = (out[k] - '0') * (doubled ? 2 : 1);
+        sum += d > 9 ? d - 9 : d;
+    }
+    out[10] = (char)('0' + (10 - sum % 10) % 10);
+    out[11] = '\0';
+    cr_assert(validate_rpps(out), "%s", out);
+}
+
+Test(snpctl, import_in_batches_traces_a_refusal_to_its_line)
+{
+    /* 1200 communes: more than one message may carry. */
+    char c[256], p[256];
+    snprintf(c, sizeof(c), "%s/communes_1200.csv", home);
+    FILE *fp = fopen(c, "w");
+    cr_assert(fp);
+    fprintf(fp, "insee,name,postal_code,latitude,longitude\n");
+    for (int i = 0; i < 1200; i++) {
+        int insee = i < 999 ? 44001 + i : 22001 + (i - 999);
+        fprintf(fp, "%05d,Commune %05d,%05d,%.4f,-1.6\n", insee, insee, insee / 1000 * 1000,
+                47.0 + i * 0.0001);
+    }
+    fclose(fp);
+    struct run r = CTL(tok(FIX_COORDINATOR), "import", "--communes", c, "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    json_t *j = json_line(r.out, 0);
+    expect_counts(j, "created", 1200, 0, 0, 0);
+    cr_expect_geq(json_integer_value(json_object_get(j, "batches")), 2, "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+
+    /* 20 practitioners at 20 sites each, the last site (line 401) in a
+     * commune outside the territory: the second batch of sites. */
+    snprintf(p, sizeof(p), "%s/practitioners_400.csv", home);
+    for (int pass = 0; pass < 2; pass++) {
+        fp = fopen(p, "w");
+        cr_assert(fp);
+        fprintf(fp, "rpps,family_name,given_name,site_name,site_kind,address,commune_insee,"
+                    "latitude,longitude\n");
+        for (int i = 0; i < 400; i++) {
+            char rpps[12];
+            test_rpps(i / 20, rpps);
+            fprintf(fp,
+                    "%s,Nom %d,Prénom,Lieu %03d,practice,%d rue de la maison de santé "
+                    "pluriprofessionnelle du pays de Redon et de la vallée de la Vilaine et de "
+                    "l'Oust bâtiment B,%d,47.1,-1.6\n",
+                    rpps, i / 20, i, i, pass == 0 && i == 399 ? 29019 : 44001 + i);
+        }
+        fclose(fp);
+        r = CTL(tok(FIX_COORDINATOR), "import", "--practitioners", p, "--json");
+        if (pass == 0) {
+            cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+            cr_expect(strstr(r.err, "practitioners_400.csv:401, colonne commune_insee"), "%s",
+                      r.err);
+            cr_expect(strstr(r.err, "le premier lot (sur 3) est importé"), "%s", r.err);
+            long sites = pgtest_long(&f.pg, "SELECT count(*) FROM site WHERE name LIKE 'Lieu %'");
+            cr_expect(sites > 0 && sites < 400, "the first batch of sites stays: %ld", sites);
+        } else {
+            cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+            j = json_line(r.out, 0);
+            json_int_t created = json_integer_value(sites_counted(j, "created"));
+            json_int_t unchanged = json_integer_value(sites_counted(j, "unchanged"));
+            cr_expect(created > 0 && unchanged > 0 && created + unchanged == 400,
+                      "created %lld, unchanged %lld", (long long)created, (long long)unchanged);
+            expect_counts(j, "created", 0, (int)created, 20, 0);
+            cr_expect_eq(json_integer_value(json_object_get(j, "batches")), 3, "%s", r.out);
+            json_decref(j);
+        }
+        run_free(&r);
+    }
+}
+
+Test(snpctl, token_list_and_revoke)
+{
+    char pid[24];
+    snprintf(pid, sizeof(pid), "%lld", (long long)f.pharmacy_id);
+    struct run r = CTL(tok(FIX_COORDINATOR), "token", "create", "--role", "pharmacy",
+                       "--organisation", pid, "--label", "comptoir 1", "--expires-days", "30");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    char *secret = secret_of(&r);
+    cr_expect(strstr(r.err, "Pharmacie du Pont") && strstr(r.err, "expire le"), "%s", r.err);
+    run_free(&r);
+    r = CTL(secret, "whoami");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    run_free(&r);
+
+    /* Listed, active. */
+    r = CTL(tok(FIX_COORDINATOR), "token", "list", "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    assert_conforming(&r);
+    json_t *j = json_line(r.out, 0);
+    json_int_t id = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach (json_object_get(j, "tokens"), i, t) {
+        const char *label = json_string_value(json_object_get(t, "label"));
+        if (label && strcmp(label, "comptoir 1") == 0) {
+            id = json_integer_value(json_object_get(t, "token_id"));
+            cr_expect_str_eq(json_string_value(json_object_get(t, "state")), "active");
+            cr_expect_str_eq(json_string_value(json_object_get(t, "role")), "pharmacy");
+            cr_expect_eq(json_integer_value(json_object_get(t, "organisation_id")), f.pharmacy_id);
+        }
+    }
+    cr_assert_gt(id, 0, "the new token is not listed: %s", r.out);
+    json_decref(j);
+    run_free(&r);
+    r = CTL(tok(FIX_COORDINATOR), "token", "list", "--state", "active");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "Libellé") && strstr(r.out, "comptoir 1") && strstr(r.out, "actif") &&
+                  strstr(r.out, "Pharmacie du Pont"),
+              "%s", r.out);
+    run_free(&r);
+
+    /* Revoked: refused from now on, with the authentication exit code. */
+    char sid[24];
+    snprintf(sid, sizeof(sid), "%lld", (long long)id);
+    r = CTL(tok(FIX_COORDINATOR), "token", "revoke", sid);
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "révoqué") && strstr(r.out, "comptoir 1"), "%s", r.out);
+    run_free(&r);
+    r = CTL(secret, "request", "list");
+    cr_expect_eq(r.status, 4, "%d %s", r.status, r.err);
+    run_free(&r);
+    r = CTL(secret, "whoami");
+    cr_expect_eq(r.status, 4, "%d %s", r.status, r.err);
+    run_free(&r);
+    free(secret);
+    r = CTL(tok(FIX_COORDINATOR), "token", "list", "--state", "revoked", "--json");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    j = json_line(r.out, 0);
+    cr_expect_eq(json_array_size(json_object_get(j, "tokens")), 1, "%s", r.out);
+    t = json_array_get(json_object_get(j, "tokens"), 0);
+    cr_expect_eq(json_integer_value(json_object_get(t, "token_id")), id);
+    cr_expect(json_is_string(json_object_get(t, "revoked_at")), "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+    r = CTL(tok(FIX_COORDINATOR), "token", "revoke", sid);
+    cr_expect_eq(r.status, 1, "revoked twice: %d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "conflict"), "%s", r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_COORDINATOR), "token", "revoke", "999999");
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "not_found"), "%s", r.err);
+    run_free(&r);
+
+    /* What a coordinator may not do. */
+    r = CTL(tok(FIX_COORDINATOR), "token", "create", "--role", "admin");
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "forbidden"), "%s", r.err);
+    cr_expect_eq(r.out[0], '\0', "no secret: %s", r.out);
+    run_free(&r);
+    r = CTL(tok(FIX_COORDINATOR), "--json", "token", "create", "--role", "admin");
+    cr_expect_eq(r.status, 1);
+    j = json_line(r.out, 0);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                     "forbidden");
+    json_decref(j);
+    run_free(&r);
+    /* A practitioner of no territory of the caller's: the server names the field. */
+    r = CTL(tok(FIX_COORDINATOR), "token", "create", "--role", "gp", "--rpps", "10999900078");
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "--rpps"), "%s", r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_PHARMACY), "token", "list");
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "forbidden"), "%s", r.err);
     run_free(&r);
 }
