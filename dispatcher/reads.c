@@ -263,14 +263,17 @@ void reads_territory_get(struct dispatch *d, const struct caller *c, json_t *dat
         json_array_append_new(neighbours, json_string(t->neighbours[i]->id));
     const struct territory_settings *s = &t->settings;
     json_t *result = json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:o, s:{s:i, s:i, s:i, s:i, s:{s:f, s:f, s:f, s:f, s:f}}}",
+        "{s:s, s:s, s:s, s:s, s:o, s:o,"
+        " s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:{s:f, s:f, s:f, s:f, s:f}}}",
         "territory_id", t->id, "name", t->name, "kind", t->is_sas ? "sas" : "cpts", "time_zone",
         timeutil_zone_name(t->zone), "communes", communes, "neighbours", neighbours, "settings",
         "hold_seconds", s->hold_seconds, "alternatives", s->alternatives, "outcome_delay_hours",
-        s->outcome_delay_hours, "identity_retention_days", s->identity_retention_days, "weights",
-        "start_per_hour", s->weights.start_per_hour, "distance_per_km", s->weights.distance_per_km,
-        "own_mt_bonus", s->weights.own_mt_bonus, "fairness", s->weights.fairness, "scarcity",
-        s->weights.scarcity);
+        s->outcome_delay_hours, "identity_retention_days", s->identity_retention_days,
+        "indicator_mask_threshold", s->indicator_mask_threshold, "indicator_consolidation_days",
+        s->indicator_consolidation_days, "contract_start_month", s->contract_start_month,
+        "audit_retention_months", s->audit_retention_months, "weights", "start_per_hour",
+        s->weights.start_per_hour, "distance_per_km", s->weights.distance_per_km, "own_mt_bonus",
+        s->weights.own_mt_bonus, "fairness", s->weights.fairness, "scarcity", s->weights.scarcity);
     cb(arg, DISPATCH_OK, NULL, NULL, result);
     json_decref(result);
 }

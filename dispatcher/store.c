@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "dispatcher/log.h"
+#include "dispatcher/protection.h"
 #include "sql_queries.h"
 
 /* --- lookups ---------------------------------------------------------------------- */
@@ -37,6 +38,10 @@ static void settings_default(struct territory_settings *s)
     s->alternatives = 3;
     s->outcome_delay_hours = 72;
     s->identity_retention_days = 90;
+    s->indicator_mask_threshold = 5;
+    s->indicator_consolidation_days = 7;
+    s->contract_start_month = 1;
+    s->audit_retention_months = PROTECTION_AUDIT_MONTHS;
     model_weights_default(&s->weights);
 }
 
@@ -72,6 +77,10 @@ bool store_parse_settings(const char *text, struct territory_settings *out)
     read_int(j, "alternatives", &out->alternatives, 0, 10);
     read_int(j, "outcome_delay_hours", &out->outcome_delay_hours, 1, 24 * 30);
     read_int(j, "identity_retention_days", &out->identity_retention_days, 1, 3650);
+    read_int(j, "indicator_mask_threshold", &out->indicator_mask_threshold, 2, 100);
+    read_int(j, "indicator_consolidation_days", &out->indicator_consolidation_days, 1, 90);
+    read_int(j, "contract_start_month", &out->contract_start_month, 1, 12);
+    read_int(j, "audit_retention_months", &out->audit_retention_months, 1, 120);
     json_t *w = json_object_get(j, "weights");
     if (json_is_object(w)) {
         read_number(w, "start_per_hour", &out->weights.start_per_hour, 0, 1000);

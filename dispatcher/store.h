@@ -40,6 +40,12 @@ struct territory_settings {
     int alternatives;            /* alternatives listed with an offer: 3 */
     int outcome_delay_hours;     /* outcomes accepted until start + this: 72 */
     int identity_retention_days; /* patient identity erased this long after: 90 */
+    /* Read by the indicator and retention SQL (docs/indicators.md); kept
+     * here to show them in territory.get. */
+    int indicator_mask_threshold;     /* 5 */
+    int indicator_consolidation_days; /* 7 */
+    int contract_start_month;         /* 1 */
+    int audit_retention_months;       /* snpd's default, PROTECTION_AUDIT_MONTHS */
     struct weights weights;
 };
 

@@ -19,6 +19,10 @@ static const char territory_usage[] =
     "  alternatives (0-10)               autres créneaux listés avec une proposition\n"
     "  outcome_delay_hours (1-720)       délai pour déclarer l'issue d'un rendez-vous\n"
     "  identity_retention_days (1-3650)  conservation de l'identité des patients\n"
+    "  indicator_mask_threshold (2-100)  seuil de masquage des indicateurs\n"
+    "  indicator_consolidation_days (1-90)  délai de consolidation des indicateurs\n"
+    "  contract_start_month (1-12)       premier mois de l'année du contrat\n"
+    "  audit_retention_months (1-120)    conservation du journal d'audit\n"
     "  weights.start_per_hour, weights.distance_per_km, weights.own_mt_bonus,\n"
     "  weights.fairness, weights.scarcity (0-1000)   poids du classement\n"
     "Exemple : snpctl territory set hold_seconds=120 weights.distance_per_km=0.2\n" CTL_COMMON_HELP;
@@ -58,6 +62,10 @@ static void print_settings(const json_t *s)
     print_setting(s, "alternatives", "", "autres créneaux proposés");
     print_setting(s, "outcome_delay_hours", "h", "délai de déclaration de l'issue");
     print_setting(s, "identity_retention_days", "j", "conservation de l'identité");
+    print_setting(s, "indicator_mask_threshold", "", "seuil de masquage des indicateurs");
+    print_setting(s, "indicator_consolidation_days", "j", "consolidation des indicateurs");
+    print_setting(s, "contract_start_month", "", "premier mois de l'année du contrat");
+    print_setting(s, "audit_retention_months", " mois", "conservation du journal d'audit");
     const json_t *w = json_object_get(s, "weights");
     const char *key;
     json_t *v;
@@ -111,6 +119,10 @@ static const struct {
     {"alternatives", true},
     {"outcome_delay_hours", true},
     {"identity_retention_days", true},
+    {"indicator_mask_threshold", true},
+    {"indicator_consolidation_days", true},
+    {"contract_start_month", true},
+    {"audit_retention_months", true},
     {"weights.start_per_hour", false},
     {"weights.distance_per_km", false},
     {"weights.own_mt_bonus", false},

@@ -23,6 +23,10 @@ const SETTINGS = [
   { key: 'alternatives', text: 'Autres créneaux listés avec une proposition', min: 0, max: 10, step: 1 },
   { key: 'outcome_delay_hours', text: 'Délai pour déclarer l’issue d’un rendez-vous', unit: 'h', min: 1, max: 720, step: 1 },
   { key: 'identity_retention_days', text: 'Conservation de l’identité des patients', unit: 'jours', min: 1, max: 3650, step: 1, fallback: 90 },
+  { key: 'indicator_mask_threshold', text: 'Seuil de masquage des indicateurs (patients)', min: 2, max: 100, step: 1, fallback: 5 },
+  { key: 'indicator_consolidation_days', text: 'Délai de consolidation des indicateurs', unit: 'jours', min: 1, max: 90, step: 1, fallback: 7 },
+  { key: 'contract_start_month', text: 'Premier mois de l’année du contrat', min: 1, max: 12, step: 1, fallback: 1 },
+  { key: 'audit_retention_months', text: 'Conservation du journal d’audit', unit: 'mois', min: 1, max: 120, step: 1, fallback: 12 },
 ];
 const WEIGHTS = [
   { key: 'start_per_hour', text: 'Coût par heure d’attente' },

@@ -581,6 +581,28 @@ Test(dispatch, coordinator_changes_settings)
     json_decref(r);
     cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'settings.update'"),
                  1);
+    /* The indicator and retention settings: shown with their defaults, and
+     * once set, read by the SQL that uses them. */
+    r = fix_api(&f, "GET", "/api/v1/territory", FIX_COORDINATOR, NULL, &st);
+    s = json_object_get(r, "settings");
+    cr_assert_eq(json_integer_value(json_object_get(s, "indicator_mask_threshold")), 5);
+    cr_assert_eq(json_integer_value(json_object_get(s, "audit_retention_months")), 12);
+    json_decref(r);
+    r = fix_api(&f, "PATCH", "/api/v1/territory/settings", FIX_COORDINATOR,
+                "{\"indicator_mask_threshold\": 10, \"contract_start_month\": 4}", &st);
+    cr_assert_eq(st, 200, "%d %s", st, json_dumps(r, 0));
+    s = json_object_get(r, "settings");
+    cr_assert_eq(json_integer_value(json_object_get(s, "indicator_mask_threshold")), 10);
+    cr_assert_eq(json_integer_value(json_object_get(s, "contract_start_month")), 4);
+    cr_assert_eq(json_integer_value(json_object_get(s, "hold_seconds")), 120);
+    json_decref(r);
+    cr_assert_eq(pgtest_long(&f.pg, "SELECT snp_setting_int('test-t', "
+                                    "'indicator_mask_threshold', 5, 2, 100)"),
+                 10);
+    r = fix_api(&f, "PATCH", "/api/v1/territory/settings", FIX_COORDINATOR,
+                "{\"indicator_mask_threshold\": 1}", &st);
+    cr_assert_eq(st, 400, "below the declared minimum");
+    json_decref(r);
     /* The new hold applies to the next offer. */
     fix_publish(&f, FIX_GP_1, 1, 60, 30, "[\"pharmacy\"]");
     json_t *req = create("c-13", "24h", &st);
