@@ -135,6 +135,9 @@ if $sanitize; then
 fi
 
 say "running ctest in $build/"
+# The tests' scratch files (snpd's logs) go with the throwaway folder.
+mkdir -p "$tmp/scratch"
+export TMPDIR=$tmp/scratch
 # In the background, in its own process group, so that a signal to this
 # script is handled at once (bash defers traps while a foreground command
 # runs) and cleanup can stop ctest together with the tests it started.

@@ -64,8 +64,10 @@ void snpd_proc_start(struct snpd_proc *p, const char *conninfo, const char *cons
     memset(p, 0, sizeof(*p));
     p->port = proc_free_port();
     static int counter;
-    snprintf(p->log_path, sizeof(p->log_path), "/tmp/snpd-test-%ld-%d.log", (long)getpid(),
-             ++counter);
+    /* In $TMPDIR: deploy/test.sh points it at its throwaway folder. */
+    const char *dir = getenv("TMPDIR");
+    snprintf(p->log_path, sizeof(p->log_path), "%s/snpd-test-%ld-%d.log",
+             dir && *dir ? dir : "/tmp", (long)getpid(), ++counter);
     char port[16];
     snprintf(port, sizeof(port), "%d", p->port);
 
