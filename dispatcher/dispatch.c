@@ -141,7 +141,8 @@ static void op_fail_db(struct op *o, enum db_status st, const PGresult *res)
     /* Only the primary message and the SQLSTATE: the detail of a failed
      * constraint may quote a row, and rows may hold patient data. */
     if (dispatch_db_error(st, res) == DERR_INTERNAL)
-        log_error("dispatch", "database error %s: %s", db_sqlstate(res), dispatch_db_message(st, res));
+        log_error("dispatch", "database error %s: %s", db_sqlstate(res),
+                  dispatch_db_message(st, res));
     op_finish(o, dispatch_db_error(st, res), dispatch_db_message(st, res), NULL, NULL);
 }
 
@@ -318,18 +319,11 @@ static double mean_booked_ratio(const struct store *st)
     return n ? sum / n : 0.0;
 }
 
-/* Ranks the slots `r` may be offered now; returns the count in `out`. */
+/* Ranks the slots `r` may be offered now (its territory's and its
+ * neighbours', each kept sorted by start); returns the count in `out`. */
 static size_t rank_for(struct dispatch *d, const struct request *r, struct match_candidate *out,
                        size_t max)
 {
-    long n = store_candidate_slots(r->territory, &d->scratch, &d->scratch_cap);
-    if (n <= 0)
-        return 0;
-    /* Slots with a change on its way to the database are not offered. */
-    size_t k = 0;
-    for (long i = 0; i < n; i++)
-        if (!d->scratch[i]->pending)
-            d->scratch[k++] = d->scratch[i];
     /* Scarcity counts the requests still waiting for a slot. */
     const struct territory *t = r->territory;
     size_t nwaiting = 0;
@@ -350,7 +344,11 @@ static size_t rank_for(struct dispatch *d, const struct request *r, struct match
         .waiting = (struct request *const *)d->waiting,
         .nwaiting = nwaiting,
     };
-    return match_rank(r, d->scratch, k, &ctx, out, max);
+    size_t n = 0;
+    match_rank_sorted(r, t->slots, t->nslots, &ctx, out, &n, max);
+    for (size_t i = 0; i < t->nneighbours; i++)
+        match_rank_sorted(r, t->neighbours[i]->slots, t->neighbours[i]->nslots, &ctx, out, &n, max);
+    return n;
 }
 
 /* The offer of `r` with, as alternatives, the slots of `ids` still free
@@ -1746,29 +1744,34 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t 
         }
     }
     bool with_list = c->role == ROLE_SAS || c->role == ROLE_DESK;
-    long n = store_candidate_slots(t, &d->scratch, &d->scratch_cap);
     int by_mode[3] = {0}, by_aud[6] = {0}, total = 0;
     json_t *list = with_list ? json_array() : NULL;
     bool truncated = false;
-    for (long k = 0; k < n; k++) {
-        struct slot *s = d->scratch[k];
-        if (s->status != SLOT_FREE || s->start < now || s->start >= end || !(s->mode & modes))
-            continue;
-        if (centre && radius > 0 && s->mode != MODE_TELECONSULTATION &&
-            model_distance_km(centre->lat, centre->lon, s->site->lat, s->site->lon) > radius)
-            continue;
-        total++;
-        for (int b = 0; b < 3; b++)
-            by_mode[b] += (s->mode >> b) & 1;
-        bool released =
-            s->release_minutes > 0 && now >= s->start - 60 * (int64_t)s->release_minutes;
-        for (int b = 0; b < 6; b++)
-            by_aud[b] += released || ((s->audience >> b) & 1);
-        if (list) {
-            if (json_array_size(list) >= 1000)
-                truncated = true;
-            else
-                json_array_append_new(list, dispatch_slot_json(d, s));
+    /* The territory's slots then each neighbour's, each sorted by start:
+     * only those between now and the horizon's end are looked at. */
+    for (size_t run = 0; run <= t->nneighbours; run++) {
+        const struct territory *from = run == 0 ? t : t->neighbours[run - 1];
+        for (size_t k = model_slots_after(from->slots, from->nslots, now - 1);
+             k < from->nslots && from->slots[k]->start < end; k++) {
+            struct slot *s = from->slots[k];
+            if (s->status != SLOT_FREE || !(s->mode & modes))
+                continue;
+            if (centre && radius > 0 && s->mode != MODE_TELECONSULTATION &&
+                model_distance_km(centre->lat, centre->lon, s->site->lat, s->site->lon) > radius)
+                continue;
+            total++;
+            for (int b = 0; b < 3; b++)
+                by_mode[b] += (s->mode >> b) & 1;
+            bool released =
+                s->release_minutes > 0 && now >= s->start - 60 * (int64_t)s->release_minutes;
+            for (int b = 0; b < 6; b++)
+                by_aud[b] += released || ((s->audience >> b) & 1);
+            if (list) {
+                if (json_array_size(list) >= 1000)
+                    truncated = true;
+                else
+                    json_array_append_new(list, dispatch_slot_json(d, s));
+            }
         }
     }
     json_t *result = json_pack(
@@ -1950,9 +1953,6 @@ void dispatch_close(struct dispatch *d)
     dispatch_stop(d);
     d->closed = true;
     store_free(&d->store);
-    free(d->scratch);
-    d->scratch = NULL;
-    d->scratch_cap = 0;
     free(d->waiting);
     d->waiting = NULL;
     d->waiting_cap = 0;

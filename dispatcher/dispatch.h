@@ -98,8 +98,6 @@ struct dispatch {
     uint64_t last_housekeeping_ms;
     bool housekeeping_running;
     int inflight;          /* operations waiting for the database */
-    struct slot **scratch; /* candidate slots of the ranking in progress */
-    size_t scratch_cap;
     struct request **waiting; /* waiting requests, for the scarcity term */
     size_t waiting_cap;
     struct dispatch_stats stats;

@@ -112,6 +112,23 @@ static bool better(const struct match_candidate *a, const struct match_candidate
     return a->slot->id < b->slot->id;
 }
 
+/* Inserts `c` into `out` (`*n` candidates, sorted, at most `max`) if it
+ * ranks among the best `max`. */
+static void insert_candidate(struct match_candidate *out, size_t *n, size_t max,
+                             const struct match_candidate *c)
+{
+    if (*n == max && !better(c, &out[*n - 1]))
+        return;
+    size_t pos = *n < max ? *n : max - 1;
+    while (pos > 0 && better(c, &out[pos - 1]))
+        pos--;
+    size_t last = *n < max ? *n : max - 1;
+    memmove(&out[pos + 1], &out[pos], (last - pos) * sizeof(out[0]));
+    out[pos] = *c;
+    if (*n < max)
+        (*n)++;
+}
+
 size_t match_rank(const struct request *r, struct slot *const *slots, size_t nslots,
                   const struct match_context *ctx, struct match_candidate *out, size_t max)
 {
@@ -124,19 +141,40 @@ size_t match_rank(const struct request *r, struct slot *const *slots, size_t nsl
         if (!match_eligible(r, c.slot, ctx->now, &c.distance_km))
             continue;
         c.score = match_score(r, c.slot, c.distance_km, ctx);
-        /* Bounded insertion: `out` stays sorted and holds at most `max`. */
-        if (n == max && !better(&c, &out[n - 1]))
-            continue;
-        size_t pos = n < max ? n : max - 1;
-        while (pos > 0 && better(&c, &out[pos - 1]))
-            pos--;
-        size_t last = n < max ? n : max - 1;
-        memmove(&out[pos + 1], &out[pos], (last - pos) * sizeof(out[0]));
-        out[pos] = c;
-        if (n < max)
-            n++;
+        insert_candidate(out, &n, max, &c);
     }
     return n;
+}
+
+/* The lowest score a slot starting at `start` may have: distance and
+ * scarcity only add; the médecin traitant bonus takes off at most
+ * own_mt_bonus, and the fairness term at most fairness x the mean ratio
+ * (a practitioner's booked/published is never negative). */
+static double score_floor(int64_t start, const struct match_context *ctx)
+{
+    const struct weights *w = &ctx->weights;
+    return w->start_per_hour * ((double)(start - ctx->now) / 3600.0) - w->own_mt_bonus -
+           w->fairness * ctx->mean_booked_ratio;
+}
+
+void match_rank_sorted(const struct request *r, struct slot *const *slots, size_t nslots,
+                       const struct match_context *ctx, struct match_candidate *out, size_t *n,
+                       size_t max)
+{
+    if (max == 0)
+        return;
+    for (size_t i = model_slots_after(slots, nslots, ctx->now + MATCH_MIN_LEAD_S); i < nslots;
+         i++) {
+        struct match_candidate c = {.slot = slots[i]};
+        if (c.slot->start > r->deadline)
+            break;
+        if (*n == max && score_floor(c.slot->start, ctx) > out[*n - 1].score)
+            break;
+        if (c.slot->pending || !match_eligible(r, c.slot, ctx->now, &c.distance_km))
+            continue;
+        c.score = match_score(r, c.slot, c.distance_km, ctx);
+        insert_candidate(out, n, max, &c);
+    }
 }
 
 /* Returns true when waiting request `a` should be served before `b`. */

@@ -123,6 +123,20 @@ size_t match_rank(const struct request *r, struct slot *const *slots, size_t nsl
                   const struct match_context *ctx, struct match_candidate *out, size_t max);
 
 /*
+ * The same for slots sorted by start (a territory's live slots, see
+ * store.h), merged into the `*n` candidates already in `out` (sorted, at
+ * most `max`), so that a territory and its neighbours are ranked run after
+ * run.  Slots with a change on its way to the database (pending) are
+ * skipped.  Only the slots that can still rank are looked at: those that
+ * start after ctx->now + MATCH_MIN_LEAD_S, not after the deadline, and
+ * before the start from which no score can beat the worst candidate kept
+ * (the start term grows with the start; the other terms are bounded below).
+ */
+void match_rank_sorted(const struct request *r, struct slot *const *slots, size_t nslots,
+                       const struct match_context *ctx, struct match_candidate *out, size_t *n,
+                       size_t max);
+
+/*
  * Returns the request of `waiting` that gets slot `s` first, now that it is
  * free (s->status must already be SLOT_FREE): among the `n` requests whose
  * status is REQ_WAITING and for which `s` is eligible at `now`, the one with

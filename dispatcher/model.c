@@ -191,3 +191,16 @@ void model_weights_default(struct weights *w)
     w->fairness = 2.0;
     w->scarcity = 0.5;
 }
+
+size_t model_slots_after(struct slot *const *slots, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (slots[mid]->start <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}

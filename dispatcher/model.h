@@ -147,6 +147,10 @@ struct match_context {
     size_t nwaiting;
 };
 
+/* The index of the first of the `n` slots (sorted by start) that starts
+ * after `t`; `n` when none does.  O(log n). */
+size_t model_slots_after(struct slot *const *slots, size_t n, int64_t t);
+
 /* Great-circle distance in kilometres between two WGS84 points. */
 double model_distance_km(double lat1, double lon1, double lat2, double lon2);
 

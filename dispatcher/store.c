@@ -184,31 +184,6 @@ void store_remove_request(struct store *st, struct request *r)
     free(r);
 }
 
-long store_candidate_slots(const struct territory *t, struct slot ***out, size_t *cap)
-{
-    size_t n = t->nslots;
-    for (size_t i = 0; i < t->nneighbours; i++)
-        n += t->neighbours[i]->nslots;
-    if (n > *cap) {
-        struct slot **p = realloc(*out, n * sizeof(*p));
-        if (!p)
-            return -1;
-        *out = p;
-        *cap = n;
-    }
-    size_t k = 0;
-    if (t->nslots > 0)
-        memcpy(*out, t->slots, t->nslots * sizeof(**out));
-    k = t->nslots;
-    for (size_t i = 0; i < t->nneighbours; i++) {
-        if (t->neighbours[i]->nslots == 0)
-            continue;
-        memcpy(*out + k, t->neighbours[i]->slots, t->neighbours[i]->nslots * sizeof(**out));
-        k += t->neighbours[i]->nslots;
-    }
-    return (long)k;
-}
-
 /* Someone waiting for a reference reload to finish. */
 struct reload_waiter {
     store_loaded_cb done;

@@ -109,11 +109,6 @@ bool store_add_request(struct store *st, struct request *r) __attribute__((warn_
  * and frees it. */
 void store_remove_request(struct store *st, struct request *r);
 
-/* The slots a request of territory `t` may be offered: its own and its
- * neighbours', gathered into `out` (grown with realloc).  Returns the count,
- * or -1 when memory is short. */
-long store_candidate_slots(const struct territory *t, struct slot ***out, size_t *cap);
-
 /* Builds a slot from row `i` of a result shaped like sql/queries/load_slots.sql
  * (the slot-returning queries all share that shape).  Returns a malloc'ed
  * slot, or NULL (logged) when the row names something the store lacks. */

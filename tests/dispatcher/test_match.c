@@ -1,6 +1,8 @@
 #include <criterion/criterion.h>
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dispatcher/match.h"
@@ -904,4 +906,109 @@ Test(match, mean_booked_ratio)
               "(0.8 + 0.2 + 0.5) / 3, the one who published nothing left out");
     cr_expect_eq(match_mean_booked_ratio(idle, 1), 0.0);
     cr_expect_eq(match_mean_booked_ratio(NULL, 0), 0.0);
+}
+
+/* ---- match_rank_sorted ------------------------------------------------ */
+
+/* A small deterministic generator, so that a failure can be replayed. */
+static uint32_t next_random(uint32_t *state)
+{
+    *state = *state * 1664525u + 1013904223u;
+    return *state >> 8;
+}
+
+static int compare_start(const void *a, const void *b)
+{
+    const struct slot *x = *(struct slot *const *)a, *y = *(struct slot *const *)b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Ranking runs of slots sorted by start, and stopping early, gives exactly
+ * what ranking every slot gives: for many random territories, with every
+ * rule weighted (médecin traitant bonus, fairness, scarcity included). */
+Test(match, rank_sorted_equals_the_full_ranking)
+{
+    enum { SLOTS = 300, RUNS = 3, MAX = 4, ROUNDS = 200 };
+    static struct slot s[SLOTS];
+    struct slot *runs[RUNS][SLOTS], *all[SLOTS];
+    size_t nrun[RUNS];
+    struct site *sites[] = {&site_redon, &site_5km, &site_10km, &site_rennes, &site_tele};
+    struct practitioner *gps[] = {&gp_mt, &gp_a, &gp_b, NULL};
+    struct request waiting[3];
+    struct request *waiting_ptrs[3];
+    uint32_t seed = 42;
+
+    for (int round = 0; round < ROUNDS; round++) {
+        gp_mt.published = 10, gp_mt.booked = next_random(&seed) % 11;
+        gp_a.published = 10, gp_a.booked = next_random(&seed) % 11;
+        gp_b.published = 0, gp_b.booked = 0;
+        memset(nrun, 0, sizeof(nrun));
+        for (size_t i = 0; i < SLOTS; i++) {
+            s[i] = make_slot((int64_t)i + 1, sites[next_random(&seed) % COUNT(sites)],
+                             NOW + (int64_t)(next_random(&seed) % (30 * 60)) * MINUTE);
+            s[i].practitioner = gps[next_random(&seed) % COUNT(gps)];
+            if (s[i].site == &site_tele)
+                s[i].mode = MODE_TELECONSULTATION;
+            if (next_random(&seed) % 7 == 0)
+                s[i].status = SLOT_HELD;
+            if (next_random(&seed) % 11 == 0)
+                s[i].pending = true;
+            if (next_random(&seed) % 5 == 0)
+                s[i].audience = AUD_SAS;
+            all[i] = &s[i];
+            size_t k = next_random(&seed) % RUNS;
+            runs[k][nrun[k]++] = &s[i];
+        }
+        for (size_t k = 0; k < RUNS; k++)
+            qsort(runs[k], nrun[k], sizeof(runs[k][0]), compare_start);
+        struct request r = make_request(100);
+        snprintf(r.mt_rpps, sizeof(r.mt_rpps), "%s", gp_mt.rpps);
+        r.deadline = NOW + (int64_t)(1 + next_random(&seed) % 30) * HOUR;
+        for (size_t i = 0; i < COUNT(waiting); i++) {
+            waiting[i] = make_request((int64_t)i + 1);
+            waiting_ptrs[i] = &waiting[i];
+        }
+        struct match_context ctx = make_context();
+        ctx.weights.scarcity = 0.5;
+        ctx.weights.own_mt_bonus = (double)(next_random(&seed) % 8);
+        ctx.weights.fairness = (double)(next_random(&seed) % 5);
+        ctx.mean_booked_ratio = (double)(next_random(&seed) % 11) / 10.0;
+        ctx.waiting = waiting_ptrs;
+        ctx.nwaiting = COUNT(waiting);
+
+        /* The full ranking, over the slots that are not pending. */
+        struct slot *settled[SLOTS];
+        size_t nsettled = 0;
+        for (size_t i = 0; i < SLOTS; i++)
+            if (!all[i]->pending)
+                settled[nsettled++] = all[i];
+        struct match_candidate want[MAX], got[MAX];
+        size_t nwant = match_rank(&r, settled, nsettled, &ctx, want, MAX);
+        size_t ngot = 0;
+        for (size_t k = 0; k < RUNS; k++)
+            match_rank_sorted(&r, runs[k], nrun[k], &ctx, got, &ngot, MAX);
+        cr_assert_eq(ngot, nwant, "round %d: %zu candidates, want %zu", round, ngot, nwant);
+        for (size_t i = 0; i < nwant; i++)
+            cr_assert_eq(got[i].slot, want[i].slot, "round %d, position %zu: slot %lld, want %lld",
+                         round, i, (long long)got[i].slot->id, (long long)want[i].slot->id);
+    }
+}
+
+Test(match, slots_after_bisects)
+{
+    struct slot s[4];
+    struct slot *p[4];
+    int64_t starts[] = {10, 20, 20, 30};
+    for (size_t i = 0; i < 4; i++) {
+        s[i] = make_slot((int64_t)i + 1, &site_redon, starts[i]);
+        p[i] = &s[i];
+    }
+    cr_expect_eq(model_slots_after(p, 4, 0), 0);
+    cr_expect_eq(model_slots_after(p, 4, 10), 1);
+    cr_expect_eq(model_slots_after(p, 4, 19), 1);
+    cr_expect_eq(model_slots_after(p, 4, 20), 3);
+    cr_expect_eq(model_slots_after(p, 4, 30), 4);
+    cr_expect_eq(model_slots_after(p, 0, 30), 0);
 }
