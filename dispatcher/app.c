@@ -12,6 +12,8 @@
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define TICK_MS                         50
 #define EXPIRY_CHECK_EVERY_MS           5000 /* WebSocket sessions of expired tokens */
+#define LOAD_RETRY_MS                   500   /* first wait after a failed start-up load */
+#define LOAD_RETRY_MAX_MS               10000
 /* The identity erasure and audit purge run at start-up and then hourly. */
 #define PROTECTION_EVERY_MS (3600 * 1000)
 
@@ -202,6 +204,8 @@ static void on_signal(uv_signal_t *h, int signum)
     app_stop(app);
 }
 
+static void on_loaded(struct dispatch *d, bool ok);
+
 static void on_tick(uv_timer_t *t)
 {
     struct app *app = container_of(t, struct app, tick);
@@ -213,6 +217,12 @@ static void on_tick(uv_timer_t *t)
     app->tick_expected_ms = now + TICK_MS;
     if (app->state == APP_DRAINING || app->state == APP_CLOSING)
         app_shutdown_step(app);
+    if (app->state == APP_STARTING && app->load_retry_ms && now >= app->load_retry_ms &&
+        !app->loading) {
+        app->load_retry_ms = 0;
+        app->loading = true;
+        dispatch_load(&app->dispatch, on_loaded);
+    }
     if (app->state == APP_RUNNING && now >= app->expiry_due_ms) {
         app->expiry_due_ms = now + EXPIRY_CHECK_EVERY_MS;
         api_close_expired(&app->api);
@@ -234,11 +244,18 @@ static void on_loaded(struct dispatch *d, bool ok)
         return;
     }
     if (!ok) {
-        log_error("app", "cannot load the dispatch state");
-        app->exit_code = 1;
-        app_stop(app);
+        /* The database went away after the migrations (or refused one more
+         * connection): not ready, and tried again with a growing wait,
+         * rather than an exit that loses the port and the clients. */
+        app->load_backoff_ms = app->load_backoff_ms ? app->load_backoff_ms * 2 : LOAD_RETRY_MS;
+        if (app->load_backoff_ms > LOAD_RETRY_MAX_MS)
+            app->load_backoff_ms = LOAD_RETRY_MAX_MS;
+        log_error("app", "cannot load the dispatch state; trying again in %llu ms",
+                  (unsigned long long)app->load_backoff_ms);
+        app->load_retry_ms = uv_now(app->loop) + app->load_backoff_ms;
         return;
     }
+    app->load_retry_ms = 0;
     app_set_state(app, APP_RUNNING);
     app->protection_due_ms = uv_now(app->loop); /* at once, then hourly */
     log_info("app", "ready");

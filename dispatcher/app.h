@@ -45,6 +45,8 @@ struct app {
     struct dispatch dispatch;
     struct api api;
     bool loading;
+    uint64_t load_retry_ms;   /* a failed load is tried again then (0: none due) */
+    uint64_t load_backoff_ms; /* the wait before the next attempt */
     uv_signal_t sigint;
     uv_signal_t sigterm;
     uv_timer_t tick; /* loop-lag probe and shutdown progress */

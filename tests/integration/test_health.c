@@ -152,6 +152,34 @@ Test(health, unreachable_database_is_alive_but_not_ready)
     stop_cleanly();
 }
 
+Test(health, a_failed_start_up_load_is_tried_again)
+{
+    /* Migrate first, then break what the load reads: snpd starts, cannot
+     * load its memory, stays alive and not ready, and becomes ready by
+     * itself once the table is back. */
+    snpd_proc_start(&snpd, pg.conninfo, NULL, true);
+    cr_assert_eq(snpd_proc_stop(&snpd, SIGTERM, 15000), 0);
+    PQclear(pgtest_exec(&pg, "ALTER TABLE organisation RENAME TO organisation_away"));
+    snpd_proc_start(&snpd, pg.conninfo, NULL, false);
+    cr_assert(snpd_proc_wait_status(&snpd, "/healthz", 200, 10000), "never alive");
+    bool retried = false;
+    for (int waited = 0; waited < 10000 && !retried; waited += 50) {
+        char *log = snpd_proc_log(&snpd);
+        retried = log && strstr(log, "trying again");
+        free(log);
+        if (!retried)
+            usleep(50 * 1000);
+    }
+    cr_assert(retried, "no failed load was reported");
+    struct http_response r = get("/readyz");
+    cr_assert_eq(r.status, 503);
+    http_response_free(&r);
+    PQclear(pgtest_exec(&pg, "ALTER TABLE organisation_away RENAME TO organisation"));
+    cr_assert(snpd_proc_wait_status(&snpd, "/readyz", 200, 20000),
+              "snpd did not become ready once the table was back");
+    stop_cleanly();
+}
+
 Test(health, shutdown_with_open_connections)
 {
     snpd_proc_start(&snpd, pg.conninfo, NULL, true);
