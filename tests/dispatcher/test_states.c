@@ -132,6 +132,38 @@ Test(states, slot_free_held_booked_and_back)
     cr_assert_str_eq(call("SELECT snp_slot_withdraw(%ld, 'test-t', NULL, 'test')", s), "SN409");
 }
 
+/* booking.created says whether the patient sees their médecin traitant:
+ * never for a CSNP slot without a named practitioner, nor for a patient
+ * without one (0010). */
+Test(states, booking_created_tells_whether_the_mt_is_seen)
+{
+    char sql[1024], v[32];
+    snprintf(sql, sizeof(sql),
+             "SELECT id FROM snp_slots_publish('%s', %lld, NULL, 'test', "
+             "jsonb_build_array(jsonb_build_object('start', now() + interval '90 minutes', "
+             "'duration_min', 20, 'mode', 'office', 'audience', '{pharmacy}'::text[])))",
+             FIX_TERRITORY, (long long)f.site_csnp);
+    cr_assert_str_eq(run(sql, v, sizeof(v)), "");
+    long csnp = atol(v);
+    long gp = publish_one(60);
+    long r1 = create("mt-1", csnp), r2 = create("mt-2", gp);
+    cr_assert_str_eq(call("SELECT snp_offer_accept(%ld, %lld, %ld, 'test')", r1,
+                          (long long)f.pharmacy_id, csnp),
+                     "");
+    /* The second patient's médecin traitant is the slot's practitioner. */
+    cr_assert_str_eq(
+        call("UPDATE request SET has_mt = true, mt_rpps = '%s' WHERE id = %ld", FIX_GP1, r2), "");
+    cr_assert_str_eq(call("SELECT snp_offer_accept(%ld, %lld, %ld, 'test')", r2,
+                          (long long)f.pharmacy_id, gp),
+                     "");
+    snprintf(sql, sizeof(sql),
+             "SELECT string_agg(data ->> 'seen_by_mt', ',' ORDER BY request_id) FROM event "
+             "WHERE kind = 'booking.created' AND request_id IN (%ld, %ld)",
+             r1, r2);
+    cr_assert_str_eq(run(sql, v, sizeof(v)), "");
+    cr_assert_str_eq(v, "false,true");
+}
+
 Test(states, hold_expiry_and_late_confirmation)
 {
     long s = publish_one(60);
