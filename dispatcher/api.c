@@ -332,8 +332,8 @@ void api_on_ws_free(void *ctx, struct ws_client *ws)
 static json_t *session_json(const struct caller *caller, const char *organisation_name,
                             int64_t expires_at, const struct territory *t)
 {
-    json_t *j = json_pack("{s:s, s:s}", "role", token_role_name(caller->role), "territory_id",
-                          caller->territory);
+    json_t *j = json_pack("{s:I, s:s, s:s}", "token_id", (json_int_t)caller->token_id, "role",
+                          token_role_name(caller->role), "territory_id", caller->territory);
     char buf[TIMEUTIL_RFC3339_SIZE];
     const struct timeutil_zone *zone = t ? t->zone : timeutil_zone_find("Europe/Paris");
     if (caller->rpps[0])

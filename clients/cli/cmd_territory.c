@@ -290,7 +290,9 @@ int cmd_indicators(struct ctl *c, int argc, char **argv)
         snprintf(value, sizeof(value), "%g", json_number_value(json_object_get(ind, "value")));
         snprintf(version, sizeof(version), "%lld", (long long)ctl_int(ind, "definition_version"));
         const char *unit = ctl_str(ind, "unit");
-        const char *row[] = {ctl_str(ind, "name"), value, unit ? unit : "", version};
+        /* The catalogue's French label; the code name from older servers. */
+        const char *name = ctl_str(ind, "label") ? ctl_str(ind, "label") : ctl_str(ind, "name");
+        const char *row[] = {name, value, unit ? unit : "", version};
         table_add(&t, row);
     }
     if (t.nrows == 0)

@@ -116,6 +116,7 @@ export const LABELS = {
   },
   horizon: { '2h': '2 h', '4h': '4 h', today: 'Aujourd’hui', '24h': '24 h', '48h': '48 h' },
   territory_kind: { cpts: 'CPTS', sas: 'SAS (département)' },
+  token_state: { active: 'Actif', expired: 'Expiré', revoked: 'Révoqué' },
 };
 
 /** The French label of VALUE in the enumeration KIND, or VALUE itself. */
@@ -167,6 +168,10 @@ const FIELD_TEXT = {
   'source.emergency.triage_level': 'niveau de tri',
   'source.sas.regulator_name': 'nom du régulateur',
   site_id: 'site',
+  rpps: 'RPPS du médecin',
+  organisation_id: 'numéro de l’organisation',
+  expires_days: 'durée de validité',
+  label: 'libellé',
 };
 
 /** An error answered by the server (or met on the way), with its code. */
@@ -214,6 +219,9 @@ const ROUTES = {
   'territory.get': ['GET', '/territory'],
   'territory.settings.update': ['PATCH', '/territory/settings'],
   'indicators.get': ['GET', '/indicators'],
+  'token.create': ['POST', '/tokens'],
+  'token.list': ['GET', '/tokens'],
+  'token.revoke': ['POST', '/tokens/{token_id}/revoke'],
 };
 
 /** Calls TYPE over the HTTP binding of snp.v1 with TOKEN; resolves with the response data. */
@@ -674,9 +682,9 @@ export const PAGES = {
     ['request.html', 'Demandes de rendez-vous']],
   desk: [['sas.html', 'Tableau de bord des disponibilités et réservation'],
     ['request.html', 'Demandes de rendez-vous']],
-  coordinator: [['coordinator.html', 'Réglages et indicateurs du territoire'],
+  coordinator: [['coordinator.html', 'Réglages, indicateurs et jetons d’accès du territoire'],
     ['sas.html', 'Disponibilités du territoire']],
-  admin: [['coordinator.html', 'Réglages et indicateurs du territoire'],
+  admin: [['coordinator.html', 'Réglages, indicateurs et jetons d’accès du territoire'],
     ['sas.html', 'Disponibilités du territoire']],
 };
 

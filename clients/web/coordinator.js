@@ -1,10 +1,14 @@
 // coordinator.js: the coordinator's page (also admin): the month's declared
-// indicators (indicators.get), the territory (territory.get) and its settings
+// indicators (indicators.get), the territory's access tokens (token.list,
+// token.create with its secret shown once, token.revoke after an inline
+// confirmation), the territory (territory.get) and its settings
 // (territory.settings.update, only the members changed).
 //
 // indicators.get may answer not_found while the server does not compute
 // indicators yet: the page then says so and shows no figure.
-import { $, el, fill, startPage, label, errorText, showError, busy, zonedParts, PAGES } from './app.js';
+import {
+  $, el, fill, startPage, label, errorText, showError, busy, zonedParts, isRpps, PAGES,
+} from './app.js';
 
 // French names of the indicators known to this page; others show their name.
 const INDICATOR_LABELS = {
@@ -35,6 +39,11 @@ const WEIGHTS = [
   { key: 'fairness', text: 'Équité entre médecins' },
   { key: 'scarcity', text: 'Préserver les créneaux rares' },
 ];
+
+// Roles whose tokens act for an organisation (token.create's organisation_id).
+const REQUESTER_ROLES = ['pharmacy', 'emergency', 'sas', 'professional', 'desk'];
+// The roles a token may grant, in the order of the form's select.
+const TOKEN_ROLES = ['gp', ...REQUESTER_ROLES, 'coordinator', 'admin'];
 
 const ctx = await startPage(['coordinator', 'admin']);
 if (ctx) main(ctx);
@@ -84,7 +93,7 @@ function main({ client, session, territory }) {
       }, counts.map((ind, i) => {
         const w = Math.max(2, (ind.value / max) * barMax);
         return el('g', {},
-          el('text', { x: 0, y: i * rowH + 14 }, INDICATOR_LABELS[ind.name] || ind.name),
+          el('text', { x: 0, y: i * rowH + 14 }, ind.label || INDICATOR_LABELS[ind.name] || ind.name),
           el('rect', { x: 0, y: i * rowH + 20, width: w.toFixed(1), height: 16 }),
           el('text', { x: (w + 6).toFixed(1), y: i * rowH + 33 }, ind.value.toLocaleString('fr-FR')));
       })) : null;
@@ -93,7 +102,7 @@ function main({ client, session, territory }) {
           el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Indicateur'), el('th', { scope: 'col', class: 'num' }, 'Valeur'),
             el('th', { scope: 'col', class: 'num' }, 'Définition'))),
           el('tbody', {}, res.indicators.map((ind) => el('tr', {},
-            el('th', { scope: 'row' }, INDICATOR_LABELS[ind.name] || ind.name, el('span', { class: 'hint' }, ind.name)),
+            el('th', { scope: 'row' }, ind.label || INDICATOR_LABELS[ind.name] || ind.name, el('span', { class: 'hint' }, ind.name)),
             el('td', { class: 'num' }, fmtValue(ind)),
             el('td', { class: 'num' }, `v${ind.definition_version}`)))))),
         chart);
@@ -109,6 +118,335 @@ function main({ client, session, territory }) {
     }
   }
   month.addEventListener('change', loadIndicators);
+
+  // --- Access tokens -----------------------------------------------------------------
+
+  const live = (text) => { $('#tokens-live').textContent = text; };
+
+  /** "20/11/2026 09:00" in the territory's time zone, or '' without a date. */
+  const fmtDate = (ts) => {
+    const ms = Date.parse(ts || '');
+    if (Number.isNaN(ms)) return '';
+    const p = zonedParts(ms, tz);
+    const [y, m, d] = p.date.split('-');
+    return `${d}/${m}/${y} ${String(p.hour).padStart(2, '0')}:${String(p.minute).padStart(2, '0')}`;
+  };
+  /** Who holds token T: the GP's RPPS, the organisation, or nobody in particular. */
+  const holder = (t) => {
+    if (t.role === 'gp' && t.rpps) return `Dr ${t.rpps}`;
+    if (t.organisation_id) return `${t.organisation_name || 'Organisation'}, n° ${t.organisation_id}`;
+    return '—';
+  };
+  /** The token named for a confirmation: "n° 42 · Pharmacie · Pharmacie du Pont, n° 3 · « comptoir »". */
+  const tokenName = (t) => [`n° ${t.token_id}`, label('role', t.role), holder(t) === '—' ? null : holder(t),
+    t.label ? `« ${t.label} »` : null].filter(Boolean).join(' · ');
+
+  // Cells carry their column's name (data-label), shown in front of the
+  // value where the table is laid out as one card per token (phone).
+  const COLUMNS = ['N°', 'Rôle', 'Titulaire', 'Libellé', 'Créé le', 'Expire le', 'État', 'Action'];
+  const cell = (i, attrs, ...content) => el('td', { role: 'cell', 'data-label': COLUMNS[i], ...attrs }, ...content);
+
+  function tokenRow(t) {
+    const actions = cell(7, { class: 'actions' });
+    const row = el('tr', { role: 'row', 'data-token': t.token_id, 'data-state': t.state, 'data-role': t.role },
+      el('th', { role: 'rowheader', scope: 'row', 'data-label': COLUMNS[0], tabindex: -1 }, String(t.token_id)),
+      cell(1, {}, label('role', t.role)),
+      cell(2, { class: 'holder' }, holder(t)),
+      cell(3, { class: 'token-label' }, t.label || '—',
+        t.token_id === session.token_id ? el('span', { class: 'hint' }, ' (cette page)') : null),
+      cell(4, { class: 'nowrap' }, fmtDate(t.created_at)),
+      cell(5, { class: 'nowrap' }, t.expires_at ? fmtDate(t.expires_at) : 'jamais'),
+      cell(6, { class: 'state' }, el('div', {},
+        el('span', { class: `badge ${t.state}` }, label('token_state', t.state)),
+        t.revoked_at ? el('span', { class: 'hint' }, `le ${fmtDate(t.revoked_at)}`) : null)),
+      actions);
+    if (t.state === 'active') showRevoke(actions, t);
+    return row;
+  }
+
+  // Revocation in two steps without a dialog: « Révoquer » asks, naming the
+  // token, then « Confirmer la révocation » or « Annuler » (also Escape).
+  function showRevoke(actions, t, error) {
+    const button = el('button', {
+      type: 'button', class: 'danger small', 'data-revoke': t.token_id,
+      'aria-label': `Révoquer le jeton ${tokenName(t)}`,
+      onclick: () => askRevoke(actions, t),
+    }, 'Révoquer');
+    fill(actions, button, error ? el('div', { class: 'message error small', role: 'alert' }, error) : null);
+    return button;
+  }
+
+  function askRevoke(actions, t) {
+    const cancel = () => showRevoke(actions, t).focus();
+    const confirmButton = el('button', {
+      type: 'button', class: 'danger small', 'data-confirm-revoke': t.token_id,
+      onclick: (ev) => revoke(actions, t, ev.currentTarget),
+    }, 'Confirmer la révocation');
+    const box = el('div', {
+      class: 'confirm-inline', role: 'group', 'aria-label': `Révocation du jeton n° ${t.token_id}`,
+      onkeydown: (ev) => { if (ev.key === 'Escape') cancel(); },
+    },
+    el('p', { class: 'small' }, `Révoquer le jeton ${tokenName(t)} ? Il sera refusé immédiatement.`,
+      t.token_id === session.token_id
+        ? el('strong', { class: 'own-token' }, ' C’est le jeton de cette page : vous serez déconnecté.') : null),
+    el('div', { class: 'row' }, confirmButton,
+      el('button', { type: 'button', class: 'small', 'data-cancel-revoke': t.token_id, onclick: cancel }, 'Annuler')));
+    fill(actions, box);
+    confirmButton.focus();
+  }
+
+  async function revoke(actions, t, button) {
+    await busy(button, async () => {
+      try {
+        const done = await client.call('token.revoke', { token_id: t.token_id });
+        // The row stays in view, revoked, until the list is shown again.
+        const row = tokenRow(done);
+        actions.closest('tr').replaceWith(row);
+        live(`Jeton ${tokenName(done)} révoqué : il est refusé dès maintenant.`);
+        row.querySelector('th').focus();
+      } catch (e) {
+        // The message is announced (role="alert") and stays next to the token.
+        if (e.code === 'conflict' || e.code === 'not_found') {
+          // Revoked (or gone) meanwhile, by someone else: nothing left to do here.
+          const gone = el('div', { class: 'message error small', role: 'alert', tabindex: -1 },
+            e.code === 'conflict' ? 'Ce jeton était déjà révoqué.' : 'Ce jeton n’existe plus dans le territoire.');
+          fill(actions, gone, el('button', { type: 'button', class: 'small', onclick: loadTokens }, 'Actualiser la liste'));
+          gone.focus();
+          return;
+        }
+        const text = e.code === 'forbidden' && t.role === 'admin'
+          ? 'Seul un administrateur du service peut révoquer un jeton « Administration du service ». '
+            + 'Demandez-le à l’administrateur.'
+          : errorText(e);
+        showRevoke(actions, t, text).focus();
+      }
+    });
+  }
+
+  const tokenState = $('#tokens-state');
+  const STATE_EMPTY = {
+    active: 'Aucun jeton actif.', expired: 'Aucun jeton expiré.', revoked: 'Aucun jeton révoqué.', '': 'Aucun jeton.',
+  };
+  const STATE_COUNT = { active: 'actif', expired: 'expiré', revoked: 'révoqué', '': '' };
+
+  async function loadTokens() {
+    const box = $('#tokens-box');
+    const state = tokenState.value;
+    try {
+      const res = await client.call('token.list', state ? { state } : {});
+      if (!state) fillKnown(res.tokens);
+      if (!res.tokens.length) {
+        fill(box, el('p', { class: 'muted', id: 'tokens-empty' }, STATE_EMPTY[state]));
+        return;
+      }
+      const n = res.tokens.length;
+      const plural = n > 1 ? 's' : '';
+      fill(box,
+        el('p', { class: 'small muted', id: 'tokens-count' },
+          `${n} jeton${plural}${STATE_COUNT[state] ? ` ${STATE_COUNT[state]}${plural}` : ''}, du plus récent au plus ancien.`),
+        el('div', { class: 'table-wrap' }, el('table', {
+          id: 'tokens-table', class: 'stack', role: 'table', 'aria-labelledby': 'tokens-list-title',
+        },
+        el('thead', { role: 'rowgroup' }, el('tr', { role: 'row' },
+          COLUMNS.map((c) => el('th', { scope: 'col', role: 'columnheader' }, c)))),
+        el('tbody', { role: 'rowgroup' }, res.tokens.map(tokenRow)))));
+    } catch (e) {
+      fill(box, el('div', { class: 'message error' }, errorText(e)));
+    }
+  }
+  tokenState.addEventListener('change', loadTokens);
+
+  // --- The creation form ---
+
+  const roleSelect = $('#tk-role');
+  fill(roleSelect, el('option', { value: '' }, 'Choisir un rôle…'),
+    TOKEN_ROLES.filter((r) => r !== 'admin' || session.role === 'admin')
+      .map((r) => el('option', { value: r }, label('role', r))));
+
+  // Holders already known from the territory's tokens (any state), offered
+  // as one-click choices: a pharmacy that lost its token is found again
+  // without the output of snpctl import.
+  let known = [];
+  function fillKnown(all) {
+    known = all;
+    renderKnown();
+  }
+  async function loadKnown() {
+    try {
+      fillKnown((await client.call('token.list', {})).tokens);
+    } catch { /* the choices are a convenience: the fields still work */ }
+  }
+  function renderKnown() {
+    const role = roleSelect.value;
+    const seen = new Map();
+    for (const t of known) {
+      if (t.role !== role) continue;
+      if (role === 'gp' && t.rpps && !seen.has(t.rpps)) seen.set(t.rpps, `Dr ${t.rpps}${t.label ? ` (${t.label})` : ''}`);
+      if (t.organisation_id && !seen.has(t.organisation_id)) {
+        seen.set(t.organisation_id, `${t.organisation_name || 'Organisation'}, n° ${t.organisation_id}`);
+      }
+    }
+    const target = role === 'gp' ? $('#tk-rpps') : $('#tk-org');
+    const choices = [...seen].slice(0, 12).map(([value, text]) => el('button', {
+      type: 'button', class: 'small', 'data-known': value,
+      onclick: () => { target.value = String(value); clearFieldError(target); target.focus(); },
+    }, text));
+    const intro = (box) => el('span', { class: 'small muted', id: `${box}-intro` },
+      role === 'gp' ? 'Médecins qui ont déjà eu un jeton :' : 'Déjà connues par leurs jetons :');
+    fill($('#tk-rpps-known'), role === 'gp' && choices.length ? [intro('tk-rpps-known'), choices] : null);
+    fill($('#tk-org-known'), REQUESTER_ROLES.includes(role) && choices.length ? [intro('tk-org-known'), choices] : null);
+  }
+
+  function showRoleFields() {
+    const role = roleSelect.value;
+    $('#tk-rpps-field').hidden = role !== 'gp';
+    $('#tk-org-field').hidden = !REQUESTER_ROLES.includes(role);
+    renderKnown();
+  }
+  roleSelect.addEventListener('change', () => {
+    clearFieldError(roleSelect);
+    showRoleFields();
+  });
+
+  const FIELD_INPUT = {
+    role: '#tk-role', rpps: '#tk-rpps', organisation_id: '#tk-org', label: '#tk-label', expires_days: '#tk-days',
+  };
+  function clearFieldError(input) {
+    input.removeAttribute('aria-invalid');
+    const box = $(`#${input.id}-error`);
+    if (box) showError(box, null);
+  }
+  /** Marks INPUT as wrong with TEXT next to it, and gives it the focus. */
+  function fieldError(input, text) {
+    input.setAttribute('aria-invalid', 'true');
+    const box = $(`#${input.id}-error`);
+    if (box) showError(box, text);
+    input.focus();
+  }
+  for (const sel of Object.values(FIELD_INPUT)) $(sel).addEventListener('input', (ev) => clearFieldError(ev.target));
+
+  function hideSecret() {
+    const slot = $('#token-secret-slot');
+    // The secret leaves the page: nothing keeps it once it is handed over.
+    slot.replaceChildren();
+  }
+
+  function showSecret(res) {
+    const t = res.token;
+    const status = el('p', { class: 'small', id: 'token-copy-status', role: 'status', 'aria-live': 'polite' });
+    const secret = el('code', { id: 'token-secret' }, res.secret);
+    const copy = el('button', {
+      type: 'button', class: 'primary', id: 'token-copy',
+      onclick: () => copySecret(res.secret, secret, status),
+    }, 'Copier');
+    fill($('#token-secret-slot'), el('div', {
+      class: 'secret-box', id: 'token-secret-box', role: 'region', 'aria-labelledby': 'token-secret-title',
+    },
+    el('h4', { id: 'token-secret-title' }, `Secret du jeton ${tokenName(t)}`),
+    el('p', {}, el('strong', {}, 'Ce secret ne sera plus jamais affiché : '),
+      'remettez-le maintenant à son titulaire, qui le colle sur la page de connexion. ',
+      'Transmettez-le en main propre ou par un canal sûr, pas par un courriel ordinaire.'),
+    el('p', { class: 'secret' }, secret),
+    el('div', { class: 'row' }, copy,
+      el('button', {
+        type: 'button', id: 'token-secret-done',
+        onclick: () => {
+          hideSecret();
+          const msg = $('#token-form-message');
+          msg.className = 'message ok';
+          showError(msg, `Jeton ${tokenName(t)} créé ; son secret n’est plus affiché.`);
+          roleSelect.focus();
+        },
+      }, 'C’est remis : masquer le secret')),
+    status));
+    copy.focus();
+  }
+
+  async function copySecret(text, node, status) {
+    if (navigator.clipboard && window.isSecureContext) {
+      try {
+        await navigator.clipboard.writeText(text);
+        status.textContent = 'Secret copié dans le presse-papiers.';
+        return;
+      } catch { /* refused (permission): select it instead */ }
+    }
+    // Without the clipboard API (plain http on the network): select the text
+    // and let the browser copy it, or the user.
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    let copied = false;
+    try {
+      copied = document.execCommand('copy');
+    } catch { /* not supported */ }
+    status.textContent = copied
+      ? 'Secret copié dans le presse-papiers.'
+      : 'Copie automatique impossible ici : le secret est sélectionné, copiez-le avec Ctrl+C (ou un appui long).';
+  }
+
+  $('#token-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const msg = $('#token-form-message');
+    for (const sel of Object.values(FIELD_INPUT)) clearFieldError($(sel));
+    showError(msg, null);
+    const role = roleSelect.value;
+    const data = { role };
+    const fail = (input, text) => {
+      fieldError(input, text);
+      msg.className = 'message error';
+      showError(msg, 'Le jeton n’a pas été créé : corrigez le champ signalé.');
+    };
+    if (!role) return fail(roleSelect, 'Choisissez le rôle que donnera le jeton.');
+    if (role === 'gp') {
+      const rpps = $('#tk-rpps').value.replace(/\s+/g, '');
+      if (!isRpps(rpps)) return fail($('#tk-rpps'), 'Un RPPS a 11 chiffres, dont une clé de contrôle : vérifiez-le.');
+      data.rpps = rpps;
+    }
+    if (REQUESTER_ROLES.includes(role)) {
+      const v = $('#tk-org').value.trim();
+      if (!/^[0-9]+$/.test(v) || Number(v) < 1) return fail($('#tk-org'), 'Indiquez le numéro de l’organisation (un nombre entier).');
+      data.organisation_id = Number(v);
+    }
+    const text = $('#tk-label').value.trim();
+    if (text) data.label = text;
+    const days = $('#tk-days').value.trim();
+    if (days) {
+      const n = Number(days);
+      if (!Number.isInteger(n) || n < 1 || n > 3650) return fail($('#tk-days'), 'De 1 à 3650 jours, ou vide pour un jeton sans expiration.');
+      data.expires_days = n;
+    }
+    hideSecret();
+    return busy($('#token-create'), async () => {
+      try {
+        const res = await client.call('token.create', data);
+        msg.className = 'message ok';
+        showError(msg, `Jeton ${tokenName(res.token)} créé. Son secret est affiché ci-dessous, une seule fois.`);
+        for (const sel of ['#tk-rpps', '#tk-org', '#tk-label', '#tk-days']) $(sel).value = '';
+        showSecret(res);
+        await loadTokens();
+        if (tokenState.value) loadKnown();
+      } catch (e) {
+        msg.className = 'message error';
+        const input = e.field && FIELD_INPUT[e.field] ? $(FIELD_INPUT[e.field]) : null;
+        if (e.code === 'forbidden') {
+          showError(msg, role === 'admin'
+            ? 'Seul un administrateur du service peut créer un jeton « Administration du service ».'
+            : errorText(e));
+        } else if (input && (e.code === 'invalid_field' || e.code === 'missing_field')) {
+          const why = {
+            rpps: 'Ce RPPS n’est pas celui d’un médecin qui exerce dans le territoire.',
+            organisation_id: `Aucune organisation de type « ${label('role', role)} » ne porte ce numéro dans le territoire.`,
+          }[e.field] || errorText(e);
+          fieldError(input, why);
+          showError(msg, 'Le jeton n’a pas été créé : corrigez le champ signalé.');
+        } else {
+          showError(msg, errorText(e));
+        }
+      }
+    });
+  });
 
   // --- Territory and settings ----------------------------------------------------------
 
@@ -201,7 +539,11 @@ function main({ client, session, territory }) {
     renderSettings(territory);
   }
   loadIndicators();
+  showRoleFields();
+  loadTokens();
+  loadKnown();
   client.on('resync', async () => {
+    loadTokens();
     try {
       territory = await client.call('territory.get');
       renderTerritory(territory);

@@ -3,8 +3,9 @@
 // fills the patient form and gets the offer with its countdown and confirms,
 // the GP's page shows the booking arrive live (without reload), the SAS
 // board's count drops; then the emergency department's slip and refusal, the
-// GP's withdrawal and outcome, the coordinator's page, and checks of every
-// page on a 390 × 844 phone screen.  The tests run in order and share state.
+// GP's withdrawal and outcome, the coordinator's page (settings, indicators,
+// an access token created and revoked), and checks of every page on a
+// 390 × 844 phone screen.  The tests run in order and share state.
 import { test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -432,6 +433,126 @@ test('coordinator: indicators, once served, show as a table and a chart', async 
   assert.match(rows[2], /Taux de patients absents.*4 %.*v2/);
   assert.equal(await page.locator('#indicators-box svg.chart rect').count(), 2, 'counts are charted, ratios are not');
   await shotElement(page.locator('#indicators-card'), 'coordinator-indicators-mocked-phone');
+  await page.context().close();
+});
+
+test('coordinator: creates a pharmacy token, sees its secret once, revokes it (keyboard); an admin token is refused', async (t) => {
+  const page = await newPage(browser, PHONE, 'coordinator-tokens');
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: URL_BASE });
+  await signIn(page, 'coordinator', 'coordinator.html');
+  await page.waitForSelector('#tokens-table tbody tr[data-token]');
+  // The demo pharmacy's organisation, as the run's own pharmacy token names it.
+  const listed = (await api('coordinator', 'GET', '/tokens?state=active')).tokens;
+  const runs = listed.find((x) => x.role === 'pharmacy' && x.label === 'web-test');
+  assert.ok(runs, 'the run made a pharmacy token');
+  const orgId = runs.organisation_id;
+  // Active tokens only by default, with their holder, in French.
+  assert.equal(await page.locator('#tokens-table tbody tr[data-token]').count(), listed.length);
+  assert.equal(await page.locator('#tokens-table tbody tr:not([data-state="active"])').count(), 0);
+  assert.match(await page.textContent(`#tokens-table tr[data-token="${runs.token_id}"]`),
+    /Pharmacie.*Pharmacie du Pont.*, n° \d+.*web-test.*\d\d\/\d\d\/\d{4} \d\d:\d\d.*jamais.*Actif.*Révoquer/);
+  const gpToken = listed.find((x) => x.role === 'gp');
+  if (gpToken) assert.match(await page.textContent(`#tokens-table tr[data-token="${gpToken.token_id}"]`), new RegExp(`Dr ${gpToken.rpps}`));
+  // A coordinator is not offered the admin role; the RPPS and organisation
+  // fields follow the role.
+  assert.equal(await page.locator('#tk-role option[value="admin"]').count(), 0);
+  assert.ok(await page.isHidden('#tk-rpps') && await page.isHidden('#tk-org'));
+  await page.selectOption('#tk-role', 'gp');
+  assert.ok(await page.isVisible('#tk-rpps') && await page.isHidden('#tk-org'));
+  await page.selectOption('#tk-role', 'pharmacy');
+  assert.ok(await page.isHidden('#tk-rpps') && await page.isVisible('#tk-org'));
+  assert.match(await page.textContent('#tk-org-hint'), /snpctl import/);
+  // A number that is no pharmacy of the territory: the server's answer is
+  // shown next to the field, which gets the focus.
+  await page.fill('#tk-org', String(orgId + 1000));
+  await page.click('#token-create');
+  await page.waitForSelector('#tk-org-error:not([hidden])');
+  assert.equal(await page.getAttribute('#tk-org', 'aria-invalid'), 'true');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'tk-org');
+  assert.match(await page.textContent('#tk-org-error'), /Aucune organisation de type « Pharmacie »/);
+  await shot(page, 'coordinator-token-field-error-phone', false);
+  // The pharmacy is known from its earlier token: one click fills the number.
+  await page.click(`#tk-org-known button[data-known="${orgId}"]`);
+  assert.equal(await page.inputValue('#tk-org'), String(orgId));
+  assert.equal(await page.getAttribute('#tk-org', 'aria-invalid'), null);
+  await page.fill('#tk-label', 'comptoir 2 (test)');
+  await page.fill('#tk-days', '30');
+  await page.click('#token-create');
+  await page.waitForSelector('#token-secret-box');
+  const secret = (await page.textContent('#token-secret')).trim();
+  assert.match(secret, /^snp_[A-Za-z0-9_-]{43}$/);
+  assert.match(await page.textContent('#token-secret-box'), /ne sera plus jamais affiché.*remettez-le maintenant à son titulaire/);
+  const id = /n° (\d+)/.exec(await page.textContent('#token-secret-title'))[1];
+  // « Copier » has the focus and copies the secret.
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'token-copy');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#token-copy-status:has-text("copié")');
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
+  // The list shows the new token, never its secret.
+  const row = `#tokens-table tr[data-token="${id}"]`;
+  await page.waitForSelector(`${row}[data-state="active"]`);
+  assert.match(await page.textContent(row), /Pharmacie du Pont.*comptoir 2 \(test\).*\d\d\/\d\d\/\d{4}.*Actif/);
+  assert.ok(!(await page.textContent('#tokens-box')).includes(secret));
+  await page.locator('#token-secret-box').scrollIntoViewIfNeeded();
+  await shot(page, 'coordinator-token-secret-phone', false);
+  await assertNoOverflow(page, 'coordinator.html with a secret');
+  await assertLabelled(page, 'coordinator.html (tokens)');
+  // The secret opens the API as the pharmacy.
+  const asNew = () => fetch(`${URL_BASE}/api/v1/territory`, { headers: { Authorization: `Bearer ${secret}` } });
+  assert.equal((await asNew()).status, 200);
+  // Once handed over, it leaves the page.
+  await page.click('#token-secret-done');
+  assert.equal(await page.locator('#token-secret').count(), 0);
+  assert.ok(!(await page.content()).includes(secret), 'the secret is no longer in the page');
+  // Revocation with the keyboard: « Révoquer » asks, naming the token;
+  // Escape cancels, then Enter twice revokes.
+  await page.focus(`${row} button[data-revoke]`);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector(`${row} button[data-confirm-revoke]:focus`);
+  assert.match(await page.textContent(row),
+    new RegExp(`Révoquer le jeton n° ${id} · Pharmacie · Pharmacie du Pont.*« comptoir 2 \\(test\\) » \\?`));
+  assert.ok(await page.isVisible(`${row} button:has-text("Annuler")`));
+  await page.keyboard.press('Escape');
+  await page.waitForSelector(`${row} button[data-revoke]:focus`);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector(`${row} button[data-confirm-revoke]:focus`);
+  await page.locator(row).scrollIntoViewIfNeeded();
+  await shot(page, 'coordinator-token-revoke-confirm-phone', false);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector(`${row}[data-state="revoked"]`);
+  assert.match(await page.textContent(row), /Révoqué\s*le \d\d\/\d\d\/\d{4}/);
+  assert.equal(await page.locator(`${row} button[data-revoke]`).count(), 0);
+  assert.match(await page.textContent('#tokens-live'), new RegExp(`Jeton n° ${id} .*révoqué`));
+  // The same call is now refused.
+  const refused = await asNew();
+  assert.equal(refused.status, 401);
+  assert.equal((await refused.json()).error.code, 'token_revoked');
+  // The filter: revoked tokens only, then active ones again.
+  await page.selectOption('#tokens-state', 'revoked');
+  await page.waitForSelector('#tokens-count:has-text("révoqué")');
+  assert.ok(await page.locator(`${row}[data-state="revoked"]`).count() === 1);
+  assert.equal(await page.locator('#tokens-table tbody tr:not([data-state="revoked"])').count(), 0);
+  await page.selectOption('#tokens-state', 'active');
+  await page.waitForSelector('#tokens-count:has-text("actif")');
+  assert.equal(await page.locator(row).count(), 0);
+  // A coordinator may not revoke an admin token: the page says who can.
+  const admin = listed.find((x) => x.role === 'admin');
+  if (admin) {
+    const adminRow = `#tokens-table tr[data-token="${admin.token_id}"]`;
+    await page.click(`${adminRow} button[data-revoke]`);
+    await page.click(`${adminRow} button[data-confirm-revoke]`);
+    await page.waitForSelector(`${adminRow} [role="alert"]`);
+    assert.match(await page.textContent(`${adminRow} [role="alert"]`), /Seul un administrateur du service peut révoquer/);
+    assert.equal(await page.getAttribute(adminRow, 'data-state'), 'active');
+    const still = (await api('coordinator', 'GET', '/tokens?state=active')).tokens;
+    assert.ok(still.some((x) => x.token_id === admin.token_id), 'the admin token is still active');
+    await page.locator(adminRow).scrollIntoViewIfNeeded();
+    await shot(page, 'coordinator-token-admin-refused-phone', false);
+  } else {
+    t.diagnostic('no admin token in the list: the refusal was not checked');
+  }
+  await assertNoOverflow(page, 'coordinator.html (tokens)');
+  await shotElement(page.locator('#tokens-card'), 'coordinator-tokens-card-phone');
   await page.context().close();
 });
 
