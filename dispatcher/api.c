@@ -26,7 +26,6 @@ static void session_start(struct ws_client *ws, const struct caller *caller, int
     s->authenticated = true;
     s->caller = *caller;
     s->expires_at = expires_at;
-    server_ws_timeout(ws, snp_proto_limits()->idle_timeout_s);
 }
 
 /* Whether the session's token has expired since it authenticated. */
@@ -313,8 +312,7 @@ void api_on_ws_open(void *ctx, struct ws_client *ws)
         return;
     }
     /* A connection must authenticate soon (handshake header or auth
-     * message); it is then closed only after a long silence. */
-    server_ws_timeout(ws, snp_proto_limits()->auth_timeout_s);
+     * message): api_sweep closes it otherwise. */
     if (ws->bearer[0]) {
         struct api *a = ctx;
         server_ws_ref(ws);
@@ -466,8 +464,6 @@ void api_on_ws_message(void *ctx, struct ws_client *ws, const char *text, size_t
     c->api = a;
     c->ws = ws;
     server_ws_ref(ws);
-    if (s->authenticated)
-        server_ws_timeout(ws, snp_proto_limits()->idle_timeout_s);
     struct snp_proto_error err = {0};
     /* Every message is charged to the bucket, but one over the rate is
      * still read far enough to echo its id and type (the specification
@@ -578,17 +574,27 @@ void api_push(void *ctx, const struct push_target *to, const char *event, json_t
 
 /* --- revocations and expiry ------------------------------------------------------- */
 
-void api_close_expired(struct api *a)
+void api_sweep(struct api *a, int idle_timeout_s)
 {
     if (!a->server)
         return;
+    server_ws_sweep(a->server, idle_timeout_s);
+    uint64_t now = uv_now(a->server->loop);
+    uint64_t auth_ms = (uint64_t)snp_proto_limits()->auth_timeout_s * 1000;
     for (struct ws_client *ws = a->server->clients; ws; ws = ws->next) {
         struct api_session *s = ws->session;
-        if (!s || !s->authenticated || !session_expired(s))
+        if (!s || ws->close_status || ws->closing)
             continue;
-        s->authenticated = false;
-        s->topics = 0;
-        server_ws_close_after_flush(ws, 1008, "token expired");
+        if (!s->authenticated) {
+            if (now - ws->opened_ms >= auth_ms)
+                server_ws_close(ws, 1008, "authentication timeout");
+            continue;
+        }
+        if (session_expired(s)) {
+            s->authenticated = false;
+            s->topics = 0;
+            server_ws_close_after_flush(ws, 1008, "token expired");
+        }
     }
 }
 

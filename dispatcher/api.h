@@ -40,9 +40,11 @@ void api_push(void *ctx, const struct push_target *to, const char *event, json_t
  * refused from now on and the connections it opened are closed (1008). */
 void api_token_revoked(void *ctx, int64_t id);
 
-/* Closes (1008) the connections whose token has expired; called by the
- * application every few seconds. */
-void api_close_expired(struct api *a);
+/* Bounds the WebSocket connections, called every second: pings silent ones
+ * and closes those silent for `idle_timeout_s` (1001), those that did not
+ * authenticate within the protocol's auth_timeout_s and those whose token
+ * has expired (1008). */
+void api_sweep(struct api *a, int idle_timeout_s);
 
 /* Appends the API's Prometheus metrics. */
 void api_write_metrics(const struct api *a, struct buf *out);

@@ -11,7 +11,7 @@
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define TICK_MS                         50
-#define EXPIRY_CHECK_EVERY_MS           5000 /* WebSocket sessions of expired tokens */
+#define SWEEP_EVERY_MS                  1000 /* WebSocket pings, idle, auth and expiry */
 #define LOAD_RETRY_MS                   500   /* first wait after a failed start-up load */
 #define LOAD_RETRY_MAX_MS               10000
 /* The identity erasure and audit purge run at start-up and then hourly. */
@@ -223,9 +223,9 @@ static void on_tick(uv_timer_t *t)
         app->loading = true;
         dispatch_load(&app->dispatch, on_loaded);
     }
-    if (app->state == APP_RUNNING && now >= app->expiry_due_ms) {
-        app->expiry_due_ms = now + EXPIRY_CHECK_EVERY_MS;
-        api_close_expired(&app->api);
+    if (app->state != APP_DRAINING && app->state != APP_CLOSING && now >= app->sweep_due_ms) {
+        app->sweep_due_ms = now + SWEEP_EVERY_MS;
+        api_sweep(&app->api, app->cfg->ws_idle_timeout_s);
     }
     if (app->state == APP_RUNNING && now >= app->protection_due_ms && db_is_up(&app->db)) {
         app->protection_due_ms = now + PROTECTION_EVERY_MS;

@@ -55,7 +55,7 @@ struct app {
     double lag_max_ms;
     uint64_t drain_deadline_ms;
     uint64_t protection_due_ms; /* next run of the data-protection jobs */
-    uint64_t expiry_due_ms;     /* next check for WebSocket sessions of expired tokens */
+    uint64_t sweep_due_ms;      /* next api_sweep: WebSocket pings and timeouts */
     int exit_code;
 };
 

@@ -18,6 +18,7 @@ void config_defaults(struct config *cfg)
     cfg->max_connections = 20000;
     cfg->max_per_address = 12000;
     cfg->shutdown_grace_ms = 5000;
+    cfg->ws_idle_timeout_s = 120; /* the protocol's idle_timeout_s */
 }
 
 static bool set_string(char *dst, size_t size, const char *key, const char *value, char *err,
@@ -69,6 +70,8 @@ bool config_set(struct config *cfg, const char *key, const char *value, char *er
         return set_int(&cfg->max_per_address, key, value, 1, 1000000, err, errlen);
     if (strcmp(key, "shutdown_grace_ms") == 0)
         return set_int(&cfg->shutdown_grace_ms, key, value, 0, 600000, err, errlen);
+    if (strcmp(key, "ws_idle_timeout_s") == 0)
+        return set_int(&cfg->ws_idle_timeout_s, key, value, 4, 120, err, errlen);
     if (strcmp(key, "log_format") == 0) {
         if (log_format_parse(value, &cfg->log_format))
             return true;
@@ -162,6 +165,7 @@ static const struct {
     {"SNPD_DB_CONNECTIONS", "db_connections"},
     {"SNPD_MAX_CONNECTIONS", "max_connections"},
     {"SNPD_MAX_PER_ADDRESS", "max_per_address"},
+    {"SNPD_WS_IDLE_TIMEOUT_S", "ws_idle_timeout_s"},
 };
 
 bool config_load_env(struct config *cfg, char *const *envp, char *err, size_t errlen)

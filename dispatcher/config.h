@@ -25,6 +25,7 @@ struct config {
     int max_connections;   /* client connections accepted in all */
     int max_per_address;   /* client connections accepted per peer address */
     int shutdown_grace_ms; /* how long in-flight writes may take at shutdown */
+    int ws_idle_timeout_s; /* a WebSocket silent this long is closed; pinged at half */
 };
 
 /* Fills `cfg` with the built-in defaults. */

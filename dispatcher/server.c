@@ -676,8 +676,8 @@ void server_ws_unref(struct ws_client *c)
 
 void server_ws_send(struct ws_client *c, const char *text, size_t len)
 {
-    if (!c->wsi)
-        return;
+    if (!c->wsi || c->close_status)
+        return; /* closing: nothing more is queued */
     if (c->out_bytes + len > WS_MAX_OUT_BYTES) {
         log_warn("server", "a WebSocket client reads too slowly; disconnecting it");
         server_ws_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too slow");
@@ -698,31 +698,62 @@ void server_ws_send(struct ws_client *c, const char *text, size_t len)
     lws_callback_on_writable(c->wsi);
 }
 
-void server_ws_timeout(struct ws_client *c, int seconds)
+void server_ws_sweep(struct server *s, int idle_timeout_s)
 {
-    if (c->wsi)
-        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, seconds);
+    uint64_t now = uv_now(s->loop), idle_ms = (uint64_t)idle_timeout_s * 1000;
+    for (struct ws_client *c = s->clients; c; c = c->next) {
+        if (!c->wsi || c->close_status || c->closing)
+            continue;
+        uint64_t silent = now - c->last_rx_ms;
+        if (silent >= idle_ms) {
+            server_ws_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "idle timeout");
+        } else if (silent >= idle_ms / 2 && !c->pinged) {
+            c->pinged = true;
+            c->ping_due = true;
+            lws_callback_on_writable(c->wsi);
+        }
+    }
+}
+
+/* Starts lws' polite close (close frame, then wait for the peer's).  Called
+ * from the writeable callback: lws 4.1 only schedules its timers from
+ * inside its own callbacks when it runs on a foreign libuv loop. */
+static void ws_close_now(struct ws_client *c)
+{
+    c->closing = true;
+    lws_close_reason(c->wsi, (enum lws_close_status)c->close_status,
+                     (unsigned char *)c->close_reason, strlen(c->close_reason));
+    /* A zero-length timeout closes the connection.  lws 4.1 closes a
+     * timed-out connection without a close frame, except for this one
+     * reason: with it, the close is polite and the peer receives the status
+     * and reason given above. */
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, LWS_TO_KILL_ASYNC);
 }
 
 void server_ws_close(struct ws_client *c, int status, const char *reason)
 {
-    if (!c->wsi)
+    if (!c->wsi || c->closing)
         return;
-    lws_close_reason(c->wsi, (enum lws_close_status)status, (unsigned char *)reason,
-                     strlen(reason));
-    /* A zero-length timeout closes the connection at once, from outside any
-     * callback.  lws 4.1 closes a timed-out connection without a close
-     * frame, except for this one reason: with it, the close is polite and
-     * the peer receives the status and reason given above. */
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, LWS_TO_KILL_ASYNC);
+    /* What is still queued is dropped. */
+    while (c->out_head) {
+        struct ws_out *o = c->out_head;
+        c->out_head = o->next;
+        free(o);
+    }
+    c->out_tail = NULL;
+    c->out_bytes = 0;
+    server_ws_close_after_flush(c, status, reason);
 }
 
 void server_ws_close_after_flush(struct ws_client *c, int status, const char *reason)
 {
-    if (!c->wsi)
+    if (!c->wsi || c->closing)
         return;
-    c->close_status = status;
-    snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+    if (!c->close_status) {
+        /* The first reason given is the one sent. */
+        c->close_status = status;
+        snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+    }
     /* The close frame is sent from the writeable callback, after the queue. */
     lws_callback_on_writable(c->wsi);
 }
@@ -752,6 +783,7 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
         c->wsi = wsi;
         c->refs = 1;
         c->refill_ms = uv_now(s->loop);
+        c->opened_ms = c->last_rx_ms = c->refill_ms;
         c->tokens = snp_proto_limits()->message_burst;
         read_bearer(wsi, c->bearer, sizeof(c->bearer));
         c->next = s->clients;
@@ -765,9 +797,18 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
         return 0;
     }
 
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (c) {
+            c->last_rx_ms = uv_now(s->loop);
+            c->pinged = false;
+        }
+        return 0;
+
     case LWS_CALLBACK_RECEIVE: {
         if (!c)
             return -1;
+        c->last_rx_ms = uv_now(s->loop);
+        c->pinged = false;
         size_t max = snp_proto_limits()->max_message_bytes;
         /* lws has no message size limit of its own: count what the
          * fragments add up to, and what is announced still to come. */
@@ -796,11 +837,21 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
     }
 
     case LWS_CALLBACK_SERVER_WRITEABLE: {
+        if (c && c->ping_due) {
+            /* With a payload: lws 4.1 does not report an empty pong. */
+            unsigned char ping[LWS_PRE + 4];
+            memcpy(ping + LWS_PRE, "snpd", 4);
+            c->ping_due = false;
+            if (lws_write(wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 0)
+                return -1;
+            if (c->out_head || c->close_status)
+                lws_callback_on_writable(wsi);
+            return 0;
+        }
         if (c && !c->out_head && c->close_status) {
-            /* server_ws_close_after_flush: everything queued is sent. */
-            int status = c->close_status;
-            c->close_status = 0;
-            server_ws_close(c, status, c->close_reason);
+            /* Closing (server_ws_close*), everything queued is sent. */
+            if (!c->closing)
+                ws_close_now(c);
             return 0;
         }
         if (!c || !c->out_head)

@@ -81,6 +81,11 @@ struct ws_client {
     char bearer[128]; /* from the handshake's Authorization header, or "" */
     void *session;    /* the owner's per-connection state */
     int close_status; /* server_ws_close_after_flush: close once sent, or 0 */
+    uint64_t opened_ms;  /* uv_now() at the upgrade */
+    uint64_t last_rx_ms; /* uv_now() at the last frame received (pongs included) */
+    bool ping_due;       /* a ping is to be written */
+    bool pinged;         /* a ping was sent since the last frame received */
+    bool closing;        /* server_ws_close ran */
     char close_reason[64];
 };
 
@@ -161,20 +166,23 @@ void server_http_respond_owned(struct http_exchange *ex, int status, const char 
 /* Answers {"error":{"code":...,"message":...}} with `status`. */
 void server_http_error(struct http_exchange *ex, int status, const char *code, const char *message);
 
-/* Queues `len` bytes of text for `c` (copied); dropped when `c` is closed.
- * A client that lets more than 4 MiB pile up is disconnected. */
+/* Queues `len` bytes of text for `c` (copied); dropped when `c` is closed
+ * or closing.  A client that lets more than 4 MiB pile up is disconnected. */
 void server_ws_send(struct ws_client *c, const char *text, size_t len);
 
-/* Closes the connection with a close frame once what was queued for it is
- * sent: an answer queued just before is not lost. */
+/* Closes the connection with a close frame (status and reason) once what
+ * was queued for it is sent: an answer queued just before is not lost.
+ * Nothing queued afterwards is sent; the first reason given wins. */
 void server_ws_close_after_flush(struct ws_client *c, int status, const char *reason);
 
-/* Closes `c` with a WebSocket close status and reason. */
+/* Closes `c` with a close frame, dropping what is still queued. */
 void server_ws_close(struct ws_client *c, int status, const char *reason);
 
-/* Closes `c` if it receives nothing for `seconds` (replacing any earlier
- * delay). */
-void server_ws_timeout(struct ws_client *c, int seconds);
+/* Keeps WebSocket connections alive and bounded: pings one silent for half
+ * of `idle_timeout_s` (browsers and lws answer with a pong, which counts as
+ * activity), closes one silent for `idle_timeout_s` (1001, "idle timeout").
+ * Call it every second or so. */
+void server_ws_sweep(struct server *s, int idle_timeout_s);
 
 /* References keep a client's memory alive across asynchronous work. */
 void server_ws_ref(struct ws_client *c);

@@ -498,17 +498,20 @@ Test(manage, a_session_ends_when_its_token_expires)
         usleep(200 * 1000);
     }
     /* The call after the expiry is answered token_expired, then the
-     * connection is closed with 1008. */
-    cr_assert_eq(rc, SNPCLIENT_ESERVER, "the session outlived its token (%s)",
-                 snpclient_strerror(rc));
-    cr_assert_not_null(strstr(resp, "\"token_expired\""), "%s", resp);
+     * connection is closed with 1008; or, when the periodic check (every
+     * second) comes first, the connection is closed before the call. */
+    cr_assert(rc == SNPCLIENT_ESERVER || rc == SNPCLIENT_ECLOSED,
+              "the session outlived its token (%s)", snpclient_strerror(rc));
+    if (rc == SNPCLIENT_ESERVER)
+        cr_assert_not_null(strstr(resp, "\"token_expired\""), "%s", resp);
     free(resp);
     char *text = NULL;
     while ((rc = snpclient_ws_recv(busy, ANSWER_MS, &text)) == 0)
         free(text);
     cr_assert_eq(rc, SNPCLIENT_ECLOSED);
     cr_assert_eq(snpclient_ws_close_code(busy), 1008);
-    /* The silent one is closed by the periodic check (every 5 s). */
+    cr_assert_str_eq(snpclient_ws_close_reason(busy), "token expired");
+    /* The silent one is closed by the periodic check. */
     while ((rc = snpclient_ws_recv(quiet, 10000, &text)) == 0)
         free(text);
     cr_assert_eq(rc, SNPCLIENT_ECLOSED, "the silent session was not closed (%s)",
@@ -517,6 +520,40 @@ Test(manage, a_session_ends_when_its_token_expires)
     cr_assert_str_eq(snpclient_ws_close_reason(quiet), "token expired");
     snpclient_ws_close(busy);
     snpclient_ws_close(quiet);
+    snpclient_free(cl);
+}
+
+/* A connection that only receives pushes is pinged and stays open past the
+ * idle timeout (4 s here instead of 120): its client's pongs count. */
+Test(manage, a_silent_websocket_is_pinged_and_kept)
+{
+    setenv("SNPD_WS_IDLE_TIMEOUT_S", "4", 1);
+    fixture_start(&f);
+    unsetenv("SNPD_WS_IDLE_TIMEOUT_S");
+    struct snpclient *cl = snpclient_new("127.0.0.1", f.snpd.port, false);
+    cr_assert_not_null(cl);
+    char err[200];
+    struct snpclient_ws *w =
+        snpclient_ws_open(cl, NULL, f.token[FIX_SAS], ANSWER_MS, err, sizeof(err));
+    cr_assert_not_null(w, "%s", err);
+    char *resp = NULL;
+    cr_assert_eq(snpclient_ws_call(w, "subscribe", "{\"topics\": [\"capacity\"]}", ANSWER_MS,
+                                   &resp),
+                 0, "%s", resp ? resp : "");
+    free(resp);
+    /* Eight seconds of silence from the client: twice the idle timeout. */
+    char *text = NULL;
+    int rc = snpclient_ws_recv(w, 8000, &text);
+    free(text);
+    cr_assert_eq(rc, SNPCLIENT_ETIMEDOUT, "the connection ended (%s, close %d %s)",
+                 snpclient_strerror(rc), snpclient_ws_close_code(w),
+                 snpclient_ws_close_reason(w));
+    resp = NULL;
+    rc = snpclient_ws_call(w, "territory.get", NULL, ANSWER_MS, &resp);
+    cr_assert_eq(rc, 0, "%s (%s, close %d %s)", resp ? resp : "", snpclient_strerror(rc),
+                 snpclient_ws_close_code(w), snpclient_ws_close_reason(w));
+    free(resp);
+    snpclient_ws_close(w);
     snpclient_free(cl);
 }
 

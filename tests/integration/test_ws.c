@@ -1354,6 +1354,9 @@ Test(ws, a_connection_that_never_authenticates_is_closed)
     cr_assert(rc == SNPCLIENT_ECLOSED || snpclient_ws_is_closed(anon),
               "an unauthenticated connection was still open after 13 s (%s)",
               snpclient_strerror(rc));
+    cr_assert_eq(snpclient_ws_close_code(anon), 1008, "closed with %d (%s)",
+                 snpclient_ws_close_code(anon), snpclient_ws_close_reason(anon));
+    cr_assert_str_eq(snpclient_ws_close_reason(anon), "authentication timeout");
     cr_assert_not(snpclient_ws_is_closed(known));
     json_decref(call_ok(known, "territory.get", NULL));
     snpclient_ws_close(anon);
