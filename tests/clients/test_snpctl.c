@@ -213,7 +213,7 @@ static void local_day(int days, char *buf, size_t n)
 
 static void offline_setup(void)
 {
-    snprintf(home, sizeof(home), "/tmp/snpctl-test-home-%ld", (long)getpid());
+    snprintf(home, sizeof(home), "%s/snpctl-test-home-%ld", proc_scratch_dir(), (long)getpid());
     mkdir(home, 0700);
     /* Nothing listens there: a port that was free a moment ago. */
     snprintf(server, sizeof(server), "http://127.0.0.1:%d", proc_free_port());

@@ -7,13 +7,14 @@
 #include <criterion/criterion.h>
 
 #include "dispatcher/config.h"
+#include "tests/support/proc.h"
 
 static char err[1024];
 
 static const char *write_file(const char *text)
 {
-    static char path[64];
-    snprintf(path, sizeof(path), "/tmp/snpd-config-test-XXXXXX");
+    static char path[256];
+    snprintf(path, sizeof(path), "%s/snpd-config-test-XXXXXX", proc_scratch_dir());
     int fd = mkstemp(path);
     cr_assert(fd >= 0);
     cr_assert(write(fd, text, strlen(text)) == (ssize_t)strlen(text));

@@ -254,9 +254,10 @@ Test(health, connections_per_address_are_limited)
 Test(health, tls_when_configured)
 {
     /* A throwaway self-signed certificate, made with Debian's openssl. */
-    char dir[] = "/tmp/snpd-tls-XXXXXX";
+    char dir[256];
+    snprintf(dir, sizeof(dir), "%s/snpd-tls-XXXXXX", proc_scratch_dir());
     cr_assert(mkdtemp(dir));
-    char cmd[512], cert[128], key[128];
+    char cmd[1024], cert[300], key[300];
     snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
     snprintf(key, sizeof(key), "%s/key.pem", dir);
     snprintf(cmd, sizeof(cmd),

@@ -1667,7 +1667,8 @@ static void setup_month(void)
     fixture_setup(&f, "{}");
     add_reference_data();
     install_test_clock();
-    snprintf(outdir, sizeof(outdir), "/tmp/snp-indicators-XXXXXX");
+    cr_assert_lt(snprintf(outdir, sizeof(outdir), "%s/snp-indicators-XXXXXX", proc_scratch_dir()),
+                 (int)sizeof(outdir), "$TMPDIR is too long for this test");
     cr_assert(mkdtemp(outdir));
 }
 
@@ -1807,7 +1808,8 @@ static void setup_small(void)
     paris = timeutil_zone_find("Europe/Paris");
     fixture_setup(&f, "{}");
     install_test_clock();
-    snprintf(outdir, sizeof(outdir), "/tmp/snp-indicators-XXXXXX");
+    cr_assert_lt(snprintf(outdir, sizeof(outdir), "%s/snp-indicators-XXXXXX", proc_scratch_dir()),
+                 (int)sizeof(outdir), "$TMPDIR is too long for this test");
     cr_assert(mkdtemp(outdir));
 }
 

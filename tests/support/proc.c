@@ -17,6 +17,12 @@
 
 #include "tests/support/http.h"
 
+const char *proc_scratch_dir(void)
+{
+    const char *dir = getenv("TMPDIR");
+    return dir && *dir ? dir : "/tmp";
+}
+
 int proc_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -64,10 +70,8 @@ void snpd_proc_start(struct snpd_proc *p, const char *conninfo, const char *cons
     memset(p, 0, sizeof(*p));
     p->port = proc_free_port();
     static int counter;
-    /* In $TMPDIR: deploy/test.sh points it at its throwaway folder. */
-    const char *dir = getenv("TMPDIR");
-    snprintf(p->log_path, sizeof(p->log_path), "%s/snpd-test-%ld-%d.log",
-             dir && *dir ? dir : "/tmp", (long)getpid(), ++counter);
+    snprintf(p->log_path, sizeof(p->log_path), "%s/snpd-test-%ld-%d.log", proc_scratch_dir(),
+             (long)getpid(), ++counter);
     char port[16];
     snprintf(port, sizeof(port), "%d", p->port);
 

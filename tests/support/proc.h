@@ -16,6 +16,10 @@ struct snpd_proc {
     char log_path[256];
 };
 
+/* The folder for the tests' scratch files: $TMPDIR (deploy/test.sh points
+ * it at its throwaway folder), else /tmp. */
+const char *proc_scratch_dir(void);
+
 /* Returns a TCP port on 127.0.0.1 that was free a moment ago. */
 int proc_free_port(void);
 
