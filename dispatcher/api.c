@@ -533,30 +533,51 @@ static bool sees_territory(struct api *a, const char *watcher, const char *of)
     return false;
 }
 
+static unsigned topic_bit(const char *topic)
+{
+    return strcmp(topic, "capacity") == 0   ? TOPIC_CAPACITY
+           : strcmp(topic, "bookings") == 0 ? TOPIC_BOOKINGS
+                                            : TOPIC_REQUESTS;
+}
+
+/* Whether the session of `ws` is to receive a push to `to` (topic `bit`). */
+static bool session_receives(struct api *a, const struct ws_client *ws, unsigned bit,
+                             const struct push_target *to)
+{
+    struct api_session *s = ws->session;
+    if (!s || !s->authenticated || !(s->topics & bit) || session_expired(s))
+        return false;
+    const struct caller *c = &s->caller;
+    if (bit == TOPIC_CAPACITY)
+        return sees_territory(a, c->territory, to->territory);
+    if (bit == TOPIC_BOOKINGS)
+        return c->role == ROLE_GP && to->rpps && strcmp(c->rpps, to->rpps) == 0;
+    return token_role_is_requester(c->role) && c->organisation_id == to->organisation_id &&
+           strcmp(c->territory, to->territory) == 0;
+}
+
+bool api_wants(void *ctx, const struct push_target *to)
+{
+    struct api *a = ctx;
+    if (!a->server)
+        return false;
+    unsigned bit = topic_bit(to->topic);
+    for (struct ws_client *ws = a->server->clients; ws; ws = ws->next)
+        if (session_receives(a, ws, bit, to))
+            return true;
+    return false;
+}
+
 void api_push(void *ctx, const struct push_target *to, const char *event, json_t *data)
 {
     struct api *a = ctx;
     if (!a->server)
         return;
-    unsigned bit = strcmp(to->topic, "capacity") == 0   ? TOPIC_CAPACITY
-                   : strcmp(to->topic, "bookings") == 0 ? TOPIC_BOOKINGS
-                                                        : TOPIC_REQUESTS;
+    unsigned bit = topic_bit(to->topic);
     char *text = NULL;
     size_t len = 0;
     for (struct ws_client *ws = a->server->clients; ws; ws = ws->next) {
-        struct api_session *s = ws->session;
-        if (!s || !s->authenticated || !(s->topics & bit) || session_expired(s))
-            continue;
-        const struct caller *c = &s->caller;
-        bool match = false;
-        if (bit == TOPIC_CAPACITY)
-            match = sees_territory(a, c->territory, to->territory);
-        else if (bit == TOPIC_BOOKINGS)
-            match = c->role == ROLE_GP && to->rpps && strcmp(c->rpps, to->rpps) == 0;
-        else
-            match = token_role_is_requester(c->role) && c->organisation_id == to->organisation_id &&
-                    strcmp(c->territory, to->territory) == 0;
-        if (!match)
+        if (!session_receives(a, ws, bit, to))
             continue;
         if (!text) {
             json_t *msg = snp_proto_push(to->topic, event, json_incref(data));

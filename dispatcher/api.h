@@ -36,6 +36,10 @@ void api_on_ws_free(void *ctx, struct ws_client *c);
 /* The dispatch push hook (ctx = the api). */
 void api_push(void *ctx, const struct push_target *to, const char *event, json_t *data);
 
+/* The dispatch wants hook: whether a push to `to` would reach a session of
+ * this process (so that pushes nobody here receives are not built). */
+bool api_wants(void *ctx, const struct push_target *to);
+
 /* The dispatch hook for revoked tokens (ctx = the api): the token is
  * refused from now on and the connections it opened are closed (1008). */
 void api_token_revoked(void *ctx, int64_t id);

@@ -317,7 +317,7 @@ int app_run(struct app *app, uv_loop_t *loop, const struct config *cfg)
         return 1;
     }
     struct dispatch_hooks dhooks = {
-        .ctx = &app->api, .push = api_push, .token_revoked = api_token_revoked};
+        .ctx = &app->api, .push = api_push, .wants = api_wants, .token_revoked = api_token_revoked};
     dispatch_init(&app->dispatch, loop, &app->db, &dhooks);
     /* Other snpd processes on the same database announce their changes. */
     app->db.data = &app->dispatch;

@@ -19,6 +19,10 @@
 #define MAX_CANDIDATES  11 /* the offer and up to 10 alternatives */
 #define HOLD_ATTEMPTS   4  /* candidates tried when the database refuses a hold */
 
+/* The one answer for a request that is missing, closed, or another
+ * organisation's: they are not told apart. */
+#define NO_SUCH_REQUEST "no request with this id for your organisation"
+
 /* --- errors ----------------------------------------------------------------------- */
 
 static const struct {
@@ -81,7 +85,8 @@ const char *dispatch_db_message(enum db_status st, const PGresult *res)
 /* --- operation contexts ----------------------------------------------------------- */
 
 /* One operation in flight: who asked, whom to answer, and what it needs
- * between its database round trips. */
+ * between its database round trips.  It holds a reference on each slot and
+ * request it points to (store.h, "Lifetime"), dropped in op_finish. */
 struct op {
     struct dispatch *d;
     struct caller caller;
@@ -94,6 +99,7 @@ struct op {
     int64_t ids[2];
     int attempts;
     int count;
+    bool retry_later; /* the database failed: look at its objects again later */
     char reason[40];
     json_t *result;
     /* request.create ranks once: the slot to hold and the alternatives. */
@@ -101,17 +107,47 @@ struct op {
     int nalternatives;
 };
 
+static void op_set_request(struct op *o, struct request *r)
+{
+    if (r)
+        store_request_ref(r);
+    if (o->req)
+        store_request_unref(o->req);
+    o->req = r;
+}
+
+static void op_set_slot(struct op *o, struct slot *s)
+{
+    if (s)
+        store_slot_ref(s);
+    if (o->slot)
+        store_slot_unref(o->slot);
+    o->slot = s;
+}
+
+static void op_set_release(struct op *o, struct slot *s)
+{
+    if (s)
+        store_slot_ref(s);
+    if (o->release)
+        store_slot_unref(o->release);
+    o->release = s;
+}
+
 static struct op *op_new(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
                          void *arg)
 {
     struct op *o = calloc(1, sizeof(*o));
     if (!o) {
-        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
+        if (cb)
+            cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
         return NULL;
     }
     o->d = d;
     if (c)
         o->caller = *c;
+    else
+        snprintf(o->caller.actor, sizeof(o->caller.actor), "system");
     o->cb = cb;
     o->arg = arg;
     o->data = data ? json_incref(data) : NULL;
@@ -119,15 +155,43 @@ static struct op *op_new(struct dispatch *d, const struct caller *c, json_t *dat
     return o;
 }
 
+static void want_slot(struct dispatch *d, struct slot *s);
+static void want_request(struct dispatch *d, struct request *r);
+static void want_later(struct dispatch *d, struct request *r, struct slot *s);
+static void refresh_stale(struct dispatch *d, struct request *r, struct slot *s);
+
 static void op_finish(struct op *o, enum dispatch_error err, const char *message, const char *field,
                       json_t *result)
 {
-    o->d->inflight--;
+    struct dispatch *d = o->d;
+    d->inflight--;
     if (o->cb)
         o->cb(o->arg, err, message, field, err == DISPATCH_OK ? result : NULL);
     json_decref(result);
     json_decref(o->data);
     json_decref(o->result);
+    /* What the operation touched may now serve or be served: the matching
+     * pass looks at it again (a busy slot or request is retried when its
+     * update ends, never dropped), after reading again what another process
+     * changed meanwhile. */
+    if (!d->closed) {
+        refresh_stale(d, o->req, o->slot);
+        refresh_stale(d, NULL, o->release);
+        if (o->retry_later) {
+            want_later(d, o->req, o->slot);
+            want_later(d, NULL, o->release);
+        } else {
+            if (o->req)
+                want_request(d, o->req);
+            if (o->slot)
+                want_slot(d, o->slot);
+            if (o->release)
+                want_slot(d, o->release);
+        }
+    }
+    op_set_request(o, NULL);
+    op_set_slot(o, NULL);
+    op_set_release(o, NULL);
     free(o);
 }
 
@@ -138,6 +202,9 @@ static void op_fail(struct op *o, enum dispatch_error err, const char *message, 
 
 static void op_fail_db(struct op *o, enum db_status st, const PGresult *res)
 {
+    enum dispatch_error e = dispatch_db_error(st, res);
+    if (e == DERR_UNAVAILABLE || e == DERR_INTERNAL)
+        o->retry_later = true;
     /* Only the primary message and the SQLSTATE: the detail of a failed
      * constraint may quote a row, and rows may hold patient data. */
     if (dispatch_db_error(st, res) == DERR_INTERNAL)
@@ -281,28 +348,6 @@ static void push_capacity(struct dispatch *d, const struct slot *s)
     push(d, &to, "capacity.changed", data);
 }
 
-/* Tells a requester that one of its requests changed status. */
-static void push_request_status(struct dispatch *d, const char *territory, int64_t organisation_id,
-                                int64_t request_id, const char *client_ref, const char *previous,
-                                const char *status, int64_t booking_id)
-{
-    json_t *data =
-        json_pack("{s:I, s:s, s:s, s:s}", "request_id", (json_int_t)request_id, "client_ref",
-                  client_ref ? client_ref : "", "status", status, "previous_status", previous);
-    if (booking_id > 0)
-        json_object_set_new(data, "booking_id", json_integer(booking_id));
-    struct push_target to = {
-        .territory = territory, .topic = "requests", .organisation_id = organisation_id};
-    push(d, &to, "request.updated", data);
-}
-
-static void push_request_updated(struct dispatch *d, const struct request *r, const char *previous,
-                                 const char *status, int64_t booking_id)
-{
-    push_request_status(d, r->territory->id, r->organisation_id, r->id, r->client_ref, previous,
-                        status, booking_id);
-}
-
 /* --- matching --------------------------------------------------------------------- */
 
 static double mean_booked_ratio(const struct store *st)
@@ -404,17 +449,302 @@ static void request_set_offer(struct request *r, struct slot *s, int64_t expires
     s->hold_expires_at = expires;
 }
 
-static void request_clear_offer(struct dispatch *d, struct request *r)
+static void request_clear_offer(struct request *r)
 {
     r->held_slot = 0;
     r->hold_expires_at = 0;
     r->status = REQ_WAITING;
-    (void)d;
 }
 
-static void offer_slot_to_waiting(struct dispatch *d, struct slot *s);
+/* A slot released by the database (its start passed: expired, otherwise
+ * free again). */
+static void slot_released(struct dispatch *d, struct slot *s)
+{
+    if (s->gone)
+        return;
+    if (s->start <= timeutil_now()) {
+        s->status = SLOT_EXPIRED;
+        push_capacity(d, s);
+        store_remove_slot(&d->store, s);
+        return;
+    }
+    slot_set_free(d, s);
+    want_slot(d, s);
+}
 
-/* --- offer moves (decline, expiry, a freed slot for a waiting request) ------------- */
+/* Keeps `r` from being offered slot `id` again by this process: the
+ * database refused it (declined, taken, or outside the request's window by
+ * the database's clock). */
+static void request_refuse_locally(struct request *r, int64_t id)
+{
+    for (size_t i = 0; i < r->ndeclined; i++)
+        if (r->declined[i] == id)
+            return;
+    int64_t *p = realloc(r->declined, (r->ndeclined + 1) * sizeof(*p));
+    if (p) {
+        r->declined = p;
+        r->declined[r->ndeclined++] = id;
+    }
+}
+
+/* --- the matching pass ------------------------------------------------------------ *
+ *
+ * The invariant (docs/dispatch.md): once the changes in flight are committed,
+ * no free slot exists that a waiting request may use.  Whatever can change
+ * that queues the objects concerned: a slot that becomes free (published,
+ * released, cancelled, freed by another process, its release rule opening
+ * it) and a request that begins to wait (created, declined or expired
+ * without another candidate, requeued, learnt from another process); and
+ * every operation queues what it touched when it ends (op_finish), because a
+ * slot or request busy with an update is skipped, never dropped.  The pass
+ * runs before the loop polls (a uv_prepare_t, Redis's beforeSleep): each
+ * queued free slot goes to the waiting request that should have it first,
+ * then each queued waiting request gets its best free slot.  Each offer
+ * ends an operation, which queues again what it touched, so passes repeat
+ * until nothing more can be matched. */
+
+static void id_queue_push(struct id_queue *q, int64_t id)
+{
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64;
+        int64_t *p = realloc(q->ids, cap * sizeof(*p));
+        if (!p) {
+            log_error("dispatch", "out of memory queueing a match");
+            return;
+        }
+        q->ids = p;
+        q->cap = cap;
+    }
+    q->ids[q->n++] = id;
+}
+
+static void id_queue_free(struct id_queue *q)
+{
+    free(q->ids);
+    memset(q, 0, sizeof(*q));
+}
+
+static void want_slot(struct dispatch *d, struct slot *s)
+{
+    if (s->gone || s->queued || s->status != SLOT_FREE)
+        return;
+    s->queued = true;
+    id_queue_push(&d->match_slots, s->id);
+}
+
+static void want_request(struct dispatch *d, struct request *r)
+{
+    if (r->gone || r->queued || r->status != REQ_WAITING)
+        return;
+    r->queued = true;
+    id_queue_push(&d->match_requests, r->id);
+}
+
+/* After a failed database call: the next timer tick queues them again, so
+ * that an error does not spin the loop. */
+static void want_later(struct dispatch *d, struct request *r, struct slot *s)
+{
+    if (r && !r->gone)
+        id_queue_push(&d->retry_requests, r->id);
+    if (s && !s->gone)
+        id_queue_push(&d->retry_slots, s->id);
+}
+
+static void system_move(struct dispatch *d, struct request *r, struct slot *release,
+                        const char *reason, struct slot *next);
+
+/* A free slot: the waiting request that should have it first, among those
+ * of every territory that may use it and that have no change in flight. */
+static void offer_slot_to_waiting(struct dispatch *d, struct slot *s)
+{
+    int64_t now = timeutil_now();
+    struct request *best = NULL;
+    for (size_t i = 0; i < d->store.nterritories; i++) {
+        struct territory *t = d->store.territories[i];
+        bool uses = t == s->territory;
+        for (size_t k = 0; !uses && k < t->nneighbours; k++)
+            uses = t->neighbours[k] == s->territory;
+        if (!uses || t->nopen == 0)
+            continue;
+        struct request *cand =
+            match_pick_request(s, (struct request *const *)t->open, t->nopen, now);
+        if (cand && (!best || cand->deadline < best->deadline ||
+                     (cand->deadline == best->deadline && cand->urgency < best->urgency)))
+            best = cand;
+    }
+    if (best)
+        system_move(d, best, NULL, "none", s);
+}
+
+/* A waiting request: the best free slot it may use, if any. */
+static void offer_best_slot(struct dispatch *d, struct request *r)
+{
+    struct match_candidate c[1];
+    if (rank_for(d, r, c, 1) == 1)
+        system_move(d, r, NULL, "none", c[0].slot);
+}
+
+static void match_run(struct dispatch *d)
+{
+    if (!d->ready || d->closed || (d->match_slots.n == 0 && d->match_requests.n == 0))
+        return;
+    /* Without the database nothing can be offered: keep the queue. */
+    if (!db_is_up(d->db))
+        return;
+    struct id_queue slots = d->match_slots, requests = d->match_requests;
+    memset(&d->match_slots, 0, sizeof(d->match_slots));
+    memset(&d->match_requests, 0, sizeof(d->match_requests));
+    d->stats.match_passes++;
+    for (size_t i = 0; i < slots.n; i++) {
+        struct slot *s = store_slot(&d->store, slots.ids[i]);
+        if (!s)
+            continue;
+        s->queued = false;
+        if (s->status == SLOT_FREE && !s->pending)
+            offer_slot_to_waiting(d, s);
+    }
+    for (size_t i = 0; i < requests.n; i++) {
+        struct request *r = store_request(&d->store, requests.ids[i]);
+        if (!r)
+            continue;
+        r->queued = false;
+        if (r->status == REQ_WAITING && !r->pending)
+            offer_best_slot(d, r);
+    }
+    id_queue_free(&slots);
+    id_queue_free(&requests);
+}
+
+static void on_before_poll(uv_prepare_t *h)
+{
+    match_run(container_of(h, struct dispatch, matcher));
+}
+
+/* Queues again what failed operations touched (from the timer). */
+static void retry_queued(struct dispatch *d)
+{
+    for (size_t i = 0; i < d->retry_slots.n; i++) {
+        struct slot *s = store_slot(&d->store, d->retry_slots.ids[i]);
+        if (s)
+            want_slot(d, s);
+    }
+    for (size_t i = 0; i < d->retry_requests.n; i++) {
+        struct request *r = store_request(&d->store, d->retry_requests.ids[i]);
+        if (r)
+            want_request(d, r);
+    }
+    d->retry_slots.n = 0;
+    d->retry_requests.n = 0;
+}
+
+/* --- reading back what another process changed meanwhile -------------------------- */
+
+static void fetch_by_id(struct dispatch *d, enum sql_id query, int64_t id, db_result_cb cb);
+static void on_foreign_slot_loaded(void *arg, enum db_status st, const PGresult *res);
+static void apply_slot_state(struct dispatch *d, struct slot *s, enum slot_status ns,
+                             int64_t held_for, int64_t hold_expires, bool released);
+
+static void on_slot_reread(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    struct slot *s = o->slot;
+    s->pending = false;
+    if (o->d->closed || s->gone || st != DB_OK) {
+        o->retry_later = st != DB_OK;
+        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+        return;
+    }
+    enum slot_status ns = SLOT_EXPIRED;
+    int64_t held_for = 0, expires = 0;
+    if (PQntuples(res) == 1) {
+        if (!model_slot_status_parse(PQgetvalue(res, 0, 12), &ns))
+            ns = SLOT_EXPIRED;
+        held_for = strtoll(PQgetvalue(res, 0, 13), NULL, 10);
+        expires = strtoll(PQgetvalue(res, 0, 14), NULL, 10);
+    }
+    apply_slot_state(o->d, s, ns, held_for, expires, false);
+    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+}
+
+/* Reads slot `s` again from the database (memory was wrong about it, or
+ * another process changed it while it was pending); pending until then. */
+static void reread_slot(struct dispatch *d, struct slot *s)
+{
+    if (s->gone || s->pending)
+        return;
+    struct op *o = op_new(d, NULL, NULL, NULL, NULL);
+    if (!o)
+        return;
+    op_set_slot(o, s);
+    s->pending = true;
+    s->stale = false;
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", (long long)s->id);
+    const char *params[] = {id};
+    db_query(d->db, sql_text[SQL_SLOT_GET], 1, params, on_slot_reread, o);
+}
+
+static void on_request_reread(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    struct dispatch *d = o->d;
+    struct request *r = o->req;
+    r->pending = false;
+    if (d->closed || r->gone || st != DB_OK) {
+        o->retry_later = st != DB_OK;
+        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+        return;
+    }
+    struct request *fresh = PQntuples(res) == 1 ? store_request_from_row(&d->store, res, 0) : NULL;
+    if (!fresh) {
+        /* No longer open: booked, cancelled or unserved elsewhere. */
+        store_remove_request(&d->store, r);
+        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+        return;
+    }
+    struct slot *held = fresh->held_slot ? store_slot(&d->store, fresh->held_slot) : NULL;
+    if (fresh->status == REQ_OFFERED && held)
+        request_set_offer(r, held, fresh->hold_expires_at);
+    else if (fresh->status == REQ_OFFERED) {
+        r->status = REQ_OFFERED;
+        r->held_slot = fresh->held_slot;
+        r->hold_expires_at = fresh->hold_expires_at;
+    } else {
+        request_clear_offer(r);
+    }
+    for (size_t i = 0; i < fresh->ndeclined; i++)
+        request_refuse_locally(r, fresh->declined[i]);
+    store_request_unref(fresh);
+    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+}
+
+static void reread_request(struct dispatch *d, struct request *r)
+{
+    if (r->gone || r->pending)
+        return;
+    struct op *o = op_new(d, NULL, NULL, NULL, NULL);
+    if (!o)
+        return;
+    op_set_request(o, r);
+    r->pending = true;
+    r->stale = false;
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", (long long)r->id);
+    const char *params[] = {id};
+    db_query(d->db, sql_text[SQL_REQUEST_GET_OPEN], 1, params, on_request_reread, o);
+}
+
+/* After an operation: what another process changed while it was pending
+ * (its notification was set aside) is read again. */
+static void refresh_stale(struct dispatch *d, struct request *r, struct slot *s)
+{
+    if (r && r->stale && !r->pending)
+        reread_request(d, r);
+    if (s && s->stale && !s->pending)
+        reread_slot(d, s);
+}
+
+/* --- offer moves (decline, expiry, a free slot for a waiting request) ------------- */
 
 static void on_offer_moved(void *arg, enum db_status st, const PGresult *res);
 
@@ -435,6 +765,8 @@ static void offer_move_send(struct op *o)
     r->pending = true;
     if (o->slot)
         o->slot->pending = true;
+    if (o->release)
+        o->release->pending = true;
     db_query(d->db, sql_text[SQL_OFFER_MOVE], 6, params, on_offer_moved, o);
 }
 
@@ -442,7 +774,22 @@ static void offer_move_send(struct op *o)
 static void offer_move_next(struct op *o)
 {
     struct match_candidate c[1];
-    o->slot = rank_for(o->d, o->req, c, 1) ? c[0].slot : NULL;
+    op_set_slot(o, rank_for(o->d, o->req, c, 1) ? c[0].slot : NULL);
+    offer_move_send(o);
+}
+
+/* An offer move nobody waits for: a free slot for a waiting request, or a
+ * hold that ran out. */
+static void system_move(struct dispatch *d, struct request *r, struct slot *release,
+                        const char *reason, struct slot *next)
+{
+    struct op *o = op_new(d, NULL, NULL, NULL, NULL);
+    if (!o)
+        return;
+    snprintf(o->reason, sizeof(o->reason), "%s", reason);
+    op_set_request(o, r);
+    op_set_release(o, release);
+    op_set_slot(o, next);
     offer_move_send(o);
 }
 
@@ -453,128 +800,76 @@ static json_t *created_json(struct dispatch *d, const struct request *r, json_t 
 static void on_offer_moved(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
-    if (op_closed(o))
-        return;
     struct dispatch *d = o->d;
     struct request *r = o->req;
     r->pending = false;
     if (o->slot)
         o->slot->pending = false;
+    if (o->release)
+        o->release->pending = false;
+    if (op_closed(o))
+        return;
     if (st != DB_OK) {
-        /* The request changed elsewhere (cancelled, booked by another
-         * process): drop it from memory if it is no longer open. */
-        if (strcmp(db_sqlstate(res), "SN409") == 0 || strcmp(db_sqlstate(res), "SN404") == 0)
+        /* The request is no longer open (cancelled, booked or unserved,
+         * possibly by another process): memory lets it go. */
+        const char *code = db_sqlstate(res);
+        if (st == DB_QUERY_ERROR && !r->gone &&
+            (strcmp(code, "SN409") == 0 || strcmp(code, "SN404") == 0))
             store_remove_request(&d->store, r);
         op_fail_db(o, st, res);
         return;
     }
-    const char *status = PQgetvalue(res, 0, 0);
     bool released = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
     int64_t held = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
     int64_t expires = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
-    const char *previous = model_request_status_name(r->status);
 
-    if (o->release && (released || o->release->held_for == r->id)) {
-        struct slot *rel = o->release;
-        if (released && rel->start <= timeutil_now()) {
-            rel->status = SLOT_EXPIRED;
-            store_remove_slot(&d->store, rel);
-        } else if (released) {
-            slot_set_free(d, rel);
-        }
-        if (strcmp(o->reason, "declined") == 0) {
-            int64_t *p = realloc(r->declined, (r->ndeclined + 1) * sizeof(*p));
-            if (p) {
-                r->declined = p;
-                r->declined[r->ndeclined++] = rel->id;
-            }
-        }
-        request_clear_offer(d, r);
-        if (strcmp(o->reason, "expired") == 0) {
+    if (o->release && released) {
+        if (strcmp(o->reason, "declined") == 0)
+            request_refuse_locally(r, o->release->id);
+        if (strcmp(o->reason, "expired") == 0)
             d->stats.holds_expired++;
-            json_t *data = json_pack("{s:I, s:s, s:I, s:o}", "request_id", (json_int_t)r->id,
-                                     "client_ref", r->client_ref, "slot_id", (json_int_t)rel->id,
-                                     "expired_at", time_json(r->territory, timeutil_now()));
-            struct push_target to = {.territory = r->territory->id,
-                                     .topic = "requests",
-                                     .organisation_id = r->organisation_id};
-            push(d, &to, "offer.expired", data);
-        }
+        if (r->held_slot == o->release->id)
+            request_clear_offer(r);
+        slot_released(d, o->release);
     }
-    if (held > 0 && o->slot && held == o->slot->id) {
-        request_set_offer(r, o->slot, expires);
-        d->stats.offers++;
-        push_capacity(d, o->slot);
-        json_t *offer = dispatch_offer_json(d, r);
-        if (offer) {
-            json_t *data = json_pack("{s:I, s:s, s:o}", "request_id", (json_int_t)r->id,
-                                     "client_ref", r->client_ref, "offer", offer);
-            struct push_target to = {.territory = r->territory->id,
-                                     .topic = "requests",
-                                     .organisation_id = r->organisation_id};
-            push(d, &to, "offer.made", data);
+    /* The request's offer is what the database says it is. */
+    struct slot *now_held = held > 0 ? store_slot(&d->store, held) : NULL;
+    if (now_held) {
+        request_set_offer(r, now_held, expires);
+        if (now_held == o->slot) {
+            d->stats.offers++;
+            push_capacity(d, now_held);
         }
-    } else if (o->slot && held != o->slot->id) {
-        /* Another process holds or booked it: memory was stale.  Take it
-         * out of the free pool and try the next candidate. */
+    } else if (held > 0) {
+        /* Held by a slot this process does not know yet: read it. */
+        r->status = REQ_OFFERED;
+        r->held_slot = held;
+        r->hold_expires_at = expires;
+        fetch_by_id(d, SQL_SLOT_GET, held, on_foreign_slot_loaded);
+    } else {
+        request_clear_offer(r);
+    }
+    if (o->slot && held != o->slot->id && held == 0) {
+        /* Not held: taken (by another process) — memory reads the slot
+         * again — or free but not to be held for this request by the
+         * database's word (its clock) — this request stops proposing it. */
         d->stats.conflicts++;
-        o->slot->status = SLOT_BOOKED;
-        if (held == 0 && ++o->attempts < HOLD_ATTEMPTS) {
-            o->release = NULL;
+        if (strcmp(PQgetvalue(res, 0, 4), "t") == 0)
+            request_refuse_locally(r, o->slot->id);
+        else
+            o->slot->stale = true;
+        if (o->cb && ++o->attempts < HOLD_ATTEMPTS) {
+            refresh_stale(d, NULL, o->slot);
+            op_set_release(o, NULL);
             offer_move_next(o);
             return;
         }
     }
-    if (held == 0)
-        r->status = REQ_WAITING;
-    if (strcmp(previous, model_request_status_name(r->status)) != 0)
-        push_request_updated(d, r, previous, model_request_status_name(r->status), 0);
-    (void)status;
-    /* A released slot may serve a waiting request before counting as free. */
-    struct slot *rel = o->release;
-    o->release = NULL;
     /* A creation that had to try several slots answers as a creation. */
     json_t *result = !o->cb                                ? NULL
                      : json_object_get(o->data, "patient") ? created_json(d, r, o->data, NULL, 0)
                                                            : request_summary_json(d, r);
-    if (rel && released && rel->status == SLOT_FREE && idmap_get(&d->store.slots, rel->id))
-        offer_slot_to_waiting(d, rel);
     op_finish(o, DISPATCH_OK, NULL, NULL, result);
-}
-
-/* A slot became free (published, released, cancelled): the waiting request
- * that should have it first gets it offered before it counts as capacity. */
-static void offer_slot_to_waiting(struct dispatch *d, struct slot *s)
-{
-    if (s->status != SLOT_FREE || s->pending)
-        return;
-    int64_t now = timeutil_now();
-    struct request *best = NULL;
-    for (size_t i = 0; i < d->store.nterritories; i++) {
-        struct territory *t = d->store.territories[i];
-        bool uses = t == s->territory;
-        for (size_t k = 0; !uses && k < t->nneighbours; k++)
-            uses = t->neighbours[k] == s->territory;
-        if (!uses || t->nopen == 0)
-            continue;
-        /* Requests with a change in flight are not candidates. */
-        struct request *cand =
-            match_pick_request(s, (struct request *const *)t->open, t->nopen, now);
-        if (cand && !cand->pending &&
-            (!best || cand->deadline < best->deadline ||
-             (cand->deadline == best->deadline && cand->urgency < best->urgency)))
-            best = cand;
-    }
-    if (!best)
-        return;
-    struct op *o = op_new(d, NULL, NULL, NULL, NULL);
-    if (!o)
-        return;
-    snprintf(o->caller.actor, sizeof(o->caller.actor), "system");
-    snprintf(o->reason, sizeof(o->reason), "none");
-    o->req = best;
-    o->slot = s;
-    offer_move_send(o);
 }
 
 /* --- slot.publish ----------------------------------------------------------------- */
@@ -660,6 +955,15 @@ static void on_published(void *arg, enum db_status st, const PGresult *res)
         if (!s)
             continue;
         int64_t id = s->id;
+        if (store_slot(&d->store, id)) {
+            /* Known already: another process's notification came first. */
+            store_slot_unref(s);
+            s = store_slot(&d->store, id);
+            json_array_append_new(ids, json_integer(id));
+            if (added)
+                added[nadded++] = s;
+            continue;
+        }
         if (!store_add_slot(&d->store, s)) {
             log_error("dispatch", "out of memory adding slot %lld", (long long)id);
             continue;
@@ -670,10 +974,10 @@ static void on_published(void *arg, enum db_status st, const PGresult *res)
     }
     json_t *result =
         json_pack("{s:i, s:o, s:i}", "count", n, "slot_ids", ids, "skipped", o->count - n);
-    /* Waiting requests come first; what remains is new free capacity. */
+    /* The matching pass gives waiting requests the new slots first. */
     for (int i = 0; added && i < nadded; i++) {
         push_capacity(d, added[i]);
-        offer_slot_to_waiting(d, added[i]);
+        want_slot(d, added[i]);
     }
     free(added);
     op_finish(o, DISPATCH_OK, NULL, NULL, result);
@@ -689,8 +993,12 @@ void dispatch_slot_publish(struct dispatch *d, const struct caller *c, json_t *d
     }
     json_int_t site_id = json_integer_value(json_object_get(data, "site_id"));
     struct site *site = idmap_get(&d->store.sites, site_id);
-    if (!site || site->territory != t) {
-        cb(arg, DERR_NOT_FOUND, "no such site in your territory", "site_id", NULL);
+    if (!site) {
+        cb(arg, DERR_NOT_FOUND, "no such site", "site_id", NULL);
+        return;
+    }
+    if (site->territory != t) {
+        cb(arg, DERR_OTHER_TERRITORY, "this site belongs to another territory", "site_id", NULL);
         return;
     }
     const char *rpps = json_string_value(json_object_get(data, "practitioner_rpps"));
@@ -902,31 +1210,20 @@ static json_t *created_json(struct dispatch *d, const struct request *r, json_t 
 static void on_request_created(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
-    if (o->d->closed) {
-        free(o->req->declined);
-        free(o->req);
-        op_fail(o, DERR_UNAVAILABLE, "snpd is shutting down", NULL);
-        return;
-    }
     struct dispatch *d = o->d;
-    struct request *r = o->req;
+    struct request *r = o->req; /* the op's reference; not in the store yet */
     if (o->slot)
         o->slot->pending = false;
-    if (st != DB_OK) {
-        free(r->declined);
-        free(r);
-        op_fail_db(o, st, res);
+    if (op_settled_early(o, st, res))
         return;
-    }
     int64_t id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     bool created = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
     int64_t held = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
     int64_t expires = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
     if (!created) {
         /* A retried creation: answer with the request as it stands. */
-        free(r->declined);
-        free(r);
-        struct request *existing = idmap_get(&d->store.requests, id);
+        op_set_request(o, NULL);
+        struct request *existing = store_request(&d->store, id);
         if (existing) {
             op_finish(o, DISPATCH_OK, NULL, NULL, request_summary_json(d, existing));
             return;
@@ -935,33 +1232,38 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
         return;
     }
     r->id = id;
+    /* The database's clock: creation time and deadline. */
     r->created_at = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
-    struct request *keep = r;
+    r->deadline = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
+    store_request_ref(r);
     if (!store_add_request(&d->store, r)) {
         op_fail(o, DERR_INTERNAL, "out of memory", NULL);
         return;
     }
-    o->req = keep;
     if (held > 0 && o->slot && held == o->slot->id) {
-        request_set_offer(keep, o->slot, expires);
+        request_set_offer(r, o->slot, expires);
         d->stats.offers++;
         push_capacity(d, o->slot);
         op_finish(o, DISPATCH_OK, NULL, NULL,
-                  created_json(d, keep, o->data, o->alternatives, o->nalternatives));
+                  created_json(d, r, o->data, o->alternatives, o->nalternatives));
         return;
     }
     if (o->slot) {
-        /* Taken by another process meanwhile: try the next candidates. */
+        /* Refused (taken by another process meanwhile, or outside the
+         * window by the database's clock): try the next candidates. */
         d->stats.conflicts++;
-        o->slot->status = SLOT_BOOKED;
+        o->slot->stale = true;
+        refresh_stale(d, NULL, o->slot);
         o->attempts = 1;
-        o->release = NULL;
+        op_set_release(o, NULL);
         snprintf(o->reason, sizeof(o->reason), "none");
         offer_move_next(o);
         return;
     }
+    /* Waiting: op_finish queues it for the matching pass, which also covers
+     * a slot published while this creation was on its way. */
     op_finish(o, DISPATCH_OK, NULL, NULL,
-              created_json(d, keep, o->data, o->alternatives, o->nalternatives));
+              created_json(d, r, o->data, o->alternatives, o->nalternatives));
 }
 
 void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t *data,
@@ -1006,6 +1308,7 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
         cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
         return;
     }
+    r->refs = 1; /* the creation's own, passed to its operation below */
     int64_t now = timeutil_now();
     r->territory = t;
     r->organisation_id = c->organisation_id;
@@ -1106,12 +1409,14 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
         return;
     }
     o->req = r;
-    /* One ranking serves both the slot to hold and the alternatives. */
+    /* One ranking serves both the slot to hold and the alternatives.  The
+     * deadline used here is snpd's estimate; the database computes the one
+     * recorded (and refuses a hold past it). */
     struct match_candidate cand[MAX_CANDIDATES];
     int want = t->settings.alternatives < MAX_CANDIDATES - 1 ? t->settings.alternatives
                                                              : MAX_CANDIDATES - 1;
     size_t ncand = rank_for(d, r, cand, (size_t)want + 1);
-    o->slot = ncand ? cand[0].slot : NULL;
+    op_set_slot(o, ncand ? cand[0].slot : NULL);
     if (o->slot)
         o->slot->pending = true;
     for (size_t i = 1; i < ncand; i++)
@@ -1139,8 +1444,7 @@ static struct request *own_request(struct dispatch *d, const struct caller *c, j
     struct request *r = idmap_get(&d->store.requests, id);
     if (!r || r->organisation_id != c->organisation_id ||
         strcmp(r->territory->id, c->territory) != 0) {
-        cb(arg, DERR_NOT_FOUND, "no open request with this id for your organisation", "request_id",
-           NULL);
+        cb(arg, DERR_NOT_FOUND, NO_SUCH_REQUEST, "request_id", NULL);
         return NULL;
     }
     if (r->pending) {
@@ -1174,21 +1478,41 @@ static json_t *booking_json(struct dispatch *d, int64_t booking_id, const struct
     return j;
 }
 
+static void push_booking_from_db(struct dispatch *d, int64_t booking_id, const char *territory,
+                                 int64_t organisation_id, const char *event);
+static void on_foreign_slot_loaded(void *arg, enum db_status st, const PGresult *res);
+
 static void on_accepted(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
-    if (op_closed(o))
-        return;
     struct dispatch *d = o->d;
     struct request *r = o->req;
     if (r)
         r->pending = false;
+    if (o->slot && o->ids[1])
+        o->slot->pending = false;
+    if (op_closed(o))
+        return;
     if (st != DB_OK) {
         enum dispatch_error e = dispatch_db_error(st, res);
         if (e == DERR_SLOT_TAKEN && o->slot) {
             /* Memory thought it free: another process has it. */
             d->stats.conflicts++;
-            o->slot->status = SLOT_BOOKED;
+            o->slot->stale = true;
+        }
+        /* The hold ran out or the request closed by the database's word:
+         * memory reads the request again. */
+        if ((e == DERR_HOLD_EXPIRED || e == DERR_CONFLICT) && r)
+            r->stale = true;
+        if (e == DERR_NOT_FOUND) {
+            /* One answer for a request that does not exist and one of
+             * another organisation: ids are not to be probed. */
+            op_fail(o, e, NO_SUCH_REQUEST, "request_id");
+            return;
+        }
+        if (e == DERR_INVALID_FIELD) {
+            op_fail(o, e, dispatch_db_message(st, res), "slot_id");
+            return;
         }
         op_fail_db(o, st, res);
         return;
@@ -1197,38 +1521,53 @@ static void on_accepted(void *arg, enum db_status st, const PGresult *res)
     bool created = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
     int64_t slot_id = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
     int64_t released = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
-    struct slot *s = idmap_get(&d->store.slots, slot_id);
-    int64_t now = timeutil_now();
-    if (s && created && r && s->status != SLOT_BOOKED) {
-        s->status = SLOT_BOOKED;
-        if (s->practitioner)
-            s->practitioner->booked++;
-    }
-    if (!created || !r || !s) {
-        /* A repeated confirmation: the booking as it stands. */
+    if (!created) {
+        /* A repeated confirmation: the booking as it stands (and memory,
+         * if it still had the request open, reads it again). */
+        if (r && !r->gone)
+            r->stale = true;
         answer_booking_view(o, booking_id);
         return;
     }
-    json_t *result = booking_json(d, booking_id, r, s, now);
     d->stats.bookings++;
+    struct slot *s = store_slot(&d->store, slot_id);
+    struct slot *rel = released ? store_slot(&d->store, released) : NULL;
+    if (rel) {
+        slot_set_free(d, rel);
+        want_slot(d, rel);
+    }
     if (s) {
+        if (s->status != SLOT_BOOKED && s->practitioner)
+            s->practitioner->booked++;
+        s->status = SLOT_BOOKED;
         s->held_for = 0;
         s->hold_expires_at = 0;
         push_capacity(d, s);
-        if (s->practitioner) {
-            struct push_target to = {
-                .territory = s->territory->id, .topic = "bookings", .rpps = s->practitioner->rpps};
-            push(d, &to, "booking.created", booking_json(d, booking_id, r, s, now));
+    } else {
+        fetch_by_id(d, SQL_SLOT_GET, slot_id, on_foreign_slot_loaded);
+    }
+    if (!r || r->gone || !s) {
+        /* Booked by the database for a request or slot this process had not
+         * read yet (another process made them a moment ago): the
+         * practitioner's push and the answer come from the database. */
+        if (r && !r->gone) {
+            r->status = REQ_BOOKED;
+            store_remove_request(&d->store, r);
         }
+        push_booking_from_db(d, booking_id, o->caller.territory, o->caller.organisation_id,
+                             "booking.created");
+        answer_booking_view(o, booking_id);
+        return;
     }
-    push_request_updated(d, r, model_request_status_name(r->status), "booked", booking_id);
-    struct slot *rel = released ? idmap_get(&d->store.slots, released) : NULL;
+    int64_t now = timeutil_now();
+    json_t *result = booking_json(d, booking_id, r, s, now);
+    if (s->practitioner) {
+        struct push_target to = {
+            .territory = s->territory->id, .topic = "bookings", .rpps = s->practitioner->rpps};
+        push(d, &to, "booking.created", booking_json(d, booking_id, r, s, now));
+    }
+    r->status = REQ_BOOKED;
     store_remove_request(&d->store, r);
-    o->req = NULL;
-    if (rel) {
-        slot_set_free(d, rel);
-        offer_slot_to_waiting(d, rel);
-    }
     op_finish(o, DISPATCH_OK, NULL, NULL, result);
 }
 
@@ -1237,22 +1576,28 @@ void dispatch_offer_accept(struct dispatch *d, const struct caller *c, json_t *d
 {
     json_int_t id = json_integer_value(json_object_get(data, "request_id"));
     json_int_t slot_id = json_integer_value(json_object_get(data, "slot_id"));
-    struct request *r = idmap_get(&d->store.requests, id);
-    if (r && (r->organisation_id != c->organisation_id || r->pending)) {
-        cb(arg, r->pending ? DERR_CONFLICT : DERR_NOT_FOUND,
-           r->pending ? "the request is being updated; retry" : "no such request of yours",
-           "request_id", NULL);
+    struct request *r = store_request(&d->store, id);
+    if (r && r->organisation_id != c->organisation_id)
+        r = NULL; /* the database answers as for any request not the caller's */
+    if (r && r->pending) {
+        cb(arg, DERR_CONFLICT, "the request is being updated; retry", "request_id", NULL);
         return;
     }
     /* Not in memory: already booked (a retried confirmation) or unknown; the
-     * database answers either way. */
+     * database answers either way, and checks the slot as offering would. */
     struct op *o = op_new(d, c, data, cb, arg);
     if (!o)
         return;
-    o->req = r;
-    o->slot = idmap_get(&d->store.slots, slot_id);
+    op_set_request(o, r);
+    struct slot *s = store_slot(&d->store, slot_id);
+    op_set_slot(o, s);
     if (r)
         r->pending = true;
+    if (s && s->status == SLOT_FREE && !s->pending) {
+        /* An alternative: the matching pass leaves it alone meanwhile. */
+        s->pending = true;
+        o->ids[1] = 1;
+    }
     char rid[24], org[24], sid[24];
     snprintf(rid, sizeof(rid), "%lld", (long long)id);
     snprintf(org, sizeof(org), "%lld", (long long)c->organisation_id);
@@ -1277,8 +1622,8 @@ void dispatch_offer_decline(struct dispatch *d, const struct caller *c, json_t *
     struct op *o = op_new(d, c, data, cb, arg);
     if (!o)
         return;
-    o->req = r;
-    o->release = idmap_get(&d->store.slots, slot_id);
+    op_set_request(o, r);
+    op_set_release(o, store_slot(&d->store, slot_id));
     snprintf(o->reason, sizeof(o->reason), "declined");
     /* The declined slot is held, so ranking already leaves it out. */
     offer_move_next(o);
@@ -1286,16 +1631,17 @@ void dispatch_offer_decline(struct dispatch *d, const struct caller *c, json_t *
 
 /* --- request.cancel, booking.cancel ----------------------------------------------- */
 
-/* Applies a cancellation's freed slot and cancelled booking to memory. */
+/* Applies a cancellation's freed slot to memory: free again, and offered to
+ * the waiting by the matching pass. */
 static void apply_freed(struct dispatch *d, int64_t freed_slot)
 {
-    struct slot *s = freed_slot ? idmap_get(&d->store.slots, freed_slot) : NULL;
+    struct slot *s = freed_slot ? store_slot(&d->store, freed_slot) : NULL;
     if (!s)
         return;
     if (s->status == SLOT_BOOKED && s->practitioner && s->practitioner->booked > 0)
         s->practitioner->booked--;
     slot_set_free(d, s);
-    offer_slot_to_waiting(d, s);
+    want_slot(d, s);
 }
 
 static void push_booking_cancelled(struct dispatch *d, const char *territory, json_t *view,
@@ -1310,8 +1656,6 @@ static void on_cancelled_booking_view(void *arg, enum db_status st, const PGresu
         st == DB_OK && PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
     if (view) {
         push_booking_cancelled(o->d, o->caller.territory, view, o->caller.organisation_id);
-        push_request_status(o->d, o->caller.territory, o->caller.organisation_id, o->ids[0], NULL,
-                            "booked", "cancelled", o->ids[1]);
         json_decref(view);
     }
     answer_request_view(o, o->ids[0]);
@@ -1320,16 +1664,15 @@ static void on_cancelled_booking_view(void *arg, enum db_status st, const PGresu
 static void on_request_cancelled(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
-    if (op_closed(o))
-        return;
     struct dispatch *d = o->d;
     struct request *r = o->req;
     if (r)
         r->pending = false;
+    if (op_closed(o))
+        return;
     if (st != DB_OK || PQntuples(res) == 0) {
-        if (st == DB_OK)
-            op_fail(o, DERR_NOT_FOUND, "no live booking with this id for your organisation",
-                    "booking_id");
+        if (st == DB_OK || dispatch_db_error(st, res) == DERR_NOT_FOUND)
+            op_fail(o, DERR_NOT_FOUND, NO_SUCH_REQUEST, "request_id");
         else
             op_fail_db(o, st, res);
         return;
@@ -1337,13 +1680,11 @@ static void on_request_cancelled(void *arg, enum db_status st, const PGresult *r
     int64_t freed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     int64_t booking = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     apply_freed(d, freed);
-    if (r) {
-        const char *previous = model_request_status_name(r->status);
+    if (r && !r->gone) {
         r->status = REQ_CANCELLED;
+        r->held_slot = 0;
         json_t *result = request_summary_json(d, r);
-        push_request_updated(d, r, previous, "cancelled", booking);
         store_remove_request(&d->store, r);
-        o->req = NULL;
         op_finish(o, DISPATCH_OK, NULL, NULL, result);
         return;
     }
@@ -1364,11 +1705,11 @@ void dispatch_request_cancel(struct dispatch *d, const struct caller *c, json_t 
                              dispatch_cb cb, void *arg)
 {
     json_int_t id = json_integer_value(json_object_get(data, "request_id"));
-    struct request *r = idmap_get(&d->store.requests, id);
-    if (r && (r->organisation_id != c->organisation_id || r->pending)) {
-        cb(arg, r->pending ? DERR_CONFLICT : DERR_NOT_FOUND,
-           r->pending ? "the request is being updated; retry" : "no such request of yours",
-           "request_id", NULL);
+    struct request *r = store_request(&d->store, id);
+    if (r && r->organisation_id != c->organisation_id)
+        r = NULL; /* the database answers as for any request not the caller's */
+    if (r && r->pending) {
+        cb(arg, DERR_CONFLICT, "the request is being updated; retry", "request_id", NULL);
         return;
     }
     const char *reason = json_string_value(json_object_get(data, "reason"));
@@ -1379,7 +1720,7 @@ void dispatch_request_cancel(struct dispatch *d, const struct caller *c, json_t 
     struct op *o = op_new(d, c, data, cb, arg);
     if (!o)
         return;
-    o->req = r;
+    op_set_request(o, r);
     o->ids[0] = id;
     if (r)
         r->pending = true;
@@ -1399,19 +1740,22 @@ static void on_requeue_loaded(void *arg, enum db_status st, const PGresult *res)
         return;
     }
     struct request *r = store_request_from_row(&d->store, res, 0);
-    if (!r || idmap_get(&d->store.requests, r->id) || !store_add_request(&d->store, r)) {
-        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
-        return;
+    if (r && store_request(&d->store, r->id)) {
+        store_request_unref(r);
+        r = NULL;
     }
-    o->req = r;
-    snprintf(o->reason, sizeof(o->reason), "none");
-    offer_move_next(o);
+    if (r) {
+        op_set_request(o, r); /* op_finish queues it for the matching pass */
+        if (!store_add_request(&d->store, r))
+            log_warn("dispatch", "out of memory taking a request back");
+    }
+    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
 }
 
 static void fetch_by_id(struct dispatch *d, enum sql_id query, int64_t id, db_result_cb cb);
 
-/* Takes a request that went back to waiting into memory again and offers
- * it the best slot there is. */
+/* Takes a request that went back to waiting into memory again; the
+ * matching pass offers it the best slot there is. */
 static void requeue(struct dispatch *d, int64_t request_id)
 {
     fetch_by_id(d, SQL_REQUEST_GET_OPEN, request_id, on_requeue_loaded);
@@ -1445,19 +1789,15 @@ static void on_booking_cancelled(void *arg, enum db_status st, const PGresult *r
     const char *request_status = PQgetvalue(res, 0, 3);
     int64_t org = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
     json_t *view = json_loads(PQgetvalue(res, 0, 5), 0, NULL);
-    struct slot *s = idmap_get(&d->store.slots, slot_id);
+    struct slot *s = store_slot(&d->store, slot_id);
     if (s) {
         if (strcmp(slot_status, "free") == 0)
             apply_freed(d, slot_id);
         else
             store_remove_slot(&d->store, s);
     }
-    if (view) {
+    if (view)
         push_booking_cancelled(d, o->caller.territory, view, org);
-        push_request_status(d, o->caller.territory, org, request_id,
-                            json_string_value(json_object_get(view, "client_ref")), "booked",
-                            request_status, o->ids[0]);
-    }
     /* The patient still needs a doctor: the request re-enters the queue. */
     if (strcmp(request_status, "waiting") == 0)
         requeue(d, request_id);
@@ -1473,16 +1813,12 @@ static void on_booking_cancelled_by_requester(void *arg, enum db_status st, cons
         return;
     struct dispatch *d = o->d;
     int64_t freed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    int64_t request_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     json_t *view = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
     apply_freed(d, freed);
-    if (view) {
+    if (view)
         push_booking_cancelled(d, o->caller.territory, view, o->caller.organisation_id);
-        push_request_status(d, o->caller.territory, o->caller.organisation_id, request_id, NULL,
-                            "booked", "cancelled", o->ids[0]);
-    } else {
+    else
         view = json_pack("{s:I, s:s}", "booking_id", (json_int_t)o->ids[0], "status", "cancelled");
-    }
     op_finish(o, DISPATCH_OK, NULL, NULL, view);
 }
 
@@ -1529,7 +1865,7 @@ static void on_outcome(void *arg, enum db_status st, const PGresult *res)
                                request, "status", "booked", "outcome", "kind", outcome,
                                "reported_at", PQgetvalue(res, 0, 5));
     json_t *data = json_pack("{s:I, s:I, s:s, s:s}", "booking_id", booking, "request_id", request,
-                             "client_ref", "", "outcome", outcome);
+                             "client_ref", PQgetvalue(res, 0, 6), "outcome", outcome);
     struct push_target to = {
         .territory = o->caller.territory, .topic = "requests", .organisation_id = org};
     push(o->d, &to, "outcome.reported", data);
@@ -1568,19 +1904,20 @@ static void withdraw_next(struct op *o);
 static void on_withdrawn(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
+    struct slot *s = o->slot;
+    if (s)
+        s->pending = false;
     if (op_settled_early(o, st, res))
         return;
     struct dispatch *d = o->d;
     json_t *ids = json_object_get(o->data, "slot_ids");
     json_int_t id = json_integer_value(json_array_get(ids, (size_t)o->count));
-    struct slot *s = idmap_get(&d->store.slots, id);
-    if (s)
-        s->pending = false;
-    if (s) {
+    if (s && !s->gone) {
         s->status = SLOT_WITHDRAWN;
         push_capacity(d, s);
         store_remove_slot(&d->store, s);
     }
+    op_set_slot(o, NULL);
     json_array_append_new(json_object_get(o->result, "slot_ids"), json_integer(id));
     o->count++;
     withdraw_next(o);
@@ -1599,9 +1936,13 @@ static void withdraw_next(struct op *o)
         return;
     }
     json_int_t id = json_integer_value(json_array_get(ids, (size_t)o->count));
-    struct slot *s = idmap_get(&d->store.slots, id);
-    if (s)
+    struct slot *s = store_slot(&d->store, id);
+    /* A slot busy with an offer is the database's to refuse (it is held);
+     * one that is free is kept from the matching pass meanwhile. */
+    if (s && !s->pending) {
+        op_set_slot(o, s);
         s->pending = true;
+    }
     char sid[24];
     snprintf(sid, sizeof(sid), "%lld", (long long)id);
     const char *params[] = {sid, o->caller.territory,
@@ -1790,7 +2131,9 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t 
 
 /* --- expiry and housekeeping ------------------------------------------------------ */
 
-/* Releases the holds that ran out, offering each request its next slot. */
+/* Releases the holds that ran out, offering each request its next slot in
+ * the same round trip.  Expiries are whole seconds of the database's clock;
+ * the database releases a hold only once that clock says it ran out. */
 static void expire_holds(struct dispatch *d)
 {
     int64_t now = timeutil_now();
@@ -1800,18 +2143,24 @@ static void expire_holds(struct dispatch *d)
             struct request *r = t->open[k];
             if (r->status != REQ_OFFERED || r->pending || r->hold_expires_at > now)
                 continue;
+            struct slot *held = store_slot(&d->store, r->held_slot);
+            if (held && held->pending)
+                continue;
             struct op *o = op_new(d, NULL, NULL, NULL, NULL);
             if (!o)
                 return;
-            snprintf(o->caller.actor, sizeof(o->caller.actor), "system");
             snprintf(o->reason, sizeof(o->reason), "expired");
-            o->req = r;
-            o->release = idmap_get(&d->store.slots, r->held_slot);
+            op_set_request(o, r);
+            op_set_release(o, held);
             offer_move_next(o);
         }
     }
 }
 
+/* Applies housekeeping's changes to memory.  Its pushes (offer.expired,
+ * request.updated) come, as every push of the requests topic, from the
+ * database's notifications (see "pushes" below).  An object with a change
+ * in flight is read again once that change is answered. */
 static void on_housekeeping(void *arg, enum db_status st, const PGresult *res)
 {
     struct dispatch *d = arg;
@@ -1826,29 +2175,31 @@ static void on_housekeeping(void *arg, enum db_status st, const PGresult *res)
     }
     for (int i = 0; i < PQntuples(res); i++) {
         const char *change = PQgetvalue(res, i, 0);
-        struct slot *s = idmap_get(&d->store.slots, strtoll(PQgetvalue(res, i, 1), NULL, 10));
-        struct request *r = idmap_get(&d->store.requests, strtoll(PQgetvalue(res, i, 2), NULL, 10));
+        struct slot *s = store_slot(&d->store, strtoll(PQgetvalue(res, i, 1), NULL, 10));
+        struct request *r = store_request(&d->store, strtoll(PQgetvalue(res, i, 2), NULL, 10));
         if (s && s->pending)
-            continue;
+            s->stale = true;
+        if (r && r->pending)
+            r->stale = true;
         if (strcmp(change, "hold_expired") == 0) {
-            /* A hold that outlived a crash, or another process's. */
-            if (r && !r->pending) {
-                request_clear_offer(d, r);
-                push_request_updated(d, r, "offered", "waiting", 0);
+            /* A hold that outlived a crash, or that this pass saw first. */
+            if (r && !r->pending && s && r->held_slot == s->id) {
+                request_clear_offer(r);
+                want_request(d, r);
             }
-            if (s) {
-                slot_set_free(d, s);
-                offer_slot_to_waiting(d, s);
+            if (s && !s->pending && s->status == SLOT_HELD && (!r || s->held_for == r->id)) {
+                d->stats.holds_expired++;
+                slot_released(d, s);
             }
-        } else if (strcmp(change, "slot_expired") == 0 && s) {
+        } else if (strcmp(change, "slot_expired") == 0 && s && !s->pending) {
             s->status = SLOT_EXPIRED;
             push_capacity(d, s);
             store_remove_slot(&d->store, s);
         } else if (strcmp(change, "slot_released") == 0 && s) {
             s->released_at = timeutil_now();
-            offer_slot_to_waiting(d, s);
+            want_slot(d, s);
         } else if (strcmp(change, "request_unserved") == 0 && r && !r->pending) {
-            push_request_updated(d, r, model_request_status_name(r->status), "unserved", 0);
+            r->status = REQ_UNSERVED;
             store_remove_request(&d->store, r);
         }
     }
@@ -1869,6 +2220,7 @@ static void on_timer(uv_timer_t *t)
     struct dispatch *d = container_of(t, struct dispatch, timer);
     if (!d->ready)
         return;
+    retry_queued(d);
     expire_holds(d);
     uint64_t now = uv_now(d->loop);
     if (now - d->last_housekeeping_ms >= HOUSEKEEPING_MS) {
@@ -1891,6 +2243,8 @@ void dispatch_init(struct dispatch *d, uv_loop_t *loop, struct db *db,
         d->hooks = *hooks;
     uv_timer_init(loop, &d->timer);
     handle_mark_own((uv_handle_t *)&d->timer);
+    uv_prepare_init(loop, &d->matcher);
+    handle_mark_own((uv_handle_t *)&d->matcher);
 }
 
 struct load_ctx {
@@ -1902,11 +2256,15 @@ static void on_store_loaded(struct store *st, bool ok, void *arg)
 {
     struct load_ctx *l = arg;
     struct dispatch *d = l->d;
-    (void)st;
     d->ready = ok;
     if (ok) {
         d->last_housekeeping_ms = uv_now(d->loop);
         uv_timer_start(&d->timer, on_timer, TIMER_MS, TIMER_MS);
+        uv_prepare_start(&d->matcher, on_before_poll);
+        /* Requests that waited while snpd was down may find slots now. */
+        for (size_t i = 0; i < st->nterritories; i++)
+            for (size_t k = 0; k < st->territories[i]->nopen; k++)
+                want_request(d, st->territories[i]->open[k]);
     }
     l->done(d, ok);
     free(l);
@@ -1945,6 +2303,7 @@ void dispatch_load(struct dispatch *d, void (*done)(struct dispatch *d, bool ok)
 void dispatch_stop(struct dispatch *d)
 {
     uv_timer_stop(&d->timer);
+    uv_prepare_stop(&d->matcher);
     d->ready = false;
 }
 
@@ -1956,7 +2315,12 @@ void dispatch_close(struct dispatch *d)
     free(d->waiting);
     d->waiting = NULL;
     d->waiting_cap = 0;
+    id_queue_free(&d->match_slots);
+    id_queue_free(&d->match_requests);
+    id_queue_free(&d->retry_slots);
+    id_queue_free(&d->retry_requests);
     uv_close((uv_handle_t *)&d->timer, NULL);
+    uv_close((uv_handle_t *)&d->matcher, NULL);
 }
 
 /* --- changes made by other snpd processes ----------------------------------------- */
@@ -1967,19 +2331,22 @@ static void on_foreign_slot_loaded(void *arg, enum db_status st, const PGresult 
     struct dispatch *d = o->d;
     if (!d->closed && st == DB_OK && PQntuples(res) == 1) {
         struct slot *s = store_slot_from_row(&d->store, res, 0);
-        if (s && idmap_get(&d->store.slots, s->id)) {
-            free(s); /* it arrived meanwhile */
+        if (s && store_slot(&d->store, s->id)) {
+            store_slot_unref(s); /* it arrived meanwhile */
         } else if (s &&
                    (s->status == SLOT_FREE || s->status == SLOT_HELD || s->status == SLOT_BOOKED)) {
             int64_t id = s->id;
             if (store_add_slot(&d->store, s)) {
-                s = idmap_get(&d->store.slots, id);
+                s = store_slot(&d->store, id);
+                struct request *r = s->status == SLOT_HELD ? store_request(&d->store, s->held_for)
+                                                           : NULL;
+                if (r && !r->pending && r->held_slot == s->id)
+                    r->status = REQ_OFFERED;
                 push_capacity(d, s);
-                if (s->status == SLOT_FREE)
-                    offer_slot_to_waiting(d, s);
+                want_slot(d, s);
             }
-        } else {
-            free(s);
+        } else if (s) {
+            store_slot_unref(s);
         }
     }
     op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
@@ -1991,12 +2358,12 @@ static void on_foreign_request_loaded(void *arg, enum db_status st, const PGresu
     struct dispatch *d = o->d;
     if (!d->closed && st == DB_OK && PQntuples(res) == 1) {
         struct request *r = store_request_from_row(&d->store, res, 0);
-        if (r && !idmap_get(&d->store.requests, r->id)) {
+        if (r && !store_request(&d->store, r->id)) {
+            op_set_request(o, r); /* op_finish queues it for the matching pass */
             if (!store_add_request(&d->store, r))
                 log_warn("dispatch", "out of memory taking in a request");
         } else if (r) {
-            free(r->declined);
-            free(r);
+            store_request_unref(r);
         }
     }
     op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
@@ -2008,11 +2375,52 @@ static void fetch_by_id(struct dispatch *d, enum sql_id query, int64_t id, db_re
     struct op *o = op_new(d, NULL, NULL, NULL, NULL);
     if (!o)
         return;
-    snprintf(o->caller.actor, sizeof(o->caller.actor), "system");
     char s[24];
     snprintf(s, sizeof(s), "%lld", (long long)id);
     const char *params[] = {s};
     db_query(d->db, sql_text[query], 1, params, cb, o);
+}
+
+/* Brings slot `s` to the state the database announced or returned. */
+static void apply_slot_state(struct dispatch *d, struct slot *s, enum slot_status ns,
+                             int64_t held_for, int64_t hold_expires, bool released)
+{
+    /* A request that held this slot no longer does. */
+    struct request *was = s->held_for ? store_request(&d->store, s->held_for) : NULL;
+    if (was && was->held_slot == s->id && (ns != SLOT_HELD || held_for != was->id)) {
+        if (was->pending) {
+            was->stale = true;
+        } else {
+            request_clear_offer(was);
+            want_request(d, was);
+        }
+    }
+    if (s->practitioner && s->status == SLOT_BOOKED && ns != SLOT_BOOKED &&
+        s->practitioner->booked > 0)
+        s->practitioner->booked--;
+    if (s->practitioner && s->status != SLOT_BOOKED && ns == SLOT_BOOKED)
+        s->practitioner->booked++;
+    bool changed = s->status != ns || s->held_for != (ns == SLOT_HELD ? held_for : 0);
+    s->status = ns;
+    s->held_for = ns == SLOT_HELD ? held_for : 0;
+    s->hold_expires_at = ns == SLOT_HELD ? hold_expires : 0;
+    if (released && !s->released_at)
+        s->released_at = timeutil_now();
+    if (changed)
+        push_capacity(d, s);
+    if (ns == SLOT_WITHDRAWN || ns == SLOT_EXPIRED) {
+        store_remove_slot(&d->store, s);
+        return;
+    }
+    if (ns == SLOT_HELD) {
+        struct request *r = store_request(&d->store, held_for);
+        if (r && r->pending)
+            r->stale = true;
+        else if (r)
+            request_set_offer(r, s, hold_expires);
+    }
+    if (ns == SLOT_FREE)
+        want_slot(d, s);
 }
 
 static void foreign_slot(struct dispatch *d, int64_t id, const char *status, int64_t held_for,
@@ -2021,40 +2429,19 @@ static void foreign_slot(struct dispatch *d, int64_t id, const char *status, int
     enum slot_status ns;
     if (!model_slot_status_parse(status, &ns))
         return;
-    struct slot *s = idmap_get(&d->store.slots, id);
+    struct slot *s = store_slot(&d->store, id);
     if (!s) {
         if (ns == SLOT_FREE || ns == SLOT_HELD || ns == SLOT_BOOKED)
             fetch_by_id(d, SQL_SLOT_GET, id, on_foreign_slot_loaded);
         return;
     }
-    if (s->pending)
-        return; /* our own change is on its way: its answer settles the slot */
-    /* A request of ours that held this slot no longer does. */
-    struct request *was = s->held_for ? idmap_get(&d->store.requests, s->held_for) : NULL;
-    if (was && !was->pending && was->held_slot == s->id && (ns != SLOT_HELD || held_for != was->id))
-        request_clear_offer(d, was);
-    if (s->practitioner && s->status == SLOT_BOOKED && ns != SLOT_BOOKED &&
-        s->practitioner->booked > 0)
-        s->practitioner->booked--;
-    if (s->practitioner && s->status != SLOT_BOOKED && ns == SLOT_BOOKED)
-        s->practitioner->booked++;
-    s->status = ns;
-    s->held_for = ns == SLOT_HELD ? held_for : 0;
-    s->hold_expires_at = ns == SLOT_HELD ? hold_expires : 0;
-    if (released && !s->released_at)
-        s->released_at = timeutil_now();
-    push_capacity(d, s);
-    if (ns == SLOT_WITHDRAWN || ns == SLOT_EXPIRED) {
-        store_remove_slot(&d->store, s);
+    if (s->pending) {
+        /* Our own change is on its way: read the slot again once it is
+         * answered, so that this one is not lost. */
+        s->stale = true;
         return;
     }
-    if (ns == SLOT_HELD) {
-        struct request *r = idmap_get(&d->store.requests, held_for);
-        if (r && !r->pending)
-            request_set_offer(r, s, hold_expires);
-    }
-    if (ns == SLOT_FREE)
-        offer_slot_to_waiting(d, s);
+    apply_slot_state(d, s, ns, held_for, hold_expires, released);
 }
 
 static void foreign_request(struct dispatch *d, int64_t id, const char *status)
@@ -2062,42 +2449,287 @@ static void foreign_request(struct dispatch *d, int64_t id, const char *status)
     enum request_status ns;
     if (!model_request_status_parse(status, &ns))
         return;
-    struct request *r = idmap_get(&d->store.requests, id);
+    struct request *r = store_request(&d->store, id);
     if (!r) {
         if (ns == REQ_WAITING || ns == REQ_OFFERED)
             fetch_by_id(d, SQL_REQUEST_GET_OPEN, id, on_foreign_request_loaded);
         return;
     }
-    if (r->pending)
+    if (r->pending) {
+        r->stale = true;
         return;
-    if (ns == REQ_BOOKED || ns == REQ_CANCELLED || ns == REQ_UNSERVED)
+    }
+    if (ns == REQ_BOOKED || ns == REQ_CANCELLED || ns == REQ_UNSERVED) {
+        r->status = ns;
         store_remove_request(&d->store, r);
-    else if (ns == REQ_WAITING && r->status == REQ_OFFERED)
-        request_clear_offer(d, r);
+    } else if (ns == REQ_WAITING && r->status == REQ_OFFERED) {
+        request_clear_offer(r);
+        want_request(d, r);
+    }
+}
+
+/* --- pushes ------------------------------------------------------------------------ *
+ *
+ * Pushes follow the subscriber, not the process (protocol §8).  Every
+ * committed change of a slot, a request or a booking is announced once on
+ * the channel snp_change (sql/migrations/0012), and every snpd process hears
+ * it once.  The requests topic (offer.made, offer.expired, request.updated)
+ * is pushed from these notifications by every process, the one that made
+ * the change included, to the subscribers connected to it: each subscriber
+ * is connected to one process, so it gets each push exactly once, in commit
+ * order.  Bookings and outcomes are pushed from memory by the process that
+ * made the change and from the notification by the others; capacity
+ * likewise (each process from its own memory, as it applies the change). */
+
+static bool wanted(struct dispatch *d, const struct push_target *to)
+{
+    return d->hooks.push && (!d->hooks.wants || d->hooks.wants(d->hooks.ctx, to));
+}
+
+static json_t *time_json_in(struct dispatch *d, const char *territory, int64_t utc)
+{
+    const struct territory *t = territory ? store_territory(&d->store, territory) : NULL;
+    char buf[TIMEUTIL_RFC3339_SIZE];
+    if (!timeutil_format_rfc3339(t ? t->zone : timeutil_zone_find("Europe/Paris"), utc, buf, sizeof(buf)))
+        return json_null();
+    return json_string(buf);
+}
+
+/* offer.made for request `q` (organisation `org` of `territory`), slot `s`
+ * held until `expires`. */
+static void push_offer_made(struct dispatch *d, const struct push_target *to, int64_t q,
+                            const char *client_ref, const struct slot *s, int64_t expires)
+{
+    json_t *slot = dispatch_slot_json(d, s);
+    json_object_set_new(slot, "status", json_string("held"));
+    json_t *offer = json_pack("{s:o, s:o}", "slot", slot, "expires_at",
+                              time_json_in(d, to->territory, expires));
+    struct request *r = store_request(&d->store, q);
+    int want = r ? r->territory->settings.alternatives : 0;
+    if (want > MAX_CANDIDATES - 1)
+        want = MAX_CANDIDATES - 1;
+    json_t *alts = json_array();
+    if (r && want > 0) {
+        struct match_candidate c[MAX_CANDIDATES];
+        size_t n = rank_for(d, r, c, (size_t)want + 1);
+        for (size_t i = 0; i < n && (int)json_array_size(alts) < want; i++)
+            if (c[i].slot != s)
+                json_array_append_new(alts, dispatch_slot_json(d, c[i].slot));
+    }
+    json_object_set_new(offer, "alternatives", alts);
+    push(d, to, "offer.made",
+         json_pack("{s:I, s:s, s:o}", "request_id", (json_int_t)q, "client_ref", client_ref,
+                   "offer", offer));
+}
+
+struct pending_offer_push {
+    struct push_target to;
+    char territory[64];
+    char client_ref[65];
+    int64_t request;
+    int64_t expires;
+};
+
+static void on_offer_slot_loaded(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    struct pending_offer_push *p = (struct pending_offer_push *)o->result;
+    o->result = NULL;
+    struct dispatch *d = o->d;
+    if (!d->closed && st == DB_OK && PQntuples(res) == 1) {
+        struct slot *s = store_slot_from_row(&d->store, res, 0);
+        if (s) {
+            p->to.territory = p->territory;
+            push_offer_made(d, &p->to, p->request, p->client_ref, s, p->expires);
+            store_slot_unref(s);
+        }
+    }
+    free(p);
+    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+}
+
+/* The pushes of the requests topic, from a slot's notification: a hold
+ * made after the request's creation (offer.made) and a hold that ran out
+ * (offer.expired). */
+static void push_slot_change(struct dispatch *d, int64_t id, json_t *j)
+{
+    const char *st = json_string_value(json_object_get(j, "st"));
+    const char *os = json_string_value(json_object_get(j, "os"));
+    const char *cause = json_string_value(json_object_get(j, "c"));
+    const char *territory = json_string_value(json_object_get(j, "t"));
+    const char *client_ref = json_string_value(json_object_get(j, "f"));
+    int64_t q = json_integer_value(json_object_get(j, "q"));
+    struct push_target to = {.territory = territory,
+                             .topic = "requests",
+                             .organisation_id = json_integer_value(json_object_get(j, "o"))};
+    if (!st || !territory || q <= 0 || !wanted(d, &to))
+        return;
+    if (!client_ref)
+        client_ref = "";
+    bool was_held = os && strcmp(os, "held") == 0;
+    if (was_held && strcmp(st, "held") != 0 && cause && strcmp(cause, "expired") == 0) {
+        int64_t at = json_integer_value(json_object_get(j, "ox"));
+        push(d, &to, "offer.expired",
+             json_pack("{s:I, s:s, s:I, s:o}", "request_id", (json_int_t)q, "client_ref",
+                       client_ref, "slot_id", (json_int_t)id, "expired_at",
+                       time_json_in(d, territory, at)));
+    }
+    if (!was_held && strcmp(st, "held") == 0 && (!cause || strcmp(cause, "create") != 0)) {
+        int64_t expires = json_integer_value(json_object_get(j, "x"));
+        struct slot *s = store_slot(&d->store, id);
+        if (s) {
+            push_offer_made(d, &to, q, client_ref, s, expires);
+            return;
+        }
+        /* A slot this process has not read yet (published a moment ago by
+         * another process): read it, then push. */
+        struct pending_offer_push *p = calloc(1, sizeof(*p));
+        struct op *o = p ? op_new(d, NULL, NULL, NULL, NULL) : NULL;
+        if (!o) {
+            free(p);
+            return;
+        }
+        p->to = to;
+        snprintf(p->territory, sizeof(p->territory), "%s", territory);
+        snprintf(p->client_ref, sizeof(p->client_ref), "%s", client_ref);
+        p->request = q;
+        p->expires = expires;
+        o->result = (json_t *)p; /* carried, not JSON: taken back in the callback */
+        char sid[24];
+        snprintf(sid, sizeof(sid), "%lld", (long long)id);
+        const char *params[] = {sid};
+        db_query(d->db, sql_text[SQL_SLOT_GET], 1, params, on_offer_slot_loaded, o);
+    }
+}
+
+/* request.updated, from a request's notification: every change of status
+ * but the creation itself (answered to the requester instead). */
+static void push_request_change(struct dispatch *d, int64_t id, json_t *j)
+{
+    const char *st = json_string_value(json_object_get(j, "st"));
+    const char *previous = json_string_value(json_object_get(j, "p"));
+    const char *cause = json_string_value(json_object_get(j, "c"));
+    struct push_target to = {.territory = json_string_value(json_object_get(j, "t")),
+                             .topic = "requests",
+                             .organisation_id = json_integer_value(json_object_get(j, "o"))};
+    if (!st || !previous || strcmp(st, previous) == 0 || !to.territory ||
+        (cause && strcmp(cause, "create") == 0) || !wanted(d, &to))
+        return;
+    const char *client_ref = json_string_value(json_object_get(j, "f"));
+    json_t *data =
+        json_pack("{s:I, s:s, s:s, s:s}", "request_id", (json_int_t)id, "client_ref",
+                  client_ref ? client_ref : "", "status", st, "previous_status", previous);
+    json_int_t booking = json_integer_value(json_object_get(j, "b"));
+    if (booking > 0)
+        json_object_set_new(data, "booking_id", json_integer(booking));
+    push(d, &to, "request.updated", data);
+}
+
+static void on_foreign_booking_view(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    struct dispatch *d = o->d;
+    json_t *view = !d->closed && st == DB_OK && PQntuples(res) == 1
+                       ? json_loads(PQgetvalue(res, 0, 0), 0, NULL)
+                       : NULL;
+    if (view) {
+        const char *event = o->reason;
+        const char *rpps = json_string_value(json_object_get(
+            json_object_get(json_object_get(view, "slot"), "practitioner"), "rpps"));
+        if (rpps) {
+            struct push_target to = {
+                .territory = o->caller.territory, .topic = "bookings", .rpps = rpps};
+            push(d, &to, event, json_incref(view));
+        }
+        if (strcmp(event, "booking.cancelled") == 0) {
+            struct push_target to = {.territory = o->caller.territory,
+                                     .topic = "requests",
+                                     .organisation_id = o->caller.organisation_id};
+            push(d, &to, event, json_incref(view));
+        }
+        json_decref(view);
+    }
+    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+}
+
+/* booking.created, booking.cancelled and outcome.reported made by another
+ * process, for the subscribers connected to this one. */
+static void push_foreign_booking(struct dispatch *d, int64_t id, json_t *j)
+{
+    const char *event = json_string_value(json_object_get(j, "e"));
+    const char *territory = json_string_value(json_object_get(j, "t"));
+    const char *rpps = json_string_value(json_object_get(j, "rp"));
+    int64_t org = json_integer_value(json_object_get(j, "o"));
+    if (!event || !territory)
+        return;
+    struct push_target gp = {.territory = territory, .topic = "bookings", .rpps = rpps};
+    struct push_target requester = {
+        .territory = territory, .topic = "requests", .organisation_id = org};
+    if (strcmp(event, "outcome") == 0) {
+        const char *outcome = json_string_value(json_object_get(j, "oc"));
+        const char *client_ref = json_string_value(json_object_get(j, "f"));
+        if (outcome && wanted(d, &requester))
+            push(d, &requester, "outcome.reported",
+                 json_pack("{s:I, s:I, s:s, s:s}", "booking_id", (json_int_t)id, "request_id",
+                           json_integer_value(json_object_get(j, "q")), "client_ref",
+                           client_ref ? client_ref : "", "outcome", outcome));
+        return;
+    }
+    bool cancelled = strcmp(event, "cancelled") == 0;
+    if (!(rpps && wanted(d, &gp)) && !(cancelled && wanted(d, &requester)))
+        return;
+    push_booking_from_db(d, id, territory, org,
+                         cancelled ? "booking.cancelled" : "booking.created");
+}
+
+/* Pushes `event` (booking.created or booking.cancelled) for booking
+ * `booking_id` of `organisation_id` in `territory`, with the booking as the
+ * database shows it without the patient: one read. */
+static void push_booking_from_db(struct dispatch *d, int64_t booking_id, const char *territory,
+                                 int64_t organisation_id, const char *event)
+{
+    struct op *o = op_new(d, NULL, NULL, NULL, NULL);
+    if (!o)
+        return;
+    snprintf(o->caller.territory, sizeof(o->caller.territory), "%s", territory);
+    o->caller.organisation_id = organisation_id;
+    snprintf(o->reason, sizeof(o->reason), "%s", event);
+    char bid[24];
+    snprintf(bid, sizeof(bid), "%lld", (long long)booking_id);
+    const char *params[] = {bid};
+    db_query(d->db, sql_text[SQL_BOOKING_PUSH], 1, params, on_foreign_booking_view, o);
 }
 
 void dispatch_on_db_notify(struct db *db, const char *channel, const char *payload, int be_pid)
 {
     struct dispatch *d = db->data;
-    if (!d || !d->ready || d->closed || strcmp(channel, "snp_change") != 0 ||
-        db_own_backend(db, be_pid))
+    if (!d || !d->ready || d->closed || strcmp(channel, "snp_change") != 0)
         return;
+    bool own = db_own_backend(db, be_pid);
     json_t *j = json_loads(payload, 0, NULL);
     const char *kind = json_string_value(json_object_get(j, "k"));
     json_int_t id = json_integer_value(json_object_get(j, "id"));
     const char *status = json_string_value(json_object_get(j, "st"));
     /* Reference data and tokens (sql/migrations/0008). */
-    if (kind && strcmp(kind, "ref") == 0)
+    if (own || !kind) {
+        /* Our own changes are in memory already; their pushes of the
+         * requests topic come from here all the same. */
+    } else if (strcmp(kind, "ref") == 0) {
         store_reload_reference(&d->store, d->db, NULL, NULL);
-    else if (kind && strcmp(kind, "tok") == 0 && id > 0 && d->hooks.token_revoked)
+    } else if (strcmp(kind, "tok") == 0 && id > 0 && d->hooks.token_revoked) {
         d->hooks.token_revoked(d->hooks.ctx, id);
-    else if (kind && status && id > 0) {
-        if (kind[0] == 's')
-            foreign_slot(d, id, status, json_integer_value(json_object_get(j, "h")),
-                         json_integer_value(json_object_get(j, "x")),
-                         json_is_true(json_object_get(j, "r")));
-        else if (kind[0] == 'r')
-            foreign_request(d, id, status);
+    } else if (status && id > 0 && kind[0] == 's') {
+        foreign_slot(d, id, status, json_integer_value(json_object_get(j, "h")),
+                     json_integer_value(json_object_get(j, "x")),
+                     json_is_true(json_object_get(j, "r")));
+    } else if (status && id > 0 && kind[0] == 'r') {
+        foreign_request(d, id, status);
+    } else if (id > 0 && kind[0] == 'b') {
+        push_foreign_booking(d, id, j);
     }
+    if (kind && id > 0 && kind[0] == 's')
+        push_slot_change(d, id, j);
+    else if (kind && id > 0 && kind[0] == 'r')
+        push_request_change(d, id, j);
     json_decref(j);
 }

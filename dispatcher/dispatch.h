@@ -76,6 +76,9 @@ struct dispatch_hooks {
     void *ctx;
     /* Called after a committed change; `data` is borrowed. */
     void (*push)(void *ctx, const struct push_target *to, const char *event, json_t *data);
+    /* Whether a push to `to` would reach anyone connected to this process
+     * (may be NULL: then every push is built). */
+    bool (*wants)(void *ctx, const struct push_target *to);
     /* Called when token `id` was revoked, by this process or another one. */
     void (*token_revoked)(void *ctx, int64_t id);
 };
@@ -84,7 +87,15 @@ struct dispatch_stats {
     uint64_t bookings;
     uint64_t offers;
     uint64_t holds_expired;
-    uint64_t conflicts; /* hold or booking refused by the database */
+    uint64_t conflicts;    /* hold or booking refused by the database */
+    uint64_t match_passes; /* matching passes that had work */
+};
+
+/* Ids of slots or requests to look at again (dispatch.c). */
+struct id_queue {
+    int64_t *ids;
+    size_t n;
+    size_t cap;
 };
 
 struct dispatch {
@@ -95,6 +106,14 @@ struct dispatch {
     bool closed; /* dispatch_close ran: late database answers are dropped */
     struct dispatch_hooks hooks;
     uv_timer_t timer; /* hold expiry and housekeeping */
+    /* The matching pass (docs/dispatch.md "Invariants"): runs before the
+     * loop polls whenever a slot became free or a request began to wait,
+     * until nothing more can be matched. */
+    uv_prepare_t matcher;
+    struct id_queue match_slots;    /* slots that may serve a waiting request */
+    struct id_queue match_requests; /* requests that may find a free slot */
+    struct id_queue retry_slots;    /* the same after a failed database call: */
+    struct id_queue retry_requests; /* looked at again by the next timer tick */
     uint64_t last_housekeeping_ms;
     bool housekeeping_running;
     int inflight;          /* operations waiting for the database */

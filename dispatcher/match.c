@@ -196,7 +196,7 @@ struct request *match_pick_request(const struct slot *s, struct request *const *
 
     for (size_t i = 0; i < n; i++) {
         struct request *r = waiting[i];
-        if (r->status != REQ_WAITING || !match_eligible(r, s, now, NULL))
+        if (r->status != REQ_WAITING || r->pending || !match_eligible(r, s, now, NULL))
             continue;
         if (best == NULL || served_before(r, best))
             best = r;

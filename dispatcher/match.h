@@ -139,7 +139,8 @@ void match_rank_sorted(const struct request *r, struct slot *const *slots, size_
 /*
  * Returns the request of `waiting` that gets slot `s` first, now that it is
  * free (s->status must already be SLOT_FREE): among the `n` requests whose
- * status is REQ_WAITING and for which `s` is eligible at `now`, the one with
+ * status is REQ_WAITING, that have no change on its way to the database
+ * (pending), and for which `s` is eligible at `now`, the one with
  * the earliest deadline; ties go to the more urgent (same day before 24 h
  * before 48 h), then to the earlier created_at, then to the lower id.
  * Returns NULL when no request qualifies.  The result points into `waiting`.

@@ -107,6 +107,12 @@ struct slot {
     int64_t hold_expires_at; /* while held */
     int64_t released_at;     /* when its release rule opened it to all, or 0 */
     bool pending;            /* a state change for it is on its way to the database */
+    bool stale;  /* another process changed it while pending: read it again after */
+    bool queued; /* waiting for the next matching pass (dispatch.c) */
+    /* Lifetime (store.h): references held by the store and by operations in
+     * flight; `gone` once the store let it go (no longer live). */
+    unsigned refs;
+    bool gone;
 };
 
 struct request {
@@ -130,6 +136,12 @@ struct request {
     int64_t *declined; /* slots declined for this request, never offered again */
     size_t ndeclined;
     bool pending; /* a state change for it is on its way to the database */
+    bool stale;   /* another process changed it while pending: read it again after */
+    bool queued;  /* waiting for the next matching pass (dispatch.c) */
+    /* Lifetime (store.h): references held by the store and by operations in
+     * flight; `gone` once the store let it go (no longer open). */
+    unsigned refs;
+    bool gone;
     char client_ref[65];
     uint8_t priority_groups; /* PRIORITY_ bits */
 };

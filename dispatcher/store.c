@@ -100,6 +100,40 @@ static bool slot_before(const struct slot *a, const struct slot *b)
     return a->start < b->start || (a->start == b->start && a->id < b->id);
 }
 
+void store_slot_ref(struct slot *s)
+{
+    s->refs++;
+}
+
+void store_slot_unref(struct slot *s)
+{
+    if (--s->refs == 0)
+        free(s);
+}
+
+void store_request_ref(struct request *r)
+{
+    r->refs++;
+}
+
+void store_request_unref(struct request *r)
+{
+    if (--r->refs == 0) {
+        free(r->declined);
+        free(r);
+    }
+}
+
+struct slot *store_slot(const struct store *st, int64_t id)
+{
+    return idmap_get(&st->slots, id);
+}
+
+struct request *store_request(const struct store *st, int64_t id)
+{
+    return idmap_get(&st->requests, id);
+}
+
 bool store_add_slot(struct store *st, struct slot *s)
 {
     struct territory *t = s->territory;
@@ -107,14 +141,14 @@ bool store_add_slot(struct store *st, struct slot *s)
         size_t cap = t->capslots ? t->capslots * 2 : 256;
         struct slot **p = realloc(t->slots, cap * sizeof(*p));
         if (!p) {
-            free(s);
+            store_slot_unref(s);
             return false;
         }
         t->slots = p;
         t->capslots = cap;
     }
     if (!idmap_put(&st->slots, s->id, s)) {
-        free(s);
+        store_slot_unref(s);
         return false;
     }
     /* Slots mostly arrive in start order: search from the end. */
@@ -146,7 +180,8 @@ void store_remove_slot(struct store *st, struct slot *s)
     if (s->practitioner && s->status == SLOT_BOOKED && s->practitioner->booked > 0)
         s->practitioner->booked--;
     idmap_del(&st->slots, s->id);
-    free(s);
+    s->gone = true;
+    store_slot_unref(s);
 }
 
 bool store_add_request(struct store *st, struct request *r)
@@ -165,8 +200,7 @@ bool store_add_request(struct store *st, struct request *r)
     t->open[t->nopen++] = r;
     return true;
 fail:
-    free(r->declined);
-    free(r);
+    store_request_unref(r);
     return false;
 }
 
@@ -180,8 +214,8 @@ void store_remove_request(struct store *st, struct request *r)
         }
     }
     idmap_del(&st->requests, r->id);
-    free(r->declined);
-    free(r);
+    r->gone = true;
+    store_request_unref(r);
 }
 
 /* Someone waiting for a reference reload to finish. */
@@ -242,17 +276,26 @@ static void free_organisation(void *p)
     free(o);
 }
 
-static void free_request(void *p)
+/* store_free lets go of the live slots and open requests; an operation
+ * still holding one frees it when its answer comes. */
+static void release_slot(void *p)
+{
+    struct slot *s = p;
+    s->gone = true;
+    store_slot_unref(s);
+}
+
+static void release_request(void *p)
 {
     struct request *r = p;
-    free(r->declined);
-    free(r);
+    r->gone = true;
+    store_request_unref(r);
 }
 
 void store_free(struct store *st)
 {
-    free_values(&st->slots, free);
-    free_values(&st->requests, free_request);
+    free_values(&st->slots, release_slot);
+    free_values(&st->requests, release_request);
     free_values(&st->sites, free_site);
     free_values(&st->organisations, free_organisation);
     free_values(&st->practitioners, free_practitioner);
@@ -549,6 +592,7 @@ struct slot *store_slot_from_row(const struct store *st, const PGresult *res, in
     struct slot *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
+    s->refs = 1;
     s->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
     s->territory = store_territory(st, PQgetvalue(res, i, 1));
     s->site = idmap_get(&st->sites, strtoll(PQgetvalue(res, i, 2), NULL, 10));
@@ -567,7 +611,7 @@ struct slot *store_slot_from_row(const struct store *st, const PGresult *res, in
     s->hold_expires_at = strtoll(PQgetvalue(res, i, 14), NULL, 10);
     if (!ok) {
         log_warn("store", "slot %lld skipped: inconsistent row", (long long)s->id);
-        free(s);
+        store_slot_unref(s);
         return NULL;
     }
     return s;
@@ -613,6 +657,7 @@ struct request *store_request_from_row(const struct store *st, const PGresult *r
     struct request *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
+    r->refs = 1;
     r->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
     r->territory = store_territory(st, PQgetvalue(res, i, 1));
     r->organisation_id = strtoll(PQgetvalue(res, i, 2), NULL, 10);
@@ -641,7 +686,7 @@ struct request *store_request_from_row(const struct store *st, const PGresult *r
     r->ndeclined = declined.n;
     if (!ok) {
         log_warn("store", "request %lld skipped: inconsistent row", (long long)r->id);
-        free_request(r);
+        store_request_unref(r);
         return NULL;
     }
     return r;

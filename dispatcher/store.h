@@ -94,24 +94,49 @@ struct practitioner *store_practitioner(const struct store *st, const char *rpps
 bool store_parse_settings(const char *json, struct territory_settings *out)
     __attribute__((warn_unused_result));
 
-/* Inserts a slot (allocated by the caller with malloc, owned by the store
- * from now on) into its territory, keeping the order by start.  Returns
- * false when memory is short (the slot is then freed). */
+/* --- Lifetime of slots and requests ---------------------------------------------
+ *
+ * A slot or request is reference-counted, the way libuv handles and Redis
+ * clients are kept alive while a callback may still touch them.  The store
+ * holds one reference while the object is live (a slot free, held or booked;
+ * a request waiting or offered); every operation waiting for the database
+ * holds one of its own on the objects it will touch when the answer comes
+ * (dispatch.c, struct op).  Removing an object from the store unlinks it from
+ * every index at once and sets `gone`; the memory is released when the last
+ * reference is dropped.  So a callback never touches freed memory: it finds
+ * the object `gone` and leaves it alone.  Objects are created with one
+ * reference, their creator's. */
+
+void store_slot_ref(struct slot *s);
+void store_slot_unref(struct slot *s);
+void store_request_ref(struct request *r);
+void store_request_unref(struct request *r);
+
+/* The live slot or open request with this id, or NULL. */
+struct slot *store_slot(const struct store *st, int64_t id);
+struct request *store_request(const struct store *st, int64_t id);
+
+/* Inserts a slot into its territory, keeping the order by start; the
+ * caller's reference passes to the store.  Returns false when memory is
+ * short (that reference is then dropped). */
 bool store_add_slot(struct store *st, struct slot *s) __attribute__((warn_unused_result));
 
-/* Removes a slot that is no longer live (withdrawn, expired) and frees it. */
+/* Removes a slot that is no longer live (withdrawn, expired): unlinked at
+ * once, `gone`, and the store's reference dropped. */
 void store_remove_slot(struct store *st, struct slot *s);
 
-/* Adds an open request (malloc'ed, owned by the store from now on). */
+/* Adds an open request; the caller's reference passes to the store.
+ * Returns false when memory is short (that reference is then dropped). */
 bool store_add_request(struct store *st, struct request *r) __attribute__((warn_unused_result));
 
-/* Removes a request that is no longer open (booked, cancelled, unserved)
- * and frees it. */
+/* Removes a request that is no longer open (booked, cancelled, unserved):
+ * unlinked at once, `gone`, and the store's reference dropped. */
 void store_remove_request(struct store *st, struct request *r);
 
 /* Builds a slot from row `i` of a result shaped like sql/queries/load_slots.sql
- * (the slot-returning queries all share that shape).  Returns a malloc'ed
- * slot, or NULL (logged) when the row names something the store lacks. */
+ * (the slot-returning queries all share that shape).  Returns a new slot with
+ * one reference (the caller's), or NULL (logged) when the row names something
+ * the store lacks. */
 struct slot *store_slot_from_row(const struct store *st, const PGresult *res, int i);
 
 /* The same for a request, from a row shaped like sql/queries/load_requests.sql. */

@@ -2,10 +2,10 @@
 -- column list is shared by every query that returns slots to snpd
 -- (store_slot_from_row).
 SELECT s.id, s.territory_id, s.site_id, coalesce(s.rpps, ''),
-       extract(epoch FROM s.starts_at)::bigint, s.duration_min, s.mode, s.audience::text,
+       floor(extract(epoch FROM s.starts_at))::bigint, s.duration_min, s.mode, s.audience::text,
        coalesce(s.motifs::text, ''), coalesce(s.min_age, -1), coalesce(s.max_age, -1),
        coalesce(s.release_minutes, 0), s.status, coalesce(s.held_for, 0),
-       coalesce(extract(epoch FROM s.hold_expires_at)::bigint, 0)
+       coalesce(floor(extract(epoch FROM s.hold_expires_at))::bigint, 0)
   FROM slot s
  WHERE s.status IN ('free', 'held', 'booked')
    AND s.starts_at + make_interval(mins => s.duration_min) > now()

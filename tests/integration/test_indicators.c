@@ -644,6 +644,20 @@ static void offer_move(size_t i, int from, const char *reason, int next, int64_t
     }
 }
 
+/* Whether request `i` may book free slot `s` instead of its offer at `at`
+ * (mode, audience, restrictions, window: the database's own check). */
+static bool alternative_allowed(size_t i, int s, int64_t at)
+{
+    char rid[24], sid[24];
+    id_text(reqs[i].id, rid);
+    id_text(slots[s].id, sid);
+    const char *p[] = {rid, sid};
+    clock_at(at);
+    return sql_ll("SELECT (snp_slot_refusal(r, s) IS NULL)::int FROM request r, slot s"
+                  " WHERE r.id = $1::bigint AND s.id = $2::bigint",
+                  2, p) == 1;
+}
+
 /* Confirms slot `s` (held for the request, or a free alternative, which
  * releases the held one, `held`). */
 static void accept_offer(size_t i, int s, int held, int64_t at)
@@ -761,6 +775,8 @@ static void run_request(size_t i)
         accept_offer(i, b, b, t + 240);
     } else if (sub < 20) { /* a free alternative instead of the held slot */
         int b = pick(from, r->deadline, a, prefer);
+        if (b >= 0 && !alternative_allowed(i, b, t + 120))
+            b = -1; /* snpd books only what it could have offered (0012) */
         accept_offer(i, b >= 0 ? b : a, a, t + 120);
     } else if (sub < 23 && r->urgency > 0) { /* the practitioner cancels; rebooked */
         accept_offer(i, a, a, t + 120);
