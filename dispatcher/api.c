@@ -172,14 +172,16 @@ static void call_error_code(struct call *c, enum snp_proto_code code, const char
     call_error(c, &err);
 }
 
-static void call_ok(struct call *c, json_t *data)
+/* Answers a call with `data`; over HTTP with the route's status, or 200
+ * for a repeated call (`repeat`). */
+static void call_ok_as(struct call *c, json_t *data, bool repeat)
 {
     count_result(c->api, c->msg, true);
     if (c->ex) {
         char *text = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(10));
+        int status = c->msg->http_status && !repeat ? c->msg->http_status : 200;
         if (text)
-            server_http_respond_owned(c->ex, c->msg->http_status ? c->msg->http_status : 200,
-                                      "application/json", text, strlen(text));
+            server_http_respond_owned(c->ex, status, "application/json", text, strlen(text));
         else
             server_http_respond(c->ex, 500, "application/json", "{}", 2);
     } else if (c->ws) {
@@ -188,12 +190,17 @@ static void call_ok(struct call *c, json_t *data)
     call_free(c);
 }
 
+static void call_ok(struct call *c, json_t *data)
+{
+    call_ok_as(c, data, false);
+}
+
 static void on_dispatch_done(void *arg, enum dispatch_error err, const char *message,
                              const char *field, json_t *data)
 {
     struct call *c = arg;
     if (err == DISPATCH_OK) {
-        call_ok(c, data);
+        call_ok_as(c, data, message == DISPATCH_REPEAT);
         return;
     }
     enum snp_proto_code code;

@@ -445,6 +445,19 @@ static void conn_dispatch(struct db_conn *c)
         conn_lost(c, "cannot watch socket");
 }
 
+/* Hands the notifications libpq has parsed to the owner (or drops them) so
+ * that they never pile up.  They arrive on the listening connection only. */
+static void conn_deliver_notifies(struct db_conn *c)
+{
+    struct db *db = c->db;
+    PGnotify *n;
+    while ((n = PQnotifies(c->pg)) != NULL) {
+        if (db->on_notify)
+            db->on_notify(db, n->relname, n->extra, n->be_pid);
+        PQfreemem(n);
+    }
+}
+
 /* Reads what the server sent; completes the current query when its last
  * result has arrived. */
 static void conn_read(struct db_conn *c)
@@ -454,14 +467,7 @@ static void conn_read(struct db_conn *c)
         conn_lost(c, PQerrorMessage(c->pg));
         return;
     }
-    /* Notifications arrive on the listening connection only; hand them to
-     * the owner (or drop them) so that they never pile up. */
-    PGnotify *n;
-    while ((n = PQnotifies(c->pg)) != NULL) {
-        if (db->on_notify)
-            db->on_notify(db, n->relname, n->extra, n->be_pid);
-        PQfreemem(n);
-    }
+    conn_deliver_notifies(c);
 
     if (c->state != CONN_BUSY) {
         if (PQstatus(c->pg) == CONNECTION_BAD)
@@ -471,6 +477,12 @@ static void conn_read(struct db_conn *c)
     while (!PQisBusy(c->pg)) {
         PGresult *r = PQgetResult(c->pg);
         if (!r) {
+            /* libpq parses messages in PQisBusy and PQgetResult, not in
+             * PQconsumeInput: a notification that came with this query's
+             * results (the listening connection also runs queries, and hears
+             * its own transactions) is only queued now.  Left there, it would
+             * wait for the next bytes on this socket. */
+            conn_deliver_notifies(c);
             struct db_query *q = c->current;
             PGresult *kept = c->kept;
             c->current = NULL;

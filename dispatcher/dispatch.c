@@ -42,6 +42,8 @@ static const struct {
     [DERR_INTERNAL] = {"internal", 500},
 };
 
+const char DISPATCH_REPEAT[] = "repeat";
+
 const char *dispatch_error_code(enum dispatch_error e)
 {
     return error_table[e].code;
@@ -100,6 +102,7 @@ struct op {
     int attempts;
     int count;
     bool retry_later; /* the database failed: look at its objects again later */
+    bool repeat;      /* answers a repeated call (DISPATCH_REPEAT) */
     char reason[40];
     json_t *result;
     /* request.create ranks once: the slot to hold and the alternatives. */
@@ -165,6 +168,8 @@ static void op_finish(struct op *o, enum dispatch_error err, const char *message
 {
     struct dispatch *d = o->d;
     d->inflight--;
+    if (err == DISPATCH_OK && o->repeat)
+        message = DISPATCH_REPEAT;
     if (o->cb)
         o->cb(o->arg, err, message, field, err == DISPATCH_OK ? result : NULL);
     json_decref(result);
@@ -1221,7 +1226,9 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
     int64_t held = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
     int64_t expires = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
     if (!created) {
-        /* A retried creation: answer with the request as it stands. */
+        /* A retried creation (the database checked it is the same request):
+         * answer with the request as it stands. */
+        o->repeat = true;
         op_set_request(o, NULL);
         struct request *existing = store_request(&d->store, id);
         if (existing) {
@@ -1266,6 +1273,8 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
               created_json(d, r, o->data, o->alternatives, o->nalternatives));
 }
 
+static bool territory_has_commune(const struct territory *t, const struct commune *c);
+
 void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t *data,
                              dispatch_cb cb, void *arg)
 {
@@ -1282,6 +1291,11 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
     struct commune *commune = insee ? store_commune(&d->store, insee) : NULL;
     if (!commune) {
         cb(arg, DERR_INVALID_FIELD, "unknown commune", "patient.commune_insee", NULL);
+        return;
+    }
+    if (!territory_has_commune(t, commune)) {
+        cb(arg, DERR_OTHER_TERRITORY, "this commune is not one of your territory's",
+           "patient.commune_insee", NULL);
         return;
     }
     /* The source details must be those of the caller's kind. */

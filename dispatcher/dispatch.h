@@ -60,7 +60,12 @@ struct caller {
 
 /* The answer to an operation: `data` is the protocol's response object on
  * success (the callback may keep it with json_incref), or NULL with an error,
- * a sentence, and the dotted path of the field at fault (or NULL). */
+ * a sentence, and the dotted path of the field at fault (or NULL).  On
+ * success `message` is NULL, or DISPATCH_REPEAT when the call repeated an
+ * earlier one (request.create with a client_ref already used for the same
+ * request): HTTP then answers 200 instead of the route's creation status. */
+extern const char DISPATCH_REPEAT[];
+
 typedef void (*dispatch_cb)(void *arg, enum dispatch_error err, const char *message,
                             const char *field, json_t *data);
 

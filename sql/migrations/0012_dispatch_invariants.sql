@@ -138,6 +138,39 @@ BEGIN
     RETURN s;
 END $$;
 
+-- Whether request.create's p_request and p_identity describe another
+-- request than r (same client_ref): what the requester sent, compared with
+-- what was recorded; the patient's age, derived from the date, and the
+-- deadline, derived from the time, are not compared.  An identity already
+-- erased is not compared either.
+CREATE FUNCTION snp_request_differs(r request, p_request jsonb, p_identity jsonb)
+RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    x record;
+    i patient_identity;
+BEGIN
+    SELECT * INTO x FROM jsonb_to_record(p_request) AS j (
+        motif text, urgency text, modes text[], max_distance_km real, reduced_mobility boolean,
+        patient_commune text, patient_birth_year int, patient_sex text, has_mt boolean,
+        mt_rpps text, priority_groups text[], source jsonb);
+    IF (x.motif, x.urgency, x.modes, x.max_distance_km, coalesce(x.reduced_mobility, false),
+        x.patient_commune, x.patient_birth_year, x.patient_sex, x.has_mt, x.mt_rpps,
+        coalesce(x.priority_groups, '{}'), coalesce(x.source, '{}'::jsonb))
+       IS DISTINCT FROM
+       (r.motif, r.urgency, r.modes, r.max_distance_km, r.reduced_mobility, r.patient_commune,
+        r.patient_birth_year, r.patient_sex, r.has_mt, r.mt_rpps, r.priority_groups, r.source) THEN
+        RETURN true;
+    END IF;
+    SELECT * INTO i FROM patient_identity WHERE request_id = r.id;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    RETURN (p_identity ->> 'display_name', p_identity ->> 'initials',
+            (p_identity ->> 'birth_date')::date, p_identity ->> 'phone',
+            p_identity ->> 'motif_text')
+           IS DISTINCT FROM (i.display_name, i.initials, i.birth_date, i.phone, i.motif_text);
+END $$;
+
 -- request.create, now returning the deadline it computed on the database's
 -- clock (the deadline of p_request is ignored).
 DROP FUNCTION snp_request_create(text, bigint, text, jsonb, jsonb, bigint, int);
@@ -180,6 +213,12 @@ BEGIN
     IF NOT FOUND THEN
         SELECT * INTO r FROM request
          WHERE organisation_id = p_organisation AND client_ref = p_request ->> 'client_ref';
+        -- A true retry carries the same request; the same client_ref for
+        -- another one is a conflict (protocol: request.create).
+        IF snp_request_differs(r, p_request, p_identity) THEN
+            RAISE EXCEPTION 'client_ref % was used for another request',
+                p_request ->> 'client_ref' USING ERRCODE = 'SN409';
+        END IF;
         request_id := r.id;
         created := false;
         status := r.status;

@@ -102,8 +102,11 @@ static json_int_t publish_one(int port, int minutes, const char *audiences, cons
                              (json_int_t)f.site_gp1, "mode", "office", "audiences",
                              json_loads(audiences, 0, NULL), "slots", "start", buf,
                              "duration_min", 15);
-    if (extra)
-        json_object_update(body, json_loads(extra, 0, NULL));
+    if (extra) {
+        json_t *more = json_loads(extra, 0, NULL);
+        json_object_update(body, more);
+        json_decref(more);
+    }
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     int st;
@@ -522,4 +525,99 @@ Test(invariants, accept_checks_what_offering_checks)
     cr_assert_eq(num(b, "booking_id"), booking);
     json_decref(b);
     cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM booking"), 1);
+}
+
+/* --- answers the specification gives (issue 11, item 4 and part of 7) ------------- */
+
+Test(invariants, client_ref_retry_is_200_and_reuse_for_another_request_is_conflict)
+{
+    fixture_start(&f);
+    int st;
+    json_t *first = create(f.snpd.port, "same-ref", &st);
+    cr_assert_eq(st, 201);
+    json_t *again = create(f.snpd.port, "same-ref", &st);
+    cr_assert_eq(st, 200, "a true retry answers 200, got %d", st);
+    cr_assert_eq(num(again, "request_id"), num(first, "request_id"));
+    json_decref(first);
+    json_decref(again);
+    char *body = request_body("same-ref", 1950, "24h"); /* another patient */
+    json_t *r = fix_api(&f, "POST", "/api/v1/requests", FIX_PHARMACY, body, &st);
+    free(body);
+    cr_assert_eq(st, 409, "the same client_ref for another request answered %d", st);
+    cr_assert_str_eq(str(json_object_get(r, "error"), "code"), "conflict");
+    json_decref(r);
+    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM request"), 1);
+}
+
+Test(invariants, a_patient_commune_of_another_territory_is_refused)
+{
+    fixture_start(&f);
+    json_t *b = json_pack("{s:s, s:{s:s, s:i, s:s, s:s, s:b}, s:{s:s}, s:s}", "client_ref",
+                          "rennes-1", "patient", "initials", "J. D.", "birth_year", 1980, "sex",
+                          "female", "commune_insee", "35238", "has_mt", 0, "motif", "code", "ent",
+                          "urgency", "24h");
+    char *text = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    int st;
+    json_t *r = fix_api(&f, "POST", "/api/v1/requests", FIX_PHARMACY, text, &st);
+    free(text);
+    cr_assert_eq(st, 403);
+    cr_assert_str_eq(str(json_object_get(r, "error"), "code"), "other_territory");
+    cr_assert_str_eq(str(json_object_get(r, "error"), "field"), "patient.commune_insee");
+    json_decref(r);
+    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM request"), 0);
+}
+
+Test(invariants, publishing_at_another_territorys_site_is_other_territory)
+{
+    PQclear(pgtest_exec(&f.pg, "INSERT INTO site (territory_id, kind, name, address,"
+                               " commune_insee, latitude, longitude) VALUES ('test-other',"
+                               " 'practice', 'Cabinet de Rennes', '1 rue', '35238', 48.11, -1.67)"));
+    fixture_start(&f);
+    long site = pgtest_long(&f.pg, "SELECT id FROM site WHERE name = 'Cabinet de Rennes'");
+    char body[256];
+    snprintf(body, sizeof(body),
+             "{\"site_id\": %ld, \"mode\": \"office\", \"audiences\": [\"sas\"], \"slots\":"
+             " [{\"start\": \"2030-01-07T10:00:00Z\", \"duration_min\": 15}]}",
+             site);
+    int st;
+    json_t *r = fix_api(&f, "POST", "/api/v1/slots", FIX_GP_1, body, &st);
+    cr_assert_eq(st, 403);
+    cr_assert_str_eq(str(json_object_get(r, "error"), "code"), "other_territory");
+    json_decref(r);
+}
+
+Test(invariants, another_organisations_request_is_answered_as_a_missing_one)
+{
+    fixture_start(&f);
+    publish_one(f.snpd.port, 120, "[\"pharmacy\", \"sas\"]", NULL);
+    int st;
+    json_t *r = create(f.snpd.port, "mine-1", &st);
+    json_int_t id = num(r, "request_id");
+    json_int_t slot = num(json_object_get(json_object_get(r, "offer"), "slot"), "slot_id");
+    json_decref(r);
+    /* The SAS of the same territory probes the pharmacy's open request and a
+     * request that does not exist: the answers cannot be told apart. */
+    const char *ops[] = {"accept", "cancel"};
+    for (int k = 0; k < 2; k++) {
+        char body[64];
+        snprintf(body, sizeof(body), k == 0 ? "{\"slot_id\": %lld}" : "{\"reason\": \"other\"}",
+                 (long long)slot);
+        json_t *answers[2];
+        for (int i = 0; i < 2; i++) {
+            char path[80];
+            snprintf(path, sizeof(path), "/api/v1/requests/%lld/%s",
+                     (long long)(i == 0 ? id : id + 1000), ops[k]);
+            answers[i] = fix_api(&f, "POST", path, FIX_SAS, body, &st);
+            cr_assert_eq(st, 404, "%s: %d", ops[k], st);
+        }
+        json_t *e0 = json_object_get(answers[0], "error"), *e1 = json_object_get(answers[1], "error");
+        cr_assert_str_eq(str(e0, "code"), str(e1, "code"));
+        cr_assert_str_eq(str(e0, "message"), str(e1, "message"));
+        cr_assert_str_eq(str(e0, "field"), "request_id");
+        cr_assert_str_eq(str(e1, "field"), "request_id");
+        json_decref(answers[0]);
+        json_decref(answers[1]);
+    }
+    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM request WHERE status = 'offered'"), 1);
 }
