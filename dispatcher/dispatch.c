@@ -689,6 +689,23 @@ static void reread_slot(struct dispatch *d, struct slot *s)
     db_query(d->db, sql_text[SQL_SLOT_GET], 1, params, on_slot_reread, o);
 }
 
+/* Brings `r`'s offer to what `fresh` (just read from the database) says. */
+static void request_apply_fresh(struct dispatch *d, struct request *r, const struct request *fresh)
+{
+    struct slot *held = fresh->held_slot ? store_slot(&d->store, fresh->held_slot) : NULL;
+    if (fresh->status == REQ_OFFERED && held) {
+        request_set_offer(r, held, fresh->hold_expires_at);
+    } else if (fresh->status == REQ_OFFERED) {
+        r->status = REQ_OFFERED;
+        r->held_slot = fresh->held_slot;
+        r->hold_expires_at = fresh->hold_expires_at;
+    } else {
+        request_clear_offer(r);
+    }
+    for (size_t i = 0; i < fresh->ndeclined; i++)
+        request_refuse_locally(r, fresh->declined[i]);
+}
+
 static void on_request_reread(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
@@ -707,18 +724,7 @@ static void on_request_reread(void *arg, enum db_status st, const PGresult *res)
         op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
         return;
     }
-    struct slot *held = fresh->held_slot ? store_slot(&d->store, fresh->held_slot) : NULL;
-    if (fresh->status == REQ_OFFERED && held)
-        request_set_offer(r, held, fresh->hold_expires_at);
-    else if (fresh->status == REQ_OFFERED) {
-        r->status = REQ_OFFERED;
-        r->held_slot = fresh->held_slot;
-        r->hold_expires_at = fresh->hold_expires_at;
-    } else {
-        request_clear_offer(r);
-    }
-    for (size_t i = 0; i < fresh->ndeclined; i++)
-        request_refuse_locally(r, fresh->declined[i]);
+    request_apply_fresh(d, r, fresh);
     store_request_unref(fresh);
     op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
 }
@@ -1450,24 +1456,6 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
     free(ident_text);
 }
 
-/* Finds an open request of the caller's organisation, or answers. */
-static struct request *own_request(struct dispatch *d, const struct caller *c, json_t *data,
-                                   dispatch_cb cb, void *arg)
-{
-    json_int_t id = json_integer_value(json_object_get(data, "request_id"));
-    struct request *r = idmap_get(&d->store.requests, id);
-    if (!r || r->organisation_id != c->organisation_id ||
-        strcmp(r->territory->id, c->territory) != 0) {
-        cb(arg, DERR_NOT_FOUND, NO_SUCH_REQUEST, "request_id", NULL);
-        return NULL;
-    }
-    if (r->pending) {
-        cb(arg, DERR_CONFLICT, "the request is being updated; retry", "request_id", NULL);
-        return NULL;
-    }
-    return r;
-}
-
 /* --- offer.accept ----------------------------------------------------------------- */
 
 static json_t *booking_json(struct dispatch *d, int64_t booking_id, const struct request *r,
@@ -1622,25 +1610,89 @@ void dispatch_offer_accept(struct dispatch *d, const struct caller *c, json_t *d
 
 /* --- offer.decline ---------------------------------------------------------------- */
 
+/* Declines o->req's offer of slot o->ids[0] and offers the next slot. */
+static void decline_start(struct op *o)
+{
+    struct request *r = o->req;
+    json_int_t slot_id = o->ids[0];
+    if (r->status != REQ_OFFERED || r->held_slot != slot_id) {
+        op_fail(o, DERR_CONFLICT, "this slot is not the one offered to the request", "slot_id");
+        return;
+    }
+    op_set_release(o, store_slot(&o->d->store, slot_id));
+    snprintf(o->reason, sizeof(o->reason), "declined");
+    /* The declined slot is held, so ranking already leaves it out. */
+    offer_move_next(o);
+}
+
+/* The request as the database has it, for a decline this process could not
+ * judge from memory (made through another process a moment ago). */
+static void on_decline_read(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    if (op_settled_early(o, st, res))
+        return;
+    struct dispatch *d = o->d;
+    struct request *fresh = PQntuples(res) == 1 ? store_request_from_row(&d->store, res, 0) : NULL;
+    if (!fresh || fresh->organisation_id != o->caller.organisation_id ||
+        strcmp(fresh->territory->id, o->caller.territory) != 0) {
+        if (fresh)
+            store_request_unref(fresh);
+        op_fail(o, DERR_NOT_FOUND, NO_SUCH_REQUEST, "request_id");
+        return;
+    }
+    struct request *r = store_request(&d->store, fresh->id);
+    if (r) {
+        if (!r->pending)
+            request_apply_fresh(d, r, fresh);
+        store_request_unref(fresh);
+    } else {
+        r = fresh;
+        store_request_ref(r);
+        if (!store_add_request(&d->store, r)) {
+            store_request_unref(r);
+            op_fail(o, DERR_INTERNAL, "out of memory", NULL);
+            return;
+        }
+        store_request_unref(r); /* the store's reference remains */
+    }
+    if (r->pending) {
+        op_fail(o, DERR_CONFLICT, "the request is being updated; retry", "request_id");
+        return;
+    }
+    op_set_request(o, r);
+    decline_start(o);
+}
+
 void dispatch_offer_decline(struct dispatch *d, const struct caller *c, json_t *data,
                             dispatch_cb cb, void *arg)
 {
-    struct request *r = own_request(d, c, data, cb, arg);
-    if (!r)
-        return;
+    json_int_t id = json_integer_value(json_object_get(data, "request_id"));
     json_int_t slot_id = json_integer_value(json_object_get(data, "slot_id"));
-    if (r->status != REQ_OFFERED || r->held_slot != slot_id) {
-        cb(arg, DERR_CONFLICT, "this slot is not the one offered to the request", "slot_id", NULL);
+    struct request *r = store_request(&d->store, id);
+    if (r && (r->organisation_id != c->organisation_id ||
+              strcmp(r->territory->id, c->territory) != 0)) {
+        cb(arg, DERR_NOT_FOUND, NO_SUCH_REQUEST, "request_id", NULL);
+        return;
+    }
+    if (r && r->pending) {
+        cb(arg, DERR_CONFLICT, "the request is being updated; retry", "request_id", NULL);
         return;
     }
     struct op *o = op_new(d, c, data, cb, arg);
     if (!o)
         return;
-    op_set_request(o, r);
-    op_set_release(o, store_slot(&d->store, slot_id));
-    snprintf(o->reason, sizeof(o->reason), "declined");
-    /* The declined slot is held, so ranking already leaves it out. */
-    offer_move_next(o);
+    o->ids[0] = slot_id;
+    if (r && r->status == REQ_OFFERED && r->held_slot == slot_id) {
+        op_set_request(o, r);
+        decline_start(o);
+        return;
+    }
+    /* Memory does not know the request or its offer yet: ask the database. */
+    char rid[24];
+    snprintf(rid, sizeof(rid), "%lld", (long long)id);
+    const char *params[] = {rid};
+    db_query(d->db, sql_text[SQL_REQUEST_GET_OPEN], 1, params, on_decline_read, o);
 }
 
 /* --- request.cancel, booking.cancel ----------------------------------------------- */

@@ -387,6 +387,39 @@ Test(invariants, offer_made_reaches_subscribers_on_both_processes_once)
     cr_assert_eq(snpd_proc_stop(&second, SIGTERM, 15000), 0);
 }
 
+Test(invariants, a_request_made_through_one_process_is_declined_through_the_other)
+{
+    fixture_start(&f);
+    struct snpd_proc second;
+    snpd_proc_start(&second, f.pg.conninfo, NULL, true);
+    publish_one(f.snpd.port, 120, "[\"pharmacy\"]", NULL);
+    publish_one(f.snpd.port, 150, "[\"pharmacy\"]", NULL);
+    for (int i = 0; i < 10; i++) {
+        int st;
+        char ref[24];
+        snprintf(ref, sizeof(ref), "via-%d", i);
+        json_t *r = create(f.snpd.port, ref, &st);
+        cr_assert_eq(st, 201);
+        json_int_t id = num(r, "request_id");
+        json_int_t slot = num(json_object_get(json_object_get(r, "offer"), "slot"), "slot_id");
+        json_decref(r);
+        cr_assert_gt(slot, 0);
+        /* At once, through the process that has not heard of it yet. */
+        char path[64], body[48];
+        snprintf(path, sizeof(path), "/api/v1/requests/%lld/decline", (long long)id);
+        snprintf(body, sizeof(body), "{\"slot_id\": %lld}", (long long)slot);
+        json_t *d = fix_api_port(second.port, "POST", path, f.token[FIX_PHARMACY], body, &st);
+        cr_assert_eq(st, 200, "round %d: decline through the other process answered %d", i, st);
+        json_decref(d);
+        snprintf(path, sizeof(path), "/api/v1/requests/%lld/cancel", (long long)id);
+        json_decref(fix_api_port(second.port, "POST", path, f.token[FIX_PHARMACY],
+                                 "{\"reason\": \"other\"}", &st));
+        cr_assert_eq(st, 200);
+        cr_assert_eq(wait_count("SELECT count(*) FROM slot WHERE status = 'held'", 0, WAIT_MS), 0);
+    }
+    cr_assert_eq(snpd_proc_stop(&second, SIGTERM, 15000), 0);
+}
+
 /* --- 4. every end of a hold is signalled ------------------------------------------ */
 
 Test(invariants, a_hold_ended_by_housekeeping_sends_offer_expired)
