@@ -645,7 +645,8 @@ static void retry_queued(struct dispatch *d)
 /* --- reading back what another process changed meanwhile -------------------------- */
 
 static void fetch_by_id(struct dispatch *d, enum sql_id query, int64_t id, db_result_cb cb);
-static void on_foreign_slot_loaded(void *arg, enum db_status st, const PGresult *res);
+static void read_unknown_slot(struct dispatch *d, int64_t id);
+static void unknown_changed(struct idmap *reads, int64_t id);
 static void apply_slot_state(struct dispatch *d, struct slot *s, enum slot_status ns,
                              int64_t held_for, int64_t hold_expires, bool released);
 
@@ -856,7 +857,7 @@ static void on_offer_moved(void *arg, enum db_status st, const PGresult *res)
         r->status = REQ_OFFERED;
         r->held_slot = held;
         r->hold_expires_at = expires;
-        fetch_by_id(d, SQL_SLOT_GET, held, on_foreign_slot_loaded);
+        read_unknown_slot(d, held);
     } else {
         request_clear_offer(r);
     }
@@ -1482,7 +1483,6 @@ static json_t *booking_json(struct dispatch *d, int64_t booking_id, const struct
 
 static void push_booking_from_db(struct dispatch *d, int64_t booking_id, const char *territory,
                                  int64_t organisation_id, const char *event);
-static void on_foreign_slot_loaded(void *arg, enum db_status st, const PGresult *res);
 
 static void on_accepted(void *arg, enum db_status st, const PGresult *res)
 {
@@ -1546,7 +1546,7 @@ static void on_accepted(void *arg, enum db_status st, const PGresult *res)
         s->hold_expires_at = 0;
         push_capacity(d, s);
     } else {
-        fetch_by_id(d, SQL_SLOT_GET, slot_id, on_foreign_slot_loaded);
+        read_unknown_slot(d, slot_id);
     }
     if (!r || r->gone || !s) {
         /* Booked by the database for a request or slot this process had not
@@ -1746,6 +1746,8 @@ static void on_request_cancelled(void *arg, enum db_status st, const PGresult *r
     int64_t freed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     int64_t booking = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     apply_freed(d, freed);
+    if (!r)
+        unknown_changed(&d->request_reads, o->ids[0]);
     if (r && !r->gone) {
         r->status = REQ_CANCELLED;
         r->held_slot = 0;
@@ -1982,6 +1984,9 @@ static void on_withdrawn(void *arg, enum db_status st, const PGresult *res)
         s->status = SLOT_WITHDRAWN;
         push_capacity(d, s);
         store_remove_slot(&d->store, s);
+    } else if (!s) {
+        /* Not in memory yet: a read of it in flight may return it free. */
+        unknown_changed(&d->slot_reads, id);
     }
     op_set_slot(o, NULL);
     json_array_append_new(json_object_get(o->result, "slot_ids"), json_integer(id));
@@ -2385,17 +2390,88 @@ void dispatch_close(struct dispatch *d)
     id_queue_free(&d->match_requests);
     id_queue_free(&d->retry_slots);
     id_queue_free(&d->retry_requests);
+    for (int k = 0; k < 2; k++) {
+        struct idmap *m = k ? &d->request_reads : &d->slot_reads;
+        for (size_t i = 0; i < m->cap; i++)
+            free(m->buckets[i].value);
+        idmap_free(m);
+    }
     uv_close((uv_handle_t *)&d->timer, NULL);
     uv_close((uv_handle_t *)&d->matcher, NULL);
 }
 
 /* --- changes made by other snpd processes ----------------------------------------- */
 
+/* A read of a slot or request memory did not know, in flight.  A change
+ * announced meanwhile may be newer than what the read returns: the object is
+ * then read again rather than taken as the read saw it. */
+struct unknown_read {
+    bool again;
+};
+
+/* Starts reading `id` into memory, or, when a read of it is in flight
+ * already, makes that read start again when it ends. */
+static void read_unknown(struct dispatch *d, struct idmap *reads, enum sql_id query, int64_t id,
+                         db_result_cb cb)
+{
+    struct unknown_read *u = idmap_get(reads, id);
+    if (u) {
+        u->again = true;
+        return;
+    }
+    u = calloc(1, sizeof(*u));
+    if (!u || !idmap_put(reads, id, u)) {
+        free(u);
+        log_warn("dispatch", "out of memory reading object %lld", (long long)id);
+        return;
+    }
+    fetch_by_id(d, query, id, cb);
+}
+
+/* Ends the read of `id`; returns false when it must be read again (it has
+ * been started again then). */
+static bool unknown_read_done(struct dispatch *d, struct idmap *reads, enum sql_id query,
+                              int64_t id, db_result_cb cb)
+{
+    struct unknown_read *u = idmap_del(reads, id);
+    bool again = u && u->again;
+    free(u);
+    if (again)
+        read_unknown(d, reads, query, id, cb);
+    return !again;
+}
+
+/* A change announced about `id` while memory does not hold it. */
+static void unknown_changed(struct idmap *reads, int64_t id)
+{
+    struct unknown_read *u = idmap_get(reads, id);
+    if (u)
+        u->again = true;
+}
+
+static void on_foreign_slot_loaded(void *arg, enum db_status st, const PGresult *res);
+static void on_foreign_request_loaded(void *arg, enum db_status st, const PGresult *res);
+
+static void read_unknown_slot(struct dispatch *d, int64_t id)
+{
+    read_unknown(d, &d->slot_reads, SQL_SLOT_GET, id, on_foreign_slot_loaded);
+}
+
+static void read_unknown_request(struct dispatch *d, int64_t id)
+{
+    read_unknown(d, &d->request_reads, SQL_REQUEST_GET_OPEN, id, on_foreign_request_loaded);
+}
+
 static void on_foreign_slot_loaded(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
     struct dispatch *d = o->d;
-    if (!d->closed && st == DB_OK && PQntuples(res) == 1) {
+    if (d->closed ||
+        !unknown_read_done(d, &d->slot_reads, SQL_SLOT_GET, o->ids[0], on_foreign_slot_loaded)) {
+        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+        return;
+    }
+    if (st == DB_OK && PQntuples(res) == 1) {
         struct slot *s = store_slot_from_row(&d->store, res, 0);
         if (s && store_slot(&d->store, s->id)) {
             store_slot_unref(s); /* it arrived meanwhile */
@@ -2422,7 +2498,12 @@ static void on_foreign_request_loaded(void *arg, enum db_status st, const PGresu
 {
     struct op *o = arg;
     struct dispatch *d = o->d;
-    if (!d->closed && st == DB_OK && PQntuples(res) == 1) {
+    if (d->closed || !unknown_read_done(d, &d->request_reads, SQL_REQUEST_GET_OPEN, o->ids[0],
+                                        on_foreign_request_loaded)) {
+        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+        return;
+    }
+    if (st == DB_OK && PQntuples(res) == 1) {
         struct request *r = store_request_from_row(&d->store, res, 0);
         if (r && !store_request(&d->store, r->id)) {
             op_set_request(o, r); /* op_finish queues it for the matching pass */
@@ -2441,6 +2522,7 @@ static void fetch_by_id(struct dispatch *d, enum sql_id query, int64_t id, db_re
     struct op *o = op_new(d, NULL, NULL, NULL, NULL);
     if (!o)
         return;
+    o->ids[0] = id;
     char s[24];
     snprintf(s, sizeof(s), "%lld", (long long)id);
     const char *params[] = {s};
@@ -2497,8 +2579,9 @@ static void foreign_slot(struct dispatch *d, int64_t id, const char *status, int
         return;
     struct slot *s = store_slot(&d->store, id);
     if (!s) {
+        unknown_changed(&d->slot_reads, id);
         if (ns == SLOT_FREE || ns == SLOT_HELD || ns == SLOT_BOOKED)
-            fetch_by_id(d, SQL_SLOT_GET, id, on_foreign_slot_loaded);
+            read_unknown_slot(d, id);
         return;
     }
     if (s->pending) {
@@ -2517,8 +2600,9 @@ static void foreign_request(struct dispatch *d, int64_t id, const char *status)
         return;
     struct request *r = store_request(&d->store, id);
     if (!r) {
+        unknown_changed(&d->request_reads, id);
         if (ns == REQ_WAITING || ns == REQ_OFFERED)
-            fetch_by_id(d, SQL_REQUEST_GET_OPEN, id, on_foreign_request_loaded);
+            read_unknown_request(d, id);
         return;
     }
     if (r->pending) {

@@ -119,6 +119,10 @@ struct dispatch {
     struct id_queue match_requests; /* requests that may find a free slot */
     struct id_queue retry_slots;    /* the same after a failed database call: */
     struct id_queue retry_requests; /* looked at again by the next timer tick */
+    /* Reads of slots and requests memory did not know (another process made
+     * them), in flight: id -> struct unknown_read (dispatch.c). */
+    struct idmap slot_reads;
+    struct idmap request_reads;
     uint64_t last_housekeeping_ms;
     bool housekeeping_running;
     int inflight;          /* operations waiting for the database */

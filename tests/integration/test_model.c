@@ -572,6 +572,25 @@ static long idle_pairs(char *detail, size_t n)
     return idle;
 }
 
+static int64_t mismatched_slot; /* the last slot memory and database disagreed on */
+
+/* Prints the event log of a slot (to understand a violation). */
+static void explain_slot(int64_t id)
+{
+    char sql[300];
+    snprintf(sql, sizeof(sql),
+             "SELECT id, kind, coalesce(request_id, 0), actor, xmin::text,"
+             " to_char(at, 'HH24:MI:SS.MS') FROM event WHERE slot_id = %lld ORDER BY id",
+             (long long)id);
+    PGresult *res = pgtest_exec(&f.pg, sql);
+    for (int i = 0; i < PQntuples(res); i++)
+        fprintf(stderr, "[model]   slot %lld: event %s %s request %s by %s (xact %s) at %s\n",
+                (long long)id, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+                PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), PQgetvalue(res, i, 4),
+                PQgetvalue(res, i, 5));
+    PQclear(res);
+}
+
 /* Whether process `p`'s memory (slot.list) equals the database's live slots. */
 static bool memory_matches(int p, char *detail, size_t n)
 {
@@ -587,13 +606,28 @@ static bool memory_matches(int p, char *detail, size_t n)
         same = num(s, "slot_id") == val(db, i, 0) &&
                strcmp(json_string_value(json_object_get(s, "status")), PQgetvalue(db, i, 1)) == 0;
         if (!same)
+            mismatched_slot = num(s, "slot_id");
+        if (!same)
             snprintf(detail, n, "process %d: slot %lld %s in memory, %s %s in the database", p + 1,
                      (long long)num(s, "slot_id"), json_string_value(json_object_get(s, "status")),
                      PQgetvalue(db, i, 0), PQgetvalue(db, i, 1));
     }
-    if (!same && !detail[0])
-        snprintf(detail, n, "process %d: %zu slots in memory, %d in the database", p + 1,
-                 json_array_size(list), PQntuples(db));
+    if (!same && !detail[0]) {
+        /* Name the first slot one side has and the other has not. */
+        size_t i = 0;
+        int k = 0;
+        while (i < json_array_size(list) && k < PQntuples(db) &&
+               num(json_array_get(list, i), "slot_id") == val(db, k, 0)) {
+            i++;
+            k++;
+        }
+        mismatched_slot = num(json_array_get(list, i), "slot_id");
+        snprintf(detail, n, "process %d: %zu slots in memory, %d in the database (memory has %lld"
+                            " where the database has %s)",
+                 p + 1, json_array_size(list), PQntuples(db),
+                 (long long)num(json_array_get(list, i), "slot_id"),
+                 k < PQntuples(db) ? PQgetvalue(db, k, 0) : "none");
+    }
     PQclear(db);
     json_decref(r);
     return same;
@@ -623,6 +657,8 @@ static void wait_quiet_point(void)
         clock_gettime(CLOCK_MONOTONIC, &t);
         if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > SETTLE_MS) {
             violation("no quiet point within %d ms: %s", SETTLE_MS, detail);
+            if (mismatched_slot)
+                explain_slot(mismatched_slot);
             break;
         }
         usleep(100 * 1000);
