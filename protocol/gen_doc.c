@@ -50,6 +50,10 @@ static const char *const limit_docs[][2] = {
                        "closed."},
     {"max_connections_per_address", "Simultaneous connections from one IP address; more are "
                                     "refused."},
+    {"message_timeout_s", "Seconds from the first byte of an HTTP request body to its last, or "
+                          "from the first fragment of a WebSocket message to its last; an HTTP "
+                          "request is then answered 408 and its connection closed, a WebSocket "
+                          "closed with code 1008."},
 };
 
 /* The built-in formats of the codec (protocol/codec.c). */
