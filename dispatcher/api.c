@@ -121,21 +121,20 @@ void api_write_metrics(const struct api *a, struct buf *b)
         buf_printf(b, "snpd_messages_total{type=\"%s\",result=\"error\"} %llu\n", name,
                    (unsigned long long)a->results[i][1]);
     }
-    buf_printf(b,
-               "# HELP snpd_auth_lookups_total Token look-ups in the database.\n"
-               "# TYPE snpd_auth_lookups_total counter\nsnpd_auth_lookups_total %llu\n"
-               "# HELP snpd_auth_failures_total Tokens refused (unknown, expired, revoked).\n"
-               "# TYPE snpd_auth_failures_total counter\nsnpd_auth_failures_total %llu\n"
-               "# HELP snpd_auth_throttled_total Authentications refused without a look-up, "
-               "the address having failed too often.\n"
-               "# TYPE snpd_auth_throttled_total counter\nsnpd_auth_throttled_total %llu\n"
-               "# HELP snpd_auth_cache_evictions_total Cached tokens dropped to make room.\n"
-               "# TYPE snpd_auth_cache_evictions_total counter\n"
-               "snpd_auth_cache_evictions_total %llu\n",
-               (unsigned long long)a->auth.stats.lookups,
-               (unsigned long long)a->auth.stats.failures,
-               (unsigned long long)a->auth.stats.throttled,
-               (unsigned long long)a->auth.stats.evictions);
+    buf_printf(
+        b,
+        "# HELP snpd_auth_lookups_total Token look-ups in the database.\n"
+        "# TYPE snpd_auth_lookups_total counter\nsnpd_auth_lookups_total %llu\n"
+        "# HELP snpd_auth_failures_total Tokens refused (unknown, expired, revoked).\n"
+        "# TYPE snpd_auth_failures_total counter\nsnpd_auth_failures_total %llu\n"
+        "# HELP snpd_auth_throttled_total Authentications refused without a look-up, "
+        "the address having failed too often.\n"
+        "# TYPE snpd_auth_throttled_total counter\nsnpd_auth_throttled_total %llu\n"
+        "# HELP snpd_auth_cache_evictions_total Cached tokens dropped to make room.\n"
+        "# TYPE snpd_auth_cache_evictions_total counter\n"
+        "snpd_auth_cache_evictions_total %llu\n",
+        (unsigned long long)a->auth.stats.lookups, (unsigned long long)a->auth.stats.failures,
+        (unsigned long long)a->auth.stats.throttled, (unsigned long long)a->auth.stats.evictions);
     buf_printf(b,
                "# HELP snpd_pushes_total Pushes delivered to WebSocket subscribers.\n"
                "# TYPE snpd_pushes_total counter\nsnpd_pushes_total %llu\n",
@@ -310,8 +309,7 @@ void api_on_http(void *ctx, struct http_exchange *ex)
         return;
     }
     c->data = c->root;
-    auth_check(&a->auth, ex->bearer, ex->peer, uv_now(a->server->loop), on_http_authenticated,
-               c);
+    auth_check(&a->auth, ex->bearer, ex->peer, uv_now(a->server->loop), on_http_authenticated, c);
 }
 
 /* --- WebSocket -------------------------------------------------------------------- */
@@ -537,8 +535,8 @@ void api_on_ws_message(void *ctx, struct ws_client *ws, const char *text, size_t
     }
     if (!s->authenticated) {
         if (ws->bearer[0]) {
-            auth_check(&a->auth, ws->bearer, ws->peer, uv_now(a->server->loop),
-                       on_ws_header_auth, c);
+            auth_check(&a->auth, ws->bearer, ws->peer, uv_now(a->server->loop), on_ws_header_auth,
+                       c);
             return;
         }
         call_error_code(c, SNP_PROTO_E_UNAUTHENTICATED, NULL,

@@ -44,8 +44,8 @@ struct auth {
     struct db *db;
     struct auth_entry *entries; /* `capacity` slots, allocated at the first use */
     size_t capacity;
-    size_t used; /* slots filled so far, from the start */
-    size_t hand; /* the clock's hand */
+    size_t used;           /* slots filled so far, from the start */
+    size_t hand;           /* the clock's hand */
     struct idmap cache;    /* first 8 bytes of the hash -> its slot in `entries` */
     struct idmap failures; /* peer address -> struct auth_bucket */
     double burst;

@@ -161,8 +161,7 @@ bool config_set(struct config *cfg, const char *key, const char *value, char *er
                      value);
             return false;
         }
-        return set_string(cfg->metrics_allow, sizeof(cfg->metrics_allow), key, value, err,
-                          errlen);
+        return set_string(cfg->metrics_allow, sizeof(cfg->metrics_allow), key, value, err, errlen);
     }
     if (strcmp(key, "metrics_token") == 0)
         return set_string(cfg->metrics_token, sizeof(cfg->metrics_token), key, value, err, errlen);

@@ -22,18 +22,18 @@ struct config {
     char web_root[CONFIG_STR_MAX]; /* static web client files */
     char tls_cert[CONFIG_STR_MAX]; /* empty: plain HTTP */
     char tls_key[CONFIG_STR_MAX];
-    int db_connections;    /* size of the connection pool */
-    int max_connections;   /* client connections accepted in all */
-    int max_per_address;   /* client connections accepted per peer address */
-    int shutdown_grace_ms; /* how long in-flight writes may take at shutdown */
-    int ws_idle_timeout_s; /* a WebSocket silent this long is closed; pinged at half */
-    int body_timeout_s;    /* an HTTP body or WebSocket message begun must end within this */
-    int max_unfinished_kb; /* memory held by unfinished messages in all, in KiB */
-    int auth_cache_entries;   /* tokens kept by the authentication cache */
-    int auth_failures_burst;  /* failed authentications an address may make at once */
+    int db_connections;        /* size of the connection pool */
+    int max_connections;       /* client connections accepted in all */
+    int max_per_address;       /* client connections accepted per peer address */
+    int shutdown_grace_ms;     /* how long in-flight writes may take at shutdown */
+    int ws_idle_timeout_s;     /* a WebSocket silent this long is closed; pinged at half */
+    int body_timeout_s;        /* an HTTP body or WebSocket message begun must end within this */
+    int max_unfinished_kb;     /* memory held by unfinished messages in all, in KiB */
+    int auth_cache_entries;    /* tokens kept by the authentication cache */
+    int auth_failures_burst;   /* failed authentications an address may make at once */
     int auth_failures_per_min; /* and then per minute */
-    char metrics_allow[256];  /* addresses (a.b.c.d or a.b.c.d/n, comma-separated) for /metrics */
-    char metrics_token[128];  /* a bearer token that opens /metrics from anywhere, or "" */
+    char metrics_allow[256];   /* addresses (a.b.c.d or a.b.c.d/n, comma-separated) for /metrics */
+    char metrics_token[128];   /* a bearer token that opens /metrics from anywhere, or "" */
 };
 
 /* Whether `addr` (an IPv4 address in host order) is in the comma-separated

@@ -14,6 +14,7 @@
 #include <libwebsockets.h>
 
 #include "dispatcher/log.h"
+#include "dispatcher/wirecheck.h"
 #include "protocol/codec.h"
 
 /* Per-connection data of the HTTP protocol: the transaction in progress. */
@@ -286,6 +287,8 @@ static int exchange_write(struct lws *wsi, struct http_pss *pss)
     /* Done: free the exchange; keep-alive connections wait for the next,
      * unless an unread body is still on its way. */
     bool close = ex->chunked || ex->close_after;
+    if (!close)
+        wirecheck_request_done(lws_get_socket_fd(wsi), ex->body_received);
     pss->ex = NULL;
     exchange_free(ex);
     if (close || lws_http_transaction_completed(wsi))
@@ -477,7 +480,8 @@ static int serve_static(struct server *s, struct lws *wsi, struct http_pss *pss)
         n = snprintf(file, sizeof(file), "%s%s/index.html", s->cfg->web_root, rel);
     }
     if (n < 0 || (size_t)n >= sizeof(file) || !static_path_ok(rel) || stat(file, &st) != 0 ||
-        !S_ISREG(st.st_mode) || static_path_has_link(s->cfg->web_root, file + strlen(s->cfg->web_root))) {
+        !S_ISREG(st.st_mode) ||
+        static_path_has_link(s->cfg->web_root, file + strlen(s->cfg->web_root))) {
         server_http_error(ex, 404, "not_found", "no such page");
         return 0;
     }
@@ -488,6 +492,8 @@ static int serve_static(struct server *s, struct lws *wsi, struct http_pss *pss)
     pss->ex = NULL;
     exchange_free(ex);
     int r = lws_serve_http_file(wsi, file, mime_of(file), headers, sizeof(headers) - 1);
+    if (r > 0)
+        wirecheck_request_done(lws_get_socket_fd(wsi), 0);
     if (r < 0 || (r > 0 && lws_http_transaction_completed(wsi)))
         return -1;
     return 0;
@@ -616,6 +622,7 @@ static int filter_connection(struct server *s, const struct lws_filter_network_c
     }
     s->filtered = true;
     s->filtered_address = addr;
+    s->filtered_fd = a ? a->accept_fd : -1;
     return 0;
 }
 
@@ -631,6 +638,18 @@ static void count_connection(struct server *s, struct lws *wsi)
     s->accepted++;
     s->stats.connections_total++;
     address_add(s, s->filtered_address, 1);
+    /* Plain sockets only: OpenSSL reads TLS ones, not through recv(). */
+    if (!s->cfg->tls_cert[0] && s->filtered_fd >= 0 &&
+        idmap_put(&s->wsi_fd, (int64_t)(intptr_t)wsi, (void *)(TAG | (uintptr_t)s->filtered_fd)))
+        wirecheck_watch(s->filtered_fd);
+}
+
+/* Stops following the socket of `wsi` (wirecheck.h), if it was. */
+static void unwatch_connection(struct server *s, struct lws *wsi)
+{
+    uintptr_t v = (uintptr_t)idmap_del(&s->wsi_fd, (int64_t)(intptr_t)wsi);
+    if (v)
+        wirecheck_unwatch((int)(v & (TAG - 1)));
 }
 
 /* The IPv4 address (host order) of the client on `wsi`, or 0. */
@@ -642,6 +661,7 @@ static uint32_t server_peer(const struct server *s, struct lws *wsi)
 
 static void uncount_connection(struct server *s, struct lws *wsi)
 {
+    unwatch_connection(s, wsi);
     free(idmap_del(&s->http_buckets, (int64_t)(intptr_t)wsi));
     uintptr_t v = (uintptr_t)idmap_del(&s->wsi_address, (int64_t)(intptr_t)wsi);
     if (!v)
@@ -730,6 +750,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         /* After a 408 the rest of the body may still come: it is dropped. */
         if (pss && pss->ex && !pss->ex->responded) {
             struct http_exchange *ex = pss->ex;
+            ex->body_received += len;
             if (ex->body.len + len > HTTP_MAX_BODY)
                 ex->body_too_large = true;
             else
@@ -750,6 +771,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         return exchange_write(wsi, pss);
 
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        wirecheck_request_done(lws_get_socket_fd(wsi), 0);
         if (lws_http_transaction_completed(wsi))
             return -1;
         return 0;
@@ -922,6 +944,17 @@ void server_ws_close_after_flush(struct ws_client *c, int status, const char *re
     lws_callback_on_writable(c->wsi);
 }
 
+/* wirecheck saw an unmasked frame from `owner`'s client, before lws parses
+ * it (RFC 6455 §5.1: the server fails the connection).  It is closed with
+ * 1002 from the writeable callback; the RECEIVE case drops what comes
+ * meanwhile, so that frame is never answered.  (Failing the connection
+ * from a callback with lws_close_reason() and -1, as for 1009, lost the
+ * close frame here in our tests with lws 4.1.6; this path keeps it.) */
+static void ws_on_unmasked(void *owner)
+{
+    server_ws_close(owner, LWS_CLOSE_STATUS_PROTOCOL_ERR, "frame not masked");
+}
+
 static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len)
 {
@@ -957,6 +990,7 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
         s->clients = c;
         pss->client = c;
         s->stats.websockets++;
+        wirecheck_websocket(lws_get_socket_fd(wsi), ws_on_unmasked, c);
         if (s->hooks.on_ws_open)
             s->hooks.on_ws_open(s->hooks.ctx, c);
         return 0;
@@ -1071,6 +1105,9 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
             c->wsi = NULL;
             pss->client = NULL;
             ws_rx_release(c);
+            /* The client may outlive the connection: wirecheck forgets it. */
+            if (s)
+                unwatch_connection(s, wsi);
             if (s)
                 s->stats.websockets--;
             server_ws_unref(c);
@@ -1185,6 +1222,8 @@ void server_free(struct server *s)
     idmap_free(&s->http_buckets);
     idmap_free(&s->per_address);
     idmap_free(&s->wsi_address);
+    idmap_free(&s->wsi_fd);
+    wirecheck_free();
 }
 
 void server_drain(struct server *s)

@@ -46,15 +46,16 @@ struct http_exchange {
     char bearer[128]; /* the token from "Authorization: Bearer ...", or "" */
     struct buf body;
     bool body_too_large;
-    bool chunked;        /* a chunked body, which lws 4.1 cannot read: 411, then close */
-    bool close_after;    /* close the connection once the answer is written */
-    bool no_room;        /* no room for its body in the unfinished budget: 503 */
-    uint32_t peer;       /* the client's IPv4 address, host order (0 when unknown) */
+    bool chunked;     /* a chunked body, which lws 4.1 cannot read: 411, then close */
+    bool close_after; /* close the connection once the answer is written */
+    bool no_room;     /* no room for its body in the unfinished budget: 503 */
+    uint32_t peer;    /* the client's IPv4 address, host order (0 when unknown) */
     /* While the body is on its way: the exchange is in the server's list of
      * receiving ones, holds `reserved` bytes of the unfinished-message
      * budget, and must be complete by body_started_ms + body_timeout_s. */
     bool receiving;
     size_t reserved;
+    size_t body_received; /* bytes of body read, kept or not */
     uint64_t body_started_ms;
     struct http_exchange *rx_prev;
     struct http_exchange *rx_next;
@@ -82,19 +83,19 @@ struct ws_client {
     int refs;
     struct ws_client *prev;
     struct ws_client *next;
-    struct buf rx;    /* the message being assembled */
+    struct buf rx;          /* the message being assembled */
     size_t rx_charged;      /* bytes of it counted in the server's unfinished budget */
     uint64_t rx_started_ms; /* uv_now() at its first fragment, when rx_charged > 0 */
     uint32_t peer;          /* the client's IPv4 address, host order (0 when unknown) */
-    bool rx_overflow; /* it grew past the limit: close 1009 */
+    bool rx_overflow;       /* it grew past the limit: close 1009 */
     struct ws_out *out_head;
     struct ws_out *out_tail;
     size_t out_bytes;
     double tokens; /* rate limit bucket */
     uint64_t refill_ms;
-    char bearer[128]; /* from the handshake's Authorization header, or "" */
-    void *session;    /* the owner's per-connection state */
-    int close_status; /* server_ws_close_after_flush: close once sent, or 0 */
+    char bearer[128];    /* from the handshake's Authorization header, or "" */
+    void *session;       /* the owner's per-connection state */
+    int close_status;    /* server_ws_close_after_flush: close once sent, or 0 */
     uint64_t opened_ms;  /* uv_now() at the upgrade */
     uint64_t last_rx_ms; /* uv_now() at the last frame received (pongs included) */
     bool ping_due;       /* a ping is to be written */
@@ -150,6 +151,8 @@ struct server {
     struct idmap wsi_address;  /* wsi -> address (as a tagged pointer) */
     struct idmap http_buckets; /* wsi -> rate-limit bucket of its API requests */
     uint32_t filtered_address; /* set by the filter callback for the wsi being made */
+    int filtered_fd;           /* and its socket */
+    struct idmap wsi_fd;       /* wsi -> socket followed by wirecheck (as a tagged pointer) */
     bool filtered;
     /* Memory held by messages being received (HTTP bodies reserved at their
      * Content-Length, WebSocket fragments as they arrive), bounded by

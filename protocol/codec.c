@@ -1940,8 +1940,7 @@ static json_t *query_value(const struct snp_proto_type *t, const char *s, size_t
     case K_NUMBER: {
         char buf[64], *end;
         if (n == 0 || n >= sizeof(buf) || !json_number_text(s, n)) {
-            snp_proto_error_set(err, SNP_PROTO_E_INVALID_FIELD, name,
-                                "must be a decimal number");
+            snp_proto_error_set(err, SNP_PROTO_E_INVALID_FIELD, name, "must be a decimal number");
             return NULL;
         }
         memcpy(buf, s, n);
