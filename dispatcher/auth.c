@@ -26,12 +26,22 @@ struct auth_bucket {
     uint64_t refill_ms;
 };
 
-struct auth_lookup {
-    struct auth *a;
-    uint8_t hash[DIGEST_SHA256_LEN];
+/* A caller waiting for a look-up. */
+struct auth_waiter {
+    struct auth_waiter *next;
     uint32_t peer;
     auth_cb cb;
     void *arg;
+};
+
+/* One token's look-up in the database, and everyone waiting for it: the
+ * same token presented again before the answer (many requests of a client
+ * that just started) costs no second query. */
+struct auth_lookup {
+    struct auth *a;
+    uint8_t hash[DIGEST_SHA256_LEN];
+    bool registered; /* in a->inflight (not when another hash holds its key) */
+    struct auth_waiter *waiters;
 };
 
 void auth_init(struct auth *a, struct db *db, int capacity, int burst, int per_min)
@@ -48,6 +58,7 @@ void auth_free(struct auth *a)
     free(a->entries);
     a->entries = NULL;
     idmap_free(&a->cache);
+    idmap_free(&a->inflight); /* the look-ups themselves end with their queries */
     for (size_t i = 0; i < a->failures.cap; i++)
         free(a->failures.buckets[i].value);
     idmap_free(&a->failures);
@@ -188,40 +199,56 @@ static void read_row(const PGresult *res, struct auth_entry *e)
     e->referenced = true;
 }
 
+/* An unknown token was presented from `peer`: one attempt of its bucket is
+ * spent. */
+static void spend_attempt(struct auth *a, uint32_t peer)
+{
+    a->stats.failures++;
+    struct auth_bucket *b = idmap_get(&a->failures, peer);
+    if (b)
+        b->tokens = b->tokens >= 1.0 ? b->tokens - 1.0 : 0.0;
+}
+
 static void on_lookup(void *arg, enum db_status st, const PGresult *res)
 {
     struct auth_lookup *l = arg;
     struct auth *a = l->a;
-    if (st != DB_OK) {
-        /* Not the client's failure: its reserved attempt is given back. */
-        struct auth_bucket *b = idmap_get(&a->failures, l->peer);
-        if (b && b->tokens + 1 <= a->burst)
-            b->tokens += 1;
-        refuse(l->cb, l->arg, SNP_PROTO_E_UNAVAILABLE, "the database is unavailable; retry");
-        free(l);
-        return;
-    }
+    if (l->registered)
+        idmap_del(&a->inflight, cache_key(l->hash));
+    /* The waiters' callbacks may authenticate again: the look-up is out of
+     * the in-flight map before any is called. */
+    struct auth_waiter *w = l->waiters;
     enum token_role role;
-    if (PQntuples(res) != 1 || !token_role_parse(PQgetvalue(res, 0, 1), &role)) {
-        /* Unknown: not cached, and the attempt reserved stays spent. */
-        a->stats.failures++;
-        refuse(l->cb, l->arg, SNP_PROTO_E_UNAUTHENTICATED, "unknown token");
-        free(l);
-        return;
+    if (st != DB_OK) {
+        for (; w; w = l->waiters) {
+            l->waiters = w->next;
+            refuse(w->cb, w->arg, SNP_PROTO_E_UNAVAILABLE, "the database is unavailable; retry");
+            free(w);
+        }
+    } else if (PQntuples(res) != 1 || !token_role_parse(PQgetvalue(res, 0, 1), &role)) {
+        /* Unknown: not cached, and each waiter's address pays. */
+        for (; w; w = l->waiters) {
+            l->waiters = w->next;
+            spend_attempt(a, w->peer);
+            refuse(w->cb, w->arg, SNP_PROTO_E_UNAUTHENTICATED, "unknown token");
+            free(w);
+        }
+    } else {
+        struct auth_entry tmp = {0}, *e = cache_slot(a, l->hash);
+        if (!e)
+            e = &tmp; /* short of memory: answered, not cached */
+        read_row(res, e);
+        e->caller.role = role;
+        /* The entry is copied: a callback may evict it from the cache. */
+        struct auth_entry copy = *e;
+        for (; w; w = l->waiters) {
+            l->waiters = w->next;
+            if (copy.revoked || (copy.expires_at && copy.expires_at <= timeutil_now()))
+                a->stats.failures++;
+            answer(&copy, w->cb, w->arg);
+            free(w);
+        }
     }
-    /* A known token gives its address's attempt back, even an expired or
-     * revoked one: only guessing costs the address. */
-    struct auth_bucket *b = idmap_get(&a->failures, l->peer);
-    if (b && b->tokens + 1 <= a->burst)
-        b->tokens += 1;
-    struct auth_entry tmp = {0}, *e = cache_slot(a, l->hash);
-    if (!e)
-        e = &tmp; /* short of memory: answered, not cached */
-    read_row(res, e);
-    e->caller.role = role;
-    if (e->revoked || (e->expires_at && e->expires_at <= timeutil_now()))
-        a->stats.failures++;
-    answer(e, l->cb, l->arg);
     free(l);
 }
 
@@ -244,8 +271,10 @@ void auth_check(struct auth *a, const char *secret, uint32_t peer, uint64_t now_
         answer(e, cb, arg);
         return;
     }
-    /* A look-up reserves one attempt of the address's bucket before the
-     * query, so that requests in flight together cannot overdraw it. */
+    /* An address that presented too many unknown tokens lately waits
+     * before another is looked up.  The attempt is spent when the answer
+     * says unknown, so an address may go past its burst by the look-ups it
+     * has in flight at once, which its connection limit bounds. */
     struct auth_bucket *b = bucket_of(a, peer, now_ms);
     if (b && b->tokens < 1.0) {
         a->stats.throttled++;
@@ -253,18 +282,32 @@ void auth_check(struct auth *a, const char *secret, uint32_t peer, uint64_t now_
                "too many failed authentications from your address; slow down");
         return;
     }
-    if (b)
-        b->tokens -= 1.0;
-    struct auth_lookup *l = calloc(1, sizeof(*l));
+    struct auth_waiter *w = calloc(1, sizeof(*w));
+    if (!w) {
+        refuse(cb, arg, SNP_PROTO_E_INTERNAL, "out of memory");
+        return;
+    }
+    w->peer = peer;
+    w->cb = cb;
+    w->arg = arg;
+    struct auth_lookup *l = idmap_get(&a->inflight, cache_key(hash));
+    if (l && memcmp(l->hash, hash, sizeof(hash)) == 0) {
+        w->next = l->waiters;
+        l->waiters = w;
+        return;
+    }
+    l = calloc(1, sizeof(*l));
     if (!l) {
+        free(w);
         refuse(cb, arg, SNP_PROTO_E_INTERNAL, "out of memory");
         return;
     }
     l->a = a;
     memcpy(l->hash, hash, sizeof(hash));
-    l->peer = peer;
-    l->cb = cb;
-    l->arg = arg;
+    l->waiters = w;
+    /* A look-up of another token whose hash begins alike keeps the key. */
+    l->registered =
+        !idmap_get(&a->inflight, cache_key(hash)) && idmap_put(&a->inflight, cache_key(hash), l);
     a->stats.lookups++;
     char hex[DIGEST_SHA256_HEX_LEN];
     digest_hex(hash, sizeof(hash), hex);

@@ -11,7 +11,8 @@
  * `burst` failed authentications, refilled at `per_min` a minute; while it
  * is empty, a token that is not in the cache is answered `rate_limited`
  * without a database query (cached tokens are still answered).  The
- * buckets are bounded too (AUTH_MAX_ADDRESSES).
+ * buckets are bounded too (AUTH_MAX_ADDRESSES).  A token presented again
+ * while its look-up is under way waits for that look-up.
  *
  * A revocation is announced by the database to every snpd process
  * (auth_forget); an expiry is checked on every use against the cached
@@ -47,6 +48,7 @@ struct auth {
     size_t used;           /* slots filled so far, from the start */
     size_t hand;           /* the clock's hand */
     struct idmap cache;    /* first 8 bytes of the hash -> its slot in `entries` */
+    struct idmap inflight; /* first 8 bytes of the hash -> its look-up under way */
     struct idmap failures; /* peer address -> struct auth_bucket */
     double burst;
     double per_ms;
