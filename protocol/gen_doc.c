@@ -42,8 +42,8 @@ static const char *const limit_docs[][2] = {
     {"messages_per_second", "Sustained rate of messages per connection (token bucket); over it "
                             "the message is answered `rate_limited`."},
     {"message_burst", "Size of that token bucket."},
-    {"handshake_timeout_s", "Seconds from TCP connection to a complete HTTP request or "
-                            "WebSocket upgrade."},
+    {"handshake_timeout_s", "Seconds from TCP connection to a complete HTTP request line and "
+                            "headers, or WebSocket upgrade."},
     {"auth_timeout_s", "Seconds from WebSocket upgrade to a successful `auth`; the connection "
                        "is then closed with code 1008."},
     {"idle_timeout_s", "Seconds without any frame (pings included) before a connection is "
