@@ -40,7 +40,7 @@ static char conf_path[256];
  * bounds below a fixed allowance for it and the red zones.  The figures
  * that measure snpd itself are those of the plain build. */
 #if defined(__SANITIZE_ADDRESS__)
-#define SANITIZER_SLACK_KB (32 * 1024)
+#define SANITIZER_SLACK_KB (48 * 1024)
 #else
 #define SANITIZER_SLACK_KB 0
 #endif
