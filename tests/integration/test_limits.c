@@ -448,6 +448,39 @@ Test(limits, slow_bodies_are_answered_408_and_closed)
     http_response_free(&r);
 }
 
+Test(limits, slow_headers_do_not_hold_a_connection)
+{
+    /* The request line and headers are bounded by lws' own timeout for
+     * holding a header table (handshake_timeout_s), which, unlike the body's
+     * in lws 4.1, is not restarted by each byte: a client trickling its
+     * headers is cut off as well. */
+    start_with(NULL);
+    int fds[8];
+    bool closed[8] = {false};
+    static const char line[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    for (int i = 0; i < 8; i++) {
+        fds[i] = connect_from(NULL);
+        send_all(fds[i], line, sizeof(line) - 1);
+    }
+    int nclosed = 0;
+    for (double end = now_ms() + 90000; nclosed < 8 && now_ms() < end; sleep_ms(1000)) {
+        for (int i = 0; i < 8; i++) {
+            if (closed[i])
+                continue;
+            send(fds[i], "X", 1, MSG_NOSIGNAL);
+            struct pollfd p = {.fd = fds[i], .events = POLLIN};
+            char scratch[512];
+            if (poll(&p, 1, 0) > 0 && recv(fds[i], scratch, sizeof(scratch), 0) <= 0) {
+                closed[i] = true;
+                nclosed++;
+            }
+        }
+    }
+    cr_assert_eq(nclosed, 8, "%d of 8 trickling clients were cut off", nclosed);
+    for (int i = 0; i < 8; i++)
+        close(fds[i]);
+}
+
 Test(limits, http_bodies_past_the_unfinished_budget_are_refused_503)
 {
     /* 64 KiB for every unfinished message together: one body of 50,000
