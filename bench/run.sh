@@ -278,6 +278,9 @@ start_snpd() {
         SNPD_PORT=$snpd_port
         SNPD_WEB_ROOT=$tmp/web
         SNPD_MAX_CONNECTIONS=$((CONNECTIONS + 1000))
+        # snpd allows the protocol's max_connections_per_address (32) per
+        # address by default; the benchmarks open thousands from a few
+        # loopback addresses, so they raise it here.
         SNPD_MAX_PER_ADDRESS=$((CONNECTIONS + 1000))
         if [ -n "${BENCH_DB_CONNECTIONS:-}" ]; then
             export SNPD_DB_CONNECTIONS=$BENCH_DB_CONNECTIONS

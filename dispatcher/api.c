@@ -45,6 +45,7 @@ struct call {
     json_t *root; /* what we parsed (owned) */
     json_t *data; /* the request's data (borrowed from root) */
     struct http_exchange *ex;
+    json_t *params; /* HTTP: the path parameters, merged after authentication (owned) */
     struct ws_client *ws;
     char id[80];
     struct caller caller;
@@ -81,11 +82,12 @@ static const struct {
     {"token.revoke", manage_token_revoke},
 };
 
-int api_init(struct api *a, struct dispatch *d, struct db *db)
+int api_init(struct api *a, struct dispatch *d, struct db *db, const struct config *cfg)
 {
     memset(a, 0, sizeof(*a));
     a->dispatch = d;
-    auth_init(&a->auth, db);
+    auth_init(&a->auth, db, cfg->auth_cache_entries, cfg->auth_failures_burst,
+              cfg->auth_failures_per_min);
     a->nmessages = snp_proto_message_count();
     a->results = calloc(a->nmessages + 1, sizeof(*a->results));
     return a->results ? 0 : -1;
@@ -119,6 +121,20 @@ void api_write_metrics(const struct api *a, struct buf *b)
         buf_printf(b, "snpd_messages_total{type=\"%s\",result=\"error\"} %llu\n", name,
                    (unsigned long long)a->results[i][1]);
     }
+    buf_printf(
+        b,
+        "# HELP snpd_auth_lookups_total Token look-ups in the database.\n"
+        "# TYPE snpd_auth_lookups_total counter\nsnpd_auth_lookups_total %llu\n"
+        "# HELP snpd_auth_failures_total Tokens refused (unknown, expired, revoked).\n"
+        "# TYPE snpd_auth_failures_total counter\nsnpd_auth_failures_total %llu\n"
+        "# HELP snpd_auth_throttled_total Authentications refused without a look-up, "
+        "the address having failed too often.\n"
+        "# TYPE snpd_auth_throttled_total counter\nsnpd_auth_throttled_total %llu\n"
+        "# HELP snpd_auth_cache_evictions_total Cached tokens dropped to make room.\n"
+        "# TYPE snpd_auth_cache_evictions_total counter\n"
+        "snpd_auth_cache_evictions_total %llu\n",
+        (unsigned long long)a->auth.stats.lookups, (unsigned long long)a->auth.stats.failures,
+        (unsigned long long)a->auth.stats.throttled, (unsigned long long)a->auth.stats.evictions);
     buf_printf(b,
                "# HELP snpd_pushes_total Pushes delivered to WebSocket subscribers.\n"
                "# TYPE snpd_pushes_total counter\nsnpd_pushes_total %llu\n",
@@ -131,6 +147,7 @@ static void call_free(struct call *c)
 {
     if (c->ws)
         server_ws_unref(c->ws);
+    json_decref(c->params);
     json_decref(c->root);
     free(c);
 }
@@ -252,6 +269,19 @@ static void on_http_authenticated(void *arg, const struct caller *caller,
         return;
     }
     c->caller = *caller;
+    /* The query string and the path parameters are fields: they are read
+     * after authentication and the role check (protocol/snp.v1.md §6), so
+     * that a caller without a valid token learns nothing from them. */
+    if (!snp_proto_message_allows(c->msg, token_role_name(c->caller.role))) {
+        call_error_code(c, SNP_PROTO_E_FORBIDDEN, NULL, "your role may not do this");
+        return;
+    }
+    struct snp_proto_error qerr = {0};
+    if (snp_proto_query_merge(c->msg, c->ex->query, c->root, &qerr) != 0 ||
+        snp_proto_params_merge(c->root, c->params, &qerr) != 0) {
+        call_error(c, &qerr);
+        return;
+    }
     call_execute(c);
 }
 
@@ -273,25 +303,20 @@ void api_on_http(void *ctx, struct http_exchange *ex)
     c->api = a;
     c->ex = ex;
     struct snp_proto_error err = {0};
-    json_t *params = json_object();
-    int rc = snp_proto_route(method_name(ex->method), ex->path, &c->msg, params, &err);
+    c->params = json_object();
+    int rc = snp_proto_route(method_name(ex->method), ex->path, &c->msg, c->params, &err);
     if (rc == 0) {
         if (ex->body.len > 0)
             rc = snp_proto_parse(ex->body.data, ex->body.len, &c->root, &err);
         else
             c->root = json_object();
     }
-    if (rc == 0)
-        rc = snp_proto_query_merge(c->msg, ex->query, c->root, &err);
-    if (rc == 0)
-        rc = snp_proto_params_merge(c->root, params, &err);
-    json_decref(params);
     if (rc != 0) {
         call_error(c, &err);
         return;
     }
     c->data = c->root;
-    auth_check(&a->auth, ex->bearer, on_http_authenticated, c);
+    auth_check(&a->auth, ex->bearer, ex->peer, uv_now(a->server->loop), on_http_authenticated, c);
 }
 
 /* --- WebSocket -------------------------------------------------------------------- */
@@ -323,7 +348,8 @@ void api_on_ws_open(void *ctx, struct ws_client *ws)
     if (ws->bearer[0]) {
         struct api *a = ctx;
         server_ws_ref(ws);
-        auth_check(&a->auth, ws->bearer, on_ws_open_authenticated, ws);
+        auth_check(&a->auth, ws->bearer, ws->peer, uv_now(a->server->loop),
+                   on_ws_open_authenticated, ws);
     }
 }
 
@@ -510,13 +536,14 @@ void api_on_ws_message(void *ctx, struct ws_client *ws, const char *text, size_t
                             "this connection is already authenticated");
             return;
         }
-        auth_check(&a->auth, json_string_value(json_object_get(c->data, "token")),
-                   on_ws_auth_message, c);
+        auth_check(&a->auth, json_string_value(json_object_get(c->data, "token")), ws->peer,
+                   uv_now(a->server->loop), on_ws_auth_message, c);
         return;
     }
     if (!s->authenticated) {
         if (ws->bearer[0]) {
-            auth_check(&a->auth, ws->bearer, on_ws_header_auth, c);
+            auth_check(&a->auth, ws->bearer, ws->peer, uv_now(a->server->loop), on_ws_header_auth,
+                       c);
             return;
         }
         call_error_code(c, SNP_PROTO_E_UNAUTHENTICATED, NULL,
@@ -606,7 +633,7 @@ void api_sweep(struct api *a, int idle_timeout_s)
 {
     if (!a->server)
         return;
-    server_ws_sweep(a->server, idle_timeout_s);
+    server_sweep(a->server, idle_timeout_s);
     uint64_t now = uv_now(a->server->loop);
     uint64_t auth_ms = (uint64_t)snp_proto_limits()->auth_timeout_s * 1000;
     for (struct ws_client *ws = a->server->clients; ws; ws = ws->next) {

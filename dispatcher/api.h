@@ -22,9 +22,11 @@ struct api {
     uint64_t pushes;
 };
 
-/* Prepares the API for `d`; `db` serves token look-ups.  Returns 0 or a
- * negative code when memory is short. */
-int api_init(struct api *a, struct dispatch *d, struct db *db) __attribute__((warn_unused_result));
+/* Prepares the API for `d`; `db` serves token look-ups, bounded as `cfg`
+ * says (auth_cache_entries, auth_failures_*).  Returns 0 or a negative code
+ * when memory is short. */
+int api_init(struct api *a, struct dispatch *d, struct db *db, const struct config *cfg)
+    __attribute__((warn_unused_result));
 void api_free(struct api *a);
 
 /* The server hooks (set them in struct server_hooks with ctx = the api). */

@@ -322,7 +322,7 @@ int app_run(struct app *app, uv_loop_t *loop, const struct config *cfg)
     /* Other snpd processes on the same database announce their changes. */
     app->db.data = &app->dispatch;
     db_listen(&app->db, "LISTEN snp_change", dispatch_on_db_notify);
-    bool ok = api_init(&app->api, &app->dispatch, &app->db) == 0;
+    bool ok = api_init(&app->api, &app->dispatch, &app->db, cfg) == 0;
     app->api.server = &app->server;
     if (!ok || server_start(&app->server, loop, cfg, &hooks) != 0) {
         /* Everything made so far is torn down in the usual order. */

@@ -1,10 +1,14 @@
 #include "dispatcher/config.h"
 
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "protocol/codec.h"
 
 void config_defaults(struct config *cfg)
 {
@@ -16,9 +20,76 @@ void config_defaults(struct config *cfg)
     snprintf(cfg->web_root, sizeof(cfg->web_root), "clients/web");
     cfg->db_connections = 4;
     cfg->max_connections = 20000;
-    cfg->max_per_address = 12000;
+    /* The protocol's figures come from its declaration; if the embedded
+     * declaration cannot be read they stay 0 and config_check says so. */
+    if (snp_proto_init() == 0) {
+        cfg->max_per_address = snp_proto_limits()->max_connections_per_address;
+        cfg->body_timeout_s = snp_proto_limits()->message_timeout_s;
+    }
     cfg->shutdown_grace_ms = 5000;
     cfg->ws_idle_timeout_s = 120; /* the protocol's idle_timeout_s */
+    cfg->max_unfinished_kb = 32 * 1024;
+    cfg->auth_cache_entries = 10000;
+    cfg->auth_failures_burst = 20;
+    cfg->auth_failures_per_min = 60;
+    snprintf(cfg->metrics_allow, sizeof(cfg->metrics_allow), "127.0.0.0/8");
+}
+
+/* Parses one "a.b.c.d" or "a.b.c.d/n" of `n` bytes into a network and a
+ * mask, in host order. */
+static bool parse_network(const char *s, size_t n, uint32_t *net, uint32_t *mask)
+{
+    char text[32];
+    if (n == 0 || n >= sizeof(text))
+        return false;
+    memcpy(text, s, n);
+    text[n] = '\0';
+    int bits = 32;
+    char *slash = strchr(text, '/');
+    if (slash) {
+        char *end;
+        long b = strtol(slash + 1, &end, 10);
+        if (end == slash + 1 || *end != '\0' || b < 0 || b > 32)
+            return false;
+        bits = (int)b;
+        *slash = '\0';
+    }
+    struct in_addr a;
+    if (inet_pton(AF_INET, text, &a) != 1)
+        return false;
+    *mask = bits == 0 ? 0 : ~(uint32_t)0 << (32 - bits);
+    *net = ntohl(a.s_addr) & *mask;
+    return true;
+}
+
+/* Whether every item of the comma-separated list is an address or a network.
+ * An empty list is valid and holds nothing. */
+static bool address_list_valid(const char *list)
+{
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ", ");
+        uint32_t net, mask;
+        if (n > 0 && !parse_network(p, n, &net, &mask))
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+bool config_address_allowed(const char *list, uint32_t addr)
+{
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ", ");
+        uint32_t net, mask;
+        if (n > 0 && parse_network(p, n, &net, &mask) && (addr & mask) == net)
+            return true;
+        p += n;
+    }
+    return false;
 }
 
 static bool set_string(char *dst, size_t size, const char *key, const char *value, char *err,
@@ -72,6 +143,28 @@ bool config_set(struct config *cfg, const char *key, const char *value, char *er
         return set_int(&cfg->shutdown_grace_ms, key, value, 0, 600000, err, errlen);
     if (strcmp(key, "ws_idle_timeout_s") == 0)
         return set_int(&cfg->ws_idle_timeout_s, key, value, 4, 120, err, errlen);
+    if (strcmp(key, "body_timeout_s") == 0)
+        return set_int(&cfg->body_timeout_s, key, value, 1, 600, err, errlen);
+    if (strcmp(key, "max_unfinished_kb") == 0)
+        return set_int(&cfg->max_unfinished_kb, key, value, 64, 4 * 1024 * 1024, err, errlen);
+    if (strcmp(key, "auth_cache_entries") == 0)
+        return set_int(&cfg->auth_cache_entries, key, value, 16, 1000000, err, errlen);
+    if (strcmp(key, "auth_failures_burst") == 0)
+        return set_int(&cfg->auth_failures_burst, key, value, 1, 100000, err, errlen);
+    if (strcmp(key, "auth_failures_per_min") == 0)
+        return set_int(&cfg->auth_failures_per_min, key, value, 1, 1000000, err, errlen);
+    if (strcmp(key, "metrics_allow") == 0) {
+        if (!address_list_valid(value)) {
+            snprintf(err, errlen,
+                     "metrics_allow: expected addresses or networks such as "
+                     "\"127.0.0.0/8, 10.1.2.3\", got \"%s\"",
+                     value);
+            return false;
+        }
+        return set_string(cfg->metrics_allow, sizeof(cfg->metrics_allow), key, value, err, errlen);
+    }
+    if (strcmp(key, "metrics_token") == 0)
+        return set_string(cfg->metrics_token, sizeof(cfg->metrics_token), key, value, err, errlen);
     if (strcmp(key, "log_format") == 0) {
         if (log_format_parse(value, &cfg->log_format))
             return true;
@@ -166,6 +259,13 @@ static const struct {
     {"SNPD_MAX_CONNECTIONS", "max_connections"},
     {"SNPD_MAX_PER_ADDRESS", "max_per_address"},
     {"SNPD_WS_IDLE_TIMEOUT_S", "ws_idle_timeout_s"},
+    {"SNPD_BODY_TIMEOUT_S", "body_timeout_s"},
+    {"SNPD_MAX_UNFINISHED_KB", "max_unfinished_kb"},
+    {"SNPD_AUTH_CACHE_ENTRIES", "auth_cache_entries"},
+    {"SNPD_AUTH_FAILURES_BURST", "auth_failures_burst"},
+    {"SNPD_AUTH_FAILURES_PER_MIN", "auth_failures_per_min"},
+    {"SNPD_METRICS_ALLOW", "metrics_allow"},
+    {"SNPD_METRICS_TOKEN", "metrics_token"},
 };
 
 bool config_load_env(struct config *cfg, char *const *envp, char *err, size_t errlen)
@@ -195,6 +295,10 @@ bool config_check(const struct config *cfg, char *err, size_t errlen)
     }
     if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
         snprintf(err, errlen, "tls_cert and tls_key go together: set both or neither");
+        return false;
+    }
+    if (cfg->max_per_address == 0 || cfg->body_timeout_s == 0) {
+        snprintf(err, errlen, "the embedded protocol description cannot be read");
         return false;
     }
     if (cfg->max_per_address > cfg->max_connections) {

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dispatcher/log.h"
 
@@ -21,14 +22,28 @@ struct config {
     char web_root[CONFIG_STR_MAX]; /* static web client files */
     char tls_cert[CONFIG_STR_MAX]; /* empty: plain HTTP */
     char tls_key[CONFIG_STR_MAX];
-    int db_connections;    /* size of the connection pool */
-    int max_connections;   /* client connections accepted in all */
-    int max_per_address;   /* client connections accepted per peer address */
-    int shutdown_grace_ms; /* how long in-flight writes may take at shutdown */
-    int ws_idle_timeout_s; /* a WebSocket silent this long is closed; pinged at half */
+    int db_connections;        /* size of the connection pool */
+    int max_connections;       /* client connections accepted in all */
+    int max_per_address;       /* client connections accepted per peer address */
+    int shutdown_grace_ms;     /* how long in-flight writes may take at shutdown */
+    int ws_idle_timeout_s;     /* a WebSocket silent this long is closed; pinged at half */
+    int body_timeout_s;        /* an HTTP body or WebSocket message begun must end within this */
+    int max_unfinished_kb;     /* memory held by unfinished messages in all, in KiB */
+    int auth_cache_entries;    /* tokens kept by the authentication cache */
+    int auth_failures_burst;   /* failed authentications an address may make at once */
+    int auth_failures_per_min; /* and then per minute */
+    char metrics_allow[256];   /* addresses (a.b.c.d or a.b.c.d/n, comma-separated) for /metrics */
+    char metrics_token[128];   /* a bearer token that opens /metrics from anywhere, or "" */
 };
 
-/* Fills `cfg` with the built-in defaults. */
+/* Whether `addr` (an IPv4 address in host order) is in the comma-separated
+ * list `list` of addresses and a.b.c.d/n networks.  A malformed list (which
+ * config_set refuses) matches nothing. */
+bool config_address_allowed(const char *list, uint32_t addr);
+
+/* Fills `cfg` with the built-in defaults.  Those the protocol declares
+ * (max_per_address, body_timeout_s) are read from protocol/snp.v1.json
+ * through the codec, which this initialises when no one has yet. */
 void config_defaults(struct config *cfg);
 
 /* Applies one `key` = `value` pair.  On failure returns false and writes a

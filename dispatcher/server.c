@@ -14,6 +14,7 @@
 #include <libwebsockets.h>
 
 #include "dispatcher/log.h"
+#include "dispatcher/wirecheck.h"
 #include "protocol/codec.h"
 
 /* Per-connection data of the HTTP protocol: the transaction in progress. */
@@ -31,8 +32,57 @@ struct http_bucket {
 
 /* --- exchanges -------------------------------------------------------------------- */
 
+/* The body has arrived, or will not: the exchange leaves the list of
+ * receiving ones and gives its reservation back.  Idempotent. */
+static void exchange_body_done(struct http_exchange *ex)
+{
+    if (!ex->receiving)
+        return;
+    struct server *s = ex->server;
+    if (ex->rx_prev)
+        ex->rx_prev->rx_next = ex->rx_next;
+    else
+        s->receiving = ex->rx_next;
+    if (ex->rx_next)
+        ex->rx_next->rx_prev = ex->rx_prev;
+    ex->rx_prev = ex->rx_next = NULL;
+    s->unfinished_bytes -= ex->reserved;
+    ex->reserved = 0;
+    ex->receiving = false;
+}
+
+/* The room left for unfinished messages: whether `bytes` more fit. */
+static bool unfinished_fits(const struct server *s, size_t bytes)
+{
+    size_t max = (size_t)s->cfg->max_unfinished_kb * 1024;
+    return s->unfinished_bytes <= max && bytes <= max - s->unfinished_bytes;
+}
+
+/* Reserves the body announced by Content-Length (capped at what would be
+ * read at all) and starts its deadline.  Returns false when the budget of
+ * unfinished messages has no room for it. */
+static bool exchange_body_start(struct http_exchange *ex, long announced)
+{
+    struct server *s = ex->server;
+    size_t want = announced < 0 ? 0 : (size_t)announced;
+    if (want > HTTP_MAX_BODY)
+        want = HTTP_MAX_BODY; /* the rest is read and dropped, then 413 */
+    if (!unfinished_fits(s, want))
+        return false;
+    ex->reserved = want;
+    s->unfinished_bytes += want;
+    ex->body_started_ms = uv_now(s->loop);
+    ex->receiving = true;
+    ex->rx_next = s->receiving;
+    if (s->receiving)
+        s->receiving->rx_prev = ex;
+    s->receiving = ex;
+    return true;
+}
+
 static void exchange_free(struct http_exchange *ex)
 {
+    exchange_body_done(ex);
     buf_free(&ex->body);
     free(ex->out);
     free(ex);
@@ -236,7 +286,9 @@ static int exchange_write(struct lws *wsi, struct http_pss *pss)
     }
     /* Done: free the exchange; keep-alive connections wait for the next,
      * unless an unread body is still on its way. */
-    bool close = ex->chunked;
+    bool close = ex->chunked || ex->close_after;
+    if (!close)
+        wirecheck_request_done(lws_get_socket_fd(wsi), ex->body_received);
     pss->ex = NULL;
     exchange_free(ex);
     if (close || lws_http_transaction_completed(wsi))
@@ -271,8 +323,32 @@ static void handle_readyz(struct server *s, struct http_exchange *ex)
     server_http_respond_owned(ex, ready ? 200 : 503, "application/json", text, strlen(text));
 }
 
+/* Compares two strings in a time that does not depend on where they differ. */
+static bool same_secret(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    unsigned char diff = na != nb;
+    for (size_t i = 0; i < na && i < nb; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+/* /metrics tells how busy the service is and how it fails: only addresses
+ * of metrics_allow (loopback by default) and holders of metrics_token may
+ * read it. */
+static bool metrics_allowed(const struct server *s, const struct http_exchange *ex)
+{
+    if (config_address_allowed(s->cfg->metrics_allow, ex->peer))
+        return true;
+    return s->cfg->metrics_token[0] && same_secret(ex->bearer, s->cfg->metrics_token);
+}
+
 static void handle_metrics(struct server *s, struct http_exchange *ex)
 {
+    if (!metrics_allowed(s, ex)) {
+        server_http_error(ex, 403, "forbidden", "metrics are not served to this address");
+        return;
+    }
     struct buf b = {0};
     buf_printf(&b,
                "# HELP snpd_connections Open client connections.\n"
@@ -298,6 +374,18 @@ static void handle_metrics(struct server *s, struct http_exchange *ex)
                "snpd_ws_messages_total{direction=\"out\"} %llu\n",
                (unsigned long long)s->stats.ws_messages_in,
                (unsigned long long)s->stats.ws_messages_out);
+    buf_printf(&b,
+               "# HELP snpd_unfinished_bytes Memory held by messages being received.\n"
+               "# TYPE snpd_unfinished_bytes gauge\nsnpd_unfinished_bytes %zu\n"
+               "# HELP snpd_unfinished_refused_total Messages refused for want of room "
+               "(HTTP 503, WebSocket close 1013).\n"
+               "# TYPE snpd_unfinished_refused_total counter\n"
+               "snpd_unfinished_refused_total %llu\n"
+               "# HELP snpd_body_timeouts_total HTTP bodies (408) and WebSocket messages "
+               "(close 1008) not finished within body_timeout_s.\n"
+               "# TYPE snpd_body_timeouts_total counter\nsnpd_body_timeouts_total %llu\n",
+               s->unfinished_bytes, (unsigned long long)s->stats.unfinished_refused,
+               (unsigned long long)s->stats.body_timeouts);
     buf_printf(&b, "# HELP snpd_http_responses_total HTTP responses by status class.\n"
                    "# TYPE snpd_http_responses_total counter\n");
     for (int i = 1; i <= 5; i++)
@@ -356,6 +444,29 @@ static bool static_path_ok(const char *path)
     return true;
 }
 
+/* Whether a component of `rel` below the web root is a symbolic link: those
+ * are not followed, so that a link (to /etc, to a private folder) placed in
+ * the web root serves nothing.  The web root itself may be a link. */
+static bool static_path_has_link(const char *root, const char *rel)
+{
+    char path[2048];
+    size_t rootlen = strlen(root);
+    if (rootlen + strlen(rel) >= sizeof(path))
+        return true;
+    memcpy(path, root, rootlen);
+    for (const char *p = rel; *p;) {
+        const char *slash = strchr(p + 1, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        memcpy(path + rootlen + (size_t)(p - rel), p, n);
+        path[rootlen + (size_t)(p - rel) + n] = '\0';
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+            return true;
+        p += n;
+    }
+    return false;
+}
+
 /* Returns what the lws callback must return. */
 static int serve_static(struct server *s, struct lws *wsi, struct http_pss *pss)
 {
@@ -369,7 +480,8 @@ static int serve_static(struct server *s, struct lws *wsi, struct http_pss *pss)
         n = snprintf(file, sizeof(file), "%s%s/index.html", s->cfg->web_root, rel);
     }
     if (n < 0 || (size_t)n >= sizeof(file) || !static_path_ok(rel) || stat(file, &st) != 0 ||
-        !S_ISREG(st.st_mode)) {
+        !S_ISREG(st.st_mode) ||
+        static_path_has_link(s->cfg->web_root, file + strlen(s->cfg->web_root))) {
         server_http_error(ex, 404, "not_found", "no such page");
         return 0;
     }
@@ -380,6 +492,8 @@ static int serve_static(struct server *s, struct lws *wsi, struct http_pss *pss)
     pss->ex = NULL;
     exchange_free(ex);
     int r = lws_serve_http_file(wsi, file, mime_of(file), headers, sizeof(headers) - 1);
+    if (r > 0)
+        wirecheck_request_done(lws_get_socket_fd(wsi), 0);
     if (r < 0 || (r > 0 && lws_http_transaction_completed(wsi)))
         return -1;
     return 0;
@@ -418,6 +532,15 @@ static int route(struct server *s, struct lws *wsi, struct http_pss *pss)
 {
     struct http_exchange *ex = pss->ex;
     s->stats.http_requests++;
+    exchange_body_done(ex);
+    if (ex->no_room) {
+        /* Refused before its body was read (no room for it): the unread
+         * body makes the connection unusable for another request. */
+        s->stats.unfinished_refused++;
+        server_http_error(ex, 503, "unavailable",
+                          "the server is receiving too many requests at once; retry");
+        return 0;
+    }
     if (ex->body_too_large) {
         server_http_error(ex, 413, "too_large", "request body exceeds 65536 bytes");
         return 0;
@@ -499,6 +622,7 @@ static int filter_connection(struct server *s, const struct lws_filter_network_c
     }
     s->filtered = true;
     s->filtered_address = addr;
+    s->filtered_fd = a ? a->accept_fd : -1;
     return 0;
 }
 
@@ -514,10 +638,30 @@ static void count_connection(struct server *s, struct lws *wsi)
     s->accepted++;
     s->stats.connections_total++;
     address_add(s, s->filtered_address, 1);
+    /* Plain sockets only: OpenSSL reads TLS ones, not through recv(). */
+    if (!s->cfg->tls_cert[0] && s->filtered_fd >= 0 &&
+        idmap_put(&s->wsi_fd, (int64_t)(intptr_t)wsi, (void *)(TAG | (uintptr_t)s->filtered_fd)))
+        wirecheck_watch(s->filtered_fd);
+}
+
+/* Stops following the socket of `wsi` (wirecheck.h), if it was. */
+static void unwatch_connection(struct server *s, struct lws *wsi)
+{
+    uintptr_t v = (uintptr_t)idmap_del(&s->wsi_fd, (int64_t)(intptr_t)wsi);
+    if (v)
+        wirecheck_unwatch((int)(v & (TAG - 1)));
+}
+
+/* The IPv4 address (host order) of the client on `wsi`, or 0. */
+static uint32_t server_peer(const struct server *s, struct lws *wsi)
+{
+    uintptr_t v = (uintptr_t)idmap_get(&s->wsi_address, (int64_t)(intptr_t)wsi);
+    return v ? (uint32_t)(v & (TAG - 1)) : 0;
 }
 
 static void uncount_connection(struct server *s, struct lws *wsi)
 {
+    unwatch_connection(s, wsi);
     free(idmap_del(&s->http_buckets, (int64_t)(intptr_t)wsi));
     uintptr_t v = (uintptr_t)idmap_del(&s->wsi_address, (int64_t)(intptr_t)wsi);
     if (!v)
@@ -578,6 +722,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         ex->server = s;
         ex->wsi = wsi;
         ex->started_ns = uv_hrtime();
+        ex->peer = server_peer(s, wsi);
         ex->method = method_of(wsi);
         snprintf(ex->path, sizeof(ex->path), "%s", in ? (const char *)in : "/");
         read_query(wsi, ex->query, sizeof(ex->query));
@@ -588,17 +733,24 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
          * PUT or PATCH, nor of a POST without Content-Length nor chunks,
          * which has no body (curl -X POST sends those). */
         ex->chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+        bool body = false;
         if (ex->method == HTTP_POST && !ex->chunked &&
             lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
-            return 0;
+            body = true;
         if ((ex->method == HTTP_PUT || ex->method == HTTP_PATCH) && content_length(wsi) > 0)
-            return 0;
+            body = true;
+        if (body && exchange_body_start(ex, content_length(wsi)))
+            return 0; /* routed at LWS_CALLBACK_HTTP_BODY_COMPLETION */
+        if (body)
+            ex->no_room = ex->close_after = true; /* route() answers 503 */
         return route(s, wsi, pss);
     }
 
     case LWS_CALLBACK_HTTP_BODY:
-        if (pss && pss->ex) {
+        /* After a 408 the rest of the body may still come: it is dropped. */
+        if (pss && pss->ex && !pss->ex->responded) {
             struct http_exchange *ex = pss->ex;
+            ex->body_received += len;
             if (ex->body.len + len > HTTP_MAX_BODY)
                 ex->body_too_large = true;
             else
@@ -609,6 +761,8 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (!s || !pss || !pss->ex)
             return -1;
+        if (pss->ex->responded)
+            return 0; /* answered 408 already */
         return route(s, wsi, pss);
 
     case LWS_CALLBACK_HTTP_WRITEABLE:
@@ -617,6 +771,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         return exchange_write(wsi, pss);
 
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        wirecheck_request_done(lws_get_socket_fd(wsi), 0);
         if (lws_http_transaction_completed(wsi))
             return -1;
         return 0;
@@ -625,6 +780,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         if (pss && pss->ex) {
             struct http_exchange *ex = pss->ex;
             pss->ex = NULL;
+            exchange_body_done(ex);
             if (ex->pending)
                 ex->wsi = NULL; /* its handler frees it when it answers */
             else
@@ -641,6 +797,17 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 /* --- WebSocket (snp.v1) ----------------------------------------------------------- */
 
 #define WS_MAX_OUT_BYTES (4u << 20)
+
+/* RFC 6455 §7.4.1's "try again later", which lws 4.1 has no name for. */
+#define WS_CLOSE_TRY_AGAIN_LATER 1013
+
+/* The message being assembled is finished or dropped: its bytes leave the
+ * unfinished budget. */
+static void ws_rx_release(struct ws_client *c)
+{
+    c->server->unfinished_bytes -= c->rx_charged;
+    c->rx_charged = 0;
+}
 
 struct ws_out {
     struct ws_out *next;
@@ -670,6 +837,7 @@ void server_ws_unref(struct ws_client *c)
         c->out_head = o->next;
         free(o);
     }
+    ws_rx_release(c);
     buf_free(&c->rx);
     free(c);
 }
@@ -698,12 +866,30 @@ void server_ws_send(struct ws_client *c, const char *text, size_t len)
     lws_callback_on_writable(c->wsi);
 }
 
-void server_ws_sweep(struct server *s, int idle_timeout_s)
+void server_sweep(struct server *s, int idle_timeout_s)
 {
     uint64_t now = uv_now(s->loop), idle_ms = (uint64_t)idle_timeout_s * 1000;
+    uint64_t body_ms = (uint64_t)s->cfg->body_timeout_s * 1000;
+    for (struct http_exchange *ex = s->receiving, *next; ex; ex = next) {
+        next = ex->rx_next;
+        if (now - ex->body_started_ms < body_ms)
+            continue;
+        /* The rest of the body is not waited for: the connection closes
+         * after the answer, and what still comes is dropped. */
+        exchange_body_done(ex);
+        ex->close_after = true;
+        s->stats.body_timeouts++;
+        server_http_error(ex, 408, "bad_json", "the request body did not arrive in time");
+    }
     for (struct ws_client *c = s->clients; c; c = c->next) {
         if (!c->wsi || c->close_status || c->closing)
             continue;
+        if (c->rx_charged > 0 && now - c->rx_started_ms >= body_ms) {
+            ws_rx_release(c);
+            s->stats.body_timeouts++;
+            server_ws_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "message timeout");
+            continue;
+        }
         uint64_t silent = now - c->last_rx_ms;
         if (silent >= idle_ms) {
             server_ws_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "idle timeout");
@@ -758,6 +944,17 @@ void server_ws_close_after_flush(struct ws_client *c, int status, const char *re
     lws_callback_on_writable(c->wsi);
 }
 
+/* wirecheck saw an unmasked frame from `owner`'s client, before lws parses
+ * it (RFC 6455 §5.1: the server fails the connection).  It is closed with
+ * 1002 from the writeable callback; the RECEIVE case drops what comes
+ * meanwhile, so that frame is never answered.  (Failing the connection
+ * from a callback with lws_close_reason() and -1, as for 1009, lost the
+ * close frame here in our tests with lws 4.1.6; this path keeps it.) */
+static void ws_on_unmasked(void *owner)
+{
+    server_ws_close(owner, LWS_CLOSE_STATUS_PROTOCOL_ERR, "frame not masked");
+}
+
 static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len)
 {
@@ -785,6 +982,7 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
         c->refill_ms = uv_now(s->loop);
         c->opened_ms = c->last_rx_ms = c->refill_ms;
         c->tokens = snp_proto_limits()->message_burst;
+        c->peer = server_peer(s, wsi);
         read_bearer(wsi, c->bearer, sizeof(c->bearer));
         c->next = s->clients;
         if (s->clients)
@@ -792,6 +990,7 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
         s->clients = c;
         pss->client = c;
         s->stats.websockets++;
+        wirecheck_websocket(lws_get_socket_fd(wsi), ws_on_unmasked, c);
         if (s->hooks.on_ws_open)
             s->hooks.on_ws_open(s->hooks.ctx, c);
         return 0;
@@ -809,6 +1008,12 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
             return -1;
         c->last_rx_ms = uv_now(s->loop);
         c->pinged = false;
+        if (c->close_status || c->closing) {
+            /* Closing (a message timeout, for one): what still comes is dropped. */
+            ws_rx_release(c);
+            buf_free(&c->rx);
+            return 0;
+        }
         size_t max = snp_proto_limits()->max_message_bytes;
         /* lws has no message size limit of its own: count what the
          * fragments add up to, and what is announced still to come. */
@@ -819,11 +1024,28 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
                              (unsigned char *)"message too large", 17);
             return -1;
         }
+        bool final = lws_is_final_fragment(wsi);
+        if (!final) {
+            /* A message held across callbacks counts in the unfinished
+             * budget, and its deadline runs from its first piece. */
+            if (!unfinished_fits(s, len)) {
+                s->stats.unfinished_refused++;
+                ws_rx_release(c);
+                lws_close_reason(wsi, (enum lws_close_status)WS_CLOSE_TRY_AGAIN_LATER,
+                                 (unsigned char *)"try again later", 15);
+                return -1;
+            }
+            if (c->rx_charged == 0)
+                c->rx_started_ms = c->last_rx_ms;
+            s->unfinished_bytes += len;
+            c->rx_charged += len;
+        }
         buf_append(&c->rx, in, len);
         if (c->rx.failed)
             return -1;
-        if (!lws_is_final_fragment(wsi))
+        if (!final)
             return 0;
+        ws_rx_release(c);
         s->stats.ws_messages_in++;
         size_t n;
         char *text = buf_steal(&c->rx, &n);
@@ -882,6 +1104,10 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
             c->prev = c->next = NULL;
             c->wsi = NULL;
             pss->client = NULL;
+            ws_rx_release(c);
+            /* The client may outlive the connection: wirecheck forgets it. */
+            if (s)
+                unwatch_connection(s, wsi);
             if (s)
                 s->stats.websockets--;
             server_ws_unref(c);
@@ -996,6 +1222,8 @@ void server_free(struct server *s)
     idmap_free(&s->http_buckets);
     idmap_free(&s->per_address);
     idmap_free(&s->wsi_address);
+    idmap_free(&s->wsi_fd);
+    wirecheck_free();
 }
 
 void server_drain(struct server *s)

@@ -46,7 +46,19 @@ struct http_exchange {
     char bearer[128]; /* the token from "Authorization: Bearer ...", or "" */
     struct buf body;
     bool body_too_large;
-    bool chunked;        /* a chunked body, which lws 4.1 cannot read: 411, then close */
+    bool chunked;     /* a chunked body, which lws 4.1 cannot read: 411, then close */
+    bool close_after; /* close the connection once the answer is written */
+    bool no_room;     /* no room for its body in the unfinished budget: 503 */
+    uint32_t peer;    /* the client's IPv4 address, host order (0 when unknown) */
+    /* While the body is on its way: the exchange is in the server's list of
+     * receiving ones, holds `reserved` bytes of the unfinished-message
+     * budget, and must be complete by body_started_ms + body_timeout_s. */
+    bool receiving;
+    size_t reserved;
+    size_t body_received; /* bytes of body read, kept or not */
+    uint64_t body_started_ms;
+    struct http_exchange *rx_prev;
+    struct http_exchange *rx_next;
     bool pending;   /* a handler owns it until server_http_respond() */
     bool responded; /* the answer is stored and being written */
     /* The answer. */
@@ -71,16 +83,19 @@ struct ws_client {
     int refs;
     struct ws_client *prev;
     struct ws_client *next;
-    struct buf rx;    /* the message being assembled */
-    bool rx_overflow; /* it grew past the limit: close 1009 */
+    struct buf rx;          /* the message being assembled */
+    size_t rx_charged;      /* bytes of it counted in the server's unfinished budget */
+    uint64_t rx_started_ms; /* uv_now() at its first fragment, when rx_charged > 0 */
+    uint32_t peer;          /* the client's IPv4 address, host order (0 when unknown) */
+    bool rx_overflow;       /* it grew past the limit: close 1009 */
     struct ws_out *out_head;
     struct ws_out *out_tail;
     size_t out_bytes;
     double tokens; /* rate limit bucket */
     uint64_t refill_ms;
-    char bearer[128]; /* from the handshake's Authorization header, or "" */
-    void *session;    /* the owner's per-connection state */
-    int close_status; /* server_ws_close_after_flush: close once sent, or 0 */
+    char bearer[128];    /* from the handshake's Authorization header, or "" */
+    void *session;       /* the owner's per-connection state */
+    int close_status;    /* server_ws_close_after_flush: close once sent, or 0 */
     uint64_t opened_ms;  /* uv_now() at the upgrade */
     uint64_t last_rx_ms; /* uv_now() at the last frame received (pongs included) */
     bool ping_due;       /* a ping is to be written */
@@ -115,6 +130,8 @@ struct server_stats {
     uint64_t ws_closed_too_large;
     uint64_t connections_total;
     uint64_t connections_refused;
+    uint64_t body_timeouts;      /* HTTP bodies and WebSocket messages not finished in time */
+    uint64_t unfinished_refused; /* messages refused for want of room (503, close 1013) */
 };
 
 struct server {
@@ -134,7 +151,14 @@ struct server {
     struct idmap wsi_address;  /* wsi -> address (as a tagged pointer) */
     struct idmap http_buckets; /* wsi -> rate-limit bucket of its API requests */
     uint32_t filtered_address; /* set by the filter callback for the wsi being made */
+    int filtered_fd;           /* and its socket */
+    struct idmap wsi_fd;       /* wsi -> socket followed by wirecheck (as a tagged pointer) */
     bool filtered;
+    /* Memory held by messages being received (HTTP bodies reserved at their
+     * Content-Length, WebSocket fragments as they arrive), bounded by
+     * cfg->max_unfinished_kb. */
+    size_t unfinished_bytes;
+    struct http_exchange *receiving; /* exchanges whose body is on its way */
     struct server_stats stats;
 };
 
@@ -178,11 +202,14 @@ void server_ws_close_after_flush(struct ws_client *c, int status, const char *re
 /* Closes `c` with a close frame, dropping what is still queued. */
 void server_ws_close(struct ws_client *c, int status, const char *reason);
 
-/* Keeps WebSocket connections alive and bounded: pings one silent for half
+/* Keeps connections alive and bounded: pings a WebSocket silent for half
  * of `idle_timeout_s` (browsers and lws answer with a pong, which counts as
- * activity), closes one silent for `idle_timeout_s` (1001, "idle timeout").
- * Call it every second or so. */
-void server_ws_sweep(struct server *s, int idle_timeout_s);
+ * activity), closes one silent for `idle_timeout_s` (1001, "idle timeout");
+ * closes a WebSocket whose message began more than body_timeout_s ago
+ * (1008, "message timeout") and answers an HTTP request whose body began
+ * more than body_timeout_s ago 408, closing its connection.  Call it every
+ * second or so. */
+void server_sweep(struct server *s, int idle_timeout_s);
 
 /* References keep a client's memory alive across asynchronous work. */
 void server_ws_ref(struct ws_client *c);

@@ -766,8 +766,9 @@ static bool compile_limits(struct cctx *c, json_t *limits)
                                        "auth_timeout_s",
                                        "idle_timeout_s",
                                        "max_connections_per_address",
+                                       "message_timeout_s",
                                        NULL};
-    json_int_t v[13];
+    json_int_t v[14];
     if (!json_is_object(limits) || !check_keys(c, limits, "limits", keys))
         return fail(c, "limits: must be an object of known limits");
     for (size_t i = 0; keys[i] != NULL; i++) {
@@ -791,6 +792,7 @@ static bool compile_limits(struct cctx *c, json_t *limits)
     l->auth_timeout_s = (int)v[10];
     l->idle_timeout_s = (int)v[11];
     l->max_connections_per_address = (int)v[12];
+    l->message_timeout_s = (int)v[13];
     if (l->max_depth > 64 || l->max_server_depth > 64)
         return fail(c, "limits: depths above 64 are not supported");
     return true;
@@ -1887,6 +1889,42 @@ static long url_decode(const char *s, size_t n, char *out)
     return (long)o;
 }
 
+/* Whether `s` (`n` bytes) is a number as JSON writes it: an optional minus,
+ * decimal digits without a leading zero, an optional fraction and exponent.
+ * strtod() alone would also take "0x10", "1e", " 5", "+5", "inf" or "nan",
+ * which the specification's formats do not allow. */
+static bool json_number_text(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (i < n && s[i] == '-')
+        i++;
+    if (i < n && s[i] == '0')
+        i++;
+    else if (i < n && s[i] >= '1' && s[i] <= '9')
+        while (i < n && (s[i] >= '0' && s[i] <= '9'))
+            i++;
+    else
+        return false;
+    if (i < n && s[i] == '.') {
+        size_t start = ++i;
+        while (i < n && (s[i] >= '0' && s[i] <= '9'))
+            i++;
+        if (i == start)
+            return false;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t start = i;
+        while (i < n && (s[i] >= '0' && s[i] <= '9'))
+            i++;
+        if (i == start)
+            return false;
+    }
+    return i == n;
+}
+
 /* Converts the decoded query value `s` (`n` bytes) to a JSON value of type
  * `t`; returns NULL (with `err` filled) when it cannot. */
 static json_t *query_value(const struct snp_proto_type *t, const char *s, size_t n,
@@ -1901,8 +1939,8 @@ static json_t *query_value(const struct snp_proto_type *t, const char *s, size_t
         return v;
     case K_NUMBER: {
         char buf[64], *end;
-        if (n == 0 || n >= sizeof(buf)) {
-            snp_proto_error_set(err, SNP_PROTO_E_INVALID_FIELD, name, "must be a number");
+        if (n == 0 || n >= sizeof(buf) || !json_number_text(s, n)) {
+            snp_proto_error_set(err, SNP_PROTO_E_INVALID_FIELD, name, "must be a decimal number");
             return NULL;
         }
         memcpy(buf, s, n);

@@ -98,6 +98,7 @@ struct snp_proto_limits {
     int auth_timeout_s;              /* WebSocket upgrade to successful "auth" */
     int idle_timeout_s;              /* no frame at all (pings count) */
     int max_connections_per_address; /* simultaneous connections from one IP address */
+    int message_timeout_s;           /* first byte to last of an HTTP body or WebSocket message */
 };
 
 /* A type declaration compiled from the schema; opaque. */

@@ -42,14 +42,18 @@ static const char *const limit_docs[][2] = {
     {"messages_per_second", "Sustained rate of messages per connection (token bucket); over it "
                             "the message is answered `rate_limited`."},
     {"message_burst", "Size of that token bucket."},
-    {"handshake_timeout_s", "Seconds from TCP connection to a complete HTTP request or "
-                            "WebSocket upgrade."},
+    {"handshake_timeout_s", "Seconds from TCP connection to a complete HTTP request line and "
+                            "headers, or WebSocket upgrade."},
     {"auth_timeout_s", "Seconds from WebSocket upgrade to a successful `auth`; the connection "
                        "is then closed with code 1008."},
     {"idle_timeout_s", "Seconds without any frame (pings included) before a connection is "
                        "closed."},
     {"max_connections_per_address", "Simultaneous connections from one IP address; more are "
                                     "refused."},
+    {"message_timeout_s", "Seconds from the first byte of an HTTP request body to its last, or "
+                          "from the first fragment of a WebSocket message to its last; an HTTP "
+                          "request is then answered 408 and its connection closed, a WebSocket "
+                          "closed with code 1008."},
 };
 
 /* The built-in formats of the codec (protocol/codec.c). */

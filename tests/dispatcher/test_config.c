@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 
 #include "dispatcher/config.h"
+#include "protocol/codec.h"
 #include "tests/support/proc.h"
 
 static char err[1024];
@@ -32,6 +33,13 @@ Test(config, defaults)
     cr_assert_eq(c.log_level, LOG_INFO);
     cr_assert_eq(c.db_connections, 4);
     cr_assert_str_eq(c.database, "");
+    /* The protocol's figures come from its declaration. */
+    cr_assert_eq(c.max_per_address, snp_proto_limits()->max_connections_per_address);
+    cr_assert_eq(c.max_per_address, 32);
+    cr_assert_eq(c.body_timeout_s, snp_proto_limits()->message_timeout_s);
+    cr_assert_eq(c.max_unfinished_kb, 32 * 1024);
+    cr_assert_str_eq(c.metrics_allow, "127.0.0.0/8");
+    cr_assert_str_eq(c.metrics_token, "");
     /* No database configured is an error, with a message saying how to set it. */
     cr_assert_not(config_check(&c, err, sizeof(err)));
     cr_assert(strstr(err, "SNPD_DATABASE_URL"), "%s", err);
@@ -121,4 +129,30 @@ Test(config, combination_checks)
     longval[sizeof(longval) - 1] = '\0';
     cr_assert_not(config_set(&c, "database", longval, err, sizeof(err)));
     cr_assert(strstr(err, "too long"), "%s", err);
+}
+
+Test(config, address_lists)
+{
+    struct config c;
+    config_defaults(&c);
+    cr_assert(config_address_allowed(c.metrics_allow, 0x7f000001)); /* 127.0.0.1 */
+    cr_assert(config_address_allowed(c.metrics_allow, 0x7f0a0b0c)); /* 127.10.11.12 */
+    cr_assert_not(config_address_allowed(c.metrics_allow, 0x0a000001));
+    cr_assert(config_set(&c, "metrics_allow", "10.1.2.3, 192.168.0.0/16", err, sizeof(err)), "%s",
+              err);
+    cr_assert(config_address_allowed(c.metrics_allow, 0x0a010203));
+    cr_assert_not(config_address_allowed(c.metrics_allow, 0x0a010204));
+    cr_assert(config_address_allowed(c.metrics_allow, 0xc0a8fe01));
+    cr_assert_not(config_address_allowed(c.metrics_allow, 0x7f000001));
+    cr_assert(config_set(&c, "metrics_allow", "", err, sizeof(err)), "%s", err);
+    cr_assert_not(config_address_allowed(c.metrics_allow, 0x7f000001));
+    cr_assert(config_set(&c, "metrics_allow", "0.0.0.0/0", err, sizeof(err)), "%s", err);
+    cr_assert(config_address_allowed(c.metrics_allow, 0x01020304));
+    static const char *const bad[] = {"localhost", "10.0.0.0/33", "10.0.0/8", "1.2.3.4/"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_not(config_set(&c, "metrics_allow", bad[i], err, sizeof(err)), "%s", bad[i]);
+        cr_assert(strstr(err, "metrics_allow"), "%s", err);
+    }
+    cr_assert_not(config_set(&c, "body_timeout_s", "0", err, sizeof(err)));
+    cr_assert_not(config_set(&c, "max_unfinished_kb", "1", err, sizeof(err)));
 }

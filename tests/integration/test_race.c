@@ -20,6 +20,11 @@ static struct fixture f;
 
 static void setup(void)
 {
+    /* The requesters open REQUESTERS connections at once from 127.0.0.1,
+     * more than snpd's default per address (the protocol's
+     * max_connections_per_address): the snpd processes started here, which
+     * inherit the environment, are given room for them. */
+    setenv("SNPD_MAX_PER_ADDRESS", "1000", 1);
     fixture_setup(&f, "{}");
 }
 

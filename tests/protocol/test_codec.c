@@ -130,6 +130,8 @@ Test(codec, schema_compiles_with_declared_limits)
     cr_expect_eq(l->max_array_items, 1000);
     cr_expect_eq(l->max_string_bytes, 4000);
     cr_expect_eq(l->max_id_bytes, 64);
+    cr_expect_eq(l->max_connections_per_address, 32);
+    cr_expect_eq(l->message_timeout_s, 30);
     cr_expect_geq(snp_proto_message_count(), 21);
     cr_expect_geq(snp_proto_push_count(), 6);
     cr_expect_null(snp_proto_message_at(snp_proto_message_count()));
@@ -1049,6 +1051,16 @@ Test(codec, query_strings)
         {"horizon=4h&horizon=2h", SNP_PROTO_E_DUPLICATE_KEY, "horizon"},
         {"radius_km=abc", SNP_PROTO_E_INVALID_FIELD, "radius_km"},
         {"radius_km=", SNP_PROTO_E_INVALID_FIELD, "radius_km"},
+        /* Numbers are decimal as JSON writes them, not whatever strtod takes. */
+        {"radius_km=0x10", SNP_PROTO_E_INVALID_FIELD, "radius_km"},
+        {"radius_km=%2B16", SNP_PROTO_E_INVALID_FIELD, "radius_km"},
+        {"radius_km=016", SNP_PROTO_E_INVALID_FIELD, "radius_km"},
+        {"radius_km=1e", SNP_PROTO_E_INVALID_FIELD, "radius_km"},
+        {"radius_km=16.", SNP_PROTO_E_INVALID_FIELD, "radius_km"},
+        {"radius_km=.5", SNP_PROTO_E_INVALID_FIELD, "radius_km"},
+        {"radius_km=%2016", SNP_PROTO_E_INVALID_FIELD, "radius_km"},
+        {"radius_km=nan", SNP_PROTO_E_INVALID_FIELD, "radius_km"},
+        {"radius_km=1e999", SNP_PROTO_E_INVALID_FIELD, "radius_km"},
         {"horizon=%FF", SNP_PROTO_E_INVALID_UTF8, "horizon"},
         {"horizon=%00", SNP_PROTO_E_INVALID_UTF8, "horizon"},
         {"horizon=%G1", SNP_PROTO_E_INVALID_FIELD, "horizon"},
@@ -1061,6 +1073,16 @@ Test(codec, query_strings)
                      bad[i].query);
         cr_expect_eq(e.code, bad[i].code, "%s: %s", bad[i].query, snp_proto_code_name(e.code));
         cr_expect_str_eq(e.field, bad[i].field, "%s", bad[i].query);
+        json_decref(d);
+    }
+    static const char *const decimal[] = {"16", "16.5", "-0.5", "1.6e1", "16E-0", "0"};
+    for (size_t i = 0; i < sizeof(decimal) / sizeof(decimal[0]); i++) {
+        char q[64];
+        snprintf(q, sizeof(q), "horizon=4h&radius_km=%s", decimal[i]);
+        d = json_object();
+        cr_expect_eq(snp_proto_query_merge(msg("capacity.query"), q, d, &err), 0, "%s: %s", q,
+                     err.message);
+        cr_expect(json_is_number(json_object_get(d, "radius_km")), "%s", q);
         json_decref(d);
     }
     d = json_object();
