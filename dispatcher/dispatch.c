@@ -65,10 +65,12 @@ enum dispatch_error dispatch_db_error(enum db_status st, const PGresult *res)
         const char *sqlstate;
         enum dispatch_error err;
     } map[] = {
-        {"SN403", DERR_FORBIDDEN},     {"SN404", DERR_NOT_FOUND},     {"SN409", DERR_CONFLICT},
-        {"SN410", DERR_SLOT_TAKEN},    {"SN411", DERR_HOLD_EXPIRED},  {"SN412", DERR_TOO_LATE},
-        {"23505", DERR_CONFLICT},      {"23503", DERR_INVALID_FIELD}, {"23514", DERR_INVALID_FIELD},
-        {"22P02", DERR_INVALID_FIELD}, {"SN422", DERR_INVALID_FIELD},
+        {"SN403", DERR_FORBIDDEN},     {"SN404", DERR_NOT_FOUND},
+        {"SN409", DERR_CONFLICT},      {"SN410", DERR_SLOT_TAKEN},
+        {"SN411", DERR_HOLD_EXPIRED},  {"SN412", DERR_TOO_LATE},
+        {"23505", DERR_CONFLICT},      {"23503", DERR_INVALID_FIELD},
+        {"23514", DERR_INVALID_FIELD}, {"22P02", DERR_INVALID_FIELD},
+        {"SN422", DERR_INVALID_FIELD}, {"SNT03", DERR_OTHER_TERRITORY},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (strcmp(code, map[i].sqlstate) == 0)

@@ -15,8 +15,8 @@ struct manage_call {
     struct caller caller;
     dispatch_cb cb;
     void *arg;
-    json_t *result;                  /* the answer, once the database gave it */
-    char secret[TOKEN_SECRET_SIZE];  /* token.create: shown once, in the answer */
+    json_t *result;                 /* the answer, once the database gave it */
+    char secret[TOKEN_SECRET_SIZE]; /* token.create: shown once, in the answer */
 };
 
 static struct manage_call *call_new(struct dispatch *d, const struct caller *c, dispatch_cb cb,
@@ -59,13 +59,19 @@ static bool call_failed(struct manage_call *m, enum db_status st, const PGresult
     }
     enum dispatch_error e = dispatch_db_error(st, res);
     const char *code = db_sqlstate(res);
-    /* The functions of 0008 name the field at fault in the detail; other
-     * details (failed constraints) may quote a row and are not shown. */
+    /* The functions of 0008 and 0013 name the field at fault in the detail
+     * (SNT03: a record another territory uses); other details (failed
+     * constraints) may quote a row and are not shown. */
     const char *field = NULL;
-    if (res && (strcmp(code, "SN422") == 0 || strcmp(code, "SN409") == 0))
+    if (res &&
+        (strcmp(code, "SN422") == 0 || strcmp(code, "SN409") == 0 || strcmp(code, "SNT03") == 0))
         field = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-    if (e == DERR_INTERNAL)
+    if (e == DERR_INTERNAL) {
+        /* PostgreSQL's own text is for the log: it may quote a value. */
         log_error("manage", "database error %s: %s", code, dispatch_db_message(st, res));
+        call_finish(m, e, "internal error; it was logged", NULL);
+        return true;
+    }
     call_finish(m, e, dispatch_db_message(st, res), field);
     return true;
 }
@@ -89,8 +95,9 @@ static void on_import(void *arg, enum db_status st, const PGresult *res)
     if (call_failed(m, st, res))
         return;
     json_t *n = json_object_get(m->result, "created");
-    log_info("manage", "territory %s: import by %s (created %lld communes, %lld sites, %lld "
-                       "practitioners, %lld organisations)",
+    log_info("manage",
+             "territory %s: import by %s (created %lld communes, %lld sites, %lld "
+             "practitioners, %lld organisations)",
              m->caller.territory, m->caller.actor,
              (long long)json_integer_value(json_object_get(n, "communes")),
              (long long)json_integer_value(json_object_get(n, "sites")),
@@ -185,8 +192,8 @@ static void on_token_revoked(void *arg, enum db_status st, const PGresult *res)
         return;
     struct dispatch *d = m->d;
     json_int_t id = json_integer_value(json_object_get(m->result, "token_id"));
-    log_info("manage", "territory %s: token %lld revoked by %s", m->caller.territory,
-             (long long)id, m->caller.actor);
+    log_info("manage", "territory %s: token %lld revoked by %s", m->caller.territory, (long long)id,
+             m->caller.actor);
     /* Answer first: a caller revoking its own token gets the answer before
      * its connection is closed. */
     call_finish(m, DISPATCH_OK, NULL, NULL);
@@ -201,7 +208,8 @@ void manage_token_revoke(struct dispatch *d, const struct caller *c, json_t *dat
     if (!m)
         return;
     char id[24];
-    snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(data, "token_id")));
+    snprintf(id, sizeof(id), "%lld",
+             (long long)json_integer_value(json_object_get(data, "token_id")));
     const char *params[] = {c->territory, c->actor, token_role_name(c->role), id};
     db_query(d->db, sql_text[SQL_TOKEN_REVOKE_ONE], 4, params, on_token_revoked, m);
 }

@@ -33,29 +33,37 @@ static struct read *read_new(struct dispatch *d, const struct caller *c, dispatc
     return r;
 }
 
-static void read_finish(struct read *r, enum dispatch_error err, const char *message,
-                        json_t *result)
+static void read_finish_field(struct read *r, enum dispatch_error err, const char *message,
+                              const char *field, json_t *result)
 {
     r->d->inflight--;
-    r->cb(r->arg, err, message, NULL, err == DISPATCH_OK ? result : NULL);
+    r->cb(r->arg, err, message, field, err == DISPATCH_OK ? result : NULL);
     json_decref(result);
     free(r);
 }
 
-/* Maps a failed read; the SN* codes come from the SQL functions. */
+static void read_finish(struct read *r, enum dispatch_error err, const char *message,
+                        json_t *result)
+{
+    read_finish_field(r, err, message, NULL, result);
+}
+
+/* Maps a failed read with the one SQLSTATE map (dispatch_db_error).  The
+ * SN* codes come from the SQL functions, whose messages name ids and never
+ * patient data; anything else is a bug whose text (PostgreSQL's, which may
+ * quote a value) goes to the log only, and the caller gets a fixed
+ * sentence. */
 static bool read_failed(struct read *r, enum db_status st, const PGresult *res)
 {
     if (st == DB_OK)
         return false;
-    const char *code = db_sqlstate(res);
-    enum dispatch_error e = st != DB_QUERY_ERROR         ? DERR_UNAVAILABLE
-                            : strcmp(code, "SN404") == 0 ? DERR_NOT_FOUND
-                            : strcmp(code, "SN409") == 0 ? DERR_CONFLICT
-                                                         : DERR_INTERNAL;
-    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    if (e == DERR_INTERNAL)
-        log_error("reads", "database error %s: %s", code, msg ? msg : "");
-    read_finish(r, e, e == DERR_UNAVAILABLE ? "the database is unavailable; retry" : msg, NULL);
+    enum dispatch_error e = dispatch_db_error(st, res);
+    if (e == DERR_INTERNAL) {
+        log_error("reads", "database error %s: %s", db_sqlstate(res), dispatch_db_message(st, res));
+        read_finish(r, e, "internal error; it was logged", NULL);
+        return true;
+    }
+    read_finish(r, e, dispatch_db_message(st, res), NULL);
     return true;
 }
 
@@ -127,6 +135,28 @@ static void on_list(void *arg, enum db_status st, const PGresult *res)
     read_finish(r, DISPATCH_OK, NULL, result);
 }
 
+/* The instants a list window may name: 1900-01-01T00:00:00Z up to, not
+ * including, 3000-01-01T00:00:00Z.  Nothing this service stores lies
+ * outside, and PostgreSQL refuses some instants the RFC 3339 grammar allows
+ * (year 0000), which must be the caller's invalid_field, not our error. */
+#define WINDOW_MIN (-2208988800LL)
+#define WINDOW_END 32503680000LL
+
+/* Reads instant `name` of `data` into *out (left as it is when absent).
+ * Returns false after answering invalid_field naming it. */
+static bool window_instant(struct read *r, json_t *data, const char *name, int64_t *out)
+{
+    const char *v = json_string_value(json_object_get(data, name));
+    int64_t t = *out;
+    if (v && (!timeutil_parse_rfc3339(v, &t) || t < WINDOW_MIN || t >= WINDOW_END)) {
+        read_finish_field(r, DERR_INVALID_FIELD, "instants from 1900-01-01 to 2999-12-31 only",
+                          name, NULL);
+        return false;
+    }
+    *out = t;
+    return true;
+}
+
 /* Reads the common list arguments: statuses as an SQL array literal, the
  * window (RFC 3339 texts) and the limit.  Returns false after answering. */
 static bool list_args(struct read *r, json_t *data, int64_t from_default, int64_t to_span,
@@ -134,20 +164,16 @@ static bool list_args(struct read *r, json_t *data, int64_t from_default, int64_
                       char *limit)
 {
     int64_t f = from_default, t;
-    const char *v;
-    if ((v = json_string_value(json_object_get(data, "from"))) && !timeutil_parse_rfc3339(v, &f)) {
-        read_finish(r, DERR_INVALID_FIELD, "invalid from", NULL);
+    if (!window_instant(r, data, "from", &f))
         return false;
-    }
     t = f + to_span;
-    if ((v = json_string_value(json_object_get(data, "to"))) && !timeutil_parse_rfc3339(v, &t)) {
-        read_finish(r, DERR_INVALID_FIELD, "invalid to", NULL);
+    if (!window_instant(r, data, "to", &t))
         return false;
-    }
     const struct timeutil_zone *utc = timeutil_zone_find("UTC");
     if (!timeutil_format_rfc3339(utc, f, from, TIMEUTIL_RFC3339_SIZE) ||
         !timeutil_format_rfc3339(utc, t, to, TIMEUTIL_RFC3339_SIZE)) {
-        read_finish(r, DERR_INVALID_FIELD, "window out of range", NULL);
+        read_finish(r, DERR_INTERNAL, "internal error; it was logged", NULL);
+        log_error("reads", "window %lld..%lld cannot be written", (long long)f, (long long)t);
         return false;
     }
     json_t *lim = json_object_get(data, "limit");
@@ -182,9 +208,9 @@ void reads_request_list(struct dispatch *d, const struct caller *c, json_t *data
         return;
     char org[24];
     snprintf(org, sizeof(org), "%lld", (long long)c->organisation_id);
-    const char *params[] = {org,      statuses[0] ? statuses : NULL, from, to, limit,
-                            c->actor, token_role_name(c->role)};
-    db_query(d->db, sql_text[SQL_REQUEST_LIST], 7, params, on_list, r);
+    const char *params[] = {c->territory, org,      statuses[0] ? statuses : NULL, from, to,
+                            limit,        c->actor, token_role_name(c->role)};
+    db_query(d->db, sql_text[SQL_REQUEST_LIST], 8, params, on_list, r);
 }
 
 void reads_booking_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
@@ -226,8 +252,8 @@ void reads_slip_get(struct dispatch *d, const struct caller *c, json_t *data, di
     snprintf(id, sizeof(id), "%lld",
              (long long)json_integer_value(json_object_get(data, "request_id")));
     snprintf(org, sizeof(org), "%lld", (long long)c->organisation_id);
-    const char *params[] = {id, org, c->actor};
-    db_query(d->db, sql_text[SQL_SLIP_GET], 3, params, on_slip, r);
+    const char *params[] = {c->territory, id, org, c->actor};
+    db_query(d->db, sql_text[SQL_SLIP_GET], 4, params, on_slip, r);
 }
 
 void reads_slip_refuse(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,

@@ -1,3 +1,3 @@
 -- The redirection slip of an emergency department's request (audited):
--- $1 request, $2 organisation, $3 actor.
-SELECT snp_slip($1::bigint, $2::bigint, $3)::text
+-- $1 territory, $2 request, $3 organisation, $4 actor.
+SELECT snp_slip($1, $2::bigint, $3::bigint, $4)::text
