@@ -574,9 +574,29 @@ static unsigned topic_bit(const char *topic)
                                             : TOPIC_REQUESTS;
 }
 
-/* Whether the session of `ws` is to receive a push to `to` (topic `bit`). */
+/* The territory a push of the bookings topic belongs to: its slot's.  A
+ * practitioner who works in two territories holds a session (a token) per
+ * territory, and each session gets the bookings of its own territory only.
+ * The slot's site says it even when the push was sent for another territory:
+ * the target of booking.cancelled and of another process's bookings is the
+ * booking's or the canceller's territory, which for a neighbour's SAS is not
+ * the practitioner's.  Without the booking (`data` NULL, api_wants asking
+ * before it is read), any territory of the practitioner's. */
+static const char *booking_territory(struct api *a, const struct push_target *to, json_t *data)
+{
+    if (!data)
+        return NULL;
+    json_t *site = json_object_get(json_object_get(data, "slot"), "site");
+    json_int_t id = json_integer_value(json_object_get(site, "site_id"));
+    const struct site *s = id > 0 ? idmap_get(&a->dispatch->store.sites, id) : NULL;
+    return s && s->territory ? s->territory->id : to->territory;
+}
+
+/* Whether the session of `ws` is to receive a push to `to` (topic `bit`);
+ * `gp_territory` is the territory of a push of the bookings topic (NULL:
+ * not known yet, see booking_territory). */
 static bool session_receives(struct api *a, const struct ws_client *ws, unsigned bit,
-                             const struct push_target *to)
+                             const struct push_target *to, const char *gp_territory)
 {
     struct api_session *s = ws->session;
     if (!s || !s->authenticated || !(s->topics & bit) || session_expired(s))
@@ -585,7 +605,8 @@ static bool session_receives(struct api *a, const struct ws_client *ws, unsigned
     if (bit == TOPIC_CAPACITY)
         return sees_territory(a, c->territory, to->territory);
     if (bit == TOPIC_BOOKINGS)
-        return c->role == ROLE_GP && to->rpps && strcmp(c->rpps, to->rpps) == 0;
+        return c->role == ROLE_GP && to->rpps && strcmp(c->rpps, to->rpps) == 0 &&
+               (!gp_territory || strcmp(c->territory, gp_territory) == 0);
     return token_role_is_requester(c->role) && c->organisation_id == to->organisation_id &&
            strcmp(c->territory, to->territory) == 0;
 }
@@ -597,7 +618,7 @@ bool api_wants(void *ctx, const struct push_target *to)
         return false;
     unsigned bit = topic_bit(to->topic);
     for (struct ws_client *ws = a->server->clients; ws; ws = ws->next)
-        if (session_receives(a, ws, bit, to))
+        if (session_receives(a, ws, bit, to, NULL))
             return true;
     return false;
 }
@@ -608,10 +629,11 @@ void api_push(void *ctx, const struct push_target *to, const char *event, json_t
     if (!a->server)
         return;
     unsigned bit = topic_bit(to->topic);
+    const char *gp_territory = bit == TOPIC_BOOKINGS ? booking_territory(a, to, data) : NULL;
     char *text = NULL;
     size_t len = 0;
     for (struct ws_client *ws = a->server->clients; ws; ws = ws->next) {
-        if (!session_receives(a, ws, bit, to))
+        if (!session_receives(a, ws, bit, to, gp_territory))
             continue;
         if (!text) {
             json_t *msg = snp_proto_push(to->topic, event, json_incref(data));
