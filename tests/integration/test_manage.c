@@ -30,19 +30,7 @@ static char admin[TOKEN_SECRET_SIZE];
 static long add_token(const char *role, const char *territory, int expires_in,
                       char secret[TOKEN_SECRET_SIZE])
 {
-    uint8_t hash[DIGEST_SHA256_LEN];
-    char hex[DIGEST_SHA256_HEX_LEN];
-    cr_assert(token_generate(secret, hash));
-    digest_hex(hash, sizeof(hash), hex);
-    char expiry[64] = "NULL";
-    if (expires_in)
-        snprintf(expiry, sizeof(expiry), "now() + make_interval(secs => %d)", expires_in);
-    char sql[512];
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO api_token (secret_sha256, role, territory_id, expires_at)"
-             " VALUES (decode('%s', 'hex'), '%s', '%s', %s) RETURNING id",
-             hex, role, territory, expiry);
-    return pgtest_long(&f.pg, sql);
+    return (long)fix_add_token(&f, role, territory, NULL, 0, expires_in, false, secret);
 }
 
 static void setup(void)
@@ -169,8 +157,7 @@ Test(manage, import_creates_then_finds_everything_unchanged_then_updates)
     }
     json_t *site = json_array_get(json_object_get(r, "sites"), 0);
     json_int_t site_id = json_integer_value(json_object_get(site, "site_id"));
-    cr_assert_eq(site_id,
-                 pgtest_long(&f.pg, "SELECT id FROM site WHERE name = 'CSNP de Messac'"));
+    cr_assert_eq(site_id, pgtest_long(&f.pg, "SELECT id FROM site WHERE name = 'CSNP de Messac'"));
     json_t *org = json_array_get(json_object_get(r, "organisations"), 0);
     json_int_t org_id = json_integer_value(json_object_get(org, "organisation_id"));
     cr_assert_eq(org_id, pgtest_long(&f.pg, "SELECT id FROM organisation WHERE finess = "
@@ -200,8 +187,9 @@ Test(manage, import_creates_then_finds_everything_unchanged_then_updates)
     cr_assert_eq(st, 200);
     cr_assert_eq(count(r, "updated", "sites"), 1);
     json_decref(r);
-    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM site WHERE name = 'CSNP de Messac' "
-                                    "AND address = '4 rue de la Gare' AND phone = '02 99 34 00 00'"),
+    cr_assert_eq(pgtest_long(&f.pg,
+                             "SELECT count(*) FROM site WHERE name = 'CSNP de Messac' "
+                             "AND address = '4 rue de la Gare' AND phone = '02 99 34 00 00'"),
                  1);
 
     /* The territory and the store know the new commune and site at once:
@@ -229,9 +217,9 @@ Test(manage, import_creates_then_finds_everything_unchanged_then_updates)
              (long long)org_id);
     json_t *ph = token_create(admin, create, &st);
     cr_assert_eq(st, 201, "%d %s", st, json_dumps(ph, 0));
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(ph, "token"),
-                                                       "organisation_name")),
-                     "Pharmacie de Messac");
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(ph, "token"), "organisation_name")),
+        "Pharmacie de Messac");
     r = fix_api_port(f.snpd.port, "GET", "/api/v1/territory", secret_of(ph), NULL, &st);
     cr_assert_eq(st, 200);
     json_decref(r);
@@ -432,13 +420,13 @@ Test(manage, a_revoked_token_closes_its_websockets)
     struct snpclient *cl = snpclient_new("127.0.0.1", f.snpd.port, false);
     cr_assert_not_null(cl);
     char err[200];
-    struct snpclient_ws *w = snpclient_ws_open(cl, NULL, secret_of(created), ANSWER_MS, err,
-                                               sizeof(err));
+    struct snpclient_ws *w =
+        snpclient_ws_open(cl, NULL, secret_of(created), ANSWER_MS, err, sizeof(err));
     cr_assert_not_null(w, "%s", err);
     char *resp = NULL;
-    cr_assert_eq(snpclient_ws_call(w, "subscribe", "{\"topics\": [\"requests\"]}", ANSWER_MS,
-                                   &resp),
-                 0, "%s", resp ? resp : "");
+    cr_assert_eq(
+        snpclient_ws_call(w, "subscribe", "{\"topics\": [\"requests\"]}", ANSWER_MS, &resp), 0,
+        "%s", resp ? resp : "");
     free(resp);
     /* An admin on another connection revoking its own token gets its
      * answer before that connection closes too. */
@@ -454,8 +442,8 @@ Test(manage, a_revoked_token_closes_its_websockets)
         free(text);
     cr_assert_eq(rc, SNPCLIENT_ECLOSED, "still open after the revocation (%s)",
                  snpclient_strerror(rc));
-    cr_assert_eq(snpclient_ws_close_code(w), 1008, "closed with %d (%s)", snpclient_ws_close_code(w),
-                 snpclient_ws_close_reason(w));
+    cr_assert_eq(snpclient_ws_close_code(w), 1008, "closed with %d (%s)",
+                 snpclient_ws_close_code(w), snpclient_ws_close_reason(w));
     cr_assert_str_eq(snpclient_ws_close_reason(w), "token revoked");
     snpclient_ws_close(w);
 
@@ -537,17 +525,16 @@ Test(manage, a_silent_websocket_is_pinged_and_kept)
         snpclient_ws_open(cl, NULL, f.token[FIX_SAS], ANSWER_MS, err, sizeof(err));
     cr_assert_not_null(w, "%s", err);
     char *resp = NULL;
-    cr_assert_eq(snpclient_ws_call(w, "subscribe", "{\"topics\": [\"capacity\"]}", ANSWER_MS,
-                                   &resp),
-                 0, "%s", resp ? resp : "");
+    cr_assert_eq(
+        snpclient_ws_call(w, "subscribe", "{\"topics\": [\"capacity\"]}", ANSWER_MS, &resp), 0,
+        "%s", resp ? resp : "");
     free(resp);
     /* Eight seconds of silence from the client: twice the idle timeout. */
     char *text = NULL;
     int rc = snpclient_ws_recv(w, 8000, &text);
     free(text);
     cr_assert_eq(rc, SNPCLIENT_ETIMEDOUT, "the connection ended (%s, close %d %s)",
-                 snpclient_strerror(rc), snpclient_ws_close_code(w),
-                 snpclient_ws_close_reason(w));
+                 snpclient_strerror(rc), snpclient_ws_close_code(w), snpclient_ws_close_reason(w));
     resp = NULL;
     rc = snpclient_ws_call(w, "territory.get", NULL, ANSWER_MS, &resp);
     cr_assert_eq(rc, 0, "%s (%s, close %d %s)", resp ? resp : "", snpclient_strerror(rc),

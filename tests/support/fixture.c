@@ -158,3 +158,56 @@ char *fix_request_body(const char *client_ref, const char *urgency)
     json_decref(b);
     return text;
 }
+
+int64_t fix_add_token(struct fixture *f, const char *role, const char *territory, const char *rpps,
+                      int64_t organisation_id, int expires_in, bool revoked, char secret[48])
+{
+    uint8_t hash[DIGEST_SHA256_LEN];
+    char hex[DIGEST_SHA256_HEX_LEN];
+    cr_assert(token_generate(secret, hash));
+    digest_hex(hash, sizeof(hash), hex);
+    char who[64] = "NULL, NULL";
+    if (rpps)
+        snprintf(who, sizeof(who), "'%s', NULL", rpps);
+    else if (organisation_id > 0)
+        snprintf(who, sizeof(who), "NULL, %lld", (long long)organisation_id);
+    char expiry[64] = "NULL";
+    if (expires_in)
+        snprintf(expiry, sizeof(expiry), "now() + make_interval(secs => %d)", expires_in);
+    char sql[768];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO api_token (secret_sha256, role, territory_id, rpps, organisation_id,"
+             " expires_at, revoked_at)"
+             " VALUES (decode('%s', 'hex'), '%s', '%s', %s, %s, %s) RETURNING id",
+             hex, role, territory, who, expiry, revoked ? "now()" : "NULL");
+    return pgtest_long(&f->pg, sql);
+}
+
+void fix_book(struct fixture *f, const char *client_ref, const char *display_name,
+              const char *phone, int first_min, struct fix_booking *out)
+{
+    cr_assert_eq(fix_publish(f, FIX_GP_1, 1, first_min, 20, "[\"pharmacy\"]"), 1);
+    json_t *b =
+        json_pack("{s:s, s:{s:s, s:i, s:s, s:s, s:s, s:b}, s:{s:s, s:s}, s:s}", "client_ref",
+                  client_ref, "patient", "display_name", display_name, "birth_year", 1951, "sex",
+                  "female", "phone", phone, "commune_insee", "35236", "has_mt", 0, "motif", "code",
+                  "ent", "text", "Gorge, voir avec la fille", "urgency", "48h");
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    int st;
+    json_t *r = fix_api(f, "POST", "/api/v1/requests", FIX_PHARMACY, body, &st);
+    free(body);
+    cr_assert_eq(st, 201, "request.create answered %d", st);
+    out->request_id = json_integer_value(json_object_get(r, "request_id"));
+    out->slot_id = json_integer_value(
+        json_object_get(json_object_get(json_object_get(r, "offer"), "slot"), "slot_id"));
+    json_decref(r);
+    cr_assert_gt(out->slot_id, 0, "no offer for %s", client_ref);
+    char path[80], accept[64];
+    snprintf(path, sizeof(path), "/api/v1/requests/%lld/accept", (long long)out->request_id);
+    snprintf(accept, sizeof(accept), "{\"slot_id\": %lld}", (long long)out->slot_id);
+    r = fix_api(f, "POST", path, FIX_PHARMACY, accept, &st);
+    cr_assert_eq(st, 200, "offer.accept answered %d", st);
+    out->booking_id = json_integer_value(json_object_get(r, "booking_id"));
+    json_decref(r);
+}

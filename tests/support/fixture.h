@@ -6,6 +6,7 @@
 #ifndef SNP_TEST_FIXTURE_H
 #define SNP_TEST_FIXTURE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -66,5 +67,24 @@ int fix_publish(struct fixture *f, enum fix_role gp, int n, int first_min, int e
 
 /* The body of a minimal valid request.create with this client_ref. */
 char *fix_request_body(const char *client_ref, const char *urgency);
+
+/* Adds a token of `role` to `territory` by SQL, for practitioner `rpps` or
+ * organisation `organisation_id` (NULL / 0 when the role has none), which
+ * expires `expires_in` seconds from now (0: never; negative: already
+ * expired) and is revoked when `revoked`.  Writes its secret and returns
+ * its id. */
+int64_t fix_add_token(struct fixture *f, const char *role, const char *territory, const char *rpps,
+                      int64_t organisation_id, int expires_in, bool revoked, char secret[48]);
+
+/* A booking made end to end through the API: GP1 publishes one slot
+ * `first_min` minutes ahead, the fixture's pharmacy asks for a patient named
+ * `display_name` with phone `phone` and accepts the offer. */
+struct fix_booking {
+    int64_t request_id;
+    int64_t booking_id;
+    int64_t slot_id;
+};
+void fix_book(struct fixture *f, const char *client_ref, const char *display_name,
+              const char *phone, int first_min, struct fix_booking *out);
 
 #endif
