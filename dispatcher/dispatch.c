@@ -212,12 +212,16 @@ static void op_fail_db(struct op *o, enum db_status st, const PGresult *res)
     enum dispatch_error e = dispatch_db_error(st, res);
     if (e == DERR_UNAVAILABLE || e == DERR_INTERNAL)
         o->retry_later = true;
-    /* Only the primary message and the SQLSTATE: the detail of a failed
-     * constraint may quote a row, and rows may hold patient data. */
-    if (dispatch_db_error(st, res) == DERR_INTERNAL)
+    /* Only the primary message and the SQLSTATE, and only in the log: the
+     * detail of a failed constraint may quote a row, and rows may hold
+     * patient data.  The caller learns that it was logged. */
+    if (e == DERR_INTERNAL) {
         log_error("dispatch", "database error %s: %s", db_sqlstate(res),
                   dispatch_db_message(st, res));
-    op_finish(o, dispatch_db_error(st, res), dispatch_db_message(st, res), NULL, NULL);
+        op_finish(o, e, "internal error; it was logged", NULL, NULL);
+        return;
+    }
+    op_finish(o, e, dispatch_db_message(st, res), NULL, NULL);
 }
 
 /* Answers an operation whose database call came back after dispatch_close
