@@ -271,6 +271,12 @@ static bool parse_coord(const char *s, double *out)
     for (char *p = buf; *p; p++)
         if (*p == ',')
             *p = '.';
+    /* Decimal notation only: strtod() also reads "nan", "inf" and hex
+     * ("0x2F"), and a NaN passes every range check; the line was accepted,
+     * then its record went without a latitude (caught by the check of
+     * fuzz/fuzz_csv). */
+    if (buf[strspn(buf, "0123456789+-.eE")] != '\0')
+        return false;
     char *end;
     errno = 0;
     *out = strtod(buf, &end);

@@ -443,6 +443,34 @@ Test(offline, import_dry_run_accepts_clean_files)
     run_free(&r);
 }
 
+/* strtod() reads "nan", "inf" and hex too; a NaN latitude used to pass every
+ * range check, and its record then lacked the latitude (fuzz/fuzz_csv). */
+Test(offline, import_refuses_coordinates_not_in_decimal)
+{
+    char c[256];
+    snprintf(c, sizeof(c), "%s/odd_numbers.csv", home);
+    write_file(c, "insee,name,latitude,longitude\n"
+                  "35236,Redon,nan,-2.08\n"       /* 2 */
+                  "35049,Bains,47.70,NAN\n"       /* 3 */
+                  "56001,Allaire,inf,-2.16\n"     /* 4 */
+                  "56194,Rieux,0x2F,-2.1\n"       /* 5 */
+                  "35057,Brain,47,6833,-1,9167\n" /* 6: fields, not a decimal comma */
+                  "35058,Sixt,\"47,8\",-2.1\n"); /* ok: decimal comma */
+    struct run r = CTL(NULL, "import", "--communes", c, "--dry-run");
+    cr_expect_eq(r.status, 1, "%d\n%s", r.status, r.out);
+    static const char *const expected[] = {
+        "odd_numbers.csv:2: latitude « nan » : nombre attendu",
+        "odd_numbers.csv:3: longitude « NAN » : nombre attendu",
+        "odd_numbers.csv:4: latitude « inf » : nombre attendu",
+        "odd_numbers.csv:5: latitude « 0x2F » : nombre attendu",
+        "odd_numbers.csv:6: 6 champs au lieu de 4",
+    };
+    for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
+        cr_expect(strstr(r.out, expected[i]), "missing \"%s\" in:\n%s", expected[i], r.out);
+    cr_expect_null(strstr(r.out, "odd_numbers.csv:7:"), "a valid line was reported:\n%s", r.out);
+    run_free(&r);
+}
+
 Test(offline, import_dry_run_reports_every_invalid_line)
 {
     char c[256], p[256], o[256];
