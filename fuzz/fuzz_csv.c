@@ -26,9 +26,7 @@
 
 #include "clients/cli/commands.h"
 #include "clients/cli/csv.h"
-#include "dispatcher/log.h"
 #include "fuzz/fuzz_util.h"
-#include "protocol/codec.h"
 
 static struct fuzz_file files[3];
 static struct fuzz_file empty_config;
@@ -37,9 +35,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    log_setup(LOG_ERROR, LOG_FORMAT_HUMAN);
-    if (snp_proto_init() != 0)
-        abort();
+    fuzz_protocol_init();
     fuzz_file_init(&files[0], "communes.csv");
     fuzz_file_init(&files[1], "practitioners.csv");
     fuzz_file_init(&files[2], "organisations.csv");

@@ -28,7 +28,6 @@
 
 #include <jansson.h>
 
-#include "dispatcher/log.h"
 #include "dispatcher/server.h"
 #include "fuzz/fuzz_util.h"
 #include "protocol/codec.h"
@@ -37,9 +36,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    log_setup(LOG_ERROR, LOG_FORMAT_HUMAN);
-    if (snp_proto_init() != 0)
-        abort();
+    fuzz_protocol_init();
     return 0;
 }
 
@@ -57,9 +54,7 @@ static void copy_text(char *out, size_t size, const uint8_t *s, size_t n)
 
 static void check_refusal(const struct snp_proto_error *err)
 {
-    FUZZ_CHECK(err->code > SNP_PROTO_OK && err->code < SNP_PROTO_CODE_COUNT,
-               "refusal with code %d", (int)err->code);
-    FUZZ_CHECK(err->code != SNP_PROTO_E_INTERNAL, "internal error: %s", err->message);
+    fuzz_check_refusal(err);
     int status = snp_proto_error_http_status(err->code);
     FUZZ_CHECK(status >= 400 && status < 500, "refusal %s answered %d",
                snp_proto_code_name(err->code), status);

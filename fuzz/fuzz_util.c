@@ -8,6 +8,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "dispatcher/log.h"
+#include "protocol/codec.h"
+
 void fuzz_file_init(struct fuzz_file *f, const char *name)
 {
     f->fd = memfd_create(name, 0);
@@ -84,4 +87,22 @@ void fuzz_quiet_stdio(void)
     }
     stdout = null;
     stderr = null;
+}
+
+void fuzz_protocol_init(void)
+{
+    /* The codec logs only mistakes of the schema; keep fuzzing output
+     * readable. */
+    log_setup(LOG_ERROR, LOG_FORMAT_HUMAN);
+    if (snp_proto_init() != 0)
+        abort();
+}
+
+void fuzz_check_refusal(const struct snp_proto_error *err)
+{
+    FUZZ_CHECK(err->code > SNP_PROTO_OK && err->code < SNP_PROTO_CODE_COUNT,
+               "refusal with code %d", (int)err->code);
+    FUZZ_CHECK(err->code != SNP_PROTO_E_INTERNAL, "internal error: %s", err->message);
+    FUZZ_CHECK(err->message[0] != '\0', "refusal %s without a message",
+               snp_proto_code_name(err->code));
 }

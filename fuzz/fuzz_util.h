@@ -38,6 +38,20 @@ size_t fuzz_split(const uint8_t *data, size_t size, uint8_t sep, const uint8_t *
                   size_t *lens, size_t max);
 
 /*
+ * Loads the protocol's tables (snp_proto_init()) with logging down to
+ * errors, for the targets that drive the codec; aborts when they cannot be
+ * built.
+ */
+void fuzz_protocol_init(void);
+
+/*
+ * Checks what every refusal of the codec promises (codec.h): a declared
+ * code other than internal (the input is at fault, not snpd) and a message.
+ */
+struct snp_proto_error;
+void fuzz_check_refusal(const struct snp_proto_error *err);
+
+/*
  * Stops the run with a message when `ok` is false: a promise of the code
  * under test does not hold.  libFuzzer then saves the input as a crash.
  */
