@@ -17,7 +17,8 @@
  * records than lines) and hand out NUL-terminated fields of valid UTF-8;
  * then cmd_import() runs on all of them as `snpctl import` would.  Beyond
  * the sanitizers, the target checks that, when the lines are valid, the
- * batches built from them pass the protocol's validation.
+ * batches built from them pass the protocol's validation, and that the
+ * report of --json lists as many invalid lines as it counts errors.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 
 #include "clients/cli/commands.h"
 #include "clients/cli/csv.h"
+#include "clients/cli/ctl.h"
 #include "fuzz/fuzz_util.h"
 
 static struct fuzz_file files[3];
@@ -75,6 +77,25 @@ static void read_alone(const char *path, size_t newlines)
     csv_close(&csv);
 }
 
+/* Checks the report that `snpctl --json import` printed (`len` bytes at
+ * `out`): one object whose "errors" counts the items of "invalid".  An
+ * import that got as far as sending prints nothing on standard output. */
+static void check_report(const char *out, size_t len)
+{
+    if (len == 0)
+        return;
+    json_error_t jerr;
+    json_t *report = json_loadb(out, len, 0, &jerr);
+    FUZZ_CHECK(report != NULL, "--json printed what is not one JSON object: %s", jerr.text);
+    json_t *errors = json_object_get(report, "errors");
+    json_t *invalid = json_object_get(report, "invalid");
+    FUZZ_CHECK(json_is_integer(errors) && json_is_array(invalid), "a report without its errors");
+    FUZZ_CHECK((size_t)json_integer_value(errors) == json_array_size(invalid),
+               "the report counts %lld errors and lists %zu",
+               (long long)json_integer_value(errors), json_array_size(invalid));
+    json_decref(report);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const options[3] = {"--communes", "--practitioners", "--organisations"};
@@ -110,10 +131,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     argv[argc++] = empty_config.path;
     argv[argc] = NULL;
 
+    /* The report of --json is kept to be checked; see fuzz_quiet_stdio()
+     * for why `stdout` may be replaced. */
+    char *out = NULL;
+    size_t out_len = 0;
+    FILE *quiet = stdout;
+    if (json && (stdout = open_memstream(&out, &out_len)) == NULL)
+        abort();
     struct ctl c;
     ctl_init(&c);
     int rc = cmd_import(&c, argc, argv);
     ctl_close(&c);
+    if (json) {
+        fclose(stdout);
+        stdout = quiet;
+        check_report(out, out_len);
+        free(out);
+    }
     /* With valid lines, an import that sends stops at ctl_connect() (no
      * token).  CTL_USAGE would mean that ctl_call() refused a batch built
      * from lines that the checks had accepted. */

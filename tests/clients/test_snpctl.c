@@ -471,6 +471,42 @@ Test(offline, import_refuses_coordinates_not_in_decimal)
     run_free(&r);
 }
 
+/* A reason that quotes a long value is cut to fit; cut inside a character,
+ * it was not UTF-8 and the --json report lost its line (fuzz/fuzz_csv). */
+Test(offline, import_json_report_keeps_reasons_cut_inside_a_character)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/long_site.csv", home);
+    /* The reason "praticien 10999900011 déjà rattaché au lieu « SITE »..."
+     * has 50 bytes before SITE: after 460 a's, the first é straddles the
+     * 511th byte, where the reason is cut. */
+    char site[1200];
+    size_t n = 460;
+    memset(site, 'a', n);
+    for (int i = 0; i < 200; i++, n += 2)
+        memcpy(site + n, "\xC3\xA9", 2);
+    site[n] = '\0';
+    char line[1400], text[4096];
+    snprintf(line, sizeof(line), "10999900011,Le Guen,Anne,%s,practice,1 quai,35236,47.65,-2.08\n",
+             site);
+    snprintf(text, sizeof(text),
+             "rpps,family_name,given_name,site_name,site_kind,address,commune_insee,latitude,"
+             "longitude\n%s%s",
+             line, line);
+    write_file(p, text);
+    struct run r = CTL(NULL, "--json", "import", "--practitioners", p, "--dry-run");
+    cr_expect_eq(r.status, 1, "%d\n%s", r.status, r.out);
+    json_t *j = json_line(r.out, 0);
+    json_t *inv = json_object_get(j, "invalid");
+    /* Two names over 200 characters, then the second line repeats the first. */
+    cr_expect_eq(json_integer_value(json_object_get(j, "errors")), 3, "%s", r.out);
+    cr_expect_eq(json_array_size(inv), 3, "%s", r.out);
+    const char *reason = json_string_value(json_object_get(json_array_get(inv, 2), "reason"));
+    cr_expect(reason && strstr(reason, "déjà rattaché"), "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+}
+
 Test(offline, import_dry_run_reports_every_invalid_line)
 {
     char c[256], p[256], o[256];
