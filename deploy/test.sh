@@ -3,10 +3,9 @@
 # builds the test suite, starts a throwaway PostgreSQL cluster (removed on
 # exit, failure or Ctrl-C), runs every test through ctest and ends with a line
 # "N passed, M failed".  Exits non-zero when any test fails.  After ctest it
-# runs the browser tests of the web pages (tests/web/run.sh, headless
-# chromium), then the fuzz targets of fuzz/ briefly (built with clang in
-# build-fuzz/, SNP_FUZZ_SECONDS each, 20 by default), both counted in the same
-# line.
+# runs the fuzz targets of fuzz/ briefly (built with clang in build-fuzz/,
+# SNP_FUZZ_SECONDS each, 20 by default), then the browser tests of the web
+# pages (tests/web/run.sh, headless chromium), both counted in the same line.
 #
 #   deploy/test.sh [--sanitize] [-- CTEST_ARGS...]
 #
