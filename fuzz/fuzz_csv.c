@@ -91,8 +91,8 @@ static void check_report(const char *out, size_t len)
     json_t *invalid = json_object_get(report, "invalid");
     FUZZ_CHECK(json_is_integer(errors) && json_is_array(invalid), "a report without its errors");
     FUZZ_CHECK((size_t)json_integer_value(errors) == json_array_size(invalid),
-               "the report counts %lld errors and lists %zu",
-               (long long)json_integer_value(errors), json_array_size(invalid));
+               "the report counts %lld errors and lists %zu", (long long)json_integer_value(errors),
+               json_array_size(invalid));
     json_decref(report);
 }
 

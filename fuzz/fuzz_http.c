@@ -115,8 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         const char *key;
         json_t *value;
-        json_object_foreach(params, key, value)
-        {
+        json_object_foreach (params, key, value) {
             FUZZ_CHECK(json_equal(json_object_get(root, key), value),
                        "path parameter %s lost on the way", key);
         }

@@ -100,8 +100,8 @@ void fuzz_protocol_init(void)
 
 void fuzz_check_refusal(const struct snp_proto_error *err)
 {
-    FUZZ_CHECK(err->code > SNP_PROTO_OK && err->code < SNP_PROTO_CODE_COUNT,
-               "refusal with code %d", (int)err->code);
+    FUZZ_CHECK(err->code > SNP_PROTO_OK && err->code < SNP_PROTO_CODE_COUNT, "refusal with code %d",
+               (int)err->code);
     FUZZ_CHECK(err->code != SNP_PROTO_E_INTERNAL, "internal error: %s", err->message);
     FUZZ_CHECK(err->message[0] != '\0', "refusal %s without a message",
                snp_proto_code_name(err->code));

@@ -455,7 +455,7 @@ Test(offline, import_refuses_coordinates_not_in_decimal)
                   "56001,Allaire,inf,-2.16\n"     /* 4 */
                   "56194,Rieux,0x2F,-2.1\n"       /* 5 */
                   "35057,Brain,47,6833,-1,9167\n" /* 6: fields, not a decimal comma */
-                  "35058,Sixt,\"47,8\",-2.1\n"); /* ok: decimal comma */
+                  "35058,Sixt,\"47,8\",-2.1\n");  /* ok: decimal comma */
     struct run r = CTL(NULL, "import", "--communes", c, "--dry-run");
     cr_expect_eq(r.status, 1, "%d\n%s", r.status, r.out);
     static const char *const expected[] = {
