@@ -26,6 +26,11 @@ packages=(
     postgresql        # server binaries for the embedded and test clusters
     postgresql-client # psql
     openssl           # makes the throwaway certificate of the TLS test
+    clang             # builds the fuzz targets (fuzz/), with ASan and UBSan
+    libfuzzer-14-dev  # libFuzzer for clang 14: the fuzzing engine of fuzz/
+    libclang-rt-14-dev # the runtimes -fsanitize=fuzzer,address,undefined links (only
+                       # recommended by clang's libclang-common-14-dev; recommends are
+                       # not installed)
 )
 
 browser=false

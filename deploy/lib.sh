@@ -376,3 +376,12 @@ http_status() {
         echo 000
     fi
 }
+
+# fuzz_configure: configures build-fuzz/, where clang builds the libFuzzer
+# targets of fuzz/ (SNP_FUZZ; no Criterion suite), with the extra cmake
+# arguments given.  Shared by fuzz/run.sh and deploy/test.sh.
+fuzz_configure() {
+    command -v clang >/dev/null || die "clang is missing; run deploy/install.sh"
+    cmake -S "$SNP_ROOT" -B "$SNP_ROOT/build-fuzz" -DCMAKE_C_COMPILER=clang -DSNP_FUZZ=ON \
+        -DSNP_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+}

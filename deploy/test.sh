@@ -3,17 +3,19 @@
 # builds the test suite, starts a throwaway PostgreSQL cluster (removed on
 # exit, failure or Ctrl-C), runs every test through ctest and ends with a line
 # "N passed, M failed".  Exits non-zero when any test fails.  After ctest it
-# runs the browser tests of the web pages (tests/web/run.sh, headless
-# chromium), counted in the same line.
+# runs the fuzz targets of fuzz/ briefly (built with clang in build-fuzz/,
+# SNP_FUZZ_SECONDS each, 20 by default), then the browser tests of the web
+# pages (tests/web/run.sh, headless chromium), both counted in the same line.
 #
 #   deploy/test.sh [--sanitize] [-- CTEST_ARGS...]
 #
 #   --sanitize   build in build-asan with AddressSanitizer and UBSan
-#                (default: build-test); skips the browser tests
+#                (default: build-test); skips the browser and fuzz tests
 #   -- ARGS      passed on to ctest, e.g. -- -R test_migrate; skips the
-#                browser tests
+#                browser and fuzz tests
 #
-# SNP_SKIP_BROWSER=1 skips the browser tests (and their packages).
+# SNP_SKIP_BROWSER=1 skips the browser tests (and their packages);
+# SNP_SKIP_FUZZ=1 skips the fuzz tests.
 set -euo pipefail
 
 # shellcheck source=deploy/lib.sh
@@ -49,6 +51,15 @@ elif $sanitize; then
 elif [ ${#ctest_args[@]} -gt 0 ]; then
     browser_skip="ctest arguments given (tests/web/run.sh runs them alone)"
 fi
+# So do the fuzz tests: their targets already run under ASan and UBSan.
+fuzz_skip=""
+if [ "${SNP_SKIP_FUZZ:-}" = 1 ]; then
+    fuzz_skip="SNP_SKIP_FUZZ=1"
+elif $sanitize; then
+    fuzz_skip="--sanitize (they run without it, under their own sanitizers)"
+elif [ ${#ctest_args[@]} -gt 0 ]; then
+    fuzz_skip="ctest arguments given (fuzz/run.sh runs one target alone)"
+fi
 if [ -z "$browser_skip" ]; then
     "$SNP_ROOT/deploy/install.sh" --browser
 else
@@ -67,6 +78,11 @@ fi
 say "building the tests in $build/"
 cmake -S . -B "$build" "${cmake_args[@]}" >/dev/null
 cmake --build "$build" -j2
+if [ -z "$fuzz_skip" ]; then
+    say "building the fuzz targets in build-fuzz/ (clang)"
+    fuzz_configure -DSNP_FUZZ_SECONDS="${SNP_FUZZ_SECONDS:-20}"
+    cmake --build build-fuzz -j2 --target fuzz
+fi
 
 # --- Throwaway cluster -----------------------------------------------------
 
@@ -178,6 +194,41 @@ fi
 failed=${summary%% *}
 total=${summary##* }
 passed=$((total - failed))
+
+# --- Fuzz tests ------------------------------------------------------------------
+
+if [ -z "$fuzz_skip" ]; then
+    say "running the fuzz targets for ${SNP_FUZZ_SECONDS:-20} s each (ctest -L fuzz in build-fuzz/)"
+    # As for ctest above: in the background and its own process group.
+    setsid ctest --test-dir build-fuzz --output-on-failure -j2 --no-tests=error -L fuzz \
+        -O "$tmp/fuzz.log" </dev/null &
+    ctest_pid=$!
+    fuzz_rc=0
+    wait "$ctest_pid" || fuzz_rc=$?
+    ctest_pid=""
+    fuzz_summary=$(grep -Eo '[0-9]+ tests failed out of [0-9]+' "$tmp/fuzz.log" | tail -n 1 || true)
+    if [ -n "$fuzz_summary" ]; then
+        fuzz_failed=${fuzz_summary%% *}
+        fuzz_total=${fuzz_summary##* }
+    else
+        fuzz_failed=1
+        fuzz_total=1
+    fi
+    if [ "$fuzz_rc" -ne 0 ] && [ "$fuzz_failed" -eq 0 ]; then
+        fuzz_failed=1
+    fi
+    # Each target's last libFuzzer status line: executions and coverage.
+    if [ -f build-fuzz/Testing/Temporary/LastTest.log ]; then
+        awk '/^[0-9]+\/[0-9]+ Test: / { name = $3 }
+             /^#[0-9]+[ \t]+DONE/ { sub(/^#/, ""); printf "  %-28s %s executions, %s\n", name, $1,
+                                                       substr($0, index($0, "cov:")) }' \
+            build-fuzz/Testing/Temporary/LastTest.log
+    fi
+    passed=$((passed + fuzz_total - fuzz_failed))
+    failed=$((failed + fuzz_failed))
+else
+    say "fuzz tests skipped: $fuzz_skip"
+fi
 
 # --- Browser tests -------------------------------------------------------------
 

@@ -443,6 +443,70 @@ Test(offline, import_dry_run_accepts_clean_files)
     run_free(&r);
 }
 
+/* strtod() reads "nan", "inf" and hex too; a NaN latitude used to pass every
+ * range check, and its record then lacked the latitude (fuzz/fuzz_csv). */
+Test(offline, import_refuses_coordinates_not_in_decimal)
+{
+    char c[256];
+    snprintf(c, sizeof(c), "%s/odd_numbers.csv", home);
+    write_file(c, "insee,name,latitude,longitude\n"
+                  "35236,Redon,nan,-2.08\n"       /* 2 */
+                  "35049,Bains,47.70,NAN\n"       /* 3 */
+                  "56001,Allaire,inf,-2.16\n"     /* 4 */
+                  "56194,Rieux,0x2F,-2.1\n"       /* 5 */
+                  "35057,Brain,47,6833,-1,9167\n" /* 6: fields, not a decimal comma */
+                  "35058,Sixt,\"47,8\",-2.1\n");  /* ok: decimal comma */
+    struct run r = CTL(NULL, "import", "--communes", c, "--dry-run");
+    cr_expect_eq(r.status, 1, "%d\n%s", r.status, r.out);
+    static const char *const expected[] = {
+        "odd_numbers.csv:2: latitude « nan » : nombre attendu",
+        "odd_numbers.csv:3: longitude « NAN » : nombre attendu",
+        "odd_numbers.csv:4: latitude « inf » : nombre attendu",
+        "odd_numbers.csv:5: latitude « 0x2F » : nombre attendu",
+        "odd_numbers.csv:6: 6 champs au lieu de 4",
+    };
+    for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
+        cr_expect(strstr(r.out, expected[i]), "missing \"%s\" in:\n%s", expected[i], r.out);
+    cr_expect_null(strstr(r.out, "odd_numbers.csv:7:"), "a valid line was reported:\n%s", r.out);
+    run_free(&r);
+}
+
+/* A reason that quotes a long value is cut to fit; cut inside a character,
+ * it was not UTF-8 and the --json report lost its line (fuzz/fuzz_csv). */
+Test(offline, import_json_report_keeps_reasons_cut_inside_a_character)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/long_site.csv", home);
+    /* The reason "praticien 10999900011 déjà rattaché au lieu « SITE »..."
+     * has 50 bytes before SITE: after 460 a's, the first é straddles the
+     * 511th byte, where the reason is cut. */
+    char site[1200];
+    size_t n = 460;
+    memset(site, 'a', n);
+    for (int i = 0; i < 200; i++, n += 2)
+        memcpy(site + n, "\xC3\xA9", 2);
+    site[n] = '\0';
+    char line[1400], text[4096];
+    snprintf(line, sizeof(line), "10999900011,Le Guen,Anne,%s,practice,1 quai,35236,47.65,-2.08\n",
+             site);
+    snprintf(text, sizeof(text),
+             "rpps,family_name,given_name,site_name,site_kind,address,commune_insee,latitude,"
+             "longitude\n%s%s",
+             line, line);
+    write_file(p, text);
+    struct run r = CTL(NULL, "--json", "import", "--practitioners", p, "--dry-run");
+    cr_expect_eq(r.status, 1, "%d\n%s", r.status, r.out);
+    json_t *j = json_line(r.out, 0);
+    json_t *inv = json_object_get(j, "invalid");
+    /* Two names over 200 characters, then the second line repeats the first. */
+    cr_expect_eq(json_integer_value(json_object_get(j, "errors")), 3, "%s", r.out);
+    cr_expect_eq(json_array_size(inv), 3, "%s", r.out);
+    const char *reason = json_string_value(json_object_get(json_array_get(inv, 2), "reason"));
+    cr_expect(reason && strstr(reason, "déjà rattaché"), "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+}
+
 Test(offline, import_dry_run_reports_every_invalid_line)
 {
     char c[256], p[256], o[256];
