@@ -1990,10 +1990,9 @@ static void on_withdrawn(void *arg, enum db_status st, const PGresult *res)
         s->status = SLOT_WITHDRAWN;
         push_capacity(d, s);
         store_remove_slot(&d->store, s);
-    } else if (!s) {
-        /* Not in memory yet: a read of it in flight may return it free. */
-        unknown_changed(&d->slot_reads, id);
     }
+    /* A read of it in flight may return it free. */
+    unknown_changed(&d->slot_reads, id);
     op_set_slot(o, NULL);
     json_array_append_new(json_object_get(o->result, "slot_ids"), json_integer(id));
     o->count++;
@@ -2583,9 +2582,12 @@ static void foreign_slot(struct dispatch *d, int64_t id, const char *status, int
     enum slot_status ns;
     if (!model_slot_status_parse(status, &ns))
         return;
+    /* A read of this slot in flight may predate this change, even when
+     * memory holds the slot now (its own publish answered meanwhile, and a
+     * removal would let the read bring it back): it starts again. */
+    unknown_changed(&d->slot_reads, id);
     struct slot *s = store_slot(&d->store, id);
     if (!s) {
-        unknown_changed(&d->slot_reads, id);
         if (ns == SLOT_FREE || ns == SLOT_HELD || ns == SLOT_BOOKED)
             read_unknown_slot(d, id);
         return;
@@ -2604,9 +2606,9 @@ static void foreign_request(struct dispatch *d, int64_t id, const char *status)
     enum request_status ns;
     if (!model_request_status_parse(status, &ns))
         return;
+    unknown_changed(&d->request_reads, id); /* as for slots */
     struct request *r = store_request(&d->store, id);
     if (!r) {
-        unknown_changed(&d->request_reads, id);
         if (ns == REQ_WAITING || ns == REQ_OFFERED)
             read_unknown_request(d, id);
         return;
