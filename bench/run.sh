@@ -8,7 +8,9 @@
 #   1. booking end to end over WebSocket (request.create + offer.accept) at
 #      1, 4 and 16 concurrent clients;
 #   2. pgbench running the same two SQL calls (bench/booking.pgbench) at the
-#      same client counts, on a fresh copy of the same data;
+#      same client counts, on a fresh copy of the same data, and the
+#      machine's limit: the minimal durable booking transaction
+#      (bench/minimal.pgbench), without and with one notification;
 #   3. capacity.query latency over WebSocket and HTTP (run first, while all
 #      the slots are free);
 #   4. snpd's memory with 10,000 idle authenticated WebSocket connections;
@@ -259,9 +261,10 @@ say "loading the territory: $SLOTS slots, $TOKENS pharmacy tokens"
 "${PSQL[@]}" -d bench -f "$tmp/territory.sql" >/dev/null
 "${PSQL[@]}" -d bench -c "VACUUM ANALYZE"
 # pgbench gets copies made now, before snpd changes anything: one for the
-# extended protocol (what snpd uses), one for prepared statements.
+# extended protocol (what snpd uses), one for prepared statements, one for
+# the minimal booking transaction (bench/minimal.pgbench).
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE bench_pgx TEMPLATE bench" \
-    -c "CREATE DATABASE bench_pgp TEMPLATE bench"
+    -c "CREATE DATABASE bench_pgp TEMPLATE bench" -c "CREATE DATABASE bench_min TEMPLATE bench"
 read -r org_first orgs < <("${PSQL[@]}" -d bench -AtF ' ' \
     -c "SELECT min(id), count(*) FROM organisation WHERE kind = 'pharmacy'")
 read -r slot_first < <("${PSQL[@]}" -d bench -At -c "SELECT min(id) FROM slot")
@@ -305,7 +308,7 @@ say "snpd $("$SNPD" --version | cut -d' ' -f2) on 127.0.0.1:$snpd_port (pid $snp
 # settle: what autovacuum and the checkpointer would do, done between runs.
 settle() {
     local db
-    for db in bench bench_pgx bench_pgp; do
+    for db in bench bench_pgx bench_pgp bench_min; do
         "${PSQL[@]}" -d "$db" -c "VACUUM ANALYZE"
     done
     "${PSQL[@]}" -d postgres -c CHECKPOINT
@@ -370,27 +373,22 @@ check_pgbench_sql() {
         die "bench/booking.pgbench no longer matches sql/queries/offer_accept.sql"
 }
 
-# pgbench_run NAME DB MODE CLIENTS PER_CLIENT BASE RUN: one pgbench run; its
-# clients take the slots after BASE.  Appends a RESULT line.
-pgbench_run() {
-    local name=$1 db=$2 mode=$3 n=$4 per=$5 base=$6 run=$7 cpu0 cpu1 busy0 busy1 before after rc=0
-    before=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM booking")
+# pgbench_exec NAME DB MODE CLIENTS PER_CLIENT SCRIPT [-D VAR=VALUE...]: one
+# pgbench run of SCRIPT, timed, with PostgreSQL's CPU time around it.
+# Appends a RESULT line (tps, latency percentiles, CPU per transaction).
+pgbench_exec() {
+    local name=$1 db=$2 mode=$3 n=$4 per=$5 script=$6 cpu0 cpu1 busy0 busy1 rc=0
+    shift 6
     rm -f "$OUT/$name".log*
     cpu0=$("$SNPBENCH" cpu --pid "$pg_pid" --tree)
     busy0=$("$SNPBENCH" cpu --system)
     /usr/bin/time -f '%U %S %e' -o "$OUT/$name.time" \
-        pgbench -n -M "$mode" -f "$SRC/bench/booking.pgbench" -c "$n" -j "$n" -t "$per" \
+        pgbench -n -M "$mode" -f "$script" -c "$n" -j "$n" -t "$per" \
         -h "$sockdir" -p "$pg_port" -U "$SNP_USER" -l --log-prefix "$OUT/$name.log" \
-        -D territory=$TERRITORY -D actor=token:pgbench -D "request=$request" \
-        -D 'identity={"initials":"J. D."}' -D hold=180 -D org_first="$org_first" \
-        -D orgs="$orgs" -D run="$run" -D base="$base" -D per_client="$per" -D seq=0 \
-        "$db" >"$OUT/$name.txt" 2>&1 || rc=$?
+        "$@" "$db" >"$OUT/$name.txt" 2>&1 || rc=$?
     cpu1=$("$SNPBENCH" cpu --pid "$pg_pid" --tree)
     busy1=$("$SNPBENCH" cpu --system)
-    after=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM booking")
     [ "$rc" -eq 0 ] || die_with_log "$OUT/$name.txt" "pgbench failed"
-    [ $((after - before)) -eq $((n * per)) ] ||
-        die "$name: $((after - before)) bookings made, $((n * per)) expected"
     # Percentiles of the transaction latencies (third column, microseconds).
     cat "$OUT/$name".log* | awk '{ print $3 }' | sort -n | awk -v name="$name" -v mode="$mode" \
         -v n="$n" -v total=$((n * per)) \
@@ -408,6 +406,37 @@ pgbench_run() {
                    name, mode, n, total, tps, pct(50), pct(90), pct(99), pg, cl, others
         }' >>"$RESULTS"
     tail -n 1 "$RESULTS" | sed 's/^RESULT /  /'
+}
+
+# pgbench_run NAME DB MODE CLIENTS PER_CLIENT BASE RUN: one run of snpd's SQL
+# (booking.pgbench); its clients take the slots after BASE.  Checks that
+# every transaction booked.
+pgbench_run() {
+    local name=$1 db=$2 mode=$3 n=$4 per=$5 base=$6 run=$7 before after
+    before=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM booking")
+    pgbench_exec "$name" "$db" "$mode" "$n" "$per" "$SRC/bench/booking.pgbench" \
+        -D territory=$TERRITORY -D actor=token:pgbench -D "request=$request" \
+        -D 'identity={"initials":"J. D."}' -D hold=180 -D org_first="$org_first" \
+        -D orgs="$orgs" -D run="$run" -D base="$base" -D per_client="$per" -D seq=0
+    after=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM booking")
+    [ $((after - before)) -eq $((n * per)) ] ||
+        die "$name: $((after - before)) bookings made, $((n * per)) expected"
+}
+
+# minimal_run NAME CLIENTS NOTIFY: the minimal durable booking transaction
+# (minimal.pgbench, prepared statements) on its own copy of the data, whose
+# slots are all made free again first.  Checks that every transaction
+# booked a slot.
+minimal_run() {
+    local name=$1 n=$2 notify=$3 per=$((BOOKINGS / $2)) booked
+    "${PSQL[@]}" -d bench_min -c "BEGIN" -c "SET LOCAL session_replication_role = replica" \
+        -c "UPDATE slot SET status = 'free' WHERE status = 'booked'" -c "COMMIT" \
+        -c "VACUUM ANALYZE slot" -c "VACUUM ANALYZE event"
+    "${PSQL[@]}" -d postgres -c CHECKPOINT
+    pgbench_exec "$name" bench_min prepared "$n" "$per" "$SRC/bench/minimal.pgbench" \
+        -D notify="$notify" -D base=$((slot_first - 1)) -D per_client="$per" -D seq=0
+    booked=$("${PSQL[@]}" -d bench_min -At -c "SELECT count(*) FROM slot WHERE status = 'booked'")
+    [ "$booked" -eq $((n * per)) ] || die "$name: $booked slots booked, $((n * per)) expected"
 }
 
 # pgbench_prepare: checks the script and builds the request JSON as snpd
@@ -430,7 +459,9 @@ pgbench_prepare() {
 pg_base=0
 pg_run=1
 
-# pgbench_level N R: pgbench with N clients, run R, extended then prepared.
+# pgbench_level N R: pgbench with N clients, run R: snpd's SQL with the
+# extended protocol then prepared, then the minimal booking without and with
+# a notification.
 pgbench_level() {
     local n=$1 r=$2 per=$((BOOKINGS / $1)) run=$((pg_run + 1))
     settle
@@ -439,6 +470,8 @@ pgbench_level() {
     pgbench_run "pgbench-prepared-$n-$r" bench_pgp prepared "$n" "$per" "$pg_base" "$run"
     pg_base=$((pg_base + BOOKINGS))
     pg_run=$run
+    minimal_run "minimal-$n-$r" "$n" 0
+    minimal_run "minimal-notify-$n-$r" "$n" 1
 }
 
 # --- 1 and 2: booking through snpd, and pgbench with the same SQL ----------
@@ -562,6 +595,9 @@ lat() {
     awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN { printf "%.2f/%.2f/%.2f", a / 1000, b / 1000, c / 1000 }'
 }
 
+# share A B: A / B with two decimals, "-" when either is missing.
+share() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
+
 # best PREFIX KEY: the name of the run PREFIX-1...PREFIX-$REPEAT with the
 # highest KEY.  Other sessions' work on this machine only ever slows a run
 # down: the best run is the least disturbed one, of snpd and pgbench alike.
@@ -591,8 +627,7 @@ if wants booking || wants pgbench; then
         x=$(best "pgbench-extended-$n" tps)
         s=$(field "$b" per_s)
         t=$(field "$x" tps)
-        ratio=$(awk -v a="${s:-0}" -v b="${t:-0}" \
-            'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }')
+        ratio=$(share "$s" "$t")
         printf '  %-7s %-7s %-19s %-20s %-7s %-20s %-5s %s\n' "$n" "${s:--}" \
             "$(lat "$b" accept_)" "$(lat "$b" total_)" "${t:--}" "$(lat "$x" "")" "$ratio" \
             "$(field "$(best "pgbench-prepared-$n" tps)" tps)"
@@ -610,6 +645,25 @@ if wants booking || wants pgbench; then
                 "$(field "$b" pg_cpu_us) / $(field "$b" client_cpu_us)" \
                 "($(field "$b" others_pct)%); pgbench - / $(field "$x" pg_cpu_us) /" \
                 "$(field "$x" client_cpu_us) ($(field "$x" others_pct)%)"
+        done
+    fi
+    if wants pgbench; then
+        echo
+        echo "The machine's limit: the minimal durable booking (bench/minimal.pgbench, one" \
+            "slot update, one event, no trigger), tps, latency p50/p90/p99 in ms and" \
+            "PostgreSQL's CPU per transaction in us; the same with one NOTIFY; snpd's rate and" \
+            "pgbench's with snpd's SQL as a share of the minimal"
+        printf '  %-7s %-8s %-17s %-6s %-8s %-6s %-12s %s\n' clients minimal latency cpu \
+            +notify cpu snpd/minimal pgbench/minimal
+        for n in $CLIENTS; do
+            m=$(best "minimal-$n" tps)
+            mn=$(best "minimal-notify-$n" tps)
+            t=$(field "$m" tps)
+            s=$(field "$(best "booking-$n" per_s)" per_s)
+            x=$(field "$(best "pgbench-extended-$n" tps)" tps)
+            printf '  %-7s %-8s %-17s %-6s %-8s %-6s %-12s %s\n' "$n" "${t:--}" "$(lat "$m" "")" \
+                "$(field "$m" pg_cpu_us)" "$(field "$mn" tps)" "$(field "$mn" pg_cpu_us)" \
+                "$(share "$s" "$t")" "$(share "$x" "$t")"
         done
     fi
 fi
