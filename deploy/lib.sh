@@ -321,30 +321,37 @@ pid_alive() {
     [ -n "$state" ] && [ "$state" != Z ]
 }
 
+# stop_process PID NAME SECONDS: sends SIGTERM to PID, waits up to SECONDS
+# for it to exit, then sends SIGKILL and waits up to 5 more seconds.  The
+# caller has checked that PID still is the process it means (NAME, for the
+# messages).
+stop_process() {
+    local pid=$1 name=$2 seconds=$3 i
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < seconds * 10; i++)); do
+        pid_alive "$pid" || return 0
+        sleep 0.1
+    done
+    warn "$name (pid $pid) did not stop within $seconds s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        pid_alive "$pid" || return 0
+        sleep 0.1
+    done
+}
+
 # snpd_stop PIDFILE: stops the snpd whose pid PIDFILE holds, if it runs:
 # SIGTERM (snpd then finishes in-flight writes and exits), and SIGKILL if it
 # is still there after 10 seconds.  Removes PIDFILE.
 snpd_stop() {
-    local pidfile=$1 pid i
+    local pidfile=$1 pid
     [ -f "$pidfile" ] || return 0
     pid=$(cat "$pidfile")
     # Check the process is still snpd: the pid may have been reused.
     if [[ $pid =~ ^[0-9]+$ ]] && pid_alive "$pid" &&
         [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = snpd ]; then
         say "stopping snpd (pid $pid)"
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 100; i++)); do
-            pid_alive "$pid" || break
-            sleep 0.1
-        done
-        if pid_alive "$pid"; then
-            warn "snpd (pid $pid) did not stop within 10 s; sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            for ((i = 0; i < 50; i++)); do
-                pid_alive "$pid" || break
-                sleep 0.1
-            done
-        fi
+        stop_process "$pid" snpd 10
     fi
     rm -f "$pidfile"
 }
