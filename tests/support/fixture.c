@@ -24,7 +24,11 @@ void fixture_setup(struct fixture *f, const char *settings)
              f->pg.conninfo);
     int st = system(cmd);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "snpd migrate failed");
+    fixture_load(f, settings);
+}
 
+void fixture_load(struct fixture *f, const char *settings)
+{
     char sql[4096];
     snprintf(
         sql, sizeof(sql),

@@ -45,6 +45,12 @@ struct fixture {
  * start snpd. */
 void fixture_setup(struct fixture *f, const char *settings);
 
+/* Loads the territory with `settings` into the database that f->pg is
+ * connected to, whose schema is migrated already (fixture_setup calls it;
+ * a test on a database of its own fills f->pg.conninfo and f->pg.conn, and
+ * leaves f->pg.name empty so that fixture_teardown drops nothing). */
+void fixture_load(struct fixture *f, const char *settings);
+
 /* Starts snpd on the fixture's database and waits until it is ready. */
 void fixture_start(struct fixture *f);
 
