@@ -322,6 +322,7 @@ int app_run(struct app *app, uv_loop_t *loop, const struct config *cfg)
     /* Other snpd processes on the same database announce their changes. */
     app->db.data = &app->dispatch;
     db_listen(&app->db, "LISTEN snp_change", dispatch_on_db_notify);
+    app->db.on_listening = dispatch_on_db_listening;
     bool ok = api_init(&app->api, &app->dispatch, &app->db, cfg) == 0;
     app->api.server = &app->server;
     if (!ok || server_start(&app->server, loop, cfg, &hooks) != 0) {

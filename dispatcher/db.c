@@ -246,10 +246,13 @@ static void on_listening(void *arg, enum db_status st, const PGresult *res)
 {
     struct db_conn *c = arg;
     (void)res;
-    if (st == DB_OK)
-        log_debug("db", "connection %d: listening for changes", c->index);
-    else
+    if (st != DB_OK) {
         log_warn("db", "connection %d: cannot listen for changes", c->index);
+        return;
+    }
+    log_debug("db", "connection %d: listening for changes", c->index);
+    if (c->db->on_listening)
+        c->db->on_listening(c->db);
 }
 
 /* Puts the LISTEN statement at the head of the queue, so that the first

@@ -40,6 +40,8 @@ typedef void (*db_close_cb)(struct db *db);
 typedef void (*db_ready_cb)(struct db *db, bool up);
 /* A NOTIFY received on `channel` from the server process `be_pid`. */
 typedef void (*db_notify_cb)(struct db *db, const char *channel, const char *payload, int be_pid);
+/* The LISTEN of db_listen() has run: notifications arrive from now on. */
+typedef void (*db_listening_cb)(struct db *db);
 
 /* Latency of completed queries, in buckets of upper bounds DB_LATENCY_BOUNDS_US. */
 #define DB_LATENCY_BUCKETS 12
@@ -74,7 +76,12 @@ struct db {
                                     comes up and when the last one goes down */
     const char *listen_sql;      /* see db_listen() */
     db_notify_cb on_notify;
-    void *data; /* for the owner */
+    db_listening_cb on_listening; /* optional: told each time the LISTEN has
+                                     run, again after every reconnection;
+                                     what was announced while no connection
+                                     listened is lost, and the owner catches
+                                     up from here */
+    void *data;                   /* for the owner */
     struct db_stats stats;
 };
 

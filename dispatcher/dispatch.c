@@ -2291,6 +2291,8 @@ static void housekeeping(struct dispatch *d)
     db_query(d->db, sql_text[SQL_HOUSEKEEPING], 1, params, on_housekeeping, d);
 }
 
+static void catch_up(struct dispatch *d);
+
 static void on_timer(uv_timer_t *t)
 {
     struct dispatch *d = container_of(t, struct dispatch, timer);
@@ -2304,6 +2306,8 @@ static void on_timer(uv_timer_t *t)
         housekeeping(d);
         if (d->store.reference_stale && !d->store.reload && db_is_up(d->db))
             store_reload_reference(&d->store, d->db, NULL, NULL);
+        if (d->catch_up_due && db_is_up(d->db))
+            catch_up(d);
     }
 }
 
@@ -2624,6 +2628,137 @@ static void foreign_request(struct dispatch *d, int64_t id, const char *status)
         request_clear_offer(r);
         want_request(d, r);
     }
+}
+
+/* --- catching up after the listening connection comes back ------------------------ *
+ *
+ * What other processes announced while this one had no listening connection
+ * (PostgreSQL restarted, a failover, a network cut) never arrives.  Once the
+ * LISTEN has run again, memory is compared with the live slots and open
+ * requests of the database, and each object that differs, that memory lacks
+ * or that is no longer live is read again through the paths a notification
+ * takes (an object with an update in flight is read once that update ends).
+ * Changes committed after the LISTEN are notified as usual; a notification
+ * and a read of the same object are ordered as for any notification. */
+
+enum catch_up_kind { CATCH_UP_SLOTS, CATCH_UP_REQUESTS };
+
+static char catch_up_seen; /* the value of the sets of ids below */
+
+/* True when memory holds the object of row `i` of `res` (shaped like
+ * load_slots.sql or load_requests.sql) as the database does; sets `*id`. */
+static bool catch_up_same(struct dispatch *d, enum catch_up_kind kind, const PGresult *res, int i,
+                          int64_t *id)
+{
+    *id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+    bool same = false;
+    if (kind == CATCH_UP_SLOTS) {
+        struct slot *fresh = store_slot_from_row(&d->store, res, i);
+        struct slot *s = store_slot(&d->store, *id);
+        same = fresh && s && s->status == fresh->status && s->held_for == fresh->held_for &&
+               s->hold_expires_at == fresh->hold_expires_at;
+        if (fresh)
+            store_slot_unref(fresh);
+    } else {
+        struct request *fresh = store_request_from_row(&d->store, res, i);
+        struct request *r = store_request(&d->store, *id);
+        same = fresh && r && r->status == fresh->status && r->held_slot == fresh->held_slot &&
+               r->hold_expires_at == fresh->hold_expires_at;
+        if (fresh)
+            store_request_unref(fresh);
+    }
+    return same;
+}
+
+/* Reads object `id` again: memory lacks it, holds it otherwise than the
+ * database, or holds it while the database no longer lists it as live. */
+static void catch_up_object(struct dispatch *d, enum catch_up_kind kind, int64_t id)
+{
+    if (kind == CATCH_UP_SLOTS) {
+        struct slot *s = store_slot(&d->store, id);
+        if (!s) {
+            read_unknown_slot(d, id);
+            return;
+        }
+        s->stale = true;
+        refresh_stale(d, NULL, s);
+        return;
+    }
+    struct request *r = store_request(&d->store, id);
+    if (!r) {
+        read_unknown_request(d, id);
+        return;
+    }
+    r->stale = true;
+    refresh_stale(d, r, NULL);
+}
+
+/* One half of a catch-up, slots or requests: an op without a caller, which
+ * keeps shutdown waiting for it like any other. */
+static void on_catch_up(struct op *o, enum catch_up_kind kind, enum db_status st,
+                        const PGresult *res)
+{
+    struct dispatch *d = o->d;
+    if (d->closed || st != DB_OK) {
+        if (!d->closed)
+            d->catch_up_due = true; /* the timer tries again */
+        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+        return;
+    }
+    struct idmap seen = {0};
+    for (int i = 0; i < PQntuples(res); i++) {
+        int64_t id;
+        if (!catch_up_same(d, kind, res, i, &id))
+            catch_up_object(d, kind, id);
+        if (!idmap_put(&seen, id, &catch_up_seen)) {
+            d->catch_up_due = true;
+            break;
+        }
+    }
+    /* Live in memory, no longer in the database.  A read started here
+     * changes memory only when it is answered, so the walk is safe. */
+    const struct idmap *memory = kind == CATCH_UP_SLOTS ? &d->store.slots : &d->store.requests;
+    for (size_t b = 0; !d->catch_up_due && b < memory->cap; b++) {
+        const struct idmap_entry *e = &memory->buckets[b];
+        if (e->value && !idmap_get(&seen, e->key))
+            catch_up_object(d, kind, e->key);
+    }
+    idmap_free(&seen);
+    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+}
+
+static void on_catch_up_slots(void *arg, enum db_status st, const PGresult *res)
+{
+    on_catch_up(arg, CATCH_UP_SLOTS, st, res);
+}
+
+static void on_catch_up_requests(void *arg, enum db_status st, const PGresult *res)
+{
+    on_catch_up(arg, CATCH_UP_REQUESTS, st, res);
+}
+
+/* Starts a catch-up: the reference data, the live slots, the open requests. */
+static void catch_up(struct dispatch *d)
+{
+    d->catch_up_due = false;
+    log_info("dispatch", "listening again: catching up with the changes announced meanwhile");
+    store_reload_reference(&d->store, d->db, NULL, NULL);
+    struct op *slots = op_new(d, NULL, NULL, NULL, NULL);
+    if (slots)
+        db_query(d->db, sql_text[SQL_LOAD_SLOTS], 0, NULL, on_catch_up_slots, slots);
+    struct op *requests = op_new(d, NULL, NULL, NULL, NULL);
+    if (requests)
+        db_query(d->db, sql_text[SQL_LOAD_REQUESTS], 0, NULL, on_catch_up_requests, requests);
+    if (!slots || !requests)
+        d->catch_up_due = true;
+}
+
+void dispatch_on_db_listening(struct db *db)
+{
+    struct dispatch *d = db->data;
+    /* Before the store is loaded, the load reads everything anyway. */
+    if (d && d->ready && !d->closed)
+        catch_up(d);
 }
 
 /* --- pushes ------------------------------------------------------------------------ *

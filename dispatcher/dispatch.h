@@ -125,7 +125,8 @@ struct dispatch {
     struct idmap request_reads;
     uint64_t last_housekeeping_ms;
     bool housekeeping_running;
-    int inflight;          /* operations waiting for the database */
+    bool catch_up_due;        /* a catch-up failed: housekeeping tries again */
+    int inflight;             /* operations waiting for the database */
     struct request **waiting; /* waiting requests, for the scarcity term */
     size_t waiting_cap;
     struct dispatch_stats stats;
@@ -174,6 +175,13 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t 
  * memory the changes other snpd processes made, announced by the triggers of
  * sql/migrations/0005_notify.sql; our own are recognised and ignored. */
 void dispatch_on_db_notify(struct db *db, const char *channel, const char *payload, int be_pid);
+
+/* The db hook told that the LISTEN has run again (set db->data to the
+ * dispatch): what other processes announced while this one was not
+ * listening is lost, so memory is compared with the database and every
+ * object that differs is read again ("During a failover" in
+ * docs/dispatch.md). */
+void dispatch_on_db_listening(struct db *db);
 
 /* The offer of an offered request as the protocol shows it (the held slot,
  * its expiry and the current alternatives), or NULL: a new reference. */

@@ -360,3 +360,44 @@ Test(race, database_lost_under_load_then_recovered)
     snpd_proc_stop(&f.snpd, SIGTERM, 15000);
     pgproxy_stop(&proxy);
 }
+
+Test(race, changes_made_while_a_process_was_cut_off_reach_its_memory)
+{
+    /* The first process reaches the database through the relay, the second
+     * directly.  What the second changes while the first is cut off is
+     * announced while nobody in the first listens (a failover, a restart of
+     * PostgreSQL): the first catches up once it listens again. */
+    static struct pgproxy proxy;
+    char conninfo[256];
+    pgproxy_start(&proxy, f.pg.name, conninfo, sizeof(conninfo));
+    snpd_proc_start(&f.snpd, conninfo, NULL, true);
+    struct snpd_proc second;
+    snpd_proc_start(&second, f.pg.conninfo, NULL, true);
+    int first_port = f.snpd.port;
+    fix_publish(&f, FIX_GP_1, 2, 60, 30, "[\"pharmacy\"]");
+    cr_assert(fix_wait_capacity(&f, first_port, 2, 5000));
+    cr_assert(fix_wait_capacity(&f, second.port, 2, 5000));
+
+    pgproxy_set_down(&proxy, true);
+    cr_assert(snpd_proc_wait_status(&f.snpd, "/readyz", 503, 5000));
+    /* Through the second: one slot withdrawn, three published. */
+    char body[96];
+    snprintf(body, sizeof(body), "{\"slot_ids\": [%ld]}",
+             pgtest_long(&f.pg, "SELECT min(id) FROM slot"));
+    int st;
+    json_decref(
+        fix_api_port(second.port, "POST", "/api/v1/slots/withdraw", f.token[FIX_GP_1], body, &st));
+    cr_assert_eq(st, 200);
+    f.snpd.port = second.port;
+    fix_publish(&f, FIX_GP_2, 3, 90, 30, "[\"pharmacy\"]");
+    f.snpd.port = first_port;
+    cr_assert(fix_wait_capacity(&f, second.port, 4, 5000));
+
+    pgproxy_set_down(&proxy, false);
+    cr_assert(snpd_proc_wait_status(&f.snpd, "/readyz", 200, 15000), "never ready again");
+    cr_assert(fix_wait_capacity(&f, first_port, 4, 5000),
+              "the first process still counts what it knew before the cut");
+    cr_assert_eq(snpd_proc_stop(&second, SIGTERM, 15000), 0);
+    snpd_proc_stop(&f.snpd, SIGTERM, 15000);
+    pgproxy_stop(&proxy);
+}

@@ -123,6 +123,22 @@ json_t *fix_api(struct fixture *f, const char *method, const char *path, enum fi
     return fix_api_port(f->snpd.port, method, path, f->token[as], body, status);
 }
 
+bool fix_wait_capacity(struct fixture *f, int port, json_int_t total, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        int st;
+        json_t *cap =
+            fix_api_port(port, "GET", "/api/v1/capacity?horizon=48h", f->token[FIX_SAS], NULL, &st);
+        json_int_t n = json_integer_value(json_object_get(cap, "total"));
+        json_decref(cap);
+        if (st == 200 && n == total)
+            return true;
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
 int fix_publish(struct fixture *f, enum fix_role gp, int n, int first_min, int every_min,
                 const char *audiences)
 {

@@ -64,6 +64,11 @@ json_t *fix_api(struct fixture *f, const char *method, const char *path, enum fi
 json_t *fix_api_port(int port, const char *method, const char *path, const char *token,
                      const char *body, int *status);
 
+/* Waits up to `timeout_ms` for snpd on `port` to count `total` free slots
+ * 48 hours ahead (capacity.query as the fixture's SAS); returns whether it
+ * did. */
+bool fix_wait_capacity(struct fixture *f, int port, json_int_t total, int timeout_ms);
+
 /* Publishes `n` office slots of 20 minutes for GP1 (or GP2) at site, the
  * first `first_min` minutes from now, one every `every_min` minutes, for the
  * given audiences (a JSON array text such as "[\"pharmacy\"]").  Returns the
