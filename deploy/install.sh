@@ -3,9 +3,11 @@
 # missing, and creates the unprivileged user "snpd" when run as root.
 # Idempotent and non-interactive; uses sudo when not run as root.
 #
-#   deploy/install.sh [--browser]
+#   deploy/install.sh [--browser] [--ha]
 #
 #   --browser   also install chromium and Node.js/npm (browser tests).
+#   --ha        also install Patroni, etcd and HAProxy (deploy/ha/ and its
+#               failover test).
 set -euo pipefail
 
 # shellcheck source=deploy/lib.sh
@@ -34,9 +36,11 @@ packages=(
 )
 
 browser=false
+ha=false
 while [ $# -gt 0 ]; do
     case $1 in
     --browser) browser=true ;;
+    --ha) ha=true ;;
     -h | --help)
         usage
         exit 0
@@ -52,6 +56,12 @@ if $browser; then
     if ! command -v npm >/dev/null; then
         packages+=(npm)
     fi
+fi
+
+if $ha; then
+    # Patroni's etcd3 module (deploy/ha/patroni.yml.in) imports python3-etcd,
+    # which the patroni package only lists among alternatives.
+    packages+=(patroni python3-etcd etcd-server haproxy)
 fi
 
 # Runs a command as root: directly, or through sudo (checked beforehand).

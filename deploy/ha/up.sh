@@ -31,6 +31,8 @@ case ${1:-} in
 esac
 [ $# -eq 1 ] || die "one argument expected: DIR (try --help)"
 
+# haproxy is in /usr/sbin, which a user's PATH may lack.
+PATH=$PATH:/usr/sbin
 for tool in patroni etcd haproxy; do
     command -v "$tool" >/dev/null ||
         die "$tool is missing: run deploy/install.sh --ha (Debian packages patroni, etcd-server, haproxy)"

@@ -42,14 +42,14 @@
 #include "tests/support/fixture.h"
 #include "tests/support/http.h"
 
-#define SKIP_STATUS   77 /* ctest's SKIP_RETURN_CODE for this test */
-#define PROCESSES     2
-#define CLIENTS       6 /* three per process */
-#define MAX_BOOKINGS  512
-#define CALL_TIMEOUT  20000 /* ms: past it a call counts as a hang */
-#define RETRY_MS      200   /* between two tries of a call answered unavailable */
-#define PAUSE_MS      150   /* between two bookings: under the protocol's rate limit */
-#define NODES         3
+#define SKIP_STATUS  77 /* ctest's SKIP_RETURN_CODE for this test */
+#define PROCESSES    2
+#define CLIENTS      6 /* three per process */
+#define MAX_BOOKINGS 512
+#define CALL_TIMEOUT 20000 /* ms: past it a call counts as a hang */
+#define RETRY_MS     200   /* between two tries of a call answered unavailable */
+#define PAUSE_MS     150   /* between two bookings: under the protocol's rate limit */
+#define NODES        3
 
 static struct fixture f;
 static struct snpd_proc procs[PROCESSES];
@@ -68,12 +68,13 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* True when `name` is an executable file in a folder of $PATH. */
+/* True when `name` is an executable file in a folder of $PATH or in
+ * /usr/sbin (haproxy's, often missing from a user's PATH; up.sh adds it). */
 static bool in_path(const char *name)
 {
     const char *path = getenv("PATH");
     char dirs[4096];
-    snprintf(dirs, sizeof(dirs), "%s", path ? path : "/usr/bin:/bin");
+    snprintf(dirs, sizeof(dirs), "%s:/usr/sbin", path ? path : "/usr/bin:/bin");
     char *save = NULL;
     for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
         char full[4200];
@@ -349,22 +350,6 @@ static void *client_run(void *arg)
 
 /* --- the test ------------------------------------------------------------------------- */
 
-/* Waits until snpd on `port` counts `total` free slots (48 h ahead). */
-static bool wait_capacity(int port, json_int_t total, int timeout_ms)
-{
-    for (int waited = 0; waited < timeout_ms; waited += 100) {
-        int st;
-        json_t *cap = fix_api_port(port, "GET", "/api/v1/capacity?horizon=48h", f.token[FIX_SAS],
-                                   NULL, &st);
-        json_int_t n = json_integer_value(json_object_get(cap, "total"));
-        json_decref(cap);
-        if (st == 200 && n == total)
-            return true;
-        sleep_ms(100);
-    }
-    return false;
-}
-
 static long db_long(const char *sql)
 {
     return pgtest_long(&f.pg, sql);
@@ -378,18 +363,20 @@ Test(failover, primary_killed_during_a_booking_burst)
     for (int i = 0; i < PROCESSES; i++)
         snpd_proc_start(&procs[i], f.pg.conninfo, NULL, false);
     for (int i = 0; i < PROCESSES; i++)
-        cr_assert(snpd_proc_wait_status(&procs[i], "/readyz", 200, 30000),
-                  "snpd %d is not ready", i);
+        cr_assert(snpd_proc_wait_status(&procs[i], "/readyz", 200, 30000), "snpd %d is not ready",
+                  i);
     f.pg.conn = PQconnectdb(f.pg.conninfo);
     cr_assert(PQstatus(f.pg.conn) == CONNECTION_OK, "%s", PQerrorMessage(f.pg.conn));
     fixture_load(&f, "{}");
     f.snpd.port = procs[0].port; /* fix_publish's process; procs[] owns both */
     /* The territory reaches the running processes by notification. */
-    cr_assert(wait_capacity(procs[0].port, 0, 10000) && wait_capacity(procs[1].port, 0, 10000));
+    cr_assert(fix_wait_capacity(&f, procs[0].port, 0, 10000) &&
+              fix_wait_capacity(&f, procs[1].port, 0, 10000));
     cr_assert_eq(fix_publish(&f, FIX_GP_1, 300, 60, 2, "[\"pharmacy\"]"), 300);
     cr_assert_eq(fix_publish(&f, FIX_GP_2, 300, 61, 2, "[\"pharmacy\"]"), 300);
     for (int i = 0; i < PROCESSES; i++)
-        cr_assert(wait_capacity(procs[i].port, 600, 10000), "snpd %d does not see the slots", i);
+        cr_assert(fix_wait_capacity(&f, procs[i].port, 600, 10000),
+                  "snpd %d does not see the slots", i);
 
     atomic_bool stop = false;
     atomic_llong killed_ns = 0;
@@ -503,9 +490,8 @@ Test(failover, primary_killed_during_a_booking_burst)
      * agree with the new primary: as many free slots. */
     long free_slots = db_long("SELECT count(*) FROM slot WHERE status = 'free'");
     for (int p = 0; p < PROCESSES; p++) {
-        cr_assert(snpd_proc_wait_status(&procs[p], "/readyz", 200, 5000), "snpd %d not ready",
-                  p);
-        cr_assert(wait_capacity(procs[p].port, free_slots, 10000),
+        cr_assert(snpd_proc_wait_status(&procs[p], "/readyz", 200, 5000), "snpd %d not ready", p);
+        cr_assert(fix_wait_capacity(&f, procs[p].port, free_slots, 10000),
                   "snpd %d does not count the %ld free slots of the database", p, free_slots);
     }
 }
@@ -514,8 +500,8 @@ Test(failover, primary_killed_during_a_booking_burst)
  * the whole program is skipped (ctest's SKIP_RETURN_CODE). */
 int main(int argc, char *argv[])
 {
-    const char *missing = !in_path("patroni") ? "patroni"
-                          : !in_path("etcd")  ? "etcd"
+    const char *missing = !in_path("patroni")   ? "patroni"
+                          : !in_path("etcd")    ? "etcd"
                           : !in_path("haproxy") ? "haproxy"
                                                 : NULL;
     if (missing) {
