@@ -58,13 +58,16 @@ fi
 # --- Ports and secrets -------------------------------------------------------
 
 picked=()
-# pick: prints a free port from 56000-56999 that is not in "picked" (nothing
+# pick: prints a free port from 24000-31999 that is not in "picked" (nothing
 # listens on the ports picked before until the processes start); the caller
-# adds it there, since this runs in a subshell.
+# adds it there, since this runs in a subshell.  The range is below Linux's
+# ephemeral ports (32768-60999), which the kernel hands to every program
+# asking for "any free port" (the tests' snpd processes do) and could give
+# away between this pick and the start.
 pick() {
     local port
     while :; do
-        port=$(pick_random_port 56000 56999)
+        port=$(pick_random_port 24000 31999)
         if [[ " ${picked[*]} " != *" $port "* ]]; then
             echo "$port"
             return 0
