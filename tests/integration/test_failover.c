@@ -6,9 +6,10 @@
  * book one slot after another (request.create, then offer.accept of the slot
  * held), retrying a call answered `unavailable` as the protocol says (§7: the
  * same message again, the same client_ref).  A moment into the burst the
- * primary's postmaster is killed (SIGKILL); Patroni promotes the synchronous
- * standby and HAProxy follows it.  The clients go on booking until both
- * processes have booked again, then the test checks:
+ * primary goes: its postmaster killed (SIGKILL), or, in the second test, a
+ * planned switchover (patronictl); Patroni promotes the synchronous standby
+ * and HAProxy follows it.  The clients go on booking until both processes
+ * have booked again, then the test checks:
  *
  *   - every booking a client got acknowledged is in the database once, on
  *     the slot it was acknowledged for, and the database holds no other
@@ -18,8 +19,9 @@
  *     answered was `unavailable`;
  *   - both processes booked again after the kill without being restarted.
  *
- * It prints "[failover]" lines: bookings, errors, and the time from the kill
- * to each process's first booking afterwards.  Without the commands patroni,
+ * It prints "[failover]" lines: bookings, errors, when each process answered
+ * unavailable, and the time from the kill (or the switchover's end) to each
+ * process's first booking afterwards.  Without the commands patroni,
  * etcd and haproxy the program exits with status 77, which ctest reports as
  * skipped (deploy/install.sh --ha installs them).
  */
@@ -111,18 +113,18 @@ static bool ha_env(const char *key, char *out, size_t size)
     return found;
 }
 
-/* The node whose Patroni answers 200 to GET /primary, or -1. */
-static int ha_primary(void)
+/* The node whose Patroni answers 200 to GET `path` (/primary, /sync), or -1. */
+static int ha_node(const char *path)
 {
     for (int i = 0; i < NODES; i++) {
         char key[32], port[16];
         snprintf(key, sizeof(key), "HA_REST_PORT_node%d", i + 1);
         cr_assert(ha_env(key, port, sizeof(port)), "%s missing from ha.env", key);
         struct http_response r;
-        if (http_request(atoi(port), "GET", "/primary", NULL, NULL, &r) == 0) {
-            bool primary = r.status == 200;
+        if (http_request(atoi(port), "GET", path, NULL, NULL, &r) == 0) {
+            bool yes = r.status == 200;
             http_response_free(&r);
-            if (primary)
+            if (yes)
                 return i;
         }
     }
@@ -195,16 +197,18 @@ struct client {
     int port;
     int process;
     atomic_bool *stop;
-    atomic_llong *killed_ns; /* 0 until the primary is killed */
+    atomic_llong *event_ns; /* 0 until the primary is killed or switched */
     struct acked acked[MAX_BOOKINGS];
     int nacked;
-    int unavailable;      /* calls answered unavailable (each retried) */
-    int busy;             /* accepts answered conflict (retried; see call()) */
-    int other_errors;     /* calls answered another error */
-    char last_error[200]; /* the last of those */
-    int hangs;            /* calls unanswered after CALL_TIMEOUT */
-    int reconnects;       /* WebSocket connections lost and opened again */
-    int64_t recovered_ns; /* first booking acknowledged after the kill */
+    int unavailable;              /* calls answered unavailable (each retried) */
+    int busy;                     /* accepts answered conflict (retried; see call()) */
+    int other_errors;             /* calls answered another error */
+    char last_error[200];         /* the last of those */
+    int hangs;                    /* calls unanswered after CALL_TIMEOUT */
+    int reconnects;               /* WebSocket connections lost and opened again */
+    int64_t recovered_ns;         /* first booking acknowledged after the event */
+    int64_t first_unavailable_ns; /* first and last answer unavailable */
+    int64_t last_unavailable_ns;
 };
 
 /* The error code of a response text ("" when none). */
@@ -256,6 +260,9 @@ static json_t *call(struct client *c, struct snpclient *cl, struct snpclient_ws 
         error_code(response, code, sizeof(code));
         if (strcmp(code, "unavailable") == 0) {
             c->unavailable++;
+            c->last_unavailable_ns = now_ns();
+            if (!c->first_unavailable_ns)
+                c->first_unavailable_ns = c->last_unavailable_ns;
             free(response);
             sleep_ms(RETRY_MS);
             continue;
@@ -327,8 +334,8 @@ static bool book_one(struct client *c, struct snpclient *cl, struct snpclient_ws
         .slot = json_integer_value(json_object_get(json_object_get(a, "slot"), "slot_id")),
     };
     json_decref(a);
-    long long killed = atomic_load(c->killed_ns);
-    if (killed && started > killed && !c->recovered_ns)
+    long long event = atomic_load(c->event_ns);
+    if (event && started > event && !c->recovered_ns)
         c->recovered_ns = now_ns();
     return true;
 }
@@ -355,7 +362,52 @@ static long db_long(const char *sql)
     return pgtest_long(&f.pg, sql);
 }
 
-Test(failover, primary_killed_during_a_booking_burst)
+/* The primary's end during the burst: a crash (its postmaster killed) or a
+ * planned switchover (patronictl, which stops it in fast mode: the sessions
+ * with a query in flight get "terminating connection due to administrator
+ * command"). */
+enum event { EVENT_KILL, EVENT_SWITCHOVER };
+
+/* Brings the primary down by `event`; returns when it started, and stores
+ * in *event_ns when it ended: the kill itself, or patronictl's return (the
+ * new primary leads then).  Bookings started after *event_ns count as
+ * "booked again". */
+static int64_t end_primary(enum event event, atomic_llong *event_ns, int before)
+{
+    int primary = ha_node("/primary");
+    cr_assert(primary >= 0, "no node answers GET /primary");
+    if (event == EVENT_KILL) {
+        pid_t postmaster = ha_postmaster(primary);
+        int64_t start = now_ns();
+        atomic_store(event_ns, start);
+        cr_assert_eq(kill(postmaster, SIGKILL), 0);
+        printf("[failover] kill: killed the primary (node%d, postmaster %ld) after %d "
+               "bookings\n",
+               primary + 1, (long)postmaster, before);
+        return start;
+    }
+    int standby = ha_node("/sync");
+    cr_assert(standby >= 0, "no node answers GET /sync");
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd),
+             "patronictl -c '%s/node%d/patroni.yml' switchover --force --candidate node%d "
+             ">/dev/null",
+             ha_dir, primary + 1, standby + 1);
+    int64_t start = now_ns();
+    int st = system(cmd);
+    atomic_store(event_ns, now_ns());
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "patronictl switchover failed");
+    printf("[failover] switchover: from node%d to node%d after %d bookings; patronictl took "
+           "%.2f s\n",
+           primary + 1, standby + 1, before, (double)(atomic_load(event_ns) - start) / 1e9);
+    return start;
+}
+
+static const char *const event_names[] = {"kill", "switchover"};
+
+/* Two snpd processes, a booking burst, `event` three seconds in, and the
+ * checks of the header. */
+static void burst_around(enum event event)
 {
     /* Both processes apply the migrations themselves, through HAProxy, at
      * the same time (snpd's advisory lock orders them). */
@@ -379,7 +431,7 @@ Test(failover, primary_killed_during_a_booking_burst)
                   "snpd %d does not see the slots", i);
 
     atomic_bool stop = false;
-    atomic_llong killed_ns = 0;
+    atomic_llong event_ns = 0;
     static struct client clients[CLIENTS];
     pthread_t threads[CLIENTS];
     for (int i = 0; i < CLIENTS; i++) {
@@ -387,22 +439,16 @@ Test(failover, primary_killed_during_a_booking_burst)
                                      .process = i % PROCESSES,
                                      .port = procs[i % PROCESSES].port,
                                      .stop = &stop,
-                                     .killed_ns = &killed_ns};
+                                     .event_ns = &event_ns};
         pthread_create(&threads[i], NULL, client_run, &clients[i]);
     }
 
-    /* Into the burst: kill the primary's postmaster. */
+    /* Into the burst, the primary goes. */
     sleep_ms(3000);
     int before = 0;
     for (int i = 0; i < CLIENTS; i++)
         before += clients[i].nacked;
-    int primary = ha_primary();
-    cr_assert(primary >= 0, "no node answers GET /primary");
-    pid_t postmaster = ha_postmaster(primary);
-    atomic_store(&killed_ns, now_ns());
-    cr_assert_eq(kill(postmaster, SIGKILL), 0);
-    printf("[failover] killed the primary (node%d, postmaster %ld) after %d bookings\n",
-           primary + 1, (long)postmaster, before);
+    int64_t start = end_primary(event, &event_ns, before);
 
     /* Until both processes booked again (or a minute passed), then 2 s more. */
     int64_t recovered_deadline = now_ns() + (int64_t)60 * 1000000000;
@@ -437,17 +483,33 @@ Test(failover, primary_killed_during_a_booking_burst)
         if (c->recovered_ns && (!first[c->process] || c->recovered_ns < first[c->process]))
             first[c->process] = c->recovered_ns;
     }
-    int64_t killed = atomic_load(&killed_ns);
-    printf("[failover] %d bookings acknowledged (%d before the kill); calls retried: %d "
-           "answered unavailable, %d accepts answered conflict (request busy); %d WebSocket "
+    int64_t at = atomic_load(&event_ns);
+    static const char *const after[] = {"the kill", "patronictl returned"};
+    const char *what = event_names[event];
+    printf("[failover] %s: %d bookings acknowledged (%d before); calls retried: %d answered "
+           "unavailable, %d accepts answered conflict (request busy); %d WebSocket "
            "reconnections\n",
-           acked, before, unavailable, busy, reconnects);
+           what, acked, before, unavailable, busy, reconnects);
     for (int p = 0; p < PROCESSES; p++) {
+        int64_t from = 0, to = 0;
+        for (int i = 0; i < CLIENTS; i++) {
+            const struct client *c = &clients[i];
+            if (c->process != p || !c->first_unavailable_ns)
+                continue;
+            if (!from || c->first_unavailable_ns < from)
+                from = c->first_unavailable_ns;
+            if (c->last_unavailable_ns > to)
+                to = c->last_unavailable_ns;
+        }
+        if (from)
+            printf("[failover] %s: snpd %d answered unavailable from %.2f s to %.2f s after "
+                   "it\n",
+                   what, p, (double)(from - start) / 1e9, (double)(to - start) / 1e9);
         if (first[p])
-            printf("[failover] snpd %d booked again %.2f s after the kill\n", p,
-                   (double)(first[p] - killed) / 1e9);
+            printf("[failover] %s: snpd %d booked again %.2f s after %s\n", what, p,
+                   (double)(first[p] - at) / 1e9, after[event]);
         else
-            printf("[failover] snpd %d did not book again within 60 s\n", p);
+            printf("[failover] %s: snpd %d did not book again within 60 s\n", what, p);
     }
     fflush(stdout);
 
@@ -494,6 +556,16 @@ Test(failover, primary_killed_during_a_booking_burst)
         cr_assert(fix_wait_capacity(&f, procs[p].port, free_slots, 10000),
                   "snpd %d does not count the %ld free slots of the database", p, free_slots);
     }
+}
+
+Test(failover, primary_killed_during_a_booking_burst)
+{
+    burst_around(EVENT_KILL);
+}
+
+Test(failover, switchover_during_a_booking_burst)
+{
+    burst_around(EVENT_SWITCHOVER);
 }
 
 /* Criterion's own entry point, behind a check for the tools: without them
