@@ -1458,7 +1458,10 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
     snprintf(hold, sizeof(hold), "%d", t->settings.hold_seconds);
     const char *params[] = {t->id, org, c->actor, req_text, ident_text, o->slot ? slot : NULL,
                             hold};
-    db_query(d->db, sql_text[SQL_REQUEST_CREATE], 7, params, on_request_created, o);
+    /* Grouped (db.h): when every connection is busy, creations and
+     * confirmations that wait share one commit.  snp_request_create sets its
+     * cause before its first change. */
+    db_query_grouped(d->db, sql_text[SQL_REQUEST_CREATE], 7, params, on_request_created, o);
     free(req_text);
     free(ident_text);
 }
@@ -1611,7 +1614,11 @@ void dispatch_offer_accept(struct dispatch *d, const struct caller *c, json_t *d
     snprintf(org, sizeof(org), "%lld", (long long)c->organisation_id);
     snprintf(sid, sizeof(sid), "%lld", (long long)slot_id);
     const char *params[] = {rid, org, sid, c->actor};
-    db_query(d->db, sql_text[SQL_OFFER_ACCEPT], 4, params, on_accepted, o);
+    /* Grouped, as request.create.  snp_offer_accept books the held slot
+     * before it sets its cause, so that change may carry the cause an
+     * earlier statement of its group left; no push reads the cause of a
+     * slot that becomes booked (push_slot_change). */
+    db_query_grouped(d->db, sql_text[SQL_OFFER_ACCEPT], 4, params, on_accepted, o);
 }
 
 /* --- offer.decline ---------------------------------------------------------------- */
@@ -1704,12 +1711,26 @@ void dispatch_offer_decline(struct dispatch *d, const struct caller *c, json_t *
 /* --- request.cancel, booking.cancel ----------------------------------------------- */
 
 /* Applies a cancellation's freed slot to memory: free again, and offered to
- * the waiting by the matching pass. */
-static void apply_freed(struct dispatch *d, int64_t freed_slot)
+ * the waiting by the matching pass.  `held_for` is the request the slot was
+ * held for (request.cancel), 0 when it was booked.  Memory may already show
+ * a later change: another process can take the freed slot at once, and its
+ * notification can arrive before this answer (the slot is not pending
+ * during a cancellation).  Memory in any other state than the one the
+ * cancellation ended is therefore read again, not overwritten. */
+static void apply_freed(struct dispatch *d, int64_t freed_slot, int64_t held_for)
 {
     struct slot *s = freed_slot ? store_slot(&d->store, freed_slot) : NULL;
     if (!s)
         return;
+    bool as_known = held_for ? s->status == SLOT_HELD && s->held_for == held_for
+                             : s->status == SLOT_BOOKED;
+    if (!as_known) {
+        if (s->pending)
+            s->stale = true;
+        else
+            reread_slot(d, s);
+        return;
+    }
     if (s->status == SLOT_BOOKED && s->practitioner && s->practitioner->booked > 0)
         s->practitioner->booked--;
     slot_set_free(d, s);
@@ -1751,16 +1772,21 @@ static void on_request_cancelled(void *arg, enum db_status st, const PGresult *r
     }
     int64_t freed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     int64_t booking = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    apply_freed(d, freed);
+    apply_freed(d, freed, booking > 0 ? 0 : o->ids[0]);
     if (!r)
         unknown_changed(&d->request_reads, o->ids[0]);
     if (r && !r->gone) {
         r->status = REQ_CANCELLED;
         r->held_slot = 0;
-        json_t *result = request_summary_json(d, r);
+        if (booking == 0) {
+            json_t *result = request_summary_json(d, r);
+            store_remove_request(&d->store, r);
+            op_finish(o, DISPATCH_OK, NULL, NULL, result);
+            return;
+        }
+        /* Booked through another process, which memory had not heard yet:
+         * the booking's cancellation is pushed all the same, below. */
         store_remove_request(&d->store, r);
-        op_finish(o, DISPATCH_OK, NULL, NULL, result);
-        return;
     }
     if (booking > 0) {
         /* A booked request: its practitioner is told, with the booking. */
@@ -1866,7 +1892,7 @@ static void on_booking_cancelled(void *arg, enum db_status st, const PGresult *r
     struct slot *s = store_slot(&d->store, slot_id);
     if (s) {
         if (strcmp(slot_status, "free") == 0)
-            apply_freed(d, slot_id);
+            apply_freed(d, slot_id, 0);
         else
             store_remove_slot(&d->store, s);
     }
@@ -1888,7 +1914,7 @@ static void on_booking_cancelled_by_requester(void *arg, enum db_status st, cons
     struct dispatch *d = o->d;
     int64_t freed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     json_t *view = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
-    apply_freed(d, freed);
+    apply_freed(d, freed, 0);
     if (view)
         push_booking_cancelled(d, o->caller.territory, view, o->caller.organisation_id);
     else
