@@ -14,6 +14,16 @@
 #   3. capacity.query latency over WebSocket and HTTP (run first, while all
 #      the slots are free);
 #   4. snpd's memory with 10,000 idle authenticated WebSocket connections;
+#   5. fanout: a capacity push to 1,000 subscribers, change by change;
+#   6. cross: a push from one snpd to a subscriber of a second snpd on the
+#      same database;
+#   7. capacity100k: the capacity query over a territory of 100,000 free
+#      slots (a database of its own, with its own snpd);
+#   8. waiting: snpd's memory with those 100,000 slots and 10,000 waiting
+#      requests that no slot can serve;
+#   9. startup: snpd's start-up over 1,000,000 live slots, and its memory;
+#  10. indicators (not by default: loading 5,000,000 events takes minutes):
+#      a monthly extraction over 5,000,000 events;
 #
 # and prints a summary table.  Everything it started is stopped and the
 # temporary folder removed on exit, failure or Ctrl-C.  It talks only to
@@ -21,8 +31,11 @@
 #
 #   bench/run.sh [--quick] [--only LIST] [--ref REV]
 #
-#   --quick     a smoke run: few bookings and queries, 1,000 connections
-#   --only      a comma-separated subset of booking,pgbench,capacity,connections
+#   --quick     a smoke run: few bookings and queries, 1,000 connections,
+#               and every new benchmark at a tenth of its size or less
+#   --only      a comma-separated subset of booking,pgbench,capacity,
+#               connections,fanout,cross,capacity100k,waiting,startup,
+#               indicators (default: all but indicators)
 #   --ref REV   measure the committed revision REV (git archive, with this
 #               bench/ folder) instead of the working tree, e.g. --ref HEAD
 #               while the tree holds unfinished changes
@@ -40,6 +53,13 @@
 #   BENCH_KEEP=1          keep the temporary folder (logs, pgbench logs)
 #   BENCH_PERF=1          profile snpd with perf during each booking run and
 #                         print its hottest functions
+#   BENCH_WATCHERS        subscribers of the fan-out benchmark [1000]
+#   BENCH_CHANGES         changes made in the fan-out benchmark [200]
+#   BENCH_CROSS_CHANGES   changes made in the two-process benchmark [400]
+#   BENCH_BIG_SLOTS       free slots of capacity100k and waiting [100000]
+#   BENCH_WAITING         waiting requests [10000]
+#   BENCH_STARTUP_SLOTS   live slots of the start-up benchmark [1000000]
+#   BENCH_EVENTS          events of the indicators benchmark [5000000]
 set -euo pipefail
 
 # shellcheck source=deploy/lib.sh
@@ -47,7 +67,8 @@ set -euo pipefail
 
 quick=false
 ref=""
-ONLY=booking,pgbench,capacity,connections
+ONLY=booking,pgbench,capacity,connections,fanout,cross,capacity100k,waiting,startup
+ALL_PHASES="booking pgbench capacity connections fanout cross capacity100k waiting startup indicators"
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=true ;;
@@ -71,10 +92,7 @@ while [ $# -gt 0 ]; do
 done
 
 for phase in ${ONLY//,/ }; do
-    case $phase in
-    booking | pgbench | capacity | connections) ;;
-    *) die "--only: unknown benchmark $phase (booking, pgbench, capacity, connections)" ;;
-    esac
+    [[ " $ALL_PHASES " == *" $phase "* ]] || die "--only: unknown benchmark $phase ($ALL_PHASES)"
 done
 
 BOOKINGS=${BENCH_BOOKINGS:-800}
@@ -83,11 +101,25 @@ REPEAT=${BENCH_REPEAT:-3}
 QUIET_WAIT=${BENCH_QUIET_WAIT:-10}
 QUERIES=${BENCH_QUERIES:-20000}
 CONNECTIONS=${BENCH_CONNECTIONS:-10000}
+WATCHERS=${BENCH_WATCHERS:-1000}
+CHANGES=${BENCH_CHANGES:-200}
+CROSS_CHANGES=${BENCH_CROSS_CHANGES:-400}
+BIG_SLOTS=${BENCH_BIG_SLOTS:-100000}
+WAITING=${BENCH_WAITING:-10000}
+STARTUP_SLOTS=${BENCH_STARTUP_SLOTS:-1000000}
+EVENTS=${BENCH_EVENTS:-5000000}
 if $quick; then
     BOOKINGS=${BENCH_BOOKINGS:-320}
     REPEAT=${BENCH_REPEAT:-1}
     QUERIES=${BENCH_QUERIES:-2000}
     CONNECTIONS=${BENCH_CONNECTIONS:-1000}
+    WATCHERS=${BENCH_WATCHERS:-200}
+    CHANGES=${BENCH_CHANGES:-40}
+    CROSS_CHANGES=${BENCH_CROSS_CHANGES:-60}
+    BIG_SLOTS=${BENCH_BIG_SLOTS:-20000}
+    WAITING=${BENCH_WAITING:-1000}
+    STARTUP_SLOTS=${BENCH_STARTUP_SLOTS:-100000}
+    EVENTS=${BENCH_EVENTS:-500000}
 fi
 SLOTS=20000
 TOKENS=10000
@@ -148,7 +180,11 @@ cleanup() {
         wait "$bench_pid" 2>/dev/null || true
     fi
     if [ -n "$tmp" ]; then
-        snpd_stop "$tmp/snpd.pid" >/dev/null || true
+        local pidfile
+        for pidfile in "$tmp"/*.pid; do
+            [ -e "$pidfile" ] || continue
+            snpd_stop "$pidfile" >/dev/null || true
+        done
         if [ -f "$tmp/pg/PG_VERSION" ]; then
             pg_cluster_stop "$tmp/pg" immediate >/dev/null || true
         fi
@@ -257,7 +293,8 @@ say "loading the territory: $SLOTS slots, $TOKENS pharmacy tokens"
 "$SNPD" migrate --database "$(conninfo bench)" >"$OUT/migrate.log" 2>&1 ||
     die_with_log "$OUT/migrate.log" "snpd migrate failed"
 "$SNPBENCH" setup --slots "$SLOTS" --tokens "$TOKENS" --sql "$tmp/territory.sql" \
-    --tokens-file "$tmp/tokens.txt"
+    --tokens-file "$tmp/tokens.txt" --watchers "$WATCHERS" --watchers-file "$tmp/watchers.txt" \
+    --gp-token-file "$tmp/gp-token.txt"
 "${PSQL[@]}" -d bench -f "$tmp/territory.sql" >/dev/null
 "${PSQL[@]}" -d bench -c "VACUUM ANALYZE"
 # pgbench gets copies made now, before snpd changes anything: one for the
@@ -273,32 +310,53 @@ read -r slot_first < <("${PSQL[@]}" -d bench -At -c "SELECT min(id) FROM slot")
 
 snpd_port=""
 
-start_snpd() {
-    snpd_port=$(pick_random_port 18100 18999)
+# spawn_snpd NAME DB: starts an snpd on database DB, on a free port, as the
+# cluster's owner, logging to $OUT/NAME.log, its pid in $tmp/NAME.pid (which
+# cleanup stops) and, in $tmp/NAME.t0, the wall clock in microseconds just
+# before it was exec'ed.  Sets spawned_port and spawned_pid; does not wait.
+spawn_snpd() {
+    local name=$1 db=$2
+    spawned_port=$(pick_random_port 18100 18999)
+    rm -f "$tmp/$name.t0"
     (
         export SNPD_DATABASE_URL SNPD_PORT SNPD_WEB_ROOT SNPD_MAX_CONNECTIONS SNPD_MAX_PER_ADDRESS
-        SNPD_DATABASE_URL=$(conninfo bench)
-        SNPD_PORT=$snpd_port
+        SNPD_DATABASE_URL=$(conninfo "$db")
+        SNPD_PORT=$spawned_port
         SNPD_WEB_ROOT=$tmp/web
-        SNPD_MAX_CONNECTIONS=$((CONNECTIONS + 1000))
+        SNPD_MAX_CONNECTIONS=$((CONNECTIONS + WATCHERS + 1000))
         # snpd allows the protocol's max_connections_per_address (32) per
         # address by default; the benchmarks open thousands from a few
         # loopback addresses, so they raise it here.
-        SNPD_MAX_PER_ADDRESS=$((CONNECTIONS + 1000))
+        SNPD_MAX_PER_ADDRESS=$((CONNECTIONS + WATCHERS + 1000))
         if [ -n "${BENCH_DB_CONNECTIONS:-}" ]; then
             export SNPD_DB_CONNECTIONS=$BENCH_DB_CONNECTIONS
         fi
-        exec_as_owner "$SNPD" >>"$OUT/snpd.log" 2>&1 </dev/null
+        date +%s%6N >"$tmp/$name.t0"
+        exec_as_owner "$SNPD" >>"$OUT/$name.log" 2>&1 </dev/null
     ) &
-    snpd_pid=$!
-    echo "$snpd_pid" >"$tmp/snpd.pid"
-    local i
+    spawned_pid=$!
+    echo "$spawned_pid" >"$tmp/$name.pid"
+}
+
+# wait_ready NAME: waits (60 s at most) until the snpd spawned as NAME
+# answers /readyz.
+wait_ready() {
+    local name=$1 pid port=$spawned_port i
+    pid=$(cat "$tmp/$name.pid")
     for ((i = 0; i < 300; i++)); do
-        [ "$(http_status "http://127.0.0.1:$snpd_port/readyz")" = 200 ] && return 0
-        pid_alive "$snpd_pid" || die_with_log "$OUT/snpd.log" "snpd exited"
+        [ "$(http_status "http://127.0.0.1:$port/readyz")" = 200 ] && return 0
+        pid_alive "$pid" || die_with_log "$OUT/$name.log" "snpd ($name) exited"
         sleep 0.2
     done
-    die_with_log "$OUT/snpd.log" "snpd not ready after 60 s"
+    die_with_log "$OUT/$name.log" "snpd ($name) not ready after 60 s"
+}
+
+# start_snpd: the snpd of the main benchmark database.
+start_snpd() {
+    spawn_snpd snpd bench
+    snpd_port=$spawned_port
+    snpd_pid=$spawned_pid
+    wait_ready snpd
 }
 
 start_snpd
@@ -561,6 +619,45 @@ phase_connections() {
         --snpd-pid "$snpd_pid" --count "$CONNECTIONS" --procs 10 --rounds 2
 }
 
+# --- 5 and 6. Pushes: fan-out, and across two processes ---------------------
+
+# The changes are publications and withdrawals of one slot at a time by the
+# first practitioner at their practice (bench/push.c).
+push_args() {
+    local site
+    site=$("${PSQL[@]}" -d bench -At -c "SELECT id FROM site WHERE territory_id = '$TERRITORY'
+                                           AND name = 'Cabinet 1'")
+    printf '%s\n' --watchers-file "$tmp/watchers.txt" --gp-token "$(cat "$tmp/gp-token.txt")" \
+        --site "$site" --pg-pid "$pg_pid"
+}
+
+phase_fanout() {
+    echo
+    say "5. a capacity push to $WATCHERS subscribers, $CHANGES changes one at a time"
+    settle
+    quiet
+    local args
+    mapfile -t args < <(push_args)
+    runbench fanout push --port "$snpd_port" --snpd-pid "$snpd_pid" "${args[@]}" \
+        --watchers "$WATCHERS" --procs 2 --changes "$CHANGES" --gap-ms 100 --name fanout
+}
+
+phase_cross() {
+    echo
+    say "6. a push across two snpd processes on one database: $CROSS_CHANGES changes on the" \
+        "first, one subscriber on the second"
+    spawn_snpd snpd-b bench
+    local b_port=$spawned_port b_pid=$spawned_pid args
+    wait_ready snpd-b
+    settle
+    quiet
+    mapfile -t args < <(push_args)
+    runbench cross push --port "$snpd_port" --snpd-pid "$snpd_pid" --watch-port "$b_port" \
+        --watch-snpd-pid "$b_pid" "${args[@]}" --watchers 1 --procs 1 \
+        --changes "$CROSS_CHANGES" --gap-ms 50 --name cross
+    snpd_stop "$tmp/snpd-b.pid" >/dev/null
+}
+
 wants() { [[ ,$ONLY, == *,$1,* ]]; }
 # Capacity first, while all 20,000 slots are free (every free slot in the
 # window is a distance to compute); then bookings, which take slots.
@@ -572,6 +669,12 @@ if wants booking || wants pgbench; then
 fi
 if wants connections; then
     phase_connections
+fi
+if wants fanout; then
+    phase_fanout
+fi
+if wants cross; then
+    phase_cross
 fi
 
 # --- Summary ---------------------------------------------------------------
