@@ -378,24 +378,34 @@ quiet() { "$SNPBENCH" quiet --below-pct 15 --max-wait-s "$QUIET_WAIT"; }
 
 # --- 1. Booking through snpd -----------------------------------------------
 
-# booking_run N R: snpd's booking benchmark with N clients, run R.
-booking_run() {
-    local n=$1 r=$2 name=booking-$1-$2
+# perf_start PID NAME: with BENCH_PERF=1, profiles process PID until
+# perf_stop NAME, which prints its hottest functions.
+perf_start() {
     if [ "${BENCH_PERF:-}" = 1 ] && command -v perf >/dev/null; then
-        perf record -q -F 999 -g -p "$snpd_pid" -o "$OUT/perf-$name.data" >/dev/null 2>&1 &
+        perf record -q -F 999 -g -p "$1" -o "$OUT/perf-$2.data" >/dev/null 2>&1 &
         perf_pid=$!
     fi
-    runbench "$name" booking --port "$snpd_port" --tokens "$tmp/tokens.txt" \
-        --clients "$n" --count "$BOOKINGS" --run "c$n-$r" --snpd-pid "$snpd_pid" \
-        --pg-pid "$pg_pid"
+}
+
+perf_stop() {
     if [ -n "$perf_pid" ]; then
         kill -INT "$perf_pid" 2>/dev/null || true
         wait "$perf_pid" 2>/dev/null || true
         perf_pid=""
         echo "  snpd's hottest functions (perf, self time):"
-        perf report -i "$OUT/perf-$name.data" --stdio --no-children --sort sym -g none \
-            2>/dev/null | grep -E '^ +[0-9]' | sed -n '1,8s/^ */    /p' || true
+        perf report -i "$OUT/perf-$1.data" --stdio --no-children --sort sym -g none \
+            2>/dev/null | grep -E '^ +[0-9]' | sed -n '1,12s/^ */    /p' || true
     fi
+}
+
+# booking_run N R: snpd's booking benchmark with N clients, run R.
+booking_run() {
+    local n=$1 r=$2 name=booking-$1-$2
+    perf_start "$snpd_pid" "$name"
+    runbench "$name" booking --port "$snpd_port" --tokens "$tmp/tokens.txt" \
+        --clients "$n" --count "$BOOKINGS" --run "c$n-$r" --snpd-pid "$snpd_pid" \
+        --pg-pid "$pg_pid"
+    perf_stop "$name"
 }
 
 # booking_check: every booking snpd answered is in the database.
@@ -638,8 +648,11 @@ phase_fanout() {
     quiet
     local args
     mapfile -t args < <(push_args)
+    perf_start "$snpd_pid" fanout
     runbench fanout push --port "$snpd_port" --snpd-pid "$snpd_pid" "${args[@]}" \
-        --watchers "$WATCHERS" --procs 2 --changes "$CHANGES" --gap-ms 100 --name fanout
+        --watchers "$WATCHERS" --procs "${BENCH_WATCHER_PROCS:-1}" --changes "$CHANGES" --gap-ms 100 \
+        --name fanout
+    perf_stop fanout
 }
 
 phase_cross() {
@@ -656,6 +669,94 @@ phase_cross() {
         --watch-snpd-pid "$b_pid" "${args[@]}" --watchers 1 --procs 1 \
         --changes "$CROSS_CHANGES" --gap-ms 50 --name cross
     snpd_stop "$tmp/snpd-b.pid" >/dev/null
+}
+
+# --- 7 to 10: benchmarks on databases of their own ---------------------------
+
+# load_db DB SLOTS GPS TOKENS: a database of its own for a benchmark, with
+# every migration and the benchmark territory with SLOTS free slots (loaded
+# in bulk: no notification, no foreign-key check), GPS practitioners and
+# TOKENS pharmacy tokens (in $tmp/DB-tokens.txt), vacuumed and analysed.
+load_db() {
+    local db=$1 slots=$2 gps=$3 ntokens=$4 t0=$SECONDS
+    "${PSQL[@]}" -d postgres -c "CREATE DATABASE $db"
+    "$SNPD" migrate --database "$(conninfo "$db")" >"$OUT/migrate-$db.log" 2>&1 ||
+        die_with_log "$OUT/migrate-$db.log" "snpd migrate failed on $db"
+    "$SNPBENCH" setup --slots "$slots" --gps "$gps" --tokens "$ntokens" --bulk \
+        --sql "$tmp/$db.sql" --tokens-file "$tmp/$db-tokens.txt"
+    "${PSQL[@]}" -d "$db" -f "$tmp/$db.sql" >/dev/null
+    "${PSQL[@]}" -d "$db" -c "VACUUM ANALYZE"
+    echo "  $db: $slots slots, $gps practitioners, loaded in $((SECONDS - t0)) s"
+}
+
+# ready NAME RUN: measures how long the snpd just spawned as NAME took to be
+# ready (bench/ready.c), as the run named RUN.
+ready() {
+    local i=0
+    while [ ! -s "$tmp/$1.t0" ] && [ $((i++)) -lt 50 ]; do
+        sleep 0.1
+    done
+    runbench "$2" ready --port "$spawned_port" --pid "$spawned_pid" --t0-us "$(cat "$tmp/$1.t0")" \
+        --name "$2"
+}
+
+# A commune of the territory far from every site (about 140 km from Redon):
+# a patient there who goes no further than 1 km can be served by no slot.
+FAR_COMMUNE=35998
+
+phase_big() {
+    echo
+    say "7. capacity.query over $BIG_SLOTS free slots, and 8. snpd's memory with them and" \
+        "$WAITING waiting requests (a database and an snpd of their own)"
+    load_db bench_big "$BIG_SLOTS" $((BIG_SLOTS / 100 > 200 ? BIG_SLOTS / 100 : 200)) 2000
+    "${PSQL[@]}" -d bench_big \
+        -c "INSERT INTO commune (insee, name, postal_code, latitude, longitude)
+            VALUES ('$FAR_COMMUNE', 'Commune lointaine', '35000', 48.85, -1.20)" \
+        -c "INSERT INTO territory_commune VALUES ('$TERRITORY', '$FAR_COMMUNE')"
+    settle
+    quiet
+    spawn_snpd snpd-big bench_big
+    local big_port=$spawned_port big_pid=$spawned_pid
+    ready snpd-big ready-big
+    if wants capacity100k; then
+        quiet
+        runbench capacity100k-ws capacity --port "$big_port" --tokens "$tmp/bench_big-tokens.txt" \
+            --transport ws --count "$QUERIES" --pool 50 --snpd-pid "$big_pid"
+        quiet
+        runbench capacity100k-keepalive capacity --port "$big_port" \
+            --tokens "$tmp/bench_big-tokens.txt" --transport keepalive --count "$QUERIES" \
+            --snpd-pid "$big_pid"
+    fi
+    if wants waiting; then
+        quiet
+        perf_start "$big_pid" waiting
+        runbench waiting booking --port "$big_port" --tokens "$tmp/bench_big-tokens.txt" \
+            --clients 2 --count "$WAITING" --waiting-at "$FAR_COMMUNE" --run w \
+            --snpd-pid "$big_pid" --pg-pid "$pg_pid"
+        perf_stop waiting
+        # The same state read back from the database by a new snpd.
+        snpd_stop "$tmp/snpd-big.pid" >/dev/null
+        quiet
+        spawn_snpd snpd-big bench_big
+        ready snpd-big ready-waiting
+    fi
+    snpd_stop "$tmp/snpd-big.pid" >/dev/null
+}
+
+phase_startup() {
+    echo
+    say "9. snpd's start-up over $STARTUP_SLOTS live slots (a database of its own)"
+    load_db bench_1m "$STARTUP_SLOTS" $((STARTUP_SLOTS / 200 > 200 ? STARTUP_SLOTS / 200 : 200)) 10
+    "${PSQL[@]}" -d postgres -c CHECKPOINT
+    local r
+    for r in 1 2 3; do
+        quiet
+        spawn_snpd snpd-1m bench_1m
+        [ "$r" -eq 1 ] && perf_start "$spawned_pid" startup
+        ready snpd-1m "startup-$r"
+        [ "$r" -eq 1 ] && perf_stop startup
+        snpd_stop "$tmp/snpd-1m.pid" >/dev/null
+    done
 }
 
 wants() { [[ ,$ONLY, == *,$1,* ]]; }
@@ -675,6 +776,12 @@ if wants fanout; then
 fi
 if wants cross; then
     phase_cross
+fi
+if wants capacity100k || wants waiting; then
+    phase_big
+fi
+if wants startup; then
+    phase_startup
 fi
 
 # --- Summary ---------------------------------------------------------------
