@@ -10,7 +10,9 @@
  * until it answers 200, and reports the time since t0, when the port first
  * accepted a connection, and snpd's VmRSS (at once, and `--settle-s` later)
  * and VmHWM (the peak of the load), with the live slots and waiting
- * requests snpd's /metrics counts.
+ * requests snpd's /metrics counts.  With `--log`, snpd's log (human format),
+ * it also reports when snpd logged "app: ready": /readyz can answer later
+ * than that when work that follows the load holds the event loop.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -63,11 +65,38 @@ static int readyz(int port)
     return status;
 }
 
+/* The wall-clock time, in microseconds, of the last "app: ready" line of
+ * the log at `path` (lines start with 2026-12-05T05:25:50.040Z); -1 when
+ * there is none. */
+static int64_t logged_ready_us(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[512];
+    int64_t at = -1;
+    while (fgets(line, sizeof(line), f)) {
+        struct tm tm;
+        memset(&tm, 0, sizeof(tm));
+        int ms = 0;
+        if (!strstr(line, " app: ready") ||
+            sscanf(line, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+            continue;
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        at = (int64_t)timegm(&tm) * 1000000 + ms * 1000;
+    }
+    fclose(f);
+    return at;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: snpbench ready --port N --pid PID --t0-us WALL_CLOCK_US\n"
                     "                      [--every-ms N] [--timeout-s N] [--settle-s N] [--name "
-                    "NAME]\n");
+                    "NAME]\n"
+                    "                      [--log FILE]\n");
     return 2;
 }
 
@@ -77,7 +106,7 @@ int bench_ready(int argc, char **argv)
     pid_t pid = 0;
     int64_t t0 = 0;
     long every_ms = 2, timeout_s = 120, settle_s = 2;
-    const char *name = "ready";
+    const char *name = "ready", *log = NULL;
     for (int i = 0; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (strcmp(a, "--port") == 0)
@@ -94,6 +123,8 @@ int bench_ready(int argc, char **argv)
             settle_s = bench_parse_long(a, v, 0, 60);
         else if (strcmp(a, "--name") == 0)
             name = v;
+        else if (strcmp(a, "--log") == 0)
+            log = v;
         else
             return usage();
     }
@@ -128,14 +159,20 @@ int bench_ready(int argc, char **argv)
     if (!snpd_metrics_read(port, &m))
         fprintf(stderr, "snpbench ready: cannot read /metrics\n");
     double ready_ms = (double)(ready - t0) / 1000, listen_ms = (double)(listening - t0) / 1000;
+    int64_t logged = log ? logged_ready_us(log) : -1;
+    double logged_ms = logged >= t0 ? (double)(logged - t0) / 1000 : -1;
     printf("%s: snpd ready %.0f ms after its start (port open after %.0f ms, /readyz polled "
            "every %ld ms), with %.0f live slots and %.0f waiting requests in memory\n",
            name, ready_ms, listen_ms, every_ms, m.live_slots, m.waiting_requests);
+    if (logged_ms >= 0)
+        printf("  snpd logged \"ready\" %.0f ms after its start; /readyz answered %.0f ms "
+               "later\n",
+               logged_ms, ready_ms - logged_ms);
     printf("  VmRSS %.1f MB when ready, %.1f MB %ld s later; peak VmHWM %.1f MB\n", rss / 1024.0,
            settled / 1024.0, settle_s, hwm / 1024.0);
-    printf("RESULT bench=ready name=%s ready_ms=%.0f listen_ms=%.0f rss_mb=%.1f "
-           "rss_settled_mb=%.1f hwm_mb=%.1f live_slots=%.0f waiting=%.0f\n",
-           name, ready_ms, listen_ms, rss / 1024.0, settled / 1024.0, hwm / 1024.0, m.live_slots,
-           m.waiting_requests);
+    printf("RESULT bench=ready name=%s ready_ms=%.0f listen_ms=%.0f logged_ready_ms=%.0f "
+           "rss_mb=%.1f rss_settled_mb=%.1f hwm_mb=%.1f live_slots=%.0f waiting=%.0f\n",
+           name, ready_ms, listen_ms, logged_ms, rss / 1024.0, settled / 1024.0, hwm / 1024.0,
+           m.live_slots, m.waiting_requests);
     return 0;
 }

@@ -697,7 +697,7 @@ ready() {
         sleep 0.1
     done
     runbench "$2" ready --port "$spawned_port" --pid "$spawned_pid" --t0-us "$(cat "$tmp/$1.t0")" \
-        --name "$2"
+        --name "$2" --log "$OUT/$1.log"
 }
 
 # A commune of the territory far from every site (about 140 km from Redon):
@@ -720,8 +720,10 @@ phase_big() {
     ready snpd-big ready-big
     if wants capacity100k; then
         quiet
+        perf_start "$big_pid" capacity100k
         runbench capacity100k-ws capacity --port "$big_port" --tokens "$tmp/bench_big-tokens.txt" \
             --transport ws --count "$QUERIES" --pool 50 --snpd-pid "$big_pid"
+        perf_stop capacity100k
         quiet
         runbench capacity100k-keepalive capacity --port "$big_port" \
             --tokens "$tmp/bench_big-tokens.txt" --transport keepalive --count "$QUERIES" \
@@ -759,6 +761,42 @@ phase_startup() {
     done
 }
 
+# indicators_run NAME MONTH: one timed extraction of MONTH's indicators of
+# the benchmark territory (snpd indicators, CSV) from bench_ind.
+indicators_run() {
+    local name=$1 month=$2 rc=0
+    /usr/bin/time -f '%e %M' -o "$OUT/$name.time" "$SNPD" --database "$(conninfo bench_ind)" \
+        indicators --territory "$TERRITORY" --month "$month" --format csv \
+        --output "$OUT/$name.csv" >"$OUT/$name.txt" 2>&1 || rc=$?
+    [ "$rc" -eq 0 ] || die_with_log "$OUT/$name.txt" "snpd indicators failed"
+    read -r secs kb <"$OUT/$name.time"
+    echo "RESULT name=$name bench=indicators month=$month seconds=$secs max_rss_kb=$kb" \
+        "rows=$(($(wc -l <"$OUT/$name.csv") - 1))" >>"$RESULTS"
+    echo "  $name: $month extracted in $secs s ($(($(wc -l <"$OUT/$name.csv") - 1)) rows," \
+        "snpd indicators' peak RSS $((kb / 1024)) MB)"
+}
+
+phase_indicators() {
+    echo
+    say "10. monthly indicators over $EVENTS events (a database of its own)"
+    local t0=$SECONDS month territories=20 months=24
+    load_db bench_ind 100 200 10
+    "${PSQL[@]}" -d bench_ind -v events="$EVENTS" -v territories="$territories" \
+        -v months="$months" -f "$SRC/bench/events.sql" >/dev/null
+    "${PSQL[@]}" -d bench_ind -c "VACUUM ANALYZE event"
+    "${PSQL[@]}" -d postgres -c CHECKPOINT
+    month=$(date -d "$(date +%Y-%m-15) -1 month" +%Y-%m)
+    echo "  $("${PSQL[@]}" -d bench_ind -At -c "SELECT count(*) || ' events, ' ||
+            count(*) FILTER (WHERE territory_id = '$TERRITORY') || ' of them in $TERRITORY, ' ||
+            pg_size_pretty(pg_total_relation_size('event')) FROM event")," \
+        "over $territories territories and $months months, loaded in $((SECONDS - t0)) s"
+    local r
+    for r in 1 2 3; do
+        quiet
+        indicators_run "indicators-$r" "$month"
+    done
+}
+
 wants() { [[ ,$ONLY, == *,$1,* ]]; }
 # Capacity first, while all 20,000 slots are free (every free slot in the
 # window is a distance to compute); then bookings, which take slots.
@@ -782,6 +820,9 @@ if wants capacity100k || wants waiting; then
 fi
 if wants startup; then
     phase_startup
+fi
+if wants indicators; then
+    phase_indicators
 fi
 
 # --- Summary ---------------------------------------------------------------
