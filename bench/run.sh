@@ -935,9 +935,48 @@ if wants connections; then
         "$(field connections rss_last_open_mb) MB with them open again in round" \
         "$(field connections rounds)"
 fi
+# ms NAME KEY: the value of KEY (microseconds) of NAME in ms, "-" if none.
+ms() { awk -v v="$(field "$1" "$2")" 'BEGIN { if (v == "") print "-"; else printf "%.2f", v / 1000 }'; }
+for p in fanout cross; do
+    wants "$p" || continue
+    echo
+    echo "Push, $p: $(field "$p" watchers) subscriber(s), $(field "$p" changes) changes;" \
+        "change sent -> subscriber p50/p90/p99/max $(ms "$p" p50)/$(ms "$p" p90)/$(ms "$p" p99)/$(ms "$p" max) ms" \
+        "(target p99 <= $([ "$p" = fanout ] && echo 20 || echo 100) ms); missing $(field "$p" missing)," \
+        "twice $(field "$p" twice); others $(field "$p" others_pct)%"
+done
+if wants capacity100k; then
+    echo
+    echo "Capacity query over $BIG_SLOTS free slots: p50/p90/p99 in ms (target p99 <= 1 ms)"
+    for t in ws keepalive; do
+        printf '  %-10s %-20s (%s us; %s%%)\n' "$t" "$(lat "capacity100k-$t" "")" \
+            "$(field "capacity100k-$t" snpd_cpu_us)" "$(field "capacity100k-$t" others_pct)"
+    done
+fi
+if wants waiting; then
+    echo
+    echo "Memory with $(field waiting live_slots) open slots and $(field waiting waiting) waiting" \
+        "requests: VmRSS $(field waiting rss_before_mb) MB before them, $(field waiting rss_after_mb) MB" \
+        "after; $(field ready-waiting rss_mb) MB once read back at a restart, ready after" \
+        "$(field ready-waiting ready_ms) ms (\"ready\" logged after $(field ready-waiting logged_ready_ms) ms);" \
+        "creation p50/p99 $(ms waiting create_p50)/$(ms waiting create_p99) ms"
+fi
+if wants startup; then
+    echo
+    echo "Start-up over $STARTUP_SLOTS slots (target <= 2000 ms): ready after" \
+        "$(field startup-1 ready_ms) / $(field startup-2 ready_ms) / $(field startup-3 ready_ms) ms;" \
+        "VmRSS $(field startup-3 rss_mb) MB, peak $(field startup-3 hwm_mb) MB"
+fi
+if wants indicators; then
+    echo
+    echo "Indicators of one month over $EVENTS events (target <= 5 s):" \
+        "$(field indicators-1 seconds) / $(field indicators-2 seconds) / $(field indicators-3 seconds) s"
+fi
 echo
 echo "Goals: booking >= 0.9 x pgbench; booking p99 < 5 ms; capacity p99 < 1 ms;" \
-    "10,000 connections in 150 MB"
+    "10,000 connections in 150 MB; push p99 <= 20 ms to 1,000 subscribers, <= 100 ms across" \
+    "processes; capacity p99 < 1 ms at 100,000 slots; start-up <= 2 s at 1,000,000 slots;" \
+    "indicators <= 5 s over 5,000,000 events"
 mkdir -p "$SNP_ROOT/build-bench"
 cp "$RESULTS" "$SNP_ROOT/build-bench/last-results.txt"
 say "RESULT lines kept in build-bench/last-results.txt"
