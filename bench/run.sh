@@ -865,6 +865,17 @@ best() {
     echo "$name"
 }
 
+# capacity_rows PREFIX TRANSPORT...: one summary row per transport of the
+# capacity runs PREFIX-TRANSPORT.
+capacity_rows() {
+    local prefix=$1 t
+    shift
+    for t in "$@"; do
+        printf '  %-10s %-20s (%s us; %s%%)\n' "$t" "$(lat "$prefix-$t" "")" \
+            "$(field "$prefix-$t" snpd_cpu_us)" "$(field "$prefix-$t" others_pct)"
+    done
+}
+
 echo
 echo "Summary ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -m); snpd $version)"
 if wants booking || wants pgbench; then
@@ -922,10 +933,7 @@ if wants capacity; then
     echo
     echo "Capacity query, one at a time: p50/p90/p99 in ms (snpd CPU per query;" \
         "other processes' share of the machine)"
-    for t in ws keepalive http; do
-        printf '  %-10s %-20s (%s us; %s%%)\n' "$t" "$(lat "capacity-$t" "")" \
-            "$(field "capacity-$t" snpd_cpu_us)" "$(field "capacity-$t" others_pct)"
-    done
+    capacity_rows capacity ws keepalive http
 fi
 if wants connections; then
     echo
@@ -948,10 +956,7 @@ done
 if wants capacity100k; then
     echo
     echo "Capacity query over $BIG_SLOTS free slots: p50/p90/p99 in ms (target p99 <= 1 ms)"
-    for t in ws keepalive; do
-        printf '  %-10s %-20s (%s us; %s%%)\n' "$t" "$(lat "capacity100k-$t" "")" \
-            "$(field "capacity100k-$t" snpd_cpu_us)" "$(field "capacity100k-$t" others_pct)"
-    done
+    capacity_rows capacity100k ws keepalive
 fi
 if wants waiting; then
     echo
