@@ -425,8 +425,7 @@ int bench_booking(int argc, char **argv)
                "%.1f MB after; CPU %.0f us per request\n",
                m1.waiting_requests, m1.live_slots, rss0 / 1024.0, rss1 / 1024.0, snpd_us);
         if (sum.errors)
-            printf("  ERRORS: %llu; first: %s\n", (unsigned long long)sum.errors,
-                   sum.first_error);
+            printf("  ERRORS: %llu; first: %s\n", (unsigned long long)sum.errors, sum.first_error);
         printf("RESULT bench=waiting clients=%ld requests=%llu errors=%llu seconds=%.3f "
                "create_p50=%u create_p99=%u waiting=%.0f live_slots=%.0f rss_before_mb=%.1f "
                "rss_after_mb=%.1f snpd_cpu_us=%.0f others_pct=%.0f\n",
@@ -434,36 +433,38 @@ int bench_booking(int argc, char **argv)
                samples_pct(&create, 50), samples_pct(&create, 99), m1.waiting_requests,
                m1.live_slots, rss0 / 1024.0, rss1 / 1024.0, snpd_us, others_pct);
     } else {
-    printf("booking: %ld client(s), %llu connection(s) in all, %llu bookings in %.2f s: "
-           "%.1f bookings/s\n",
-           o.clients, (unsigned long long)sum.pool, (unsigned long long)sum.ok, secs, per_s);
-    print_latency("request.create", &create);
-    print_latency("offer.accept", &accept);
-    print_latency("create + accept", &total);
-    if (have_metrics)
-        printf("  snpd: %.2f database queries per booking, %.3f ms each on average "
-               "(queue wait included)\n",
-               dq / n, db_ms);
-    printf("  CPU per booking: snpd %.0f us, PostgreSQL %.0f us, clients %.0f us\n", snpd_us, pg_us,
-           (double)sum.cpu_us / n);
-    if (others_pct >= 0)
-        printf("  other processes on this machine used %.0f%% of its CPUs meanwhile\n", others_pct);
-    if (sum.waits)
-        printf("  rate limit: clients waited %.2f s in all (%llu times) for a connection "
-               "under 20 messages/s\n",
-               sum.throttled_us / 1e6, (unsigned long long)sum.waits);
-    if (sum.errors)
-        printf("  ERRORS: %llu; first: %s\n", (unsigned long long)sum.errors, sum.first_error);
-    printf("RESULT bench=booking clients=%ld pool=%llu bookings=%llu errors=%llu seconds=%.3f "
-           "per_s=%.1f create_p50=%u create_p99=%u accept_p50=%u accept_p90=%u accept_p99=%u "
-           "total_p50=%u total_p90=%u total_p99=%u db_queries_per_booking=%.2f db_ms=%.3f "
-           "snpd_cpu_us=%.0f pg_cpu_us=%.0f client_cpu_us=%.0f throttled_s=%.2f others_pct=%.0f\n",
-           o.clients, (unsigned long long)sum.pool, (unsigned long long)sum.ok,
-           (unsigned long long)sum.errors, secs, per_s, samples_pct(&create, 50),
-           samples_pct(&create, 99), samples_pct(&accept, 50), samples_pct(&accept, 90),
-           samples_pct(&accept, 99), samples_pct(&total, 50), samples_pct(&total, 90),
-           samples_pct(&total, 99), dq / n, db_ms, snpd_us, pg_us, (double)sum.cpu_us / n,
-           sum.throttled_us / 1e6, others_pct);
+        printf("booking: %ld client(s), %llu connection(s) in all, %llu bookings in %.2f s: "
+               "%.1f bookings/s\n",
+               o.clients, (unsigned long long)sum.pool, (unsigned long long)sum.ok, secs, per_s);
+        print_latency("request.create", &create);
+        print_latency("offer.accept", &accept);
+        print_latency("create + accept", &total);
+        if (have_metrics)
+            printf("  snpd: %.2f database queries per booking, %.3f ms each on average "
+                   "(queue wait included)\n",
+                   dq / n, db_ms);
+        printf("  CPU per booking: snpd %.0f us, PostgreSQL %.0f us, clients %.0f us\n", snpd_us,
+               pg_us, (double)sum.cpu_us / n);
+        if (others_pct >= 0)
+            printf("  other processes on this machine used %.0f%% of its CPUs meanwhile\n",
+                   others_pct);
+        if (sum.waits)
+            printf("  rate limit: clients waited %.2f s in all (%llu times) for a connection "
+                   "under 20 messages/s\n",
+                   sum.throttled_us / 1e6, (unsigned long long)sum.waits);
+        if (sum.errors)
+            printf("  ERRORS: %llu; first: %s\n", (unsigned long long)sum.errors, sum.first_error);
+        printf(
+            "RESULT bench=booking clients=%ld pool=%llu bookings=%llu errors=%llu seconds=%.3f "
+            "per_s=%.1f create_p50=%u create_p99=%u accept_p50=%u accept_p90=%u accept_p99=%u "
+            "total_p50=%u total_p90=%u total_p99=%u db_queries_per_booking=%.2f db_ms=%.3f "
+            "snpd_cpu_us=%.0f pg_cpu_us=%.0f client_cpu_us=%.0f throttled_s=%.2f others_pct=%.0f\n",
+            o.clients, (unsigned long long)sum.pool, (unsigned long long)sum.ok,
+            (unsigned long long)sum.errors, secs, per_s, samples_pct(&create, 50),
+            samples_pct(&create, 99), samples_pct(&accept, 50), samples_pct(&accept, 90),
+            samples_pct(&accept, 99), samples_pct(&total, 50), samples_pct(&total, 90),
+            samples_pct(&total, 99), dq / n, db_ms, snpd_us, pg_us, (double)sum.cpu_us / n,
+            sum.throttled_us / 1e6, others_pct);
     }
     samples_free(&create);
     samples_free(&accept);

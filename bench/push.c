@@ -39,10 +39,10 @@
 #include "bench/pool.h"
 #include "bench/wsraw.h"
 
-#define RUN_MAX_S    900   /* the whole benchmark never runs longer */
-#define LATE_MS      2000  /* pushes still awaited after the last change */
-#define PUBLISHERS   4     /* the publisher's connections, under the rate limit */
-#define START_LEAD_H 49    /* the slots published start after the territory's */
+#define RUN_MAX_S    900  /* the whole benchmark never runs longer */
+#define LATE_MS      2000 /* pushes still awaited after the last change */
+#define PUBLISHERS   4    /* the publisher's connections, under the rate limit */
+#define START_LEAD_H 49   /* the slots published start after the territory's */
 
 /* Status of a slot in a push, as far as this benchmark cares. */
 enum push_status {
@@ -102,8 +102,8 @@ static int64_t self_cpu_us(int who)
 /* Appends to `out` one receipt per change of a capacity.changed push.  A
  * change is an object without nested objects, so its status is found
  * between the braces around its slot_id. */
-static bool note_push(const char *msg, size_t len, uint32_t conn, int64_t at,
-                      struct receipt **out, size_t *n, size_t *cap)
+static bool note_push(const char *msg, size_t len, uint32_t conn, int64_t at, struct receipt **out,
+                      size_t *n, size_t *cap)
 {
     if (!memmem(msg, len, "\"capacity.changed\"", 18))
         return true;
@@ -129,8 +129,8 @@ static bool note_push(const char *msg, size_t len, uint32_t conn, int64_t at,
             *out = r;
             *cap = c;
         }
-        (*out)[(*n)++] = (struct receipt){.slot_id = id, .at_us = at, .conn = conn,
-                                          .status = status};
+        (*out)[(*n)++] =
+            (struct receipt){.slot_id = id, .at_us = at, .conn = conn, .status = status};
         p = close;
     }
     return true;
@@ -139,8 +139,8 @@ static bool note_push(const char *msg, size_t len, uint32_t conn, int64_t at,
 /* A receiver process: opens `n` subscribed connections from `address`,
  * says so on `ready_fd`, then records every push until `stop_fd` closes,
  * and writes its CPU time, receipt count and receipts to `out_fd`. */
-static int receiver(const struct push_opts *o, const char *address, char *const *tokens,
-                    size_t n, uint32_t first_conn, int ready_fd, int stop_fd, int out_fd)
+static int receiver(const struct push_opts *o, const char *address, char *const *tokens, size_t n,
+                    uint32_t first_conn, int ready_fd, int stop_fd, int out_fd)
 {
     struct receiver_ready rep;
     memset(&rep, 0, sizeof(rep));
@@ -152,11 +152,11 @@ static int receiver(const struct push_opts *o, const char *address, char *const 
         char err[300];
         ws[i].fd = -1;
         if (wsraw_open(&ws[i], address, o->watch_port, tokens[i], 10000, err, sizeof(err)) != 0 ||
-            wsraw_call(&ws[i], "s", "subscribe", "{\"topics\":[\"capacity\"]}", err,
-                       sizeof(err)) != 0 ||
+            wsraw_call(&ws[i], "s", "subscribe", "{\"topics\":[\"capacity\"]}", err, sizeof(err)) !=
+                0 ||
             !wsraw_set_nonblocking(&ws[i])) {
-            snprintf(rep.first_error, sizeof(rep.first_error), "%s: connection %zu: %.200s", address,
-                     i + 1, err);
+            snprintf(rep.first_error, sizeof(rep.first_error), "%s: connection %zu: %.200s",
+                     address, i + 1, err);
             wsraw_close(&ws[i]);
             break;
         }
@@ -283,8 +283,8 @@ static int usage(void)
 
 int bench_push(int argc, char **argv)
 {
-    struct push_opts o = {.watchers = 1000, .procs = 2, .changes = 200, .warmup = 10,
-                          .gap_ms = 100, .name = "push"};
+    struct push_opts o = {
+        .watchers = 1000, .procs = 2, .changes = 200, .warmup = 10, .gap_ms = 100, .name = "push"};
     for (int i = 0; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (strcmp(a, "--port") == 0)
@@ -401,8 +401,8 @@ int bench_push(int argc, char **argv)
     int64_t watch0 = o.watch_snpd_pid ? proc_cpu_us(o.watch_snpd_pid) : 0;
     int64_t pg0 = o.pg_pid ? proc_tree_cpu_us(o.pg_pid) : 0;
     int64_t t0 = bench_now_us();
-    if (!changes || !c || pool_open(&pool, c, PUBLISHERS, (char *const *)&o.gp_token, 1, err,
-                                    sizeof(err)) != 0) {
+    if (!changes || !c ||
+        pool_open(&pool, c, PUBLISHERS, (char *const *)&o.gp_token, 1, err, sizeof(err)) != 0) {
         fprintf(stderr, "snpbench push: %s\n", err);
         errors++;
     } else if (opened == (uint64_t)o.watchers) {
@@ -519,8 +519,8 @@ int bench_push(int argc, char **argv)
            o.port, o.gap_ms, o.warmup < made ? o.warmup : made);
     printf("  receipts %zu for %llu (change, subscriber) pairs counted; missing %llu, "
            "twice %llu, other %llu\n",
-           from_send.n, (unsigned long long)(counted_changes * opened),
-           (unsigned long long)missing, (unsigned long long)twice, (unsigned long long)strays);
+           from_send.n, (unsigned long long)(counted_changes * opened), (unsigned long long)missing,
+           (unsigned long long)twice, (unsigned long long)strays);
     printf("  change sent -> subscriber: p50 %.3f ms   p90 %.3f ms   p99 %.3f ms   "
            "p99.9 %.3f ms   max %.3f ms\n",
            samples_pct(&from_send, 50) / 1000.0, samples_pct(&from_send, 90) / 1000.0,
@@ -550,10 +550,9 @@ int bench_push(int argc, char **argv)
            "rtt_p50=%u rtt_p99=%u others_pct=%.0f\n",
            o.name, (unsigned long long)opened, (unsigned long long)counted_changes, from_send.n,
            (unsigned long long)missing, (unsigned long long)twice, samples_pct(&from_send, 50),
-           samples_pct(&from_send, 90), samples_pct(&from_send, 99),
-           samples_pct(&from_send, 99.9), samples_pct(&from_send, 100),
-           samples_pct(&from_ack, 50), samples_pct(&from_ack, 99), (unsigned long long)early,
-           samples_pct(&rtt, 50), samples_pct(&rtt, 99), others_pct);
+           samples_pct(&from_send, 90), samples_pct(&from_send, 99), samples_pct(&from_send, 99.9),
+           samples_pct(&from_send, 100), samples_pct(&from_ack, 50), samples_pct(&from_ack, 99),
+           (unsigned long long)early, samples_pct(&rtt, 50), samples_pct(&rtt, 99), others_pct);
     samples_free(&from_send);
     samples_free(&from_ack);
     samples_free(&rtt);

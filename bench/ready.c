@@ -50,8 +50,9 @@ static int readyz(int port)
         return 0;
     }
     char req[128], resp[64] = "";
-    int n = snprintf(req, sizeof(req),
-                     "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n", port);
+    int n =
+        snprintf(req, sizeof(req),
+                 "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n", port);
     int status = -1;
     if (bench_write_all(fd, req, (size_t)n)) {
         ssize_t got = read(fd, resp, sizeof(resp) - 1);
@@ -80,8 +81,8 @@ static int64_t logged_ready_us(const char *path)
         memset(&tm, 0, sizeof(tm));
         int ms = 0;
         if (!strstr(line, " app: ready") ||
-            sscanf(line, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+            sscanf(line, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                   &tm.tm_min, &tm.tm_sec, &ms) != 7)
             continue;
         tm.tm_year -= 1900;
         tm.tm_mon -= 1;
@@ -134,8 +135,7 @@ int bench_ready(int argc, char **argv)
     int64_t listening = -1, ready = -1, deadline = t0 + timeout_s * 1000000;
     while (wall_us() < deadline) {
         if (kill(pid, 0) != 0 && errno == ESRCH) {
-            fprintf(stderr, "snpbench ready: snpd (pid %d) exited before it was ready\n",
-                    (int)pid);
+            fprintf(stderr, "snpbench ready: snpd (pid %d) exited before it was ready\n", (int)pid);
             return 1;
         }
         int status = readyz(port);

@@ -50,12 +50,13 @@ static bool write_tokens(FILE *sql, FILE *tok, long n, const char *role, const c
         digest_hex(hash, sizeof(hash), hex);
         fprintf(tok, "%s\n", secret);
         if (i % TOKEN_ROWS == 0)
-            fprintf(sql, "INSERT INTO api_token (secret_sha256, role, territory_id, "
-                         "organisation_id, rpps, label)\n"
-                         "SELECT decode(v.h, 'hex'), '%s', '" BENCH_TERRITORY "',\n"
-                         "       %s,\n"
-                         "       %s, 'bench-%s-' || v.n\n"
-                         "  FROM (VALUES\n",
+            fprintf(sql,
+                    "INSERT INTO api_token (secret_sha256, role, territory_id, "
+                    "organisation_id, rpps, label)\n"
+                    "SELECT decode(v.h, 'hex'), '%s', '" BENCH_TERRITORY "',\n"
+                    "       %s,\n"
+                    "       %s, 'bench-%s-' || v.n\n"
+                    "  FROM (VALUES\n",
                     role, organisation, rpps, role);
         bool last = i % TOKEN_ROWS == TOKEN_ROWS - 1 || i == n - 1;
         fprintf(sql, "    ('%s', %ld)%s\n", hex, i, last ? "" : ",");
@@ -197,10 +198,11 @@ int bench_setup(int argc, char **argv)
                      "VALUES ('" BENCH_TERRITORY "', 'sas', '" WATCHERS_ORG "', '359999999', "
                      "'35236');\n");
         FILE *w = fopen(watchers_path, "w");
-        if (!w || !write_tokens(sql, w, watchers, "sas",
-                                "(SELECT id FROM organisation WHERE territory_id = '" BENCH_TERRITORY
-                                "'\n           AND name = '" WATCHERS_ORG "')",
-                                "NULL") ||
+        if (!w ||
+            !write_tokens(sql, w, watchers, "sas",
+                          "(SELECT id FROM organisation WHERE territory_id = '" BENCH_TERRITORY
+                          "'\n           AND name = '" WATCHERS_ORG "')",
+                          "NULL") ||
             fclose(w) != 0) {
             perror("snpbench setup");
             return 1;

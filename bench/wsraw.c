@@ -165,8 +165,8 @@ bool wsraw_send(struct wsraw *w, const char *text, size_t len)
     return w->fd >= 0 && send_frame(w, OP_TEXT, text, len);
 }
 
-int wsraw_call(struct wsraw *w, const char *id, const char *type, const char *data_json,
-               char *err, size_t errlen)
+int wsraw_call(struct wsraw *w, const char *id, const char *type, const char *data_json, char *err,
+               size_t errlen)
 {
     char req[4096];
     int n = snprintf(req, sizeof(req), "{\"id\":\"%s\",\"type\":\"%s\",\"data\":%s}", id, type,

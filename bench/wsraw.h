@@ -47,8 +47,8 @@ bool wsraw_send(struct wsraw *w, const char *text, size_t len) BENCH_MUST_CHECK;
  * (the socket must still be blocking), for the response with that id; other
  * messages that come first are dropped.  Returns 0 when the response has
  * "ok": true, -1 otherwise, with the response (or the reason) in `err`. */
-int wsraw_call(struct wsraw *w, const char *id, const char *type, const char *data_json,
-               char *err, size_t errlen) BENCH_MUST_CHECK;
+int wsraw_call(struct wsraw *w, const char *id, const char *type, const char *data_json, char *err,
+               size_t errlen) BENCH_MUST_CHECK;
 
 /* Makes the socket non-blocking, for the caller's event loop. */
 bool wsraw_set_nonblocking(struct wsraw *w) BENCH_MUST_CHECK;
