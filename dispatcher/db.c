@@ -154,6 +154,16 @@ static void query_complete(struct db *db, struct db_query *q, enum db_status st,
     query_free(q);
 }
 
+/* Completes every query of the list linked by `next`, without a result. */
+static void complete_list(struct db *db, struct db_query *q, enum db_status st)
+{
+    while (q) {
+        struct db_query *next = q->next;
+        query_complete(db, q, st, NULL);
+        q = next;
+    }
+}
+
 static void conn_set_state(struct db_conn *c, enum db_conn_state next)
 {
     struct db *db = c->db;
@@ -389,11 +399,7 @@ static void conn_lost(struct db_conn *c, const char *why)
     c->group_failed = false;
     c->flushing = false;
     conn_set_state(c, CONN_DOWN);
-    while (q) {
-        struct db_query *next = q->next;
-        query_complete(db, q, DB_UNAVAILABLE, NULL);
-        q = next;
-    }
+    complete_list(db, q, DB_UNAVAILABLE);
 
     /* With the whole pool down, queued queries would only wait for a server
      * that may be gone for long: fail them now so callers can say "retry". */
@@ -558,11 +564,7 @@ static void conn_finish_group(struct db_conn *c)
         conn_lost(c, "cannot leave pipeline mode");
     if (failed && db->up == 0) {
         /* Nothing committed, and no connection left to run them again. */
-        while (list) {
-            struct db_query *next = list->next;
-            query_complete(db, list, DB_UNAVAILABLE, NULL);
-            list = next;
-        }
+        complete_list(db, list, DB_UNAVAILABLE);
     } else if (failed) {
         db->stats.group_retries++;
         log_debug("db", "connection %d: a group of %d was rolled back; each runs alone", c->index,
