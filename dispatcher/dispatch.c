@@ -696,12 +696,39 @@ static void reread_slot(struct dispatch *d, struct slot *s)
     db_query(d->db, sql_text[SQL_SLOT_GET], 1, params, on_slot_reread, o);
 }
 
+static void reread_request(struct dispatch *d, struct request *r);
+
+/* Makes `r` hold `s` by the word of a database answer during which `s` was
+ * not pending.  Memory of `s` may then be newer than the answer (another
+ * process's change to it, whose notification was applied before the answer
+ * came), so when memory disagreed, `s` — and the request memory said held
+ * it — are read again rather than trusted. */
+static void request_take_answered(struct dispatch *d, struct request *r, struct slot *s,
+                                  int64_t expires)
+{
+    bool agreed = s->status == SLOT_HELD && s->held_for == r->id;
+    struct request *other = s->status == SLOT_HELD && s->held_for != r->id
+                                ? store_request(&d->store, s->held_for)
+                                : NULL;
+    request_set_offer(r, s, expires);
+    if (agreed)
+        return;
+    if (s->pending)
+        s->stale = true;
+    else
+        reread_slot(d, s);
+    if (other && other->pending)
+        other->stale = true;
+    else if (other)
+        reread_request(d, other);
+}
+
 /* Brings `r`'s offer to what `fresh` (just read from the database) says. */
 static void request_apply_fresh(struct dispatch *d, struct request *r, const struct request *fresh)
 {
     struct slot *held = fresh->held_slot ? store_slot(&d->store, fresh->held_slot) : NULL;
     if (fresh->status == REQ_OFFERED && held) {
-        request_set_offer(r, held, fresh->hold_expires_at);
+        request_take_answered(d, r, held, fresh->hold_expires_at);
     } else if (fresh->status == REQ_OFFERED) {
         r->status = REQ_OFFERED;
         r->held_slot = fresh->held_slot;
@@ -853,7 +880,10 @@ static void on_offer_moved(void *arg, enum db_status st, const PGresult *res)
     /* The request's offer is what the database says it is. */
     struct slot *now_held = held > 0 ? store_slot(&d->store, held) : NULL;
     if (now_held) {
-        request_set_offer(r, now_held, expires);
+        if (now_held == o->slot || now_held == o->release)
+            request_set_offer(r, now_held, expires); /* pending while asked */
+        else
+            request_take_answered(d, r, now_held, expires);
         if (now_held == o->slot) {
             d->stats.offers++;
             push_capacity(d, now_held);
