@@ -42,6 +42,7 @@ struct booking_opts {
     pid_t snpd_pid;
     pid_t pg_pid;
     long timeout_s;
+    const char *waiting_at; /* --waiting-at: requests no slot can serve, from this commune */
 };
 
 /* What a worker sends back before its latencies. */
@@ -74,17 +75,34 @@ static void note_error(struct worker_result *r, const char *what, int rc, const 
 }
 
 /* The benchmark patient: a sore throat with a positive test, at Redon,
- * who can be seen anywhere within 48 hours. */
-static void request_body(char *buf, size_t size, const char *run, long worker, long i)
+ * who can be seen anywhere within 48 hours.  With `waiting_at`, the patient
+ * is at that commune and can go no further than 1 km, at an office or at
+ * home: with every site far from it, no slot can serve them and the
+ * request waits. */
+static void request_body(char *buf, size_t size, const char *run, long worker, long i,
+                         const char *waiting_at)
 {
     snprintf(
         buf, size,
         "{\"client_ref\":\"b%s-%ld-%ld\","
         "\"patient\":{\"initials\":\"J. D.\",\"birth_year\":1980,\"sex\":\"female\","
-        "\"commune_insee\":\"" BENCH_COMMUNE "\",\"has_mt\":false},"
-        "\"motif\":{\"code\":\"ent\"},\"urgency\":\"48h\","
+        "\"commune_insee\":\"%s\",\"has_mt\":false},"
+        "\"motif\":{\"code\":\"ent\"},\"urgency\":\"48h\",%s"
         "\"source\":{\"pharmacy\":{\"protocol\":\"sore_throat\",\"test_result\":\"positive\"}}}",
-        run, worker, i);
+        run, worker, i, waiting_at ? waiting_at : BENCH_COMMUNE,
+        waiting_at ? "\"constraints\":{\"modes\":[\"office\",\"home\"],\"max_distance_km\":1},"
+                   : "");
+}
+
+/* Whether a request.create answer says the request waits. */
+static bool read_waiting(const char *resp)
+{
+    json_t *root = json_loads(resp, 0, NULL);
+    const char *status =
+        json_string_value(json_object_get(json_object_get(root, "data"), "status"));
+    bool ok = status && strcmp(status, "waiting") == 0;
+    json_decref(root);
+    return ok;
 }
 
 /* Reads request_id, status and the held slot out of a request.create answer. */
@@ -131,11 +149,22 @@ static int worker(const struct booking_opts *o, long w, long count, char *const 
     char body[600], accept_body[100];
     for (long i = 0; i < count; i++) {
         struct snpclient_ws *ws = pool_take(&pool, 2);
-        request_body(body, sizeof(body), o->run, w, i);
+        request_body(body, sizeof(body), o->run, w, i, o->waiting_at);
         char *resp = NULL;
         int64_t t0 = bench_now_us();
         int rc = snpclient_ws_call(ws, "request.create", body, 10000, &resp);
         int64_t t1 = bench_now_us();
+        if (o->waiting_at) {
+            bool waiting = rc == 0 && read_waiting(resp);
+            if (!waiting)
+                note_error(&r, "request.create (to wait)", rc, resp);
+            free(resp);
+            if (!waiting && r.errors >= 50)
+                break;
+            if (waiting && (r.ok++, !samples_add(&create, t1 - t0)))
+                return 1;
+            continue;
+        }
         json_int_t request_id, slot_id;
         if (rc != 0 || !read_offer(resp, &request_id, &slot_id)) {
             note_error(&r, "request.create", rc, resp);
@@ -192,12 +221,15 @@ static int usage(void)
     fprintf(stderr,
             "usage: snpbench booking --port N --tokens FILE --clients N --count N\n"
             "                        [--pool N] [--run TAG] [--snpd-pid PID] [--pg-pid PID]\n"
-            "                        [--timeout-s N]\n"
+            "                        [--timeout-s N] [--waiting-at INSEE]\n"
             "  --count    bookings in all, shared evenly between the clients\n"
             "  --pool     connections (and tokens) per client; default: enough that the\n"
             "             protocol's per-connection rate limit never makes a client wait\n"
             "  --run      a tag that makes this run's client_refs unique\n"
-            "  --pg-pid   the postmaster, to count PostgreSQL's CPU time\n");
+            "  --pg-pid   the postmaster, to count PostgreSQL's CPU time\n"
+            "  --waiting-at  create requests that no slot can serve instead (a patient at\n"
+            "             INSEE who goes no further than 1 km), accept nothing, and report\n"
+            "             snpd's memory (--snpd-pid) before and after\n");
     return 2;
 }
 
@@ -227,6 +259,8 @@ int bench_booking(int argc, char **argv)
             o.pg_pid = (pid_t)bench_parse_long(a, v, 1, 1 << 30);
         else if (strcmp(a, "--timeout-s") == 0)
             o.timeout_s = bench_parse_long(a, v, 1, 3600);
+        else if (strcmp(a, "--waiting-at") == 0)
+            o.waiting_at = v;
         else
             return usage();
     }
@@ -237,7 +271,9 @@ int bench_booking(int argc, char **argv)
     tokens_load(&tokens, o.tokens_path);
     long per_client = o.count / o.clients;
     long extra = o.count % o.clients;
-    size_t pool_size = o.pool ? (size_t)o.pool : pool_size_for(2 * (size_t)(per_client + 1));
+    size_t per_booking = o.waiting_at ? 1 : 2; /* messages */
+    size_t pool_size =
+        o.pool ? (size_t)o.pool : pool_size_for(per_booking * (size_t)(per_client + 1));
     if (pool_size * (size_t)o.clients > tokens.n) {
         fprintf(stderr, "snpbench booking: %zu connections need as many tokens; %s has %zu\n",
                 pool_size * (size_t)o.clients, o.tokens_path, tokens.n);
@@ -312,6 +348,7 @@ int bench_booking(int argc, char **argv)
     int64_t snpd_cpu0 = o.snpd_pid ? proc_cpu_us(o.snpd_pid) : -1;
     int64_t pg_cpu0 = o.pg_pid ? proc_tree_cpu_us(o.pg_pid) : -1;
     int64_t busy0 = sys_busy_us();
+    long rss0 = o.snpd_pid ? proc_status_kb(o.snpd_pid, "VmRSS") : -1;
     close(go[1]); /* go */
 
     struct samples create = {0}, accept = {0}, total = {0};
@@ -352,6 +389,7 @@ int bench_booking(int argc, char **argv)
     int64_t pg_cpu1 = o.pg_pid ? proc_tree_cpu_us(o.pg_pid) : -1;
     int64_t busy1 = sys_busy_us();
     have_metrics = snpd_metrics_read(o.port, &m1) && have_metrics;
+    long rss1 = o.snpd_pid ? proc_status_kb(o.snpd_pid, "VmRSS") : -1;
     for (long w = 0; w < o.clients; w++) {
         int st;
         while (waitpid(pids[w], &st, 0) < 0 && errno == EINTR)
@@ -377,36 +415,57 @@ int bench_booking(int argc, char **argv)
             others_pct = 0;
     }
 
-    printf("booking: %ld client(s), %llu connection(s) in all, %llu bookings in %.2f s: "
-           "%.1f bookings/s\n",
-           o.clients, (unsigned long long)sum.pool, (unsigned long long)sum.ok, secs, per_s);
-    print_latency("request.create", &create);
-    print_latency("offer.accept", &accept);
-    print_latency("create + accept", &total);
-    if (have_metrics)
-        printf("  snpd: %.2f database queries per booking, %.3f ms each on average "
-               "(queue wait included)\n",
-               dq / n, db_ms);
-    printf("  CPU per booking: snpd %.0f us, PostgreSQL %.0f us, clients %.0f us\n", snpd_us, pg_us,
-           (double)sum.cpu_us / n);
-    if (others_pct >= 0)
-        printf("  other processes on this machine used %.0f%% of its CPUs meanwhile\n", others_pct);
-    if (sum.waits)
-        printf("  rate limit: clients waited %.2f s in all (%llu times) for a connection "
-               "under 20 messages/s\n",
-               sum.throttled_us / 1e6, (unsigned long long)sum.waits);
-    if (sum.errors)
-        printf("  ERRORS: %llu; first: %s\n", (unsigned long long)sum.errors, sum.first_error);
-    printf("RESULT bench=booking clients=%ld pool=%llu bookings=%llu errors=%llu seconds=%.3f "
-           "per_s=%.1f create_p50=%u create_p99=%u accept_p50=%u accept_p90=%u accept_p99=%u "
-           "total_p50=%u total_p90=%u total_p99=%u db_queries_per_booking=%.2f db_ms=%.3f "
-           "snpd_cpu_us=%.0f pg_cpu_us=%.0f client_cpu_us=%.0f throttled_s=%.2f others_pct=%.0f\n",
-           o.clients, (unsigned long long)sum.pool, (unsigned long long)sum.ok,
-           (unsigned long long)sum.errors, secs, per_s, samples_pct(&create, 50),
-           samples_pct(&create, 99), samples_pct(&accept, 50), samples_pct(&accept, 90),
-           samples_pct(&accept, 99), samples_pct(&total, 50), samples_pct(&total, 90),
-           samples_pct(&total, 99), dq / n, db_ms, snpd_us, pg_us, (double)sum.cpu_us / n,
-           sum.throttled_us / 1e6, others_pct);
+    if (o.waiting_at) {
+        samples_sort(&create);
+        printf("waiting: %ld client(s), %llu connection(s), %llu requests created that no slot "
+               "can serve, in %.2f s (%.1f/s)\n",
+               o.clients, (unsigned long long)sum.pool, (unsigned long long)sum.ok, secs, per_s);
+        print_latency("request.create", &create);
+        printf("  snpd: %.0f requests waiting, %.0f live slots in memory; VmRSS %.1f MB before, "
+               "%.1f MB after; CPU %.0f us per request\n",
+               m1.waiting_requests, m1.live_slots, rss0 / 1024.0, rss1 / 1024.0, snpd_us);
+        if (sum.errors)
+            printf("  ERRORS: %llu; first: %s\n", (unsigned long long)sum.errors, sum.first_error);
+        printf("RESULT bench=waiting clients=%ld requests=%llu errors=%llu seconds=%.3f "
+               "create_p50=%u create_p99=%u waiting=%.0f live_slots=%.0f rss_before_mb=%.1f "
+               "rss_after_mb=%.1f snpd_cpu_us=%.0f others_pct=%.0f\n",
+               o.clients, (unsigned long long)sum.ok, (unsigned long long)sum.errors, secs,
+               samples_pct(&create, 50), samples_pct(&create, 99), m1.waiting_requests,
+               m1.live_slots, rss0 / 1024.0, rss1 / 1024.0, snpd_us, others_pct);
+    } else {
+        printf("booking: %ld client(s), %llu connection(s) in all, %llu bookings in %.2f s: "
+               "%.1f bookings/s\n",
+               o.clients, (unsigned long long)sum.pool, (unsigned long long)sum.ok, secs, per_s);
+        print_latency("request.create", &create);
+        print_latency("offer.accept", &accept);
+        print_latency("create + accept", &total);
+        if (have_metrics)
+            printf("  snpd: %.2f database queries per booking, %.3f ms each on average "
+                   "(queue wait included)\n",
+                   dq / n, db_ms);
+        printf("  CPU per booking: snpd %.0f us, PostgreSQL %.0f us, clients %.0f us\n", snpd_us,
+               pg_us, (double)sum.cpu_us / n);
+        if (others_pct >= 0)
+            printf("  other processes on this machine used %.0f%% of its CPUs meanwhile\n",
+                   others_pct);
+        if (sum.waits)
+            printf("  rate limit: clients waited %.2f s in all (%llu times) for a connection "
+                   "under 20 messages/s\n",
+                   sum.throttled_us / 1e6, (unsigned long long)sum.waits);
+        if (sum.errors)
+            printf("  ERRORS: %llu; first: %s\n", (unsigned long long)sum.errors, sum.first_error);
+        printf(
+            "RESULT bench=booking clients=%ld pool=%llu bookings=%llu errors=%llu seconds=%.3f "
+            "per_s=%.1f create_p50=%u create_p99=%u accept_p50=%u accept_p90=%u accept_p99=%u "
+            "total_p50=%u total_p90=%u total_p99=%u db_queries_per_booking=%.2f db_ms=%.3f "
+            "snpd_cpu_us=%.0f pg_cpu_us=%.0f client_cpu_us=%.0f throttled_s=%.2f others_pct=%.0f\n",
+            o.clients, (unsigned long long)sum.pool, (unsigned long long)sum.ok,
+            (unsigned long long)sum.errors, secs, per_s, samples_pct(&create, 50),
+            samples_pct(&create, 99), samples_pct(&accept, 50), samples_pct(&accept, 90),
+            samples_pct(&accept, 99), samples_pct(&total, 50), samples_pct(&total, 90),
+            samples_pct(&total, 99), dq / n, db_ms, snpd_us, pg_us, (double)sum.cpu_us / n,
+            sum.throttled_us / 1e6, others_pct);
+    }
     samples_free(&create);
     samples_free(&accept);
     samples_free(&total);

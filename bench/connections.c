@@ -136,7 +136,7 @@ static bool run_round(int port, pid_t snpd, const struct tokens *tokens, long co
             close(ready[0]);
             close(release[1]);
             char address[32];
-            snprintf(address, sizeof(address), "127.0.%ld.%ld", (2 + p) / 250, (2 + p) % 250);
+            bench_client_address(p, address, sizeof(address));
             _exit(holder(port, address, tokens->v + given, (size_t)n, ready[1], release[0]));
         }
         pids[started++] = pid;

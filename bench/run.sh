@@ -14,6 +14,16 @@
 #   3. capacity.query latency over WebSocket and HTTP (run first, while all
 #      the slots are free);
 #   4. snpd's memory with 10,000 idle authenticated WebSocket connections;
+#   5. fanout: a capacity push to 1,000 subscribers, change by change;
+#   6. cross: a push from one snpd to a subscriber of a second snpd on the
+#      same database;
+#   7. capacity100k: the capacity query over a territory of 100,000 free
+#      slots (a database of its own, with its own snpd);
+#   8. waiting: snpd's memory with those 100,000 slots and 10,000 waiting
+#      requests that no slot can serve;
+#   9. startup: snpd's start-up over 1,000,000 live slots, and its memory;
+#  10. indicators (not by default: loading 5,000,000 events takes minutes):
+#      a monthly extraction over 5,000,000 events;
 #
 # and prints a summary table.  Everything it started is stopped and the
 # temporary folder removed on exit, failure or Ctrl-C.  It talks only to
@@ -21,8 +31,11 @@
 #
 #   bench/run.sh [--quick] [--only LIST] [--ref REV]
 #
-#   --quick     a smoke run: few bookings and queries, 1,000 connections
-#   --only      a comma-separated subset of booking,pgbench,capacity,connections
+#   --quick     a smoke run: few bookings and queries, 1,000 connections,
+#               and every new benchmark at a tenth of its size or less
+#   --only      a comma-separated subset of booking,pgbench,capacity,
+#               connections,fanout,cross,capacity100k,waiting,startup,
+#               indicators (default: all but indicators)
 #   --ref REV   measure the committed revision REV (git archive, with this
 #               bench/ folder) instead of the working tree, e.g. --ref HEAD
 #               while the tree holds unfinished changes
@@ -40,6 +53,13 @@
 #   BENCH_KEEP=1          keep the temporary folder (logs, pgbench logs)
 #   BENCH_PERF=1          profile snpd with perf during each booking run and
 #                         print its hottest functions
+#   BENCH_WATCHERS        subscribers of the fan-out benchmark [1000]
+#   BENCH_CHANGES         changes made in the fan-out benchmark [200]
+#   BENCH_CROSS_CHANGES   changes made in the two-process benchmark [400]
+#   BENCH_BIG_SLOTS       free slots of capacity100k and waiting [100000]
+#   BENCH_WAITING         waiting requests [10000]
+#   BENCH_STARTUP_SLOTS   live slots of the start-up benchmark [1000000]
+#   BENCH_EVENTS          events of the indicators benchmark [5000000]
 set -euo pipefail
 
 # shellcheck source=deploy/lib.sh
@@ -47,7 +67,8 @@ set -euo pipefail
 
 quick=false
 ref=""
-ONLY=booking,pgbench,capacity,connections
+ONLY=booking,pgbench,capacity,connections,fanout,cross,capacity100k,waiting,startup
+ALL_PHASES="booking pgbench capacity connections fanout cross capacity100k waiting startup indicators"
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=true ;;
@@ -71,10 +92,7 @@ while [ $# -gt 0 ]; do
 done
 
 for phase in ${ONLY//,/ }; do
-    case $phase in
-    booking | pgbench | capacity | connections) ;;
-    *) die "--only: unknown benchmark $phase (booking, pgbench, capacity, connections)" ;;
-    esac
+    [[ " $ALL_PHASES " == *" $phase "* ]] || die "--only: unknown benchmark $phase ($ALL_PHASES)"
 done
 
 BOOKINGS=${BENCH_BOOKINGS:-800}
@@ -83,11 +101,25 @@ REPEAT=${BENCH_REPEAT:-3}
 QUIET_WAIT=${BENCH_QUIET_WAIT:-10}
 QUERIES=${BENCH_QUERIES:-20000}
 CONNECTIONS=${BENCH_CONNECTIONS:-10000}
+WATCHERS=${BENCH_WATCHERS:-1000}
+CHANGES=${BENCH_CHANGES:-200}
+CROSS_CHANGES=${BENCH_CROSS_CHANGES:-400}
+BIG_SLOTS=${BENCH_BIG_SLOTS:-100000}
+WAITING=${BENCH_WAITING:-10000}
+STARTUP_SLOTS=${BENCH_STARTUP_SLOTS:-1000000}
+EVENTS=${BENCH_EVENTS:-5000000}
 if $quick; then
     BOOKINGS=${BENCH_BOOKINGS:-320}
     REPEAT=${BENCH_REPEAT:-1}
     QUERIES=${BENCH_QUERIES:-2000}
     CONNECTIONS=${BENCH_CONNECTIONS:-1000}
+    WATCHERS=${BENCH_WATCHERS:-200}
+    CHANGES=${BENCH_CHANGES:-40}
+    CROSS_CHANGES=${BENCH_CROSS_CHANGES:-60}
+    BIG_SLOTS=${BENCH_BIG_SLOTS:-20000}
+    WAITING=${BENCH_WAITING:-1000}
+    STARTUP_SLOTS=${BENCH_STARTUP_SLOTS:-100000}
+    EVENTS=${BENCH_EVENTS:-500000}
 fi
 SLOTS=20000
 TOKENS=10000
@@ -148,7 +180,11 @@ cleanup() {
         wait "$bench_pid" 2>/dev/null || true
     fi
     if [ -n "$tmp" ]; then
-        snpd_stop "$tmp/snpd.pid" >/dev/null || true
+        local pidfile
+        for pidfile in "$tmp"/*.pid; do
+            [ -e "$pidfile" ] || continue
+            snpd_stop "$pidfile" >/dev/null || true
+        done
         if [ -f "$tmp/pg/PG_VERSION" ]; then
             pg_cluster_stop "$tmp/pg" immediate >/dev/null || true
         fi
@@ -257,7 +293,8 @@ say "loading the territory: $SLOTS slots, $TOKENS pharmacy tokens"
 "$SNPD" migrate --database "$(conninfo bench)" >"$OUT/migrate.log" 2>&1 ||
     die_with_log "$OUT/migrate.log" "snpd migrate failed"
 "$SNPBENCH" setup --slots "$SLOTS" --tokens "$TOKENS" --sql "$tmp/territory.sql" \
-    --tokens-file "$tmp/tokens.txt"
+    --tokens-file "$tmp/tokens.txt" --watchers "$WATCHERS" --watchers-file "$tmp/watchers.txt" \
+    --gp-token-file "$tmp/gp-token.txt"
 "${PSQL[@]}" -d bench -f "$tmp/territory.sql" >/dev/null
 "${PSQL[@]}" -d bench -c "VACUUM ANALYZE"
 # pgbench gets copies made now, before snpd changes anything: one for the
@@ -273,32 +310,53 @@ read -r slot_first < <("${PSQL[@]}" -d bench -At -c "SELECT min(id) FROM slot")
 
 snpd_port=""
 
-start_snpd() {
-    snpd_port=$(pick_random_port 18100 18999)
+# spawn_snpd NAME DB: starts an snpd on database DB, on a free port, as the
+# cluster's owner, logging to $OUT/NAME.log, its pid in $tmp/NAME.pid (which
+# cleanup stops) and, in $tmp/NAME.t0, the wall clock in microseconds just
+# before it was exec'ed.  Sets spawned_port and spawned_pid; does not wait.
+spawn_snpd() {
+    local name=$1 db=$2
+    spawned_port=$(pick_random_port 18100 18999)
+    rm -f "$tmp/$name.t0"
     (
         export SNPD_DATABASE_URL SNPD_PORT SNPD_WEB_ROOT SNPD_MAX_CONNECTIONS SNPD_MAX_PER_ADDRESS
-        SNPD_DATABASE_URL=$(conninfo bench)
-        SNPD_PORT=$snpd_port
+        SNPD_DATABASE_URL=$(conninfo "$db")
+        SNPD_PORT=$spawned_port
         SNPD_WEB_ROOT=$tmp/web
-        SNPD_MAX_CONNECTIONS=$((CONNECTIONS + 1000))
+        SNPD_MAX_CONNECTIONS=$((CONNECTIONS + WATCHERS + 1000))
         # snpd allows the protocol's max_connections_per_address (32) per
         # address by default; the benchmarks open thousands from a few
         # loopback addresses, so they raise it here.
-        SNPD_MAX_PER_ADDRESS=$((CONNECTIONS + 1000))
+        SNPD_MAX_PER_ADDRESS=$((CONNECTIONS + WATCHERS + 1000))
         if [ -n "${BENCH_DB_CONNECTIONS:-}" ]; then
             export SNPD_DB_CONNECTIONS=$BENCH_DB_CONNECTIONS
         fi
-        exec_as_owner "$SNPD" >>"$OUT/snpd.log" 2>&1 </dev/null
+        date +%s%6N >"$tmp/$name.t0"
+        exec_as_owner "$SNPD" >>"$OUT/$name.log" 2>&1 </dev/null
     ) &
-    snpd_pid=$!
-    echo "$snpd_pid" >"$tmp/snpd.pid"
-    local i
+    spawned_pid=$!
+    echo "$spawned_pid" >"$tmp/$name.pid"
+}
+
+# wait_ready NAME: waits (60 s at most) until the snpd spawned as NAME
+# answers /readyz.
+wait_ready() {
+    local name=$1 pid port=$spawned_port i
+    pid=$(cat "$tmp/$name.pid")
     for ((i = 0; i < 300; i++)); do
-        [ "$(http_status "http://127.0.0.1:$snpd_port/readyz")" = 200 ] && return 0
-        pid_alive "$snpd_pid" || die_with_log "$OUT/snpd.log" "snpd exited"
+        [ "$(http_status "http://127.0.0.1:$port/readyz")" = 200 ] && return 0
+        pid_alive "$pid" || die_with_log "$OUT/$name.log" "snpd ($name) exited"
         sleep 0.2
     done
-    die_with_log "$OUT/snpd.log" "snpd not ready after 60 s"
+    die_with_log "$OUT/$name.log" "snpd ($name) not ready after 60 s"
+}
+
+# start_snpd: the snpd of the main benchmark database.
+start_snpd() {
+    spawn_snpd snpd bench
+    snpd_port=$spawned_port
+    snpd_pid=$spawned_pid
+    wait_ready snpd
 }
 
 start_snpd
@@ -320,24 +378,34 @@ quiet() { "$SNPBENCH" quiet --below-pct 15 --max-wait-s "$QUIET_WAIT"; }
 
 # --- 1. Booking through snpd -----------------------------------------------
 
-# booking_run N R: snpd's booking benchmark with N clients, run R.
-booking_run() {
-    local n=$1 r=$2 name=booking-$1-$2
+# perf_start PID NAME: with BENCH_PERF=1, profiles process PID until
+# perf_stop NAME, which prints its hottest functions.
+perf_start() {
     if [ "${BENCH_PERF:-}" = 1 ] && command -v perf >/dev/null; then
-        perf record -q -F 999 -g -p "$snpd_pid" -o "$OUT/perf-$name.data" >/dev/null 2>&1 &
+        perf record -q -F 999 -g -p "$1" -o "$OUT/perf-$2.data" >/dev/null 2>&1 &
         perf_pid=$!
     fi
-    runbench "$name" booking --port "$snpd_port" --tokens "$tmp/tokens.txt" \
-        --clients "$n" --count "$BOOKINGS" --run "c$n-$r" --snpd-pid "$snpd_pid" \
-        --pg-pid "$pg_pid"
+}
+
+perf_stop() {
     if [ -n "$perf_pid" ]; then
         kill -INT "$perf_pid" 2>/dev/null || true
         wait "$perf_pid" 2>/dev/null || true
         perf_pid=""
         echo "  snpd's hottest functions (perf, self time):"
-        perf report -i "$OUT/perf-$name.data" --stdio --no-children --sort sym -g none \
-            2>/dev/null | grep -E '^ +[0-9]' | sed -n '1,8s/^ */    /p' || true
+        perf report -i "$OUT/perf-$1.data" --stdio --no-children --sort sym -g none \
+            2>/dev/null | grep -E '^ +[0-9]' | sed -n '1,12s/^ */    /p' || true
     fi
+}
+
+# booking_run N R: snpd's booking benchmark with N clients, run R.
+booking_run() {
+    local n=$1 r=$2 name=booking-$1-$2
+    perf_start "$snpd_pid" "$name"
+    runbench "$name" booking --port "$snpd_port" --tokens "$tmp/tokens.txt" \
+        --clients "$n" --count "$BOOKINGS" --run "c$n-$r" --snpd-pid "$snpd_pid" \
+        --pg-pid "$pg_pid"
+    perf_stop "$name"
 }
 
 # booking_check: every booking snpd answered is in the database.
@@ -561,6 +629,174 @@ phase_connections() {
         --snpd-pid "$snpd_pid" --count "$CONNECTIONS" --procs 10 --rounds 2
 }
 
+# --- 5 and 6. Pushes: fan-out, and across two processes ---------------------
+
+# The changes are publications and withdrawals of one slot at a time by the
+# first practitioner at their practice (bench/push.c).
+push_args() {
+    local site
+    site=$("${PSQL[@]}" -d bench -At -c "SELECT id FROM site WHERE territory_id = '$TERRITORY'
+                                           AND name = 'Cabinet 1'")
+    printf '%s\n' --watchers-file "$tmp/watchers.txt" --gp-token "$(cat "$tmp/gp-token.txt")" \
+        --site "$site" --pg-pid "$pg_pid"
+}
+
+phase_fanout() {
+    echo
+    say "5. a capacity push to $WATCHERS subscribers, $CHANGES changes one at a time"
+    settle
+    quiet
+    local args
+    mapfile -t args < <(push_args)
+    perf_start "$snpd_pid" fanout
+    runbench fanout push --port "$snpd_port" --snpd-pid "$snpd_pid" "${args[@]}" \
+        --watchers "$WATCHERS" --procs "${BENCH_WATCHER_PROCS:-1}" --changes "$CHANGES" --gap-ms 100 \
+        --name fanout
+    perf_stop fanout
+}
+
+phase_cross() {
+    echo
+    say "6. a push across two snpd processes on one database: $CROSS_CHANGES changes on the" \
+        "first, one subscriber on the second"
+    spawn_snpd snpd-b bench
+    local b_port=$spawned_port b_pid=$spawned_pid args
+    wait_ready snpd-b
+    settle
+    quiet
+    mapfile -t args < <(push_args)
+    runbench cross push --port "$snpd_port" --snpd-pid "$snpd_pid" --watch-port "$b_port" \
+        --watch-snpd-pid "$b_pid" "${args[@]}" --watchers 1 --procs 1 \
+        --changes "$CROSS_CHANGES" --gap-ms 50 --name cross
+    snpd_stop "$tmp/snpd-b.pid" >/dev/null
+}
+
+# --- 7 to 10: benchmarks on databases of their own ---------------------------
+
+# load_db DB SLOTS GPS TOKENS: a database of its own for a benchmark, with
+# every migration and the benchmark territory with SLOTS free slots (loaded
+# in bulk: no notification, no foreign-key check), GPS practitioners and
+# TOKENS pharmacy tokens (in $tmp/DB-tokens.txt), vacuumed and analysed.
+load_db() {
+    local db=$1 slots=$2 gps=$3 ntokens=$4 t0=$SECONDS
+    "${PSQL[@]}" -d postgres -c "CREATE DATABASE $db"
+    "$SNPD" migrate --database "$(conninfo "$db")" >"$OUT/migrate-$db.log" 2>&1 ||
+        die_with_log "$OUT/migrate-$db.log" "snpd migrate failed on $db"
+    "$SNPBENCH" setup --slots "$slots" --gps "$gps" --tokens "$ntokens" --bulk \
+        --sql "$tmp/$db.sql" --tokens-file "$tmp/$db-tokens.txt"
+    "${PSQL[@]}" -d "$db" -f "$tmp/$db.sql" >/dev/null
+    "${PSQL[@]}" -d "$db" -c "VACUUM ANALYZE"
+    echo "  $db: $slots slots, $gps practitioners, loaded in $((SECONDS - t0)) s"
+}
+
+# ready NAME RUN: measures how long the snpd just spawned as NAME took to be
+# ready (bench/ready.c), as the run named RUN.
+ready() {
+    local i=0
+    while [ ! -s "$tmp/$1.t0" ] && [ $((i++)) -lt 50 ]; do
+        sleep 0.1
+    done
+    runbench "$2" ready --port "$spawned_port" --pid "$spawned_pid" --t0-us "$(cat "$tmp/$1.t0")" \
+        --name "$2" --log "$OUT/$1.log"
+}
+
+# A commune of the territory far from every site (about 140 km from Redon):
+# a patient there who goes no further than 1 km can be served by no slot.
+FAR_COMMUNE=35998
+
+phase_big() {
+    echo
+    say "7. capacity.query over $BIG_SLOTS free slots, and 8. snpd's memory with them and" \
+        "$WAITING waiting requests (a database and an snpd of their own)"
+    load_db bench_big "$BIG_SLOTS" $((BIG_SLOTS / 100 > 200 ? BIG_SLOTS / 100 : 200)) 2000
+    "${PSQL[@]}" -d bench_big \
+        -c "INSERT INTO commune (insee, name, postal_code, latitude, longitude)
+            VALUES ('$FAR_COMMUNE', 'Commune lointaine', '35000', 48.85, -1.20)" \
+        -c "INSERT INTO territory_commune VALUES ('$TERRITORY', '$FAR_COMMUNE')"
+    settle
+    quiet
+    spawn_snpd snpd-big bench_big
+    local big_port=$spawned_port big_pid=$spawned_pid
+    ready snpd-big ready-big
+    if wants capacity100k; then
+        quiet
+        perf_start "$big_pid" capacity100k
+        runbench capacity100k-ws capacity --port "$big_port" --tokens "$tmp/bench_big-tokens.txt" \
+            --transport ws --count "$QUERIES" --pool 50 --snpd-pid "$big_pid"
+        perf_stop capacity100k
+        quiet
+        runbench capacity100k-keepalive capacity --port "$big_port" \
+            --tokens "$tmp/bench_big-tokens.txt" --transport keepalive --count "$QUERIES" \
+            --snpd-pid "$big_pid"
+    fi
+    if wants waiting; then
+        quiet
+        perf_start "$big_pid" waiting
+        runbench waiting booking --port "$big_port" --tokens "$tmp/bench_big-tokens.txt" \
+            --clients 2 --count "$WAITING" --waiting-at "$FAR_COMMUNE" --run w \
+            --snpd-pid "$big_pid" --pg-pid "$pg_pid"
+        perf_stop waiting
+        # The same state read back from the database by a new snpd.
+        snpd_stop "$tmp/snpd-big.pid" >/dev/null
+        quiet
+        spawn_snpd snpd-big bench_big
+        ready snpd-big ready-waiting
+    fi
+    snpd_stop "$tmp/snpd-big.pid" >/dev/null
+}
+
+phase_startup() {
+    echo
+    say "9. snpd's start-up over $STARTUP_SLOTS live slots (a database of its own)"
+    load_db bench_1m "$STARTUP_SLOTS" $((STARTUP_SLOTS / 200 > 200 ? STARTUP_SLOTS / 200 : 200)) 10
+    "${PSQL[@]}" -d postgres -c CHECKPOINT
+    local r
+    for r in 1 2 3; do
+        quiet
+        spawn_snpd snpd-1m bench_1m
+        [ "$r" -eq 1 ] && perf_start "$spawned_pid" startup
+        ready snpd-1m "startup-$r"
+        [ "$r" -eq 1 ] && perf_stop startup
+        snpd_stop "$tmp/snpd-1m.pid" >/dev/null
+    done
+}
+
+# indicators_run NAME MONTH: one timed extraction of MONTH's indicators of
+# the benchmark territory (snpd indicators, CSV) from bench_ind.
+indicators_run() {
+    local name=$1 month=$2 rc=0
+    /usr/bin/time -f '%e %M' -o "$OUT/$name.time" "$SNPD" --database "$(conninfo bench_ind)" \
+        indicators --territory "$TERRITORY" --month "$month" --format csv \
+        --output "$OUT/$name.csv" >"$OUT/$name.txt" 2>&1 || rc=$?
+    [ "$rc" -eq 0 ] || die_with_log "$OUT/$name.txt" "snpd indicators failed"
+    read -r secs kb <"$OUT/$name.time"
+    echo "RESULT name=$name bench=indicators month=$month seconds=$secs max_rss_kb=$kb" \
+        "rows=$(($(wc -l <"$OUT/$name.csv") - 1))" >>"$RESULTS"
+    echo "  $name: $month extracted in $secs s ($(($(wc -l <"$OUT/$name.csv") - 1)) rows," \
+        "snpd indicators' peak RSS $((kb / 1024)) MB)"
+}
+
+phase_indicators() {
+    echo
+    say "10. monthly indicators over $EVENTS events (a database of its own)"
+    local t0=$SECONDS month territories=20 months=24
+    load_db bench_ind 100 200 10
+    "${PSQL[@]}" -d bench_ind -v events="$EVENTS" -v territories="$territories" \
+        -v months="$months" -f "$SRC/bench/events.sql" >/dev/null
+    "${PSQL[@]}" -d bench_ind -c "VACUUM ANALYZE event"
+    "${PSQL[@]}" -d postgres -c CHECKPOINT
+    month=$(date -d "$(date +%Y-%m-15) -1 month" +%Y-%m)
+    echo "  $("${PSQL[@]}" -d bench_ind -At -c "SELECT count(*) || ' events, ' ||
+            count(*) FILTER (WHERE territory_id = '$TERRITORY') || ' of them in $TERRITORY, ' ||
+            pg_size_pretty(pg_total_relation_size('event')) FROM event")," \
+        "over $territories territories and $months months, loaded in $((SECONDS - t0)) s"
+    local r
+    for r in 1 2 3; do
+        quiet
+        indicators_run "indicators-$r" "$month"
+    done
+}
+
 wants() { [[ ,$ONLY, == *,$1,* ]]; }
 # Capacity first, while all 20,000 slots are free (every free slot in the
 # window is a distance to compute); then bookings, which take slots.
@@ -572,6 +808,21 @@ if wants booking || wants pgbench; then
 fi
 if wants connections; then
     phase_connections
+fi
+if wants fanout; then
+    phase_fanout
+fi
+if wants cross; then
+    phase_cross
+fi
+if wants capacity100k || wants waiting; then
+    phase_big
+fi
+if wants startup; then
+    phase_startup
+fi
+if wants indicators; then
+    phase_indicators
 fi
 
 # --- Summary ---------------------------------------------------------------
@@ -612,6 +863,17 @@ best() {
         fi
     done
     echo "$name"
+}
+
+# capacity_rows PREFIX TRANSPORT...: one summary row per transport of the
+# capacity runs PREFIX-TRANSPORT.
+capacity_rows() {
+    local prefix=$1 t
+    shift
+    for t in "$@"; do
+        printf '  %-10s %-20s (%s us; %s%%)\n' "$t" "$(lat "$prefix-$t" "")" \
+            "$(field "$prefix-$t" snpd_cpu_us)" "$(field "$prefix-$t" others_pct)"
+    done
 }
 
 echo
@@ -671,10 +933,7 @@ if wants capacity; then
     echo
     echo "Capacity query, one at a time: p50/p90/p99 in ms (snpd CPU per query;" \
         "other processes' share of the machine)"
-    for t in ws keepalive http; do
-        printf '  %-10s %-20s (%s us; %s%%)\n' "$t" "$(lat "capacity-$t" "")" \
-            "$(field "capacity-$t" snpd_cpu_us)" "$(field "capacity-$t" others_pct)"
-    done
+    capacity_rows capacity ws keepalive http
 fi
 if wants connections; then
     echo
@@ -684,9 +943,45 @@ if wants connections; then
         "$(field connections rss_last_open_mb) MB with them open again in round" \
         "$(field connections rounds)"
 fi
+# ms NAME KEY: the value of KEY (microseconds) of NAME in ms, "-" if none.
+ms() { awk -v v="$(field "$1" "$2")" 'BEGIN { if (v == "") print "-"; else printf "%.2f", v / 1000 }'; }
+for p in fanout cross; do
+    wants "$p" || continue
+    echo
+    echo "Push, $p: $(field "$p" watchers) subscriber(s), $(field "$p" changes) changes;" \
+        "change sent -> subscriber p50/p90/p99/max $(ms "$p" p50)/$(ms "$p" p90)/$(ms "$p" p99)/$(ms "$p" max) ms" \
+        "(target p99 <= $([ "$p" = fanout ] && echo 20 || echo 100) ms); missing $(field "$p" missing)," \
+        "twice $(field "$p" twice); others $(field "$p" others_pct)%"
+done
+if wants capacity100k; then
+    echo
+    echo "Capacity query over $BIG_SLOTS free slots: p50/p90/p99 in ms (target p99 <= 1 ms)"
+    capacity_rows capacity100k ws keepalive
+fi
+if wants waiting; then
+    echo
+    echo "Memory with $(field waiting live_slots) open slots and $(field waiting waiting) waiting" \
+        "requests: VmRSS $(field waiting rss_before_mb) MB before them, $(field waiting rss_after_mb) MB" \
+        "after; $(field ready-waiting rss_mb) MB once read back at a restart, ready after" \
+        "$(field ready-waiting ready_ms) ms (\"ready\" logged after $(field ready-waiting logged_ready_ms) ms);" \
+        "creation p50/p99 $(ms waiting create_p50)/$(ms waiting create_p99) ms"
+fi
+if wants startup; then
+    echo
+    echo "Start-up over $STARTUP_SLOTS slots (target <= 2000 ms): ready after" \
+        "$(field startup-1 ready_ms) / $(field startup-2 ready_ms) / $(field startup-3 ready_ms) ms;" \
+        "VmRSS $(field startup-3 rss_mb) MB, peak $(field startup-3 hwm_mb) MB"
+fi
+if wants indicators; then
+    echo
+    echo "Indicators of one month over $EVENTS events (target <= 5 s):" \
+        "$(field indicators-1 seconds) / $(field indicators-2 seconds) / $(field indicators-3 seconds) s"
+fi
 echo
 echo "Goals: booking >= 0.9 x pgbench; booking p99 < 5 ms; capacity p99 < 1 ms;" \
-    "10,000 connections in 150 MB"
+    "10,000 connections in 150 MB; push p99 <= 20 ms to 1,000 subscribers, <= 100 ms across" \
+    "processes; capacity p99 < 1 ms at 100,000 slots; start-up <= 2 s at 1,000,000 slots;" \
+    "indicators <= 5 s over 5,000,000 events"
 mkdir -p "$SNP_ROOT/build-bench"
 cp "$RESULTS" "$SNP_ROOT/build-bench/last-results.txt"
 say "RESULT lines kept in build-bench/last-results.txt"

@@ -8,7 +8,9 @@
  * request made during the run, and none starts during it), and `tokens`
  * pharmacy tokens (token i acts for pharmacy i modulo `pharmacies`).  Nine
  * slots in ten are open to pharmacies; modes are eight in ten office, one
- * home, one teleconsultation.
+ * home, one teleconsultation.  On request, it also has a SAS organisation
+ * with `watchers` sas tokens (the capacity watchers of bench/push.c) and a
+ * token of the first practitioner (who publishes the slots there).
  *
  * Slot times are computed by the database from now() when the SQL runs.
  * Slots are inserted directly rather than through snp_slots_publish: their
@@ -24,14 +26,58 @@
 
 #define WINDOW_MIN 2700 /* 45 hours */
 #define LEAD_MIN   60
+#define TOKEN_ROWS 1000 /* token rows per INSERT */
+
+/* The SAS organisation whose tokens watch the territory's capacity. */
+#define WATCHERS_ORG "SAS de mesure"
+
+/* Draws `n` tokens of `role`, writes their secrets to `tok`, one a line,
+ * and to `sql` the INSERTs of their hashes, TOKEN_ROWS rows each.
+ * `organisation` and `rpps` are SQL expressions of each row's number v.n
+ * (0 ... n - 1) for the token's organisation and practitioner.  Returns
+ * false when a token cannot be drawn. */
+static bool write_tokens(FILE *sql, FILE *tok, long n, const char *role, const char *organisation,
+                         const char *rpps)
+{
+    for (long i = 0; i < n; i++) {
+        char secret[TOKEN_SECRET_SIZE];
+        uint8_t hash[DIGEST_SHA256_LEN];
+        char hex[DIGEST_SHA256_HEX_LEN];
+        if (!token_generate(secret, hash)) {
+            fprintf(stderr, "snpbench setup: cannot draw a token\n");
+            return false;
+        }
+        digest_hex(hash, sizeof(hash), hex);
+        fprintf(tok, "%s\n", secret);
+        if (i % TOKEN_ROWS == 0)
+            fprintf(sql,
+                    "INSERT INTO api_token (secret_sha256, role, territory_id, "
+                    "organisation_id, rpps, label)\n"
+                    "SELECT decode(v.h, 'hex'), '%s', '" BENCH_TERRITORY "',\n"
+                    "       %s,\n"
+                    "       %s, 'bench-%s-' || v.n\n"
+                    "  FROM (VALUES\n",
+                    role, organisation, rpps, role);
+        bool last = i % TOKEN_ROWS == TOKEN_ROWS - 1 || i == n - 1;
+        fprintf(sql, "    ('%s', %ld)%s\n", hex, i, last ? "" : ",");
+        if (last)
+            fprintf(sql, "  ) AS v (h, n);\n");
+    }
+    return true;
+}
 
 int bench_setup(int argc, char **argv)
 {
-    long slots = 20000, gps = 200, pharmacies = 500, ntokens = 10000;
-    const char *sql_path = NULL, *tokens_path = NULL;
+    long slots = 20000, gps = 200, pharmacies = 500, ntokens = 10000, watchers = 0;
+    const char *sql_path = NULL, *tokens_path = NULL, *watchers_path = NULL, *gp_path = NULL;
+    bool bulk = false;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--bulk") == 0) {
+            bulk = true;
+            continue;
+        }
         if (!v)
             goto usage;
         if (strcmp(a, "--slots") == 0)
@@ -46,11 +92,17 @@ int bench_setup(int argc, char **argv)
             sql_path = v;
         else if (strcmp(a, "--tokens-file") == 0)
             tokens_path = v;
+        else if (strcmp(a, "--watchers") == 0)
+            watchers = bench_parse_long(a, v, 1, 1000000);
+        else if (strcmp(a, "--watchers-file") == 0)
+            watchers_path = v;
+        else if (strcmp(a, "--gp-token-file") == 0)
+            gp_path = v;
         else
             goto usage;
         i++;
     }
-    if (!sql_path || !tokens_path)
+    if (!sql_path || !tokens_path || (!watchers) != (!watchers_path))
         goto usage;
 
     FILE *sql = fopen(sql_path, "w");
@@ -104,7 +156,13 @@ int bench_setup(int argc, char **argv)
             "  FROM generate_series(1, %ld) i;\n",
             gps, gps, gps, gps, pharmacies);
 
-    /* Ordered by round (k), so that slot ids grow with time, roughly. */
+    /* Ordered by round (k), so that slot ids grow with time, roughly.  In
+     * bulk, the slot triggers are off for the INSERT: no notification per
+     * slot (a million of them would fill PostgreSQL's queue for nothing:
+     * snpd is not running yet) and no foreign-key check (the rows join
+     * what was just inserted).  That needs a superuser. */
+    if (bulk)
+        fprintf(sql, "SET LOCAL session_replication_role = replica;\n");
     fprintf(sql,
             "INSERT INTO slot (territory_id, site_id, rpps, starts_at, duration_min, mode, "
             "audience,\n"
@@ -123,30 +181,39 @@ int bench_setup(int argc, char **argv)
             " WHERE k * %ld + g <= %ld\n"
             " ORDER BY k, g;\n",
             LEAD_MIN, every, every, per_gp - 1, gps, gps, slots);
+    if (bulk)
+        fprintf(sql, "SET LOCAL session_replication_role = origin;\n");
 
-    /* Tokens, in batches of 1000 rows. */
-    for (long i = 0; i < ntokens; i++) {
-        char secret[TOKEN_SECRET_SIZE];
-        uint8_t hash[DIGEST_SHA256_LEN];
-        char hex[DIGEST_SHA256_HEX_LEN];
-        if (!token_generate(secret, hash)) {
-            fprintf(stderr, "snpbench setup: cannot draw a token\n");
+    /* Tokens: the pharmacies', then the capacity watchers' and the
+     * practitioner's when asked for. */
+    char org[160];
+    snprintf(org, sizeof(org),
+             "(SELECT id FROM organisation WHERE territory_id = '" BENCH_TERRITORY "'\n"
+             "           AND name = 'Pharmacie ' || (v.n %% %ld + 1))",
+             pharmacies);
+    if (!write_tokens(sql, tok, ntokens, "pharmacy", org, "NULL"))
+        return 1;
+    if (watchers_path) {
+        fprintf(sql, "INSERT INTO organisation (territory_id, kind, name, finess, commune_insee)\n"
+                     "VALUES ('" BENCH_TERRITORY "', 'sas', '" WATCHERS_ORG "', '359999999', "
+                     "'35236');\n");
+        FILE *w = fopen(watchers_path, "w");
+        if (!w ||
+            !write_tokens(sql, w, watchers, "sas",
+                          "(SELECT id FROM organisation WHERE territory_id = '" BENCH_TERRITORY
+                          "'\n           AND name = '" WATCHERS_ORG "')",
+                          "NULL") ||
+            fclose(w) != 0) {
+            perror("snpbench setup");
             return 1;
         }
-        digest_hex(hash, sizeof(hash), hex);
-        fprintf(tok, "%s\n", secret);
-        if (i % 1000 == 0)
-            fprintf(sql,
-                    "INSERT INTO api_token (secret_sha256, role, territory_id, organisation_id, "
-                    "label)\n"
-                    "SELECT decode(v.h, 'hex'), 'pharmacy', '" BENCH_TERRITORY "', o.id, "
-                    "'bench-' || v.n\n"
-                    "  FROM organisation o JOIN (VALUES\n");
-        fprintf(sql, "    ('%s', %ld)%s\n", hex, i,
-                (i % 1000 == 999 || i == ntokens - 1) ? "" : ",");
-        if (i % 1000 == 999 || i == ntokens - 1)
-            fprintf(sql, "  ) AS v (h, n) ON o.name = 'Pharmacie ' || (v.n %% %ld + 1);\n",
-                    pharmacies);
+    }
+    if (gp_path) {
+        FILE *g = fopen(gp_path, "w");
+        if (!g || !write_tokens(sql, g, 1, "gp", "NULL", "'" BENCH_GP_RPPS "'") || fclose(g) != 0) {
+            perror("snpbench setup");
+            return 1;
+        }
     }
     fprintf(sql, "COMMIT;\n");
     if (fclose(sql) != 0 || fclose(tok) != 0) {
@@ -156,7 +223,14 @@ int bench_setup(int argc, char **argv)
     return 0;
 
 usage:
-    fprintf(stderr, "usage: snpbench setup --sql FILE --tokens-file FILE [--slots N] [--gps N]\n"
-                    "                      [--pharmacies N] [--tokens N]\n");
+    fprintf(stderr,
+            "usage: snpbench setup --sql FILE --tokens-file FILE [--slots N] [--gps N]\n"
+            "                      [--pharmacies N] [--tokens N] [--bulk]\n"
+            "                      [--watchers N --watchers-file FILE] [--gp-token-file FILE]\n"
+            "  --bulk           insert the slots with their triggers off (no notification,\n"
+            "                   no foreign-key check: a million slots load in seconds)\n"
+            "  --watchers       sas tokens of one SAS organisation, to watch the capacity\n"
+            "  --gp-token-file  a token of the first practitioner (" BENCH_GP_RPPS "),\n"
+            "                   who practises at 'Cabinet 1'\n");
     return 2;
 }

@@ -78,6 +78,8 @@ static const struct {
     {"booking", bench_booking, "request.create + offer.accept by N concurrent clients"},
     {"capacity", bench_capacity, "capacity.query latency over WebSocket or HTTP"},
     {"connections", bench_connections, "snpd's memory with many idle WebSocket connections"},
+    {"push", bench_push, "latency of capacity pushes to many subscribers, on one or two snpd"},
+    {"ready", bench_ready, "time from snpd's start to /readyz, and its memory then"},
     {"cpu", bench_cpu, "CPU time of a process, a postmaster and its children, or the machine"},
     {"quiet", bench_quiet, "wait (a bounded time) until the machine is nearly idle"},
 };

@@ -229,6 +229,8 @@ bool snpd_metrics_read(int port, struct snpd_metrics *m)
     m->db_queries = metric_sum(body, "snpd_db_query_seconds_count ");
     m->db_seconds = metric_sum(body, "snpd_db_query_seconds_sum ");
     m->websockets = metric_sum(body, "snpd_websockets ");
+    m->live_slots = metric_sum(body, "snpd_live_slots ");
+    m->waiting_requests = metric_sum(body, "snpd_waiting_requests ");
     /* The result label comes last: split the sum by looking for it. */
     double ok = 0, err = 0;
     for (const char *line = body; line && *line;) {
@@ -348,4 +350,9 @@ long proc_status_kb(pid_t pid, const char *field)
     }
     fclose(f);
     return kb;
+}
+
+void bench_client_address(long index, char *buf, size_t size)
+{
+    snprintf(buf, size, "127.0.%ld.%ld", (2 + index) / 250, (2 + index) % 250);
 }

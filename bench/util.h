@@ -76,7 +76,9 @@ struct snpd_metrics {
     double db_seconds;
     double messages_ok;
     double messages_error;
-    double websockets; /* open WebSocket connections (a gauge) */
+    double websockets;       /* open WebSocket connections (a gauge) */
+    double live_slots;       /* slots in memory, free, held or booked (a gauge) */
+    double waiting_requests; /* requests waiting in memory (a gauge) */
 };
 
 /* GETs /metrics from snpd at 127.0.0.1:`port`; false when it cannot. */
@@ -95,6 +97,11 @@ int64_t proc_tree_cpu_us(pid_t postmaster);
  * Its growth minus what the benchmark's own processes used is what other
  * processes took from the run. */
 int64_t sys_busy_us(void);
+
+/* The source address of the `index`-th client process: 127.0.0.2,
+ * 127.0.0.3 ...  Loopback answers on all of 127/8, and each address has
+ * its own ephemeral ports and its own per-address count in snpd. */
+void bench_client_address(long index, char *buf, size_t size);
 
 /* A field of /proc/<pid>/status in kB ("VmRSS", "VmHWM"); -1 when unknown. */
 long proc_status_kb(pid_t pid, const char *field);

@@ -118,6 +118,15 @@ static void app_write_metrics(void *ctx, struct buf *b)
                "# HELP snpd_db_unavailable_total Queries failed for lack of a connection.\n"
                "# TYPE snpd_db_unavailable_total counter\nsnpd_db_unavailable_total %llu\n",
                (unsigned long long)st->unavailable);
+    buf_printf(b,
+               "# HELP snpd_db_groups_total Groups of queries committed in one transaction.\n"
+               "# TYPE snpd_db_groups_total counter\nsnpd_db_groups_total %llu\n"
+               "# HELP snpd_db_grouped_queries_total Queries answered from those groups.\n"
+               "# TYPE snpd_db_grouped_queries_total counter\nsnpd_db_grouped_queries_total %llu\n"
+               "# HELP snpd_db_group_retries_total Groups rolled back and run query by query.\n"
+               "# TYPE snpd_db_group_retries_total counter\nsnpd_db_group_retries_total %llu\n",
+               (unsigned long long)st->groups, (unsigned long long)st->grouped,
+               (unsigned long long)st->group_retries);
     buf_printf(b, "# HELP snpd_db_query_seconds Database round-trip latency.\n"
                   "# TYPE snpd_db_query_seconds histogram\n");
     uint64_t cumulative = 0;
@@ -316,6 +325,7 @@ int app_run(struct app *app, uv_loop_t *loop, const struct config *cfg)
         uv_run(loop, UV_RUN_DEFAULT);
         return 1;
     }
+    app->db.group_max = cfg->db_group_max;
     struct dispatch_hooks dhooks = {
         .ctx = &app->api, .push = api_push, .wants = api_wants, .token_revoked = api_token_revoked};
     dispatch_init(&app->dispatch, loop, &app->db, &dhooks);

@@ -19,6 +19,7 @@ void config_defaults(struct config *cfg)
     cfg->log_level = LOG_INFO;
     snprintf(cfg->web_root, sizeof(cfg->web_root), "clients/web");
     cfg->db_connections = 4;
+    cfg->db_group_max = 16;
     cfg->max_connections = 20000;
     /* The protocol's figures come from its declaration; if the embedded
      * declaration cannot be read they stay 0 and config_check says so. */
@@ -135,6 +136,8 @@ bool config_set(struct config *cfg, const char *key, const char *value, char *er
         return set_string(cfg->tls_key, sizeof(cfg->tls_key), key, value, err, errlen);
     if (strcmp(key, "db_connections") == 0)
         return set_int(&cfg->db_connections, key, value, 1, 64, err, errlen);
+    if (strcmp(key, "db_group_max") == 0)
+        return set_int(&cfg->db_group_max, key, value, 1, 256, err, errlen);
     if (strcmp(key, "max_connections") == 0)
         return set_int(&cfg->max_connections, key, value, 1, 1000000, err, errlen);
     if (strcmp(key, "max_per_address") == 0)
@@ -256,6 +259,7 @@ static const struct {
     {"SNPD_TLS_CERT", "tls_cert"},
     {"SNPD_TLS_KEY", "tls_key"},
     {"SNPD_DB_CONNECTIONS", "db_connections"},
+    {"SNPD_DB_GROUP_MAX", "db_group_max"},
     {"SNPD_MAX_CONNECTIONS", "max_connections"},
     {"SNPD_MAX_PER_ADDRESS", "max_per_address"},
     {"SNPD_WS_IDLE_TIMEOUT_S", "ws_idle_timeout_s"},

@@ -23,6 +23,7 @@ struct config {
     char tls_cert[CONFIG_STR_MAX]; /* empty: plain HTTP */
     char tls_key[CONFIG_STR_MAX];
     int db_connections;        /* size of the connection pool */
+    int db_group_max;          /* bookings committed together at most (db.h) */
     int max_connections;       /* client connections accepted in all */
     int max_per_address;       /* client connections accepted per peer address */
     int shutdown_grace_ms;     /* how long in-flight writes may take at shutdown */

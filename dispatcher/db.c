@@ -15,6 +15,7 @@ const uint32_t db_latency_bounds_us[DB_LATENCY_BUCKETS] = {
 };
 
 #define BACKOFF_FIRST_MS 100
+#define GROUP_MAX_DEFAULT 16
 #define BACKOFF_CAP_MS   5000
 
 /* A connection's life.  Transitions happen only in conn_set_state(). */
@@ -22,7 +23,8 @@ enum db_conn_state {
     CONN_DOWN,       /* no PGconn; the retry timer will start a connection attempt */
     CONN_CONNECTING, /* PQconnectPoll in progress */
     CONN_IDLE,       /* connected, nothing in flight; watching for a broken socket */
-    CONN_BUSY,       /* one query in flight (sending, flushing or reading) */
+    CONN_BUSY,       /* one query, or one group of grouped queries, in flight
+                        (sending, flushing or reading) */
     CONN_CLOSED,     /* db_close finished with it; its handles are closing */
 };
 
@@ -46,8 +48,11 @@ struct db_conn {
     int poll_events;
     uv_timer_t retry_timer;
     unsigned failures; /* consecutive failed attempts, for the backoff */
-    struct db_query *current;
-    PGresult *kept; /* the result handed to the callback */
+    struct db_query *current; /* in flight: one query, or a group linked by next */
+    PGresult *kept;           /* a lone query's result, handed to its callback */
+    int group;                /* queries in the group in flight; 0 for a lone query */
+    struct db_query *reading; /* the query of the group whose results arrive next */
+    bool group_failed;        /* an error in the group: it is rolled back */
     bool flushing;
     int backend_pid; /* the server process serving this connection */
 };
@@ -60,6 +65,8 @@ struct db_query {
     struct db_query *next;
     const char *sql;
     bool script;
+    bool grouped;  /* may share its transaction (db_query_grouped) */
+    PGresult *res; /* its result while the rest of its group arrives */
     int nparams;
     char **params;
     db_result_cb cb;
@@ -70,6 +77,9 @@ struct db_query {
 static void conn_start_connect(struct db_conn *c);
 static void conn_lost(struct db_conn *c, const char *why);
 static void conn_dispatch(struct db_conn *c);
+static void conn_flush_sent(struct db_conn *c);
+static void conn_send_group(struct db_conn *c, struct db_query *first);
+static void conn_deliver_notifies(struct db_conn *c);
 static void db_maybe_finish_close(struct db *db);
 
 /* --- small helpers ---------------------------------------------------------------- */
@@ -108,12 +118,14 @@ int db_in_flight(const struct db *db)
 {
     int n = db->queue_len;
     for (int i = 0; db->conns && i < db->nconns; i++)
-        n += db->conns[i].current != NULL;
+        for (const struct db_query *q = db->conns[i].current; q; q = q->next)
+            n++;
     return n;
 }
 
 static void query_free(struct db_query *q)
 {
+    PQclear(q->res);
     free(q->params);
     free(q);
 }
@@ -140,6 +152,16 @@ static void query_complete(struct db *db, struct db_query *q, enum db_status st,
     stats_record(db, q, st);
     q->cb(q->arg, st, r);
     query_free(q);
+}
+
+/* Completes every query of the list linked by `next`, without a result. */
+static void complete_list(struct db *db, struct db_query *q, enum db_status st)
+{
+    while (q) {
+        struct db_query *next = q->next;
+        query_complete(db, q, st, NULL);
+        q = next;
+    }
 }
 
 static void conn_set_state(struct db_conn *c, enum db_conn_state next)
@@ -375,10 +397,12 @@ static void conn_lost(struct db_conn *c, const char *why)
     }
     struct db_query *q = c->current;
     c->current = NULL;
+    c->reading = NULL;
+    c->group = 0;
+    c->group_failed = false;
     c->flushing = false;
     conn_set_state(c, CONN_DOWN);
-    if (q)
-        query_complete(db, q, DB_UNAVAILABLE, NULL);
+    complete_list(db, q, DB_UNAVAILABLE);
 
     /* With the whole pool down, queued queries would only wait for a server
      * that may be gone for long: fail them now so callers can say "retry". */
@@ -425,6 +449,10 @@ static void conn_dispatch(struct db_conn *c)
         db->queue_tail = NULL;
     db->queue_len--;
     q->next = NULL;
+    if (q->grouped && db->queue_head && db->queue_head->grouped && db->group_max > 1) {
+        conn_send_group(c, q);
+        return;
+    }
 
     int ok;
     if (q->script)
@@ -438,6 +466,13 @@ static void conn_dispatch(struct db_conn *c)
         return;
     }
     conn_set_state(c, CONN_BUSY);
+    conn_flush_sent(c);
+}
+
+/* Flushes what was just sent and watches for the answer (and for the
+ * socket to drain, when libpq could not send everything yet). */
+static void conn_flush_sent(struct db_conn *c)
+{
     int f = PQflush(c->pg);
     if (f < 0) {
         conn_lost(c, PQerrorMessage(c->pg));
@@ -446,6 +481,139 @@ static void conn_dispatch(struct db_conn *c)
     c->flushing = f == 1;
     if (conn_watch(c, UV_READABLE | (c->flushing ? UV_WRITABLE : 0)) != 0)
         conn_lost(c, "cannot watch socket");
+}
+
+/* Sends `first` and the grouped queries queued right behind it (up to
+ * group_max in all) in one pipeline ending with one Sync: one transaction,
+ * one commit. */
+static void conn_send_group(struct db_conn *c, struct db_query *first)
+{
+    struct db *db = c->db;
+    struct db_query *last = first;
+    int n = 1;
+    while (n < db->group_max && db->queue_head && db->queue_head->grouped) {
+        struct db_query *q = db->queue_head;
+        db->queue_head = q->next;
+        db->queue_len--;
+        q->next = NULL;
+        last->next = q;
+        last = q;
+        n++;
+    }
+    if (!db->queue_head)
+        db->queue_tail = NULL;
+    c->current = first;
+    c->reading = first;
+    c->group = n;
+    c->group_failed = false;
+    if (!PQenterPipelineMode(c->pg)) {
+        conn_lost(c, PQerrorMessage(c->pg));
+        return;
+    }
+    for (struct db_query *q = first; q; q = q->next) {
+        if (!PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params,
+                               NULL, NULL, 0)) {
+            conn_lost(c, PQerrorMessage(c->pg));
+            return;
+        }
+    }
+    if (!PQpipelineSync(c->pg)) {
+        conn_lost(c, PQerrorMessage(c->pg));
+        return;
+    }
+    conn_set_state(c, CONN_BUSY);
+    conn_flush_sent(c);
+}
+
+/* Puts a rolled-back group back at the head of the queue, in its order,
+ * each query to be sent alone. */
+static void requeue_alone(struct db *db, struct db_query *list)
+{
+    struct db_query *last = NULL;
+    int n = 0;
+    for (struct db_query *q = list; q; q = q->next) {
+        PQclear(q->res);
+        q->res = NULL;
+        q->grouped = false;
+        last = q;
+        n++;
+    }
+    if (!last)
+        return;
+    last->next = db->queue_head;
+    db->queue_head = list;
+    if (!db->queue_tail)
+        db->queue_tail = last;
+    db->queue_len += n;
+}
+
+/* The group's Sync has been answered: its transaction committed unless
+ * something in it failed.  Answers every query of a committed group, in
+ * order; sends a failed one's queries again, one by one. */
+static void conn_finish_group(struct db_conn *c)
+{
+    struct db *db = c->db;
+    struct db_query *list = c->current;
+    bool failed = c->group_failed;
+    int n = c->group;
+    c->current = NULL;
+    c->reading = NULL;
+    c->group = 0;
+    c->group_failed = false;
+    conn_set_state(c, CONN_IDLE);
+    /* A connection that cannot leave pipeline mode is dropped before any
+     * callback could send on it; the group's answers stand. */
+    if (PQexitPipelineMode(c->pg) != 1 || conn_watch(c, UV_READABLE) != 0)
+        conn_lost(c, "cannot leave pipeline mode");
+    if (failed && db->up == 0) {
+        /* Nothing committed, and no connection left to run them again. */
+        complete_list(db, list, DB_UNAVAILABLE);
+    } else if (failed) {
+        db->stats.group_retries++;
+        log_debug("db", "connection %d: a group of %d was rolled back; each runs alone", c->index,
+                  n);
+        requeue_alone(db, list);
+    } else {
+        db->stats.groups++;
+        db->stats.grouped += (uint64_t)n;
+        while (list) {
+            struct db_query *next = list->next;
+            PGresult *res = list->res;
+            list->res = NULL;
+            query_complete(db, list, DB_OK, res);
+            PQclear(res);
+            list = next;
+        }
+    }
+    conn_dispatch(c); /* the next query, or the close db_close waits for */
+    for (int i = 0; i < db->nconns && db->queue_head; i++)
+        conn_dispatch(&db->conns[i]);
+}
+
+/* One step of reading a group's answers: a result of the query being read,
+ * the end of its results (NULL), or the Sync.  Returns true when the group
+ * is over. */
+static bool conn_read_group(struct db_conn *c, PGresult *r)
+{
+    if (!r) {
+        if (c->reading)
+            c->reading = c->reading->next;
+        return false;
+    }
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_PIPELINE_SYNC) {
+        PQclear(r);
+        conn_deliver_notifies(c); /* those of the commit, before its answers */
+        conn_finish_group(c);
+        return true;
+    }
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        c->group_failed = true; /* an error, the queries it aborted, a failed commit */
+    if (c->reading && !c->reading->res)
+        c->reading->res = r;
+    else
+        PQclear(r);
+    return false;
 }
 
 /* Hands the notifications libpq has parsed to the owner (or drops them) so
@@ -479,6 +647,11 @@ static void conn_read(struct db_conn *c)
     }
     while (!PQisBusy(c->pg)) {
         PGresult *r = PQgetResult(c->pg);
+        if (c->group) {
+            if (conn_read_group(c, r))
+                return;
+            continue;
+        }
         if (!r) {
             /* libpq parses messages in PQisBusy and PQgetResult, not in
              * PQconsumeInput: a notification that came with this query's
@@ -619,6 +792,18 @@ void db_query(struct db *db, const char *sql, int nparams, const char *const *pa
     db_enqueue(db, q);
 }
 
+void db_query_grouped(struct db *db, const char *sql, int nparams, const char *const *params,
+                      db_result_cb cb, void *arg)
+{
+    struct db_query *q = query_new(sql, nparams, params, cb, arg);
+    if (!q) {
+        cb(arg, DB_UNAVAILABLE, NULL);
+        return;
+    }
+    q->grouped = true;
+    db_enqueue(db, q);
+}
+
 void db_exec_script(struct db *db, const char *sql, db_result_cb cb, void *arg)
 {
     struct db_query *q = query_new(sql, 0, NULL, cb, arg);
@@ -640,6 +825,7 @@ int db_init(struct db *db, uv_loop_t *loop, const char *conninfo, int nconns)
     db->loop = loop;
     db->nconns = nconns;
     db->max_queue = 100000;
+    db->group_max = GROUP_MAX_DEFAULT;
     db->conninfo = strdup(conninfo);
     db->conns = calloc((size_t)nconns, sizeof(*db->conns));
     if (!db->conninfo || !db->conns) {

@@ -6,6 +6,18 @@
  * multi-statement query.  Nothing here blocks: connecting, sending, flushing
  * and reading are all driven by uv_poll_t readiness.
  *
+ * Grouped commits: queries queued with db_query_grouped() that wait behind
+ * one another when a connection becomes free are sent together in one
+ * pipeline (libpq's pipeline mode, one Sync), so that PostgreSQL runs them
+ * in one transaction and flushes one commit for all of them.  Nothing waits
+ * to form a group: a query that finds a free connection goes alone, so
+ * groups form only when the pool is saturated, where one commit per query
+ * is the bottleneck.  Every callback of a group runs after its commit.  If
+ * any query of a group fails (an error, a deadlock between groups, a failed
+ * commit), the whole transaction is rolled back and each query is run
+ * again alone, in its original order, so that its answer is the one it
+ * would have had without grouping.
+ *
  * When every connection is down, new queries fail at once with
  * DB_UNAVAILABLE (callers answer "unavailable, retry"), and each connection
  * reconnects on its own with capped, jittered exponential backoff.
@@ -54,6 +66,9 @@ struct db_stats {
     uint64_t latency_count[DB_LATENCY_BUCKETS + 1]; /* the last one is +Inf */
     double latency_sum_s;
     uint64_t reconnects;
+    uint64_t groups;        /* pipelines of grouped queries committed together */
+    uint64_t grouped;       /* queries answered from those pipelines */
+    uint64_t group_retries; /* groups rolled back and run again query by query */
 };
 
 struct db_conn;
@@ -68,6 +83,8 @@ struct db {
     struct db_query *queue_tail;
     int queue_len;
     int max_queue;
+    int group_max;    /* the most grouped queries sent in one pipeline;
+                         1 turns grouping off (see db_query_grouped) */
     int up;           /* connections ready for queries */
     int open_handles; /* libuv handles not yet closed */
     bool closing;
@@ -98,6 +115,15 @@ int db_init(struct db *db, uv_loop_t *loop, const char *conninfo, int nconns)
  * possibly before db_query returns when the pool is unavailable. */
 void db_query(struct db *db, const char *sql, int nparams, const char *const *params,
               db_result_cb cb, void *arg);
+
+/* Like db_query, for a statement that may share its transaction with other
+ * grouped statements (see "Grouped commits" above).  It must be a single
+ * statement that either does all its work or fails, that does not depend on
+ * its own transaction's start time being its own (now() is the group's), and
+ * that sets every transaction-local setting it reads before reading it or
+ * does not mind one left by an earlier statement of its group. */
+void db_query_grouped(struct db *db, const char *sql, int nparams, const char *const *params,
+                      db_result_cb cb, void *arg);
 
 /* Queues a parameterless, possibly multi-statement script (migrations). */
 void db_exec_script(struct db *db, const char *sql, db_result_cb cb, void *arg);

@@ -696,12 +696,39 @@ static void reread_slot(struct dispatch *d, struct slot *s)
     db_query(d->db, sql_text[SQL_SLOT_GET], 1, params, on_slot_reread, o);
 }
 
+static void reread_request(struct dispatch *d, struct request *r);
+
+/* Makes `r` hold `s` by the word of a database answer during which `s` was
+ * not pending.  Memory of `s` may then be newer than the answer (another
+ * process's change to it, whose notification was applied before the answer
+ * came), so when memory disagreed, `s` — and the request memory said held
+ * it — are read again rather than trusted. */
+static void request_take_answered(struct dispatch *d, struct request *r, struct slot *s,
+                                  int64_t expires)
+{
+    bool agreed = s->status == SLOT_HELD && s->held_for == r->id;
+    struct request *other = s->status == SLOT_HELD && s->held_for != r->id
+                                ? store_request(&d->store, s->held_for)
+                                : NULL;
+    request_set_offer(r, s, expires);
+    if (agreed)
+        return;
+    if (s->pending)
+        s->stale = true;
+    else
+        reread_slot(d, s);
+    if (other && other->pending)
+        other->stale = true;
+    else if (other)
+        reread_request(d, other);
+}
+
 /* Brings `r`'s offer to what `fresh` (just read from the database) says. */
 static void request_apply_fresh(struct dispatch *d, struct request *r, const struct request *fresh)
 {
     struct slot *held = fresh->held_slot ? store_slot(&d->store, fresh->held_slot) : NULL;
     if (fresh->status == REQ_OFFERED && held) {
-        request_set_offer(r, held, fresh->hold_expires_at);
+        request_take_answered(d, r, held, fresh->hold_expires_at);
     } else if (fresh->status == REQ_OFFERED) {
         r->status = REQ_OFFERED;
         r->held_slot = fresh->held_slot;
@@ -853,7 +880,10 @@ static void on_offer_moved(void *arg, enum db_status st, const PGresult *res)
     /* The request's offer is what the database says it is. */
     struct slot *now_held = held > 0 ? store_slot(&d->store, held) : NULL;
     if (now_held) {
-        request_set_offer(r, now_held, expires);
+        if (now_held == o->slot || now_held == o->release)
+            request_set_offer(r, now_held, expires); /* pending while asked */
+        else
+            request_take_answered(d, r, now_held, expires);
         if (now_held == o->slot) {
             d->stats.offers++;
             push_capacity(d, now_held);
@@ -1458,7 +1488,10 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
     snprintf(hold, sizeof(hold), "%d", t->settings.hold_seconds);
     const char *params[] = {t->id, org, c->actor, req_text, ident_text, o->slot ? slot : NULL,
                             hold};
-    db_query(d->db, sql_text[SQL_REQUEST_CREATE], 7, params, on_request_created, o);
+    /* Grouped (db.h): when every connection is busy, creations and
+     * confirmations that wait share one commit.  snp_request_create sets its
+     * cause before its first change. */
+    db_query_grouped(d->db, sql_text[SQL_REQUEST_CREATE], 7, params, on_request_created, o);
     free(req_text);
     free(ident_text);
 }
@@ -1611,7 +1644,11 @@ void dispatch_offer_accept(struct dispatch *d, const struct caller *c, json_t *d
     snprintf(org, sizeof(org), "%lld", (long long)c->organisation_id);
     snprintf(sid, sizeof(sid), "%lld", (long long)slot_id);
     const char *params[] = {rid, org, sid, c->actor};
-    db_query(d->db, sql_text[SQL_OFFER_ACCEPT], 4, params, on_accepted, o);
+    /* Grouped, as request.create.  snp_offer_accept books the held slot
+     * before it sets its cause, so that change may carry the cause an
+     * earlier statement of its group left; no push reads the cause of a
+     * slot that becomes booked (push_slot_change). */
+    db_query_grouped(d->db, sql_text[SQL_OFFER_ACCEPT], 4, params, on_accepted, o);
 }
 
 /* --- offer.decline ---------------------------------------------------------------- */
@@ -1704,12 +1741,26 @@ void dispatch_offer_decline(struct dispatch *d, const struct caller *c, json_t *
 /* --- request.cancel, booking.cancel ----------------------------------------------- */
 
 /* Applies a cancellation's freed slot to memory: free again, and offered to
- * the waiting by the matching pass. */
-static void apply_freed(struct dispatch *d, int64_t freed_slot)
+ * the waiting by the matching pass.  `held_for` is the request the slot was
+ * held for (request.cancel), 0 when it was booked.  Memory may already show
+ * a later change: another process can take the freed slot at once, and its
+ * notification can arrive before this answer (the slot is not pending
+ * during a cancellation).  Memory in any other state than the one the
+ * cancellation ended is therefore read again, not overwritten. */
+static void apply_freed(struct dispatch *d, int64_t freed_slot, int64_t held_for)
 {
     struct slot *s = freed_slot ? store_slot(&d->store, freed_slot) : NULL;
     if (!s)
         return;
+    bool as_known = held_for ? s->status == SLOT_HELD && s->held_for == held_for
+                             : s->status == SLOT_BOOKED;
+    if (!as_known) {
+        if (s->pending)
+            s->stale = true;
+        else
+            reread_slot(d, s);
+        return;
+    }
     if (s->status == SLOT_BOOKED && s->practitioner && s->practitioner->booked > 0)
         s->practitioner->booked--;
     slot_set_free(d, s);
@@ -1751,16 +1802,21 @@ static void on_request_cancelled(void *arg, enum db_status st, const PGresult *r
     }
     int64_t freed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     int64_t booking = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    apply_freed(d, freed);
+    apply_freed(d, freed, booking > 0 ? 0 : o->ids[0]);
     if (!r)
         unknown_changed(&d->request_reads, o->ids[0]);
     if (r && !r->gone) {
         r->status = REQ_CANCELLED;
         r->held_slot = 0;
-        json_t *result = request_summary_json(d, r);
+        if (booking == 0) {
+            json_t *result = request_summary_json(d, r);
+            store_remove_request(&d->store, r);
+            op_finish(o, DISPATCH_OK, NULL, NULL, result);
+            return;
+        }
+        /* Booked through another process, which memory had not heard yet:
+         * the booking's cancellation is pushed all the same, below. */
         store_remove_request(&d->store, r);
-        op_finish(o, DISPATCH_OK, NULL, NULL, result);
-        return;
     }
     if (booking > 0) {
         /* A booked request: its practitioner is told, with the booking. */
@@ -1866,7 +1922,7 @@ static void on_booking_cancelled(void *arg, enum db_status st, const PGresult *r
     struct slot *s = store_slot(&d->store, slot_id);
     if (s) {
         if (strcmp(slot_status, "free") == 0)
-            apply_freed(d, slot_id);
+            apply_freed(d, slot_id, 0);
         else
             store_remove_slot(&d->store, s);
     }
@@ -1888,7 +1944,7 @@ static void on_booking_cancelled_by_requester(void *arg, enum db_status st, cons
     struct dispatch *d = o->d;
     int64_t freed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     json_t *view = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
-    apply_freed(d, freed);
+    apply_freed(d, freed, 0);
     if (view)
         push_booking_cancelled(d, o->caller.territory, view, o->caller.organisation_id);
     else
