@@ -92,6 +92,9 @@ static void app_write_metrics(void *ctx, struct buf *b)
                "# TYPE snpd_holds_expired_total counter\nsnpd_holds_expired_total %llu\n"
                "# HELP snpd_conflicts_total Holds or bookings the database refused.\n"
                "# TYPE snpd_conflicts_total counter\nsnpd_conflicts_total %llu\n"
+               "# HELP snpd_match_slices_total Matching passes cut short to let the loop "
+               "answer (their work went on at the next turn).\n"
+               "# TYPE snpd_match_slices_total counter\nsnpd_match_slices_total %llu\n"
                "# HELP snpd_holds Slots held right now.\n# TYPE snpd_holds gauge\n"
                "snpd_holds %zu\n"
                "# HELP snpd_waiting_requests Requests waiting for a slot.\n"
@@ -99,8 +102,8 @@ static void app_write_metrics(void *ctx, struct buf *b)
                "# HELP snpd_live_slots Live slots in memory.\n"
                "# TYPE snpd_live_slots gauge\nsnpd_live_slots %zu\n",
                (unsigned long long)ds->bookings, (unsigned long long)ds->offers,
-               (unsigned long long)ds->holds_expired, (unsigned long long)ds->conflicts, held,
-               waiting, slots);
+               (unsigned long long)ds->holds_expired, (unsigned long long)ds->conflicts,
+               (unsigned long long)ds->match_slices, held, waiting, slots);
     api_write_metrics(&app->api, b);
     buf_printf(b,
                "# HELP snpd_db_up Database connections ready.\n# TYPE snpd_db_up gauge\n"

@@ -377,6 +377,26 @@ static double mean_booked_ratio(const struct store *st)
 
 /* Ranks the slots `r` may be offered now (its territory's and its
  * neighbours', each kept sorted by start); returns the count in `out`. */
+/* A table of one distance per site (site index), all negative (not
+ * computed), for one ranking or one capacity query; NULL when out of
+ * memory or there is no site (then distances are computed each time). */
+static double *site_memo(struct dispatch *d)
+{
+    size_t n = d->store.site_count;
+    if (n == 0)
+        return NULL;
+    if (n > d->site_km_cap) {
+        double *p = realloc(d->site_km, n * sizeof(*p));
+        if (!p)
+            return NULL;
+        d->site_km = p;
+        d->site_km_cap = n;
+    }
+    for (size_t i = 0; i < n; i++)
+        d->site_km[i] = -1;
+    return d->site_km;
+}
+
 static size_t rank_for(struct dispatch *d, const struct request *r, struct match_candidate *out,
                        size_t max)
 {
@@ -393,12 +413,15 @@ static size_t rank_for(struct dispatch *d, const struct request *r, struct match
     for (size_t i = 0; i < t->nopen && i < d->waiting_cap; i++)
         if (t->open[i]->status == REQ_WAITING)
             d->waiting[nwaiting++] = t->open[i];
+    double *site_km = site_memo(d);
     struct match_context ctx = {
         .now = timeutil_now(),
         .weights = t->settings.weights,
         .mean_booked_ratio = mean_booked_ratio(&d->store),
         .waiting = (struct request *const *)d->waiting,
         .nwaiting = nwaiting,
+        .site_km = site_km,
+        .nsite_km = site_km ? d->store.site_count : 0,
     };
     size_t n = 0;
     match_rank_sorted(r, t->slots, t->nslots, &ctx, out, &n, max);
@@ -442,12 +465,16 @@ json_t *dispatch_offer_json(struct dispatch *d, const struct request *r)
 
 /* --- applying committed changes to memory ----------------------------------------- */
 
+/* (Capacity is pushed once per change: the announcement of this process's
+ * own commit may have been applied before its answer.) */
 static void slot_set_free(struct dispatch *d, struct slot *s)
 {
+    bool changed = s->status != SLOT_FREE;
     s->status = SLOT_FREE;
     s->held_for = 0;
     s->hold_expires_at = 0;
-    push_capacity(d, s);
+    if (changed)
+        push_capacity(d, s);
 }
 
 static void request_set_offer(struct request *r, struct slot *s, int64_t expires)
@@ -513,6 +540,10 @@ static void request_refuse_locally(struct request *r, int64_t id)
  * then each queued waiting request gets its best free slot.  Each offer
  * ends an operation, which queues again what it touched, so passes repeat
  * until nothing more can be matched. */
+
+/* The work a matching pass does before it lets the loop answer what came
+ * meanwhile; the rest waits for the next loop turn (which does not sleep). */
+#define MATCH_SLICE_NS (5 * 1000 * 1000)
 
 static void id_queue_push(struct id_queue *q, int64_t id)
 {
@@ -595,18 +626,54 @@ static void offer_best_slot(struct dispatch *d, struct request *r)
         system_move(d, r, NULL, "none", c[0].slot);
 }
 
+/* Makes `q` (what was queued during a pass) the ids of `taken` from `from`
+ * on, which the pass had no time for and which are still marked queued,
+ * followed by what `q` held; empties `taken`. */
+static void id_queue_requeue(struct id_queue *q, struct id_queue *taken, size_t from)
+{
+    if (from == taken->n) {
+        id_queue_free(taken);
+        return;
+    }
+    size_t n = taken->n - from;
+    memmove(taken->ids, taken->ids + from, n * sizeof(*taken->ids));
+    taken->n = n;
+    for (size_t i = 0; i < q->n; i++)
+        id_queue_push(taken, q->ids[i]);
+    id_queue_free(q);
+    *q = *taken;
+    memset(taken, 0, sizeof(*taken));
+}
+
+/* Nothing: an active idle handle only keeps the loop from sleeping in its
+ * poll while a pass has work left for the next turn. */
+static void on_match_more(uv_idle_t *h)
+{
+    (void)h;
+}
+
 static void match_run(struct dispatch *d)
 {
-    if (!d->ready || d->closed || (d->match_slots.n == 0 && d->match_requests.n == 0))
+    if (!d->ready || d->closed || (d->match_slots.n == 0 && d->match_requests.n == 0)) {
+        uv_idle_stop(&d->match_more);
         return;
+    }
     /* Without the database nothing can be offered: keep the queue. */
-    if (!db_is_up(d->db))
+    if (!db_is_up(d->db)) {
+        uv_idle_stop(&d->match_more);
         return;
+    }
     struct id_queue slots = d->match_slots, requests = d->match_requests;
     memset(&d->match_slots, 0, sizeof(d->match_slots));
     memset(&d->match_requests, 0, sizeof(d->match_requests));
     d->stats.match_passes++;
-    for (size_t i = 0; i < slots.n; i++) {
+    /* A pass stops after MATCH_SLICE_NS of work and goes on at the next
+     * loop turn, so that a backlog (a restart with thousands of waiting
+     * requests and free slots) never keeps the loop from answering. */
+    uint64_t until = uv_hrtime() + MATCH_SLICE_NS;
+    size_t i = 0, k = 0;
+    bool out_of_time = false;
+    for (; i < slots.n && !(out_of_time = uv_hrtime() > until); i++) {
         struct slot *s = store_slot(&d->store, slots.ids[i]);
         if (!s)
             continue;
@@ -614,16 +681,22 @@ static void match_run(struct dispatch *d)
         if (s->status == SLOT_FREE && !s->pending)
             offer_slot_to_waiting(d, s);
     }
-    for (size_t i = 0; i < requests.n; i++) {
-        struct request *r = store_request(&d->store, requests.ids[i]);
+    for (; !out_of_time && k < requests.n && !(out_of_time = uv_hrtime() > until); k++) {
+        struct request *r = store_request(&d->store, requests.ids[k]);
         if (!r)
             continue;
         r->queued = false;
         if (r->status == REQ_WAITING && !r->pending)
             offer_best_slot(d, r);
     }
-    id_queue_free(&slots);
-    id_queue_free(&requests);
+    if (out_of_time)
+        d->stats.match_slices++;
+    id_queue_requeue(&d->match_slots, &slots, i);
+    id_queue_requeue(&d->match_requests, &requests, k);
+    if (d->match_slots.n > 0 || d->match_requests.n > 0)
+        uv_idle_start(&d->match_more, on_match_more);
+    else
+        uv_idle_stop(&d->match_more);
 }
 
 static void on_before_poll(uv_prepare_t *h)
@@ -654,7 +727,7 @@ static void fetch_by_id(struct dispatch *d, enum sql_id query, int64_t id, db_re
 static void read_unknown_slot(struct dispatch *d, int64_t id);
 static void unknown_changed(struct idmap *reads, int64_t id);
 static void apply_slot_state(struct dispatch *d, struct slot *s, enum slot_status ns,
-                             int64_t held_for, int64_t hold_expires, bool released);
+                             int64_t held_for, int64_t hold_expires, bool released, bool own);
 
 static void on_slot_reread(void *arg, enum db_status st, const PGresult *res)
 {
@@ -674,7 +747,7 @@ static void on_slot_reread(void *arg, enum db_status st, const PGresult *res)
         held_for = strtoll(PQgetvalue(res, 0, 13), NULL, 10);
         expires = strtoll(PQgetvalue(res, 0, 14), NULL, 10);
     }
-    apply_slot_state(o->d, s, ns, held_for, expires, false);
+    apply_slot_state(o->d, s, ns, held_for, expires, false, false);
     op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
 }
 
@@ -1578,12 +1651,14 @@ static void on_accepted(void *arg, enum db_status st, const PGresult *res)
         want_slot(d, rel);
     }
     if (s) {
-        if (s->status != SLOT_BOOKED && s->practitioner)
+        bool changed = s->status != SLOT_BOOKED; /* see slot_set_free */
+        if (changed && s->practitioner)
             s->practitioner->booked++;
         s->status = SLOT_BOOKED;
         s->held_for = 0;
         s->hold_expires_at = 0;
-        push_capacity(d, s);
+        if (changed)
+            push_capacity(d, s);
     } else {
         read_unknown_slot(d, slot_id);
     }
@@ -2181,6 +2256,18 @@ static int64_t horizon_end(const struct territory *t, const char *h, int64_t now
     return now + 48 * 3600;
 }
 
+/* The distance from commune `centre` to `site`, through `memo` (one entry
+ * per site index, negative until computed; NULL: no memo). */
+static double site_distance_km(double *memo, const struct commune *centre, const struct site *site)
+{
+    if (memo && memo[site->index] >= 0)
+        return memo[site->index];
+    double km = model_distance_km(centre->lat, centre->lon, site->lat, site->lon);
+    if (memo)
+        memo[site->index] = km;
+    return km;
+}
+
 void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t *data,
                              dispatch_cb cb, void *arg)
 {
@@ -2216,6 +2303,11 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t 
                 modes |= bit;
         }
     }
+    /* Each site's distance to the centre, computed once: a query looks at
+     * up to every live slot of the territory and its neighbours, and a site
+     * has many (NULL when there is no radius or no memory: computed each
+     * time). */
+    double *site_km = centre && radius > 0 ? site_memo(d) : NULL;
     bool with_list = c->role == ROLE_SAS || c->role == ROLE_DESK;
     int by_mode[3] = {0}, by_aud[6] = {0}, total = 0;
     json_t *list = with_list ? json_array() : NULL;
@@ -2230,7 +2322,7 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t 
             if (s->status != SLOT_FREE || !(s->mode & modes))
                 continue;
             if (centre && radius > 0 && s->mode != MODE_TELECONSULTATION &&
-                model_distance_km(centre->lat, centre->lon, s->site->lat, s->site->lon) > radius)
+                site_distance_km(site_km, centre, s->site) > radius)
                 continue;
             total++;
             for (int b = 0; b < 3; b++)
@@ -2381,6 +2473,8 @@ void dispatch_init(struct dispatch *d, uv_loop_t *loop, struct db *db,
     handle_mark_own((uv_handle_t *)&d->timer);
     uv_prepare_init(loop, &d->matcher);
     handle_mark_own((uv_handle_t *)&d->matcher);
+    uv_idle_init(loop, &d->match_more);
+    handle_mark_own((uv_handle_t *)&d->match_more);
 }
 
 struct load_ctx {
@@ -2440,6 +2534,7 @@ void dispatch_stop(struct dispatch *d)
 {
     uv_timer_stop(&d->timer);
     uv_prepare_stop(&d->matcher);
+    uv_idle_stop(&d->match_more);
     d->ready = false;
 }
 
@@ -2451,6 +2546,9 @@ void dispatch_close(struct dispatch *d)
     free(d->waiting);
     d->waiting = NULL;
     d->waiting_cap = 0;
+    free(d->site_km);
+    d->site_km = NULL;
+    d->site_km_cap = 0;
     id_queue_free(&d->match_slots);
     id_queue_free(&d->match_requests);
     id_queue_free(&d->retry_slots);
@@ -2463,6 +2561,7 @@ void dispatch_close(struct dispatch *d)
     }
     uv_close((uv_handle_t *)&d->timer, NULL);
     uv_close((uv_handle_t *)&d->matcher, NULL);
+    uv_close((uv_handle_t *)&d->match_more, NULL);
 }
 
 /* --- changes made by other snpd processes ----------------------------------------- */
@@ -2594,15 +2693,18 @@ static void fetch_by_id(struct dispatch *d, enum sql_id query, int64_t id, db_re
     db_query(d->db, sql_text[query], 1, params, cb, o);
 }
 
-/* Brings slot `s` to the state the database announced or returned. */
+/* Brings slot `s` to the state the database announced or returned.  `own`:
+ * announced for a commit of this process, whose answer reaches the requests
+ * it concerns; a request with an update in flight is then left to that
+ * answer rather than read again. */
 static void apply_slot_state(struct dispatch *d, struct slot *s, enum slot_status ns,
-                             int64_t held_for, int64_t hold_expires, bool released)
+                             int64_t held_for, int64_t hold_expires, bool released, bool own)
 {
     /* A request that held this slot no longer does. */
     struct request *was = s->held_for ? store_request(&d->store, s->held_for) : NULL;
     if (was && was->held_slot == s->id && (ns != SLOT_HELD || held_for != was->id)) {
         if (was->pending) {
-            was->stale = true;
+            was->stale = was->stale || !own;
         } else {
             request_clear_offer(was);
             want_request(d, was);
@@ -2628,7 +2730,7 @@ static void apply_slot_state(struct dispatch *d, struct slot *s, enum slot_statu
     if (ns == SLOT_HELD) {
         struct request *r = store_request(&d->store, held_for);
         if (r && r->pending)
-            r->stale = true;
+            r->stale = r->stale || !own;
         else if (r)
             request_set_offer(r, s, hold_expires);
     }
@@ -2636,8 +2738,14 @@ static void apply_slot_state(struct dispatch *d, struct slot *s, enum slot_statu
         want_slot(d, s);
 }
 
-static void foreign_slot(struct dispatch *d, int64_t id, const char *status, int64_t held_for,
-                         int64_t hold_expires, bool released)
+/* A slot's change, announced on snp_change (docs/dispatch.md "Several snpd
+ * processes").  Announcements come in commit order, this process's own
+ * included, and memory applies them all: an answer of this process may
+ * have been applied before the announcement of an older change by another
+ * process, which then takes memory back in time; only the announcement of
+ * the answer's own commit, which comes after, brings it forward again. */
+static void announced_slot(struct dispatch *d, int64_t id, const char *status, int64_t held_for,
+                           int64_t hold_expires, bool released, bool own)
 {
     enum slot_status ns;
     if (!model_slot_status_parse(status, &ns))
@@ -2648,20 +2756,23 @@ static void foreign_slot(struct dispatch *d, int64_t id, const char *status, int
     unknown_changed(&d->slot_reads, id);
     struct slot *s = store_slot(&d->store, id);
     if (!s) {
-        if (ns == SLOT_FREE || ns == SLOT_HELD || ns == SLOT_BOOKED)
+        /* Our own (a publish) is in memory once it is answered. */
+        if (!own && (ns == SLOT_FREE || ns == SLOT_HELD || ns == SLOT_BOOKED))
             read_unknown_slot(d, id);
         return;
     }
     if (s->pending) {
-        /* Our own change is on its way: read the slot again once it is
-         * answered, so that this one is not lost. */
-        s->stale = true;
+        /* A change of ours is on its way.  Another process's change: read
+         * the slot again once ours is answered, so that this one is not
+         * lost.  Our own: that answer, or an earlier one, says it. */
+        s->stale = s->stale || !own;
         return;
     }
-    apply_slot_state(d, s, ns, held_for, hold_expires, released);
+    apply_slot_state(d, s, ns, held_for, hold_expires, released, own);
 }
 
-static void foreign_request(struct dispatch *d, int64_t id, const char *status)
+/* A request's change, announced on snp_change: as announced_slot. */
+static void announced_request(struct dispatch *d, int64_t id, const char *status, bool own)
 {
     enum request_status ns;
     if (!model_request_status_parse(status, &ns))
@@ -2669,12 +2780,12 @@ static void foreign_request(struct dispatch *d, int64_t id, const char *status)
     unknown_changed(&d->request_reads, id); /* as for slots */
     struct request *r = store_request(&d->store, id);
     if (!r) {
-        if (ns == REQ_WAITING || ns == REQ_OFFERED)
+        if (!own && (ns == REQ_WAITING || ns == REQ_OFFERED))
             read_unknown_request(d, id);
         return;
     }
     if (r->pending) {
-        r->stale = true;
+        r->stale = r->stale || !own;
         return;
     }
     if (ns == REQ_BOOKED || ns == REQ_CANCELLED || ns == REQ_UNSERVED) {
@@ -3059,21 +3170,24 @@ void dispatch_on_db_notify(struct db *db, const char *channel, const char *paylo
     const char *kind = json_string_value(json_object_get(j, "k"));
     json_int_t id = json_integer_value(json_object_get(j, "id"));
     const char *status = json_string_value(json_object_get(j, "st"));
-    /* Reference data and tokens (sql/migrations/0008). */
-    if (own || !kind) {
-        /* Our own changes are in memory already; their pushes of the
-         * requests topic come from here all the same. */
+    /* Reference data and tokens (sql/migrations/0008): our own changes
+     * are in memory already.  Slots and requests: see announced_slot.  The
+     * pushes of the requests topic come from here, ours included. */
+    if (!kind) {
+        /* not an announcement of ours: nothing to apply */
     } else if (strcmp(kind, "ref") == 0) {
-        store_reload_reference(&d->store, d->db, NULL, NULL);
-    } else if (strcmp(kind, "tok") == 0 && id > 0 && d->hooks.token_revoked) {
-        d->hooks.token_revoked(d->hooks.ctx, id);
+        if (!own)
+            store_reload_reference(&d->store, d->db, NULL, NULL);
+    } else if (strcmp(kind, "tok") == 0) {
+        if (id > 0 && !own && d->hooks.token_revoked)
+            d->hooks.token_revoked(d->hooks.ctx, id);
     } else if (status && id > 0 && kind[0] == 's') {
-        foreign_slot(d, id, status, json_integer_value(json_object_get(j, "h")),
-                     json_integer_value(json_object_get(j, "x")),
-                     json_is_true(json_object_get(j, "r")));
+        announced_slot(d, id, status, json_integer_value(json_object_get(j, "h")),
+                       json_integer_value(json_object_get(j, "x")),
+                       json_is_true(json_object_get(j, "r")), own);
     } else if (status && id > 0 && kind[0] == 'r') {
-        foreign_request(d, id, status);
-    } else if (id > 0 && kind[0] == 'b') {
+        announced_request(d, id, status, own);
+    } else if (id > 0 && kind[0] == 'b' && !own) {
         push_foreign_booking(d, id, j);
     }
     if (kind && id > 0 && kind[0] == 's')

@@ -94,6 +94,8 @@ struct dispatch_stats {
     uint64_t holds_expired;
     uint64_t conflicts;    /* hold or booking refused by the database */
     uint64_t match_passes; /* matching passes that had work */
+    uint64_t match_slices; /* passes that ran out of time (MATCH_SLICE_NS) and
+                              left work for the next loop turn */
 };
 
 /* Ids of slots or requests to look at again (dispatch.c). */
@@ -115,6 +117,7 @@ struct dispatch {
      * loop polls whenever a slot became free or a request began to wait,
      * until nothing more can be matched. */
     uv_prepare_t matcher;
+    uv_idle_t match_more; /* active while a pass left work for the next turn */
     struct id_queue match_slots;    /* slots that may serve a waiting request */
     struct id_queue match_requests; /* requests that may find a free slot */
     struct id_queue retry_slots;    /* the same after a failed database call: */
@@ -129,6 +132,8 @@ struct dispatch {
     int inflight;             /* operations waiting for the database */
     struct request **waiting; /* waiting requests, for the scarcity term */
     size_t waiting_cap;
+    double *site_km; /* one distance per site, for a ranking or a capacity query */
+    size_t site_km_cap;
     struct dispatch_stats stats;
 };
 

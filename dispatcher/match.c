@@ -18,7 +18,24 @@ static bool declined(const struct request *r, int64_t slot_id)
     return false;
 }
 
-bool match_eligible(const struct request *r, const struct slot *s, int64_t now, double *distance_km)
+/* The distance from (r->lat, r->lon) to `site`, through `ctx`'s memo when
+ * it has one that covers the site. */
+static double site_distance(const struct request *r, const struct site *site,
+                            const struct match_context *ctx)
+{
+    double *memo = ctx && ctx->site_km && site->index < ctx->nsite_km ? &ctx->site_km[site->index]
+                                                                      : NULL;
+    if (memo && *memo >= 0)
+        return *memo;
+    double d = model_distance_km(r->lat, r->lon, site->lat, site->lon);
+    if (memo)
+        *memo = d;
+    return d;
+}
+
+/* match_eligible, with `ctx`'s distance memo (ctx may be NULL). */
+static bool eligible(const struct request *r, const struct slot *s, int64_t now,
+                     const struct match_context *ctx, double *distance_km)
 {
     double d = 0.0;
 
@@ -47,13 +64,18 @@ bool match_eligible(const struct request *r, const struct slot *s, int64_t now, 
     if (s->mode != MODE_TELECONSULTATION) {
         if (s->site == NULL)
             return false;
-        d = model_distance_km(r->lat, r->lon, s->site->lat, s->site->lon);
+        d = site_distance(r, s->site, ctx);
         if (r->max_distance_km > 0 && d > r->max_distance_km)
             return false;
     }
     if (distance_km != NULL)
         *distance_km = d;
     return true;
+}
+
+bool match_eligible(const struct request *r, const struct slot *s, int64_t now, double *distance_km)
+{
+    return eligible(r, s, now, NULL, distance_km);
 }
 
 /* The practitioner's booked/published, or -1 when the fairness term does not apply. */
@@ -138,7 +160,7 @@ size_t match_rank(const struct request *r, struct slot *const *slots, size_t nsl
         return 0;
     for (size_t i = 0; i < nslots; i++) {
         struct match_candidate c = {.slot = slots[i]};
-        if (!match_eligible(r, c.slot, ctx->now, &c.distance_km))
+        if (!eligible(r, c.slot, ctx->now, ctx, &c.distance_km))
             continue;
         c.score = match_score(r, c.slot, c.distance_km, ctx);
         insert_candidate(out, &n, max, &c);
@@ -170,7 +192,7 @@ void match_rank_sorted(const struct request *r, struct slot *const *slots, size_
             break;
         if (*n == max && score_floor(c.slot->start, ctx) > out[*n - 1].score)
             break;
-        if (c.slot->pending || !match_eligible(r, c.slot, ctx->now, &c.distance_km))
+        if (c.slot->pending || !eligible(r, c.slot, ctx->now, ctx, &c.distance_km))
             continue;
         c.score = match_score(r, c.slot, c.distance_km, ctx);
         insert_candidate(out, n, max, &c);

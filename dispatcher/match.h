@@ -118,6 +118,8 @@ double match_score(const struct request *r, const struct slot *s, double distanc
  * `max`, 0 when none is eligible).  `out` must have room for `max` entries;
  * it may be NULL when `max` is 0.  The candidates point into `slots`, which
  * keep belonging to the caller.  The cost is O(nslots x (max + nwaiting)).
+ * When ctx->site_km is given, the distances computed are kept there (one
+ * per site) and reused; it must hold distances from (r->lat, r->lon) only.
  */
 size_t match_rank(const struct request *r, struct slot *const *slots, size_t nslots,
                   const struct match_context *ctx, struct match_candidate *out, size_t max);

@@ -87,6 +87,8 @@ struct site {
     double lat;
     double lon;
     char *phone; /* "" when unknown */
+    size_t index; /* 0 .. store's site_count - 1, fixed when the site is made
+                     (sites are never removed): per-query tables of sites */
 };
 
 struct slot {
@@ -157,6 +159,12 @@ struct match_context {
     /* The other requests waiting in the territory (for scarcity). */
     struct request *const *waiting;
     size_t nwaiting;
+    /* Optional (NULL: none): the distance from the ranked request's commune
+     * to each site, by site index, negative until computed; room for
+     * nsite_km sites.  Ranking fills it as it goes, so that each site's
+     * distance is computed once per ranking, not once per slot. */
+    double *site_km;
+    size_t nsite_km;
 };
 
 /* The index of the first of the `n` slots (sorted by start) that starts

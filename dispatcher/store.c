@@ -1,5 +1,6 @@
 #include "dispatcher/store.h"
 
+#include <malloc.h> /* malloc_trim (glibc) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -582,7 +583,9 @@ static bool load_sites(struct store *st, const PGresult *res)
             free_site(s);
             if (known)
                 return false;
+            continue;
         }
+        s->index = st->site_count++;
     }
     return true;
 }
@@ -717,6 +720,10 @@ static void load_next(struct loader *l)
             }
             log_info("store", "loaded %zu territories, %zu live slots, %zu open requests",
                      l->st->nterritories, nslots, nreq);
+            /* The slots' result (hundreds of megabytes for a million slots)
+             * is freed, but in pieces among the slots made from it: glibc
+             * keeps those pages unless asked to give them back. */
+            malloc_trim(0);
         }
         l->done(l->st, true, l->arg);
         free(l);

@@ -75,6 +75,7 @@ struct store {
     struct idmap communes;      /* idmap_code_key(insee) -> struct commune */
     struct idmap practitioners; /* idmap_code_key(rpps) -> struct practitioner */
     struct idmap sites;         /* id -> struct site */
+    size_t site_count;          /* sites made; each one's index is below it */
     struct idmap organisations; /* id -> struct organisation */
     struct idmap slots;         /* id -> struct slot (live ones) */
     struct idmap requests;      /* id -> struct request (open ones) */

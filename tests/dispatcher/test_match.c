@@ -1012,3 +1012,54 @@ Test(match, slots_after_bisects)
     cr_expect_eq(model_slots_after(p, 4, 30), 4);
     cr_expect_eq(model_slots_after(p, 0, 30), 0);
 }
+
+/* A ranking given a distance memo (one entry per site index) ranks exactly
+ * as one without, and leaves in the memo each site's distance from the
+ * request, computed once; a site whose index the memo does not cover is
+ * measured each time. */
+Test(match, rank_with_a_site_memo_ranks_the_same)
+{
+    struct site *sites[] = {&site_redon, &site_5km, &site_10km, &site_rennes, &site_tele};
+    for (size_t i = 0; i < COUNT(sites); i++)
+        sites[i]->index = i;
+    struct request r = make_request(1);
+    struct slot s[20];
+    struct slot *slots[20];
+    for (size_t i = 0; i < COUNT(s); i++) {
+        /* Sites 0..3 in turn, one slot in five a teleconsultation. */
+        s[i] = make_slot((int64_t)i + 1, sites[i % 4], NOW + (int64_t)(i + 1) * 20 * MINUTE);
+        if (i % 5 == 4) {
+            s[i].site = &site_tele;
+            s[i].mode = MODE_TELECONSULTATION;
+        }
+        slots[i] = &s[i];
+    }
+    struct match_context plain = make_context();
+    struct match_context memo = make_context();
+    double km[3] = {-1, -1, -1}; /* covers sites 0..2: 3 (Rennes) and 4 are not */
+    memo.site_km = km;
+    memo.nsite_km = COUNT(km);
+    struct match_candidate a[10], b[10];
+    size_t na = match_rank(&r, slots, COUNT(slots), &plain, a, COUNT(a));
+    size_t nb = match_rank(&r, slots, COUNT(slots), &memo, b, COUNT(b));
+    cr_assert_eq(na, nb);
+    cr_assert_gt(na, 5);
+    for (size_t i = 0; i < na; i++) {
+        cr_expect_eq(a[i].slot, b[i].slot, "position %zu", i);
+        cr_expect_eq(a[i].score, b[i].score, "position %zu", i);
+        cr_expect_eq(a[i].distance_km, b[i].distance_km, "position %zu", i);
+    }
+    for (size_t i = 0; i < COUNT(km); i++)
+        cr_expect_eq(km[i], model_distance_km(r.lat, r.lon, sites[i]->lat, sites[i]->lon),
+                     "site %zu", i);
+    /* Sorted slots (the territory's order) through match_rank_sorted too. */
+    for (size_t i = 0; i < COUNT(km); i++)
+        km[i] = -1;
+    size_t nc = 0;
+    match_rank_sorted(&r, slots, COUNT(slots), &memo, b, &nc, COUNT(b));
+    cr_assert_eq(nc, na);
+    for (size_t i = 0; i < na; i++)
+        cr_expect_eq(a[i].slot, b[i].slot, "sorted, position %zu", i);
+    for (size_t i = 0; i < COUNT(sites); i++)
+        sites[i]->index = 0;
+}
