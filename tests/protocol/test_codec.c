@@ -1163,8 +1163,9 @@ Test(codec, error_set_truncates_on_character_boundaries)
     json_decref(e);
 
     snp_proto_error_set(&err, SNP_PROTO_E_UNAVAILABLE, NULL, NULL);
-    cr_expect_str_eq(err.message, "Database unavailable, retry: nothing was changed. The service "
-                                  "reconnects by itself.");
+    cr_expect_str_eq(err.message, "Database unavailable, retry as is (§7): if the connection was "
+                                  "lost during the call, the change may have been made. The "
+                                  "service reconnects by itself.");
     cr_expect_str_eq(err.field, "");
 }
 
