@@ -165,6 +165,89 @@ static void want_request(struct dispatch *d, struct request *r);
 static void want_later(struct dispatch *d, struct request *r, struct slot *s);
 static void refresh_stale(struct dispatch *d, struct request *r, struct slot *s);
 
+/* --- calls that wait for their request's update ------------------------------------ *
+ *
+ * A requester's call (offer.accept, offer.decline, request.cancel) that
+ * finds its request with an update on its way to the database waits for it,
+ * then runs as if it had just arrived: the usual case is a confirmation
+ * sent at once on an offer.made push, which the announcement of the hold
+ * can bring before this process has the hold's own answer.  Answering
+ * `conflict` there would refuse a valid confirmation. */
+
+typedef void (*dispatch_call_fn)(struct dispatch *d, const struct caller *c, json_t *data,
+                                 dispatch_cb cb, void *arg);
+
+struct parked_call {
+    struct parked_call *next;
+    int64_t request_id;
+    dispatch_call_fn run;
+    struct caller caller;
+    json_t *data;
+    dispatch_cb cb;
+    void *arg;
+};
+
+/* Parks the call until request `r` has no update in flight. */
+static void park_call(struct dispatch *d, const struct request *r, dispatch_call_fn run,
+                      const struct caller *c, json_t *data, dispatch_cb cb, void *arg)
+{
+    struct parked_call *p = calloc(1, sizeof(*p));
+    if (!p) {
+        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
+        return;
+    }
+    p->request_id = r->id;
+    p->run = run;
+    p->caller = *c;
+    p->data = json_incref(data);
+    p->cb = cb;
+    p->arg = arg;
+    struct parked_call **end = &d->parked;
+    while (*end)
+        end = &(*end)->next; /* in arrival order */
+    *end = p;
+    d->inflight++;
+}
+
+/* Runs again, in arrival order, the calls parked on request `id` (its
+ * update was answered); each may park again. */
+static void resume_calls(struct dispatch *d, int64_t id)
+{
+    struct parked_call *ready = NULL, **tail = &ready;
+    for (struct parked_call **pp = &d->parked; *pp;) {
+        struct parked_call *p = *pp;
+        if (p->request_id != id) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        p->next = NULL;
+        *tail = p;
+        tail = &p->next;
+    }
+    while (ready) {
+        struct parked_call *p = ready;
+        ready = p->next;
+        d->inflight--;
+        p->run(d, &p->caller, p->data, p->cb, p->arg);
+        json_decref(p->data);
+        free(p);
+    }
+}
+
+/* At close: every parked call is answered. */
+static void answer_parked(struct dispatch *d)
+{
+    while (d->parked) {
+        struct parked_call *p = d->parked;
+        d->parked = p->next;
+        d->inflight--;
+        p->cb(p->arg, DERR_UNAVAILABLE, "snpd is shutting down", NULL, NULL);
+        json_decref(p->data);
+        free(p);
+    }
+}
+
 static void op_finish(struct op *o, enum dispatch_error err, const char *message, const char *field,
                       json_t *result)
 {
@@ -184,6 +267,8 @@ static void op_finish(struct op *o, enum dispatch_error err, const char *message
     if (!d->closed) {
         refresh_stale(d, o->req, o->slot);
         refresh_stale(d, NULL, o->release);
+        if (o->req && !o->req->pending && d->parked)
+            resume_calls(d, o->req->id);
         if (o->retry_later) {
             want_later(d, o->req, o->slot);
             want_later(d, NULL, o->release);
@@ -1696,7 +1781,7 @@ void dispatch_offer_accept(struct dispatch *d, const struct caller *c, json_t *d
     if (r && r->organisation_id != c->organisation_id)
         r = NULL; /* the database answers as for any request not the caller's */
     if (r && r->pending) {
-        cb(arg, DERR_CONFLICT, "the request is being updated; retry", "request_id", NULL);
+        park_call(d, r, dispatch_offer_accept, c, data, cb, arg);
         return;
     }
     /* Not in memory: already booked (a retried confirmation) or unknown; the
@@ -1794,7 +1879,7 @@ void dispatch_offer_decline(struct dispatch *d, const struct caller *c, json_t *
         return;
     }
     if (r && r->pending) {
-        cb(arg, DERR_CONFLICT, "the request is being updated; retry", "request_id", NULL);
+        park_call(d, r, dispatch_offer_decline, c, data, cb, arg);
         return;
     }
     struct op *o = op_new(d, c, data, cb, arg);
@@ -1914,7 +1999,7 @@ void dispatch_request_cancel(struct dispatch *d, const struct caller *c, json_t 
     if (r && r->organisation_id != c->organisation_id)
         r = NULL; /* the database answers as for any request not the caller's */
     if (r && r->pending) {
-        cb(arg, DERR_CONFLICT, "the request is being updated; retry", "request_id", NULL);
+        park_call(d, r, dispatch_request_cancel, c, data, cb, arg);
         return;
     }
     const char *reason = json_string_value(json_object_get(data, "reason"));
@@ -2542,6 +2627,7 @@ void dispatch_close(struct dispatch *d)
 {
     dispatch_stop(d);
     d->closed = true;
+    answer_parked(d);
     store_free(&d->store);
     free(d->waiting);
     d->waiting = NULL;

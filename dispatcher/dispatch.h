@@ -105,6 +105,8 @@ struct id_queue {
     size_t cap;
 };
 
+struct parked_call;
+
 struct dispatch {
     uv_loop_t *loop;
     struct db *db;
@@ -129,7 +131,8 @@ struct dispatch {
     uint64_t last_housekeeping_ms;
     bool housekeeping_running;
     bool catch_up_due;        /* a catch-up failed: housekeeping tries again */
-    int inflight;             /* operations waiting for the database */
+    int inflight;             /* operations waiting for the database, and parked calls */
+    struct parked_call *parked; /* calls waiting for their request's update (dispatch.c) */
     struct request **waiting; /* waiting requests, for the scarcity term */
     size_t waiting_cap;
     double *site_km; /* one distance per site, for a ranking or a capacity query */

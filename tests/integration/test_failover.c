@@ -268,9 +268,11 @@ static json_t *call(struct client *c, struct snpclient *cl, struct snpclient_ws 
             continue;
         }
         /* The held slot is accepted, so a conflict is never the final
-         * "another slot for a booked request": it is snpd's answer while
-         * another update of the request is in flight in that process (the
-         * other process offered it a slot meanwhile), and says "retry". */
+         * "another slot for a booked request".  snpd used to answer it
+         * while another update of the request was in flight in that process;
+         * such a call now waits for the update (docs/dispatch.md), so this
+         * count is expected to stay 0; it is retried and reported all the
+         * same, so that a regression shows in the figures. */
         if (strcmp(code, "conflict") == 0 && strcmp(type, "offer.accept") == 0) {
             c->busy++;
             free(response);

@@ -1362,3 +1362,54 @@ Test(ws, a_connection_that_never_authenticates_is_closed)
     snpclient_ws_close(anon);
     snpclient_ws_close(known);
 }
+
+/* A call that finds its request with an update on its way to the database
+ * waits for that update, then runs, instead of being refused with
+ * `conflict` (which used to answer a confirmation sent at once on an
+ * offer.made push).  The update here, a decline moving the offer, is held
+ * up by a lock the test takes on the request's row; a cancellation sent
+ * meanwhile is answered, as done, once the lock goes. */
+Test(ws, a_call_waits_for_its_requests_update)
+{
+    fix_publish(&f, FIX_GP_1, 2, 60, 30, "[\"pharmacy\"]");
+    struct snpclient_ws *ph = open_as(FIX_PHARMACY);
+    json_t *r = create_request(ph, "wait-1");
+    long long id = (long long)num(r, "request_id"), held = (long long)held_slot(r);
+    json_decref(r);
+
+    PGconn *lock = PQconnectdb(f.pg.conninfo);
+    cr_assert_eq(PQstatus(lock), CONNECTION_OK, "%s", PQerrorMessage(lock));
+    char text[256];
+    snprintf(text, sizeof(text), "BEGIN; SELECT 1 FROM request WHERE id = %lld FOR UPDATE", id);
+    PGresult *res = PQexec(lock, text);
+    cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(lock));
+    PQclear(res);
+
+    snprintf(text, sizeof(text),
+             "{\"id\": \"d\", \"type\": \"offer.decline\", \"data\": {\"request_id\": %lld,"
+             " \"slot_id\": %lld}}",
+             id, held);
+    cr_assert_eq(snpclient_ws_send(ph, text), 0);
+    snprintf(text, sizeof(text),
+             "{\"id\": \"c\", \"type\": \"request.cancel\", \"data\": {\"request_id\": %lld,"
+             " \"reason\": \"patient_request\"}}",
+             id);
+    cr_assert_eq(snpclient_ws_send(ph, text), 0);
+    sleep_ms(500); /* both arrived; the decline waits for the lock */
+    res = PQexec(lock, "COMMIT");
+    PQclear(res);
+    PQfinish(lock);
+
+    for (int i = 0; i < 2; i++) {
+        json_t *j = recv_response(ph, "decline and cancel");
+        cr_assert(json_is_true(json_object_get(j, "ok")), "%s: %s", str(j, "id"),
+                  json_dumps(j, 0));
+        if (strcmp(str(j, "id"), "c") == 0)
+            cr_assert_str_eq(str(json_object_get(j, "data"), "status"), "cancelled");
+        json_decref(j);
+    }
+    snprintf(text, sizeof(text), "SELECT count(*) FROM request WHERE id = %lld AND status = "
+                                 "'cancelled'", id);
+    cr_assert_eq(pgtest_long(&f.pg, text), 1);
+    snpclient_ws_close(ph);
+}
