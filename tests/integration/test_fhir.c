@@ -646,6 +646,21 @@ Test(fhir, only_platform_tokens_of_the_territory_see_its_slots)
     cr_expect_eq(json_integer_value(json_object_get(a.json, "total")), 1);
     answer_free(&a);
 
+    /* The coordinator makes one for the territory through the API; it
+     * searches like the one made by SQL. */
+    int created;
+    json_t *t = fix_api(&f, "POST", "/api/v1/tokens", FIX_COORDINATOR,
+                        "{\"role\": \"platform\", \"label\": \"plateforme SAS\"}", &created);
+    cr_assert_eq(created, 201, "token.create answered %d", created);
+    const char *secret = json_string_value(json_object_get(t, "secret"));
+    cr_assert(secret);
+    expect_str(t, "token.role", "platform", "token.create");
+    fhir_get(q, secret, NULL, &a);
+    cr_expect_eq(a.status, 200, "%s", a.text);
+    cr_expect_eq(json_integer_value(json_object_get(a.json, "total")), 1);
+    answer_free(&a);
+    json_decref(t);
+
     /* A platform token cannot use the snp.v1 API. */
     int status;
     json_t *r =
