@@ -46,6 +46,9 @@
 
 #define PARAM_PRACTITIONER "schedule.actor:Practitioner.identifier"
 
+/* Appends a string literal to a struct buf. */
+#define PUT(b, literal) buf_append((b), literal, sizeof(literal) - 1)
+
 /* --- OperationOutcome -------------------------------------------------------------- */
 
 json_t *fhir_outcome(const char *code, const char *diagnostics)
@@ -281,19 +284,13 @@ static json_t *coding(const char *system, const char *code)
     return json_pack("{s:[{s:s, s:s}]}", "coding", "system", system, "code", code);
 }
 
-static json_t *instant(const struct territory *t, int64_t utc)
+/* Appends the bundle entry of slot `s`, written directly rather than through
+ * a jansson tree: the Slots are nearly all of an answer (thousands of them
+ * for 25 busy practitioners), and building then dumping a tree for each
+ * cost 50 µs a slot (bench/README.md, section 11). */
+static void put_slot(struct buf *b, const struct slot *s, int64_t now, const char *base,
+                     const char *link_base)
 {
-    char text[TIMEUTIL_RFC3339_SIZE];
-    if (!timeutil_format_rfc3339(t->zone, utc, text, sizeof(text)))
-        return NULL;
-    return json_string(text);
-}
-
-static json_t *slot_resource(const struct slot *s, int64_t now, const char *link_base)
-{
-    const struct territory *t = s->territory;
-    json_t *m = meta(PROFILE_SLOT);
-    json_t *security = json_array();
     static const struct {
         unsigned bit;
         const char *code;
@@ -301,49 +298,62 @@ static json_t *slot_resource(const struct slot *s, int64_t now, const char *link
                  {FHIR_TYPE_PRO, "PRO"},
                  {FHIR_TYPE_SNP, "SNP"},
                  {FHIR_TYPE_CPTS, "CPTS"}};
+    const struct territory *t = s->territory;
+    char url[512], start[TIMEUTIL_RFC3339_SIZE], end[TIMEUTIL_RFC3339_SIZE];
+    snprintf(url, sizeof(url), "%s/fhir/Slot/%lld", base, (long long)s->id);
+    if (!timeutil_format_rfc3339(t->zone, s->start, start, sizeof(start)) ||
+        !timeutil_format_rfc3339(t->zone, s->start + (int64_t)s->duration_min * 60, end,
+                                 sizeof(end))) {
+        b->failed = true;
+        return;
+    }
+    PUT(b, "{\"fullUrl\":");
+    buf_json_string(b, url);
+    buf_printf(b,
+               ",\"resource\":{\"resourceType\":\"Slot\",\"id\":\"%lld\",\"meta\":{\"profile\":"
+               "[\"" PROFILE_SLOT "\"],\"security\":[",
+               (long long)s->id);
     unsigned bits = fhir_slot_types(s, now);
-    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-        if (bits & types[i].bit)
-            json_array_append_new(security, json_pack("{s:s, s:s}", "system", SYSTEM_SLOT_TYPE,
-                                                      "code", types[i].code));
-    json_object_set_new(m, "security", security);
-
+    const char *sep = "";
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        if (bits & types[i].bit) {
+            buf_printf(b, "%s{\"system\":\"" SYSTEM_SLOT_TYPE "\",\"code\":\"%s\"}", sep,
+                       types[i].code);
+            sep = ",";
+        }
+    }
     const char *mode = s->mode == MODE_HOME               ? "HH"
                        : s->mode == MODE_TELECONSULTATION ? "VR"
                                                           : "AMB";
-    json_t *service = json_pack("[o]", coding(SYSTEM_ACT_CODE, mode));
-    if (t->finess[0]) {
-        char ref[128];
-        snprintf(ref, sizeof(ref), "HealthcareService/%s", t->id);
-        json_t *cpts = coding(SYSTEM_CATEGORY, CATEGORY_CPTS);
-        json_object_set_new(cpts, "extension",
-                            json_pack("[{s:s, s:{s:s}}]", "url", EXT_SERVICE_TYPE, "valueReference",
-                                      "reference", ref));
-        json_array_append_new(service, cpts);
+    buf_printf(b,
+               "]},\"serviceType\":[{\"coding\":[{\"system\":\"" SYSTEM_ACT_CODE
+               "\",\"code\":\"%s\"}]}",
+               mode);
+    if (t->finess[0])
+        buf_printf(b,
+                   ",{\"coding\":[{\"system\":\"" SYSTEM_CATEGORY "\",\"code\":\"" CATEGORY_CPTS
+                   "\"}],\"extension\":[{\"url\":\"" EXT_SERVICE_TYPE
+                   "\",\"valueReference\":{\"reference\":\"HealthcareService/%s\"}}]}",
+                   t->id); /* territory ids are [a-z0-9-] (migration 0001) */
+    PUT(b, "],\"specialty\":[{\"coding\":[{\"system\":\"" SYSTEM_SPECIALTY "\",\"code\":");
+    buf_json_string(b, s->practitioner->specialty[0] ? s->practitioner->specialty : "SM54");
+    buf_printf(b,
+               "}]}],\"appointmentType\":{\"coding\":[{\"system\":\"" SYSTEM_APPOINTMENT
+               "\",\"code\":\"ROUTINE\"}]},\"schedule\":{\"reference\":\"Schedule/%s-%lld\"},"
+               "\"status\":\"free\",\"start\":\"%s\",\"end\":\"%s\"",
+               s->practitioner->rpps, (long long)s->site->id, start, end);
+    if (link_base[0]) {
+        snprintf(url, sizeof(url), "%s/sas.html", link_base);
+        PUT(b, ",\"comment\":");
+        buf_json_string(b, url);
     }
-    char id[24], schedule[64];
-    snprintf(id, sizeof(id), "%lld", (long long)s->id);
-    snprintf(schedule, sizeof(schedule), "Schedule/%s-%lld", s->practitioner->rpps,
-             (long long)s->site->id);
-    json_t *j =
-        json_pack("{s:s, s:s, s:o, s:o, s:[o], s:o, s:{s:s}, s:s, s:o*, s:o*}", "resourceType",
-                  "Slot", "id", id, "meta", m, "serviceType", service, "specialty",
-                  coding(SYSTEM_SPECIALTY,
-                         s->practitioner->specialty[0] ? s->practitioner->specialty : "SM54"),
-                  "appointmentType", coding(SYSTEM_APPOINTMENT, "ROUTINE"), "schedule", "reference",
-                  schedule, "status", "free", "start", instant(t, s->start), "end",
-                  instant(t, s->start + (int64_t)s->duration_min * 60));
-    if (j && link_base[0]) {
-        char link[512];
-        snprintf(link, sizeof(link), "%s/sas.html", link_base);
-        json_object_set_new(j, "comment", json_string(link));
-    }
-    return j;
+    PUT(b, "},\"search\":{\"mode\":\"match\"}}");
 }
 
-static json_t *schedule_resource(const struct slot *s, const char *id)
+static json_t *schedule_resource(const struct slot *s)
 {
-    char pr[32], role[64];
+    char id[40], pr[32], role[64];
+    snprintf(id, sizeof(id), "%s-%lld", s->practitioner->rpps, (long long)s->site->id);
     snprintf(pr, sizeof(pr), "Practitioner/%s", s->practitioner->rpps);
     snprintf(role, sizeof(role), "PractitionerRole/%s", id);
     return json_pack("{s:s, s:s, s:o, s:[{s:s}, {s:s}]}", "resourceType", "Schedule", "id", id,
@@ -370,9 +380,10 @@ static json_t *location_resource(const struct store *st, const struct site *site
                      "meta", meta(PROFILE_LOCATION), "name", site->name, "address", address);
 }
 
-static json_t *role_resource(const struct store *st, const struct slot *s, const char *id)
+static json_t *role_resource(const struct store *st, const struct slot *s)
 {
-    char pr[32];
+    char id[40], pr[32];
+    snprintf(id, sizeof(id), "%s-%lld", s->practitioner->rpps, (long long)s->site->id);
     snprintf(pr, sizeof(pr), "Practitioner/%s", s->practitioner->rpps);
     json_t *j =
         json_pack("{s:s, s:s, s:o, s:[o], s:{s:s}, s:[{s:s}]}", "resourceType", "PractitionerRole",
@@ -403,79 +414,132 @@ static json_t *organisation_resource(const struct territory *t)
                      "name", t->name);
 }
 
-/* Appends an entry for `resource` (stolen) unless one with the same fullUrl
- * is there already (`seen` holds the fullUrls of the bundle). */
-static void add_entry(json_t *entries, json_t *seen, const char *base, const char *type,
-                      const char *id, json_t *resource, const char *mode)
+/* Appends an included entry for `resource` (stolen) of `type` and `id`
+ * unless the bundle has it already (`seen` holds the fullUrls written). */
+static void put_include(struct buf *b, json_t *seen, const char *base, const char *type,
+                        const char *id, json_t *(*make)(const struct store *, const struct slot *),
+                        const struct store *st, const struct slot *s)
 {
     char url[512];
     snprintf(url, sizeof(url), "%s/fhir/%s/%s", base, type, id);
-    if (!resource || json_object_get(seen, url)) {
-        json_decref(resource);
+    if (json_object_get(seen, url))
+        return;
+    json_t *resource = make(st, s);
+    char *text = resource ? json_dumps(resource, JSON_COMPACT) : NULL;
+    json_decref(resource);
+    if (!text || json_object_set_new(seen, url, json_true()) != 0) {
+        free(text);
+        b->failed = true;
         return;
     }
-    json_object_set_new(seen, url, json_true());
-    json_array_append_new(entries, json_pack("{s:s, s:o, s:{s:s}}", "fullUrl", url, "resource",
-                                             resource, "search", "mode", mode));
+    PUT(b, ",{\"fullUrl\":");
+    buf_json_string(b, url);
+    PUT(b, ",\"resource\":");
+    buf_append(b, text, strlen(text));
+    PUT(b, ",\"search\":{\"mode\":\"include\"}}");
+    free(text);
 }
 
-json_t *fhir_search_bundle(const struct store *st, const struct territory *t,
-                           const struct fhir_search *q, int64_t now, const char *base,
-                           const char *link_base, const char *query)
+static json_t *make_schedule(const struct store *st, const struct slot *s)
 {
-    json_t *matches = json_array(), *includes = json_array(), *seen = json_object();
+    (void)st;
+    return schedule_resource(s);
+}
+
+static json_t *make_practitioner(const struct store *st, const struct slot *s)
+{
+    (void)st;
+    return practitioner_resource(s->practitioner);
+}
+
+static json_t *make_service(const struct store *st, const struct slot *s)
+{
+    (void)st;
+    return service_resource(s->territory);
+}
+
+static json_t *make_organisation(const struct store *st, const struct slot *s)
+{
+    (void)st;
+    return organisation_resource(s->territory);
+}
+
+/* Whether slot `s` answers the search at `now`: exposed, and of one of the
+ * `n` practitioners asked (compared by address: the store has one record
+ * per RPPS). */
+static bool slot_matches(const struct slot *s, struct practitioner *const *asked, size_t n,
+                         int64_t now)
+{
+    for (size_t k = 0; k < n; k++)
+        if (s->practitioner == asked[k])
+            return slot_exposed(s, now);
+    return false;
+}
+
+char *fhir_search_bundle(const struct store *st, const struct territory *t,
+                         const struct fhir_search *q, int64_t now, const char *base,
+                         const char *link_base, const char *query, size_t *len)
+{
+    struct buf b = {0}, inc = {0};
+    json_t *seen = json_object();
+    char updated[TIMEUTIL_RFC3339_SIZE], self[sizeof(((struct http_exchange *)0)->query) + 512];
+    if (!seen || !timeutil_format_rfc3339(t->zone, now, updated, sizeof(updated)))
+        b.failed = true;
+    snprintf(self, sizeof(self), "%s/fhir/Slot%s%s", base, query[0] ? "?" : "", query);
+    struct practitioner *asked[FHIR_MAX_PRACTITIONERS];
+    size_t nasked = 0;
+    for (size_t k = 0; k < q->nrpps; k++) {
+        struct practitioner *p = store_practitioner(st, q->rpps[k]);
+        if (p)
+            asked[nasked++] = p;
+    }
     size_t total = 0;
     size_t first = model_slots_after(t->slots, t->nslots, q->ge - 1);
-    for (size_t i = first; i < t->nslots && t->slots[i]->start <= q->le; i++) {
+    for (size_t i = first; i < t->nslots && t->slots[i]->start <= q->le; i++)
+        total += slot_matches(t->slots[i], asked, nasked, now);
+    buf_printf(&b,
+               "{\"resourceType\":\"Bundle\",\"meta\":{\"profile\":[\"" PROFILE_BUNDLE
+               "\"],\"lastUpdated\":\"%s\"},\"type\":\"searchset\",\"total\":%zu,"
+               "\"link\":[{\"relation\":\"self\",\"url\":",
+               updated, total);
+    buf_json_string(&b, self);
+    PUT(&b, "}],\"entry\":[");
+    const char *sep = "";
+    for (size_t i = first; i < t->nslots && t->slots[i]->start <= q->le && !b.failed; i++) {
         const struct slot *s = t->slots[i];
-        if (!slot_exposed(s, now))
+        if (!slot_matches(s, asked, nasked, now))
             continue;
-        bool asked = false;
-        for (size_t k = 0; k < q->nrpps && !asked; k++)
-            asked = strcmp(q->rpps[k], s->practitioner->rpps) == 0;
-        if (!asked)
-            continue;
-        char id[24], pair[40];
-        snprintf(id, sizeof(id), "%lld", (long long)s->id);
+        buf_append(&b, sep, strlen(sep));
+        sep = ",";
+        put_slot(&b, s, now, base, link_base);
+        char pair[40];
         snprintf(pair, sizeof(pair), "%s-%lld", s->practitioner->rpps, (long long)s->site->id);
-        add_entry(matches, seen, base, "Slot", id, slot_resource(s, now, link_base), "match");
-        total++;
         if (q->include_schedule)
-            add_entry(includes, seen, base, "Schedule", pair, schedule_resource(s, pair),
-                      "include");
+            put_include(&inc, seen, base, "Schedule", pair, make_schedule, st, s);
         if (q->include_schedule && q->include_actors) {
-            char url[512];
-            snprintf(url, sizeof(url), "%s/fhir/Practitioner/%s", base, s->practitioner->rpps);
-            if (!json_object_get(seen, url))
-                add_entry(includes, seen, base, "Practitioner", s->practitioner->rpps,
-                          practitioner_resource(s->practitioner), "include");
-            snprintf(url, sizeof(url), "%s/fhir/PractitionerRole/%s", base, pair);
-            if (!json_object_get(seen, url))
-                add_entry(includes, seen, base, "PractitionerRole", pair,
-                          role_resource(st, s, pair), "include");
+            put_include(&inc, seen, base, "Practitioner", s->practitioner->rpps, make_practitioner,
+                        st, s);
+            put_include(&inc, seen, base, "PractitionerRole", pair, role_resource, st, s);
         }
         if (t->finess[0] && q->include_service) {
-            char url[512];
-            snprintf(url, sizeof(url), "%s/fhir/HealthcareService/%s", base, t->id);
-            if (!json_object_get(seen, url))
-                add_entry(includes, seen, base, "HealthcareService", t->id, service_resource(t),
-                          "include");
-            snprintf(url, sizeof(url), "%s/fhir/Organization/%s", base, t->id);
-            if (q->include_organisation && !json_object_get(seen, url))
-                add_entry(includes, seen, base, "Organization", t->id, organisation_resource(t),
-                          "include");
+            put_include(&inc, seen, base, "HealthcareService", t->id, make_service, st, s);
+            if (q->include_organisation)
+                put_include(&inc, seen, base, "Organization", t->id, make_organisation, st, s);
         }
     }
     json_decref(seen);
-    json_array_extend(matches, includes);
-    json_decref(includes);
-    char self[sizeof(((struct http_exchange *)0)->query) + 512];
-    snprintf(self, sizeof(self), "%s/fhir/Slot%s%s", base, query[0] ? "?" : "", query);
-    json_t *m = meta(PROFILE_BUNDLE);
-    json_object_set_new(m, "lastUpdated", instant(t, now));
-    return json_pack("{s:s, s:o, s:s, s:I, s:[{s:s, s:s}], s:o}", "resourceType", "Bundle", "meta",
-                     m, "type", "searchset", "total", (json_int_t)total, "link", "relation", "self",
-                     "url", self, "entry", matches);
+    /* The includes follow the matches; each was written with a leading
+     * comma, which the first drops when there is no Slot before it. */
+    if (inc.len > 0)
+        buf_append(&b, inc.data + (total ? 0 : 1), inc.len - (total ? 0 : 1));
+    PUT(&b, "]}");
+    bool failed = b.failed || inc.failed;
+    buf_free(&inc);
+    if (failed) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_steal(&b, len);
 }
 
 /* --- CapabilityStatement ---------------------------------------------------------------- */
@@ -594,8 +658,13 @@ static void on_auth(void *arg, const struct caller *caller, const char *organisa
     base_url(ex, base, sizeof(base));
     if (ex->server->cfg->public_url[0])
         snprintf(link_base, sizeof(link_base), "%s", ex->server->cfg->public_url);
-    respond_json(ex, 200,
-                 fhir_search_bundle(st, t, &q, timeutil_now(), base, link_base, ex->query));
+    size_t len = 0;
+    char *text = fhir_search_bundle(st, t, &q, timeutil_now(), base, link_base, ex->query, &len);
+    if (!text) {
+        respond_outcome(ex, 500, "exception", "out of memory");
+        return;
+    }
+    server_http_respond_owned(ex, 200, FHIR_MEDIA_TYPE, text, len);
 }
 
 void fhir_on_http(void *ctx, struct http_exchange *ex)

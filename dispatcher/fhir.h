@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "dispatcher/api.h"
+#include "dispatcher/buf.h"
 #include "dispatcher/server.h"
 #include "dispatcher/store.h"
 
@@ -55,14 +56,15 @@ struct fhir_search {
 int fhir_search_parse(const char *query, struct fhir_search *out, const char **code, char *why,
                       size_t whylen) __attribute__((warn_unused_result));
 
-/* Builds the searchset Bundle answering `q` over the slots of territory `t`
- * at instant `now`; `base` is the server's address ("https://host") that
- * fullUrls start with, `link_base` the one of the booking link put in each
- * slot's comment ("" for none), `query` the query string for the self link.
- * Returns a new reference, or NULL when memory is short. */
-json_t *fhir_search_bundle(const struct store *st, const struct territory *t,
-                           const struct fhir_search *q, int64_t now, const char *base,
-                           const char *link_base, const char *query);
+/* Writes the searchset Bundle answering `q` over the slots of territory `t`
+ * at instant `now`, as JSON text; `base` is the server's address
+ * ("https://host") that fullUrls start with, `link_base` the one of the
+ * booking link put in each slot's comment ("" for none), `query` the query
+ * string for the self link.  Returns the text (the caller frees it) and its
+ * length in *len, or NULL when memory is short. */
+char *fhir_search_bundle(const struct store *st, const struct territory *t,
+                         const struct fhir_search *q, int64_t now, const char *base,
+                         const char *link_base, const char *query, size_t *len);
 
 /* The TRE-R314 slot types of a slot exposed to the SAS at instant `now`
  * (docs/fhir.md, "Slot types"): FHIR_TYPE_* bits. */
