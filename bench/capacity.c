@@ -30,19 +30,28 @@
 #define QUERY_DATA "{\"horizon\":\"24h\",\"commune_insee\":\"" BENCH_COMMUNE "\",\"radius_km\":20}"
 #define QUERY_PATH "/api/v1/capacity?horizon=24h&commune_insee=" BENCH_COMMUNE "&radius_km=20"
 
-/* Kept-alive connections the keepalive transport goes round. */
+/* Kept-alive connections the keepalive transport goes round, by default. */
 #define KA_CONNECTIONS 200
+
+/* The largest answer read: FHIR Bundles of thousands of slots run to
+ * megabytes. */
+#define KA_MAX_ANSWER (64 << 20)
 
 /* One kept-alive HTTP/1.1 connection. */
 struct keepalive {
     int fd;
-    char buf[1 << 16];
+    char *buf;  /* grows up to KA_MAX_ANSWER */
+    size_t cap; /* its size */
     size_t len; /* bytes of `buf` read and not yet consumed */
 };
 
 static bool ka_connect(struct keepalive *k, int port)
 {
     k->len = 0;
+    k->cap = 1 << 16;
+    k->buf = malloc(k->cap);
+    if (!k->buf)
+        return false;
     k->fd = socket(AF_INET, SOCK_STREAM, 0);
     if (k->fd < 0)
         return false;
@@ -74,7 +83,7 @@ static int ka_exchange(struct keepalive *k, const char *req, size_t req_len)
                 if (strncasecmp(p, "content-length:", 15) == 0)
                     body = strtol(p + 15, NULL, 10);
             }
-            if (body < 0 || head + (size_t)body > sizeof(k->buf))
+            if (body < 0 || head + (size_t)body > KA_MAX_ANSWER)
                 return -1;
             if (k->len >= head + (size_t)body) {
                 memmove(k->buf, k->buf + head + body, k->len - head - (size_t)body);
@@ -82,9 +91,14 @@ static int ka_exchange(struct keepalive *k, const char *req, size_t req_len)
                 return status;
             }
         }
-        if (k->len == sizeof(k->buf))
-            return -1;
-        ssize_t n = read(k->fd, k->buf + k->len, sizeof(k->buf) - k->len);
+        if (k->len == k->cap) {
+            char *more = k->cap < KA_MAX_ANSWER ? realloc(k->buf, k->cap * 2) : NULL;
+            if (!more)
+                return -1;
+            k->buf = more;
+            k->cap *= 2;
+        }
+        ssize_t n = read(k->fd, k->buf + k->len, k->cap - k->len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -97,16 +111,20 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: snpbench capacity --port N --tokens FILE --transport ws|http|keepalive\n"
-            "                         [--count N] [--warmup N] [--pool N]\n");
+            "                         [--count N] [--warmup N] [--pool N]\n"
+            "                         [--path PATH --bench NAME] [--connections N]\n"
+            "  --path   GET this instead of the capacity query (http and keepalive), e.g.\n"
+            "           the SAS platform's FHIR search; --bench names it in the RESULT line\n"
+            "  --connections  kept-alive connections (keepalive) [200]\n");
     return 2;
 }
 
 int bench_capacity(int argc, char **argv)
 {
     int port = 0;
-    long count = 20000, warmup = 200, pool_n = 0;
+    long count = 20000, warmup = 200, pool_n = 0, nka = KA_CONNECTIONS;
     pid_t snpd = 0;
-    const char *tokens_path = NULL, *transport = NULL;
+    const char *tokens_path = NULL, *transport = NULL, *path = QUERY_PATH, *name = "capacity";
     for (int i = 0; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (strcmp(a, "--port") == 0)
@@ -121,6 +139,12 @@ int bench_capacity(int argc, char **argv)
             warmup = bench_parse_long(a, v, 0, 1000000);
         else if (strcmp(a, "--pool") == 0)
             pool_n = bench_parse_long(a, v, 1, 10000);
+        else if (strcmp(a, "--connections") == 0)
+            nka = bench_parse_long(a, v, 1, 10000);
+        else if (strcmp(a, "--path") == 0)
+            path = v;
+        else if (strcmp(a, "--bench") == 0)
+            name = v;
         else if (strcmp(a, "--snpd-pid") == 0)
             snpd = (pid_t)bench_parse_long(a, v, 1, 1 << 30);
         else
@@ -131,6 +155,8 @@ int bench_capacity(int argc, char **argv)
     bool ws = strcmp(transport, "ws") == 0, http = strcmp(transport, "http") == 0,
          ka = strcmp(transport, "keepalive") == 0;
     if (!ws && !http && !ka)
+        return usage();
+    if (ws && path != (const char *)QUERY_PATH)
         return usage();
     alarm(600);
 
@@ -143,7 +169,7 @@ int bench_capacity(int argc, char **argv)
     }
     struct pool pool = {0};
     struct keepalive *k = NULL;
-    char request[1024];
+    char request[8192];
     int req_len = 0;
     if (ws) {
         size_t n = pool_n ? (size_t)pool_n : pool_size_for((size_t)(count + warmup));
@@ -156,10 +182,10 @@ int bench_capacity(int argc, char **argv)
         }
     } else if (ka) {
         /* snp.v1 limits each connection to 20 requests per second (burst
-         * 40), HTTP included: the queries go round KA_CONNECTIONS kept-alive
+         * 40), HTTP included: the queries go round `nka` kept-alive
          * connections so that none of them reaches the limit. */
-        k = calloc(KA_CONNECTIONS, sizeof(*k));
-        for (int i = 0; k && i < KA_CONNECTIONS; i++) {
+        k = calloc((size_t)nka, sizeof(*k));
+        for (long i = 0; k && i < nka; i++) {
             if (!ka_connect(&k[i], port)) {
                 fprintf(stderr, "snpbench capacity: cannot connect: %s\n", strerror(errno));
                 return 1;
@@ -168,9 +194,11 @@ int bench_capacity(int argc, char **argv)
         if (!k)
             return 1;
         req_len = snprintf(request, sizeof(request),
-                           "GET " QUERY_PATH " HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                           "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                            "Authorization: Bearer %s\r\n\r\n",
-                           port, tokens.v[0]);
+                           path, port, tokens.v[0]);
+        if (req_len <= 0 || (size_t)req_len >= sizeof(request))
+            return usage();
     }
 
     struct samples lat = {0};
@@ -191,11 +219,11 @@ int bench_capacity(int argc, char **argv)
         if (ws) {
             rc = snpclient_ws_call(w, "capacity.query", QUERY_DATA, 10000, &resp);
         } else if (http) {
-            rc = snpclient_http(c, "GET", QUERY_PATH, tokens.v[0], NULL, 10000, &status, &resp);
+            rc = snpclient_http(c, "GET", path, tokens.v[0], NULL, 10000, &status, &resp);
             if (rc == 0 && status != 200)
                 rc = SNPCLIENT_ESERVER;
         } else {
-            status = ka_exchange(&k[i % KA_CONNECTIONS], request, (size_t)req_len);
+            status = ka_exchange(&k[i % nka], request, (size_t)req_len);
             rc = status == 200 ? 0 : SNPCLIENT_EPROTO;
         }
         int64_t t1 = bench_now_us();
@@ -223,7 +251,8 @@ int bench_capacity(int argc, char **argv)
         snpd_us = lat.n ? (double)(snpd1 - snpd0) / (double)lat.n : -1;
     }
     samples_sort(&lat);
-    printf("capacity.query over %s: %zu queries in %.2f s (%.0f/s)\n",
+    printf("%s over %s: %zu queries in %.2f s (%.0f/s)\n",
+           path == (const char *)QUERY_PATH ? "capacity.query" : path,
            ws     ? "WebSocket"
            : http ? "HTTP, a new connection each"
                   : "HTTP keep-alive",
@@ -241,15 +270,17 @@ int bench_capacity(int argc, char **argv)
                snpd_us, others_pct);
     if (errors)
         printf("  ERRORS: %ld; first: %s\n", errors, first_error);
-    printf("RESULT bench=capacity transport=%s queries=%zu errors=%ld p50=%u p90=%u p99=%u "
+    printf("RESULT bench=%s transport=%s queries=%zu errors=%ld p50=%u p90=%u p99=%u "
            "p999=%u max=%u snpd_cpu_us=%.0f others_pct=%.0f\n",
-           transport, lat.n, errors, samples_pct(&lat, 50), samples_pct(&lat, 90),
+           name, transport, lat.n, errors, samples_pct(&lat, 50), samples_pct(&lat, 90),
            samples_pct(&lat, 99), samples_pct(&lat, 99.9), samples_pct(&lat, 100), snpd_us,
            others_pct);
     samples_free(&lat);
     if (k) {
-        for (int i = 0; i < KA_CONNECTIONS; i++)
+        for (long i = 0; i < nka; i++) {
             close(k[i].fd);
+            free(k[i].buf);
+        }
         free(k);
     }
     if (ws)

@@ -24,6 +24,8 @@
 #   9. startup: snpd's start-up over 1,000,000 live slots, and its memory;
 #  10. indicators (not by default: loading 5,000,000 events takes minutes):
 #      a monthly extraction over 5,000,000 events;
+#  11. fhir: the SAS platform's FHIR slot search (GET /fhir/Slot) for 25
+#      practitioners over the next 3 days, over HTTP keep-alive;
 #
 # and prints a summary table.  Everything it started is stopped and the
 # temporary folder removed on exit, failure or Ctrl-C.  It talks only to
@@ -35,7 +37,7 @@
 #               and every new benchmark at a tenth of its size or less
 #   --only      a comma-separated subset of booking,pgbench,capacity,
 #               connections,fanout,cross,capacity100k,waiting,startup,
-#               indicators (default: all but indicators)
+#               indicators,fhir (default: all but indicators)
 #   --ref REV   measure the committed revision REV (git archive, with this
 #               bench/ folder) instead of the working tree, e.g. --ref HEAD
 #               while the tree holds unfinished changes
@@ -60,6 +62,7 @@
 #   BENCH_WAITING         waiting requests [10000]
 #   BENCH_STARTUP_SLOTS   live slots of the start-up benchmark [1000000]
 #   BENCH_EVENTS          events of the indicators benchmark [5000000]
+#   BENCH_FHIR_QUERIES    FHIR slot searches [2000]
 set -euo pipefail
 
 # shellcheck source=deploy/lib.sh
@@ -67,8 +70,8 @@ set -euo pipefail
 
 quick=false
 ref=""
-ONLY=booking,pgbench,capacity,connections,fanout,cross,capacity100k,waiting,startup
-ALL_PHASES="booking pgbench capacity connections fanout cross capacity100k waiting startup indicators"
+ONLY=booking,pgbench,capacity,connections,fanout,cross,capacity100k,waiting,startup,fhir
+ALL_PHASES="booking pgbench capacity connections fanout cross capacity100k waiting startup indicators fhir"
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=true ;;
@@ -108,7 +111,10 @@ BIG_SLOTS=${BENCH_BIG_SLOTS:-100000}
 WAITING=${BENCH_WAITING:-10000}
 STARTUP_SLOTS=${BENCH_STARTUP_SLOTS:-1000000}
 EVENTS=${BENCH_EVENTS:-5000000}
+FHIR_QUERIES=${BENCH_FHIR_QUERIES:-2000}
+FHIR_SLOTS="?"
 if $quick; then
+    FHIR_QUERIES=${BENCH_FHIR_QUERIES:-200}
     BOOKINGS=${BENCH_BOOKINGS:-320}
     REPEAT=${BENCH_REPEAT:-1}
     QUERIES=${BENCH_QUERIES:-2000}
@@ -294,7 +300,7 @@ say "loading the territory: $SLOTS slots, $TOKENS pharmacy tokens"
     die_with_log "$OUT/migrate.log" "snpd migrate failed"
 "$SNPBENCH" setup --slots "$SLOTS" --tokens "$TOKENS" --sql "$tmp/territory.sql" \
     --tokens-file "$tmp/tokens.txt" --watchers "$WATCHERS" --watchers-file "$tmp/watchers.txt" \
-    --gp-token-file "$tmp/gp-token.txt"
+    --gp-token-file "$tmp/gp-token.txt" --platform-token-file "$tmp/platform-token.txt"
 "${PSQL[@]}" -d bench -f "$tmp/territory.sql" >/dev/null
 "${PSQL[@]}" -d bench -c "VACUUM ANALYZE"
 # pgbench gets copies made now, before snpd changes anything: one for the
@@ -615,6 +621,34 @@ phase_capacity() {
         --transport http --count $((QUERIES / 2)) --snpd-pid "$snpd_pid"
 }
 
+# --- 11. FHIR slot search -----------------------------------------------------
+
+# The SAS platform's CPTS search (docs/fhir.md) for the first 25
+# practitioners (RPPS 8000000000g, identifier 8 + RPPS) over the next three
+# days, with every include: each answers a Bundle of all their free slots.
+phase_fhir() {
+    echo
+    local ids="" g ge le path total
+    for g in $(seq 1 25); do
+        ids+="${ids:+,}urn:oid:1.2.250.1.71.4.2.1%7C8$(printf '8%010d' "$g")"
+    done
+    ge=$(date -u '+%Y-%m-%dT%H:%M:%S.000%%2B00:00')
+    le=$(date -u -d '+3 days' '+%Y-%m-%dT%H:%M:%S.000%%2B00:00')
+    path="/fhir/Slot?_include=Slot:schedule&_include:iterate=Schedule:actor"
+    path+="&_include=Slot:service-type-reference&_include:iterate=HealthcareService:organization"
+    path+="&start=ge$ge&start=le$le&schedule.actor:Practitioner.identifier=$ids&status=free"
+    total=$(curl -s -H "Authorization: Bearer $(cat "$tmp/platform-token.txt")" \
+        "http://127.0.0.1:$snpd_port$path" | grep -o '"total":[0-9]*' | cut -d: -f2 || true)
+    FHIR_SLOTS=${total:-?}
+    say "11. the SAS platform's FHIR search, 25 practitioners over 3 days ($FHIR_SLOTS slots" \
+        "in each answer), $FHIR_QUERIES searches one at a time"
+    settle
+    quiet
+    runbench fhir-keepalive capacity --port "$snpd_port" --tokens "$tmp/platform-token.txt" \
+        --transport keepalive --path "$path" --bench fhir --connections 20 \
+        --count "$FHIR_QUERIES" --warmup 20 --snpd-pid "$snpd_pid"
+}
+
 # --- 4. Connections and memory ---------------------------------------------
 
 phase_connections() {
@@ -803,6 +837,10 @@ wants() { [[ ,$ONLY, == *,$1,* ]]; }
 if wants capacity; then
     phase_capacity
 fi
+# And the FHIR search, while the slots are free too.
+if wants fhir; then
+    phase_fhir
+fi
 if wants booking || wants pgbench; then
     phase_booking
 fi
@@ -934,6 +972,12 @@ if wants capacity; then
     echo "Capacity query, one at a time: p50/p90/p99 in ms (snpd CPU per query;" \
         "other processes' share of the machine)"
     capacity_rows capacity ws keepalive http
+fi
+if wants fhir; then
+    echo
+    echo "FHIR slot search, 25 practitioners over 3 days ($FHIR_SLOTS slots an answer):" \
+        "p50/p90/p99 in ms (target p99 < 5 ms)"
+    capacity_rows fhir keepalive
 fi
 if wants connections; then
     echo

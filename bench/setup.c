@@ -69,7 +69,8 @@ static bool write_tokens(FILE *sql, FILE *tok, long n, const char *role, const c
 int bench_setup(int argc, char **argv)
 {
     long slots = 20000, gps = 200, pharmacies = 500, ntokens = 10000, watchers = 0;
-    const char *sql_path = NULL, *tokens_path = NULL, *watchers_path = NULL, *gp_path = NULL;
+    const char *sql_path = NULL, *tokens_path = NULL, *watchers_path = NULL, *gp_path = NULL,
+               *platform_path = NULL;
     bool bulk = false;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -98,6 +99,8 @@ int bench_setup(int argc, char **argv)
             watchers_path = v;
         else if (strcmp(a, "--gp-token-file") == 0)
             gp_path = v;
+        else if (strcmp(a, "--platform-token-file") == 0)
+            platform_path = v;
         else
             goto usage;
         i++;
@@ -215,6 +218,16 @@ int bench_setup(int argc, char **argv)
             return 1;
         }
     }
+    if (platform_path) {
+        /* The SAS platform's account, and the FINESS its answers show. */
+        fprintf(sql, "UPDATE territory SET finess = '350099990' WHERE id = '%s';\n",
+                BENCH_TERRITORY);
+        FILE *p = fopen(platform_path, "w");
+        if (!p || !write_tokens(sql, p, 1, "platform", "NULL", "NULL") || fclose(p) != 0) {
+            perror("snpbench setup");
+            return 1;
+        }
+    }
     fprintf(sql, "COMMIT;\n");
     if (fclose(sql) != 0 || fclose(tok) != 0) {
         perror("snpbench setup");
@@ -227,10 +240,13 @@ usage:
             "usage: snpbench setup --sql FILE --tokens-file FILE [--slots N] [--gps N]\n"
             "                      [--pharmacies N] [--tokens N] [--bulk]\n"
             "                      [--watchers N --watchers-file FILE] [--gp-token-file FILE]\n"
+            "                      [--platform-token-file FILE]\n"
             "  --bulk           insert the slots with their triggers off (no notification,\n"
             "                   no foreign-key check: a million slots load in seconds)\n"
             "  --watchers       sas tokens of one SAS organisation, to watch the capacity\n"
             "  --gp-token-file  a token of the first practitioner (" BENCH_GP_RPPS "),\n"
-            "                   who practises at 'Cabinet 1'\n");
+            "                   who practises at 'Cabinet 1'\n"
+            "  --platform-token-file  a token of the SAS platform (FHIR slot search), and a\n"
+            "                   FINESS for the territory\n");
     return 2;
 }

@@ -167,7 +167,7 @@ query() {
 say "replacing the demo access tokens"
 quietly "$SNPD" --config "$CONF" token revoke --label demo
 
-roles=(gp pharmacy emergency sas professional desk coordinator admin)
+roles=(gp pharmacy emergency sas professional desk coordinator admin platform)
 declare -A secret scope
 for role in "${roles[@]}"; do
     territory=$TERRITORY

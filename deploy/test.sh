@@ -86,6 +86,31 @@ if [ -z "$fuzz_skip" ]; then
     cmake --build build-fuzz -j2 --target fuzz
 fi
 
+# --- FHIR schema validator ---------------------------------------------------
+
+# test_fhir validates its answers against the FHIR R4 JSON schema with the npm
+# package of tests/fhir (node, like the browser tests), when
+# SNP_FHIR_VALIDATOR names the script; without it that test is skipped.
+fhir_skip=""
+if $sanitize; then
+    fhir_skip="--sanitize (it runs without it)"
+elif ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    fhir_skip="node and npm are not installed (deploy/install.sh --browser)"
+fi
+if [ -z "$fhir_skip" ]; then
+    fhir_dir=$SNP_ROOT/tests/fhir
+    if ! cmp -s "$fhir_dir/package-lock.json" "$fhir_dir/node_modules/.snp-lock" 2>/dev/null; then
+        say "installing the FHIR schema validator with npm ci (tests/fhir/node_modules)"
+        (cd "$fhir_dir" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error) ||
+            die "npm ci failed in tests/fhir"
+        cp "$fhir_dir/package-lock.json" "$fhir_dir/node_modules/.snp-lock"
+    fi
+    export SNP_FHIR_VALIDATOR=$fhir_dir/validate.mjs
+else
+    unset SNP_FHIR_VALIDATOR
+    say "FHIR schema validation skipped: $fhir_skip"
+fi
+
 # --- Throwaway cluster -----------------------------------------------------
 
 tmp=""

@@ -150,8 +150,10 @@ static const char token_usage[] =
     "       snpd token list [--territory ID]\n"
     "\n"
     "Roles: gp (needs --practitioner), pharmacy, emergency, sas, professional, desk\n"
-    "(need --organisation), coordinator, admin.  `create` prints the secret alone\n"
-    "on standard output; it is shown only this once.\n";
+    "(need --organisation), coordinator, admin, platform (the national SAS\n"
+    "platform's account: FHIR slot search of the territory, docs/fhir.md).\n"
+    "`create` prints the secret alone on standard output; it is shown only this\n"
+    "once.\n";
 
 struct created {
     char secret[TOKEN_SECRET_SIZE];
@@ -240,7 +242,7 @@ static int token_create(const struct config *cfg, int argc, char **argv)
     enum token_role r;
     if (!role || !token_role_parse(role, &r)) {
         fprintf(stderr, "snpd: --role must be one of gp, pharmacy, emergency, sas, "
-                        "professional, desk, coordinator, admin\n");
+                        "professional, desk, coordinator, admin, platform\n");
         return 2;
     }
     if (!territory || !validate_territory_id(territory)) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dispatcher/fhir.h"
 #include "dispatcher/handles.h"
 #include "dispatcher/log.h"
 #include "dispatcher/protection.h"
@@ -48,6 +49,12 @@ static void app_on_api(void *ctx, struct http_exchange *ex)
 {
     struct app *app = ctx;
     api_on_http(&app->api, ex);
+}
+
+static void app_on_fhir(void *ctx, struct http_exchange *ex)
+{
+    struct app *app = ctx;
+    fhir_on_http(&app->api, ex);
 }
 
 static void app_on_ws_open(void *ctx, struct ws_client *c)
@@ -316,6 +323,7 @@ int app_run(struct app *app, uv_loop_t *loop, const struct config *cfg)
         .is_ready = app_is_ready,
         .write_metrics = app_write_metrics,
         .on_api = app_on_api,
+        .on_fhir = app_on_fhir,
         .on_ws_open = app_on_ws_open,
         .on_ws_message = app_on_ws_message,
         .on_ws_free = app_on_ws_free,

@@ -35,10 +35,19 @@ void buf_append(struct buf *b, const void *p, size_t n)
 
 void buf_printf(struct buf *b, const char *fmt, ...)
 {
+    if (b->failed)
+        return;
+    /* Formatted once into the room left when it fits (the usual case once
+     * the buffer has grown), else measured, grown and formatted again. */
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
     va_end(ap);
+    if (n >= 0 && (size_t)n < room) {
+        b->len += (size_t)n;
+        return;
+    }
     if (n < 0 || !buf_reserve(b, (size_t)n)) {
         b->failed = true;
         return;
@@ -62,4 +71,26 @@ char *buf_steal(struct buf *b, size_t *len)
         *len = b->len;
     memset(b, 0, sizeof(*b));
     return p;
+}
+
+void buf_json_string(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    buf_append(b, "\"", 1);
+    const char *run = s;
+    for (const char *p = s;; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        buf_append(b, run, (size_t)(p - run));
+        if (c == '\0')
+            break;
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        if (c == '"' || c == '\\')
+            buf_append(b, (char[]){'\\', (char)c}, 2);
+        else
+            buf_append(b, esc, sizeof(esc));
+        run = p + 1;
+    }
+    buf_append(b, "\"", 1);
 }

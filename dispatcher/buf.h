@@ -20,6 +20,10 @@ void buf_append(struct buf *b, const void *p, size_t n);
 /* Appends a formatted string. */
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Appends `s` (NUL-terminated UTF-8) as a JSON string literal: quoted, with
+ * '"', '\\' and control characters escaped. */
+void buf_json_string(struct buf *b, const char *s);
+
 /* Frees the contents and resets the buffer to empty. */
 void buf_free(struct buf *b);
 

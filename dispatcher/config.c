@@ -168,6 +168,21 @@ bool config_set(struct config *cfg, const char *key, const char *value, char *er
     }
     if (strcmp(key, "metrics_token") == 0)
         return set_string(cfg->metrics_token, sizeof(cfg->metrics_token), key, value, err, errlen);
+    if (strcmp(key, "public_url") == 0) {
+        /* Used in the FHIR answers' addresses (docs/fhir.md): a scheme and a
+         * host, without a trailing slash or a query. */
+        size_t n = strlen(value);
+        bool ok = (strncmp(value, "https://", 8) == 0 || strncmp(value, "http://", 7) == 0) &&
+                  n > 8 && value[n - 1] != '/' && !strpbrk(value, "?#\"<> ");
+        if (n > 0 && !ok) {
+            snprintf(err, errlen,
+                     "public_url: expected an address such as \"https://snp.example.fr\" "
+                     "(no trailing slash), got \"%s\"",
+                     value);
+            return false;
+        }
+        return set_string(cfg->public_url, sizeof(cfg->public_url), key, value, err, errlen);
+    }
     if (strcmp(key, "log_format") == 0) {
         if (log_format_parse(value, &cfg->log_format))
             return true;
@@ -270,6 +285,7 @@ static const struct {
     {"SNPD_AUTH_FAILURES_PER_MIN", "auth_failures_per_min"},
     {"SNPD_METRICS_ALLOW", "metrics_allow"},
     {"SNPD_METRICS_TOKEN", "metrics_token"},
+    {"SNPD_PUBLIC_URL", "public_url"},
 };
 
 bool config_load_env(struct config *cfg, char *const *envp, char *err, size_t errlen)

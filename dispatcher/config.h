@@ -35,6 +35,7 @@ struct config {
     int auth_failures_per_min; /* and then per minute */
     char metrics_allow[256];   /* addresses (a.b.c.d or a.b.c.d/n, comma-separated) for /metrics */
     char metrics_token[128];   /* a bearer token that opens /metrics from anywhere, or "" */
+    char public_url[256];      /* how others reach snpd, "https://host[:port]", or "" */
 };
 
 /* Whether `addr` (an IPv4 address in host order) is in the comma-separated

@@ -72,6 +72,7 @@ struct practitioner {
     char rpps[12];
     char *family_name;
     char *given_name;
+    char specialty[8]; /* TRE-R38 code of the practitioner's specialty, e.g. "SM54" */
     /* Fairness counters over the slots loaded in memory (the live horizon). */
     unsigned published;
     unsigned booked;

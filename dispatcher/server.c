@@ -164,7 +164,7 @@ static bool append_encoded(char *out, size_t size, size_t *n, const char *p, siz
 static void read_query(struct lws *wsi, char *out, size_t size)
 {
     size_t n = 0;
-    char frag[512];
+    char frag[2048];
     out[0] = '\0';
     for (int i = 0;; i++) {
         int len = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
@@ -527,6 +527,28 @@ static bool http_rate_ok(struct server *s, struct lws *wsi)
 
 /* --- routing ---------------------------------------------------------------------- */
 
+/* Gives an API or FHIR request to the owner's `hook`, which must answer it,
+ * unless snpd is stopping (503) or the connection sends too fast (429). */
+static void hand_over(struct server *s, struct lws *wsi, struct http_exchange *ex,
+                      void (*hook)(void *ctx, struct http_exchange *ex))
+{
+    if (s->stopping) {
+        server_http_error(ex, 503, "unavailable", "snpd is shutting down; retry");
+        return;
+    }
+    if (!http_rate_ok(s, wsi)) {
+        server_http_error(ex, 429, "rate_limited", "too many requests; slow down");
+        return;
+    }
+    if (!hook) {
+        server_http_error(ex, 404, "not_found", "no such operation");
+        return;
+    }
+    ex->pending = true;
+    s->pending++;
+    hook(s->hooks.ctx, ex);
+}
+
 /* Returns what the lws callback must return. */
 static int route(struct server *s, struct lws *wsi, struct http_pss *pss)
 {
@@ -565,21 +587,11 @@ static int route(struct server *s, struct lws *wsi, struct http_pss *pss)
         return 0;
     }
     if (strncmp(ex->path, "/api/", 5) == 0) {
-        if (s->stopping) {
-            server_http_error(ex, 503, "unavailable", "snpd is shutting down; retry");
-            return 0;
-        }
-        if (!http_rate_ok(s, wsi)) {
-            server_http_error(ex, 429, "rate_limited", "too many requests; slow down");
-            return 0;
-        }
-        if (!s->hooks.on_api) {
-            server_http_error(ex, 404, "not_found", "no such operation");
-            return 0;
-        }
-        ex->pending = true;
-        s->pending++;
-        s->hooks.on_api(s->hooks.ctx, ex);
+        hand_over(s, wsi, ex, s->hooks.on_api);
+        return 0;
+    }
+    if (strncmp(ex->path, "/fhir/", 6) == 0 && s->hooks.on_fhir) {
+        hand_over(s, wsi, ex, s->hooks.on_fhir);
         return 0;
     }
     if (get)
@@ -727,6 +739,12 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         snprintf(ex->path, sizeof(ex->path), "%s", in ? (const char *)in : "/");
         read_query(wsi, ex->query, sizeof(ex->query));
         read_bearer(wsi, ex->bearer, sizeof(ex->bearer));
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_ACCEPT) < (int)sizeof(ex->accept) &&
+            lws_hdr_copy(wsi, ex->accept, sizeof(ex->accept), WSI_TOKEN_HTTP_ACCEPT) <= 0)
+            ex->accept[0] = '\0';
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HOST) < (int)sizeof(ex->host) &&
+            lws_hdr_copy(wsi, ex->host, sizeof(ex->host), WSI_TOKEN_HOST) <= 0)
+            ex->host[0] = '\0';
         pss->ex = ex;
         /* Route once the body is complete.  lws signals the end of a POST
          * body even when it is empty (Content-Length: 0), but not of an empty

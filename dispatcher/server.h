@@ -42,8 +42,12 @@ struct http_exchange {
     struct lws *wsi; /* NULL once the client has gone */
     enum http_method method;
     char path[512];
-    char query[1024];
+    /* The query string, re-encoded (read_query in server.c); long enough for
+     * the SAS platform's FHIR search of 25 practitioners (docs/fhir.md). */
+    char query[4096];
     char bearer[128]; /* the token from "Authorization: Bearer ...", or "" */
+    char accept[256]; /* the Accept header, or "" (absent or longer than this) */
+    char host[256];   /* the Host header, or "" (absent or longer than this) */
     struct buf body;
     bool body_too_large;
     bool chunked;     /* a chunked body, which lws 4.1 cannot read: 411, then close */
@@ -113,6 +117,9 @@ struct server_hooks {
     void (*write_metrics)(void *ctx, struct buf *out);
     /* Handles a request under /api/; must end with server_http_respond(). */
     void (*on_api)(void *ctx, struct http_exchange *ex);
+    /* Handles a request under /fhir/ (may be NULL: 404); must end with
+     * server_http_respond(). */
+    void (*on_fhir)(void *ctx, struct http_exchange *ex);
     /* A WebSocket connection was established, sent a whole text message,
      * or is being freed (free `session` there). */
     void (*on_ws_open)(void *ctx, struct ws_client *c);

@@ -464,6 +464,7 @@ static bool load_territories(struct store *st, const PGresult *res)
         }
         if (!store_parse_settings(PQgetvalue(res, i, 4), &t->settings))
             log_warn("store", "territory %s: malformed settings, using defaults", t->id);
+        snprintf(t->finess, sizeof(t->finess), "%s", PQgetvalue(res, i, 5));
         bool ok = set_text(&t->name, PQgetvalue(res, i, 1));
         if (added && (!ok || !push_ptr((void ***)&st->territories, &st->nterritories, t))) {
             free(t->name);
@@ -517,6 +518,7 @@ static bool load_communes(struct store *st, const PGresult *res)
         }
         c->lat = atof(PQgetvalue(res, i, 2));
         c->lon = atof(PQgetvalue(res, i, 3));
+        snprintf(c->postal_code, sizeof(c->postal_code), "%s", PQgetvalue(res, i, 5));
         struct territory *t = store_territory(st, PQgetvalue(res, i, 4));
         if (t && !has_ptr((void *const *)t->communes, t->ncommunes, c) &&
             !push_ptr((void ***)&t->communes, &t->ncommunes, c))
@@ -533,12 +535,14 @@ static bool load_practitioners(struct store *st, const PGresult *res)
             if (!set_text(&p->family_name, PQgetvalue(res, i, 1)) ||
                 !set_text(&p->given_name, PQgetvalue(res, i, 2)))
                 return false;
+            snprintf(p->specialty, sizeof(p->specialty), "%s", PQgetvalue(res, i, 3));
             continue;
         }
         p = calloc(1, sizeof(*p));
         if (!p)
             return false;
         snprintf(p->rpps, sizeof(p->rpps), "%s", PQgetvalue(res, i, 0));
+        snprintf(p->specialty, sizeof(p->specialty), "%s", PQgetvalue(res, i, 3));
         if (!set_text(&p->family_name, PQgetvalue(res, i, 1)) ||
             !set_text(&p->given_name, PQgetvalue(res, i, 2)) ||
             !idmap_put(&st->practitioners, idmap_code_key(p->rpps), p)) {

@@ -20,6 +20,7 @@
 
 struct commune {
     char insee[6];
+    char postal_code[6]; /* "" when unknown */
     char *name;
     double lat;
     double lon;
@@ -52,6 +53,7 @@ struct territory_settings {
 struct territory {
     char id[64];
     char *name;
+    char finess[10]; /* the CPTS's FINESS number, "" when none (docs/fhir.md) */
     bool is_sas;
     const struct timeutil_zone *zone;
     struct territory_settings settings;

@@ -5,7 +5,8 @@
 #include <openssl/rand.h>
 
 static const char *const role_names[ROLE_COUNT] = {
-    "gp", "pharmacy", "emergency", "sas", "professional", "desk", "coordinator", "admin",
+    "gp",   "pharmacy",    "emergency", "sas",      "professional",
+    "desk", "coordinator", "admin",     "platform",
 };
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

@@ -27,6 +27,7 @@ enum token_role {
     ROLE_DESK,
     ROLE_COORDINATOR,
     ROLE_ADMIN,
+    ROLE_PLATFORM, /* the national SAS platform: FHIR slot search only (docs/fhir.md) */
     ROLE_COUNT
 };
 

@@ -1867,9 +1867,7 @@ static int hex_value(char ch)
     return -1;
 }
 
-/* Percent-decodes `n` bytes at `s` into `out` (at least n + 1 bytes), '+'
- * meaning a space; returns the decoded length, or -1 on a bad escape. */
-static long url_decode(const char *s, size_t n, char *out)
+long snp_proto_url_decode(const char *s, size_t n, char *out)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -2004,7 +2002,7 @@ int snp_proto_query_merge(const struct snp_proto_message *msg, const char *query
             continue;
         const char *eq = memchr(part, '=', plen);
         size_t nlen = eq ? (size_t)(eq - part) : plen;
-        long dn = url_decode(part, nlen, buf);
+        long dn = snp_proto_url_decode(part, nlen, buf);
         if (dn < 0) {
             snp_proto_error_set(err, SNP_PROTO_E_INVALID_FIELD, NULL, "bad percent escape");
             goto out;
@@ -2026,7 +2024,7 @@ int snp_proto_query_merge(const struct snp_proto_message *msg, const char *query
             goto out;
         }
         const char *val = eq ? eq + 1 : part + plen;
-        dn = url_decode(val, (size_t)(part + plen - val), buf);
+        dn = snp_proto_url_decode(val, (size_t)(part + plen - val), buf);
         if (dn < 0) {
             snp_proto_error_set(err, SNP_PROTO_E_INVALID_FIELD, name, "bad percent escape");
             goto out;

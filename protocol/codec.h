@@ -296,6 +296,14 @@ int snp_proto_query_merge(const struct snp_proto_message *msg, const char *query
                           struct snp_proto_error *err) SNP_PROTO_MUST_CHECK;
 
 /*
+ * Percent-decodes the `n` bytes at `s` as query strings are ('+' is a
+ * space) into `out`, which must hold at least n + 1 bytes; the result is
+ * NUL-terminated.  Returns the decoded length, or -1 on a malformed escape.
+ * A decoded NUL byte is kept: compare the length with strlen() to refuse it.
+ */
+long snp_proto_url_decode(const char *s, size_t n, char *out) SNP_PROTO_MUST_CHECK;
+
+/*
  * Copies every member of `params` (path parameters from snp_proto_route())
  * into `data`.  A member already in `data` with a different value gives
  * invalid_field on that field: the body must not contradict the URL.

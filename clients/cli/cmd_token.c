@@ -25,7 +25,8 @@ static const char token_usage[] =
     "  sur la sortie d'erreur.  Rôles : gp (avec --rpps, un praticien du territoire),\n"
     "  pharmacy, emergency, sas, professional, desk (avec --organisation, le n° d'une\n"
     "  organisation de ce type, affiché par snpctl import), coordinator, admin (un\n"
-    "  jeton admin est créé par un admin seulement).  --label : qui le détient, quel\n"
+    "  jeton admin est créé par un admin seulement), platform (le compte de la\n"
+    "  plateforme numérique SAS, docs/fhir.md).  --label : qui le détient, quel\n"
     "  poste (100 caractères au plus).  --expires-days : validité, 1 à 3650 jours\n"
     "  (sans : pas d'expiration).\n"
     "list : les jetons, du plus récent au plus ancien, sans leurs secrets.\n"
@@ -139,7 +140,7 @@ static json_t *create_data(struct ctl *c, const struct token_args *a)
 {
     if (!a->role) {
         ctl_usage_error(c, "--role manquant (gp, pharmacy, emergency, sas, professional, desk, "
-                           "coordinator, admin)");
+                           "coordinator, admin, platform)");
         return NULL;
     }
     json_t *role = one_value(c, "--role", a->role, LABELS_ROLE);
@@ -147,7 +148,8 @@ static json_t *create_data(struct ctl *c, const struct token_args *a)
         return NULL;
     const char *r = json_string_value(role);
     bool gp = strcmp(r, "gp") == 0;
-    bool requester = !gp && strcmp(r, "coordinator") != 0 && strcmp(r, "admin") != 0;
+    bool requester = !gp && strcmp(r, "coordinator") != 0 && strcmp(r, "admin") != 0 &&
+                     strcmp(r, "platform") != 0;
     json_int_t organisation = 0, days = 0;
     const char *why = NULL;
     if (a->rpps && !validate_rpps(a->rpps))

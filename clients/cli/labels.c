@@ -114,6 +114,7 @@ static const struct pair role[] = {
     {"desk", "guichet CPTS"},
     {"coordinator", "coordination CPTS"},
     {"admin", "administration"},
+    {"platform", "plateforme numérique SAS"},
     {NULL, NULL},
 };
 static const struct pair protocol[] = {

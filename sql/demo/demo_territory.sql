@@ -25,6 +25,10 @@ INSERT INTO territory (id, name, kind, time_zone, settings) VALUES
     ('demo-sas-35', 'SAS d''Ille-et-Vilaine (démo)',     'sas',  'Europe/Paris', '{}')
 ON CONFLICT (id) DO NOTHING;
 
+-- The CPTS's FINESS number, under which the national SAS platform shows its
+-- slots (docs/fhir.md).  A made-up number of the département's series.
+UPDATE territory SET finess = '350049871' WHERE id = 'demo-redon' AND finess IS NULL;
+
 -- The SAS regulates with the CPTS's capacity, and the CPTS may fall back on
 -- whatever the SAS of its département makes available.
 INSERT INTO territory_neighbour (territory_id, neighbour_id) VALUES

@@ -1,2 +1,2 @@
--- Start-up: every territory with its settings.
-SELECT id, name, kind, time_zone, settings::text FROM territory ORDER BY id
+-- Start-up: every territory with its settings and FINESS ('' when none).
+SELECT id, name, kind, time_zone, settings::text, coalesce(finess, '') FROM territory ORDER BY id

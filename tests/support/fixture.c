@@ -139,18 +139,22 @@ bool fix_wait_capacity(struct fixture *f, int port, json_int_t total, int timeou
     return false;
 }
 
+void fix_slot_start(int minutes, char out[32])
+{
+    time_t start = time(NULL) + 60 * minutes;
+    start -= start % 60;
+    struct tm tm;
+    gmtime_r(&start, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:00Z", &tm);
+}
+
 int fix_publish(struct fixture *f, enum fix_role gp, int n, int first_min, int every_min,
                 const char *audiences)
 {
     json_t *slots = json_array();
-    time_t now = time(NULL);
     for (int i = 0; i < n; i++) {
-        time_t start = now + 60 * (first_min + i * every_min);
-        start -= start % 60;
-        struct tm tm;
-        gmtime_r(&start, &tm);
         char buf[32];
-        strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:00Z", &tm);
+        fix_slot_start(first_min + i * every_min, buf);
         json_array_append_new(slots, json_pack("{s:s, s:i}", "start", buf, "duration_min", 20));
     }
     json_t *body = json_pack("{s:I, s:s, s:o, s:o}", "site_id",

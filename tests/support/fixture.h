@@ -69,6 +69,10 @@ json_t *fix_api_port(int port, const char *method, const char *path, const char 
  * did. */
 bool fix_wait_capacity(struct fixture *f, int port, json_int_t total, int timeout_ms);
 
+/* Writes the start of a slot `minutes` from now, rounded down to the minute,
+ * as "YYYY-MM-DDTHH:MM:00Z". */
+void fix_slot_start(int minutes, char out[32]);
+
 /* Publishes `n` office slots of 20 minutes for GP1 (or GP2) at site, the
  * first `first_min` minutes from now, one every `every_min` minutes, for the
  * given audiences (a JSON array text such as "[\"pharmacy\"]").  Returns the

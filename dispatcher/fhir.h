@@ -1,0 +1,85 @@
+/* The FHIR R4 interface for the national SAS platform (docs/fhir.md): the
+ * slot search of the platform's "CPTS" use case and the capability statement.
+ *
+ *   GET /fhir/metadata   the CapabilityStatement (no token needed)
+ *   GET /fhir/Slot       the platform's search, for tokens of role platform:
+ *                        free slots of the caller's territory open to the
+ *                        SAS, with their Schedule, Practitioner,
+ *                        PractitionerRole (Location contained),
+ *                        HealthcareService and Organization (the CPTS)
+ *
+ * Answers are built from the in-memory store only: no database query
+ * except the token look-up, which the authentication cache usually spares.
+ * Every failure is answered with an OperationOutcome.
+ */
+#ifndef SNP_FHIR_H
+#define SNP_FHIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "dispatcher/api.h"
+#include "dispatcher/buf.h"
+#include "dispatcher/server.h"
+#include "dispatcher/store.h"
+
+/* At most this many practitioner identifiers in one search, as the
+ * platform's specification says. */
+#define FHIR_MAX_PRACTITIONERS 25
+
+/* The answer's media type. */
+#define FHIR_MEDIA_TYPE "application/fhir+json"
+
+/* The server hook for requests under /fhir/ (ctx = the api).  Always ends
+ * with server_http_respond(), possibly after the token look-up. */
+void fhir_on_http(void *ctx, struct http_exchange *ex);
+
+/* A parsed slot search. */
+struct fhir_search {
+    int64_t ge; /* start=ge...: slots starting at or after this instant */
+    int64_t le; /* start=le...: and at or before this one */
+    char rpps[FHIR_MAX_PRACTITIONERS][12]; /* the RPPS numbers asked for */
+    size_t nrpps;
+    size_t nidentifiers;       /* identifiers given (ADELI numbers match nothing here) */
+    bool include_schedule;     /* _include=Slot:schedule */
+    bool include_actors;       /* _include:iterate=Schedule:actor */
+    bool include_service;      /* _include=Slot:service-type-reference */
+    bool include_organisation; /* _include:iterate=HealthcareService:organization */
+};
+
+/* Parses the query string of GET /fhir/Slot as the server keeps it
+ * (percent-encoded name=value pairs joined by '&').  Returns 0, or -1 with
+ * a sentence in `why` and, in `code`, the FHIR issue type of the refusal
+ * ("invalid", "not-supported", "too-costly"). */
+int fhir_search_parse(const char *query, struct fhir_search *out, const char **code, char *why,
+                      size_t whylen) __attribute__((warn_unused_result));
+
+/* Writes the searchset Bundle answering `q` over the slots of territory `t`
+ * at instant `now`, as JSON text; `base` is the server's address
+ * ("https://host") that fullUrls start with, `link_base` the one of the
+ * booking link put in each slot's comment ("" for none), `query` the query
+ * string for the self link.  Returns the text (the caller frees it) and its
+ * length in *len, or NULL when memory is short. */
+char *fhir_search_bundle(const struct store *st, const struct territory *t,
+                         const struct fhir_search *q, int64_t now, const char *base,
+                         const char *link_base, const char *query, size_t *len);
+
+/* The TRE-R314 slot types of a slot exposed to the SAS at instant `now`
+ * (docs/fhir.md, "Slot types"): FHIR_TYPE_* bits. */
+enum {
+    FHIR_TYPE_PUBLIC = 1 << 0,
+    FHIR_TYPE_PRO = 1 << 1,
+    FHIR_TYPE_SNP = 1 << 2,
+    FHIR_TYPE_CPTS = 1 << 3,
+};
+unsigned fhir_slot_types(const struct slot *s, int64_t now);
+
+/* An OperationOutcome with one issue of `severity` error (a new reference). */
+json_t *fhir_outcome(const char *code, const char *diagnostics);
+
+/* The CapabilityStatement of GET /fhir/metadata (a new reference). */
+json_t *fhir_capability(const char *base, int64_t now);
+
+#endif
