@@ -20,6 +20,7 @@
 
 struct commune {
     char insee[6];
+    char postal_code[6]; /* "" when unknown */
     char *name;
     double lat;
     double lon;
@@ -31,6 +32,7 @@ struct organisation {
     char kind[16];
     char *name;
     char finess[10]; /* "" when identified by RPPS */
+    char commune[6]; /* INSEE code of where it is */
 };
 
 /* A territory's settings (territory.settings in SQL), with their defaults
@@ -59,6 +61,8 @@ struct territory {
     size_t nneighbours;
     struct commune **communes;
     size_t ncommunes;
+    struct site **sites; /* its sites, by id (the store owns them) */
+    size_t nsites;
     /* Live slots (free, held, booked) sorted by start, then id. */
     struct slot **slots;
     size_t nslots;
@@ -72,12 +76,12 @@ struct territory {
 struct store {
     struct territory **territories;
     size_t nterritories;
-    struct idmap communes;      /* idmap_code_key(insee) -> struct commune */
-    struct idmap practitioners; /* idmap_code_key(rpps) -> struct practitioner */
-    struct idmap sites;         /* id -> struct site */
-    struct idmap organisations; /* id -> struct organisation */
-    struct idmap slots;         /* id -> struct slot (live ones) */
-    struct idmap requests;      /* id -> struct request (open ones) */
+    struct idmap communes;       /* idmap_code_key(insee) -> struct commune */
+    struct idmap practitioners;  /* idmap_code_key(rpps) -> struct practitioner */
+    struct idmap sites;          /* id -> struct site */
+    struct idmap organisations;  /* id -> struct organisation */
+    struct idmap slots;          /* id -> struct slot (live ones) */
+    struct idmap requests;       /* id -> struct request (open ones) */
     struct store_reload *reload; /* the reference reload running, or NULL */
     bool reference_stale;        /* the last reload failed: housekeeping retries it */
 };

@@ -1,4 +1,4 @@
 -- Start-up: the communes of every territory, with their centroids.
-SELECT c.insee, c.name, c.latitude, c.longitude, tc.territory_id
+SELECT c.insee, c.name, c.latitude, c.longitude, tc.territory_id, coalesce(c.postal_code, '')
   FROM commune c JOIN territory_commune tc ON tc.insee = c.insee
  ORDER BY c.insee

@@ -724,6 +724,10 @@ Test(snpctl, gp_publishes_lists_and_withdraws)
     cr_expect(strstr(r.out, "Début") && strstr(r.out, "Statut") && strstr(r.out, "libre"), "%s",
               r.out);
     cr_expect(strstr(r.out, "Cabinet du Port"), "%s", r.out);
+    /* The site's number, which publish --site takes, is in the list. */
+    char place[64];
+    snprintf(place, sizeof(place), "(lieu n° %lld)", (long long)f.site_gp1);
+    cr_expect(strstr(r.out, place), "%s not in %s", place, r.out);
     run_free(&r);
 
     /* Withdraw two; again is a conflict the server explains. */
@@ -823,11 +827,33 @@ Test(snpctl, whoami)
     cr_expect_str_eq(json_string_value(json_object_get(j, "role")), "pharmacy");
     cr_expect_str_eq(json_string_value(json_object_get(j, "territory_id")), FIX_TERRITORY);
     cr_expect_eq(json_integer_value(json_object_get(j, "organisation_id")), f.pharmacy_id);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "organisation_commune_insee")), "35236");
+    cr_expect_null(json_object_get(j, "sites"), "only a gp's session lists sites");
     json_decref(j);
+    assert_conforming(&r);
     run_free(&r);
     r = CTL(tok(FIX_GP_1), "whoami");
     cr_expect_eq(r.status, 0);
     cr_expect(strstr(r.out, FIX_GP1), "%s", r.out);
+    /* The sites where the GP practises, with the numbers publish takes:
+     * Cabinet du Port and the CSNP, not the other GP's Cabinet d'Allaire. */
+    char port[64], csnp[64];
+    snprintf(port, sizeof(port), "n° %lld — Cabinet du Port", (long long)f.site_gp1);
+    snprintf(csnp, sizeof(csnp), "n° %lld — CSNP de Redon", (long long)f.site_csnp);
+    cr_expect(strstr(r.out, port) && strstr(r.out, csnp), "%s", r.out);
+    cr_expect_null(strstr(r.out, "Allaire"), "%s", r.out);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_2), "whoami", "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    assert_conforming(&r);
+    j = json_line(r.out, 0);
+    json_t *sites = json_object_get(j, "sites");
+    cr_assert_eq(json_array_size(sites), 2, "%s", r.out);
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(sites, 0), "site_id")),
+                 f.site_gp2 < f.site_csnp ? f.site_gp2 : f.site_csnp);
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(sites, 1), "site_id")),
+                 f.site_gp2 < f.site_csnp ? f.site_csnp : f.site_gp2);
+    json_decref(j);
     run_free(&r);
 }
 
@@ -1193,11 +1219,32 @@ Test(snpctl, coordinator_territory_and_indicators)
     json_t *j = json_line(r.out, 0);
     cr_expect_str_eq(json_string_value(json_object_get(j, "territory_id")), FIX_TERRITORY);
     cr_expect_eq(json_array_size(json_object_get(j, "communes")), 2);
+    /* Postal codes and the sites with their ids (protocol 1.2.0). */
+    json_t *cm;
+    size_t k;
+    json_array_foreach (json_object_get(j, "communes"), k, cm) {
+        const char *insee = json_string_value(json_object_get(cm, "insee"));
+        cr_expect_str_eq(json_string_value(json_object_get(cm, "postal_code")),
+                         strcmp(insee, "35236") == 0 ? "35600" : "56350");
+    }
+    json_t *sites = json_object_get(j, "sites");
+    cr_assert_eq(json_array_size(sites), 3, "%s", r.out);
+    json_t *first = json_array_get(sites, 0);
+    cr_expect_eq(json_integer_value(json_object_get(first, "site_id")), f.site_gp1);
+    cr_expect_str_eq(json_string_value(json_object_get(first, "name")), "Cabinet du Port");
+    cr_expect_str_eq(json_string_value(json_object_get(first, "kind")), "practice");
+    cr_expect_str_eq(json_string_value(json_object_get(first, "commune_insee")), "35236");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(sites, 2), "kind")), "csnp");
+    assert_conforming(&r);
     json_decref(j);
     run_free(&r);
     r = CTL(tok(FIX_GP_1), "territory", "show");
     cr_expect_eq(r.status, 0);
     cr_expect(strstr(r.out, "Allaire") && strstr(r.out, "hold_seconds"), "%s", r.out);
+    cr_expect(strstr(r.out, "56350") && strstr(r.out, "3 lieux de consultation"), "%s", r.out);
+    char allaire[64];
+    snprintf(allaire, sizeof(allaire), "%lld  Cabinet d'Allaire", (long long)f.site_gp2);
+    cr_expect(strstr(r.out, allaire), "%s not in %s", allaire, r.out);
     run_free(&r);
 
     r = CTL(tok(FIX_COORDINATOR), "territory", "set", "hold_seconds=120",
