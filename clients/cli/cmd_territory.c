@@ -335,7 +335,8 @@ int cmd_indicators(struct ctl *c, int argc, char **argv)
         const char *unit = ctl_str(ind, "unit");
         /* The catalogue's French label; the code name from older servers. */
         const char *name = ctl_str(ind, "label") ? ctl_str(ind, "label") : ctl_str(ind, "name");
-        const char *row[] = {name, value, unit ? unit : "", version};
+        const char *row[] = {name, value, unit ? labels_get(LABELS_INDICATOR_UNIT, unit) : "",
+                             version};
         table_add(&t, row);
     }
     if (t.nrows == 0)

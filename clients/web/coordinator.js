@@ -69,7 +69,7 @@ function main({ client, session, territory }) {
 
   const fmtValue = (ind) => {
     if (ind.unit === 'ratio') return `${(ind.value * 100).toLocaleString('fr-FR', { maximumFractionDigits: 1 })} %`;
-    return `${ind.value.toLocaleString('fr-FR')}${ind.unit ? ` ${ind.unit}` : ''}`;
+    return `${ind.value.toLocaleString('fr-FR')}${ind.unit ? ` ${label('indicator_unit', ind.unit)}` : ''}`;
   };
 
   async function loadIndicators() {

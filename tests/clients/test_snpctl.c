@@ -24,6 +24,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
+#include "clients/cli/labels.h"
 #include "dispatcher/timeutil.h"
 #include "dispatcher/validate.h"
 #include "tests/support/fixture.h"
@@ -1740,4 +1741,96 @@ Test(snpctl, token_list_and_revoke)
     cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
     cr_expect(strstr(r.err, "forbidden"), "%s", r.err);
     run_free(&r);
+}
+
+/* ---- one French name per value -------------------------------------------- */
+
+/* Copies LABEL with its first character in lower case (ASCII, or the two
+ * capitals the labels start with: "Œ" and "À"), unless it starts an acronym
+ * ("ORL"), so that snpctl's lower-case labels compare with the pages' and
+ * the catalogue's. */
+static void first_lower(const char *label, char *out, size_t n)
+{
+    if (strncmp(label, "Œ", strlen("Œ")) == 0)
+        snprintf(out, n, "œ%s", label + strlen("Œ"));
+    else if (strncmp(label, "À", strlen("À")) == 0)
+        snprintf(out, n, "à%s", label + strlen("À"));
+    else {
+        snprintf(out, n, "%s", label);
+        if (out[0] >= 'A' && out[0] <= 'Z' && !(out[1] >= 'A' && out[1] <= 'Z'))
+            out[0] = (char)(out[0] - 'A' + 'a');
+    }
+}
+
+/* The label of KEY in the table NAME of LABELS in clients/web/app.js
+ * ("  motif: {" ... "  },", one "key: 'Label'," a line), in `out`. */
+static bool web_label(const char *app_js, const char *name, const char *key, char *out, size_t n)
+{
+    char head[64];
+    snprintf(head, sizeof(head), "\n  %s: {", name);
+    const char *block = strstr(app_js, head);
+    if (!block)
+        return false;
+    const char *end = strstr(block, "\n  },");
+    const char *inline_end = strchr(block + strlen(head), '}');
+    if (!end || (inline_end && inline_end < end))
+        end = inline_end; /* a table written on one line */
+    char pattern[64];
+    for (int quoted = 0; quoted < 2; quoted++) {
+        snprintf(pattern, sizeof(pattern), quoted ? "'%s': '" : " %s: '", key);
+        const char *at = strstr(block, pattern);
+        if (at && at < end) {
+            at += strlen(pattern);
+            const char *close = strchr(at, '\'');
+            snprintf(out, n, "%.*s", (int)(close - at), at);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The motif and urgency a request is made with are named alike on the
+ * request form, in snpctl and in the indicator catalogue that the
+ * coordinator's figures show (a pharmacist once chose "Maux de tête" and found
+ * "Céphalée" in the figures). */
+Test(snpctl, labels_match_the_catalogue)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/clients/web/app.js", getenv("SNP_SOURCE_DIR"));
+    FILE *fp = fopen(path, "r");
+    cr_assert_not_null(fp, "%s", path);
+    static char app_js[65536];
+    size_t len = fread(app_js, 1, sizeof(app_js) - 1, fp);
+    app_js[len] = '\0';
+    fclose(fp);
+    static const struct {
+        const char *breakdown, *web_table;
+        enum labels_kind kind;
+    } tables[] = {
+        {"motif", "motif", LABELS_MOTIF},
+        {"urgency", "urgency", LABELS_URGENCY},
+    };
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+        char sql[256];
+        snprintf(sql, sizeof(sql),
+                 "SELECT key, label_fr FROM indicator_key_label WHERE breakdown = '%s' "
+                 "ORDER BY position",
+                 tables[t].breakdown);
+        PGresult *res = pgtest_exec(&f.pg, sql);
+        cr_assert_gt(PQntuples(res), 2, "no %s labels in the catalogue", tables[t].breakdown);
+        for (int i = 0; i < PQntuples(res); i++) {
+            const char *key = PQgetvalue(res, i, 0);
+            char catalogue[128], web[128], web_lower[128];
+            first_lower(PQgetvalue(res, i, 1), catalogue, sizeof(catalogue));
+            cr_expect(web_label(app_js, tables[t].web_table, key, web, sizeof(web)),
+                      "app.js has no %s label for %s", tables[t].web_table, key);
+            first_lower(web, web_lower, sizeof(web_lower));
+            cr_expect_str_eq(web_lower, catalogue, "%s %s: app.js \"%s\", catalogue \"%s\"",
+                             tables[t].breakdown, key, web, PQgetvalue(res, i, 1));
+            cr_expect_str_eq(labels_get(tables[t].kind, key), catalogue,
+                             "%s %s: snpctl \"%s\", catalogue \"%s\"", tables[t].breakdown, key,
+                             labels_get(tables[t].kind, key), PQgetvalue(res, i, 1));
+        }
+        PQclear(res);
+    }
 }

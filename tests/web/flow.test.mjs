@@ -140,7 +140,12 @@ test('pharmacist: fills the form, gets the offer with a running countdown, confi
   await pharmacy.fill('#rq-name', 'Jeanne Dupont');
   await pharmacy.fill('#rq-birth', '1951');
   await pharmacy.check('input[name="sex"][value="female"]');
-  await pharmacy.selectOption('#rq-commune', { label: 'Redon' });
+  // The commune is the pharmacy's own, Redon, not the first in alphabetical
+  // order; postal codes come with the names.  The request goes with it.
+  assert.equal(await pharmacy.$eval('#rq-commune', (s) => s.options[0].textContent), 'Allaire (56350)');
+  assert.equal(await pharmacy.$eval('#rq-commune', (s) => s.selectedOptions[0].textContent), 'Redon (35600)');
+  // One French name per motif: the form's is the coordinator's figures' one.
+  assert.equal(await pharmacy.$eval('#rq-motif option[value="headache"]', (o) => o.textContent), 'Maux de tête');
   await pharmacy.fill('#rq-phone', '06 12 34 56 78');
   await pharmacy.check('#rq-has-mt');
   await pharmacy.selectOption('#rq-motif', 'ent');
@@ -154,6 +159,9 @@ test('pharmacist: fills the form, gets the offer with a running countdown, confi
   assert.ok(Date.now() - started < 60000, 'the form is filled and sent in under a minute');
   // The offer is the GP's first slot tomorrow, held with a countdown.
   assert.match(await pharmacy.textContent('#offer-when'), /à 08:00$/);
+  // Within 48 h: the deadline is a day and a time, said in French.
+  assert.match(await pharmacy.textContent('#offer-summary'),
+    /· à voir (demain|(lun|mar|mer|jeu|ven|sam|dim)\. \d\d\/\d\d) avant \d\d:\d\d$/);
   assert.match(await pharmacy.textContent('#offer'), /Dr Anne Le Guen/);
   const first = await pharmacy.textContent('#countdown-time');
   assert.match(first, /^[0-3]:[0-5][0-9]$/);
@@ -168,10 +176,27 @@ test('pharmacist: fills the form, gets the offer with a running countdown, confi
   await pharmacy.click('#offer-accept');
   await pharmacy.waitForSelector('#booked');
   assert.match(await pharmacy.textContent('#booked'), /Rendez-vous confirmé.*08:00/);
+  const mine = await api('pharmacy', 'GET', '/requests');
+  assert.equal(mine.requests[0].patient.commune_insee, '35236', 'the request left with the pharmacy’s commune');
   assert.match(await pharmacy.textContent('#offer-status'), /Rendez-vous pris/);
   await pharmacy.waitForSelector('#requests-list li .badge.booked');
   await shot(pharmacy, 'pharmacy-booked-phone');
   await assertLabelled(pharmacy, 'request.html (pharmacy)');
+  // Deadlines as a pharmacist says them, on Friday 4 December 2026: a
+  // same-day request ends at Saturday 00:00, which is tonight's midnight.
+  const said = await pharmacy.evaluate(async () => {
+    const { fmtDeadline } = await import('/app.js');
+    return [
+      fmtDeadline('2026-12-05T00:00:00+01:00', '2026-12-04'),
+      fmtDeadline('2026-12-05T10:15:00+01:00', '2026-12-04'),
+      fmtDeadline('2026-12-04T18:30:00+01:00', '2026-12-04'),
+      fmtDeadline('2026-12-06T00:00:00+01:00', '2026-12-04'),
+      fmtDeadline('2026-12-07T10:15:00+01:00', '2026-12-04'),
+      fmtDeadline('2027-01-01T00:00:00+01:00', '2026-12-31'),
+    ];
+  });
+  assert.deepEqual(said, ['aujourd’hui avant minuit', 'demain avant 10:15', 'aujourd’hui avant 18:30',
+    'demain avant minuit', 'lun. 07/12 avant 10:15', 'aujourd’hui avant minuit']);
 });
 
 test('GP: the booking arrives live, with the patient, without a reload', async () => {
@@ -217,7 +242,7 @@ test('emergency: triage fields, the printable slip, then the patient’s refusal
   await page.fill('#rq-name', 'Paul Le Bihan');
   await page.fill('#rq-birth', '17/05/1984');
   await page.check('input[name="sex"][value="male"]');
-  await page.selectOption('#rq-commune', { label: 'Saint-Nicolas-de-Redon' });
+  await page.selectOption('#rq-commune', { label: 'Saint-Nicolas-de-Redon (44460)' });
   await page.selectOption('#rq-motif', 'musculoskeletal');
   await page.check('input[name="urgency"][value="48h"]');
   await page.selectOption('#rq-triage', '5');
@@ -270,7 +295,7 @@ test('SAS: books on behalf of a patient from the board, which follows live', asy
   await board.fill('#rq-name', 'Marie Rouxel');
   await board.fill('#rq-birth', '12/03/2015');
   await board.check('input[name="sex"][value="female"]');
-  await board.selectOption('#rq-commune', { label: 'Bains-sur-Oust' });
+  await board.selectOption('#rq-commune', { label: 'Bains-sur-Oust (35600)' });
   await board.selectOption('#rq-motif', 'fever');
   await board.check('input[name="urgency"][value="48h"]');
   await board.fill('#rq-regulator', 'Dr Le Goff');
@@ -336,7 +361,7 @@ test('professional: a waiting request gets its offer live when the GP publishes;
   await page.check('#rq-initials');
   await page.fill('#rq-birth', '1938');
   await page.check('input[name="sex"][value="male"]');
-  await page.selectOption('#rq-commune', { label: 'Avessac' });
+  await page.selectOption('#rq-commune', { label: 'Avessac (44460)' });
   await page.selectOption('#rq-motif', 'respiratory');
   await page.check('input[name="urgency"][value="48h"]');
   await page.uncheck('input[name="modes"][value="office"]');
@@ -382,6 +407,10 @@ test('coordinator: indicators shown honestly, settings updated', async () => {
   if (await page.locator('#indicators-unavailable').count()) {
     assert.match(await page.textContent('#indicators-box'), /Indicateurs pas encore disponibles/);
     assert.doesNotMatch(await page.textContent('#indicators-box'), /\d/, 'no figure is shown');
+  } else {
+    const text = await page.textContent('#indicators-table');
+    assert.doesNotMatch(text, /\b(hours|minutes|percent)\b/, 'no unit in English');
+    assert.doesNotMatch(text, /Céphalée|Le jour même/, 'the form’s names, not others');
   }
   await page.fill('#set-hold_seconds', '240');
   await page.fill('#set-w-distance_per_km', '0.2');
@@ -420,6 +449,10 @@ test('coordinator: indicators, once served, show as a table and a chart', async 
             { name: 'slots_offered', value: 412, definition_version: 1 },
             { name: 'bookings', value: 301, definition_version: 1 },
             { name: 'no_show_rate', value: 0.04, unit: 'ratio', definition_version: 2 },
+            // The units snpd writes (docs/indicators.md), shown in French.
+            { name: 'slot_hours_published', label: 'Heures de créneaux publiées', value: 12.5, unit: 'hours', definition_version: 1 },
+            { name: 'delay_median', label: 'Délai médian', value: 35, unit: 'minutes', definition_version: 1 },
+            { name: 'requests_served_share', label: 'Part des demandes servies', value: 87.5, unit: 'percent', definition_version: 1 },
           ],
         },
       }));
@@ -428,9 +461,13 @@ test('coordinator: indicators, once served, show as a table and a chart', async 
   await page.goto(`${URL_BASE}/coordinator.html`);
   await page.waitForSelector('#indicators-table');
   const rows = await page.locator('#indicators-table tbody tr').allTextContents();
-  assert.equal(rows.length, 3);
+  assert.equal(rows.length, 6);
   assert.match(rows[0], /Créneaux mis à disposition.*412.*v1/);
   assert.match(rows[2], /Taux de patients absents.*4 %.*v2/);
+  assert.match(rows[3], /Heures de créneaux publiées.*12,5 h.*v1/);
+  assert.match(rows[4], /Délai médian.*35 min.*v1/);
+  assert.match(rows[5], /Part des demandes servies.*87,5 %.*v1/);
+  assert.doesNotMatch(rows.join(' '), /\b(hours|minutes|percent)\b/, 'no unit in English');
   assert.equal(await page.locator('#indicators-box svg.chart rect').count(), 2, 'counts are charted, ratios are not');
   await shotElement(page.locator('#indicators-card'), 'coordinator-indicators-mocked-phone');
   await page.context().close();
