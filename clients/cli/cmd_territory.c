@@ -272,6 +272,37 @@ static int on_month(void *state, int id, const char *arg)
     return CTL_OK;
 }
 
+/* Whether the indicator `name` is of the indicator `code` (`code` or
+ * `code__key`, the breakdown's cells). */
+static bool same_indicator(const char *name, const char *code, size_t len)
+{
+    return name && strncmp(name, code, len) == 0 &&
+           (name[len] == '\0' || strncmp(name + len, "__", 2) == 0);
+}
+
+/* The indicators with the masked cells (protocol 1.2.0, `masked`) put back
+ * among them, each after the last figure of its indicator, or at the end:
+ * shown as masked, never dropped.  Returns a new array. */
+static json_t *with_masked(json_t *indicators, json_t *masked)
+{
+    json_t *rows = json_copy(indicators);
+    size_t i;
+    json_t *m;
+    json_array_foreach (masked, i, m) {
+        const char *name = ctl_str(m, "name");
+        if (!name)
+            continue;
+        const char *sep = strstr(name, "__");
+        size_t len = sep ? (size_t)(sep - name) : strlen(name);
+        size_t at = json_array_size(rows);
+        for (size_t k = 0; k < json_array_size(rows); k++)
+            if (same_indicator(ctl_str(json_array_get(rows, k), "name"), name, len))
+                at = k + 1;
+        json_array_insert(rows, at, m);
+    }
+    return rows;
+}
+
 int cmd_indicators(struct ctl *c, int argc, char **argv)
 {
     c->usage = indicators_usage;
@@ -328,17 +359,28 @@ int cmd_indicators(struct ctl *c, int argc, char **argv)
     table_align_right(&t, 3);
     size_t i;
     json_t *ind;
-    json_array_foreach (json_object_get(r, "indicators"), i, ind) {
+    json_t *rows = with_masked(json_object_get(r, "indicators"), json_object_get(r, "masked"));
+    json_array_foreach (rows, i, ind) {
         char value[32], version[16];
-        snprintf(value, sizeof(value), "%g", json_number_value(json_object_get(ind, "value")));
+        const char *reason = ctl_str(ind, "reason");
+        if (!reason)
+            snprintf(value, sizeof(value), "%g", json_number_value(json_object_get(ind, "value")));
+        else if (strcmp(reason, "small_count") == 0 && ctl_int(ind, "below") > 0)
+            snprintf(value, sizeof(value), "< %lld", (long long)ctl_int(ind, "below"));
+        else
+            snprintf(value, sizeof(value), "masqué");
         snprintf(version, sizeof(version), "%lld", (long long)ctl_int(ind, "definition_version"));
         const char *unit = ctl_str(ind, "unit");
         /* The catalogue's French label; the code name from older servers. */
         const char *name = ctl_str(ind, "label") ? ctl_str(ind, "label") : ctl_str(ind, "name");
-        const char *row[] = {name, value, unit ? labels_get(LABELS_INDICATOR_UNIT, unit) : "",
+        const char *row[] = {name, value,
+                             reason ? "secret statistique"
+                             : unit ? labels_get(LABELS_INDICATOR_UNIT, unit)
+                                    : "",
                              version};
         table_add(&t, row);
     }
+    json_decref(rows);
     if (t.nrows == 0)
         printf("Aucun indicateur pour ce mois.\n");
     else

@@ -1282,6 +1282,33 @@ Test(snpctl, coordinator_territory_and_indicators)
     r = CTL(tok(FIX_PHARMACY), "indicators");
     cr_expect_eq(r.status, 1);
     run_free(&r);
+
+    /* One request this month: "Demandes reçues" describes one patient and is
+     * shown masked, "< 5", never dropped; units are French. */
+    struct fix_booking bk;
+    fix_book(&f, "ind-1", "Jeanne Dupont", "06 12 34 56 78", 90, &bk);
+    r = CTL(tok(FIX_COORDINATOR), "indicators", "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    assert_conforming(&r);
+    j = json_line(r.out, 0);
+    json_t *masked = json_object_get(j, "masked");
+    bool requests_masked = false;
+    size_t mk;
+    json_t *m;
+    json_array_foreach (masked, mk, m)
+        requests_masked |= strcmp(json_string_value(json_object_get(m, "name")), "requests") == 0;
+    cr_expect(requests_masked, "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+    r = CTL(tok(FIX_COORDINATOR), "indicators");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    const char *line = strstr(r.out, "\nDemandes reçues ");
+    cr_expect(line && strstr(line, "< 5") && strstr(line, "< 5") < strchr(line + 1, '\n') &&
+                  strstr(line, "secret statistique") < strchr(line + 1, '\n'),
+              "%s", r.out);
+    cr_expect_null(strstr(r.out, " hours "), "%s", r.out);
+    cr_expect_null(strstr(r.out, " percent "), "%s", r.out);
+    run_free(&r);
 }
 
 /* ---- import and tokens, as the coordinator -------------------------------- */

@@ -411,6 +411,16 @@ test('coordinator: indicators shown honestly, settings updated', async () => {
     const text = await page.textContent('#indicators-table');
     assert.doesNotMatch(text, /\b(hours|minutes|percent)\b/, 'no unit in English');
     assert.doesNotMatch(text, /Céphalée|Le jour même/, 'the form’s names, not others');
+    // Masked cells are shown as masked, never dropped: the flows above made
+    // fewer than 5 requests this month, so "Demandes reçues" is masked.
+    const served = await api('coordinator', 'GET', `/indicators?month=${await page.inputValue('#month')}`);
+    assert.ok(served.masked.some((m) => m.name === 'requests' && m.reason === 'small_count'), JSON.stringify(served.masked));
+    const rows = await page.locator('#indicators-table tbody tr').allTextContents();
+    assert.equal(rows.length, served.indicators.length + served.masked.length, 'every cell has its row');
+    assert.ok(rows.some((r) => /^Demandes reçues\s*requests\s*< 5/.test(r)), rows.slice(0, 5).join(' | '));
+    for (const m of served.masked) {
+      assert.ok(rows.some((r) => r.startsWith(m.label) && (/< \d+/.test(r) || /masqué/.test(r))), `${m.name} is not shown as masked`);
+    }
   }
   await page.fill('#set-hold_seconds', '240');
   await page.fill('#set-w-distance_per_km', '0.2');
@@ -454,6 +464,10 @@ test('coordinator: indicators, once served, show as a table and a chart', async 
             { name: 'delay_median', label: 'Délai médian', value: 35, unit: 'minutes', definition_version: 1 },
             { name: 'requests_served_share', label: 'Part des demandes servies', value: 87.5, unit: 'percent', definition_version: 1 },
           ],
+          masked: [
+            { name: 'bookings__35219', label: 'Rendez-vous pris — Pipriac (35219)', reason: 'small_count', below: 5, definition_version: 1 },
+            { name: 'bookings__35236', label: 'Rendez-vous pris — Redon (35236)', reason: 'complementary', definition_version: 1 },
+          ],
         },
       }));
     });
@@ -461,12 +475,16 @@ test('coordinator: indicators, once served, show as a table and a chart', async 
   await page.goto(`${URL_BASE}/coordinator.html`);
   await page.waitForSelector('#indicators-table');
   const rows = await page.locator('#indicators-table tbody tr').allTextContents();
-  assert.equal(rows.length, 6);
+  assert.equal(rows.length, 8);
   assert.match(rows[0], /Créneaux mis à disposition.*412.*v1/);
-  assert.match(rows[2], /Taux de patients absents.*4 %.*v2/);
-  assert.match(rows[3], /Heures de créneaux publiées.*12,5 h.*v1/);
-  assert.match(rows[4], /Délai médian.*35 min.*v1/);
-  assert.match(rows[5], /Part des demandes servies.*87,5 %.*v1/);
+  // Masked cells follow their indicator's figures, shown as masked.
+  assert.match(rows[2], /Rendez-vous pris — Pipriac \(35219\).*< 5.*secret stat\..*v1/);
+  assert.match(await page.getAttribute('#indicators-table tbody tr:nth-child(3) td.masked', 'title'), /moins de 5 patients/);
+  assert.match(rows[3], /Rendez-vous pris — Redon \(35236\).*masqué.*v1/);
+  assert.match(rows[4], /Taux de patients absents.*4 %.*v2/);
+  assert.match(rows[5], /Heures de créneaux publiées.*12,5 h.*v1/);
+  assert.match(rows[6], /Délai médian.*35 min.*v1/);
+  assert.match(rows[7], /Part des demandes servies.*87,5 %.*v1/);
   assert.doesNotMatch(rows.join(' '), /\b(hours|minutes|percent)\b/, 'no unit in English');
   assert.equal(await page.locator('#indicators-box svg.chart rect').count(), 2, 'counts are charted, ratios are not');
   await shotElement(page.locator('#indicators-card'), 'coordinator-indicators-mocked-phone');
