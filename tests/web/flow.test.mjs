@@ -81,21 +81,25 @@ test('sign-in: a wrong token is refused, a good one opens the menu of its role (
   await page.context().close();
 });
 
-test('GP: publishes tomorrow morning in two clicks once the site is known', async () => {
+test('GP: publishes tomorrow morning in two clicks, the site known from the sign-in', async () => {
   gp = await newPage(browser, PHONE, 'gp');
   await signIn(gp, 'gp', 'gp.html');
   await gp.waitForSelector('#slots-list p');
   assert.match(await gp.textContent('#slots-list'), /Aucun créneau/);
-  // No slot, so no known site: the page asks for its number, once.
-  await gp.click('[data-preset="tomorrow-morning"]');
-  await gp.waitForSelector('#publish-message:has-text("site")');
-  assert.equal(await gp.evaluate(() => document.activeElement.id), 'site-id');
+  // No slot yet, but the sign-in says where the GP practises: the practice
+  // is chosen, no number to type.
+  assert.equal(await gp.inputValue('#site'), String(siteId));
+  assert.match(await gp.textContent('#site option:checked'), /Cabinet médical du Port \(cabinet, Redon\)/);
+  assert.ok(await gp.isHidden('#site-id-field'));
+  // Another site by its number is still possible, and remembered on this
+  // device: after a reload the practice of that number is chosen.
+  await gp.click('#settings summary');
+  await gp.selectOption('#site', 'other');
   await gp.fill('#site-id', String(siteId));
   await gp.dispatchEvent('#site-id', 'change');
-  // The number is remembered on this device: after a reload, two clicks.
   await gp.reload();
   await gp.waitForSelector('#conn[data-status="online"]');
-  assert.equal(await gp.inputValue('#site-id'), String(siteId));
+  assert.equal(await gp.inputValue('#site'), String(siteId));
   await gp.click('[data-preset="tomorrow-morning"]'); // click 1
   await gp.waitForSelector('#confirm:not([hidden])');
   assert.match(await gp.textContent('#confirm-text'), new RegExp(`${PUBLISHED} créneaux de 20 min .* de 08:00 à 12:00`));
