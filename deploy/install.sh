@@ -5,7 +5,8 @@
 #
 #   deploy/install.sh [--browser] [--ha]
 #
-#   --browser   also install chromium and Node.js/npm (browser tests).
+#   --browser   also install chromium and Node.js/npm (browser tests; Debian
+#               12's nodejs 18 is enough for tests/web's playwright-core).
 #   --ha        also install Patroni, etcd and HAProxy (deploy/ha/ and its
 #               failover test).
 set -euo pipefail

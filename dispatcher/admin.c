@@ -124,6 +124,11 @@ static int oneshot_run(const struct config *cfg, enum sql_id query, int nparams,
     o.params = params;
     o.print = print;
     o.arg = arg;
+    char err[256];
+    if (!config_check_database(cfg, err, sizeof(err))) {
+        fprintf(stderr, "snpd: %s\n", err);
+        return 2;
+    }
     uv_loop_init(&loop);
     uv_timer_init(&loop, &o.deadline);
     if (db_init(&o.db, &loop, cfg->database, 1) != 0) {
@@ -286,6 +291,10 @@ static int token_revoke(const struct config *cfg, int argc, char **argv)
 {
     const char *id = NULL, *label = NULL;
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0) {
+            fputs(token_usage, stdout);
+            return 0;
+        }
         if (strcmp(argv[i], "--label") == 0 && i + 1 < argc)
             label = argv[++i];
         else if (strspn(argv[i], "0123456789") == strlen(argv[i]) && *argv[i] && !id)
@@ -309,6 +318,10 @@ static int token_list(const struct config *cfg, int argc, char **argv)
 {
     const char *territory = NULL;
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0) {
+            fputs(token_usage, stdout);
+            return 0;
+        }
         if (strcmp(argv[i], "--territory") == 0 && i + 1 < argc) {
             territory = argv[++i];
         } else {

@@ -360,17 +360,34 @@ void api_on_ws_free(void *ctx, struct ws_client *ws)
     ws->session = NULL;
 }
 
+/* The auth answer (protocol type "session"): who the token identifies,
+ * with what the store knows of it: a gp's sites in the caller's territory,
+ * a requester organisation's commune. */
 static json_t *session_json(const struct caller *caller, const char *organisation_name,
-                            int64_t expires_at, const struct territory *t)
+                            int64_t expires_at, const struct store *st)
 {
+    const struct territory *t = store_territory(st, caller->territory);
     json_t *j = json_pack("{s:I, s:s, s:s}", "token_id", (json_int_t)caller->token_id, "role",
                           token_role_name(caller->role), "territory_id", caller->territory);
     char buf[TIMEUTIL_RFC3339_SIZE];
     const struct timeutil_zone *zone = t ? t->zone : timeutil_zone_find("Europe/Paris");
-    if (caller->rpps[0])
+    if (caller->rpps[0]) {
         json_object_set_new(j, "rpps", json_string(caller->rpps));
-    if (caller->organisation_id > 0)
+        const struct practitioner *p = store_practitioner(st, caller->rpps);
+        json_t *sites = json_array();
+        for (size_t i = 0; p && i < p->nsites; i++)
+            if (p->sites[i]->territory == t)
+                json_array_append_new(sites, json_pack("{s:I, s:s}", "site_id",
+                                                       (json_int_t)p->sites[i]->id, "name",
+                                                       p->sites[i]->name));
+        json_object_set_new(j, "sites", sites);
+    }
+    if (caller->organisation_id > 0) {
         json_object_set_new(j, "organisation_id", json_integer(caller->organisation_id));
+        const struct organisation *o = idmap_get(&st->organisations, caller->organisation_id);
+        if (o && o->commune[0])
+            json_object_set_new(j, "organisation_commune_insee", json_string(o->commune));
+    }
     if (organisation_name && *organisation_name)
         json_object_set_new(j, "organisation_name", json_string(organisation_name));
     if (expires_at > 0 && timeutil_format_rfc3339(zone, expires_at, buf, sizeof(buf)))
@@ -391,8 +408,7 @@ static void on_ws_auth_message(void *arg, const struct caller *caller,
     }
     if (c->ws->session)
         session_start(c->ws, caller, expires_at);
-    json_t *data = session_json(caller, organisation_name, expires_at,
-                                store_territory(&c->api->dispatch->store, caller->territory));
+    json_t *data = session_json(caller, organisation_name, expires_at, &c->api->dispatch->store);
     call_ok(c, data);
     json_decref(data);
 }

@@ -305,7 +305,7 @@ bool config_load_env(struct config *cfg, char *const *envp, char *err, size_t er
     return true;
 }
 
-bool config_check(const struct config *cfg, char *err, size_t errlen)
+bool config_check_database(const struct config *cfg, char *err, size_t errlen)
 {
     if (cfg->database[0] == '\0') {
         snprintf(err, errlen,
@@ -313,6 +313,16 @@ bool config_check(const struct config *cfg, char *err, size_t errlen)
                  "SNPD_DATABASE_URL or --database");
         return false;
     }
+    return true;
+}
+
+bool config_check(const struct config *cfg, char *err, size_t errlen)
+{
+    return config_check_database(cfg, err, errlen) && config_check_values(cfg, err, errlen);
+}
+
+bool config_check_values(const struct config *cfg, char *err, size_t errlen)
+{
     if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
         snprintf(err, errlen, "tls_cert and tls_key go together: set both or neither");
         return false;

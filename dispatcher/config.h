@@ -64,9 +64,22 @@ bool config_load_file(struct config *cfg, const char *path, char *err, size_t er
 bool config_load_env(struct config *cfg, char *const *envp, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* Checks the combination of values (for instance a TLS key without its
- * certificate).  Returns false with a message in `err`. */
+/* Checks that a database is configured and the combination of values (for
+ * instance a TLS key without its certificate): config_check_database, then
+ * config_check_values.  Returns false with a message in `err`. */
 bool config_check(const struct config *cfg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Checks that a database is configured; returns false with a message in
+ * `err` saying how to set one.  The administrative commands call it when
+ * they connect, after parsing their arguments, so that their --help needs no
+ * configuration. */
+bool config_check_database(const struct config *cfg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Checks the combination of values other than the database; returns false
+ * with a message in `err`. */
+bool config_check_values(const struct config *cfg, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 #endif

@@ -935,6 +935,11 @@ int indicators_command(const struct config *cfg, int argc, char **argv)
         fprintf(stderr, "snpd: --format must be csv, json or html\n");
         return 2;
     }
+    char err[256];
+    if (!config_check_database(cfg, err, sizeof(err))) {
+        fprintf(stderr, "snpd: %s\n", err);
+        return 2;
+    }
     char actor[64];
     operator_actor(actor, sizeof(actor));
     const char *params[5] = {territory, kind, period, format, actor};

@@ -131,7 +131,12 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!config_check(&cfg, err, sizeof(err))) {
+    /* token, territory and indicators parse their own arguments before they
+     * connect (their --help needs no configuration), and check the database
+     * then. */
+    bool admin = strcmp(command, "token") == 0 || strcmp(command, "territory") == 0 ||
+                 strcmp(command, "indicators") == 0;
+    if (!(admin ? config_check_values : config_check)(&cfg, err, sizeof(err))) {
         fprintf(stderr, "snpd: %s\n", err);
         return 2;
     }

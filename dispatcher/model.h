@@ -73,6 +73,10 @@ struct practitioner {
     char *family_name;
     char *given_name;
     char specialty[8]; /* TRE-R38 code of the practitioner's specialty, e.g. "SM54" */
+    /* The sites where the practitioner practises (practitioner_site), in
+     * every territory, by id; the store owns the sites. */
+    struct site **sites;
+    size_t nsites;
     /* Fairness counters over the slots loaded in memory (the live horizon). */
     unsigned published;
     unsigned booked;
@@ -110,8 +114,8 @@ struct slot {
     int64_t hold_expires_at; /* while held */
     int64_t released_at;     /* when its release rule opened it to all, or 0 */
     bool pending;            /* a state change for it is on its way to the database */
-    bool stale;  /* another process changed it while pending: read it again after */
-    bool queued; /* waiting for the next matching pass (dispatch.c) */
+    bool stale;              /* another process changed it while pending: read it again after */
+    bool queued;             /* waiting for the next matching pass (dispatch.c) */
     /* Lifetime (store.h): references held by the store and by operations in
      * flight; `gone` once the store let it go (no longer live). */
     unsigned refs;

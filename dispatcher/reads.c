@@ -279,27 +279,39 @@ void reads_territory_get(struct dispatch *d, const struct caller *c, json_t *dat
         return;
     }
     json_t *communes = json_array();
-    for (size_t i = 0; i < t->ncommunes; i++)
-        json_array_append_new(communes,
-                              json_pack("{s:s, s:s, s:f, s:f}", "insee", t->communes[i]->insee,
-                                        "name", t->communes[i]->name, "latitude",
-                                        t->communes[i]->lat, "longitude", t->communes[i]->lon));
+    for (size_t i = 0; i < t->ncommunes; i++) {
+        const struct commune *cm = t->communes[i];
+        json_t *j = json_pack("{s:s, s:s, s:f, s:f}", "insee", cm->insee, "name", cm->name,
+                              "latitude", cm->lat, "longitude", cm->lon);
+        /* Optional fields are omitted, never null (protocol/snp.v1.md). */
+        if (cm->postal_code[0])
+            json_object_set_new(j, "postal_code", json_string(cm->postal_code));
+        json_array_append_new(communes, j);
+    }
     json_t *neighbours = json_array();
     for (size_t i = 0; i < t->nneighbours; i++)
         json_array_append_new(neighbours, json_string(t->neighbours[i]->id));
+    json_t *sites = json_array();
+    for (size_t i = 0; i < t->nsites; i++) {
+        const struct site *s = t->sites[i];
+        json_array_append_new(sites, json_pack("{s:I, s:s, s:s, s:s}", "site_id", (json_int_t)s->id,
+                                               "kind", model_site_kind_name(s->kind), "name",
+                                               s->name, "commune_insee", s->commune));
+    }
     const struct territory_settings *s = &t->settings;
     json_t *result = json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:o,"
+        "{s:s, s:s, s:s, s:s, s:o, s:o, s:o,"
         " s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:{s:f, s:f, s:f, s:f, s:f}}}",
         "territory_id", t->id, "name", t->name, "kind", t->is_sas ? "sas" : "cpts", "time_zone",
-        timeutil_zone_name(t->zone), "communes", communes, "neighbours", neighbours, "settings",
-        "hold_seconds", s->hold_seconds, "alternatives", s->alternatives, "outcome_delay_hours",
-        s->outcome_delay_hours, "identity_retention_days", s->identity_retention_days,
-        "indicator_mask_threshold", s->indicator_mask_threshold, "indicator_consolidation_days",
-        s->indicator_consolidation_days, "contract_start_month", s->contract_start_month,
-        "audit_retention_months", s->audit_retention_months, "weights", "start_per_hour",
-        s->weights.start_per_hour, "distance_per_km", s->weights.distance_per_km, "own_mt_bonus",
-        s->weights.own_mt_bonus, "fairness", s->weights.fairness, "scarcity", s->weights.scarcity);
+        timeutil_zone_name(t->zone), "communes", communes, "neighbours", neighbours, "sites", sites,
+        "settings", "hold_seconds", s->hold_seconds, "alternatives", s->alternatives,
+        "outcome_delay_hours", s->outcome_delay_hours, "identity_retention_days",
+        s->identity_retention_days, "indicator_mask_threshold", s->indicator_mask_threshold,
+        "indicator_consolidation_days", s->indicator_consolidation_days, "contract_start_month",
+        s->contract_start_month, "audit_retention_months", s->audit_retention_months, "weights",
+        "start_per_hour", s->weights.start_per_hour, "distance_per_km", s->weights.distance_per_km,
+        "own_mt_bonus", s->weights.own_mt_bonus, "fairness", s->weights.fairness, "scarcity",
+        s->weights.scarcity);
     cb(arg, DISPATCH_OK, NULL, NULL, result);
     json_decref(result);
 }

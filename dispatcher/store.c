@@ -258,6 +258,7 @@ static void free_practitioner(void *p)
     struct practitioner *pr = p;
     free(pr->family_name);
     free(pr->given_name);
+    free(pr->sites);
     free(pr);
 }
 
@@ -306,6 +307,7 @@ void store_free(struct store *st)
         free(t->name);
         free(t->neighbours);
         free(t->communes);
+        free(t->sites);
         free(t->slots);
         free(t->open);
         free(t);
@@ -567,13 +569,37 @@ static bool site_from_row(struct site *s, const PGresult *res, int i)
            set_text(&s->phone, PQgetvalue(res, i, 8));
 }
 
+/* Adds `s` to the sites of each practitioner in `rpps_list` (column 9 of
+ * load_sites.sql, comma-separated RPPS).  A link already known is kept, and
+ * none is removed: like the rest of a reload, this only adds. */
+static bool link_practitioners(const struct store *st, struct site *s, const char *rpps_list)
+{
+    const char *p = rpps_list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        char rpps[12];
+        if (n < sizeof(rpps)) {
+            memcpy(rpps, p, n);
+            rpps[n] = '\0';
+            struct practitioner *pr = store_practitioner(st, rpps);
+            if (pr && !has_ptr((void *const *)pr->sites, pr->nsites, s) &&
+                !push_ptr((void ***)&pr->sites, &pr->nsites, s))
+                return false;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return true;
+}
+
 static bool load_sites(struct store *st, const PGresult *res)
 {
     for (int i = 0; i < PQntuples(res); i++) {
         int64_t id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
         struct site *s = idmap_get(&st->sites, id);
         if (s) {
-            if (!site_from_row(s, res, i))
+            if (!site_from_row(s, res, i) || !link_practitioners(st, s, PQgetvalue(res, i, 9)))
                 return false;
             continue;
         }
@@ -590,6 +616,10 @@ static bool load_sites(struct store *st, const PGresult *res)
             continue;
         }
         s->index = st->site_count++;
+        /* Ids only grow: appending keeps the territory's list by id. */
+        if (!push_ptr((void ***)&s->territory->sites, &s->territory->nsites, s) ||
+            !link_practitioners(st, s, PQgetvalue(res, i, 9)))
+            return false;
     }
     return true;
 }
@@ -638,6 +668,7 @@ static bool load_organisations(struct store *st, const PGresult *res)
         }
         snprintf(o->kind, sizeof(o->kind), "%s", PQgetvalue(res, i, 2));
         snprintf(o->finess, sizeof(o->finess), "%s", PQgetvalue(res, i, 4));
+        snprintf(o->commune, sizeof(o->commune), "%s", PQgetvalue(res, i, 5));
         bool ok = set_text(&o->name, PQgetvalue(res, i, 3));
         if (added && (!ok || !idmap_put(&st->organisations, o->id, o))) {
             free_organisation(o);

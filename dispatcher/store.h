@@ -32,6 +32,7 @@ struct organisation {
     char kind[16];
     char *name;
     char finess[10]; /* "" when identified by RPPS */
+    char commune[6]; /* INSEE code of where it is */
 };
 
 /* A territory's settings (territory.settings in SQL), with their defaults
@@ -61,6 +62,8 @@ struct territory {
     size_t nneighbours;
     struct commune **communes;
     size_t ncommunes;
+    struct site **sites; /* its sites, by id (the store owns them) */
+    size_t nsites;
     /* Live slots (free, held, booked) sorted by start, then id. */
     struct slot **slots;
     size_t nslots;

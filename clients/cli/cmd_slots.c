@@ -649,7 +649,7 @@ static int slots_list(struct ctl *c, int argc, char **argv)
     table_init(&t, several ? 9 : 8, heads);
     table_align_right(&t, 0);
     table_align_right(&t, 7);
-    table_max_width(&t, 4, 40);
+    table_max_width(&t, 4, 52);
     table_max_width(&t, 5, 30);
     json_array_foreach (slots, i, s) {
         char id[24], start[40], end[16], place[300], aud[200] = "", booking[24] = "", who[220];
@@ -657,6 +657,11 @@ static int slots_list(struct ctl *c, int argc, char **argv)
         labels_when(ctl_str(s, "start"), start, sizeof(start));
         labels_hhmm(ctl_str(s, "end"), end, sizeof(end));
         cmd_slot_place(s, false, place, sizeof(place));
+        /* The site's number, which slots publish --site takes. */
+        size_t used = strlen(place);
+        json_int_t site_id = ctl_int(json_object_get(s, "site"), "site_id");
+        if (site_id > 0 && used < sizeof(place))
+            snprintf(place + used, sizeof(place) - used, " (lieu n° %lld)", (long long)site_id);
         size_t k;
         json_t *a;
         json_array_foreach (json_object_get(s, "audiences"), k, a) {

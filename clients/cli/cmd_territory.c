@@ -74,6 +74,48 @@ static void print_settings(const json_t *s)
     }
 }
 
+/* The name of the commune INSEE among the territory's communes, or NULL. */
+static const char *commune_name(const json_t *t, const char *insee)
+{
+    size_t i;
+    json_t *cm;
+    json_array_foreach (json_object_get(t, "communes"), i, cm) {
+        const char *code = ctl_str(cm, "insee");
+        if (insee && code && strcmp(code, insee) == 0)
+            return ctl_str(cm, "name");
+    }
+    return NULL;
+}
+
+/* The territory's sites with their numbers (what slots publish --site
+ * takes); servers before protocol 1.2.0 do not list them. */
+static void print_sites(const json_t *t)
+{
+    const json_t *sites = json_object_get(t, "sites");
+    if (!json_is_array(sites))
+        return;
+    static const char *const heads[] = {"N°", "Lieu", "Type", "Commune"};
+    struct table tb;
+    table_init(&tb, 4, heads);
+    table_align_right(&tb, 0);
+    size_t i;
+    json_t *s;
+    json_array_foreach (sites, i, s) {
+        char id[24];
+        snprintf(id, sizeof(id), "%lld", (long long)ctl_int(s, "site_id"));
+        const char *insee = ctl_str(s, "commune_insee");
+        const char *commune = commune_name(t, insee);
+        const char *row[] = {id, ctl_str(s, "name") ? ctl_str(s, "name") : "?",
+                             labels_get(LABELS_SITE_KIND, ctl_str(s, "kind")),
+                             commune ? commune : (insee ? insee : "")};
+        table_add(&tb, row);
+    }
+    printf("%zu lieu%s de consultation :\n", json_array_size(sites),
+           json_array_size(sites) > 1 ? "x" : "");
+    table_print(&tb, stdout, 2);
+    table_free(&tb);
+}
+
 static void print_territory(const json_t *t)
 {
     printf("Territoire %s — %s (%s), fuseau %s\n", ctl_str(t, "territory_id"), ctl_str(t, "name"),
@@ -107,6 +149,7 @@ static void print_territory(const json_t *t)
            json_array_size(json_object_get(t, "communes")) > 1 ? "s" : "");
     table_print(&tb, stdout, 2);
     table_free(&tb);
+    print_sites(t);
     print_settings(json_object_get(t, "settings"));
 }
 
@@ -229,6 +272,37 @@ static int on_month(void *state, int id, const char *arg)
     return CTL_OK;
 }
 
+/* Whether the indicator `name` is of the indicator `code` (`code` or
+ * `code__key`, the breakdown's cells). */
+static bool same_indicator(const char *name, const char *code, size_t len)
+{
+    return name && strncmp(name, code, len) == 0 &&
+           (name[len] == '\0' || strncmp(name + len, "__", 2) == 0);
+}
+
+/* The indicators with the masked cells (protocol 1.2.0, `masked`) put back
+ * among them, each after the last figure of its indicator, or at the end:
+ * shown as masked, never dropped.  Returns a new array. */
+static json_t *with_masked(json_t *indicators, json_t *masked)
+{
+    json_t *rows = json_copy(indicators);
+    size_t i;
+    json_t *m;
+    json_array_foreach (masked, i, m) {
+        const char *name = ctl_str(m, "name");
+        if (!name)
+            continue;
+        const char *sep = strstr(name, "__");
+        size_t len = sep ? (size_t)(sep - name) : strlen(name);
+        size_t at = json_array_size(rows);
+        for (size_t k = 0; k < json_array_size(rows); k++)
+            if (same_indicator(ctl_str(json_array_get(rows, k), "name"), name, len))
+                at = k + 1;
+        json_array_insert(rows, at, m);
+    }
+    return rows;
+}
+
 int cmd_indicators(struct ctl *c, int argc, char **argv)
 {
     c->usage = indicators_usage;
@@ -285,16 +359,28 @@ int cmd_indicators(struct ctl *c, int argc, char **argv)
     table_align_right(&t, 3);
     size_t i;
     json_t *ind;
-    json_array_foreach (json_object_get(r, "indicators"), i, ind) {
+    json_t *rows = with_masked(json_object_get(r, "indicators"), json_object_get(r, "masked"));
+    json_array_foreach (rows, i, ind) {
         char value[32], version[16];
-        snprintf(value, sizeof(value), "%g", json_number_value(json_object_get(ind, "value")));
+        const char *reason = ctl_str(ind, "reason");
+        if (!reason)
+            snprintf(value, sizeof(value), "%g", json_number_value(json_object_get(ind, "value")));
+        else if (strcmp(reason, "small_count") == 0 && ctl_int(ind, "below") > 0)
+            snprintf(value, sizeof(value), "< %lld", (long long)ctl_int(ind, "below"));
+        else
+            snprintf(value, sizeof(value), "masqué");
         snprintf(version, sizeof(version), "%lld", (long long)ctl_int(ind, "definition_version"));
         const char *unit = ctl_str(ind, "unit");
         /* The catalogue's French label; the code name from older servers. */
         const char *name = ctl_str(ind, "label") ? ctl_str(ind, "label") : ctl_str(ind, "name");
-        const char *row[] = {name, value, unit ? unit : "", version};
+        const char *row[] = {name, value,
+                             reason ? "secret statistique"
+                             : unit ? labels_get(LABELS_INDICATOR_UNIT, unit)
+                                    : "",
+                             version};
         table_add(&t, row);
     }
+    json_decref(rows);
     if (t.nrows == 0)
         printf("Aucun indicateur pour ce mois.\n");
     else
@@ -332,10 +418,21 @@ int cmd_whoami(struct ctl *c, int argc, char **argv)
     printf("Territoire   %s\n", ctl_str(s, "territory_id"));
     if (ctl_str(s, "rpps"))
         printf("RPPS         %s\n", ctl_str(s, "rpps"));
+    /* A gp's sites, with the number slots publish --site takes. */
+    size_t i;
+    json_t *site;
+    json_array_foreach (json_object_get(s, "sites"), i, site)
+        printf("%-12s n° %lld — %s\n", i ? "" : "Lieux", (long long)ctl_int(site, "site_id"),
+               ctl_str(site, "name") ? ctl_str(site, "name") : "?");
+    if (ctl_str(s, "rpps") && json_is_array(json_object_get(s, "sites")) &&
+        json_array_size(json_object_get(s, "sites")) == 0)
+        printf("Lieux        aucun : demandez à la coordination de vous rattacher à un lieu\n");
     if (json_object_get(s, "organisation_id"))
         printf("Organisation %s (n° %lld)\n",
                ctl_str(s, "organisation_name") ? ctl_str(s, "organisation_name") : "?",
                (long long)ctl_int(s, "organisation_id"));
+    if (ctl_str(s, "organisation_commune_insee"))
+        printf("Commune      %s (INSEE)\n", ctl_str(s, "organisation_commune_insee"));
     char when[48];
     labels_when_year(ctl_str(s, "expires_at"), when, sizeof(when));
     printf("Expiration   %s\n", ctl_str(s, "expires_at") ? when : "aucune");

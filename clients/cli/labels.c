@@ -48,17 +48,17 @@ static const struct pair urgency[] = {
 };
 static const struct pair motif[] = {
     {"fever", "fièvre"},
-    {"ent", "ORL"},
+    {"ent", "ORL (gorge, oreilles, nez)"},
     {"respiratory", "respiratoire"},
     {"urinary", "urinaire"},
     {"digestive", "digestif"},
     {"skin", "peau"},
     {"minor_trauma", "petite traumatologie"},
-    {"musculoskeletal", "douleur musculo-squelettique"},
-    {"headache", "céphalée"},
+    {"musculoskeletal", "douleur ostéo-articulaire"},
+    {"headache", "maux de tête"},
     {"eye", "œil"},
     {"psychological", "détresse psychologique"},
-    {"other", "autre"},
+    {"other", "autre motif"},
     {NULL, NULL},
 };
 static const struct pair sex[] = {
@@ -158,6 +158,14 @@ static const struct pair token_state[] = {
     {NULL, NULL},
 };
 
+/* The units of indicators.get (docs/indicators.md), as written after a value. */
+static const struct pair indicator_unit[] = {
+    {"percent", "%"},
+    {"minutes", "min"},
+    {"hours", "h"},
+    {NULL, NULL},
+};
+
 static const struct pair *const tables[LABELS_KIND_COUNT] = {
     [LABELS_SLOT_STATUS] = slot_status,
     [LABELS_REQUEST_STATUS] = request_status,
@@ -179,6 +187,7 @@ static const struct pair *const tables[LABELS_KIND_COUNT] = {
     [LABELS_PRIORITY_GROUP] = priority_group,
     [LABELS_HORIZON] = horizon,
     [LABELS_TOKEN_STATE] = token_state,
+    [LABELS_INDICATOR_UNIT] = indicator_unit,
 };
 
 /* The values of each table as a plain array, for labels_values(); filled on

@@ -117,6 +117,8 @@ export const LABELS = {
   horizon: { '2h': '2 h', '4h': '4 h', today: 'Aujourd’hui', '24h': '24 h', '48h': '48 h' },
   territory_kind: { cpts: 'CPTS', sas: 'SAS (département)' },
   token_state: { active: 'Actif', expired: 'Expiré', revoked: 'Révoqué' },
+  // The units of indicators.get (docs/indicators.md), as written after a value.
+  indicator_unit: { percent: '%', minutes: 'min', hours: 'h' },
 };
 
 /** The French label of VALUE in the enumeration KIND, or VALUE itself. */
@@ -582,6 +584,30 @@ export function fmtDay(ts) {
 export function fmtShort(ts) {
   const p = parts(ts);
   return p ? `${DAYS_SHORT[p.wd]} ${pad(p.d)}/${pad(p.mo)} ${pad(p.h)}:${pad(p.mi)}` : '';
+}
+
+/**
+ * A deadline TS as a pharmacist says it, against today's date TODAY
+ * (YYYY-MM-DD, in the territory's time zone: zonedParts(client.now(), tz).date):
+ * "aujourd’hui avant minuit", "demain avant 10:15", "lun. 07/12 avant 10:15".
+ * A deadline at 00:00 is the midnight that ends the day before (a same-day
+ * request created on Friday ends at Saturday 00:00: "aujourd’hui avant minuit").
+ */
+export function fmtDeadline(ts, today) {
+  const p = parts(ts);
+  if (!p) return '';
+  let day = new Date(Date.UTC(p.y, p.mo - 1, p.d));
+  let time = `avant ${pad(p.h)}:${pad(p.mi)}`;
+  if (p.h === 0 && p.mi === 0) {
+    day = new Date(Date.UTC(p.y, p.mo - 1, p.d - 1));
+    time = 'avant minuit';
+  }
+  const iso = (d) => d.toISOString().slice(0, 10);
+  const [ty, tm, td] = (today || '').split('-').map(Number);
+  const tomorrow = today ? iso(new Date(Date.UTC(ty, tm - 1, td + 1))) : null;
+  if (iso(day) === today) return `aujourd’hui ${time}`;
+  if (iso(day) === tomorrow) return `demain ${time}`;
+  return `${DAYS_SHORT[day.getUTCDay()]} ${pad(day.getUTCDate())}/${pad(day.getUTCMonth() + 1)} ${time}`;
 }
 
 /** "lundi 23 novembre à 14:20" */

@@ -69,15 +69,36 @@ function main({ client, session, territory }) {
 
   const fmtValue = (ind) => {
     if (ind.unit === 'ratio') return `${(ind.value * 100).toLocaleString('fr-FR', { maximumFractionDigits: 1 })} %`;
-    return `${ind.value.toLocaleString('fr-FR')}${ind.unit ? ` ${ind.unit}` : ''}`;
+    return `${ind.value.toLocaleString('fr-FR')}${ind.unit ? ` ${label('indicator_unit', ind.unit)}` : ''}`;
   };
+
+  // Masked cells (protocol 1.2.0) are shown as masked, never dropped: each
+  // after the last figure of its indicator (the part of its name before
+  // "__"), or at the end.
+  const withMasked = (indicators, masked) => {
+    const rows = [...indicators];
+    for (const m of masked) {
+      const code = m.name.split('__')[0];
+      let at = -1;
+      rows.forEach((r, i) => { if (r.name === code || r.name.startsWith(`${code}__`)) at = i; });
+      rows.splice(at < 0 ? rows.length : at + 1, 0, m);
+    }
+    return rows;
+  };
+  const maskedCell = (m) => el('td', {
+    class: 'num masked',
+    title: m.reason === 'small_count'
+      ? `Secret statistique : moins de ${m.below || 'quelques'} patients, la valeur n’est pas montrée.`
+      : 'Secret statistique : masqué pour qu’une petite valeur ne se déduise pas du total.',
+  }, m.reason === 'small_count' && m.below ? `< ${m.below}` : 'masqué', el('span', { class: 'hint' }, 'secret stat.'));
 
   async function loadIndicators() {
     const box = $('#indicators-box');
     fill(box, el('p', { class: 'muted' }, 'Chargement…'));
     try {
       const res = await client.call('indicators.get', { month: month.value });
-      if (!res.indicators.length) {
+      const rows = withMasked(res.indicators, res.masked || []);
+      if (!rows.length) {
         fill(box, el('p', { class: 'muted' }, 'Aucun indicateur pour ce mois.'));
         return;
       }
@@ -101,9 +122,9 @@ function main({ client, session, territory }) {
         el('div', { class: 'table-wrap' }, el('table', { id: 'indicators-table' },
           el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Indicateur'), el('th', { scope: 'col', class: 'num' }, 'Valeur'),
             el('th', { scope: 'col', class: 'num' }, 'Définition'))),
-          el('tbody', {}, res.indicators.map((ind) => el('tr', {},
+          el('tbody', {}, rows.map((ind) => el('tr', ind.reason ? { class: 'masked' } : {},
             el('th', { scope: 'row' }, ind.label || INDICATOR_LABELS[ind.name] || ind.name, el('span', { class: 'hint' }, ind.name)),
-            el('td', { class: 'num' }, fmtValue(ind)),
+            ind.reason ? maskedCell(ind) : el('td', { class: 'num' }, fmtValue(ind)),
             el('td', { class: 'num' }, `v${ind.definition_version}`)))))),
         chart);
     } catch (e) {

@@ -3,9 +3,11 @@
 // bookings (with the patient, as the GP booked may see them), shows new
 // bookings live (topic "bookings") and records outcomes.
 //
-// No message lists the sites where a GP practises: the page learns them from
-// the GP's own slots and bookings, and otherwise asks for the site's number
-// once and remembers it in this browser.
+// The sites where a GP practises come with the sign-in (the auth answer's
+// sites, protocol 1.2.0, with their kind and commune from territory.get); the
+// page also learns sites from the GP's own slots and bookings, and otherwise
+// (an older server, a site the coordination has not linked yet) asks for the
+// site's number once and remembers it in this browser.
 import {
   $, el, fill, startPage, label, LABELS, errorText, toast, showError, busy, prefs,
   fmtTime, fmtDay, fmtShort, parts, zonedParts, ageOf, patientName, siteCommune,
@@ -20,8 +22,13 @@ function main({ client, session, territory }) {
   const tz = (territory && territory.time_zone) || 'Europe/Paris';
   const communes = (territory && territory.communes) || [];
   const prefKey = (k) => `gp.${session.rpps}.${k}`;
-  const sites = new Map(); // site_id -> site, learnt from slots and bookings
+  const sites = new Map(); // site_id -> site, from the session, slots and bookings
   for (const s of prefs.get(prefKey('sites'), [])) sites.set(s.site_id, s);
+  const territorySites = new Map(((territory && territory.sites) || []).map((s) => [s.site_id, s]));
+  for (const s of session.sites || []) {
+    const t = territorySites.get(s.site_id) || {};
+    sites.set(s.site_id, { site_id: s.site_id, name: s.name, kind: t.kind || 'practice', commune_insee: t.commune_insee });
+  }
   let slots = [];
   const bookings = new Map(); // booking_id -> booking
   const fresh = new Set(); // booking ids that arrived live, highlighted

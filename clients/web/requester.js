@@ -6,7 +6,7 @@
 // requests.
 import {
   $, el, fill, label, LABELS, errorText, toast, showError, busy, prefs, isRpps,
-  fmtLong, fmtShort, fmtCountdown, patientName, practitionerName, siteCommune, ageOf,
+  fmtLong, fmtShort, fmtDeadline, zonedParts, fmtCountdown, patientName, practitionerName, siteCommune, ageOf,
 } from './app.js';
 
 const REQUESTER_ROLES = ['pharmacy', 'emergency', 'sas', 'professional', 'desk'];
@@ -25,6 +25,8 @@ export function mountRequester(ctx, formBox, offerBox, listBox, formHide = formB
   const communes = [...((territory && territory.communes) || [])]
     .sort((a, b) => a.name.localeCompare(b.name, 'fr'));
   const holdSeconds = (territory && territory.settings && territory.settings.hold_seconds) || 180;
+  const tz = (territory && territory.time_zone) || 'Europe/Paris';
+  const deadline = (request) => fmtDeadline(request.deadline, zonedParts(client.now(), tz).date);
   const pk = (k) => `req.${session.organisation_id || role}.${k}`;
 
   let current = null; // the request shown in OFFERBOX
@@ -47,7 +49,10 @@ export function mountRequester(ctx, formBox, offerBox, listBox, formHide = formB
   const field = (id, text, input, hint) => el('div', { class: 'field' },
     el('label', { for: id }, text, hint ? el('span', { class: 'hint', id: `${id}-hint` }, hint) : null), input);
 
-  const lastCommune = prefs.get(pk('commune'), communes.length ? communes[0].insee : '');
+  // The commune last chosen on this browser, else the organisation's own
+  // (session.organisation_commune_insee, protocol 1.2.0), else the first.
+  const own = communes.find((c) => c.insee === session.organisation_commune_insee);
+  const lastCommune = prefs.get(pk('commune'), own ? own.insee : (communes.length ? communes[0].insee : ''));
   const form = el('form', { id: 'rq-form', novalidate: true, 'aria-describedby': 'rq-error' },
     el('fieldset', {},
       el('legend', {}, 'Patient'),
@@ -66,7 +71,8 @@ export function mountRequester(ctx, formBox, offerBox, listBox, formHide = formB
         radios('sex', 'sex', ['female', 'male', 'unspecified'], null)),
       el('div', { class: 'cols c2' },
         field('rq-commune', 'Commune où se trouve le patient', el('select', { id: 'rq-commune', name: 'commune', required: true },
-          communes.map((c) => el('option', { value: c.insee, selected: c.insee === lastCommune }, c.name)))),
+          communes.map((c) => el('option', { value: c.insee, selected: c.insee === lastCommune },
+            c.postal_code ? `${c.name} (${c.postal_code})` : c.name)))),
         field('rq-phone', 'Téléphone du patient', el('input', {
           type: 'tel', id: 'rq-phone', name: 'phone', autocomplete: 'off', 'aria-describedby': 'rq-phone-hint',
         }), 'Facultatif : pour que le cabinet puisse le joindre')),
@@ -321,16 +327,16 @@ export function mountRequester(ctx, formBox, offerBox, listBox, formHide = formB
       el('div', { class: 'row' },
         el('h2', { id: 'offer-title', tabindex: '-1' }, `Demande n° ${request.request_id}`),
         el('span', { class: `badge ${request.status}`, id: 'offer-status' }, label('request_status', request.status))),
-      el('p', { class: 'small muted' }, p ? patientName(p) : '', age != null ? `, ${age} ans` : '',
+      el('p', { class: 'small muted', id: 'offer-summary' }, p ? patientName(p) : '', age != null ? `, ${age} ans` : '',
         request.motif ? ` · ${label('motif', request.motif.code)}` : '',
         request.urgency ? ` · ${label('urgency', request.urgency).toLowerCase()}` : '',
-        request.deadline ? ` · à voir avant ${fmtShort(request.deadline)}` : ''));
+        request.deadline ? ` · à voir ${deadline(request)}` : ''));
     let body;
     if (request.status === 'offered' && request.offer) body = offerView(request);
     else if (request.status === 'waiting') {
       body = el('div', {},
         el('p', { class: 'message warn' }, 'Aucun créneau ne convient pour l’instant. La demande reste en file d’attente ',
-          `jusqu’au ${fmtLong(request.deadline)} : un créneau vous sera proposé ici dès qu’il se libère (gardez la page ouverte).`),
+          `jusqu’à son échéance (${deadline(request)}) : un créneau vous sera proposé ici dès qu’il se libère (gardez la page ouverte).`),
         cancelRequestForm(request));
     } else if (request.status === 'booked') body = bookedView(request);
     else if (request.status === 'cancelled') {

@@ -24,6 +24,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
+#include "clients/cli/labels.h"
 #include "dispatcher/timeutil.h"
 #include "dispatcher/validate.h"
 #include "tests/support/fixture.h"
@@ -724,6 +725,10 @@ Test(snpctl, gp_publishes_lists_and_withdraws)
     cr_expect(strstr(r.out, "Début") && strstr(r.out, "Statut") && strstr(r.out, "libre"), "%s",
               r.out);
     cr_expect(strstr(r.out, "Cabinet du Port"), "%s", r.out);
+    /* The site's number, which publish --site takes, is in the list. */
+    char place[64];
+    snprintf(place, sizeof(place), "(lieu n° %lld)", (long long)f.site_gp1);
+    cr_expect(strstr(r.out, place), "%s not in %s", place, r.out);
     run_free(&r);
 
     /* Withdraw two; again is a conflict the server explains. */
@@ -823,11 +828,33 @@ Test(snpctl, whoami)
     cr_expect_str_eq(json_string_value(json_object_get(j, "role")), "pharmacy");
     cr_expect_str_eq(json_string_value(json_object_get(j, "territory_id")), FIX_TERRITORY);
     cr_expect_eq(json_integer_value(json_object_get(j, "organisation_id")), f.pharmacy_id);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "organisation_commune_insee")), "35236");
+    cr_expect_null(json_object_get(j, "sites"), "only a gp's session lists sites");
     json_decref(j);
+    assert_conforming(&r);
     run_free(&r);
     r = CTL(tok(FIX_GP_1), "whoami");
     cr_expect_eq(r.status, 0);
     cr_expect(strstr(r.out, FIX_GP1), "%s", r.out);
+    /* The sites where the GP practises, with the numbers publish takes:
+     * Cabinet du Port and the CSNP, not the other GP's Cabinet d'Allaire. */
+    char port[64], csnp[64];
+    snprintf(port, sizeof(port), "n° %lld — Cabinet du Port", (long long)f.site_gp1);
+    snprintf(csnp, sizeof(csnp), "n° %lld — CSNP de Redon", (long long)f.site_csnp);
+    cr_expect(strstr(r.out, port) && strstr(r.out, csnp), "%s", r.out);
+    cr_expect_null(strstr(r.out, "Allaire"), "%s", r.out);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_2), "whoami", "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    assert_conforming(&r);
+    j = json_line(r.out, 0);
+    json_t *sites = json_object_get(j, "sites");
+    cr_assert_eq(json_array_size(sites), 2, "%s", r.out);
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(sites, 0), "site_id")),
+                 f.site_gp2 < f.site_csnp ? f.site_gp2 : f.site_csnp);
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(sites, 1), "site_id")),
+                 f.site_gp2 < f.site_csnp ? f.site_csnp : f.site_gp2);
+    json_decref(j);
     run_free(&r);
 }
 
@@ -1193,11 +1220,32 @@ Test(snpctl, coordinator_territory_and_indicators)
     json_t *j = json_line(r.out, 0);
     cr_expect_str_eq(json_string_value(json_object_get(j, "territory_id")), FIX_TERRITORY);
     cr_expect_eq(json_array_size(json_object_get(j, "communes")), 2);
+    /* Postal codes and the sites with their ids (protocol 1.2.0). */
+    json_t *cm;
+    size_t k;
+    json_array_foreach (json_object_get(j, "communes"), k, cm) {
+        const char *insee = json_string_value(json_object_get(cm, "insee"));
+        cr_expect_str_eq(json_string_value(json_object_get(cm, "postal_code")),
+                         strcmp(insee, "35236") == 0 ? "35600" : "56350");
+    }
+    json_t *sites = json_object_get(j, "sites");
+    cr_assert_eq(json_array_size(sites), 3, "%s", r.out);
+    json_t *first = json_array_get(sites, 0);
+    cr_expect_eq(json_integer_value(json_object_get(first, "site_id")), f.site_gp1);
+    cr_expect_str_eq(json_string_value(json_object_get(first, "name")), "Cabinet du Port");
+    cr_expect_str_eq(json_string_value(json_object_get(first, "kind")), "practice");
+    cr_expect_str_eq(json_string_value(json_object_get(first, "commune_insee")), "35236");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(sites, 2), "kind")), "csnp");
+    assert_conforming(&r);
     json_decref(j);
     run_free(&r);
     r = CTL(tok(FIX_GP_1), "territory", "show");
     cr_expect_eq(r.status, 0);
     cr_expect(strstr(r.out, "Allaire") && strstr(r.out, "hold_seconds"), "%s", r.out);
+    cr_expect(strstr(r.out, "56350") && strstr(r.out, "3 lieux de consultation"), "%s", r.out);
+    char allaire[64];
+    snprintf(allaire, sizeof(allaire), "%lld  Cabinet d'Allaire", (long long)f.site_gp2);
+    cr_expect(strstr(r.out, allaire), "%s not in %s", allaire, r.out);
     run_free(&r);
 
     r = CTL(tok(FIX_COORDINATOR), "territory", "set", "hold_seconds=120",
@@ -1233,6 +1281,33 @@ Test(snpctl, coordinator_territory_and_indicators)
     run_free(&r);
     r = CTL(tok(FIX_PHARMACY), "indicators");
     cr_expect_eq(r.status, 1);
+    run_free(&r);
+
+    /* One request this month: "Demandes reçues" describes one patient and is
+     * shown masked, "< 5", never dropped; units are French. */
+    struct fix_booking bk;
+    fix_book(&f, "ind-1", "Jeanne Dupont", "06 12 34 56 78", 90, &bk);
+    r = CTL(tok(FIX_COORDINATOR), "indicators", "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    assert_conforming(&r);
+    j = json_line(r.out, 0);
+    json_t *masked = json_object_get(j, "masked");
+    bool requests_masked = false;
+    size_t mk;
+    json_t *m;
+    json_array_foreach (masked, mk, m)
+        requests_masked |= strcmp(json_string_value(json_object_get(m, "name")), "requests") == 0;
+    cr_expect(requests_masked, "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+    r = CTL(tok(FIX_COORDINATOR), "indicators");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    const char *line = strstr(r.out, "\nDemandes reçues ");
+    cr_expect(line && strstr(line, "< 5") && strstr(line, "< 5") < strchr(line + 1, '\n') &&
+                  strstr(line, "secret statistique") < strchr(line + 1, '\n'),
+              "%s", r.out);
+    cr_expect_null(strstr(r.out, " hours "), "%s", r.out);
+    cr_expect_null(strstr(r.out, " percent "), "%s", r.out);
     run_free(&r);
 }
 
@@ -1693,4 +1768,96 @@ Test(snpctl, token_list_and_revoke)
     cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
     cr_expect(strstr(r.err, "forbidden"), "%s", r.err);
     run_free(&r);
+}
+
+/* ---- one French name per value -------------------------------------------- */
+
+/* Copies LABEL with its first character in lower case (ASCII, or the two
+ * capitals the labels start with: "Œ" and "À"), unless it starts an acronym
+ * ("ORL"), so that snpctl's lower-case labels compare with the pages' and
+ * the catalogue's. */
+static void first_lower(const char *label, char *out, size_t n)
+{
+    if (strncmp(label, "Œ", strlen("Œ")) == 0)
+        snprintf(out, n, "œ%s", label + strlen("Œ"));
+    else if (strncmp(label, "À", strlen("À")) == 0)
+        snprintf(out, n, "à%s", label + strlen("À"));
+    else {
+        snprintf(out, n, "%s", label);
+        if (out[0] >= 'A' && out[0] <= 'Z' && !(out[1] >= 'A' && out[1] <= 'Z'))
+            out[0] = (char)(out[0] - 'A' + 'a');
+    }
+}
+
+/* The label of KEY in the table NAME of LABELS in clients/web/app.js
+ * ("  motif: {" ... "  },", one "key: 'Label'," a line), in `out`. */
+static bool web_label(const char *app_js, const char *name, const char *key, char *out, size_t n)
+{
+    char head[64];
+    snprintf(head, sizeof(head), "\n  %s: {", name);
+    const char *block = strstr(app_js, head);
+    if (!block)
+        return false;
+    const char *end = strstr(block, "\n  },");
+    const char *inline_end = strchr(block + strlen(head), '}');
+    if (!end || (inline_end && inline_end < end))
+        end = inline_end; /* a table written on one line */
+    char pattern[64];
+    for (int quoted = 0; quoted < 2; quoted++) {
+        snprintf(pattern, sizeof(pattern), quoted ? "'%s': '" : " %s: '", key);
+        const char *at = strstr(block, pattern);
+        if (at && at < end) {
+            at += strlen(pattern);
+            const char *close = strchr(at, '\'');
+            snprintf(out, n, "%.*s", (int)(close - at), at);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The motif and urgency a request is made with are named alike on the
+ * request form, in snpctl and in the indicator catalogue that the
+ * coordinator's figures show (a pharmacist once chose "Maux de tête" and found
+ * "Céphalée" in the figures). */
+Test(snpctl, labels_match_the_catalogue)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/clients/web/app.js", getenv("SNP_SOURCE_DIR"));
+    FILE *fp = fopen(path, "r");
+    cr_assert_not_null(fp, "%s", path);
+    static char app_js[65536];
+    size_t len = fread(app_js, 1, sizeof(app_js) - 1, fp);
+    app_js[len] = '\0';
+    fclose(fp);
+    static const struct {
+        const char *breakdown, *web_table;
+        enum labels_kind kind;
+    } tables[] = {
+        {"motif", "motif", LABELS_MOTIF},
+        {"urgency", "urgency", LABELS_URGENCY},
+    };
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+        char sql[256];
+        snprintf(sql, sizeof(sql),
+                 "SELECT key, label_fr FROM indicator_key_label WHERE breakdown = '%s' "
+                 "ORDER BY position",
+                 tables[t].breakdown);
+        PGresult *res = pgtest_exec(&f.pg, sql);
+        cr_assert_gt(PQntuples(res), 2, "no %s labels in the catalogue", tables[t].breakdown);
+        for (int i = 0; i < PQntuples(res); i++) {
+            const char *key = PQgetvalue(res, i, 0);
+            char catalogue[128], web[128], web_lower[128];
+            first_lower(PQgetvalue(res, i, 1), catalogue, sizeof(catalogue));
+            cr_expect(web_label(app_js, tables[t].web_table, key, web, sizeof(web)),
+                      "app.js has no %s label for %s", tables[t].web_table, key);
+            first_lower(web, web_lower, sizeof(web_lower));
+            cr_expect_str_eq(web_lower, catalogue, "%s %s: app.js \"%s\", catalogue \"%s\"",
+                             tables[t].breakdown, key, web, PQgetvalue(res, i, 1));
+            cr_expect_str_eq(labels_get(tables[t].kind, key), catalogue,
+                             "%s %s: snpctl \"%s\", catalogue \"%s\"", tables[t].breakdown, key,
+                             labels_get(tables[t].kind, key), PQgetvalue(res, i, 1));
+        }
+        PQclear(res);
+    }
 }

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -155,4 +156,65 @@ Test(config, address_lists)
     }
     cr_assert_not(config_set(&c, "body_timeout_s", "0", err, sizeof(err)));
     cr_assert_not(config_set(&c, "max_unfinished_kb", "1", err, sizeof(err)));
+}
+
+/* Runs `snpd ARGS` with an empty environment (no SNPD_CONFIG, no
+ * SNPD_DATABASE_URL) and returns its exit status; its standard output and
+ * error, together, in `out`. */
+static int run_unconfigured(const char *args, char *out, size_t n)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "env -i '%s' %s 2>&1", getenv("SNPD_BINARY"), args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t len = fread(out, 1, n - 1, p);
+    out[len] = '\0';
+    int st = pclose(p);
+    cr_assert(WIFEXITED(st), "%s did not exit", cmd);
+    return WEXITSTATUS(st);
+}
+
+/* A newcomer asks for help before anything is configured: the
+ * administrative commands print their usage, and only what would connect
+ * asks for a database. */
+Test(config, subcommand_help_needs_no_configuration)
+{
+    static const struct {
+        const char *args, *says;
+    } help[] = {
+        {"--help", "usage: snpd"},
+        {"migrate --help", "usage: snpd"},
+        {"token --help", "usage: snpd token create"},
+        {"token create --help", "usage: snpd token create"},
+        {"token list --help", "usage: snpd token create"},
+        {"token revoke --help", "usage: snpd token create"},
+        {"territory --help", "usage: snpd territory create"},
+        {"territory create --help", "usage: snpd territory create"},
+        {"indicators --help", "usage: snpd indicators"},
+    };
+    char out[8192];
+    for (size_t i = 0; i < sizeof(help) / sizeof(help[0]); i++) {
+        int st = run_unconfigured(help[i].args, out, sizeof(out));
+        cr_expect_eq(st, 0, "snpd %s exited %d: %s", help[i].args, st, out);
+        cr_expect(strstr(out, help[i].says), "snpd %s: \"%s\" not in %s", help[i].args,
+                  help[i].says, out);
+        cr_expect_null(strstr(out, "no database"), "snpd %s: %s", help[i].args, out);
+    }
+    static const char *const connect[] = {
+        "migrate",
+        "token list",
+        "territory create --id t-x --name X --kind cpts",
+        "indicators --territory t-x --month 2026-11",
+    };
+    for (size_t i = 0; i < sizeof(connect) / sizeof(connect[0]); i++) {
+        int st = run_unconfigured(connect[i], out, sizeof(out));
+        cr_expect_eq(st, 2, "snpd %s exited %d: %s", connect[i], st, out);
+        cr_expect(strstr(out, "no database configured") && strstr(out, "SNPD_DATABASE_URL"),
+                  "snpd %s: %s", connect[i], out);
+    }
+    /* The other checks need no database. */
+    struct config c;
+    config_defaults(&c);
+    cr_assert(config_check_values(&c, err, sizeof(err)), "%s", err);
+    cr_assert_not(config_check_database(&c, err, sizeof(err)));
 }

@@ -25,6 +25,7 @@
  * With SNP_TEST_KEEP_DB set, the month's database and output files are kept
  * (their names are printed) for investigating a failure.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -1666,7 +1667,39 @@ static void check_indicators_get(void)
         saw_masked |= strcmp(name, "requests_by_commune__35219") == 0;
     }
     cr_expect(saw_requests);
-    cr_expect(!saw_masked, "a masked cell was answered");
+    cr_expect(!saw_masked, "a masked cell was answered with its value");
+    /* Every masked cell is answered as masked, never dropped: by name, with
+     * its reason, and for a small one the threshold it stays below. */
+    json_t *masked = json_object_get(run.answer, "masked");
+    size_t nmasked = 0;
+    for (size_t k = 0; k < ncells; k++) {
+        const struct cell *c = &cells[k];
+        if (!c->masked)
+            continue;
+        nmasked++;
+        char name[96];
+        int n = snprintf(name, sizeof(name), "%s%s", c->code, c->key[0] ? "__" : "");
+        for (const char *s = c->key; *s && n < (int)sizeof(name) - 1; s++)
+            name[n++] =
+                isalnum((unsigned char)*s) || *s == '_' ? (char)tolower((unsigned char)*s) : '_';
+        name[n] = '\0';
+        json_t *found = NULL;
+        json_array_foreach (masked, i, item)
+            if (strcmp(json_string_value(json_object_get(item, "name")), name) == 0)
+                found = item;
+        cr_expect(found, "the masked cell %s/%s is not answered as masked", c->code, c->key);
+        if (!found)
+            continue;
+        cr_expect_str_eq(json_string_value(json_object_get(found, "reason")),
+                         c->small ? "small_count" : "complementary", "%s", name);
+        if (c->small)
+            cr_expect_eq(json_integer_value(json_object_get(found, "below")), 5, "%s", name);
+        else
+            cr_expect_null(json_object_get(found, "below"), "%s", name);
+        cr_expect_null(json_object_get(found, "value"), "%s: a masked value was answered", name);
+    }
+    cr_expect_geq(nmasked, 2);
+    cr_expect_eq(json_array_size(masked), nmasked, "only masked cells are listed as masked");
     json_decref(run.answer);
     snp_proto_shutdown();
     cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'indicators.read'"

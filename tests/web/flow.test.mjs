@@ -81,21 +81,25 @@ test('sign-in: a wrong token is refused, a good one opens the menu of its role (
   await page.context().close();
 });
 
-test('GP: publishes tomorrow morning in two clicks once the site is known', async () => {
+test('GP: publishes tomorrow morning in two clicks, the site known from the sign-in', async () => {
   gp = await newPage(browser, PHONE, 'gp');
   await signIn(gp, 'gp', 'gp.html');
   await gp.waitForSelector('#slots-list p');
   assert.match(await gp.textContent('#slots-list'), /Aucun créneau/);
-  // No slot, so no known site: the page asks for its number, once.
-  await gp.click('[data-preset="tomorrow-morning"]');
-  await gp.waitForSelector('#publish-message:has-text("site")');
-  assert.equal(await gp.evaluate(() => document.activeElement.id), 'site-id');
+  // No slot yet, but the sign-in says where the GP practises: the practice
+  // is chosen, no number to type.
+  assert.equal(await gp.inputValue('#site'), String(siteId));
+  assert.match(await gp.textContent('#site option:checked'), /Cabinet médical du Port \(cabinet, Redon\)/);
+  assert.ok(await gp.isHidden('#site-id-field'));
+  // Another site by its number is still possible, and remembered on this
+  // device: after a reload the practice of that number is chosen.
+  await gp.click('#settings summary');
+  await gp.selectOption('#site', 'other');
   await gp.fill('#site-id', String(siteId));
   await gp.dispatchEvent('#site-id', 'change');
-  // The number is remembered on this device: after a reload, two clicks.
   await gp.reload();
   await gp.waitForSelector('#conn[data-status="online"]');
-  assert.equal(await gp.inputValue('#site-id'), String(siteId));
+  assert.equal(await gp.inputValue('#site'), String(siteId));
   await gp.click('[data-preset="tomorrow-morning"]'); // click 1
   await gp.waitForSelector('#confirm:not([hidden])');
   assert.match(await gp.textContent('#confirm-text'), new RegExp(`${PUBLISHED} créneaux de 20 min .* de 08:00 à 12:00`));
@@ -140,7 +144,12 @@ test('pharmacist: fills the form, gets the offer with a running countdown, confi
   await pharmacy.fill('#rq-name', 'Jeanne Dupont');
   await pharmacy.fill('#rq-birth', '1951');
   await pharmacy.check('input[name="sex"][value="female"]');
-  await pharmacy.selectOption('#rq-commune', { label: 'Redon' });
+  // The commune is the pharmacy's own, Redon, not the first in alphabetical
+  // order; postal codes come with the names.  The request goes with it.
+  assert.equal(await pharmacy.$eval('#rq-commune', (s) => s.options[0].textContent), 'Allaire (56350)');
+  assert.equal(await pharmacy.$eval('#rq-commune', (s) => s.selectedOptions[0].textContent), 'Redon (35600)');
+  // One French name per motif: the form's is the coordinator's figures' one.
+  assert.equal(await pharmacy.$eval('#rq-motif option[value="headache"]', (o) => o.textContent), 'Maux de tête');
   await pharmacy.fill('#rq-phone', '06 12 34 56 78');
   await pharmacy.check('#rq-has-mt');
   await pharmacy.selectOption('#rq-motif', 'ent');
@@ -154,6 +163,9 @@ test('pharmacist: fills the form, gets the offer with a running countdown, confi
   assert.ok(Date.now() - started < 60000, 'the form is filled and sent in under a minute');
   // The offer is the GP's first slot tomorrow, held with a countdown.
   assert.match(await pharmacy.textContent('#offer-when'), /à 08:00$/);
+  // Within 48 h: the deadline is a day and a time, said in French.
+  assert.match(await pharmacy.textContent('#offer-summary'),
+    /· à voir (demain|(lun|mar|mer|jeu|ven|sam|dim)\. \d\d\/\d\d) avant \d\d:\d\d$/);
   assert.match(await pharmacy.textContent('#offer'), /Dr Anne Le Guen/);
   const first = await pharmacy.textContent('#countdown-time');
   assert.match(first, /^[0-3]:[0-5][0-9]$/);
@@ -168,10 +180,27 @@ test('pharmacist: fills the form, gets the offer with a running countdown, confi
   await pharmacy.click('#offer-accept');
   await pharmacy.waitForSelector('#booked');
   assert.match(await pharmacy.textContent('#booked'), /Rendez-vous confirmé.*08:00/);
+  const mine = await api('pharmacy', 'GET', '/requests');
+  assert.equal(mine.requests[0].patient.commune_insee, '35236', 'the request left with the pharmacy’s commune');
   assert.match(await pharmacy.textContent('#offer-status'), /Rendez-vous pris/);
   await pharmacy.waitForSelector('#requests-list li .badge.booked');
   await shot(pharmacy, 'pharmacy-booked-phone');
   await assertLabelled(pharmacy, 'request.html (pharmacy)');
+  // Deadlines as a pharmacist says them, on Friday 4 December 2026: a
+  // same-day request ends at Saturday 00:00, which is tonight's midnight.
+  const said = await pharmacy.evaluate(async () => {
+    const { fmtDeadline } = await import('/app.js');
+    return [
+      fmtDeadline('2026-12-05T00:00:00+01:00', '2026-12-04'),
+      fmtDeadline('2026-12-05T10:15:00+01:00', '2026-12-04'),
+      fmtDeadline('2026-12-04T18:30:00+01:00', '2026-12-04'),
+      fmtDeadline('2026-12-06T00:00:00+01:00', '2026-12-04'),
+      fmtDeadline('2026-12-07T10:15:00+01:00', '2026-12-04'),
+      fmtDeadline('2027-01-01T00:00:00+01:00', '2026-12-31'),
+    ];
+  });
+  assert.deepEqual(said, ['aujourd’hui avant minuit', 'demain avant 10:15', 'aujourd’hui avant 18:30',
+    'demain avant minuit', 'lun. 07/12 avant 10:15', 'aujourd’hui avant minuit']);
 });
 
 test('GP: the booking arrives live, with the patient, without a reload', async () => {
@@ -217,7 +246,7 @@ test('emergency: triage fields, the printable slip, then the patient’s refusal
   await page.fill('#rq-name', 'Paul Le Bihan');
   await page.fill('#rq-birth', '17/05/1984');
   await page.check('input[name="sex"][value="male"]');
-  await page.selectOption('#rq-commune', { label: 'Saint-Nicolas-de-Redon' });
+  await page.selectOption('#rq-commune', { label: 'Saint-Nicolas-de-Redon (44460)' });
   await page.selectOption('#rq-motif', 'musculoskeletal');
   await page.check('input[name="urgency"][value="48h"]');
   await page.selectOption('#rq-triage', '5');
@@ -270,7 +299,7 @@ test('SAS: books on behalf of a patient from the board, which follows live', asy
   await board.fill('#rq-name', 'Marie Rouxel');
   await board.fill('#rq-birth', '12/03/2015');
   await board.check('input[name="sex"][value="female"]');
-  await board.selectOption('#rq-commune', { label: 'Bains-sur-Oust' });
+  await board.selectOption('#rq-commune', { label: 'Bains-sur-Oust (35600)' });
   await board.selectOption('#rq-motif', 'fever');
   await board.check('input[name="urgency"][value="48h"]');
   await board.fill('#rq-regulator', 'Dr Le Goff');
@@ -336,7 +365,7 @@ test('professional: a waiting request gets its offer live when the GP publishes;
   await page.check('#rq-initials');
   await page.fill('#rq-birth', '1938');
   await page.check('input[name="sex"][value="male"]');
-  await page.selectOption('#rq-commune', { label: 'Avessac' });
+  await page.selectOption('#rq-commune', { label: 'Avessac (44460)' });
   await page.selectOption('#rq-motif', 'respiratory');
   await page.check('input[name="urgency"][value="48h"]');
   await page.uncheck('input[name="modes"][value="office"]');
@@ -382,6 +411,20 @@ test('coordinator: indicators shown honestly, settings updated', async () => {
   if (await page.locator('#indicators-unavailable').count()) {
     assert.match(await page.textContent('#indicators-box'), /Indicateurs pas encore disponibles/);
     assert.doesNotMatch(await page.textContent('#indicators-box'), /\d/, 'no figure is shown');
+  } else {
+    const text = await page.textContent('#indicators-table');
+    assert.doesNotMatch(text, /\b(hours|minutes|percent)\b/, 'no unit in English');
+    assert.doesNotMatch(text, /Céphalée|Le jour même/, 'the form’s names, not others');
+    // Masked cells are shown as masked, never dropped: the flows above made
+    // fewer than 5 requests this month, so "Demandes reçues" is masked.
+    const served = await api('coordinator', 'GET', `/indicators?month=${await page.inputValue('#month')}`);
+    assert.ok(served.masked.some((m) => m.name === 'requests' && m.reason === 'small_count'), JSON.stringify(served.masked));
+    const rows = await page.locator('#indicators-table tbody tr').allTextContents();
+    assert.equal(rows.length, served.indicators.length + served.masked.length, 'every cell has its row');
+    assert.ok(rows.some((r) => /^Demandes reçues\s*requests\s*< 5/.test(r)), rows.slice(0, 5).join(' | '));
+    for (const m of served.masked) {
+      assert.ok(rows.some((r) => r.startsWith(m.label) && (/< \d+/.test(r) || /masqué/.test(r))), `${m.name} is not shown as masked`);
+    }
   }
   await page.fill('#set-hold_seconds', '240');
   await page.fill('#set-w-distance_per_km', '0.2');
@@ -420,6 +463,14 @@ test('coordinator: indicators, once served, show as a table and a chart', async 
             { name: 'slots_offered', value: 412, definition_version: 1 },
             { name: 'bookings', value: 301, definition_version: 1 },
             { name: 'no_show_rate', value: 0.04, unit: 'ratio', definition_version: 2 },
+            // The units snpd writes (docs/indicators.md), shown in French.
+            { name: 'slot_hours_published', label: 'Heures de créneaux publiées', value: 12.5, unit: 'hours', definition_version: 1 },
+            { name: 'delay_median', label: 'Délai médian', value: 35, unit: 'minutes', definition_version: 1 },
+            { name: 'requests_served_share', label: 'Part des demandes servies', value: 87.5, unit: 'percent', definition_version: 1 },
+          ],
+          masked: [
+            { name: 'bookings__35219', label: 'Rendez-vous pris — Pipriac (35219)', reason: 'small_count', below: 5, definition_version: 1 },
+            { name: 'bookings__35236', label: 'Rendez-vous pris — Redon (35236)', reason: 'complementary', definition_version: 1 },
           ],
         },
       }));
@@ -428,9 +479,17 @@ test('coordinator: indicators, once served, show as a table and a chart', async 
   await page.goto(`${URL_BASE}/coordinator.html`);
   await page.waitForSelector('#indicators-table');
   const rows = await page.locator('#indicators-table tbody tr').allTextContents();
-  assert.equal(rows.length, 3);
+  assert.equal(rows.length, 8);
   assert.match(rows[0], /Créneaux mis à disposition.*412.*v1/);
-  assert.match(rows[2], /Taux de patients absents.*4 %.*v2/);
+  // Masked cells follow their indicator's figures, shown as masked.
+  assert.match(rows[2], /Rendez-vous pris — Pipriac \(35219\).*< 5.*secret stat\..*v1/);
+  assert.match(await page.getAttribute('#indicators-table tbody tr:nth-child(3) td.masked', 'title'), /moins de 5 patients/);
+  assert.match(rows[3], /Rendez-vous pris — Redon \(35236\).*masqué.*v1/);
+  assert.match(rows[4], /Taux de patients absents.*4 %.*v2/);
+  assert.match(rows[5], /Heures de créneaux publiées.*12,5 h.*v1/);
+  assert.match(rows[6], /Délai médian.*35 min.*v1/);
+  assert.match(rows[7], /Part des demandes servies.*87,5 %.*v1/);
+  assert.doesNotMatch(rows.join(' '), /\b(hours|minutes|percent)\b/, 'no unit in English');
   assert.equal(await page.locator('#indicators-box svg.chart rect').count(), 2, 'counts are charted, ratios are not');
   await shotElement(page.locator('#indicators-card'), 'coordinator-indicators-mocked-phone');
   await page.context().close();

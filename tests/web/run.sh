@@ -12,7 +12,9 @@
 #             snpd running until Ctrl-C instead of running the tests (to look
 #             at the pages by hand against a throwaway database).
 #
-# Needs chromium, node (20 or later) and npm: deploy/install.sh --browser.
+# Needs chromium, node and npm: deploy/install.sh --browser (Debian 12's own
+# nodejs 18 and npm do; the node version needed is the pinned playwright-core's
+# "engines", read from package-lock.json).
 # Environment:
 #   SNPD_BINARY         snpd to run (default build-test/snpd)
 #   SNP_WEB_ARTIFACTS   where screenshots go (default tests/artifacts/web)
@@ -54,8 +56,16 @@ write_result 0 1
 [ -x /usr/bin/chromium ] || die "chromium is not installed: run deploy/install.sh --browser"
 command -v node >/dev/null || die "node is not installed: run deploy/install.sh --browser"
 command -v npm >/dev/null || die "npm is not installed: run deploy/install.sh --browser"
+# The oldest node the locked playwright-core accepts (its "engines" field, a
+# ">=N" range): Debian 12's nodejs is 18.
+node_needed=$(cd "$WEB_TESTS" && node -p '
+    const range = require("./package-lock.json").packages["node_modules/playwright-core"].engines.node;
+    const m = /^>=\s*(\d+)/.exec(range);
+    if (!m) throw new Error(`unexpected engines range ${range}`);
+    m[1]') || die "could not read playwright-core's engines from tests/web/package-lock.json"
 node_major=$(node -p 'process.versions.node.split(".")[0]')
-[ "$node_major" -ge 20 ] || die "node $(node --version) is too old: playwright-core needs 20 or later"
+[ "$node_major" -ge "$node_needed" ] ||
+    die "node $(node --version) is too old: the locked playwright-core needs $node_needed or later"
 
 # --- playwright-core from the lock file -------------------------------------
 
