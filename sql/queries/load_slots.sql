@@ -1,6 +1,7 @@
 -- Start-up: live slots (free, held or booked) that have not ended yet.  The
 -- column list is shared by every query that returns slots to snpd
--- (store_slot_from_row).
+-- (store_slot_from_row).  In no order: snpd sorts each territory's slots
+-- (a sort of a million rows here spilled to disk, bench/README.md §9).
 SELECT s.id, s.territory_id, s.site_id, coalesce(s.rpps, ''),
        floor(extract(epoch FROM s.starts_at))::bigint, s.duration_min, s.mode, s.audience::text,
        coalesce(s.motifs::text, ''), coalesce(s.min_age, -1), coalesce(s.max_age, -1),
@@ -9,4 +10,3 @@ SELECT s.id, s.territory_id, s.site_id, coalesce(s.rpps, ''),
   FROM slot s
  WHERE s.status IN ('free', 'held', 'booked')
    AND s.starts_at + make_interval(mins => s.duration_min) > now()
- ORDER BY s.starts_at, s.id
