@@ -704,7 +704,8 @@ static bool load_slots(struct store *st, const PGresult *res)
     }
     for (size_t k = 0; k < st->nterritories; k++) {
         struct territory *t = st->territories[k];
-        qsort(t->slots, t->nslots, sizeof(*t->slots), compare_slots);
+        if (t->nslots > 1) /* t->slots is NULL while the territory has none */
+            qsort(t->slots, t->nslots, sizeof(*t->slots), compare_slots);
     }
     return true;
 }
