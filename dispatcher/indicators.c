@@ -357,6 +357,7 @@ static const struct {
     {"participation", "Participation des médecins"},
     {"issues", "Issues des rendez-vous"},
     {"urgences", "Réorientations depuis les services d'urgences"},
+    {"sas", "Régulation du SAS : issue des appels"},
     {"publics", "Publics prioritaires et communes de résidence"},
 };
 

@@ -842,6 +842,66 @@ static void report_outcomes(void)
     free(booked);
 }
 
+/* SAS calls (migration 0019): what the SAS regulators recorded. */
+struct mcall {
+    int64_t at;
+    const char *outcome;
+    int req; /* slot_request: index in reqs, else -1 */
+};
+static struct mcall *calls;
+static size_t ncalls;
+static const char *const call_outcomes[] = {"advice", "prescription", "slot_request", "sent_to_15",
+                                            "other"};
+
+static void record_call(int64_t at, const char *outcome, int req)
+{
+    calls = realloc(calls, (ncalls + 1) * sizeof(*calls));
+    cr_assert(calls);
+    calls[ncalls++] = (struct mcall){at, outcome, req};
+    char org[24], rid[24];
+    id_text(org_id[S_SAS], org);
+    if (req >= 0)
+        id_text(reqs[req].id, rid);
+    const char *p[] = {org, outcome, req >= 0 ? rid : NULL};
+    clock_at(at);
+    PQclear(sqlp(
+        "SELECT snp_call_record('test-t', $1::bigint, 'token:sas', $2, $3::bigint, NULL, NULL)", 3,
+        p));
+}
+
+/* Every SAS request is the issue of a call recorded a minute after it (the
+ * probes at the month's edges put some of these calls across them); the
+ * other calls are spread over the month, with three sent to the 15 (a
+ * small cell) and four at the edges.  Drawn after everything else, with the
+ * generator's state put back, so that the rest of the month is the one it
+ * was before calls existed. */
+static void record_calls(void)
+{
+    uint64_t saved = rng_state;
+    for (size_t i = 0; i < nreqs; i++)
+        if (reqs[i].source == S_SAS)
+            record_call(reqs[i].created + 60, "slot_request", (int)i);
+    for (int64_t day = days_from_civil(2026, 10, 1); day <= days_from_civil(2026, 10, 31); day++) {
+        int n = 25 + (int)rnd(15);
+        for (int k = 0; k < n; k++) {
+            uint32_t o = rnd(100);
+            record_call(local_time(day, (int)rnd(24 * 60)),
+                        o < 55   ? "advice"
+                        : o < 80 ? "prescription"
+                                 : "other",
+                        -1);
+        }
+    }
+    record_call(utc("2026-10-03T10:00:00Z"), "sent_to_15", -1);
+    record_call(utc("2026-10-12T10:00:00Z"), "sent_to_15", -1);
+    record_call(utc("2026-10-20T10:00:00Z"), "sent_to_15", -1);
+    record_call(utc("2026-09-30T21:59:59Z"), "advice", -1); /* September */
+    record_call(utc("2026-09-30T22:00:00Z"), "advice", -1); /* October */
+    record_call(utc("2026-10-31T22:59:59Z"), "other", -1);  /* October */
+    record_call(utc("2026-10-31T23:00:00Z"), "other", -1);  /* November */
+    rng_state = saved;
+}
+
 static void generate_month(void)
 {
     rng_state = 0x9E3779B97F4A7C15ULL;
@@ -857,6 +917,7 @@ static void generate_month(void)
         if (reqs[i].fate == F_UNSERVED)
             cr_assert_eq(reqs[i].slot, -1);
     report_outcomes();
+    record_calls();
 }
 
 /* --- expected values ---------------------------------------------------------------- */
@@ -1267,6 +1328,32 @@ static struct cell *cell_find(const char *code, const char *key)
     return NULL;
 }
 
+static void expect_calls(void)
+{
+    long long n = 0, to_slot = 0, booked = 0, by[5] = {0};
+    for (size_t i = 0; i < ncalls; i++) {
+        const struct mcall *c = &calls[i];
+        if (!in_period(c->at))
+            continue;
+        n++;
+        for (int k = 0; k < 5; k++)
+            by[k] += strcmp(c->outcome, call_outcomes[k]) == 0;
+        if (c->req >= 0) {
+            to_slot++;
+            booked += served(&reqs[c->req]);
+        }
+    }
+    count("sas_calls", n);
+    rate("sas_calls_to_slot_rate", to_slot, n);
+    count("sas_calls_slot_booked", booked);
+    /* round(n × 2615 / 17232), half away from zero (docs/indicators.md). */
+    cell_add("sas_ed_visits_avoided", "", fmt_count((2 * n * 2615 + 17232) / (2 * 17232)), n,
+             false);
+    for (int k = 0; k < 5; k++)
+        cell_add("sas_calls_by_outcome", call_outcomes[k], fmt_count(by[k]), by[k], true);
+    cr_expect_eq(by[3], 3, "the small cell of sent_to_15");
+}
+
 static void compute_expected(void)
 {
     period_from = utc("2026-09-30T22:00:00Z");
@@ -1274,6 +1361,7 @@ static void compute_expected(void)
     expect_requests();
     expect_slots();
     expect_participation();
+    expect_calls();
     expect_masks(5);
 }
 
