@@ -336,6 +336,37 @@ test('SAS: books on behalf of a patient from the board, which follows live', asy
   assert.equal(await board.inputValue('#rq-regulator'), 'Dr Le Goff', 'the regulator is remembered');
 });
 
+test('SAS: records the issue of each call in one step, linking the request it created', async () => {
+  assert.ok(await board.isVisible('#call-card'), 'the call record is shown to the SAS');
+  // No outcome chosen: the page says so, nothing is sent.
+  await board.click('#call-submit');
+  await board.waitForSelector('#call-error:not([hidden])');
+  // Advice: no request to link.
+  await board.check('input[name="call_outcome"][value="advice"]');
+  assert.equal(await board.isVisible('#call-request-field'), false);
+  // The regulator's id typed in the request form is remembered here too.
+  assert.equal(await board.inputValue('#call-regulator'), '10999900045');
+  await board.click('#call-submit');
+  await board.waitForSelector('#call-table tbody tr[data-call]');
+  // A slot: the request the SAS has just booked for Marie Rouxel comes first.
+  await board.check('input[name="call_outcome"][value="slot_request"]');
+  await board.waitForSelector('#call-request-field:not([hidden])');
+  await board.waitForFunction(() => /Marie Rouxel/.test((document.querySelector('#call-request option') || {}).textContent || ''));
+  await shot(board, 'sas-call-record-desktop');
+  await board.click('#call-submit');
+  await board.waitForFunction(() => document.querySelectorAll('#call-table tbody tr[data-call]').length === 2);
+  const { calls } = await api('sas', 'GET', '/calls');
+  assert.deepEqual(calls.map((c) => c.outcome), ['slot_request', 'advice']);
+  assert.ok(calls[0].request_id > 0);
+  assert.equal(calls[0].regulator_id, '10999900045');
+  assert.match(await board.textContent('#call-table tbody tr:first-child'), new RegExp(`Créneau de soins non programmés.*n° ${calls[0].request_id}`));
+  // The linked request is no longer offered for another call.
+  await board.check('input[name="call_outcome"][value="slot_request"]');
+  await board.waitForFunction((id) => ![...document.querySelectorAll('#call-request option')]
+    .some((o) => o.value === String(id)), calls[0].request_id);
+  await assertNotReloaded(board, 'the SAS board');
+});
+
 test('GP: withdraws a free slot, reports an outcome; the board follows', async () => {
   const total = await boardTotal(board, '48h');
   const last = gp.locator('#slots-list li[data-slot]:has(.badge.free)').last();
