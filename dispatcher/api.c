@@ -76,6 +76,7 @@ static const struct {
     {"slip.get", reads_slip_get},
     {"slip.refuse", reads_slip_refuse},
     {"indicators.get", indicators_get},
+    {"indicators.export", indicators_export},
     {"territory.import", manage_territory_import},
     {"token.create", manage_token_create},
     {"token.list", manage_token_list},

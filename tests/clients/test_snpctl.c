@@ -1038,6 +1038,59 @@ Test(snpctl, request_without_slots_waits)
     run_free(&r);
 }
 
+Test(snpctl, coordinator_exports_a_month_a_quarter_and_a_year)
+{
+    PGresult *res = pgtest_exec(&f.pg, "SELECT to_char(now() AT TIME ZONE 'Europe/Paris',"
+                                       " 'YYYY-MM'), to_char(now() AT TIME ZONE 'Europe/Paris',"
+                                       " 'YYYY-\"T\"Q'), to_char(now() AT TIME ZONE"
+                                       " 'Europe/Paris', 'YYYY')");
+    char month[8], quarter[8], year[8], path[256];
+    snprintf(month, sizeof(month), "%s", PQgetvalue(res, 0, 0));
+    snprintf(quarter, sizeof(quarter), "%s", PQgetvalue(res, 0, 1));
+    snprintf(year, sizeof(year), "%s", PQgetvalue(res, 0, 2));
+    PQclear(res);
+    snprintf(path, sizeof(path), "%s/mois.csv", home);
+
+    struct run r = CTL(tok(FIX_COORDINATOR), "indicators", "--export", "csv", "--month", month,
+                       "--output", path);
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "mois.csv écrit"), "%s", r.err);
+    assert_conforming(&r);
+    run_free(&r);
+    FILE *fp = fopen(path, "rb");
+    cr_assert_not_null(fp);
+    char head[64] = "";
+    cr_expect_gt(fread(head, 1, sizeof(head) - 1, fp), 0);
+    fclose(fp);
+    static const char bom_head[] = "\xEF\xBB\xBFterritoire,periode_type";
+    cr_expect(strncmp(head, bom_head, sizeof(bom_head) - 1) == 0, "%s", head);
+
+    /* A quarter as the French write it, the printable report on stdout. */
+    r = CTL(tok(FIX_COORDINATOR), "indicators", "--export", "html", "--quarter", quarter);
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "<html lang=\"fr\">"), "%.200s", r.out);
+    run_free(&r);
+    r = CTL(tok(FIX_COORDINATOR), "indicators", "--export", "statement", "--year", year);
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    run_free(&r);
+
+    /* Usage errors, and a role that may not export. */
+    const char *const bad[][7] = {
+        {"indicators", "--quarter", quarter, NULL},
+        {"indicators", "--export", "csv", NULL},
+        {"indicators", "--export", "csv", "--month", month, "--year"},
+        {"indicators", "--export", "pdf", "--month", month, NULL},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        r = run_env(tok(FIX_COORDINATOR), NULL, NULL, bad[i]);
+        cr_expect_eq(r.status, 2, "case %zu: %d %s", i, r.status, r.err);
+        run_free(&r);
+    }
+    r = CTL(tok(FIX_SAS), "indicators", "--export", "csv", "--month", month);
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    run_free(&r);
+}
+
 Test(snpctl, sas_records_calls_and_lists_them)
 {
     /* The request the regulator created for a patient who needs a slot. */

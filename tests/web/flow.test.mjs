@@ -8,6 +8,7 @@
 // 390 × 844 phone screen.  The tests run in order and share state.
 import { test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import {
   URL_BASE, TOKENS, PHONE, DESKTOP, launch, newPage, signIn, shot, api, pageErrors,
   assertNoOverflow, assertLabelled, markNoReload, assertNotReloaded, boardTotal, failureShots, shotElement,
@@ -471,6 +472,30 @@ test('coordinator: indicators shown honestly, settings updated', async () => {
   assert.equal(await page.getAttribute('#set-alternatives', 'aria-invalid'), 'true');
   await shot(page, 'coordinator-phone');
   await assertNoOverflow(page, 'coordinator.html');
+  await assertLabelled(page, 'coordinator.html');
+  await page.context().close();
+});
+
+test('coordinator: downloads a quarter as a spreadsheet and the printable report', async () => {
+  const page = await newPage(browser, DESKTOP, 'coordinator-export');
+  await signIn(page, 'coordinator', 'coordinator.html');
+  const options = await page.$$eval('#export-period option', (os) => os.map((o) => o.value));
+  assert.ok(options.some((v) => v.startsWith('month:')) && options.some((v) => v.startsWith('year:')), options.join(' '));
+  const quarter = options.find((v) => v.startsWith('quarter:'));
+  await page.selectOption('#export-period', quarter);
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
+  assert.equal(csv.suggestedFilename(), `indicateurs-demo-redon-${quarter.slice(8)}.csv`);
+  const text = fs.readFileSync(await csv.path(), 'utf8');
+  assert.ok(text.startsWith('\ufeffterritoire,periode_type,periode'), text.slice(0, 80));
+  // The same file as the API gives; the flows above made fewer than 5
+  // requests: masked, never dropped.
+  const served = await api('coordinator', 'GET', `/indicators/export?period_kind=quarter&period=${quarter.slice(8)}&format=csv`);
+  assert.equal(text, served.parts.join(''));
+  assert.match(text, /,requests,1,[^\r]*,<5,/);
+  const [html] = await Promise.all([page.waitForEvent('download'), page.click('#export-html')]);
+  assert.match(html.suggestedFilename(), /\.html$/);
+  assert.match(fs.readFileSync(await html.path(), 'utf8'), /<html lang="fr">/);
+  await shot(page, 'coordinator-export-desktop');
   await assertLabelled(page, 'coordinator.html');
   await page.context().close();
 });
