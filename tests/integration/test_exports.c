@@ -138,6 +138,10 @@ Test(exports, every_period_and_format_is_the_command_s_file)
                 /* Three requests: masked, never dropped, never valued. */
                 cr_expect(strstr(got, ",requests,1,") && strstr(got, "<5"), "%s", got);
                 cr_expect_null(strstr(got, "Jeanne"), "a patient's name in the export");
+                /* Per requester organisation, labelled with its name (0020). */
+                cr_expect(strstr(got, ",requests_by_organisation,1,demandes,") &&
+                              strstr(got, ",Pharmacie du Pont,<5,"),
+                          "%s", got);
                 cr_expect_str_eq(json_string_value(json_object_get(a, "content_type")),
                                  "text/csv; charset=utf-8");
             }

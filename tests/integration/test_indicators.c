@@ -264,7 +264,18 @@ struct mreq {
     int64_t booking_id;
     const char *outcome;
     int offers, declined, expired;
+    bool second_pharmacy; /* made by the territory's second pharmacy */
 };
+
+/* A second pharmacy, which makes three of October's requests: a small
+ * cell of the breakdown per organisation. */
+static int64_t second_pharmacy_id;
+
+/* The organisation that makes request `r`. */
+static int64_t request_org(const struct mreq *r)
+{
+    return r->second_pharmacy ? second_pharmacy_id : org_id[r->source];
+}
 
 static struct mslot *slots;
 static size_t nslots;
@@ -369,6 +380,11 @@ static void add_reference_data(void)
                            " AND kind = $1",
                            1, p);
     }
+    second_pharmacy_id =
+        sql_ll("INSERT INTO organisation (territory_id, kind, name, finess, commune_insee)"
+               " VALUES ('test-t', 'pharmacy', 'Pharmacie de la Gare', '350990065', '56001')"
+               " RETURNING id",
+               0, NULL);
 }
 
 /* --- generating the month ----------------------------------------------------------- */
@@ -520,6 +536,13 @@ static void plan_requests(void)
         r->probe_slot = find_slot(3, utc(probes[p].slot));
     }
     qsort(reqs, nreqs, sizeof(*reqs), cmp_req);
+    /* Three requests of the second pharmacy, in October. */
+    for (size_t i = 0, n = 0; i < nreqs && n < 3; i++)
+        if (reqs[i].source == S_PHARMACY && reqs[i].probe_slot < 0 &&
+            reqs[i].created >= utc("2026-10-05T00:00:00Z")) {
+            reqs[i].second_pharmacy = true;
+            n++;
+        }
     /* Three patients from a small commune: a cell that must be masked. */
     reqs[100].commune = reqs[900].commune = reqs[1700].commune = "35219";
     for (size_t i = 0; i < nreqs; i++) {
@@ -591,7 +614,7 @@ static void create_request(size_t i, int hold)
     json_t *identity = json_pack("{s:s, s:s, s:s, s:s}", "display_name", name, "phone", phone,
                                  "birth_date", "1970-01-15", "motif_text", text);
     char *b = json_dumps(body, JSON_COMPACT), *id = json_dumps(identity, JSON_COMPACT);
-    id_text(org_id[r->source], org);
+    id_text(request_org(r), org);
     if (hold >= 0)
         id_text(slots[hold].id, body_slot);
     const char *p[] = {"test-t", org, "token:requester", b, id, hold >= 0 ? body_slot : NULL};
@@ -666,7 +689,7 @@ static void accept_offer(size_t i, int s, int held, int64_t at)
     struct mreq *r = &reqs[i];
     char rid[24], org[24], sid[24];
     id_text(r->id, rid);
-    id_text(org_id[r->source], org);
+    id_text(request_org(r), org);
     id_text(slots[s].id, sid);
     const char *p[] = {rid, org, sid, "token:requester"};
     clock_at(at);
@@ -685,7 +708,7 @@ static void request_cancel(size_t i, const char *reason, int64_t at)
     struct mreq *r = &reqs[i];
     char rid[24], org[24];
     id_text(r->id, rid);
-    id_text(org_id[r->source], org);
+    id_text(request_org(r), org);
     const char *p[] = {rid, org, reason, "token:requester"};
     clock_at(at);
     PQclear(sqlp("SELECT 1 FROM snp_request_cancel($1::bigint, $2::bigint, $3, $4)", 4, p));
@@ -1178,6 +1201,24 @@ static void expect_requests(void)
         cell_add("requests_by_commune", all_communes[c], fmt_count(nr), nr, true);
         cell_add("served_by_commune", all_communes[c], fmt_count(ns), ns, true);
     }
+    /* Per organisation (migration 0020): one per kind, and the second
+     * pharmacy. */
+    for (int o = 0; o <= NSOURCES; o++) {
+        int64_t id = o < NSOURCES ? org_id[o] : second_pharmacy_id;
+        long long nr = 0, ns = 0;
+        for (size_t i = 0; i < nreqs; i++) {
+            if (!in_period(reqs[i].created) || request_org(&reqs[i]) != id)
+                continue;
+            nr++;
+            ns += served(&reqs[i]);
+        }
+        if (nr == 0)
+            continue;
+        char key[24];
+        id_text(id, key);
+        cell_add("requests_by_organisation", key, fmt_count(nr), nr, true);
+        cell_add("served_by_organisation", key, fmt_count(ns), ns, true);
+    }
 }
 
 /* Participation per practitioner and ISO week. */
@@ -1414,6 +1455,9 @@ static void check_masked_table(void)
     }
     /* The small commune and its complementary cell are masked. */
     cr_expect(cell_find("requests_by_commune", "35219")->small);
+    char second[24];
+    id_text(second_pharmacy_id, second);
+    cr_expect(cell_find("requests_by_organisation", second)->small);
     cr_expect_geq(masked, 2);
     /* Targets: progress for "more is better", a verdict for the others. */
     for (int i = 0; i < PQntuples(r); i++) {

@@ -1,0 +1,79 @@
+-- Requests per requester organisation (issue 15, section 5): a hospital's
+-- redirections justify its flat fee, a pharmacy's its part in the service;
+-- the figures by kind of requester (requests_by_source) cannot say which
+-- pharmacy or which emergency department.
+--
+-- The organisation is a fact of request.created (snp_request_facts has
+-- carried organisation_id since 0009), so the breakdown is read from the log
+-- like every figure.  The request cohort of 0004 does not return it: the new
+-- function joins the cohort to the creation events by request id (indexed)
+-- rather than copying the cohort function to add one column; the cohort is
+-- then computed twice per extraction (docs/indicators.md, "Known limits").
+-- Organisation names are labels read from the reference table, never values.
+
+CREATE FUNCTION snp_ind_organisations_v1(p_territory text, p_from timestamptz,
+                                         p_to timestamptz, p_as_of timestamptz)
+RETURNS TABLE (code text, version int, key text, value numeric, patient_count bigint)
+LANGUAGE sql STABLE AS $$
+    WITH c AS MATERIALIZED (
+        SELECT request_id, final_status = 'booked' AS served
+          FROM snp_ind_request_cohort(p_territory, p_from, p_to, p_as_of)
+    ), o AS MATERIALIZED (
+        SELECT c.served, coalesce(e.data ->> 'organisation_id', 'unknown') AS organisation
+          FROM c JOIN event e ON e.request_id = c.request_id AND e.kind = 'request.created'
+    )
+    SELECT 'requests_by_organisation', 1, o.organisation, count(*), count(*)
+      FROM o GROUP BY o.organisation
+    UNION ALL
+    SELECT 'served_by_organisation', 1, o.organisation, count(*) FILTER (WHERE o.served),
+           count(*) FILTER (WHERE o.served)
+      FROM o GROUP BY o.organisation
+$$;
+
+-- Every figure of the catalogue's current versions, unmasked: 0019's
+-- wrapper of 0004's function (snp_ind_rows_without_calls), with the
+-- organisations added.
+CREATE OR REPLACE FUNCTION snp_ind_rows(p_territory text, p_from timestamptz, p_to timestamptz,
+                                        p_as_of timestamptz)
+RETURNS TABLE (code text, version int, key text, value numeric, patient_count bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT * FROM snp_ind_rows_without_calls(p_territory, p_from, p_to, p_as_of)
+    UNION ALL
+    SELECT * FROM snp_ind_calls_v1(p_territory, p_from, p_to, p_as_of)
+    UNION ALL
+    SELECT * FROM snp_ind_organisations_v1(p_territory, p_from, p_to, p_as_of)
+$$;
+
+-- The published table of 0004 labels a breakdown value from
+-- indicator_key_label, or from the commune table for communes; an
+-- organisation's value is its id, labelled here with its name.  Wrapped,
+-- not copied: the masking and the order stay 0004's.
+ALTER FUNCTION snp_indicator_table(text, text, text)
+    RENAME TO snp_indicator_table_unlabelled_organisations;
+
+CREATE FUNCTION snp_indicator_table(p_territory text, p_kind text, p_period text)
+RETURNS TABLE (ord bigint, section text, code text, version int, label_fr text, unit text,
+               breakdown text, key text, key_label text, value numeric, value_text text,
+               masked boolean, target numeric, progress_pct numeric, target_met boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT t.ord, t.section, t.code, t.version, t.label_fr, t.unit, t.breakdown, t.key,
+           CASE WHEN t.breakdown = 'organisation' AND t.key <> 'unknown'
+                THEN coalesce((SELECT o.name FROM organisation o WHERE o.id::text = t.key),
+                              t.key)
+                ELSE t.key_label END,
+           t.value, t.value_text, t.masked, t.target, t.progress_pct, t.target_met
+      FROM snp_indicator_table_unlabelled_organisations(p_territory, p_kind, p_period) t
+     ORDER BY t.ord
+$$;
+
+INSERT INTO indicator_definition (code, version, section, position, label_fr, formula_fr, unit,
+                                  decimals, breakdown, direction, sql_function) VALUES
+('requests_by_organisation', 1, 'demandes', 16, 'Demandes par organisation demandeuse',
+ 'Demandes reçues, ventilées selon l''organisation qui les a faites (pharmacie, service d''urgences, SAS, professionnel, accueil), telle qu''enregistrée à la création de la demande.',
+ 'count', 0, 'organisation', 'none', 'snp_ind_organisations_v1'),
+('served_by_organisation', 1, 'reponse', 37, 'Demandes servies par organisation demandeuse',
+ 'Demandes servies (rendez-vous réservé et non annulé à la date de consolidation), ventilées selon l''organisation qui les a faites.',
+ 'count', 0, 'organisation', 'higher', 'snp_ind_organisations_v1');
+
+INSERT INTO indicator_key_label (breakdown, key, label_fr, position) VALUES
+('organisation', 'unknown', 'Organisation non enregistrée', 1);
