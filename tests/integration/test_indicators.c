@@ -1219,6 +1219,22 @@ static void expect_requests(void)
         cell_add("requests_by_organisation", key, fmt_count(nr), nr, true);
         cell_add("served_by_organisation", key, fmt_count(ns), ns, true);
     }
+    /* Patients without a médecin traitant, per group of the MT indicators
+     * (0020): aged 17 or more, ALD, C2S, aged 70 or more. */
+    static const char *const mt_groups[] = {"aged_17_plus", "ald", "c2s", "aged_70_plus"};
+    for (int g = 0; g < 4; g++) {
+        long long nr = 0, ns = 0;
+        for (size_t i = 0; i < nreqs; i++) {
+            const struct mreq *r = &reqs[i];
+            if (!in_period(r->created) || r->has_mt)
+                continue;
+            bool in = g == 0 ? r->age >= 17 : in_group(r, mt_groups[g]);
+            nr += in;
+            ns += in && served(r);
+        }
+        cell_add("requests_without_mt_by_group", mt_groups[g], fmt_count(nr), nr, true);
+        cell_add("served_without_mt_by_group", mt_groups[g], fmt_count(ns), ns, true);
+    }
 }
 
 /* Participation per practitioner and ISO week. */
