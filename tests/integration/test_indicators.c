@@ -1346,6 +1346,27 @@ static void expect_slots(void)
         cell_add("slots_published_by_site_kind", kinds[k], fmt_count(by_kind[k]), -1, true);
         cell_add("slot_hours_by_site_kind", kinds[k], fmt_hours(kind_min[k]), -1, true);
     }
+    /* Per care centre (0020): each CSNP site that has slots in the period. */
+    for (int site = 0; site < NSITES; site++) {
+        if (strcmp(site_kind[site], "csnp") != 0)
+            continue;
+        long long cn = 0, cmin = 0, cused = 0;
+        for (size_t i = 0; i < nslots; i++) {
+            const struct mslot *sl = &slots[i];
+            if (sl->site != site || !in_period(sl->start))
+                continue;
+            cn++;
+            cmin += sl->duration;
+            cused += sl->booked_by >= 0;
+        }
+        if (cn == 0)
+            continue;
+        char key[24];
+        id_text(site_id[site], key);
+        cell_add("slots_by_care_centre", key, fmt_count(cn), -1, true);
+        cell_add("slot_hours_by_care_centre", key, fmt_hours(cmin), -1, true);
+        cell_add("slots_used_by_care_centre", key, fmt_count(cused), cused, true);
+    }
 }
 
 /* The masking rule of snp_indicator_table, applied to the expected cells. */
@@ -2018,7 +2039,8 @@ static void teardown_small(void)
     cr_expect_eq(system(cmd), 0);
 }
 
-/* Three requests in November 2026, one booked and attended. */
+/* Three requests in November 2026, one booked and attended; and a slot
+ * at the CSNP, left free (its care centre's cells, 0020). */
 static void small_activity(void)
 {
     char site[24], org[24];
@@ -2030,6 +2052,13 @@ static void small_activity(void)
     long long slot = sql_ll("SELECT id FROM snp_slots_publish('test-t', $1::bigint,"
                             " '10999900011', 'token:gp', $2::jsonb)",
                             2, pub);
+    char csnp[24];
+    id_text(f.site_csnp, csnp);
+    const char *centre[] = {csnp, "[{\"start\": \"2026-11-04T09:00:00Z\", \"duration_min\": 30,"
+                                  " \"mode\": \"office\", \"audience\": [\"sas\"]}]"};
+    PQclear(sqlp("SELECT id FROM snp_slots_publish('test-t', $1::bigint, '10999900011',"
+                 " 'token:gp', $2::jsonb)",
+                 2, centre));
     for (int i = 0; i < 3; i++) {
         char body[512], sid[24];
         snprintf(body, sizeof(body),
@@ -2072,7 +2101,13 @@ Test(indicators, masking_below_threshold, .init = setup_small, .fini = teardown_
     cr_expect_eq(sql_ll("SELECT value_text::int FROM snp_indicator_table('test-t', 'month',"
                         " '2026-11') WHERE code = 'slots_published'",
                         0, NULL),
-                 1);
+                 2);
+    cr_expect_eq(sql_ll("SELECT count(*) FROM snp_indicator_table('test-t', 'month', '2026-11')"
+                        " WHERE code IN ('slots_by_care_centre', 'slots_used_by_care_centre')"
+                        " AND key_label = 'CSNP de Redon' AND NOT masked"
+                        " AND value_text IN ('1', '0')",
+                        0, NULL),
+                 2);
     cr_expect_eq(sql_ll("SELECT count(*) FROM snp_indicator_table('test-t', 'month', '2026-11')"
                         " WHERE code = 'requests_unserved' AND value_text = '0' AND NOT masked",
                         0, NULL),
