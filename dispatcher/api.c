@@ -76,10 +76,13 @@ static const struct {
     {"slip.get", reads_slip_get},
     {"slip.refuse", reads_slip_refuse},
     {"indicators.get", indicators_get},
+    {"indicators.export", indicators_export},
     {"territory.import", manage_territory_import},
     {"token.create", manage_token_create},
     {"token.list", manage_token_list},
     {"token.revoke", manage_token_revoke},
+    {"call.record", manage_call_record},
+    {"call.list", reads_call_list},
 };
 
 int api_init(struct api *a, struct dispatch *d, struct db *db, const struct config *cfg)

@@ -12,6 +12,7 @@
 #include "dispatcher/log.h"
 #include "dispatcher/timeutil.h"
 #include "dispatcher/validate.h"
+#include "protocol/codec.h"
 #include "sql_queries.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -357,6 +358,7 @@ static const struct {
     {"participation", "Participation des médecins"},
     {"issues", "Issues des rendez-vous"},
     {"urgences", "Réorientations depuis les services d'urgences"},
+    {"sas", "Régulation du SAS : issue des appels"},
     {"publics", "Publics prioritaires et communes de résidence"},
 };
 
@@ -970,11 +972,63 @@ int indicators_command(const struct config *cfg, int argc, char **argv)
 
 /* --- indicators.get --------------------------------------------------------------- */
 
+/* One read of the indicators waiting for the database: indicators.get, or
+ * indicators.export when `exporting`. */
 struct indicators_read {
     struct dispatch *d;
     dispatch_cb cb;
     void *arg;
+    bool exporting;
+    enum indicators_format format;
+    char filename[128];
 };
+
+/* The answer of indicators.export: `doc` rendered in the read's format, cut
+ * into parts of at most max_string_bytes that end on a character boundary.
+ * Returns NULL after setting *err and *message. */
+static json_t *export_answer(struct indicators_read *r, json_t *doc, enum dispatch_error *err,
+                             const char **message)
+{
+    struct buf out = {0};
+    if (!indicators_render(doc, r->format, &out) || out.failed) {
+        buf_free(&out);
+        *err = DERR_INTERNAL;
+        log_error("indicators", "an export could not be rendered");
+        return NULL;
+    }
+    const struct snp_proto_limits *lim = snp_proto_limits();
+    json_t *parts = json_array();
+    size_t at = 0;
+    while (at < out.len && json_array_size(parts) <= lim->max_array_items) {
+        size_t n = out.len - at;
+        if (n > lim->max_string_bytes) {
+            n = lim->max_string_bytes;
+            /* Back to the start of a UTF-8 sequence: never cut a character. */
+            while (n > 0 && ((unsigned char)out.data[at + n] & 0xC0) == 0x80)
+                n--;
+        }
+        json_array_append_new(parts, json_stringn(out.data + at, n));
+        at += n;
+    }
+    bool whole = at == out.len;
+    buf_free(&out);
+    if (!whole || json_array_size(parts) > lim->max_array_items) {
+        json_decref(parts);
+        *err = DERR_INVALID_FIELD;
+        *message = "this extraction is too large for one answer; ask the operator for it "
+                   "(snpd indicators)";
+        return NULL;
+    }
+    static const char *const types[] = {
+        [INDICATORS_CSV] = "text/csv; charset=utf-8",
+        [INDICATORS_JSON] = "application/json",
+        [INDICATORS_HTML] = "text/html; charset=utf-8",
+        [INDICATORS_STATEMENT] = "text/csv; charset=utf-8",
+    };
+    return json_pack("{s:s, s:s, s:s, s:o}", "filename", r->filename, "content_type",
+                     types[r->format], "consolidated_at",
+                     str(json_object_get(doc, "period"), "consolidated_at"), "parts", parts);
+}
 
 static void on_indicators_read(void *arg, enum db_status st, const PGresult *res)
 {
@@ -987,6 +1041,10 @@ static void on_indicators_read(void *arg, enum db_status st, const PGresult *res
         if (!result) {
             err = DERR_INTERNAL;
             log_error("indicators", "unreadable indicators document");
+        } else if (r->exporting) {
+            json_t *doc = result;
+            result = export_answer(r, doc, &err, &message);
+            json_decref(doc);
         }
     } else if (st == DB_QUERY_ERROR) {
         const char *code = db_sqlstate(res);
@@ -1003,10 +1061,27 @@ static void on_indicators_read(void *arg, enum db_status st, const PGresult *res
         message = "the database is unavailable; retry";
     }
     r->d->inflight--;
-    r->cb(r->arg, err, message, err == DERR_INVALID_FIELD ? "month" : NULL,
+    const char *field = r->exporting ? (message ? "format" : "period") : "month";
+    r->cb(r->arg, err, message, err == DERR_INVALID_FIELD ? field : NULL,
           err == DISPATCH_OK ? result : NULL);
     json_decref(result);
     free(r);
+}
+
+/* A read of the indicators counted in flight; NULL after answering `cb`
+ * when memory is lacking. */
+static struct indicators_read *read_start(struct dispatch *d, dispatch_cb cb, void *arg)
+{
+    struct indicators_read *r = calloc(1, sizeof(*r));
+    if (!r) {
+        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
+        return NULL;
+    }
+    r->d = d;
+    r->cb = cb;
+    r->arg = arg;
+    d->inflight++;
+    return r;
 }
 
 void indicators_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
@@ -1017,15 +1092,43 @@ void indicators_get(struct dispatch *d, const struct caller *c, json_t *data, di
         cb(arg, DERR_INVALID_FIELD, "month must be YYYY-MM", "month", NULL);
         return;
     }
-    struct indicators_read *r = calloc(1, sizeof(*r));
-    if (!r) {
-        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
+    struct indicators_read *r = read_start(d, cb, arg);
+    if (!r)
         return;
-    }
-    r->d = d;
-    r->cb = cb;
-    r->arg = arg;
-    d->inflight++;
     const char *params[] = {c->territory, month, c->actor, token_role_name(c->role)};
     db_query(d->db, sql_text[SQL_INDICATORS_GET], 4, params, on_indicators_read, r);
+}
+
+/* --- indicators.export ------------------------------------------------------------ */
+
+void indicators_export(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                       void *arg)
+{
+    const char *kind = json_string_value(json_object_get(data, "period_kind"));
+    const char *period = json_string_value(json_object_get(data, "period"));
+    const char *format = json_string_value(json_object_get(data, "format"));
+    if (!kind || !period || !format || !valid_period(kind, period)) {
+        cb(arg, DERR_INVALID_FIELD,
+           "period must be YYYY-MM for a month, YYYY-Qn for a quarter, YYYY for a year", "period",
+           NULL);
+        return;
+    }
+    struct indicators_read *r = read_start(d, cb, arg);
+    if (!r)
+        return;
+    r->exporting = true;
+    /* The codec has checked format against its enumeration. */
+    bool statement = strcmp(format, "statement") == 0;
+    r->format = statement                     ? INDICATORS_STATEMENT
+                : strcmp(format, "html") == 0 ? INDICATORS_HTML
+                : strcmp(format, "json") == 0 ? INDICATORS_JSON
+                                              : INDICATORS_CSV;
+    snprintf(r->filename, sizeof(r->filename), "%s-%s-%s.%s",
+             statement ? "releve-participation" : "indicateurs", c->territory, period,
+             statement ? "csv" : format);
+    /* The audit names the format as snpd indicators does. */
+    const char *params[] = {c->territory, kind,
+                            period,       statement ? "statement-csv" : format,
+                            c->actor,     token_role_name(c->role)};
+    db_query(d->db, sql_text[SQL_INDICATORS_EXPORT_READ], 6, params, on_indicators_read, r);
 }

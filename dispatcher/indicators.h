@@ -52,4 +52,13 @@ bool indicators_render(json_t *doc, enum indicators_format format, struct buf *o
 void indicators_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
                     void *arg);
 
+/* The protocol message indicators.export (coordinator, admin): the
+ * extraction of a month, a quarter or a contract year of the caller's
+ * territory in a format of indicators_render (the same bytes as
+ * `snpd indicators`), audited as indicators.export with the caller's role,
+ * in one round trip; the text is answered in parts of at most the
+ * protocol's max_string_bytes.  Same calling convention as dispatch.h. */
+void indicators_export(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                       void *arg);
+
 #endif

@@ -213,3 +213,41 @@ void manage_token_revoke(struct dispatch *d, const struct caller *c, json_t *dat
     const char *params[] = {c->territory, c->actor, token_role_name(c->role), id};
     db_query(d->db, sql_text[SQL_TOKEN_REVOKE_ONE], 4, params, on_token_revoked, m);
 }
+
+/* --- call.record ------------------------------------------------------------------ */
+
+static void on_call_recorded(void *arg, enum db_status st, const PGresult *res)
+{
+    struct manage_call *m = arg;
+    if (call_failed(m, st, res))
+        return;
+    bool created = json_is_true(json_object_get(m->result, "created"));
+    json_t *call = json_incref(json_object_get(m->result, "call"));
+    json_decref(m->result);
+    m->result = call;
+    if (!call) {
+        call_finish(m, DERR_INTERNAL, "unreadable answer from the database", NULL);
+        return;
+    }
+    call_finish(m, DISPATCH_OK, created ? NULL : DISPATCH_REPEAT, NULL);
+}
+
+void manage_call_record(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                        void *arg)
+{
+    struct manage_call *m = call_new(d, c, cb, arg);
+    if (!m)
+        return;
+    char org[24], request[24];
+    snprintf(org, sizeof(org), "%lld", (long long)c->organisation_id);
+    json_t *rq = json_object_get(data, "request_id");
+    snprintf(request, sizeof(request), "%lld", (long long)json_integer_value(rq));
+    const char *params[] = {c->territory,
+                            org,
+                            c->actor,
+                            json_string_value(json_object_get(data, "outcome")),
+                            rq ? request : NULL,
+                            json_string_value(json_object_get(data, "client_ref")),
+                            json_string_value(json_object_get(data, "regulator_id"))};
+    db_query(d->db, sql_text[SQL_CALL_RECORD], 7, params, on_call_recorded, m);
+}

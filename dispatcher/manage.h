@@ -19,4 +19,12 @@ void manage_token_list(struct dispatch *d, const struct caller *c, json_t *data,
 void manage_token_revoke(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
                          void *arg);
 
+/* Records a SAS call (call.record): one call to snp_call_record, which
+ * checks that the linked request is the caller organisation's in its
+ * territory (not_found otherwise, as for a missing one) and writes the
+ * call.recorded event the indicators read.  A retry with the same
+ * client_ref answers the first call with DISPATCH_REPEAT. */
+void manage_call_record(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                        void *arg);
+
 #endif

@@ -157,11 +157,12 @@ static bool window_instant(struct read *r, json_t *data, const char *name, int64
     return true;
 }
 
-/* Reads the common list arguments: statuses as an SQL array literal, the
- * window (RFC 3339 texts) and the limit.  Returns false after answering. */
-static bool list_args(struct read *r, json_t *data, int64_t from_default, int64_t to_span,
-                      int limit_default, char *statuses, size_t ssize, char *from, char *to,
-                      char *limit)
+/* Reads the common list arguments: the values of the array `filter`
+ * (statuses, outcomes) as an SQL array literal, the window (RFC 3339
+ * texts) and the limit.  Returns false after answering. */
+static bool list_args(struct read *r, json_t *data, const char *filter, int64_t from_default,
+                      int64_t to_span, int limit_default, char *statuses, size_t ssize, char *from,
+                      char *to, char *limit)
 {
     int64_t f = from_default, t;
     if (!window_instant(r, data, "from", &f))
@@ -179,7 +180,7 @@ static bool list_args(struct read *r, json_t *data, int64_t from_default, int64_
     json_t *lim = json_object_get(data, "limit");
     r->limit = lim ? (int)json_integer_value(lim) : limit_default;
     snprintf(limit, 16, "%d", r->limit + 1);
-    json_t *sts = json_object_get(data, "status");
+    json_t *sts = json_object_get(data, filter);
     statuses[0] = '\0';
     if (sts) {
         /* The codec has checked every value against its enum. */
@@ -194,23 +195,41 @@ static bool list_args(struct read *r, json_t *data, int64_t from_default, int64_
     return true;
 }
 
-void reads_request_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                        void *arg)
+/* Lists what the caller's organisation made in its territory over the last
+ * 7 days by default (requests, calls): `key` names the answer's array and
+ * `filter` the request's array of values (statuses, outcomes); query `q`
+ * takes territory, organisation, values, from, to, limit + 1, then, when
+ * `audited` (it shows patient fields), the actor and role of the audit. */
+static void organisation_list(struct dispatch *d, const struct caller *c, json_t *data,
+                              const char *key, const char *filter, enum sql_id q, bool audited,
+                              dispatch_cb cb, void *arg)
 {
     struct read *r = read_new(d, c, cb, arg);
     if (!r)
         return;
-    r->list_key = "requests";
-    char statuses[128], from[TIMEUTIL_RFC3339_SIZE], to[TIMEUTIL_RFC3339_SIZE], limit[16];
+    r->list_key = key;
+    char values[128], from[TIMEUTIL_RFC3339_SIZE], to[TIMEUTIL_RFC3339_SIZE], limit[16];
     int64_t now = timeutil_now();
-    if (!list_args(r, data, now - 7 * 86400, 7 * 86400 + 60, 100, statuses, sizeof(statuses), from,
-                   to, limit))
+    if (!list_args(r, data, filter, now - 7 * 86400, 7 * 86400 + 60, 100, values, sizeof(values),
+                   from, to, limit))
         return;
     char org[24];
     snprintf(org, sizeof(org), "%lld", (long long)c->organisation_id);
-    const char *params[] = {c->territory, org,      statuses[0] ? statuses : NULL, from, to,
+    const char *params[] = {c->territory, org,      values[0] ? values : NULL, from, to,
                             limit,        c->actor, token_role_name(c->role)};
-    db_query(d->db, sql_text[SQL_REQUEST_LIST], 8, params, on_list, r);
+    db_query(d->db, sql_text[q], audited ? 8 : 6, params, on_list, r);
+}
+
+void reads_request_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                        void *arg)
+{
+    organisation_list(d, c, data, "requests", "status", SQL_REQUEST_LIST, true, cb, arg);
+}
+
+void reads_call_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                     void *arg)
+{
+    organisation_list(d, c, data, "calls", "outcome", SQL_CALL_LIST, false, cb, arg);
 }
 
 void reads_booking_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
@@ -224,7 +243,8 @@ void reads_booking_list(struct dispatch *d, const struct caller *c, json_t *data
     int64_t now = timeutil_now();
     int64_t day = t ? timeutil_local_day_start(t->zone, now) : now - 86400;
     char statuses[128], from[TIMEUTIL_RFC3339_SIZE], to[TIMEUTIL_RFC3339_SIZE], limit[16];
-    if (!list_args(r, data, day, 7 * 86400, 500, statuses, sizeof(statuses), from, to, limit))
+    if (!list_args(r, data, "status", day, 7 * 86400, 500, statuses, sizeof(statuses), from, to,
+                   limit))
         return;
     const char *params[] = {c->territory, c->rpps, statuses[0] ? statuses : NULL, from, to,
                             limit,        c->actor};

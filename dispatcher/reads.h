@@ -13,6 +13,10 @@ void reads_request_list(struct dispatch *d, const struct caller *c, json_t *data
                         void *arg);
 void reads_booking_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
                         void *arg);
+/* call.list: the calls the caller's SAS organisation recorded in its
+ * territory, newest first (no patient field: nothing to audit). */
+void reads_call_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                     void *arg);
 void reads_slip_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
                     void *arg);
 void reads_slip_refuse(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,

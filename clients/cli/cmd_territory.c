@@ -1,13 +1,16 @@
 /* snpctl territory, indicators and whoami: the coordinator's view of the
  * territory, and what a token is.  See commands.h and docs/snpctl.md. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clients/cli/commands.h"
 #include "clients/cli/labels.h"
 #include "clients/cli/table.h"
 #include "clients/cli/timearg.h"
+#include "dispatcher/buf.h"
 
 static const char territory_usage[] =
     "usage : snpctl territory show\n"
@@ -29,9 +32,21 @@ static const char territory_usage[] =
 
 static const char indicators_usage[] =
     "usage : snpctl indicators [--month AAAA-MM]\n"
+    "        snpctl indicators --export csv|html|json|statement\n"
+    "                          [--month AAAA-MM | --quarter AAAA-Tn | --year AAAA]\n"
+    "                          [--output FICHIER]\n"
     "\n"
     "Les indicateurs du mois (le mois en cours par défaut), agrégés, sans identité de\n"
-    "patient (rôles coordinator et admin).\n" CTL_COMMON_HELP;
+    "patient (rôles coordinator et admin).\n"
+    "--export : le fichier de la période, le même que snpd indicators : csv (une ligne\n"
+    "  par cellule, pour un tableur), html (le rapport imprimable), json, statement (le\n"
+    "  relevé de participation des médecins, CSV).  Période : un mois, un trimestre\n"
+    "  (2026-Q4 ou 2026-T4) ou une année de contrat (2026 : douze mois à partir du mois\n"
+    "  de début du contrat du territoire).  --output : le fichier à écrire (remplacé\n"
+    "  d'un coup), sinon la sortie standard.  Les cellules masquées (secret\n"
+    "  statistique) y sont écrites masquées.\n"
+    "Exemple : snpctl indicators --export html --quarter 2026-T4 --output "
+    "t4.html\n" CTL_COMMON_HELP;
 
 static const char whoami_usage[] =
     "usage : snpctl whoami\n"
@@ -264,12 +279,94 @@ int cmd_territory(struct ctl *c, int argc, char **argv)
 
 /* ---- indicators ---------------------------------------------------------- */
 
-static int on_month(void *state, int id, const char *arg)
+/* The options of snpctl indicators. */
+struct indicators_args {
+    const char *kind, *period, *format, *output;
+    int periods;
+};
+
+enum { OPT_MONTH = 1, OPT_QUARTER, OPT_YEAR, OPT_EXPORT, OPT_OUTPUT };
+
+static int on_indicators_option(void *state, int id, const char *arg)
 {
-    if (id != 1)
-        return CTL_USAGE;
-    *(const char **)state = arg;
-    return CTL_OK;
+    struct indicators_args *a = state;
+    switch (id) {
+    case OPT_MONTH:
+    case OPT_QUARTER:
+    case OPT_YEAR:
+        a->kind = id == OPT_MONTH ? "month" : id == OPT_QUARTER ? "quarter" : "year";
+        a->period = arg;
+        a->periods++;
+        return CTL_OK;
+    case OPT_EXPORT:
+        a->format = arg;
+        return CTL_OK;
+    case OPT_OUTPUT:
+        a->output = arg;
+        return CTL_OK;
+    }
+    return CTL_USAGE;
+}
+
+/* Writes `len` bytes of `data` to `path` through a temporary file renamed
+ * over it, so that a reader never sees half a report; or to standard
+ * output when `path` is NULL.  Returns false after saying why. */
+static bool write_export(const char *path, const char *data, size_t len)
+{
+    if (!path)
+        return fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0;
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid());
+    FILE *fp = fopen(tmp, "wb");
+    bool ok = fp && fwrite(data, 1, len, fp) == len;
+    ok = fp && fclose(fp) == 0 && ok;
+    if (ok && rename(tmp, path) != 0)
+        ok = false;
+    if (!ok) {
+        ctl_error("impossible d'écrire %s : %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    return ok;
+}
+
+/* snpctl indicators --export: indicators.export, the parts joined into the
+ * file. */
+static int indicators_export(struct ctl *c, const struct indicators_args *a)
+{
+    /* "2026-T4", as a French user writes a quarter, is the protocol's 2026-Q4. */
+    char period[16];
+    snprintf(period, sizeof(period), "%s", a->period);
+    if (strcmp(a->kind, "quarter") == 0 && strlen(period) == 7 && period[5] == 'T')
+        period[5] = 'Q';
+    static const struct ctl_field_option fields[] = {
+        {"period", "--month/--quarter/--year"}, {"format", "--export"}, {NULL, NULL}};
+    c->field_options = fields;
+    json_t *q = json_pack("{s:s, s:s, s:s}", "period_kind", a->kind, "period", period, "format",
+                          a->format),
+           *r;
+    int rc = ctl_call(c, "indicators.export", q, &r, NULL, NULL);
+    json_decref(q);
+    if (rc != CTL_OK)
+        return rc;
+    struct buf text = {0};
+    size_t i;
+    json_t *part;
+    json_array_foreach (json_object_get(r, "parts"), i, part)
+        buf_append(&text, json_string_value(part), json_string_length(part));
+    bool ok = !text.failed && write_export(a->output, text.data ? text.data : "", text.len);
+    int64_t consolidated;
+    if (ok && timeutil_parse_rfc3339(ctl_str(r, "consolidated_at"), &consolidated) &&
+        consolidated > timeutil_now())
+        fprintf(stderr,
+                "snpctl : période consolidée le %s seulement ; jusque-là ses chiffres peuvent "
+                "encore changer.\n",
+                ctl_str(r, "consolidated_at"));
+    if (ok && a->output)
+        fprintf(stderr, "%s écrit (%zu octets ; nom proposé par le serveur : %s).\n", a->output,
+                text.len, ctl_str(r, "filename"));
+    buf_free(&text);
+    json_decref(r);
+    return ok ? CTL_OK : CTL_UNAVAILABLE;
 }
 
 /* Whether the indicator `name` is of the indicator `code` (`code` or
@@ -307,17 +404,33 @@ int cmd_indicators(struct ctl *c, int argc, char **argv)
 {
     c->usage = indicators_usage;
     static const struct option options[] = {
-        {"month", required_argument, NULL, 1},
+        {"month", required_argument, NULL, OPT_MONTH},
+        {"quarter", required_argument, NULL, OPT_QUARTER},
+        {"year", required_argument, NULL, OPT_YEAR},
+        {"export", required_argument, NULL, OPT_EXPORT},
+        {"output", required_argument, NULL, OPT_OUTPUT},
         CTL_COMMON_OPTIONS,
         {0, 0, 0, 0},
     };
-    const char *month = NULL;
+    struct indicators_args a = {0};
     int first;
-    int rc = cmd_parse(c, argc, argv, options, on_month, &month, &first);
+    int rc = cmd_parse(c, argc, argv, options, on_indicators_option, &a, &first);
     if (rc != CTL_OK)
         return rc < 0 ? CTL_OK : rc;
     if (first < argc)
         return ctl_usage_error(c, "argument inattendu : %s", argv[first]);
+    if (a.periods > 1)
+        return ctl_usage_error(c, "une seule période : --month, --quarter ou --year");
+    if (a.format) {
+        if (!a.period)
+            return ctl_usage_error(c, "--export : donnez la période (--month AAAA-MM, --quarter "
+                                      "AAAA-Tn ou --year AAAA)");
+        return indicators_export(c, &a);
+    }
+    if (a.output || (a.kind && strcmp(a.kind, "month") != 0))
+        return ctl_usage_error(c, "--quarter, --year et --output vont avec --export (le tableau "
+                                  "à l'écran est celui d'un mois)");
+    const char *month = a.period;
     char current[32];
     if (!month) {
         /* The current month of the territory's local time. */

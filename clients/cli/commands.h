@@ -9,6 +9,7 @@
  *   cmd_territory.c  territory, indicators, whoami   (coordinator; whoami: all)
  *   cmd_import.c     import                          (CSV files: validation, import)
  *   cmd_token.c      token                           (coordinator, admin)
+ *   cmd_call.c       call                            (sas: the call record)
  */
 #ifndef SNPCTL_COMMANDS_H
 #define SNPCTL_COMMANDS_H
@@ -27,6 +28,7 @@ int cmd_indicators(struct ctl *c, int argc, char **argv);
 int cmd_whoami(struct ctl *c, int argc, char **argv);
 int cmd_import(struct ctl *c, int argc, char **argv);
 int cmd_token(struct ctl *c, int argc, char **argv);
+int cmd_call(struct ctl *c, int argc, char **argv);
 
 /* Runs getopt_long over `argv` with `options` (which end with
  * CTL_COMMON_OPTIONS and a zero entry), handling the common options and

@@ -158,6 +158,17 @@ static const struct pair token_state[] = {
     {NULL, NULL},
 };
 
+/* The outcomes of SAS calls, as the indicator catalogue names them
+ * (indicator_key_label, breakdown call_outcome; migration 0019). */
+static const struct pair call_outcome[] = {
+    {"advice", "conseil médical"},
+    {"prescription", "prescription"},
+    {"slot_request", "créneau de soins non programmés"},
+    {"sent_to_15", "renvoi vers le 15"},
+    {"other", "autre issue"},
+    {NULL, NULL},
+};
+
 /* The units of indicators.get (docs/indicators.md), as written after a value. */
 static const struct pair indicator_unit[] = {
     {"percent", "%"},
@@ -187,6 +198,7 @@ static const struct pair *const tables[LABELS_KIND_COUNT] = {
     [LABELS_PRIORITY_GROUP] = priority_group,
     [LABELS_HORIZON] = horizon,
     [LABELS_TOKEN_STATE] = token_state,
+    [LABELS_CALL_OUTCOME] = call_outcome,
     [LABELS_INDICATOR_UNIT] = indicator_unit,
 };
 

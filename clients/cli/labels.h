@@ -34,6 +34,7 @@ enum labels_kind {
     LABELS_PRIORITY_GROUP,
     LABELS_HORIZON,
     LABELS_TOKEN_STATE,
+    LABELS_CALL_OUTCOME,
     LABELS_INDICATOR_UNIT, /* not an enumeration: the units indicators.get writes */
     LABELS_KIND_COUNT
 };

@@ -27,6 +27,8 @@ static const char usage[] =
     "SAS et guichet :\n"
     "  capacity                            créneaux libres par commune\n"
     "  watch                               le même tableau, mis à jour en direct\n"
+    "SAS :\n"
+    "  call record|list                    l'issue des appels régulés (conseil, créneau...)\n"
     "Coordination :\n"
     "  territory show|set                  le territoire et ses réglages\n"
     "  indicators [--month AAAA-MM]        les indicateurs du mois\n"
@@ -61,6 +63,7 @@ static const struct command commands[] = {
     {"indicators", cmd_indicators},
     {"import", cmd_import},
     {"token", cmd_token},
+    {"call", cmd_call},
     {"whoami", cmd_whoami},
     {NULL, NULL},
 };

@@ -117,6 +117,15 @@ export const LABELS = {
   horizon: { '2h': '2 h', '4h': '4 h', today: 'Aujourd’hui', '24h': '24 h', '48h': '48 h' },
   territory_kind: { cpts: 'CPTS', sas: 'SAS (département)' },
   token_state: { active: 'Actif', expired: 'Expiré', revoked: 'Révoqué' },
+  // What a SAS call became (call.record), in the indicator catalogue's words
+  // (tests/clients/test_snpctl.c, labels_match_the_catalogue).
+  call_outcome: {
+    advice: 'Conseil médical',
+    prescription: 'Prescription',
+    slot_request: 'Créneau de soins non programmés',
+    sent_to_15: 'Renvoi vers le 15',
+    other: 'Autre issue',
+  },
   // The units of indicators.get (docs/indicators.md), as written after a value.
   indicator_unit: { percent: '%', minutes: 'min', hours: 'h' },
 };

@@ -1,5 +1,7 @@
 // coordinator.js: the coordinator's page (also admin): the month's declared
-// indicators (indicators.get), the territory's access tokens (token.list,
+// indicators (indicators.get), their files for a month, a quarter or a
+// contract year (indicators.export: CSV, printable HTML, participation
+// statement), the territory's access tokens (token.list,
 // token.create with its secret shown once, token.revoke after an inline
 // confirmation), the territory (territory.get) and its settings
 // (territory.settings.update, only the members changed).
@@ -66,6 +68,49 @@ function main({ client, session, territory }) {
     const value = `${y}-${String(m + 1).padStart(2, '0')}`;
     month.append(el('option', { value }, `${MONTHS[m]} ${y}${i === 0 ? ' (en cours)' : ''}`));
   }
+
+  // --- Exports (indicators.export, protocol 1.3.0) ---------------------------------
+  // The twelve months above, the last four quarters and the last two
+  // contract years (from the territory's contract_start_month).
+  const exportPeriod = $('#export-period');
+  const startMonth = (territory && territory.settings && territory.settings.contract_start_month) || 1;
+  const periods = [];
+  for (const o of month.options) periods.push(['month', o.value, `Mois : ${o.textContent}`]);
+  for (let i = 0; i < 4; i++) {
+    const q0 = Math.floor((m0 - 1) / 3) - i;
+    const q = ((q0 % 4) + 4) % 4;
+    const y = y0 + Math.floor(q0 / 4);
+    periods.push(['quarter', `${y}-Q${q + 1}`, `Trimestre : T${q + 1} ${y}`]);
+  }
+  const yearNow = m0 >= startMonth ? y0 : y0 - 1;
+  for (const y of [yearNow, yearNow - 1]) {
+    periods.push(['year', String(y), `Année de contrat ${y} (à partir de ${MONTHS[startMonth - 1]} ${y})`]);
+  }
+  fill(exportPeriod, periods.map(([kind, value, text]) => el('option', { value: `${kind}:${value}` }, text)));
+  let exportFormat = 'csv';
+  for (const b of $('#export-form').querySelectorAll('button')) {
+    b.addEventListener('click', () => { exportFormat = b.dataset.format; });
+  }
+  $('#export-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const button = ev.submitter || $(`#export-${exportFormat}`);
+    const [kind, period] = exportPeriod.value.split(':');
+    showError($('#export-error'), null);
+    busy(button, async () => {
+      try {
+        const res = await client.call('indicators.export',
+          { period_kind: kind, period, format: button.dataset.format });
+        const blob = new Blob(res.parts, { type: res.content_type });
+        const link = el('a', { href: URL.createObjectURL(blob), download: res.filename, hidden: true });
+        document.body.append(link);
+        link.click();
+        link.remove();
+        setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+      } catch (e) {
+        showError($('#export-error'), errorText(e));
+      }
+    });
+  });
 
   const fmtValue = (ind) => {
     if (ind.unit === 'ratio') return `${(ind.value * 100).toLocaleString('fr-FR', { maximumFractionDigits: 1 })} %`;

@@ -3,11 +3,12 @@
 // 2h, 4h, today, 24h, 48h), by commune as a table and as an SVG map drawn
 // from the communes' coordinates (no tiles: the service runs without
 // internet), the free slots, all updated live (topic "capacity": each
-// capacity.changed triggers a new query), and booking on behalf of a patient
-// with the requester flow.
+// capacity.changed triggers a new query), booking on behalf of a patient
+// with the requester flow, and for the SAS the issue of each call (calls.js).
 import { $, el, fill, startPage, label, LABELS, errorText, toast, prefs, PAGES,
   fmtShort, fmtTime, practitionerName, siteCommune, parts } from './app.js';
 import { mountRequester } from './requester.js';
+import { mountCallRecord } from './calls.js';
 
 const HORIZONS = ['2h', '4h', 'today', '24h', '48h'];
 
@@ -322,5 +323,10 @@ function main(ctx) {
   if (['sas', 'desk'].includes(role)) {
     $('#book-card').hidden = false;
     mountRequester(ctx, $('#form-box'), $('#offer-box'), null);
+  }
+  // The call record is the regulator's alone (call.record: role sas).
+  if (role === 'sas') {
+    $('#call-card').hidden = false;
+    mountCallRecord(ctx, $('#call-box'));
   }
 }

@@ -254,6 +254,8 @@ Test(offline, help_on_every_command)
         {"token", "create", "usage : snpctl token"},
         {"token", "list", "usage : snpctl token"},
         {"token", "revoke", "usage : snpctl token"},
+        {"call", "record", "usage : snpctl call"},
+        {"call", "list", "usage : snpctl call"},
     };
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         struct run r = CTL(NULL, commands[i][0], commands[i][1], "--help");
@@ -1033,6 +1035,125 @@ Test(snpctl, request_without_slots_waits)
     json_t *req = json_line(r.out, 0);
     cr_expect_str_eq(json_string_value(json_object_get(req, "status")), "waiting");
     json_decref(req);
+    run_free(&r);
+}
+
+Test(snpctl, coordinator_exports_a_month_a_quarter_and_a_year)
+{
+    PGresult *res = pgtest_exec(&f.pg, "SELECT to_char(now() AT TIME ZONE 'Europe/Paris',"
+                                       " 'YYYY-MM'), to_char(now() AT TIME ZONE 'Europe/Paris',"
+                                       " 'YYYY-\"T\"Q'), to_char(now() AT TIME ZONE"
+                                       " 'Europe/Paris', 'YYYY')");
+    char month[8], quarter[8], year[8], path[256];
+    snprintf(month, sizeof(month), "%s", PQgetvalue(res, 0, 0));
+    snprintf(quarter, sizeof(quarter), "%s", PQgetvalue(res, 0, 1));
+    snprintf(year, sizeof(year), "%s", PQgetvalue(res, 0, 2));
+    PQclear(res);
+    snprintf(path, sizeof(path), "%s/mois.csv", home);
+
+    struct run r = CTL(tok(FIX_COORDINATOR), "indicators", "--export", "csv", "--month", month,
+                       "--output", path);
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "mois.csv écrit"), "%s", r.err);
+    assert_conforming(&r);
+    run_free(&r);
+    FILE *fp = fopen(path, "rb");
+    cr_assert_not_null(fp);
+    char head[64] = "";
+    cr_expect_gt(fread(head, 1, sizeof(head) - 1, fp), 0);
+    fclose(fp);
+    static const char bom_head[] = "\xEF\xBB\xBFterritoire,periode_type";
+    cr_expect(strncmp(head, bom_head, sizeof(bom_head) - 1) == 0, "%s", head);
+
+    /* A quarter as the French write it, the printable report on stdout. */
+    r = CTL(tok(FIX_COORDINATOR), "indicators", "--export", "html", "--quarter", quarter);
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "<html lang=\"fr\">"), "%.200s", r.out);
+    run_free(&r);
+    r = CTL(tok(FIX_COORDINATOR), "indicators", "--export", "statement", "--year", year);
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    run_free(&r);
+
+    /* Usage errors, and a role that may not export. */
+    const char *const bad[][7] = {
+        {"indicators", "--quarter", quarter, NULL},
+        {"indicators", "--export", "csv", NULL},
+        {"indicators", "--export", "csv", "--month", month, "--year"},
+        {"indicators", "--export", "pdf", "--month", month, NULL},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        r = run_env(tok(FIX_COORDINATOR), NULL, NULL, bad[i]);
+        cr_expect_eq(r.status, 2, "case %zu: %d %s", i, r.status, r.err);
+        run_free(&r);
+    }
+    r = CTL(tok(FIX_SAS), "indicators", "--export", "csv", "--month", month);
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    run_free(&r);
+}
+
+Test(snpctl, sas_records_calls_and_lists_them)
+{
+    /* The request the regulator created for a patient who needs a slot. */
+    char *body = fix_request_body("ctl-sas-1", "24h");
+    int st;
+    json_t *q = fix_api(&f, "POST", "/api/v1/requests", FIX_SAS, body, &st);
+    free(body);
+    cr_assert_eq(st, 201);
+    char request[24];
+    snprintf(request, sizeof(request), "%lld",
+             (long long)json_integer_value(json_object_get(q, "request_id")));
+    json_decref(q);
+
+    struct run r = CTL(tok(FIX_SAS), "call", "record", "advice");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "enregistré : conseil médical"), "%s", r.out);
+    assert_conforming(&r);
+    run_free(&r);
+    r = CTL(tok(FIX_SAS), "call", "record", "slot_request", "--request", request, "--ref",
+            "ctl-call-1", "--regulator-id", "10999900045", "--json");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    json_t *call = json_line(r.out, 0);
+    cr_expect_str_eq(json_string_value(json_object_get(call, "outcome")), "slot_request");
+    cr_expect_eq(json_integer_value(json_object_get(call, "request_id")), atoll(request));
+    cr_expect_str_eq(json_string_value(json_object_get(call, "regulator_id")), "10999900045");
+    json_decref(call);
+    run_free(&r);
+    /* The same call sent again is recorded once. */
+    r = CTL(tok(FIX_SAS), "call", "record", "slot_request", "--request", request, "--ref",
+            "ctl-call-1", "--regulator-id", "10999900045");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    run_free(&r);
+    /* Mistakes are explained before anything is sent. */
+    const char *const bad[][6] = {
+        {"call", "record", "slot_request", NULL},
+        {"call", "record", "advice", "--request", request, NULL},
+        {"call", "record", "hospitalised", NULL},
+        {"call", "record", NULL},
+        {"call", "list", "--limit", "0", NULL},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        r = run_env(tok(FIX_SAS), NULL, NULL, bad[i]);
+        cr_expect_eq(r.status, 2, "%s %s %s: %d %s", bad[i][0], bad[i][1], bad[i][2], r.status,
+                     r.err);
+        run_free(&r);
+    }
+    /* A pharmacy may not record calls: refused by the server. */
+    r = CTL(tok(FIX_PHARMACY), "call", "record", "advice");
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    run_free(&r);
+
+    r = CTL(tok(FIX_SAS), "call", "list");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "Issue") && strstr(r.out, "conseil médical") &&
+                  strstr(r.out, "créneau de soins non programmés") && strstr(r.out, "ctl-call-1"),
+              "%s", r.out);
+    assert_conforming(&r);
+    run_free(&r);
+    r = CTL(tok(FIX_SAS), "call", "list", "--outcome", "slot_request", "--json");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    json_t *list = json_line(r.out, 0);
+    cr_expect_eq(json_array_size(json_object_get(list, "calls")), 1);
+    json_decref(list);
     run_free(&r);
 }
 
@@ -1836,6 +1957,7 @@ Test(snpctl, labels_match_the_catalogue)
     } tables[] = {
         {"motif", "motif", LABELS_MOTIF},
         {"urgency", "urgency", LABELS_URGENCY},
+        {"call_outcome", "call_outcome", LABELS_CALL_OUTCOME},
     };
     for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
         char sql[256];

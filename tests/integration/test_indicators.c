@@ -264,7 +264,18 @@ struct mreq {
     int64_t booking_id;
     const char *outcome;
     int offers, declined, expired;
+    bool second_pharmacy; /* made by the territory's second pharmacy */
 };
+
+/* A second pharmacy, which makes three of October's requests: a small
+ * cell of the breakdown per organisation. */
+static int64_t second_pharmacy_id;
+
+/* The organisation that makes request `r`. */
+static int64_t request_org(const struct mreq *r)
+{
+    return r->second_pharmacy ? second_pharmacy_id : org_id[r->source];
+}
 
 static struct mslot *slots;
 static size_t nslots;
@@ -369,6 +380,11 @@ static void add_reference_data(void)
                            " AND kind = $1",
                            1, p);
     }
+    second_pharmacy_id =
+        sql_ll("INSERT INTO organisation (territory_id, kind, name, finess, commune_insee)"
+               " VALUES ('test-t', 'pharmacy', 'Pharmacie de la Gare', '350990065', '56001')"
+               " RETURNING id",
+               0, NULL);
 }
 
 /* --- generating the month ----------------------------------------------------------- */
@@ -520,6 +536,13 @@ static void plan_requests(void)
         r->probe_slot = find_slot(3, utc(probes[p].slot));
     }
     qsort(reqs, nreqs, sizeof(*reqs), cmp_req);
+    /* Three requests of the second pharmacy, in October. */
+    for (size_t i = 0, n = 0; i < nreqs && n < 3; i++)
+        if (reqs[i].source == S_PHARMACY && reqs[i].probe_slot < 0 &&
+            reqs[i].created >= utc("2026-10-05T00:00:00Z")) {
+            reqs[i].second_pharmacy = true;
+            n++;
+        }
     /* Three patients from a small commune: a cell that must be masked. */
     reqs[100].commune = reqs[900].commune = reqs[1700].commune = "35219";
     for (size_t i = 0; i < nreqs; i++) {
@@ -591,7 +614,7 @@ static void create_request(size_t i, int hold)
     json_t *identity = json_pack("{s:s, s:s, s:s, s:s}", "display_name", name, "phone", phone,
                                  "birth_date", "1970-01-15", "motif_text", text);
     char *b = json_dumps(body, JSON_COMPACT), *id = json_dumps(identity, JSON_COMPACT);
-    id_text(org_id[r->source], org);
+    id_text(request_org(r), org);
     if (hold >= 0)
         id_text(slots[hold].id, body_slot);
     const char *p[] = {"test-t", org, "token:requester", b, id, hold >= 0 ? body_slot : NULL};
@@ -666,7 +689,7 @@ static void accept_offer(size_t i, int s, int held, int64_t at)
     struct mreq *r = &reqs[i];
     char rid[24], org[24], sid[24];
     id_text(r->id, rid);
-    id_text(org_id[r->source], org);
+    id_text(request_org(r), org);
     id_text(slots[s].id, sid);
     const char *p[] = {rid, org, sid, "token:requester"};
     clock_at(at);
@@ -685,7 +708,7 @@ static void request_cancel(size_t i, const char *reason, int64_t at)
     struct mreq *r = &reqs[i];
     char rid[24], org[24];
     id_text(r->id, rid);
-    id_text(org_id[r->source], org);
+    id_text(request_org(r), org);
     const char *p[] = {rid, org, reason, "token:requester"};
     clock_at(at);
     PQclear(sqlp("SELECT 1 FROM snp_request_cancel($1::bigint, $2::bigint, $3, $4)", 4, p));
@@ -842,6 +865,66 @@ static void report_outcomes(void)
     free(booked);
 }
 
+/* SAS calls (migration 0019): what the SAS regulators recorded. */
+struct mcall {
+    int64_t at;
+    const char *outcome;
+    int req; /* slot_request: index in reqs, else -1 */
+};
+static struct mcall *calls;
+static size_t ncalls;
+static const char *const call_outcomes[] = {"advice", "prescription", "slot_request", "sent_to_15",
+                                            "other"};
+
+static void record_call(int64_t at, const char *outcome, int req)
+{
+    calls = realloc(calls, (ncalls + 1) * sizeof(*calls));
+    cr_assert(calls);
+    calls[ncalls++] = (struct mcall){at, outcome, req};
+    char org[24], rid[24];
+    id_text(org_id[S_SAS], org);
+    if (req >= 0)
+        id_text(reqs[req].id, rid);
+    const char *p[] = {org, outcome, req >= 0 ? rid : NULL};
+    clock_at(at);
+    PQclear(sqlp(
+        "SELECT snp_call_record('test-t', $1::bigint, 'token:sas', $2, $3::bigint, NULL, NULL)", 3,
+        p));
+}
+
+/* Every SAS request is the issue of a call recorded a minute after it (the
+ * probes at the month's edges put some of these calls across them); the
+ * other calls are spread over the month, with three sent to the 15 (a
+ * small cell) and four at the edges.  Drawn after everything else, with the
+ * generator's state put back, so that the rest of the month is the one it
+ * was before calls existed. */
+static void record_calls(void)
+{
+    uint64_t saved = rng_state;
+    for (size_t i = 0; i < nreqs; i++)
+        if (reqs[i].source == S_SAS)
+            record_call(reqs[i].created + 60, "slot_request", (int)i);
+    for (int64_t day = days_from_civil(2026, 10, 1); day <= days_from_civil(2026, 10, 31); day++) {
+        int n = 25 + (int)rnd(15);
+        for (int k = 0; k < n; k++) {
+            uint32_t o = rnd(100);
+            record_call(local_time(day, (int)rnd(24 * 60)),
+                        o < 55   ? "advice"
+                        : o < 80 ? "prescription"
+                                 : "other",
+                        -1);
+        }
+    }
+    record_call(utc("2026-10-03T10:00:00Z"), "sent_to_15", -1);
+    record_call(utc("2026-10-12T10:00:00Z"), "sent_to_15", -1);
+    record_call(utc("2026-10-20T10:00:00Z"), "sent_to_15", -1);
+    record_call(utc("2026-09-30T21:59:59Z"), "advice", -1); /* September */
+    record_call(utc("2026-09-30T22:00:00Z"), "advice", -1); /* October */
+    record_call(utc("2026-10-31T22:59:59Z"), "other", -1);  /* October */
+    record_call(utc("2026-10-31T23:00:00Z"), "other", -1);  /* November */
+    rng_state = saved;
+}
+
 static void generate_month(void)
 {
     rng_state = 0x9E3779B97F4A7C15ULL;
@@ -857,6 +940,7 @@ static void generate_month(void)
         if (reqs[i].fate == F_UNSERVED)
             cr_assert_eq(reqs[i].slot, -1);
     report_outcomes();
+    record_calls();
 }
 
 /* --- expected values ---------------------------------------------------------------- */
@@ -1117,6 +1201,40 @@ static void expect_requests(void)
         cell_add("requests_by_commune", all_communes[c], fmt_count(nr), nr, true);
         cell_add("served_by_commune", all_communes[c], fmt_count(ns), ns, true);
     }
+    /* Per organisation (migration 0020): one per kind, and the second
+     * pharmacy. */
+    for (int o = 0; o <= NSOURCES; o++) {
+        int64_t id = o < NSOURCES ? org_id[o] : second_pharmacy_id;
+        long long nr = 0, ns = 0;
+        for (size_t i = 0; i < nreqs; i++) {
+            if (!in_period(reqs[i].created) || request_org(&reqs[i]) != id)
+                continue;
+            nr++;
+            ns += served(&reqs[i]);
+        }
+        if (nr == 0)
+            continue;
+        char key[24];
+        id_text(id, key);
+        cell_add("requests_by_organisation", key, fmt_count(nr), nr, true);
+        cell_add("served_by_organisation", key, fmt_count(ns), ns, true);
+    }
+    /* Patients without a médecin traitant, per group of the MT indicators
+     * (0020): aged 17 or more, ALD, C2S, aged 70 or more. */
+    static const char *const mt_groups[] = {"aged_17_plus", "ald", "c2s", "aged_70_plus"};
+    for (int g = 0; g < 4; g++) {
+        long long nr = 0, ns = 0;
+        for (size_t i = 0; i < nreqs; i++) {
+            const struct mreq *r = &reqs[i];
+            if (!in_period(r->created) || r->has_mt)
+                continue;
+            bool in = g == 0 ? r->age >= 17 : in_group(r, mt_groups[g]);
+            nr += in;
+            ns += in && served(r);
+        }
+        cell_add("requests_without_mt_by_group", mt_groups[g], fmt_count(nr), nr, true);
+        cell_add("served_without_mt_by_group", mt_groups[g], fmt_count(ns), ns, true);
+    }
 }
 
 /* Participation per practitioner and ISO week. */
@@ -1228,6 +1346,27 @@ static void expect_slots(void)
         cell_add("slots_published_by_site_kind", kinds[k], fmt_count(by_kind[k]), -1, true);
         cell_add("slot_hours_by_site_kind", kinds[k], fmt_hours(kind_min[k]), -1, true);
     }
+    /* Per care centre (0020): each CSNP site that has slots in the period. */
+    for (int site = 0; site < NSITES; site++) {
+        if (strcmp(site_kind[site], "csnp") != 0)
+            continue;
+        long long cn = 0, cmin = 0, cused = 0;
+        for (size_t i = 0; i < nslots; i++) {
+            const struct mslot *sl = &slots[i];
+            if (sl->site != site || !in_period(sl->start))
+                continue;
+            cn++;
+            cmin += sl->duration;
+            cused += sl->booked_by >= 0;
+        }
+        if (cn == 0)
+            continue;
+        char key[24];
+        id_text(site_id[site], key);
+        cell_add("slots_by_care_centre", key, fmt_count(cn), -1, true);
+        cell_add("slot_hours_by_care_centre", key, fmt_hours(cmin), -1, true);
+        cell_add("slots_used_by_care_centre", key, fmt_count(cused), cused, true);
+    }
 }
 
 /* The masking rule of snp_indicator_table, applied to the expected cells. */
@@ -1267,6 +1406,32 @@ static struct cell *cell_find(const char *code, const char *key)
     return NULL;
 }
 
+static void expect_calls(void)
+{
+    long long n = 0, to_slot = 0, booked = 0, by[5] = {0};
+    for (size_t i = 0; i < ncalls; i++) {
+        const struct mcall *c = &calls[i];
+        if (!in_period(c->at))
+            continue;
+        n++;
+        for (int k = 0; k < 5; k++)
+            by[k] += strcmp(c->outcome, call_outcomes[k]) == 0;
+        if (c->req >= 0) {
+            to_slot++;
+            booked += served(&reqs[c->req]);
+        }
+    }
+    count("sas_calls", n);
+    rate("sas_calls_to_slot_rate", to_slot, n);
+    count("sas_calls_slot_booked", booked);
+    /* round(n × 2615 / 17232), half away from zero (docs/indicators.md). */
+    cell_add("sas_ed_visits_avoided", "", fmt_count((2 * n * 2615 + 17232) / (2 * 17232)), n,
+             false);
+    for (int k = 0; k < 5; k++)
+        cell_add("sas_calls_by_outcome", call_outcomes[k], fmt_count(by[k]), by[k], true);
+    cr_expect_eq(by[3], 3, "the small cell of sent_to_15");
+}
+
 static void compute_expected(void)
 {
     period_from = utc("2026-09-30T22:00:00Z");
@@ -1274,6 +1439,7 @@ static void compute_expected(void)
     expect_requests();
     expect_slots();
     expect_participation();
+    expect_calls();
     expect_masks(5);
 }
 
@@ -1326,6 +1492,9 @@ static void check_masked_table(void)
     }
     /* The small commune and its complementary cell are masked. */
     cr_expect(cell_find("requests_by_commune", "35219")->small);
+    char second[24];
+    id_text(second_pharmacy_id, second);
+    cr_expect(cell_find("requests_by_organisation", second)->small);
     cr_expect_geq(masked, 2);
     /* Targets: progress for "more is better", a verdict for the others. */
     for (int i = 0; i < PQntuples(r); i++) {
@@ -1870,7 +2039,8 @@ static void teardown_small(void)
     cr_expect_eq(system(cmd), 0);
 }
 
-/* Three requests in November 2026, one booked and attended. */
+/* Three requests in November 2026, one booked and attended; and a slot
+ * at the CSNP, left free (its care centre's cells, 0020). */
 static void small_activity(void)
 {
     char site[24], org[24];
@@ -1882,6 +2052,13 @@ static void small_activity(void)
     long long slot = sql_ll("SELECT id FROM snp_slots_publish('test-t', $1::bigint,"
                             " '10999900011', 'token:gp', $2::jsonb)",
                             2, pub);
+    char csnp[24];
+    id_text(f.site_csnp, csnp);
+    const char *centre[] = {csnp, "[{\"start\": \"2026-11-04T09:00:00Z\", \"duration_min\": 30,"
+                                  " \"mode\": \"office\", \"audience\": [\"sas\"]}]"};
+    PQclear(sqlp("SELECT id FROM snp_slots_publish('test-t', $1::bigint, '10999900011',"
+                 " 'token:gp', $2::jsonb)",
+                 2, centre));
     for (int i = 0; i < 3; i++) {
         char body[512], sid[24];
         snprintf(body, sizeof(body),
@@ -1924,7 +2101,13 @@ Test(indicators, masking_below_threshold, .init = setup_small, .fini = teardown_
     cr_expect_eq(sql_ll("SELECT value_text::int FROM snp_indicator_table('test-t', 'month',"
                         " '2026-11') WHERE code = 'slots_published'",
                         0, NULL),
-                 1);
+                 2);
+    cr_expect_eq(sql_ll("SELECT count(*) FROM snp_indicator_table('test-t', 'month', '2026-11')"
+                        " WHERE code IN ('slots_by_care_centre', 'slots_used_by_care_centre')"
+                        " AND key_label = 'CSNP de Redon' AND NOT masked"
+                        " AND value_text IN ('1', '0')",
+                        0, NULL),
+                 2);
     cr_expect_eq(sql_ll("SELECT count(*) FROM snp_indicator_table('test-t', 'month', '2026-11')"
                         " WHERE code = 'requests_unserved' AND value_text = '0' AND NOT masked",
                         0, NULL),

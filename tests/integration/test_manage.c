@@ -55,17 +55,7 @@ TestSuite(manage, .init = setup, .fini = teardown, .timeout = 180);
 static json_t *api(int port, const char *type, const char *method, const char *path,
                    const char *token, const char *body, int *status)
 {
-    json_t *r = fix_api_port(port, method, path, token, body, status);
-    cr_assert_not_null(r, "%s %s: no JSON answer (HTTP %d)", method, path, *status);
-    if (*status < 300) {
-        struct snp_proto_error err = {0};
-        const struct snp_proto_message *m = snp_proto_message_find(type);
-        cr_assert_not_null(m);
-        cr_assert_eq(snp_proto_validate_response(m, r, &err), 0,
-                     "the answer to %s breaks its declaration: %s at %s: %s", type,
-                     snp_proto_code_name(err.code), err.field, err.message);
-    }
-    return r;
+    return fix_api_checked(port, type, method, path, token, body, status);
 }
 
 static json_t *import_as(const char *token, const char *body, int *status)

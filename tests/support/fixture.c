@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 
 #include "dispatcher/token.h"
+#include "protocol/codec.h"
 #include "tests/support/http.h"
 
 static const char *const roles[FIX_ROLE_COUNT] = {
@@ -115,6 +116,22 @@ json_t *fix_api_port(int port, const char *method, const char *path, const char 
     json_t *j = json_loads(r.body, 0, NULL);
     http_response_free(&r);
     return j;
+}
+
+json_t *fix_api_checked(int port, const char *type, const char *method, const char *path,
+                        const char *token, const char *body, int *status)
+{
+    json_t *r = fix_api_port(port, method, path, token, body, status);
+    cr_assert_not_null(r, "%s %s: no JSON answer (HTTP %d)", method, path, *status);
+    if (*status < 300) {
+        struct snp_proto_error err = {0};
+        const struct snp_proto_message *m = snp_proto_message_find(type);
+        cr_assert_not_null(m);
+        cr_assert_eq(snp_proto_validate_response(m, r, &err), 0,
+                     "the answer to %s breaks its declaration: %s at %s: %s", type,
+                     snp_proto_code_name(err.code), err.field, err.message);
+    }
+    return r;
 }
 
 json_t *fix_api(struct fixture *f, const char *method, const char *path, enum fix_role as,

@@ -64,6 +64,13 @@ json_t *fix_api(struct fixture *f, const char *method, const char *path, enum fi
 json_t *fix_api_port(int port, const char *method, const char *path, const char *token,
                      const char *body, int *status);
 
+/* Like fix_api_port, with a token's secret, but fails the test when the
+ * answer is not JSON, and checks a successful one (status below 300)
+ * against the declaration of message `type` in protocol/snp.v1.json
+ * (snp_proto_init must have been called). */
+json_t *fix_api_checked(int port, const char *type, const char *method, const char *path,
+                        const char *token, const char *body, int *status);
+
 /* Waits up to `timeout_ms` for snpd on `port` to count `total` free slots
  * 48 hours ahead (capacity.query as the fixture's SAS); returns whether it
  * did. */

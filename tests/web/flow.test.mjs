@@ -8,6 +8,7 @@
 // 390 × 844 phone screen.  The tests run in order and share state.
 import { test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import {
   URL_BASE, TOKENS, PHONE, DESKTOP, launch, newPage, signIn, shot, api, pageErrors,
   assertNoOverflow, assertLabelled, markNoReload, assertNotReloaded, boardTotal, failureShots, shotElement,
@@ -336,6 +337,37 @@ test('SAS: books on behalf of a patient from the board, which follows live', asy
   assert.equal(await board.inputValue('#rq-regulator'), 'Dr Le Goff', 'the regulator is remembered');
 });
 
+test('SAS: records the issue of each call in one step, linking the request it created', async () => {
+  assert.ok(await board.isVisible('#call-card'), 'the call record is shown to the SAS');
+  // No outcome chosen: the page says so, nothing is sent.
+  await board.click('#call-submit');
+  await board.waitForSelector('#call-error:not([hidden])');
+  // Advice: no request to link.
+  await board.check('input[name="call_outcome"][value="advice"]');
+  assert.equal(await board.isVisible('#call-request-field'), false);
+  // The regulator's id typed in the request form is remembered here too.
+  assert.equal(await board.inputValue('#call-regulator'), '10999900045');
+  await board.click('#call-submit');
+  await board.waitForSelector('#call-table tbody tr[data-call]');
+  // A slot: the request the SAS has just booked for Marie Rouxel comes first.
+  await board.check('input[name="call_outcome"][value="slot_request"]');
+  await board.waitForSelector('#call-request-field:not([hidden])');
+  await board.waitForFunction(() => /Marie Rouxel/.test((document.querySelector('#call-request option') || {}).textContent || ''));
+  await shot(board, 'sas-call-record-desktop');
+  await board.click('#call-submit');
+  await board.waitForFunction(() => document.querySelectorAll('#call-table tbody tr[data-call]').length === 2);
+  const { calls } = await api('sas', 'GET', '/calls');
+  assert.deepEqual(calls.map((c) => c.outcome), ['slot_request', 'advice']);
+  assert.ok(calls[0].request_id > 0);
+  assert.equal(calls[0].regulator_id, '10999900045');
+  assert.match(await board.textContent('#call-table tbody tr:first-child'), new RegExp(`Créneau de soins non programmés.*n° ${calls[0].request_id}`));
+  // The linked request is no longer offered for another call.
+  await board.check('input[name="call_outcome"][value="slot_request"]');
+  await board.waitForFunction((id) => ![...document.querySelectorAll('#call-request option')]
+    .some((o) => o.value === String(id)), calls[0].request_id);
+  await assertNotReloaded(board, 'the SAS board');
+});
+
 test('GP: withdraws a free slot, reports an outcome; the board follows', async () => {
   const total = await boardTotal(board, '48h');
   const last = gp.locator('#slots-list li[data-slot]:has(.badge.free)').last();
@@ -440,6 +472,30 @@ test('coordinator: indicators shown honestly, settings updated', async () => {
   assert.equal(await page.getAttribute('#set-alternatives', 'aria-invalid'), 'true');
   await shot(page, 'coordinator-phone');
   await assertNoOverflow(page, 'coordinator.html');
+  await assertLabelled(page, 'coordinator.html');
+  await page.context().close();
+});
+
+test('coordinator: downloads a quarter as a spreadsheet and the printable report', async () => {
+  const page = await newPage(browser, DESKTOP, 'coordinator-export');
+  await signIn(page, 'coordinator', 'coordinator.html');
+  const options = await page.$$eval('#export-period option', (os) => os.map((o) => o.value));
+  assert.ok(options.some((v) => v.startsWith('month:')) && options.some((v) => v.startsWith('year:')), options.join(' '));
+  const quarter = options.find((v) => v.startsWith('quarter:'));
+  await page.selectOption('#export-period', quarter);
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
+  assert.equal(csv.suggestedFilename(), `indicateurs-demo-redon-${quarter.slice(8)}.csv`);
+  const text = fs.readFileSync(await csv.path(), 'utf8');
+  assert.ok(text.startsWith('\ufeffterritoire,periode_type,periode'), text.slice(0, 80));
+  // The same file as the API gives; the flows above made fewer than 5
+  // requests: masked, never dropped.
+  const served = await api('coordinator', 'GET', `/indicators/export?period_kind=quarter&period=${quarter.slice(8)}&format=csv`);
+  assert.equal(text, served.parts.join(''));
+  assert.match(text, /,requests,1,[^\r]*,<5,/);
+  const [html] = await Promise.all([page.waitForEvent('download'), page.click('#export-html')]);
+  assert.match(html.suggestedFilename(), /\.html$/);
+  assert.match(fs.readFileSync(await html.path(), 'utf8'), /<html lang="fr">/);
+  await shot(page, 'coordinator-export-desktop');
   await assertLabelled(page, 'coordinator.html');
   await page.context().close();
 });
