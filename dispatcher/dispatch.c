@@ -2552,6 +2552,7 @@ void dispatch_init(struct dispatch *d, uv_loop_t *loop, struct db *db,
     memset(d, 0, sizeof(*d));
     d->loop = loop;
     d->db = db;
+    d->heard_tail = &d->heard;
     if (hooks)
         d->hooks = *hooks;
     uv_timer_init(loop, &d->timer);
@@ -2567,12 +2568,17 @@ struct load_ctx {
     void (*done)(struct dispatch *d, bool ok);
 };
 
+static void apply_heard(struct dispatch *d);
+static void free_heard(struct dispatch *d);
+
 static void on_store_loaded(struct store *st, bool ok, void *arg)
 {
     struct load_ctx *l = arg;
     struct dispatch *d = l->d;
     d->ready = ok;
+    d->loading = false;
     if (ok) {
+        apply_heard(d);
         d->last_housekeeping_ms = uv_now(d->loop);
         uv_timer_start(&d->timer, on_timer, TIMER_MS, TIMER_MS);
         uv_prepare_start(&d->matcher, on_before_poll);
@@ -2597,6 +2603,7 @@ static void on_first_housekeeping(void *arg, enum db_status st, const PGresult *
     if (PQntuples(res) > 0)
         log_info("dispatch", "start-up housekeeping: %d expired holds, slots or requests",
                  PQntuples(res));
+    l->d->loading = true;
     store_load(&l->d->store, l->d->db, on_store_loaded, l);
 }
 
@@ -2628,6 +2635,7 @@ void dispatch_close(struct dispatch *d)
     dispatch_stop(d);
     d->closed = true;
     answer_parked(d);
+    free_heard(d);
     store_free(&d->store);
     free(d->waiting);
     d->waiting = NULL;
@@ -3009,9 +3017,88 @@ static void catch_up(struct dispatch *d)
 void dispatch_on_db_listening(struct db *db)
 {
     struct dispatch *d = db->data;
-    /* Before the store is loaded, the load reads everything anyway. */
-    if (d && d->ready && !d->closed)
+    if (!d || d->closed)
+        return;
+    if (d->ready) {
         catch_up(d);
+        return;
+    }
+    /* What was heard before may have missed changes since: the load, if it
+     * has not started, reads them; if it has, a catch-up follows it. */
+    free_heard(d);
+    if (d->loading)
+        d->catch_up_on_load = true;
+}
+
+/* --- announcements heard while the store loads ----------------------------------- *
+ *
+ * Each query of the load reads the database as it is when it runs, and the
+ * store is ready only after the last: a change another process commits
+ * meanwhile (a slot booked after the slots were read) would be missing from
+ * memory for good.  So every announcement heard before the store is ready
+ * is kept, and applied in order once it is: the state each one carries is
+ * as new as, or newer than, what the load read.  Past HEARD_MAX of them (a
+ * busy neighbour during a slow start), they are dropped and the process
+ * catches up as after a lost listening connection instead. */
+
+enum { HEARD_MAX = 10000 };
+
+struct heard_notice {
+    struct heard_notice *next;
+    int be_pid;
+    char payload[]; /* the announcement's JSON */
+};
+
+static void free_heard(struct dispatch *d)
+{
+    while (d->heard) {
+        struct heard_notice *n = d->heard;
+        d->heard = n->next;
+        free(n);
+    }
+    d->heard_tail = &d->heard;
+    d->nheard = 0;
+}
+
+static void keep_heard(struct dispatch *d, const char *payload, int be_pid)
+{
+    if (d->catch_up_on_load)
+        return; /* the catch-up reads everything */
+    size_t len = strlen(payload);
+    struct heard_notice *n =
+        d->nheard < HEARD_MAX ? malloc(sizeof(*n) + len + 1) : NULL;
+    if (!n) {
+        free_heard(d);
+        d->catch_up_on_load = true;
+        return;
+    }
+    n->next = NULL;
+    n->be_pid = be_pid;
+    memcpy(n->payload, payload, len + 1);
+    *d->heard_tail = n;
+    d->heard_tail = &n->next;
+    d->nheard++;
+}
+
+static void apply_heard(struct dispatch *d)
+{
+    struct heard_notice *n = d->heard;
+    size_t count = d->nheard;
+    d->heard = NULL;
+    d->heard_tail = &d->heard;
+    d->nheard = 0;
+    if (count > 0)
+        log_info("dispatch", "applying %zu changes announced during the load", count);
+    while (n) {
+        struct heard_notice *next = n->next;
+        dispatch_on_db_notify(d->db, "snp_change", n->payload, n->be_pid);
+        free(n);
+        n = next;
+    }
+    if (d->catch_up_on_load) {
+        d->catch_up_on_load = false;
+        catch_up(d);
+    }
 }
 
 /* --- pushes ------------------------------------------------------------------------ *
@@ -3249,8 +3336,12 @@ static void push_booking_from_db(struct dispatch *d, int64_t booking_id, const c
 void dispatch_on_db_notify(struct db *db, const char *channel, const char *payload, int be_pid)
 {
     struct dispatch *d = db->data;
-    if (!d || !d->ready || d->closed || strcmp(channel, "snp_change") != 0)
+    if (!d || d->closed || strcmp(channel, "snp_change") != 0)
         return;
+    if (!d->ready) {
+        keep_heard(d, payload, be_pid);
+        return;
+    }
     bool own = db_own_backend(db, be_pid);
     json_t *j = json_loads(payload, 0, NULL);
     const char *kind = json_string_value(json_object_get(j, "k"));

@@ -106,6 +106,7 @@ struct id_queue {
 };
 
 struct parked_call;
+struct heard_notice;
 
 struct dispatch {
     uv_loop_t *loop;
@@ -131,6 +132,14 @@ struct dispatch {
     uint64_t last_housekeeping_ms;
     bool housekeeping_running;
     bool catch_up_due;        /* a catch-up failed: housekeeping tries again */
+    /* Announcements heard before the store is loaded: the load's queries
+     * may have read the database before them, so they are applied once it
+     * is loaded ("Starting while others change", docs/dispatch.md). */
+    struct heard_notice *heard; /* oldest first */
+    struct heard_notice **heard_tail;
+    size_t nheard;
+    bool loading;          /* the load's first query has been sent */
+    bool catch_up_on_load; /* too many heard, or listening began during the load */
     int inflight;             /* operations waiting for the database, and parked calls */
     struct parked_call *parked; /* calls waiting for their request's update (dispatch.c) */
     struct request **waiting; /* waiting requests, for the scarcity term */

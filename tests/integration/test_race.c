@@ -401,3 +401,47 @@ Test(race, changes_made_while_a_process_was_cut_off_reach_its_memory)
     snpd_proc_stop(&f.snpd, SIGTERM, 15000);
     pgproxy_stop(&proxy);
 }
+
+Test(race, changes_made_while_a_process_loads_reach_its_memory)
+{
+    /* The second process loads its slots, then its requests: what the first
+     * changes in between is announced before the second is ready.  Its
+     * requests' query is held by the relay until those changes are made. */
+    static struct pgproxy proxy;
+    char conninfo[256];
+    pgproxy_start(&proxy, f.pg.name, conninfo, sizeof(conninfo));
+    snpd_proc_start(&f.snpd, f.pg.conninfo, NULL, true);
+    int first_port = f.snpd.port;
+    fix_publish(&f, FIX_GP_1, 2, 60, 30, "[\"pharmacy\"]");
+    cr_assert(fix_wait_capacity(&f, first_port, 2, 5000));
+
+    pgproxy_hold(&proxy, "FROM request r JOIN commune c");
+    struct snpd_proc second;
+    snpd_proc_start(&second, conninfo, NULL, false);
+    for (int i = 0; i < 1000 && !pgproxy_holding(&proxy); i++)
+        usleep(10000);
+    cr_assert(pgproxy_holding(&proxy), "the second process never read its requests");
+    cr_assert(snpd_proc_wait_status(&second, "/readyz", 503, 5000));
+
+    /* Through the first, after the second read the slots: one withdrawn,
+     * three published. */
+    char body[96];
+    snprintf(body, sizeof(body), "{\"slot_ids\": [%ld]}",
+             pgtest_long(&f.pg, "SELECT min(id) FROM slot"));
+    int st;
+    json_decref(
+        fix_api_port(first_port, "POST", "/api/v1/slots/withdraw", f.token[FIX_GP_1], body, &st));
+    cr_assert_eq(st, 200);
+    fix_publish(&f, FIX_GP_2, 3, 90, 30, "[\"pharmacy\"]");
+    cr_assert(fix_wait_capacity(&f, first_port, 4, 5000));
+    /* The announcements have left the database before the load goes on. */
+    usleep(200000);
+
+    pgproxy_release(&proxy);
+    cr_assert(snpd_proc_wait_status(&second, "/readyz", 200, 15000), "never ready");
+    cr_assert(fix_wait_capacity(&f, second.port, 4, 5000),
+              "the second process counts the slots as they were when it read them");
+    cr_assert_eq(snpd_proc_stop(&second, SIGTERM, 15000), 0);
+    snpd_proc_stop(&f.snpd, SIGTERM, 15000);
+    pgproxy_stop(&proxy);
+}

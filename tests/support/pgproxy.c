@@ -34,6 +34,21 @@ static void track(struct pgproxy *p, int fd, bool add)
     pthread_mutex_unlock(&p->lock);
 }
 
+/* Waits while `buf`, from the client, holds the pattern of pgproxy_hold. */
+static void wait_while_held(struct pgproxy *p, const char *buf, size_t n)
+{
+    pthread_mutex_lock(&p->lock);
+    bool match = p->hold && memmem(buf, n, p->hold, strlen(p->hold)) != NULL;
+    if (match)
+        p->held = true;
+    while (match && p->hold && !p->down && !p->stop) {
+        pthread_mutex_unlock(&p->lock);
+        usleep(5000);
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
 static void *relay(void *arg)
 {
     struct pair *pr = arg;
@@ -47,6 +62,8 @@ static void *relay(void *arg)
             if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
             ssize_t n = read(fds[i].fd, buf, sizeof(buf));
+            if (n > 0 && i == 0)
+                wait_while_held(pr->p, buf, (size_t)n);
             /* MSG_NOSIGNAL: a peer that went away must not raise SIGPIPE,
              * which would kill the whole test process. */
             if (n <= 0 || send(fds[1 - i].fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
@@ -150,6 +167,29 @@ void pgproxy_set_down(struct pgproxy *p, bool down)
         for (int i = 0; i < PGPROXY_MAX_PAIRS * 2; i++)
             if (p->fds[i] >= 0)
                 shutdown(p->fds[i], SHUT_RDWR);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void pgproxy_hold(struct pgproxy *p, const char *pattern)
+{
+    pthread_mutex_lock(&p->lock);
+    p->hold = pattern;
+    p->held = false;
+    pthread_mutex_unlock(&p->lock);
+}
+
+bool pgproxy_holding(struct pgproxy *p)
+{
+    pthread_mutex_lock(&p->lock);
+    bool held = p->held;
+    pthread_mutex_unlock(&p->lock);
+    return held;
+}
+
+void pgproxy_release(struct pgproxy *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->hold = NULL;
     pthread_mutex_unlock(&p->lock);
 }
 

@@ -18,6 +18,8 @@ struct pgproxy {
     pthread_mutex_t lock;
     bool down;
     bool stop;
+    const char *hold;     /* client bytes holding this pattern wait, or NULL */
+    bool held;            /* a relay is waiting on `hold` */
     int fds[PGPROXY_MAX_PAIRS * 2];
 };
 
@@ -28,6 +30,17 @@ void pgproxy_start(struct pgproxy *p, const char *dbname, char *conninfo, size_t
 /* Cuts every relayed connection and refuses new ones (down), or accepts
  * them again. */
 void pgproxy_set_down(struct pgproxy *p, bool down);
+
+/* From now on, a message from a client that contains `pattern` (a query's
+ * text, which libpq sends as it is) is not forwarded until
+ * pgproxy_release: the client waits for its answer, the rest goes on. */
+void pgproxy_hold(struct pgproxy *p, const char *pattern);
+
+/* Whether a message is being held (the client has sent it). */
+bool pgproxy_holding(struct pgproxy *p);
+
+/* Forwards what was held and holds nothing more. */
+void pgproxy_release(struct pgproxy *p);
 
 void pgproxy_stop(struct pgproxy *p);
 
