@@ -1066,6 +1066,10 @@ static void on_offer_moved(void *arg, enum db_status st, const PGresult *res)
             o->slot->stale = true;
         if (o->cb && ++o->attempts < HOLD_ATTEMPTS) {
             refresh_stale(d, NULL, o->slot);
+            /* The slot given back leaves the operation here, not through
+             * op_finish: what another process did to it meanwhile (held it
+             * as soon as it was free) is read now, or nobody ever would. */
+            refresh_stale(d, NULL, o->release);
             op_set_release(o, NULL);
             offer_move_next(o);
             return;
