@@ -704,7 +704,10 @@ static bool load_slots(struct store *st, const PGresult *res)
     }
     for (size_t k = 0; k < st->nterritories; k++) {
         struct territory *t = st->territories[k];
-        qsort(t->slots, t->nslots, sizeof(*t->slots), compare_slots);
+        /* A territory without slots has no array: qsort's pointer must not
+         * be NULL even for 0 elements (UBSan stops snpd's start-up there). */
+        if (t->nslots > 1)
+            qsort(t->slots, t->nslots, sizeof(*t->slots), compare_slots);
     }
     return true;
 }
