@@ -80,6 +80,7 @@ static const struct {
     {"token.create", manage_token_create},
     {"token.list", manage_token_list},
     {"token.revoke", manage_token_revoke},
+    {"push.list", manage_push_list},
 };
 
 int api_init(struct api *a, struct dispatch *d, struct db *db, const struct config *cfg)

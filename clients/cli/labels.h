@@ -34,6 +34,8 @@ enum labels_kind {
     LABELS_PRIORITY_GROUP,
     LABELS_HORIZON,
     LABELS_TOKEN_STATE,
+    LABELS_PUSH_STATE,         /* push.list: pending, dead */
+    LABELS_APPOINTMENT_STATUS, /* what the SAS platform is told */
     LABELS_INDICATOR_UNIT, /* not an enumeration: the units indicators.get writes */
     LABELS_KIND_COUNT
 };

@@ -34,6 +34,7 @@ static const char usage[] =
     "                                      importer (ou seulement vérifier) des fichiers\n"
     "                                      CSV du territoire\n"
     "  token create|list|revoke            les jetons d'accès du territoire\n"
+    "  push list [--state pending|dead]    les rendez-vous non reçus par la plateforme SAS\n"
     "Tous :\n"
     "  whoami                              ce que le jeton permet (rôle, territoire)\n"
     "  help [COMMANDE]                     cette aide, ou celle d'une commande\n"
@@ -61,6 +62,7 @@ static const struct command commands[] = {
     {"indicators", cmd_indicators},
     {"import", cmd_import},
     {"token", cmd_token},
+    {"push", cmd_push},
     {"whoami", cmd_whoami},
     {NULL, NULL},
 };

@@ -526,6 +526,24 @@ Test(outbox, a_refused_push_goes_to_dead_letter)
     snprintf(where, sizeof(where), "booking_id = %lld AND last_error LIKE 'HTTP 422%%'", booking);
     cr_expect_eq(outbox_count(where), 1);
     cr_expect_geq(pf_count(422), 2, "given up without retrying");
+    /* The territory's coordinator sees it (push.list), a requester may not. */
+    int st;
+    json_t *r = fix_api(&f, "GET", "/api/v1/pushes?state=dead", FIX_COORDINATOR, NULL, &st);
+    cr_assert_eq(st, 200, "push.list answered %d", st);
+    json_t *p = json_array_get(json_object_get(r, "pushes"), 0);
+    cr_expect_eq(json_array_size(json_object_get(r, "pushes")), 1);
+    cr_expect_eq(json_integer_value(json_object_get(p, "booking_id")), booking);
+    cr_expect_str_eq(json_string_value(json_object_get(p, "state")), "dead");
+    cr_expect_str_eq(json_string_value(json_object_get(p, "status")), "booked");
+    cr_expect(strncmp(json_string_value(json_object_get(p, "last_error")), "HTTP 422", 8) == 0);
+    json_decref(r);
+    r = fix_api(&f, "GET", "/api/v1/pushes?state=pending", FIX_COORDINATOR, NULL, &st);
+    cr_expect_eq(st, 200);
+    cr_expect_eq(json_array_size(json_object_get(r, "pushes")), 0);
+    json_decref(r);
+    r = fix_api(&f, "GET", "/api/v1/pushes", FIX_PHARMACY, NULL, &st);
+    cr_expect_eq(st, 403, "a pharmacy read the pushes (%d)", st);
+    json_decref(r);
     /* The backlog figures follow within a few seconds. */
     for (int waited = 0;; waited += 200) {
         struct http_response m;
