@@ -15,6 +15,7 @@
 #define BACKLOG_EVERY_MS 5000
 #define RETRY_MIN_MS     1000 /* the first wait after a failure, before jitter */
 #define ERROR_TEXT_MAX   200  /* what is kept of an answer's body in last_error */
+#define KICK_DELAY_MS    50   /* announced changes wait this long to share a claim */
 
 /* One row being pushed: one outbound HTTP exchange (two when a conditional
  * update answers 404 and is sent again as a creation), then the query that
@@ -453,6 +454,7 @@ static void on_backlog(void *arg, enum db_status st, const PGresult *res)
 static void on_poll_timer(uv_timer_t *t)
 {
     struct outbox *ob = container_of(t, struct outbox, poll_timer);
+    ob->kicked = false;
     if (ob->state != OUTBOX_RUNNING)
         return;
     outbox_claim(ob);
@@ -505,7 +507,15 @@ void outbox_start(struct outbox *ob)
 
 void outbox_kick(struct outbox *ob)
 {
-    outbox_claim(ob);
+    /* Every booking announced by any process calls this, in every process,
+     * territories without a platform included: a claim per booking would
+     * add a round trip to each.  Kicks are gathered into one claim per
+     * KICK_DELAY_MS at most. */
+    if (ob->state != OUTBOX_RUNNING || ob->kicked)
+        return;
+    ob->kicked = true;
+    uv_timer_start(&ob->poll_timer, on_poll_timer, KICK_DELAY_MS,
+                   (uint64_t)ob->cfg->sas_push_poll_ms);
 }
 
 static void on_poll_timer_closed(uv_handle_t *h)

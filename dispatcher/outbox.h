@@ -28,7 +28,7 @@
  * Nothing blocks the loop: libcurl's multi interface is driven by
  * curl_multi_socket_action from one uv_poll_t per socket and one uv_timer_t;
  * the database only through db.h.  Rows are claimed every
- * cfg->sas_push_poll_ms, and at once when outbox_kick() is called (app.c
+ * cfg->sas_push_poll_ms, and within 50 ms when outbox_kick() is called (app.c
  * calls it when a booking change is announced on snp_change).
  *
  * Lifecycle, as in libuv: outbox_init → outbox_start → outbox_close(cb);
@@ -84,6 +84,7 @@ struct outbox {
     struct push *sending;    /* pushes whose HTTP exchange is in flight */
     bool claiming;           /* a claim query is in flight */
     bool again;              /* claim again as soon as the claim ends */
+    bool kicked;             /* outbox_kick has brought the next claim forward */
     uint64_t backlog_due_ms; /* next refresh of the backlog figures */
     char id_system[300];     /* <public_url>/fhir/sid/appointment */
     uint64_t rng;            /* jitter of the retry waits */
@@ -102,7 +103,8 @@ int outbox_init(struct outbox *ob, uv_loop_t *loop, struct db *db, const struct 
  * sends nothing: the rows wait in the database. */
 void outbox_start(struct outbox *ob);
 
-/* Claims due rows now rather than at the next poll (a change was announced). */
+/* Claims due rows within 50 ms rather than at the next poll (a change was
+ * announced); kicks in that time share one claim. */
 void outbox_kick(struct outbox *ob);
 
 /* Aborts the transfers in flight (their rows are sent again when their
