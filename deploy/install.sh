@@ -24,6 +24,7 @@ packages=(
     libwebsockets-evlib-uv # libwebsockets' libuv event-loop plugin
     libpq-dev         # PostgreSQL client library
     libjansson-dev    # JSON
+    libcurl4-openssl-dev # HTTP client of the appointment push to the SAS platform
     libcriterion-dev  # unit-test framework
     libssl-dev        # libcrypto: hashes and access-token randomness
     postgresql        # server binaries for the embedded and test clusters

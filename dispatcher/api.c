@@ -83,6 +83,7 @@ static const struct {
     {"token.revoke", manage_token_revoke},
     {"call.record", manage_call_record},
     {"call.list", reads_call_list},
+    {"push.list", manage_push_list},
 };
 
 int api_init(struct api *a, struct dispatch *d, struct db *db, const struct config *cfg)

@@ -112,6 +112,7 @@ static void app_write_metrics(void *ctx, struct buf *b)
                (unsigned long long)ds->holds_expired, (unsigned long long)ds->conflicts,
                (unsigned long long)ds->match_slices, held, waiting, slots);
     api_write_metrics(&app->api, b);
+    outbox_write_metrics(&app->outbox, b);
     buf_printf(b,
                "# HELP snpd_db_up Database connections ready.\n# TYPE snpd_db_up gauge\n"
                "snpd_db_up %d\n",
@@ -195,7 +196,8 @@ static void app_shutdown_step(struct app *app)
             server_destroy(&app->server);
         return;
     }
-    if (!app->migrating && !app->loading && !app->db.closing) {
+    bool outbox_open = app->outbox_ready && app->outbox.state != OUTBOX_CLOSED;
+    if (!app->migrating && !app->loading && !app->db.closing && !outbox_open) {
         dispatch_close(&app->dispatch);
         api_free(&app->api);
         server_free(&app->server);
@@ -211,6 +213,8 @@ void app_stop(struct app *app)
     app_set_state(app, APP_DRAINING);
     server_drain(&app->server);
     dispatch_stop(&app->dispatch);
+    if (app->outbox_ready)
+        outbox_close(&app->outbox, NULL);
     app->drain_deadline_ms = uv_now(app->loop) + (uint64_t)app->cfg->shutdown_grace_ms;
     app_shutdown_step(app);
 }
@@ -254,6 +258,18 @@ static void on_tick(uv_timer_t *t)
 
 /* --- start-up --------------------------------------------------------------------- */
 
+/* Changes announced on snp_change go to the dispatcher; a booking's (made,
+ * cancelled or its outcome reported, "k":"b") may also have written an
+ * appointment push, which is sent at once rather than at the next poll. */
+static void app_on_db_notify(struct db *db, const char *channel, const char *payload, int be_pid)
+{
+    static const char booking[] = "{\"k\" : \"b\"";
+    struct app *app = container_of(db, struct app, db);
+    dispatch_on_db_notify(db, channel, payload, be_pid);
+    if (app->outbox_ready && strncmp(payload, booking, sizeof(booking) - 1) == 0)
+        outbox_kick(&app->outbox);
+}
+
 static void on_loaded(struct dispatch *d, bool ok)
 {
     struct app *app = container_of(d, struct app, dispatch);
@@ -277,6 +293,8 @@ static void on_loaded(struct dispatch *d, bool ok)
     app->load_retry_ms = 0;
     app_set_state(app, APP_RUNNING);
     app->protection_due_ms = uv_now(app->loop); /* at once, then hourly */
+    if (app->outbox_ready)
+        outbox_start(&app->outbox);
     log_info("app", "ready");
 }
 
@@ -303,6 +321,11 @@ static void on_migrated(struct migrate *m, int result, const char *message)
 int app_run(struct app *app, uv_loop_t *loop, const struct config *cfg)
 {
     memset(app, 0, sizeof(*app));
+    /* libcurl's global state (the appointment push), before any thread. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error("app", "cannot initialise libcurl");
+        return 1;
+    }
     app->loop = loop;
     app->cfg = cfg;
     app->state = APP_STARTING;
@@ -334,15 +357,19 @@ int app_run(struct app *app, uv_loop_t *loop, const struct config *cfg)
         uv_close((uv_handle_t *)&app->sigterm, NULL);
         uv_close((uv_handle_t *)&app->tick, NULL);
         uv_run(loop, UV_RUN_DEFAULT);
+        curl_global_cleanup();
         return 1;
     }
     app->db.group_max = cfg->db_group_max;
+    app->outbox_ready = outbox_init(&app->outbox, loop, &app->db, cfg) == 0;
+    if (!app->outbox_ready)
+        log_error("app", "cannot prepare the appointment push: nothing will be pushed");
     struct dispatch_hooks dhooks = {
         .ctx = &app->api, .push = api_push, .wants = api_wants, .token_revoked = api_token_revoked};
     dispatch_init(&app->dispatch, loop, &app->db, &dhooks);
     /* Other snpd processes on the same database announce their changes. */
     app->db.data = &app->dispatch;
-    db_listen(&app->db, "LISTEN snp_change", dispatch_on_db_notify);
+    db_listen(&app->db, "LISTEN snp_change", app_on_db_notify);
     app->db.on_listening = dispatch_on_db_listening;
     bool ok = api_init(&app->api, &app->dispatch, &app->db, cfg) == 0;
     app->api.server = &app->server;
@@ -351,6 +378,7 @@ int app_run(struct app *app, uv_loop_t *loop, const struct config *cfg)
         app->exit_code = 1;
         app_stop(app);
         uv_run(loop, UV_RUN_DEFAULT);
+        curl_global_cleanup();
         return 1;
     }
     if (migrate_start(&app->migrate, loop, cfg->database, snp_migrations, snp_migration_count, 0,
@@ -363,6 +391,7 @@ int app_run(struct app *app, uv_loop_t *loop, const struct config *cfg)
     }
 
     uv_run(loop, UV_RUN_DEFAULT);
+    curl_global_cleanup();
     log_info("app", "stopped");
     return app->exit_code;
 }

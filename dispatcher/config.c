@@ -34,6 +34,11 @@ void config_defaults(struct config *cfg)
     cfg->auth_failures_burst = 20;
     cfg->auth_failures_per_min = 60;
     snprintf(cfg->metrics_allow, sizeof(cfg->metrics_allow), "127.0.0.0/8");
+    cfg->sas_push_timeout_ms = 10000;
+    cfg->sas_push_retry_max_s = 300;
+    cfg->sas_push_dead_after_s = 86400;
+    cfg->sas_push_poll_ms = 1000;
+    cfg->sas_push_max_in_flight = 8;
 }
 
 /* Parses one "a.b.c.d" or "a.b.c.d/n" of `n` bytes into a network and a
@@ -166,6 +171,16 @@ bool config_set(struct config *cfg, const char *key, const char *value, char *er
         }
         return set_string(cfg->metrics_allow, sizeof(cfg->metrics_allow), key, value, err, errlen);
     }
+    if (strcmp(key, "sas_push_timeout_ms") == 0)
+        return set_int(&cfg->sas_push_timeout_ms, key, value, 100, 120000, err, errlen);
+    if (strcmp(key, "sas_push_retry_max_s") == 0)
+        return set_int(&cfg->sas_push_retry_max_s, key, value, 1, 86400, err, errlen);
+    if (strcmp(key, "sas_push_dead_after_s") == 0)
+        return set_int(&cfg->sas_push_dead_after_s, key, value, 0, 30 * 86400, err, errlen);
+    if (strcmp(key, "sas_push_poll_ms") == 0)
+        return set_int(&cfg->sas_push_poll_ms, key, value, 50, 60000, err, errlen);
+    if (strcmp(key, "sas_push_max_in_flight") == 0)
+        return set_int(&cfg->sas_push_max_in_flight, key, value, 1, 256, err, errlen);
     if (strcmp(key, "metrics_token") == 0)
         return set_string(cfg->metrics_token, sizeof(cfg->metrics_token), key, value, err, errlen);
     if (strcmp(key, "public_url") == 0) {
@@ -286,6 +301,11 @@ static const struct {
     {"SNPD_METRICS_ALLOW", "metrics_allow"},
     {"SNPD_METRICS_TOKEN", "metrics_token"},
     {"SNPD_PUBLIC_URL", "public_url"},
+    {"SNPD_SAS_PUSH_TIMEOUT_MS", "sas_push_timeout_ms"},
+    {"SNPD_SAS_PUSH_RETRY_MAX_S", "sas_push_retry_max_s"},
+    {"SNPD_SAS_PUSH_DEAD_AFTER_S", "sas_push_dead_after_s"},
+    {"SNPD_SAS_PUSH_POLL_MS", "sas_push_poll_ms"},
+    {"SNPD_SAS_PUSH_MAX_IN_FLIGHT", "sas_push_max_in_flight"},
 };
 
 bool config_load_env(struct config *cfg, char *const *envp, char *err, size_t errlen)

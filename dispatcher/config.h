@@ -36,6 +36,12 @@ struct config {
     char metrics_allow[256];   /* addresses (a.b.c.d or a.b.c.d/n, comma-separated) for /metrics */
     char metrics_token[128];   /* a bearer token that opens /metrics from anywhere, or "" */
     char public_url[256];      /* how others reach snpd, "https://host[:port]", or "" */
+    /* The appointment push to the SAS platform (dispatcher/outbox.h). */
+    int sas_push_timeout_ms;    /* one HTTP exchange, connection included */
+    int sas_push_retry_max_s;   /* the longest wait between two attempts */
+    int sas_push_dead_after_s;  /* a push refused (4xx) this long is given up */
+    int sas_push_poll_ms;       /* how often due pushes are looked for */
+    int sas_push_max_in_flight; /* pushes sent at once by this process */
 };
 
 /* Whether `addr` (an IPv4 address in host order) is in the comma-separated

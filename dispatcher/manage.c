@@ -168,21 +168,31 @@ void manage_token_create(struct dispatch *d, const struct caller *c, json_t *dat
     free(request);
 }
 
-static void on_token_list(void *arg, enum db_status st, const PGresult *res)
+/* A read whose answer is the JSON text the database built (token.list,
+ * push.list). */
+static void on_json_answer(void *arg, enum db_status st, const PGresult *res)
 {
     struct manage_call *m = arg;
     if (!call_failed(m, st, res))
         call_finish(m, DISPATCH_OK, NULL, NULL);
 }
 
-void manage_token_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                       void *arg)
+/* Runs `query` ($1 the caller's territory, $2 the request's optional
+ * "state") and answers with the JSON it returns. */
+static void list_by_state(struct dispatch *d, const struct caller *c, json_t *data,
+                          enum sql_id query, dispatch_cb cb, void *arg)
 {
     struct manage_call *m = call_new(d, c, cb, arg);
     if (!m)
         return;
     const char *params[] = {c->territory, json_string_value(json_object_get(data, "state"))};
-    db_query(d->db, sql_text[SQL_TOKEN_LIST_TERRITORY], 2, params, on_token_list, m);
+    db_query(d->db, sql_text[query], 2, params, on_json_answer, m);
+}
+
+void manage_token_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                       void *arg)
+{
+    list_by_state(d, c, data, SQL_TOKEN_LIST_TERRITORY, cb, arg);
 }
 
 static void on_token_revoked(void *arg, enum db_status st, const PGresult *res)
@@ -250,4 +260,12 @@ void manage_call_record(struct dispatch *d, const struct caller *c, json_t *data
                             json_string_value(json_object_get(data, "client_ref")),
                             json_string_value(json_object_get(data, "regulator_id"))};
     db_query(d->db, sql_text[SQL_CALL_RECORD], 7, params, on_call_recorded, m);
+}
+
+/* --- push.list -------------------------------------------------------------------- */
+
+void manage_push_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                      void *arg)
+{
+    list_by_state(d, c, data, SQL_PUSH_LIST, cb, arg);
 }

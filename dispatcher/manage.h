@@ -18,6 +18,10 @@ void manage_token_list(struct dispatch *d, const struct caller *c, json_t *data,
                        void *arg);
 void manage_token_revoke(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
                          void *arg);
+/* push.list: the territory's appointment pushes not acknowledged by the SAS
+ * platform (dispatcher/outbox.h), pending or dead. */
+void manage_push_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                      void *arg);
 
 /* Records a SAS call (call.record): one call to snp_call_record, which
  * checks that the linked request is the caller organisation's in its

@@ -80,3 +80,19 @@ void cmd_patient(const json_t *patient, char *buf, size_t n)
     snprintf(buf, n, "%s, %s, %s", name ? name : "?",
              labels_get(LABELS_SEX, ctl_str(patient, "sex")), born[0] ? born : "?");
 }
+
+json_t *cmd_one_value(struct ctl *c, const char *option, const char *value, enum labels_kind kind)
+{
+    const char *const *values;
+    size_t n = labels_values(kind, &values);
+    json_t *list = ctl_list_arg(c, option, value, values, n);
+    if (!list)
+        return NULL;
+    json_t *v = NULL;
+    if (json_array_size(list) == 1)
+        v = json_incref(json_array_get(list, 0));
+    else
+        ctl_usage_error(c, "%s : une seule valeur", option);
+    json_decref(list);
+    return v;
+}

@@ -57,26 +57,6 @@ static int on_token_option(void *state, int id, const char *arg)
     return CTL_OK;
 }
 
-/* Returns `value` as a JSON string when it is one value of the enumeration
- * `kind`; otherwise prints a usage error naming `option` and the values,
- * and returns NULL. */
-static json_t *one_value(struct ctl *c, const char *option, const char *value,
-                         enum labels_kind kind)
-{
-    const char *const *values;
-    size_t n = labels_values(kind, &values);
-    json_t *list = ctl_list_arg(c, option, value, values, n);
-    if (!list)
-        return NULL;
-    json_t *v = NULL;
-    if (json_array_size(list) == 1)
-        v = json_incref(json_array_get(list, 0));
-    else
-        ctl_usage_error(c, "%s : une seule valeur", option);
-    json_decref(list);
-    return v;
-}
-
 /* Writes whom token `t` names, "RPPS 10999900011" or "Pharmacie de la Gare
  * (n° 7)", into `buf`; NULL for neither. */
 static const char *holder(const json_t *t, char *buf, size_t n)
@@ -143,7 +123,7 @@ static json_t *create_data(struct ctl *c, const struct token_args *a)
                            "coordinator, admin, platform)");
         return NULL;
     }
-    json_t *role = one_value(c, "--role", a->role, LABELS_ROLE);
+    json_t *role = cmd_one_value(c, "--role", a->role, LABELS_ROLE);
     if (!role)
         return NULL;
     const char *r = json_string_value(role);
@@ -226,7 +206,7 @@ static int token_list(struct ctl *c, const struct token_args *a)
 {
     json_t *q = json_object(), *r;
     if (a->state) {
-        json_t *state = one_value(c, "--state", a->state, LABELS_TOKEN_STATE);
+        json_t *state = cmd_one_value(c, "--state", a->state, LABELS_TOKEN_STATE);
         if (!state) {
             json_decref(q);
             return CTL_USAGE;

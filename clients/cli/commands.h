@@ -10,11 +10,13 @@
  *   cmd_import.c     import                          (CSV files: validation, import)
  *   cmd_token.c      token                           (coordinator, admin)
  *   cmd_call.c       call                            (sas: the call record)
+ *   cmd_push.c       push                            (coordinator, admin)
  */
 #ifndef SNPCTL_COMMANDS_H
 #define SNPCTL_COMMANDS_H
 
 #include "clients/cli/ctl.h"
+#include "clients/cli/labels.h"
 
 int cmd_slots(struct ctl *c, int argc, char **argv);
 int cmd_bookings(struct ctl *c, int argc, char **argv);
@@ -29,6 +31,7 @@ int cmd_whoami(struct ctl *c, int argc, char **argv);
 int cmd_import(struct ctl *c, int argc, char **argv);
 int cmd_token(struct ctl *c, int argc, char **argv);
 int cmd_call(struct ctl *c, int argc, char **argv);
+int cmd_push(struct ctl *c, int argc, char **argv);
 
 /* Runs getopt_long over `argv` with `options` (which end with
  * CTL_COMMON_OPTIONS and a zero entry), handling the common options and
@@ -49,6 +52,12 @@ int cmd_parse(struct ctl *c, int argc, char **argv, const struct option *options
  * there is none. */
 int cmd_subcommand(struct ctl *c, int argc, char **argv, const char *usage, const char *expected,
                    const char **sub);
+
+/* Returns `value` as a JSON string when it is one value of the enumeration
+ * `kind`; otherwise prints a usage error naming `option` and the values,
+ * and returns NULL. */
+json_t *cmd_one_value(struct ctl *c, const char *option, const char *value,
+                      enum labels_kind kind);
 
 /* Formats the practitioner (when `with_practitioner`), site and commune of
  * a slot in one short line, e.g. "Dr Anne Le Guen, Cabinet du Port, Redon",

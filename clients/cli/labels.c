@@ -169,6 +169,20 @@ static const struct pair call_outcome[] = {
     {NULL, NULL},
 };
 
+static const struct pair push_state[] = {
+    {"pending", "en attente"},
+    {"dead", "abandonné"},
+    {NULL, NULL},
+};
+
+static const struct pair appointment_status[] = {
+    {"booked", "réservé"},
+    {"fulfilled", "honoré"},
+    {"noshow", "patient absent"},
+    {"cancelled", "annulé"},
+    {NULL, NULL},
+};
+
 /* The units of indicators.get (docs/indicators.md), as written after a value. */
 static const struct pair indicator_unit[] = {
     {"percent", "%"},
@@ -199,6 +213,8 @@ static const struct pair *const tables[LABELS_KIND_COUNT] = {
     [LABELS_HORIZON] = horizon,
     [LABELS_TOKEN_STATE] = token_state,
     [LABELS_CALL_OUTCOME] = call_outcome,
+    [LABELS_PUSH_STATE] = push_state,
+    [LABELS_APPOINTMENT_STATUS] = appointment_status,
     [LABELS_INDICATOR_UNIT] = indicator_unit,
 };
 

@@ -35,6 +35,8 @@ enum labels_kind {
     LABELS_HORIZON,
     LABELS_TOKEN_STATE,
     LABELS_CALL_OUTCOME,
+    LABELS_PUSH_STATE,         /* push.list: pending, dead */
+    LABELS_APPOINTMENT_STATUS, /* what the SAS platform is told */
     LABELS_INDICATOR_UNIT, /* not an enumeration: the units indicators.get writes */
     LABELS_KIND_COUNT
 };

@@ -36,6 +36,7 @@ static const char usage[] =
     "                                      importer (ou seulement vérifier) des fichiers\n"
     "                                      CSV du territoire\n"
     "  token create|list|revoke            les jetons d'accès du territoire\n"
+    "  push list [--state pending|dead]    les rendez-vous non reçus par la plateforme SAS\n"
     "Tous :\n"
     "  whoami                              ce que le jeton permet (rôle, territoire)\n"
     "  help [COMMANDE]                     cette aide, ou celle d'une commande\n"
@@ -64,6 +65,7 @@ static const struct command commands[] = {
     {"import", cmd_import},
     {"token", cmd_token},
     {"call", cmd_call},
+    {"push", cmd_push},
     {"whoami", cmd_whoami},
     {NULL, NULL},
 };
