@@ -253,9 +253,9 @@ int fhir_search_parse(const char *query, struct fhir_search *out, const char **c
 
 unsigned fhir_slot_types(const struct slot *s, int64_t now)
 {
-    /* Opened to every audience by its release rule, or public from the start. */
-    bool everyone = (s->audience & AUD_PUBLIC) ||
-                    (s->release_minutes > 0 && match_slot_open_to(s, AUD_PHARMACY, now));
+    /* Public from the start, or opened to every audience by its release
+     * rule; kind 0 asks for exactly that (no requester kind's own bit). */
+    bool everyone = match_slot_open_to(s, 0, now);
     unsigned types = FHIR_TYPE_SNP; /* every exposed slot is open to the SAS */
     if (everyone)
         types |= FHIR_TYPE_PUBLIC | FHIR_TYPE_PRO | FHIR_TYPE_CPTS;

@@ -393,6 +393,9 @@ Test(fhir, the_guides_query_answers_a_complete_cpts_bundle)
     /* Open to pharmacies only, but released to all 120 minutes before a
      * start 60 minutes away: the release rule has applied. */
     int64_t released = publish(FIX_GP2, f.site_gp2, 60, "office", "[\"pharmacy\"]", 120);
+    /* Open to the SAS and pharmacies, with a release rule that applies only
+     * 60 minutes before a start 240 minutes away: not open to everyone yet. */
+    int64_t not_yet = publish(FIX_GP1, f.site_gp1, 240, "office", "[\"sas\", \"pharmacy\"]", 60);
     /* Not open to the SAS, and no release rule: never shown. */
     int64_t hidden = publish(FIX_GP1, f.site_gp1, 200, "office", "[\"pharmacy\", \"desk\"]", 0);
     /* Open to the SAS but after the le bound (4 days ahead). */
@@ -406,8 +409,8 @@ Test(fhir, the_guides_query_answers_a_complete_cpts_bundle)
     cr_assert_eq(a.status, 200, "%s", a.text);
     cr_expect_str_eq(a.content_type, "application/fhir+json");
     cr_assert(a.json, "not JSON");
-    cr_expect_eq(check_bundle(a.json), 5);
-    cr_expect_eq(json_integer_value(json_object_get(a.json, "total")), 5);
+    cr_expect_eq(check_bundle(a.json), 6);
+    cr_expect_eq(json_integer_value(json_object_get(a.json, "total")), 6);
 
     struct {
         int64_t id;
@@ -418,6 +421,7 @@ Test(fhir, the_guides_query_answers_a_complete_cpts_bundle)
         {tele, "SNP,CPTS", "VR"},
         {pros, "PRO,SNP", "AMB"},
         {released, "PUBLIC,PRO,SNP,CPTS", "AMB"},
+        {not_yet, "PRO,SNP", "AMB"},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         json_t *e = slot_entry(a.json, want[i].id);
@@ -442,7 +446,7 @@ Test(fhir, the_guides_query_answers_a_complete_cpts_bundle)
             if (strcmp(str(e, "resource.resourceType"), types[k]) == 0)
                 counts[k]++;
     }
-    cr_expect_eq(counts[0], 5);
+    cr_expect_eq(counts[0], 6);
     cr_expect_eq(counts[1], 2);
     cr_expect_eq(counts[2], 2);
     cr_expect_eq(counts[3], 2);
