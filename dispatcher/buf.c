@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool buf_reserve(struct buf *b, size_t extra)
+bool buf_reserve(struct buf *b, size_t extra)
 {
     if (b->failed)
         return false;
@@ -28,9 +28,25 @@ void buf_append(struct buf *b, const void *p, size_t n)
 {
     if (!buf_reserve(b, n))
         return;
-    memcpy(b->data + b->len, p, n);
+    if (n > 0) /* p may be NULL then: an empty buffer's data */
+        memcpy(b->data + b->len, p, n);
     b->len += n;
     b->data[b->len] = '\0';
+}
+
+void buf_append_i64(struct buf *b, int64_t v)
+{
+    char digits[24];
+    size_t n = sizeof(digits);
+    /* Through the unsigned magnitude, so that INT64_MIN does not overflow. */
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        digits[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        digits[--n] = '-';
+    buf_append(b, digits + n, sizeof(digits) - n);
 }
 
 void buf_printf(struct buf *b, const char *fmt, ...)

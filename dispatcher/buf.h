@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
     char *data; /* NUL-terminated when len > 0 */
@@ -14,8 +15,16 @@ struct buf {
     bool failed;
 };
 
+/* Makes room for `extra` more bytes, so that the appends that follow do
+ * not reallocate (and copy) the buffer as it grows.  Returns false, and sets
+ * `failed`, when memory is short. */
+bool buf_reserve(struct buf *b, size_t extra);
+
 /* Appends `n` bytes. */
 void buf_append(struct buf *b, const void *p, size_t n);
+
+/* Appends `v` in decimal, without going through printf (hot loops). */
+void buf_append_i64(struct buf *b, int64_t v);
 
 /* Appends a formatted string. */
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -268,8 +268,11 @@ static int exchange_write(struct lws *wsi, struct http_pss *pss)
             return 0;
         }
     } else {
-        /* lws_write needs LWS_PRE bytes of headroom before the payload. */
-        uint8_t chunk[LWS_PRE + 16384];
+        /* lws_write needs LWS_PRE bytes of headroom before the payload.
+         * Pieces of 64 KiB: a FHIR answer of several megabytes costs one
+         * writable round (an epoll_ctl and a send) per piece.  Static: the
+         * loop is single-threaded and the piece is written before return. */
+        static uint8_t chunk[LWS_PRE + 65536];
         size_t n = ex->out_len - ex->out_off;
         if (n > sizeof(chunk) - LWS_PRE)
             n = sizeof(chunk) - LWS_PRE;

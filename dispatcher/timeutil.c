@@ -110,16 +110,27 @@ const char *timeutil_zone_name(const struct timeutil_zone *zone)
 
 int timeutil_offset(const struct timeutil_zone *zone, int64_t utc)
 {
-    if (!zone->eu_summer)
+    if (!zone->eu_summer || utc < UTC_MIN || utc > UTC_MAX)
         return zone->std_offset;
 
-    int64_t y;
-    int m, d;
-    civil_from_days(floor_div(utc, SECONDS_PER_DAY), &y, &m, &d);
-    /* Both changes happen at 01:00 UTC, whatever the zone's own offset. */
-    int64_t start = last_sunday(y, 3) * SECONDS_PER_DAY + HOUR;
-    int64_t end = last_sunday(y, 10) * SECONDS_PER_DAY + HOUR;
-    return utc >= start && utc < end ? zone->std_offset + HOUR : zone->std_offset;
+    /* The summer time of the UTC year of the last instant asked, kept
+     * because instants come in runs (a FHIR answer formats thousands of
+     * slots of the same days); per thread, so that no lock is needed. */
+    static _Thread_local struct {
+        int64_t from, to;   /* the UTC year: [from, to) */
+        int64_t start, end; /* its summer time: [start, end) */
+    } year = {1, 0, 0, 0};
+    if (utc < year.from || utc >= year.to) {
+        int64_t y;
+        int m, d;
+        civil_from_days(floor_div(utc, SECONDS_PER_DAY), &y, &m, &d);
+        year.from = days_from_civil(y, 1, 1) * SECONDS_PER_DAY;
+        year.to = days_from_civil(y + 1, 1, 1) * SECONDS_PER_DAY;
+        /* Both changes happen at 01:00 UTC, whatever the zone's own offset. */
+        year.start = last_sunday(y, 3) * SECONDS_PER_DAY + HOUR;
+        year.end = last_sunday(y, 10) * SECONDS_PER_DAY + HOUR;
+    }
+    return utc >= year.start && utc < year.end ? zone->std_offset + HOUR : zone->std_offset;
 }
 
 bool timeutil_to_local(const struct timeutil_zone *zone, int64_t utc, struct tm *out)
@@ -339,10 +350,25 @@ bool timeutil_format_rfc3339(const struct timeutil_zone *zone, int64_t utc, char
     char sign = offset < 0 ? '-' : '+';
     if (offset < 0)
         offset = -offset;
-    int written =
-        snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", t.tm_year + 1900, t.tm_mon + 1,
-                 t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, sign, offset / HOUR, offset % HOUR / 60);
-    return written == TIMEUTIL_RFC3339_SIZE - 1;
+    int year = t.tm_year + 1900;
+    if (year < 0 || year > 9999)
+        return false;
+    /* Written digit by digit rather than by snprintf: the FHIR answers
+     * format two instants per slot, thousands of slots per answer. */
+    const int fields[] = {year / 100, year % 100, t.tm_mon + 1,  t.tm_mday,         t.tm_hour,
+                          t.tm_min,   t.tm_sec,   offset / HOUR, offset % HOUR / 60};
+    static const char after[] = {0, '-', '-', 'T', ':', ':', 0, ':', 0};
+    char *p = buf;
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        *p++ = (char)('0' + fields[i] / 10);
+        *p++ = (char)('0' + fields[i] % 10);
+        if (i == 6)
+            *p++ = sign;
+        else if (after[i])
+            *p++ = after[i];
+    }
+    *p = '\0';
+    return p - buf == TIMEUTIL_RFC3339_SIZE - 1;
 }
 
 int64_t timeutil_deadline(const struct timeutil_zone *zone, int64_t now, enum timeutil_urgency u)

@@ -58,7 +58,8 @@ const char *timeutil_zone_name(const struct timeutil_zone *zone);
 
 /*
  * Returns the offset of `zone` from UTC at the instant `utc`, in seconds
- * (local time = UTC + offset): 3600 or 7200 for Europe/Paris.
+ * (local time = UTC + offset): 3600 or 7200 for Europe/Paris; the standard
+ * offset for an instant outside the years 0 to 9999.
  */
 int timeutil_offset(const struct timeutil_zone *zone, int64_t utc);
 
