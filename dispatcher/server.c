@@ -771,7 +771,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
             ex->body_received += len;
             if (ex->body.len + len > HTTP_MAX_BODY)
                 ex->body_too_large = true;
-            else
+            else if (len > 0) /* lws passes in = NULL for "Content-Length: 0" */
                 buf_append(&ex->body, in, len);
         }
         return 0;
