@@ -252,13 +252,12 @@ static int exchange_write(struct lws *wsi, struct http_pss *pss)
                                         ex->out_len, &p, end))
             return -1;
         static const char nosniff[] = "nosniff";
-        static const char nostore[] = "no-store";
+        const char *cache = ex->cache_control ? ex->cache_control : "no-store";
         if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
                                         (const unsigned char *)nosniff, sizeof(nosniff) - 1, &p,
                                         end) ||
-            lws_add_http_header_by_name(
-                wsi, (const unsigned char *)"cache-control:", (const unsigned char *)nostore,
-                sizeof(nostore) - 1, &p, end))
+            lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                        (const unsigned char *)cache, (int)strlen(cache), &p, end))
             return -1;
         if (lws_finalize_write_http_header(wsi, start, &p, end))
             return -1;
