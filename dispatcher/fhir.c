@@ -1,4 +1,5 @@
 #include "dispatcher/fhir.h"
+#include "dispatcher/fhir_smart.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -72,8 +73,8 @@ static void respond_json(struct http_exchange *ex, int status, json_t *j)
     server_http_respond_owned(ex, status, FHIR_MEDIA_TYPE, text, strlen(text));
 }
 
-static void respond_outcome(struct http_exchange *ex, int status, const char *code,
-                            const char *diagnostics)
+void fhir_respond_outcome(struct http_exchange *ex, int status, const char *code,
+                          const char *diagnostics)
 {
     respond_json(ex, status, fhir_outcome(code, diagnostics));
 }
@@ -674,8 +675,7 @@ static bool accept_ok(const char *accept)
     return false;
 }
 
-/* The address fullUrls start with: public_url, or the Host the caller used. */
-static void base_url(const struct http_exchange *ex, char *out, size_t size)
+void fhir_base_url(const struct http_exchange *ex, char *out, size_t size)
 {
     const char *pub = ex->server->cfg->public_url;
     bool host_ok = ex->host[0] && strspn(ex->host, "abcdefghijklmnopqrstuvwxyz"
@@ -705,35 +705,35 @@ static void on_auth(void *arg, const struct caller *caller, const char *organisa
     if (err->code != SNP_PROTO_OK) {
         int status = snp_proto_error_http_status(err->code);
         const char *code = status == 401 ? "login" : status == 429 ? "throttled" : "transient";
-        respond_outcome(ex, status, code, err->message);
+        fhir_respond_outcome(ex, status, code, err->message);
         return;
     }
     if (caller->role != ROLE_PLATFORM) {
-        respond_outcome(ex, 403, "forbidden",
-                        "the FHIR slot search is for tokens of role platform only");
+        fhir_respond_outcome(ex, 403, "forbidden",
+                             "the FHIR slot search is for tokens of role platform only");
         return;
     }
     const struct store *st = &a->dispatch->store;
     const struct territory *t = store_territory(st, caller->territory);
     if (!a->dispatch->ready || !t) {
-        respond_outcome(ex, 503, "transient", "snpd is loading its state; retry");
+        fhir_respond_outcome(ex, 503, "transient", "snpd is loading its state; retry");
         return;
     }
     struct fhir_search q;
     const char *code = "invalid";
     char why[256];
     if (fhir_search_parse(ex->query, &q, &code, why, sizeof(why)) != 0) {
-        respond_outcome(ex, 400, code, why);
+        fhir_respond_outcome(ex, 400, code, why);
         return;
     }
     char base[300], link_base[300] = "";
-    base_url(ex, base, sizeof(base));
+    fhir_base_url(ex, base, sizeof(base));
     if (ex->server->cfg->public_url[0])
         snprintf(link_base, sizeof(link_base), "%s", ex->server->cfg->public_url);
     size_t len = 0;
     char *text = fhir_search_bundle(st, t, &q, timeutil_now(), base, link_base, ex->query, &len);
     if (!text) {
-        respond_outcome(ex, 500, "exception", "out of memory");
+        fhir_respond_outcome(ex, 500, "exception", "out of memory");
         return;
     }
     server_http_respond_owned(ex, 200, FHIR_MEDIA_TYPE, text, len);
@@ -742,32 +742,38 @@ static void on_auth(void *arg, const struct caller *caller, const char *organisa
 void fhir_on_http(void *ctx, struct http_exchange *ex)
 {
     struct api *a = ctx;
+    if (fhir_smart_path(ex->path)) {
+        fhir_smart_on_http(a->dispatch, ex);
+        return;
+    }
     bool slot = strcmp(ex->path, "/fhir/Slot") == 0;
     bool metadata = strcmp(ex->path, "/fhir/metadata") == 0;
     if (!slot && !metadata) {
-        respond_outcome(ex, 404, "not-supported",
-                        "no such FHIR endpoint: GET /fhir/Slot and GET /fhir/metadata are served");
+        fhir_respond_outcome(ex, 404, "not-supported",
+                             "no such FHIR endpoint: GET /fhir/Slot, GET /fhir/metadata and GET "
+                             "/fhir/$bulk-publish are served");
         return;
     }
     if (ex->method != HTTP_GET) {
-        respond_outcome(ex, 405, "not-supported", "only GET is supported");
+        fhir_respond_outcome(ex, 405, "not-supported", "only GET is supported");
         return;
     }
     if (!accept_ok(ex->accept)) {
-        respond_outcome(ex, 406, "not-supported",
-                        "answers are application/fhir+json (also accepted: application/json+fhir, "
-                        "application/json, */*)");
+        fhir_respond_outcome(
+            ex, 406, "not-supported",
+            "answers are application/fhir+json (also accepted: application/json+fhir, "
+            "application/json, */*)");
         return;
     }
     if (metadata) {
         char base[300];
-        base_url(ex, base, sizeof(base));
+        fhir_base_url(ex, base, sizeof(base));
         respond_json(ex, 200, fhir_capability(base, timeutil_now()));
         return;
     }
     struct fhir_call *call = malloc(sizeof(*call));
     if (!call) {
-        respond_outcome(ex, 500, "exception", "out of memory");
+        fhir_respond_outcome(ex, 500, "exception", "out of memory");
         return;
     }
     call->api = a;

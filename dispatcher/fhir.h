@@ -7,6 +7,8 @@
  *                        SAS, with their Schedule, Practitioner,
  *                        PractitionerRole (Location contained),
  *                        HealthcareService and Organization (the CPTS)
+ *   GET /fhir/$bulk-publish and /fhir/bulk/...
+ *                        the SMART Scheduling Links feed (fhir_smart.h)
  *
  * Answers are built from the in-memory store only: no database query
  * except the token look-up, which the authentication cache usually spares.
@@ -76,8 +78,18 @@ enum {
 };
 unsigned fhir_slot_types(const struct slot *s, int64_t now);
 
+/* Writes the address fullUrls and feed URLs start with into `out` of
+ * `size`: public_url when configured, else "http(s)://" and the request's Host
+ * header ("localhost" when absent or holding characters a host cannot). */
+void fhir_base_url(const struct http_exchange *ex, char *out, size_t size);
+
 /* An OperationOutcome with one issue of `severity` error (a new reference). */
 json_t *fhir_outcome(const char *code, const char *diagnostics);
+
+/* Answers `status` with fhir_outcome(code, diagnostics) as
+ * application/fhir+json (500 when memory is short). */
+void fhir_respond_outcome(struct http_exchange *ex, int status, const char *code,
+                          const char *diagnostics);
 
 /* The CapabilityStatement of GET /fhir/metadata (a new reference). */
 json_t *fhir_capability(const char *base, int64_t now);

@@ -252,13 +252,12 @@ static int exchange_write(struct lws *wsi, struct http_pss *pss)
                                         ex->out_len, &p, end))
             return -1;
         static const char nosniff[] = "nosniff";
-        static const char nostore[] = "no-store";
+        const char *cache = ex->cache_control ? ex->cache_control : "no-store";
         if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
                                         (const unsigned char *)nosniff, sizeof(nosniff) - 1, &p,
                                         end) ||
-            lws_add_http_header_by_name(
-                wsi, (const unsigned char *)"cache-control:", (const unsigned char *)nostore,
-                sizeof(nostore) - 1, &p, end))
+            lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                        (const unsigned char *)cache, (int)strlen(cache), &p, end))
             return -1;
         if (lws_finalize_write_http_header(wsi, start, &p, end))
             return -1;
@@ -774,7 +773,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
             ex->body_received += len;
             if (ex->body.len + len > HTTP_MAX_BODY)
                 ex->body_too_large = true;
-            else
+            else if (len > 0) /* lws passes in = NULL for "Content-Length: 0" */
                 buf_append(&ex->body, in, len);
         }
         return 0;

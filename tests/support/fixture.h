@@ -64,6 +64,10 @@ json_t *fix_api(struct fixture *f, const char *method, const char *path, enum fi
 json_t *fix_api_port(int port, const char *method, const char *path, const char *token,
                      const char *body, int *status);
 
+/* Like fix_api, with a JSON `body` (stolen; NULL for none). */
+json_t *fix_api_json(struct fixture *f, const char *method, const char *path, enum fix_role as,
+                     json_t *body, int *status);
+
 /* Like fix_api_port, with a token's secret, but fails the test when the
  * answer is not JSON, and checks a successful one (status below 300)
  * against the declaration of message `type` in protocol/snp.v1.json
@@ -86,6 +90,24 @@ void fix_slot_start(int minutes, char out[32]);
  * number created. */
 int fix_publish(struct fixture *f, enum fix_role gp, int n, int first_min, int every_min,
                 const char *audiences);
+
+/* Publishes one 20-minute slot `at_min` minutes from now as the
+ * coordinator, for practitioner `rpps` at `site` in `mode` ("office"...),
+ * for `audiences` (a JSON array text) and with a release rule of
+ * `release_minutes` (0: none); fails the test unless it is created, and
+ * returns its id. */
+int64_t fix_publish_one(struct fixture *f, const char *rpps, int64_t site, int at_min,
+                        const char *mode, const char *audiences, int release_minutes);
+
+/* The member of `j` at a dotted path with numeric array indices
+ * ("meta.profile.0"), or NULL; fix_json_str gives its string value. */
+json_t *fix_json_at(json_t *j, const char *path);
+const char *fix_json_str(json_t *j, const char *path);
+
+/* The FHIR R4 JSON-schema validator (tests/fhir/validate.mjs) that
+ * deploy/test.sh names in SNP_FHIR_VALIDATOR; skips the calling test when
+ * it is not set (under --sanitize, or without node). */
+const char *fix_fhir_validator(void);
 
 /* The body of a minimal valid request.create with this client_ref. */
 char *fix_request_body(const char *client_ref, const char *urgency);
