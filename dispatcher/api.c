@@ -7,6 +7,7 @@
 #include "dispatcher/indicators.h"
 #include "dispatcher/log.h"
 #include "dispatcher/manage.h"
+#include "dispatcher/participation.h"
 #include "dispatcher/reads.h"
 #include "dispatcher/timeutil.h"
 #include "protocol/codec.h"
@@ -84,6 +85,10 @@ static const struct {
     {"call.record", manage_call_record},
     {"call.list", reads_call_list},
     {"push.list", manage_push_list},
+    {"participation.get", participation_get},
+    {"participation.attestation", participation_attestation},
+    {"participation.precondition.set", participation_precondition_set},
+    {"participation.precondition.list", participation_precondition_list},
 };
 
 int api_init(struct api *a, struct dispatch *d, struct db *db, const struct config *cfg)

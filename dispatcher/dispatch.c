@@ -86,6 +86,16 @@ const char *dispatch_db_message(enum db_status st, const PGresult *res)
     return m ? m : "database error";
 }
 
+const char *dispatch_db_field(const PGresult *res)
+{
+    if (!res)
+        return NULL;
+    const char *code = db_sqlstate(res);
+    if (strcmp(code, "SN422") == 0 || strcmp(code, "SN409") == 0 || strcmp(code, "SNT03") == 0)
+        return PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+    return NULL;
+}
+
 /* --- operation contexts ----------------------------------------------------------- */
 
 /* One operation in flight: who asked, whom to answer, and what it needs
@@ -1877,8 +1887,8 @@ void dispatch_offer_decline(struct dispatch *d, const struct caller *c, json_t *
     json_int_t id = json_integer_value(json_object_get(data, "request_id"));
     json_int_t slot_id = json_integer_value(json_object_get(data, "slot_id"));
     struct request *r = store_request(&d->store, id);
-    if (r && (r->organisation_id != c->organisation_id ||
-              strcmp(r->territory->id, c->territory) != 0)) {
+    if (r &&
+        (r->organisation_id != c->organisation_id || strcmp(r->territory->id, c->territory) != 0)) {
         cb(arg, DERR_NOT_FOUND, NO_SUCH_REQUEST, "request_id", NULL);
         return;
     }
@@ -1916,8 +1926,8 @@ static void apply_freed(struct dispatch *d, int64_t freed_slot, int64_t held_for
     struct slot *s = freed_slot ? store_slot(&d->store, freed_slot) : NULL;
     if (!s)
         return;
-    bool as_known = held_for ? s->status == SLOT_HELD && s->held_for == held_for
-                             : s->status == SLOT_BOOKED;
+    bool as_known =
+        held_for ? s->status == SLOT_HELD && s->held_for == held_for : s->status == SLOT_BOOKED;
     if (!as_known) {
         if (s->pending)
             s->stale = true;
@@ -2742,8 +2752,8 @@ static void on_foreign_slot_loaded(void *arg, enum db_status st, const PGresult 
             int64_t id = s->id;
             if (store_add_slot(&d->store, s)) {
                 s = store_slot(&d->store, id);
-                struct request *r = s->status == SLOT_HELD ? store_request(&d->store, s->held_for)
-                                                           : NULL;
+                struct request *r =
+                    s->status == SLOT_HELD ? store_request(&d->store, s->held_for) : NULL;
                 if (r && !r->pending && r->held_slot == s->id)
                     r->status = REQ_OFFERED;
                 push_capacity(d, s);
@@ -3069,8 +3079,7 @@ static void keep_heard(struct dispatch *d, const char *payload, int be_pid)
     if (d->catch_up_on_load)
         return; /* the catch-up reads everything */
     size_t len = strlen(payload);
-    struct heard_notice *n =
-        d->nheard < HEARD_MAX ? malloc(sizeof(*n) + len + 1) : NULL;
+    struct heard_notice *n = d->nheard < HEARD_MAX ? malloc(sizeof(*n) + len + 1) : NULL;
     if (!n) {
         free_heard(d);
         d->catch_up_on_load = true;
@@ -3127,7 +3136,8 @@ static json_t *time_json_in(struct dispatch *d, const char *territory, int64_t u
 {
     const struct territory *t = territory ? store_territory(&d->store, territory) : NULL;
     char buf[TIMEUTIL_RFC3339_SIZE];
-    if (!timeutil_format_rfc3339(t ? t->zone : timeutil_zone_find("Europe/Paris"), utc, buf, sizeof(buf)))
+    if (!timeutil_format_rfc3339(t ? t->zone : timeutil_zone_find("Europe/Paris"), utc, buf,
+                                 sizeof(buf)))
         return json_null();
     return json_string(buf);
 }

@@ -47,6 +47,10 @@ int dispatch_error_status(enum dispatch_error e);
  * only, never the detail of a failed constraint, which may quote a row. */
 enum dispatch_error dispatch_db_error(enum db_status st, const PGresult *res);
 const char *dispatch_db_message(enum db_status st, const PGresult *res);
+/* The field at fault that an SQL function named in the detail of its error
+ * (SN422 of snp_field_error, SN409, SNT03), or NULL: other details (failed
+ * constraints) may quote a row and are never shown. */
+const char *dispatch_db_field(const PGresult *res);
 
 /* Who is calling, as established from their token. */
 struct caller {
@@ -120,7 +124,7 @@ struct dispatch {
      * loop polls whenever a slot became free or a request began to wait,
      * until nothing more can be matched. */
     uv_prepare_t matcher;
-    uv_idle_t match_more; /* active while a pass left work for the next turn */
+    uv_idle_t match_more;           /* active while a pass left work for the next turn */
     struct id_queue match_slots;    /* slots that may serve a waiting request */
     struct id_queue match_requests; /* requests that may find a free slot */
     struct id_queue retry_slots;    /* the same after a failed database call: */
@@ -131,18 +135,18 @@ struct dispatch {
     struct idmap request_reads;
     uint64_t last_housekeeping_ms;
     bool housekeeping_running;
-    bool catch_up_due;        /* a catch-up failed: housekeeping tries again */
+    bool catch_up_due; /* a catch-up failed: housekeeping tries again */
     /* Announcements heard before the store is loaded: the load's queries
      * may have read the database before them, so they are applied once it
      * is loaded ("Starting while others change", docs/dispatch.md). */
     struct heard_notice *heard; /* oldest first */
     struct heard_notice **heard_tail;
     size_t nheard;
-    bool loading;          /* the load's first query has been sent */
-    bool catch_up_on_load; /* too many heard, or listening began during the load */
-    int inflight;             /* operations waiting for the database, and parked calls */
+    bool loading;               /* the load's first query has been sent */
+    bool catch_up_on_load;      /* too many heard, or listening began during the load */
+    int inflight;               /* operations waiting for the database, and parked calls */
     struct parked_call *parked; /* calls waiting for their request's update (dispatch.c) */
-    struct request **waiting; /* waiting requests, for the scarcity term */
+    struct request **waiting;   /* waiting requests, for the scarcity term */
     size_t waiting_cap;
     double *site_km; /* one distance per site, for a ranking or a capacity query */
     size_t site_km_cap;

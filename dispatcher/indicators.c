@@ -10,6 +10,7 @@
 
 #include "dispatcher/db.h"
 #include "dispatcher/log.h"
+#include "dispatcher/render.h"
 #include "dispatcher/timeutil.h"
 #include "dispatcher/validate.h"
 #include "protocol/codec.h"
@@ -47,34 +48,6 @@ static void number_text(const json_t *v, char *out, size_t n)
 
 /* --- CSV -------------------------------------------------------------------------- */
 
-/* RFC 4180: a field is quoted when it holds a comma, a quote or a line
- * break, and its quotes are doubled. */
-static void csv_field(struct buf *b, const char *s, bool last)
-{
-    if (strpbrk(s, ",\"\r\n")) {
-        buf_append(b, "\"", 1);
-        for (const char *p = s; *p; p++) {
-            if (*p == '"')
-                buf_append(b, "\"", 1);
-            buf_append(b, p, 1);
-        }
-        buf_append(b, "\"", 1);
-    } else {
-        buf_append(b, s, strlen(s));
-    }
-    buf_append(b, last ? "\r\n" : ",", last ? 2 : 1);
-}
-
-static void csv_row(struct buf *b, const char *const *fields, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        csv_field(b, fields[i] ? fields[i] : "", i + 1 == n);
-}
-
-/* The UTF-8 byte order mark, so that spreadsheet software in French reads
- * the accents right. */
-static const char utf8_bom[] = "\xef\xbb\xbf";
-
 static bool render_csv(json_t *doc, struct buf *b)
 {
     json_t *period = json_object_get(doc, "period");
@@ -87,8 +60,8 @@ static bool render_csv(json_t *doc, struct buf *b)
         "modalite",       "libelle_modalite", "valeur",  "masque",  "cible", "progression_pct",
         "cible_atteinte",
     };
-    buf_append(b, utf8_bom, strlen(utf8_bom));
-    csv_row(b, header, sizeof(header) / sizeof(header[0]));
+    buf_append(b, render_utf8_bom, strlen(render_utf8_bom));
+    render_csv_row(b, header, sizeof(header) / sizeof(header[0]));
     const char *territory = str(json_object_get(doc, "territory"), "id");
     size_t i;
     json_t *r;
@@ -119,7 +92,7 @@ static bool render_csv(json_t *doc, struct buf *b)
             progress,
             json_is_boolean(met) ? (json_is_true(met) ? "oui" : "non") : "",
         };
-        csv_row(b, fields, sizeof(fields) / sizeof(fields[0]));
+        render_csv_row(b, fields, sizeof(fields) / sizeof(fields[0]));
     }
     return true;
 }
@@ -172,8 +145,8 @@ static bool render_statement(json_t *doc, struct buf *b)
     };
     char versions[256];
     statement_versions(doc, versions, sizeof(versions));
-    buf_append(b, utf8_bom, strlen(utf8_bom));
-    csv_row(b, header, sizeof(header) / sizeof(header[0]));
+    buf_append(b, render_utf8_bom, strlen(render_utf8_bom));
+    render_csv_row(b, header, sizeof(header) / sizeof(header[0]));
     const char *territory = str(json_object_get(doc, "territory"), "id");
     size_t i;
     json_t *r;
@@ -210,7 +183,7 @@ static bool render_statement(json_t *doc, struct buf *b)
             is_true(r, "masked") ? "oui" : "non",
             versions,
         };
-        csv_row(b, fields, sizeof(fields) / sizeof(fields[0]));
+        render_csv_row(b, fields, sizeof(fields) / sizeof(fields[0]));
     }
     return true;
 }
@@ -234,53 +207,6 @@ static bool render_json(json_t *doc, struct buf *b)
 
 /* --- HTML ------------------------------------------------------------------------- */
 
-static void html_text(struct buf *b, const char *s)
-{
-    for (const char *p = s; *p; p++) {
-        switch (*p) {
-        case '&':
-            buf_append(b, "&amp;", 5);
-            break;
-        case '<':
-            buf_append(b, "&lt;", 4);
-            break;
-        case '>':
-            buf_append(b, "&gt;", 4);
-            break;
-        case '"':
-            buf_append(b, "&quot;", 6);
-            break;
-        default:
-            buf_append(b, p, 1);
-        }
-    }
-}
-
-/* A number written by SQL ("1234.5", "<5", "") in French: decimal comma,
- * thousands separated by a narrow no-break space; escaped for HTML. */
-static void html_number(struct buf *b, const char *s)
-{
-    const char *p = s;
-    if (*p == '-')
-        buf_append(b, p++, 1);
-    size_t digits = strspn(p, "0123456789");
-    if (digits == 0) {
-        html_text(b, s);
-        return;
-    }
-    for (size_t i = 0; i < digits; i++) {
-        if (i > 0 && (digits - i) % 3 == 0)
-            buf_append(b, "\xe2\x80\xaf", 3);
-        buf_append(b, p + i, 1);
-    }
-    p += digits;
-    if (*p == '.') {
-        buf_append(b, ",", 1);
-        p++;
-    }
-    html_text(b, p);
-}
-
 static const char *unit_suffix(const char *unit)
 {
     if (strcmp(unit, "percent") == 0)
@@ -299,13 +225,13 @@ static void html_value(struct buf *b, const json_t *row)
     const char *text = str(row, "value_text");
     if (is_true(row, "masked")) {
         buf_printf(b, "<span class=\"masked\" title=\"secret statistique\">");
-        html_text(b, text);
+        render_html_text(b, text);
         buf_printf(b, "</span>");
     } else if (!*text) {
         buf_printf(b, "<span class=\"na\" title=\"non calculable\">\xe2\x80\x94</span>");
     } else {
-        html_number(b, text);
-        html_text(b, unit_suffix(str(row, "unit")));
+        render_html_number(b, text);
+        render_html_text(b, unit_suffix(str(row, "unit")));
         /* Long delays also in hours and minutes, as people say them. */
         long minutes = atol(text);
         if (strcmp(str(row, "unit"), "minutes") == 0 && minutes >= 60)
@@ -390,18 +316,18 @@ static void html_bars(struct buf *b, json_t *cells, const char *label)
     }
     const int label_w = 240, bar_w = 320, row_h = 22;
     buf_printf(b, "<figure><figcaption>");
-    html_text(b, label);
+    render_html_text(b, label);
     buf_printf(b,
                "</figcaption>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"660\" "
                "height=\"%d\" viewBox=\"0 0 660 %d\" role=\"img\" font-size=\"12\" "
                "font-family=\"sans-serif\"><title>",
                (int)n * row_h + 6, (int)n * row_h + 6);
-    html_text(b, label);
+    render_html_text(b, label);
     buf_printf(b, "</title>\n");
     json_array_foreach (cells, i, c) {
         int y = (int)i * row_h + 3;
         buf_printf(b, "<text x=\"0\" y=\"%d\">", y + 15);
-        html_text(b, str(c, "key_label"));
+        render_html_text(b, str(c, "key_label"));
         buf_printf(b, "</text>");
         json_t *v = json_object_get(c, "value");
         double w = 0;
@@ -410,7 +336,7 @@ static void html_bars(struct buf *b, json_t *cells, const char *label)
         if (is_true(c, "masked")) {
             buf_printf(b, "<text x=\"%d\" y=\"%d\" fill=\"#778\" font-style=\"italic\">", label_w,
                        y + 15);
-            html_text(b, str(c, "value_text"));
+            render_html_text(b, str(c, "value_text"));
             buf_printf(b, "%s</text>\n",
                        strcmp(str(c, "value_text"), "secret") == 0 ? " statistique"
                                                                    : " (secret statistique)");
@@ -419,8 +345,8 @@ static void html_bars(struct buf *b, json_t *cells, const char *label)
         buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"16\" fill=\"#2a6f97\"/>",
                    label_w, y + 2, w);
         buf_printf(b, "<text x=\"%.1f\" y=\"%d\">", label_w + w + 6, y + 15);
-        html_number(b, str(c, "value_text"));
-        html_text(b, unit_suffix(str(c, "unit")));
+        render_html_number(b, str(c, "value_text"));
+        render_html_text(b, unit_suffix(str(c, "unit")));
         buf_printf(b, "</text>\n");
     }
     buf_printf(b, "</svg></figure>\n");
@@ -442,7 +368,7 @@ static void html_progress(struct buf *b, const json_t *row)
                    w, json_is_true(met) ? "#2e7d32" : "#c77c02");
         char text[48];
         number_text(p, text, sizeof(text));
-        html_number(b, text);
+        render_html_number(b, text);
         buf_printf(b, "\xc2\xa0%%");
     } else if (json_is_boolean(met)) {
         buf_printf(b, "%s", json_is_true(met) ? "atteint" : "non atteint");
@@ -468,17 +394,17 @@ static void html_section(struct buf *b, json_t *rows, const char *section)
                    : is_true(r, "target_met")                          ? " class=\"ok\""
                    : json_is_boolean(json_object_get(r, "target_met")) ? " class=\"ko\""
                                                                        : "");
-        html_text(b, str(r, "label"));
+        render_html_text(b, str(r, "label"));
         buf_printf(b, " <span class=\"code\">");
-        html_text(b, str(r, "code"));
+        render_html_text(b, str(r, "code"));
         buf_printf(b, "</span></td><td class=\"num\">");
         html_value(b, r);
         buf_printf(b, "</td><td class=\"num\">");
         if (has_target) {
             char text[48];
             number_text(json_object_get(r, "target"), text, sizeof(text));
-            html_number(b, text);
-            html_text(b, unit_suffix(str(r, "unit")));
+            render_html_number(b, text);
+            render_html_text(b, unit_suffix(str(r, "unit")));
         }
         buf_printf(b, "</td><td>");
         html_progress(b, r);
@@ -540,17 +466,17 @@ static void html_participation(struct buf *b, json_t *doc)
         number_text(json_object_get(r, "weeks_in_period"), weeks_all, sizeof(weeks_all));
         snprintf(hours, sizeof(hours), "%.2f", json_number_value(json_object_get(r, "hours")));
         buf_printf(b, "<tr><td>");
-        html_text(b, str(r, "given_name"));
+        render_html_text(b, str(r, "given_name"));
         buf_printf(b, " ");
-        html_text(b, str(r, "family_name"));
+        render_html_text(b, str(r, "family_name"));
         buf_printf(b, "</td><td>");
-        html_text(b, str(r, "rpps"));
+        render_html_text(b, str(r, "rpps"));
         buf_printf(b, "</td><td class=\"num\">%s / %s</td><td class=\"num\">", weeks_2h, weeks_all);
-        html_number(b, hours);
+        render_html_number(b, hours);
         buf_printf(b, "\xc2\xa0h</td><td class=\"num\">");
         if (is_true(r, "masked"))
             buf_printf(b, "<span class=\"masked\">");
-        html_text(b, str(r, "capped_text"));
+        render_html_text(b, str(r, "capped_text"));
         if (is_true(r, "masked"))
             buf_printf(b, "</span>");
         buf_printf(b, "</td></tr>\n");
@@ -562,7 +488,7 @@ static void html_participation(struct buf *b, json_t *doc)
     buf_printf(b, "<h3>Heures ouvertes par semaine ISO</h3>\n<table><thead><tr><th>Médecin</th>");
     for (size_t k = 0; k < nweeks; k++) {
         buf_printf(b, "<th>");
-        html_text(b, strlen(weeks[k]) > 5 ? weeks[k] + 5 : weeks[k]);
+        render_html_text(b, strlen(weeks[k]) > 5 ? weeks[k] + 5 : weeks[k]);
         buf_printf(b, "</th>");
     }
     buf_printf(b, "</tr></thead><tbody>\n");
@@ -570,7 +496,7 @@ static void html_participation(struct buf *b, json_t *doc)
         const char *rpps = str(json_array_get(rows, i), "rpps");
         r = json_array_get(rows, i);
         buf_printf(b, "<tr><td>");
-        html_text(b, str(r, "family_name"));
+        render_html_text(b, str(r, "family_name"));
         buf_printf(b, "</td>");
         size_t first = i;
         while (i < n && strcmp(str(json_array_get(rows, i), "rpps"), rpps) == 0)
@@ -588,7 +514,7 @@ static void html_participation(struct buf *b, json_t *doc)
             snprintf(hours, sizeof(hours), "%.2f",
                      json_number_value(json_object_get(cell, "hours")));
             buf_printf(b, "<td class=\"num %s\">", is_true(cell, "rule_2h_met") ? "ok" : "ko");
-            html_number(b, hours);
+            render_html_number(b, hours);
             buf_printf(b, "</td>");
         }
         buf_printf(b, "</tr>\n");
@@ -617,16 +543,16 @@ static bool render_html(json_t *doc, struct buf *b)
     buf_printf(b, "<!DOCTYPE html>\n<html lang=\"fr\">\n<head>\n<meta charset=\"utf-8\">\n"
                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                   "<title>Indicateurs SNP \xe2\x80\x94 ");
-    html_text(b, str(territory, "name"));
+    render_html_text(b, str(territory, "name"));
     buf_printf(b, " \xe2\x80\x94 %s</title>\n<style>%s</style>\n</head>\n<body>\n<header>\n", name,
                html_style);
     buf_printf(b, "<h1>Soins non programmés : indicateurs déclarés</h1>\n<p class=\"sub\">");
-    html_text(b, str(territory, "name"));
+    render_html_text(b, str(territory, "name"));
     buf_printf(b,
                " \xe2\x80\x94 %s</p>\n<p class=\"meta\">Période : du %s au %s inclus, heure "
                "locale (",
                name, from, last);
-    html_text(b, str(period, "time_zone"));
+    render_html_text(b, str(period, "time_zone"));
     buf_printf(
         b,
         "). Demandes : celles reçues pendant la période ; créneaux : ceux qui commencent "
@@ -655,12 +581,12 @@ static bool render_html(json_t *doc, struct buf *b)
     json_t *d;
     json_array_foreach (json_object_get(doc, "definitions"), i, d) {
         buf_printf(b, "<tr><td>");
-        html_text(b, str(d, "code"));
+        render_html_text(b, str(d, "code"));
         buf_printf(b, " (v%lld)</td><td>",
                    (long long)json_integer_value(json_object_get(d, "version")));
-        html_text(b, str(d, "label"));
+        render_html_text(b, str(d, "label"));
         buf_printf(b, "</td><td>");
-        html_text(b, str(d, "formula"));
+        render_html_text(b, str(d, "formula"));
         buf_printf(b, "</td></tr>\n");
     }
     buf_printf(b,
@@ -996,24 +922,9 @@ static json_t *export_answer(struct indicators_read *r, json_t *doc, enum dispat
         log_error("indicators", "an export could not be rendered");
         return NULL;
     }
-    const struct snp_proto_limits *lim = snp_proto_limits();
-    json_t *parts = json_array();
-    size_t at = 0;
-    while (at < out.len && json_array_size(parts) <= lim->max_array_items) {
-        size_t n = out.len - at;
-        if (n > lim->max_string_bytes) {
-            n = lim->max_string_bytes;
-            /* Back to the start of a UTF-8 sequence: never cut a character. */
-            while (n > 0 && ((unsigned char)out.data[at + n] & 0xC0) == 0x80)
-                n--;
-        }
-        json_array_append_new(parts, json_stringn(out.data + at, n));
-        at += n;
-    }
-    bool whole = at == out.len;
+    json_t *parts = render_parts(out.data, out.len);
     buf_free(&out);
-    if (!whole || json_array_size(parts) > lim->max_array_items) {
-        json_decref(parts);
+    if (!parts) {
         *err = DERR_INVALID_FIELD;
         *message = "this extraction is too large for one answer; ask the operator for it "
                    "(snpd indicators)";

@@ -60,12 +60,8 @@ static bool call_failed(struct manage_call *m, enum db_status st, const PGresult
     enum dispatch_error e = dispatch_db_error(st, res);
     const char *code = db_sqlstate(res);
     /* The functions of 0008 and 0013 name the field at fault in the detail
-     * (SNT03: a record another territory uses); other details (failed
-     * constraints) may quote a row and are not shown. */
-    const char *field = NULL;
-    if (res &&
-        (strcmp(code, "SN422") == 0 || strcmp(code, "SN409") == 0 || strcmp(code, "SNT03") == 0))
-        field = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+     * (SNT03: a record another territory uses). */
+    const char *field = dispatch_db_field(res);
     if (e == DERR_INTERNAL) {
         /* PostgreSQL's own text is for the log: it may quote a value. */
         log_error("manage", "database error %s: %s", code, dispatch_db_message(st, res));

@@ -1,10 +1,13 @@
 /* What the snpctl commands share beyond ctl: option parsing and the short
  * descriptions of slots and patients.  See commands.h. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clients/cli/commands.h"
 #include "clients/cli/labels.h"
+#include "dispatcher/buf.h"
 
 int cmd_parse(struct ctl *c, int argc, char **argv, const struct option *options,
               int (*on_option)(void *state, int id, const char *arg), void *state,
@@ -95,4 +98,38 @@ json_t *cmd_one_value(struct ctl *c, const char *option, const char *value, enum
         ctl_usage_error(c, "%s : une seule valeur", option);
     json_decref(list);
     return v;
+}
+
+/* Writes `len` bytes of `data` to `path` through a temporary file renamed
+ * over it, so that a reader never sees half a file; or to standard output
+ * when `path` is NULL.  Returns false after saying why. */
+static bool write_file(const char *path, const char *data, size_t len)
+{
+    if (!path)
+        return fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0;
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid());
+    FILE *fp = fopen(tmp, "wb");
+    bool ok = fp && fwrite(data, 1, len, fp) == len;
+    ok = fp && fclose(fp) == 0 && ok;
+    if (ok && rename(tmp, path) != 0)
+        ok = false;
+    if (!ok) {
+        ctl_error("impossible d'écrire %s : %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    return ok;
+}
+
+bool cmd_write_parts(const json_t *answer, const char *path, size_t *len)
+{
+    struct buf text = {0};
+    size_t i;
+    json_t *part;
+    json_array_foreach (json_object_get(answer, "parts"), i, part)
+        buf_append(&text, json_string_value(part), json_string_length(part));
+    bool ok = !text.failed && write_file(path, text.data ? text.data : "", text.len);
+    *len = text.len;
+    buf_free(&text);
+    return ok;
 }

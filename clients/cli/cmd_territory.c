@@ -308,27 +308,6 @@ static int on_indicators_option(void *state, int id, const char *arg)
     return CTL_USAGE;
 }
 
-/* Writes `len` bytes of `data` to `path` through a temporary file renamed
- * over it, so that a reader never sees half a report; or to standard
- * output when `path` is NULL.  Returns false after saying why. */
-static bool write_export(const char *path, const char *data, size_t len)
-{
-    if (!path)
-        return fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0;
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid());
-    FILE *fp = fopen(tmp, "wb");
-    bool ok = fp && fwrite(data, 1, len, fp) == len;
-    ok = fp && fclose(fp) == 0 && ok;
-    if (ok && rename(tmp, path) != 0)
-        ok = false;
-    if (!ok) {
-        ctl_error("impossible d'écrire %s : %s", path, strerror(errno));
-        unlink(tmp);
-    }
-    return ok;
-}
-
 /* snpctl indicators --export: indicators.export, the parts joined into the
  * file. */
 static int indicators_export(struct ctl *c, const struct indicators_args *a)
@@ -348,12 +327,8 @@ static int indicators_export(struct ctl *c, const struct indicators_args *a)
     json_decref(q);
     if (rc != CTL_OK)
         return rc;
-    struct buf text = {0};
-    size_t i;
-    json_t *part;
-    json_array_foreach (json_object_get(r, "parts"), i, part)
-        buf_append(&text, json_string_value(part), json_string_length(part));
-    bool ok = !text.failed && write_export(a->output, text.data ? text.data : "", text.len);
+    size_t len = 0;
+    bool ok = cmd_write_parts(r, a->output, &len);
     int64_t consolidated;
     if (ok && timeutil_parse_rfc3339(ctl_str(r, "consolidated_at"), &consolidated) &&
         consolidated > timeutil_now())
@@ -363,8 +338,7 @@ static int indicators_export(struct ctl *c, const struct indicators_args *a)
                 ctl_str(r, "consolidated_at"));
     if (ok && a->output)
         fprintf(stderr, "%s écrit (%zu octets ; nom proposé par le serveur : %s).\n", a->output,
-                text.len, ctl_str(r, "filename"));
-    buf_free(&text);
+                len, ctl_str(r, "filename"));
     json_decref(r);
     return ok ? CTL_OK : CTL_UNAVAILABLE;
 }

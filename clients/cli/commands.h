@@ -11,6 +11,7 @@
  *   cmd_token.c      token                           (coordinator, admin)
  *   cmd_call.c       call                            (sas: the call record)
  *   cmd_push.c       push                            (coordinator, admin)
+ *   cmd_participation.c participation               (gp, coordinator, admin)
  */
 #ifndef SNPCTL_COMMANDS_H
 #define SNPCTL_COMMANDS_H
@@ -32,6 +33,7 @@ int cmd_import(struct ctl *c, int argc, char **argv);
 int cmd_token(struct ctl *c, int argc, char **argv);
 int cmd_call(struct ctl *c, int argc, char **argv);
 int cmd_push(struct ctl *c, int argc, char **argv);
+int cmd_participation(struct ctl *c, int argc, char **argv);
 
 /* Runs getopt_long over `argv` with `options` (which end with
  * CTL_COMMON_OPTIONS and a zero entry), handling the common options and
@@ -56,8 +58,7 @@ int cmd_subcommand(struct ctl *c, int argc, char **argv, const char *usage, cons
 /* Returns `value` as a JSON string when it is one value of the enumeration
  * `kind`; otherwise prints a usage error naming `option` and the values,
  * and returns NULL. */
-json_t *cmd_one_value(struct ctl *c, const char *option, const char *value,
-                      enum labels_kind kind);
+json_t *cmd_one_value(struct ctl *c, const char *option, const char *value, enum labels_kind kind);
 
 /* Formats the practitioner (when `with_practitioner`), site and commune of
  * a slot in one short line, e.g. "Dr Anne Le Guen, Cabinet du Port, Redon",
@@ -66,5 +67,11 @@ void cmd_slot_place(const json_t *slot, bool with_practitioner, char *buf, size_
 
 /* Formats a patient as "J. D., F, 1980" into `buf`. */
 void cmd_patient(const json_t *patient, char *buf, size_t n);
+
+/* Joins the parts of a file answer (indicators.export,
+ * participation.attestation) and writes them to `path` through a temporary
+ * file renamed over it, or to standard output when `path` is NULL; stores
+ * the file's size in `*len`.  Returns false after saying why. */
+bool cmd_write_parts(const json_t *answer, const char *path, size_t *len);
 
 #endif

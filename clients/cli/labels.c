@@ -183,6 +183,25 @@ static const struct pair appointment_status[] = {
     {NULL, NULL},
 };
 
+/* Why a booking does not qualify for the SNP fee supplement
+ * (participation.get; docs/participation.md).  The same words as
+ * clients/web/app.js. */
+static const struct pair supplement_reason[] = {
+    {"not_sas", "pas adressé par la régulation du SAS"},
+    {"after_48h", "consultation plus de 48 h après la demande"},
+    {"is_mt", "vous êtes le médecin traitant du patient"},
+    {"not_fulfilled", "patient absent ou rendez-vous annulé par le patient"},
+    {"no_precondition", "pas d'inscription au SAS ni d'adhésion à la CPTS ce jour-là"},
+    {"over_weekly_cap", "au-delà des 20 suppléments de la semaine"},
+    {NULL, NULL},
+};
+
+static const struct pair precondition_kind[] = {
+    {"sas_registered", "inscription au SAS"},
+    {"cpts_member", "adhésion à la CPTS"},
+    {NULL, NULL},
+};
+
 /* The units of indicators.get (docs/indicators.md), as written after a value. */
 static const struct pair indicator_unit[] = {
     {"percent", "%"},
@@ -216,6 +235,8 @@ static const struct pair *const tables[LABELS_KIND_COUNT] = {
     [LABELS_PUSH_STATE] = push_state,
     [LABELS_APPOINTMENT_STATUS] = appointment_status,
     [LABELS_INDICATOR_UNIT] = indicator_unit,
+    [LABELS_SUPPLEMENT_REASON] = supplement_reason,
+    [LABELS_PRECONDITION_KIND] = precondition_kind,
 };
 
 /* The values of each table as a plain array, for labels_values(); filled on

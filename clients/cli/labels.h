@@ -37,7 +37,9 @@ enum labels_kind {
     LABELS_CALL_OUTCOME,
     LABELS_PUSH_STATE,         /* push.list: pending, dead */
     LABELS_APPOINTMENT_STATUS, /* what the SAS platform is told */
-    LABELS_INDICATOR_UNIT, /* not an enumeration: the units indicators.get writes */
+    LABELS_INDICATOR_UNIT,     /* not an enumeration: the units indicators.get writes */
+    LABELS_SUPPLEMENT_REASON,  /* participation.get: why no supplement */
+    LABELS_PRECONDITION_KIND,  /* sas_registered, cpts_member */
     LABELS_KIND_COUNT
 };
 

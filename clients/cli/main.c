@@ -37,6 +37,11 @@ static const char usage[] =
     "                                      CSV du territoire\n"
     "  token create|list|revoke            les jetons d'accès du territoire\n"
     "  push list [--state pending|dead]    les rendez-vous non reçus par la plateforme SAS\n"
+    "  participation precondition set|list l'inscription au SAS ou l'adhésion à la CPTS\n"
+    "Médecins et coordination :\n"
+    "  participation [--year AAAA] [--rpps N] [--format html|csv --output F]\n"
+    "                                      heures ouvertes, suppléments SNP sur 20,\n"
+    "                                      attestation annuelle pour la CPAM\n"
     "Tous :\n"
     "  whoami                              ce que le jeton permet (rôle, territoire)\n"
     "  help [COMMANDE]                     cette aide, ou celle d'une commande\n"
@@ -66,6 +71,7 @@ static const struct command commands[] = {
     {"token", cmd_token},
     {"call", cmd_call},
     {"push", cmd_push},
+    {"participation", cmd_participation},
     {"whoami", cmd_whoami},
     {NULL, NULL},
 };

@@ -1983,3 +1983,107 @@ Test(snpctl, labels_match_the_catalogue)
         PQclear(res);
     }
 }
+
+Test(snpctl, participation_weeks_bookings_attestation_and_preconditions)
+{
+    /* One booking on GP1's slot two hours from now, asked by a pharmacy:
+     * 20 minutes open that week, no supplement (not_sas). */
+    struct fix_booking b;
+    fix_book(&f, "ctl-part-1", "Patient Participation", "0611223344", 120, &b);
+    char year[16];
+    int64_t start = timeutil_now() + 120 * 60;
+    struct tm tm;
+    cr_assert(timeutil_to_local(timeutil_zone_find("Europe/Paris"), start, &tm));
+    snprintf(year, sizeof(year), "%04d", tm.tm_year + 1900);
+
+    /* The coordinator records the SAS registration. */
+    struct run r = CTL(tok(FIX_COORDINATOR), "participation", "precondition", "set", "--rpps",
+                       FIX_GP1, "--kind", "sas_registered", "--from", "2026-01-01");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "inscription au SAS"), "%s", r.out);
+    cr_expect(strstr(r.out, "en cours"), "%s", r.out);
+    assert_conforming(&r);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_1), "participation", "precondition", "list");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "2026-01-01"), "%s", r.out);
+    run_free(&r);
+
+    /* The GP's weeks and bookings, in French and as JSON. */
+    r = CTL(tok(FIX_GP_1), "participation", "--year", year);
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "Participation de Dr Anne Le Guen (RPPS " FIX_GP1 ")"), "%s", r.out);
+    cr_expect(strstr(r.out, "pas adressé par la régulation du SAS"), "%s", r.out);
+    cr_expect(strstr(r.out, "0/20"), "%s", r.out);
+    assert_conforming(&r);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_1), "participation", "--year", year, "--json");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    json_t *j = json_line(r.out, 0);
+    json_t *rows = json_object_get(j, "bookings");
+    cr_assert_eq(json_array_size(rows), 1);
+    json_t *row = json_array_get(rows, 0);
+    cr_expect_eq(json_integer_value(json_object_get(row, "booking_id")), b.booking_id);
+    cr_expect(!json_is_true(json_object_get(row, "qualifies")));
+    cr_expect_str_eq(json_string_value(json_array_get(json_object_get(row, "reasons"), 0)),
+                     "not_sas");
+    double hours = 0;
+    size_t i;
+    json_t *w;
+    json_array_foreach (json_object_get(j, "weeks"), i, w)
+        hours += json_number_value(json_object_get(w, "hours"));
+    cr_expect_float_eq(hours, 0.33, 0.001, "one slot of 20 minutes: %g", hours);
+    json_decref(j);
+    run_free(&r);
+
+    /* The attestation, as files. */
+    char html[256], csv[256];
+    snprintf(html, sizeof(html), "%s/attestation.html", home);
+    snprintf(csv, sizeof(csv), "%s/attestation.csv", home);
+    r = CTL(tok(FIX_GP_1), "participation", "--year", year, "--format", "html", "--output", html);
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_COORDINATOR), "participation", "--year", year, "--rpps", FIX_GP1, "--format",
+            "csv", "--output", csv);
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    run_free(&r);
+    char text[65536];
+    FILE *fp = fopen(html, "r");
+    cr_assert_not_null(fp);
+    size_t n = fread(text, 1, sizeof(text) - 1, fp);
+    text[n] = '\0';
+    fclose(fp);
+    cr_expect(strstr(text, "Attestation de participation"));
+    cr_expect(strstr(text, "RPPS <strong>" FIX_GP1 "</strong>"));
+    cr_expect_null(strstr(text, "Patient Participation"));
+    fp = fopen(csv, "r");
+    cr_assert_not_null(fp);
+    n = fread(text, 1, sizeof(text) - 1, fp);
+    text[n] = '\0';
+    fclose(fp);
+    cr_expect(strncmp(text, "\xef\xbb\xbfrpps,nom,prenom", 18) == 0, "%.40s", text);
+    cr_expect(strstr(text, ",total,,,0.33,0,0,0,20\r\n"), "%s", text);
+
+    /* Refusals: another GP's, a requester, usage mistakes. */
+    r = CTL(tok(FIX_GP_2), "participation", "--rpps", FIX_GP1);
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_1), "participation", "precondition", "set", "--rpps", FIX_GP1, "--kind",
+            "cpts_member", "--from", "2026-01-01");
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    run_free(&r);
+    const char *const bad[][8] = {
+        {"participation", "--output", "x.csv", NULL},
+        {"participation", "--format", "pdf", NULL},
+        {"participation", "--year", "26", NULL},
+        {"participation", "--format", "csv", "--from", "2026-01-01", NULL},
+        {"participation", "precondition", "set", "--rpps", FIX_GP1, NULL},
+        {"participation", "precondition", "set", "--rpps", FIX_GP1, "--kind", "member"},
+        {"participation", "precondition", "drop", NULL},
+    };
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        r = run_env(tok(FIX_COORDINATOR), NULL, NULL, bad[k]);
+        cr_expect_eq(r.status, 2, "case %zu: %d %s", k, r.status, r.err);
+        run_free(&r);
+    }
+}

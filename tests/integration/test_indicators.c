@@ -52,55 +52,17 @@ static const struct timeutil_zone *paris;
 
 static PGresult *sqlp(const char *sql, int n, const char *const *params)
 {
-    PGresult *r = PQexecParams(f.pg.conn, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    cr_assert(st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK, "%s\n-> %s", sql,
-              PQresultErrorMessage(r));
-    return r;
+    return fix_sql(&f, sql, n, params);
 }
 
 static long long sql_ll(const char *sql, int n, const char *const *params)
 {
-    PGresult *r = sqlp(sql, n, params);
-    cr_assert_eq(PQntuples(r), 1, "%s: %d rows", sql, PQntuples(r));
-    long long v = atoll(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
+    return fix_sql_ll(&f, sql, n, params);
 }
 
-static void iso_utc(int64_t t, char out[32])
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* Sets the test clock of the fixture's session. */
 static void clock_at(int64_t t)
 {
-    char ts[32];
-    iso_utc(t, ts);
-    const char *p[] = {ts};
-    PQclear(sqlp("SELECT set_config('snp.test_now', $1, false)", 1, p));
-}
-
-static void install_test_clock(void)
-{
-    PQclear(pgtest_exec(
-        &f.pg, "CREATE SCHEMA snp_testclock;"
-               "CREATE FUNCTION snp_testclock.now() RETURNS timestamptz LANGUAGE sql STABLE AS"
-               " $$ SELECT coalesce(nullif(current_setting('snp.test_now', true), '')::timestamptz,"
-               " pg_catalog.now()) $$;"
-               "CREATE FUNCTION snp_testclock.clock_timestamp() RETURNS timestamptz LANGUAGE sql"
-               " VOLATILE AS $$ SELECT coalesce(nullif(current_setting('snp.test_now', true),"
-               " '')::timestamptz, pg_catalog.clock_timestamp()) $$;"
-               "ALTER TABLE event ALTER COLUMN at SET DEFAULT snp_testclock.clock_timestamp();"
-               "ALTER TABLE audit ALTER COLUMN at SET DEFAULT snp_testclock.clock_timestamp();"
-               "ALTER TABLE request ALTER COLUMN created_at SET DEFAULT snp_testclock.now();"
-               "ALTER TABLE slot ALTER COLUMN published_at SET DEFAULT snp_testclock.now();"
-               "ALTER TABLE booking ALTER COLUMN booked_at SET DEFAULT snp_testclock.now();"
-               "SET search_path = snp_testclock, pg_catalog, public;"));
+    fix_clock_at(&f, t);
 }
 
 /* The fixture's connection string with the test clock at `now` (for the
@@ -449,7 +411,7 @@ static void publish_slots(void)
                 if (slots[i].site != site || slots[i].gp != gp)
                     continue;
                 char ts[32];
-                iso_utc(slots[i].start, ts);
+                fix_iso_utc(slots[i].start, ts);
                 json_t *o = json_pack(
                     "{s:s, s:i, s:s, s:o}", "start", ts, "duration_min", slots[i].duration, "mode",
                     slots[i].mode, "audience",
@@ -592,7 +554,7 @@ static void create_request(size_t i, int hold)
 {
     struct mreq *r = &reqs[i];
     char ts[32], ref[32], body_slot[24], org[24];
-    iso_utc(r->deadline, ts);
+    fix_iso_utc(r->deadline, ts);
     snprintf(ref, sizeof(ref), "gen-%zu", i);
     json_t *body = json_pack(
         "{s:s, s:s, s:s, s:s, s:[s], s:s, s:i, s:i, s:s, s:b, s:o, s:o}", "client_ref", ref,
@@ -1884,7 +1846,7 @@ static void setup_month(void)
     paris = timeutil_zone_find("Europe/Paris");
     fixture_setup(&f, "{}");
     add_reference_data();
-    install_test_clock();
+    fix_install_test_clock(&f);
     cr_assert_lt(snprintf(outdir, sizeof(outdir), "%s/snp-indicators-XXXXXX", proc_scratch_dir()),
                  (int)sizeof(outdir), "$TMPDIR is too long for this test");
     cr_assert(mkdtemp(outdir));
@@ -2025,7 +1987,7 @@ static void setup_small(void)
 {
     paris = timeutil_zone_find("Europe/Paris");
     fixture_setup(&f, "{}");
-    install_test_clock();
+    fix_install_test_clock(&f);
     cr_assert_lt(snprintf(outdir, sizeof(outdir), "%s/snp-indicators-XXXXXX", proc_scratch_dir()),
                  (int)sizeof(outdir), "$TMPDIR is too long for this test");
     cr_assert(mkdtemp(outdir));

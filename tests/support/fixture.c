@@ -304,3 +304,55 @@ void fix_book(struct fixture *f, const char *client_ref, const char *display_nam
     out->booking_id = json_integer_value(json_object_get(r, "booking_id"));
     json_decref(r);
 }
+
+PGresult *fix_sql(struct fixture *f, const char *sql, int n, const char *const *params)
+{
+    PGresult *r = PQexecParams(f->pg.conn, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    cr_assert(st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK, "%s\n-> %s", sql,
+              PQresultErrorMessage(r));
+    return r;
+}
+
+long long fix_sql_ll(struct fixture *f, const char *sql, int n, const char *const *params)
+{
+    PGresult *r = fix_sql(f, sql, n, params);
+    cr_assert_eq(PQntuples(r), 1, "%s: %d rows", sql, PQntuples(r));
+    long long v = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+void fix_iso_utc(int64_t t, char out[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void fix_install_test_clock(struct fixture *f)
+{
+    PQclear(pgtest_exec(
+        &f->pg, "CREATE SCHEMA snp_testclock;"
+                "CREATE FUNCTION snp_testclock.now() RETURNS timestamptz LANGUAGE sql STABLE AS"
+                " $$ SELECT coalesce(nullif(current_setting('snp.test_now', true),"
+                " '')::timestamptz, pg_catalog.now()) $$;"
+                "CREATE FUNCTION snp_testclock.clock_timestamp() RETURNS timestamptz LANGUAGE sql"
+                " VOLATILE AS $$ SELECT coalesce(nullif(current_setting('snp.test_now', true),"
+                " '')::timestamptz, pg_catalog.clock_timestamp()) $$;"
+                "ALTER TABLE event ALTER COLUMN at SET DEFAULT snp_testclock.clock_timestamp();"
+                "ALTER TABLE audit ALTER COLUMN at SET DEFAULT snp_testclock.clock_timestamp();"
+                "ALTER TABLE request ALTER COLUMN created_at SET DEFAULT snp_testclock.now();"
+                "ALTER TABLE slot ALTER COLUMN published_at SET DEFAULT snp_testclock.now();"
+                "ALTER TABLE booking ALTER COLUMN booked_at SET DEFAULT snp_testclock.now();"
+                "SET search_path = snp_testclock, pg_catalog, public;"));
+}
+
+void fix_clock_at(struct fixture *f, int64_t t)
+{
+    char ts[32];
+    fix_iso_utc(t, ts);
+    const char *p[] = {ts};
+    PQclear(fix_sql(f, "SELECT set_config('snp.test_now', $1, false)", 1, p));
+}

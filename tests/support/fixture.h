@@ -131,4 +131,30 @@ struct fix_booking {
 void fix_book(struct fixture *f, const char *client_ref, const char *display_name,
               const char *phone, int first_min, struct fix_booking *out);
 
+/* Runs `sql` with `n` text parameters on the fixture's own connection and
+ * asserts that it succeeded; the caller clears the result. */
+PGresult *fix_sql(struct fixture *f, const char *sql, int n, const char *const *params);
+
+/* Runs `sql`, which must answer one row, and returns its first column. */
+long long fix_sql_ll(struct fixture *f, const char *sql, int n, const char *const *params);
+
+/* Writes `t` (epoch seconds) as RFC 3339 in UTC ("2026-11-02T07:00:00Z"). */
+void fix_iso_utc(int64_t t, char out[32]);
+
+/* The test clock, for replaying past activity through the real SQL
+ * functions.  The dispatch functions read now() (a slot can only be held
+ * while its start is ahead, an outcome only after it), and the event log
+ * stamps clock_timestamp().  This installs in the throwaway database a
+ * schema snp_testclock whose now() and clock_timestamp() return the session
+ * setting snp.test_now (or the real time when it is unset), puts that schema
+ * before pg_catalog in the search_path of the fixture's session, and points
+ * the timestamp column defaults (event.at, audit.at, request.created_at,
+ * slot.published_at, booking.booked_at) at it.  The production functions run
+ * unchanged: their now() merely resolves to the test clock.  Connections
+ * opened by snpd keep the real clock. */
+void fix_install_test_clock(struct fixture *f);
+
+/* Sets the test clock of the fixture's session to `t` (epoch seconds). */
+void fix_clock_at(struct fixture *f, int64_t t);
+
 #endif
