@@ -9,6 +9,8 @@
  * connection is lost.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "clients/cli/commands.h"
+#include "clients/cli/confirmation.h"
 #include "clients/cli/labels.h"
 #include "clients/cli/prompt.h"
 #include "clients/cli/table.h"
@@ -30,6 +33,7 @@ static const char request_usage[] =
     "        snpctl request accept DEMANDE --slot CRÉNEAU\n"
     "        snpctl request decline DEMANDE --slot CRÉNEAU [--reason MOTIF] [--note TEXTE]\n"
     "        snpctl request cancel DEMANDE --reason MOTIF [--note TEXTE]\n"
+    "        snpctl request confirmation DEMANDE [--html FICHIER]\n"
     "\n"
     "Options de request create :\n"
     "  --ref RÉF                 référence unique chez vous (idempotence ; par défaut générée)\n"
@@ -60,7 +64,11 @@ static const char request_usage[] =
     "Motifs de refus (--reason de decline) : patient_unavailable, too_far, wrong_mode,\n"
     "patient_prefers_other, other.  Motifs d'annulation : patient_request,\n"
     "patient_seen_elsewhere, practitioner_unavailable, duplicate, entered_in_error, other.\n"
-    "Statuts : waiting, offered, booked, cancelled, unserved.\n" CTL_COMMON_HELP;
+    "Statuts : waiting, offered, booked, cancelled, unserved.\n"
+    "request confirmation affiche la confirmation à remettre au patient d'une demande\n"
+    "réservée (date, lieu, ce qu'il faut apporter, qui prévenir), en texte prêt à imprimer\n"
+    "(snpctl request confirmation 12 | lp) ; --html l'écrit aussi en page HTML "
+    "imprimable.\n" CTL_COMMON_HELP;
 
 static const char slip_usage[] =
     "usage : snpctl slip DEMANDE [--refuse [--note TEXTE]]\n"
@@ -108,6 +116,7 @@ enum {
     OPT_TO,
     OPT_LIMIT,
     OPT_REFUSE,
+    OPT_HTML,
 };
 
 /* ---- display ------------------------------------------------------------- */
@@ -1335,7 +1344,7 @@ out:
 
 struct simple {
     struct ctl *c;
-    const char *slot, *reason, *note, *status, *from, *to, *limit;
+    const char *slot, *reason, *note, *status, *from, *to, *limit, *html;
     bool refuse;
 };
 
@@ -1367,6 +1376,9 @@ static int on_simple(void *state, int id, const char *arg)
     case OPT_REFUSE:
         s->refuse = true;
         break;
+    case OPT_HTML:
+        s->html = arg;
+        break;
     default:
         return ctl_usage_error(s->c, "option inattendue");
     }
@@ -1390,12 +1402,13 @@ static const struct ctl_field_option simple_fields[] = {
     {"from", "--from"},    {"to", "--to"},         {"limit", "--limit"}, {NULL, NULL},
 };
 
-/* Parses the options and the one request id operand (when `want_id`). */
-static int simple_parse(struct ctl *c, int argc, char **argv, struct simple *s, bool want_id,
-                        json_int_t *id)
+/* Parses `options` (NULL: simple_options) and the one request id operand
+ * (when `want_id`). */
+static int simple_parse(struct ctl *c, int argc, char **argv, const struct option *options,
+                        struct simple *s, bool want_id, json_int_t *id)
 {
     int first;
-    int rc = cmd_parse(c, argc, argv, simple_options, on_simple, s, &first);
+    int rc = cmd_parse(c, argc, argv, options ? options : simple_options, on_simple, s, &first);
     if (rc != CTL_OK)
         return rc;
     c->field_options = simple_fields;
@@ -1412,7 +1425,7 @@ static int request_show(struct ctl *c, int argc, char **argv)
 {
     struct simple s = {.c = c};
     json_int_t id;
-    int rc = simple_parse(c, argc, argv, &s, true, &id);
+    int rc = simple_parse(c, argc, argv, NULL, &s, true, &id);
     if (rc != CTL_OK)
         return rc < 0 ? CTL_OK : rc;
     json_t *q = json_pack("{s:I}", "request_id", id), *r;
@@ -1455,7 +1468,7 @@ static int when_arg(struct ctl *c, const char *option, const char *s, bool end_o
 static int request_list(struct ctl *c, int argc, char **argv)
 {
     struct simple s = {.c = c};
-    int rc = simple_parse(c, argc, argv, &s, false, NULL);
+    int rc = simple_parse(c, argc, argv, NULL, &s, false, NULL);
     if (rc != CTL_OK)
         return rc < 0 ? CTL_OK : rc;
     json_t *q = json_object(), *r = NULL;
@@ -1541,7 +1554,7 @@ static int request_accept(struct ctl *c, int argc, char **argv)
 {
     struct simple s = {.c = c};
     json_int_t id, slot;
-    int rc = simple_parse(c, argc, argv, &s, true, &id);
+    int rc = simple_parse(c, argc, argv, NULL, &s, true, &id);
     if (rc != CTL_OK)
         return rc < 0 ? CTL_OK : rc;
     if (!s.slot || !ctl_parse_id(s.slot, &slot))
@@ -1564,7 +1577,7 @@ static int request_decline(struct ctl *c, int argc, char **argv)
 {
     struct simple s = {.c = c};
     json_int_t id, slot;
-    int rc = simple_parse(c, argc, argv, &s, true, &id);
+    int rc = simple_parse(c, argc, argv, NULL, &s, true, &id);
     if (rc != CTL_OK)
         return rc < 0 ? CTL_OK : rc;
     if (!s.slot || !ctl_parse_id(s.slot, &slot))
@@ -1592,7 +1605,7 @@ static int request_cancel(struct ctl *c, int argc, char **argv)
 {
     struct simple s = {.c = c};
     json_int_t id;
-    int rc = simple_parse(c, argc, argv, &s, true, &id);
+    int rc = simple_parse(c, argc, argv, NULL, &s, true, &id);
     if (rc != CTL_OK)
         return rc < 0 ? CTL_OK : rc;
     if (!s.reason)
@@ -1613,6 +1626,82 @@ static int request_cancel(struct ctl *c, int argc, char **argv)
     return CTL_OK;
 }
 
+/* ---- request confirmation ---------------------------------------------- */
+
+/* Writes the confirmation `k` as an HTML page to the file `path`, created
+ * readable by its owner only: it may name the patient. */
+static int write_html(const struct confirmation *k, const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!out) {
+        ctl_error("--html : impossible d'écrire %s : %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return CTL_USAGE;
+    }
+    confirmation_write_html(k, out);
+    bool failed = ferror(out);
+    if (fclose(out) != 0 || failed) {
+        ctl_error("--html : écriture de %s incomplète : %s", path, strerror(errno));
+        return CTL_USAGE;
+    }
+    return CTL_OK;
+}
+
+/* Reads the request, the caller's organisation (who sent the patient: the
+ * `auth` session) and territory over one WebSocket, and prints the
+ * patient's confirmation. */
+static int request_confirmation(struct ctl *c, int argc, char **argv)
+{
+    struct simple s = {.c = c};
+    static const struct option options[] = {
+        {"html", required_argument, NULL, OPT_HTML},
+        CTL_COMMON_OPTIONS,
+        {0, 0, 0, 0},
+    };
+    json_int_t id;
+    int rc = simple_parse(c, argc, argv, options, &s, true, &id);
+    if (rc != CTL_OK)
+        return rc < 0 ? CTL_OK : rc;
+    struct snpclient_ws *w;
+    json_t *session, *r = NULL, *territory = NULL;
+    rc = ctl_ws_open(c, &w, &session);
+    if (rc != CTL_OK)
+        return rc;
+    json_t *q = json_pack("{s:I}", "request_id", id);
+    rc = ctl_ws_call(c, w, "request.get", q, &r, NULL);
+    json_decref(q);
+    /* The territory only names the sheet: without it, the sheet goes
+     * without its heading. */
+    if (rc == CTL_OK && ctl_ws_call(c, w, "territory.get", NULL, &territory, NULL) != CTL_OK)
+        territory = NULL;
+    snpclient_ws_close(w);
+    struct confirmation k;
+    if (rc != CTL_OK)
+        goto out;
+    if (!confirmation_build(&k, r, territory, ctl_str(session, "organisation_name"))) {
+        confirmation_free(&k);
+        ctl_error("la demande n° %lld n'a pas de rendez-vous confirmé (%s) : pas de "
+                  "confirmation à remettre",
+                  (long long)id, labels_get(LABELS_REQUEST_STATUS, ctl_str(r, "status")));
+        rc = CTL_REFUSED;
+        goto out;
+    }
+    if (c->json)
+        ctl_print_json(r);
+    else
+        confirmation_write_text(&k, stdout);
+    if (s.html)
+        rc = write_html(&k, s.html);
+    confirmation_free(&k);
+out:
+    json_decref(territory);
+    json_decref(r);
+    json_decref(session);
+    return rc;
+}
+
 int cmd_request(struct ctl *c, int argc, char **argv)
 {
     const char *sub;
@@ -1631,43 +1720,12 @@ int cmd_request(struct ctl *c, int argc, char **argv)
         return request_decline(c, argc - 1, argv + 1);
     if (strcmp(sub, "cancel") == 0)
         return request_cancel(c, argc - 1, argv + 1);
+    if (strcmp(sub, "confirmation") == 0)
+        return request_confirmation(c, argc - 1, argv + 1);
     return ctl_usage_error(c, "request : sous-commande inconnue « %s »", sub);
 }
 
 /* ---- slip ---------------------------------------------------------------- */
-
-/* Prints `text` wrapped at 72 characters, keeping its own line breaks. */
-static void print_wrapped(const char *text)
-{
-    const size_t width = 72;
-    while (*text) {
-        size_t line = strcspn(text, "\n");
-        /* Cut the paragraph into lines at the last blank that fits. */
-        const char *p = text, *end = text + line;
-        while (p < end) {
-            size_t chars = 0;
-            const char *q = p, *cut = NULL;
-            while (q < end && chars < width) {
-                if (*q == ' ')
-                    cut = q;
-                chars += ((unsigned char)*q & 0xC0) != 0x80;
-                q++;
-            }
-            if (q < end && cut && cut > p)
-                q = cut;
-            else
-                while (q < end && ((unsigned char)*q & 0xC0) == 0x80)
-                    q++;
-            printf("%.*s\n", (int)(q - p), p);
-            p = q;
-            while (p < end && *p == ' ')
-                p++;
-        }
-        if (line == 0)
-            putchar('\n');
-        text = end + (*end == '\n');
-    }
-}
 
 /* Prints the slip for a printer: the server's text (the slip itself), and
  * around it what the patient needs and the text may not repeat. */
@@ -1679,13 +1737,13 @@ static void print_slip(const json_t *r)
     printf("%s\n\n", ctl_str(r, "department") ? ctl_str(r, "department") : "");
     const char *name = ctl_str(r, "display_name");
     printf("Patient : %s\n\n", name ? name : ctl_str(r, "initials") ? ctl_str(r, "initials") : "?");
-    print_wrapped(text ? text : "");
+    table_wrap(stdout, text ? text : "", 72, "", "");
     printf("\n");
     const char *phone = ctl_str(ctl_get(r, "site"), "phone");
     if (phone && (!text || !strstr(text, phone)))
         printf("Téléphone du lieu de consultation : %s\n", phone);
     if (ctl_str(r, "how_to_cancel"))
-        print_wrapped(ctl_str(r, "how_to_cancel"));
+        table_wrap(stdout, ctl_str(r, "how_to_cancel"), 72, "", "");
     char issued[48];
     labels_when_year(ctl_str(r, "issued_at"), issued, sizeof(issued));
     printf("\nRéorientation décidée par le médecin senior (RPPS %s).\n", ctl_str(r, "senior_rpps"));
@@ -1705,13 +1763,10 @@ int cmd_slip(struct ctl *c, int argc, char **argv)
         CTL_COMMON_OPTIONS,
         {0, 0, 0, 0},
     };
-    int first;
-    int rc = cmd_parse(c, argc, argv, options, on_simple, &s, &first);
+    json_int_t id;
+    int rc = simple_parse(c, argc, argv, options, &s, true, &id);
     if (rc != CTL_OK)
         return rc < 0 ? CTL_OK : rc;
-    json_int_t id;
-    if (first + 1 != argc || !ctl_parse_id(argv[first], &id))
-        return ctl_usage_error(c, "donnez le numéro de la demande");
     if (s.note && !s.refuse)
         return ctl_usage_error(c, "--note va avec --refuse");
     static const struct ctl_field_option fields[] = {{"note", "--note"}, {NULL, NULL}};

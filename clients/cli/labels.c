@@ -347,6 +347,24 @@ void labels_when_year(const char *ts, char *buf, size_t n)
         snprintf(buf, n, "%s", ts);
 }
 
+static const char *const long_day_names[] = {"dimanche", "lundi",    "mardi", "mercredi",
+                                             "jeudi",    "vendredi", "samedi"};
+static const char *const month_names[] = {"janvier",   "février", "mars",     "avril",
+                                          "mai",       "juin",    "juillet",  "août",
+                                          "septembre", "octobre", "novembre", "décembre"};
+
+void labels_when_long(const char *ts, char *buf, size_t n)
+{
+    int y, mo, d, h, mi;
+    if (!ts)
+        snprintf(buf, n, "—");
+    else if (read_ts(ts, &y, &mo, &d, &h, &mi) && mo >= 1 && mo <= 12)
+        snprintf(buf, n, "%s %d%s %s %04d à %d h %02d", long_day_names[weekday(y, mo, d)], d,
+                 d == 1 ? "er" : "", month_names[mo - 1], y, h, mi);
+    else
+        snprintf(buf, n, "%s", ts);
+}
+
 void labels_hhmm(const char *ts, char *buf, size_t n)
 {
     int y, mo, d, h, mi;

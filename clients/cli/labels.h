@@ -65,6 +65,10 @@ void labels_when(const char *ts, char *buf, size_t n);
 /* Same as labels_when() with the year: "mar. 01/12/2026 14:00". */
 void labels_when_year(const char *ts, char *buf, size_t n);
 
+/* Writes `ts` in full, as said to a patient: "jeudi 10 décembre 2026 à
+ * 14 h 30" ("1er" for the first of the month), into `buf` of `n` bytes. */
+void labels_when_long(const char *ts, char *buf, size_t n);
+
 /* Writes the time of day of `ts`, "14:00", into `buf` of `n` bytes. */
 void labels_hhmm(const char *ts, char *buf, size_t n);
 

@@ -32,6 +32,43 @@ size_t table_width(const char *s)
     return n;
 }
 
+void table_wrap(FILE *out, const char *text, size_t width, const char *first, const char *next)
+{
+    const char *prefix = first;
+    while (*text) {
+        size_t line = strcspn(text, "\n");
+        const char *p = text, *end = text + line;
+        if (line == 0) {
+            fprintf(out, "\n");
+            prefix = next;
+        }
+        while (p < end) {
+            size_t room = table_width(prefix) < width ? width - table_width(prefix) : 1;
+            size_t chars = 0;
+            const char *q = p, *cut = NULL;
+            while (q < end && chars < room) {
+                if (*q == ' ')
+                    cut = q;
+                chars += ((unsigned char)*q & 0xC0) != 0x80;
+                q++;
+            }
+            if (q < end && *q == ' ')
+                cut = q;
+            if (q < end && cut && cut > p)
+                q = cut;
+            else
+                while (q < end && ((unsigned char)*q & 0xC0) == 0x80)
+                    q++;
+            fprintf(out, "%s%.*s\n", prefix, (int)(q - p), p);
+            prefix = next;
+            p = q;
+            while (p < end && *p == ' ')
+                p++;
+        }
+        text = end + (*end == '\n');
+    }
+}
+
 /* Returns a copy of `s` cut to `max` characters ("…" being the last one),
  * never splitting a UTF-8 sequence. */
 static char *cut(const char *s, size_t max)

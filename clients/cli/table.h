@@ -1,4 +1,4 @@
-/* table: plain-text tables for snpctl's human output.
+/* table: plain-text tables and wrapped paragraphs for snpctl's human output.
  *
  * Columns are as wide as their widest cell, counted in characters (UTF-8 code
  * points, so that "Début" is five wide), separated by two spaces, under a
@@ -48,5 +48,12 @@ void table_free(struct table *t);
 
 /* Returns the number of characters (UTF-8 code points) of `s`. */
 size_t table_width(const char *s);
+
+/* Prints `text` to `out` in lines of at most `width` characters, cut at the
+ * last blank that fits (a word longer than a line is cut where it must be,
+ * never inside a UTF-8 sequence), keeping the text's own line breaks.  The
+ * first line starts with `first` and the others with `next` (indents or a
+ * list mark such as "  - ", counted in the width). */
+void table_wrap(FILE *out, const char *text, size_t width, const char *first, const char *next);
 
 #endif

@@ -624,6 +624,12 @@ export function fmtLong(ts) {
   return ts ? `${fmtDay(ts)} à ${fmtTime(ts)}` : '';
 }
 
+/** "jeudi 10 décembre 2026 à 14 h 30", for what the patient takes away. */
+export function fmtFull(ts) {
+  const p = parts(ts);
+  return p ? `${fmtDay(ts)} ${p.y} à ${p.h} h ${pad(p.mi)}` : '';
+}
+
 /** The calendar date (YYYY-MM-DD), weekday (mon...) and time of MS in time zone TZ. */
 export function zonedParts(ms, tz) {
   const f = new Intl.DateTimeFormat('en-CA', {

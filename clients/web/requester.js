@@ -2,12 +2,13 @@
 // emergency, professional, desk, sas) and the SAS board (booking on behalf
 // of a patient): the patient form, the offer with its hold countdown and
 // alternatives, accept / decline, the live updates of the "requests" topic,
-// the redirection slip (emergency) and the list of the organisation's
-// requests.
+// the patient's printable confirmation (every requester), the redirection
+// slip (emergency) and the list of the organisation's requests.
 import {
   $, el, fill, label, LABELS, errorText, toast, showError, busy, prefs, isRpps,
   fmtLong, fmtShort, fmtDeadline, zonedParts, fmtCountdown, patientName, practitionerName, siteCommune, ageOf,
 } from './app.js';
+import { renderConfirmation } from './confirmation.js';
 
 const REQUESTER_ROLES = ['pharmacy', 'emergency', 'sas', 'professional', 'desk'];
 
@@ -450,6 +451,7 @@ export function mountRequester(ctx, formBox, offerBox, listBox, formHide = formB
         b && b.outcome ? el('span', {}, ` — issue : ${label('outcome', b.outcome.kind).toLowerCase()}.`) : null),
       slot ? slotLines(slot) : null,
       el('p', { class: 'small' }, 'Dites au patient de se présenter à l’heure au lieu indiqué, et de prévenir le cabinet s’il ne peut pas venir.'),
+      b && b.status === 'booked' ? confirmationActions(request) : null,
       role === 'emergency' && b && b.status === 'booked' ? slipActions(request) : null,
       b && b.status === 'booked' ? cancelRequestForm(request) : null);
   }
@@ -475,7 +477,34 @@ export function mountRequester(ctx, formBox, offerBox, listBox, formHide = formB
       }, 'Confirmer l’annulation'));
   }
 
-  // --- Redirection slip (emergency) --------------------------------------------------
+  // --- Printed sheets: the confirmation, the redirection slip --------------------------
+
+  // Shows the sheet RENDER(id) in PREVIEW (with id ID) and prints it alone:
+  // a copy with id `${ID}-printed` goes into #print-box, the only child of
+  // the body that the print style shows while body.print-sheet is set.
+  function printSheet(render, preview, id) {
+    fill(preview, render(id));
+    let printBox = $('#print-box');
+    if (!printBox) {
+      printBox = el('div', { id: 'print-box' });
+      document.body.append(printBox);
+    }
+    fill(printBox, render(`${id}-printed`));
+    document.body.classList.add('print-sheet');
+    window.addEventListener('afterprint', () => document.body.classList.remove('print-sheet'), { once: true });
+    window.print();
+  }
+
+  function confirmationActions(request) {
+    const preview = el('div', { id: 'confirmation-preview' });
+    const sheet = { territory, communes, requester: session.organisation_name || null };
+    return el('div', { class: 'no-print' },
+      el('div', { class: 'row' },
+        el('button', { type: 'button', class: role === 'emergency' ? null : 'primary', id: 'confirmation-print-button',
+          onclick: () => printSheet((id) => renderConfirmation(request, sheet, id), preview, 'confirmation') },
+        'Imprimer la confirmation')),
+      preview);
+  }
 
   function slipActions(request) {
     const note = el('textarea', { id: 'refuse-note', maxlength: 500, rows: 2 });
@@ -526,16 +555,7 @@ export function mountRequester(ctx, formBox, offerBox, listBox, formHide = formB
       el('div', { class: 'slip-text' }, slip.text),
       el('p', { class: 'small muted' }, `Bon n° ${slip.request_id}-${slip.booking_id}, édité le ${fmtShort(slip.issued_at)}`),
       slip.refused ? el('p', { class: 'refused' }, 'Le patient a refusé la réorientation.') : null);
-    fill($('#slip-preview'), render('slip'));
-    let printBox = $('#slip-print');
-    if (!printBox) {
-      printBox = el('div', { id: 'slip-print' });
-      document.body.append(printBox);
-    }
-    fill(printBox, render('slip-printed'));
-    document.body.classList.add('print-slip');
-    window.addEventListener('afterprint', () => document.body.classList.remove('print-slip'), { once: true });
-    window.print();
+    printSheet(render, $('#slip-preview'), 'slip');
   }
 
   // --- Loading and live updates -------------------------------------------------------

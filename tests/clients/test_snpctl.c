@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "clients/cli/labels.h"
+#include "clients/cli/table.h"
 #include "dispatcher/timeutil.h"
 #include "dispatcher/validate.h"
 #include "tests/support/fixture.h"
@@ -249,6 +250,7 @@ Test(offline, help_on_every_command)
         {"request", "accept", "usage : snpctl request"},
         {"request", "decline", "usage : snpctl request"},
         {"request", "cancel", "usage : snpctl request"},
+        {"request", "confirmation", "usage : snpctl request"},
         {"territory", "show", "usage : snpctl territory"},
         {"territory", "set", "usage : snpctl territory"},
         {"token", "create", "usage : snpctl token"},
@@ -1244,6 +1246,113 @@ Test(snpctl, emergency_redirection_and_its_slip)
     cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM booking WHERE status = 'cancelled'"), 1);
     r = CTL(tok(FIX_EMERGENCY), "slip", sid);
     cr_expect(strstr(r.out, "REFUSÉ"), "%s", r.out);
+    run_free(&r);
+}
+
+/* Reads the whole file `path` (NUL-terminated); NULL when it cannot. */
+static char *slurp(const char *path)
+{
+    FILE *in = fopen(path, "r");
+    if (!in)
+        return NULL;
+    char *buf = calloc(1, 65536);
+    size_t n = fread(buf, 1, 65535, in);
+    buf[n] = '\0';
+    fclose(in);
+    return buf;
+}
+
+Test(snpctl, request_confirmation_for_the_patient)
+{
+    cr_assert_eq(fix_publish(&f, FIX_GP_1, 2, 60, 30, "[\"pharmacy\"]"), 2);
+    struct run r = CTL(tok(FIX_PHARMACY), PHARMACY_REQUEST("ctl-conf"), "--accept");
+    cr_assert_eq(r.status, 0, "%d\n%s\n%s", r.status, r.out, r.err);
+    run_free(&r);
+    long id = pgtest_long(&f.pg, "SELECT id FROM request");
+    char sid[24];
+    snprintf(sid, sizeof(sid), "%ld", id);
+    /* The appointment's date as the confirmation says it. */
+    r = CTL(tok(FIX_PHARMACY), "request", "show", sid, "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    json_t *req = json_line(r.out, 0);
+    char when[80];
+    labels_when_long(json_string_value(json_object_get(
+                         json_object_get(json_object_get(req, "booking"), "slot"), "start")),
+                     when, sizeof(when));
+    json_decref(req);
+    run_free(&r);
+    cr_assert(strstr(when, " à ") && strstr(when, " h "), "%s", when);
+
+    r = CTL(tok(FIX_PHARMACY), "request", "confirmation", sid);
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    assert_conforming(&r);
+    char line[128], number[64];
+    snprintf(line, sizeof(line), "Rendez-vous : %s\n", when);
+    snprintf(number, sizeof(number), "Demande n° %ld", id);
+    static const char *const says[] = {
+        "Territoire de test\nCONFIRMATION DE RENDEZ-VOUS\n",
+        "Patient : J. D.\n",
+        "Avec : Dr Anne Le Guen\n",
+        "Lieu : Cabinet du Port\n       1 quai Surcouf, 35600 Redon\n",
+        "À apporter :\n  - votre carte Vitale",
+        "  - le carnet de santé, pour un enfant\n",
+        "  - une pièce d'identité\n",
+        /* The sites of the fixture have no phone: the requester is named. */
+        "Si vous ne pouvez pas venir, prévenez Pharmacie du Pont",
+        "Adressé par : Pharmacie du Pont\n",
+    };
+    for (size_t i = 0; i < sizeof(says) / sizeof(says[0]); i++)
+        cr_expect(strstr(r.out, says[i]), "\"%s\" not in:\n%s", says[i], r.out);
+    cr_expect(strstr(r.out, line), "\"%s\" not in:\n%s", line, r.out);
+    cr_expect(strstr(r.out, number), "%s", r.out);
+    /* Nothing of the motif: the sheet may be read by others. */
+    cr_expect(!strstr(r.out, "ORL") && !strstr(r.out, "Angine") && !strstr(r.out, "fièvre"), "%s",
+              r.out);
+    /* 72 columns, for a printer. */
+    for (const char *p = r.out; *p;) {
+        size_t len = strcspn(p, "\n");
+        char *one = strndup(p, len);
+        cr_expect_leq(table_width(one), 72, "too wide: %s", one);
+        free(one);
+        p += len + (p[len] == '\n');
+    }
+    run_free(&r);
+
+    /* --html writes a printable page, for its owner only (it names the
+     * patient). */
+    char html[256];
+    snprintf(html, sizeof(html), "%s/confirmation.html", home);
+    r = CTL(tok(FIX_PHARMACY), "request", "confirmation", sid, "--html", html);
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "CONFIRMATION DE RENDEZ-VOUS"), "%s", r.out);
+    run_free(&r);
+    struct stat st;
+    cr_assert_eq(stat(html, &st), 0);
+    cr_expect_eq(st.st_mode & 0777, 0600, "%o", st.st_mode & 0777);
+    char *page = slurp(html);
+    cr_assert(page);
+    cr_expect(strstr(page, "<h1>Confirmation de rendez-vous</h1>") &&
+                  strstr(page, "<strong>Patient :</strong> J. D.") &&
+                  strstr(page, "<li>votre carte Vitale") && strstr(page, "@page") &&
+                  !strstr(page, "Angine") && !strstr(page, "<script"),
+              "%s", page);
+    free(page);
+
+    /* Another organisation's request is not found; a cancelled one has
+     * nothing to confirm. */
+    r = CTL(tok(FIX_OTHER_PHARMACY), "request", "confirmation", sid);
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "not_found") && !strstr(r.out, "CONFIRMATION"), "%s", r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_PHARMACY), "request", "cancel", sid, "--reason", "patient_request");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_PHARMACY), "request", "confirmation", sid);
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "pas de rendez-vous confirmé") && r.out[0] == '\0', "%s", r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_PHARMACY), "request", "confirmation");
+    cr_expect_eq(r.status, 2, "%d %s", r.status, r.err);
     run_free(&r);
 }
 

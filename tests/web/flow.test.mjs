@@ -2,7 +2,8 @@
 // running snpd (tests/web/run.sh): a GP publishes a half-day, a pharmacist
 // fills the patient form and gets the offer with its countdown and confirms,
 // the GP's page shows the booking arrive live (without reload), the SAS
-// board's count drops; then the emergency department's slip and refusal, the
+// board's count drops, the pharmacist prints the patient's confirmation;
+// then the emergency department's slip and refusal, the
 // GP's withdrawal and outcome, the coordinator's page (settings, indicators,
 // an access token created and revoked), and checks of every page on a
 // 390 × 844 phone screen.  The tests run in order and share state.
@@ -202,6 +203,48 @@ test('pharmacist: fills the form, gets the offer with a running countdown, confi
   });
   assert.deepEqual(said, ['aujourd’hui avant minuit', 'demain avant 10:15', 'aujourd’hui avant 18:30',
     'demain avant minuit', 'lun. 07/12 avant 10:15', 'aujourd’hui avant minuit']);
+});
+
+test('pharmacist: prints the patient’s confirmation, alone on the page, without the motif', async () => {
+  const requestId = Number(/n° (\d+)/.exec(await pharmacy.textContent('#offer-title'))[1]);
+  const { booking } = await api('pharmacy', 'GET', `/requests/${requestId}`);
+  const site = booking.slot.site;
+  await pharmacy.click('#confirmation-print-button');
+  await pharmacy.waitForSelector('#confirmation');
+  assert.equal(await pharmacy.evaluate(() => window.__printed), 1);
+  const text = (await pharmacy.textContent('#confirmation-printed')).replace(/\s+/g, ' ');
+  assert.match(text, /^CPTS du Pays de Redon \(démo\)Confirmation de rendez-vous/);
+  assert.match(text, /Patient : Jeanne Dupont/);
+  // The date in full, as said to a patient: "jeudi 10 décembre 2026 à 8 h 00".
+  assert.match(text, /Rendez-vous : (lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche) (1er|[12]?[0-9]|3[01]) (janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|novembre|décembre) 20\d\d à 8 h 00/);
+  assert.match(text, /Avec : Dr Anne Le Guen/);
+  assert.ok(text.includes(`Lieu : ${site.name}${site.address}`), text);
+  assert.ok(text.includes(`${site.postal_code} ${site.commune_name}`) || site.address.includes(site.commune_name), text);
+  if (site.phone) {
+    assert.ok(text.includes(`Téléphone : ${site.phone}`), text);
+    assert.ok(text.includes(`Si vous ne pouvez pas venir, prévenez le cabinet au ${site.phone}`), text);
+  }
+  for (const thing of ['carte Vitale', 'ordonnances', 'carnet de santé, pour un enfant', 'résultats d’examens', 'pièce d’identité']) {
+    assert.ok(text.includes(thing), `${thing} is not on the confirmation`);
+  }
+  assert.match(text, /Adressé par : Pharmacie du Pont/);
+  assert.ok(text.includes(`Demande n° ${requestId}`), text);
+  // Nothing of the motif, nor the phone the pharmacist typed: the sheet may be read by others.
+  assert.doesNotMatch(text, /ORL|gorge|Angine|test rapide|fièvre|06 12 34 56 78/i);
+  // On screen, a preview under the button; in print, the sheet alone.
+  assert.ok(await pharmacy.isVisible('#confirmation'));
+  assert.ok(!(await pharmacy.isVisible('#confirmation-printed')));
+  await pharmacy.emulateMedia({ media: 'print' });
+  assert.ok(await pharmacy.isVisible('#confirmation-printed'));
+  for (const hidden of ['header', '#rq-form', '#offer-box', '#list-card', '#confirmation-print-button']) {
+    assert.ok(!(await pharmacy.isVisible(hidden)), `${hidden} is printed`);
+  }
+  await shot(pharmacy, 'pharmacy-confirmation-print');
+  await pharmacy.emulateMedia({ media: 'screen' });
+  await pharmacy.evaluate(() => window.dispatchEvent(new Event('afterprint')));
+  await pharmacy.locator('#confirmation').scrollIntoViewIfNeeded();
+  await shot(pharmacy, 'pharmacy-confirmation-screen-phone', false);
+  await assertNoOverflow(pharmacy, 'request.html with the confirmation');
 });
 
 test('GP: the booking arrives live, with the patient, without a reload', async () => {
