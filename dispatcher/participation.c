@@ -152,17 +152,17 @@ static void french_day(const char *iso, char out[11])
 
 /* The rules the attestation applies, with their sources (docs/participation.md). */
 static const char *const rules[] = {
-    "Supplément SNP (NGAP, article 14.1.3 ; avenant 9 à la convention médicale, 2023) : "
-    "consultation réalisée dans les 48 heures suivant la demande de la régulation du SAS, "
-    "par un médecin qui n'est pas le médecin traitant du patient ; au plus 20 par médecin et "
-    "par semaine, comptés ici sur tous les territoires où le médecin exerce, dans l'ordre des "
-    "consultations. Un rendez-vous déclaré non honoré ou annulé par le patient n'est pas compté.",
-    "Participation au SAS (rémunération annuelle des effecteurs) : être inscrit auprès du SAS ou "
-    "membre d'une CPTS participante, et ouvrir au moins 2 heures par semaine de créneaux à des "
-    "patients qui ne sont pas les siens. Heures = somme des durées des créneaux publiés et non "
-    "retirés de la semaine ISO (indicateur gp_week_slot_hours, docs/indicators.md).",
-    "Semaines : semaines ISO 8601 de l'année (du lundi au dimanche, la semaine 1 contenant le "
-    "premier jeudi de janvier), à l'heure locale de chaque territoire.",
+    ("Supplément SNP (NGAP, article 14.1.3 ; avenant 9 à la convention médicale, 2023) : "
+     "consultation réalisée dans les 48 heures suivant la demande de la régulation du SAS, "
+     "par un médecin qui n'est pas le médecin traitant du patient ; au plus 20 par médecin et "
+     "par semaine, comptés ici sur tous les territoires où le médecin exerce, dans l'ordre des "
+     "consultations. Un rendez-vous déclaré non honoré ou annulé par le patient n'est pas compté."),
+    ("Participation au SAS (rémunération annuelle des effecteurs) : être inscrit auprès du SAS ou "
+     "membre d'une CPTS participante, et ouvrir au moins 2 heures par semaine de créneaux à des "
+     "patients qui ne sont pas les siens. Heures = somme des durées des créneaux publiés et non "
+     "retirés de la semaine ISO (indicateur gp_week_slot_hours, docs/indicators.md)."),
+    ("Semaines : semaines ISO 8601 de l'année (du lundi au dimanche, la semaine 1 contenant le "
+     "premier jeudi de janvier), à l'heure locale de chaque territoire."),
 };
 
 static const char *const precondition_labels[][2] = {
