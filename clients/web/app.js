@@ -77,6 +77,16 @@ export const LABELS = {
     hospitalised: 'Hospitalisé',
     cancelled_by_patient: 'Annulé par le patient',
   },
+  // participation.get (protocol 1.4.0): why a booking gives no SNP supplement.
+  supplement_reason: {
+    not_sas: 'pas adressé par la régulation du SAS',
+    after_48h: 'consultation plus de 48 h après la demande',
+    is_mt: 'vous êtes le médecin traitant du patient',
+    not_fulfilled: 'patient absent ou rendez-vous annulé par le patient',
+    no_precondition: 'pas d’inscription au SAS ni d’adhésion à la CPTS ce jour-là',
+    over_weekly_cap: 'au-delà des 20 suppléments de la semaine',
+  },
+  precondition_kind: { sas_registered: 'Inscription au SAS', cpts_member: 'Adhésion à la CPTS' },
   cancel_reason: {
     patient_request: 'À la demande du patient',
     patient_seen_elsewhere: 'Patient vu ailleurs',
@@ -230,6 +240,8 @@ const ROUTES = {
   'territory.get': ['GET', '/territory'],
   'territory.settings.update': ['PATCH', '/territory/settings'],
   'indicators.get': ['GET', '/indicators'],
+  'participation.get': ['GET', '/participation'],
+  'participation.attestation': ['GET', '/participation/attestation'],
   'token.create': ['POST', '/tokens'],
   'token.list': ['GET', '/tokens'],
   'token.revoke': ['POST', '/tokens/{token_id}/revoke'],

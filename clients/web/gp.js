@@ -442,6 +442,69 @@ function main({ client, session, territory }) {
       }, 'Confirmer l’annulation')));
   }
 
+  // --- Participation (participation.get / .attestation, protocol 1.4.0) ------------------
+  // The weeks of a calendar year, the supplements used out of the weekly cap
+  // (counted over every territory) and each booking's reasons; the yearly
+  // attestation downloaded as snpd writes it.
+
+  const yearSelect = $('#participation-year');
+  const thisYear = new Date().getFullYear();
+  fill(yearSelect, [thisYear, thisYear - 1].map((y) => el('option', { value: String(y) }, String(y))));
+  const fmtHours = (h) => `${h.toLocaleString('fr-FR', { maximumFractionDigits: 2 })} h`;
+
+  let participationAsked = 0; // the latest read: an earlier answer arriving late is dropped
+  async function loadParticipation() {
+    showError($('#participation-error'), null);
+    const asked = ++participationAsked;
+    try {
+      const p = await client.call('participation.get', { year: Number(yearSelect.value) });
+      if (asked !== participationAsked) return;
+      const t = p.totals;
+      fill($('#participation-summary'),
+        el('p', {}, el('strong', {}, `${t.weeks_open_2h} semaine${t.weeks_open_2h > 1 ? 's' : ''} sur ${t.weeks}`),
+          ' avec au moins 2 h ouvertes · ', el('strong', {}, fmtHours(t.hours)), ' en tout · ',
+          el('strong', { id: 'participation-supplements' }, String(t.supplements)),
+          ` supplément${t.supplements > 1 ? 's' : ''} (${t.eligible} rendez-vous remplissant les conditions)`),
+        p.preconditions.length ? el('p', { class: 'small' }, p.preconditions.map((c) =>
+          `${label('precondition_kind', c.kind)} depuis le ${c.valid_from}${c.valid_to ? ` jusqu’au ${c.valid_to}` : ''}`).join(' · '))
+          : el('p', { class: 'message warn' }, 'Aucune inscription au SAS ni adhésion à la CPTS enregistrée : demandez-la à la coordination, sans quoi aucun supplément n’est compté.'));
+      const weeks = p.weeks.filter((w) => w.slots > 0 || w.eligible > 0);
+      fill($('#participation-weeks'), weeks.length
+        ? el('table', { class: 'table' },
+          el('thead', {}, el('tr', {}, ['Semaine', 'Créneaux', 'Heures', '2 h', `Suppléments / ${p.weekly_cap}`].map((h) => el('th', {}, h)))),
+          el('tbody', {}, weeks.map((w) => el('tr', {},
+            el('td', {}, `${w.iso_week} (lundi ${w.monday})`), el('td', {}, String(w.slots)), el('td', {}, fmtHours(w.hours)),
+            el('td', {}, w.open_2h ? 'oui' : 'non'), el('td', {}, `${w.supplements} / ${p.weekly_cap}`)))))
+        : el('p', { class: 'muted' }, 'Aucun créneau cette année.'));
+      fill($('#participation-bookings'), p.bookings.length ? p.bookings.map((b) => el('li', {},
+        el('strong', {}, fmtShort(b.start)), ` · rendez-vous n° ${b.booking_id} · `,
+        b.qualifies ? el('span', { class: 'badge booked' }, 'supplément')
+          : el('span', {}, `pas de supplément : ${b.reasons.map((r) => label('supplement_reason', r)).join(' ; ')}`)))
+        : el('li', { class: 'muted' }, 'Aucun rendez-vous cette année.'));
+    } catch (e) {
+      if (asked === participationAsked) showError($('#participation-error'), e);
+    }
+  }
+
+  for (const button of [$('#attestation-html'), $('#attestation-csv')]) {
+    button.addEventListener('click', () => busy(button, async () => {
+      showError($('#participation-error'), null);
+      try {
+        const res = await client.call('participation.attestation',
+          { year: Number(yearSelect.value), format: button.dataset.format });
+        const blob = new Blob(res.parts, { type: res.content_type });
+        const link = el('a', { href: URL.createObjectURL(blob), download: res.filename, hidden: true });
+        document.body.append(link);
+        link.click();
+        link.remove();
+        setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+      } catch (e) {
+        showError($('#participation-error'), e);
+      }
+    }));
+  }
+  yearSelect.addEventListener('change', loadParticipation);
+
   // --- Live updates -------------------------------------------------------------------
 
   // The push announces the booking; the page then reads it with
@@ -493,5 +556,5 @@ function main({ client, session, territory }) {
   client.subscribe(['bookings']).catch((e) => toast(errorText(e), 'error'));
   loadSlots();
   loadBookings();
+  loadParticipation();
 }
-

@@ -519,6 +519,41 @@ test('coordinator: indicators shown honestly, settings updated', async () => {
   await page.context().close();
 });
 
+test('GP: sees the year\'s participation, the supplements and why not, and downloads the attestation', async () => {
+  const year = new Date().getFullYear();
+  const mine = await api('gp', 'GET', `/participation?year=${year}`);
+  const page = await newPage(browser, DESKTOP, 'gp-participation');
+  await signIn(page, 'gp', 'gp.html');
+  // Nothing recorded yet: the GP is told that no supplement can count.
+  await page.waitForSelector('#participation-summary .message.warn:has-text("Aucune inscription au SAS")');
+  // The coordination records the SAS registration; the page shows it once read again.
+  await api('coordinator', 'POST', '/participation/preconditions', { rpps: mine.rpps, kind: 'sas_registered', valid_from: `${year}-01-01` });
+  await page.selectOption('#participation-year', String(year - 1));
+  await page.selectOption('#participation-year', String(year));
+  await page.waitForSelector('#participation-summary:has-text("Inscription au SAS depuis le")');
+  const served = await api('gp', 'GET', `/participation?year=${year}`);
+  await page.waitForFunction((n) => document.querySelector('#participation-supplements').textContent === n,
+    String(served.totals.supplements));
+  // Each booking of the flows above is listed, with its reasons in French.
+  await page.click('#participation-bookings-box summary');
+  for (const b of served.bookings) {
+    const item = page.locator('#participation-bookings li', { hasText: `rendez-vous n° ${b.booking_id} ` });
+    await item.waitFor();
+    if (!b.qualifies) assert.match(await item.textContent(), /pas de supplément : /);
+  }
+  assert.ok(served.bookings.length > 0, 'the flows above booked on this GP');
+  const [html] = await Promise.all([page.waitForEvent('download'), page.click('#attestation-html')]);
+  assert.match(html.suggestedFilename(), /\.html$/);
+  const text = fs.readFileSync(await html.path(), 'utf8');
+  const file = await api('gp', 'GET', `/participation/attestation?year=${year}&format=html`);
+  assert.equal(text, file.parts.join(''));
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.click('#attestation-csv')]);
+  assert.match(csv.suggestedFilename(), /\.csv$/);
+  await shot(page, 'gp-participation-desktop');
+  await assertLabelled(page, 'gp.html');
+  await page.context().close();
+});
+
 test('coordinator: downloads a quarter as a spreadsheet and the printable report', async () => {
   const page = await newPage(browser, DESKTOP, 'coordinator-export');
   await signIn(page, 'coordinator', 'coordinator.html');
