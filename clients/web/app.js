@@ -542,6 +542,16 @@ export function toast(message, kind = 'info') {
   setTimeout(() => item.remove(), 8000);
 }
 
+/** Saves a file answered in parts (indicators.export, participation.attestation) as a download. */
+export function saveFile(res) {
+  const blob = new Blob(res.parts, { type: res.content_type });
+  const link = el('a', { href: URL.createObjectURL(blob), download: res.filename, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
 /** Puts an error (or nothing) into the message area BOX. */
 export function showError(box, err) {
   if (!box) return;

@@ -9,7 +9,7 @@
 // indicators.get may answer not_found while the server does not compute
 // indicators yet: the page then says so and shows no figure.
 import {
-  $, el, fill, startPage, label, errorText, showError, busy, zonedParts, isRpps, PAGES,
+  $, el, fill, startPage, label, errorText, showError, busy, zonedParts, isRpps, PAGES, saveFile,
 } from './app.js';
 
 // French names of the indicators known to this page; others show their name.
@@ -100,12 +100,7 @@ function main({ client, session, territory }) {
       try {
         const res = await client.call('indicators.export',
           { period_kind: kind, period, format: button.dataset.format });
-        const blob = new Blob(res.parts, { type: res.content_type });
-        const link = el('a', { href: URL.createObjectURL(blob), download: res.filename, hidden: true });
-        document.body.append(link);
-        link.click();
-        link.remove();
-        setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+        saveFile(res);
       } catch (e) {
         showError($('#export-error'), errorText(e));
       }

@@ -10,7 +10,7 @@
 // site's number once and remembers it in this browser.
 import {
   $, el, fill, startPage, label, LABELS, errorText, toast, showError, busy, prefs,
-  fmtTime, fmtDay, fmtShort, parts, zonedParts, ageOf, patientName, siteCommune,
+  fmtTime, fmtDay, fmtShort, parts, zonedParts, ageOf, patientName, siteCommune, saveFile,
 } from './app.js';
 
 const DEFAULT_AUDIENCES = ['sas', 'emergency', 'pharmacy', 'professional', 'desk'];
@@ -492,12 +492,7 @@ function main({ client, session, territory }) {
       try {
         const res = await client.call('participation.attestation',
           { year: Number(yearSelect.value), format: button.dataset.format });
-        const blob = new Blob(res.parts, { type: res.content_type });
-        const link = el('a', { href: URL.createObjectURL(blob), download: res.filename, hidden: true });
-        document.body.append(link);
-        link.click();
-        link.remove();
-        setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+        saveFile(res);
       } catch (e) {
         showError($('#participation-error'), e);
       }
