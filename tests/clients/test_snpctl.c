@@ -1211,7 +1211,7 @@ Test(snpctl, emergency_redirection_and_its_slip)
     cr_assert_eq(fix_publish(&f, FIX_GP_1, 2, 60, 30, "[\"emergency\"]"), 2);
     struct run r = CTL(tok(FIX_EMERGENCY), "request", "create", "--ref", "urg-1", "--name",
                        "Paul Le Bihan", "--birth-year", "1984", "--sex", "M", "--commune", "35236",
-                       "--no-mt", "--motif", "musculoskeletal", "--urgency", "same_day", "--triage",
+                       "--no-mt", "--motif", "musculoskeletal", "--urgency", "24h", "--triage",
                        "5", "--senior", FIX_GP2, "--accept");
     cr_assert_eq(r.status, 0, "%d\n%s\n%s", r.status, r.out, r.err);
     cr_expect(strstr(r.out, "Rendez-vous confirmé") && strstr(r.out, "snpctl slip"), "%s", r.out);
