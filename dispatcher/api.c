@@ -8,6 +8,7 @@
 #include "dispatcher/log.h"
 #include "dispatcher/manage.h"
 #include "dispatcher/participation.h"
+#include "dispatcher/rota.h"
 #include "dispatcher/reads.h"
 #include "dispatcher/timeutil.h"
 #include "protocol/codec.h"
@@ -89,6 +90,8 @@ static const struct {
     {"participation.attestation", participation_attestation},
     {"participation.precondition.set", participation_precondition_set},
     {"participation.precondition.list", participation_precondition_list},
+    {"shift.list", rota_shift_list},
+    {"shift.assign", rota_shift_assign},
 };
 
 int api_init(struct api *a, struct dispatch *d, struct db *db, const struct config *cfg)

@@ -2879,6 +2879,26 @@ static void announced_slot(struct dispatch *d, int64_t id, const char *status, i
     apply_slot_state(d, s, ns, held_for, hold_expires, released, own);
 }
 
+/* A slot handed to the practitioner on duty of its CSNP shift, or taken
+ * back (sql/migrations/0022, {"k":"p"}): every process, this one included,
+ * learns it here.  The practitioner practises in the territory, so the
+ * reference data in memory knows them; a slot not in memory has nothing to
+ * update. */
+static void announced_practitioner(struct dispatch *d, int64_t id, const char *rpps)
+{
+    struct slot *s = store_slot(&d->store, id);
+    if (!s)
+        return;
+    struct practitioner *p = rpps ? store_practitioner(&d->store, rpps) : NULL;
+    if (rpps && !p) {
+        log_warn("dispatch", "slot %lld handed to a practitioner not in memory",
+                 (long long)id);
+        return;
+    }
+    s->practitioner = p;
+    push_capacity(d, s);
+}
+
 /* A request's change, announced on snp_change: as announced_slot. */
 static void announced_request(struct dispatch *d, int64_t id, const char *status, bool own)
 {
@@ -3299,8 +3319,17 @@ static void on_foreign_booking_view(void *arg, enum db_status st, const PGresult
     op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
 }
 
+/* Whether a booking's notification is its hand-over to the practitioner on
+ * duty of a CSNP shift (sql/migrations/0022): their booking.created comes
+ * from the notification in every process, the one that assigned included. */
+static bool handed_over(json_t *j)
+{
+    const char *event = json_string_value(json_object_get(j, "e"));
+    return event && strcmp(event, "assigned") == 0;
+}
+
 /* booking.created, booking.cancelled and outcome.reported made by another
- * process, for the subscribers connected to this one. */
+ * process (and the hand-overs of every process), for the subscribers connected to this one. */
 static void push_foreign_booking(struct dispatch *d, int64_t id, json_t *j)
 {
     const char *event = json_string_value(json_object_get(j, "e"));
@@ -3378,7 +3407,9 @@ void dispatch_on_db_notify(struct db *db, const char *channel, const char *paylo
                        json_is_true(json_object_get(j, "r")), own);
     } else if (status && id > 0 && kind[0] == 'r') {
         announced_request(d, id, status, own);
-    } else if (id > 0 && kind[0] == 'b' && !own) {
+    } else if (id > 0 && strcmp(kind, "p") == 0) {
+        announced_practitioner(d, id, json_string_value(json_object_get(j, "rp")));
+    } else if (id > 0 && kind[0] == 'b' && (!own || handed_over(j))) {
         push_foreign_booking(d, id, j);
     }
     if (kind && id > 0 && kind[0] == 's')

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dispatcher/dbcall.h"
 #include "dispatcher/log.h"
 #include "dispatcher/render.h"
 #include "dispatcher/token.h"
@@ -11,67 +12,14 @@
 
 /* One participation call waiting for the database. */
 struct participation_call {
-    struct dispatch *d;
-    dispatch_cb cb;
-    void *arg;
+    struct db_call base;
     bool html;         /* attestation: HTML, else CSV */
     char filename[96]; /* attestation: the file's name */
 };
 
 static struct participation_call *call_new(struct dispatch *d, dispatch_cb cb, void *arg)
 {
-    struct participation_call *p = calloc(1, sizeof(*p));
-    if (!p) {
-        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
-        return NULL;
-    }
-    p->d = d;
-    p->cb = cb;
-    p->arg = arg;
-    d->inflight++;
-    return p;
-}
-
-/* Answers and frees the call; `result` (owned) is passed on success only. */
-static void call_finish(struct participation_call *p, enum dispatch_error err, const char *message,
-                        const char *field, json_t *result)
-{
-    p->d->inflight--;
-    p->cb(p->arg, err, message, field, err == DISPATCH_OK ? result : NULL);
-    json_decref(result);
-    free(p);
-}
-
-/* Returns the parsed JSON text of a successful call, or NULL after
- * answering the error (the one SQLSTATE map of dispatch.c). */
-static json_t *call_result(struct participation_call *p, enum db_status st, const PGresult *res)
-{
-    if (st == DB_OK) {
-        json_t *j = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
-                        ? json_loads(PQgetvalue(res, 0, 0), 0, NULL)
-                        : NULL;
-        if (!j)
-            call_finish(p, DERR_INTERNAL, "unreadable answer from the database", NULL, NULL);
-        return j;
-    }
-    enum dispatch_error e = dispatch_db_error(st, res);
-    if (e == DERR_INTERNAL) {
-        /* PostgreSQL's own text is for the log: it may quote a value. */
-        log_error("participation", "database error %s: %s", db_sqlstate(res),
-                  dispatch_db_message(st, res));
-        call_finish(p, e, "internal error; it was logged", NULL, NULL);
-        return NULL;
-    }
-    call_finish(p, e, dispatch_db_message(st, res), dispatch_db_field(res), NULL);
-    return NULL;
-}
-
-static void on_json(void *arg, enum db_status st, const PGresult *res)
-{
-    struct participation_call *p = arg;
-    json_t *j = call_result(p, st, res);
-    if (j)
-        call_finish(p, DISPATCH_OK, NULL, NULL, j);
+    return db_call_new(d, sizeof(struct participation_call), "participation", cb, arg);
 }
 
 /* Starts a call about one practitioner: `rpps` of the request, or a gp's
@@ -118,7 +66,7 @@ void participation_get(struct dispatch *d, const struct caller *c, json_t *data,
                             json_string_value(json_object_get(data, "from")),
                             json_string_value(json_object_get(data, "to")),
                             lim ? integer_text(lim, limit) : "1000"};
-    db_query(d->db, sql_text[SQL_PARTICIPATION_READ], 8, params, on_json, p);
+    db_query(d->db, sql_text[SQL_PARTICIPATION_READ], 8, params, db_call_on_json, p);
 }
 
 /* --- participation.attestation ---------------------------------------------------- */
@@ -378,7 +326,7 @@ bool participation_render(json_t *doc, bool html, struct buf *out)
 static void on_attestation(void *arg, enum db_status st, const PGresult *res)
 {
     struct participation_call *p = arg;
-    json_t *doc = call_result(p, st, res);
+    json_t *doc = db_call_result(&p->base, st, res);
     if (!doc)
         return;
     struct buf out = {0};
@@ -388,10 +336,10 @@ static void on_attestation(void *arg, enum db_status st, const PGresult *res)
     buf_free(&out);
     if (!parts) {
         log_error("participation", "an attestation could not be rendered");
-        call_finish(p, DERR_INTERNAL, "the attestation could not be rendered", NULL, NULL);
+        db_call_finish(&p->base, DERR_INTERNAL, "the attestation could not be rendered", NULL, NULL);
         return;
     }
-    call_finish(p, DISPATCH_OK, NULL, NULL,
+    db_call_finish(&p->base, DISPATCH_OK, NULL, NULL,
                 json_pack("{s:s, s:s, s:o}", "filename", p->filename, "content_type",
                           p->html ? "text/html; charset=utf-8" : "text/csv; charset=utf-8", "parts",
                           parts));
@@ -423,17 +371,17 @@ void participation_attestation(struct dispatch *d, const struct caller *c, json_
 static void on_precondition_set(void *arg, enum db_status st, const PGresult *res)
 {
     struct participation_call *p = arg;
-    json_t *j = call_result(p, st, res);
+    json_t *j = db_call_result(&p->base, st, res);
     if (!j)
         return;
     bool created = json_is_true(json_object_get(j, "created"));
     json_t *view = json_incref(json_object_get(j, "precondition"));
     json_decref(j);
     if (!view) {
-        call_finish(p, DERR_INTERNAL, "unreadable answer from the database", NULL, NULL);
+        db_call_finish(&p->base, DERR_INTERNAL, "unreadable answer from the database", NULL, NULL);
         return;
     }
-    call_finish(p, DISPATCH_OK, created ? NULL : DISPATCH_REPEAT, NULL, view);
+    db_call_finish(&p->base, DISPATCH_OK, created ? NULL : DISPATCH_REPEAT, NULL, view);
 }
 
 void participation_precondition_set(struct dispatch *d, const struct caller *c, json_t *data,
@@ -465,5 +413,5 @@ void participation_precondition_list(struct dispatch *d, const struct caller *c,
     if (!p)
         return;
     const char *params[] = {c->territory, own ? "true" : "false", own ? c->rpps : rpps};
-    db_query(d->db, sql_text[SQL_PRECONDITION_LIST], 3, params, on_json, p);
+    db_query(d->db, sql_text[SQL_PRECONDITION_LIST], 3, params, db_call_on_json, p);
 }
