@@ -61,7 +61,7 @@ void rota_shift_assign(struct dispatch *d, const struct caller *c, json_t *data,
     char shift_id[24];
     snprintf(shift_id, sizeof(shift_id), "%lld",
              (long long)json_integer_value(json_object_get(data, "shift_id")));
-    const char *params[] = {c->territory, c->actor, token_role_name(c->role), shift_id, rpps,
-                            status};
+    const char *params[] = {c->territory, c->actor, token_role_name(c->role),
+                            shift_id,     rpps,     status};
     db_query(d->db, sql_text[SQL_SHIFT_ASSIGN], 6, params, on_assigned, call);
 }

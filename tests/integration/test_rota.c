@@ -75,8 +75,8 @@ static json_int_t publish_shift(void)
              " \"shift\": {\"date\": \"%s\", \"half_day\": \"morning\", \"every_min\": 30}}",
              (long long)f.site_csnp, tomorrow);
     int st;
-    json_t *r = call(f.snpd.port, "slot.publish", "POST", "/api/v1/slots", FIX_COORDINATOR, body,
-                     &st);
+    json_t *r =
+        call(f.snpd.port, "slot.publish", "POST", "/api/v1/slots", FIX_COORDINATOR, body, &st);
     cr_assert_eq(st, 201, "%d", st);
     json_int_t n = num(r, "count");
     json_decref(r);
@@ -148,13 +148,12 @@ Test(rota, the_booking_of_an_unfilled_shift_reaches_the_practitioner_named_on_du
     snpd_proc_start(&second, f.pg.conninfo, NULL, true);
     struct snpclient *cl = snpclient_new("127.0.0.1", second.port, false);
     char err[128];
-    struct snpclient_ws *gp = snpclient_ws_open(cl, NULL, f.token[FIX_GP_2], ANSWER_MS, err,
-                                                sizeof(err));
+    struct snpclient_ws *gp =
+        snpclient_ws_open(cl, NULL, f.token[FIX_GP_2], ANSWER_MS, err, sizeof(err));
     cr_assert_not_null(gp, "WebSocket: %s", err);
     char *resp = NULL;
-    cr_assert_eq(snpclient_ws_call(gp, "subscribe", "{\"topics\": [\"bookings\"]}", ANSWER_MS,
-                                   &resp),
-                 0);
+    cr_assert_eq(
+        snpclient_ws_call(gp, "subscribe", "{\"topics\": [\"bookings\"]}", ANSWER_MS, &resp), 0);
     free(resp);
 
     /* A pharmacy books: the shift's slots are the only ones. */
@@ -196,8 +195,8 @@ Test(rota, the_booking_of_an_unfilled_shift_reaches_the_practitioner_named_on_du
     json_decref(r);
 
     /* GP2 is named on duty, as a retired GP, through the first process. */
-    r = assign(shift,
-               "{\"rpps\": \"" FIX_GP2 "\", \"duty_status\": \"retired\"}", FIX_COORDINATOR, &st);
+    r = assign(shift, "{\"rpps\": \"" FIX_GP2 "\", \"duty_status\": \"retired\"}", FIX_COORDINATOR,
+               &st);
     cr_assert_eq(st, 200, "%d %s", st, r ? json_dumps(r, 0) : "");
     cr_expect_eq(num(r, "slots"), nslots);
     cr_expect_eq(num(r, "bookings"), 1);
@@ -222,16 +221,15 @@ Test(rota, the_booking_of_an_unfilled_shift_reaches_the_practitioner_named_on_du
      * patient's cancellation can be). */
     snprintf(path, sizeof(path), "/api/v1/bookings/%lld/outcome", (long long)booking);
     r = fix_api_port(second.port, "POST", path, f.token[FIX_GP_2],
-                     "{\"outcome\": \"cancelled_by_patient\"}",
-                     &st);
+                     "{\"outcome\": \"cancelled_by_patient\"}", &st);
     cr_expect_eq(st, 200, "outcome.report answered %d %s", st, r ? json_dumps(r, 0) : "");
     json_decref(r);
 
     /* The second process's memory shows GP2 on the shift's free slots. */
     bool seen = false;
     for (int i = 0; i < 50 && !seen; i++) {
-        r = fix_api_port(second.port, "GET", "/api/v1/capacity?horizon=48h", f.token[FIX_SAS],
-                         NULL, &st);
+        r = fix_api_port(second.port, "GET", "/api/v1/capacity?horizon=48h", f.token[FIX_SAS], NULL,
+                         &st);
         json_t *slots = json_object_get(r, "slots");
         size_t k;
         json_t *s;
@@ -283,8 +281,7 @@ Test(rota, the_booking_of_an_unfilled_shift_reaches_the_practitioner_named_on_du
                                     " AND data ->> 'duty_status' = 'retired'"
                                     " AND data ->> 'rpps' = '" FIX_GP2 "'"),
                  nslots);
-    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'shift.assign'"),
-                 1);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'shift.assign'"), 1);
 
     snpclient_ws_close(gp);
     snpclient_free(cl);
@@ -310,27 +307,25 @@ Test(rota, what_an_assignment_refuses_and_what_freeing_gives_back)
     cr_expect_eq(st, 400);
     cr_expect_str_eq(fix_json_str(r, "error.field"), "rpps");
     json_decref(r);
-    r = assign(shift, "{\"rpps\": \"" FIX_GP2 "\", \"duty_status\": \"intern\"}",
-               FIX_COORDINATOR, &st);
+    r = assign(shift, "{\"rpps\": \"" FIX_GP2 "\", \"duty_status\": \"intern\"}", FIX_COORDINATOR,
+               &st);
     cr_expect_eq(st, 400, "a status outside the list");
     json_decref(r);
     /* Unknown shift, practitioner of no territory of ours. */
-    r = assign(999999, "{\"rpps\": \"" FIX_GP2 "\", \"duty_status\": \"locum\"}",
-               FIX_COORDINATOR, &st);
+    r = assign(999999, "{\"rpps\": \"" FIX_GP2 "\", \"duty_status\": \"locum\"}", FIX_COORDINATOR,
+               &st);
     cr_expect_eq(st, 404);
     json_decref(r);
-    r = assign(shift, "{\"rpps\": \"10999900045\", \"duty_status\": \"locum\"}",
-               FIX_COORDINATOR, &st);
+    r = assign(shift, "{\"rpps\": \"10999900045\", \"duty_status\": \"locum\"}", FIX_COORDINATOR,
+               &st);
     cr_expect_eq(st, 404, "a practitioner who does not practise here");
     json_decref(r);
     /* A gp names nobody and sees no unfilled shift. */
-    r = assign(shift, "{\"rpps\": \"" FIX_GP2 "\", \"duty_status\": \"locum\"}", FIX_GP_2,
-               &st);
+    r = assign(shift, "{\"rpps\": \"" FIX_GP2 "\", \"duty_status\": \"locum\"}", FIX_GP_2, &st);
     cr_expect_eq(st, 403);
     json_decref(r);
     char path[128];
-    snprintf(path, sizeof(path), "/api/v1/shifts?from=%s&to=%s&unfilled=true", tomorrow,
-             tomorrow);
+    snprintf(path, sizeof(path), "/api/v1/shifts?from=%s&to=%s&unfilled=true", tomorrow, tomorrow);
     r = fix_api(&f, "GET", path, FIX_GP_2, NULL, &st);
     cr_expect_eq(st, 403);
     json_decref(r);
@@ -382,8 +377,8 @@ Test(rota, what_an_assignment_refuses_and_what_freeing_gives_back)
     cr_expect_eq(num(r, "slots"), 0, "a repeat hands nothing over");
     json_decref(r);
     /* A new status only: the slots stay, the events say it. */
-    r = assign(shift, "{\"rpps\": \"" FIX_GP2 "\", \"duty_status\": \"resident\"}",
-               FIX_COORDINATOR, &st);
+    r = assign(shift, "{\"rpps\": \"" FIX_GP2 "\", \"duty_status\": \"resident\"}", FIX_COORDINATOR,
+               &st);
     cr_expect_eq(st, 200);
     cr_expect_str_eq(fix_json_str(r, "shift.duty_status"), "resident");
     json_decref(r);
@@ -400,6 +395,5 @@ Test(rota, what_an_assignment_refuses_and_what_freeing_gives_back)
     cr_expect_eq(json_array_size(list), 1);
     json_decref(list);
     /* Three changes; the repeat changed nothing and is not audited. */
-    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'shift.assign'"),
-                 3);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'shift.assign'"), 3);
 }
