@@ -400,6 +400,12 @@ static json_t *session_json(const struct caller *caller, const char *organisatio
         if (o && o->commune[0])
             json_object_set_new(j, "organisation_commune_insee", json_string(o->commune));
     }
+    if (caller->site_id > 0) {
+        json_object_set_new(j, "site_id", json_integer(caller->site_id));
+        const struct site *s = idmap_get(&st->sites, caller->site_id);
+        if (s && s->name[0])
+            json_object_set_new(j, "site_name", json_string(s->name));
+    }
     if (organisation_name && *organisation_name)
         json_object_set_new(j, "organisation_name", json_string(organisation_name));
     if (expires_at > 0 && timeutil_format_rfc3339(zone, expires_at, buf, sizeof(buf)))
@@ -632,6 +638,9 @@ static bool session_receives(struct api *a, const struct ws_client *ws, unsigned
     const struct caller *c = &s->caller;
     if (bit == TOPIC_CAPACITY)
         return sees_territory(a, c->territory, to->territory);
+    if (bit == TOPIC_BOOKINGS && c->role == ROLE_RECEPTION)
+        /* A site is of one territory: its id says both. */
+        return to->site_id > 0 && to->site_id == c->site_id;
     if (bit == TOPIC_BOOKINGS)
         return c->role == ROLE_GP && to->rpps && strcmp(c->rpps, to->rpps) == 0 &&
                (!gp_territory || strcmp(c->territory, gp_territory) == 0);

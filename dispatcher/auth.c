@@ -194,6 +194,7 @@ static void read_row(const PGresult *res, struct auth_entry *e)
     snprintf(e->organisation_name, sizeof(e->organisation_name), "%s", PQgetvalue(res, 0, 5));
     e->revoked = strcmp(PQgetvalue(res, 0, 6), "t") == 0;
     e->expires_at = strtoll(PQgetvalue(res, 0, 8), NULL, 10);
+    c->site_id = strtoll(PQgetvalue(res, 0, 9), NULL, 10);
     snprintf(c->actor, sizeof(c->actor), "token:%lld", (long long)c->token_id);
     e->cached_at = timeutil_now();
     e->referenced = true;

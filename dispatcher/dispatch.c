@@ -1776,11 +1776,11 @@ static void on_accepted(void *arg, enum db_status st, const PGresult *res)
     }
     int64_t now = timeutil_now();
     json_t *result = booking_json(d, booking_id, r, s, now);
-    if (s->practitioner) {
-        struct push_target to = {
-            .territory = s->territory->id, .topic = "bookings", .rpps = s->practitioner->rpps};
-        push(d, &to, "booking.created", booking_json(d, booking_id, r, s, now));
-    }
+    struct push_target to = {.territory = s->territory->id,
+                             .topic = "bookings",
+                             .rpps = s->practitioner ? s->practitioner->rpps : NULL,
+                             .site_id = s->site->id};
+    push(d, &to, "booking.created", booking_json(d, booking_id, r, s, now));
     r->status = REQ_BOOKED;
     store_remove_request(&d->store, r);
     op_finish(o, DISPATCH_OK, NULL, NULL, result);
@@ -2065,17 +2065,26 @@ static void requeue(struct dispatch *d, int64_t request_id)
     fetch_by_id(d, SQL_REQUEST_GET_OPEN, request_id, on_requeue_loaded);
 }
 
+/* The subscribers of the bookings topic concerned by a booking (`view`, as
+ * the protocol shows it): its practitioner (if any) and its site's
+ * reception. */
+static struct push_target bookings_target(const char *territory, json_t *view)
+{
+    json_t *slot = json_object_get(view, "slot");
+    return (struct push_target){
+        .territory = territory,
+        .topic = "bookings",
+        .rpps = json_string_value(json_object_get(json_object_get(slot, "practitioner"), "rpps")),
+        .site_id = json_integer_value(json_object_get(json_object_get(slot, "site"), "site_id"))};
+}
+
 /* Tells the practitioner and the requester that a booking was cancelled
  * (`view` is the booking as the protocol shows it, borrowed). */
 static void push_booking_cancelled(struct dispatch *d, const char *territory, json_t *view,
                                    int64_t organisation_id)
 {
-    const char *rpps = json_string_value(
-        json_object_get(json_object_get(json_object_get(view, "slot"), "practitioner"), "rpps"));
-    if (rpps) {
-        struct push_target to = {.territory = territory, .topic = "bookings", .rpps = rpps};
-        push(d, &to, "booking.cancelled", json_incref(view));
-    }
+    struct push_target gp = bookings_target(territory, view);
+    push(d, &gp, "booking.cancelled", json_incref(view));
     struct push_target to = {
         .territory = territory, .topic = "requests", .organisation_id = organisation_id};
     push(d, &to, "booking.cancelled", json_incref(view));
@@ -2891,8 +2900,7 @@ static void announced_practitioner(struct dispatch *d, int64_t id, const char *r
         return;
     struct practitioner *p = rpps ? store_practitioner(&d->store, rpps) : NULL;
     if (rpps && !p) {
-        log_warn("dispatch", "slot %lld handed to a practitioner not in memory",
-                 (long long)id);
+        log_warn("dispatch", "slot %lld handed to a practitioner not in memory", (long long)id);
         return;
     }
     s->practitioner = p;
@@ -3292,6 +3300,10 @@ static void push_request_change(struct dispatch *d, int64_t id, json_t *j)
     push(d, &to, "request.updated", data);
 }
 
+/* The reason of a booking's read (op.reason) when it was handed to the
+ * practitioner on duty of a CSNP shift: pushed to them as booking.created. */
+static const char HANDED_OVER[] = "booking.handed_over";
+
 static void on_foreign_booking_view(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
@@ -3301,13 +3313,14 @@ static void on_foreign_booking_view(void *arg, enum db_status st, const PGresult
                        : NULL;
     if (view) {
         const char *event = o->reason;
-        const char *rpps = json_string_value(json_object_get(
-            json_object_get(json_object_get(view, "slot"), "practitioner"), "rpps"));
-        if (rpps) {
-            struct push_target to = {
-                .territory = o->caller.territory, .topic = "bookings", .rpps = rpps};
-            push(d, &to, event, json_incref(view));
+        struct push_target gp = bookings_target(o->caller.territory, view);
+        if (strcmp(event, HANDED_OVER) == 0) {
+            /* For the practitioner named on duty only: the site's
+             * reception had it when it was booked. */
+            event = "booking.created";
+            gp.site_id = 0;
         }
+        push(d, &gp, event, json_incref(view));
         if (strcmp(event, "booking.cancelled") == 0) {
             struct push_target to = {.territory = o->caller.territory,
                                      .topic = "requests",
@@ -3338,7 +3351,12 @@ static void push_foreign_booking(struct dispatch *d, int64_t id, json_t *j)
     int64_t org = json_integer_value(json_object_get(j, "o"));
     if (!event || !territory)
         return;
-    struct push_target gp = {.territory = territory, .topic = "bookings", .rpps = rpps};
+    bool assigned = handed_over(j);
+    struct push_target gp = {.territory = territory,
+                             .topic = "bookings",
+                             .rpps = rpps,
+                             .site_id =
+                                 assigned ? 0 : json_integer_value(json_object_get(j, "si"))};
     struct push_target requester = {
         .territory = territory, .topic = "requests", .organisation_id = org};
     if (strcmp(event, "outcome") == 0) {
@@ -3352,10 +3370,12 @@ static void push_foreign_booking(struct dispatch *d, int64_t id, json_t *j)
         return;
     }
     bool cancelled = strcmp(event, "cancelled") == 0;
-    if (!(rpps && wanted(d, &gp)) && !(cancelled && wanted(d, &requester)))
+    if (!wanted(d, &gp) && !(cancelled && wanted(d, &requester)))
         return;
     push_booking_from_db(d, id, territory, org,
-                         cancelled ? "booking.cancelled" : "booking.created");
+                         cancelled  ? "booking.cancelled"
+                         : assigned ? HANDED_OVER
+                                    : "booking.created");
 }
 
 /* Pushes `event` (booking.created or booking.cancelled) for booking

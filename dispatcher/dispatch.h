@@ -59,6 +59,7 @@ struct caller {
     char territory[64];
     char rpps[12];           /* gp tokens */
     int64_t organisation_id; /* requester tokens */
+    int64_t site_id;         /* reception tokens */
     char actor[32];          /* "token:<id>", recorded in events */
 };
 
@@ -77,7 +78,8 @@ typedef void (*dispatch_cb)(void *arg, enum dispatch_error err, const char *mess
 struct push_target {
     const char *territory;
     const char *topic;       /* capacity, bookings, requests */
-    const char *rpps;        /* bookings: the practitioner concerned */
+    const char *rpps;        /* bookings: the practitioner concerned (NULL: nobody yet) */
+    int64_t site_id;         /* bookings: the slot's site, for its reception (0: not for it) */
     int64_t organisation_id; /* requests: the requester concerned */
 };
 

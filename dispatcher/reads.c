@@ -246,9 +246,15 @@ void reads_booking_list(struct dispatch *d, const struct caller *c, json_t *data
     if (!list_args(r, data, "status", day, 7 * 86400, 500, statuses, sizeof(statuses), from, to,
                    limit))
         return;
-    const char *params[] = {c->territory, c->rpps, statuses[0] ? statuses : NULL, from, to,
-                            limit,        c->actor};
-    db_query(d->db, sql_text[SQL_BOOKING_LIST], 7, params, on_list, r);
+    /* A gp's own bookings; a reception's, its site's. */
+    bool reception = c->role == ROLE_RECEPTION;
+    char site[24];
+    snprintf(site, sizeof(site), "%lld", (long long)c->site_id);
+    const char *params[] = {
+        c->territory, reception ? site : c->rpps, statuses[0] ? statuses : NULL, from, to, limit,
+        c->actor};
+    db_query(d->db, sql_text[reception ? SQL_BOOKING_LIST_SITE : SQL_BOOKING_LIST], 7, params,
+             on_list, r);
 }
 
 /* --- slips ------------------------------------------------------------------------ */

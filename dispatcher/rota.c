@@ -21,13 +21,16 @@ void rota_shift_list(struct dispatch *d, const struct caller *c, json_t *data, d
     struct db_call *call = db_call_new(d, sizeof(*call), "rota", cb, arg);
     if (!call)
         return;
+    /* A reception sees its own site's shifts, whatever site_id says. */
     char site_id[24];
-    if (site)
+    if (c->role == ROLE_RECEPTION)
+        snprintf(site_id, sizeof(site_id), "%lld", (long long)c->site_id);
+    else if (site)
         snprintf(site_id, sizeof(site_id), "%lld", (long long)json_integer_value(site));
     const char *params[] = {c->territory,
                             json_string_value(json_object_get(data, "from")),
                             json_string_value(json_object_get(data, "to")),
-                            site ? site_id : NULL,
+                            site || c->role == ROLE_RECEPTION ? site_id : NULL,
                             unfilled ? "true" : "false",
                             gp ? c->rpps : NULL};
     db_query(d->db, sql_text[SQL_SHIFT_LIST], 6, params, db_call_on_json, call);

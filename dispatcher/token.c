@@ -6,7 +6,7 @@
 
 static const char *const role_names[ROLE_COUNT] = {
     "gp",   "pharmacy",    "emergency", "sas",      "professional",
-    "desk", "coordinator", "admin",     "platform",
+    "desk", "coordinator", "admin",     "platform", "reception",
 };
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

@@ -27,7 +27,8 @@ enum token_role {
     ROLE_DESK,
     ROLE_COORDINATOR,
     ROLE_ADMIN,
-    ROLE_PLATFORM, /* the national SAS platform: FHIR slot search only (docs/fhir.md) */
+    ROLE_PLATFORM,  /* the national SAS platform: FHIR slot search only (docs/fhir.md) */
+    ROLE_RECEPTION, /* a site's reception desk: its bookings and shifts (docs/rota.md) */
     ROLE_COUNT
 };
 

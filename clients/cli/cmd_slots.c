@@ -39,7 +39,8 @@ static const char bookings_usage[] =
     "                             [--limit N]\n"
     "        snpctl bookings cancel RÉSERVATION --reason MOTIF [--note TEXTE]\n"
     "\n"
-    "Les réservations sur vos créneaux (rôle gp), par heure de rendez-vous.\n"
+    "Les réservations sur vos créneaux (rôle gp), ou sur ceux de votre lieu (rôle\n"
+    "reception, list seulement), par heure de rendez-vous.\n"
     "Motifs d'annulation : patient_request, patient_seen_elsewhere,\n"
     "practitioner_unavailable, duplicate, entered_in_error, other.\n" CTL_COMMON_HELP;
 

@@ -518,6 +518,10 @@ int cmd_whoami(struct ctl *c, int argc, char **argv)
         printf("Organisation %s (n° %lld)\n",
                ctl_str(s, "organisation_name") ? ctl_str(s, "organisation_name") : "?",
                (long long)ctl_int(s, "organisation_id"));
+    if (json_object_get(s, "site_id"))
+        printf("Lieu         %s (n° %lld)\n",
+               ctl_str(s, "site_name") ? ctl_str(s, "site_name") : "?",
+               (long long)ctl_int(s, "site_id"));
     if (ctl_str(s, "organisation_commune_insee"))
         printf("Commune      %s (INSEE)\n", ctl_str(s, "organisation_commune_insee"));
     char when[48];

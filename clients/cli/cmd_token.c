@@ -15,7 +15,7 @@
 
 static const char token_usage[] =
     "usage : snpctl token create --role RÔLE [--rpps RPPS] [--organisation N°]\n"
-    "                            [--label TEXTE] [--expires-days N]\n"
+    "                            [--site N°] [--label TEXTE] [--expires-days N]\n"
     "        snpctl token list [--state active|expired|revoked]\n"
     "        snpctl token revoke N°\n"
     "\n"
@@ -26,7 +26,9 @@ static const char token_usage[] =
     "  pharmacy, emergency, sas, professional, desk (avec --organisation, le n° d'une\n"
     "  organisation de ce type, affiché par snpctl import), coordinator, admin (un\n"
     "  jeton admin est créé par un admin seulement), platform (le compte de la\n"
-    "  plateforme numérique SAS, docs/fhir.md).  --label : qui le détient, quel\n"
+    "  plateforme numérique SAS, docs/fhir.md), reception (avec --site, le n° d'un\n"
+    "  lieu : l'accueil d'un CSNP ou un secrétariat voit les rendez-vous de ce lieu et\n"
+    "  ses gardes, docs/rota.md).  --label : qui le détient, quel\n"
     "  poste (100 caractères au plus).  --expires-days : validité, 1 à 3650 jours\n"
     "  (sans : pas d'expiration).\n"
     "list : les jetons, du plus récent au plus ancien, sans leurs secrets.\n"
@@ -36,10 +38,10 @@ static const char token_usage[] =
 
 /* The options of the three subcommands. */
 struct token_args {
-    const char *role, *rpps, *organisation, *label, *expires_days, *state;
+    const char *role, *rpps, *organisation, *site, *label, *expires_days, *state;
 };
 
-enum { OPT_ROLE = 1, OPT_RPPS, OPT_ORGANISATION, OPT_LABEL, OPT_EXPIRES_DAYS, OPT_STATE };
+enum { OPT_ROLE = 1, OPT_RPPS, OPT_ORGANISATION, OPT_SITE, OPT_LABEL, OPT_EXPIRES_DAYS, OPT_STATE };
 
 static int on_token_option(void *state, int id, const char *arg)
 {
@@ -47,6 +49,7 @@ static int on_token_option(void *state, int id, const char *arg)
     const char **slot = id == OPT_ROLE           ? &a->role
                         : id == OPT_RPPS         ? &a->rpps
                         : id == OPT_ORGANISATION ? &a->organisation
+                        : id == OPT_SITE         ? &a->site
                         : id == OPT_LABEL        ? &a->label
                         : id == OPT_EXPIRES_DAYS ? &a->expires_days
                         : id == OPT_STATE        ? &a->state
@@ -57,8 +60,8 @@ static int on_token_option(void *state, int id, const char *arg)
     return CTL_OK;
 }
 
-/* Writes whom token `t` names, "RPPS 10999900011" or "Pharmacie de la Gare
- * (n° 7)", into `buf`; NULL for neither. */
+/* Writes whom token `t` names, "RPPS 10999900011", "Pharmacie de la Gare
+ * (n° 7)" or "CSNP de Redon (lieu n° 4)", into `buf`; NULL for none. */
 static const char *holder(const json_t *t, char *buf, size_t n)
 {
     if (ctl_str(t, "rpps"))
@@ -67,6 +70,10 @@ static const char *holder(const json_t *t, char *buf, size_t n)
         snprintf(buf, n, "%s (n° %lld)",
                  ctl_str(t, "organisation_name") ? ctl_str(t, "organisation_name") : "?",
                  (long long)ctl_int(t, "organisation_id"));
+    else if (json_object_get(t, "site_id"))
+        snprintf(buf, n, "%s (lieu n° %lld)",
+                 ctl_str(t, "site_name") ? ctl_str(t, "site_name") : "?",
+                 (long long)ctl_int(t, "site_id"));
     else
         return NULL;
     return buf;
@@ -76,7 +83,7 @@ static const char *holder(const json_t *t, char *buf, size_t n)
 static void print_tokens(const json_t *tokens)
 {
     static const char *const heads[] = {
-        "N°", "Rôle", "RPPS/organisation", "Libellé", "Créé le", "Expire le", "État"};
+        "N°", "Rôle", "RPPS/organisation/lieu", "Libellé", "Créé le", "Expire le", "État"};
     struct table t;
     table_init(&t, 7, heads);
     table_align_right(&t, 0);
@@ -107,6 +114,7 @@ static const struct ctl_field_option token_fields[] = {
     {"role", "--role"},
     {"rpps", "--rpps"},
     {"organisation_id", "--organisation"},
+    {"site_id", "--site"},
     {"label", "--label"},
     {"expires_days", "--expires-days"},
     {"state", "--state"},
@@ -120,7 +128,7 @@ static json_t *create_data(struct ctl *c, const struct token_args *a)
 {
     if (!a->role) {
         ctl_usage_error(c, "--role manquant (gp, pharmacy, emergency, sas, professional, desk, "
-                           "coordinator, admin, platform)");
+                           "coordinator, admin, platform, reception)");
         return NULL;
     }
     json_t *role = cmd_one_value(c, "--role", a->role, LABELS_ROLE);
@@ -128,14 +136,17 @@ static json_t *create_data(struct ctl *c, const struct token_args *a)
         return NULL;
     const char *r = json_string_value(role);
     bool gp = strcmp(r, "gp") == 0;
-    bool requester = !gp && strcmp(r, "coordinator") != 0 && strcmp(r, "admin") != 0 &&
-                     strcmp(r, "platform") != 0;
-    json_int_t organisation = 0, days = 0;
+    bool reception = strcmp(r, "reception") == 0;
+    bool requester = !gp && !reception && strcmp(r, "coordinator") != 0 &&
+                     strcmp(r, "admin") != 0 && strcmp(r, "platform") != 0;
+    json_int_t organisation = 0, site = 0, days = 0;
     const char *why = NULL;
     if (a->rpps && !validate_rpps(a->rpps))
         why = "--rpps : numéro RPPS invalide (11 chiffres, le dernier étant la clé de Luhn)";
     else if (a->organisation && !ctl_parse_id(a->organisation, &organisation))
         why = "--organisation : numéro d'organisation attendu (affiché par snpctl import)";
+    else if (a->site && !ctl_parse_id(a->site, &site))
+        why = "--site : numéro de lieu attendu (affiché par snpctl territory)";
     else if (a->expires_days && !ctl_parse_id(a->expires_days, &days))
         why = "--expires-days : nombre de jours attendu (1 à 3650)";
     else if (gp && !a->rpps)
@@ -148,6 +159,10 @@ static json_t *create_data(struct ctl *c, const struct token_args *a)
     else if (!requester && a->organisation)
         why = "--organisation ne va qu'avec les rôles pharmacy, emergency, sas, professional "
               "et desk";
+    else if (reception && !a->site)
+        why = "un jeton reception désigne un lieu : donnez --site N°";
+    else if (!reception && a->site)
+        why = "--site ne va qu'avec --role reception";
     if (why) {
         json_decref(role);
         ctl_usage_error(c, "%s", why);
@@ -158,6 +173,8 @@ static json_t *create_data(struct ctl *c, const struct token_args *a)
         json_object_set_new(q, "rpps", json_string(a->rpps));
     if (a->organisation)
         json_object_set_new(q, "organisation_id", json_integer(organisation));
+    if (a->site)
+        json_object_set_new(q, "site_id", json_integer(site));
     if (a->label)
         json_object_set_new(q, "label", json_string(a->label));
     if (a->expires_days)
@@ -266,6 +283,7 @@ int cmd_token(struct ctl *c, int argc, char **argv)
         {"rpps", required_argument, NULL, OPT_RPPS},
         {"organisation", required_argument, NULL, OPT_ORGANISATION},
         {"organization", required_argument, NULL, OPT_ORGANISATION},
+        {"site", required_argument, NULL, OPT_SITE},
         {"label", required_argument, NULL, OPT_LABEL},
         {"expires-days", required_argument, NULL, OPT_EXPIRES_DAYS},
         CTL_COMMON_OPTIONS,

@@ -115,6 +115,7 @@ static const struct pair role[] = {
     {"coordinator", "coordination CPTS"},
     {"admin", "administration"},
     {"platform", "plateforme numérique SAS"},
+    {"reception", "accueil d'un lieu"},
     {NULL, NULL},
 };
 static const struct pair protocol[] = {

@@ -249,7 +249,8 @@ BEGIN
     PERFORM pg_notify('snp_change', json_build_object(
         'k', 'b', 'id', NEW.id, 'st', NEW.status, 'e', 'assigned', 't', NEW.territory_id,
         'rp', NEW.rpps, 'q', NEW.request_id, 'o', q.organisation_id,
-        'f', coalesce(q.client_ref, ''))::text);
+        'f', coalesce(q.client_ref, ''),
+        'si', (SELECT site_id FROM slot WHERE id = NEW.slot_id))::text);
     RETURN NULL;
 END $$;
 

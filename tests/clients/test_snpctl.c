@@ -635,6 +635,10 @@ Test(offline, token_arguments_are_checked_before_sending)
         {{"token", "create", "--role", "desk", "--organisation", "3", "--expires-days", "9999"},
          "--expires-days"},
         {{"token", "create", "--organisation", "3"}, "--role manquant"},
+        {{"token", "create", "--role", "reception"}, "donnez --site"},
+        {{"token", "create", "--role", "desk", "--organisation", "3", "--site", "4"},
+         "--site ne va qu'avec"},
+        {{"token", "create", "--role", "reception", "--site", "quatre"}, "--site"},
         {{"token", "list", "--state", "lost"}, "--state"},
         {{"token", "list", "--role", "gp"}, "option inconnue"},
         {{"token", "revoke"}, "manquant"},
@@ -1916,6 +1920,24 @@ Test(snpctl, token_list_and_revoke)
     r = CTL(secret, "whoami");
     cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
     run_free(&r);
+
+    /* A reception token names its site, which whoami shows. */
+    char site[24];
+    snprintf(site, sizeof(site), "%lld", (long long)f.site_csnp);
+    r = CTL(tok(FIX_COORDINATOR), "token", "create", "--role", "reception", "--site", site,
+            "--label", "accueil");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "CSNP de Redon (lieu n°"), "%s", r.err);
+    char *desk = secret_of(&r);
+    run_free(&r);
+    r = CTL(desk, "whoami");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "Lieu") && strstr(r.out, "CSNP de Redon"), "%s", r.out);
+    run_free(&r);
+    r = CTL(desk, "bookings", "list");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    run_free(&r);
+    free(desk);
 
     /* Listed, active. */
     r = CTL(tok(FIX_COORDINATOR), "token", "list", "--json");

@@ -397,3 +397,124 @@ Test(rota, what_an_assignment_refuses_and_what_freeing_gives_back)
     /* Three changes; the repeat changed nothing and is not audited. */
     cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'shift.assign'"), 3);
 }
+
+/* A reception token of the CSNP: created by the coordinator, it sees the
+ * bookings on its site's slots, live and listed, even while nobody is on
+ * duty, and its site's shifts; not another site's bookings, and it asks for
+ * nothing. */
+Test(rota, the_reception_of_the_csnp_sees_its_bookings_before_anyone_is_on_duty)
+{
+    publish_shift();
+    /* GP1's practice has a slot too, later: not the reception's. */
+    cr_assert_eq(fix_publish(&f, FIX_GP_1, 1, 36 * 60, 30, "[\"pharmacy\"]"), 1);
+    int st;
+    char body[160];
+    /* Half a reception token, and a site of nowhere. */
+    json_t *r = fix_api(&f, "POST", "/api/v1/tokens", FIX_COORDINATOR,
+                        "{\"role\": \"reception\", \"label\": \"accueil\"}", &st);
+    cr_expect_eq(st, 400);
+    cr_expect_str_eq(fix_json_str(r, "error.field"), "site_id");
+    json_decref(r);
+    r = fix_api(&f, "POST", "/api/v1/tokens", FIX_COORDINATOR,
+                "{\"role\": \"pharmacy\", \"organisation_id\": 1, \"site_id\": 1}", &st);
+    cr_expect_eq(st, 400, "only reception tokens name a site");
+    json_decref(r);
+    r = fix_api(&f, "POST", "/api/v1/tokens", FIX_COORDINATOR,
+                "{\"role\": \"reception\", \"site_id\": 999999}", &st);
+    cr_expect_eq(st, 400);
+    json_decref(r);
+    snprintf(body, sizeof(body),
+             "{\"role\": \"reception\", \"site_id\": %lld, \"label\": \"accueil\"}",
+             (long long)f.site_csnp);
+    r = call(f.snpd.port, "token.create", "POST", "/api/v1/tokens", FIX_COORDINATOR, body, &st);
+    cr_assert_eq(st, 201, "%d", st);
+    char secret[64];
+    snprintf(secret, sizeof(secret), "%s", fix_json_str(r, "secret"));
+    cr_expect_eq(num(r, "token.site_id"), f.site_csnp);
+    cr_expect_str_eq(fix_json_str(r, "token.site_name"), "CSNP de Redon");
+    json_decref(r);
+
+    /* It listens. */
+    struct snpclient *cl = snpclient_new("127.0.0.1", f.snpd.port, false);
+    char err[128];
+    struct snpclient_ws *desk = snpclient_ws_open(cl, NULL, secret, ANSWER_MS, err, sizeof(err));
+    cr_assert_not_null(desk, "WebSocket: %s", err);
+    char *resp = NULL;
+    cr_assert_eq(
+        snpclient_ws_call(desk, "subscribe", "{\"topics\": [\"bookings\"]}", ANSWER_MS, &resp), 0);
+    free(resp);
+    resp = NULL;
+    cr_expect_neq(
+        snpclient_ws_call(desk, "subscribe", "{\"topics\": [\"requests\"]}", ANSWER_MS, &resp), 0,
+        "a reception asks for nothing");
+    free(resp);
+
+    /* Two patients: one on the shift (nobody on duty), one at GP1's. */
+    json_int_t booked[2];
+    for (int i = 0; i < 2; i++) {
+        char ref[16];
+        snprintf(ref, sizeof(ref), "desk-%d", i);
+        char *req = fix_request_body(ref, "48h");
+        r = fix_api(&f, "POST", "/api/v1/requests", FIX_PHARMACY, req, &st);
+        free(req);
+        cr_assert_eq(st, 201, "%d", st);
+        json_int_t request = num(r, "request_id");
+        /* The first takes the shift's first slot, the second GP1's. */
+        json_int_t slot = i == 0 ? num(r, "offer.slot.slot_id")
+                                 : pgtest_long(&f.pg, "SELECT id FROM slot WHERE rpps = '" FIX_GP1
+                                                      "' AND status <> 'withdrawn'");
+        json_decref(r);
+        char path[64], accept[48];
+        snprintf(path, sizeof(path), "/api/v1/requests/%lld/accept", (long long)request);
+        snprintf(accept, sizeof(accept), "{\"slot_id\": %lld}", (long long)slot);
+        r = fix_api(&f, "POST", path, FIX_PHARMACY, accept, &st);
+        cr_assert_eq(st, 200, "%d %s", st, r ? json_dumps(r, 0) : "");
+        booked[i] = num(r, "booking_id");
+        json_decref(r);
+    }
+    json_t *push = wait_push(desk, "booking.created", ANSWER_MS);
+    cr_assert_not_null(push, "the reception got no booking.created");
+    cr_expect_eq(num(push, "data.booking_id"), booked[0]);
+    json_decref(push);
+    push = wait_push(desk, "booking.created", 1500);
+    cr_expect_null(push, "the reception got another site's booking");
+    json_decref(push);
+
+    /* Listed, with the patient (audited as the reception's read). */
+    r = fix_api_checked(f.snpd.port, "booking.list", "GET", "/api/v1/bookings", secret, NULL, &st);
+    cr_assert_eq(st, 200);
+    cr_assert_eq(json_array_size(json_object_get(r, "bookings")), 1);
+    cr_expect_eq(num(r, "bookings.0.booking_id"), booked[0]);
+    cr_expect_not_null(fix_json_at(r, "bookings.0.patient"));
+    json_decref(r);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'patient.read'"
+                                    " AND role = 'reception'"),
+                 1);
+    /* Its site's shifts; it cannot name anyone. */
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/shifts?from=%s&to=%s", tomorrow, tomorrow);
+    r = fix_api_checked(f.snpd.port, "shift.list", "GET", path, secret, NULL, &st);
+    cr_assert_eq(st, 200);
+    cr_expect_eq(json_array_size(json_object_get(r, "shifts")), 1);
+    json_int_t shift = num(r, "shifts.0.shift_id");
+    json_decref(r);
+    snprintf(path, sizeof(path), "/api/v1/shifts/%lld/assign", (long long)shift);
+    r = fix_api_port(f.snpd.port, "POST", path, secret,
+                     "{\"rpps\": \"" FIX_GP2 "\", \"duty_status\": \"locum\"}", &st);
+    cr_expect_eq(st, 403);
+    json_decref(r);
+    r = fix_api_port(f.snpd.port, "POST", "/api/v1/requests", secret, "{}", &st);
+    cr_expect_eq(st, 403);
+    json_decref(r);
+
+    /* Naming GP2 on duty is not a new booking for the reception. */
+    r = assign(shift, "{\"rpps\": \"" FIX_GP2 "\", \"duty_status\": \"locum\"}", FIX_COORDINATOR,
+               &st);
+    cr_assert_eq(st, 200);
+    json_decref(r);
+    push = wait_push(desk, "booking.created", 1500);
+    cr_expect_null(push, "the hand-over reached the reception as a new booking");
+    json_decref(push);
+    snpclient_ws_close(desk);
+    snpclient_free(cl);
+}
