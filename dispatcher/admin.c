@@ -1,9 +1,13 @@
 #include "dispatcher/admin.h"
 
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 #include "dispatcher/db.h"
 #include "dispatcher/log.h"
@@ -148,32 +152,49 @@ static int oneshot_run(const struct config *cfg, enum sql_id query, int nparams,
 
 /* --- snpd token ------------------------------------------------------------------- */
 
+void admin_operator_actor(char *out, size_t n)
+{
+    const char *name = getenv("SUDO_USER");
+    if (!name || !*name) {
+        struct passwd *pw = getpwuid(geteuid());
+        name = pw && pw->pw_name ? pw->pw_name : NULL;
+    }
+    if (name)
+        snprintf(out, n, "cli:%.40s", name);
+    else
+        snprintf(out, n, "cli:uid-%ld", (long)geteuid());
+}
+
 static const char token_usage[] =
     "usage: snpd token create --role ROLE --territory ID [--practitioner RPPS]\n"
-    "                         [--organisation ID] [--label TEXT] [--expires-days N]\n"
+    "                         [--organisation ID] [--site ID] [--label TEXT]\n"
+    "                         [--expires-days N]\n"
     "       snpd token revoke ID | --label TEXT\n"
     "       snpd token list [--territory ID]\n"
     "\n"
     "Roles: gp (needs --practitioner), pharmacy, emergency, sas, professional, desk\n"
     "(need --organisation), coordinator, admin, platform (the national SAS\n"
-    "platform's account: FHIR slot search of the territory, docs/fhir.md).\n"
+    "platform's account: FHIR slot search of the territory, docs/fhir.md),\n"
+    "reception (needs --site: a site's reception desk, docs/rota.md).\n"
     "`create` prints the secret alone on standard output; it is shown only this\n"
-    "once.\n";
+    "once.  Creations and revocations are audited as made by cli:<your login>.\n";
 
 struct created {
     char secret[TOKEN_SECRET_SIZE];
-    const char *role;
     const char *territory;
 };
 
 static void print_created(const PGresult *res, void *arg)
 {
     struct created *c = arg;
+    json_t *t = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
     printf("%s\n", c->secret);
     fflush(stdout);
-    const char *exp = PQgetisnull(res, 0, 1) ? "never" : PQgetvalue(res, 0, 1);
-    fprintf(stderr, "token %s created: role %s, territory %s, expires %s\n", PQgetvalue(res, 0, 0),
-            c->role, c->territory, exp);
+    const char *exp = json_string_value(json_object_get(t, "expires_at"));
+    fprintf(stderr, "token %lld created: role %s, territory %s, expires %s\n",
+            (long long)json_integer_value(json_object_get(t, "token_id")),
+            json_string_value(json_object_get(t, "role")), c->territory, exp ? exp : "never");
+    json_decref(t);
 }
 
 static void print_revoked(const PGresult *res, void *arg)
@@ -200,6 +221,15 @@ static void print_list(const PGresult *res, void *arg)
     }
 }
 
+/* Whether `s` is a decimal id from 1 to `max`, into *out. */
+static bool parse_count(const char *s, long max, long *out)
+{
+    if (!s || !*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 12)
+        return false;
+    *out = atol(s);
+    return *out >= 1 && *out <= max;
+}
+
 static int token_create(const struct config *cfg, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -207,84 +237,79 @@ static int token_create(const struct config *cfg, int argc, char **argv)
         {"territory", required_argument, NULL, 't'},
         {"practitioner", required_argument, NULL, 'p'},
         {"organisation", required_argument, NULL, 'o'},
+        {"site", required_argument, NULL, 's'},
         {"label", required_argument, NULL, 'l'},
         {"expires-days", required_argument, NULL, 'e'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *role = NULL, *territory = NULL, *rpps = NULL, *org = NULL, *label = "";
-    const char *expires = NULL;
+    const char *role = NULL, *territory = NULL, *rpps = NULL, *org = NULL, *site = NULL;
+    const char *label = "", *expires = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'r':
-            role = optarg;
-            break;
-        case 't':
-            territory = optarg;
-            break;
-        case 'p':
-            rpps = optarg;
-            break;
-        case 'o':
-            org = optarg;
-            break;
-        case 'l':
-            label = optarg;
-            break;
-        case 'e':
-            expires = optarg;
-            break;
-        case 'h':
-            fputs(token_usage, stdout);
-            return 0;
-        default:
-            fputs(token_usage, stderr);
-            return 2;
+        const char **slot = c == 'r'   ? &role
+                            : c == 't' ? &territory
+                            : c == 'p' ? &rpps
+                            : c == 'o' ? &org
+                            : c == 's' ? &site
+                            : c == 'l' ? &label
+                            : c == 'e' ? &expires
+                                       : NULL;
+        if (slot) {
+            *slot = optarg;
+            continue;
         }
+        fputs(token_usage, c == 'h' ? stdout : stderr);
+        return c == 'h' ? 0 : 2;
     }
     enum token_role r;
-    if (!role || !token_role_parse(role, &r)) {
-        fprintf(stderr, "snpd: --role must be one of gp, pharmacy, emergency, sas, "
-                        "professional, desk, coordinator, admin, platform\n");
+    long org_id = 0, site_id = 0, days = 0;
+    const char *why = NULL;
+    if (!role || !token_role_parse(role, &r))
+        why = "--role must be one of gp, pharmacy, emergency, sas, professional, desk, "
+              "coordinator, admin, platform, reception";
+    else if (!territory || !validate_territory_id(territory))
+        why = "--territory must be a territory id such as demo-redon";
+    else if (rpps && !validate_rpps(rpps))
+        why = "--practitioner takes a valid 11-digit RPPS";
+    else if (org && !parse_count(org, 999999999999L, &org_id))
+        why = "--organisation takes a numeric id";
+    else if (site && !parse_count(site, 999999999999L, &site_id))
+        why = "--site takes a numeric id";
+    else if (expires && !parse_count(expires, 3650, &days))
+        why = "--expires-days takes a number of days from 1 to 3650";
+    if (why) {
+        fprintf(stderr, "snpd: %s\n", why);
         return 2;
     }
-    if (!territory || !validate_territory_id(territory)) {
-        fprintf(stderr, "snpd: --territory must be a territory id such as demo-redon\n");
-        return 2;
-    }
-    if (r == ROLE_GP && (!rpps || !validate_rpps(rpps))) {
-        fprintf(stderr, "snpd: a gp token needs --practitioner with a valid 11-digit RPPS\n");
-        return 2;
-    }
-    if (r != ROLE_GP && rpps) {
-        fprintf(stderr, "snpd: --practitioner is only for gp tokens\n");
-        return 2;
-    }
-    if (token_role_is_requester(r) && !org) {
-        fprintf(stderr, "snpd: a %s token needs --organisation with the organisation's id\n", role);
-        return 2;
-    }
-    if (org && strspn(org, "0123456789") != strlen(org)) {
-        fprintf(stderr, "snpd: --organisation takes a numeric id\n");
-        return 2;
-    }
-    if (expires && (strspn(expires, "0123456789") != strlen(expires) || strlen(expires) > 5 ||
-                    atoi(expires) < 1)) {
-        fprintf(stderr, "snpd: --expires-days takes a number of days from 1 to 99999\n");
-        return 2;
-    }
-    struct created cr = {.role = role, .territory = territory};
+    /* The rest (which role names what, and that it is of the territory) is
+     * checked by snp_token_create, with the option at fault. */
+    json_t *data = json_pack("{s:s, s:s}", "role", role, "label", label);
+    if (rpps)
+        json_object_set_new(data, "rpps", json_string(rpps));
+    if (org)
+        json_object_set_new(data, "organisation_id", json_integer(org_id));
+    if (site)
+        json_object_set_new(data, "site_id", json_integer(site_id));
+    if (expires)
+        json_object_set_new(data, "expires_days", json_integer(days));
+    char *request = json_dumps(data, JSON_COMPACT);
+    json_decref(data);
+    struct created cr = {.territory = territory};
     uint8_t hash[DIGEST_SHA256_LEN];
-    char hex[DIGEST_SHA256_HEX_LEN];
-    if (!token_generate(cr.secret, hash)) {
-        fprintf(stderr, "snpd: no randomness available\n");
+    char hex[DIGEST_SHA256_HEX_LEN], actor[64];
+    if (!request || !token_generate(cr.secret, hash)) {
+        fprintf(stderr, "snpd: %s\n", request ? "no randomness available" : "out of memory");
+        free(request);
         return 1;
     }
     digest_hex(hash, sizeof(hash), hex);
-    const char *params[] = {hex, role, territory, rpps, org, label, expires};
-    return oneshot_run(cfg, SQL_TOKEN_CREATE, 7, params, print_created, &cr);
+    admin_operator_actor(actor, sizeof(actor));
+    const char *params[] = {territory, actor, "admin", hex, request};
+    int rc = oneshot_run(cfg, SQL_TOKEN_ISSUE, 5, params, print_created, &cr);
+    free(request);
+    return rc;
 }
 
 static int token_revoke(const struct config *cfg, int argc, char **argv)
@@ -309,8 +334,10 @@ static int token_revoke(const struct config *cfg, int argc, char **argv)
         return 2;
     }
     int exit_code = 1;
-    const char *params[] = {id, label};
-    int rc = oneshot_run(cfg, SQL_TOKEN_REVOKE, 2, params, print_revoked, &exit_code);
+    char actor[64];
+    admin_operator_actor(actor, sizeof(actor));
+    const char *params[] = {id, label, actor};
+    int rc = oneshot_run(cfg, SQL_TOKEN_REVOKE, 3, params, print_revoked, &exit_code);
     return rc != 0 ? rc : exit_code;
 }
 

@@ -2,12 +2,12 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "dispatcher/admin.h"
 #include "dispatcher/db.h"
 #include "dispatcher/log.h"
 #include "dispatcher/render.h"
@@ -722,21 +722,6 @@ static json_t *extract(const struct config *cfg, const char *const params[5])
     return x.doc;
 }
 
-/* Who runs the command, for the audit: "cli:<login>" (the invoking user
- * under sudo). */
-static void operator_actor(char *out, size_t n)
-{
-    const char *name = getenv("SUDO_USER");
-    if (!name || !*name) {
-        struct passwd *pw = getpwuid(geteuid());
-        name = pw && pw->pw_name ? pw->pw_name : NULL;
-    }
-    if (name)
-        snprintf(out, n, "cli:%.40s", name);
-    else
-        snprintf(out, n, "cli:uid-%ld", (long)geteuid());
-}
-
 /* Writes `len` bytes to `path` through a temporary file renamed over it,
  * so that a reader never sees half a report; "-" or NULL is standard
  * output. */
@@ -869,7 +854,7 @@ int indicators_command(const struct config *cfg, int argc, char **argv)
         return 2;
     }
     char actor[64];
-    operator_actor(actor, sizeof(actor));
+    admin_operator_actor(actor, sizeof(actor));
     const char *params[5] = {territory, kind, period, format, actor};
     json_t *doc = extract(cfg, params);
     if (!doc)

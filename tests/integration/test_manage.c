@@ -398,6 +398,79 @@ Test(manage, tokens_are_created_listed_and_revoked_within_the_territory)
     fclose(log);
 }
 
+/* Runs `snpd --database <fixture> token ARGS` with `args` (shell words),
+ * standard output into `out`; returns the exit status. */
+static int snpd_token(const char *args, char *out, size_t n)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "'%s' --database '%s' token %s 2>/dev/null",
+             getenv("SNPD_BINARY"), f.pg.conninfo, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t len = fread(out, 1, n - 1, p);
+    out[len] = '\0';
+    if (len && out[len - 1] == '\n')
+        out[len - 1] = '\0';
+    int rc = pclose(p);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* The operator's command goes through the same audited functions as
+ * token.create and token.revoke, and is checked as they are. */
+Test(manage, snpd_token_commands_are_checked_and_audited)
+{
+    fixture_start(&f);
+    char secret[128], args[256];
+    /* A practitioner of no practice here, an organisation of another kind. */
+    cr_expect_neq(snpd_token("create --role gp --territory " FIX_TERRITORY
+                             " --practitioner 10999900045", secret, sizeof(secret)),
+                  0);
+    cr_expect_neq(snpd_token("create --role pharmacy --territory " FIX_TERRITORY
+                             " --organisation 999999", secret, sizeof(secret)),
+                  0);
+    cr_expect_neq(snpd_token("create --role coordinator --territory " FIX_TERRITORY
+                             " --site 1", secret, sizeof(secret)),
+                  0, "only reception tokens name a site");
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'token.create'"
+                                    " AND actor LIKE 'cli:%'"),
+                 0);
+    snprintf(args, sizeof(args),
+             "create --role reception --territory " FIX_TERRITORY
+             " --site %lld --label cli-accueil --expires-days 30",
+             (long long)f.site_csnp);
+    cr_assert_eq(snpd_token(args, secret, sizeof(secret)), 0);
+    cr_assert(strncmp(secret, TOKEN_PREFIX, strlen(TOKEN_PREFIX)) == 0, "%s", secret);
+    int st;
+    json_t *r = fix_api_port(f.snpd.port, "GET", "/api/v1/shifts?from=2026-01-01&to=2026-01-02",
+                             secret, NULL, &st);
+    cr_expect_eq(st, 200, "the new reception token is refused: %d", st);
+    json_decref(r);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'token.create'"
+                                    " AND actor LIKE 'cli:%' AND role = 'admin'"),
+                 1);
+    char revoked[64];
+    cr_assert_eq(snpd_token("revoke --label cli-accueil", revoked, sizeof(revoked)), 0);
+    cr_expect(strncmp(revoked, "revoked ", 8) == 0, "%s", revoked);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'token.revoke'"
+                                    " AND actor LIKE 'cli:%'"),
+                 1);
+    cr_expect_eq(snpd_token("revoke --label cli-accueil", revoked, sizeof(revoked)), 0);
+    cr_expect_str_empty(revoked, "nothing was left to revoke");
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'token.revoke'"),
+                 1);
+    /* Refused from now on (the cache learns it through the notification). */
+    bool refused = false;
+    for (int i = 0; i < 50 && !refused; i++) {
+        r = fix_api_port(f.snpd.port, "GET", "/api/v1/shifts?from=2026-01-01&to=2026-01-02",
+                         secret, NULL, &st);
+        json_decref(r);
+        refused = st == 401;
+        if (!refused)
+            nanosleep(&(struct timespec){0, 100000000L}, NULL);
+    }
+    cr_expect(refused, "the revoked token is still accepted");
+}
+
 Test(manage, a_revoked_token_closes_its_websockets)
 {
     fixture_start(&f);
