@@ -94,8 +94,43 @@ static const struct {
     {"shift.assign", rota_shift_assign},
 };
 
+/* The messages the connection itself answers (authentication and
+ * subscriptions), not an operation of the dispatch. */
+static const char *const connection_messages[] = {"auth", "subscribe", "unsubscribe"};
+
+bool api_check_operations(char *why, size_t n)
+{
+    size_t nops = sizeof(operations) / sizeof(operations[0]);
+    size_t nconn = sizeof(connection_messages) / sizeof(connection_messages[0]);
+    for (size_t i = 0; i < nops; i++) {
+        if (!snp_proto_message_find(operations[i].name)) {
+            snprintf(why, n, "operation %s is not declared in protocol/snp.v1.json",
+                     operations[i].name);
+            return false;
+        }
+    }
+    for (size_t i = 0; i < snp_proto_message_count(); i++) {
+        const char *name = snp_proto_message_at(i)->name;
+        bool served = false;
+        for (size_t k = 0; k < nops && !served; k++)
+            served = strcmp(operations[k].name, name) == 0;
+        for (size_t k = 0; k < nconn && !served; k++)
+            served = strcmp(connection_messages[k], name) == 0;
+        if (!served) {
+            snprintf(why, n, "message %s is declared but has no handler", name);
+            return false;
+        }
+    }
+    return true;
+}
+
 int api_init(struct api *a, struct dispatch *d, struct db *db, const struct config *cfg)
 {
+    char why[160];
+    if (!api_check_operations(why, sizeof(why))) {
+        log_error("api", "%s", why);
+        return -1;
+    }
     memset(a, 0, sizeof(*a));
     a->dispatch = d;
     auth_init(&a->auth, db, cfg->auth_cache_entries, cfg->auth_failures_burst,

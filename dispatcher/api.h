@@ -22,6 +22,11 @@ struct api {
     uint64_t pushes;
 };
 
+/* Whether every message declared in protocol/snp.v1.json has a handler and
+ * every handler is declared (snp_proto_init first); otherwise writes which
+ * one into `why`.  api_init refuses to start without it. */
+bool api_check_operations(char *why, size_t n);
+
 /* Prepares the API for `d`; `db` serves token look-ups, bounded as `cfg`
  * says (auth_cache_entries, auth_failures_*).  Returns 0 or a negative code
  * when memory is short. */

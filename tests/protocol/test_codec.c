@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dispatcher/api.h"
 #include "protocol/codec.h"
 
 #define SNP_GEN_DOC_NO_MAIN
@@ -230,6 +231,15 @@ static void m_other_rule(json_t *root)
 static void m_grouped_required(json_t *root)
 {
     json_object_set_new(type_field(root, "patient", "initials"), "required", json_true());
+}
+
+/* snpd refuses to start when a declared message has no handler or a
+ * handler is not declared (api_init); this is the same check, without a
+ * server. */
+Test(codec, every_declared_message_has_a_handler_and_every_handler_is_declared)
+{
+    char why[160] = "";
+    cr_expect(api_check_operations(why, sizeof(why)), "%s", why);
 }
 
 Test(codec, malformed_schemas_are_refused_loudly)
