@@ -2903,6 +2903,19 @@ static void announced_practitioner(struct dispatch *d, int64_t id, const char *r
         log_warn("dispatch", "slot %lld handed to a practitioner not in memory", (long long)id);
         return;
     }
+    /* The practitioners' counts of published and booked slots (the ranking's
+     * booked/published ratio) follow the slot, as store_add_slot and
+     * store_remove_slot keep them. */
+    struct practitioner *was = s->practitioner;
+    if (was && was->published > 0)
+        was->published--;
+    if (was && s->status == SLOT_BOOKED && was->booked > 0)
+        was->booked--;
+    if (p) {
+        p->published++;
+        if (s->status == SLOT_BOOKED)
+            p->booked++;
+    }
     s->practitioner = p;
     push_capacity(d, s);
 }

@@ -47,6 +47,10 @@
 
 #define PARAM_PRACTITIONER "schedule.actor:Practitioner.identifier"
 
+/* The resource types a read serves. */
+static const char *const read_types[] = {
+    "Slot", "Schedule", "Practitioner", "PractitionerRole", "HealthcareService", "Organization"};
+
 /* Appends a string literal to a struct buf. */
 #define PUT(b, literal) buf_append((b), literal, sizeof(literal) - 1)
 
@@ -221,6 +225,25 @@ int fhir_search_parse(const char *query, struct fhir_search *out, const char **c
                 return -1;
             }
             *flag = true;
+        } else if (strcmp(name, "_count") == 0) {
+            size_t n = strlen(value);
+            if (out->count || n == 0 || n > 4 || strspn(value, "0123456789") != n ||
+                atoi(value) < 1 || atoi(value) > FHIR_MAX_COUNT) {
+                snprintf(why, whylen, "_count: one number from 1 to %d", FHIR_MAX_COUNT);
+                return -1;
+            }
+            out->count = (size_t)atoi(value);
+        } else if (strcmp(name, "_cursor") == 0) {
+            long long start, id;
+            int used = 0;
+            if (out->has_cursor || sscanf(value, "%lld.%lld%n", &start, &id, &used) != 2 ||
+                (size_t)used != strlen(value) || id < 1) {
+                snprintf(why, whylen, "_cursor: give it as the next link wrote it");
+                return -1;
+            }
+            out->has_cursor = true;
+            out->after_start = start;
+            out->after_id = id;
         } else {
             *code = "not-supported";
             snprintf(why, whylen,
@@ -234,11 +257,9 @@ int fhir_search_parse(const char *query, struct fhir_search *out, const char **c
         snprintf(why, whylen, "start=ge... and start=le... are both required");
         return -1;
     }
-    if (out->nidentifiers == 0) {
-        snprintf(why, whylen, "%s is required (1 to %d practitioners)", PARAM_PRACTITIONER,
-                 FHIR_MAX_PRACTITIONERS);
-        return -1;
-    }
+    /* Without practitioners, a generic search: every exposed slot, in pages. */
+    if (out->nidentifiers == 0 && out->count == 0)
+        out->count = FHIR_DEFAULT_COUNT;
     if (!have_status) {
         snprintf(why, whylen, "status=free is required");
         return -1;
@@ -331,7 +352,23 @@ static void slot_text_free(struct slot_text *x)
  * for 25 busy practitioners), and building then dumping a tree for each
  * cost 50 µs a slot (bench/README.md, section 11).  Only constants, the
  * search's shared parts `x` and short values are appended: no printf. */
+static void put_slot_resource(struct buf *b, const struct slot *s, int64_t now,
+                              const struct slot_text *x);
+
 static void put_slot(struct buf *b, const struct slot *s, int64_t now, const struct slot_text *x)
+{
+    PUT(b, "{\"fullUrl\":");
+    buf_append(b, x->url.data, x->url.len);
+    buf_append_i64(b, s->id);
+    PUT(b, "\",\"resource\":");
+    put_slot_resource(b, s, now, x);
+    PUT(b, ",\"search\":{\"mode\":\"match\"}}");
+}
+
+/* Appends the Slot resource of `s` alone (a read's answer, or the resource
+ * of put_slot's entry). */
+static void put_slot_resource(struct buf *b, const struct slot *s, int64_t now,
+                              const struct slot_text *x)
 {
     static const struct {
         unsigned bit;
@@ -348,10 +385,7 @@ static void put_slot(struct buf *b, const struct slot *s, int64_t now, const str
         b->failed = true;
         return;
     }
-    PUT(b, "{\"fullUrl\":");
-    buf_append(b, x->url.data, x->url.len);
-    buf_append_i64(b, s->id);
-    PUT(b, "\",\"resource\":{\"resourceType\":\"Slot\",\"id\":\"");
+    PUT(b, "{\"resourceType\":\"Slot\",\"id\":\"");
     buf_append_i64(b, s->id);
     PUT(b, "\",\"meta\":{\"profile\":[\"" PROFILE_SLOT "\"],\"security\":[");
     unsigned bits = fhir_slot_types(s, now);
@@ -388,7 +422,7 @@ static void put_slot(struct buf *b, const struct slot *s, int64_t now, const str
     buf_append(b, end, TIMEUTIL_RFC3339_SIZE - 1);
     PUT(b, "\"");
     buf_append(b, x->comment.data, x->comment.len);
-    PUT(b, "},\"search\":{\"mode\":\"match\"}}");
+    PUT(b, "}");
 }
 
 static json_t *schedule_resource(const struct slot *s)
@@ -507,14 +541,40 @@ static json_t *make_organisation(const struct store *st, const struct slot *s)
 
 /* Whether slot `s` answers the search at `now`: exposed, and of one of the
  * `n` practitioners asked (compared by address: the store has one record
- * per RPPS). */
+ * per RPPS), or of any when `all`. */
 static bool slot_matches(const struct slot *s, struct practitioner *const *asked, size_t n,
-                         int64_t now)
+                         bool all, int64_t now)
 {
+    if (all)
+        return slot_exposed(s, now);
     for (size_t k = 0; k < n; k++)
         if (s->practitioner == asked[k])
             return slot_exposed(s, now);
     return false;
+}
+
+/* Whether slot `s` comes after the cursor of `q` (slots are ordered by
+ * start, then id, in memory as in the pages). */
+static bool after_cursor(const struct slot *s, const struct fhir_search *q)
+{
+    return !q->has_cursor || s->start > q->after_start ||
+           (s->start == q->after_start && s->id > q->after_id);
+}
+
+/* Writes into `out` the query string `query` without its _cursor
+ * parameters, followed by "_cursor=<start>.<id>" of slot `s`. */
+static void next_query(const char *query, const struct slot *s, struct buf *out)
+{
+    for (const char *p = query; p && *p;) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        if (!(len >= 8 && strncmp(p, "_cursor=", 8) == 0)) {
+            buf_append(out, p, len);
+            PUT(out, "&");
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    buf_printf(out, "_cursor=%lld.%lld", (long long)s->start, (long long)s->id);
 }
 
 char *fhir_search_bundle(const struct store *st, const struct territory *t,
@@ -534,18 +594,50 @@ char *fhir_search_bundle(const struct store *st, const struct territory *t,
         if (p)
             asked[nasked++] = p;
     }
-    size_t total = 0;
+    bool all = q->nidentifiers == 0;
+    size_t total = 0, page = 0;
+    const struct slot *last = NULL; /* the page's last Slot, when more follow */
     size_t first = model_slots_after(t->slots, t->nslots, q->ge - 1);
-    for (size_t i = first; i < t->nslots && t->slots[i]->start <= q->le; i++)
-        total += slot_matches(t->slots[i], asked, nasked, now);
+    for (size_t i = first; i < t->nslots && t->slots[i]->start <= q->le; i++) {
+        const struct slot *s = t->slots[i];
+        if (!slot_matches(s, asked, nasked, all, now))
+            continue;
+        total++;
+        if (!after_cursor(s, q) || (q->count && page == q->count))
+            continue;
+        page++;
+        last = s;
+    }
+    /* A next page when the page is full and a match follows its last Slot. */
+    bool more = false;
+    if (q->count && page == q->count) {
+        for (size_t i = first; i < t->nslots && t->slots[i]->start <= q->le && !more; i++) {
+            const struct slot *s = t->slots[i];
+            more = slot_matches(s, asked, nasked, all, now) &&
+                   (s->start > last->start || (s->start == last->start && s->id > last->id));
+        }
+    }
     /* About 1.3 kB a Slot: one allocation instead of a dozen copies. */
-    (void)buf_reserve(&b, 4096 + total * 1400);
+    (void)buf_reserve(&b, 4096 + page * 1400);
     buf_printf(&b,
                "{\"resourceType\":\"Bundle\",\"meta\":{\"profile\":[\"" PROFILE_BUNDLE
                "\"],\"lastUpdated\":\"%s\"},\"type\":\"searchset\",\"total\":%zu,"
                "\"link\":[{\"relation\":\"self\",\"url\":",
                updated, total);
     buf_json_string(&b, self);
+    if (more) {
+        struct buf next = {0};
+        buf_printf(&next, "%s/fhir/Slot?", base);
+        next_query(query, last, &next);
+        PUT(&b, "},{\"relation\":\"next\",\"url\":");
+        if (next.failed || !buf_reserve(&next, 1))
+            b.failed = true;
+        else {
+            next.data[next.len] = '\0';
+            buf_json_string(&b, next.data);
+        }
+        buf_free(&next);
+    }
     PUT(&b, "}],\"entry\":[");
     struct slot_text x;
     slot_text_init(&x, t, base, link_base);
@@ -559,10 +651,13 @@ char *fhir_search_bundle(const struct store *st, const struct territory *t,
     } *pairs = NULL;
     size_t npairs = 0, pairs_cap = 0;
     bool any = false;
-    for (size_t i = first; i < t->nslots && t->slots[i]->start <= q->le && !b.failed; i++) {
+    size_t written = 0;
+    for (size_t i = first;
+         i < t->nslots && t->slots[i]->start <= q->le && !b.failed && written < page; i++) {
         const struct slot *s = t->slots[i];
-        if (!slot_matches(s, asked, nasked, now))
+        if (!slot_matches(s, asked, nasked, all, now) || !after_cursor(s, q))
             continue;
+        written++;
         if (any)
             PUT(&b, ",");
         any = true;
@@ -604,7 +699,7 @@ char *fhir_search_bundle(const struct store *st, const struct territory *t,
     /* The includes follow the matches; each was written with a leading
      * comma, which the first drops when there is no Slot before it. */
     if (inc.len > 0)
-        buf_append(&b, inc.data + (total ? 0 : 1), inc.len - (total ? 0 : 1));
+        buf_append(&b, inc.data + (page ? 0 : 1), inc.len - (page ? 0 : 1));
     PUT(&b, "]}");
     bool failed = b.failed || inc.failed;
     buf_free(&inc);
@@ -613,6 +708,82 @@ char *fhir_search_bundle(const struct store *st, const struct territory *t,
         return NULL;
     }
     return buf_steal(&b, len);
+}
+
+/* --- Reads ------------------------------------------------------------------------------ */
+
+/* A live slot of territory `t` of practitioner `rpps` at site `site`: the
+ * Schedule and PractitionerRole of that pair are built from it. */
+static const struct slot *pair_slot(const struct territory *t, const char *rpps, int64_t site)
+{
+    for (size_t i = 0; i < t->nslots; i++) {
+        const struct slot *s = t->slots[i];
+        if (s->practitioner && s->site->id == site && strcmp(s->practitioner->rpps, rpps) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+/* Reads "<rpps>-<site id>" into `rpps` and *site. */
+static bool parse_pair(const char *id, char rpps[12], int64_t *site)
+{
+    long long n;
+    int used = 0;
+    if (strlen(id) < 13 || id[11] != '-' || strspn(id, "0123456789") != 11 ||
+        sscanf(id + 12, "%lld%n", &n, &used) != 1 || (size_t)used != strlen(id + 12) || n < 1)
+        return false;
+    memcpy(rpps, id, 11);
+    rpps[11] = '\0';
+    *site = n;
+    return true;
+}
+
+json_t *fhir_read(const struct store *st, const struct territory *t, const char *type,
+                  const char *id, int64_t now, const char *base, const char *link_base)
+{
+    char rpps[12];
+    int64_t site;
+    if (strcmp(type, "Slot") == 0) {
+        long long n;
+        int used = 0;
+        if (sscanf(id, "%lld%n", &n, &used) != 1 || (size_t)used != strlen(id) || n < 1)
+            return NULL;
+        const struct slot *s = store_slot(st, n);
+        if (!s || s->territory != t || !slot_exposed(s, now))
+            return NULL;
+        struct slot_text x;
+        slot_text_init(&x, t, base, link_base);
+        struct buf b = {0};
+        put_slot_resource(&b, s, now, &x);
+        bool failed = slot_text_failed(&x) || b.failed || !buf_reserve(&b, 1);
+        slot_text_free(&x);
+        json_t *j = NULL;
+        if (!failed) {
+            b.data[b.len] = '\0';
+            j = json_loads(b.data, 0, NULL);
+        }
+        buf_free(&b);
+        return j;
+    }
+    if (strcmp(type, "Schedule") == 0 || strcmp(type, "PractitionerRole") == 0) {
+        const struct slot *s = parse_pair(id, rpps, &site) ? pair_slot(t, rpps, site) : NULL;
+        if (!s)
+            return NULL;
+        return type[0] == 'S' ? schedule_resource(s) : role_resource(st, s);
+    }
+    if (strcmp(type, "Practitioner") == 0) {
+        for (size_t i = 0; i < t->nslots; i++)
+            if (t->slots[i]->practitioner && strcmp(t->slots[i]->practitioner->rpps, id) == 0)
+                return practitioner_resource(t->slots[i]->practitioner);
+        return NULL;
+    }
+    if (!t->finess[0] || strcmp(id, t->id) != 0)
+        return NULL;
+    if (strcmp(type, "HealthcareService") == 0)
+        return service_resource(t);
+    if (strcmp(type, "Organization") == 0)
+        return organisation_resource(t);
+    return NULL;
 }
 
 /* --- CapabilityStatement ---------------------------------------------------------------- */
@@ -626,19 +797,30 @@ json_t *fhir_capability(const char *base, int64_t now)
     char url[512];
     snprintf(url, sizeof(url), "%s/fhir", base);
     json_t *search = json_pack(
-        "[{s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}]", "name", "start", "type", "date",
-        "documentation", "Required twice: ge<instant> and le<instant>, instants with an offset.",
-        "name", PARAM_PRACTITIONER, "type", "token", "documentation",
-        "Required: 1 to 25 identifiers " OID_PERSON "|8<RPPS>, comma-separated.", "name", "status",
-        "type", "token", "documentation", "Required: free (the only value).");
+        "[{s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}]",
+        "name", "start", "type", "date", "documentation",
+        "Required twice: ge<instant> and le<instant>, instants with an offset.", "name",
+        PARAM_PRACTITIONER, "type", "token", "documentation",
+        "1 to 25 identifiers " OID_PERSON "|8<RPPS>, comma-separated (the platform's search); "
+        "without it, every free slot open to the SAS, in pages.",
+        "name", "status", "type", "token", "documentation", "Required: free (the only value).",
+        "name", "_count", "type", "number", "documentation",
+        "Slots per page, 1 to 1000; by default every one with practitioners, 200 without.", "name",
+        "_cursor", "type", "string", "documentation",
+        "Written by the next link: the page after the one it follows.");
     json_t *slot =
-        json_pack("{s:s, s:[s], s:[{s:s}], s:[s, s, s, s], s:o}", "type", "Slot",
-                  "supportedProfile", PROFILE_SLOT, "interaction", "code", "search-type",
-                  "searchInclude", "Slot:schedule", "Slot:service-type-reference", "Schedule:actor",
-                  "HealthcareService:organization", "searchParam", search);
+        json_pack("{s:s, s:[s], s:[{s:s}, {s:s}], s:[s, s, s, s], s:o}", "type", "Slot",
+                  "supportedProfile", PROFILE_SLOT, "interaction", "code", "search-type", "code",
+                  "read", "searchInclude", "Slot:schedule", "Slot:service-type-reference",
+                  "Schedule:actor", "HealthcareService:organization", "searchParam", search);
+    json_t *resources = json_array();
+    json_array_append_new(resources, slot);
+    for (size_t i = 1; i < sizeof(read_types) / sizeof(read_types[0]); i++)
+        json_array_append_new(resources, json_pack("{s:s, s:[{s:s}]}", "type", read_types[i],
+                                                   "interaction", "code", "read"));
     return json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s}, s:{s:s, s:s}, s:[s], s:[{s:s, "
-        "s:{s:b, s:[s]}, s:[o]}]}",
+        "s:{s:b, s:s}, s:o}]}",
         "resourceType", "CapabilityStatement", "status", "active", "date", date, "publisher",
         "snpd", "kind", "instance", "fhirVersion", "4.0.1", "description",
         "Free slots of a CPTS territory for the national SAS platform (use case CPTS); tokens "
@@ -647,7 +829,7 @@ json_t *fhir_capability(const char *base, int64_t now)
         "snpd FHIR interface", "url", url, "format", FHIR_MEDIA_TYPE, "rest", "mode", "server",
         "security", "cors", 0, "description",
         "Authorization: Bearer <token of role platform>; each token sees only its territory.",
-        "resource", slot);
+        "resource", resources);
 }
 
 /* --- HTTP ---------------------------------------------------------------------------------- */
@@ -691,7 +873,30 @@ void fhir_base_url(const struct http_exchange *ex, char *out, size_t size)
 struct fhir_call {
     struct api *api;
     struct http_exchange *ex;
+    char type[24]; /* a read: the resource type, else "" */
+    char id[64];   /* and its id */
 };
+
+/* Whether `path` is "/fhir/<Type>/<id>" of a type read_types lists; the
+ * type and the id are written into `call`. */
+static bool read_path(const char *path, struct fhir_call *call)
+{
+    if (strncmp(path, "/fhir/", 6) != 0)
+        return false;
+    const char *type = path + 6, *slash = strchr(type, '/');
+    if (!slash || !slash[1] || strchr(slash + 1, '/') ||
+        (size_t)(slash - type) >= sizeof(call->type) || strlen(slash + 1) >= sizeof(call->id))
+        return false;
+    for (size_t i = 0; i < sizeof(read_types) / sizeof(read_types[0]); i++) {
+        if (strlen(read_types[i]) == (size_t)(slash - type) &&
+            strncmp(read_types[i], type, (size_t)(slash - type)) == 0) {
+            snprintf(call->type, sizeof(call->type), "%s", read_types[i]);
+            snprintf(call->id, sizeof(call->id), "%s", slash + 1);
+            return true;
+        }
+    }
+    return false;
+}
 
 static void on_auth(void *arg, const struct caller *caller, const char *organisation_name,
                     int64_t expires_at, const struct snp_proto_error *err)
@@ -701,6 +906,9 @@ static void on_auth(void *arg, const struct caller *caller, const char *organisa
     struct fhir_call *call = arg;
     struct http_exchange *ex = call->ex;
     struct api *a = call->api;
+    char type[sizeof(call->type)], id[sizeof(call->id)];
+    memcpy(type, call->type, sizeof(type));
+    memcpy(id, call->id, sizeof(id));
     free(call);
     if (err->code != SNP_PROTO_OK) {
         int status = snp_proto_error_http_status(err->code);
@@ -717,6 +925,21 @@ static void on_auth(void *arg, const struct caller *caller, const char *organisa
     const struct territory *t = store_territory(st, caller->territory);
     if (!a->dispatch->ready || !t) {
         fhir_respond_outcome(ex, 503, "transient", "snpd is loading its state; retry");
+        return;
+    }
+    if (type[0]) {
+        char base[300], link_base[300] = "";
+        fhir_base_url(ex, base, sizeof(base));
+        if (ex->server->cfg->public_url[0])
+            snprintf(link_base, sizeof(link_base), "%s", ex->server->cfg->public_url);
+        json_t *resource = fhir_read(st, t, type, id, timeutil_now(), base, link_base);
+        if (!resource) {
+            char why[160];
+            snprintf(why, sizeof(why), "no %s/%s in this territory now", type, id);
+            fhir_respond_outcome(ex, 404, "not-found", why);
+            return;
+        }
+        respond_json(ex, 200, resource);
         return;
     }
     struct fhir_search q;
@@ -746,19 +969,29 @@ void fhir_on_http(void *ctx, struct http_exchange *ex)
         fhir_smart_on_http(a->dispatch, ex);
         return;
     }
+    struct fhir_call *call = calloc(1, sizeof(*call));
+    if (!call) {
+        fhir_respond_outcome(ex, 500, "exception", "out of memory");
+        return;
+    }
     bool slot = strcmp(ex->path, "/fhir/Slot") == 0;
     bool metadata = strcmp(ex->path, "/fhir/metadata") == 0;
-    if (!slot && !metadata) {
+    if (!slot && !metadata && !read_path(ex->path, call)) {
+        free(call);
         fhir_respond_outcome(ex, 404, "not-supported",
-                             "no such FHIR endpoint: GET /fhir/Slot, GET /fhir/metadata and GET "
-                             "/fhir/$bulk-publish are served");
+                             "no such FHIR endpoint: GET /fhir/Slot, GET /fhir/<Type>/<id> (Slot, "
+                             "Schedule, Practitioner, PractitionerRole, HealthcareService, "
+                             "Organization), GET /fhir/metadata and GET /fhir/$bulk-publish are "
+                             "served");
         return;
     }
     if (ex->method != HTTP_GET) {
+        free(call);
         fhir_respond_outcome(ex, 405, "not-supported", "only GET is supported");
         return;
     }
     if (!accept_ok(ex->accept)) {
+        free(call);
         fhir_respond_outcome(
             ex, 406, "not-supported",
             "answers are application/fhir+json (also accepted: application/json+fhir, "
@@ -766,14 +999,10 @@ void fhir_on_http(void *ctx, struct http_exchange *ex)
         return;
     }
     if (metadata) {
+        free(call);
         char base[300];
         fhir_base_url(ex, base, sizeof(base));
         respond_json(ex, 200, fhir_capability(base, timeutil_now()));
-        return;
-    }
-    struct fhir_call *call = malloc(sizeof(*call));
-    if (!call) {
-        fhir_respond_outcome(ex, 500, "exception", "out of memory");
         return;
     }
     call->api = a;

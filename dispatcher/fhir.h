@@ -6,7 +6,10 @@
  *                        free slots of the caller's territory open to the
  *                        SAS, with their Schedule, Practitioner,
  *                        PractitionerRole (Location contained),
- *                        HealthcareService and Organization (the CPTS)
+ *                        HealthcareService and Organization (the CPTS);
+ *                        without practitioners, every such slot, in pages
+ *                        (_count, and the next link's _cursor)
+ *   GET /fhir/<Type>/<id> a read of one of those resources
  *   GET /fhir/$bulk-publish and /fhir/bulk/...
  *                        the SMART Scheduling Links feed (fhir_smart.h)
  *
@@ -49,7 +52,16 @@ struct fhir_search {
     bool include_actors;       /* _include:iterate=Schedule:actor */
     bool include_service;      /* _include=Slot:service-type-reference */
     bool include_organisation; /* _include:iterate=HealthcareService:organization */
+    size_t count;              /* _count: at most this many Slots (0: every one) */
+    bool has_cursor;           /* _cursor: only the slots after (after_start, after_id) */
+    int64_t after_start;
+    int64_t after_id;
 };
+
+/* A generic search (no practitioner identifier) answers pages of this many
+ * Slots unless _count says otherwise; _count is at most FHIR_MAX_COUNT. */
+#define FHIR_DEFAULT_COUNT 200
+#define FHIR_MAX_COUNT     1000
 
 /* Parses the query string of GET /fhir/Slot as the server keeps it
  * (percent-encoded name=value pairs joined by '&').  Returns 0, or -1 with
@@ -67,6 +79,14 @@ int fhir_search_parse(const char *query, struct fhir_search *out, const char **c
 char *fhir_search_bundle(const struct store *st, const struct territory *t,
                          const struct fhir_search *q, int64_t now, const char *base,
                          const char *link_base, const char *query, size_t *len);
+
+/* The resource `type`/`id` of territory `t` as a read answers it at `now`
+ * (a new reference), or NULL when there is none: a Slot exposed to the SAS;
+ * the Schedule and PractitionerRole "<rpps>-<site>" and the Practitioner of
+ * a practitioner with a live slot of the territory at that site; the
+ * territory's HealthcareService and Organization when it has a FINESS. */
+json_t *fhir_read(const struct store *st, const struct territory *t, const char *type,
+                  const char *id, int64_t now, const char *base, const char *link_base);
 
 /* The TRE-R314 slot types of a slot exposed to the SAS at instant `now`
  * (docs/fhir.md, "Slot types"): FHIR_TYPE_* bits. */

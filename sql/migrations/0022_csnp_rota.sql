@@ -66,13 +66,16 @@ BEGIN
     v_tz := snp_tz(NEW.territory_id);
     v_day := (NEW.starts_at AT TIME ZONE v_tz)::date;
     v_half := snp_half_day(NEW.starts_at, v_tz);
-    SELECT * INTO h FROM shift WHERE site_id = NEW.site_id AND day = v_day AND half_day = v_half;
+    -- FOR SHARE: an assignment of this shift in progress is waited for, and
+    -- its practitioner read once it commits.
+    SELECT * INTO h FROM shift WHERE site_id = NEW.site_id AND day = v_day AND half_day = v_half
+       FOR SHARE;
     IF NOT FOUND THEN
         INSERT INTO shift (territory_id, site_id, day, half_day)
         VALUES (NEW.territory_id, NEW.site_id, v_day, v_half)
         ON CONFLICT DO NOTHING;
         SELECT * INTO h FROM shift
-         WHERE site_id = NEW.site_id AND day = v_day AND half_day = v_half;
+         WHERE site_id = NEW.site_id AND day = v_day AND half_day = v_half FOR SHARE;
     END IF;
     NEW.shift_id := h.id;
     IF NEW.rpps IS NULL THEN
@@ -170,6 +173,12 @@ BEGIN
                                   'bookings', 0);
     END IF;
     v_old := h.rpps;
+    -- The shift's live slots are locked first, in id order: a booking being
+    -- confirmed on one of them commits before the next statements look
+    -- (each takes a new snapshot), so that it is handed over with its slot.
+    PERFORM 1 FROM slot x
+      WHERE x.shift_id = p_shift AND x.status IN ('free', 'held', 'booked')
+      ORDER BY x.id FOR UPDATE;
     UPDATE shift
        SET rpps = p_rpps, duty_status = p_status,
            assigned_at = CASE WHEN p_rpps IS NULL THEN NULL ELSE now() END,

@@ -482,7 +482,7 @@ Test(fhir, bad_searches_are_refused_with_an_operation_outcome)
         char query[2048];
         int status;
         const char *code;
-    } bad[16];
+    } bad[20];
     size_t n = 0;
 #define BAD(w, st, c, ...)                                                                         \
     do {                                                                                           \
@@ -505,7 +505,11 @@ Test(fhir, bad_searches_are_refused_with_an_operation_outcome)
         "start=%s&start=le%s&schedule.actor:Practitioner.identifier=%s&status=free", ge, le, id1);
     BAD("le before ge", 400, "invalid",
         "start=ge%s&start=le%s&schedule.actor:Practitioner.identifier=%s&status=free", le, ge, id1);
-    BAD("no practitioner", 400, "invalid", "start=ge%s&start=le%s&status=free", ge, le);
+    BAD("_count 0", 400, "invalid", "start=ge%s&start=le%s&status=free&_count=0", ge, le);
+    BAD("_count over 1000", 400, "invalid", "start=ge%s&start=le%s&status=free&_count=1001", ge,
+        le);
+    BAD("a cursor not written by a next link", 400, "invalid",
+        "start=ge%s&start=le%s&status=free&_cursor=abc", ge, le);
     BAD("26 practitioners", 400, "too-costly",
         "start=ge%s&start=le%s&schedule.actor:Practitioner.identifier=%s&status=free", ge, le, ids);
     BAD("identifier given twice", 400, "invalid",
@@ -525,8 +529,8 @@ Test(fhir, bad_searches_are_refused_with_an_operation_outcome)
     BAD("no status", 400, "invalid",
         "start=ge%s&start=le%s&schedule.actor:Practitioner.identifier=%s", ge, le, id1);
     BAD("unsupported parameter", 400, "not-supported",
-        "start=ge%s&start=le%s&schedule.actor:Practitioner.identifier=%s&status=free&_count=10", ge,
-        le, id1);
+        "start=ge%s&start=le%s&schedule.actor:Practitioner.identifier=%s&status=free&_sort=start",
+        ge, le, id1);
     BAD("unsupported include", 400, "not-supported",
         "start=ge%s&start=le%s&schedule.actor:Practitioner.identifier=%s&status=free"
         "&_include=Slot:*",
@@ -652,18 +656,23 @@ Test(fhir, metadata_states_what_is_supported)
     expect_str(a.json, "kind", "instance", "metadata");
     expect_str(a.json, "format.0", "application/fhir+json", "metadata");
     json_t *res = fix_json_at(a.json, "rest.0.resource");
-    cr_expect_eq(json_array_size(res), 1, "only Slot is served");
+    cr_expect_eq(json_array_size(res), 6, "Slot searched and read, five types read");
     expect_str(res, "0.type", "Slot", "metadata");
     expect_str(res, "0.interaction.0.code", "search-type", "metadata");
+    expect_str(res, "0.interaction.1.code", "read", "metadata");
     cr_expect_eq(json_array_size(fix_json_at(res, "0.searchInclude")), 4);
-    cr_expect_eq(json_array_size(fix_json_at(res, "0.searchParam")), 3);
+    cr_expect_eq(json_array_size(fix_json_at(res, "0.searchParam")), 5);
+    expect_str(res, "3.type", "PractitionerRole", "metadata");
+    expect_str(res, "3.interaction.0.code", "read", "metadata");
+    cr_expect(json_is_string(fix_json_at(a.json, "rest.0.security.description")),
+              "security.description is a string");
     answer_free(&a);
 }
 
 Test(fhir, every_resource_passes_the_fhir_r4_json_schema)
 {
     const char *validator = fix_fhir_validator();
-    fix_publish_one(&f, FIX_GP1, f.site_gp1, 90, "office", "[\"sas\"]", 0);
+    int64_t first = fix_publish_one(&f, FIX_GP1, f.site_gp1, 90, "office", "[\"sas\"]", 0);
     fix_publish_one(&f, FIX_GP2, f.site_gp2, 120, "home", "[\"public\"]", 0);
     fix_publish_one(&f, FIX_GP2, f.site_gp2, 150, "teleconsultation", "[\"sas\", \"desk\"]", 0);
     fix_publish_one(&f, FIX_GP2, f.site_gp2, 60, "office", "[\"pharmacy\"]", 120);
@@ -673,11 +682,28 @@ Test(fhir, every_resource_passes_the_fhir_r4_json_schema)
     /* Not /fhir/metadata: the package's schema is that of R4 4.0.0, whose
      * fhirVersion values stop at 4.0.0, while the CapabilityStatement rightly
      * says 4.0.1 (R4's technical correction, the version of the guide). */
-    const char *paths[] = {full, empty, "/fhir/Slot?status=free"};
-    const int statuses[] = {200, 200, 400};
-    char cmd[4096];
+    /* And a page of a generic search, with its next link, and the reads. */
+    char ge[40], le[40], page[256], slot[64], schedule[64], role[64];
+    instant(-60, ge, sizeof(ge));
+    instant(3 * 24 * 60, le, sizeof(le));
+    snprintf(page, sizeof(page), "/fhir/Slot?start=ge%s&start=le%s&status=free&_count=1", ge, le);
+    snprintf(slot, sizeof(slot), "/fhir/Slot/%lld", (long long)first);
+    snprintf(schedule, sizeof(schedule), "/fhir/Schedule/%s-%lld", FIX_GP1, (long long)f.site_gp1);
+    snprintf(role, sizeof(role), "/fhir/PractitionerRole/%s-%lld", FIX_GP1, (long long)f.site_gp1);
+    const char *paths[] = {full,
+                           empty,
+                           "/fhir/Slot?status=free",
+                           page,
+                           slot,
+                           schedule,
+                           role,
+                           "/fhir/Practitioner/" FIX_GP1,
+                           "/fhir/HealthcareService/" FIX_TERRITORY,
+                           "/fhir/Organization/" FIX_TERRITORY};
+    const int statuses[] = {200, 200, 400, 200, 200, 200, 200, 200, 200, 200};
+    char cmd[8192];
     int n = snprintf(cmd, sizeof(cmd), "node '%s'", validator);
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         struct answer a;
         fhir_get(paths[i], platform, NULL, &a);
         cr_assert_eq(a.status, statuses[i], "%s: %s", paths[i], a.text);
@@ -698,4 +724,123 @@ Test(fhir, every_resource_passes_the_fhir_r4_json_schema)
     int st = system(cmd);
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
               "FHIR R4 JSON-schema validation failed (tests/fhir/validate.mjs, output above)");
+}
+
+/* Another integrator's search: no practitioner, pages of _count Slots
+ * linked by next; the pages together are the whole answer, each Slot once,
+ * in start order, with the same total on every page. */
+Test(fhir, a_generic_search_comes_in_pages_that_add_up)
+{
+    const char *validator = getenv("SNP_FHIR_VALIDATOR");
+    json_int_t ids[7];
+    for (int i = 0; i < 7; i++)
+        ids[i] = fix_publish_one(&f, i % 2 ? FIX_GP2 : FIX_GP1, i % 2 ? f.site_gp2 : f.site_gp1,
+                                 60 + 20 * i, "office", "[\"sas\"]", 0);
+    /* Not open to the SAS: never in the answer. */
+    fix_publish_one(&f, FIX_GP1, f.site_gp1, 75, "office", "[\"pharmacy\"]", 0);
+    char ge[40], le[40], path[1024];
+    instant(-60, ge, sizeof(ge));
+    instant(3 * 24 * 60, le, sizeof(le));
+    snprintf(path, sizeof(path), "/fhir/Slot?start=ge%s&start=le%s&status=free&_count=3", ge, le);
+    json_int_t seen[16];
+    size_t nseen = 0;
+    int pages = 0;
+    while (path[0]) {
+        struct answer a;
+        fhir_get(path, platform, NULL, &a);
+        cr_assert_eq(a.status, 200, "%s: %s", path, a.text);
+        pages++;
+        cr_expect_eq(json_integer_value(json_object_get(a.json, "total")), 7, "page %d", pages);
+        size_t k;
+        json_t *e;
+        json_array_foreach (json_object_get(a.json, "entry"), k, e) {
+            const char *id = fix_json_str(e, "resource.id");
+            cr_assert(id && nseen < 16);
+            seen[nseen++] = atoll(id);
+        }
+        path[0] = '\0';
+        json_t *links = json_object_get(a.json, "link");
+        json_array_foreach (links, k, e) {
+            const char *rel = json_string_value(json_object_get(e, "relation"));
+            const char *url = json_string_value(json_object_get(e, "url"));
+            if (rel && strcmp(rel, "next") == 0) {
+                cr_assert(url && strncmp(url, PUBLIC_URL, strlen(PUBLIC_URL)) == 0, "%s", url);
+                snprintf(path, sizeof(path), "%s", url + strlen(PUBLIC_URL));
+            }
+        }
+        answer_free(&a);
+        cr_assert_leq(pages, 5, "the pages do not end");
+    }
+    cr_expect_eq(pages, 3, "7 slots in pages of 3");
+    cr_assert_eq(nseen, 7);
+    for (size_t i = 0; i < 7; i++)
+        cr_expect_eq(seen[i], ids[i], "slot %zu of the pages is %lld, %lld expected", i,
+                     (long long)seen[i], (long long)ids[i]);
+    /* Without _count, a generic search answers a page of 200. */
+    snprintf(path, sizeof(path), "/fhir/Slot?start=ge%s&start=le%s&status=free", ge, le);
+    struct answer a;
+    fhir_get(path, platform, NULL, &a);
+    cr_expect_eq(a.status, 200);
+    cr_expect_eq(json_array_size(json_object_get(a.json, "entry")), 7);
+    answer_free(&a);
+    (void)validator;
+}
+
+/* Reads of each resource an answer references, for the platform of the
+ * territory only; what is not exposed is not found. */
+Test(fhir, each_referenced_resource_can_be_read)
+{
+    json_int_t sas = fix_publish_one(&f, FIX_GP1, f.site_gp1, 90, "office", "[\"sas\"]", 0);
+    json_int_t hidden = fix_publish_one(&f, FIX_GP2, f.site_gp2, 90, "office", "[\"pharmacy\"]", 0);
+    char path[256], pair[48];
+    snprintf(pair, sizeof(pair), "%s-%lld", FIX_GP1, (long long)f.site_gp1);
+    struct {
+        char path[128];
+        const char *type;
+        int status;
+    } reads[] = {
+        {"", "Slot", 200},
+        {"", "Schedule", 200},
+        {"", "PractitionerRole", 200},
+        {"/fhir/Practitioner/" FIX_GP1, "Practitioner", 200},
+        {"/fhir/HealthcareService/" FIX_TERRITORY, "HealthcareService", 200},
+        {"/fhir/Organization/" FIX_TERRITORY, "Organization", 200},
+        {"", "OperationOutcome", 404},
+        {"/fhir/Slot/999999", "OperationOutcome", 404},
+        {"/fhir/Schedule/" FIX_GP1 "-999999", "OperationOutcome", 404},
+        {"/fhir/Organization/test-other", "OperationOutcome", 404},
+        {"/fhir/Slot/12/x", "OperationOutcome", 404},
+    };
+    snprintf(reads[0].path, sizeof(reads[0].path), "/fhir/Slot/%lld", (long long)sas);
+    snprintf(reads[1].path, sizeof(reads[1].path), "/fhir/Schedule/%s", pair);
+    snprintf(reads[2].path, sizeof(reads[2].path), "/fhir/PractitionerRole/%s", pair);
+    snprintf(reads[6].path, sizeof(reads[6].path), "/fhir/Slot/%lld", (long long)hidden);
+    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+        struct answer a;
+        fhir_get(reads[i].path, platform, NULL, &a);
+        cr_expect_eq(a.status, reads[i].status, "%s: %d %s", reads[i].path, a.status, a.text);
+        expect_str(a.json, "resourceType", reads[i].type, reads[i].path);
+        answer_free(&a);
+    }
+    /* The Slot read is the Slot of the search, member for member. */
+    const char *rp[] = {FIX_GP1};
+    char *q = cpts_query(rp, 1);
+    struct answer s, r;
+    fhir_get(q, platform, NULL, &s);
+    snprintf(path, sizeof(path), "/fhir/Slot/%lld", (long long)sas);
+    fhir_get(path, platform, NULL, &r);
+    cr_assert_eq(s.status, 200);
+    cr_expect(json_equal(fix_json_at(s.json, "entry.0.resource"), r.json),
+              "the read and the search differ: %s", r.text);
+    answer_free(&s);
+    answer_free(&r);
+    free(q);
+    /* Another territory's platform, and another role, read nothing here. */
+    struct answer a;
+    fhir_get(path, other_platform, NULL, &a);
+    cr_expect_eq(a.status, 404, "%s", a.text);
+    answer_free(&a);
+    fhir_get(path, f.token[FIX_SAS], NULL, &a);
+    cr_expect_eq(a.status, 403, "%s", a.text);
+    answer_free(&a);
 }

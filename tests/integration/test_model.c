@@ -1,11 +1,14 @@
 /* A randomized, model-based test of the dispatcher's invariants
  * (docs/dispatch.md "Invariants") across two snpd processes on one database.
  *
- * Random sequences of publish, withdraw, create, accept (the held slot or
- * any free one), decline, cancel, a practitioner's cancellation and hold
- * expiry are sent over HTTP to either process, by three requester
- * organisations and two practitioners.  Each organisation and practitioner
- * watches its topic on both processes (WebSocket).  After every few
+ * Random sequences of publish (at the practitioners' practices, and slots
+ * of the CSNP published by the coordinator with nobody on duty), withdraw,
+ * create, accept (the held slot or any free one), decline, cancel, a
+ * practitioner's cancellation, hold expiry and the naming (or removal) of
+ * the practitioner on duty for a CSNP shift are sent over HTTP to either
+ * process, by three requester organisations, two practitioners and the
+ * coordinator.  Each organisation and practitioner, and the CSNP's
+ * reception, watches its topic on both processes (WebSocket).  After every few
  * operations the test waits for a quiet point and checks, against its own
  * reference model and the database:
  *
@@ -15,12 +18,18 @@
  *   - an alternative is booked only when eligible, refused only when not;
  *   - every acknowledged booking, withdrawal and cancellation is in the
  *     database as acknowledged;
- *   - both processes' memories (slot.list) equal the database;
+ *   - both processes' memories (slot.list) equal the database, the
+ *     practitioner of each slot included;
+ *   - every live slot of a CSNP shift, and its booking, is the shift's
+ *     practitioner on duty's (or nobody's while it is unfilled);
  *   - every offer made after a request's creation was pushed exactly once
  *     to each subscriber of its organisation, on both processes; every
  *     expiry likewise; each subscriber's last request.updated agrees with
  *     the database; each booking and cancellation reached each subscriber
- *     of its practitioner exactly once.
+ *     of its practitioner exactly once (a booking of a CSNP shift reached
+ *     the practitioner on duty, and no other, as booking.created), and
+ *     each booking and cancellation at the CSNP reached each subscriber of
+ *     its reception exactly once.
  *
  * The suite runs a fixed seed set.  For longer runs with random seeds:
  *   SNP_MODEL_MINUTES=30 ./deploy/test.sh -- -R test_model -V   (up to 55)
@@ -135,6 +144,8 @@ struct subscriber {
 
 static struct subscriber req_sub[NORGS][2];
 static struct subscriber gp_sub[2][2];
+static struct subscriber desk_sub[2]; /* the CSNP's reception */
+static char reception[64];            /* its token's secret */
 
 /* What the test knows for sure, from acknowledged answers. */
 static struct {
@@ -148,9 +159,9 @@ static struct {
     long counts[10];
 } m;
 
-static const char *const op_names[10] = {"publish",  "withdraw",  "create",   "accept",
-                                         "alternative", "decline", "cancel", "gp_cancel",
-                                         "expire",   "(spare)"};
+static const char *const op_names[10] = {"publish",     "withdraw", "create", "accept",
+                                         "alternative", "decline",  "cancel", "gp_cancel",
+                                         "expire",      "assign"};
 
 static void violation(const char *fmt, ...)
 {
@@ -185,11 +196,11 @@ static json_int_t num(json_t *o, const char *k)
     return json_integer_value(json_object_get(o, k));
 }
 
-static void open_subscriber(struct subscriber *s, int process, enum fix_role role,
+static void open_subscriber(struct subscriber *s, int process, const char *secret,
                             const char *topic)
 {
     char err[200], data[64];
-    s->ws = snpclient_ws_open(clients[process], NULL, f.token[role], 5000, err, sizeof(err));
+    s->ws = snpclient_ws_open(clients[process], NULL, secret, 5000, err, sizeof(err));
     cr_assert_not_null(s->ws, "WebSocket: %s", err);
     snprintf(data, sizeof(data), "{\"topics\": [\"%s\"]}", topic);
     char *resp = NULL;
@@ -257,15 +268,21 @@ static void op_publish(void)
         json_array_append_new(slots, json_pack("{s:s, s:i}", "start",
                                                iso_in_minutes(30 + rnd(1380), buf),
                                                "duration_min", 15));
+    /* One publication in four: slots of the CSNP, by the coordinator, for
+     * whoever is on duty. */
+    bool csnp = rnd(4) == 0;
     json_t *body = json_pack("{s:I, s:s, s:o, s:o}", "site_id",
-                             (json_int_t)(gp == 0 ? f.site_gp1 : f.site_gp2), "mode", "office",
-                             "audiences", aud, "slots", slots);
+                             (json_int_t)(csnp      ? f.site_csnp
+                                          : gp == 0 ? f.site_gp1
+                                                    : f.site_gp2),
+                             "mode", "office", "audiences", aud, "slots", slots);
     if (rnd(4) == 0)
         json_object_set_new(body, "restrictions",
                             rnd(2) ? json_pack("{s:i}", "max_age_years", 15 + rnd(40))
                                    : json_pack("{s:i}", "min_age_years", 18 + rnd(50)));
     int st;
-    json_t *r = call(any_port(), "POST", "/api/v1/slots", gp_role[gp], body, &st);
+    json_t *r =
+        call(any_port(), "POST", "/api/v1/slots", csnp ? FIX_COORDINATOR : gp_role[gp], body, &st);
     if (st != 201)
         violation("publish answered %d", st);
     json_decref(r);
@@ -291,15 +308,19 @@ static int64_t val(PGresult *res, int row, int col)
 static void op_withdraw(void)
 {
     int row;
-    PGresult *res = pick("SELECT id, rpps FROM slot WHERE status = 'free' ORDER BY id", &row);
+    PGresult *res = pick("SELECT id, coalesce(rpps, ''), shift_id IS NOT NULL FROM slot"
+                         " WHERE status = 'free' ORDER BY id",
+                         &row);
     if (!res)
         return;
     int gp = strcmp(PQgetvalue(res, row, 1), FIX_GP1) == 0 ? 0 : 1;
+    bool csnp = strcmp(PQgetvalue(res, row, 2), "t") == 0;
     int64_t id = val(res, row, 0);
     PQclear(res);
     int st;
-    json_t *r = call(any_port(), "POST", "/api/v1/slots/withdraw", gp_role[gp],
-                     json_pack("{s:[I]}", "slot_ids", (json_int_t)id), &st);
+    json_t *r =
+        call(any_port(), "POST", "/api/v1/slots/withdraw", csnp ? FIX_COORDINATOR : gp_role[gp],
+             json_pack("{s:[I]}", "slot_ids", (json_int_t)id), &st);
     if (st == 200)
         ids_add(&m.withdrawn, id);
     else if (st != 409)
@@ -536,12 +557,37 @@ static void op_expire(void)
         PQclear(pgtest_exec(&f.pg, "SELECT count(*) FROM snp_housekeeping('test')"));
 }
 
+/* The coordinator names GP1 or GP2 on duty for a CSNP shift, with a
+ * status, or frees it.  A practitioner with a slot of their own at the CSNP
+ * at the same time would be a conflict; here they publish only at their
+ * practices, so every assignment is answered 200. */
+static void op_assign(void)
+{
+    int row;
+    PGresult *res = pick("SELECT id FROM shift ORDER BY id", &row);
+    if (!res)
+        return;
+    int64_t shift = val(res, row, 0);
+    PQclear(res);
+    static const char *const statuses[] = {"independent", "locum", "retired", "resident"};
+    int who = rnd(3);
+    json_t *body = who == 2 ? json_object()
+                            : json_pack("{s:s, s:s}", "rpps", who == 0 ? FIX_GP1 : FIX_GP2,
+                                        "duty_status", statuses[rnd(4)]);
+    char path[64];
+    snprintf(path, sizeof(path), "/api/v1/shifts/%lld/assign", (long long)shift);
+    int st;
+    json_decref(call(any_port(), "POST", path, FIX_COORDINATOR, body, &st));
+    if (st != 200)
+        violation("shift.assign of shift %lld answered %d", (long long)shift, st);
+}
+
 static void run_one(void)
 {
-    static void (*const ops[])(void) = {op_publish,     op_withdraw, op_create,
-                                       op_accept,      op_alternative, op_decline,
-                                       op_cancel,      op_gp_cancel, op_expire};
-    static const int weight[] = {14, 3, 30, 14, 6, 8, 8, 4, 6};
+    static void (*const ops[])(void) = {op_publish,     op_withdraw, op_create, op_accept,
+                                        op_alternative, op_decline,  op_cancel, op_gp_cancel,
+                                        op_expire,      op_assign};
+    static const int weight[] = {14, 3, 30, 14, 6, 8, 8, 4, 6, 6};
     int total = 0;
     for (size_t i = 0; i < sizeof(weight) / sizeof(weight[0]); i++)
         total += weight[i];
@@ -596,21 +642,25 @@ static bool memory_matches(int p, char *detail, size_t n)
 {
     int st;
     json_t *r = call(ports[p], "GET", "/api/v1/slots?limit=1000", FIX_COORDINATOR, NULL, &st);
-    PGresult *db = pgtest_exec(&f.pg, "SELECT id, status FROM slot WHERE status IN"
-                                      " ('free', 'held', 'booked') AND starts_at >= now()"
-                                      " ORDER BY starts_at, id");
+    PGresult *db = pgtest_exec(&f.pg, "SELECT id, status, coalesce(rpps, '') FROM slot"
+                                      " WHERE status IN ('free', 'held', 'booked')"
+                                      " AND starts_at >= now() ORDER BY starts_at, id");
     json_t *list = json_object_get(r, "slots");
     bool same = st == 200 && (int)json_array_size(list) == PQntuples(db);
     for (int i = 0; same && i < PQntuples(db); i++) {
         json_t *s = json_array_get(list, (size_t)i);
+        const char *rpps = fix_json_str(s, "practitioner.rpps");
         same = num(s, "slot_id") == val(db, i, 0) &&
-               strcmp(json_string_value(json_object_get(s, "status")), PQgetvalue(db, i, 1)) == 0;
+               strcmp(json_string_value(json_object_get(s, "status")), PQgetvalue(db, i, 1)) == 0 &&
+               strcmp(rpps ? rpps : "", PQgetvalue(db, i, 2)) == 0;
         if (!same)
             mismatched_slot = num(s, "slot_id");
         if (!same)
-            snprintf(detail, n, "process %d: slot %lld %s in memory, %s %s in the database", p + 1,
-                     (long long)num(s, "slot_id"), json_string_value(json_object_get(s, "status")),
-                     PQgetvalue(db, i, 0), PQgetvalue(db, i, 1));
+            snprintf(detail, n,
+                     "process %d: slot %lld %s of '%s' in memory, %s %s of '%s' in the database",
+                     p + 1, (long long)num(s, "slot_id"),
+                     json_string_value(json_object_get(s, "status")), rpps ? rpps : "",
+                     PQgetvalue(db, i, 0), PQgetvalue(db, i, 1), PQgetvalue(db, i, 2));
     }
     if (!same && !detail[0]) {
         /* Name the first slot one side has and the other has not. */
@@ -674,6 +724,16 @@ static void check_database(void)
     if (pgtest_long(&f.pg, "SELECT count(*) FROM booking b JOIN slot s ON s.id = b.slot_id"
                            " WHERE b.status = 'booked' AND s.status <> 'booked'") != 0)
         violation("a live booking points to a slot that is not booked");
+    /* The CSNP: every live slot and booking is the practitioner on duty's
+     * (nobody's while the shift is unfilled); no outcome is reported here. */
+    if (pgtest_long(&f.pg, "SELECT count(*) FROM slot s JOIN shift h ON h.id = s.shift_id"
+                           " WHERE s.status IN ('free', 'held', 'booked')"
+                           " AND s.rpps IS DISTINCT FROM h.rpps") != 0)
+        violation("a live slot of a CSNP shift is not the practitioner on duty's");
+    if (pgtest_long(&f.pg, "SELECT count(*) FROM booking b JOIN slot s ON s.id = b.slot_id"
+                           " JOIN shift h ON h.id = s.shift_id WHERE b.status = 'booked'"
+                           " AND b.rpps IS DISTINCT FROM h.rpps") != 0)
+        violation("a live booking of a CSNP shift is not the practitioner on duty's");
     char sql[160];
     for (size_t i = 0; i < m.bookings.n; i++) {
         bool cancelled = ids_has(&m.bookings_cancelled, m.bookings.v[i]);
@@ -767,6 +827,69 @@ static void check_event_pushes(int org, const char *event, const char *sql)
     PQclear(res);
 }
 
+/* Counts the booking.created (*nc) and booking.cancelled (*nx) pushes of
+ * booking `b` that `s` received. */
+static void count_booking_pushes(const struct subscriber *s, int64_t b, int *nc, int *nx)
+{
+    *nc = *nx = 0;
+    for (size_t k = 0; k < s->n; k++) {
+        if (s->got[k].booking != b)
+            continue;
+        *nc += strcmp(s->got[k].event, "booking.created") == 0;
+        *nx += strcmp(s->got[k].event, "booking.cancelled") == 0;
+    }
+}
+
+/* The pushes of the CSNP's bookings.  Its reception: each booking created
+ * once and, if cancelled, cancelled once, on both processes.  A GP: each
+ * live booking they are on duty for reached them (its last push to them is
+ * booking.created), and nothing reached them of a booking that was never
+ * theirs (its slot neither published for them, as a shift already assigned
+ * to them does, nor handed to them). */
+static void check_csnp_pushes(void)
+{
+    PGresult *res = pgtest_exec(&f.pg, "SELECT b.id, b.status, coalesce(b.rpps, ''),"
+                                       " b.slot_id FROM booking b JOIN slot s"
+                                       " ON s.id = b.slot_id WHERE s.shift_id IS NOT NULL"
+                                       " ORDER BY b.id");
+    for (int i = 0; i < PQntuples(res); i++) {
+        int64_t b = val(res, i, 0);
+        bool is_cancelled = strcmp(PQgetvalue(res, i, 1), "cancelled") == 0;
+        for (int c = 0; c < 2; c++) {
+            int nc, nx;
+            count_booking_pushes(&desk_sub[c], b, &nc, &nx);
+            if (nc != 1 || nx != (is_cancelled ? 1 : 0))
+                violation("reception, process %d: booking %lld pushed created %d, cancelled %d"
+                          " times",
+                          c + 1, (long long)b, nc, nx);
+        }
+        for (int g = 0; g < 2; g++) {
+            const char *rpps = g == 0 ? FIX_GP1 : FIX_GP2;
+            char sql[300];
+            snprintf(sql, sizeof(sql),
+                     "SELECT count(*) FROM event WHERE slot_id = %s"
+                     " AND kind IN ('slot.published', 'slot.assigned') AND data ->> 'rpps' = '%s'",
+                     PQgetvalue(res, i, 3), rpps);
+            bool ever = strcmp(PQgetvalue(res, i, 2), rpps) == 0 || pgtest_long(&f.pg, sql) > 0;
+            bool on_duty = !is_cancelled && strcmp(PQgetvalue(res, i, 2), rpps) == 0;
+            for (int c = 0; c < 2; c++) {
+                const struct subscriber *s = &gp_sub[g][c];
+                const char *last = NULL;
+                for (size_t k = 0; k < s->n; k++)
+                    if (s->got[k].booking == b)
+                        last = s->got[k].event;
+                if (last && !ever)
+                    violation("GP %d, process %d: %s pushed for booking %lld, never theirs", g + 1,
+                              c + 1, last, (long long)b);
+                if (on_duty && (!last || strcmp(last, "booking.created") != 0))
+                    violation("GP %d, process %d: on duty for booking %lld, last pushed %s", g + 1,
+                              c + 1, (long long)b, last ? last : "nothing");
+            }
+        }
+    }
+    PQclear(res);
+}
+
 static void check_pushes(void)
 {
     for (int org = 0; org < NORGS; org++)
@@ -775,6 +898,8 @@ static void check_pushes(void)
     for (int g = 0; g < 2; g++)
         for (int c = 0; c < 2; c++)
             drain(&gp_sub[g][c], 150);
+    for (int c = 0; c < 2; c++)
+        drain(&desk_sub[c], 150);
     char sql[900];
     for (int org = 0; org < NORGS; org++) {
         /* Offers made after the creation's own transaction (that one is
@@ -814,15 +939,26 @@ static void check_pushes(void)
         }
         PQclear(res);
     }
-    /* Bookings and their cancellations, to each subscriber of the GP. */
+    /* Bookings at the practices and their cancellations, to each subscriber
+     * of the GP (those of the CSNP: check_csnp_pushes). */
+    PGresult *csnp = pgtest_exec(&f.pg, "SELECT b.id FROM booking b JOIN slot s"
+                                        " ON s.id = b.slot_id WHERE s.shift_id IS NOT NULL");
+    struct ids at_csnp = {0};
+    for (int i = 0; i < PQntuples(csnp); i++)
+        ids_add(&at_csnp, val(csnp, i, 0));
+    PQclear(csnp);
     for (int g = 0; g < 2; g++) {
-        snprintf(sql, sizeof(sql), "SELECT id, status FROM booking WHERE rpps = '%s'",
+        snprintf(sql, sizeof(sql),
+                 "SELECT b.id, b.status FROM booking b JOIN slot s ON s.id = b.slot_id"
+                 " WHERE b.rpps = '%s' AND s.shift_id IS NULL",
                  g == 0 ? FIX_GP1 : FIX_GP2);
         PGresult *res = pgtest_exec(&f.pg, sql);
         for (int c = 0; c < 2; c++) {
             const struct subscriber *s = &gp_sub[g][c];
             size_t created = 0, cancelled = 0;
             for (size_t k = 0; k < s->n; k++) {
+                if (ids_has(&at_csnp, s->got[k].booking))
+                    continue;
                 created += strcmp(s->got[k].event, "booking.created") == 0;
                 cancelled += strcmp(s->got[k].event, "booking.cancelled") == 0;
             }
@@ -831,13 +967,8 @@ static void check_pushes(void)
                 int64_t b = val(res, i, 0);
                 bool is_cancelled = strcmp(PQgetvalue(res, i, 1), "cancelled") == 0;
                 want_cancelled += is_cancelled;
-                int nc = 0, nx = 0;
-                for (size_t k = 0; k < s->n; k++) {
-                    if (s->got[k].booking != b)
-                        continue;
-                    nc += strcmp(s->got[k].event, "booking.created") == 0;
-                    nx += strcmp(s->got[k].event, "booking.cancelled") == 0;
-                }
+                int nc, nx;
+                count_booking_pushes(s, b, &nc, &nx);
                 if (nc != 1 || nx != (is_cancelled ? 1 : 0))
                     violation("GP %d, process %d: booking %lld pushed created %d, cancelled %d"
                               " times",
@@ -850,6 +981,8 @@ static void check_pushes(void)
         }
         PQclear(res);
     }
+    free(at_csnp.v);
+    check_csnp_pushes();
 }
 
 /* --- the run ---------------------------------------------------------------------- */
@@ -872,11 +1005,22 @@ static void start_processes(void)
                  FIX_TERRITORY, kinds[o]);
         org_id[o] = pgtest_long(&f.pg, sql);
         for (int p = 0; p < 2; p++)
-            open_subscriber(&req_sub[o][p], p, org_role[o], "requests");
+            open_subscriber(&req_sub[o][p], p, f.token[org_role[o]], "requests");
     }
     for (int g = 0; g < 2; g++)
         for (int p = 0; p < 2; p++)
-            open_subscriber(&gp_sub[g][p], p, gp_role[g], "bookings");
+            open_subscriber(&gp_sub[g][p], p, f.token[gp_role[g]], "bookings");
+    /* The CSNP's reception, a token made through the protocol. */
+    char body[96];
+    snprintf(body, sizeof(body), "{\"role\": \"reception\", \"site_id\": %lld}",
+             (long long)f.site_csnp);
+    int st;
+    json_t *r = fix_api(&f, "POST", "/api/v1/tokens", FIX_COORDINATOR, body, &st);
+    cr_assert_eq(st, 201, "reception token: %d", st);
+    snprintf(reception, sizeof(reception), "%s", json_string_value(json_object_get(r, "secret")));
+    json_decref(r);
+    for (int p = 0; p < 2; p++)
+        open_subscriber(&desk_sub[p], p, reception, "bookings");
 }
 
 static void run_seed(uint64_t seed, int ops)
@@ -936,12 +1080,17 @@ Test(model, two_processes_random_operations)
             " %ld violations\n",
             nseeds, seeds_run + 1, m.ops, m.quiet_points, took / 60, m.violations);
     fprintf(stderr, "[model] operations:");
-    for (int i = 0; i < 9; i++)
+    for (int i = 0; i < 10; i++)
         fprintf(stderr, " %s %ld", op_names[i], m.counts[i]);
     fprintf(stderr, "; bookings %ld, offers %ld, expiries %ld\n",
             pgtest_long(&f.pg, "SELECT count(*) FROM booking"),
             pgtest_long(&f.pg, "SELECT count(*) FROM event WHERE kind = 'offer.made'"),
             pgtest_long(&f.pg, "SELECT count(*) FROM event WHERE kind = 'offer.expired'"));
+    fprintf(stderr, "[model] CSNP: %ld shifts, %ld bookings, %ld slots handed over\n",
+            pgtest_long(&f.pg, "SELECT count(*) FROM shift"),
+            pgtest_long(&f.pg, "SELECT count(*) FROM booking b JOIN slot s ON s.id = b.slot_id"
+                               " WHERE s.shift_id IS NOT NULL"),
+            pgtest_long(&f.pg, "SELECT count(*) FROM event WHERE kind = 'slot.assigned'"));
     cr_assert_eq(m.violations, 0, "%ld violations (see [model] VIOLATION lines)", m.violations);
     for (int o = 0; o < NORGS; o++)
         for (int p = 0; p < 2; p++)
@@ -949,6 +1098,8 @@ Test(model, two_processes_random_operations)
     for (int g = 0; g < 2; g++)
         for (int p = 0; p < 2; p++)
             snpclient_ws_close(gp_sub[g][p].ws);
+    for (int p = 0; p < 2; p++)
+        snpclient_ws_close(desk_sub[p].ws);
     /* Both processes end cleanly (under the sanitizers: no memory error). */
     cr_assert_eq(snpd_proc_stop(&second, SIGTERM, 15000), 0, "the second process did not end"
                                                              " cleanly");
