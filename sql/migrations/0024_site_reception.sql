@@ -111,7 +111,9 @@ END $$;
 -- The bookings of p_territory by slot start, of practitioner p_rpps or on
 -- the slots of site p_site (whichever is given), for p_actor of role p_role:
 -- the identity shown (and its read audited under that role) for live
--- bookings only.  snp_booking_list (a gp's, 0013) now calls it; a reception's
+-- bookings only.  A reception welcomes the patient and needs no more: the
+-- requester's free text on the motif and the practitioner's note on the
+-- outcome are left out of its view, and out of its audited fields.  snp_booking_list (a gp's, 0013) now calls it; a reception's
 -- list is snp_site_booking_list.
 CREATE FUNCTION snp_bookings_shown(p_territory text, p_rpps text, p_site bigint,
                                    p_statuses text[], p_from timestamptz, p_to timestamptz,
@@ -132,10 +134,14 @@ BEGIN
            AND EXISTS (SELECT 1 FROM patient_identity WHERE request_id = b.request_id) THEN
             INSERT INTO audit (actor, role, action, request_id, fields)
             VALUES (p_actor, p_role, 'patient.read', b.request_id,
-                    ARRAY['display_name', 'initials', 'birth_date', 'phone', 'motif_text',
-                          'outcome_note']);
+                    CASE WHEN p_role = 'reception'
+                         THEN ARRAY['display_name', 'initials', 'birth_date', 'phone']
+                         ELSE ARRAY['display_name', 'initials', 'birth_date', 'phone',
+                                    'motif_text', 'outcome_note'] END);
         END IF;
-        RETURN NEXT snp_booking_view(b, true);
+        RETURN NEXT CASE WHEN p_role = 'reception'
+                         THEN snp_booking_view(b, true) #- '{motif,text}' #- '{outcome,note}'
+                         ELSE snp_booking_view(b, true) END;
     END LOOP;
 END $$;
 

@@ -454,9 +454,12 @@ Test(rota, the_reception_of_the_csnp_sees_its_bookings_before_anyone_is_on_duty)
     for (int i = 0; i < 2; i++) {
         char ref[16];
         snprintf(ref, sizeof(ref), "desk-%d", i);
-        char *req = fix_request_body(ref, "48h");
-        r = fix_api(&f, "POST", "/api/v1/requests", FIX_PHARMACY, req, &st);
-        free(req);
+        char *text = fix_request_body(ref, "48h");
+        json_t *req = json_loads(text, 0, NULL);
+        free(text);
+        json_object_set_new(json_object_get(req, "motif"), "text",
+                            json_string("Angine, test positif"));
+        r = fix_api_json(&f, "POST", "/api/v1/requests", FIX_PHARMACY, req, &st);
         cr_assert_eq(st, 201, "%d", st);
         json_int_t request = num(r, "request_id");
         /* The first takes the shift's first slot, the second GP1's. */
@@ -486,9 +489,12 @@ Test(rota, the_reception_of_the_csnp_sees_its_bookings_before_anyone_is_on_duty)
     cr_assert_eq(json_array_size(json_object_get(r, "bookings")), 1);
     cr_expect_eq(num(r, "bookings.0.booking_id"), booked[0]);
     cr_expect_not_null(fix_json_at(r, "bookings.0.patient"));
+    cr_expect_null(fix_json_at(r, "bookings.0.motif.text"),
+                   "the reception reads the requester's free text");
+    cr_expect_str_eq(fix_json_str(r, "bookings.0.motif.code"), "ent");
     json_decref(r);
     cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'patient.read'"
-                                    " AND role = 'reception'"),
+                                    " AND role = 'reception' AND NOT 'motif_text' = ANY (fields)"),
                  1);
     /* Its site's shifts; it cannot name anyone. */
     char path[128];
@@ -515,6 +521,11 @@ Test(rota, the_reception_of_the_csnp_sees_its_bookings_before_anyone_is_on_duty)
     push = wait_push(desk, "booking.created", 1500);
     cr_expect_null(push, "the hand-over reached the reception as a new booking");
     json_decref(push);
+    /* The practitioner on duty reads the motif in full. */
+    r = fix_api(&f, "GET", "/api/v1/bookings", FIX_GP_2, NULL, &st);
+    cr_assert_eq(st, 200);
+    cr_expect_str_eq(fix_json_str(r, "bookings.0.motif.text"), "Angine, test positif");
+    json_decref(r);
     snpclient_ws_close(desk);
     snpclient_free(cl);
 }
