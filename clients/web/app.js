@@ -28,6 +28,8 @@ export const LABELS = {
     desk: 'Accueil de la CPTS',
     coordinator: 'Coordination de la CPTS',
     admin: 'Administration du service',
+    platform: 'Plateforme numérique SAS',
+    reception: 'Accueil d’un lieu de soins',
   },
   mode: { office: 'Au cabinet', home: 'À domicile', teleconsultation: 'Téléconsultation' },
   audience: {
@@ -749,6 +751,7 @@ export const PAGES = {
     ['sas.html', 'Disponibilités du territoire']],
   admin: [['coordinator.html', 'Réglages, indicateurs et jetons d’accès du territoire'],
     ['sas.html', 'Disponibilités du territoire']],
+  reception: [['reception.html', 'Patients attendus et médecins de garde du lieu']],
 };
 
 export function signOut() {
@@ -822,6 +825,7 @@ export async function startPage(roles) {
     fill(who, label('role', session.role),
       session.organisation_name ? ` · ${session.organisation_name}` : '',
       session.rpps ? ` · RPPS ${session.rpps}` : '',
+      session.site_name ? ` · ${session.site_name}` : '',
       ` · ${territoryName || session.territory_id}`);
   };
   showWho();

@@ -8,6 +8,8 @@
 --   * every slot published at a CSNP belongs to the shift of its site, local
 --     day and half-day (created on first use by a trigger, whatever the way
 --     the slots were published: a shift, a pattern or a list);
+--   * a practitioner who publishes under their own name on a shift nobody
+--     holds is on duty (as an independent GP); otherwise
 --   * a coordinator assigns the shift to a practitioner of the territory with
 --     their duty status (independent GP, locum, retired GP, resident): the
 --     shift's live slots and their bookings not yet reported become the
@@ -52,7 +54,9 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- Puts each slot of a CSNP in its shift; an assigned shift gives the slot
--- its practitioner when the publisher named none.
+-- its practitioner when the publisher named none, and a slot published for
+-- a practitioner makes them the practitioner on duty of a shift nobody
+-- holds (unless slots published for nobody wait there).
 CREATE FUNCTION snp_slot_shift() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     v_tz text;
@@ -80,6 +84,18 @@ BEGIN
     NEW.shift_id := h.id;
     IF NEW.rpps IS NULL THEN
         NEW.rpps := h.rpps;
+    ELSIF h.rpps IS NULL AND NOT EXISTS (
+        SELECT 1 FROM slot s
+         WHERE s.shift_id = h.id AND s.rpps IS NULL AND s.status IN ('free', 'held', 'booked')) THEN
+        -- A practitioner publishing under their own name on a shift nobody
+        -- holds yet is on duty: the shift is theirs, as an independent GP
+        -- until the coordinator says otherwise.  (Slots already published
+        -- for nobody would have to be handed over: then only the
+        -- coordinator names someone.)
+        UPDATE shift
+           SET rpps = NEW.rpps, duty_status = 'independent', assigned_at = now(),
+               assigned_by = NEW.published_by
+         WHERE id = h.id;
     END IF;
     RETURN NEW;
 END $$;
@@ -279,3 +295,13 @@ UPDATE slot s SET shift_id = h.id
  WHERE h.site_id = s.site_id AND s.shift_id IS NULL
    AND h.day = (s.starts_at AT TIME ZONE snp_tz(s.territory_id))::date
    AND h.half_day = snp_half_day(s.starts_at, snp_tz(s.territory_id));
+-- A shift whose live slots were all published for one practitioner is
+-- theirs, as the trigger would have made it.
+UPDATE shift h
+   SET rpps = x.rpps, duty_status = 'independent', assigned_at = now(),
+       assigned_by = 'migration 0022'
+  FROM (SELECT s.shift_id, min(s.rpps) AS rpps FROM slot s
+         WHERE s.shift_id IS NOT NULL AND s.status IN ('free', 'held', 'booked')
+         GROUP BY s.shift_id
+        HAVING count(*) FILTER (WHERE s.rpps IS NULL) = 0 AND count(DISTINCT s.rpps) = 1) x
+ WHERE h.id = x.shift_id AND h.rpps IS NULL;

@@ -140,6 +140,19 @@ static void tomorrow_at(const char *hhmm, char out[32])
     PQclear(q);
 }
 
+/* Publishes, as `as`, one slot of `duration` minutes at the CSNP tomorrow at
+ * local time `hhmm`, open to pharmacies; returns the answer, *st its status. */
+static json_t *publish_at_csnp(enum fix_role as, const char *hhmm, int duration, int *st)
+{
+    char start[32], body[256];
+    tomorrow_at(hhmm, start);
+    snprintf(body, sizeof(body),
+             "{\"site_id\": %lld, \"mode\": \"office\", \"audiences\": [\"pharmacy\"],"
+             " \"slots\": [{\"start\": \"%s\", \"duration_min\": %d}]}",
+             (long long)f.site_csnp, start, duration);
+    return fix_api(&f, "POST", "/api/v1/slots", as, body, st);
+}
+
 Test(rota, the_booking_of_an_unfilled_shift_reaches_the_practitioner_named_on_duty)
 {
     json_int_t nslots = publish_shift();
@@ -258,14 +271,7 @@ Test(rota, the_booking_of_an_unfilled_shift_reaches_the_practitioner_named_on_du
     json_decref(list);
 
     /* A slot published later in the shift is GP2's at once. */
-    char start[32];
-    tomorrow_at("11:45", start);
-    char one[256];
-    snprintf(one, sizeof(one),
-             "{\"site_id\": %lld, \"mode\": \"office\", \"audiences\": [\"pharmacy\"],"
-             " \"slots\": [{\"start\": \"%s\", \"duration_min\": 15}]}",
-             (long long)f.site_csnp, start);
-    r = call(f.snpd.port, "slot.publish", "POST", "/api/v1/slots", FIX_COORDINATOR, one, &st);
+    r = publish_at_csnp(FIX_COORDINATOR, "11:45", 15, &st);
     cr_assert_eq(st, 201, "%d", st);
     cr_assert_eq(num(r, "count"), 1);
     char sid[24];
@@ -346,13 +352,7 @@ Test(rota, what_an_assignment_refuses_and_what_freeing_gives_back)
      * them the shift would give them two slots at once. */
     int64_t own = 0;
     {
-        char body[256], start[32];
-        tomorrow_at("09:00", start);
-        snprintf(body, sizeof(body),
-                 "{\"site_id\": %lld, \"mode\": \"office\", \"audiences\": [\"pharmacy\"],"
-                 " \"slots\": [{\"start\": \"%s\", \"duration_min\": 20}]}",
-                 (long long)f.site_csnp, start);
-        r = fix_api(&f, "POST", "/api/v1/slots", FIX_GP_1, body, &st);
+        r = publish_at_csnp(FIX_GP_1, "09:00", 20, &st);
         cr_assert_eq(st, 201, "%d", st);
         own = num(r, "slot_ids.0");
         json_decref(r);
@@ -396,6 +396,29 @@ Test(rota, what_an_assignment_refuses_and_what_freeing_gives_back)
     json_decref(list);
     /* Three changes; the repeat changed nothing and is not audited. */
     cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'shift.assign'"), 3);
+}
+
+/* A GP who publishes their own slots at the CSNP on a half-day nobody
+ * holds is on duty for it. */
+Test(rota, publishing_under_ones_own_name_takes_an_empty_shift)
+{
+    int st;
+    json_t *r = publish_at_csnp(FIX_GP_1, "14:00", 20, &st);
+    cr_assert_eq(st, 201, "%d", st);
+    json_decref(r);
+    json_t *list = shifts(f.snpd.port, FIX_COORDINATOR, "");
+    cr_assert_eq(json_array_size(list), 1);
+    json_t *sh = json_array_get(list, 0);
+    cr_expect_str_eq(fix_json_str(sh, "half_day"), "afternoon");
+    cr_expect_str_eq(fix_json_str(sh, "practitioner.rpps"), FIX_GP1);
+    cr_expect_str_eq(fix_json_str(sh, "duty_status"), "independent");
+    json_decref(list);
+    /* The coordinator's morning shift, published for nobody, stays unfilled. */
+    publish_shift();
+    list = shifts(f.snpd.port, FIX_COORDINATOR, "&unfilled=true");
+    cr_expect_eq(json_array_size(list), 1);
+    cr_expect_str_eq(fix_json_str(json_array_get(list, 0), "half_day"), "morning");
+    json_decref(list);
 }
 
 /* A reception token of the CSNP: created by the coordinator, it sees the

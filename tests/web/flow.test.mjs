@@ -749,6 +749,71 @@ test('coordinator: creates a pharmacy token, sees its secret once, revokes it (k
   await page.context().close();
 });
 
+// Tomorrow's date in Paris, YYYY-MM-DD.
+const parisTomorrowDay = () => new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Paris' })
+  .format(new Date(Date.now() + 86400e3));
+
+// Tomorrow at HH:MM in Paris, as an instant (the offset found, not assumed).
+function parisTomorrow(hhmm) {
+  const day = parisTomorrowDay();
+  const guess = new Date(`${day}T${hhmm}:00Z`);
+  const local = new Intl.DateTimeFormat('en-GB', {
+    timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  }).format(guess);
+  const offsetHours = Number(local.slice(0, 2)) - Number(hhmm.slice(0, 2));
+  return iso(guess.getTime() - offsetHours * 3600e3);
+}
+
+test('reception: the CSNP’s patients arrive live, before and after a doctor is named on duty', async () => {
+  const territory = await api('coordinator', 'GET', '/territory');
+  const csnp = territory.sites.find((s) => s.kind === 'csnp');
+  assert.ok(csnp, 'the demo territory has a CSNP');
+  const page = await newPage(browser, DESKTOP, 'reception');
+  await signIn(page, 'reception', 'reception.html');
+  await page.waitForSelector('#title:has-text("Centre de soins non programmés")');
+  // Tomorrow evening at the CSNP: the demo's rota named someone, whom the
+  // coordination frees; then a slot published for nobody, booked by a pharmacy.
+  const start = parisTomorrow('20:00');
+  const day = parisTomorrowDay();
+  const before = await api('coordinator', 'GET', `/shifts?from=${day}&to=${day}&site_id=${csnp.site_id}`);
+  for (const s of before.shifts.filter((x) => x.half_day === 'evening' && x.practitioner)) {
+    await api('coordinator', 'POST', `/shifts/${s.shift_id}/assign`, {});
+  }
+  const published = await api('coordinator', 'POST', '/slots', {
+    site_id: csnp.site_id, mode: 'office', audiences: ['pharmacy'],
+    slots: [{ start, duration_min: 15 }],
+  });
+  const slotId = published.slot_ids[0];
+  const req = await api('pharmacy', 'POST', '/requests', {
+    client_ref: `reception-${Date.now()}`,
+    patient: { display_name: 'Anne Accueil', birth_year: 1962, sex: 'female', phone: '06 11 22 33 44', commune_insee: '35236', has_mt: true },
+    motif: { code: 'ent', text: 'Texte libre que l’accueil ne voit pas' },
+    urgency: '48h',
+  });
+  const booked = await api('pharmacy', 'POST', `/requests/${req.request_id}/accept`, { slot_id: slotId });
+  const item = page.locator(`#arrivals-list li[data-booking="${booked.booking_id}"]`);
+  await item.waitFor();
+  assert.match(await item.textContent(), /Anne Accueil/);
+  assert.match(await item.textContent(), /Médecin de garde pas encore nommé/);
+  assert.doesNotMatch(await page.textContent('main'), /Texte libre/);
+  await page.waitForSelector('#duty-list li.unfilled:has-text("1 patient(s) sans médecin nommé")');
+  await shot(page, 'reception-unfilled-desktop');
+  // The coordination names a GP on duty; the desk sees who will see the patient.
+  const shiftId = Number(await page.getAttribute('#duty-list li.unfilled', 'data-shift'));
+  const { rpps } = await api('gp', 'GET', `/participation?year=${new Date().getFullYear()}`);
+  await api('coordinator', 'POST', `/shifts/${shiftId}/assign`, { rpps, duty_status: 'retired' });
+  await page.click('#refresh');
+  await item.locator('dd:has-text("Dr ")').waitFor();
+  await page.waitForSelector(`#duty-list li[data-shift="${shiftId}"]:not(.unfilled)`);
+  await assertLabelled(page, 'reception.html');
+  await page.setViewportSize(PHONE);
+  await assertNoOverflow(page, 'reception.html');
+  await shot(page, 'reception-on-duty-phone');
+  // Leave the demo as it was: the patient cancels.
+  await api('pharmacy', 'POST', `/requests/${req.request_id}/cancel`, { reason: 'patient_request' });
+  await page.context().close();
+});
+
 test('without a WebSocket a page carries on over HTTP and says it is not live', async () => {
   const page = await newPage(browser, PHONE, 'gp-http', /WebSocket/);
   await signIn(page, 'gp', null);

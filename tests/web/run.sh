@@ -150,7 +150,7 @@ tokens=$tmp/tokens.json
 {
     echo "{"
     first=true
-    for role in gp pharmacy emergency sas professional desk coordinator admin; do
+    for role in gp pharmacy emergency sas professional desk coordinator admin reception; do
         territory=$TERRITORY
         extra=()
         case $role in
@@ -166,6 +166,11 @@ tokens=$tmp/tokens.json
                 ORDER BY territory_id <> '$TERRITORY', id LIMIT 1")
             territory=${row#* }
             extra=(--organisation "${row%% *}")
+            ;;
+        reception)
+            site=$(query "SELECT id FROM site WHERE territory_id = '$TERRITORY' AND kind = 'csnp'
+                ORDER BY id LIMIT 1")
+            extra=(--site "$site")
             ;;
         esac
         secret=$("$SNPD" token create --role "$role" --territory "$territory" "${extra[@]}" \
