@@ -86,6 +86,7 @@ static const struct {
     {"call.record", manage_call_record},
     {"call.list", reads_call_list},
     {"push.list", manage_push_list},
+    {"push.resend", manage_push_resend},
     {"participation.get", participation_get},
     {"participation.attestation", participation_attestation},
     {"participation.precondition.set", participation_precondition_set},

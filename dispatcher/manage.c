@@ -207,17 +207,25 @@ static void on_token_revoked(void *arg, enum db_status st, const PGresult *res)
         d->hooks.token_revoked(d->hooks.ctx, id);
 }
 
-void manage_token_revoke(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                         void *arg)
+/* Runs `query` on the object whose id is member `key` of the request: $1
+ * the caller's territory, $2 its actor, $3 its role, $4 the id; `done`
+ * answers. */
+static void act_on_id(struct dispatch *d, const struct caller *c, json_t *data, const char *key,
+                      enum sql_id query, db_result_cb done, dispatch_cb cb, void *arg)
 {
     struct manage_call *m = call_new(d, c, cb, arg);
     if (!m)
         return;
     char id[24];
-    snprintf(id, sizeof(id), "%lld",
-             (long long)json_integer_value(json_object_get(data, "token_id")));
+    snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(data, key)));
     const char *params[] = {c->territory, c->actor, token_role_name(c->role), id};
-    db_query(d->db, sql_text[SQL_TOKEN_REVOKE_ONE], 4, params, on_token_revoked, m);
+    db_query(d->db, sql_text[query], 4, params, done, m);
+}
+
+void manage_token_revoke(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                         void *arg)
+{
+    act_on_id(d, c, data, "token_id", SQL_TOKEN_REVOKE_ONE, on_token_revoked, cb, arg);
 }
 
 /* --- call.record ------------------------------------------------------------------ */
@@ -264,4 +272,10 @@ void manage_push_list(struct dispatch *d, const struct caller *c, json_t *data, 
                       void *arg)
 {
     list_by_state(d, c, data, SQL_PUSH_LIST, cb, arg);
+}
+
+void manage_push_resend(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                        void *arg)
+{
+    act_on_id(d, c, data, "push_id", SQL_PUSH_RESEND, on_json_answer, cb, arg);
 }

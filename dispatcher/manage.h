@@ -23,6 +23,11 @@ void manage_token_revoke(struct dispatch *d, const struct caller *c, json_t *dat
 void manage_push_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
                       void *arg);
 
+/* push.resend: a dead appointment push and the later changes of its
+ * booking go back to pending (sql/migrations/0025). */
+void manage_push_resend(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                        void *arg);
+
 /* Records a SAS call (call.record): one call to snp_call_record, which
  * checks that the linked request is the caller organisation's in its
  * territory (not_found otherwise, as for a missing one) and writes the

@@ -6,7 +6,8 @@
  *
  * Beyond the sanitizers, the target checks that a refusal explains itself
  * with one of the three issue types, that an accepted search is within its
- * limits, and that the Bundle is JSON whatever bytes the query held.
+ * limits (a generic one, without practitioners, always paged), and that the Bundle is JSON whatever
+ * bytes the query held.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -36,8 +37,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    "issue type %s", code ? code : "(none)");
         return 0;
     }
-    FUZZ_CHECK(q.nidentifiers >= 1 && q.nidentifiers <= FHIR_MAX_PRACTITIONERS,
-               "%zu identifiers accepted", q.nidentifiers);
+    FUZZ_CHECK(q.nidentifiers <= FHIR_MAX_PRACTITIONERS, "%zu identifiers accepted",
+               q.nidentifiers);
+    /* Without identifiers, a generic search: always in pages. */
+    FUZZ_CHECK(q.count <= FHIR_MAX_COUNT && (q.nidentifiers > 0 || q.count >= 1),
+               "a page of %zu slots accepted", q.count);
+    FUZZ_CHECK(!q.has_cursor || q.after_id >= 1, "cursor after slot %lld accepted",
+               (long long)q.after_id);
     FUZZ_CHECK(q.nrpps <= q.nidentifiers && q.ge <= q.le, "an inconsistent search accepted");
     for (size_t i = 0; i < q.nrpps; i++)
         FUZZ_CHECK(strlen(q.rpps[i]) == 11 && strspn(q.rpps[i], "0123456789") == 11,

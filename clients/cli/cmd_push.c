@@ -12,10 +12,13 @@
 
 static const char push_usage[] =
     "usage : snpctl push list [--state pending|dead]\n"
+    "        snpctl push resend N°\n"
     "\n"
     "Les rendez-vous que la plateforme numérique SAS n'a pas encore reçus (rôles\n"
     "coordinator et admin), du plus ancien au plus récent : en attente d'envoi\n"
-    "(pending) ou abandonnés après des refus répétés de la plateforme (dead).\n" CTL_COMMON_HELP;
+    "(pending) ou abandonnés après des refus répétés de la plateforme (dead).\n"
+    "resend : renvoie un envoi abandonné, une fois la cause de ses refus réglée,\n"
+    "  avec les changements suivants du même rendez-vous, dans l'ordre.\n" CTL_COMMON_HELP;
 
 enum { OPT_STATE = 1 };
 
@@ -64,12 +67,45 @@ static void print_pushes(const json_t *pushes)
     table_free(&t);
 }
 
+/* snpctl push resend N°: push.resend. */
+static int push_resend(struct ctl *c, int argc, char **argv)
+{
+    static const struct option options[] = {
+        CTL_COMMON_OPTIONS,
+        {0, 0, 0, 0},
+    };
+    int first;
+    int rc = cmd_parse(c, argc, argv, options, NULL, NULL, &first);
+    if (rc != CTL_OK)
+        return rc < 0 ? CTL_OK : rc;
+    json_int_t id;
+    if (argc - first != 1)
+        return ctl_usage_error(c, "donnez le numéro de l'envoi (affiché par snpctl push list)");
+    if (!ctl_parse_id(argv[first], &id))
+        return ctl_usage_error(c, "numéro d'envoi invalide : %s", argv[first]);
+    json_t *q = json_pack("{s:I}", "push_id", id), *r;
+    rc = ctl_call(c, "push.resend", q, &r, NULL, NULL);
+    json_decref(q);
+    if (rc != CTL_OK)
+        return rc;
+    if (c->json)
+        ctl_print_json(r);
+    else
+        printf("Envoi n° %lld remis en file avec les changements suivants du rendez-vous : %lld "
+               "envoi(s) à refaire.\n",
+               (long long)id, (long long)ctl_int(r, "requeued"));
+    json_decref(r);
+    return CTL_OK;
+}
+
 int cmd_push(struct ctl *c, int argc, char **argv)
 {
     const char *sub;
-    int rc = cmd_subcommand(c, argc, argv, push_usage, "list", &sub);
+    int rc = cmd_subcommand(c, argc, argv, push_usage, "list ou resend", &sub);
     if (rc != CTL_OK)
         return rc < 0 ? CTL_OK : rc;
+    if (strcmp(sub, "resend") == 0)
+        return push_resend(c, argc - 1, argv + 1);
     if (strcmp(sub, "list") != 0)
         return ctl_usage_error(c, "push : sous-commande inconnue « %s »", sub);
     static const struct option options[] = {

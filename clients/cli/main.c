@@ -37,6 +37,7 @@ static const char usage[] =
     "                                      CSV du territoire\n"
     "  token create|list|revoke            les jetons d'accès du territoire\n"
     "  push list [--state pending|dead]    les rendez-vous non reçus par la plateforme SAS\n"
+    "  push resend N°                      renvoyer un envoi abandonné à la plateforme SAS\n"
     "  participation precondition set|list l'inscription au SAS ou l'adhésion à la CPTS\n"
     "Médecins et coordination :\n"
     "  participation [--year AAAA] [--rpps N] [--format html|csv --output F]\n"

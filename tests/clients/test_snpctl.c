@@ -258,6 +258,8 @@ Test(offline, help_on_every_command)
         {"token", "revoke", "usage : snpctl token"},
         {"call", "record", "usage : snpctl call"},
         {"call", "list", "usage : snpctl call"},
+        {"push", "list", "usage : snpctl push"},
+        {"push", "resend", "usage : snpctl push"},
     };
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         struct run r = CTL(NULL, commands[i][0], commands[i][1], "--help");
@@ -636,6 +638,8 @@ Test(offline, token_arguments_are_checked_before_sending)
          "--expires-days"},
         {{"token", "create", "--organisation", "3"}, "--role manquant"},
         {{"token", "create", "--role", "reception"}, "donnez --site"},
+        {{"push", "resend"}, "numéro de l'envoi"},
+        {{"push", "resend", "dix-sept"}, "numéro d'envoi invalide"},
         {{"token", "create", "--role", "desk", "--organisation", "3", "--site", "4"},
          "--site ne va qu'avec"},
         {{"token", "create", "--role", "reception", "--site", "quatre"}, "--site"},

@@ -555,4 +555,32 @@ Test(outbox, a_refused_push_goes_to_dead_letter)
         cr_assert_lt(waited, WAIT_MS, "/metrics never showed the dead push");
         sleep_ms(200);
     }
+
+    /* The cause understood, the coordinator sends it again (push.resend):
+     * it reaches the platform, which now accepts it. */
+    r = fix_api(&f, "GET", "/api/v1/pushes?state=dead", FIX_COORDINATOR, NULL, &st);
+    json_int_t push = json_integer_value(fix_json_at(r, "pushes.0.push_id"));
+    json_decref(r);
+    cr_assert_gt(push, 0);
+    char path[64];
+    snprintf(path, sizeof(path), "/api/v1/pushes/%lld/resend", (long long)push);
+    r = fix_api(&f, "POST", path, FIX_PHARMACY, NULL, &st);
+    cr_expect_eq(st, 403, "a pharmacy sent a push again (%d)", st);
+    json_decref(r);
+    pf_set_mode(ANSWER_OK);
+    r = fix_api(&f, "POST", path, FIX_COORDINATOR, NULL, &st);
+    cr_assert_eq(st, 200, "push.resend answered %d", st);
+    cr_expect_eq(json_integer_value(json_object_get(r, "requeued")), 1);
+    json_decref(r);
+    wait_count("state = 'sent'", 1);
+    cr_expect_eq(outbox_count("state = 'dead'"), 0);
+    cr_expect_geq(pf_count(201), 1, "the platform never received the push sent again");
+    /* Not dead any more: a second resend is a conflict; none is not found. */
+    r = fix_api(&f, "POST", path, FIX_COORDINATOR, NULL, &st);
+    cr_expect_eq(st, 409, "%d", st);
+    json_decref(r);
+    r = fix_api(&f, "POST", "/api/v1/pushes/999999/resend", FIX_COORDINATOR, NULL, &st);
+    cr_expect_eq(st, 404, "%d", st);
+    json_decref(r);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'push.resend'"), 1);
 }
