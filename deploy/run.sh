@@ -167,7 +167,7 @@ query() {
 say "replacing the demo access tokens"
 quietly "$SNPD" --config "$CONF" token revoke --label demo
 
-roles=(gp pharmacy emergency sas professional desk coordinator admin platform)
+roles=(gp pharmacy emergency sas professional desk coordinator admin platform reception)
 declare -A secret scope
 for role in "${roles[@]}"; do
     territory=$TERRITORY
@@ -186,6 +186,11 @@ for role in "${roles[@]}"; do
             ORDER BY territory_id <> '$TERRITORY', id LIMIT 1")
         territory=${row#* }
         extra=(--organisation "${row%% *}")
+        ;;
+    reception)
+        # The reception desk of the demo's care centre (docs/rota.md).
+        extra=(--site "$(query "SELECT id FROM site WHERE territory_id = '$TERRITORY'
+            AND kind = 'csnp' ORDER BY id LIMIT 1")")
         ;;
     esac
     scope[$role]=$territory
