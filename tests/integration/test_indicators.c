@@ -163,6 +163,19 @@ static const char *const site_kind[NSITES] = {
     "practice", "practice", "csnp",     "teleconsultation", "practice",
     "practice", "practice", "practice", "practice",         "practice"};
 
+/* The keys of the duty_status breakdown (0023), in the order of their labels. */
+enum {
+    DUTY_INDEPENDENT,
+    DUTY_LOCUM,
+    DUTY_RETIRED,
+    DUTY_RESIDENT,
+    DUTY_NOT_STATED,
+    DUTY_UNFILLED,
+    NDUTY
+};
+static const char *const duty_keys[NDUTY] = {"independent", "locum",      "retired",
+                                             "resident",    "not_stated", "unfilled"};
+
 static const struct schedule {
     int gp; /* -1: the CSNP's shift, no practitioner */
     int site;
@@ -1328,6 +1341,25 @@ static void expect_slots(void)
         cell_add("slots_by_care_centre", key, fmt_count(cn), -1, true);
         cell_add("slot_hours_by_care_centre", key, fmt_hours(cmin), -1, true);
         cell_add("slots_used_by_care_centre", key, fmt_count(cused), cused, true);
+    }
+    /* Per duty status (0023): the month's centre shifts are never assigned,
+     * so each CSNP slot is unfilled, or not_stated when a practitioner
+     * published it in their own name. */
+    long long dn[NDUTY] = {0}, dmin[NDUTY] = {0}, dused[NDUTY] = {0}, csnp = 0;
+    for (size_t i = 0; i < nslots; i++) {
+        const struct mslot *sl = &slots[i];
+        if (strcmp(site_kind[sl->site], "csnp") != 0 || !in_period(sl->start))
+            continue;
+        int k = sl->gp < 0 ? DUTY_UNFILLED : DUTY_NOT_STATED;
+        csnp++;
+        dn[k]++;
+        dmin[k] += sl->duration;
+        dused[k] += sl->booked_by >= 0;
+    }
+    for (int k = 0; k < NDUTY && csnp > 0; k++) {
+        cell_add("slots_by_duty_status", duty_keys[k], fmt_count(dn[k]), -1, true);
+        cell_add("slot_hours_by_duty_status", duty_keys[k], fmt_hours(dmin[k]), -1, true);
+        cell_add("slots_used_by_duty_status", duty_keys[k], fmt_count(dused[k]), dused[k], true);
     }
 }
 
