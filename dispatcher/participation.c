@@ -108,7 +108,8 @@ static const char *const rules[] = {
     ("Participation au SAS (rémunération annuelle des effecteurs) : être inscrit auprès du SAS ou "
      "membre d'une CPTS participante, et ouvrir au moins 2 heures par semaine de créneaux à des "
      "patients qui ne sont pas les siens. Heures = somme des durées des créneaux publiés et non "
-     "retirés de la semaine ISO (indicateur gp_week_slot_hours, docs/indicators.md)."),
+     "retirés de la semaine ISO, y compris ceux des gardes de centre de soins non programmés "
+     "dont le médecin était de garde (indicateur gp_week_slot_hours, docs/indicators.md)."),
     ("Semaines : semaines ISO 8601 de l'année (du lundi au dimanche, la semaine 1 contenant le "
      "premier jeudi de janvier), à l'heure locale de chaque territoire."),
 };

@@ -163,6 +163,19 @@ static const char *const site_kind[NSITES] = {
     "practice", "practice", "csnp",     "teleconsultation", "practice",
     "practice", "practice", "practice", "practice",         "practice"};
 
+/* The keys of the duty_status breakdown (0023), in the order of their labels. */
+enum {
+    DUTY_INDEPENDENT,
+    DUTY_LOCUM,
+    DUTY_RETIRED,
+    DUTY_RESIDENT,
+    DUTY_NOT_STATED,
+    DUTY_UNFILLED,
+    NDUTY
+};
+static const char *const duty_keys[NDUTY] = {"independent", "locum",      "retired",
+                                             "resident",    "not_stated", "unfilled"};
+
 static const struct schedule {
     int gp; /* -1: the CSNP's shift, no practitioner */
     int site;
@@ -1329,6 +1342,25 @@ static void expect_slots(void)
         cell_add("slot_hours_by_care_centre", key, fmt_hours(cmin), -1, true);
         cell_add("slots_used_by_care_centre", key, fmt_count(cused), cused, true);
     }
+    /* Per duty status (0023): the month's centre shifts are never assigned,
+     * so each CSNP slot is unfilled, or not_stated when a practitioner
+     * published it in their own name. */
+    long long dn[NDUTY] = {0}, dmin[NDUTY] = {0}, dused[NDUTY] = {0}, csnp = 0;
+    for (size_t i = 0; i < nslots; i++) {
+        const struct mslot *sl = &slots[i];
+        if (strcmp(site_kind[sl->site], "csnp") != 0 || !in_period(sl->start))
+            continue;
+        int k = sl->gp < 0 ? DUTY_UNFILLED : DUTY_NOT_STATED;
+        csnp++;
+        dn[k]++;
+        dmin[k] += sl->duration;
+        dused[k] += sl->booked_by >= 0;
+    }
+    for (int k = 0; k < NDUTY && csnp > 0; k++) {
+        cell_add("slots_by_duty_status", duty_keys[k], fmt_count(dn[k]), -1, true);
+        cell_add("slot_hours_by_duty_status", duty_keys[k], fmt_hours(dmin[k]), -1, true);
+        cell_add("slots_used_by_duty_status", duty_keys[k], fmt_count(dused[k]), dused[k], true);
+    }
 }
 
 /* The masking rule of snp_indicator_table, applied to the expected cells. */
@@ -2157,6 +2189,263 @@ Test(indicators, catalogue_is_documented, .init = setup_small, .fini = teardown_
                                     " snp_ind_rows('test-t', '2026-11-01', '2026-12-01',"
                                     " '2026-12-08') r WHERE r.code = d.code)"),
                  0);
+}
+
+/* --- the practitioner on duty (0023) ------------------------------------------------ */
+
+/* Publishes at the CSNP at instant `at`, in the name of `rpps` (NULL: the
+ * shift's slots, nobody named), `n` office slots of `duration` minutes one
+ * after the other from `first`, open to every requester; writes their ids
+ * to `ids`. */
+static void publish_csnp(const char *at, const char *rpps, const char *first, int n, int duration,
+                         int64_t *ids)
+{
+    json_t *arr = json_array();
+    for (int k = 0; k < n; k++) {
+        char ts[32];
+        fix_iso_utc(utc(first) + (int64_t)k * duration * 60, ts);
+        json_array_append_new(arr, json_pack("{s:s, s:i, s:s, s:o}", "start", ts, "duration_min",
+                                             duration, "mode", "office", "audience",
+                                             json_loads(all_audiences, 0, NULL)));
+    }
+    char *text = json_dumps(arr, JSON_COMPACT);
+    char site[24];
+    id_text(f.site_csnp, site);
+    clock_at(utc(at));
+    const char *p[] = {site, rpps, text};
+    PGresult *r = sqlp("SELECT id FROM snp_slots_publish('test-t', $1::bigint, $2, 'token:c',"
+                       " $3::jsonb) ORDER BY starts_at",
+                       3, p);
+    cr_assert_eq(PQntuples(r), n);
+    for (int k = 0; k < n; k++)
+        ids[k] = atoll(PQgetvalue(r, k, 0));
+    PQclear(r);
+    free(text);
+    json_decref(arr);
+}
+
+/* At instant `at`, the coordinator assigns the shift of slot `slot` to
+ * `rpps` with `status`, or frees it (both NULL). */
+static void assign_shift(const char *at, int64_t slot, const char *rpps, const char *status)
+{
+    char sid[24];
+    id_text(slot, sid);
+    clock_at(utc(at));
+    const char *p[] = {sid, rpps, status};
+    PGresult *r = sqlp("SELECT snp_shift_assign('test-t', 'token:c', 'coordinator',"
+                       " (SELECT shift_id FROM slot WHERE id = $1::bigint), $2, $3) ->> 'changed'",
+                       3, p);
+    cr_expect_str_eq(PQgetvalue(r, 0, 0), "true", "the assignment at %s changed nothing", at);
+    PQclear(r);
+}
+
+/* At instant `at`, organisation `organisation` asks for a patient without
+ * a médecin traitant and books slot `slot`, starting at `start`, a minute
+ * later. */
+static void book_csnp(const char *at, int64_t organisation, int64_t slot, const char *start)
+{
+    static int n;
+    char body[512], sid[24], org[24], deadline[32];
+    fix_iso_utc(utc(start) + 3600, deadline);
+    snprintf(body, sizeof(body),
+             "{\"client_ref\": \"duty-%d\", \"motif\": \"fever\", \"urgency\": \"48h\","
+             " \"deadline\": \"%s\", \"modes\": [\"office\"], \"patient_commune\": \"35236\","
+             " \"patient_birth_year\": 1980, \"patient_age\": 46, \"patient_sex\": \"female\","
+             " \"has_mt\": false}",
+             n++, deadline);
+    id_text(slot, sid);
+    id_text(organisation, org);
+    clock_at(utc(at));
+    const char *rq[] = {org, body, sid};
+    long long request =
+        sql_ll("SELECT request_id FROM snp_request_create('test-t', $1::bigint, 'token:r',"
+               " $2::jsonb, '{\"initials\": \"A. B.\"}', $3::bigint, 180)",
+               3, rq);
+    char rid[24];
+    id_text(request, rid);
+    clock_at(utc(at) + 60);
+    const char *acc[] = {rid, org, sid};
+    cr_assert_gt(sql_ll("SELECT booking_id FROM snp_offer_accept($1::bigint, $2::bigint,"
+                        " $3::bigint, 'token:r')",
+                        3, acc),
+                 0);
+}
+
+/* Expects the rows of `sql` (one column), joined by "; ", to be `want`. */
+static void expect_rows(const char *sql, const char *want, const char *what)
+{
+    PGresult *r = sqlp(sql, 0, NULL);
+    size_t len = 1;
+    for (int i = 0; i < PQntuples(r); i++)
+        len += strlen(PQgetvalue(r, i, 0)) + 2;
+    char *got = calloc(1, len);
+    cr_assert(got);
+    for (int i = 0; i < PQntuples(r); i++) {
+        if (i)
+            strcat(got, "; ");
+        strcat(got, PQgetvalue(r, i, 0));
+    }
+    PQclear(r);
+    cr_expect_str_eq(got, want, "%s:\n got  %s\n want %s", what, got, want);
+    free(got);
+}
+
+static const char duty_breakdown_sql[] =
+    "SELECT r.code || '/' || r.key || '=' || round(r.value, d.decimals)"
+    " || coalesce(' (' || r.patient_count || ')', '')"
+    " FROM snp_ind_period('test-t', 'month', '2026-11') p,"
+    " snp_ind_rows('test-t', p.period_from, p.period_to, p.consolidated_at) r"
+    " JOIN indicator_definition d USING (code, version)"
+    " WHERE d.breakdown = 'duty_status' ORDER BY r.code COLLATE \"C\", r.key COLLATE \"C\"";
+
+static const char duty_breakdown_want[] =
+    "slot_hours_by_duty_status/independent=1.50; slot_hours_by_duty_status/locum=1.50; "
+    "slot_hours_by_duty_status/not_stated=0.33; slot_hours_by_duty_status/resident=1.00; "
+    "slot_hours_by_duty_status/retired=1.00; slot_hours_by_duty_status/unfilled=2.00; "
+    "slots_by_duty_status/independent=3; slots_by_duty_status/locum=3; "
+    "slots_by_duty_status/not_stated=1; slots_by_duty_status/resident=2; "
+    "slots_by_duty_status/retired=3; slots_by_duty_status/unfilled=5; "
+    "slots_used_by_duty_status/independent=1 (1); slots_used_by_duty_status/locum=0 (0); "
+    "slots_used_by_duty_status/not_stated=0 (0); slots_used_by_duty_status/resident=0 (0); "
+    "slots_used_by_duty_status/retired=1 (1); slots_used_by_duty_status/unfilled=1 (1)";
+
+static const char duty_participation_sql[] =
+    "SELECT x.rpps || ' ' || x.iso_week || ' ' || x.slots || ' slots ' || x.minutes || ' min '"
+    " || x.sas_48h || ' sas'"
+    " FROM snp_ind_period('test-t', 'month', '2026-11') p,"
+    " snp_ind_participation_v1('test-t', p.period_from, p.period_to, p.consolidated_at) x"
+    " ORDER BY x.rpps, x.iso_week";
+
+static const char duty_participation_want[] =
+    FIX_GP1 " 2026-W46 6 slots 150 min 2 sas; " FIX_GP1 " 2026-W47 1 slots 20 min 0 sas; " FIX_GP2
+            " 2026-W46 5 slots 150 min 0 sas";
+
+/* November 2026 at the CSNP, every shift published before anyone is named
+ * (times UTC, an hour behind Paris):
+ *   A  Mon 9, 4 × 30 min: the last withdrawn, the first booked by the SAS,
+ *      then assigned to GP1 as independent;
+ *   B  Tue 10, 3 × 20 min: GP2 as locum, the first booked by the SAS, then
+ *      reassigned to GP1 as retired (the latest assignment wins, the
+ *      booking follows);
+ *   C  Wed 11 afternoon, 2 × 30 min: GP2 as resident, then freed;
+ *   D  Thu 12, 2 × 15 min: never assigned within the period, the first
+ *      booked by a pharmacy; assigned to GP2 after the consolidation;
+ *   E  Fri 13, 3 × 30 min: one slot, GP2 as locum, two more published into
+ *      the assigned shift;
+ *   F  Sat 14, 2 × 30 min: GP2 as independent, then as resident (status
+ *      only);
+ *   G  Mon 16: one slot of 20 min that GP1 publishes in their own name. */
+Test(indicators, shifts_count_for_the_practitioner_on_duty, .init = setup_small,
+     .fini = teardown_small)
+{
+    int64_t a[4], b[3], c[2], d[2], e[3], fs[2], g[1];
+    publish_csnp("2026-11-06T08:00:00Z", NULL, "2026-11-09T07:00:00Z", 4, 30, a);
+    publish_csnp("2026-11-06T08:00:00Z", NULL, "2026-11-10T07:00:00Z", 3, 20, b);
+    publish_csnp("2026-11-06T08:00:00Z", NULL, "2026-11-11T13:00:00Z", 2, 30, c);
+    publish_csnp("2026-11-06T08:00:00Z", NULL, "2026-11-12T07:00:00Z", 2, 15, d);
+    publish_csnp("2026-11-06T08:00:00Z", NULL, "2026-11-13T07:00:00Z", 1, 30, e);
+    publish_csnp("2026-11-06T08:00:00Z", NULL, "2026-11-14T07:00:00Z", 2, 30, fs);
+    publish_csnp("2026-11-06T08:00:00Z", FIX_GP1, "2026-11-16T08:00:00Z", 1, 20, g);
+    char a3[24];
+    id_text(a[3], a3);
+    const char *w[] = {a3};
+    clock_at(utc("2026-11-06T09:00:00Z"));
+    PQclear(sqlp("SELECT id FROM snp_slot_withdraw($1::bigint, 'test-t', NULL, 'token:c')", 1, w));
+
+    assign_shift("2026-11-07T09:00:00Z", b[0], FIX_GP2, "locum");
+    assign_shift("2026-11-07T09:10:00Z", c[0], FIX_GP2, "resident");
+    assign_shift("2026-11-07T09:20:00Z", e[0], FIX_GP2, "locum");
+    publish_csnp("2026-11-07T09:30:00Z", NULL, "2026-11-13T07:30:00Z", 2, 30, e + 1);
+    assign_shift("2026-11-07T09:40:00Z", fs[0], FIX_GP2, "independent");
+    assign_shift("2026-11-07T09:50:00Z", fs[0], FIX_GP2, "resident");
+    int64_t sas = sql_ll("SELECT id FROM organisation WHERE territory_id = 'test-t'"
+                         " AND kind = 'sas'",
+                         0, NULL);
+    book_csnp("2026-11-08T10:00:00Z", sas, a[0], "2026-11-09T07:00:00Z");
+    assign_shift("2026-11-08T12:00:00Z", a[0], FIX_GP1, "independent");
+    book_csnp("2026-11-09T09:00:00Z", sas, b[0], "2026-11-10T07:00:00Z");
+    assign_shift("2026-11-09T12:00:00Z", b[0], FIX_GP1, "retired");
+    assign_shift("2026-11-10T09:00:00Z", c[0], NULL, NULL);
+    book_csnp("2026-11-11T09:00:00Z", f.pharmacy_id, d[0], "2026-11-12T07:00:00Z");
+
+    /* The cohort follows the latest assignment recorded before its as_of:
+     * before the reassignment B is GP2's as locum and C GP2's. */
+    expect_rows("SELECT coalesce(rpps, '-') || ' ' || coalesce(duty_status, '-') || ' '"
+                " || count(*) FROM snp_ind_slot_cohort('test-t', '2026-11-09T00:00:00Z',"
+                " '2026-11-12T00:00:00Z', '2026-11-09T10:00:00Z')"
+                " GROUP BY rpps, duty_status ORDER BY 1",
+                "- - 1; " FIX_GP1 " independent 3; " FIX_GP2 " locum 3; " FIX_GP2 " resident 2",
+                "the cohort before the reassignment");
+
+    expect_rows(duty_breakdown_sql, duty_breakdown_want, "the duty status breakdown");
+    /* The shifts' hours and SAS consultations are their practitioner's on
+     * duty: A and B are GP1's, E and F GP2's; nothing of C, D or of B's
+     * first days remains GP2's. */
+    expect_rows(duty_participation_sql, duty_participation_want, "snp_ind_participation_v1");
+    cr_expect_eq(sql_ll("SELECT value FROM snp_ind_rows('test-t', '2026-10-31T23:00:00Z',"
+                        " '2026-11-30T23:00:00Z', '2026-12-07T23:00:00Z')"
+                        " WHERE code = 'participating_gps'",
+                        0, NULL),
+                 2);
+    /* The GP participation of 0021 reads the same cohort: GP1's week 46
+     * has the 2.5 hours and both SAS bookings of A and B; GP2 has none. */
+    expect_rows("SELECT iso_week || ' ' || slots || ' ' || hours || ' ' || open_2h"
+                " FROM snp_participation_weeks('" FIX_GP1 "', '2026-11-01', '2026-11-30')"
+                " WHERE slots > 0 ORDER BY iso_week",
+                "2026-W46 6 2.50 true; 2026-W47 1 0.33 false", "GP1's weeks");
+    expect_rows("SELECT iso_week || ' ' || sas || ' ' || array_to_string(refusals, ',')"
+                " FROM snp_participation_bookings('" FIX_GP1 "', '2026-11-01', '2026-11-30')"
+                " ORDER BY starts_at",
+                "2026-W46 true no_precondition; 2026-W46 true no_precondition", "GP1's bookings");
+    cr_expect_eq(sql_ll("SELECT count(*) FROM snp_participation_bookings('" FIX_GP2 "',"
+                        " '2026-11-01', '2026-11-30')",
+                        0, NULL),
+                 0);
+
+    /* Labelled and exported like every breakdown, with no special case:
+     * the table, indicators.get, the CSV and the HTML report. */
+    expect_rows("SELECT key_label || ' ' || value_text FROM snp_indicator_table('test-t', 'month',"
+                " '2026-11') WHERE code = 'slots_by_duty_status' ORDER BY ord",
+                "Libéral 3; Remplaçant 3; Retraité 3; Interne 2; Statut non renseigné 1;"
+                " Non pourvu 5",
+                "the published table");
+    expect_rows("SELECT x ->> 'name' || ' ' || (x ->> 'value') FROM json_array_elements("
+                "snp_indicators_get('test-t', '2026-11', 'token:c', 'coordinator') -> 'indicators')"
+                " x WHERE x ->> 'name' LIKE 'slot_hours_by_duty_status__%' ORDER BY 1",
+                "slot_hours_by_duty_status__independent 1.50; "
+                "slot_hours_by_duty_status__locum 1.50; "
+                "slot_hours_by_duty_status__not_stated 0.33; "
+                "slot_hours_by_duty_status__resident 1.00; "
+                "slot_hours_by_duty_status__retired 1.00; "
+                "slot_hours_by_duty_status__unfilled 2.00",
+                "indicators.get");
+    static const char *const formats[][2] = {
+        {"csv", ",slots_by_duty_status,1,creneaux,Créneaux des centres de soins non programmés"
+                " par statut du médecin de garde,count,duty_status,unfilled,Non pourvu,5,"},
+        {"html", "Non pourvu"},
+    };
+    for (size_t k = 0; k < 2; k++) {
+        char path[160];
+        snprintf(path, sizeof(path), "%s/duty.%s", outdir, formats[k][0]);
+        const char *args[] = {"--territory", "test-t",   "--month", "2026-11", "--format",
+                              formats[k][0], "--output", path,      NULL};
+        cr_assert_eq(run_command(NULL, args), 0);
+        size_t len;
+        char *text = slurp(path, &len);
+        cr_expect(strstr(text, formats[k][1]) != NULL, "%s: no %s", formats[k][0], formats[k][1]);
+        free(text);
+    }
+
+    /* An assignment after the consolidation instant changes nothing of
+     * November; a later as_of sees it. */
+    assign_shift("2026-12-10T09:00:00Z", d[0], FIX_GP2, "locum");
+    expect_rows(duty_breakdown_sql, duty_breakdown_want, "after a late assignment");
+    expect_rows(duty_participation_sql, duty_participation_want, "after a late assignment");
+    cr_expect_eq(sql_ll("SELECT count(*) FROM snp_ind_slot_cohort('test-t', '2026-11-12T00:00:00Z',"
+                        " '2026-11-13T00:00:00Z', '2026-12-31T00:00:00Z')"
+                        " WHERE rpps = '" FIX_GP2 "' AND duty_status = 'locum'",
+                        0, NULL),
+                 2);
 }
 
 Test(indicators, command_usage)

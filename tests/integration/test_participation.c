@@ -15,7 +15,8 @@
  * consultations), and compares them with the answers; it also checks that
  * the per-booking rule agrees with the sas_48h of snp_ind_participation_v1
  * (0004) in each territory.  Then who may read whose participation, the
- * preconditions, and the yearly attestation in HTML and CSV.
+ * preconditions, the yearly attestation in HTML and CSV, and a CSNP shift
+ * whose hours and booking count for the practitioner on duty (0023).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -682,4 +683,111 @@ Test(participation, attestation_html_and_csv)
         pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'participation.attestation'"),
         2);
     free(csv);
+}
+
+/* --- a CSNP shift (0023) ------------------------------------------------------------ */
+
+/* At instant `at`, the coordinator assigns CSNP shift `shift` to `rpps`
+ * with `status`, or frees it (both NULL), through snp_shift_assign under
+ * the test clock. */
+static void assign_at(const char *at, long long shift, const char *rpps, const char *status)
+{
+    char sid[24];
+    id_text(shift, sid);
+    clock_at(utc(at));
+    const char *p[] = {sid, rpps, status};
+    PGresult *r = sqlp("SELECT snp_shift_assign('" FIX_TERRITORY "', 'token:c', 'coordinator',"
+                       " $1::bigint, $2, $3) ->> 'changed'",
+                       3, p);
+    cr_expect_str_eq(PQgetvalue(r, 0, 0), "true");
+    PQclear(r);
+}
+
+/* participation.get of `rpps` for the week of 23 November 2026, read by the
+ * coordinator; checks the week's hours, eligible bookings and supplements
+ * and the number of its bookings. */
+static void expect_week48(const char *rpps, double hours, int eligible, int supplements,
+                          size_t bookings)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/participation?from=2026-11-23&to=2026-11-29&rpps=%s",
+             rpps);
+    int st;
+    json_t *r = api("participation.get", "GET", path, f.token[FIX_COORDINATOR], NULL, &st);
+    cr_assert_eq(st, 200, "%s", json_dumps(r, 0));
+    json_t *w = week(r, "2026-W48");
+    cr_assert_not_null(w);
+    cr_expect_float_eq(json_number_value(json_object_get(w, "hours")), hours, 0.005, "%s: %g h",
+                       rpps, json_number_value(json_object_get(w, "hours")));
+    cr_expect_eq(json_integer_value(json_object_get(w, "eligible")), eligible, "%s", rpps);
+    cr_expect_eq(json_integer_value(json_object_get(w, "supplements")), supplements, "%s", rpps);
+    cr_expect_eq(json_array_size(json_object_get(r, "bookings")), bookings, "%s", rpps);
+    json_decref(r);
+}
+
+Test(participation, a_csnp_shift_counts_for_the_practitioner_on_duty)
+{
+    set_precondition();
+    /* Tuesday 24 November, 08:00 to 11:00 in Redon: six slots of 30
+     * minutes at the CSNP, nobody named; the SAS books the first the day
+     * before, for a patient who is not GP1's. */
+    char csnp[24];
+    id_text(f.site_csnp, csnp);
+    clock_at(utc("2026-11-20T08:00:00Z"));
+    const char *pub[] = {csnp};
+    PQclear(sqlp("SELECT id FROM snp_slots_publish('" FIX_TERRITORY "', $1::bigint, NULL,"
+                 " 'token:c', (SELECT jsonb_agg(jsonb_build_object('start', t, 'duration_min', 30,"
+                 " 'mode', 'office', 'audience', ARRAY['sas', 'pharmacy'])) FROM generate_series("
+                 "'2026-11-24T07:00:00Z'::timestamptz, '2026-11-24T09:30:00Z', '30 minutes') t))",
+                 1, pub));
+    long long slot = sql_ll("SELECT min(id) FROM slot WHERE site_id = $1::bigint", 1, pub);
+    long long shift =
+        sql_ll("SELECT shift_id FROM slot WHERE site_id = $1::bigint GROUP BY 1", 1, pub);
+    char sid[24], org[24], rid[24];
+    id_text(slot, sid);
+    id_text(sas_org, org);
+    clock_at(utc("2026-11-23T10:00:00Z"));
+    const char *rq[] = {org, sid};
+    long long request = sql_ll(
+        "SELECT request_id FROM snp_request_create('" FIX_TERRITORY "', $1::bigint, 'token:r',"
+        " '{\"client_ref\": \"csnp-1\", \"motif\": \"fever\", \"urgency\": \"48h\","
+        " \"deadline\": \"2026-11-24T08:00:00Z\", \"modes\": [\"office\"],"
+        " \"patient_commune\": \"35236\", \"patient_birth_year\": 1980, \"patient_age\": 46,"
+        " \"patient_sex\": \"female\", \"has_mt\": false}', '{\"initials\": \"A. B.\"}',"
+        " $2::bigint, 180)",
+        2, rq);
+    id_text(request, rid);
+    clock_at(utc("2026-11-23T10:01:00Z"));
+    const char *acc[] = {rid, org, sid};
+    cr_assert_gt(sql_ll("SELECT booking_id FROM snp_offer_accept($1::bigint, $2::bigint,"
+                        " $3::bigint, 'token:r')",
+                        3, acc),
+                 0);
+    /* Unfilled, the shift counts for nobody. */
+    expect_week48(FIX_GP1, 0, 0, 0, 0);
+
+    /* GP1 on duty as a locum: the three hours and the supplement are
+     * theirs, in participation.get and in the indicator of 0004. */
+    assign_at("2026-11-23T12:00:00Z", shift, FIX_GP1, "locum");
+    expect_week48(FIX_GP1, 3.0, 1, 1, 1);
+    expect_week48(FIX_GP2, 0, 0, 0, 0);
+    cr_expect_eq(sql_ll("SELECT minutes FROM snp_ind_participation_v1('" FIX_TERRITORY "',"
+                        " '2026-11-01T00:00:00+01:00', '2026-12-01T00:00:00+01:00',"
+                        " '2026-12-08T00:00:00+01:00')"
+                        " WHERE rpps = '" FIX_GP1 "' AND iso_week = '2026-W48'",
+                        0, NULL),
+                 180);
+    /* Reassigned to GP2: the hours and the booking move to them (with no
+     * precondition recorded, it is neither eligible nor a supplement). */
+    assign_at("2026-11-23T13:00:00Z", shift, FIX_GP2, "retired");
+    expect_week48(FIX_GP1, 0, 0, 0, 0);
+    expect_week48(FIX_GP2, 3.0, 0, 0, 1);
+    /* Freed: nobody again. */
+    assign_at("2026-11-23T14:00:00Z", shift, NULL, NULL);
+    expect_week48(FIX_GP2, 0, 0, 0, 0);
+    cr_expect_eq(sql_ll("SELECT count(*) FROM snp_ind_participation_v1('" FIX_TERRITORY "',"
+                        " '2026-11-01T00:00:00+01:00', '2026-12-01T00:00:00+01:00',"
+                        " '2026-12-08T00:00:00+01:00') WHERE iso_week = '2026-W48'",
+                        0, NULL),
+                 0);
 }

@@ -8,8 +8,9 @@
  *     booking.created, lists it with the patient and reports the outcome;
  *     B's memory shows the practitioner on the shift's slots (capacity of
  *     the SAS), and a slot published later in the shift is theirs at once;
- *   - every slot handed over is an event slot.assigned with the duty
- *     status, and the assignment is audited;
+ *   - every slot handed over, or published in a shift already assigned,
+ *     is an event slot.assigned with the duty status, and the assignment
+ *     is audited;
  *   - what may not be done: unknown or foreign shifts and practitioners,
  *     half an assignment, a practitioner already busy at that time, a gp
  *     assigning or asking for unfilled shifts, a period of more than 92
@@ -282,11 +283,19 @@ Test(rota, the_booking_of_an_unfilled_shift_reaches_the_practitioner_named_on_du
     cr_expect_str_eq(PQgetvalue(q, 0, 0), FIX_GP2);
     PQclear(q);
 
-    /* Each slot handed over is an event with the duty status; audited. */
+    /* Each slot handed over is an event with the duty status, and so is
+     * the slot published later in the assigned shift (0023: the indicators
+     * read the status from it); audited. */
     cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM event WHERE kind = 'slot.assigned'"
                                     " AND data ->> 'duty_status' = 'retired'"
                                     " AND data ->> 'rpps' = '" FIX_GP2 "'"),
-                 nslots);
+                 nslots + 1);
+    const char *p2[] = {sid};
+    cr_expect_eq(fix_sql_ll(&f,
+                            "SELECT count(*) FROM event WHERE kind = 'slot.assigned'"
+                            " AND slot_id = $1::bigint AND data ->> 'duty_status' = 'retired'",
+                            1, p2),
+                 1, "the slot published in the assigned shift has its slot.assigned event");
     cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'shift.assign'"), 1);
 
     snpclient_ws_close(gp);
