@@ -9,7 +9,7 @@
 --     day and half-day (created on first use by a trigger, whatever the way
 --     the slots were published: a shift, a pattern or a list);
 --   * a practitioner who publishes under their own name on a shift nobody
---     holds is on duty (as an independent GP); otherwise
+--     holds is on duty (their status not stated); otherwise
 --   * a coordinator assigns the shift to a practitioner of the territory with
 --     their duty status (independent GP, locum, retired GP, resident): the
 --     shift's live slots and their bookings not yet reported become the
@@ -29,12 +29,14 @@ CREATE TABLE shift (
     site_id      bigint NOT NULL REFERENCES site (id),
     day          date NOT NULL,
     half_day     text NOT NULL CHECK (half_day IN ('morning', 'afternoon', 'evening')),
-    -- The practitioner on duty and their status; both NULL while unfilled.
+    -- The practitioner on duty and their status, both NULL while unfilled;
+    -- the status is NULL too for a practitioner on duty because they
+    -- published under their own name, until the coordinator gives it.
     rpps         text REFERENCES practitioner (rpps),
     duty_status  text CHECK (duty_status IN ('independent', 'locum', 'retired', 'resident')),
     assigned_at  timestamptz,
     assigned_by  text,
-    CHECK ((rpps IS NULL) = (duty_status IS NULL)),
+    CHECK (rpps IS NOT NULL OR duty_status IS NULL),
     UNIQUE (site_id, day, half_day)
 );
 CREATE INDEX shift_territory_day ON shift (territory_id, day);
@@ -88,12 +90,12 @@ BEGIN
         SELECT 1 FROM slot s
          WHERE s.shift_id = h.id AND s.rpps IS NULL AND s.status IN ('free', 'held', 'booked')) THEN
         -- A practitioner publishing under their own name on a shift nobody
-        -- holds yet is on duty: the shift is theirs, as an independent GP
-        -- until the coordinator says otherwise.  (Slots already published
+        -- holds yet is on duty: the shift is theirs, their status not
+        -- stated until the coordinator gives it.  (Slots already published
         -- for nobody would have to be handed over: then only the
         -- coordinator names someone.)
         UPDATE shift
-           SET rpps = NEW.rpps, duty_status = 'independent', assigned_at = now(),
+           SET rpps = NEW.rpps, duty_status = NULL, assigned_at = now(),
                assigned_by = NEW.published_by
          WHERE id = h.id;
     END IF;
@@ -298,7 +300,7 @@ UPDATE slot s SET shift_id = h.id
 -- A shift whose live slots were all published for one practitioner is
 -- theirs, as the trigger would have made it.
 UPDATE shift h
-   SET rpps = x.rpps, duty_status = 'independent', assigned_at = now(),
+   SET rpps = x.rpps, duty_status = NULL, assigned_at = now(),
        assigned_by = 'migration 0022'
   FROM (SELECT s.shift_id, min(s.rpps) AS rpps FROM slot s
          WHERE s.shift_id IS NOT NULL AND s.status IN ('free', 'held', 'booked')
