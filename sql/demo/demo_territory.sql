@@ -305,4 +305,17 @@ INSERT INTO event (territory_id, actor, kind, slot_id, to_status, data)
 SELECT ins.territory_id, 'demo', 'slot.published', ins.id, 'free', snp_slot_facts(ins)
   FROM ins;
 
+-- The CSNP's half-days are shifts (sql/migrations/0022_csnp_rota.sql): each
+-- shift planned above is named to the GP whose slots it holds, as an
+-- independent GP, as the coordination does with snpctl shift assign (left
+-- unfilled, it would be listed « non pourvue » with its GP there).
+UPDATE shift h
+   SET rpps = staff.rpps, duty_status = 'independent', assigned_at = now(), assigned_by = 'demo'
+  FROM (SELECT shift_id, min(rpps) AS rpps
+          FROM slot
+         WHERE territory_id = 'demo-redon' AND shift_id IS NOT NULL AND rpps IS NOT NULL
+         GROUP BY shift_id
+        HAVING count(DISTINCT rpps) = 1) AS staff
+ WHERE h.id = staff.shift_id AND h.rpps IS NULL;
+
 COMMIT;
