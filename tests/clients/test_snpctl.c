@@ -2093,6 +2093,29 @@ Test(snpctl, labels_match_the_catalogue)
         }
         PQclear(res);
     }
+    /* Values the catalogue has no breakdown for: snpctl and the pages still
+     * say the same. */
+    static const struct {
+        const char *web_table;
+        enum labels_kind kind;
+    } plain[] = {
+        {"duty_status", LABELS_DUTY_STATUS},
+        {"half_day", LABELS_HALF_DAY},
+    };
+    for (size_t t = 0; t < sizeof(plain) / sizeof(plain[0]); t++) {
+        const char *const *values;
+        size_t n = labels_values(plain[t].kind, &values);
+        cr_assert_gt(n, 2);
+        for (size_t i = 0; i < n; i++) {
+            char web[128], web_lower[128];
+            cr_expect(web_label(app_js, plain[t].web_table, values[i], web, sizeof(web)),
+                      "app.js has no %s label for %s", plain[t].web_table, values[i]);
+            first_lower(web, web_lower, sizeof(web_lower));
+            cr_expect_str_eq(web_lower, labels_get(plain[t].kind, values[i]),
+                             "%s %s: app.js \"%s\", snpctl \"%s\"", plain[t].web_table, values[i],
+                             web, labels_get(plain[t].kind, values[i]));
+        }
+    }
 }
 
 Test(snpctl, participation_weeks_bookings_attestation_and_preconditions)
