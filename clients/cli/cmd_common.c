@@ -51,6 +51,22 @@ int cmd_subcommand(struct ctl *c, int argc, char **argv, const char *usage, cons
     return CTL_OK;
 }
 
+int cmd_today(struct ctl *c, struct timearg *day)
+{
+    json_t *t;
+    int rc = ctl_territory(c, &t);
+    if (rc != CTL_OK)
+        return rc;
+    struct tm today;
+    if (!timeutil_to_local(c->zone, timeutil_now(), &today))
+        return CTL_UNAVAILABLE;
+    day->has_date = true;
+    day->year = today.tm_year + 1900;
+    day->mon = today.tm_mon + 1;
+    day->mday = today.tm_mday;
+    return CTL_OK;
+}
+
 void cmd_slot_place(const json_t *slot, bool with_practitioner, char *buf, size_t n)
 {
     const json_t *pr = json_object_get(slot, "practitioner");

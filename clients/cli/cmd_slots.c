@@ -332,17 +332,9 @@ static int publish_pattern(struct publish *p, json_t *body, int every, int durat
     if (!p->until || !timearg_parse(p->until, &until) || !until.has_date || until.has_time)
         return ctl_usage_error(c, "--weekly demande --until DATE (ex. 2026-12-31)");
     if (!from.has_date) {
-        json_t *t;
-        int rc = ctl_territory(c, &t);
+        int rc = cmd_today(c, &from);
         if (rc != CTL_OK)
             return rc;
-        struct tm today;
-        if (!timeutil_to_local(c->zone, timeutil_now(), &today))
-            return CTL_UNAVAILABLE;
-        from.has_date = true;
-        from.year = today.tm_year + 1900;
-        from.mon = today.tm_mon + 1;
-        from.mday = today.tm_mday;
     }
     static const char *const days[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
     json_t *d = ctl_list_arg(c, "--weekly", p->weekly, days, 7);

@@ -12,12 +12,14 @@
  *   cmd_call.c       call                            (sas: the call record)
  *   cmd_push.c       push                            (coordinator, admin)
  *   cmd_participation.c participation               (gp, coordinator, admin)
+ *   cmd_shift.c      shift                           (coordinator, admin; list: gp)
  */
 #ifndef SNPCTL_COMMANDS_H
 #define SNPCTL_COMMANDS_H
 
 #include "clients/cli/ctl.h"
 #include "clients/cli/labels.h"
+#include "clients/cli/timearg.h"
 
 int cmd_slots(struct ctl *c, int argc, char **argv);
 int cmd_bookings(struct ctl *c, int argc, char **argv);
@@ -34,6 +36,7 @@ int cmd_token(struct ctl *c, int argc, char **argv);
 int cmd_call(struct ctl *c, int argc, char **argv);
 int cmd_push(struct ctl *c, int argc, char **argv);
 int cmd_participation(struct ctl *c, int argc, char **argv);
+int cmd_shift(struct ctl *c, int argc, char **argv);
 
 /* Runs getopt_long over `argv` with `options` (which end with
  * CTL_COMMON_OPTIONS and a zero entry), handling the common options and
@@ -59,6 +62,11 @@ int cmd_subcommand(struct ctl *c, int argc, char **argv, const char *usage, cons
  * `kind`; otherwise prints a usage error naming `option` and the values,
  * and returns NULL. */
 json_t *cmd_one_value(struct ctl *c, const char *option, const char *value, enum labels_kind kind);
+
+/* Sets the date of `*day` to today's date in the territory's time zone
+ * (read with ctl_territory()), leaving its other members alone.  Returns
+ * CTL_OK or the exit code of the failed call. */
+int cmd_today(struct ctl *c, struct timearg *day) CTL_MUST_CHECK;
 
 /* Formats the practitioner (when `with_practitioner`), site and commune of
  * a slot in one short line, e.g. "Dr Anne Le Guen, Cabinet du Port, Redon",

@@ -203,6 +203,16 @@ static const struct pair precondition_kind[] = {
     {NULL, NULL},
 };
 
+/* Under which status a practitioner staffs a CSNP shift (shift.assign).  The
+ * same words as clients/web/app.js. */
+static const struct pair duty_status[] = {
+    {"independent", "libéral"},
+    {"locum", "remplaçant"},
+    {"retired", "retraité"},
+    {"resident", "interne"},
+    {NULL, NULL},
+};
+
 /* The units of indicators.get (docs/indicators.md), as written after a value. */
 static const struct pair indicator_unit[] = {
     {"percent", "%"},
@@ -238,6 +248,7 @@ static const struct pair *const tables[LABELS_KIND_COUNT] = {
     [LABELS_INDICATOR_UNIT] = indicator_unit,
     [LABELS_SUPPLEMENT_REASON] = supplement_reason,
     [LABELS_PRECONDITION_KIND] = precondition_kind,
+    [LABELS_DUTY_STATUS] = duty_status,
 };
 
 /* The values of each table as a plain array, for labels_values(); filled on
@@ -334,6 +345,18 @@ void labels_when(const char *ts, char *buf, size_t n)
         snprintf(buf, n, "%s %02d/%02d %02d:%02d", day_names[weekday(y, mo, d)], d, mo, h, mi);
     else
         snprintf(buf, n, "%s", ts);
+}
+
+void labels_day(const char *date, char *buf, size_t n)
+{
+    int y, mo, d;
+    if (!date)
+        snprintf(buf, n, "—");
+    else if (strlen(date) == 10 && date[4] == '-' && date[7] == '-' &&
+             sscanf(date, "%4d-%2d-%2d", &y, &mo, &d) == 3 && mo >= 1 && mo <= 12)
+        snprintf(buf, n, "%s %02d/%02d", day_names[weekday(y, mo, d)], d, mo);
+    else
+        snprintf(buf, n, "%s", date);
 }
 
 void labels_when_year(const char *ts, char *buf, size_t n)

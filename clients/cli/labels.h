@@ -40,6 +40,7 @@ enum labels_kind {
     LABELS_INDICATOR_UNIT,     /* not an enumeration: the units indicators.get writes */
     LABELS_SUPPLEMENT_REASON,  /* participation.get: why no supplement */
     LABELS_PRECONDITION_KIND,  /* sas_registered, cpts_member */
+    LABELS_DUTY_STATUS,        /* shift.assign: independent, locum, retired, resident */
     LABELS_KIND_COUNT
 };
 
@@ -61,6 +62,11 @@ const char *labels_error(const char *code);
  * into `buf` of `n` bytes.  A string that is not a timestamp is copied as it
  * is; NULL gives "—". */
 void labels_when(const char *ts, char *buf, size_t n);
+
+/* Writes the calendar date `date` ("2026-12-01") as "mar. 01/12" into `buf`
+ * of `n` bytes.  A string that is not a date is copied as it is; NULL gives
+ * "—". */
+void labels_day(const char *date, char *buf, size_t n);
 
 /* Same as labels_when() with the year: "mar. 01/12/2026 14:00". */
 void labels_when_year(const char *ts, char *buf, size_t n);

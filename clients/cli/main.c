@@ -43,6 +43,7 @@ static const char usage[] =
     "  participation [--year AAAA] [--rpps N] [--format html|csv --output F]\n"
     "                                      heures ouvertes, suppléments SNP sur 20,\n"
     "                                      attestation annuelle pour la CPAM\n"
+    "  shift list|assign                   les gardes des CSNP et leur médecin de garde\n"
     "Tous :\n"
     "  whoami                              ce que le jeton permet (rôle, territoire)\n"
     "  help [COMMANDE]                     cette aide, ou celle d'une commande\n"
@@ -73,6 +74,7 @@ static const struct command commands[] = {
     {"call", cmd_call},
     {"push", cmd_push},
     {"participation", cmd_participation},
+    {"shift", cmd_shift},
     {"whoami", cmd_whoami},
     {NULL, NULL},
 };

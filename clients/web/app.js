@@ -138,6 +138,15 @@ export const LABELS = {
     sent_to_15: 'Renvoi vers le 15',
     other: 'Autre issue',
   },
+  // CSNP shifts (shift.list, protocol 1.5.0): the half-days of snp.v1's
+  // half_day and the status of the practitioner on duty, the same words as
+  // snpctl's (tests/clients/test_snpctl.c, labels_match_the_catalogue).
+  half_day: {
+    morning: 'Matin (08:00–12:00)',
+    afternoon: 'Après-midi (14:00–18:00)',
+    evening: 'Soir (18:00–22:00)',
+  },
+  duty_status: { independent: 'Libéral', locum: 'Remplaçant', retired: 'Retraité', resident: 'Interne' },
   // The units of indicators.get (docs/indicators.md), as written after a value.
   indicator_unit: { percent: '%', minutes: 'min', hours: 'h' },
 };
@@ -195,6 +204,7 @@ const FIELD_TEXT = {
   organisation_id: 'numéro de l’organisation',
   expires_days: 'durée de validité',
   label: 'libellé',
+  duty_status: 'statut du médecin de garde',
 };
 
 /** An error answered by the server (or met on the way), with its code. */
@@ -554,6 +564,30 @@ export function saveFile(res) {
   setTimeout(() => URL.revokeObjectURL(link.href), 10000);
 }
 
+/**
+ * Asks in place, without a dialog: fills BOX with QUESTION (text or nodes),
+ * CONFIRM (a danger button that calls ONCONFIRM with itself) and « Annuler »
+ * (ONCANCEL, also on Escape), in a group named LABEL.  KEY [name, value]
+ * marks the two buttons data-confirm-NAME and data-cancel-NAME.  The
+ * confirmation gets the focus.
+ */
+export function askInline(box, { label: groupLabel, question, confirm, key, onConfirm, onCancel }) {
+  const [name, value] = key;
+  const confirmButton = el('button', {
+    type: 'button', class: 'danger small', [`data-confirm-${name}`]: value,
+    onclick: (ev) => onConfirm(ev.currentTarget),
+  }, confirm);
+  fill(box, el('div', {
+    class: 'confirm-inline', role: 'group', 'aria-label': groupLabel,
+    onkeydown: (ev) => { if (ev.key === 'Escape') onCancel(); },
+  },
+  el('p', { class: 'small' }, question),
+  el('div', { class: 'row' }, confirmButton,
+    el('button', { type: 'button', class: 'small', [`data-cancel-${name}`]: value, onclick: onCancel }, 'Annuler'))));
+  confirmButton.focus();
+  return confirmButton;
+}
+
 /** Puts an error (or nothing) into the message area BOX. */
 export function showError(box, err) {
   if (!box) return;
@@ -654,6 +688,12 @@ export function fmtFull(ts) {
   return p ? `${fmtDay(ts)} ${p.y} à ${p.h} h ${pad(p.mi)}` : '';
 }
 
+/** The calendar date N days after DATE (both YYYY-MM-DD). */
+export function addDays(date, n) {
+  const [y, m, d] = date.split('-').map(Number);
+  return new Date(Date.UTC(y, m - 1, d + n)).toISOString().slice(0, 10);
+}
+
 /** The calendar date (YYYY-MM-DD), weekday (mon...) and time of MS in time zone TZ. */
 export function zonedParts(ms, tz) {
   const f = new Intl.DateTimeFormat('en-CA', {
@@ -733,6 +773,31 @@ export function siteCommune(site, communes) {
   if (c) return c.name;
   const m = /\b\d{5}\s+([^,]+)$/.exec(site.address || '');
   return m ? m[1].trim() : site.commune_insee;
+}
+
+/** "1 créneau", "3 créneaux": N and the word for it, ONE or MANY (default ONE + "s"). */
+export function plural(n, one, many = `${one}s`) {
+  return `${n} ${n > 1 ? many : one}`;
+}
+
+// --- CSNP shifts (shift.list, protocol 1.5.0) ---------------------------------------
+
+/** A shift's day and half-day: "samedi 12 décembre · Matin (08:00–12:00)". */
+export function shiftTitle(shift) {
+  return `${fmtDay(`${shift.date}T00:00`)} · ${label('half_day', shift.half_day)}`;
+}
+
+/** A shift's live slots in words: "8 créneaux : 7 libres, 1 réservé". */
+export function shiftSlots(shift) {
+  if (!shift.slots) return 'aucun créneau ouvert';
+  return `${plural(shift.slots, 'créneau', 'créneaux')} : ${plural(shift.free, 'libre')}, ${plural(shift.booked, 'réservé')}`;
+}
+
+/** "Dr Anne Le Guen (retraité)": the practitioner on duty and their status, or null while unfilled. */
+export function onDuty(shift) {
+  if (!shift.practitioner) return null;
+  const status = shift.duty_status ? label('duty_status', shift.duty_status).toLowerCase() : 'statut non renseigné';
+  return `${practitionerName(shift)} (${status})`;
 }
 
 // --- Page start -------------------------------------------------------------------

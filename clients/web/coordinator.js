@@ -1,5 +1,6 @@
-// coordinator.js: the coordinator's page (also admin): the month's declared
-// indicators (indicators.get), their files for a month, a quarter or a
+// coordinator.js: the coordinator's page (also admin): the CSNP shifts of the
+// next 14 days and their practitioner on duty (shift.list, shift.assign), the
+// month's declared indicators (indicators.get), their files for a month, a quarter or a
 // contract year (indicators.export: CSV, printable HTML, participation
 // statement), the territory's access tokens (token.list,
 // token.create with its secret shown once, token.revoke after an inline
@@ -9,7 +10,8 @@
 // indicators.get may answer not_found while the server does not compute
 // indicators yet: the page then says so and shows no figure.
 import {
-  $, el, fill, startPage, label, errorText, showError, busy, zonedParts, isRpps, PAGES, saveFile,
+  $, el, fill, startPage, label, LABELS, errorText, showError, busy, zonedParts, isRpps, PAGES, saveFile,
+  askInline, addDays, plural, fmtDay, shiftTitle, shiftSlots, onDuty,
 } from './app.js';
 
 // French names of the indicators known to this page; others show their name.
@@ -238,22 +240,16 @@ function main({ client, session, territory }) {
   }
 
   function askRevoke(actions, t) {
-    const cancel = () => showRevoke(actions, t).focus();
-    const confirmButton = el('button', {
-      type: 'button', class: 'danger small', 'data-confirm-revoke': t.token_id,
-      onclick: (ev) => revoke(actions, t, ev.currentTarget),
-    }, 'Confirmer la révocation');
-    const box = el('div', {
-      class: 'confirm-inline', role: 'group', 'aria-label': `Révocation du jeton n° ${t.token_id}`,
-      onkeydown: (ev) => { if (ev.key === 'Escape') cancel(); },
-    },
-    el('p', { class: 'small' }, `Révoquer le jeton ${tokenName(t)} ? Il sera refusé immédiatement.`,
-      t.token_id === session.token_id
-        ? el('strong', { class: 'own-token' }, ' C’est le jeton de cette page : vous serez déconnecté.') : null),
-    el('div', { class: 'row' }, confirmButton,
-      el('button', { type: 'button', class: 'small', 'data-cancel-revoke': t.token_id, onclick: cancel }, 'Annuler')));
-    fill(actions, box);
-    confirmButton.focus();
+    askInline(actions, {
+      label: `Révocation du jeton n° ${t.token_id}`,
+      question: [`Révoquer le jeton ${tokenName(t)} ? Il sera refusé immédiatement.`,
+        t.token_id === session.token_id
+          ? el('strong', { class: 'own-token' }, ' C’est le jeton de cette page : vous serez déconnecté.') : null],
+      confirm: 'Confirmer la révocation',
+      key: ['revoke', t.token_id],
+      onConfirm: (button) => revoke(actions, t, button),
+      onCancel: () => showRevoke(actions, t).focus(),
+    });
   }
 
   async function revoke(actions, t, button) {
@@ -509,6 +505,224 @@ function main({ client, session, territory }) {
     });
   });
 
+  // --- CSNP shifts (shift.list, shift.assign; protocol 1.5.0) ------------------------------
+  // The next 14 days' shifts of the territory's CSNPs, by day: the
+  // practitioner on duty and their status, or « non pourvue », and the
+  // patients nobody will see until someone is named; per shift, naming the
+  // practitioner on duty (the shift's slots and bookings follow) or freeing
+  // it after an inline confirmation.  territory.get lists no practitioners:
+  // the choices are those the page can see (the practitioners on duty and
+  // those with slots over the same days, with their names; the GPs with a
+  // token, by RPPS and the token's label), and any RPPS typed.
+
+  const SHIFT_DAYS = 14;
+  // The centre is named on each shift only where the territory has several.
+  const csnpCount = ((territory && territory.sites) || []).filter((x) => x.kind === 'csnp').length;
+  const unfilledOnly = $('#shifts-unfilled');
+  const shiftsMessage = $('#shifts-message');
+  const names = new Map(); // rpps -> {given_name, family_name}
+  let namesLoaded = null; // read once, with the first list
+  let shiftsAsked = 0; // the latest read: an earlier answer arriving late is dropped
+
+  function shiftPeriod() {
+    const from = zonedParts(client.now(), tz).date;
+    return { from, to: addDays(from, SHIFT_DAYS - 1) };
+  }
+
+  function learnName(p) {
+    if (p) names.set(p.rpps, p);
+  }
+
+  async function loadNames() {
+    const to = new Date(client.now() + SHIFT_DAYS * 86400e3).toISOString().replace(/\.\d+Z$/, 'Z');
+    try {
+      for (const s of (await client.call('slot.list', { to, limit: 1000 })).slots) learnName(s.practitioner);
+    } catch { /* the names are a convenience: an RPPS can still be typed */ }
+    await knownLoaded;
+  }
+
+  /** The practitioners to choose from, [rpps, text]: by name, then the GPs known by their token only. */
+  function practitionerChoices() {
+    const byName = [...names.values()].sort((a, b) =>
+      a.family_name.localeCompare(b.family_name, 'fr') || a.given_name.localeCompare(b.given_name, 'fr'))
+      .map((p) => [p.rpps, `Dr ${p.given_name} ${p.family_name} (RPPS ${p.rpps})`]);
+    const tokenOnly = new Map();
+    for (const t of known) {
+      if (t.role === 'gp' && t.rpps && !names.has(t.rpps) && !tokenOnly.has(t.rpps)) {
+        tokenOnly.set(t.rpps, `RPPS ${t.rpps}${t.label ? ` (${t.label})` : ''}`);
+      }
+    }
+    return [...byName, ...[...tokenOnly].sort((a, b) => a[0].localeCompare(b[0]))];
+  }
+
+  async function loadShifts() {
+    const asked = ++shiftsAsked;
+    if (!namesLoaded) namesLoaded = loadNames();
+    const { from, to } = shiftPeriod();
+    try {
+      const [res] = await Promise.all([
+        client.call('shift.list', unfilledOnly.checked ? { from, to, unfilled: true } : { from, to }),
+        namesLoaded]);
+      if (asked !== shiftsAsked) return;
+      for (const sh of res.shifts) learnName(sh.practitioner);
+      renderShifts(res.shifts);
+    } catch (e) {
+      if (asked === shiftsAsked) fill($('#shifts-box'), el('div', { class: 'message error' }, errorText(e)));
+    }
+  }
+
+  function renderShifts(shifts) {
+    const unfilled = shifts.filter((sh) => !sh.practitioner).length;
+    const waiting = shifts.reduce((n, sh) => n + sh.unattended, 0);
+    const site = csnpCount === 1 ? ` au ${shifts[0] && shifts[0].site_name}` : '';
+    fill($('#shifts-summary'), shifts.length ? [
+      plural(shifts.length, 'garde'), site,
+      unfilled ? [', dont ', el('strong', {}, plural(unfilled, 'non pourvue', 'non pourvues'))]
+        : shifts.length > 1 ? ', toutes pourvues' : ', pourvue',
+      waiting ? [' · ', el('strong', { class: 'alert-text' }, `${plural(waiting, 'patient')} sans médecin`)] : null,
+      '.'] : null);
+    if (!shifts.length) {
+      fill($('#shifts-box'), el('p', { class: 'muted', id: 'shifts-empty' }, unfilledOnly.checked
+        ? 'Aucune garde non pourvue dans les 14 prochains jours.'
+        : 'Aucune garde dans les 14 prochains jours : une garde apparaît dès qu’un CSNP publie ses créneaux.'));
+      return;
+    }
+    const byDay = new Map();
+    for (const sh of shifts) {
+      if (!byDay.has(sh.date)) byDay.set(sh.date, []);
+      byDay.get(sh.date).push(sh);
+    }
+    fill($('#shifts-box'), [...byDay].map(([day, list]) => [
+      el('h3', { class: 'day-title' }, fmtDay(`${day}T00:00`)),
+      el('ul', { class: 'list shifts' }, list.map(shiftItem))]));
+  }
+
+  // One shift: what it is, who is on duty (or the patients waiting), and
+  // what can be done, side by side on a wide screen.
+  function shiftItem(sh) {
+    const id = sh.shift_id;
+    const duty = onDuty(sh);
+    const error = el('div', { class: 'message error small', role: 'alert', hidden: true });
+    const actions = el('div', { class: 'row shift-actions' });
+    const waiting = sh.unattended;
+    const item = el('li', {
+      class: ['shift', duty ? '' : 'unfilled', waiting ? 'unattended' : ''].join(' ').trim(),
+      dataset: { shift: id, filled: duty ? 'yes' : 'no' },
+    },
+    el('div', { class: 'shift-what' },
+      el('strong', { class: 'shift-title', id: `shift-${id}-title`, tabindex: -1 }, label('half_day', sh.half_day)),
+      csnpCount === 1 ? null : el('div', { class: 'small muted' }, sh.site_name),
+      el('div', { class: 'small' }, shiftSlots(sh))),
+    el('div', { class: 'shift-who' },
+      el('div', { class: 'small muted' }, 'Médecin de garde'),
+      duty ? el('strong', { class: 'on-duty' }, duty) : el('span', { class: 'badge unfilled' }, 'Non pourvue'),
+      waiting ? el('p', { class: 'message error small unattended-warning' },
+        el('strong', {}, `${plural(waiting, 'patient')} sans médecin`),
+        waiting > 1 ? ' : ils attendent' : ' : il attend', ' qu’un médecin de garde soit nommé.') : null),
+    el('div', { class: 'shift-act' },
+      duty ? el('details', { class: 'change' }, el('summary', {}, 'Changer le médecin de garde'), assignForm(sh, error))
+        : assignForm(sh, error),
+      actions, error));
+    if (duty) showFree(actions, sh, error);
+    return item;
+  }
+
+  function assignForm(sh, error) {
+    const id = sh.shift_id;
+    const context = el('span', { class: 'sr-only' }, ` de garde, ${shiftTitle(sh)}`);
+    const current = sh.practitioner && sh.practitioner.rpps;
+    const who = el('select', { id: `shift-${id}-rpps` },
+      el('option', { value: '' }, 'Choisir un médecin…'),
+      practitionerChoices().map(([rpps, text]) => el('option', { value: rpps, selected: rpps === current }, text)),
+      el('option', { value: 'other' }, 'Autre médecin : saisir son RPPS…'));
+    const other = el('input', {
+      type: 'text', id: `shift-${id}-other`, inputmode: 'numeric', maxlength: 11, autocomplete: 'off',
+    });
+    const otherField = el('div', { class: 'field', hidden: true },
+      el('label', { for: other.id }, 'RPPS du médecin', context.cloneNode(true)), other);
+    const status = el('select', { id: `shift-${id}-status` },
+      el('option', { value: '' }, 'Choisir…'),
+      Object.keys(LABELS.duty_status).map((k) => el('option', { value: k, selected: sh.duty_status === k }, label('duty_status', k))));
+    const button = el('button', { type: 'submit', class: 'primary small', 'data-assign': id },
+      sh.practitioner ? 'Changer' : 'Nommer', el('span', { class: 'sr-only' }, ` le médecin de garde, ${shiftTitle(sh)}`));
+    who.addEventListener('change', () => {
+      otherField.hidden = who.value !== 'other';
+      if (!otherField.hidden) other.focus();
+    });
+    const form = el('form', { class: 'assign', novalidate: true },
+      el('div', { class: 'field' }, el('label', { for: who.id }, 'Médecin', context), who),
+      otherField,
+      el('div', { class: 'field' }, el('label', { for: status.id }, 'Statut', context.cloneNode(true)), status),
+      button);
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      showError(error, null);
+      for (const c of [who, other, status]) c.removeAttribute('aria-invalid');
+      const fail = (control, text) => {
+        control.setAttribute('aria-invalid', 'true');
+        showError(error, text);
+        control.focus();
+      };
+      const rpps = who.value === 'other' ? other.value.replace(/\s+/g, '') : who.value;
+      if (!who.value) return fail(who, 'Choisissez le médecin de garde.');
+      if (!isRpps(rpps)) return fail(who.value === 'other' ? other : who, 'Un RPPS a 11 chiffres, dont une clé de contrôle : vérifiez-le.');
+      if (!status.value) return fail(status, 'Choisissez le statut du médecin sur cette garde.');
+      return busy(button, () => assign({ shift_id: id, rpps, duty_status: status.value }, error,
+        () => (who.value === 'other' ? other : who)));
+    });
+    return form;
+  }
+
+  function showFree(actions, sh, error) {
+    const button = el('button', {
+      type: 'button', class: 'danger small', 'data-free': sh.shift_id, onclick: () => askFree(actions, sh, error),
+    }, 'Libérer', el('span', { class: 'sr-only' }, ` la garde, ${shiftTitle(sh)}`));
+    fill(actions, button);
+    return button;
+  }
+
+  function askFree(actions, sh, error) {
+    const patients = sh.booked === 1 ? 'le patient qui a rendez-vous n’aura plus de médecin'
+      : `les ${sh.booked} patients qui ont rendez-vous n’auront plus de médecin`;
+    askInline(actions, {
+      label: `Libération de la garde, ${shiftTitle(sh)}`,
+      question: `Libérer la garde ? ${onDuty(sh)} n’en sera plus le médecin de garde${sh.booked ? ` et ${patients}` : ''}.`,
+      confirm: 'Confirmer la libération',
+      key: ['free', sh.shift_id],
+      onConfirm: (button) => busy(button, () => assign({ shift_id: sh.shift_id }, error, () => showFree(actions, sh, error))),
+      onCancel: () => showFree(actions, sh, error).focus(),
+    });
+  }
+
+  /** Sends shift.assign with DATA; on a refusal shows why in ERROR and focuses what FOCUS() returns. */
+  async function assign(data, error, focus) {
+    try {
+      const res = await client.call('shift.assign', data);
+      const sh = res.shift;
+      learnName(sh.practitioner);
+      shiftsMessage.className = sh.unattended ? 'message warn' : 'message ok';
+      showError(shiftsMessage, sh.practitioner
+        ? `Garde du ${shiftTitle(sh)} confiée à ${onDuty(sh)} : ${plural(res.slots, 'créneau', 'créneaux')} et ${res.bookings} rendez-vous transmis.`
+        : `Garde du ${shiftTitle(sh)} libérée${sh.unattended ? ` : ${plural(sh.unattended, 'patient')} sans médecin` : ''}.`);
+      await loadShifts();
+      ($(`#shift-${sh.shift_id}-title`) || $('#shifts-title')).focus();
+    } catch (e) {
+      showError(error, {
+        conflict: 'Ce médecin a déjà un créneau au centre pendant cette garde : choisissez-en un autre.',
+        not_found: 'Ce médecin n’exerce pas dans le territoire, ou la garde n’existe plus : vérifiez le RPPS ou actualisez la liste.',
+      }[e.code] || errorText(e));
+      const control = focus();
+      if (data.rpps) control.setAttribute('aria-invalid', 'true');
+      control.focus();
+    }
+  }
+
+  unfilledOnly.addEventListener('change', () => {
+    showError(shiftsMessage, null);
+    loadShifts();
+  });
+  $('#shifts-refresh').addEventListener('click', (ev) => busy(ev.currentTarget, loadShifts));
+
   // --- Territory and settings ----------------------------------------------------------
 
   function renderTerritory(t) {
@@ -602,9 +816,11 @@ function main({ client, session, territory }) {
   loadIndicators();
   showRoleFields();
   loadTokens();
-  loadKnown();
+  const knownLoaded = loadKnown();
+  loadShifts();
   client.on('resync', async () => {
     loadTokens();
+    loadShifts();
     try {
       territory = await client.call('territory.get');
       renderTerritory(territory);

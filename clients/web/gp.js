@@ -1,7 +1,8 @@
 // gp.js: the GP's page.  Publishes a half-day of slots in two clicks (a
 // preset, then "Publier"), lists the GP's own slots (withdraw a free one) and
 // bookings (with the patient, as the GP booked may see them), shows new
-// bookings live (topic "bookings") and records outcomes.
+// bookings live (topic "bookings") and records outcomes; lists the CSNP
+// shifts the GP is on duty for and the year's participation.
 //
 // The sites where a GP practises come with the sign-in (the auth answer's
 // sites, protocol 1.2.0, with their kind and commune from territory.get); the
@@ -10,7 +11,8 @@
 // site's number once and remembers it in this browser.
 import {
   $, el, fill, startPage, label, LABELS, errorText, toast, showError, busy, prefs,
-  fmtTime, fmtDay, fmtShort, parts, zonedParts, ageOf, patientName, siteCommune, saveFile,
+  fmtTime, fmtDay, fmtShort, parts, zonedParts, ageOf, patientName, siteCommune, saveFile, addDays,
+  shiftTitle, shiftSlots,
 } from './app.js';
 
 const DEFAULT_AUDIENCES = ['sas', 'emergency', 'pharmacy', 'professional', 'desk'];
@@ -114,11 +116,6 @@ function main({ client, session, territory }) {
 
   // --- Presets ------------------------------------------------------------------
 
-  function addDays(date, n) {
-    const [y, m, d] = date.split('-').map(Number);
-    const t = new Date(Date.UTC(y, m - 1, d + n));
-    return t.toISOString().slice(0, 10);
-  }
   const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
   const weekdayOf = (date) => WEEKDAYS[new Date(`${date}T12:00:00Z`).getUTCDay()];
   const minutes = (hhmm) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3));
@@ -500,6 +497,29 @@ function main({ client, session, territory }) {
   }
   yearSelect.addEventListener('change', loadParticipation);
 
+  // --- My shifts (shift.list as gp, protocol 1.5.0) ---------------------------------------
+  // The CSNP shifts the coordination named this GP on duty for over the next
+  // 14 days; their bookings come with the GP's own (booking.created).
+
+  const SHIFT_DAYS = 14;
+  let shiftsAsked = 0; // the latest read: an earlier answer arriving late is dropped
+  async function loadShifts() {
+    const asked = ++shiftsAsked;
+    const from = zonedParts(client.now(), tz).date;
+    try {
+      const res = await client.call('shift.list', { from, to: addDays(from, SHIFT_DAYS - 1) });
+      if (asked !== shiftsAsked) return;
+      fill($('#shifts-list'), res.shifts.length ? res.shifts.map((sh) => el('li', { dataset: { shift: sh.shift_id } },
+        el('strong', { class: 'cap' }, shiftTitle(sh)),
+        el('div', { class: 'small' }, sh.site_name),
+        el('div', { class: 'small' }, shiftSlots(sh)),
+        el('div', { class: 'small muted' }, `Votre statut sur cette garde : ${sh.duty_status ? label('duty_status', sh.duty_status).toLowerCase() : 'non renseigné'}`)))
+        : el('li', { class: 'muted' }, 'Aucune garde dans les 14 prochains jours.'));
+    } catch (e) {
+      if (asked === shiftsAsked) fill($('#shifts-list'), el('li', { class: 'message error' }, errorText(e)));
+    }
+  }
+
   // --- Live updates -------------------------------------------------------------------
 
   // The push announces the booking; the page then reads it with
@@ -517,6 +537,8 @@ function main({ client, session, territory }) {
     toast(`Nouveau rendez-vous : ${full.partial ? 'patient non transmis' : patientName(full.patient)}, ${fmtShort(full.slot.start)}` +
       ` (${full.requester.name || label('role', full.requester.kind)}).`, 'ok');
     loadSlots();
+    // A booking handed over with a shift the GP was just named on duty for.
+    loadShifts();
   });
   client.on('booking.cancelled', async (b) => {
     await loadBookings();
@@ -530,6 +552,7 @@ function main({ client, session, territory }) {
   client.on('resync', () => {
     loadSlots();
     loadBookings();
+    loadShifts();
   });
   // Without the WebSocket, poll every 30 s.  With it, still read again every
   // 2 minutes: snpd does not push booking.cancelled when a requester cancels
@@ -541,6 +564,7 @@ function main({ client, session, territory }) {
       lastLoad = Date.now();
       loadSlots();
       loadBookings();
+      loadShifts();
     }
   }, 30000);
   // The presets depend on the time of day.
@@ -551,5 +575,6 @@ function main({ client, session, territory }) {
   client.subscribe(['bookings']).catch((e) => toast(errorText(e), 'error'));
   loadSlots();
   loadBookings();
+  loadShifts();
   loadParticipation();
 }

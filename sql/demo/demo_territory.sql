@@ -305,4 +305,13 @@ INSERT INTO event (territory_id, actor, kind, slot_id, to_status, data)
 SELECT ins.territory_id, 'demo', 'slot.published', ins.id, 'free', snp_slot_facts(ins)
   FROM ins;
 
+-- The CSNP's half-days are shifts (sql/migrations/0022_csnp_rota.sql): the
+-- GP whose slots a shift holds is on duty for it since those slots were
+-- published; the coordination states their status, independent, as it does
+-- with snpctl shift assign (the slots' slot.assigned events say it to the
+-- indicators).
+SELECT snp_shift_assign(h.territory_id, 'demo', 'admin', h.id, h.rpps, 'independent')
+  FROM shift h
+ WHERE h.territory_id = 'demo-redon' AND h.rpps IS NOT NULL AND h.duty_status IS NULL;
+
 COMMIT;

@@ -260,6 +260,8 @@ Test(offline, help_on_every_command)
         {"call", "list", "usage : snpctl call"},
         {"push", "list", "usage : snpctl push"},
         {"push", "resend", "usage : snpctl push"},
+        {"shift", "list", "usage : snpctl shift"},
+        {"shift", "assign", "usage : snpctl shift"},
     };
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         struct run r = CTL(NULL, commands[i][0], commands[i][1], "--help");
@@ -2117,6 +2119,29 @@ Test(snpctl, labels_match_the_catalogue)
         }
         PQclear(res);
     }
+    /* Values the catalogue has no breakdown for: snpctl and the pages still
+     * say the same. */
+    static const struct {
+        const char *web_table;
+        enum labels_kind kind;
+    } plain[] = {
+        {"duty_status", LABELS_DUTY_STATUS},
+        {"half_day", LABELS_HALF_DAY},
+    };
+    for (size_t t = 0; t < sizeof(plain) / sizeof(plain[0]); t++) {
+        const char *const *values;
+        size_t n = labels_values(plain[t].kind, &values);
+        cr_assert_gt(n, 2);
+        for (size_t i = 0; i < n; i++) {
+            char web[128], web_lower[128];
+            cr_expect(web_label(app_js, plain[t].web_table, values[i], web, sizeof(web)),
+                      "app.js has no %s label for %s", plain[t].web_table, values[i]);
+            first_lower(web, web_lower, sizeof(web_lower));
+            cr_expect_str_eq(web_lower, labels_get(plain[t].kind, values[i]),
+                             "%s %s: app.js \"%s\", snpctl \"%s\"", plain[t].web_table, values[i],
+                             web, labels_get(plain[t].kind, values[i]));
+        }
+    }
 }
 
 Test(snpctl, participation_weeks_bookings_attestation_and_preconditions)
@@ -2221,4 +2246,133 @@ Test(snpctl, participation_weeks_bookings_attestation_and_preconditions)
         cr_expect_eq(r.status, 2, "case %zu: %d %s", k, r.status, r.err);
         run_free(&r);
     }
+}
+
+/* The rota of the CSNP (protocol 1.5.0): a shift published before anyone
+ * is named is booked; the coordinator sees it unfilled with the patient
+ * nobody will see, names GP2 on duty as a retired GP, and GP2 gets the
+ * booking and lists the shift; freeing it brings the warning back. */
+Test(snpctl, coordinator_names_the_practitioner_on_duty_of_a_csnp_shift)
+{
+    char day[32], csnp[16];
+    local_day(1, day, sizeof(day));
+    snprintf(csnp, sizeof(csnp), "%lld", (long long)f.site_csnp);
+    struct run r = CTL(tok(FIX_COORDINATOR), "slots", "shift", "--site", csnp, "--date", day,
+                       "--half-day", "morning", "--every", "30m", "--audience", "pharmacy,sas");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "8 créneaux publiés"), "%s", r.out);
+    run_free(&r);
+    /* A pharmacy books one of the shift's slots, the only ones there are. */
+    char *body = fix_request_body("ctl-rota-1", "48h");
+    int st;
+    json_t *j = fix_api(&f, "POST", "/api/v1/requests", FIX_PHARMACY, body, &st);
+    free(body);
+    cr_assert_eq(st, 201, "%d", st);
+    char path[96], accept[64];
+    snprintf(path, sizeof(path), "/api/v1/requests/%lld/accept",
+             (long long)json_integer_value(fix_json_at(j, "request_id")));
+    snprintf(accept, sizeof(accept), "{\"slot_id\": %lld}",
+             (long long)json_integer_value(fix_json_at(j, "offer.slot.slot_id")));
+    json_decref(j);
+    j = fix_api(&f, "POST", path, FIX_PHARMACY, accept, &st);
+    cr_assert_eq(st, 200, "%d", st);
+    json_decref(j);
+
+    /* The coordinator's list, for people: unfilled, one patient waiting. */
+    r = CTL(tok(FIX_COORDINATOR), "shift", "list");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    assert_conforming(&r);
+    cr_expect(strstr(r.out, "Médecin de garde") && strstr(r.out, "Demi-journée"), "%s", r.out);
+    cr_expect(strstr(r.out, "matin (08:00–12:00)") && strstr(r.out, "CSNP de Redon"), "%s", r.out);
+    cr_expect(strstr(r.out, "non pourvue"), "%s", r.out);
+    cr_expect(strstr(r.out, "1 patient sans médecin"), "%s", r.out);
+    cr_expect(strstr(r.out, "1 garde, dont 1 non pourvue"), "%s", r.out);
+    run_free(&r);
+    /* Scripted: the unfilled ones of that day. */
+    r = CTL(tok(FIX_COORDINATOR), "shift", "list", "--from", day, "--to", day, "--unfilled",
+            "--site", csnp, "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    j = json_line(r.out, 0);
+    json_t *shifts = json_object_get(j, "shifts");
+    cr_assert_eq(json_array_size(shifts), 1, "%s", r.out);
+    json_t *sh = json_array_get(shifts, 0);
+    json_int_t shift = json_integer_value(json_object_get(sh, "shift_id"));
+    cr_expect_str_eq(json_string_value(json_object_get(sh, "date")), day);
+    cr_expect_eq(json_integer_value(json_object_get(sh, "slots")), 8);
+    cr_expect_eq(json_integer_value(json_object_get(sh, "booked")), 1);
+    cr_expect_eq(json_integer_value(json_object_get(sh, "unattended")), 1);
+    json_decref(j);
+    run_free(&r);
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", (long long)shift);
+    /* GP2 is on duty for nothing yet. */
+    r = CTL(tok(FIX_GP_2), "shift", "list");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "Aucune garde du "), "%s", r.out);
+    run_free(&r);
+
+    /* Mistakes and refusals. */
+    r = CTL(tok(FIX_COORDINATOR), "shift", "assign", id, "--rpps", FIX_GP2);
+    cr_expect_eq(r.status, 2, "no --status: %d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "--status est obligatoire"), "%s", r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_COORDINATOR), "shift", "assign", id, "--rpps", FIX_GP2, "--status", "intern");
+    cr_expect_eq(r.status, 2, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "intern"), "%s", r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_COORDINATOR), "shift", "assign", id, "--free", "--rpps", FIX_GP2);
+    cr_expect_eq(r.status, 2, "%d %s", r.status, r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_1), "shift", "assign", id, "--rpps", FIX_GP1, "--status", "independent");
+    cr_expect_eq(r.status, 1, "a gp assigning: %d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "forbidden"), "%s", r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_1), "shift", "list", "--unfilled");
+    cr_expect_eq(r.status, 1, "a gp asking for unfilled shifts: %d %s", r.status, r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_COORDINATOR), "shift", "assign", "999999", "--rpps", FIX_GP2, "--status",
+            "retired");
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "not_found"), "%s", r.err);
+    run_free(&r);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM shift WHERE rpps IS NOT NULL"), 0);
+
+    /* GP2 named on duty, as a retired GP: the slots and the booking follow. */
+    r = CTL(tok(FIX_COORDINATOR), "shift", "assign", id, "--rpps", FIX_GP2, "--status", "retired");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    assert_conforming(&r);
+    cr_expect(strstr(r.out, "Médecin de garde : Dr Yann Morvan (retraité) ; 8 créneaux et 1 "
+                            "rendez-vous transmis."),
+              "%s", r.out);
+    run_free(&r);
+    snprintf(path, sizeof(path),
+             "SELECT count(*) FROM shift WHERE id = %lld AND rpps = '%s' AND duty_status = "
+             "'retired'",
+             (long long)shift, FIX_GP2);
+    cr_expect_eq(pgtest_long(&f.pg, path), 1);
+    r = CTL(tok(FIX_GP_2), "shift", "list");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "Dr Yann Morvan (retraité)"), "%s", r.out);
+    cr_expect_null(strstr(r.out, "sans médecin"), "%s", r.out);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_2), "bookings", "list", "--json");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    j = json_line(r.out, 0);
+    cr_expect_eq(json_array_size(json_object_get(j, "bookings")), 1, "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+
+    /* Freed: the patient waits for someone again. */
+    r = CTL(tok(FIX_COORDINATOR), "shift", "assign", id, "--free");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "Libérée : 8 créneaux et 1 rendez-vous n'ont plus de médecin."), "%s",
+              r.out);
+    cr_expect(strstr(r.out, "Attention : 1 patient sans médecin"), "%s", r.out);
+    run_free(&r);
+    r = CTL(tok(FIX_COORDINATOR), "shift", "list", "--unfilled", "--json");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    j = json_line(r.out, 0);
+    cr_expect_eq(json_array_size(json_object_get(j, "shifts")), 1, "%s", r.out);
+    json_decref(j);
+    run_free(&r);
 }

@@ -5,8 +5,10 @@
 // board's count drops, the pharmacist prints the patient's confirmation;
 // then the emergency department's slip and refusal, the
 // GP's withdrawal and outcome, the coordinator's page (settings, indicators,
-// an access token created and revoked), and checks of every page on a
-// 390 × 844 phone screen.  The tests run in order and share state.
+// an access token created and revoked, the CSNP rota: a shift with a patient
+// waiting given to the GP, who gets the booking and the shift live), and
+// checks of every page on a 390 × 844 phone screen.  The tests run in order
+// and share state.
 import { test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -32,6 +34,8 @@ let gp; // the GP's page, kept open from publication to the booking
 let board; // the SAS board, kept open to watch the counts
 let pharmacy;
 let siteId; // the GP's practice
+let coordinator; // the coordinator's page, kept open over the CSNP rota tests
+let rota; // the CSNP shift of the rota tests: {shift_id, slots, tomorrow}
 const PUBLISHED = 12; // tomorrow 08:00-12:00, every 20 minutes
 
 const iso = (ms) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
@@ -812,6 +816,166 @@ test('reception: the CSNP’s patients arrive live, before and after a doctor is
   // Leave the demo as it was: the patient cancels.
   await api('pharmacy', 'POST', `/requests/${req.request_id}/cancel`, { reason: 'patient_request' });
   await page.context().close();
+});
+
+/** The date N days after DATE (YYYY-MM-DD). */
+const addDays = (date, n) => {
+  const [y, m, d] = date.split('-').map(Number);
+  return new Date(Date.UTC(y, m - 1, d + n)).toISOString().slice(0, 10);
+};
+
+test('coordinator: an unfilled CSNP shift with a patient waiting; names the GP on duty (keyboard), the warning goes', async () => {
+  // Tomorrow morning at the demo CSNP, published with nobody on duty (a
+  // shift of the demo there is freed first), and booked by the pharmacy.
+  const territory = await api('coordinator', 'GET', '/territory');
+  const csnp = territory.sites.find((x) => x.kind === 'csnp');
+  assert.ok(csnp, 'the demo territory has a CSNP');
+  const tomorrow = addDays(new Intl.DateTimeFormat('en-CA', { timeZone: territory.time_zone }).format(new Date()), 1);
+  const query = `/shifts?from=${tomorrow}&to=${tomorrow}&site_id=${csnp.site_id}`;
+  for (const sh of (await api('coordinator', 'GET', query)).shifts) {
+    if (sh.half_day === 'morning' && sh.practitioner) await api('coordinator', 'POST', `/shifts/${sh.shift_id}/assign`, {});
+  }
+  const published = await api('coordinator', 'POST', '/slots', {
+    site_id: csnp.site_id, mode: 'office', audiences: ['pharmacy', 'sas'],
+    shift: { date: tomorrow, half_day: 'morning', every_min: 30 },
+  });
+  assert.equal(published.count, 8, '08:00-12:00 in 30-minute slots');
+  const request = await api('pharmacy', 'POST', '/requests', {
+    client_ref: 'web-rota-1',
+    patient: { display_name: 'Lucie Martin', birth_year: 1962, sex: 'female', commune_insee: '35236', has_mt: false },
+    motif: { code: 'fever' }, urgency: '48h',
+  });
+  await api('pharmacy', 'POST', `/requests/${request.request_id}/accept`, { slot_id: published.slot_ids[1] });
+  const [listed] = (await api('coordinator', 'GET', query)).shifts.filter((x) => x.half_day === 'morning');
+  assert.equal(listed.unattended, 1, JSON.stringify(listed));
+  rota = { shift_id: listed.shift_id, slots: listed.slots, tomorrow, site: csnp.name };
+
+  coordinator = await newPage(browser, DESKTOP, 'coordinator-shifts');
+  await signIn(coordinator, 'coordinator', 'coordinator.html');
+  const item = `#shifts-box li[data-shift="${rota.shift_id}"]`;
+  await coordinator.waitForSelector(item);
+  let text = await coordinator.textContent(item);
+  assert.match(text, /^Matin \(08:00–12:00\)8 créneaux : 7 libres, 1 réservéMédecin de gardeNon pourvue/);
+  assert.match(text, /1 patient sans médecin : il attend qu’un médecin de garde soit nommé/);
+  // The territory has one CSNP: it is named once, above its shifts.
+  const summary = await coordinator.textContent('#shifts-summary');
+  assert.ok(summary.includes(`au ${csnp.name}, dont 1 non pourvue`), summary);
+  assert.match(summary, /1 patient sans médecin/);
+  // The demo's shifts are staffed: the filter keeps the unfilled ones only.
+  assert.ok(await coordinator.locator('#shifts-box li[data-filled="yes"]').count() > 0, 'the demo’s shifts are listed');
+  await coordinator.check('#shifts-unfilled');
+  await coordinator.waitForFunction(() => !document.querySelector('#shifts-box li[data-filled="yes"]'));
+  const unfilled = (await api('coordinator', 'GET',
+    `/shifts?from=${addDays(tomorrow, -1)}&to=${addDays(tomorrow, 12)}&unfilled=true`)).shifts;
+  assert.equal(await coordinator.locator('#shifts-box li[data-shift]').count(), unfilled.length);
+  assert.ok(await coordinator.isVisible(item));
+  await shotElement(coordinator.locator('#shifts-card'), 'coordinator-shifts-unfilled-desktop');
+  await coordinator.uncheck('#shifts-unfilled');
+  await coordinator.waitForSelector('#shifts-box li[data-filled="yes"]');
+
+  // The GP is among the practitioners to choose from, by name; with the
+  // keyboard: the GP, Enter without a status (refused, the status gets the
+  // focus), the status, Enter.
+  const { rpps } = await api('gp', 'GET', `/participation?year=${new Date().getFullYear()}`);
+  const who = `#shift-${rota.shift_id}-rpps`;
+  assert.match(await coordinator.textContent(`${who} option[value="${rpps}"]`), /^Dr Anne Le Guen \(RPPS \d{11}\)$/);
+  await coordinator.focus(who);
+  await coordinator.selectOption(who, rpps);
+  await coordinator.focus(`${item} button[data-assign]`);
+  await coordinator.keyboard.press('Enter');
+  await coordinator.waitForSelector(`${item} [role="alert"]:has-text("Choisissez le statut")`);
+  assert.equal(await coordinator.evaluate(() => document.activeElement.id), `shift-${rota.shift_id}-status`);
+  await coordinator.selectOption(`#shift-${rota.shift_id}-status`, 'retired');
+  await coordinator.keyboard.press('Tab');
+  await coordinator.keyboard.press('Enter');
+  await coordinator.waitForSelector('#shifts-message.ok');
+  assert.match(await coordinator.textContent('#shifts-message'),
+    /confiée à Dr Anne Le Guen \(retraité\) : 8 créneaux et 1 rendez-vous transmis\./);
+  // The list was read again: the shift is filled, the warning is gone, and
+  // the keyboard is back on the shift.
+  await coordinator.waitForSelector(`${item}[data-filled="yes"]`);
+  text = await coordinator.textContent(item);
+  assert.match(text, /Médecin de gardeDr Anne Le Guen \(retraité\)/);
+  assert.doesNotMatch(text, /sans médecin|Non pourvue/);
+  assert.equal(await coordinator.locator(`${item} .unattended-warning`).count(), 0);
+  assert.equal(await coordinator.evaluate(() => document.activeElement.id), `shift-${rota.shift_id}-title`);
+  const served = (await api('coordinator', 'GET', query)).shifts.find((x) => x.shift_id === rota.shift_id);
+  assert.equal(served.practitioner.rpps, rpps);
+  assert.equal(served.duty_status, 'retired');
+  assert.equal(served.unattended, 0);
+  await coordinator.locator(item).scrollIntoViewIfNeeded();
+  await shot(coordinator, 'coordinator-shift-assigned-desktop', false);
+  await shotElement(coordinator.locator('#shifts-card'), 'coordinator-shifts-card-desktop');
+  await assertLabelled(coordinator, 'coordinator.html (shifts)');
+});
+
+test('GP: the booking of the shift arrives live, and the shift shows in « Mes gardes »', async () => {
+  const booking = gp.locator('#bookings-list li[data-booking]', { hasText: 'Lucie Martin' });
+  await booking.waitFor();
+  await assertNotReloaded(gp, 'the GP page');
+  assert.ok((await booking.textContent()).includes(rota.site), await booking.textContent());
+  const shift = gp.locator(`#shifts-list li[data-shift="${rota.shift_id}"]`);
+  await shift.waitFor();
+  const text = await shift.textContent();
+  assert.match(text, /Matin \(08:00–12:00\)/);
+  assert.ok(text.includes(rota.site), text);
+  assert.match(text, /8 créneaux : 7 libres, 1 réservé/);
+  assert.match(text, /Votre statut sur cette garde : retraité/);
+  await shift.scrollIntoViewIfNeeded();
+  await shot(gp, 'gp-shifts-phone', false);
+  await assertNoOverflow(gp, 'gp.html with a shift');
+  await assertLabelled(gp, 'gp.html (shifts)');
+  const wide = await newPage(browser, DESKTOP, 'gp-shifts-desktop');
+  await signIn(wide, 'gp', 'gp.html');
+  await wide.waitForSelector(`#shifts-list li[data-shift="${rota.shift_id}"]`);
+  await shotElement(wide.locator('#shifts'), 'gp-shifts-card-desktop');
+  await wide.context().close();
+});
+
+test('coordinator: frees the shift after an inline confirmation (keyboard); the card fits a phone', async () => {
+  const item = `#shifts-box li[data-shift="${rota.shift_id}"]`;
+  // « Libérer » asks, naming who and what; Escape cancels, then Enter twice frees.
+  await coordinator.focus(`${item} button[data-free]`);
+  await coordinator.keyboard.press('Enter');
+  await coordinator.waitForSelector(`${item} button[data-confirm-free]:focus`);
+  assert.match(await coordinator.textContent(item),
+    /Libérer la garde \? Dr Anne Le Guen \(retraité\) n’en sera plus le médecin de garde et le patient qui a rendez-vous n’aura plus de médecin\./);
+  await coordinator.keyboard.press('Escape');
+  await coordinator.waitForSelector(`${item} button[data-free]:focus`);
+  await coordinator.keyboard.press('Enter');
+  await coordinator.waitForSelector(`${item} button[data-confirm-free]:focus`);
+  await coordinator.keyboard.press('Enter');
+  await coordinator.waitForSelector('#shifts-message.warn');
+  assert.match(await coordinator.textContent('#shifts-message'), /libérée : 1 patient sans médecin\./);
+  await coordinator.waitForSelector(`${item}[data-filled="no"] .unattended-warning`);
+  assert.match(await coordinator.textContent(item), /Non pourvue/);
+  await coordinator.context().close();
+
+  const phone = await newPage(browser, PHONE, 'coordinator-shifts-phone');
+  await signIn(phone, 'coordinator', 'coordinator.html');
+  await phone.waitForSelector(item);
+  await phone.check('#shifts-unfilled');
+  await phone.waitForFunction(() => !document.querySelector('#shifts-box li[data-filled="yes"]'));
+  // Another practitioner by RPPS: a wrong key is refused by the page, one
+  // who does not practise in the territory by the server, next to the shift.
+  await phone.selectOption(`#shift-${rota.shift_id}-rpps`, 'other');
+  assert.equal(await phone.evaluate(() => document.activeElement.id), `shift-${rota.shift_id}-other`);
+  await phone.fill(`#shift-${rota.shift_id}-other`, '12345678901');
+  await phone.selectOption(`#shift-${rota.shift_id}-status`, 'locum');
+  await phone.click(`${item} button[data-assign]`);
+  await phone.waitForSelector(`${item} [role="alert"]:has-text("clé de contrôle")`);
+  assert.equal(await phone.getAttribute(`#shift-${rota.shift_id}-other`, 'aria-invalid'), 'true');
+  await phone.fill(`#shift-${rota.shift_id}-other`, '10999900144');
+  await phone.click(`${item} button[data-assign]`);
+  await phone.waitForSelector(`${item} [role="alert"]:has-text("n’exerce pas dans le territoire")`);
+  assert.equal(await phone.evaluate(() => document.activeElement.id), `shift-${rota.shift_id}-other`);
+  assert.match(await phone.textContent(item), /Non pourvue/);
+  await phone.locator(item).scrollIntoViewIfNeeded();
+  await shot(phone, 'coordinator-shift-unfilled-phone', false);
+  await shotElement(phone.locator('#shifts-card'), 'coordinator-shifts-card-phone');
+  await assertNoOverflow(phone, 'coordinator.html (shifts)');
+  await assertLabelled(phone, 'coordinator.html (shifts, phone)');
+  await phone.context().close();
 });
 
 test('without a WebSocket a page carries on over HTTP and says it is not live', async () => {
