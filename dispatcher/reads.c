@@ -295,6 +295,38 @@ void reads_slip_refuse(struct dispatch *d, const struct caller *c, json_t *data,
 
 /* --- territory -------------------------------------------------------------------- */
 
+static int by_name(const void *a, const void *b)
+{
+    const struct practitioner *x = *(const struct practitioner *const *)a;
+    const struct practitioner *y = *(const struct practitioner *const *)b;
+    int c = strcmp(x->family_name, y->family_name);
+    return c ? c : strcmp(x->given_name, y->given_name);
+}
+
+/* The practitioners of territory `t` (those who practise at one of its
+ * sites) by name, as the protocol's `practitioner` type: for the
+ * coordinator's choices (the practitioner on duty of a shift). */
+static json_t *territory_practitioners(const struct store *st, const struct territory *t)
+{
+    enum { MAX = 1000 };
+    const struct practitioner **list = calloc(MAX, sizeof(*list));
+    json_t *out = json_array();
+    if (!list || !out) {
+        free(list);
+        return out;
+    }
+    size_t n = store_territory_practitioners(st, t, list, MAX);
+    if (n > MAX)
+        n = MAX;
+    qsort(list, n, sizeof(*list), by_name);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(out,
+                              json_pack("{s:s, s:s, s:s}", "rpps", list[i]->rpps, "family_name",
+                                        list[i]->family_name, "given_name", list[i]->given_name));
+    free(list);
+    return out;
+}
+
 void reads_territory_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
                          void *arg)
 {
@@ -325,6 +357,9 @@ void reads_territory_get(struct dispatch *d, const struct caller *c, json_t *dat
                                                s->name, "commune_insee", s->commune));
     }
     const struct territory_settings *s = &t->settings;
+    json_t *practitioners = c->role == ROLE_COORDINATOR || c->role == ROLE_ADMIN
+                                ? territory_practitioners(&d->store, t)
+                                : NULL;
     json_t *result = json_pack(
         "{s:s, s:s, s:s, s:s, s:o, s:o, s:o,"
         " s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:{s:f, s:f, s:f, s:f, s:f}}}",
@@ -338,6 +373,8 @@ void reads_territory_get(struct dispatch *d, const struct caller *c, json_t *dat
         "start_per_hour", s->weights.start_per_hour, "distance_per_km", s->weights.distance_per_km,
         "own_mt_bonus", s->weights.own_mt_bonus, "fairness", s->weights.fairness, "scarcity",
         s->weights.scarcity);
+    if (practitioners)
+        json_object_set_new(result, "practitioners", practitioners);
     cb(arg, DISPATCH_OK, NULL, NULL, result);
     json_decref(result);
 }

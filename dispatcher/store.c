@@ -31,6 +31,21 @@ struct practitioner *store_practitioner(const struct store *st, const char *rpps
     return idmap_get(&st->practitioners, idmap_code_key(rpps));
 }
 
+size_t store_territory_practitioners(const struct store *st, const struct territory *t,
+                                     const struct practitioner **out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < st->practitioners.cap; i++) {
+        const struct practitioner *p = st->practitioners.buckets[i].value;
+        bool here = false;
+        for (size_t k = 0; p && k < p->nsites && !here; k++)
+            here = p->sites[k]->territory == t;
+        if (here && n++ < max)
+            out[n - 1] = p;
+    }
+    return n;
+}
+
 /* --- settings --------------------------------------------------------------------- */
 
 static void settings_default(struct territory_settings *s)

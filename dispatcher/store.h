@@ -95,6 +95,12 @@ struct territory *store_territory(const struct store *st, const char *id);
 struct commune *store_commune(const struct store *st, const char *insee);
 struct practitioner *store_practitioner(const struct store *st, const char *rpps);
 
+/* Writes into `out` (room for `max`) the practitioners who practise at a
+ * site of territory `t`, in no particular order; returns how many there are
+ * (possibly more than `max`, of which `max` were written). */
+size_t store_territory_practitioners(const struct store *st, const struct territory *t,
+                                     const struct practitioner **out, size_t max);
+
 /* Parses a territory's settings JSON over the defaults.  Unknown keys are
  * ignored; returns false (keeping the defaults) on malformed JSON. */
 bool store_parse_settings(const char *json, struct territory_settings *out)

@@ -510,10 +510,10 @@ function main({ client, session, territory }) {
   // practitioner on duty and their status, or « non pourvue », and the
   // patients nobody will see until someone is named; per shift, naming the
   // practitioner on duty (the shift's slots and bookings follow) or freeing
-  // it after an inline confirmation.  territory.get lists no practitioners:
-  // the choices are those the page can see (the practitioners on duty and
-  // those with slots over the same days, with their names; the GPs with a
-  // token, by RPPS and the token's label), and any RPPS typed.
+  // it after an inline confirmation.  The choices are the territory's
+  // practitioners (territory.get, protocol 1.5.0), those the page sees on
+  // duty or with slots over the same days (an older server lists none), the
+  // GPs with a token, by RPPS and the token's label, and any RPPS typed.
 
   const SHIFT_DAYS = 14;
   // The centre is named on each shift only where the territory has several.
@@ -534,6 +534,7 @@ function main({ client, session, territory }) {
   }
 
   async function loadNames() {
+    for (const p of (territory && territory.practitioners) || []) learnName(p);
     const to = new Date(client.now() + SHIFT_DAYS * 86400e3).toISOString().replace(/\.\d+Z$/, 'Z');
     try {
       for (const s of (await client.call('slot.list', { to, limit: 1000 })).slots) learnName(s.practitioner);

@@ -407,6 +407,36 @@ Test(rota, what_an_assignment_refuses_and_what_freeing_gives_back)
     cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'shift.assign'"), 3);
 }
 
+/* The coordinator chooses the practitioner on duty among the territory's
+ * (territory.get lists them for coordinators and admins, by name); other
+ * roles do not get the list. */
+Test(rota, the_coordinator_sees_the_territorys_practitioners)
+{
+    int st;
+    json_t *r =
+        call(f.snpd.port, "territory.get", "GET", "/api/v1/territory", FIX_COORDINATOR, NULL, &st);
+    cr_assert_eq(st, 200, "%d", st);
+    json_t *list = json_object_get(r, "practitioners");
+    cr_assert_eq(json_array_size(list), 2, "the fixture's two GPs");
+    bool gp1 = false, gp2 = false;
+    size_t i;
+    json_t *p;
+    json_array_foreach (list, i, p) {
+        const char *rpps = fix_json_str(p, "rpps");
+        gp1 = gp1 || (rpps && strcmp(rpps, FIX_GP1) == 0);
+        gp2 = gp2 || (rpps && strcmp(rpps, FIX_GP2) == 0);
+        cr_expect(fix_json_str(p, "family_name") && fix_json_str(p, "given_name"));
+    }
+    cr_expect(gp1 && gp2);
+    cr_expect_leq(strcmp(fix_json_str(list, "0.family_name"), fix_json_str(list, "1.family_name")),
+                  0, "by family name");
+    json_decref(r);
+    r = call(f.snpd.port, "territory.get", "GET", "/api/v1/territory", FIX_PHARMACY, NULL, &st);
+    cr_assert_eq(st, 200);
+    cr_expect_null(json_object_get(r, "practitioners"), "a pharmacy gets the list");
+    json_decref(r);
+}
+
 /* A GP who publishes their own slots at the CSNP on a half-day nobody
  * holds is on duty for it. */
 Test(rota, publishing_under_ones_own_name_takes_an_empty_shift)
