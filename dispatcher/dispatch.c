@@ -1693,7 +1693,7 @@ static json_t *booking_json(struct dispatch *d, int64_t booking_id, const struct
 }
 
 static void push_booking_from_db(struct dispatch *d, int64_t booking_id, const char *territory,
-                                 int64_t organisation_id, const char *event);
+                                 int64_t organisation_id, const char *event, const char *previous);
 
 static void on_accepted(void *arg, enum db_status st, const PGresult *res)
 {
@@ -1770,7 +1770,7 @@ static void on_accepted(void *arg, enum db_status st, const PGresult *res)
             store_remove_request(&d->store, r);
         }
         push_booking_from_db(d, booking_id, o->caller.territory, o->caller.organisation_id,
-                             "booking.created");
+                             "booking.created", NULL);
         answer_booking_view(o, booking_id);
         return;
     }
@@ -3315,7 +3315,7 @@ static void push_request_change(struct dispatch *d, int64_t id, json_t *j)
 
 /* The reason of a booking's read (op.reason) when it was handed to the
  * practitioner on duty of a CSNP shift: pushed to them as booking.created. */
-static const char HANDED_OVER[] = "booking.handed_over";
+static const char HANDED_OVER[] = "(hand-over)";
 
 static void on_foreign_booking_view(void *arg, enum db_status st, const PGresult *res)
 {
@@ -3329,9 +3329,15 @@ static void on_foreign_booking_view(void *arg, enum db_status st, const PGresult
         struct push_target gp = bookings_target(o->caller.territory, view);
         if (strcmp(event, HANDED_OVER) == 0) {
             /* For the practitioner named on duty only: the site's
-             * reception had it when it was booked. */
+             * reception had it when it was booked.  The one it was taken
+             * from (o->caller.rpps) is told so. */
             event = "booking.created";
             gp.site_id = 0;
+            if (o->caller.rpps[0]) {
+                struct push_target before = {
+                    .territory = o->caller.territory, .topic = "bookings", .rpps = o->caller.rpps};
+                push(d, &before, "booking.handed_over", json_incref(view));
+            }
         }
         push(d, &gp, event, json_incref(view));
         if (strcmp(event, "booking.cancelled") == 0) {
@@ -3365,6 +3371,8 @@ static void push_foreign_booking(struct dispatch *d, int64_t id, json_t *j)
     if (!event || !territory)
         return;
     bool assigned = handed_over(j);
+    const char *previous = assigned ? json_string_value(json_object_get(j, "prp")) : NULL;
+    struct push_target before = {.territory = territory, .topic = "bookings", .rpps = previous};
     struct push_target gp = {.territory = territory,
                              .topic = "bookings",
                              .rpps = rpps,
@@ -3383,24 +3391,28 @@ static void push_foreign_booking(struct dispatch *d, int64_t id, json_t *j)
         return;
     }
     bool cancelled = strcmp(event, "cancelled") == 0;
-    if (!wanted(d, &gp) && !(cancelled && wanted(d, &requester)))
+    if (!wanted(d, &gp) && !(cancelled && wanted(d, &requester)) &&
+        !(previous && wanted(d, &before)))
         return;
     push_booking_from_db(d, id, territory, org,
                          cancelled  ? "booking.cancelled"
                          : assigned ? HANDED_OVER
-                                    : "booking.created");
+                                    : "booking.created",
+                         previous);
 }
 
-/* Pushes `event` (booking.created or booking.cancelled) for booking
+/* Pushes `event` (booking.created, booking.cancelled, or HANDED_OVER with
+ * the practitioner it was taken from, `previous`, or NULL) for booking
  * `booking_id` of `organisation_id` in `territory`, with the booking as the
  * database shows it without the patient: one read. */
 static void push_booking_from_db(struct dispatch *d, int64_t booking_id, const char *territory,
-                                 int64_t organisation_id, const char *event)
+                                 int64_t organisation_id, const char *event, const char *previous)
 {
     struct op *o = op_new(d, NULL, NULL, NULL, NULL);
     if (!o)
         return;
     snprintf(o->caller.territory, sizeof(o->caller.territory), "%s", territory);
+    snprintf(o->caller.rpps, sizeof(o->caller.rpps), "%s", previous ? previous : "");
     o->caller.organisation_id = organisation_id;
     snprintf(o->reason, sizeof(o->reason), "%s", event);
     char bid[24];

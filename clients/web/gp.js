@@ -549,6 +549,16 @@ function main({ client, session, territory }) {
     toast(`Rendez-vous de ${fmtShort(b.slot.start)} annulé (${label('cancel_reason', b.cancellation ? b.cancellation.reason : 'other').toLowerCase()}).`);
     loadSlots();
   });
+  // A booking of a CSNP shift given to another practitioner on duty (or the
+  // shift freed): it leaves this page.
+  client.on('booking.handed_over', async (b) => {
+    await loadBookings();
+    const now = b.slot.practitioner;
+    toast(`Le rendez-vous de ${fmtShort(b.slot.start)} (${b.slot.site.name}) ne vous est plus confié` +
+      (now ? ` : Dr ${now.given_name} ${now.family_name} est de garde.` : ' : la garde n’a plus de médecin nommé.'));
+    loadSlots();
+    loadShifts();
+  });
   client.on('resync', () => {
     loadSlots();
     loadBookings();

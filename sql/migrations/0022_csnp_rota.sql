@@ -267,7 +267,8 @@ CREATE TRIGGER slot_practitioner_notify AFTER UPDATE OF rpps ON slot
     EXECUTE FUNCTION snp_notify_slot_practitioner();
 
 -- snpd processes: a booking handed to the practitioner on duty, who gets it
--- as booking.created (the payload of snp_notify_booking, event 'assigned').
+-- as booking.created, and taken from the previous one ("prp"), who gets
+-- booking.handed_over (the payload of snp_notify_booking, event 'assigned').
 CREATE FUNCTION snp_notify_booking_assigned() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     q request;
@@ -275,14 +276,14 @@ BEGIN
     SELECT * INTO q FROM request WHERE id = NEW.request_id;
     PERFORM pg_notify('snp_change', json_build_object(
         'k', 'b', 'id', NEW.id, 'st', NEW.status, 'e', 'assigned', 't', NEW.territory_id,
-        'rp', NEW.rpps, 'q', NEW.request_id, 'o', q.organisation_id,
+        'rp', NEW.rpps, 'prp', OLD.rpps, 'q', NEW.request_id, 'o', q.organisation_id,
         'f', coalesce(q.client_ref, ''),
         'si', (SELECT site_id FROM slot WHERE id = NEW.slot_id))::text);
     RETURN NULL;
 END $$;
 
 CREATE TRIGGER booking_assigned_notify AFTER UPDATE OF rpps ON booking
-    FOR EACH ROW WHEN (OLD.rpps IS DISTINCT FROM NEW.rpps AND NEW.rpps IS NOT NULL)
+    FOR EACH ROW WHEN (OLD.rpps IS DISTINCT FROM NEW.rpps)
     EXECUTE FUNCTION snp_notify_booking_assigned();
 
 -- Every shift already published: the CSNP slots of before this migration

@@ -845,7 +845,8 @@ static void count_booking_pushes(const struct subscriber *s, int64_t b, int *nc,
  * live booking they are on duty for reached them (its last push to them is
  * booking.created), and nothing reached them of a booking that was never
  * theirs (its slot neither published for them, as a shift already assigned
- * to them does, nor handed to them). */
+ * to them does, nor handed to them), and a GP a live booking was taken from
+ * was told so last (booking.handed_over). */
 static void check_csnp_pushes(void)
 {
     PGresult *res = pgtest_exec(&f.pg, "SELECT b.id, b.status, coalesce(b.rpps, ''),"
@@ -884,6 +885,10 @@ static void check_csnp_pushes(void)
                 if (on_duty && (!last || strcmp(last, "booking.created") != 0))
                     violation("GP %d, process %d: on duty for booking %lld, last pushed %s", g + 1,
                               c + 1, (long long)b, last ? last : "nothing");
+                /* Handed to someone else (or to nobody): told so. */
+                if (!on_duty && !is_cancelled && last && strcmp(last, "booking.created") == 0)
+                    violation("GP %d, process %d: booking %lld handed over, last pushed %s", g + 1,
+                              c + 1, (long long)b, last);
             }
         }
     }

@@ -298,6 +298,46 @@ Test(rota, the_booking_of_an_unfilled_shift_reaches_the_practitioner_named_on_du
                  1, "the slot published in the assigned shift has its slot.assigned event");
     cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'shift.assign'"), 1);
 
+    /* Another patient booked on GP2's shift; then GP1 is named on duty
+     * instead: GP1 gets that booking, and GP2, on the second process, is
+     * told it is not theirs any more (the first booking, whose outcome GP2
+     * reported, stays GP2's). */
+    body = fix_request_body("rota-2", "48h");
+    r = fix_api(&f, "POST", "/api/v1/requests", FIX_PHARMACY, body, &st);
+    free(body);
+    cr_assert_eq(st, 201, "%d", st);
+    request = num(r, "request_id");
+    slot = num(r, "offer.slot.slot_id");
+    json_decref(r);
+    snprintf(path, sizeof(path), "/api/v1/requests/%lld/accept", (long long)request);
+    snprintf(accept, sizeof(accept), "{\"slot_id\": %lld}", (long long)slot);
+    r = fix_api(&f, "POST", path, FIX_PHARMACY, accept, &st);
+    cr_assert_eq(st, 200, "%d", st);
+    booking = num(r, "booking_id");
+    json_decref(r);
+    push = wait_push(gp, "booking.created", ANSWER_MS);
+    cr_expect_not_null(push, "GP2 on duty did not get the second booking");
+    json_decref(push);
+    struct snpclient_ws *gp1 =
+        snpclient_ws_open(cl, NULL, f.token[FIX_GP_1], ANSWER_MS, err, sizeof(err));
+    cr_assert_not_null(gp1, "WebSocket: %s", err);
+    cr_assert_eq(
+        snpclient_ws_call(gp1, "subscribe", "{\"topics\": [\"bookings\"]}", ANSWER_MS, &resp), 0);
+    free(resp);
+    r = assign(shift, "{\"rpps\": \"" FIX_GP1 "\", \"duty_status\": \"locum\"}", FIX_COORDINATOR,
+               &st);
+    cr_assert_eq(st, 200, "%d", st);
+    json_decref(r);
+    push = wait_push(gp, "booking.handed_over", ANSWER_MS);
+    cr_assert_not_null(push, "GP2 was not told the booking left them");
+    cr_expect_eq(num(push, "data.booking_id"), booking);
+    cr_expect_str_eq(fix_json_str(push, "data.slot.practitioner.rpps"), FIX_GP1);
+    json_decref(push);
+    push = wait_push(gp1, "booking.created", ANSWER_MS);
+    cr_expect_not_null(push, "GP1 did not get the booking handed to them");
+    json_decref(push);
+    snpclient_ws_close(gp1);
+
     snpclient_ws_close(gp);
     snpclient_free(cl);
     cr_assert_eq(snpd_proc_stop(&second, SIGTERM, 15000), 0);
