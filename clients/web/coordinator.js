@@ -724,6 +724,68 @@ function main({ client, session, territory }) {
   });
   $('#shifts-refresh').addEventListener('click', (ev) => busy(ev.currentTarget, loadShifts));
 
+  // --- Preconditions of the GPs' participation payment (protocol 1.4.0) ----------------
+  // The periods during which a practitioner of the territory was registered
+  // with the SAS or a member of the CPTS (docs/participation.md): recorded
+  // here, read by the GP's page and attestation.  Setting again the same
+  // practitioner, condition and first day closes or corrects the period.
+
+  const frDate = (iso) => iso.split('-').reverse().join('/'); // 2026-02-01 -> 01/02/2026
+  const pcRpps = $('#pc-rpps');
+  const pcKind = $('#pc-kind');
+  const pcMessage = $('#precondition-message');
+
+  function fillPreconditionChoices() {
+    const people = [...((territory && territory.practitioners) || [])];
+    fill(pcRpps, people.length
+      ? people.map((p) => el('option', { value: p.rpps }, `Dr ${p.given_name} ${p.family_name} (RPPS ${p.rpps})`))
+      : el('option', { value: '' }, 'Aucun médecin dans le territoire'));
+    fill(pcKind, Object.keys(LABELS.precondition_kind).map((k) => el('option', { value: k }, label('precondition_kind', k))));
+    $('#pc-from').value = `${zonedParts(client.now(), tz).date.slice(0, 4)}-01-01`;
+  }
+
+  async function loadPreconditions() {
+    try {
+      const res = await client.call('participation.precondition.list');
+      const who = new Map(((territory && territory.practitioners) || []).map((p) => [p.rpps, p]));
+      fill($('#preconditions-box'), res.preconditions.length
+        ? el('ul', { class: 'list', 'aria-labelledby': 'preconditions-list-title' }, res.preconditions.map((c) => {
+          const p = who.get(c.rpps);
+          return el('li', { dataset: { precondition: c.precondition_id } },
+            el('strong', {}, p ? `Dr ${p.given_name} ${p.family_name}` : `RPPS ${c.rpps}`),
+            ` · ${label('precondition_kind', c.kind)} depuis le ${frDate(c.valid_from)}`,
+            c.valid_to ? ` jusqu’au ${frDate(c.valid_to)}` : ', en cours');
+        }))
+        : el('p', { class: 'muted' }, 'Aucune période enregistrée : aucun supplément ne peut encore compter.'));
+    } catch (e) {
+      fill($('#preconditions-box'), el('div', { class: 'message error' }, errorText(e)));
+    }
+  }
+
+  $('#precondition-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const data = { rpps: pcRpps.value, kind: pcKind.value, valid_from: $('#pc-from').value };
+    if ($('#pc-to').value) data.valid_to = $('#pc-to').value;
+    if (!data.rpps || !data.valid_from) {
+      pcMessage.className = 'message error';
+      showError(pcMessage, 'Choisissez le médecin et le premier jour de la période.');
+      (data.rpps ? $('#pc-from') : pcRpps).focus();
+      return;
+    }
+    busy($('#precondition-save'), async () => {
+      try {
+        await client.call('participation.precondition.set', data);
+        pcMessage.className = 'message ok';
+        showError(pcMessage, 'Période enregistrée.');
+        await loadPreconditions();
+      } catch (e) {
+        pcMessage.className = 'message error';
+        showError(pcMessage, e.code === 'invalid_field' && e.field === 'valid_to'
+          ? 'Le dernier jour doit suivre le premier.' : errorText(e));
+      }
+    });
+  });
+
   // --- Territory and settings ----------------------------------------------------------
 
   function renderTerritory(t) {
@@ -819,6 +881,8 @@ function main({ client, session, territory }) {
   loadTokens();
   const knownLoaded = loadKnown();
   loadShifts();
+  fillPreconditionChoices();
+  loadPreconditions();
   client.on('resync', async () => {
     loadTokens();
     loadShifts();

@@ -978,6 +978,35 @@ test('coordinator: frees the shift after an inline confirmation (keyboard); the 
   await phone.context().close();
 });
 
+test('coordinator: records and closes a GP’s CPTS membership, the period the payment counts from', async () => {
+  const year = new Date().getFullYear();
+  const { rpps } = await api('gp', 'GET', `/participation?year=${year}`);
+  const page = await newPage(browser, DESKTOP, 'coordinator-preconditions');
+  await signIn(page, 'coordinator', 'coordinator.html');
+  await page.waitForSelector(`#pc-rpps option[value="${rpps}"]`, { state: 'attached' });
+  await page.selectOption('#pc-rpps', rpps);
+  await page.selectOption('#pc-kind', 'cpts_member');
+  await page.fill('#pc-from', `${year}-02-01`);
+  await page.click('#precondition-save');
+  await page.waitForSelector('#precondition-message:has-text("Période enregistrée")');
+  const item = page.locator('#preconditions-box li', { hasText: `Adhésion à la CPTS depuis le 01/02/${year}` });
+  await item.waitFor();
+  assert.match(await item.textContent(), /en cours/);
+  // A last day before the first is refused in words; then the period is closed.
+  await page.fill('#pc-to', `${year}-01-15`);
+  await page.click('#precondition-save');
+  await page.waitForSelector('#precondition-message.error:has-text("Le dernier jour doit suivre le premier")');
+  await page.fill('#pc-to', `${year}-11-30`);
+  await page.click('#precondition-save');
+  await item.filter({ hasText: `jusqu’au 30/11/${year}` }).waitFor();
+  const recorded = await api('coordinator', 'GET', `/participation/preconditions?rpps=${rpps}`);
+  assert.ok(recorded.preconditions.some((c) => c.kind === 'cpts_member' && c.valid_from === `${year}-02-01`
+    && c.valid_to === `${year}-11-30`), 'the period is recorded as the page shows it');
+  await assertLabelled(page, 'coordinator.html (preconditions)');
+  await shotElement(page.locator('#preconditions-card'), 'coordinator-preconditions-desktop');
+  await page.context().close();
+});
+
 test('without a WebSocket a page carries on over HTTP and says it is not live', async () => {
   const page = await newPage(browser, PHONE, 'gp-http', /WebSocket/);
   await signIn(page, 'gp', null);
