@@ -380,11 +380,16 @@ int admin_token(const struct config *cfg, int argc, char **argv)
 
 static const char territory_usage[] =
     "usage: snpd territory create --id ID --name NAME --kind cpts|sas [--time-zone TZ]\n"
+    "       snpd territory set --id ID [--finess N|none] [--sas-platform-url URL|none]\n"
     "\n"
-    "Creates a territory: ID is lower-case letters, digits and dashes (cpts-pays-de-redon),\n"
+    "create: a territory: ID is lower-case letters, digits and dashes (cpts-pays-de-redon),\n"
     "NAME its full name, TZ its IANA time zone (default Europe/Paris).  Then give it an\n"
     "admin token (snpd token create --role admin --territory ID) and import its communes,\n"
-    "practitioners and organisations (snpctl import).  A running snpd learns of it at once.\n";
+    "practitioners and organisations (snpctl import).  A running snpd learns of it at once.\n"
+    "set: what the national SAS platform needs (docs/fhir.md): the CPTS's FINESS (9\n"
+    "digits), shown as its Organization, and the platform's FHIR base URL, where the\n"
+    "appointments made on the territory's slots are pushed; none removes one.  Audited\n"
+    "as made by cli:<your login>.\n";
 
 struct territory_created {
     const char *id;
@@ -402,8 +407,74 @@ static void print_territory(const PGresult *res, void *arg)
     }
 }
 
+static void print_territory_set(const PGresult *res, void *arg)
+{
+    int *exit_code = arg;
+    if (PQntuples(res) != 1) {
+        fprintf(stderr, "snpd: no such territory\n");
+        return;
+    }
+    printf("territory %s: FINESS %s, SAS platform %s\n", PQgetvalue(res, 0, 0),
+           *PQgetvalue(res, 0, 1) ? PQgetvalue(res, 0, 1) : "none",
+           *PQgetvalue(res, 0, 2) ? PQgetvalue(res, 0, 2) : "none");
+    *exit_code = 0;
+}
+
+/* snpd territory set: the FINESS and the SAS platform URL of a territory. */
+static int territory_set(const struct config *cfg, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"id", required_argument, NULL, 'i'},
+        {"finess", required_argument, NULL, 'f'},
+        {"sas-platform-url", required_argument, NULL, 'u'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *id = NULL, *finess = NULL, *url = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        const char **slot = c == 'i' ? &id : c == 'f' ? &finess : c == 'u' ? &url : NULL;
+        if (slot) {
+            *slot = optarg;
+            continue;
+        }
+        fputs(territory_usage, c == 'h' ? stdout : stderr);
+        return c == 'h' ? 0 : 2;
+    }
+    const char *why = NULL;
+    if (optind < argc)
+        why = "unexpected argument";
+    else if (!id || !validate_territory_id(id))
+        why = "--id must be a territory id such as demo-redon";
+    else if (!finess && !url)
+        why = "give --finess, --sas-platform-url or both";
+    else if (finess && strcmp(finess, "none") != 0 &&
+             (strlen(finess) != 9 || strspn(finess, "0123456789") != 9))
+        why = "--finess takes 9 digits (a Corsican FINESS cannot be prefixed by the platform), "
+              "or none";
+    else if (url && strcmp(url, "none") != 0 &&
+             ((strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) ||
+              url[strlen(url) - 1] == '/' || strcspn(url, " ?#\"<>") != strlen(url)))
+        why = "--sas-platform-url takes the platform's FHIR base (http(s)://host/path, no "
+              "trailing slash, no query), or none";
+    if (why) {
+        fprintf(stderr, "snpd: %s\n", why);
+        return 2;
+    }
+    char actor[64];
+    admin_operator_actor(actor, sizeof(actor));
+    const char *params[] = {id, actor, finess ? (strcmp(finess, "none") == 0 ? "" : finess) : NULL,
+                            url ? (strcmp(url, "none") == 0 ? "" : url) : NULL};
+    int exit_code = 1;
+    int rc = oneshot_run(cfg, SQL_TERRITORY_SET, 4, params, print_territory_set, &exit_code);
+    return rc != 0 ? rc : exit_code;
+}
+
 int admin_territory(const struct config *cfg, int argc, char **argv)
 {
+    if (argc >= 1 && strcmp(argv[0], "set") == 0)
+        return territory_set(cfg, argc, argv);
     if (argc < 1 || strcmp(argv[0], "create") != 0) {
         bool help = argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "help") == 0);
         fputs(territory_usage, help ? stdout : stderr);

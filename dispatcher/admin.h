@@ -28,7 +28,9 @@ int admin_token(const struct config *cfg, int argc, char **argv);
 
 /* `snpd territory create --id ID --name NAME --kind cpts|sas [--time-zone TZ]`:
  * the first step of a new territory, before its admin token; its communes,
- * practitioners and organisations are then imported with `snpctl import`. */
+ * practitioners and organisations are then imported with `snpctl import`.
+ * `snpd territory set --id ID [--finess N|none] [--sas-platform-url URL|none]`:
+ * what the national SAS platform needs, audited (docs/fhir.md). */
 int admin_territory(const struct config *cfg, int argc, char **argv);
 
 #endif

@@ -398,13 +398,13 @@ Test(manage, tokens_are_created_listed_and_revoked_within_the_territory)
     fclose(log);
 }
 
-/* Runs `snpd --database <fixture> token ARGS` with `args` (shell words),
+/* Runs `snpd --database <fixture> ARGS` with `args` (shell words),
  * standard output into `out`; returns the exit status. */
-static int snpd_token(const char *args, char *out, size_t n)
+static int snpd_run(const char *args, char *out, size_t n)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "'%s' --database '%s' token %s 2>/dev/null",
-             getenv("SNPD_BINARY"), f.pg.conninfo, args);
+    snprintf(cmd, sizeof(cmd), "'%s' --database '%s' %s 2>/dev/null", getenv("SNPD_BINARY"),
+             f.pg.conninfo, args);
     FILE *p = popen(cmd, "r");
     cr_assert_not_null(p);
     size_t len = fread(out, 1, n - 1, p);
@@ -413,6 +413,13 @@ static int snpd_token(const char *args, char *out, size_t n)
         out[len - 1] = '\0';
     int rc = pclose(p);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static int snpd_token(const char *args, char *out, size_t n)
+{
+    char full[512];
+    snprintf(full, sizeof(full), "token %s", args);
+    return snpd_run(full, out, n);
 }
 
 /* The operator's command goes through the same audited functions as
@@ -469,6 +476,58 @@ Test(manage, snpd_token_commands_are_checked_and_audited)
             nanosleep(&(struct timespec){0, 100000000L}, NULL);
     }
     cr_expect(refused, "the revoked token is still accepted");
+}
+
+/* The operator sets what the SAS platform needs: the FINESS (the running
+ * snpd shows it as the CPTS's Organization at once) and the platform's URL;
+ * checked first, audited. */
+Test(manage, snpd_territory_set_gives_the_platform_its_finess_and_url)
+{
+    fixture_start(&f);
+    char platform[48], out[256];
+    fix_add_token(&f, "platform", FIX_TERRITORY, NULL, 0, 0, false, platform);
+    int st;
+    json_t *r =
+        fix_api_port(f.snpd.port, "GET", "/fhir/Organization/" FIX_TERRITORY, platform, NULL, &st);
+    cr_expect_eq(st, 404, "an Organization without FINESS");
+    json_decref(r);
+    cr_expect_eq(snpd_run("territory set --id " FIX_TERRITORY " --finess 12345", out, sizeof(out)),
+                 2);
+    cr_expect_eq(snpd_run("territory set --id " FIX_TERRITORY
+                          " --sas-platform-url https://p.example/fhir/",
+                          out, sizeof(out)),
+                 2, "a trailing slash");
+    cr_expect_eq(snpd_run("territory set --id nowhere --finess 350049871", out, sizeof(out)), 1);
+    cr_assert_eq(snpd_run("territory set --id " FIX_TERRITORY " --finess 350049871"
+                          " --sas-platform-url https://p.example/fhir",
+                          out, sizeof(out)),
+                 0);
+    cr_expect(strstr(out, "FINESS 350049871") && strstr(out, "https://p.example/fhir"), "%s", out);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM territory WHERE id = '" FIX_TERRITORY
+                                    "' AND finess = '350049871'"
+                                    " AND sas_platform_url = 'https://p.example/fhir'"),
+                 1);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'territory.set'"
+                                    " AND actor LIKE 'cli:%'"),
+                 1);
+    bool shown = false;
+    for (int i = 0; i < 50 && !shown; i++) {
+        r = fix_api_port(f.snpd.port, "GET", "/fhir/Organization/" FIX_TERRITORY, platform, NULL,
+                         &st);
+        const char *value = st == 200 ? fix_json_str(r, "identifier.0.value") : NULL;
+        shown = value && strcmp(value, "1350049871") == 0;
+        json_decref(r);
+        if (!shown)
+            nanosleep(&(struct timespec){0, 100000000L}, NULL);
+    }
+    cr_expect(shown, "the running snpd did not learn the FINESS");
+    /* none removes the URL, the FINESS stays. */
+    cr_assert_eq(
+        snpd_run("territory set --id " FIX_TERRITORY " --sas-platform-url none", out, sizeof(out)),
+        0);
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM territory WHERE id = '" FIX_TERRITORY
+                                    "' AND finess = '350049871' AND sas_platform_url IS NULL"),
+                 1);
 }
 
 Test(manage, a_revoked_token_closes_its_websockets)
