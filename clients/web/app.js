@@ -793,6 +793,16 @@ export function shiftSlots(shift) {
   return `${plural(shift.slots, 'créneau', 'créneaux')} : ${plural(shift.free, 'libre')}, ${plural(shift.booked, 'réservé')}`;
 }
 
+/**
+ * Shows BOOKINGS (a Map of booking_id -> booking) in LIST by slot start, one
+ * ITEM(booking) each (EMPTY when there is none), and the live ones' number in COUNT.
+ */
+export function renderBookingList(bookings, count, list, empty, item) {
+  const all = [...bookings.values()].sort((a, b) => a.slot.start.localeCompare(b.slot.start));
+  count.textContent = String(all.filter((b) => b.status === 'booked').length);
+  fill(list, all.length ? all.map(item) : el('li', { class: 'muted' }, empty));
+}
+
 /** "Dr Anne Le Guen (retraité)": the practitioner on duty and their status, or null while unfilled. */
 export function onDuty(shift) {
   if (!shift.practitioner) return null;

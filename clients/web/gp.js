@@ -11,7 +11,8 @@
 // site's number once and remembers it in this browser.
 import {
   $, el, fill, startPage, label, LABELS, errorText, toast, showError, busy, prefs,
-  fmtTime, fmtDay, fmtShort, parts, zonedParts, ageOf, patientName, siteCommune, saveFile, addDays,
+  fmtTime, fmtDay, fmtShort, parts, zonedParts, ageOf, patientName, siteCommune, saveFile,
+  renderBookingList, addDays,
   shiftTitle, shiftSlots,
 } from './app.js';
 
@@ -340,14 +341,8 @@ function main({ client, session, territory }) {
   }
 
   function renderBookings() {
-    const list = [...bookings.values()].sort((a, b) => a.slot.start.localeCompare(b.slot.start));
-    const live = list.filter((b) => b.status === 'booked');
-    $('#bookings-count').textContent = String(live.length);
-    if (!list.length) {
-      fill($('#bookings-list'), el('li', { class: 'muted' }, 'Aucun rendez-vous pour l’instant.'));
-      return;
-    }
-    fill($('#bookings-list'), list.map(bookingItem));
+    renderBookingList(bookings, $('#bookings-count'), $('#bookings-list'),
+      'Aucun rendez-vous pour l’instant.', bookingItem);
   }
 
   function bookingItem(b) {

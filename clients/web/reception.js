@@ -5,7 +5,7 @@
 // half-days with the practitioner on duty.  It reads only: a reception
 // neither asks for slots nor names anyone.
 import {
-  $, el, fill, startPage, label, errorText, toast, fmtShort, fmtDay, patientName,
+  $, el, fill, startPage, label, errorText, toast, fmtShort, fmtDay, patientName, renderBookingList,
 } from './app.js';
 
 const ctx = await startPage(['reception']);
@@ -42,14 +42,8 @@ function main({ client, session, territory }) {
   }
 
   function renderBookings() {
-    const list = [...bookings.values()].sort((a, b) => a.slot.start.localeCompare(b.slot.start));
-    const live = list.filter((b) => b.status === 'booked');
-    $('#arrivals-count').textContent = String(live.length);
-    if (!list.length) {
-      fill($('#arrivals-list'), el('li', { class: 'muted' }, 'Aucun patient attendu pour l’instant.'));
-      return;
-    }
-    fill($('#arrivals-list'), list.map(bookingItem));
+    renderBookingList(bookings, $('#arrivals-count'), $('#arrivals-list'),
+      'Aucun patient attendu pour l’instant.', bookingItem);
   }
 
   function bookingItem(b) {
