@@ -100,6 +100,18 @@ void cmd_patient(const json_t *patient, char *buf, size_t n)
              labels_get(LABELS_SEX, ctl_str(patient, "sex")), born[0] ? born : "?");
 }
 
+void cmd_message_progress(const json_t *message, char *buf, size_t n)
+{
+    const char *state = ctl_str(message, "state");
+    const char *channel = labels_get(LABELS_MESSAGE_CHANNEL, ctl_str(message, "channel"));
+    if (state && strcmp(state, "sent") == 0)
+        snprintf(buf, n, " : envoi fait par %s", channel);
+    else if (state && strcmp(state, "dead") == 0)
+        snprintf(buf, n, " : envoi abandonné (%s)", channel);
+    else
+        snprintf(buf, n, " en attente d'envoi par %s", channel);
+}
+
 json_t *cmd_one_value(struct ctl *c, const char *option, const char *value, enum labels_kind kind)
 {
     const char *const *values;
@@ -114,6 +126,35 @@ json_t *cmd_one_value(struct ctl *c, const char *option, const char *value, enum
         ctl_usage_error(c, "%s : une seule valeur", option);
     json_decref(list);
     return v;
+}
+
+bool cmd_put_value(struct ctl *c, json_t *data, const char *key, const char *option,
+                   const char *value, enum labels_kind kind)
+{
+    if (!value)
+        return true;
+    json_t *v = cmd_one_value(c, option, value, kind);
+    if (!v)
+        return false;
+    json_object_set_new(data, key, v);
+    return true;
+}
+
+int cmd_send(struct ctl *c, const char *message, json_t *data, json_t **answer)
+{
+    json_t *r = NULL;
+    int rc = ctl_call(c, message, data, &r, NULL, NULL);
+    json_decref(data);
+    *answer = NULL;
+    if (rc != CTL_OK)
+        return rc;
+    if (c->json) {
+        ctl_print_json(r);
+        json_decref(r);
+    } else {
+        *answer = r;
+    }
+    return CTL_OK;
 }
 
 /* Writes `len` bytes of `data` to `path` through a temporary file renamed

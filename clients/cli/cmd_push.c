@@ -121,13 +121,9 @@ int cmd_push(struct ctl *c, int argc, char **argv)
     if (first + 1 < argc)
         return ctl_usage_error(c, "argument inattendu : %s", argv[first + 1]);
     json_t *q = json_object(), *r;
-    if (state) {
-        json_t *v = cmd_one_value(c, "--state", state, LABELS_PUSH_STATE);
-        if (!v) {
-            json_decref(q);
-            return CTL_USAGE;
-        }
-        json_object_set_new(q, "state", v);
+    if (!cmd_put_value(c, q, "state", "--state", state, LABELS_PUSH_STATE)) {
+        json_decref(q);
+        return CTL_USAGE;
     }
     rc = ctl_call(c, "push.list", q, &r, NULL, NULL);
     json_decref(q);

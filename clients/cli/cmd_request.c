@@ -34,6 +34,7 @@ static const char request_usage[] =
     "        snpctl request decline DEMANDE --slot CRÉNEAU [--reason MOTIF] [--note TEXTE]\n"
     "        snpctl request cancel DEMANDE --reason MOTIF [--note TEXTE]\n"
     "        snpctl request confirmation DEMANDE [--html FICHIER]\n"
+    "        snpctl request send-confirmation DEMANDE (--sms NUMÉRO | --email ADRESSE)\n"
     "\n"
     "Options de request create :\n"
     "  --ref RÉF                 référence unique chez vous (idempotence ; par défaut générée)\n"
@@ -67,8 +68,11 @@ static const char request_usage[] =
     "Statuts : waiting, offered, booked, cancelled, unserved.\n"
     "request confirmation affiche la confirmation à remettre au patient d'une demande\n"
     "réservée (date, lieu, ce qu'il faut apporter, qui prévenir), en texte prêt à imprimer\n"
-    "(snpctl request confirmation 12 | lp) ; --html l'écrit aussi en page HTML "
-    "imprimable.\n" CTL_COMMON_HELP;
+    "(snpctl request confirmation 12 | lp) ; --html l'écrit aussi en page HTML imprimable.\n"
+    "request send-confirmation envoie cette confirmation au patient, à sa demande, par SMS\n"
+    "(--sms, un portable français : 06, 07, +33 6, +33 7) ou par e-mail (--email), sans le\n"
+    "motif ; le numéro ou l'adresse ne sert qu'à cet envoi et n'est plus jamais affiché.\n"
+    "Exemple : snpctl request send-confirmation 12 --sms \"06 12 34 56 78\"\n" CTL_COMMON_HELP;
 
 static const char slip_usage[] =
     "usage : snpctl slip DEMANDE [--refuse [--note TEXTE]]\n"
@@ -117,6 +121,8 @@ enum {
     OPT_LIMIT,
     OPT_REFUSE,
     OPT_HTML,
+    OPT_SMS,
+    OPT_EMAIL,
 };
 
 /* ---- display ------------------------------------------------------------- */
@@ -1344,7 +1350,7 @@ out:
 
 struct simple {
     struct ctl *c;
-    const char *slot, *reason, *note, *status, *from, *to, *limit, *html;
+    const char *slot, *reason, *note, *status, *from, *to, *limit, *html, *sms, *email;
     bool refuse;
 };
 
@@ -1378,6 +1384,12 @@ static int on_simple(void *state, int id, const char *arg)
         break;
     case OPT_HTML:
         s->html = arg;
+        break;
+    case OPT_SMS:
+        s->sms = arg;
+        break;
+    case OPT_EMAIL:
+        s->email = arg;
         break;
     default:
         return ctl_usage_error(s->c, "option inattendue");
@@ -1702,6 +1714,50 @@ out:
     return rc;
 }
 
+/* ---- request send-confirmation ----------------------------------------- */
+
+/* Sends the confirmation of a booked request to the patient by SMS or
+ * e-mail (request.confirmation.send).  The number or address goes to the
+ * server for this one message and is never printed back. */
+static int request_send_confirmation(struct ctl *c, int argc, char **argv)
+{
+    struct simple s = {.c = c};
+    static const struct option options[] = {
+        {"sms", required_argument, NULL, OPT_SMS},
+        {"email", required_argument, NULL, OPT_EMAIL},
+        CTL_COMMON_OPTIONS,
+        {0, 0, 0, 0},
+    };
+    json_int_t id;
+    int rc = simple_parse(c, argc, argv, options, &s, true, &id);
+    if (rc != CTL_OK)
+        return rc < 0 ? CTL_OK : rc;
+    if (!s.sms == !s.email)
+        return ctl_usage_error(c, "donnez --sms NUMÉRO ou --email ADRESSE, l'un des deux");
+    const char *option = s.sms ? "--sms" : "--email";
+    const struct ctl_field_option fields[] = {{"to", option}, {NULL, NULL}};
+    c->field_options = fields;
+    json_t *r;
+    rc = cmd_send(c, "request.confirmation.send",
+                  json_pack("{s:I, s:s, s:s}", "request_id", id, "channel", s.sms ? "sms" : "email",
+                            "to", s.sms ? s.sms : s.email),
+                  &r);
+    c->field_options = NULL;
+    if (rc != CTL_OK || !r)
+        return rc;
+    const json_t *m = json_object_get(r, "message");
+    char progress[128];
+    cmd_message_progress(m, progress, sizeof(progress));
+    printf("Confirmation n° %lld%s (demande n° %lld, réservation n° %lld).\n",
+           (long long)ctl_int(m, "message_id"), progress, (long long)id,
+           (long long)ctl_int(m, "booking_id"));
+    printf("%s ne sert qu'à cet envoi : snpd l'efface une fois le message parti ou abandonné, "
+           "et ne l'affiche jamais.\n",
+           s.sms ? "Le numéro" : "L'adresse");
+    json_decref(r);
+    return CTL_OK;
+}
+
 int cmd_request(struct ctl *c, int argc, char **argv)
 {
     const char *sub;
@@ -1722,6 +1778,8 @@ int cmd_request(struct ctl *c, int argc, char **argv)
         return request_cancel(c, argc - 1, argv + 1);
     if (strcmp(sub, "confirmation") == 0)
         return request_confirmation(c, argc - 1, argv + 1);
+    if (strcmp(sub, "send-confirmation") == 0)
+        return request_send_confirmation(c, argc - 1, argv + 1);
     return ctl_usage_error(c, "request : sous-commande inconnue « %s »", sub);
 }
 

@@ -38,11 +38,17 @@ static const char bookings_usage[] =
     "usage : snpctl bookings list [--from DATE] [--to DATE] [--status booked,cancelled]\n"
     "                             [--limit N]\n"
     "        snpctl bookings cancel RÉSERVATION --reason MOTIF [--note TEXTE]\n"
+    "        snpctl bookings mt-handover RÉSERVATION\n"
     "\n"
     "Les réservations sur vos créneaux (rôle gp), ou sur ceux de votre lieu (rôle\n"
     "reception, list seulement), par heure de rendez-vous.\n"
     "Motifs d'annulation : patient_request, patient_seen_elsewhere,\n"
-    "practitioner_unavailable, duplicate, entered_in_error, other.\n" CTL_COMMON_HELP;
+    "practitioner_unavailable, duplicate, entered_in_error, other.\n"
+    "mt-handover (gp) : adresse un patient sans médecin traitant, vu en consultation\n"
+    "  (issue attended, redirected_emergency ou hospitalised), à un médecin du territoire\n"
+    "  qui prend de nouveaux patients : ce médecin reçoit son identité, son téléphone et\n"
+    "  la consultation par messagerie sécurisée.  À faire avec l'accord du patient, une\n"
+    "  fois par rendez-vous ; la commande affiche le médecin à lui indiquer.\n" CTL_COMMON_HELP;
 
 static const char outcome_usage[] =
     "usage : snpctl outcome RÉSERVATION ISSUE [--note TEXTE]\n"
@@ -888,6 +894,36 @@ static int bookings_cancel(struct ctl *c, int argc, char **argv)
     return CTL_OK;
 }
 
+/* Refers the patient of a booking, who has no médecin traitant, to one of
+ * the territory's GPs taking new patients (booking.mt_handover). */
+static int bookings_mt_handover(struct ctl *c, int argc, char **argv)
+{
+    int first;
+    int rc = cmd_parse(c, argc, argv, plain_options, NULL, NULL, &first);
+    if (rc != CTL_OK)
+        return rc < 0 ? CTL_OK : rc;
+    json_int_t id;
+    if (first + 1 != argc || !ctl_parse_id(argv[first], &id))
+        return ctl_usage_error(c, "donnez le numéro de la réservation");
+    json_t *r;
+    rc = cmd_send(c, "booking.mt_handover", json_pack("{s:I}", "booking_id", id), &r);
+    if (rc != CTL_OK || !r)
+        return rc;
+    const json_t *pr = json_object_get(r, "practitioner");
+    const json_t *m = json_object_get(r, "message");
+    char progress[128];
+    cmd_message_progress(m, progress, sizeof(progress));
+    printf("Patient adressé au Dr %s %s (RPPS %s), qui prend de nouveaux patients : "
+           "message n° %lld%s.\n",
+           ctl_str(pr, "given_name"), ctl_str(pr, "family_name"), ctl_str(pr, "rpps"),
+           (long long)ctl_int(m, "message_id"), progress);
+    printf("Dites au patient le nom de ce médecin : il reçoit ses coordonnées et la "
+           "consultation du rendez-vous n° %lld.\n",
+           (long long)id);
+    json_decref(r);
+    return CTL_OK;
+}
+
 int cmd_bookings(struct ctl *c, int argc, char **argv)
 {
     const char *sub;
@@ -898,6 +934,8 @@ int cmd_bookings(struct ctl *c, int argc, char **argv)
         return bookings_list(c, argc - 1, argv + 1);
     if (strcmp(sub, "cancel") == 0)
         return bookings_cancel(c, argc - 1, argv + 1);
+    if (strcmp(sub, "mt-handover") == 0)
+        return bookings_mt_handover(c, argc - 1, argv + 1);
     return ctl_usage_error(c, "bookings : sous-commande inconnue « %s »", sub);
 }
 

@@ -28,7 +28,13 @@ static const char territory_usage[] =
     "  audit_retention_months (1-120)    conservation du journal d'audit\n"
     "  weights.start_per_hour, weights.distance_per_km, weights.own_mt_bonus,\n"
     "  weights.fairness, weights.scarcity (0-1000)   poids du classement\n"
-    "Exemple : snpctl territory set hold_seconds=120 weights.distance_per_km=0.2\n" CTL_COMMON_HELP;
+    "  mt_summary (on|off)               compte rendu au médecin traitant après une\n"
+    "                                    consultation, par messagerie sécurisée\n"
+    "  new_patient_gps (RPPS,RPPS...)    médecins qui prennent de nouveaux patients, à qui\n"
+    "                                    adresser un patient sans médecin traitant ; vide :\n"
+    "                                    aucun (la liste donnée remplace la précédente)\n"
+    "Exemples : snpctl territory set hold_seconds=120 weights.distance_per_km=0.2\n"
+    "           snpctl territory set mt_summary=off new_patient_gps=10999900011\n" CTL_COMMON_HELP;
 
 static const char indicators_usage[] =
     "usage : snpctl indicators [--month AAAA-MM]\n"
@@ -70,8 +76,40 @@ static void print_setting(const json_t *s, const char *key, const char *unit, co
         printf("  %-24s — (%s ; non donné par le serveur)\n", key, what);
 }
 
-static void print_settings(const json_t *s)
+/* Prints the practitioners of `t` (a territory) whose RPPS are listed in
+ * its setting `new_patient_gps`, by name where territory.get names them. */
+static void print_new_patient_gps(const json_t *t)
 {
+    const json_t *list = json_object_get(json_object_get(t, "settings"), "new_patient_gps");
+    if (!json_is_array(list)) {
+        printf("  %-24s — (non donné par le serveur)\n", "new_patient_gps");
+        return;
+    }
+    if (json_array_size(list) == 0) {
+        printf("  %-24s aucun (médecins qui prennent de nouveaux patients)\n", "new_patient_gps");
+        return;
+    }
+    printf("  %-24s médecins qui prennent de nouveaux patients :\n", "new_patient_gps");
+    size_t i, k;
+    json_t *v, *p;
+    json_array_foreach (list, i, v) {
+        const char *rpps = json_string_value(v);
+        const json_t *named = NULL;
+        json_array_foreach (json_object_get(t, "practitioners"), k, p)
+            if (rpps && ctl_str(p, "rpps") && strcmp(ctl_str(p, "rpps"), rpps) == 0)
+                named = p;
+        if (named)
+            printf("    %s  Dr %s %s\n", rpps, ctl_str(named, "given_name"),
+                   ctl_str(named, "family_name"));
+        else
+            printf("    %s\n", rpps ? rpps : "?");
+    }
+}
+
+/* Prints the settings of the territory `t`. */
+static void print_settings(const json_t *t)
+{
+    const json_t *s = json_object_get(t, "settings");
     printf("Réglages :\n");
     print_setting(s, "hold_seconds", "s", "blocage d'un créneau proposé");
     print_setting(s, "alternatives", "", "autres créneaux proposés");
@@ -81,6 +119,11 @@ static void print_settings(const json_t *s)
     print_setting(s, "indicator_consolidation_days", "j", "consolidation des indicateurs");
     print_setting(s, "contract_start_month", "", "premier mois de l'année du contrat");
     print_setting(s, "audit_retention_months", " mois", "conservation du journal d'audit");
+    json_t *summary = json_object_get(s, "mt_summary");
+    printf("  %-24s %s (compte rendu au médecin traitant après une consultation)\n", "mt_summary",
+           json_is_boolean(summary) ? (json_is_true(summary) ? "on" : "off")
+                                    : "— (non donné par le serveur)");
+    print_new_patient_gps(t);
     const json_t *w = json_object_get(s, "weights");
     const char *key;
     json_t *v;
@@ -165,27 +208,77 @@ static void print_territory(const json_t *t)
     table_print(&tb, stdout, 2);
     table_free(&tb);
     print_sites(t);
-    print_settings(json_object_get(t, "settings"));
+    print_settings(t);
 }
 
-/* The settings keys and whether each is an integer (else a number). */
+/* What the value of a setting is, as typed after "KEY=". */
+enum setting_type {
+    SETTING_INTEGER, /* "120" */
+    SETTING_NUMBER,  /* "0.2" */
+    SETTING_SWITCH,  /* "on" or "off" */
+    SETTING_RPPS,    /* "10999900011,10999900029", or "" for none */
+};
+
+/* The settings keys and the type of each. */
 static const struct {
     const char *key;
-    bool integer;
+    enum setting_type type;
 } settings_keys[] = {
-    {"hold_seconds", true},
-    {"alternatives", true},
-    {"outcome_delay_hours", true},
-    {"identity_retention_days", true},
-    {"indicator_mask_threshold", true},
-    {"indicator_consolidation_days", true},
-    {"contract_start_month", true},
-    {"audit_retention_months", true},
-    {"weights.start_per_hour", false},
-    {"weights.distance_per_km", false},
-    {"weights.own_mt_bonus", false},
-    {"weights.fairness", false},
-    {"weights.scarcity", false},
+    {"hold_seconds", SETTING_INTEGER},
+    {"alternatives", SETTING_INTEGER},
+    {"outcome_delay_hours", SETTING_INTEGER},
+    {"identity_retention_days", SETTING_INTEGER},
+    {"indicator_mask_threshold", SETTING_INTEGER},
+    {"indicator_consolidation_days", SETTING_INTEGER},
+    {"contract_start_month", SETTING_INTEGER},
+    {"audit_retention_months", SETTING_INTEGER},
+    {"mt_summary", SETTING_SWITCH},
+    {"new_patient_gps", SETTING_RPPS},
+    {"weights.start_per_hour", SETTING_NUMBER},
+    {"weights.distance_per_km", SETTING_NUMBER},
+    {"weights.own_mt_bonus", SETTING_NUMBER},
+    {"weights.fairness", SETTING_NUMBER},
+    {"weights.scarcity", SETTING_NUMBER},
+};
+
+/* The JSON value of `text`, typed after the key of a setting of type
+ * `type`, or NULL when it is not one (the caller says so).  The values of
+ * a list are checked by the codec, which names the setting. */
+static json_t *setting_value(enum setting_type type, const char *text)
+{
+    char *end;
+    switch (type) {
+    case SETTING_INTEGER: {
+        long long n = strtoll(text, &end, 10);
+        return end != text && !*end ? json_integer(n) : NULL;
+    }
+    case SETTING_NUMBER: {
+        double d = strtod(text, &end);
+        return end != text && !*end ? json_real(d) : NULL;
+    }
+    case SETTING_SWITCH:
+        if (strcmp(text, "on") == 0 || strcmp(text, "true") == 0)
+            return json_true();
+        if (strcmp(text, "off") == 0 || strcmp(text, "false") == 0)
+            return json_false();
+        return NULL;
+    case SETTING_RPPS: {
+        json_t *list = json_array();
+        char *copy = strdup(text), *save = NULL;
+        for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+            json_array_append_new(list, json_string(tok));
+        free(copy);
+        return list;
+    }
+    }
+    return NULL;
+}
+
+static const char *const setting_expected[] = {
+    [SETTING_INTEGER] = "nombre entier attendu",
+    [SETTING_NUMBER] = "nombre attendu",
+    [SETTING_SWITCH] = "on ou off attendu",
+    [SETTING_RPPS] = "liste de RPPS attendue",
 };
 
 static int territory_set(struct ctl *c, int argc, char **argv, int first)
@@ -209,19 +302,11 @@ static int territory_set(struct ctl *c, int argc, char **argv, int first)
             return ctl_usage_error(c, "réglage inconnu « %s » (CLÉ=VALEUR, clés dans --help)",
                                    argv[i]);
         }
-        char *end;
-        json_t *v;
-        if (settings_keys[k].integer) {
-            long long n = strtoll(eq + 1, &end, 10);
-            v = json_integer(n);
-        } else {
-            double d = strtod(eq + 1, &end);
-            v = json_real(d);
-        }
-        if (end == eq + 1 || *end) {
-            json_decref(v);
+        json_t *v = setting_value(settings_keys[k].type, eq + 1);
+        if (!v) {
             json_decref(s);
-            return ctl_usage_error(c, "%s : nombre attendu", settings_keys[k].key);
+            return ctl_usage_error(c, "%s : %s", settings_keys[k].key,
+                                   setting_expected[settings_keys[k].type]);
         }
         if (strncmp(settings_keys[k].key, "weights.", 8) == 0) {
             json_t *w = json_object_get(s, "weights");
@@ -243,7 +328,7 @@ static int territory_set(struct ctl *c, int argc, char **argv, int first)
         ctl_print_json(r);
     } else {
         printf("Réglages enregistrés.\n");
-        print_settings(json_object_get(r, "settings"));
+        print_settings(r);
     }
     json_decref(r);
     return CTL_OK;

@@ -13,6 +13,7 @@
  *   cmd_push.c       push                            (coordinator, admin)
  *   cmd_participation.c participation               (gp, coordinator, admin)
  *   cmd_shift.c      shift                           (coordinator, admin; list: gp)
+ *   cmd_message.c    message                         (coordinator, admin)
  */
 #ifndef SNPCTL_COMMANDS_H
 #define SNPCTL_COMMANDS_H
@@ -37,6 +38,7 @@ int cmd_call(struct ctl *c, int argc, char **argv);
 int cmd_push(struct ctl *c, int argc, char **argv);
 int cmd_participation(struct ctl *c, int argc, char **argv);
 int cmd_shift(struct ctl *c, int argc, char **argv);
+int cmd_message(struct ctl *c, int argc, char **argv);
 
 /* Runs getopt_long over `argv` with `options` (which end with
  * CTL_COMMON_OPTIONS and a zero entry), handling the common options and
@@ -63,6 +65,19 @@ int cmd_subcommand(struct ctl *c, int argc, char **argv, const char *usage, cons
  * and returns NULL. */
 json_t *cmd_one_value(struct ctl *c, const char *option, const char *value, enum labels_kind kind);
 
+/* Puts `value`, the value of `option` (e.g. "--state"), as the member `key`
+ * of `data` when it is one value of the enumeration `kind`; otherwise prints
+ * a usage error naming `option` and the values, and returns false.  A NULL
+ * `value` (the option was not given) puts nothing and returns true. */
+bool cmd_put_value(struct ctl *c, json_t *data, const char *key, const char *option,
+                   const char *value, enum labels_kind kind) CTL_MUST_CHECK;
+
+/* Sends `message` with `data` (stolen: released here) through ctl_call().
+ * With --json, prints the answer and stores NULL in `*answer`; otherwise
+ * stores the answer (a new reference) for the command to print for people.
+ * Returns CTL_OK, or the exit code of the failure with `*answer` NULL. */
+int cmd_send(struct ctl *c, const char *message, json_t *data, json_t **answer) CTL_MUST_CHECK;
+
 /* Sets the date of `*day` to today's date in the territory's time zone
  * (read with ctl_territory()), leaving its other members alone.  Returns
  * CTL_OK or the exit code of the failed call. */
@@ -75,6 +90,12 @@ void cmd_slot_place(const json_t *slot, bool with_practitioner, char *buf, size_
 
 /* Formats a patient as "J. D., F, 1980" into `buf`. */
 void cmd_patient(const json_t *patient, char *buf, size_t n);
+
+/* Formats where a message (protocol 1.6.0, the `message` of
+ * request.confirmation.send and booking.mt_handover) is, to follow its name
+ * and number: " en attente d'envoi par SMS", " : envoi fait par e-mail" or
+ * " : envoi abandonné (MSSanté)", into `buf`. */
+void cmd_message_progress(const json_t *message, char *buf, size_t n);
 
 /* Joins the parts of a file answer (indicators.export,
  * participation.attestation) and writes them to `path` through a temporary

@@ -213,6 +213,29 @@ static const struct pair duty_status[] = {
     {NULL, NULL},
 };
 
+/* The messages snpd sends (message.list, protocol 1.6.0).  The same words
+ * as clients/web/app.js. */
+static const struct pair message_kind[] = {
+    {"confirmation", "confirmation de rendez-vous"},
+    {"mt_summary", "compte rendu au médecin traitant"},
+    {"mt_handover", "adressage à un médecin traitant"},
+    {NULL, NULL},
+};
+
+static const struct pair message_channel[] = {
+    {"sms", "SMS"},
+    {"email", "e-mail"},
+    {"mssante", "MSSanté"},
+    {NULL, NULL},
+};
+
+static const struct pair message_state[] = {
+    {"pending", "en attente"},
+    {"sent", "envoyé"},
+    {"dead", "abandonné"},
+    {NULL, NULL},
+};
+
 /* The units of indicators.get (docs/indicators.md), as written after a value. */
 static const struct pair indicator_unit[] = {
     {"percent", "%"},
@@ -249,6 +272,9 @@ static const struct pair *const tables[LABELS_KIND_COUNT] = {
     [LABELS_SUPPLEMENT_REASON] = supplement_reason,
     [LABELS_PRECONDITION_KIND] = precondition_kind,
     [LABELS_DUTY_STATUS] = duty_status,
+    [LABELS_MESSAGE_KIND] = message_kind,
+    [LABELS_MESSAGE_CHANNEL] = message_channel,
+    [LABELS_MESSAGE_STATE] = message_state,
 };
 
 /* The values of each table as a plain array, for labels_values(); filled on

@@ -41,6 +41,9 @@ enum labels_kind {
     LABELS_SUPPLEMENT_REASON,  /* participation.get: why no supplement */
     LABELS_PRECONDITION_KIND,  /* sas_registered, cpts_member */
     LABELS_DUTY_STATUS,        /* shift.assign: independent, locum, retired, resident */
+    LABELS_MESSAGE_KIND,       /* message.list: confirmation, mt_summary, mt_handover */
+    LABELS_MESSAGE_CHANNEL,    /* sms, email, mssante */
+    LABELS_MESSAGE_STATE,      /* pending, sent, dead */
     LABELS_KIND_COUNT
 };
 

@@ -20,9 +20,13 @@ static const char usage[] =
     "Médecins (gp) et coordination :\n"
     "  slots publish|shift|list|withdraw   publier, lister, retirer des créneaux\n"
     "  bookings list|cancel                les réservations sur mes créneaux\n"
+    "  bookings mt-handover RÉSERVATION    adresser un patient sans médecin traitant\n"
     "  outcome RÉSERVATION ISSUE           l'issue d'un rendez-vous (attended, no_show...)\n"
     "Demandeurs (pharmacie, urgences, SAS, professionnels, guichet) :\n"
     "  request create|show|list|accept|decline|cancel\n"
+    "  request confirmation|send-confirmation\n"
+    "                                      la confirmation du patient, imprimée ou\n"
+    "                                      envoyée par SMS ou e-mail\n"
     "  slip DEMANDE [--refuse]             le bon de réorientation (urgences)\n"
     "SAS et guichet :\n"
     "  capacity                            créneaux libres par commune\n"
@@ -38,6 +42,7 @@ static const char usage[] =
     "  token create|list|revoke            les jetons d'accès du territoire\n"
     "  push list [--state pending|dead]    les rendez-vous non reçus par la plateforme SAS\n"
     "  push resend N°                      renvoyer un envoi abandonné à la plateforme SAS\n"
+    "  message list [--state S]            les SMS, e-mails et messages sécurisés envoyés\n"
     "  participation precondition set|list l'inscription au SAS ou l'adhésion à la CPTS\n"
     "Médecins et coordination :\n"
     "  participation [--year AAAA] [--rpps N] [--format html|csv --output F]\n"
@@ -75,6 +80,7 @@ static const struct command commands[] = {
     {"push", cmd_push},
     {"participation", cmd_participation},
     {"shift", cmd_shift},
+    {"message", cmd_message},
     {"whoami", cmd_whoami},
     {NULL, NULL},
 };

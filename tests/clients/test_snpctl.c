@@ -262,6 +262,9 @@ Test(offline, help_on_every_command)
         {"push", "resend", "usage : snpctl push"},
         {"shift", "list", "usage : snpctl shift"},
         {"shift", "assign", "usage : snpctl shift"},
+        {"request", "send-confirmation", "usage : snpctl request"},
+        {"bookings", "mt-handover", "usage : snpctl bookings"},
+        {"message", "list", "usage : snpctl message"},
     };
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         struct run r = CTL(NULL, commands[i][0], commands[i][1], "--help");
@@ -342,6 +345,34 @@ Test(offline, bad_command_lines_exit_2_with_usage)
     r = CTL("snp_x", "territory", "set", "hold_seconds=5");
     cr_expect_eq(r.status, 2, "below the declared minimum: %d", r.status);
     run_free(&r);
+
+    /* Protocol 1.6.0: refused before anything is sent (nothing listens at
+     * the server's address: exit 3 would mean it was tried), saying what to
+     * fix. */
+    static const struct {
+        const char *args[8];
+        const char *says;
+    } refused[] = {
+        {{"request", "send-confirmation", "12"}, "--sms NUMÉRO ou --email ADRESSE"},
+        {{"request", "send-confirmation", "12", "--sms", "0612345678", "--email", "a@example.fr"},
+         "l'un des deux"},
+        {{"request", "send-confirmation", "12", "--sms", "06"}, "--sms"},
+        {{"request", "send-confirmation", "--sms", "0612345678"}, "numéro de demande"},
+        {{"bookings", "mt-handover"}, "numéro de la réservation"},
+        {{"bookings", "mt-handover", "12", "13"}, "numéro de la réservation"},
+        {{"message", "list", "--state", "lost"}, "pending, sent, dead"},
+        {{"message", "list", "--limit", "0"}, "--limit"},
+        {{"territory", "set", "mt_summary=maybe"}, "on ou off"},
+        {{"territory", "set", "new_patient_gps=10999900011,12345678901"}, "new_patient_gps"},
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        r = run_env("snp_x", NULL, NULL, refused[i].args);
+        cr_expect_eq(r.status, 2, "%s %s (%zu): %d %s", refused[i].args[0], refused[i].args[1], i,
+                     r.status, r.err);
+        cr_expect(strstr(r.err, refused[i].says), "%zu: \"%s\" not in %s", i, refused[i].says,
+                  r.err);
+        run_free(&r);
+    }
 }
 
 Test(offline, no_token_exits_4)
@@ -2125,8 +2156,9 @@ Test(snpctl, labels_match_the_catalogue)
         const char *web_table;
         enum labels_kind kind;
     } plain[] = {
-        {"duty_status", LABELS_DUTY_STATUS},
-        {"half_day", LABELS_HALF_DAY},
+        {"duty_status", LABELS_DUTY_STATUS},     {"half_day", LABELS_HALF_DAY},
+        {"message_kind", LABELS_MESSAGE_KIND},   {"message_channel", LABELS_MESSAGE_CHANNEL},
+        {"message_state", LABELS_MESSAGE_STATE},
     };
     for (size_t t = 0; t < sizeof(plain) / sizeof(plain[0]); t++) {
         const char *const *values;
@@ -2374,5 +2406,189 @@ Test(snpctl, coordinator_names_the_practitioner_on_duty_of_a_csnp_shift)
     j = json_line(r.out, 0);
     cr_expect_eq(json_array_size(json_object_get(j, "shifts")), 1, "%s", r.out);
     json_decref(j);
+    run_free(&r);
+}
+
+/* ---- messages (protocol 1.6.0) -------------------------------------------- */
+
+/* The messages of the territory as message.list answers them to the
+ * coordinator with `args` (NULL-terminated, after "message list"). */
+static json_t *messages_listed(const char *const *args)
+{
+    const char *argv[8] = {"message", "list", "--json"};
+    int n = 3;
+    for (int i = 0; args && args[i] && n < 7; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    struct run r = run_env(tok(FIX_COORDINATOR), NULL, NULL, argv);
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    assert_conforming(&r);
+    /* Never the patient's number or address. */
+    cr_expect_null(strstr(r.out, "06 12 34 56 78"), "%s", r.out);
+    cr_expect_null(strstr(r.out, "jeanne@example.fr"), "%s", r.out);
+    json_t *j = json_line(r.out, 0);
+    run_free(&r);
+    json_t *messages = json_incref(json_object_get(j, "messages"));
+    json_decref(j);
+    cr_assert(json_is_array(messages));
+    return messages;
+}
+
+/* How many of `messages` are of `kind` and about booking `booking_id`. */
+static size_t count_kind(const json_t *messages, const char *kind, json_int_t booking_id)
+{
+    size_t i, n = 0;
+    json_t *m;
+    json_array_foreach (messages, i, m)
+        n += strcmp(json_string_value(json_object_get(m, "kind")), kind) == 0 &&
+             json_integer_value(json_object_get(m, "booking_id")) == booking_id;
+    return n;
+}
+
+Test(snpctl, confirmation_sent_patient_referred_and_messages_listed)
+{
+    /* The coordination names GP2 as taking new patients, and turns the
+     * summaries to médecins traitants off. */
+    struct run r = CTL(tok(FIX_COORDINATOR), "territory", "set", "mt_summary=off",
+                       "new_patient_gps=" FIX_GP2, "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    assert_conforming(&r);
+    json_t *j = json_line(r.out, 0);
+    json_t *s = json_object_get(j, "settings");
+    cr_expect(json_is_false(json_object_get(s, "mt_summary")), "%s", r.out);
+    cr_expect_eq(json_array_size(json_object_get(s, "new_patient_gps")), 1, "%s", r.out);
+    cr_expect_str_eq(json_string_value(json_array_get(json_object_get(s, "new_patient_gps"), 0)),
+                     FIX_GP2);
+    json_decref(j);
+    run_free(&r);
+    r = CTL(tok(FIX_COORDINATOR), "territory", "show");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "mt_summary               off"), "%s", r.out);
+    cr_expect(strstr(r.out, FIX_GP2 "  Dr Yann Morvan"), "%s", r.out);
+    run_free(&r);
+
+    /* A pharmacy books for a patient without a médecin traitant. */
+    cr_assert_eq(fix_publish(&f, FIX_GP_1, 1, 60, 30, "[\"pharmacy\"]"), 1);
+    r = CTL(tok(FIX_PHARMACY), PHARMACY_REQUEST("ctl-msg-1"), "--accept", "--json");
+    cr_assert_eq(r.status, 0, "%d\n%s\n%s", r.status, r.out, r.err);
+    json_t *req = json_line(r.out, 0), *b = json_line(r.out, 1);
+    json_int_t request_id = json_integer_value(json_object_get(req, "request_id"));
+    json_int_t booking_id = json_integer_value(json_object_get(b, "booking_id"));
+    json_decref(req);
+    json_decref(b);
+    run_free(&r);
+    char rid[24], bid[24];
+    snprintf(rid, sizeof(rid), "%lld", (long long)request_id);
+    snprintf(bid, sizeof(bid), "%lld", (long long)booking_id);
+
+    /* The confirmation by SMS: queued, the number never printed back. */
+    r = CTL(tok(FIX_PHARMACY), "request", "send-confirmation", rid, "--sms", "06 12 34 56 78");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    assert_conforming(&r);
+    cr_expect(strstr(r.out, "Confirmation n° ") && strstr(r.out, " par SMS (demande n° ") &&
+                  strstr(r.out, "Le numéro ne sert qu'à cet envoi"),
+              "%s", r.out);
+    cr_expect_null(strstr(r.out, "06 12 34 56 78"), "%s", r.out);
+    run_free(&r);
+    r = CTL(tok(FIX_PHARMACY), "request", "send-confirmation", rid, "--email", "jeanne@example.fr",
+            "--json");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    j = json_line(r.out, 0);
+    json_t *m = json_object_get(j, "message");
+    cr_expect_str_eq(json_string_value(json_object_get(m, "kind")), "confirmation");
+    cr_expect_str_eq(json_string_value(json_object_get(m, "channel")), "email");
+    cr_expect_eq(json_integer_value(json_object_get(m, "booking_id")), booking_id);
+    cr_expect_null(strstr(r.out, "jeanne@"), "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+    /* Refusals: a landline, not an address, another organisation. */
+    r = CTL(tok(FIX_PHARMACY), "request", "send-confirmation", rid, "--sms", "02 99 71 00 00");
+    cr_expect_eq(r.status, 1, "a landline: %d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "invalid_field") && strstr(r.err, "--sms"), "%s", r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_PHARMACY), "request", "send-confirmation", rid, "--email", "jeanne.example.fr");
+    cr_expect_eq(r.status, 1, "not an address: %d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "--email"), "%s", r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_OTHER_PHARMACY), "request", "send-confirmation", rid, "--sms",
+            "06 12 34 56 78");
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "not_found"), "%s", r.err);
+    run_free(&r);
+
+    /* The referral: not before an outcome of a patient seen. */
+    r = CTL(tok(FIX_GP_1), "bookings", "mt-handover", bid);
+    cr_expect_eq(r.status, 1, "no outcome yet: %d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "conflict"), "%s", r.err);
+    run_free(&r);
+    PQclear(pgtest_exec(&f.pg, "UPDATE slot SET starts_at = now() - interval '1 hour' WHERE "
+                               "status = 'booked'"));
+    r = CTL(tok(FIX_GP_1), "outcome", bid, "attended");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_2), "bookings", "mt-handover", bid);
+    cr_expect_eq(r.status, 1, "another GP's booking: %d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "not_found"), "%s", r.err);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_1), "bookings", "mt-handover", bid);
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    assert_conforming(&r);
+    cr_expect(strstr(r.out, "Patient adressé au Dr Yann Morvan (RPPS " FIX_GP2
+                            "), qui prend de nouveaux patients : message n° ") &&
+                  strstr(r.out, " par MSSanté."),
+              "%s", r.out);
+    run_free(&r);
+    r = CTL(tok(FIX_GP_1), "bookings", "mt-handover", bid, "--json");
+    cr_expect_eq(r.status, 1, "referred twice: %d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "conflict"), "the error body with --json: %s", r.out);
+    run_free(&r);
+
+    /* The coordinator sees the three messages, for people and scripts;
+     * no summary was sent (mt_summary off, and no médecin traitant). */
+    json_t *all = messages_listed(NULL);
+    cr_expect_eq(count_kind(all, "confirmation", booking_id), 2);
+    cr_expect_eq(count_kind(all, "mt_handover", booking_id), 1);
+    cr_expect_eq(count_kind(all, "mt_summary", booking_id), 0);
+    cr_expect_eq(json_array_size(all), 3);
+    /* Newest first. */
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(all, 0), "kind")),
+                     "mt_handover");
+    json_decref(all);
+    json_t *one = messages_listed((const char *const[]){"--limit", "1", NULL});
+    cr_expect_eq(json_array_size(one), 1);
+    json_decref(one);
+    static const char *const states[] = {"pending", "sent", "dead"};
+    size_t total = 0;
+    for (size_t k = 0; k < 3; k++) {
+        json_t *some = messages_listed((const char *const[]){"--state", states[k], NULL});
+        size_t i;
+        json_t *x;
+        json_array_foreach (some, i, x)
+            cr_expect_str_eq(json_string_value(json_object_get(x, "state")), states[k]);
+        total += json_array_size(some);
+        json_decref(some);
+    }
+    cr_expect_eq(total, 3, "every message is in one state");
+    r = CTL(tok(FIX_COORDINATOR), "message", "list");
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    static const char *const says[] = {"N°",
+                                       "Type",
+                                       "Canal",
+                                       "État",
+                                       "Réservation",
+                                       "Envoyé/abandonné",
+                                       "Essais",
+                                       "Erreur",
+                                       "confirmation de rendez-vous",
+                                       "e-mail",
+                                       "MSSanté",
+                                       "adressage à un médecin traitant",
+                                       "3 messages, du plus récent au plus ancien."};
+    for (size_t i = 0; i < sizeof(says) / sizeof(says[0]); i++)
+        cr_expect(strstr(r.out, says[i]), "\"%s\" not in:\n%s", says[i], r.out);
+    run_free(&r);
+    r = CTL(tok(FIX_PHARMACY), "message", "list");
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.err, "forbidden"), "%s", r.err);
     run_free(&r);
 }
