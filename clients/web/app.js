@@ -147,6 +147,15 @@ export const LABELS = {
     evening: 'Soir (18:00–22:00)',
   },
   duty_status: { independent: 'Libéral', locum: 'Remplaçant', retired: 'Retraité', resident: 'Interne' },
+  // The messages snpd sends (message.list, protocol 1.6.0), the same words as
+  // snpctl's (tests/clients/test_snpctl.c, labels_match_the_catalogue).
+  message_kind: {
+    confirmation: 'Confirmation de rendez-vous',
+    mt_summary: 'Compte rendu au médecin traitant',
+    mt_handover: 'Adressage à un médecin traitant',
+  },
+  message_channel: { sms: 'SMS', email: 'E-mail', mssante: 'MSSanté' },
+  message_state: { pending: 'En attente', sent: 'Envoyé', dead: 'Abandonné' },
   // The units of indicators.get (docs/indicators.md), as written after a value.
   indicator_unit: { percent: '%', minutes: 'min', hours: 'h' },
 };
@@ -205,6 +214,8 @@ const FIELD_TEXT = {
   expires_days: 'durée de validité',
   label: 'libellé',
   duty_status: 'statut du médecin de garde',
+  to: 'numéro ou adresse du patient',
+  new_patient_gps: 'médecins qui prennent de nouveaux patients',
 };
 
 /** An error answered by the server (or met on the way), with its code. */
@@ -231,6 +242,16 @@ export function errorText(err) {
   return text;
 }
 
+/**
+ * ERR in French, followed by the server's own reason when it gave one
+ * (a conflict says which state forbids the action).
+ */
+export function errorWithReason(err) {
+  const text = errorText(err);
+  if (!(err instanceof ApiError) || !err.message || err.message === err.code) return text;
+  return `${text} Réponse du serveur : « ${err.message} »`;
+}
+
 // --- HTTP routes (fallback while the WebSocket is down) ----------------------
 
 const ROUTES = {
@@ -246,6 +267,9 @@ const ROUTES = {
   'request.cancel': ['POST', '/requests/{request_id}/cancel'],
   'booking.cancel': ['POST', '/bookings/{booking_id}/cancel'],
   'outcome.report': ['POST', '/bookings/{booking_id}/outcome'],
+  'booking.mt_handover': ['POST', '/bookings/{booking_id}/mt-handover'],
+  'request.confirmation.send': ['POST', '/requests/{request_id}/confirmation'],
+  'message.list': ['GET', '/messages'],
   'capacity.query': ['GET', '/capacity'],
   'slip.get': ['GET', '/requests/{request_id}/slip'],
   'slip.refuse': ['POST', '/requests/{request_id}/slip/refuse'],
@@ -566,15 +590,15 @@ export function saveFile(res) {
 
 /**
  * Asks in place, without a dialog: fills BOX with QUESTION (text or nodes),
- * CONFIRM (a danger button that calls ONCONFIRM with itself) and « Annuler »
- * (ONCANCEL, also on Escape), in a group named LABEL.  KEY [name, value]
- * marks the two buttons data-confirm-NAME and data-cancel-NAME.  The
- * confirmation gets the focus.
+ * CONFIRM (a button of class TONE, 'danger' by default, that calls
+ * ONCONFIRM with itself) and « Annuler » (ONCANCEL, also on Escape), in a
+ * group named LABEL.  KEY [name, value] marks the two buttons
+ * data-confirm-NAME and data-cancel-NAME.  The confirmation gets the focus.
  */
-export function askInline(box, { label: groupLabel, question, confirm, key, onConfirm, onCancel }) {
+export function askInline(box, { label: groupLabel, question, confirm, key, onConfirm, onCancel, tone = 'danger' }) {
   const [name, value] = key;
   const confirmButton = el('button', {
-    type: 'button', class: 'danger small', [`data-confirm-${name}`]: value,
+    type: 'button', class: `${tone} small`, [`data-confirm-${name}`]: value,
     onclick: (ev) => onConfirm(ev.currentTarget),
   }, confirm);
   fill(box, el('div', {

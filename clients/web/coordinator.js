@@ -4,15 +4,19 @@
 // contract year (indicators.export: CSV, printable HTML, participation
 // statement), the territory's access tokens (token.list,
 // token.create with its secret shown once, token.revoke after an inline
-// confirmation), the territory (territory.get) and its settings
-// (territory.settings.update, only the members changed).
+// confirmation), the messages sent (message.list, messages.js), the
+// territory (territory.get) and its settings (territory.settings.update, only
+// the members changed; since protocol 1.6.0 the summary to the médecin
+// traitant and the GPs taking new patients, chosen among the territory's
+// practitioners).
 //
 // indicators.get may answer not_found while the server does not compute
 // indicators yet: the page then says so and shows no figure.
 import {
-  $, el, fill, startPage, label, LABELS, errorText, showError, busy, zonedParts, isRpps, PAGES, saveFile,
+  $, $$, el, fill, startPage, label, LABELS, errorText, showError, busy, zonedParts, isRpps, PAGES, saveFile,
   askInline, addDays, plural, fmtDay, shiftTitle, shiftSlots, onDuty,
 } from './app.js';
+import { mountMessages } from './messages.js';
 
 // French names of the indicators known to this page; others show their name.
 const INDICATOR_LABELS = {
@@ -807,15 +811,58 @@ function main({ client, session, territory }) {
       value == null && fallback != null ? ` ; valeur actuelle non transmise par le serveur (défaut : ${fallback})` : '')),
     el('input', { type: 'number', id, min, max, step, value, inputmode: step === 'any' ? 'decimal' : 'numeric', 'aria-describedby': `${id}-hint` }));
 
+  // The GPs taking new patients to choose from (setting new_patient_gps,
+  // protocol 1.6.0): the territory's practitioners by name, then those of
+  // the setting that territory.get does not name, by RPPS.
+  function newPatientChoices(t) {
+    const chosen = t.settings.new_patient_gps || [];
+    const people = [...(t.practitioners || [])].sort((a, b) =>
+      a.family_name.localeCompare(b.family_name, 'fr') || a.given_name.localeCompare(b.given_name, 'fr'));
+    const named = new Set(people.map((p) => p.rpps));
+    return [...people.map((p) => [p.rpps, `Dr ${p.given_name} ${p.family_name}`]),
+      ...chosen.filter((r) => !named.has(r)).map((r) => [r, `RPPS ${r}`])]
+      .map(([rpps, text]) => [rpps, text, chosen.includes(rpps)]);
+  }
+
+  const chosenCount = () => {
+    const n = $$('input[name="new-patient-gp"]:checked').length;
+    $('#set-new-patient-gps-count').textContent = n ? `${plural(n, 'médecin choisi', 'médecins choisis')}.` : 'Aucun médecin choisi.';
+  };
+
+  function messageSettings(t) {
+    const s = t.settings;
+    const choices = newPatientChoices(t);
+    return el('fieldset', { id: 'set-messages' }, el('legend', {}, 'Médecin traitant du patient'),
+      el('div', { class: 'field' },
+        el('label', { class: 'choice' },
+          el('input', { type: 'checkbox', id: 'set-mt_summary', checked: s.mt_summary !== false, 'aria-describedby': 'set-mt_summary-hint' }),
+          'Compte rendu au médecin traitant'),
+        el('span', { class: 'hint', id: 'set-mt_summary-hint' },
+          'Après la consultation d’un patient (venu, réorienté vers les urgences ou hospitalisé), son médecin traitant, ',
+          's’il est connu et n’est pas le médecin vu, reçoit un compte rendu par messagerie sécurisée.')),
+      el('fieldset', { class: 'plain', id: 'set-new-patient-gps', 'aria-describedby': 'set-new-patient-gps-hint' },
+        el('legend', {}, 'Médecins qui prennent de nouveaux patients'),
+        el('p', { class: 'hint', id: 'set-new-patient-gps-hint' },
+          'Un patient sans médecin traitant, vu en consultation, peut être adressé avec son accord à l’un d’eux : ',
+          'à celui qui en a reçu le moins.'),
+        choices.length
+          ? el('div', { class: 'pick-list' }, choices.map(([rpps, text, checked]) => el('label', { class: 'choice' },
+            el('input', { type: 'checkbox', name: 'new-patient-gp', value: rpps, checked, onchange: chosenCount }), text)))
+          : el('p', { class: 'muted small' }, 'Le serveur ne liste aucun médecin du territoire.'),
+        el('p', { class: 'small', id: 'set-new-patient-gps-count', 'aria-live': 'polite' })));
+  }
+
   function renderSettings(t) {
     const s = t.settings;
     fill($('#settings-fields'),
       el('div', { class: 'cols c2' }, SETTINGS.map((f) =>
         numberField(`set-${f.key}`, f.text, f.unit, f.min, f.max, f.step, s[f.key], f.fallback))),
+      messageSettings(t),
       el('fieldset', {}, el('legend', {}, 'Poids du classement des créneaux'),
         el('p', { class: 'small muted' }, 'Plus un poids est élevé, plus sa règle compte dans le choix du créneau proposé ; 0 la désactive.'),
         el('div', { class: 'cols c2' }, WEIGHTS.map((f) =>
           numberField(`set-w-${f.key}`, f.text, '', 0, 1000, 'any', s.weights[f.key])))));
+    chosenCount();
   }
 
   $('#settings-form').addEventListener('submit', (ev) => {
@@ -853,6 +900,11 @@ function main({ client, session, territory }) {
       return;
     }
     if (Object.keys(weights).length) changes.weights = weights;
+    const summary = $('#set-mt_summary').checked;
+    if (summary !== (s.mt_summary !== false)) changes.mt_summary = summary;
+    const gps = $$('input[name="new-patient-gp"]:checked').map((b) => b.value);
+    const before = s.new_patient_gps || [];
+    if (gps.length !== before.length || gps.some((r) => !before.includes(r))) changes.new_patient_gps = gps;
     if (!Object.keys(changes).length) {
       msg.className = 'message';
       showError(msg, 'Aucun changement à enregistrer.');
@@ -883,8 +935,10 @@ function main({ client, session, territory }) {
   loadShifts();
   fillPreconditionChoices();
   loadPreconditions();
+  const loadMessages = mountMessages(client, $('#messages-box'), $('#messages-state'), $('#messages-refresh'));
   client.on('resync', async () => {
     loadTokens();
+    loadMessages();
     loadShifts();
     try {
       territory = await client.call('territory.get');

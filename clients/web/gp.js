@@ -1,8 +1,9 @@
 // gp.js: the GP's page.  Publishes a half-day of slots in two clicks (a
 // preset, then "Publier"), lists the GP's own slots (withdraw a free one) and
 // bookings (with the patient, as the GP booked may see them), shows new
-// bookings live (topic "bookings") and records outcomes; lists the CSNP
-// shifts the GP is on duty for and the year's participation.
+// bookings live (topic "bookings") and records outcomes; refers a patient
+// seen who has no médecin traitant to a GP taking new patients; lists the
+// CSNP shifts the GP is on duty for and the year's participation.
 //
 // The sites where a GP practises come with the sign-in (the auth answer's
 // sites, protocol 1.2.0, with their kind and commune from territory.get); the
@@ -10,7 +11,7 @@
 // (an older server, a site the coordination has not linked yet) asks for the
 // site's number once and remembers it in this browser.
 import {
-  $, el, fill, startPage, label, LABELS, errorText, toast, showError, busy, prefs,
+  $, el, fill, startPage, label, LABELS, errorText, errorWithReason, toast, showError, busy, prefs, askInline,
   fmtTime, fmtDay, fmtShort, parts, zonedParts, ageOf, patientName, siteCommune, saveFile,
   renderBookingList, addDays,
   shiftTitle, shiftSlots,
@@ -35,6 +36,9 @@ function main({ client, session, territory }) {
   let slots = [];
   const bookings = new Map(); // booking_id -> booking
   const fresh = new Set(); // booking ids that arrived live, highlighted
+  // booking_id -> the GP the patient was referred to on this page
+  // (booking.mt_handover): a booking does not say it, so the page remembers.
+  const referred = new Map();
   let chosen = null; // the preset waiting for confirmation
   const openDays = new Set(); // days unfolded in the slot list
   let daysTouched = false;
@@ -382,7 +386,66 @@ function main({ client, session, territory }) {
         b.cancellation ? [el('dt', {}, 'Annulation'), el('dd', {},
           `${label('cancel_reason', b.cancellation.reason)} (${label('role', b.cancellation.cancelled_by).toLowerCase()})`)] : null),
       b.status === 'booked' ? outcomeForm(b, started) : null,
-      b.status === 'booked' && !started ? cancelForm(b) : null);
+      b.status === 'booked' && !started ? cancelForm(b) : null,
+      b.status === 'booked' && b.outcome && SEEN.includes(b.outcome.kind) && p && !p.has_mt ? handoverBox(b) : null);
+  }
+
+  // --- Referral to a GP taking new patients (booking.mt_handover, protocol 1.6.0) ----
+  // After an outcome of a patient seen who has no médecin traitant, with the
+  // patient's agreement, confirmed in place: snpd names the territory's GP
+  // taking new patients who has had the fewest referrals, and sends them the
+  // patient and the consultation by secure messaging.
+
+  const SEEN = ['attended', 'redirected_emergency', 'hospitalised'];
+  const doctor = (p) => `Dr ${p.given_name} ${p.family_name}`;
+
+  function handoverBox(b) {
+    const box = el('div', { class: 'handover no-print', dataset: { handover: b.booking_id } });
+    const done = referred.get(b.booking_id);
+    if (done) {
+      fill(box, el('p', { class: 'message ok small', id: `handover-${b.booking_id}-done` },
+        el('strong', {}, `Adressé au ${doctor(done)}`), ', qui prend de nouveaux patients : dites-le au patient.'));
+    } else {
+      showHandover(box, b);
+    }
+    return box;
+  }
+
+  function showHandover(box, b, error) {
+    const button = el('button', {
+      type: 'button', class: 'small', 'data-handover': b.booking_id,
+      onclick: () => askHandover(box, b),
+    }, 'Adresser à un médecin traitant', el('span', { class: 'sr-only' }, ` : ${patientName(b.patient)}`));
+    fill(box,
+      el('p', { class: 'small muted' }, 'Ce patient n’a pas de médecin traitant : avec son accord, adressez-le à un médecin du territoire qui prend de nouveaux patients.'),
+      button,
+      error ? el('div', { class: 'message error small', role: 'alert' }, error) : null);
+    return button;
+  }
+
+  function askHandover(box, b) {
+    askInline(box, {
+      label: `Adresser ${patientName(b.patient)} à un médecin traitant`,
+      question: [el('strong', {}, 'Le patient accepte d’être adressé à un médecin qui prend de nouveaux patients.'),
+        ' Ce médecin recevra par messagerie sécurisée son nom, sa date ou son année de naissance, son téléphone et cette consultation.'],
+      confirm: 'Le patient accepte : adresser',
+      key: ['handover', b.booking_id],
+      tone: 'primary',
+      onConfirm: (button) => busy(button, async () => {
+        try {
+          const res = await client.call('booking.mt_handover', { booking_id: b.booking_id });
+          referred.set(b.booking_id, res.practitioner);
+          toast(`Patient adressé au ${doctor(res.practitioner)}.`, 'ok');
+          const item = handoverBox(b);
+          box.replaceWith(item);
+          item.querySelector('p').setAttribute('tabindex', '-1');
+          item.querySelector('p').focus();
+        } catch (e) {
+          showHandover(box, b, errorWithReason(e)).focus();
+        }
+      }),
+      onCancel: () => showHandover(box, b).focus(),
+    });
   }
 
   function outcomeForm(b, started) {

@@ -5,7 +5,7 @@
 // the patient's printable confirmation (every requester), the redirection
 // slip (emergency) and the list of the organisation's requests.
 import {
-  $, el, fill, label, LABELS, errorText, toast, showError, busy, prefs, isRpps,
+  $, el, fill, label, LABELS, errorText, errorWithReason, toast, showError, busy, prefs, isRpps,
   fmtLong, fmtShort, fmtDeadline, zonedParts, fmtCountdown, patientName, practitionerName, siteCommune, ageOf,
 } from './app.js';
 import { renderConfirmation } from './confirmation.js';
@@ -498,12 +498,98 @@ export function mountRequester(ctx, formBox, offerBox, listBox, formHide = formB
   function confirmationActions(request) {
     const preview = el('div', { id: 'confirmation-preview' });
     const sheet = { territory, communes, requester: session.organisation_name || null };
+    const send = sendForm(request);
+    const toggle = el('button', {
+      type: 'button', id: 'send-confirmation-toggle', 'aria-expanded': 'false', 'aria-controls': send.id,
+      onclick: () => {
+        send.hidden = !send.hidden;
+        toggle.setAttribute('aria-expanded', String(!send.hidden));
+        if (!send.hidden) send.querySelector('input[name="send-channel"]:checked').focus();
+      },
+    }, 'Envoyer au patient');
     return el('div', { class: 'no-print' },
       el('div', { class: 'row' },
         el('button', { type: 'button', class: role === 'emergency' ? null : 'primary', id: 'confirmation-print-button',
           onclick: () => printSheet((id) => renderConfirmation(request, sheet, id), preview, 'confirmation') },
-        'Imprimer la confirmation')),
+        'Imprimer la confirmation'),
+        toggle),
+      send,
       preview);
+  }
+
+  // The confirmation sent to the patient by SMS or e-mail (protocol 1.6.0,
+  // request.confirmation.send), at the patient's demand.  The number or
+  // address is typed for this one message: the page keeps it nowhere, and the
+  // server erases it once the message is sent or given up.
+  const FRENCH_MOBILE = /^(\+33\s?[67]|0[67])([\s.]?\d{2}){4}$/;
+  const SEND_TO = {
+    sms: { text: 'Numéro de portable du patient', type: 'tel', hint: 'Un portable : 06, 07, +33 6 ou +33 7', autocomplete: 'off' },
+    email: { text: 'Adresse e-mail du patient', type: 'email', hint: 'Par exemple prenom.nom@exemple.fr', autocomplete: 'off' },
+  };
+
+  function sendForm(request) {
+    const phone = request.patient && request.patient.phone;
+    const typed = { sms: phone && FRENCH_MOBILE.test(phone) ? phone : '', email: '' };
+    let channel = 'sms';
+    const input = el('input', { id: 'send-to', name: 'send-to', maxlength: 254, 'aria-describedby': 'send-to-hint send-note' });
+    const text = el('span', {});
+    const hint = el('span', { class: 'hint', id: 'send-to-hint' });
+    const message = el('div', { class: 'message', id: 'send-message', role: 'status', 'aria-live': 'polite', hidden: true });
+    const showChannel = () => {
+      const c = SEND_TO[channel];
+      text.textContent = c.text;
+      hint.textContent = c.hint;
+      input.type = c.type;
+      input.autocomplete = c.autocomplete;
+      input.inputMode = c.type === 'tel' ? 'tel' : 'email';
+      input.value = typed[channel];
+      input.removeAttribute('aria-invalid');
+    };
+    input.addEventListener('input', () => { typed[channel] = input.value; });
+    const button = el('button', { type: 'submit', class: 'primary', id: 'send-confirmation-button' }, 'Envoyer la confirmation');
+    const form = el('form', { id: 'send-confirmation', class: 'send-box', novalidate: true, hidden: true, 'aria-label': 'Envoyer la confirmation au patient' },
+      el('fieldset', { class: 'plain' }, el('legend', { class: 'small' }, 'Envoyer la confirmation par'),
+        el('div', { class: 'choices' }, ['sms', 'email'].map((c) => el('label', { class: 'choice' },
+          el('input', {
+            type: 'radio', name: 'send-channel', value: c, checked: c === channel,
+            onchange: () => { channel = c; showChannel(); },
+          }), label('message_channel', c))))),
+      el('div', { class: 'field' }, el('label', { for: 'send-to' }, text, hint), input),
+      el('p', { class: 'small muted', id: 'send-note' },
+        'Ce numéro ou cette adresse sert une seule fois, pour ce message : il n’est pas enregistré avec la demande ',
+        'et n’est plus affiché ensuite. Le message donne la date, le médecin, le lieu et le numéro de la demande, jamais le motif.'),
+      message,
+      button);
+    showChannel();
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const to = input.value.trim();
+      if (!to) {
+        input.setAttribute('aria-invalid', 'true');
+        message.className = 'message error';
+        showError(message, channel === 'sms' ? 'Indiquez le numéro de portable du patient.' : 'Indiquez l’adresse e-mail du patient.');
+        input.focus();
+        return;
+      }
+      input.removeAttribute('aria-invalid');
+      busy(button, async () => {
+        try {
+          const res = await client.call('request.confirmation.send', { request_id: request.request_id, channel, to });
+          const m = res.message;
+          // The address is not kept once sent.
+          typed[channel] = '';
+          input.value = '';
+          message.className = 'message ok';
+          showError(message, `Confirmation envoyée${m.state === 'pending' ? ' (en attente d’envoi)' : ''}`
+            + ` par ${m.channel === 'email' ? 'e-mail' : label('message_channel', m.channel)} : message n° ${m.message_id}.`);
+        } catch (e) {
+          if (e.field === 'to') input.setAttribute('aria-invalid', 'true');
+          message.className = 'message error';
+          showError(message, errorWithReason(e));
+        }
+      });
+    });
+    return form;
   }
 
   function slipActions(request) {

@@ -2,12 +2,14 @@
 // running snpd (tests/web/run.sh): a GP publishes a half-day, a pharmacist
 // fills the patient form and gets the offer with its countdown and confirms,
 // the GP's page shows the booking arrive live (without reload), the SAS
-// board's count drops, the pharmacist prints the patient's confirmation;
-// then the emergency department's slip and refusal, the
-// GP's withdrawal and outcome, the coordinator's page (settings, indicators,
-// an access token created and revoked, the CSNP rota: a shift with a patient
-// waiting given to the GP, who gets the booking and the shift live), and
-// checks of every page on a 390 × 844 phone screen.  The tests run in order
+// board's count drops, the pharmacist prints the patient's confirmation and
+// sends it by SMS; then the emergency department's slip and refusal, the
+// GP's withdrawal and outcome, the referral of a patient without a médecin
+// traitant, the coordinator's page (settings, indicators, the GPs taking new
+// patients and the messages sent, an access token created and revoked, the
+// CSNP rota: a shift with a patient waiting given to the GP, who gets the
+// booking and the shift live), and checks of every page on a 390 × 844 phone
+// screen.  The tests run in order
 // and share state.
 import { test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +17,7 @@ import fs from 'node:fs';
 import {
   URL_BASE, TOKENS, PHONE, DESKTOP, launch, newPage, signIn, shot, api, pageErrors,
   assertNoOverflow, assertLabelled, markNoReload, assertNotReloaded, boardTotal, failureShots, shotElement,
+  playAnswer,
 } from './helpers.mjs';
 
 // A test that screenshots every open page when it fails.
@@ -249,6 +252,62 @@ test('pharmacist: prints the patient’s confirmation, alone on the page, withou
   await pharmacy.locator('#confirmation').scrollIntoViewIfNeeded();
   await shot(pharmacy, 'pharmacy-confirmation-screen-phone', false);
   await assertNoOverflow(pharmacy, 'request.html with the confirmation');
+});
+
+test('pharmacist: sends the confirmation to the patient by SMS, the number used for that message only', async () => {
+  const requestId = Number(/n° (\d+)/.exec(await pharmacy.textContent('#offer-title'))[1]);
+  await pharmacy.focus('#send-confirmation-toggle');
+  await pharmacy.keyboard.press('Enter');
+  await pharmacy.waitForSelector('#send-confirmation:not([hidden])');
+  assert.equal(await pharmacy.getAttribute('#send-confirmation-toggle', 'aria-expanded'), 'true');
+  // SMS first, with the mobile typed in the patient form; the page says the
+  // number serves this message only.
+  assert.ok(await pharmacy.isChecked('input[name="send-channel"][value="sms"]'));
+  assert.equal(await pharmacy.evaluate(() => document.activeElement.value), 'sms', 'the choice has the focus');
+  assert.equal(await pharmacy.inputValue('#send-to'), '06 12 34 56 78');
+  assert.match(await pharmacy.textContent('#send-note'), /sert une seule fois, pour ce message : il n’est pas enregistré/);
+  // By e-mail: nothing typed yet, then an address the server refuses, in words.
+  await pharmacy.check('input[name="send-channel"][value="email"]');
+  assert.equal(await pharmacy.inputValue('#send-to'), '');
+  assert.equal(await pharmacy.getAttribute('#send-to', 'type'), 'email');
+  await pharmacy.click('#send-confirmation-button');
+  await pharmacy.waitForSelector('#send-message.error:has-text("Indiquez l’adresse e-mail du patient")');
+  await pharmacy.fill('#send-to', 'jeanne.dupont');
+  await pharmacy.click('#send-confirmation-button');
+  await pharmacy.waitForSelector('#send-message.error:has-text("Réponse du serveur")');
+  assert.match(await pharmacy.textContent('#send-message'), /Un champ n’est pas valide\. \(champ : numéro ou adresse du patient\)/);
+  assert.equal(await pharmacy.getAttribute('#send-to', 'aria-invalid'), 'true');
+  await pharmacy.locator('#send-confirmation').scrollIntoViewIfNeeded();
+  await shot(pharmacy, 'pharmacy-send-refused-phone', false);
+  // Back to SMS: the mobile is still there; sent.
+  await pharmacy.check('input[name="send-channel"][value="sms"]');
+  assert.equal(await pharmacy.inputValue('#send-to'), '06 12 34 56 78');
+  await pharmacy.click('#send-confirmation-button');
+  await pharmacy.waitForSelector('#send-message.ok');
+  const said = await pharmacy.textContent('#send-message');
+  assert.match(said, /^Confirmation envoyée \(en attente d’envoi\) par SMS : message n° \d+\.$/);
+  assert.equal(await pharmacy.inputValue('#send-to'), '', 'the number does not stay on the page');
+  // The coordination sees a confirmation of this booking, by SMS, without the number.
+  const messageId = Number(/message n° (\d+)/.exec(said)[1]);
+  const { booking } = await api('pharmacy', 'GET', `/requests/${requestId}`);
+  const listed = await api('coordinator', 'GET', '/messages');
+  const sent = listed.messages.find((m) => m.message_id === messageId);
+  assert.ok(sent, `message ${messageId} is not listed`);
+  assert.equal(sent.kind, 'confirmation');
+  assert.equal(sent.channel, 'sms');
+  assert.equal(sent.booking_id, booking.booking_id);
+  assert.doesNotMatch(JSON.stringify(listed), /06 12 34 56 78|jeanne\.dupont/);
+  await pharmacy.locator('#send-confirmation').scrollIntoViewIfNeeded();
+  await shot(pharmacy, 'pharmacy-send-confirmation-phone', false);
+  await assertNoOverflow(pharmacy, 'request.html sending the confirmation');
+  await assertLabelled(pharmacy, 'request.html sending the confirmation');
+  await pharmacy.setViewportSize(DESKTOP);
+  await shot(pharmacy, 'pharmacy-send-confirmation-desktop', false);
+  await pharmacy.setViewportSize(PHONE);
+  // Nothing of it is printed with the sheet.
+  await pharmacy.emulateMedia({ media: 'print' });
+  assert.ok(!(await pharmacy.isVisible('#send-confirmation')));
+  await pharmacy.emulateMedia({ media: 'screen' });
 });
 
 test('GP: the booking arrives live, with the patient, without a reload', async () => {
@@ -523,6 +582,180 @@ test('coordinator: indicators shown honestly, settings updated', async () => {
   await page.context().close();
 });
 
+/** Waits until the instant MS (epoch milliseconds) has passed. */
+const until = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms - Date.now())));
+
+let referredTo; // the GP taking new patients the GP's patient was referred to
+
+test('GP: refers a patient seen who has no médecin traitant to a GP taking new patients (keyboard)', async () => {
+  // The coordination names a GP taking new patients (its page is tested below).
+  const { rpps } = await api('gp', 'GET', `/participation?year=${new Date().getFullYear()}`);
+  const territory = await api('coordinator', 'GET', '/territory');
+  referredTo = territory.practitioners.find((p) => p.rpps !== rpps);
+  await api('coordinator', 'PATCH', '/territory/settings', { new_patient_gps: [referredTo.rpps] });
+  // A teleconsultation of the GP starting in a minute or two, the only one a
+  // pharmacy may book, booked for a patient without a médecin traitant; the
+  // outcome once it has begun.
+  const start = iso(Math.ceil((Date.now() + 60e3) / 60e3) * 60e3);
+  const published = await api('gp', 'POST', '/slots', {
+    site_id: siteId, mode: 'teleconsultation', audiences: ['pharmacy'], slots: [{ start, duration_min: 15 }],
+  });
+  const slotId = published.slot_ids[0];
+  const req = await api('pharmacy', 'POST', '/requests', {
+    client_ref: `handover-${Date.now()}`,
+    patient: { display_name: 'Paul Le Floch', birth_year: 1980, sex: 'male', phone: '06 98 76 54 32', commune_insee: '35236', has_mt: false },
+    motif: { code: 'fever' },
+    urgency: 'same_day',
+    constraints: { modes: ['teleconsultation'] },
+  });
+  assert.equal(req.offer && req.offer.slot.slot_id, slotId, 'the teleconsultation just published is offered');
+  const booked = await api('pharmacy', 'POST', `/requests/${req.request_id}/accept`, { slot_id: slotId });
+  const id = booked.booking_id;
+  await until(Date.parse(start) + 1000);
+  await api('gp', 'POST', `/bookings/${id}/outcome`, { outcome: 'attended' });
+
+  const page = await newPage(browser, PHONE, 'gp-handover');
+  await signIn(page, 'gp', 'gp.html');
+  const item = page.locator(`#bookings-list li[data-booking="${id}"]`);
+  await item.waitFor();
+  assert.match(await item.textContent(), /Médecin traitantnon ou inconnu/);
+  // Only this booking offers it: no other patient of the GP's was seen.
+  assert.equal(await page.locator('button[data-handover]').count(), 1);
+  const button = item.locator(`button[data-handover="${id}"]`);
+  await button.focus();
+  await page.keyboard.press('Enter');
+  // Asked in place; Escape goes back to the button.
+  const confirm = item.locator(`button[data-confirm-handover="${id}"]`);
+  await confirm.waitFor();
+  assert.match(await item.locator('.confirm-inline').textContent(),
+    /Le patient accepte d’être adressé à un médecin qui prend de nouveaux patients\./);
+  assert.ok(await confirm.evaluate((b) => b === document.activeElement), 'the confirmation has the focus');
+  await item.locator('.confirm-inline').scrollIntoViewIfNeeded();
+  await shot(page, 'gp-handover-ask-phone', false);
+  await page.keyboard.press('Escape');
+  await button.waitFor();
+  assert.ok(await button.evaluate((b) => b === document.activeElement), 'the button has the focus again');
+  await page.keyboard.press('Enter');
+  await confirm.waitFor();
+  await page.keyboard.press('Enter');
+  const done = item.locator(`#handover-${id}-done`);
+  await done.waitFor();
+  assert.match(await done.textContent(), new RegExp(`^Adressé au Dr ${referredTo.given_name} ${referredTo.family_name}, qui prend de nouveaux patients`));
+  await item.scrollIntoViewIfNeeded();
+  await shot(page, 'gp-handover-done-phone', false);
+  await assertNoOverflow(page, 'gp.html after a referral');
+  await assertLabelled(page, 'gp.html after a referral');
+  // The message to that GP is queued, by secure messaging.
+  const listed = await api('coordinator', 'GET', '/messages');
+  assert.ok(listed.messages.some((m) => m.kind === 'mt_handover' && m.booking_id === id && m.channel === 'mssante'),
+    JSON.stringify(listed.messages));
+  // Once per booking: read again, the page offers it, and shows the server's refusal.
+  await page.setViewportSize(DESKTOP);
+  await page.reload();
+  await page.waitForSelector('#conn[data-status="online"]');
+  await item.locator(`button[data-handover="${id}"]`).click();
+  await confirm.click();
+  await item.locator('.handover .message.error').waitFor();
+  assert.match(await item.locator('.handover .message.error').textContent(), /L’état a changé entre-temps.*Réponse du serveur : « .+ »/);
+  await item.scrollIntoViewIfNeeded();
+  await shot(page, 'gp-handover-refused-desktop', false);
+  await page.context().close();
+});
+
+test('coordinator: the médecin traitant settings, GPs taking new patients chosen with the keyboard; the messages sent', async () => {
+  const page = await newPage(browser, DESKTOP, 'coordinator-messages');
+  await signIn(page, 'coordinator', 'coordinator.html');
+  await page.waitForSelector('#set-mt_summary');
+  const territory = await api('coordinator', 'GET', '/territory');
+  assert.equal(territory.settings.mt_summary, true, 'on by default');
+  assert.ok(await page.isChecked('#set-mt_summary'));
+  // The GP chosen above is checked; two more by name, with the keyboard.
+  assert.ok(await page.isChecked(`input[name="new-patient-gp"][value="${referredTo.rpps}"]`));
+  assert.equal(await page.textContent('#set-new-patient-gps-count'), '1 médecin choisi.');
+  const more = territory.practitioners.filter((p) => p.rpps !== referredTo.rpps).slice(0, 2);
+  assert.equal(await page.locator('input[name="new-patient-gp"]').count(), territory.practitioners.length);
+  for (const p of more) {
+    const box = page.locator(`input[name="new-patient-gp"][value="${p.rpps}"]`);
+    assert.equal(await page.textContent(`label:has(> input[name="new-patient-gp"][value="${p.rpps}"])`),
+      `Dr ${p.given_name} ${p.family_name}`);
+    await box.focus();
+    await page.keyboard.press('Space');
+  }
+  assert.equal(await page.textContent('#set-new-patient-gps-count'), '3 médecins choisis.');
+  await page.focus('#set-mt_summary');
+  await page.keyboard.press('Space');
+  assert.ok(!(await page.isChecked('#set-mt_summary')));
+  await page.click('#settings-save');
+  await page.waitForSelector('#settings-message.ok:has-text("2 modifiés")');
+  const after = (await api('coordinator', 'GET', '/territory')).settings;
+  assert.equal(after.mt_summary, false);
+  assert.deepEqual([...after.new_patient_gps].sort(), [referredTo.rpps, ...more.map((p) => p.rpps)].sort());
+  // Shown again as saved.
+  assert.ok(!(await page.isChecked('#set-mt_summary')));
+  assert.equal(await page.textContent('#set-new-patient-gps-count'), '3 médecins choisis.');
+  await shotElement(page.locator('#settings-card'), 'coordinator-settings-messages-desktop');
+
+  // The messages sent: the pharmacist's confirmation and the GP's referral.
+  const rows = page.locator('#messages-table tbody tr[data-message]');
+  await rows.first().waitFor();
+  const served = await api('coordinator', 'GET', '/messages');
+  assert.equal(await rows.count(), served.messages.length);
+  const text = await page.textContent('#messages-table');
+  for (const words of ['Confirmation de rendez-vous', 'Adressage à un médecin traitant', 'SMS', 'MSSanté']) {
+    assert.ok(text.includes(words), `${words} is not in the messages`);
+  }
+  assert.doesNotMatch(await page.textContent('#messages-card'), /06 12 34 56 78|06 98 76 54 32/);
+  // Filtered by state, as the server filters.
+  for (const state of ['pending', 'sent', 'dead']) {
+    await page.selectOption('#messages-state', state);
+    const some = await api('coordinator', 'GET', `/messages?state=${state}`);
+    if (some.messages.length) {
+      await page.waitForFunction((n) => document.querySelectorAll('#messages-table tbody tr[data-message]').length === n
+        && !document.querySelector('#messages-empty'), some.messages.length);
+      assert.deepEqual([...new Set(await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.state)))], [state]);
+    } else {
+      await page.waitForSelector('#messages-empty');
+    }
+  }
+  await page.selectOption('#messages-state', '');
+  await rows.first().waitFor();
+  await shotElement(page.locator('#messages-card'), 'coordinator-messages-desktop');
+  await page.setViewportSize(PHONE);
+  await assertNoOverflow(page, 'coordinator.html with the messages');
+  await assertLabelled(page, 'coordinator.html with the messages');
+  await page.locator('#messages-card').scrollIntoViewIfNeeded();
+  await shot(page, 'coordinator-messages-phone', false);
+  // Leave the demo as it was.
+  await api('coordinator', 'PATCH', '/territory/settings', { mt_summary: true, new_patient_gps: [] });
+  await page.context().close();
+});
+
+test('coordinator: a message given up stands out with the reason of its last failure', async () => {
+  // No message is given up in a test run: the answer of message.list is
+  // played by the test, the rest goes to the real server.
+  const page = await newPage(browser, PHONE, 'coordinator-dead-message');
+  await signIn(page, 'coordinator', null);
+  await playAnswer(page, 'message.list', () => ({
+    messages: [
+      { message_id: 41, kind: 'mt_summary', channel: 'mssante', state: 'pending', booking_id: 78, created_at: '2026-12-01T18:05:00+01:00', attempts: 2, last_error: 'HTTP 503: gateway busy' },
+      { message_id: 40, kind: 'mt_summary', channel: 'mssante', state: 'dead', booking_id: 77, created_at: '2026-11-30T18:00:00+01:00', done_at: '2026-12-01T00:00:00+01:00', attempts: 9, last_error: 'HTTP 422: unknown RPPS' },
+    ],
+  }));
+  await page.goto(`${URL_BASE}/coordinator.html`);
+  const dead = page.locator('#messages-table tr.dead[data-message="40"]');
+  await dead.waitFor();
+  assert.equal(await page.locator('#messages-table tr.dead').count(), 1);
+  assert.match(await dead.textContent(), /Compte rendu au médecin traitant.*MSSanté.*Abandonné.*77.*9.*HTTP 422: unknown RPPS/);
+  assert.equal(await dead.locator('td.last-error').getAttribute('class'), 'last-error alert-text');
+  assert.match(await page.textContent('#messages-count'), /^2 messages, du plus récent au plus ancien, dont 1 abandonné\.$/);
+  assert.match(await page.textContent('#messages-table tr[data-message="41"]'), /En attente.*HTTP 503: gateway busy/);
+  await assertNoOverflow(page, 'coordinator.html with a message given up');
+  await shotElement(page.locator('#messages-card'), 'coordinator-messages-dead-phone');
+  await page.setViewportSize(DESKTOP);
+  await shotElement(page.locator('#messages-card'), 'coordinator-messages-dead-desktop');
+  await page.context().close();
+});
+
 test('GP: sees the year\'s participation, the supplements and why not, and downloads the attestation', async () => {
   const year = new Date().getFullYear();
   const mine = await api('gp', 'GET', `/participation?year=${year}`);
@@ -587,33 +820,21 @@ test('coordinator: indicators, once served, show as a table and a chart', async 
   // WebSocket goes to the real server, except that one message.
   const page = await newPage(browser, PHONE, 'coordinator-indicators');
   await signIn(page, 'coordinator', null);
-  await page.routeWebSocket(/\/api\/v1\/ws/, (ws) => {
-    const server = ws.connectToServer();
-    ws.onMessage((message) => {
-      const m = JSON.parse(message);
-      if (m.type !== 'indicators.get') {
-        server.send(message);
-        return;
-      }
-      ws.send(JSON.stringify({
-        id: m.id, type: m.type, ok: true, data: {
-          territory_id: 'demo-redon', month: m.data.month, indicators: [
-            { name: 'slots_offered', value: 412, definition_version: 1 },
-            { name: 'bookings', value: 301, definition_version: 1 },
-            { name: 'no_show_rate', value: 0.04, unit: 'ratio', definition_version: 2 },
-            // The units snpd writes (docs/indicators.md), shown in French.
-            { name: 'slot_hours_published', label: 'Heures de créneaux publiées', value: 12.5, unit: 'hours', definition_version: 1 },
-            { name: 'delay_median', label: 'Délai médian', value: 35, unit: 'minutes', definition_version: 1 },
-            { name: 'requests_served_share', label: 'Part des demandes servies', value: 87.5, unit: 'percent', definition_version: 1 },
-          ],
-          masked: [
-            { name: 'bookings__35219', label: 'Rendez-vous pris — Pipriac (35219)', reason: 'small_count', below: 5, definition_version: 1 },
-            { name: 'bookings__35236', label: 'Rendez-vous pris — Redon (35236)', reason: 'complementary', definition_version: 1 },
-          ],
-        },
-      }));
-    });
-  });
+  await playAnswer(page, 'indicators.get', (asked) => ({
+    territory_id: 'demo-redon', month: asked.month, indicators: [
+      { name: 'slots_offered', value: 412, definition_version: 1 },
+      { name: 'bookings', value: 301, definition_version: 1 },
+      { name: 'no_show_rate', value: 0.04, unit: 'ratio', definition_version: 2 },
+      // The units snpd writes (docs/indicators.md), shown in French.
+      { name: 'slot_hours_published', label: 'Heures de créneaux publiées', value: 12.5, unit: 'hours', definition_version: 1 },
+      { name: 'delay_median', label: 'Délai médian', value: 35, unit: 'minutes', definition_version: 1 },
+      { name: 'requests_served_share', label: 'Part des demandes servies', value: 87.5, unit: 'percent', definition_version: 1 },
+    ],
+    masked: [
+      { name: 'bookings__35219', label: 'Rendez-vous pris — Pipriac (35219)', reason: 'small_count', below: 5, definition_version: 1 },
+      { name: 'bookings__35236', label: 'Rendez-vous pris — Redon (35236)', reason: 'complementary', definition_version: 1 },
+    ],
+  }));
   await page.goto(`${URL_BASE}/coordinator.html`);
   await page.waitForSelector('#indicators-table');
   const rows = await page.locator('#indicators-table tbody tr').allTextContents();

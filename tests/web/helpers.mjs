@@ -155,3 +155,22 @@ export async function assertNotReloaded(page, label) {
 export async function boardTotal(page, horizon) {
   return Number(await page.textContent(`#stat-${horizon} .big-number`));
 }
+
+/**
+ * Lets the WebSockets of PAGE talk to the real server, except that every
+ * request of type TYPE is answered by the test with the data ANSWER(request
+ * data) returns: what snpd cannot be brought to say in a test run.
+ */
+export async function playAnswer(page, type, answer) {
+  await page.routeWebSocket(/\/api\/v1\/ws/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      const m = JSON.parse(message);
+      if (m.type !== type) {
+        server.send(message);
+        return;
+      }
+      ws.send(JSON.stringify({ id: m.id, type: m.type, ok: true, data: answer(m.data || {}) }));
+    });
+  });
+}
