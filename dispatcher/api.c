@@ -8,6 +8,7 @@
 #include "dispatcher/log.h"
 #include "dispatcher/manage.h"
 #include "dispatcher/participation.h"
+#include "dispatcher/message_ops.h"
 #include "dispatcher/rota.h"
 #include "dispatcher/reads.h"
 #include "dispatcher/timeutil.h"
@@ -93,6 +94,9 @@ static const struct {
     {"participation.precondition.list", participation_precondition_list},
     {"shift.list", rota_shift_list},
     {"shift.assign", rota_shift_assign},
+    {"request.confirmation.send", message_confirmation_send},
+    {"booking.mt_handover", message_mt_handover},
+    {"message.list", message_list},
 };
 
 /* The messages the connection itself answers (authentication and

@@ -113,6 +113,7 @@ static void app_write_metrics(void *ctx, struct buf *b)
                (unsigned long long)ds->match_slices, held, waiting, slots);
     api_write_metrics(&app->api, b);
     outbox_write_metrics(&app->outbox, b);
+    sender_write_metrics(&app->sender, b);
     buf_printf(b,
                "# HELP snpd_db_up Database connections ready.\n# TYPE snpd_db_up gauge\n"
                "snpd_db_up %d\n",
@@ -197,7 +198,8 @@ static void app_shutdown_step(struct app *app)
         return;
     }
     bool outbox_open = app->outbox_ready && app->outbox.state != OUTBOX_CLOSED;
-    if (!app->migrating && !app->loading && !app->db.closing && !outbox_open) {
+    bool sender_open = app->sender_ready && app->sender.state != SENDER_CLOSED;
+    if (!app->migrating && !app->loading && !app->db.closing && !outbox_open && !sender_open) {
         dispatch_close(&app->dispatch);
         api_free(&app->api);
         server_free(&app->server);
@@ -215,6 +217,8 @@ void app_stop(struct app *app)
     dispatch_stop(&app->dispatch);
     if (app->outbox_ready)
         outbox_close(&app->outbox, NULL);
+    if (app->sender_ready)
+        sender_close(&app->sender, NULL);
     app->drain_deadline_ms = uv_now(app->loop) + (uint64_t)app->cfg->shutdown_grace_ms;
     app_shutdown_step(app);
 }
@@ -260,14 +264,19 @@ static void on_tick(uv_timer_t *t)
 
 /* Changes announced on snp_change go to the dispatcher; a booking's (made,
  * cancelled or its outcome reported, "k":"b") may also have written an
- * appointment push, which is sent at once rather than at the next poll. */
+ * appointment push or a message to a médecin traitant, which are sent at
+ * once rather than at the next poll. */
 static void app_on_db_notify(struct db *db, const char *channel, const char *payload, int be_pid)
 {
     static const char booking[] = "{\"k\" : \"b\"";
     struct app *app = container_of(db, struct app, db);
     dispatch_on_db_notify(db, channel, payload, be_pid);
-    if (app->outbox_ready && strncmp(payload, booking, sizeof(booking) - 1) == 0)
+    if (strncmp(payload, booking, sizeof(booking) - 1) != 0)
+        return;
+    if (app->outbox_ready)
         outbox_kick(&app->outbox);
+    if (app->sender_ready)
+        sender_kick(&app->sender);
 }
 
 static void on_loaded(struct dispatch *d, bool ok)
@@ -295,6 +304,8 @@ static void on_loaded(struct dispatch *d, bool ok)
     app->protection_due_ms = uv_now(app->loop); /* at once, then hourly */
     if (app->outbox_ready)
         outbox_start(&app->outbox);
+    if (app->sender_ready)
+        sender_start(&app->sender);
     log_info("app", "ready");
 }
 
@@ -364,6 +375,9 @@ int app_run(struct app *app, uv_loop_t *loop, const struct config *cfg)
     app->outbox_ready = outbox_init(&app->outbox, loop, &app->db, cfg) == 0;
     if (!app->outbox_ready)
         log_error("app", "cannot prepare the appointment push: nothing will be pushed");
+    app->sender_ready = sender_init(&app->sender, loop, &app->db, cfg) == 0;
+    if (!app->sender_ready)
+        log_error("app", "cannot prepare the message sender: no message will be sent");
     struct dispatch_hooks dhooks = {
         .ctx = &app->api, .push = api_push, .wants = api_wants, .token_revoked = api_token_revoked};
     dispatch_init(&app->dispatch, loop, &app->db, &dhooks);

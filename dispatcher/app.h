@@ -24,6 +24,7 @@
 #include "dispatcher/dispatch.h"
 #include "dispatcher/migrate.h"
 #include "dispatcher/outbox.h"
+#include "dispatcher/sender.h"
 #include "dispatcher/server.h"
 
 /* The service's phases; transitions happen in app.c only. */
@@ -47,6 +48,8 @@ struct app {
     struct api api;
     struct outbox outbox; /* the appointment push to the SAS platform */
     bool outbox_ready;    /* outbox_init succeeded: it must be closed */
+    struct sender sender; /* the messages to patients and practitioners */
+    bool sender_ready;    /* sender_init succeeded: it must be closed */
     bool loading;
     uint64_t load_retry_ms;   /* a failed load is tried again then (0: none due) */
     uint64_t load_backoff_ms; /* the wait before the next attempt */

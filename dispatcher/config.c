@@ -39,6 +39,12 @@ void config_defaults(struct config *cfg)
     cfg->sas_push_dead_after_s = 86400;
     cfg->sas_push_poll_ms = 1000;
     cfg->sas_push_max_in_flight = 8;
+    cfg->message_sender = MESSAGE_SENDER_FILE;
+    snprintf(cfg->message_file, sizeof(cfg->message_file), "/var/lib/snpd/messages.jsonl");
+    cfg->message_timeout_ms = 10000;
+    cfg->message_retry_max_s = 300;
+    cfg->message_dead_after_s = 6 * 3600;
+    cfg->message_poll_ms = 1000;
 }
 
 /* Parses one "a.b.c.d" or "a.b.c.d/n" of `n` bytes into a network and a
@@ -171,6 +177,39 @@ bool config_set(struct config *cfg, const char *key, const char *value, char *er
         }
         return set_string(cfg->metrics_allow, sizeof(cfg->metrics_allow), key, value, err, errlen);
     }
+    if (strcmp(key, "message_sender") == 0) {
+        static const char *const names[] = {"file", "http", "none"};
+        for (int i = 0; i < 3; i++) {
+            if (strcmp(value, names[i]) == 0) {
+                cfg->message_sender = (enum message_sender)i;
+                return true;
+            }
+        }
+        snprintf(err, errlen, "message_sender: expected file, http or none, got \"%s\"", value);
+        return false;
+    }
+    if (strcmp(key, "message_file") == 0)
+        return set_string(cfg->message_file, sizeof(cfg->message_file), key, value, err, errlen);
+    if (strcmp(key, "message_gateway_url") == 0) {
+        if (value[0] != '\0' && strncmp(value, "http://", 7) != 0 &&
+            strncmp(value, "https://", 8) != 0) {
+            snprintf(err, errlen, "message_gateway_url: expected an http:// or https:// URL");
+            return false;
+        }
+        return set_string(cfg->message_gateway_url, sizeof(cfg->message_gateway_url), key, value,
+                          err, errlen);
+    }
+    if (strcmp(key, "message_gateway_token") == 0)
+        return set_string(cfg->message_gateway_token, sizeof(cfg->message_gateway_token), key,
+                          value, err, errlen);
+    if (strcmp(key, "message_timeout_ms") == 0)
+        return set_int(&cfg->message_timeout_ms, key, value, 100, 120000, err, errlen);
+    if (strcmp(key, "message_retry_max_s") == 0)
+        return set_int(&cfg->message_retry_max_s, key, value, 1, 86400, err, errlen);
+    if (strcmp(key, "message_dead_after_s") == 0)
+        return set_int(&cfg->message_dead_after_s, key, value, 0, 30 * 86400, err, errlen);
+    if (strcmp(key, "message_poll_ms") == 0)
+        return set_int(&cfg->message_poll_ms, key, value, 50, 60000, err, errlen);
     if (strcmp(key, "sas_push_timeout_ms") == 0)
         return set_int(&cfg->sas_push_timeout_ms, key, value, 100, 120000, err, errlen);
     if (strcmp(key, "sas_push_retry_max_s") == 0)
@@ -306,6 +345,14 @@ static const struct {
     {"SNPD_SAS_PUSH_DEAD_AFTER_S", "sas_push_dead_after_s"},
     {"SNPD_SAS_PUSH_POLL_MS", "sas_push_poll_ms"},
     {"SNPD_SAS_PUSH_MAX_IN_FLIGHT", "sas_push_max_in_flight"},
+    {"SNPD_MESSAGE_SENDER", "message_sender"},
+    {"SNPD_MESSAGE_FILE", "message_file"},
+    {"SNPD_MESSAGE_GATEWAY_URL", "message_gateway_url"},
+    {"SNPD_MESSAGE_GATEWAY_TOKEN", "message_gateway_token"},
+    {"SNPD_MESSAGE_TIMEOUT_MS", "message_timeout_ms"},
+    {"SNPD_MESSAGE_RETRY_MAX_S", "message_retry_max_s"},
+    {"SNPD_MESSAGE_DEAD_AFTER_S", "message_dead_after_s"},
+    {"SNPD_MESSAGE_POLL_MS", "message_poll_ms"},
 };
 
 bool config_load_env(struct config *cfg, char *const *envp, char *err, size_t errlen)
@@ -349,6 +396,14 @@ bool config_check_values(const struct config *cfg, char *err, size_t errlen)
     }
     if (cfg->max_per_address == 0 || cfg->body_timeout_s == 0) {
         snprintf(err, errlen, "the embedded protocol description cannot be read");
+        return false;
+    }
+    if (cfg->message_sender == MESSAGE_SENDER_HTTP && cfg->message_gateway_url[0] == '\0') {
+        snprintf(err, errlen, "message_sender = http needs message_gateway_url");
+        return false;
+    }
+    if (cfg->message_sender == MESSAGE_SENDER_FILE && cfg->message_file[0] == '\0') {
+        snprintf(err, errlen, "message_sender = file needs message_file");
         return false;
     }
     if (cfg->max_per_address > cfg->max_connections) {

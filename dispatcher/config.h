@@ -42,6 +42,19 @@ struct config {
     int sas_push_dead_after_s;  /* a push refused (4xx) this long is given up */
     int sas_push_poll_ms;       /* how often due pushes are looked for */
     int sas_push_max_in_flight; /* pushes sent at once by this process */
+    /* The messages to patients and practitioners (dispatcher/sender.h). */
+    enum message_sender {
+        MESSAGE_SENDER_FILE, /* one JSON line per message appended to message_file */
+        MESSAGE_SENDER_HTTP, /* POSTed to message_gateway_url */
+        MESSAGE_SENDER_NONE, /* nothing sent: the messages wait in the database */
+    } message_sender;
+    char message_file[CONFIG_STR_MAX];
+    char message_gateway_url[CONFIG_STR_MAX];
+    char message_gateway_token[256]; /* sent as a bearer token, or "" */
+    int message_timeout_ms;          /* one HTTP exchange, connection included */
+    int message_retry_max_s;         /* the longest wait between two attempts */
+    int message_dead_after_s;        /* a message not sent this long after queued is given up */
+    int message_poll_ms;             /* how often due messages are looked for */
 };
 
 /* Whether `addr` (an IPv4 address in host order) is in the comma-separated

@@ -13,7 +13,6 @@
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 #define BACKLOG_EVERY_MS 5000
-#define RETRY_MIN_MS     1000 /* the first wait after a failure, before jitter */
 #define ERROR_TEXT_MAX   200  /* what is kept of an answer's body in last_error */
 #define KICK_DELAY_MS    50   /* announced changes wait this long to share a claim */
 
@@ -43,13 +42,6 @@ struct push {
     char why[ERROR_TEXT_MAX + CURL_ERROR_SIZE]; /* what went wrong, as recorded */
 };
 
-/* A socket libcurl asked us to watch. */
-struct outbox_socket {
-    uv_poll_t poll;
-    struct outbox *ob;
-    curl_socket_t fd;
-};
-
 static void outbox_claim(struct outbox *ob);
 static void outbox_maybe_closed(struct outbox *ob);
 
@@ -58,29 +50,6 @@ static void outbox_set_state(struct outbox *ob, enum outbox_state next)
     static const char *const names[] = {"idle", "running", "closing", "closed"};
     log_debug("outbox", "%s -> %s", names[ob->state], names[next]);
     ob->state = next;
-}
-
-/* xorshift64*: the retry waits' jitter needs no cryptographic quality. */
-static uint64_t outbox_random(struct outbox *ob)
-{
-    ob->rng ^= ob->rng >> 12;
-    ob->rng ^= ob->rng << 25;
-    ob->rng ^= ob->rng >> 27;
-    return ob->rng * 2685821657736338717ull;
-}
-
-/* The wait before attempt `attempts` + 1: doubling from RETRY_MIN_MS up to
- * sas_push_retry_max_s, then drawn between half of it and all of it, so that
- * the pushes of an outage do not all come back at the same moment. */
-static long outbox_retry_ms(struct outbox *ob, int attempts)
-{
-    uint64_t cap = (uint64_t)ob->cfg->sas_push_retry_max_s * 1000;
-    uint64_t wait = RETRY_MIN_MS;
-    for (int i = 1; i < attempts && wait < cap; i++)
-        wait *= 2;
-    if (wait > cap)
-        wait = cap;
-    return (long)(wait / 2 + outbox_random(ob) % (wait / 2 + 1));
 }
 
 /* --- recording results ------------------------------------------------------------- */
@@ -100,7 +69,7 @@ static void push_free(struct push *p)
 {
     push_unlink(p);
     if (p->easy) {
-        curl_multi_remove_handle(p->ob->multi, p->easy);
+        httpc_remove(&p->ob->http, p->easy);
         curl_easy_cleanup(p->easy);
     }
     curl_slist_free_all(p->headers);
@@ -135,7 +104,7 @@ static void on_recorded(void *arg, enum db_status st, const PGresult *res)
 static void push_record(struct push *p, long http, bool refused)
 {
     struct outbox *ob = p->ob;
-    curl_multi_remove_handle(ob->multi, p->easy);
+    httpc_remove(&ob->http, p->easy);
     curl_easy_cleanup(p->easy);
     p->easy = NULL;
     push_unlink(p);
@@ -153,7 +122,7 @@ static void push_record(struct push *p, long http, bool refused)
     }
     ob->stats.failures++;
     char wait[24], dead_after[24], refused_text[8];
-    snprintf(wait, sizeof(wait), "%ld", outbox_retry_ms(ob, p->attempts));
+    snprintf(wait, sizeof(wait), "%ld", httpc_retry_ms(&ob->rng, p->attempts, ob->cfg->sas_push_retry_max_s));
     snprintf(dead_after, sizeof(dead_after), "%d", ob->cfg->sas_push_dead_after_s);
     snprintf(refused_text, sizeof(refused_text), "%s", refused ? "true" : "false");
     char *why = p->why;
@@ -184,7 +153,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 }
 
 /* Points the easy handle at the creation (POST) or the conditional update
- * (PUT) and hands it to the multi handle.  Returns false when libcurl refuses. */
+ * (PUT) and hands it to httpc.  Returns false when libcurl refuses. */
 static bool push_send(struct push *p, bool create)
 {
     struct outbox *ob = p->ob;
@@ -209,7 +178,7 @@ static bool push_send(struct push *p, bool create)
     p->curl_error[0] = '\0';
     curl_easy_setopt(p->easy, CURLOPT_URL, url);
     curl_easy_setopt(p->easy, CURLOPT_CUSTOMREQUEST, create ? NULL : "PUT");
-    bool ok = curl_multi_add_handle(ob->multi, p->easy) == CURLM_OK;
+    bool ok = httpc_add(&ob->http, p->easy);
     free(url);
     return ok;
 }
@@ -262,7 +231,7 @@ static void push_done(struct push *p, CURLcode code)
     if (p->state == PUSH_UPDATING && http == 404) {
         /* The platform does not know the appointment: the guide says to
          * create it. */
-        curl_multi_remove_handle(p->ob->multi, p->easy);
+        httpc_remove(&p->ob->http, p->easy);
         if (push_send(p, true))
             return;
         http = 0;
@@ -272,109 +241,14 @@ static void push_done(struct push *p, CURLcode code)
     push_record(p, http, !transient && (http < 200 || http >= 300));
 }
 
-/* Hands libcurl's finished transfers to push_done. */
-static void outbox_check_done(struct outbox *ob)
+/* httpc's callback: a transfer ended. */
+static void on_transfer_done(struct httpc *h, CURL *easy, CURLcode result)
 {
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(ob->multi, &left)) != NULL) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        struct push *p = NULL;
-        CURLcode code = m->data.result;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&p);
-        if (p)
-            push_done(p, code);
-    }
-}
-
-/* --- libcurl on the libuv loop ----------------------------------------------------- */
-
-static void on_socket_closed(uv_handle_t *h)
-{
-    struct outbox_socket *s = container_of((uv_poll_t *)h, struct outbox_socket, poll);
-    struct outbox *ob = s->ob;
-    free(s);
-    ob->open_handles--;
-    outbox_maybe_closed(ob);
-}
-
-static void on_socket_ready(uv_poll_t *h, int status, int events)
-{
-    struct outbox_socket *s = container_of(h, struct outbox_socket, poll);
-    struct outbox *ob = s->ob;
-    if (!ob->multi)
-        return;
-    int flags = 0;
-    if (status < 0)
-        flags = CURL_CSELECT_ERR;
-    if (events & UV_READABLE)
-        flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE)
-        flags |= CURL_CSELECT_OUT;
-    int running;
-    curl_multi_socket_action(ob->multi, s->fd, flags, &running);
-    outbox_check_done(ob);
-}
-
-/* CURLMOPT_SOCKETFUNCTION: watch, change or forget one socket. */
-static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-    (void)easy;
-    struct outbox *ob = userp;
-    struct outbox_socket *s = socketp;
-    if (what == CURL_POLL_REMOVE) {
-        if (s) {
-            uv_poll_stop(&s->poll);
-            uv_close((uv_handle_t *)&s->poll, on_socket_closed);
-            curl_multi_assign(ob->multi, fd, NULL);
-        }
-        return 0;
-    }
-    if (!s) {
-        s = calloc(1, sizeof(*s));
-        if (!s)
-            return -1;
-        if (uv_poll_init_socket(ob->loop, &s->poll, fd) != 0) {
-            free(s);
-            return -1;
-        }
-        handle_mark_own((uv_handle_t *)&s->poll);
-        s->ob = ob;
-        s->fd = fd;
-        ob->open_handles++;
-        curl_multi_assign(ob->multi, fd, s);
-    }
-    int events = 0;
-    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-        events |= UV_READABLE;
-    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-        events |= UV_WRITABLE;
-    uv_poll_start(&s->poll, events, on_socket_ready);
-    return 0;
-}
-
-static void on_curl_timeout(uv_timer_t *t)
-{
-    struct outbox *ob = container_of(t, struct outbox, curl_timer);
-    if (!ob->multi)
-        return;
-    int running;
-    curl_multi_socket_action(ob->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    outbox_check_done(ob);
-}
-
-/* CURLMOPT_TIMERFUNCTION: libcurl wants to be called back in `ms` (-1: never).
- * It must not be called from here, hence the timer even for 0. */
-static int on_curl_timer(CURLM *multi, long ms, void *userp)
-{
-    (void)multi;
-    struct outbox *ob = userp;
-    if (ms < 0)
-        uv_timer_stop(&ob->curl_timer);
-    else if (ob->state == OUTBOX_RUNNING)
-        uv_timer_start(&ob->curl_timer, on_curl_timeout, (uint64_t)ms, 0);
-    return 0;
+    (void)h;
+    struct push *p = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&p);
+    if (p)
+        push_done(p, result);
 }
 
 /* --- claiming ---------------------------------------------------------------------- */
@@ -475,18 +349,11 @@ int outbox_init(struct outbox *ob, uv_loop_t *loop, struct db *db, const struct 
     ob->db = db;
     ob->cfg = cfg;
     ob->rng = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
-    ob->multi = curl_multi_init();
-    if (!ob->multi)
+    if (httpc_init(&ob->http, loop, on_transfer_done, ob) != 0)
         return -1;
-    curl_multi_setopt(ob->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-    curl_multi_setopt(ob->multi, CURLMOPT_SOCKETDATA, ob);
-    curl_multi_setopt(ob->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    curl_multi_setopt(ob->multi, CURLMOPT_TIMERDATA, ob);
     uv_timer_init(loop, &ob->poll_timer);
-    uv_timer_init(loop, &ob->curl_timer);
     handle_mark_own((uv_handle_t *)&ob->poll_timer);
-    handle_mark_own((uv_handle_t *)&ob->curl_timer);
-    ob->open_handles = 2;
+    ob->open_handles = 2; /* the poll timer and httpc */
     snprintf(ob->id_system, sizeof(ob->id_system), "%s/fhir/sid/appointment", cfg->public_url);
     return 0;
 }
@@ -525,9 +392,9 @@ static void on_poll_timer_closed(uv_handle_t *h)
     outbox_maybe_closed(ob);
 }
 
-static void on_curl_timer_closed(uv_handle_t *h)
+static void on_http_closed(struct httpc *h)
 {
-    struct outbox *ob = container_of((uv_timer_t *)h, struct outbox, curl_timer);
+    struct outbox *ob = h->data;
     ob->open_handles--;
     outbox_maybe_closed(ob);
 }
@@ -557,13 +424,8 @@ void outbox_close(struct outbox *ob, outbox_close_cb on_closed)
         ob->transfers--;
         push_free(p);
     }
-    /* Closing the cached connections now lets libcurl tell us to forget
-     * their sockets, whose poll handles then close like the rest. */
-    curl_multi_cleanup(ob->multi);
-    ob->multi = NULL;
+    httpc_close(&ob->http, on_http_closed);
     uv_close((uv_handle_t *)&ob->poll_timer, on_poll_timer_closed);
-    uv_timer_stop(&ob->curl_timer);
-    uv_close((uv_handle_t *)&ob->curl_timer, on_curl_timer_closed);
 }
 
 void outbox_write_metrics(const struct outbox *ob, struct buf *b)

@@ -25,9 +25,8 @@
  * lease lasts twice the HTTP timeout plus 5 s, so that a row is never sent
  * by two processes at once while both are alive and responsive.
  *
- * Nothing blocks the loop: libcurl's multi interface is driven by
- * curl_multi_socket_action from one uv_poll_t per socket and one uv_timer_t;
- * the database only through db.h.  Rows are claimed every
+ * Nothing blocks the loop: the HTTP exchanges go through httpc.h (libcurl
+ * on the libuv loop), the database only through db.h.  Rows are claimed every
  * cfg->sas_push_poll_ms, and within 50 ms when outbox_kick() is called (app.c
  * calls it when a booking change is announced on snp_change).
  *
@@ -46,6 +45,7 @@
 #include "dispatcher/buf.h"
 #include "dispatcher/config.h"
 #include "dispatcher/db.h"
+#include "dispatcher/httpc.h"
 
 /* The sender's phases; transitions happen in outbox_set_state only. */
 enum outbox_state {
@@ -75,10 +75,9 @@ struct outbox {
     struct db *db;
     const struct config *cfg;
     enum outbox_state state;
-    CURLM *multi;
+    struct httpc http;       /* the HTTP exchanges */
     uv_timer_t poll_timer;   /* claims due rows; refreshes the backlog */
-    uv_timer_t curl_timer;   /* libcurl's own timeouts */
-    int open_handles;        /* our libuv handles not yet closed */
+    int open_handles;        /* the poll timer and httpc, until closed */
     int queries;             /* database queries not answered yet */
     int transfers;           /* pushes claimed and not yet recorded */
     struct push *sending;    /* pushes whose HTTP exchange is in flight */
@@ -92,7 +91,7 @@ struct outbox {
     outbox_close_cb on_closed;
 };
 
-/* Prepares `ob` on `loop` (timers, libcurl's multi handle); nothing is sent
+/* Prepares `ob` on `loop` (its timer, httpc); nothing is sent
  * before outbox_start.  Returns 0, or a negative error code when libcurl or
  * libuv refuse (then nothing is left to close). */
 int outbox_init(struct outbox *ob, uv_loop_t *loop, struct db *db, const struct config *cfg)

@@ -375,6 +375,12 @@ void reads_territory_get(struct dispatch *d, const struct caller *c, json_t *dat
         s->weights.scarcity);
     if (practitioners)
         json_object_set_new(result, "practitioners", practitioners);
+    json_t *settings = json_object_get(result, "settings");
+    json_t *gps = json_array();
+    for (int i = 0; i < s->n_new_patient_gps; i++)
+        json_array_append_new(gps, json_string(s->new_patient_gps[i]));
+    json_object_set_new(settings, "mt_summary", json_boolean(s->mt_summary));
+    json_object_set_new(settings, "new_patient_gps", gps);
     cb(arg, DISPATCH_OK, NULL, NULL, result);
     json_decref(result);
 }

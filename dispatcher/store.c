@@ -59,6 +59,8 @@ static void settings_default(struct territory_settings *s)
     s->contract_start_month = 1;
     s->audit_retention_months = PROTECTION_AUDIT_MONTHS;
     model_weights_default(&s->weights);
+    s->mt_summary = true;
+    s->n_new_patient_gps = 0;
 }
 
 static void read_number(json_t *obj, const char *key, double *out, double min, double max)
@@ -97,6 +99,18 @@ bool store_parse_settings(const char *text, struct territory_settings *out)
     read_int(j, "indicator_consolidation_days", &out->indicator_consolidation_days, 1, 90);
     read_int(j, "contract_start_month", &out->contract_start_month, 1, 12);
     read_int(j, "audit_retention_months", &out->audit_retention_months, 1, 120);
+    json_t *mt = json_object_get(j, "mt_summary");
+    if (json_is_boolean(mt))
+        out->mt_summary = json_is_true(mt);
+    json_t *gps = json_object_get(j, "new_patient_gps");
+    size_t i;
+    json_t *gp;
+    json_array_foreach(gps, i, gp)
+    {
+        const char *rpps = json_string_value(gp);
+        if (rpps && strlen(rpps) == 11 && out->n_new_patient_gps < STORE_NEW_PATIENT_GPS)
+            memcpy(out->new_patient_gps[out->n_new_patient_gps++], rpps, 12);
+    }
     json_t *w = json_object_get(j, "weights");
     if (json_is_object(w)) {
         read_number(w, "start_per_hour", &out->weights.start_per_hour, 0, 1000);

@@ -37,6 +37,8 @@ struct organisation {
 
 /* A territory's settings (territory.settings in SQL), with their defaults
  * from docs/dispatch.md applied. */
+#define STORE_NEW_PATIENT_GPS 50 /* the declaration's max of new_patient_gps */
+
 struct territory_settings {
     int hold_seconds;            /* how long an offer holds its slot: 180 */
     int alternatives;            /* alternatives listed with an offer: 3 */
@@ -49,6 +51,10 @@ struct territory_settings {
     int contract_start_month;         /* 1 */
     int audit_retention_months;       /* snpd's default, PROTECTION_AUDIT_MONTHS */
     struct weights weights;
+    /* Read by the message SQL (sql/migrations/0026); kept here to show them. */
+    bool mt_summary;                                 /* true */
+    char new_patient_gps[STORE_NEW_PATIENT_GPS][12]; /* RPPS, in the coordinator's order */
+    int n_new_patient_gps;
 };
 
 struct territory {
