@@ -243,11 +243,12 @@ export function errorText(err) {
 }
 
 /**
- * ERR in French, followed by the server's own reason when it gave one
- * (a conflict says which state forbids the action).
+ * ERR in French (LEADS[code] when the caller knows better what the code
+ * means for its action), followed by the server's own reason when it gave
+ * one (a conflict says which state forbids the action).
  */
-export function errorWithReason(err) {
-  const text = errorText(err);
+export function errorWithReason(err, leads = {}) {
+  const text = (err instanceof ApiError && leads[err.code]) || errorText(err);
   if (!(err instanceof ApiError) || !err.message || err.message === err.code) return text;
   return `${text} Réponse du serveur : « ${err.message} »`;
 }

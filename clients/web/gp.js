@@ -441,7 +441,7 @@ function main({ client, session, territory }) {
           item.querySelector('p').setAttribute('tabindex', '-1');
           item.querySelector('p').focus();
         } catch (e) {
-          showHandover(box, b, errorWithReason(e)).focus();
+          showHandover(box, b, errorWithReason(e, { conflict: 'Ce patient ne peut pas être adressé.' })).focus();
         }
       }),
       onCancel: () => showHandover(box, b).focus(),

@@ -23,7 +23,7 @@ function messageRow(m) {
   const dead = m.state === 'dead';
   return el('tr', { role: 'row', class: dead ? 'dead' : null, dataset: { message: m.message_id, state: m.state, kind: m.kind } },
     el('th', { role: 'rowheader', scope: 'row', 'data-label': COLUMNS[0] }, String(m.message_id)),
-    cell(1, {}, label('message_kind', m.kind)),
+    cell(1, { class: 'kind' }, label('message_kind', m.kind)),
     cell(2, {}, label('message_channel', m.channel)),
     cell(3, {}, el('span', { class: `badge ${m.state}` }, label('message_state', m.state))),
     cell(4, { class: 'num' }, String(m.booking_id)),

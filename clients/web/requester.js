@@ -523,24 +523,31 @@ export function mountRequester(ctx, formBox, offerBox, listBox, formHide = formB
   // server erases it once the message is sent or given up.
   const FRENCH_MOBILE = /^(\+33\s?[67]|0[67])([\s.]?\d{2}){4}$/;
   const SEND_TO = {
-    sms: { text: 'Numéro de portable du patient', type: 'tel', hint: 'Un portable : 06, 07, +33 6 ou +33 7', autocomplete: 'off' },
-    email: { text: 'Adresse e-mail du patient', type: 'email', hint: 'Par exemple prenom.nom@exemple.fr', autocomplete: 'off' },
+    sms: {
+      text: 'Numéro de portable du patient', type: 'tel', hint: 'Un portable : 06, 07, +33 6 ou +33 7',
+      note: 'Ce numéro sert une seule fois, pour ce message : il n’est pas enregistré avec la demande et n’est plus affiché ensuite.',
+    },
+    email: {
+      text: 'Adresse e-mail du patient', type: 'email', hint: 'Par exemple prenom.nom@exemple.fr',
+      note: 'Cette adresse sert une seule fois, pour ce message : elle n’est pas enregistrée avec la demande et n’est plus affichée ensuite.',
+    },
   };
 
   function sendForm(request) {
     const phone = request.patient && request.patient.phone;
     const typed = { sms: phone && FRENCH_MOBILE.test(phone) ? phone : '', email: '' };
     let channel = 'sms';
-    const input = el('input', { id: 'send-to', name: 'send-to', maxlength: 254, 'aria-describedby': 'send-to-hint send-note' });
+    const input = el('input', { id: 'send-to', name: 'send-to', maxlength: 254, autocomplete: 'off', 'aria-describedby': 'send-to-hint send-note' });
     const text = el('span', {});
     const hint = el('span', { class: 'hint', id: 'send-to-hint' });
+    const note = el('span', {});
     const message = el('div', { class: 'message', id: 'send-message', role: 'status', 'aria-live': 'polite', hidden: true });
     const showChannel = () => {
       const c = SEND_TO[channel];
       text.textContent = c.text;
       hint.textContent = c.hint;
+      note.textContent = c.note;
       input.type = c.type;
-      input.autocomplete = c.autocomplete;
       input.inputMode = c.type === 'tel' ? 'tel' : 'email';
       input.value = typed[channel];
       input.removeAttribute('aria-invalid');
@@ -555,9 +562,8 @@ export function mountRequester(ctx, formBox, offerBox, listBox, formHide = formB
             onchange: () => { channel = c; showChannel(); },
           }), label('message_channel', c))))),
       el('div', { class: 'field' }, el('label', { for: 'send-to' }, text, hint), input),
-      el('p', { class: 'small muted', id: 'send-note' },
-        'Ce numéro ou cette adresse sert une seule fois, pour ce message : il n’est pas enregistré avec la demande ',
-        'et n’est plus affiché ensuite. Le message donne la date, le médecin, le lieu et le numéro de la demande, jamais le motif.'),
+      el('p', { class: 'small muted', id: 'send-note' }, note,
+        ' Le message donne la date, le médecin, le lieu et le numéro de la demande, jamais le motif.'),
       message,
       button);
     showChannel();
@@ -585,7 +591,10 @@ export function mountRequester(ctx, formBox, offerBox, listBox, formHide = formB
         } catch (e) {
           if (e.field === 'to') input.setAttribute('aria-invalid', 'true');
           message.className = 'message error';
-          showError(message, errorWithReason(e));
+          showError(message, errorWithReason(e, {
+            invalid_field: channel === 'sms' ? 'Ce numéro n’est pas celui d’un portable français.' : 'Cette adresse e-mail n’est pas valide.',
+            conflict: 'Cette demande n’a plus de rendez-vous confirmé : il n’y a pas de confirmation à envoyer.',
+          }));
         }
       });
     });

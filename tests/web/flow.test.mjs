@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import {
   URL_BASE, TOKENS, PHONE, DESKTOP, launch, newPage, signIn, shot, api, pageErrors,
   assertNoOverflow, assertLabelled, markNoReload, assertNotReloaded, boardTotal, failureShots, shotElement,
-  playAnswer,
+  playAnswer, sql,
 } from './helpers.mjs';
 
 // A test that screenshots every open page when it fails.
@@ -265,17 +265,18 @@ test('pharmacist: sends the confirmation to the patient by SMS, the number used 
   assert.ok(await pharmacy.isChecked('input[name="send-channel"][value="sms"]'));
   assert.equal(await pharmacy.evaluate(() => document.activeElement.value), 'sms', 'the choice has the focus');
   assert.equal(await pharmacy.inputValue('#send-to'), '06 12 34 56 78');
-  assert.match(await pharmacy.textContent('#send-note'), /sert une seule fois, pour ce message : il n’est pas enregistré/);
+  assert.match(await pharmacy.textContent('#send-note'), /^Ce numéro sert une seule fois, pour ce message : il n’est pas enregistré/);
   // By e-mail: nothing typed yet, then an address the server refuses, in words.
   await pharmacy.check('input[name="send-channel"][value="email"]');
   assert.equal(await pharmacy.inputValue('#send-to'), '');
   assert.equal(await pharmacy.getAttribute('#send-to', 'type'), 'email');
+  assert.match(await pharmacy.textContent('#send-note'), /^Cette adresse sert une seule fois/);
   await pharmacy.click('#send-confirmation-button');
   await pharmacy.waitForSelector('#send-message.error:has-text("Indiquez l’adresse e-mail du patient")');
   await pharmacy.fill('#send-to', 'jeanne.dupont');
   await pharmacy.click('#send-confirmation-button');
   await pharmacy.waitForSelector('#send-message.error:has-text("Réponse du serveur")');
-  assert.match(await pharmacy.textContent('#send-message'), /Un champ n’est pas valide\. \(champ : numéro ou adresse du patient\)/);
+  assert.match(await pharmacy.textContent('#send-message'), /^Cette adresse e-mail n’est pas valide\. Réponse du serveur : « .+ »$/);
   assert.equal(await pharmacy.getAttribute('#send-to', 'aria-invalid'), 'true');
   await pharmacy.locator('#send-confirmation').scrollIntoViewIfNeeded();
   await shot(pharmacy, 'pharmacy-send-refused-phone', false);
@@ -582,9 +583,6 @@ test('coordinator: indicators shown honestly, settings updated', async () => {
   await page.context().close();
 });
 
-/** Waits until the instant MS (epoch milliseconds) has passed. */
-const until = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms - Date.now())));
-
 let referredTo; // the GP taking new patients the GP's patient was referred to
 
 test('GP: refers a patient seen who has no médecin traitant to a GP taking new patients (keyboard)', async () => {
@@ -593,10 +591,10 @@ test('GP: refers a patient seen who has no médecin traitant to a GP taking new 
   const territory = await api('coordinator', 'GET', '/territory');
   referredTo = territory.practitioners.find((p) => p.rpps !== rpps);
   await api('coordinator', 'PATCH', '/territory/settings', { new_patient_gps: [referredTo.rpps] });
-  // A teleconsultation of the GP starting in a minute or two, the only one a
-  // pharmacy may book, booked for a patient without a médecin traitant; the
-  // outcome once it has begun.
-  const start = iso(Math.ceil((Date.now() + 60e3) / 60e3) * 60e3);
+  // A teleconsultation of the GP in an hour, the only one a pharmacy may
+  // book, booked for a patient without a médecin traitant, then put in the
+  // past (a slot is offered no sooner than 5 minutes ahead), and its outcome.
+  const start = iso(Math.ceil((Date.now() + 3600e3) / 60e3) * 60e3);
   const published = await api('gp', 'POST', '/slots', {
     site_id: siteId, mode: 'teleconsultation', audiences: ['pharmacy'], slots: [{ start, duration_min: 15 }],
   });
@@ -611,7 +609,7 @@ test('GP: refers a patient seen who has no médecin traitant to a GP taking new 
   assert.equal(req.offer && req.offer.slot.slot_id, slotId, 'the teleconsultation just published is offered');
   const booked = await api('pharmacy', 'POST', `/requests/${req.request_id}/accept`, { slot_id: slotId });
   const id = booked.booking_id;
-  await until(Date.parse(start) + 1000);
+  sql(`UPDATE slot SET starts_at = now() - interval '10 minutes' WHERE id = ${Number(slotId)}`);
   await api('gp', 'POST', `/bookings/${id}/outcome`, { outcome: 'attended' });
 
   const page = await newPage(browser, PHONE, 'gp-handover');
@@ -656,7 +654,7 @@ test('GP: refers a patient seen who has no médecin traitant to a GP taking new 
   await item.locator(`button[data-handover="${id}"]`).click();
   await confirm.click();
   await item.locator('.handover .message.error').waitFor();
-  assert.match(await item.locator('.handover .message.error').textContent(), /L’état a changé entre-temps.*Réponse du serveur : « .+ »/);
+  assert.match(await item.locator('.handover .message.error').textContent(), /^Ce patient ne peut pas être adressé\. Réponse du serveur : « .+ »$/);
   await item.scrollIntoViewIfNeeded();
   await shot(page, 'gp-handover-refused-desktop', false);
   await page.context().close();
@@ -721,6 +719,7 @@ test('coordinator: the médecin traitant settings, GPs taking new patients chose
   await rows.first().waitFor();
   await shotElement(page.locator('#messages-card'), 'coordinator-messages-desktop');
   await page.setViewportSize(PHONE);
+  await shotElement(page.locator('#settings-card'), 'coordinator-settings-messages-phone');
   await assertNoOverflow(page, 'coordinator.html with the messages');
   await assertLabelled(page, 'coordinator.html with the messages');
   await page.locator('#messages-card').scrollIntoViewIfNeeded();

@@ -2,7 +2,10 @@
 // setting up, screenshots and page checks.  tests/web/run.sh provides the
 // environment: SNP_WEB_URL (a running snpd serving clients/web on a
 // throwaway database with the demo territory), SNP_WEB_TOKENS (a JSON file of
-// one token per role) and SNP_WEB_ARTIFACTS (where screenshots go).
+// one token per role), SNP_WEB_ARTIFACTS (where screenshots go), and for the
+// little the API cannot do, SNP_WEB_PSQL and SNPD_DATABASE_URL (psql and the
+// throwaway database).
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import assert from 'node:assert/strict';
@@ -173,4 +176,18 @@ export async function playAnswer(page, type, answer) {
       ws.send(JSON.stringify({ id: m.id, type: m.type, ok: true, data: answer(m.data || {}) }));
     });
   });
+}
+
+/**
+ * Runs TEXT on the throwaway database with psql and returns what it prints
+ * (unaligned, tuples only).  Only for what no message can do: putting an
+ * appointment in the past (a slot is offered no sooner than a few minutes
+ * ahead, and an outcome is reported from its start).
+ */
+export function sql(text) {
+  const psql = process.env.SNP_WEB_PSQL;
+  const database = process.env.SNPD_DATABASE_URL;
+  if (!psql || !database) throw new Error('SNP_WEB_PSQL and SNPD_DATABASE_URL are not set: run tests/web/run.sh');
+  return execFileSync(psql, ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-d', database, '-c', text],
+    { encoding: 'utf8' }).trim();
 }

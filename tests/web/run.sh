@@ -132,6 +132,10 @@ admin=$(pg_cluster_conninfo "$tmp/data" postgres)
 "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$admin" -c "CREATE DATABASE snpd" >/dev/null
 DATABASE=$(pg_cluster_conninfo "$tmp/data" snpd)
 export SNPD_DATABASE_URL=$DATABASE
+# The messages to patients and practitioners (dispatcher/sender.h) go to a
+# file of the throwaway directory, removed with it: they are sent, as they
+# would be, and never written to the machine's /var/lib/snpd.
+export SNPD_MESSAGE_FILE=$tmp/messages.jsonl
 
 log=$tmp/setup.log
 "$SNPD" migrate >>"$log" 2>&1 || die_with_log "$log" "snpd migrate failed"
@@ -241,7 +245,7 @@ rc=0
 # script is handled at once (bash defers traps while a foreground command
 # runs) and cleanup can stop node together with chromium.
 # shellcheck disable=SC2016 # expanded by the inner bash
-SNP_WEB_URL=$url SNP_WEB_TOKENS=$tokens SNP_WEB_ARTIFACTS=$ARTIFACTS \
+SNP_WEB_URL=$url SNP_WEB_TOKENS=$tokens SNP_WEB_ARTIFACTS=$ARTIFACTS SNP_WEB_PSQL=$PSQL \
     setsid bash -c 'node --test --test-reporter=spec --test-concurrency=1 "$@" 2>&1 | tee "$0"
         exit "${PIPESTATUS[0]}"' "$out" "$WEB_TESTS"/*.test.mjs </dev/null &
 node_pid=$!
