@@ -118,10 +118,20 @@ fi
 
 # --- Configuration ---------------------------------------------------------
 
-# write_conf FILE WEB_ROOT: writes snpd's configuration file.  It holds the
-# connection string, so only its owner (and group snpd when root) may read it.
+# write_conf FILE WEB_ROOT MESSAGE_FILE: writes snpd's configuration file.  It
+# holds the connection string, so only its owner (and group snpd when root)
+# may read it.  The messages to patients and practitioners go to MESSAGE_FILE
+# (docs/messages.md), created here for the user snpd runs as: it holds
+# addresses and health data, so only that user may read it.
 write_conf() {
-    local file=$1 web_root=$2
+    local file=$1 web_root=$2 messages=$3
+    (
+        umask 077
+        touch "$messages"
+    )
+    if is_root; then
+        chown "$SNP_USER" "$messages"
+    fi
     (
         umask 077
         cat >"$file" <<CONF
@@ -133,6 +143,8 @@ port = $HTTP_PORT
 log_format = human
 log_level = info
 web_root = "$web_root"
+message_sender = file
+message_file = "$messages"
 CONF
     )
     if is_root; then
@@ -142,7 +154,7 @@ CONF
 }
 
 say "writing var/snpd.conf"
-write_conf "$CONF" "$SNP_ROOT/clients/web"
+write_conf "$CONF" "$SNP_ROOT/clients/web" "$VAR/messages.jsonl"
 
 # --- Schema, demo territory, tokens ----------------------------------------
 
@@ -230,7 +242,7 @@ if is_root && ! { owner_can_enter "$SNP_ROOT/clients/web" &&
     chmod -R a+rX "$SERVE_DIR/web"
     SERVE_BIN=$SERVE_DIR/snpd
     SERVE_CONF=$SERVE_DIR/snpd.conf
-    write_conf "$SERVE_CONF" "$SERVE_DIR/web"
+    write_conf "$SERVE_CONF" "$SERVE_DIR/web" "$SERVE_DIR/messages.jsonl"
 fi
 
 if tcp_port_open 127.0.0.1 "$HTTP_PORT"; then
@@ -288,6 +300,7 @@ else
     echo "Data:    the database in SNPD_DATABASE_URL"
 fi
 echo "Config:  var/snpd.conf"
+echo "Messages: $(sed -n 's/^message_file = "\(.*\)"$/\1/p' "$SERVE_CONF")   (SMS, e-mails and secure messages, written rather than sent)"
 echo "Stop:    deploy/stop.sh   (snpd and the embedded PostgreSQL)"
 if [ -n "$DATADIR" ]; then
     echo "Reset:   deploy/reset.sh  (stops them, then deletes var/ with the database)"

@@ -29,9 +29,9 @@ typedef void (*httpc_closed_cb)(struct httpc *h);
 
 struct httpc {
     uv_loop_t *loop;
-    CURLM *multi;         /* NULL once closing */
-    uv_timer_t timer;     /* libcurl's own timeouts */
-    int open_handles;     /* the timer and the socket watchers not closed yet */
+    CURLM *multi;     /* NULL once closing */
+    uv_timer_t timer; /* libcurl's own timeouts */
+    int open_handles; /* the timer and the socket watchers not closed yet */
     bool closing;
     httpc_done_cb on_done;
     httpc_closed_cb on_closed;

@@ -23,7 +23,8 @@ bool message_mobile_e164(const char *text, char *out, size_t size)
             if (n + 1 >= sizeof(digits))
                 return false;
             digits[n++] = *p;
-        } else if (!(*p == ' ' || *p == '.' || *p == '-') || n == 0 || !isdigit((unsigned char)p[1])) {
+        } else if (!(*p == ' ' || *p == '.' || *p == '-') || n == 0 ||
+                   !isdigit((unsigned char)p[1])) {
             return false; /* a separator only between two digits */
         }
     }
@@ -46,8 +47,7 @@ bool message_email_normal(const char *text, char *out, size_t size)
 {
     size_t len = strlen(text);
     const char *at = strchr(text, '@');
-    if (len > 254 || len + 1 > size || !at || at == text || at - text > 64 ||
-        strchr(at + 1, '@'))
+    if (len > 254 || len + 1 > size || !at || at == text || at - text > 64 || strchr(at + 1, '@'))
         return false;
     for (const char *p = text; *p; p++) {
         unsigned char ch = (unsigned char)*p;
@@ -87,14 +87,14 @@ void message_confirmation_send(struct dispatch *d, const struct caller *c, json_
     snprintf(organisation, sizeof(organisation), "%lld", (long long)c->organisation_id);
     snprintf(request, sizeof(request), "%lld",
              (long long)json_integer_value(json_object_get(data, "request_id")));
-    const char *params[] = {c->territory,           organisation, c->actor, token_role_name(c->role),
-                            request,                channel,      address};
+    const char *params[] = {c->territory, organisation, c->actor, token_role_name(c->role),
+                            request,      channel,      address};
     db_query(d->db, sql_text[SQL_MESSAGE_CONFIRMATION], 7, params, db_call_on_json, call);
     memset(address, 0, sizeof(address));
 }
 
-void message_mt_handover(struct dispatch *d, const struct caller *c, json_t *data,
-                         dispatch_cb cb, void *arg)
+void message_mt_handover(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                         void *arg)
 {
     struct db_call *call = db_call_new(d, sizeof(*call), "messages", cb, arg);
     if (!call)

@@ -23,8 +23,8 @@ void message_confirmation_send(struct dispatch *d, const struct caller *c, json_
                                dispatch_cb cb, void *arg);
 
 /* booking.mt_handover: a gp refers the patient without a médecin traitant. */
-void message_mt_handover(struct dispatch *d, const struct caller *c, json_t *data,
-                         dispatch_cb cb, void *arg);
+void message_mt_handover(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                         void *arg);
 
 /* message.list: the territory's messages, for coordinators and admins. */
 void message_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,

@@ -122,7 +122,8 @@ static void push_record(struct push *p, long http, bool refused)
     }
     ob->stats.failures++;
     char wait[24], dead_after[24], refused_text[8];
-    snprintf(wait, sizeof(wait), "%ld", httpc_retry_ms(&ob->rng, p->attempts, ob->cfg->sas_push_retry_max_s));
+    snprintf(wait, sizeof(wait), "%ld",
+             httpc_retry_ms(&ob->rng, p->attempts, ob->cfg->sas_push_retry_max_s));
     snprintf(dead_after, sizeof(dead_after), "%d", ob->cfg->sas_push_dead_after_s);
     snprintf(refused_text, sizeof(refused_text), "%s", refused ? "true" : "false");
     char *why = p->why;

@@ -297,16 +297,15 @@ static const char *to_type(const char *channel)
 
 /* The document handed to the sender (docs/messages.md "What the sender
  * receives"), with one spare byte for the file sender's newline. */
-static char *outgoing_document(const PGresult *res, int row, const char *kind,
-                               const char *channel, long long id)
+static char *outgoing_document(const PGresult *res, int row, const char *kind, const char *channel,
+                               long long id)
 {
     json_t *content = json_loads(PQgetvalue(res, row, PQfnumber(res, "content")), 0, NULL);
     json_t *doc = json_pack(
-        "{s:I, s:s, s:s, s:s, s:s, s:s, s:O?, s:O?}", "message_id", (json_int_t)id,
-        "territory_id", PQgetvalue(res, row, PQfnumber(res, "territory_id")), "kind", kind,
-        "channel", channel, "to_type", to_type(channel), "to",
-        PQgetvalue(res, row, PQfnumber(res, "recipient")), "subject",
-        json_object_get(content, "subject"), "text", json_object_get(content, "text"));
+        "{s:I, s:s, s:s, s:s, s:s, s:s, s:O?, s:O?}", "message_id", (json_int_t)id, "territory_id",
+        PQgetvalue(res, row, PQfnumber(res, "territory_id")), "kind", kind, "channel", channel,
+        "to_type", to_type(channel), "to", PQgetvalue(res, row, PQfnumber(res, "recipient")),
+        "subject", json_object_get(content, "subject"), "text", json_object_get(content, "text"));
     json_decref(content);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
@@ -350,9 +349,9 @@ static void on_claimed(void *arg, enum db_status st, const PGresult *res)
         snprintf(o->channel, sizeof(o->channel), "%s",
                  PQgetvalue(res, i, PQfnumber(res, "channel")));
         o->document = outgoing_document(res, i, o->kind, o->channel, o->id);
-        bool started = o->document && (s->cfg->message_sender == MESSAGE_SENDER_FILE
-                                           ? file_send(o)
-                                           : http_send(o));
+        bool started =
+            o->document &&
+            (s->cfg->message_sender == MESSAGE_SENDER_FILE ? file_send(o) : http_send(o));
         if (!started) {
             log_error("sender", "cannot start message %lld: out of memory or refused", o->id);
             outgoing_free(o);
@@ -454,8 +453,7 @@ void sender_kick(struct sender *s)
     if (s->state != SENDER_RUNNING || s->kicked)
         return;
     s->kicked = true;
-    uv_timer_start(&s->poll_timer, on_poll_timer, KICK_DELAY_MS,
-                   (uint64_t)s->cfg->message_poll_ms);
+    uv_timer_start(&s->poll_timer, on_poll_timer, KICK_DELAY_MS, (uint64_t)s->cfg->message_poll_ms);
 }
 
 static void on_poll_timer_closed(uv_handle_t *h)

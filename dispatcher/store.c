@@ -105,8 +105,7 @@ bool store_parse_settings(const char *text, struct territory_settings *out)
     json_t *gps = json_object_get(j, "new_patient_gps");
     size_t i;
     json_t *gp;
-    json_array_foreach(gps, i, gp)
-    {
+    json_array_foreach (gps, i, gp) {
         const char *rpps = json_string_value(gp);
         if (rpps && strlen(rpps) == 11 && out->n_new_patient_gps < STORE_NEW_PATIENT_GPS)
             memcpy(out->new_patient_gps[out->n_new_patient_gps++], rpps, 12);

@@ -234,7 +234,7 @@ DECLARE
     v_outcome text;
     v_text text;
     v_subject text;
-    r record;
+    x record;
 BEGIN
     SELECT * INTO m FROM message_outbox WHERE id = p_message;
     SELECT b.id AS booking_id, b.request_id, b.outcome, s.starts_at, s.mode, s.rpps, si.kind AS site_kind,
@@ -242,7 +242,7 @@ BEGIN
            coalesce(c.postal_code || ' ', '') || c.name AS commune, t.name AS territory,
            t.id AS territory_id, p.given_name, p.family_name, r.motif, r.patient_birth_year,
            i.display_name, i.initials, i.birth_date, i.phone AS patient_phone
-      INTO r
+      INTO x
       FROM booking b
       JOIN slot s ON s.id = b.slot_id
       JOIN site si ON si.id = s.site_id
@@ -252,39 +252,39 @@ BEGIN
       LEFT JOIN practitioner p ON p.rpps = s.rpps
       LEFT JOIN patient_identity i ON i.request_id = b.request_id
      WHERE b.id = m.booking_id;
-    v_tz := snp_tz(r.territory_id);
-    v_when := snp_fr_when(r.starts_at, v_tz);
-    v_day := to_char(r.starts_at AT TIME ZONE v_tz, 'DD/MM/YYYY');
-    v_territory := r.territory;
-    v_doctor := CASE WHEN r.family_name IS NOT NULL
-                     THEN 'le Dr ' || r.given_name || ' ' || r.family_name
-                     WHEN r.site_kind = 'csnp' THEN 'le médecin de garde du ' || r.site_name
-                     ELSE 'un médecin de ' || r.site_name END;
-    v_place := r.site_name || ', ' || r.address || ', ' || r.commune;
-    v_phone := coalesce(r.site_phone, '');
+    v_tz := snp_tz(x.territory_id);
+    v_when := snp_fr_when(x.starts_at, v_tz);
+    v_day := to_char(x.starts_at AT TIME ZONE v_tz, 'DD/MM/YYYY');
+    v_territory := x.territory;
+    v_doctor := CASE WHEN x.family_name IS NOT NULL
+                     THEN 'le Dr ' || x.given_name || ' ' || x.family_name
+                     WHEN x.site_kind = 'csnp' THEN 'le médecin de garde du ' || x.site_name
+                     ELSE 'un médecin de ' || x.site_name END;
+    v_place := x.site_name || ', ' || x.address || ', ' || x.commune;
+    v_phone := coalesce(x.site_phone, '');
     IF m.kind = 'confirmation' THEN
         v_subject := 'Votre rendez-vous du ' || v_when;
-        v_text := CASE r.mode
+        v_text := CASE x.mode
             WHEN 'home' THEN 'Visite à domicile confirmée le ' || v_when || ' par ' || v_doctor
-                             || ' (' || r.site_name || ').'
+                             || ' (' || x.site_name || ').'
             WHEN 'teleconsultation' THEN 'Téléconsultation confirmée le ' || v_when || ' avec '
-                             || v_doctor || ' (' || r.site_name
+                             || v_doctor || ' (' || x.site_name
                              || ') : le lien vous sera envoyé par le cabinet.'
             ELSE 'Rendez-vous confirmé le ' || v_when || ' avec ' || v_doctor || ', '
                  || v_place || '.' END
             || ' Apportez votre carte Vitale, vos ordonnances et traitements en cours.'
             || CASE WHEN v_phone <> '' THEN ' Empêché(e) ? Prévenez le ' || v_phone || '.'
                     ELSE '' END
-            || ' Demande n° ' || r.request_id || ', ' || v_territory || '.';
+            || ' Demande n° ' || x.request_id || ', ' || v_territory || '.';
         RETURN jsonb_build_object('subject', v_subject, 'text', v_text);
     END IF;
-    v_patient := coalesce(r.display_name, r.initials, '(identité effacée)');
-    v_born := CASE WHEN r.birth_date IS NOT NULL
-                   THEN 'né(e) le ' || to_char(r.birth_date, 'DD/MM/YYYY')
-                   ELSE 'né(e) en ' || r.patient_birth_year END;
+    v_patient := coalesce(x.display_name, x.initials, '(identité effacée)');
+    v_born := CASE WHEN x.birth_date IS NOT NULL
+                   THEN 'né(e) le ' || to_char(x.birth_date, 'DD/MM/YYYY')
+                   ELSE 'né(e) en ' || x.patient_birth_year END;
     SELECT label_fr INTO v_motif FROM indicator_key_label
-     WHERE breakdown = 'motif' AND key = r.motif;
-    v_outcome := CASE r.outcome
+     WHERE breakdown = 'motif' AND key = x.motif;
+    v_outcome := CASE x.outcome
         WHEN 'attended' THEN 'vu(e) en consultation'
         WHEN 'redirected_emergency' THEN 'adressé(e) aux urgences'
         WHEN 'hospitalised' THEN 'hospitalisé(e)'
@@ -293,20 +293,20 @@ BEGIN
         v_subject := 'Soins non programmés : ' || v_patient || ', ' || v_day;
         v_text := 'Votre patient(e) ' || v_patient || ', ' || v_born
             || ', a consulté en soins non programmés le ' || v_when || ' : '
-            || v_doctor || coalesce(' (RPPS ' || r.rpps || ')', '') || ', ' || v_place || '.'
-            || E'\nMotif : ' || coalesce(v_motif, r.motif) || '.'
+            || v_doctor || coalesce(' (RPPS ' || x.rpps || ')', '') || ', ' || v_place || '.'
+            || E'\nMotif : ' || coalesce(v_motif, x.motif) || '.'
             || E'\nIssue : ' || v_outcome || '.'
             || CASE WHEN v_phone <> '' THEN E'\nPour tout complément : ' || v_phone || '.'
                     ELSE '' END
             || E'\nMessage de ' || v_territory || ' (snpd).';
     ELSE
         v_subject := 'Patient(e) sans médecin traitant adressé(e) par ' || v_territory;
-        v_text := v_doctor || coalesce(' (RPPS ' || r.rpps || ')', '') || ' a vu le ' || v_when
+        v_text := v_doctor || coalesce(' (RPPS ' || x.rpps || ')', '') || ' a vu le ' || v_when
             || ' ' || v_patient || ', ' || v_born
             || ', qui n''a pas de médecin traitant et accepte d''être adressé(e) à un médecin'
             || ' prenant de nouveaux patients.'
-            || CASE WHEN r.patient_phone IS NOT NULL
-                    THEN E'\nTéléphone du patient : ' || r.patient_phone || '.'
+            || CASE WHEN x.patient_phone IS NOT NULL
+                    THEN E'\nTéléphone du patient : ' || x.patient_phone || '.'
                     WHEN v_phone <> '' THEN E'\nLe cabinet qui l''a vu(e) : ' || v_phone || '.'
                     ELSE '' END
             || E'\nMerci de le ou la contacter si vous pouvez devenir son médecin traitant.'

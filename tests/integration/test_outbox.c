@@ -25,6 +25,7 @@
 
 #include "tests/support/fixture.h"
 #include "tests/support/http.h"
+#include "tests/support/httpstub.h"
 
 #define PUBLIC_URL   "https://snp.cpts-test.example"
 #define ID_SYSTEM    PUBLIC_URL "/fhir/sid/appointment"
@@ -99,38 +100,6 @@ static bool pf_known(long long id)
     return false;
 }
 
-/* Reads one request (headers, then Content-Length bytes of body) into a
- * malloc'ed string; NULL when the peer went away. */
-static char *read_request(int fd, char **body)
-{
-    size_t cap = 65536, len = 0;
-    char *buf = malloc(cap + 1);
-    char *end = NULL;
-    size_t want = 0;
-    while (!pf.stop) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 100) <= 0)
-            continue;
-        ssize_t n = read(fd, buf + len, cap - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        buf[len] = '\0';
-        if (!end && (end = strstr(buf, "\r\n\r\n")) != NULL) {
-            const char *cl = strcasestr(buf, "Content-Length:");
-            want = (size_t)(end + 4 - buf) + (cl && cl < end ? strtoul(cl + 15, NULL, 10) : 0);
-        }
-        if (end && len >= want) {
-            *body = buf + (end + 4 - buf);
-            return buf;
-        }
-        if (len == cap)
-            break;
-    }
-    free(buf);
-    return NULL;
-}
-
 static void answer(int fd, int status)
 {
     char text[256];
@@ -145,7 +114,7 @@ static void answer(int fd, int status)
 static void serve(int fd)
 {
     char *body = NULL;
-    char *req = read_request(fd, &body);
+    char *req = httpstub_read_request(fd, &pf.stop, &body);
     if (!req)
         return;
     json_t *doc = json_loads(body, 0, NULL);
