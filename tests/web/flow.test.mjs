@@ -693,11 +693,27 @@ test('coordinator: the médecin traitant settings, GPs taking new patients chose
   assert.equal(await page.textContent('#set-new-patient-gps-count'), '3 médecins choisis.');
   await shotElement(page.locator('#settings-card'), 'coordinator-settings-messages-desktop');
 
-  // The messages sent: the pharmacist's confirmation and the GP's referral.
+  // The messages: the pharmacist's confirmation and the GP's referral, sent
+  // by the test run's file sender (run.sh); read again once they are.
+  for (let i = 0; ; i++) {
+    const waiting = await api('coordinator', 'GET', '/messages?state=pending');
+    if (!waiting.messages.length) break;
+    assert.ok(i < 100, `still pending: ${JSON.stringify(waiting.messages)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  await page.click('#messages-refresh');
   const rows = page.locator('#messages-table tbody tr[data-message]');
-  await rows.first().waitFor();
+  await page.waitForSelector('#messages-table tbody tr[data-message] .badge.sent');
   const served = await api('coordinator', 'GET', '/messages');
+  assert.ok(served.messages.length >= 2 && served.messages.every((m) => m.state === 'sent' && m.done_at),
+    JSON.stringify(served.messages));
   assert.equal(await rows.count(), served.messages.length);
+  for (const m of served.messages) {
+    const row = page.locator(`#messages-table tr[data-message="${m.message_id}"]`);
+    assert.equal(await row.locator('.badge').textContent(), 'Envoyé');
+    assert.equal(await row.locator('td[data-label="Envoyé ou abandonné le"]').textContent(),
+      await page.evaluate(async (ts) => (await import('/app.js')).fmtShort(ts), m.done_at));
+  }
   const text = await page.textContent('#messages-table');
   for (const words of ['Confirmation de rendez-vous', 'Adressage à un médecin traitant', 'SMS', 'MSSanté']) {
     assert.ok(text.includes(words), `${words} is not in the messages`);
