@@ -100,10 +100,11 @@ BEGIN
     RETURN jsonb_build_object('message', snp_message_view(m, false));
 END $$;
 
--- 3. The MT's summary, queued with the first outcome of a patient seen when
---    the request names an MT who is not the practitioner seen and the
---    territory has not turned mt_summary off.  An MT unknown to snpd's
---    reference is skipped (the gateway could not address them either).
+-- 3. The MT's summary, queued when an outcome of a patient seen is first
+--    reported (a no-show corrected to attended counts then), once per
+--    booking, when the request names an MT who is not the practitioner seen
+--    and the territory has not turned mt_summary off.  An MT unknown to
+--    snpd's reference is skipped (the gateway could not address them either).
 CREATE FUNCTION snp_message_mt_summary() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     v_mt text;
@@ -117,7 +118,9 @@ BEGIN
        AND r.has_mt AND r.mt_rpps IS NOT NULL
        AND coalesce((t.settings ->> 'mt_summary')::boolean, true);
     IF NOT FOUND OR v_mt = v_seen
-       OR NOT EXISTS (SELECT 1 FROM practitioner WHERE rpps = v_mt) THEN
+       OR NOT EXISTS (SELECT 1 FROM practitioner WHERE rpps = v_mt)
+       OR EXISTS (SELECT 1 FROM message_outbox
+                   WHERE booking_id = NEW.id AND kind = 'mt_summary') THEN
         RETURN NULL;
     END IF;
     INSERT INTO message_outbox (territory_id, booking_id, kind, channel, recipient,
@@ -131,8 +134,10 @@ BEGIN
 END $$;
 
 CREATE TRIGGER booking_mt_summary AFTER UPDATE OF outcome ON booking
-    FOR EACH ROW WHEN (OLD.outcome IS NULL AND NEW.outcome IS NOT NULL
-                       AND NEW.outcome IN ('attended', 'redirected_emergency', 'hospitalised'))
+    FOR EACH ROW WHEN (NEW.outcome IN ('attended', 'redirected_emergency', 'hospitalised')
+                       AND (OLD.outcome IS NULL
+                            OR OLD.outcome NOT IN ('attended', 'redirected_emergency',
+                                                   'hospitalised')))
     EXECUTE FUNCTION snp_message_mt_summary();
 
 -- 4. The referral of a patient without an MT (booking.mt_handover), by the

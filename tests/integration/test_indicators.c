@@ -238,6 +238,7 @@ struct mreq {
     int slot; /* live booking's slot, -1 */
     int64_t booking_id;
     const char *outcome;
+    int64_t seen_at; /* when an outcome of a patient seen was first reported, or 0 */
     int offers, declined, expired;
     bool second_pharmacy; /* made by the territory's second pharmacy */
 };
@@ -807,6 +808,10 @@ static void report_outcome(struct mreq *r, const char *outcome, int64_t at)
     const char *p[] = {bid, "test-t", outcome, "note confidentielle", "token:gp"};
     clock_at(at);
     PQclear(sqlp("SELECT id FROM snp_outcome_report($1::bigint, $2, NULL, $3, $4, 72, $5)", 5, p));
+    bool seen = strcmp(outcome, "attended") == 0 || strcmp(outcome, "redirected_emergency") == 0 ||
+                strcmp(outcome, "hospitalised") == 0;
+    if (seen && r->seen_at == 0)
+        r->seen_at = at;
     r->outcome = outcome;
 }
 
@@ -1426,6 +1431,26 @@ static void expect_calls(void)
     cr_expect_eq(by[3], 3, "the small cell of sent_to_15");
 }
 
+/* The médecin traitant's summaries (migration 0026, docs/messages.md): one
+ * per booking, when an outcome of a patient seen is first reported, for an
+ * MT known to the reference who is not the practitioner of the slot. */
+static void expect_messages(void)
+{
+    long long summaries = 0;
+    for (size_t i = 0; i < nreqs; i++) {
+        const struct mreq *r = &reqs[i];
+        if (r->seen_at == 0 || !in_period(r->seen_at) || !r->has_mt || !r->mt_rpps ||
+            strcmp(r->mt_rpps, external_mt) == 0)
+            continue;
+        const char *seen_by = slot_rpps(r->slot);
+        summaries += !seen_by || strcmp(seen_by, r->mt_rpps) != 0;
+    }
+    count("mt_summaries_sent", summaries);
+    cr_expect_gt(summaries, 0, "the month has summaries to count");
+    count("patients_referred_to_new_mt", 0);
+    count("confirmations_sent_to_patients", 0);
+}
+
 static void compute_expected(void)
 {
     period_from = utc("2026-09-30T22:00:00Z");
@@ -1434,6 +1459,7 @@ static void compute_expected(void)
     expect_slots();
     expect_participation();
     expect_calls();
+    expect_messages();
     expect_masks(5);
 }
 

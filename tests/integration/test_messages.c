@@ -435,6 +435,19 @@ Test(messages, the_mt_gets_one_summary_after_an_outcome_of_a_patient_seen, .init
     cr_expect_str_eq(state, "sent");
     free(state);
 
+    /* A no-show corrected to attended: its summary goes then; a seen
+     * patient's outcome corrected again: no second one. */
+    report(&noshow, FIX_GP1, "attended");
+    report(&seen, FIX_GP1, "hospitalised");
+    cr_expect_eq(row_ll("SELECT count(*) FROM message_outbox WHERE kind = 'mt_summary' AND "
+                        "booking_id = $1::bigint",
+                        noshow.booking_id),
+                 1);
+    cr_expect_eq(row_ll("SELECT count(*) FROM message_outbox WHERE kind = 'mt_summary' AND "
+                        "booking_id = $1::bigint",
+                        seen.booking_id),
+                 1);
+
     /* The territory turns the summaries off: none for the next one. */
     set_settings("{\"mt_summary\": false}");
     int st;
@@ -447,7 +460,7 @@ Test(messages, the_mt_gets_one_summary_after_an_outcome_of_a_patient_seen, .init
     cr_expect_eq(
         row_ll("SELECT count(*) FROM message_outbox WHERE booking_id = $1::bigint", off.booking_id),
         0);
-    cr_expect_eq(indicator("mt_summaries_sent"), 1);
+    cr_expect_eq(indicator("mt_summaries_sent"), 2);
     log_is_clean(&f.snpd);
 }
 
@@ -501,6 +514,27 @@ Test(messages, a_patient_without_an_mt_is_referred_once_by_turn, .init = setup, 
                         "practitioner_rpps = '" FIX_GP2 "' AND $1::bigint > 0",
                         1),
                  2);
+    /* GP1's list says to whom each was referred, and only for those. */
+    r = fix_api_checked(f.snpd.port, "booking.list", "GET", "/api/v1/bookings?status=booked",
+                        f.token[FIX_GP_1], NULL, &st);
+    cr_assert_eq(st, 200, "booking.list answered %d", st);
+    size_t i;
+    json_t *item;
+    int referred = 0;
+    json_array_foreach(json_object_get(r, "bookings"), i, item)
+    {
+        long long id_i = json_integer_value(json_object_get(item, "booking_id"));
+        json_t *to = json_object_get(item, "referred_to");
+        if (id_i == a.booking_id || id_i == b.booking_id) {
+            cr_expect_str_eq(fix_json_str(item, "referred_to.rpps"), FIX_GP2);
+            cr_expect_not_null(fix_json_str(item, "referred_to.family_name"));
+            referred++;
+        } else {
+            cr_expect_null(to, "booking %lld shows a referral", id_i);
+        }
+    }
+    cr_expect_eq(referred, 2);
+    json_decref(r);
 
     json_t *all = wait_file_messages(2);
     json_t *d = doc_of(all, id);
