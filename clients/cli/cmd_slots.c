@@ -778,6 +778,16 @@ static void print_bookings(json_t *bookings)
         cmd_patient(pat, patient, sizeof(patient));
         const char *phone = ctl_str(pat, "phone");
         const char *outcome = ctl_str(ctl_get(b, "outcome"), "kind");
+        /* The outcome, and the GP taking new patients the patient was
+         * referred to (protocol 1.6.0). */
+        char issue[300] = "";
+        const json_t *referred = json_object_get(b, "referred_to");
+        if (outcome)
+            snprintf(issue, sizeof(issue), "%s", labels_get(LABELS_OUTCOME, outcome));
+        if (referred)
+            snprintf(issue + strlen(issue), sizeof(issue) - strlen(issue), "%sadressé au Dr %s %s",
+                     outcome ? ", " : "", ctl_str(referred, "given_name"),
+                     ctl_str(referred, "family_name"));
         const char *row[] = {id,
                              when,
                              labels_get(LABELS_MODE, ctl_str(slot, "mode")),
@@ -787,7 +797,7 @@ static void print_bookings(json_t *bookings)
                              labels_get(LABELS_URGENCY, ctl_str(b, "urgency")),
                              ctl_str(ctl_get(b, "requester"), "name"),
                              labels_get(LABELS_BOOKING_STATUS, ctl_str(b, "status")),
-                             outcome ? labels_get(LABELS_OUTCOME, outcome) : ""};
+                             issue};
         table_add(&t, row);
     }
     table_print(&t, stdout, 0);

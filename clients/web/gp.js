@@ -36,9 +36,6 @@ function main({ client, session, territory }) {
   let slots = [];
   const bookings = new Map(); // booking_id -> booking
   const fresh = new Set(); // booking ids that arrived live, highlighted
-  // booking_id -> the GP the patient was referred to on this page
-  // (booking.mt_handover): a booking does not say it, so the page remembers.
-  const referred = new Map();
   let chosen = null; // the preset waiting for confirmation
   const openDays = new Set(); // days unfolded in the slot list
   let daysTouched = false;
@@ -394,14 +391,15 @@ function main({ client, session, territory }) {
   // After an outcome of a patient seen who has no médecin traitant, with the
   // patient's agreement, confirmed in place: snpd names the territory's GP
   // taking new patients who has had the fewest referrals, and sends them the
-  // patient and the consultation by secure messaging.
+  // patient and the consultation by secure messaging.  booking.list names
+  // that GP afterwards (referred_to).
 
   const SEEN = ['attended', 'redirected_emergency', 'hospitalised'];
   const doctor = (p) => `Dr ${p.given_name} ${p.family_name}`;
 
   function handoverBox(b) {
     const box = el('div', { class: 'handover no-print', dataset: { handover: b.booking_id } });
-    const done = referred.get(b.booking_id);
+    const done = b.referred_to;
     if (done) {
       fill(box, el('p', { class: 'message ok small', id: `handover-${b.booking_id}-done` },
         el('strong', {}, `Adressé au ${doctor(done)}`), ', qui prend de nouveaux patients : dites-le au patient.'));
@@ -434,7 +432,7 @@ function main({ client, session, territory }) {
       onConfirm: (button) => busy(button, async () => {
         try {
           const res = await client.call('booking.mt_handover', { booking_id: b.booking_id });
-          referred.set(b.booking_id, res.practitioner);
+          b.referred_to = res.practitioner;
           toast(`Patient adressé au ${doctor(res.practitioner)}.`, 'ok');
           const item = handoverBox(b);
           box.replaceWith(item);

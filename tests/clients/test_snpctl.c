@@ -2542,6 +2542,14 @@ Test(snpctl, confirmation_sent_patient_referred_and_messages_listed)
     cr_expect_eq(r.status, 1, "referred twice: %d %s", r.status, r.err);
     cr_expect(strstr(r.out, "conflict"), "the error body with --json: %s", r.out);
     run_free(&r);
+    /* The GP's list says to whom (from yesterday: the appointment was an
+     * hour ago). */
+    char yesterday[32];
+    local_day(-1, yesterday, sizeof(yesterday));
+    r = CTL(tok(FIX_GP_1), "bookings", "list", "--from", yesterday);
+    cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "venu, adressé au Dr Yann Morvan"), "%s", r.out);
+    run_free(&r);
 
     /* The coordinator sees the three messages, for people and scripts;
      * no summary was sent (mt_summary off, and no médecin traitant). */

@@ -586,11 +586,12 @@ test('coordinator: indicators shown honestly, settings updated', async () => {
 let referredTo; // the GP taking new patients the GP's patient was referred to
 
 test('GP: refers a patient seen who has no médecin traitant to a GP taking new patients (keyboard)', async () => {
-  // The coordination names a GP taking new patients (its page is tested below).
+  // No GP taking new patients yet (the demo names none); the one the
+  // coordination will name is not the GP of the page.
   const { rpps } = await api('gp', 'GET', `/participation?year=${new Date().getFullYear()}`);
   const territory = await api('coordinator', 'GET', '/territory');
+  assert.deepEqual(territory.settings.new_patient_gps, []);
   referredTo = territory.practitioners.find((p) => p.rpps !== rpps);
-  await api('coordinator', 'PATCH', '/territory/settings', { new_patient_gps: [referredTo.rpps] });
   // A teleconsultation of the GP in an hour, the only one a pharmacy may
   // book, booked for a patient without a médecin traitant, then put in the
   // past (a slot is offered no sooner than 5 minutes ahead), and its outcome.
@@ -633,12 +634,27 @@ test('GP: refers a patient seen who has no médecin traitant to a GP taking new 
   await page.keyboard.press('Escape');
   await button.waitFor();
   assert.ok(await button.evaluate((b) => b === document.activeElement), 'the button has the focus again');
+  // Confirmed while the territory has no GP taking new patients: the
+  // server's refusal is shown, the button keeps the focus.
+  await page.keyboard.press('Enter');
+  await confirm.waitFor();
+  await page.keyboard.press('Enter');
+  const refused = item.locator('.handover .message.error');
+  await refused.waitFor();
+  assert.match(await refused.textContent(), /^Ce patient ne peut pas être adressé\. Réponse du serveur : « .+ »$/);
+  assert.ok(await button.evaluate((b) => b === document.activeElement), 'the button has the focus after the refusal');
+  await item.scrollIntoViewIfNeeded();
+  await shot(page, 'gp-handover-refused-phone', false);
+  // The coordination names a GP taking new patients (its page is tested
+  // below); asked again, the patient is referred to that GP.
+  await api('coordinator', 'PATCH', '/territory/settings', { new_patient_gps: [referredTo.rpps] });
   await page.keyboard.press('Enter');
   await confirm.waitFor();
   await page.keyboard.press('Enter');
   const done = item.locator(`#handover-${id}-done`);
   await done.waitFor();
-  assert.match(await done.textContent(), new RegExp(`^Adressé au Dr ${referredTo.given_name} ${referredTo.family_name}, qui prend de nouveaux patients`));
+  const named = new RegExp(`^Adressé au Dr ${referredTo.given_name} ${referredTo.family_name}, qui prend de nouveaux patients`);
+  assert.match(await done.textContent(), named);
   await item.scrollIntoViewIfNeeded();
   await shot(page, 'gp-handover-done-phone', false);
   await assertNoOverflow(page, 'gp.html after a referral');
@@ -647,16 +663,15 @@ test('GP: refers a patient seen who has no médecin traitant to a GP taking new 
   const listed = await api('coordinator', 'GET', '/messages');
   assert.ok(listed.messages.some((m) => m.kind === 'mt_handover' && m.booking_id === id && m.channel === 'mssante'),
     JSON.stringify(listed.messages));
-  // Once per booking: read again, the page offers it, and shows the server's refusal.
+  // Read again, the booking says to whom the patient went, and offers it no more.
   await page.setViewportSize(DESKTOP);
   await page.reload();
   await page.waitForSelector('#conn[data-status="online"]');
-  await item.locator(`button[data-handover="${id}"]`).click();
-  await confirm.click();
-  await item.locator('.handover .message.error').waitFor();
-  assert.match(await item.locator('.handover .message.error').textContent(), /^Ce patient ne peut pas être adressé\. Réponse du serveur : « .+ »$/);
+  await done.waitFor();
+  assert.match(await done.textContent(), named);
+  assert.equal(await page.locator('button[data-handover]').count(), 0);
   await item.scrollIntoViewIfNeeded();
-  await shot(page, 'gp-handover-refused-desktop', false);
+  await shot(page, 'gp-handover-done-desktop', false);
   await page.context().close();
 });
 
