@@ -314,4 +314,15 @@ SELECT snp_shift_assign(h.territory_id, 'demo', 'admin', h.id, h.rpps, 'independ
   FROM shift h
  WHERE h.territory_id = 'demo-redon' AND h.rpps IS NOT NULL AND h.duty_status IS NULL;
 
+-- The GPs of the CPTS who take new patients (setting new_patient_gps,
+-- docs/messages.md): a patient without a médecin traitant seen by one of
+-- the CPTS's GPs can be referred to them.  Set once; a coordinator changes
+-- it afterwards.
+UPDATE territory
+   SET settings = settings || jsonb_build_object('new_patient_gps', (
+           SELECT jsonb_agg(p.rpps ORDER BY p.family_name, p.rpps)
+             FROM practitioner p JOIN territory_practitioner tp ON tp.rpps = p.rpps
+            WHERE tp.territory_id = 'demo-redon' AND p.accepts_new_patients))
+ WHERE id = 'demo-redon' AND NOT settings ? 'new_patient_gps';
+
 COMMIT;

@@ -244,7 +244,8 @@ BEGIN
     SELECT * INTO m FROM message_outbox WHERE id = p_message;
     SELECT b.id AS booking_id, b.request_id, b.outcome, s.starts_at, s.mode, s.rpps, si.kind AS site_kind,
            si.name AS site_name, si.address, si.phone AS site_phone,
-           coalesce(c.postal_code || ' ', '') || c.name AS commune, t.name AS territory,
+           coalesce(c.postal_code || ' ', '') || c.name AS commune, c.name AS commune_name,
+           t.name AS territory,
            t.id AS territory_id, p.given_name, p.family_name, r.motif, r.patient_birth_year,
            i.display_name, i.initials, i.birth_date, i.phone AS patient_phone
       INTO x
@@ -265,7 +266,10 @@ BEGIN
                      THEN 'le Dr ' || x.given_name || ' ' || x.family_name
                      WHEN x.site_kind = 'csnp' THEN 'le médecin de garde du ' || x.site_name
                      ELSE 'un médecin de ' || x.site_name END;
-    v_place := x.site_name || ', ' || x.address || ', ' || x.commune;
+    -- An address that already names its commune is not given it twice.
+    v_place := x.site_name || ', ' || x.address
+               || CASE WHEN strpos(lower(x.address), lower(x.commune_name)) > 0 THEN ''
+                       ELSE ', ' || x.commune END;
     v_phone := coalesce(x.site_phone, '');
     IF m.kind = 'confirmation' THEN
         v_subject := 'Votre rendez-vous du ' || v_when;
