@@ -584,14 +584,17 @@ test('coordinator: indicators shown honestly, settings updated', async () => {
 });
 
 let referredTo; // the GP taking new patients the GP's patient was referred to
+let demoGps; // the demo's GPs taking new patients, put back at the end
 
 test('GP: refers a patient seen who has no médecin traitant to a GP taking new patients (keyboard)', async () => {
-  // No GP taking new patients yet (the demo names none); the one the
-  // coordination will name is not the GP of the page.
+  // No GP taking new patients for a start (the demo names some: kept to be
+  // put back); then one of the demo's, not the GP of the page.
   const { rpps } = await api('gp', 'GET', `/participation?year=${new Date().getFullYear()}`);
   const territory = await api('coordinator', 'GET', '/territory');
-  assert.deepEqual(territory.settings.new_patient_gps, []);
-  referredTo = territory.practitioners.find((p) => p.rpps !== rpps);
+  demoGps = territory.settings.new_patient_gps;
+  referredTo = territory.practitioners.find((p) => p.rpps !== rpps && demoGps.includes(p.rpps))
+    || territory.practitioners.find((p) => p.rpps !== rpps);
+  await api('coordinator', 'PATCH', '/territory/settings', { new_patient_gps: [] });
   // A teleconsultation of the GP in an hour, the only one a pharmacy may
   // book, booked for a patient without a médecin traitant, then put in the
   // past (a slot is offered no sooner than 5 minutes ahead), and its outcome.
@@ -645,7 +648,7 @@ test('GP: refers a patient seen who has no médecin traitant to a GP taking new 
   assert.ok(await button.evaluate((b) => b === document.activeElement), 'the button has the focus after the refusal');
   await item.scrollIntoViewIfNeeded();
   await shot(page, 'gp-handover-refused-phone', false);
-  // The coordination names a GP taking new patients (its page is tested
+  // The coordination names one GP taking new patients (its page is tested
   // below); asked again, the patient is referred to that GP.
   await api('coordinator', 'PATCH', '/territory/settings', { new_patient_gps: [referredTo.rpps] });
   await page.keyboard.press('Enter');
@@ -756,7 +759,7 @@ test('coordinator: the médecin traitant settings, GPs taking new patients chose
   await page.locator('#messages-card').scrollIntoViewIfNeeded();
   await shot(page, 'coordinator-messages-phone', false);
   // Leave the demo as it was.
-  await api('coordinator', 'PATCH', '/territory/settings', { mt_summary: true, new_patient_gps: [] });
+  await api('coordinator', 'PATCH', '/territory/settings', { mt_summary: true, new_patient_gps: demoGps });
   await page.context().close();
 });
 
