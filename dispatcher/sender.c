@@ -175,11 +175,14 @@ static void on_opened(uv_fs_t *req)
     s->opening = false;
     if (req->result >= 0) {
         s->file = (uv_file)req->result;
+        s->open_failed = false;
         log_info("sender", "messages are written to %s", s->cfg->message_file);
         if (s->state == SENDER_RUNNING)
             sender_claim(s);
-    } else {
-        log_warn("sender", "cannot open %s (%s): messages wait in the database",
+    } else if (!s->open_failed) {
+        /* Said once: it is tried again at every poll. */
+        s->open_failed = true;
+        log_warn("sender", "cannot open %s (%s): messages wait in the database until it can",
                  s->cfg->message_file, uv_strerror((int)req->result));
     }
     uv_fs_req_cleanup(req);

@@ -74,6 +74,7 @@ struct sender {
     struct httpc http;        /* message_sender http */
     uv_file file;             /* message_sender file: the open file, or -1 */
     bool opening;             /* the file's open is in flight */
+    bool open_failed;         /* the last open failed (and was logged) */
     uv_timer_t poll_timer;    /* claims due rows; refreshes the backlog */
     int open_handles;         /* the poll timer and httpc, until closed */
     int queries;              /* database queries not answered yet */

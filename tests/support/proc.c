@@ -90,6 +90,14 @@ void snpd_proc_start(struct snpd_proc *p, const char *conninfo, const char *cons
             dup2(fd, 1);
             close(fd);
         }
+        /* The messages to patients go to the scratch folder, not to the
+         * machine's /var/lib/snpd, unless the test chose a sender. */
+        if (!getenv("SNPD_MESSAGE_FILE")) {
+            char messages[300];
+            snprintf(messages, sizeof(messages), "%s/snpd-test-messages-%ld.jsonl",
+                     proc_scratch_dir(), (long)getppid());
+            setenv("SNPD_MESSAGE_FILE", messages, 1);
+        }
         execv(bin, (char *const *)argv);
         _exit(127);
     }
