@@ -257,11 +257,10 @@ static void set_platform_url(void)
     PQclear(pgtest_exec(&f.pg, sql));
 }
 
-/* Books a slot open to the SAS `first_min` minutes ahead for a request of the
- * fixture's SAS regulator; returns the booking id. */
-static long long book_for_sas(const char *client_ref, int first_min)
+/* A request of the fixture's SAS regulator, booked on the slot offered;
+ * returns the booking id. */
+static long long sas_request_booked(const char *client_ref)
 {
-    cr_assert_eq(fix_publish(&f, FIX_GP_1, 1, first_min, 20, "[\"sas\"]"), 1);
     json_t *b = json_pack("{s:s, s:{s:s, s:i, s:s, s:s, s:b}, s:{s:s}, s:s, s:{s:{s:s, s:s}}}",
                           "client_ref", client_ref, "patient", "initials", "A. B.", "birth_year",
                           1970, "sex", "male", "commune_insee", "35236", "has_mt", 0, "motif",
@@ -286,6 +285,14 @@ static long long book_for_sas(const char *client_ref, int first_min)
     long long booking = json_integer_value(json_object_get(r, "booking_id"));
     json_decref(r);
     return booking;
+}
+
+/* Books a slot of GP1 open to the SAS `first_min` minutes ahead for a
+ * request of the fixture's SAS regulator; returns the booking id. */
+static long long book_for_sas(const char *client_ref, int first_min)
+{
+    cr_assert_eq(fix_publish(&f, FIX_GP_1, 1, first_min, 20, "[\"sas\"]"), 1);
+    return sas_request_booked(client_ref);
 }
 
 /* The practitioner's report, written as snp_outcome_report writes it (the
@@ -552,4 +559,66 @@ Test(outbox, a_refused_push_goes_to_dead_letter)
     cr_expect_eq(st, 404, "%d", st);
     json_decref(r);
     cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'push.resend'"), 1);
+}
+
+/* A booking on a CSNP shift nobody is named for cannot be pushed (the
+ * Appointment names its practitioner); once the coordinator names one it is
+ * created on the platform, a new practitioner updates it, and freeing the
+ * shift sends nothing (sql/migrations/0027). */
+Test(outbox, a_csnp_booking_is_pushed_once_a_practitioner_is_named)
+{
+    set_platform_url();
+    char when[32];
+    fix_slot_start(150, when);
+    json_t *body =
+        json_pack("{s:I, s:s, s:[s], s:[{s:s, s:i}]}", "site_id", (json_int_t)f.site_csnp, "mode",
+                  "office", "audiences", "sas", "slots", "start", when, "duration_min", 20);
+    int st;
+    json_t *r = fix_api_json(&f, "POST", "/api/v1/slots", FIX_COORDINATOR, body, &st);
+    cr_assert_eq(st, 201, "publishing for the CSNP's shift answered %d", st);
+    long long slot = json_integer_value(json_array_get(json_object_get(r, "slot_ids"), 0));
+    json_decref(r);
+    long long booking = sas_request_booked("csnp-sans-medecin");
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SELECT slot_id FROM booking WHERE id = %lld", booking);
+    cr_assert_eq(pgtest_long(&f.pg, sql), slot, "the SAS's request was not booked on the shift");
+    cr_assert_eq(outbox_count("true"), 0, "a booking without a practitioner was pushed");
+
+    snprintf(sql, sizeof(sql), "SELECT shift_id FROM slot WHERE id = %lld", slot);
+    long long shift = pgtest_long(&f.pg, sql);
+    char path[64];
+    snprintf(path, sizeof(path), "/api/v1/shifts/%lld/assign", shift);
+    static const char *const who[] = {FIX_GP1, FIX_GP2};
+    for (int i = 0; i < 2; i++) {
+        char assign[96];
+        snprintf(assign, sizeof(assign), "{\"rpps\": \"%s\", \"duty_status\": \"locum\"}", who[i]);
+        r = fix_api(&f, "POST", path, FIX_COORDINATOR, assign, &st);
+        cr_assert_eq(st, 200, "shift.assign answered %d", st);
+        json_decref(r);
+        wait_count("state = 'sent'", i + 1);
+    }
+    r = fix_api(&f, "POST", path, FIX_COORDINATOR, "{}", &st);
+    cr_assert_eq(st, 200, "freeing the shift answered %d", st);
+    json_decref(r);
+    cr_expect_eq(outbox_count("true"), 2, "freeing the shift was announced");
+
+    /* Created with the first practitioner, updated with the second. */
+    int created = 0, updated = 0;
+    pthread_mutex_lock(&pf.lock);
+    for (int i = 0; i < pf.ngot; i++) {
+        const struct received *g = &pf.got[i];
+        if (g->booking != booking || g->answer < 200 || g->answer >= 300)
+            continue;
+        cr_expect_str_eq(g->status, "booked");
+        if (strcmp(g->method, "POST") == 0) {
+            created++;
+            cr_expect(strstr(g->body, "\"8" FIX_GP1 "\"") != NULL, "%s", g->body);
+        } else {
+            updated++;
+            cr_expect(strstr(g->body, "\"8" FIX_GP2 "\"") != NULL, "%s", g->body);
+        }
+    }
+    pthread_mutex_unlock(&pf.lock);
+    cr_expect_eq(created, 1);
+    cr_expect_eq(updated, 1);
 }
