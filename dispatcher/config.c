@@ -45,6 +45,7 @@ void config_defaults(struct config *cfg)
     cfg->message_retry_max_s = 300;
     cfg->message_dead_after_s = 6 * 3600;
     cfg->message_poll_ms = 1000;
+    cfg->outbox_retention_days = 30;
 }
 
 /* Parses one "a.b.c.d" or "a.b.c.d/n" of `n` bytes into a network and a
@@ -208,6 +209,8 @@ bool config_set(struct config *cfg, const char *key, const char *value, char *er
         return set_int(&cfg->message_retry_max_s, key, value, 1, 86400, err, errlen);
     if (strcmp(key, "message_dead_after_s") == 0)
         return set_int(&cfg->message_dead_after_s, key, value, 0, 30 * 86400, err, errlen);
+    if (strcmp(key, "outbox_retention_days") == 0)
+        return set_int(&cfg->outbox_retention_days, key, value, 1, 3650, err, errlen);
     if (strcmp(key, "message_poll_ms") == 0)
         return set_int(&cfg->message_poll_ms, key, value, 50, 60000, err, errlen);
     if (strcmp(key, "sas_push_timeout_ms") == 0)
@@ -353,6 +356,7 @@ static const struct {
     {"SNPD_MESSAGE_RETRY_MAX_S", "message_retry_max_s"},
     {"SNPD_MESSAGE_DEAD_AFTER_S", "message_dead_after_s"},
     {"SNPD_MESSAGE_POLL_MS", "message_poll_ms"},
+    {"SNPD_OUTBOX_RETENTION_DAYS", "outbox_retention_days"},
 };
 
 bool config_load_env(struct config *cfg, char *const *envp, char *err, size_t errlen)

@@ -55,6 +55,7 @@ struct config {
     int message_retry_max_s;         /* the longest wait between two attempts */
     int message_dead_after_s;        /* a message not sent this long after queued is given up */
     int message_poll_ms;             /* how often due messages are looked for */
+    int outbox_retention_days;       /* delivered outbox rows older than this are deleted */
 };
 
 /* Whether `addr` (an IPv4 address in host order) is in the comma-separated

@@ -9,7 +9,7 @@
 /* The actor recorded in the audit rows and events of the jobs. */
 #define PROTECTION_ACTOR "system:protection"
 
-/* One run: two queries in flight, answered in any order. */
+/* One run: three queries in flight, answered in any order. */
 struct protection_run {
     protection_cb done;
     void *arg;
@@ -22,9 +22,10 @@ static void run_answered(struct protection_run *run)
     if (--run->pending > 0)
         return;
     const struct protection_result *r = &run->result;
-    if (r->identities_erased > 0 || r->audit_purged > 0)
-        log_info("protection", "%lld patient identities erased, %lld audit rows purged",
-                 r->identities_erased, r->audit_purged);
+    if (r->identities_erased > 0 || r->audit_purged > 0 || r->outbox_purged > 0)
+        log_info("protection",
+                 "%lld patient identities erased, %lld audit rows and %lld outbox rows purged",
+                 r->identities_erased, r->audit_purged, r->outbox_purged);
     if (run->done)
         run->done(run->arg, r);
     free(run);
@@ -57,7 +58,14 @@ static void on_purged(void *arg, enum db_status st, const PGresult *res)
     run_answered(run);
 }
 
-void protection_run(struct db *db, int audit_months, protection_cb done, void *arg)
+static void on_outbox_purged(void *arg, enum db_status st, const PGresult *res)
+{
+    struct protection_run *run = arg;
+    run->result.outbox_ok = job_count("outbox purge", st, res, &run->result.outbox_purged);
+    run_answered(run);
+}
+
+void protection_run(struct db *db, int audit_months, int outbox_days, protection_cb done, void *arg)
 {
     struct protection_run *run = calloc(1, sizeof(*run));
     if (!run) {
@@ -66,16 +74,21 @@ void protection_run(struct db *db, int audit_months, protection_cb done, void *a
     }
     run->done = done;
     run->arg = arg;
-    run->pending = 2;
+    run->pending = 3;
     if (audit_months < 1 || audit_months > 120)
         audit_months = PROTECTION_AUDIT_MONTHS;
-    char months[16], batch[16];
+    if (outbox_days < 1 || outbox_days > 3650)
+        outbox_days = PROTECTION_OUTBOX_DAYS;
+    char months[16], batch[16], days[16];
     snprintf(months, sizeof(months), "%d", audit_months);
+    snprintf(days, sizeof(days), "%d", outbox_days);
     snprintf(batch, sizeof(batch), "%d", PROTECTION_BATCH);
     const char *erase_params[] = {PROTECTION_ACTOR, batch};
     const char *purge_params[] = {PROTECTION_ACTOR, months, batch};
-    /* Either callback may run before db_query returns (pool unavailable);
-     * `pending` counts both before the first is sent. */
+    const char *outbox_params[] = {PROTECTION_ACTOR, days, batch};
+    /* Any callback may run before db_query returns (pool unavailable);
+     * `pending` counts all three before the first is sent. */
     db_query(db, sql_text[SQL_IDENTITY_ERASE], 2, erase_params, on_erased, run);
     db_query(db, sql_text[SQL_AUDIT_PURGE], 3, purge_params, on_purged, run);
+    db_query(db, sql_text[SQL_OUTBOX_PURGE], 3, outbox_params, on_outbox_purged, run);
 }

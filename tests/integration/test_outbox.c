@@ -622,3 +622,55 @@ Test(outbox, a_csnp_booking_is_pushed_once_a_practitioner_is_named)
     cr_expect_eq(created, 1);
     cr_expect_eq(updated, 1);
 }
+
+/* Delivered rows go after outbox_retention_days (sql/migrations/0028): a
+ * booking keeps its last push (a later change is still announced, with the
+ * next seq), the confirmations sent go, recent rows stay. */
+Test(outbox, delivered_rows_are_deleted_after_their_retention)
+{
+    set_platform_url();
+    long long old = book_for_sas("purge-old", 120);
+    report_outcome(old, "no_show");
+    long long recent = book_for_sas("purge-recent", 150);
+    wait_count("state = 'sent'", 3);
+    char sql[256], path[80];
+    snprintf(sql, sizeof(sql), "SELECT request_id FROM booking WHERE id = %lld", old);
+    snprintf(path, sizeof(path), "/api/v1/requests/%ld/confirmation", pgtest_long(&f.pg, sql));
+    int st;
+    json_t *r =
+        fix_api(&f, "POST", path, FIX_SAS, "{\"channel\": \"sms\", \"to\": \"0700000001\"}", &st);
+    cr_assert_eq(st, 200, "request.confirmation.send answered %d", st);
+    json_decref(r);
+    for (int waited = 0; pgtest_long(&f.pg, "SELECT count(*) FROM message_outbox WHERE state = "
+                                            "'sent'") != 1;
+         waited += 100) {
+        cr_assert_lt(waited, WAIT_MS, "the confirmation was never sent");
+        sleep_ms(100);
+    }
+    /* Forty days pass for the old booking's pushes and the message. */
+    snprintf(sql, sizeof(sql),
+             "UPDATE appointment_outbox SET done_at = now() - interval '40 days' "
+             "WHERE booking_id = %lld",
+             old);
+    PQclear(pgtest_exec(&f.pg, sql));
+    PQclear(pgtest_exec(&f.pg, "UPDATE message_outbox SET done_at = now() - interval '40 days'"));
+    /* The jobs run at start-up, then hourly. */
+    cr_assert_eq(snpd_proc_stop(&f.snpd, SIGTERM, 20000), 0);
+    snpd_proc_start(&f.snpd, f.pg.conninfo, NULL, true);
+    char where[128];
+    snprintf(where, sizeof(where), "booking_id = %lld", old);
+    wait_count(where, 1);
+    snprintf(where, sizeof(where), "booking_id = %lld AND seq = 2", old);
+    cr_expect_eq(outbox_count(where), 1, "the booking's last push was not the one kept");
+    snprintf(where, sizeof(where), "booking_id = %lld", recent);
+    cr_expect_eq(outbox_count(where), 1, "a recent push was deleted");
+    cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM message_outbox"), 0);
+    cr_expect_eq(pgtest_long(&f.pg,
+                             "SELECT count(*) FROM audit WHERE action = 'outbox.purge' "
+                             "AND detail ->> 'pushes' = '1' AND detail ->> 'messages' = '1'"),
+                 1);
+    /* A later change of the old booking is still announced. */
+    report_outcome(old, "attended");
+    snprintf(where, sizeof(where), "booking_id = %lld AND seq = 3 AND state = 'sent'", old);
+    wait_count(where, 1);
+}
