@@ -168,7 +168,7 @@ void admin_operator_actor(char *out, size_t n)
 static const char token_usage[] =
     "usage: snpd token create --role ROLE --territory ID [--practitioner RPPS]\n"
     "                         [--organisation ID] [--site ID] [--label TEXT]\n"
-    "                         [--expires-days N]\n"
+    "                         [--expires-days N] [--client-cert-cn CN]\n"
     "       snpd token revoke ID | --label TEXT\n"
     "       snpd token list [--territory ID]\n"
     "\n"
@@ -177,18 +177,25 @@ static const char token_usage[] =
     "platform's account: FHIR slot search of the territory, docs/fhir.md),\n"
     "reception (needs --site: a site's reception desk, docs/rota.md).\n"
     "`create` prints the secret alone on standard output; it is shown only this\n"
-    "once.  Creations and revocations are audited as made by cli:<your login>.\n";
+    "once.  With --client-cert-cn (role platform only) there is no secret: the\n"
+    "account is the client certificate of that common name, issued by the CA of\n"
+    "snpd's tls_client_ca (docs/fhir.md, \"Who may call it\").  Creations and\n"
+    "revocations are audited as made by cli:<your login>.\n";
 
 struct created {
     char secret[TOKEN_SECRET_SIZE];
     const char *territory;
+    const char *client_cn; /* an account of a client certificate: no secret */
 };
 
 static void print_created(const PGresult *res, void *arg)
 {
     struct created *c = arg;
     json_t *t = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
-    printf("%s\n", c->secret);
+    if (c->client_cn)
+        printf("client certificate CN=%s\n", c->client_cn);
+    else
+        printf("%s\n", c->secret);
     fflush(stdout);
     const char *exp = json_string_value(json_object_get(t, "expires_at"));
     fprintf(stderr, "token %lld created: role %s, territory %s, expires %s\n",
@@ -230,6 +237,16 @@ static bool parse_count(const char *s, long max, long *out)
     return *out >= 1 && *out <= max;
 }
 
+/* A certificate's common name as lws reads it: 1 to 64 printable bytes. */
+static bool common_name_valid(const char *cn)
+{
+    size_t n = strlen(cn);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)cn[i] < 0x20 || cn[i] == 0x7f)
+            return false;
+    return n >= 1 && n <= 64;
+}
+
 static int token_create(const struct config *cfg, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -240,11 +257,12 @@ static int token_create(const struct config *cfg, int argc, char **argv)
         {"site", required_argument, NULL, 's'},
         {"label", required_argument, NULL, 'l'},
         {"expires-days", required_argument, NULL, 'e'},
+        {"client-cert-cn", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *role = NULL, *territory = NULL, *rpps = NULL, *org = NULL, *site = NULL;
-    const char *label = "", *expires = NULL;
+    const char *label = "", *expires = NULL, *client_cn = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -255,6 +273,7 @@ static int token_create(const struct config *cfg, int argc, char **argv)
                             : c == 's' ? &site
                             : c == 'l' ? &label
                             : c == 'e' ? &expires
+                            : c == 'c' ? &client_cn
                                        : NULL;
         if (slot) {
             *slot = optarg;
@@ -279,6 +298,10 @@ static int token_create(const struct config *cfg, int argc, char **argv)
         why = "--site takes a numeric id";
     else if (expires && !parse_count(expires, 3650, &days))
         why = "--expires-days takes a number of days from 1 to 3650";
+    else if (client_cn && r != ROLE_PLATFORM)
+        why = "--client-cert-cn is for role platform only";
+    else if (client_cn && !common_name_valid(client_cn))
+        why = "--client-cert-cn takes the certificate's common name, 1 to 64 characters";
     if (why) {
         fprintf(stderr, "snpd: %s\n", why);
         return 2;
@@ -296,10 +319,12 @@ static int token_create(const struct config *cfg, int argc, char **argv)
         json_object_set_new(data, "expires_days", json_integer(days));
     char *request = json_dumps(data, JSON_COMPACT);
     json_decref(data);
-    struct created cr = {.territory = territory};
+    struct created cr = {.territory = territory, .client_cn = client_cn};
     uint8_t hash[DIGEST_SHA256_LEN];
     char hex[DIGEST_SHA256_HEX_LEN], actor[64];
-    if (!request || !token_generate(cr.secret, hash)) {
+    if (client_cn && request)
+        token_client_cert_hash(client_cn, hash);
+    else if (!request || !token_generate(cr.secret, hash)) {
         fprintf(stderr, "snpd: %s\n", request ? "no randomness available" : "out of memory");
         free(request);
         return 1;

@@ -266,6 +266,12 @@ void auth_check(struct auth *a, const char *secret, uint32_t peer, uint64_t now_
         refuse(cb, arg, SNP_PROTO_E_UNAUTHENTICATED, "unknown token");
         return;
     }
+    auth_check_hash(a, hash, peer, now_ms, cb, arg);
+}
+
+void auth_check_hash(struct auth *a, const uint8_t hash[DIGEST_SHA256_LEN], uint32_t peer,
+                     uint64_t now_ms, auth_cb cb, void *arg)
+{
     struct auth_entry *e = cache_find(a, hash);
     if (e && timeutil_now() - e->cached_at < AUTH_CACHE_SECONDS) {
         e->referenced = true;
@@ -292,7 +298,7 @@ void auth_check(struct auth *a, const char *secret, uint32_t peer, uint64_t now_
     w->cb = cb;
     w->arg = arg;
     struct auth_lookup *l = idmap_get(&a->inflight, cache_key(hash));
-    if (l && memcmp(l->hash, hash, sizeof(hash)) == 0) {
+    if (l && memcmp(l->hash, hash, sizeof(l->hash)) == 0) {
         w->next = l->waiters;
         l->waiters = w;
         return;
@@ -304,14 +310,14 @@ void auth_check(struct auth *a, const char *secret, uint32_t peer, uint64_t now_
         return;
     }
     l->a = a;
-    memcpy(l->hash, hash, sizeof(hash));
+    memcpy(l->hash, hash, sizeof(l->hash));
     l->waiters = w;
     /* A look-up of another token whose hash begins alike keeps the key. */
     l->registered =
         !idmap_get(&a->inflight, cache_key(hash)) && idmap_put(&a->inflight, cache_key(hash), l);
     a->stats.lookups++;
     char hex[DIGEST_SHA256_HEX_LEN];
-    digest_hex(hash, sizeof(hash), hex);
+    digest_hex(hash, DIGEST_SHA256_LEN, hex);
     const char *params[] = {hex};
     db_query(a->db, sql_text[SQL_TOKEN_LOOKUP], 1, params, on_lookup, l);
 }

@@ -72,6 +72,11 @@ void auth_free(struct auth *a);
 void auth_check(struct auth *a, const char *secret, uint32_t peer, uint64_t now_ms, auth_cb cb,
                 void *arg);
 
+/* Like auth_check, for an account known by its stored hash rather than a
+ * presented secret (a verified client certificate's, token_client_cert_hash). */
+void auth_check_hash(struct auth *a, const uint8_t hash[DIGEST_SHA256_LEN], uint32_t peer,
+                     uint64_t now_ms, auth_cb cb, void *arg);
+
 /* Token `id` was revoked: refused from now on, without waiting for the
  * cache to expire. */
 void auth_forget(struct auth *a, int64_t id);

@@ -146,6 +146,8 @@ bool config_set(struct config *cfg, const char *key, const char *value, char *er
         return set_string(cfg->tls_cert, sizeof(cfg->tls_cert), key, value, err, errlen);
     if (strcmp(key, "tls_key") == 0)
         return set_string(cfg->tls_key, sizeof(cfg->tls_key), key, value, err, errlen);
+    if (strcmp(key, "tls_client_ca") == 0)
+        return set_string(cfg->tls_client_ca, sizeof(cfg->tls_client_ca), key, value, err, errlen);
     if (strcmp(key, "db_connections") == 0)
         return set_int(&cfg->db_connections, key, value, 1, 64, err, errlen);
     if (strcmp(key, "db_group_max") == 0)
@@ -348,6 +350,7 @@ static const struct {
     {"SNPD_SAS_PUSH_DEAD_AFTER_S", "sas_push_dead_after_s"},
     {"SNPD_SAS_PUSH_POLL_MS", "sas_push_poll_ms"},
     {"SNPD_SAS_PUSH_MAX_IN_FLIGHT", "sas_push_max_in_flight"},
+    {"SNPD_TLS_CLIENT_CA", "tls_client_ca"},
     {"SNPD_MESSAGE_SENDER", "message_sender"},
     {"SNPD_MESSAGE_FILE", "message_file"},
     {"SNPD_MESSAGE_GATEWAY_URL", "message_gateway_url"},
@@ -400,6 +403,12 @@ bool config_check_values(const struct config *cfg, char *err, size_t errlen)
     }
     if (cfg->max_per_address == 0 || cfg->body_timeout_s == 0) {
         snprintf(err, errlen, "the embedded protocol description cannot be read");
+        return false;
+    }
+    if (cfg->tls_client_ca[0] && !cfg->tls_cert[0]) {
+        snprintf(err, errlen,
+                 "tls_client_ca needs tls_cert and tls_key: client certificates "
+                 "come only over TLS");
         return false;
     }
     if (cfg->message_sender == MESSAGE_SENDER_HTTP && cfg->message_gateway_url[0] == '\0') {

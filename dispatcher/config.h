@@ -22,6 +22,7 @@ struct config {
     char web_root[CONFIG_STR_MAX]; /* static web client files */
     char tls_cert[CONFIG_STR_MAX]; /* empty: plain HTTP */
     char tls_key[CONFIG_STR_MAX];
+    char tls_client_ca[CONFIG_STR_MAX]; /* CA of the FHIR platform's client certificates, or "" */
     int db_connections;        /* size of the connection pool */
     int db_group_max;          /* bookings committed together at most (db.h) */
     int max_connections;       /* client connections accepted in all */

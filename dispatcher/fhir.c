@@ -11,6 +11,7 @@
 #include "dispatcher/log.h"
 #include "dispatcher/match.h"
 #include "dispatcher/timeutil.h"
+#include "dispatcher/token.h"
 #include "protocol/codec.h"
 
 /* --- Names of the SAS platform's specification (docs/fhir.md) ------------------- */
@@ -828,7 +829,9 @@ json_t *fhir_capability(const char *base, int64_t now)
         "url", url, "software", "name", "snpd", "implementation", "description",
         "snpd FHIR interface", "url", url, "format", FHIR_MEDIA_TYPE, "rest", "mode", "server",
         "security", "cors", 0, "description",
-        "Authorization: Bearer <token of role platform>; each token sees only its territory.",
+        "Authorization: Bearer <token of role platform>, or a client certificate whose common "
+        "name names a platform account (mutual TLS, when configured); each account sees only "
+        "its territory.",
         "resource", resources);
 }
 
@@ -1007,5 +1010,13 @@ void fhir_on_http(void *ctx, struct http_exchange *ex)
     }
     call->api = a;
     call->ex = ex;
+    /* A bearer token, else a client certificate the CA of tls_client_ca
+     * vouched for, whose common name names a platform account. */
+    if (!ex->bearer[0] && ex->client_cn[0]) {
+        uint8_t hash[DIGEST_SHA256_LEN];
+        token_client_cert_hash(ex->client_cn, hash);
+        auth_check_hash(&a->auth, hash, ex->peer, uv_now(ex->server->loop), on_auth, call);
+        return;
+    }
     auth_check(&a->auth, ex->bearer, ex->peer, uv_now(ex->server->loop), on_auth, call);
 }

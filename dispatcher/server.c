@@ -105,6 +105,24 @@ static enum http_method method_of(struct lws *wsi)
     return HTTP_OTHER;
 }
 
+/* The common name of the client certificate, when the connection presented
+ * one that was verified against tls_client_ca; "" otherwise. */
+static void read_client_cn(struct lws *wsi, char *out, size_t size)
+{
+    out[0] = '\0';
+    union lws_tls_cert_info_results ir;
+    if (lws_tls_peer_cert_info(wsi, LWS_TLS_CERT_INFO_VERIFIED, &ir, 0) != 0 || !ir.verified)
+        return;
+    char big[sizeof(ir) + 128];
+    union lws_tls_cert_info_results *name = (union lws_tls_cert_info_results *)big;
+    size_t room = sizeof(big) - sizeof(*name) + sizeof(name->ns.name);
+    if (lws_tls_peer_cert_info(wsi, LWS_TLS_CERT_INFO_COMMON_NAME, name, room) != 0 ||
+        name->ns.len <= 0 || (size_t)name->ns.len >= size)
+        return;
+    memcpy(out, name->ns.name, (size_t)name->ns.len);
+    out[name->ns.len] = '\0';
+}
+
 static void read_bearer(struct lws *wsi, char *out, size_t size)
 {
     char auth[256];
@@ -707,6 +725,15 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         /* Not reached since the filter above; kept as a second guard. */
         return -1;
 
+    case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:
+        /* With tls_client_ca, OpenSSL asks about each certificate of the
+         * chain a client presents; `len` is its own verdict against the CA.
+         * lws 4.1 accepts whatever this returns 0 for, so an untrusted or
+         * expired certificate must be refused here (1), in the handshake.
+         * A client without a certificate is not asked: it is let in, and
+         * only the FHIR platform's routes look for one (read_client_cn). */
+        return len ? 0 : 1;
+
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         /* `user` is lws' description of the peer; wsi is the listener. */
         return s ? filter_connection(s, user) : 0;
@@ -741,6 +768,8 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         snprintf(ex->path, sizeof(ex->path), "%s", in ? (const char *)in : "/");
         read_query(wsi, ex->query, sizeof(ex->query));
         read_bearer(wsi, ex->bearer, sizeof(ex->bearer));
+        if (s->cfg->tls_client_ca[0])
+            read_client_cn(wsi, ex->client_cn, sizeof(ex->client_cn));
         if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_ACCEPT) < (int)sizeof(ex->accept) &&
             lws_hdr_copy(wsi, ex->accept, sizeof(ex->accept), WSI_TOKEN_HTTP_ACCEPT) <= 0)
             ex->accept[0] = '\0';
@@ -1210,6 +1239,14 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = cfg->tls_cert;
         info.ssl_private_key_filepath = cfg->tls_key;
+        if (cfg->tls_client_ca[0]) {
+            /* Client certificates are asked for and checked against this
+             * CA, but not required: browsers and token holders connect
+             * without one (docs/fhir.md "Who may call it"). */
+            info.options |= LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT |
+                            LWS_SERVER_OPTION_PEER_CERT_NOT_REQUIRED;
+            info.ssl_ca_filepath = cfg->tls_client_ca;
+        }
     }
 
     /* lws 4.1 makes a context even when it cannot bind the port, and

@@ -46,6 +46,10 @@ struct http_exchange {
      * the SAS platform's FHIR search of 25 practitioners (docs/fhir.md). */
     char query[4096];
     char bearer[128]; /* the token from "Authorization: Bearer ...", or "" */
+    /* The common name of the client certificate the connection presented and
+     * the CA of tls_client_ca vouched for, or "" (no certificate, or no
+     * tls_client_ca configured). */
+    char client_cn[65];
     char accept[256]; /* the Accept header, or "" (absent or longer than this) */
     char host[256];   /* the Host header, or "" (absent or longer than this) */
     struct buf body;

@@ -64,3 +64,10 @@ bool token_hash(const char *secret, size_t len, uint8_t hash[DIGEST_SHA256_LEN])
     digest_sha256(secret, len, hash);
     return true;
 }
+
+void token_client_cert_hash(const char *cn, uint8_t hash[DIGEST_SHA256_LEN])
+{
+    char text[128];
+    int n = snprintf(text, sizeof(text), "snpd-client-cert-cn:%s", cn);
+    digest_sha256(text, (size_t)(n < (int)sizeof(text) ? n : (int)sizeof(text) - 1), hash);
+}

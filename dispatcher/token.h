@@ -47,6 +47,12 @@ bool token_role_is_requester(enum token_role role);
 bool token_generate(char secret[TOKEN_SECRET_SIZE], uint8_t hash[DIGEST_SHA256_LEN])
     __attribute__((warn_unused_result));
 
+/* The hash under which an account authenticated by a client certificate
+ * (the FHIR platform's, docs/fhir.md "Who may call it") is stored: SHA-256
+ * of "snpd-client-cert-cn:" and the certificate's common name `cn`.  No
+ * presented secret can have it: token_hash accepts only "snp_" secrets. */
+void token_client_cert_hash(const char *cn, uint8_t hash[DIGEST_SHA256_LEN]);
+
 /* Hashes a presented secret.  Returns false when it is not shaped like one
  * of ours (wrong prefix, length or alphabet), without touching `hash`. */
 bool token_hash(const char *secret, size_t len, uint8_t hash[DIGEST_SHA256_LEN])

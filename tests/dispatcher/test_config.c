@@ -124,6 +124,22 @@ Test(config, combination_checks)
     cr_assert(strstr(err, "tls_cert and tls_key"), "%s", err);
     cr_assert(config_set(&c, "tls_key", "/etc/key.pem", err, sizeof(err)));
     cr_assert(config_check(&c, err, sizeof(err)), "%s", err);
+    /* Client certificates come only over TLS; an HTTP gateway needs its URL. */
+    struct config plain;
+    config_defaults(&plain);
+    cr_assert(config_set(&plain, "database", "dbname=x", err, sizeof(err)));
+    cr_assert(config_set(&plain, "tls_client_ca", "/etc/ca.pem", err, sizeof(err)));
+    cr_assert_not(config_check(&plain, err, sizeof(err)));
+    cr_assert(strstr(err, "tls_client_ca needs tls_cert"), "%s", err);
+    cr_assert(config_set(&c, "tls_client_ca", "/etc/ca.pem", err, sizeof(err)));
+    cr_assert(config_check(&c, err, sizeof(err)), "%s", err);
+    cr_assert(config_set(&c, "message_sender", "http", err, sizeof(err)));
+    cr_assert_not(config_check(&c, err, sizeof(err)));
+    cr_assert(strstr(err, "message_gateway_url"), "%s", err);
+    cr_assert_not(config_set(&c, "message_gateway_url", "ftp://x", err, sizeof(err)));
+    cr_assert(config_set(&c, "message_gateway_url", "https://gw.example/v1", err, sizeof(err)));
+    cr_assert(config_check(&c, err, sizeof(err)), "%s", err);
+    cr_assert_not(config_set(&c, "message_sender", "pigeon", err, sizeof(err)));
 
     char longval[CONFIG_STR_MAX + 10];
     memset(longval, 'a', sizeof(longval) - 1);
