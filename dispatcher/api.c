@@ -544,21 +544,6 @@ static void on_ws_header_auth(void *arg, const struct caller *caller, const char
     ws_run(c);
 }
 
-/* Token bucket: returns false when the connection sends too fast. */
-static bool ws_rate_ok(struct ws_client *ws)
-{
-    const struct snp_proto_limits *lim = snp_proto_limits();
-    uint64_t now = uv_now(ws->server->loop);
-    ws->tokens += (double)(now - ws->refill_ms) * lim->messages_per_second / 1000.0;
-    if (ws->tokens > lim->message_burst)
-        ws->tokens = lim->message_burst;
-    ws->refill_ms = now;
-    if (ws->tokens < 1.0)
-        return false;
-    ws->tokens -= 1.0;
-    return true;
-}
-
 void api_on_ws_message(void *ctx, struct ws_client *ws, const char *text, size_t len, bool binary)
 {
     struct api *a = ctx;
@@ -576,7 +561,7 @@ void api_on_ws_message(void *ctx, struct ws_client *ws, const char *text, size_t
      * still read far enough to echo its id and type (the specification
      * sends null only when they cannot be read): a client matches answers
      * by id and would otherwise wait for an answer that never comes. */
-    bool over_rate = !ws_rate_ok(ws);
+    bool over_rate = !ratelimit_message(&ws->rate, uv_now(ws->server->loop));
     struct snp_proto_envelope env;
     memset(&env, 0, sizeof(env));
     int rc = -1;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dispatcher/log.h"
+#include "dispatcher/ratelimit.h"
 #include "dispatcher/timeutil.h"
 #include "sql_queries.h"
 
@@ -18,12 +19,6 @@ struct auth_entry {
     int64_t expires_at; /* 0: never */
     struct caller caller;
     char organisation_name[128];
-};
-
-/* The failed authentications one address may still make (token bucket). */
-struct auth_bucket {
-    double tokens;
-    uint64_t refill_ms;
 };
 
 /* A caller waiting for a look-up. */
@@ -81,8 +76,11 @@ static void buckets_make_room(struct auth *a, uint64_t now_ms)
     int64_t drop[64];
     size_t ndrop = 0;
     for (size_t i = 0; i < a->failures.cap && ndrop < 64; i++) {
-        struct auth_bucket *b = a->failures.buckets[i].value;
-        if (b && b->tokens + (double)(now_ms - b->refill_ms) * a->per_ms >= a->burst)
+        struct token_bucket *b = a->failures.buckets[i].value;
+        if (!b)
+            continue;
+        bucket_refill(b, a->burst, a->per_ms, now_ms);
+        if (b->tokens >= a->burst)
             drop[ndrop++] = a->failures.buckets[i].key;
     }
     for (size_t i = 0; ndrop == 0 && i < a->failures.cap; i++)
@@ -93,9 +91,9 @@ static void buckets_make_room(struct auth *a, uint64_t now_ms)
 }
 
 /* The bucket of `peer`, refilled up to now; NULL when memory is short. */
-static struct auth_bucket *bucket_of(struct auth *a, uint32_t peer, uint64_t now_ms)
+static struct token_bucket *bucket_of(struct auth *a, uint32_t peer, uint64_t now_ms)
 {
-    struct auth_bucket *b = idmap_get(&a->failures, peer);
+    struct token_bucket *b = idmap_get(&a->failures, peer);
     if (!b) {
         if (a->failures.len >= AUTH_MAX_ADDRESSES)
             buckets_make_room(a, now_ms);
@@ -104,13 +102,9 @@ static struct auth_bucket *bucket_of(struct auth *a, uint32_t peer, uint64_t now
             free(b);
             return NULL;
         }
-        b->tokens = a->burst;
-        b->refill_ms = now_ms;
+        bucket_fill(b, a->burst, now_ms);
     }
-    b->tokens += (double)(now_ms - b->refill_ms) * a->per_ms;
-    if (b->tokens > a->burst)
-        b->tokens = a->burst;
-    b->refill_ms = now_ms;
+    bucket_refill(b, a->burst, a->per_ms, now_ms);
     return b;
 }
 
@@ -205,9 +199,9 @@ static void read_row(const PGresult *res, struct auth_entry *e)
 static void spend_attempt(struct auth *a, uint32_t peer)
 {
     a->stats.failures++;
-    struct auth_bucket *b = idmap_get(&a->failures, peer);
+    struct token_bucket *b = idmap_get(&a->failures, peer);
     if (b)
-        b->tokens = b->tokens >= 1.0 ? b->tokens - 1.0 : 0.0;
+        bucket_spend(b);
 }
 
 static void on_lookup(void *arg, enum db_status st, const PGresult *res)
@@ -282,7 +276,7 @@ void auth_check_hash(struct auth *a, const uint8_t hash[DIGEST_SHA256_LEN], uint
      * before another is looked up.  The attempt is spent when the answer
      * says unknown, so an address may go past its burst by the look-ups it
      * has in flight at once, which its connection limit bounds. */
-    struct auth_bucket *b = bucket_of(a, peer, now_ms);
+    struct token_bucket *b = bucket_of(a, peer, now_ms);
     if (b && b->tokens < 1.0) {
         a->stats.throttled++;
         refuse(cb, arg, SNP_PROTO_E_RATE_LIMITED,

@@ -49,7 +49,7 @@ struct auth {
     size_t hand;           /* the clock's hand */
     struct idmap cache;    /* first 8 bytes of the hash -> its slot in `entries` */
     struct idmap inflight; /* first 8 bytes of the hash -> its look-up under way */
-    struct idmap failures; /* peer address -> struct auth_bucket */
+    struct idmap failures; /* peer address -> struct token_bucket (ratelimit.h) */
     double burst;
     double per_ms;
     struct auth_stats stats;

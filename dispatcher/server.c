@@ -22,14 +22,6 @@ struct http_pss {
     struct http_exchange *ex;
 };
 
-/* The rate limit of one HTTP connection's API requests (token bucket).  It
- * is keyed by wsi, which lives as long as the connection: lws gives a
- * keep-alive connection fresh per-session data at every transaction. */
-struct http_bucket {
-    double tokens;
-    uint64_t refill_ms;
-};
-
 /* --- exchanges -------------------------------------------------------------------- */
 
 /* The body has arrived, or will not: the exchange leaves the list of
@@ -519,30 +511,23 @@ static int serve_static(struct server *s, struct lws *wsi, struct http_pss *pss)
     return 0;
 }
 
-/* The same token bucket as a WebSocket connection's (protocol/snp.v1.md
- * §5), for the API requests of one HTTP connection. */
+/* The same limit as a WebSocket connection's (protocol/snp.v1.md §5), for
+ * the API requests of one HTTP connection.  Its bucket is keyed by wsi,
+ * which lives as long as the connection: lws gives a keep-alive connection
+ * fresh per-session data at every transaction. */
 static bool http_rate_ok(struct server *s, struct lws *wsi)
 {
-    const struct snp_proto_limits *lim = snp_proto_limits();
     uint64_t now = uv_now(s->loop);
-    struct http_bucket *b = idmap_get(&s->http_buckets, (int64_t)(intptr_t)wsi);
+    struct token_bucket *b = idmap_get(&s->http_buckets, (int64_t)(intptr_t)wsi);
     if (!b) {
         b = malloc(sizeof(*b));
         if (!b || !idmap_put(&s->http_buckets, (int64_t)(intptr_t)wsi, b)) {
             free(b);
             return true; /* short of memory: do not refuse service for that */
         }
-        b->tokens = lim->message_burst;
-        b->refill_ms = now;
+        ratelimit_message_fill(b, now);
     }
-    b->tokens += (double)(now - b->refill_ms) * lim->messages_per_second / 1000.0;
-    if (b->tokens > lim->message_burst)
-        b->tokens = lim->message_burst;
-    b->refill_ms = now;
-    if (b->tokens < 1.0)
-        return false;
-    b->tokens -= 1.0;
-    return true;
+    return ratelimit_message(b, now);
 }
 
 /* --- routing ---------------------------------------------------------------------- */
@@ -1028,9 +1013,8 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
         c->server = s;
         c->wsi = wsi;
         c->refs = 1;
-        c->refill_ms = uv_now(s->loop);
-        c->opened_ms = c->last_rx_ms = c->refill_ms;
-        c->tokens = snp_proto_limits()->message_burst;
+        c->opened_ms = c->last_rx_ms = uv_now(s->loop);
+        ratelimit_message_fill(&c->rate, c->opened_ms);
         c->peer = server_peer(s, wsi);
         read_bearer(wsi, c->bearer, sizeof(c->bearer));
         c->next = s->clients;

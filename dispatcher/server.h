@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "dispatcher/buf.h"
+#include "dispatcher/ratelimit.h"
 #include "dispatcher/config.h"
 #include "dispatcher/idmap.h"
 
@@ -103,8 +104,7 @@ struct ws_client {
     struct ws_out *out_head;
     struct ws_out *out_tail;
     size_t out_bytes;
-    double tokens; /* rate limit bucket */
-    uint64_t refill_ms;
+    struct token_bucket rate; /* the protocol's message limit (ratelimit.h) */
     char bearer[128];    /* from the handshake's Authorization header, or "" */
     void *session;       /* the owner's per-connection state */
     int close_status;    /* server_ws_close_after_flush: close once sent, or 0 */
