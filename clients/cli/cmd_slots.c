@@ -778,8 +778,8 @@ static void print_bookings(json_t *bookings)
         cmd_patient(pat, patient, sizeof(patient));
         const char *phone = ctl_str(pat, "phone");
         const char *outcome = ctl_str(ctl_get(b, "outcome"), "kind");
-        /* The outcome, and the GP taking new patients the patient was
-         * referred to (protocol 1.6.0). */
+        /* The outcome, the GP taking new patients the patient was referred
+         * to, and the summary sent to their médecin traitant (protocol 1.6.0). */
         char issue[300] = "";
         const json_t *referred = json_object_get(b, "referred_to");
         if (outcome)
@@ -788,6 +788,17 @@ static void print_bookings(json_t *bookings)
             snprintf(issue + strlen(issue), sizeof(issue) - strlen(issue), "%sadressé au Dr %s %s",
                      outcome ? ", " : "", ctl_str(referred, "given_name"),
                      ctl_str(referred, "family_name"));
+        const json_t *summary = json_object_get(b, "mt_summary");
+        if (summary) {
+            const json_t *mt = json_object_get(summary, "practitioner");
+            const char *state = ctl_str(summary, "state");
+            snprintf(issue + strlen(issue), sizeof(issue) - strlen(issue),
+                     "%scompte rendu au Dr %s %s (%s)", issue[0] ? ", " : "",
+                     ctl_str(mt, "given_name"), ctl_str(mt, "family_name"),
+                     state && strcmp(state, "sent") == 0   ? "envoyé"
+                     : state && strcmp(state, "dead") == 0 ? "non remis"
+                                                           : "en attente");
+        }
         const char *row[] = {id,
                              when,
                              labels_get(LABELS_MODE, ctl_str(slot, "mode")),

@@ -380,6 +380,7 @@ function main({ client, session, territory }) {
           `tri ${src.emergency.triage_level}, senior RPPS ${src.emergency.senior_rpps}`)] : null,
         src.sas ? [el('dt', {}, 'Régulation'), el('dd', {}, src.sas.regulator_name)] : null,
         b.outcome ? [el('dt', {}, 'Issue'), el('dd', {}, label('outcome', b.outcome.kind))] : null,
+        b.mt_summary ? [el('dt', {}, 'Compte rendu'), el('dd', {}, summaryText(b.mt_summary))] : null,
         b.cancellation ? [el('dt', {}, 'Annulation'), el('dd', {},
           `${label('cancel_reason', b.cancellation.reason)} (${label('role', b.cancellation.cancelled_by).toLowerCase()})`)] : null),
       b.status === 'booked' ? outcomeForm(b, started) : null,
@@ -396,6 +397,15 @@ function main({ client, session, territory }) {
 
   const SEEN = ['attended', 'redirected_emergency', 'hospitalised'];
   const doctor = (p) => `Dr ${p.given_name} ${p.family_name}`;
+
+  // The summary snpd sends the patient's médecin traitant after the outcome
+  // (booking.list's mt_summary, protocol 1.6.0).
+  function summaryText(m) {
+    const to = doctor(m.practitioner);
+    if (m.state === 'sent') return `envoyé au ${to}, médecin traitant, par messagerie sécurisée`;
+    if (m.state === 'dead') return `non remis au ${to}, médecin traitant : prévenez-le vous-même`;
+    return `en attente d’envoi au ${to}, médecin traitant`;
+  }
 
   function handoverBox(b) {
     const box = el('div', { class: 'handover no-print', dataset: { handover: b.booking_id } });

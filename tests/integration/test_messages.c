@@ -437,6 +437,25 @@ Test(messages, the_mt_gets_one_summary_after_an_outcome_of_a_patient_seen, .init
     cr_expect_str_eq(state, "sent");
     free(state);
 
+    /* GP1's list says the MT was told, and only for that booking. */
+    int st;
+    json_t *list = fix_api_checked(f.snpd.port, "booking.list", "GET", "/api/v1/bookings",
+                                   f.token[FIX_GP_1], NULL, &st);
+    cr_assert_eq(st, 200, "booking.list answered %d", st);
+    size_t i;
+    json_t *item;
+    json_array_foreach (json_object_get(list, "bookings"), i, item) {
+        bool this_one = json_integer_value(json_object_get(item, "booking_id")) == seen.booking_id;
+        json_t *summary = json_object_get(item, "mt_summary");
+        cr_expect_eq(summary != NULL, this_one, "booking %lld",
+                     (long long)json_integer_value(json_object_get(item, "booking_id")));
+        if (this_one) {
+            cr_expect_str_eq(fix_json_str(item, "mt_summary.practitioner.rpps"), FIX_GP2);
+            cr_expect_str_eq(fix_json_str(item, "mt_summary.state"), "sent");
+        }
+    }
+    json_decref(list);
+
     /* A no-show corrected to attended: its summary goes then; a seen
      * patient's outcome corrected again: no second one. */
     report(&noshow, FIX_GP1, "attended");
@@ -452,7 +471,6 @@ Test(messages, the_mt_gets_one_summary_after_an_outcome_of_a_patient_seen, .init
 
     /* The territory turns the summaries off: none for the next one. */
     set_settings("{\"mt_summary\": false}");
-    int st;
     json_t *t = fix_api(&f, "GET", "/api/v1/territory", FIX_COORDINATOR, NULL, &st);
     cr_expect(json_is_false(fix_json_at(t, "settings.mt_summary")));
     json_decref(t);

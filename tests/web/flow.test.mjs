@@ -1285,6 +1285,52 @@ test('a page opened with another role explains which pages to use', async () => 
   await page.context().close();
 });
 
+// Last: one more request would unmask the indicator and export tests' cells.
+test('GP: after the outcome, sees that the patient’s médecin traitant got the summary', async () => {
+  // A patient whose médecin traitant is another GP of the demo, seen by the
+  // GP of the page (the same way as the referral above).
+  const { rpps } = await api('gp', 'GET', `/participation?year=${new Date().getFullYear()}`);
+  const territory = await api('coordinator', 'GET', '/territory');
+  const mt = territory.practitioners.find((p) => p.rpps !== rpps);
+  const start = iso(Math.ceil((Date.now() + 3600e3) / 60e3) * 60e3 + 30 * 60e3);
+  const published = await api('gp', 'POST', '/slots', {
+    site_id: siteId, mode: 'teleconsultation', audiences: ['pharmacy'], slots: [{ start, duration_min: 15 }],
+  });
+  const slotId = published.slot_ids[0];
+  const req = await api('pharmacy', 'POST', '/requests', {
+    client_ref: `summary-${Date.now()}`,
+    patient: { display_name: 'Anne Mahé', birth_year: 1962, sex: 'female', commune_insee: '35236', has_mt: true, mt_rpps: mt.rpps },
+    motif: { code: 'fever' },
+    urgency: 'same_day',
+    constraints: { modes: ['teleconsultation'] },
+  });
+  assert.equal(req.offer && req.offer.slot.slot_id, slotId, 'the teleconsultation just published is offered');
+  const booked = await api('pharmacy', 'POST', `/requests/${req.request_id}/accept`, { slot_id: slotId });
+  const id = booked.booking_id;
+  sql(`UPDATE slot SET starts_at = now() - interval '10 minutes' WHERE id = ${Number(slotId)}`);
+  await api('gp', 'POST', `/bookings/${id}/outcome`, { outcome: 'attended' });
+  // The run's file sender sends it within a few seconds.
+  let summary;
+  for (let i = 0; i < 100 && !(summary && summary.state === 'sent'); i++) {
+    const listed = await api('coordinator', 'GET', '/messages');
+    summary = listed.messages.find((m) => m.kind === 'mt_summary' && m.booking_id === id);
+    if (!(summary && summary.state === 'sent')) await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.equal(summary && summary.state, 'sent', JSON.stringify(summary));
+
+  const page = await newPage(browser, DESKTOP, 'gp-summary');
+  await signIn(page, 'gp', 'gp.html');
+  const item = page.locator(`#bookings-list li[data-booking="${id}"]`);
+  await item.waitFor();
+  assert.match(await item.textContent(),
+    new RegExp(`Compte renduenvoyé au Dr ${mt.given_name} ${mt.family_name}, médecin traitant, par messagerie sécurisée`));
+  // A patient with a médecin traitant is not offered a referral.
+  assert.equal(await item.locator('button[data-handover]').count(), 0);
+  await item.scrollIntoViewIfNeeded();
+  await shot(page, 'gp-summary-desktop', false);
+  await page.context().close();
+});
+
 test('no page raised an error', () => {
   assert.deepEqual(pageErrors, []);
 });
