@@ -586,6 +586,29 @@ test('coordinator: indicators shown honestly, settings updated', async () => {
 let referredTo; // the GP taking new patients the GP's patient was referred to
 let demoGps; // the demo's GPs taking new patients, put back at the end
 
+// A teleconsultation of the GP `minutes` ahead, the only one a pharmacy may
+// book, booked for `patient`, then put in the past (a slot is offered no
+// sooner than 5 minutes ahead) and reported attended.  Returns the booking id.
+async function seenByTheGp(ref, minutes, patient) {
+  const start = iso(Math.ceil((Date.now() + minutes * 60e3) / 60e3) * 60e3);
+  const published = await api('gp', 'POST', '/slots', {
+    site_id: siteId, mode: 'teleconsultation', audiences: ['pharmacy'], slots: [{ start, duration_min: 15 }],
+  });
+  const slotId = published.slot_ids[0];
+  const req = await api('pharmacy', 'POST', '/requests', {
+    client_ref: `${ref}-${Date.now()}`,
+    patient,
+    motif: { code: 'fever' },
+    urgency: 'same_day',
+    constraints: { modes: ['teleconsultation'] },
+  });
+  assert.equal(req.offer && req.offer.slot.slot_id, slotId, 'the teleconsultation just published is offered');
+  const booked = await api('pharmacy', 'POST', `/requests/${req.request_id}/accept`, { slot_id: slotId });
+  sql(`UPDATE slot SET starts_at = now() - interval '10 minutes' WHERE id = ${Number(slotId)}`);
+  await api('gp', 'POST', `/bookings/${booked.booking_id}/outcome`, { outcome: 'attended' });
+  return booked.booking_id;
+}
+
 test('GP: refers a patient seen who has no médecin traitant to a GP taking new patients (keyboard)', async () => {
   // No GP taking new patients for a start (the demo names some: kept to be
   // put back); then one of the demo's, not the GP of the page.
@@ -595,26 +618,9 @@ test('GP: refers a patient seen who has no médecin traitant to a GP taking new 
   referredTo = territory.practitioners.find((p) => p.rpps !== rpps && demoGps.includes(p.rpps))
     || territory.practitioners.find((p) => p.rpps !== rpps);
   await api('coordinator', 'PATCH', '/territory/settings', { new_patient_gps: [] });
-  // A teleconsultation of the GP in an hour, the only one a pharmacy may
-  // book, booked for a patient without a médecin traitant, then put in the
-  // past (a slot is offered no sooner than 5 minutes ahead), and its outcome.
-  const start = iso(Math.ceil((Date.now() + 3600e3) / 60e3) * 60e3);
-  const published = await api('gp', 'POST', '/slots', {
-    site_id: siteId, mode: 'teleconsultation', audiences: ['pharmacy'], slots: [{ start, duration_min: 15 }],
-  });
-  const slotId = published.slot_ids[0];
-  const req = await api('pharmacy', 'POST', '/requests', {
-    client_ref: `handover-${Date.now()}`,
-    patient: { display_name: 'Paul Le Floch', birth_year: 1980, sex: 'male', phone: '06 98 76 54 32', commune_insee: '35236', has_mt: false },
-    motif: { code: 'fever' },
-    urgency: 'same_day',
-    constraints: { modes: ['teleconsultation'] },
-  });
-  assert.equal(req.offer && req.offer.slot.slot_id, slotId, 'the teleconsultation just published is offered');
-  const booked = await api('pharmacy', 'POST', `/requests/${req.request_id}/accept`, { slot_id: slotId });
-  const id = booked.booking_id;
-  sql(`UPDATE slot SET starts_at = now() - interval '10 minutes' WHERE id = ${Number(slotId)}`);
-  await api('gp', 'POST', `/bookings/${id}/outcome`, { outcome: 'attended' });
+  // A patient without a médecin traitant, seen by the GP.
+  const id = await seenByTheGp('handover', 60,
+    { display_name: 'Paul Le Floch', birth_year: 1980, sex: 'male', phone: '06 98 76 54 32', commune_insee: '35236', has_mt: false });
 
   const page = await newPage(browser, PHONE, 'gp-handover');
   await signIn(page, 'gp', 'gp.html');
@@ -1292,23 +1298,8 @@ test('GP: after the outcome, sees that the patient’s médecin traitant got the
   const { rpps } = await api('gp', 'GET', `/participation?year=${new Date().getFullYear()}`);
   const territory = await api('coordinator', 'GET', '/territory');
   const mt = territory.practitioners.find((p) => p.rpps !== rpps);
-  const start = iso(Math.ceil((Date.now() + 3600e3) / 60e3) * 60e3 + 30 * 60e3);
-  const published = await api('gp', 'POST', '/slots', {
-    site_id: siteId, mode: 'teleconsultation', audiences: ['pharmacy'], slots: [{ start, duration_min: 15 }],
-  });
-  const slotId = published.slot_ids[0];
-  const req = await api('pharmacy', 'POST', '/requests', {
-    client_ref: `summary-${Date.now()}`,
-    patient: { display_name: 'Anne Mahé', birth_year: 1962, sex: 'female', commune_insee: '35236', has_mt: true, mt_rpps: mt.rpps },
-    motif: { code: 'fever' },
-    urgency: 'same_day',
-    constraints: { modes: ['teleconsultation'] },
-  });
-  assert.equal(req.offer && req.offer.slot.slot_id, slotId, 'the teleconsultation just published is offered');
-  const booked = await api('pharmacy', 'POST', `/requests/${req.request_id}/accept`, { slot_id: slotId });
-  const id = booked.booking_id;
-  sql(`UPDATE slot SET starts_at = now() - interval '10 minutes' WHERE id = ${Number(slotId)}`);
-  await api('gp', 'POST', `/bookings/${id}/outcome`, { outcome: 'attended' });
+  const id = await seenByTheGp('summary', 90,
+    { display_name: 'Anne Mahé', birth_year: 1962, sex: 'female', commune_insee: '35236', has_mt: true, mt_rpps: mt.rpps });
   // The run's file sender sends it within a few seconds.
   let summary;
   for (let i = 0; i < 100 && !(summary && summary.state === 'sent'); i++) {
