@@ -256,8 +256,8 @@ static void on_tick(uv_timer_t *t)
     }
     if (app->state == APP_RUNNING && now >= app->protection_due_ms && db_is_up(&app->db)) {
         app->protection_due_ms = now + PROTECTION_EVERY_MS;
-        protection_run(&app->db, PROTECTION_AUDIT_MONTHS, app->cfg->outbox_retention_days, NULL,
-                       NULL);
+        protection_run(&app->db, PROTECTION_AUDIT_MONTHS, app->cfg->outbox_retention_days,
+                       app->cfg->message_dead_after_s, NULL, NULL);
     }
 }
 

@@ -24,7 +24,8 @@ static void run_answered(struct protection_run *run)
     const struct protection_result *r = &run->result;
     if (r->identities_erased > 0 || r->audit_purged > 0 || r->outbox_purged > 0)
         log_info("protection",
-                 "%lld patient identities erased, %lld audit rows and %lld outbox rows purged",
+                 "%lld patient identities erased, %lld audit rows purged, %lld outbox rows purged "
+                 "or given up",
                  r->identities_erased, r->audit_purged, r->outbox_purged);
     if (run->done)
         run->done(run->arg, r);
@@ -65,7 +66,8 @@ static void on_outbox_purged(void *arg, enum db_status st, const PGresult *res)
     run_answered(run);
 }
 
-void protection_run(struct db *db, int audit_months, int outbox_days, protection_cb done, void *arg)
+void protection_run(struct db *db, int audit_months, int outbox_days, int message_dead_s,
+                    protection_cb done, void *arg)
 {
     struct protection_run *run = calloc(1, sizeof(*run));
     if (!run) {
@@ -79,16 +81,17 @@ void protection_run(struct db *db, int audit_months, int outbox_days, protection
         audit_months = PROTECTION_AUDIT_MONTHS;
     if (outbox_days < 1 || outbox_days > 3650)
         outbox_days = PROTECTION_OUTBOX_DAYS;
-    char months[16], batch[16], days[16];
+    char months[16], batch[16], days[16], dead[16];
     snprintf(months, sizeof(months), "%d", audit_months);
     snprintf(days, sizeof(days), "%d", outbox_days);
+    snprintf(dead, sizeof(dead), "%d", message_dead_s > 0 ? message_dead_s : 0);
     snprintf(batch, sizeof(batch), "%d", PROTECTION_BATCH);
     const char *erase_params[] = {PROTECTION_ACTOR, batch};
     const char *purge_params[] = {PROTECTION_ACTOR, months, batch};
-    const char *outbox_params[] = {PROTECTION_ACTOR, days, batch};
+    const char *outbox_params[] = {PROTECTION_ACTOR, days, dead, batch};
     /* Any callback may run before db_query returns (pool unavailable);
      * `pending` counts all three before the first is sent. */
     db_query(db, sql_text[SQL_IDENTITY_ERASE], 2, erase_params, on_erased, run);
     db_query(db, sql_text[SQL_AUDIT_PURGE], 3, purge_params, on_purged, run);
-    db_query(db, sql_text[SQL_OUTBOX_PURGE], 3, outbox_params, on_outbox_purged, run);
+    db_query(db, sql_text[SQL_OUTBOX_PURGE], 4, outbox_params, on_outbox_purged, run);
 }

@@ -44,11 +44,13 @@ typedef void (*protection_cb)(void *arg, const struct protection_result *result)
  * older than their territory's retention, `audit_months` (1 to 120, else
  * PROTECTION_AUDIT_MONTHS) for rows of territories without the setting, and
  * the deletion of outbox rows delivered more than `outbox_days` ago (1 to
- * 3650, else PROTECTION_OUTBOX_DAYS; what is kept is said in 0028).  Logs
+ * 3650, else PROTECTION_OUTBOX_DAYS; what is kept is said in 0028), after
+ * giving up the messages still pending `message_dead_s` after they were
+ * queued (their address erased, whether or not a sender tried them).  Logs
  * the counts when something was done, failures always.  `done`, if not
  * NULL, is called once when all have answered; it is not called when memory
  * is short (which is logged). */
-void protection_run(struct db *db, int audit_months, int outbox_days, protection_cb done,
-                    void *arg);
+void protection_run(struct db *db, int audit_months, int outbox_days, int message_dead_s,
+                    protection_cb done, void *arg);
 
 #endif

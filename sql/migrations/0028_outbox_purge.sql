@@ -11,14 +11,31 @@
 --   - message_outbox: confirmations and summaries sent or given up (their
 --     address is already erased); referrals stay, since they decide the
 --     next referral's turn and booking.list's referred_to.
+-- Before that, messages still pending p_message_dead_s after they were
+-- queued are given up and their address erased, whether or not a sender
+-- tried them (message_sender none, a message file that cannot be opened):
+-- an address is never kept longer than that.
 -- Nothing an indicator reads is deleted (indicators read the event log).
--- Safe to run from several snpd processes at once.  Returns the rows deleted.
-CREATE FUNCTION snp_outbox_purge(p_actor text, p_days int, p_limit int)
+-- Safe to run from several snpd processes at once.  Returns the rows deleted
+-- or given up.
+CREATE FUNCTION snp_outbox_purge(p_actor text, p_days int, p_message_dead_s int, p_limit int)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     v_pushes bigint;
     v_messages bigint;
+    v_given_up bigint;
 BEGIN
+    UPDATE message_outbox
+       SET state = 'dead', recipient = NULL, done_at = now(), lease_until = NULL,
+           last_error = coalesce(last_error, 'not sent in time: no sender took it')
+     WHERE id IN (
+        SELECT m.id FROM message_outbox m
+         WHERE m.state = 'pending'
+           AND m.created_at < now() - make_interval(secs => p_message_dead_s)
+           AND (m.lease_until IS NULL OR m.lease_until < now())
+         ORDER BY m.id LIMIT greatest(p_limit, 1)
+           FOR UPDATE SKIP LOCKED);
+    GET DIAGNOSTICS v_given_up = ROW_COUNT;
     DELETE FROM appointment_outbox
      WHERE id IN (
         SELECT o.id FROM appointment_outbox o
@@ -36,10 +53,11 @@ BEGIN
          ORDER BY m.id LIMIT greatest(p_limit, 1)
            FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS v_messages = ROW_COUNT;
-    IF v_pushes + v_messages > 0 THEN
+    IF v_pushes + v_messages + v_given_up > 0 THEN
         INSERT INTO audit (actor, role, action, detail)
         VALUES (p_actor, 'system', 'outbox.purge',
-                jsonb_build_object('pushes', v_pushes, 'messages', v_messages, 'days', p_days));
+                jsonb_build_object('pushes', v_pushes, 'messages', v_messages, 'days', p_days,
+                                   'messages_given_up', v_given_up));
     END IF;
-    RETURN v_pushes + v_messages;
+    RETURN v_pushes + v_messages + v_given_up;
 END $$;

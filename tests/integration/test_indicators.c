@@ -1822,7 +1822,7 @@ static void on_protected(void *arg, const struct protection_result *result)
 
 static void start_protection(struct loop_run *run)
 {
-    protection_run(&run->db, 12, 30, on_protected, run);
+    protection_run(&run->db, 12, 30, 6 * 3600, on_protected, run);
 }
 
 static void check_indicators_get(void)

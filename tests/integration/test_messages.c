@@ -721,3 +721,47 @@ Test(messages, two_processes_send_each_message_once, .init = setup, .fini = tear
     log_is_clean(&second);
     cr_expect_eq(snpd_proc_stop(&second, SIGTERM, 20000), 0);
 }
+
+/* --- without a sender ---------------------------------------------------------------- */
+
+static void setup_none(void)
+{
+    setenv("SNPD_MESSAGE_DEAD_AFTER_S", "1", 1);
+    start_with("none", NULL);
+}
+
+Test(messages, an_address_nobody_sends_to_is_erased_all_the_same, .init = setup_none,
+     .fini = teardown)
+{
+    struct booked b;
+    book(FIX_GP_1, "none-1", NULL, 24 * 60, &b);
+    int st;
+    json_t *r = send_confirmation(FIX_PHARMACY, b.request_id, "sms", PATIENT_TEL, &st);
+    cr_assert_eq(st, 200, "queued even without a sender: %d", st);
+    long long id = json_integer_value(fix_json_at(r, "message.message_id"));
+    json_decref(r);
+    /* Nothing takes it; past message_dead_after_s, the hourly job (it also
+     * runs at start-up) gives it up and erases the address. */
+    sleep(2);
+    cr_expect_eq(row_ll("SELECT count(*) FROM message_outbox WHERE id = $1::bigint AND "
+                        "state = 'pending' AND recipient IS NOT NULL",
+                        id),
+                 1, "a sender took it");
+    cr_assert_eq(snpd_proc_stop(&f.snpd, SIGTERM, 20000), 0);
+    snpd_proc_start(&f.snpd, f.pg.conninfo, NULL, true);
+    char *state = wait_message_done(id);
+    cr_expect_str_eq(state, "dead");
+    free(state);
+    cr_expect_eq(row_ll("SELECT count(*) FROM message_outbox WHERE id = $1::bigint AND "
+                        "recipient IS NULL AND last_error LIKE 'not sent in time%%'",
+                        id),
+                 1);
+    cr_expect_eq(row_ll("SELECT count(*) FROM audit WHERE action = 'outbox.purge' AND "
+                        "detail ->> 'messages_given_up' = '1' AND $1::bigint > 0",
+                        1),
+                 1);
+    FILE *in = fopen(message_file, "r");
+    cr_expect_null(in, "sender none wrote %s", message_file);
+    if (in)
+        fclose(in);
+}
