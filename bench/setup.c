@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "bench/bench.h"
-#include "dispatcher/digest.h"
+#include "base/digest.h"
 #include "dispatcher/token.h"
 
 #define WINDOW_MIN 2700 /* 45 hours */

@@ -10,11 +10,11 @@
 #include <jansson.h>
 
 #include "dispatcher/db.h"
-#include "dispatcher/log.h"
+#include "base/log.h"
 #include "dispatcher/migrate.h"
-#include "dispatcher/timeutil.h"
+#include "base/timeutil.h"
 #include "dispatcher/token.h"
-#include "dispatcher/validate.h"
+#include "base/validate.h"
 #include "sql_queries.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))

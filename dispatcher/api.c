@@ -5,13 +5,13 @@
 #include <string.h>
 
 #include "dispatcher/indicators.h"
-#include "dispatcher/log.h"
+#include "base/log.h"
 #include "dispatcher/manage.h"
 #include "dispatcher/participation.h"
 #include "dispatcher/message_ops.h"
 #include "dispatcher/rota.h"
 #include "dispatcher/reads.h"
-#include "dispatcher/timeutil.h"
+#include "base/timeutil.h"
 #include "protocol/codec.h"
 
 /* What a WebSocket connection knows about its caller. */

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "dispatcher/auth.h"
-#include "dispatcher/buf.h"
+#include "base/buf.h"
 #include "dispatcher/dispatch.h"
 #include "dispatcher/server.h"
 

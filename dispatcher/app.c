@@ -7,7 +7,7 @@
 
 #include "dispatcher/fhir.h"
 #include "dispatcher/handles.h"
-#include "dispatcher/log.h"
+#include "base/log.h"
 #include "dispatcher/protection.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))

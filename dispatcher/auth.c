@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatcher/log.h"
+#include "base/log.h"
 #include "dispatcher/ratelimit.h"
-#include "dispatcher/timeutil.h"
+#include "base/timeutil.h"
 #include "sql_queries.h"
 
 /* A token known to the database, as cached. */

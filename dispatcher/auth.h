@@ -26,7 +26,7 @@
 
 #include "dispatcher/db.h"
 #include "dispatcher/dispatch.h"
-#include "dispatcher/idmap.h"
+#include "base/idmap.h"
 #include "protocol/codec.h"
 
 #define AUTH_CACHE_SECONDS 30

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dispatcher/log.h"
+#include "base/log.h"
 
 #define CONFIG_STR_MAX 1024
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "dispatcher/handles.h"
-#include "dispatcher/log.h"
+#include "base/log.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 

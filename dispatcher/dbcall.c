@@ -2,7 +2,7 @@
 
 #include <stdlib.h>
 
-#include "dispatcher/log.h"
+#include "base/log.h"
 
 void *db_call_new(struct dispatch *d, size_t size, const char *module, dispatch_cb cb, void *arg)
 {

@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "dispatcher/handles.h"
-#include "dispatcher/log.h"
+#include "base/log.h"
 #include "dispatcher/match.h"
-#include "dispatcher/timeutil.h"
-#include "dispatcher/validate.h"
+#include "base/timeutil.h"
+#include "base/validate.h"
 #include "sql_queries.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))

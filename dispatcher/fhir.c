@@ -8,9 +8,9 @@
 
 #include <uv.h>
 
-#include "dispatcher/log.h"
+#include "base/log.h"
 #include "dispatcher/match.h"
-#include "dispatcher/timeutil.h"
+#include "base/timeutil.h"
 #include "dispatcher/token.h"
 #include "protocol/codec.h"
 

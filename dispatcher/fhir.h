@@ -26,7 +26,7 @@
 #include <jansson.h>
 
 #include "dispatcher/api.h"
-#include "dispatcher/buf.h"
+#include "base/buf.h"
 #include "dispatcher/server.h"
 #include "dispatcher/store.h"
 

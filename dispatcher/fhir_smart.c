@@ -8,7 +8,7 @@
 
 #include "dispatcher/fhir.h"
 #include "dispatcher/match.h"
-#include "dispatcher/timeutil.h"
+#include "base/timeutil.h"
 
 /* --- Names of the SMART Scheduling Links specification (docs/fhir.md) ------------- */
 

@@ -9,10 +9,10 @@
 
 #include "dispatcher/admin.h"
 #include "dispatcher/db.h"
-#include "dispatcher/log.h"
+#include "base/log.h"
 #include "dispatcher/render.h"
-#include "dispatcher/timeutil.h"
-#include "dispatcher/validate.h"
+#include "base/timeutil.h"
+#include "base/validate.h"
 #include "protocol/codec.h"
 #include "sql_queries.h"
 

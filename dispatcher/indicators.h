@@ -16,7 +16,7 @@
 
 #include <jansson.h>
 
-#include "dispatcher/buf.h"
+#include "base/buf.h"
 #include "dispatcher/config.h"
 #include "dispatcher/dispatch.h"
 

@@ -11,7 +11,7 @@
 #include "dispatcher/app.h"
 #include "dispatcher/config.h"
 #include "dispatcher/indicators.h"
-#include "dispatcher/log.h"
+#include "base/log.h"
 #include "protocol/codec.h"
 
 extern char **environ;

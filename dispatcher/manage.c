@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatcher/digest.h"
-#include "dispatcher/log.h"
+#include "base/digest.h"
+#include "base/log.h"
 #include "dispatcher/token.h"
 #include "sql_queries.h"
 

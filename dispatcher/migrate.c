@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatcher/digest.h"
+#include "base/digest.h"
 #include "dispatcher/handles.h"
-#include "dispatcher/log.h"
+#include "base/log.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "dispatcher/handles.h"
-#include "dispatcher/log.h"
+#include "base/log.h"
 #include "sql_queries.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))

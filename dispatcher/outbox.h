@@ -42,7 +42,7 @@
 #include <curl/curl.h>
 #include <uv.h>
 
-#include "dispatcher/buf.h"
+#include "base/buf.h"
 #include "dispatcher/config.h"
 #include "dispatcher/db.h"
 #include "dispatcher/httpc.h"

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "dispatcher/dbcall.h"
-#include "dispatcher/log.h"
+#include "base/log.h"
 #include "dispatcher/render.h"
 #include "dispatcher/token.h"
 #include "sql_queries.h"

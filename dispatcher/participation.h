@@ -18,7 +18,7 @@
 
 #include <jansson.h>
 
-#include "dispatcher/buf.h"
+#include "base/buf.h"
 #include "dispatcher/dispatch.h"
 
 /* participation.get: the weeks, totals, preconditions and bookings of one

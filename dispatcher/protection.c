@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "dispatcher/log.h"
+#include "base/log.h"
 #include "sql_queries.h"
 
 /* The actor recorded in the audit rows and events of the jobs. */

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatcher/log.h"
-#include "dispatcher/timeutil.h"
+#include "base/log.h"
+#include "base/timeutil.h"
 #include "sql_queries.h"
 
 /* One read waiting for the database. */

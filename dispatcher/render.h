@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-#include "dispatcher/buf.h"
+#include "base/buf.h"
 
 /* The UTF-8 byte order mark that opens every CSV file, so that spreadsheet
  * software in French reads the accents right (3 bytes, NUL-terminated). */

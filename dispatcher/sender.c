@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 #include "dispatcher/handles.h"
-#include "dispatcher/log.h"
+#include "base/log.h"
 #include "sql_queries.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))

@@ -38,7 +38,7 @@
 
 #include <uv.h>
 
-#include "dispatcher/buf.h"
+#include "base/buf.h"
 #include "dispatcher/config.h"
 #include "dispatcher/db.h"
 #include "dispatcher/httpc.h"

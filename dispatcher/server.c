@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include <libwebsockets.h>
 
-#include "dispatcher/log.h"
+#include "base/log.h"
 #include "dispatcher/wirecheck.h"
 #include "protocol/codec.h"
 

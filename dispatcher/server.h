@@ -16,10 +16,10 @@
 
 #include <uv.h>
 
-#include "dispatcher/buf.h"
+#include "base/buf.h"
 #include "dispatcher/ratelimit.h"
 #include "dispatcher/config.h"
-#include "dispatcher/idmap.h"
+#include "base/idmap.h"
 
 struct lws;
 struct lws_context;

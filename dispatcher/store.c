@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "dispatcher/log.h"
+#include "base/log.h"
 #include "dispatcher/protection.h"
 #include "sql_queries.h"
 

@@ -14,9 +14,9 @@
 #include <stdint.h>
 
 #include "dispatcher/db.h"
-#include "dispatcher/idmap.h"
+#include "base/idmap.h"
 #include "dispatcher/model.h"
-#include "dispatcher/timeutil.h"
+#include "base/timeutil.h"
 
 struct commune {
     char insee[6];

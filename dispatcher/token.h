@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dispatcher/digest.h"
+#include "base/digest.h"
 
 #define TOKEN_PREFIX      "snp_"
 #define TOKEN_SECRET_LEN  47 /* "snp_" + 43 characters */

@@ -8,7 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "dispatcher/log.h"
+#include "base/log.h"
 #include "protocol/codec.h"
 
 void fuzz_file_init(struct fuzz_file *f, const char *name)

@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatcher/log.h"
-#include "dispatcher/timeutil.h"
-#include "dispatcher/validate.h"
+#include "base/log.h"
+#include "base/timeutil.h"
+#include "base/validate.h"
 
 #define LOG_MODULE "proto"
 

@@ -7,7 +7,7 @@
 
 #include "clients/cli/commands.h"
 #include "clients/cli/labels.h"
-#include "dispatcher/buf.h"
+#include "base/buf.h"
 
 int cmd_parse(struct ctl *c, int argc, char **argv, const struct option *options,
               int (*on_option)(void *state, int id, const char *arg), void *state,

@@ -24,7 +24,7 @@
 #include "clients/cli/csv.h"
 #include "clients/cli/labels.h"
 #include "clients/cli/table.h"
-#include "dispatcher/validate.h"
+#include "base/validate.h"
 #include "protocol/codec.h"
 
 static const char import_usage[] =

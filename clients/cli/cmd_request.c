@@ -23,7 +23,7 @@
 #include "clients/cli/prompt.h"
 #include "clients/cli/table.h"
 #include "clients/cli/timearg.h"
-#include "dispatcher/validate.h"
+#include "base/validate.h"
 #include "protocol/codec.h"
 
 static const char request_usage[] =

@@ -11,7 +11,7 @@
 #include "clients/cli/labels.h"
 #include "clients/cli/table.h"
 #include "clients/cli/timearg.h"
-#include "dispatcher/validate.h"
+#include "base/validate.h"
 
 /* The default period: today and the next 13 days. */
 #define DEFAULT_DAYS 14

@@ -9,7 +9,7 @@
 #include "clients/cli/labels.h"
 #include "clients/cli/table.h"
 #include "clients/cli/timearg.h"
-#include "dispatcher/validate.h"
+#include "base/validate.h"
 
 #define MAX_SLOTS 1000
 

@@ -10,7 +10,7 @@
 #include "clients/cli/labels.h"
 #include "clients/cli/table.h"
 #include "clients/cli/timearg.h"
-#include "dispatcher/buf.h"
+#include "base/buf.h"
 
 static const char territory_usage[] =
     "usage : snpctl territory show\n"

@@ -11,7 +11,7 @@
 #include "clients/cli/commands.h"
 #include "clients/cli/labels.h"
 #include "clients/cli/table.h"
-#include "dispatcher/validate.h"
+#include "base/validate.h"
 
 static const char token_usage[] =
     "usage : snpctl token create --role RÔLE [--rpps RPPS] [--organisation N°]\n"

@@ -27,7 +27,7 @@
 #include <jansson.h>
 
 #include "clients/lib/snpclient.h"
-#include "dispatcher/timeutil.h"
+#include "base/timeutil.h"
 
 #define CTL_MUST_CHECK __attribute__((warn_unused_result))
 

@@ -9,7 +9,7 @@
  *               or Z (2026-12-01T14:00:00+01:00), taken as it is
  *   durations   20 (minutes), 20m, 20min, 2h, 1h30, 1h30m
  *
- * Every function is pure (the zone functions of dispatcher/timeutil.h do the
+ * Every function is pure (the zone functions of base/timeutil.h do the
  * arithmetic) and returns false on input it does not accept.
  */
 #ifndef SNPCTL_TIMEARG_H
@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dispatcher/timeutil.h"
+#include "base/timeutil.h"
 
 #define TIMEARG_MUST_CHECK __attribute__((warn_unused_result))
 

@@ -72,7 +72,7 @@ END $$;
 -- The deadline of a request made at p_now with urgency p_urgency in time
 -- zone p_tz: the next local midnight for same_day (a day of 23 or 25 hours
 -- on the change days), 24 or 48 hours later otherwise.  The same rule as
--- timeutil_deadline() (dispatcher/timeutil.c), on the database's clock.
+-- timeutil_deadline() (base/timeutil.c), on the database's clock.
 CREATE FUNCTION snp_deadline(p_urgency text, p_tz text, p_now timestamptz)
 RETURNS timestamptz LANGUAGE sql STABLE AS $$
     SELECT CASE p_urgency

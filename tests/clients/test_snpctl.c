@@ -26,8 +26,8 @@
 
 #include "clients/cli/labels.h"
 #include "clients/cli/table.h"
-#include "dispatcher/timeutil.h"
-#include "dispatcher/validate.h"
+#include "base/timeutil.h"
+#include "base/validate.h"
 #include "tests/support/fixture.h"
 
 /* ---- running snpctl ------------------------------------------------------ */

@@ -18,7 +18,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
-#include "dispatcher/timeutil.h"
+#include "base/timeutil.h"
 #include "tests/support/fixture.h"
 #include "tests/support/http.h"
 

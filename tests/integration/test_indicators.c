@@ -39,7 +39,7 @@
 
 #include "dispatcher/indicators.h"
 #include "dispatcher/protection.h"
-#include "dispatcher/timeutil.h"
+#include "base/timeutil.h"
 #include "protocol/codec.h"
 #include "tests/support/fixture.h"
 

@@ -25,7 +25,7 @@
 #include <criterion/criterion.h>
 
 #include "dispatcher/auth.h"
-#include "dispatcher/digest.h"
+#include "base/digest.h"
 #include "dispatcher/token.h"
 #include "protocol/codec.h"
 #include "tests/support/fixture.h"

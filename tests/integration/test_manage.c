@@ -14,7 +14,7 @@
 #include <criterion/criterion.h>
 
 #include "clients/lib/snpclient.h"
-#include "dispatcher/digest.h"
+#include "base/digest.h"
 #include "dispatcher/token.h"
 #include "protocol/codec.h"
 #include "tests/support/fixture.h"

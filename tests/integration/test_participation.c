@@ -24,7 +24,7 @@
 
 #include <criterion/criterion.h>
 
-#include "dispatcher/timeutil.h"
+#include "base/timeutil.h"
 #include "protocol/codec.h"
 #include "tests/support/fixture.h"
 

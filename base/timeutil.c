@@ -1,4 +1,4 @@
-#include "dispatcher/timeutil.h"
+#include "base/timeutil.h"
 
 #include <stdio.h>
 #include <string.h>

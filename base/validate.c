@@ -1,4 +1,4 @@
-#include "dispatcher/validate.h"
+#include "base/validate.h"
 
 #include <math.h>
 #include <stddef.h>

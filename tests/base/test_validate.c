@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dispatcher/validate.h"
+#include "base/validate.h"
 
 /* RPPS numbers of the demo territory, checksums computed independently. */
 static const char *const good_rpps[] = {

@@ -1,4 +1,4 @@
-#include "dispatcher/digest.h"
+#include "base/digest.h"
 
 #include <string.h>
 

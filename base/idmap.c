@@ -1,4 +1,4 @@
-#include "dispatcher/idmap.h"
+#include "base/idmap.h"
 
 #include <stdlib.h>
 

@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "dispatcher/timeutil.h"
+#include "base/timeutil.h"
 
 /*
  * Reference instants, computed independently (Python zoneinfo with the IANA
