@@ -16,8 +16,6 @@
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 #define TIMER_MS        250
-#define HOUSEKEEPING_MS 5000
-#define MAX_CANDIDATES  11 /* the offer and up to 10 alternatives */
 #define HOLD_ATTEMPTS   4  /* candidates tried when the database refuses a hold */
 
 /* The one answer for a request that is missing, closed, or another
@@ -99,31 +97,7 @@ const char *dispatch_db_field(const PGresult *res)
 
 /* --- operation contexts ----------------------------------------------------------- */
 
-/* One operation in flight: who asked, whom to answer, and what it needs
- * between its database round trips.  It holds a reference on each slot and
- * request it points to (store.h, "Lifetime"), dropped in op_finish. */
-struct op {
-    struct dispatch *d;
-    struct caller caller;
-    dispatch_cb cb;
-    void *arg;
-    json_t *data; /* the request (a reference we hold) */
-    struct request *req;
-    struct slot *slot;
-    struct slot *release; /* the held slot an offer move releases */
-    int64_t ids[2];
-    int attempts;
-    int count;
-    bool retry_later; /* the database failed: look at its objects again later */
-    bool repeat;      /* answers a repeated call (DISPATCH_REPEAT) */
-    char reason[40];
-    json_t *result;
-    /* request.create ranks once: the slot to hold and the alternatives. */
-    int64_t alternatives[MAX_CANDIDATES];
-    int nalternatives;
-};
-
-static void op_set_request(struct op *o, struct request *r)
+void op_set_request(struct op *o, struct request *r)
 {
     if (r)
         store_request_ref(r);
@@ -141,7 +115,7 @@ static void op_set_slot(struct op *o, struct slot *s)
     o->slot = s;
 }
 
-static void op_set_release(struct op *o, struct slot *s)
+void op_set_release(struct op *o, struct slot *s)
 {
     if (s)
         store_slot_ref(s);
@@ -150,8 +124,8 @@ static void op_set_release(struct op *o, struct slot *s)
     o->release = s;
 }
 
-static struct op *op_new(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                         void *arg)
+struct op *op_new(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                  void *arg)
 {
     struct op *o = calloc(1, sizeof(*o));
     if (!o) {
@@ -171,8 +145,6 @@ static struct op *op_new(struct dispatch *d, const struct caller *c, json_t *dat
     return o;
 }
 
-static void want_slot(struct dispatch *d, struct slot *s);
-static void want_request(struct dispatch *d, struct request *r);
 static void want_later(struct dispatch *d, struct request *r, struct slot *s);
 static void refresh_stale(struct dispatch *d, struct request *r, struct slot *s);
 
@@ -259,8 +231,8 @@ static void answer_parked(struct dispatch *d)
     }
 }
 
-static void op_finish(struct op *o, enum dispatch_error err, const char *message, const char *field,
-                      json_t *result)
+void op_finish(struct op *o, enum dispatch_error err, const char *message, const char *field,
+               json_t *result)
 {
     struct dispatch *d = o->d;
     d->inflight--;
@@ -390,7 +362,7 @@ static void push(struct dispatch *d, const struct push_target *to, const char *e
 }
 
 /* Tells capacity watchers of the slot's territory what became of it. */
-static void push_capacity(struct dispatch *d, const struct slot *s)
+void push_capacity(struct dispatch *d, const struct slot *s)
 {
     json_t *change = json_pack("{s:I, s:s, s:o, s:i, s:s, s:o, s:I, s:s}", "slot_id",
                                (json_int_t)s->id, "status", model_slot_status_name(s->status),
@@ -531,7 +503,7 @@ static void request_set_offer(struct request *r, struct slot *s, int64_t expires
     s->hold_expires_at = expires;
 }
 
-static void request_clear_offer(struct request *r)
+void request_clear_offer(struct request *r)
 {
     r->held_slot = 0;
     r->hold_expires_at = 0;
@@ -540,7 +512,7 @@ static void request_clear_offer(struct request *r)
 
 /* A slot released by the database (its start passed: expired, otherwise
  * free again). */
-static void slot_released(struct dispatch *d, struct slot *s)
+void slot_released(struct dispatch *d, struct slot *s)
 {
     if (s->gone)
         return;
@@ -610,7 +582,7 @@ static void id_queue_free(struct id_queue *q)
     memset(q, 0, sizeof(*q));
 }
 
-static void want_slot(struct dispatch *d, struct slot *s)
+void want_slot(struct dispatch *d, struct slot *s)
 {
     if (s->gone || s->queued || s->status != SLOT_FREE)
         return;
@@ -618,7 +590,7 @@ static void want_slot(struct dispatch *d, struct slot *s)
     id_queue_push(&d->match_slots, s->id);
 }
 
-static void want_request(struct dispatch *d, struct request *r)
+void want_request(struct dispatch *d, struct request *r)
 {
     if (r->gone || r->queued || r->status != REQ_WAITING)
         return;
@@ -749,7 +721,7 @@ static void on_before_poll(uv_prepare_t *h)
 }
 
 /* Queues again what failed operations touched (from the timer). */
-static void retry_queued(struct dispatch *d)
+void retry_queued(struct dispatch *d)
 {
     for (size_t i = 0; i < d->retry_slots.n; i++) {
         struct slot *s = store_slot(&d->store, d->retry_slots.ids[i]);
@@ -933,7 +905,7 @@ static void offer_move_send(struct op *o)
 }
 
 /* Picks the best candidate for o->req (none: NULL) and sends the move. */
-static void offer_move_next(struct op *o)
+void offer_move_next(struct op *o)
 {
     struct match_candidate c[1];
     op_set_slot(o, rank_for(o->d, o->req, c, 1) ? c[0].slot : NULL);
@@ -2235,112 +2207,6 @@ void dispatch_slot_withdraw(struct dispatch *d, const struct caller *c, json_t *
     withdraw_next(o);
 }
 
-/* --- expiry and housekeeping ------------------------------------------------------ */
-
-/* Releases the holds that ran out, offering each request its next slot in
- * the same round trip.  Expiries are whole seconds of the database's clock;
- * the database releases a hold only once that clock says it ran out. */
-static void expire_holds(struct dispatch *d)
-{
-    int64_t now = timeutil_now();
-    for (size_t i = 0; i < d->store.nterritories; i++) {
-        struct territory *t = d->store.territories[i];
-        for (size_t k = 0; k < t->nopen; k++) {
-            struct request *r = t->open[k];
-            if (r->status != REQ_OFFERED || r->pending || r->hold_expires_at > now)
-                continue;
-            struct slot *held = store_slot(&d->store, r->held_slot);
-            if (held && held->pending)
-                continue;
-            struct op *o = op_new(d, NULL, NULL, NULL, NULL);
-            if (!o)
-                return;
-            snprintf(o->reason, sizeof(o->reason), "expired");
-            op_set_request(o, r);
-            op_set_release(o, held);
-            offer_move_next(o);
-        }
-    }
-}
-
-/* Applies housekeeping's changes to memory.  Its pushes (offer.expired,
- * request.updated) come, as every push of the requests topic, from the
- * database's notifications (see "pushes" below).  An object with a change
- * in flight is read again once that change is answered. */
-static void on_housekeeping(void *arg, enum db_status st, const PGresult *res)
-{
-    struct dispatch *d = arg;
-    d->housekeeping_running = false;
-    d->inflight--;
-    if (d->closed)
-        return;
-    if (st != DB_OK) {
-        if (st == DB_QUERY_ERROR)
-            log_warn("dispatch", "housekeeping failed: %s", dispatch_db_message(st, res));
-        return;
-    }
-    for (int i = 0; i < PQntuples(res); i++) {
-        const char *change = PQgetvalue(res, i, 0);
-        struct slot *s = store_slot(&d->store, strtoll(PQgetvalue(res, i, 1), NULL, 10));
-        struct request *r = store_request(&d->store, strtoll(PQgetvalue(res, i, 2), NULL, 10));
-        if (s && s->pending)
-            s->stale = true;
-        if (r && r->pending)
-            r->stale = true;
-        if (strcmp(change, "hold_expired") == 0) {
-            /* A hold that outlived a crash, or that this pass saw first. */
-            if (r && !r->pending && s && r->held_slot == s->id) {
-                request_clear_offer(r);
-                want_request(d, r);
-            }
-            if (s && !s->pending && s->status == SLOT_HELD && (!r || s->held_for == r->id)) {
-                d->stats.holds_expired++;
-                slot_released(d, s);
-            }
-        } else if (strcmp(change, "slot_expired") == 0 && s && !s->pending) {
-            s->status = SLOT_EXPIRED;
-            push_capacity(d, s);
-            store_remove_slot(&d->store, s);
-        } else if (strcmp(change, "slot_released") == 0 && s) {
-            s->released_at = timeutil_now();
-            want_slot(d, s);
-        } else if (strcmp(change, "request_unserved") == 0 && r && !r->pending) {
-            r->status = REQ_UNSERVED;
-            store_remove_request(&d->store, r);
-        }
-    }
-}
-
-static void housekeeping(struct dispatch *d)
-{
-    if (d->housekeeping_running || !db_is_up(d->db))
-        return;
-    d->housekeeping_running = true;
-    d->inflight++;
-    const char *params[] = {"system"};
-    db_query(d->db, sql_text[SQL_HOUSEKEEPING], 1, params, on_housekeeping, d);
-}
-
-static void catch_up(struct dispatch *d);
-
-static void on_timer(uv_timer_t *t)
-{
-    struct dispatch *d = container_of(t, struct dispatch, timer);
-    if (!d->ready)
-        return;
-    retry_queued(d);
-    expire_holds(d);
-    uint64_t now = uv_now(d->loop);
-    if (now - d->last_housekeeping_ms >= HOUSEKEEPING_MS) {
-        d->last_housekeeping_ms = now;
-        housekeeping(d);
-        if (d->store.reference_stale && !d->store.reload && db_is_up(d->db))
-            store_reload_reference(&d->store, d->db, NULL, NULL);
-        if (d->catch_up_due && db_is_up(d->db))
-            catch_up(d);
-    }
-}
-
 /* --- lifecycle -------------------------------------------------------------------- */
 
 void dispatch_init(struct dispatch *d, uv_loop_t *loop, struct db *db,
@@ -2828,7 +2694,7 @@ static void on_catch_up_requests(void *arg, enum db_status st, const PGresult *r
 }
 
 /* Starts a catch-up: the reference data, the live slots, the open requests. */
-static void catch_up(struct dispatch *d)
+void catch_up(struct dispatch *d)
 {
     d->catch_up_due = false;
     log_info("dispatch", "listening again: catching up with the changes announced meanwhile");
