@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dispatcher/dispatch_internal.h"
 #include "dispatcher/handles.h"
 #include "base/log.h"
 #include "dispatcher/match.h"
@@ -15,8 +16,6 @@
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 #define TIMER_MS        250
-#define HOUSEKEEPING_MS 5000
-#define MAX_CANDIDATES  11 /* the offer and up to 10 alternatives */
 #define HOLD_ATTEMPTS   4  /* candidates tried when the database refuses a hold */
 
 /* The one answer for a request that is missing, closed, or another
@@ -98,31 +97,7 @@ const char *dispatch_db_field(const PGresult *res)
 
 /* --- operation contexts ----------------------------------------------------------- */
 
-/* One operation in flight: who asked, whom to answer, and what it needs
- * between its database round trips.  It holds a reference on each slot and
- * request it points to (store.h, "Lifetime"), dropped in op_finish. */
-struct op {
-    struct dispatch *d;
-    struct caller caller;
-    dispatch_cb cb;
-    void *arg;
-    json_t *data; /* the request (a reference we hold) */
-    struct request *req;
-    struct slot *slot;
-    struct slot *release; /* the held slot an offer move releases */
-    int64_t ids[2];
-    int attempts;
-    int count;
-    bool retry_later; /* the database failed: look at its objects again later */
-    bool repeat;      /* answers a repeated call (DISPATCH_REPEAT) */
-    char reason[40];
-    json_t *result;
-    /* request.create ranks once: the slot to hold and the alternatives. */
-    int64_t alternatives[MAX_CANDIDATES];
-    int nalternatives;
-};
-
-static void op_set_request(struct op *o, struct request *r)
+void op_set_request(struct op *o, struct request *r)
 {
     if (r)
         store_request_ref(r);
@@ -140,7 +115,7 @@ static void op_set_slot(struct op *o, struct slot *s)
     o->slot = s;
 }
 
-static void op_set_release(struct op *o, struct slot *s)
+void op_set_release(struct op *o, struct slot *s)
 {
     if (s)
         store_slot_ref(s);
@@ -149,8 +124,8 @@ static void op_set_release(struct op *o, struct slot *s)
     o->release = s;
 }
 
-static struct op *op_new(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                         void *arg)
+struct op *op_new(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                  void *arg)
 {
     struct op *o = calloc(1, sizeof(*o));
     if (!o) {
@@ -170,10 +145,7 @@ static struct op *op_new(struct dispatch *d, const struct caller *c, json_t *dat
     return o;
 }
 
-static void want_slot(struct dispatch *d, struct slot *s);
-static void want_request(struct dispatch *d, struct request *r);
 static void want_later(struct dispatch *d, struct request *r, struct slot *s);
-static void refresh_stale(struct dispatch *d, struct request *r, struct slot *s);
 
 /* --- calls that wait for their request's update ------------------------------------ *
  *
@@ -258,8 +230,8 @@ static void answer_parked(struct dispatch *d)
     }
 }
 
-static void op_finish(struct op *o, enum dispatch_error err, const char *message, const char *field,
-                      json_t *result)
+void op_finish(struct op *o, enum dispatch_error err, const char *message, const char *field,
+               json_t *result)
 {
     struct dispatch *d = o->d;
     d->inflight--;
@@ -379,58 +351,6 @@ static void answer_booking_view(struct op *o, int64_t booking_id)
     db_query(o->d->db, sql_text[SQL_BOOKING_GET], 2, params, on_view_read, o);
 }
 
-/* --- rendering -------------------------------------------------------------------- */
-
-static json_t *time_json(const struct territory *t, int64_t utc)
-{
-    char buf[TIMEUTIL_RFC3339_SIZE];
-    if (!timeutil_format_rfc3339(t->zone, utc, buf, sizeof(buf)))
-        return json_null();
-    return json_string(buf);
-}
-
-static json_t *bits_json(uint8_t bits, const char *(*name)(uint8_t))
-{
-    json_t *a = json_array();
-    for (int i = 0; i < 8; i++)
-        if (bits & (1u << i))
-            json_array_append_new(a, json_string(name((uint8_t)(1u << i))));
-    return a;
-}
-
-json_t *dispatch_slot_json(const struct dispatch *d, const struct slot *s)
-{
-    const struct territory *t = s->territory;
-    const struct site *site = s->site;
-    const struct commune *commune = store_commune(&d->store, site->commune);
-    json_t *j = json_object();
-    json_object_set_new(j, "slot_id", json_integer(s->id));
-    json_object_set_new(j, "status", json_string(model_slot_status_name(s->status)));
-    json_object_set_new(j, "start", time_json(t, s->start));
-    json_object_set_new(j, "end", time_json(t, s->start + 60 * (int64_t)s->duration_min));
-    json_object_set_new(j, "duration_min", json_integer(s->duration_min));
-    json_object_set_new(j, "mode", json_string(model_mode_name(s->mode)));
-    json_object_set_new(j, "audiences", bits_json(s->audience, model_audience_name));
-    if (s->practitioner)
-        json_object_set_new(j, "practitioner",
-                            json_pack("{s:s, s:s, s:s}", "rpps", s->practitioner->rpps,
-                                      "family_name", s->practitioner->family_name, "given_name",
-                                      s->practitioner->given_name));
-    json_t *sj = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:f, s:f}", "site_id",
-                           (json_int_t)site->id, "kind", model_site_kind_name(site->kind), "name",
-                           site->name, "address", site->address, "commune_insee", site->commune,
-                           "commune_name", commune ? commune->name : site->commune, "latitude",
-                           site->lat, "longitude", site->lon);
-    if (site->phone && site->phone[0])
-        json_object_set_new(sj, "phone", json_string(site->phone));
-    json_object_set_new(j, "site", sj);
-    if (s->release_minutes > 0)
-        json_object_set_new(j, "release_minutes", json_integer(s->release_minutes));
-    if (s->released_at > 0)
-        json_object_set_new(j, "released_at", time_json(t, s->released_at));
-    return j;
-}
-
 /* --- pushes ----------------------------------------------------------------------- */
 
 static void push(struct dispatch *d, const struct push_target *to, const char *event, json_t *data)
@@ -441,7 +361,7 @@ static void push(struct dispatch *d, const struct push_target *to, const char *e
 }
 
 /* Tells capacity watchers of the slot's territory what became of it. */
-static void push_capacity(struct dispatch *d, const struct slot *s)
+void push_capacity(struct dispatch *d, const struct slot *s)
 {
     json_t *change = json_pack("{s:I, s:s, s:o, s:i, s:s, s:o, s:I, s:s}", "slot_id",
                                (json_int_t)s->id, "status", model_slot_status_name(s->status),
@@ -475,7 +395,7 @@ static double mean_booked_ratio(const struct store *st)
 /* A table of one distance per site (site index), all negative (not
  * computed), for one ranking or one capacity query; NULL when out of
  * memory or there is no site (then distances are computed each time). */
-static double *site_memo(struct dispatch *d)
+double *site_memo(struct dispatch *d)
 {
     size_t n = d->store.site_count;
     if (n == 0)
@@ -572,7 +492,7 @@ static void slot_set_free(struct dispatch *d, struct slot *s)
         push_capacity(d, s);
 }
 
-static void request_set_offer(struct request *r, struct slot *s, int64_t expires)
+void request_set_offer(struct request *r, struct slot *s, int64_t expires)
 {
     r->status = REQ_OFFERED;
     r->held_slot = s->id;
@@ -582,7 +502,7 @@ static void request_set_offer(struct request *r, struct slot *s, int64_t expires
     s->hold_expires_at = expires;
 }
 
-static void request_clear_offer(struct request *r)
+void request_clear_offer(struct request *r)
 {
     r->held_slot = 0;
     r->hold_expires_at = 0;
@@ -591,7 +511,7 @@ static void request_clear_offer(struct request *r)
 
 /* A slot released by the database (its start passed: expired, otherwise
  * free again). */
-static void slot_released(struct dispatch *d, struct slot *s)
+void slot_released(struct dispatch *d, struct slot *s)
 {
     if (s->gone)
         return;
@@ -661,7 +581,7 @@ static void id_queue_free(struct id_queue *q)
     memset(q, 0, sizeof(*q));
 }
 
-static void want_slot(struct dispatch *d, struct slot *s)
+void want_slot(struct dispatch *d, struct slot *s)
 {
     if (s->gone || s->queued || s->status != SLOT_FREE)
         return;
@@ -669,7 +589,7 @@ static void want_slot(struct dispatch *d, struct slot *s)
     id_queue_push(&d->match_slots, s->id);
 }
 
-static void want_request(struct dispatch *d, struct request *r)
+void want_request(struct dispatch *d, struct request *r)
 {
     if (r->gone || r->queued || r->status != REQ_WAITING)
         return;
@@ -800,7 +720,7 @@ static void on_before_poll(uv_prepare_t *h)
 }
 
 /* Queues again what failed operations touched (from the timer). */
-static void retry_queued(struct dispatch *d)
+void retry_queued(struct dispatch *d)
 {
     for (size_t i = 0; i < d->retry_slots.n; i++) {
         struct slot *s = store_slot(&d->store, d->retry_slots.ids[i]);
@@ -817,12 +737,6 @@ static void retry_queued(struct dispatch *d)
 }
 
 /* --- reading back what another process changed meanwhile -------------------------- */
-
-static void fetch_by_id(struct dispatch *d, enum sql_id query, int64_t id, db_result_cb cb);
-static void read_unknown_slot(struct dispatch *d, int64_t id);
-static void unknown_changed(struct idmap *reads, int64_t id);
-static void apply_slot_state(struct dispatch *d, struct slot *s, enum slot_status ns,
-                             int64_t held_for, int64_t hold_expires, bool released, bool own);
 
 static void on_slot_reread(void *arg, enum db_status st, const PGresult *res)
 {
@@ -949,7 +863,7 @@ static void reread_request(struct dispatch *d, struct request *r)
 
 /* After an operation: what another process changed while it was pending
  * (its notification was set aside) is read again. */
-static void refresh_stale(struct dispatch *d, struct request *r, struct slot *s)
+void refresh_stale(struct dispatch *d, struct request *r, struct slot *s)
 {
     if (r && r->stale && !r->pending)
         reread_request(d, r);
@@ -984,7 +898,7 @@ static void offer_move_send(struct op *o)
 }
 
 /* Picks the best candidate for o->req (none: NULL) and sends the move. */
-static void offer_move_next(struct op *o)
+void offer_move_next(struct op *o)
 {
     struct match_candidate c[1];
     op_set_slot(o, rank_for(o->d, o->req, c, 1) ? c[0].slot : NULL);
@@ -1488,7 +1402,18 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
               created_json(d, r, o->data, o->alternatives, o->nalternatives));
 }
 
-static bool territory_has_commune(const struct territory *t, const struct commune *c);
+/* Whether commune `c` is one of `t`'s or of a territory it borrows from. */
+bool territory_has_commune(const struct territory *t, const struct commune *c)
+{
+    for (size_t i = 0; i < t->ncommunes; i++)
+        if (t->communes[i] == c)
+            return true;
+    for (size_t k = 0; k < t->nneighbours; k++)
+        for (size_t i = 0; i < t->neighbours[k]->ncommunes; i++)
+            if (t->neighbours[k]->communes[i] == c)
+                return true;
+    return false;
+}
 
 void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t *data,
                              dispatch_cb cb, void *arg)
@@ -2056,8 +1981,6 @@ static void on_requeue_loaded(void *arg, enum db_status st, const PGresult *res)
     op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
 }
 
-static void fetch_by_id(struct dispatch *d, enum sql_id query, int64_t id, db_result_cb cb);
-
 /* Takes a request that went back to waiting into memory again; the
  * matching pass offers it the best slot there is. */
 static void requeue(struct dispatch *d, int64_t request_id)
@@ -2275,298 +2198,6 @@ void dispatch_slot_withdraw(struct dispatch *d, const struct caller *c, json_t *
     withdraw_next(o);
 }
 
-/* --- reads from memory: slot.list, capacity.query --------------------------------- */
-
-void dispatch_slot_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                        void *arg)
-{
-    struct territory *t = store_territory(&d->store, c->territory);
-    if (!t) {
-        cb(arg, DERR_FORBIDDEN, "unknown territory", NULL, NULL);
-        return;
-    }
-    int64_t now = timeutil_now();
-    int64_t from = now, to;
-    const char *v;
-    if ((v = json_string_value(json_object_get(data, "from"))) &&
-        !timeutil_parse_rfc3339(v, &from)) {
-        cb(arg, DERR_INVALID_FIELD, "invalid instant", "from", NULL);
-        return;
-    }
-    to = from + 7 * 86400;
-    if ((v = json_string_value(json_object_get(data, "to"))) && !timeutil_parse_rfc3339(v, &to)) {
-        cb(arg, DERR_INVALID_FIELD, "invalid instant", "to", NULL);
-        return;
-    }
-    const char *rpps = json_string_value(json_object_get(data, "practitioner_rpps"));
-    if (c->role == ROLE_GP) {
-        if (rpps && strcmp(rpps, c->rpps) != 0) {
-            cb(arg, DERR_FORBIDDEN, "a practitioner sees only their own slots", "practitioner_rpps",
-               NULL);
-            return;
-        }
-        rpps = c->rpps;
-    }
-    unsigned statuses = 0;
-    size_t i;
-    json_t *sv;
-    json_array_foreach (json_object_get(data, "status"), i, sv) {
-        enum slot_status ss;
-        if (model_slot_status_parse(json_string_value(sv), &ss))
-            statuses |= 1u << ss;
-    }
-    json_t *limit_v = json_object_get(data, "limit");
-    size_t limit = limit_v ? (size_t)json_integer_value(limit_v) : 500;
-    json_t *list = json_array();
-    bool truncated = false;
-    for (size_t k = 0; k < t->nslots; k++) {
-        struct slot *s = t->slots[k];
-        if (s->start < from || s->start >= to)
-            continue;
-        if (rpps && (!s->practitioner || strcmp(s->practitioner->rpps, rpps) != 0))
-            continue;
-        if (statuses && !(statuses & (1u << s->status)))
-            continue;
-        if (json_array_size(list) == limit) {
-            truncated = true;
-            break;
-        }
-        json_array_append_new(list, dispatch_slot_json(d, s));
-    }
-    json_t *result = json_pack("{s:o, s:b}", "slots", list, "truncated", truncated);
-    cb(arg, DISPATCH_OK, NULL, NULL, result);
-    json_decref(result);
-}
-
-/* Whether commune `c` is one of `t`'s or of a territory it borrows from. */
-static bool territory_has_commune(const struct territory *t, const struct commune *c)
-{
-    for (size_t i = 0; i < t->ncommunes; i++)
-        if (t->communes[i] == c)
-            return true;
-    for (size_t k = 0; k < t->nneighbours; k++)
-        for (size_t i = 0; i < t->neighbours[k]->ncommunes; i++)
-            if (t->neighbours[k]->communes[i] == c)
-                return true;
-    return false;
-}
-
-static int64_t horizon_end(const struct territory *t, const char *h, int64_t now)
-{
-    if (strcmp(h, "2h") == 0)
-        return now + 2 * 3600;
-    if (strcmp(h, "4h") == 0)
-        return now + 4 * 3600;
-    if (strcmp(h, "today") == 0)
-        return timeutil_local_day_end(t->zone, now);
-    if (strcmp(h, "24h") == 0)
-        return now + 24 * 3600;
-    return now + 48 * 3600;
-}
-
-/* The distance from commune `centre` to `site`, through `memo` (one entry
- * per site index, negative until computed; NULL: no memo). */
-static double site_distance_km(double *memo, const struct commune *centre, const struct site *site)
-{
-    if (memo && memo[site->index] >= 0)
-        return memo[site->index];
-    double km = model_distance_km(centre->lat, centre->lon, site->lat, site->lon);
-    if (memo)
-        memo[site->index] = km;
-    return km;
-}
-
-void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t *data,
-                             dispatch_cb cb, void *arg)
-{
-    struct territory *t = store_territory(&d->store, c->territory);
-    if (!t) {
-        cb(arg, DERR_FORBIDDEN, "unknown territory", NULL, NULL);
-        return;
-    }
-    int64_t now = timeutil_now();
-    const char *horizon = json_string_value(json_object_get(data, "horizon"));
-    int64_t end = horizon_end(t, horizon, now);
-    const char *insee = json_string_value(json_object_get(data, "commune_insee"));
-    struct commune *centre = insee ? store_commune(&d->store, insee) : NULL;
-    if (insee && !centre) {
-        cb(arg, DERR_NOT_FOUND, "unknown commune", "commune_insee", NULL);
-        return;
-    }
-    if (centre && !territory_has_commune(t, centre)) {
-        cb(arg, DERR_OTHER_TERRITORY, "this commune belongs to another territory", "commune_insee",
-           NULL);
-        return;
-    }
-    double radius = json_number_value(json_object_get(data, "radius_km"));
-    uint8_t modes = MODE_ALL;
-    json_t *mv = json_object_get(data, "modes");
-    if (mv) {
-        modes = 0;
-        size_t i;
-        json_t *m;
-        json_array_foreach (mv, i, m) {
-            uint8_t bit;
-            if (model_mode_parse(json_string_value(m), &bit))
-                modes |= bit;
-        }
-    }
-    /* Each site's distance to the centre, computed once: a query looks at
-     * up to every live slot of the territory and its neighbours, and a site
-     * has many (NULL when there is no radius or no memory: computed each
-     * time). */
-    double *site_km = centre && radius > 0 ? site_memo(d) : NULL;
-    bool with_list = c->role == ROLE_SAS || c->role == ROLE_DESK;
-    int by_mode[3] = {0}, by_aud[6] = {0}, total = 0;
-    json_t *list = with_list ? json_array() : NULL;
-    bool truncated = false;
-    /* The territory's slots then each neighbour's, each sorted by start:
-     * only those between now and the horizon's end are looked at. */
-    for (size_t run = 0; run <= t->nneighbours; run++) {
-        const struct territory *from = run == 0 ? t : t->neighbours[run - 1];
-        for (size_t k = model_slots_after(from->slots, from->nslots, now - 1);
-             k < from->nslots && from->slots[k]->start < end; k++) {
-            struct slot *s = from->slots[k];
-            if (s->status != SLOT_FREE || !(s->mode & modes))
-                continue;
-            if (centre && radius > 0 && s->mode != MODE_TELECONSULTATION &&
-                site_distance_km(site_km, centre, s->site) > radius)
-                continue;
-            total++;
-            for (int b = 0; b < 3; b++)
-                by_mode[b] += (s->mode >> b) & 1;
-            bool released =
-                s->release_minutes > 0 && now >= s->start - 60 * (int64_t)s->release_minutes;
-            for (int b = 0; b < 6; b++)
-                by_aud[b] += released || ((s->audience >> b) & 1);
-            if (list) {
-                if (json_array_size(list) >= 1000)
-                    truncated = true;
-                else
-                    json_array_append_new(list, dispatch_slot_json(d, s));
-            }
-        }
-    }
-    json_t *result = json_pack(
-        "{s:s, s:s, s:o, s:o, s:i, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i, s:i, s:i, s:i}}",
-        "territory_id", t->id, "horizon", horizon, "from", time_json(t, now), "to",
-        time_json(t, end), "total", total, "by_mode", "office", by_mode[0], "home", by_mode[1],
-        "teleconsultation", by_mode[2], "by_audience", "sas", by_aud[0], "emergency", by_aud[1],
-        "pharmacy", by_aud[2], "professional", by_aud[3], "desk", by_aud[4], "public", by_aud[5]);
-    if (list) {
-        json_object_set_new(result, "slots", list);
-        json_object_set_new(result, "truncated", json_boolean(truncated));
-    }
-    cb(arg, DISPATCH_OK, NULL, NULL, result);
-    json_decref(result);
-}
-
-/* --- expiry and housekeeping ------------------------------------------------------ */
-
-/* Releases the holds that ran out, offering each request its next slot in
- * the same round trip.  Expiries are whole seconds of the database's clock;
- * the database releases a hold only once that clock says it ran out. */
-static void expire_holds(struct dispatch *d)
-{
-    int64_t now = timeutil_now();
-    for (size_t i = 0; i < d->store.nterritories; i++) {
-        struct territory *t = d->store.territories[i];
-        for (size_t k = 0; k < t->nopen; k++) {
-            struct request *r = t->open[k];
-            if (r->status != REQ_OFFERED || r->pending || r->hold_expires_at > now)
-                continue;
-            struct slot *held = store_slot(&d->store, r->held_slot);
-            if (held && held->pending)
-                continue;
-            struct op *o = op_new(d, NULL, NULL, NULL, NULL);
-            if (!o)
-                return;
-            snprintf(o->reason, sizeof(o->reason), "expired");
-            op_set_request(o, r);
-            op_set_release(o, held);
-            offer_move_next(o);
-        }
-    }
-}
-
-/* Applies housekeeping's changes to memory.  Its pushes (offer.expired,
- * request.updated) come, as every push of the requests topic, from the
- * database's notifications (see "pushes" below).  An object with a change
- * in flight is read again once that change is answered. */
-static void on_housekeeping(void *arg, enum db_status st, const PGresult *res)
-{
-    struct dispatch *d = arg;
-    d->housekeeping_running = false;
-    d->inflight--;
-    if (d->closed)
-        return;
-    if (st != DB_OK) {
-        if (st == DB_QUERY_ERROR)
-            log_warn("dispatch", "housekeeping failed: %s", dispatch_db_message(st, res));
-        return;
-    }
-    for (int i = 0; i < PQntuples(res); i++) {
-        const char *change = PQgetvalue(res, i, 0);
-        struct slot *s = store_slot(&d->store, strtoll(PQgetvalue(res, i, 1), NULL, 10));
-        struct request *r = store_request(&d->store, strtoll(PQgetvalue(res, i, 2), NULL, 10));
-        if (s && s->pending)
-            s->stale = true;
-        if (r && r->pending)
-            r->stale = true;
-        if (strcmp(change, "hold_expired") == 0) {
-            /* A hold that outlived a crash, or that this pass saw first. */
-            if (r && !r->pending && s && r->held_slot == s->id) {
-                request_clear_offer(r);
-                want_request(d, r);
-            }
-            if (s && !s->pending && s->status == SLOT_HELD && (!r || s->held_for == r->id)) {
-                d->stats.holds_expired++;
-                slot_released(d, s);
-            }
-        } else if (strcmp(change, "slot_expired") == 0 && s && !s->pending) {
-            s->status = SLOT_EXPIRED;
-            push_capacity(d, s);
-            store_remove_slot(&d->store, s);
-        } else if (strcmp(change, "slot_released") == 0 && s) {
-            s->released_at = timeutil_now();
-            want_slot(d, s);
-        } else if (strcmp(change, "request_unserved") == 0 && r && !r->pending) {
-            r->status = REQ_UNSERVED;
-            store_remove_request(&d->store, r);
-        }
-    }
-}
-
-static void housekeeping(struct dispatch *d)
-{
-    if (d->housekeeping_running || !db_is_up(d->db))
-        return;
-    d->housekeeping_running = true;
-    d->inflight++;
-    const char *params[] = {"system"};
-    db_query(d->db, sql_text[SQL_HOUSEKEEPING], 1, params, on_housekeeping, d);
-}
-
-static void catch_up(struct dispatch *d);
-
-static void on_timer(uv_timer_t *t)
-{
-    struct dispatch *d = container_of(t, struct dispatch, timer);
-    if (!d->ready)
-        return;
-    retry_queued(d);
-    expire_holds(d);
-    uint64_t now = uv_now(d->loop);
-    if (now - d->last_housekeeping_ms >= HOUSEKEEPING_MS) {
-        d->last_housekeeping_ms = now;
-        housekeeping(d);
-        if (d->store.reference_stale && !d->store.reload && db_is_up(d->db))
-            store_reload_reference(&d->store, d->db, NULL, NULL);
-        if (d->catch_up_due && db_is_up(d->db))
-            catch_up(d);
-    }
-}
-
 /* --- lifecycle -------------------------------------------------------------------- */
 
 void dispatch_init(struct dispatch *d, uv_loop_t *loop, struct db *db,
@@ -2590,9 +2221,6 @@ struct load_ctx {
     struct dispatch *d;
     void (*done)(struct dispatch *d, bool ok);
 };
-
-static void apply_heard(struct dispatch *d);
-static void free_heard(struct dispatch *d);
 
 static void on_store_loaded(struct store *st, bool ok, void *arg)
 {
@@ -2679,480 +2307,6 @@ void dispatch_close(struct dispatch *d)
     uv_close((uv_handle_t *)&d->timer, NULL);
     uv_close((uv_handle_t *)&d->matcher, NULL);
     uv_close((uv_handle_t *)&d->match_more, NULL);
-}
-
-/* --- changes made by other snpd processes ----------------------------------------- */
-
-/* A read of a slot or request memory did not know, in flight.  A change
- * announced meanwhile may be newer than what the read returns: the object is
- * then read again rather than taken as the read saw it. */
-struct unknown_read {
-    bool again;
-};
-
-/* Starts reading `id` into memory, or, when a read of it is in flight
- * already, makes that read start again when it ends. */
-static void read_unknown(struct dispatch *d, struct idmap *reads, enum sql_id query, int64_t id,
-                         db_result_cb cb)
-{
-    struct unknown_read *u = idmap_get(reads, id);
-    if (u) {
-        u->again = true;
-        return;
-    }
-    u = calloc(1, sizeof(*u));
-    if (!u || !idmap_put(reads, id, u)) {
-        free(u);
-        log_warn("dispatch", "out of memory reading object %lld", (long long)id);
-        return;
-    }
-    fetch_by_id(d, query, id, cb);
-}
-
-/* Ends the read of `id`; returns false when it must be read again (it has
- * been started again then). */
-static bool unknown_read_done(struct dispatch *d, struct idmap *reads, enum sql_id query,
-                              int64_t id, db_result_cb cb)
-{
-    struct unknown_read *u = idmap_del(reads, id);
-    bool again = u && u->again;
-    free(u);
-    if (again)
-        read_unknown(d, reads, query, id, cb);
-    return !again;
-}
-
-/* A change announced about `id` while memory does not hold it. */
-static void unknown_changed(struct idmap *reads, int64_t id)
-{
-    struct unknown_read *u = idmap_get(reads, id);
-    if (u)
-        u->again = true;
-}
-
-static void on_foreign_slot_loaded(void *arg, enum db_status st, const PGresult *res);
-static void on_foreign_request_loaded(void *arg, enum db_status st, const PGresult *res);
-
-static void read_unknown_slot(struct dispatch *d, int64_t id)
-{
-    read_unknown(d, &d->slot_reads, SQL_SLOT_GET, id, on_foreign_slot_loaded);
-}
-
-static void read_unknown_request(struct dispatch *d, int64_t id)
-{
-    read_unknown(d, &d->request_reads, SQL_REQUEST_GET_OPEN, id, on_foreign_request_loaded);
-}
-
-static void on_foreign_slot_loaded(void *arg, enum db_status st, const PGresult *res)
-{
-    struct op *o = arg;
-    struct dispatch *d = o->d;
-    if (d->closed ||
-        !unknown_read_done(d, &d->slot_reads, SQL_SLOT_GET, o->ids[0], on_foreign_slot_loaded)) {
-        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
-        return;
-    }
-    if (st == DB_OK && PQntuples(res) == 1) {
-        struct slot *s = store_slot_from_row(&d->store, res, 0);
-        if (s && store_slot(&d->store, s->id)) {
-            store_slot_unref(s); /* it arrived meanwhile */
-        } else if (s &&
-                   (s->status == SLOT_FREE || s->status == SLOT_HELD || s->status == SLOT_BOOKED)) {
-            int64_t id = s->id;
-            if (store_add_slot(&d->store, s)) {
-                s = store_slot(&d->store, id);
-                struct request *r =
-                    s->status == SLOT_HELD ? store_request(&d->store, s->held_for) : NULL;
-                if (r && !r->pending && r->held_slot == s->id)
-                    r->status = REQ_OFFERED;
-                push_capacity(d, s);
-                want_slot(d, s);
-            }
-        } else if (s) {
-            store_slot_unref(s);
-        }
-    }
-    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
-}
-
-static void on_foreign_request_loaded(void *arg, enum db_status st, const PGresult *res)
-{
-    struct op *o = arg;
-    struct dispatch *d = o->d;
-    if (d->closed || !unknown_read_done(d, &d->request_reads, SQL_REQUEST_GET_OPEN, o->ids[0],
-                                        on_foreign_request_loaded)) {
-        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
-        return;
-    }
-    if (st == DB_OK && PQntuples(res) == 1) {
-        struct request *r = store_request_from_row(&d->store, res, 0);
-        if (r && !store_request(&d->store, r->id)) {
-            op_set_request(o, r); /* op_finish queues it for the matching pass */
-            if (!store_add_request(&d->store, r))
-                log_warn("dispatch", "out of memory taking in a request");
-        } else if (r) {
-            store_request_unref(r);
-        }
-    }
-    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
-}
-
-/* Reads one row by id for an internal operation (no caller to answer). */
-static void fetch_by_id(struct dispatch *d, enum sql_id query, int64_t id, db_result_cb cb)
-{
-    struct op *o = op_new(d, NULL, NULL, NULL, NULL);
-    if (!o)
-        return;
-    o->ids[0] = id;
-    char s[24];
-    snprintf(s, sizeof(s), "%lld", (long long)id);
-    const char *params[] = {s};
-    db_query(d->db, sql_text[query], 1, params, cb, o);
-}
-
-/* Brings slot `s` to the state the database announced or returned.  `own`:
- * announced for a commit of this process, whose answer reaches the requests
- * it concerns; a request with an update in flight is then left to that
- * answer rather than read again. */
-static void apply_slot_state(struct dispatch *d, struct slot *s, enum slot_status ns,
-                             int64_t held_for, int64_t hold_expires, bool released, bool own)
-{
-    /* A request that held this slot no longer does. */
-    struct request *was = s->held_for ? store_request(&d->store, s->held_for) : NULL;
-    if (was && was->held_slot == s->id && (ns != SLOT_HELD || held_for != was->id)) {
-        if (was->pending) {
-            was->stale = was->stale || !own;
-        } else {
-            request_clear_offer(was);
-            want_request(d, was);
-        }
-    }
-    if (s->practitioner && s->status == SLOT_BOOKED && ns != SLOT_BOOKED &&
-        s->practitioner->booked > 0)
-        s->practitioner->booked--;
-    if (s->practitioner && s->status != SLOT_BOOKED && ns == SLOT_BOOKED)
-        s->practitioner->booked++;
-    bool changed = s->status != ns || s->held_for != (ns == SLOT_HELD ? held_for : 0);
-    s->status = ns;
-    s->held_for = ns == SLOT_HELD ? held_for : 0;
-    s->hold_expires_at = ns == SLOT_HELD ? hold_expires : 0;
-    if (released && !s->released_at)
-        s->released_at = timeutil_now();
-    if (changed)
-        push_capacity(d, s);
-    if (ns == SLOT_WITHDRAWN || ns == SLOT_EXPIRED) {
-        store_remove_slot(&d->store, s);
-        return;
-    }
-    if (ns == SLOT_HELD) {
-        struct request *r = store_request(&d->store, held_for);
-        if (r && r->pending)
-            r->stale = r->stale || !own;
-        else if (r)
-            request_set_offer(r, s, hold_expires);
-    }
-    if (ns == SLOT_FREE)
-        want_slot(d, s);
-}
-
-/* A slot's change, announced on snp_change (docs/dispatch.md "Several snpd
- * processes").  Announcements come in commit order, this process's own
- * included, and memory applies them all: an answer of this process may
- * have been applied before the announcement of an older change by another
- * process, which then takes memory back in time; only the announcement of
- * the answer's own commit, which comes after, brings it forward again. */
-static void announced_slot(struct dispatch *d, int64_t id, const char *status, int64_t held_for,
-                           int64_t hold_expires, bool released, bool own)
-{
-    enum slot_status ns;
-    if (!model_slot_status_parse(status, &ns))
-        return;
-    /* A read of this slot in flight may predate this change, even when
-     * memory holds the slot now (its own publish answered meanwhile, and a
-     * removal would let the read bring it back): it starts again. */
-    unknown_changed(&d->slot_reads, id);
-    struct slot *s = store_slot(&d->store, id);
-    if (!s) {
-        /* Our own (a publish) is in memory once it is answered. */
-        if (!own && (ns == SLOT_FREE || ns == SLOT_HELD || ns == SLOT_BOOKED))
-            read_unknown_slot(d, id);
-        return;
-    }
-    if (s->pending) {
-        /* A change of ours is on its way.  Another process's change: read
-         * the slot again once ours is answered, so that this one is not
-         * lost.  Our own: that answer, or an earlier one, says it. */
-        s->stale = s->stale || !own;
-        return;
-    }
-    apply_slot_state(d, s, ns, held_for, hold_expires, released, own);
-}
-
-/* A slot handed to the practitioner on duty of its CSNP shift, or taken
- * back (sql/migrations/0022, {"k":"p"}): every process, this one included,
- * learns it here.  The practitioner practises in the territory, so the
- * reference data in memory knows them; a slot not in memory has nothing to
- * update. */
-static void announced_practitioner(struct dispatch *d, int64_t id, const char *rpps)
-{
-    struct slot *s = store_slot(&d->store, id);
-    if (!s)
-        return;
-    struct practitioner *p = rpps ? store_practitioner(&d->store, rpps) : NULL;
-    if (rpps && !p) {
-        log_warn("dispatch", "slot %lld handed to a practitioner not in memory", (long long)id);
-        return;
-    }
-    /* The practitioners' counts of published and booked slots (the ranking's
-     * booked/published ratio) follow the slot, as store_add_slot and
-     * store_remove_slot keep them. */
-    struct practitioner *was = s->practitioner;
-    if (was && was->published > 0)
-        was->published--;
-    if (was && s->status == SLOT_BOOKED && was->booked > 0)
-        was->booked--;
-    if (p) {
-        p->published++;
-        if (s->status == SLOT_BOOKED)
-            p->booked++;
-    }
-    s->practitioner = p;
-    push_capacity(d, s);
-}
-
-/* A request's change, announced on snp_change: as announced_slot. */
-static void announced_request(struct dispatch *d, int64_t id, const char *status, bool own)
-{
-    enum request_status ns;
-    if (!model_request_status_parse(status, &ns))
-        return;
-    unknown_changed(&d->request_reads, id); /* as for slots */
-    struct request *r = store_request(&d->store, id);
-    if (!r) {
-        if (!own && (ns == REQ_WAITING || ns == REQ_OFFERED))
-            read_unknown_request(d, id);
-        return;
-    }
-    if (r->pending) {
-        r->stale = r->stale || !own;
-        return;
-    }
-    if (ns == REQ_BOOKED || ns == REQ_CANCELLED || ns == REQ_UNSERVED) {
-        r->status = ns;
-        store_remove_request(&d->store, r);
-    } else if (ns == REQ_WAITING && r->status == REQ_OFFERED) {
-        request_clear_offer(r);
-        want_request(d, r);
-    }
-}
-
-/* --- catching up after the listening connection comes back ------------------------ *
- *
- * What other processes announced while this one had no listening connection
- * (PostgreSQL restarted, a failover, a network cut) never arrives.  Once the
- * LISTEN has run again, memory is compared with the live slots and open
- * requests of the database, and each object that differs, that memory lacks
- * or that is no longer live is read again through the paths a notification
- * takes (an object with an update in flight is read once that update ends).
- * Changes committed after the LISTEN are notified as usual; a notification
- * and a read of the same object are ordered as for any notification. */
-
-enum catch_up_kind { CATCH_UP_SLOTS, CATCH_UP_REQUESTS };
-
-static char catch_up_seen; /* the value of the sets of ids below */
-
-/* True when memory holds the object of row `i` of `res` (shaped like
- * load_slots.sql or load_requests.sql) as the database does; sets `*id`. */
-static bool catch_up_same(struct dispatch *d, enum catch_up_kind kind, const PGresult *res, int i,
-                          int64_t *id)
-{
-    *id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-    bool same = false;
-    if (kind == CATCH_UP_SLOTS) {
-        struct slot *fresh = store_slot_from_row(&d->store, res, i);
-        struct slot *s = store_slot(&d->store, *id);
-        same = fresh && s && s->status == fresh->status && s->held_for == fresh->held_for &&
-               s->hold_expires_at == fresh->hold_expires_at;
-        if (fresh)
-            store_slot_unref(fresh);
-    } else {
-        struct request *fresh = store_request_from_row(&d->store, res, i);
-        struct request *r = store_request(&d->store, *id);
-        same = fresh && r && r->status == fresh->status && r->held_slot == fresh->held_slot &&
-               r->hold_expires_at == fresh->hold_expires_at;
-        if (fresh)
-            store_request_unref(fresh);
-    }
-    return same;
-}
-
-/* Reads object `id` again: memory lacks it, holds it otherwise than the
- * database, or holds it while the database no longer lists it as live. */
-static void catch_up_object(struct dispatch *d, enum catch_up_kind kind, int64_t id)
-{
-    if (kind == CATCH_UP_SLOTS) {
-        struct slot *s = store_slot(&d->store, id);
-        if (!s) {
-            read_unknown_slot(d, id);
-            return;
-        }
-        s->stale = true;
-        refresh_stale(d, NULL, s);
-        return;
-    }
-    struct request *r = store_request(&d->store, id);
-    if (!r) {
-        read_unknown_request(d, id);
-        return;
-    }
-    r->stale = true;
-    refresh_stale(d, r, NULL);
-}
-
-/* One half of a catch-up, slots or requests: an op without a caller, which
- * keeps shutdown waiting for it like any other. */
-static void on_catch_up(struct op *o, enum catch_up_kind kind, enum db_status st,
-                        const PGresult *res)
-{
-    struct dispatch *d = o->d;
-    if (d->closed || st != DB_OK) {
-        if (!d->closed)
-            d->catch_up_due = true; /* the timer tries again */
-        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
-        return;
-    }
-    struct idmap seen = {0};
-    for (int i = 0; i < PQntuples(res); i++) {
-        int64_t id;
-        if (!catch_up_same(d, kind, res, i, &id))
-            catch_up_object(d, kind, id);
-        if (!idmap_put(&seen, id, &catch_up_seen)) {
-            d->catch_up_due = true;
-            break;
-        }
-    }
-    /* Live in memory, no longer in the database.  A read started here
-     * changes memory only when it is answered, so the walk is safe. */
-    const struct idmap *memory = kind == CATCH_UP_SLOTS ? &d->store.slots : &d->store.requests;
-    for (size_t b = 0; !d->catch_up_due && b < memory->cap; b++) {
-        const struct idmap_entry *e = &memory->buckets[b];
-        if (e->value && !idmap_get(&seen, e->key))
-            catch_up_object(d, kind, e->key);
-    }
-    idmap_free(&seen);
-    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
-}
-
-static void on_catch_up_slots(void *arg, enum db_status st, const PGresult *res)
-{
-    on_catch_up(arg, CATCH_UP_SLOTS, st, res);
-}
-
-static void on_catch_up_requests(void *arg, enum db_status st, const PGresult *res)
-{
-    on_catch_up(arg, CATCH_UP_REQUESTS, st, res);
-}
-
-/* Starts a catch-up: the reference data, the live slots, the open requests. */
-static void catch_up(struct dispatch *d)
-{
-    d->catch_up_due = false;
-    log_info("dispatch", "listening again: catching up with the changes announced meanwhile");
-    store_reload_reference(&d->store, d->db, NULL, NULL);
-    struct op *slots = op_new(d, NULL, NULL, NULL, NULL);
-    if (slots)
-        db_query(d->db, sql_text[SQL_LOAD_SLOTS], 0, NULL, on_catch_up_slots, slots);
-    struct op *requests = op_new(d, NULL, NULL, NULL, NULL);
-    if (requests)
-        db_query(d->db, sql_text[SQL_LOAD_REQUESTS], 0, NULL, on_catch_up_requests, requests);
-    if (!slots || !requests)
-        d->catch_up_due = true;
-}
-
-void dispatch_on_db_listening(struct db *db)
-{
-    struct dispatch *d = db->data;
-    if (!d || d->closed)
-        return;
-    if (d->ready) {
-        catch_up(d);
-        return;
-    }
-    /* What was heard before may have missed changes since: the load, if it
-     * has not started, reads them; if it has, a catch-up follows it. */
-    free_heard(d);
-    if (d->loading)
-        d->catch_up_on_load = true;
-}
-
-/* --- announcements heard while the store loads ----------------------------------- *
- *
- * Each query of the load reads the database as it is when it runs, and the
- * store is ready only after the last: a change another process commits
- * meanwhile (a slot booked after the slots were read) would be missing from
- * memory for good.  So every announcement heard before the store is ready
- * is kept, and applied in order once it is: the state each one carries is
- * as new as, or newer than, what the load read.  Past HEARD_MAX of them (a
- * busy neighbour during a slow start), they are dropped and the process
- * catches up as after a lost listening connection instead. */
-
-enum { HEARD_MAX = 10000 };
-
-struct heard_notice {
-    struct heard_notice *next;
-    int be_pid;
-    char payload[]; /* the announcement's JSON */
-};
-
-static void free_heard(struct dispatch *d)
-{
-    while (d->heard) {
-        struct heard_notice *n = d->heard;
-        d->heard = n->next;
-        free(n);
-    }
-    d->heard_tail = &d->heard;
-    d->nheard = 0;
-}
-
-static void keep_heard(struct dispatch *d, const char *payload, int be_pid)
-{
-    if (d->catch_up_on_load)
-        return; /* the catch-up reads everything */
-    size_t len = strlen(payload);
-    struct heard_notice *n = d->nheard < HEARD_MAX ? malloc(sizeof(*n) + len + 1) : NULL;
-    if (!n) {
-        free_heard(d);
-        d->catch_up_on_load = true;
-        return;
-    }
-    n->next = NULL;
-    n->be_pid = be_pid;
-    memcpy(n->payload, payload, len + 1);
-    *d->heard_tail = n;
-    d->heard_tail = &n->next;
-    d->nheard++;
-}
-
-static void apply_heard(struct dispatch *d)
-{
-    struct heard_notice *n = d->heard;
-    size_t count = d->nheard;
-    d->heard = NULL;
-    d->heard_tail = &d->heard;
-    d->nheard = 0;
-    if (count > 0)
-        log_info("dispatch", "applying %zu changes announced during the load", count);
-    while (n) {
-        struct heard_notice *next = n->next;
-        dispatch_on_db_notify(d->db, "snp_change", n->payload, n->be_pid);
-        free(n);
-        n = next;
-    }
-    if (d->catch_up_on_load) {
-        d->catch_up_on_load = false;
-        catch_up(d);
-    }
 }
 
 /* --- pushes ------------------------------------------------------------------------ *

@@ -132,7 +132,7 @@ struct dispatch {
     struct id_queue retry_slots;    /* the same after a failed database call: */
     struct id_queue retry_requests; /* looked at again by the next timer tick */
     /* Reads of slots and requests memory did not know (another process made
-     * them), in flight: id -> struct unknown_read (dispatch.c). */
+     * them), in flight: id -> struct unknown_read (dispatch_sync.c). */
     struct idmap slot_reads;
     struct idmap request_reads;
     uint64_t last_housekeeping_ms;

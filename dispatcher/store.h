@@ -2,9 +2,10 @@
  * from PostgreSQL at start-up.
  *
  * The store owns every territory, commune, practitioner, site, slot and
- * open request in memory.  It is changed only by dispatch.c, after the
- * database has committed the corresponding change, and read by matching and
- * capacity queries without any database round trip.
+ * open request in memory.  It is changed only by dispatch.c and its
+ * dispatch_*.c files, after the database has committed the corresponding
+ * change, and read by matching and capacity queries without any database
+ * round trip.
  */
 #ifndef SNP_STORE_H
 #define SNP_STORE_H
