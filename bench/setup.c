@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/bench.h"
 #include "base/digest.h"
+#include "bench/bench.h"
 #include "dispatcher/token.h"
 
 #define WINDOW_MIN 2700 /* 45 hours */

@@ -9,12 +9,12 @@
 
 #include <jansson.h>
 
-#include "dispatcher/db.h"
 #include "base/log.h"
-#include "dispatcher/migrate.h"
 #include "base/timeutil.h"
-#include "dispatcher/token.h"
 #include "base/validate.h"
+#include "dispatcher/db.h"
+#include "dispatcher/migrate.h"
+#include "dispatcher/token.h"
 #include "sql_queries.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))

@@ -4,14 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatcher/indicators.h"
 #include "base/log.h"
-#include "dispatcher/manage.h"
-#include "dispatcher/participation.h"
-#include "dispatcher/message_ops.h"
-#include "dispatcher/rota.h"
-#include "dispatcher/reads.h"
 #include "base/timeutil.h"
+#include "dispatcher/indicators.h"
+#include "dispatcher/manage.h"
+#include "dispatcher/message_ops.h"
+#include "dispatcher/participation.h"
+#include "dispatcher/reads.h"
+#include "dispatcher/rota.h"
 #include "protocol/codec.h"
 
 /* What a WebSocket connection knows about its caller. */

@@ -8,8 +8,8 @@
 
 #include <stdint.h>
 
-#include "dispatcher/auth.h"
 #include "base/buf.h"
+#include "dispatcher/auth.h"
 #include "dispatcher/dispatch.h"
 #include "dispatcher/server.h"
 

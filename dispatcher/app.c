@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "dispatcher/fhir.h"
 #include "dispatcher/handles.h"
-#include "base/log.h"
 #include "dispatcher/protection.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "base/log.h"
-#include "dispatcher/ratelimit.h"
 #include "base/timeutil.h"
+#include "dispatcher/ratelimit.h"
 #include "sql_queries.h"
 
 /* A token known to the database, as cached. */

@@ -24,9 +24,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/idmap.h"
 #include "dispatcher/db.h"
 #include "dispatcher/dispatch.h"
-#include "base/idmap.h"
 #include "protocol/codec.h"
 
 #define AUTH_CACHE_SECONDS 30

@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatcher/dispatch_internal.h"
-#include "dispatcher/handles.h"
 #include "base/log.h"
-#include "dispatcher/match.h"
 #include "base/timeutil.h"
 #include "base/validate.h"
+#include "dispatcher/dispatch_internal.h"
+#include "dispatcher/handles.h"
+#include "dispatcher/match.h"
 #include "sql_queries.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))

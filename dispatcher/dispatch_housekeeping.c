@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatcher/dispatch.h"
-#include "dispatcher/dispatch_internal.h"
 #include "base/log.h"
 #include "base/timeutil.h"
+#include "dispatcher/dispatch.h"
+#include "dispatcher/dispatch_internal.h"
 #include "sql_queries.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))

@@ -16,9 +16,9 @@
 
 #include <jansson.h>
 
+#include "base/idmap.h"
 #include "dispatcher/db.h"
 #include "dispatcher/dispatch.h"
-#include "base/idmap.h"
 #include "dispatcher/store.h"
 #include "sql_queries.h"
 

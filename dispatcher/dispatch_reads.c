@@ -9,9 +9,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/timeutil.h"
 #include "dispatcher/dispatch.h"
 #include "dispatcher/dispatch_internal.h"
-#include "base/timeutil.h"
 
 /* --- reads from memory: slot.list, capacity.query --------------------------------- */
 

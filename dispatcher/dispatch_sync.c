@@ -18,11 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatcher/dispatch.h"
-#include "dispatcher/dispatch_internal.h"
 #include "base/idmap.h"
 #include "base/log.h"
 #include "base/timeutil.h"
+#include "dispatcher/dispatch.h"
+#include "dispatcher/dispatch_internal.h"
 #include "sql_queries.h"
 
 /* --- changes made by other snpd processes ----------------------------------------- */

@@ -6,9 +6,9 @@
  * through dispatch_internal.h. */
 #include <stdint.h>
 
+#include "base/timeutil.h"
 #include "dispatcher/dispatch.h"
 #include "dispatcher/dispatch_internal.h"
-#include "base/timeutil.h"
 
 /* --- rendering -------------------------------------------------------------------- */
 

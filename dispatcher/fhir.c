@@ -9,8 +9,8 @@
 #include <uv.h>
 
 #include "base/log.h"
-#include "dispatcher/match.h"
 #include "base/timeutil.h"
+#include "dispatcher/match.h"
 #include "dispatcher/token.h"
 #include "protocol/codec.h"
 

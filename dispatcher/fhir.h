@@ -25,8 +25,8 @@
 
 #include <jansson.h>
 
-#include "dispatcher/api.h"
 #include "base/buf.h"
+#include "dispatcher/api.h"
 #include "dispatcher/server.h"
 #include "dispatcher/store.h"
 

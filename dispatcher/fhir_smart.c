@@ -6,9 +6,9 @@
 
 #include <jansson.h>
 
+#include "base/timeutil.h"
 #include "dispatcher/fhir.h"
 #include "dispatcher/match.h"
-#include "base/timeutil.h"
 
 /* --- Names of the SMART Scheduling Links specification (docs/fhir.md) ------------- */
 

@@ -7,12 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dispatcher/admin.h"
-#include "dispatcher/db.h"
 #include "base/log.h"
-#include "dispatcher/render.h"
 #include "base/timeutil.h"
 #include "base/validate.h"
+#include "dispatcher/admin.h"
+#include "dispatcher/db.h"
+#include "dispatcher/render.h"
 #include "protocol/codec.h"
 #include "sql_queries.h"
 

@@ -7,11 +7,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "dispatcher/admin.h"
 #include "dispatcher/app.h"
 #include "dispatcher/config.h"
 #include "dispatcher/indicators.h"
-#include "base/log.h"
 #include "protocol/codec.h"
 
 extern char **environ;

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "base/digest.h"
-#include "dispatcher/handles.h"
 #include "base/log.h"
+#include "dispatcher/handles.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 

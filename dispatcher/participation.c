@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatcher/dbcall.h"
 #include "base/log.h"
+#include "dispatcher/dbcall.h"
 #include "dispatcher/render.h"
 #include "dispatcher/token.h"
 #include "sql_queries.h"

@@ -9,8 +9,8 @@
 
 #include <jansson.h>
 
-#include "dispatcher/handles.h"
 #include "base/log.h"
+#include "dispatcher/handles.h"
 #include "sql_queries.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))

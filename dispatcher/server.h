@@ -17,9 +17,9 @@
 #include <uv.h>
 
 #include "base/buf.h"
-#include "dispatcher/ratelimit.h"
-#include "dispatcher/config.h"
 #include "base/idmap.h"
+#include "dispatcher/config.h"
+#include "dispatcher/ratelimit.h"
 
 struct lws;
 struct lws_context;

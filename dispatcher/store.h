@@ -14,10 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dispatcher/db.h"
 #include "base/idmap.h"
-#include "dispatcher/model.h"
 #include "base/timeutil.h"
+#include "dispatcher/db.h"
+#include "dispatcher/model.h"
 
 struct commune {
     char insee[6];

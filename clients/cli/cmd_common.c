@@ -5,9 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "clients/cli/commands.h"
 #include "clients/cli/labels.h"
-#include "base/buf.h"
 
 int cmd_parse(struct ctl *c, int argc, char **argv, const struct option *options,
               int (*on_option)(void *state, int id, const char *arg), void *state,

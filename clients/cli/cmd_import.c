@@ -20,11 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/validate.h"
 #include "clients/cli/commands.h"
 #include "clients/cli/csv.h"
 #include "clients/cli/labels.h"
 #include "clients/cli/table.h"
-#include "base/validate.h"
 #include "protocol/codec.h"
 
 static const char import_usage[] =

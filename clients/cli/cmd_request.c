@@ -17,13 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/validate.h"
 #include "clients/cli/commands.h"
 #include "clients/cli/confirmation.h"
 #include "clients/cli/labels.h"
 #include "clients/cli/prompt.h"
 #include "clients/cli/table.h"
 #include "clients/cli/timearg.h"
-#include "base/validate.h"
 #include "protocol/codec.h"
 
 static const char request_usage[] =

@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/validate.h"
 #include "clients/cli/commands.h"
 #include "clients/cli/labels.h"
 #include "clients/cli/table.h"
 #include "clients/cli/timearg.h"
-#include "base/validate.h"
 
 /* The default period: today and the next 13 days. */
 #define DEFAULT_DAYS 14

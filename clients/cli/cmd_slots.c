@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/validate.h"
 #include "clients/cli/commands.h"
 #include "clients/cli/labels.h"
 #include "clients/cli/table.h"
 #include "clients/cli/timearg.h"
-#include "base/validate.h"
 
 #define MAX_SLOTS 1000
 

@@ -6,11 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "clients/cli/commands.h"
 #include "clients/cli/labels.h"
 #include "clients/cli/table.h"
 #include "clients/cli/timearg.h"
-#include "base/buf.h"
 
 static const char territory_usage[] =
     "usage : snpctl territory show\n"

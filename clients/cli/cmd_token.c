@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/validate.h"
 #include "clients/cli/commands.h"
 #include "clients/cli/labels.h"
 #include "clients/cli/table.h"
-#include "base/validate.h"
 
 static const char token_usage[] =
     "usage : snpctl token create --role RÔLE [--rpps RPPS] [--organisation N°]\n"

@@ -26,8 +26,8 @@
 
 #include <jansson.h>
 
-#include "clients/lib/snpclient.h"
 #include "base/timeutil.h"
+#include "clients/lib/snpclient.h"
 
 #define CTL_MUST_CHECK __attribute__((warn_unused_result))
 

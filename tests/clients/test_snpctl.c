@@ -24,10 +24,10 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
-#include "clients/cli/labels.h"
-#include "clients/cli/table.h"
 #include "base/timeutil.h"
 #include "base/validate.h"
+#include "clients/cli/labels.h"
+#include "clients/cli/table.h"
 #include "tests/support/fixture.h"
 
 /* ---- running snpctl ------------------------------------------------------ */

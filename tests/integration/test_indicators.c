@@ -37,9 +37,9 @@
 
 #include <criterion/criterion.h>
 
+#include "base/timeutil.h"
 #include "dispatcher/indicators.h"
 #include "dispatcher/protection.h"
-#include "base/timeutil.h"
 #include "protocol/codec.h"
 #include "tests/support/fixture.h"
 

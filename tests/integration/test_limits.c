@@ -24,8 +24,8 @@
 
 #include <criterion/criterion.h>
 
-#include "dispatcher/auth.h"
 #include "base/digest.h"
+#include "dispatcher/auth.h"
 #include "dispatcher/token.h"
 #include "protocol/codec.h"
 #include "tests/support/fixture.h"

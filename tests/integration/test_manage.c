@@ -13,8 +13,8 @@
 
 #include <criterion/criterion.h>
 
-#include "clients/lib/snpclient.h"
 #include "base/digest.h"
+#include "clients/lib/snpclient.h"
 #include "dispatcher/token.h"
 #include "protocol/codec.h"
 #include "tests/support/fixture.h"
