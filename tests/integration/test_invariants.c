@@ -122,6 +122,28 @@ static json_int_t publish_one(int port, int minutes, const char *audiences, cons
     return id;
 }
 
+/* Waits until GP1's slots, as the snpd on `port` holds them in memory
+ * (slot.list), show no hold; false after WAIT_MS. */
+static bool wait_memory_without_holds(int port)
+{
+    for (int waited = 0; waited < WAIT_MS; waited += 50) {
+        int st;
+        json_t *r = fix_api_port(port, "GET", "/api/v1/slots", f.token[FIX_GP_1], NULL, &st);
+        size_t i, held = 0;
+        json_t *item;
+        json_array_foreach(json_object_get(r, "slots"), i, item)
+        {
+            const char *status = json_string_value(json_object_get(item, "status"));
+            held += status && strcmp(status, "held") == 0;
+        }
+        json_decref(r);
+        if (st == 200 && held == 0)
+            return true;
+        sleep_ms(50);
+    }
+    return false;
+}
+
 static json_int_t num(json_t *o, const char *k)
 {
     return json_integer_value(json_object_get(o, k));
@@ -420,6 +442,9 @@ Test(invariants, a_request_made_through_one_process_is_declined_through_the_othe
                                  "{\"reason\": \"other\"}", &st));
         cr_assert_eq(st, 200);
         cr_assert_eq(wait_count("SELECT count(*) FROM slot WHERE status = 'held'", 0, WAIT_MS), 0);
+        /* And the first process has heard it: the next round creates there. */
+        cr_assert(wait_memory_without_holds(f.snpd.port), "round %d: process 1 still shows a hold",
+                  i);
     }
     cr_assert_eq(snpd_proc_stop(&second, SIGTERM, 15000), 0);
 }
