@@ -722,7 +722,7 @@ void api_sweep(struct api *a, int idle_timeout_s)
     uint64_t auth_ms = (uint64_t)snp_proto_limits()->auth_timeout_s * 1000;
     for (struct ws_client *ws = a->server->clients; ws; ws = ws->next) {
         struct api_session *s = ws->session;
-        if (!s || ws->close_status || ws->closing)
+        if (!s || ws->state != WS_OPEN)
             continue;
         if (!s->authenticated) {
             if (now - ws->opened_ms >= auth_ms)

@@ -876,10 +876,18 @@ void server_ws_unref(struct ws_client *c)
     free(c);
 }
 
+/* The one place a connection changes phase (enum ws_state, server.h). */
+static void ws_set_state(struct ws_client *c, enum ws_state next)
+{
+    static const char *const names[] = {"open", "draining", "closing", "gone"};
+    log_debug("server", "websocket %s -> %s", names[c->state], names[next]);
+    c->state = next;
+}
+
 void server_ws_send(struct ws_client *c, const char *text, size_t len)
 {
-    if (!c->wsi || c->close_status)
-        return; /* closing: nothing more is queued */
+    if (c->state != WS_OPEN)
+        return; /* closing or gone: nothing more is queued */
     if (c->out_bytes + len > WS_MAX_OUT_BYTES) {
         log_warn("server", "a WebSocket client reads too slowly; disconnecting it");
         server_ws_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too slow");
@@ -916,7 +924,7 @@ void server_sweep(struct server *s, int idle_timeout_s)
         server_http_error(ex, 408, "bad_json", "the request body did not arrive in time");
     }
     for (struct ws_client *c = s->clients; c; c = c->next) {
-        if (!c->wsi || c->close_status || c->closing)
+        if (c->state != WS_OPEN)
             continue;
         if (c->rx_charged > 0 && now - c->rx_started_ms >= body_ms) {
             ws_rx_release(c);
@@ -927,9 +935,8 @@ void server_sweep(struct server *s, int idle_timeout_s)
         uint64_t silent = now - c->last_rx_ms;
         if (silent >= idle_ms) {
             server_ws_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "idle timeout");
-        } else if (silent >= idle_ms / 2 && !c->pinged) {
-            c->pinged = true;
-            c->ping_due = true;
+        } else if (silent >= idle_ms / 2 && c->keepalive == WS_HEARD) {
+            c->keepalive = WS_PING_DUE;
             lws_callback_on_writable(c->wsi);
         }
     }
@@ -940,7 +947,7 @@ void server_sweep(struct server *s, int idle_timeout_s)
  * inside its own callbacks when it runs on a foreign libuv loop. */
 static void ws_close_now(struct ws_client *c)
 {
-    c->closing = true;
+    ws_set_state(c, WS_CLOSING);
     lws_close_reason(c->wsi, (enum lws_close_status)c->close_status,
                      (unsigned char *)c->close_reason, strlen(c->close_reason));
     /* A zero-length timeout closes the connection.  lws 4.1 closes a
@@ -952,7 +959,7 @@ static void ws_close_now(struct ws_client *c)
 
 void server_ws_close(struct ws_client *c, int status, const char *reason)
 {
-    if (!c->wsi || c->closing)
+    if (c->state == WS_CLOSING || c->state == WS_GONE)
         return;
     /* What is still queued is dropped. */
     while (c->out_head) {
@@ -967,12 +974,13 @@ void server_ws_close(struct ws_client *c, int status, const char *reason)
 
 void server_ws_close_after_flush(struct ws_client *c, int status, const char *reason)
 {
-    if (!c->wsi || c->closing)
+    if (c->state == WS_CLOSING || c->state == WS_GONE)
         return;
-    if (!c->close_status) {
+    if (c->state == WS_OPEN) {
         /* The first reason given is the one sent. */
         c->close_status = status;
         snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+        ws_set_state(c, WS_DRAINING);
     }
     /* The close frame is sent from the writeable callback, after the queue. */
     lws_callback_on_writable(c->wsi);
@@ -1032,7 +1040,7 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
     case LWS_CALLBACK_RECEIVE_PONG:
         if (c) {
             c->last_rx_ms = uv_now(s->loop);
-            c->pinged = false;
+            c->keepalive = WS_HEARD;
         }
         return 0;
 
@@ -1040,8 +1048,8 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
         if (!c)
             return -1;
         c->last_rx_ms = uv_now(s->loop);
-        c->pinged = false;
-        if (c->close_status || c->closing) {
+        c->keepalive = WS_HEARD;
+        if (c->state != WS_OPEN) {
             /* Closing (a message timeout, for one): what still comes is dropped. */
             ws_rx_release(c);
             buf_free(&c->rx);
@@ -1092,20 +1100,20 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
     }
 
     case LWS_CALLBACK_SERVER_WRITEABLE: {
-        if (c && c->ping_due) {
+        if (c && c->keepalive == WS_PING_DUE) {
             /* With a payload: lws 4.1 does not report an empty pong. */
             unsigned char ping[LWS_PRE + 4];
             memcpy(ping + LWS_PRE, "snpd", 4);
-            c->ping_due = false;
+            c->keepalive = WS_PING_SENT;
             if (lws_write(wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 0)
                 return -1;
-            if (c->out_head || c->close_status)
+            if (c->out_head || c->state != WS_OPEN)
                 lws_callback_on_writable(wsi);
             return 0;
         }
-        if (c && !c->out_head && c->close_status) {
-            /* Closing (server_ws_close*), everything queued is sent. */
-            if (!c->closing)
+        if (c && !c->out_head && c->state != WS_OPEN) {
+            /* Draining (server_ws_close*): everything queued is sent. */
+            if (c->state == WS_DRAINING)
                 ws_close_now(c);
             return 0;
         }
@@ -1121,7 +1129,7 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
         c->out_bytes -= o->len;
         free(o);
         s->stats.ws_messages_out++;
-        if (c->out_head || c->close_status)
+        if (c->out_head || c->state != WS_OPEN)
             lws_callback_on_writable(wsi);
         return 0;
     }
@@ -1136,6 +1144,7 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
                 c->next->prev = c->prev;
             c->prev = c->next = NULL;
             c->wsi = NULL;
+            ws_set_state(c, WS_GONE);
             pss->client = NULL;
             ws_rx_release(c);
             /* The client may outlive the connection: wirecheck forgets it. */

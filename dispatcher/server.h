@@ -87,12 +87,32 @@ struct http_exchange {
 /* One outgoing WebSocket message, with LWS_PRE bytes of headroom. */
 struct ws_out;
 
+/* A WebSocket connection's phase.  It only moves down this list, in
+ * ws_set_state (server.c). */
+enum ws_state {
+    WS_OPEN,     /* messages flow both ways */
+    WS_DRAINING, /* a close was asked (server_ws_close_after_flush): what is
+                  * queued goes out, then the close frame; nothing more is
+                  * queued and what arrives is dropped */
+    WS_CLOSING,  /* the close frame was handed to lws: it ends the connection */
+    WS_GONE,     /* the socket is closed: `wsi` is NULL, sends are dropped;
+                  * the struct lives while references are held */
+};
+
+/* Whether a quiet connection is being checked (server_sweep). */
+enum ws_keepalive {
+    WS_HEARD,     /* a frame arrived since the last ping, or none was needed */
+    WS_PING_DUE,  /* quiet for half the idle timeout: a ping is to be written */
+    WS_PING_SENT, /* the ping is out; any frame from the peer makes it WS_HEARD */
+};
+
 /* A WebSocket connection (subprotocol snp.v1).  It outlives its socket
- * while references are held (operations waiting for the database): `wsi`
- * becomes NULL when the peer is gone and sends are then dropped. */
+ * while references are held (operations waiting for the database). */
 struct ws_client {
     struct server *server;
-    struct lws *wsi;
+    struct lws *wsi; /* NULL once WS_GONE */
+    enum ws_state state;
+    enum ws_keepalive keepalive;
     int refs;
     struct ws_client *prev;
     struct ws_client *next;
@@ -107,13 +127,10 @@ struct ws_client {
     struct token_bucket rate; /* the protocol's message limit (ratelimit.h) */
     char bearer[128];    /* from the handshake's Authorization header, or "" */
     void *session;       /* the owner's per-connection state */
-    int close_status;    /* server_ws_close_after_flush: close once sent, or 0 */
+    int close_status;    /* the close frame's status, from WS_DRAINING on */
     uint64_t opened_ms;  /* uv_now() at the upgrade */
     uint64_t last_rx_ms; /* uv_now() at the last frame received (pongs included) */
-    bool ping_due;       /* a ping is to be written */
-    bool pinged;         /* a ping was sent since the last frame received */
-    bool closing;        /* server_ws_close ran */
-    char close_reason[64];
+    char close_reason[64]; /* the close frame's reason, from WS_DRAINING on */
 };
 
 /* What the server asks of its owner.  All are called on the loop thread. */
