@@ -4,41 +4,25 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/validate.h"
 #include "dispatcher/dbcall.h"
 #include "dispatcher/token.h"
 #include "sql_queries.h"
 
 bool message_mobile_e164(const char *text, char *out, size_t size)
 {
-    char digits[24];
-    size_t n = 0;
-    const char *p = text;
-    bool international = false;
-    if (*p == '+') {
-        international = true;
-        p++;
-    }
-    for (; *p; p++) {
-        if (isdigit((unsigned char)*p)) {
-            if (n + 1 >= sizeof(digits))
-                return false;
-            digits[n++] = *p;
-        } else if (!(*p == ' ' || *p == '.' || *p == '-') || n == 0 ||
-                   !isdigit((unsigned char)p[1])) {
-            return false; /* a separator only between two digits */
-        }
-    }
-    digits[n] = '\0';
-    const char *national; /* the nine digits after the 0 or the 33 */
-    if (international && n == 11 && strncmp(digits, "33", 2) == 0)
-        national = digits + 2;
-    else if (!international && n == 13 && strncmp(digits, "0033", 4) == 0)
-        national = digits + 4;
-    else if (!international && n == 10 && digits[0] == '0')
-        national = digits + 1;
-    else
+    /* The shapes every French number of the protocol accepts (the type
+     * phone), then its last nine digits, which begin with 6 or 7 for a
+     * mobile. */
+    if (!validate_phone_fr(text))
         return false;
-    if (national[0] != '6' && national[0] != '7')
+    char national[10];
+    size_t n = 0;
+    for (const char *p = text + (text[0] == '+' ? 3 : 1); *p; p++)
+        if (isdigit((unsigned char)*p) && n < sizeof(national) - 1)
+            national[n++] = *p;
+    national[n] = '\0';
+    if (n != 9 || (national[0] != '6' && national[0] != '7'))
         return false;
     return snprintf(out, size, "+33%s", national) == 12;
 }

@@ -31,8 +31,8 @@ void message_list(struct dispatch *d, const struct caller *c, json_t *data, disp
                   void *arg);
 
 /* Writes into `out` (at least 13 bytes) the French mobile number `text` as
- * E.164 ("+33612345678"): 06 or 07 and eight digits, or +33 / 0033 and 6 or
- * 7 and eight digits, spaces, dots and dashes allowed between digits.
+ * E.164 ("+33612345678"): a number validate_phone_fr accepts (the protocol's
+ * phone type) whose nine digits after the 0 or +33 begin with 6 or 7.
  * False for anything else. */
 bool message_mobile_e164(const char *text, char *out, size_t size);
 

@@ -361,7 +361,7 @@ Test(messages, a_confirmation_is_refused_what_it_cannot_do, .init = setup, .fini
         cr_expect_str_eq(fix_json_str(r, "error.field"), "to");
         json_decref(r);
     }
-    static const char *const mobiles[] = {"07.00.00.00.01", "+33 7 00 00 00 02", "0033600000003"};
+    static const char *const mobiles[] = {"07.00.00.00.01", "+33 7 00 00 00 02", "+33600000003"};
     for (size_t i = 0; i < sizeof(mobiles) / sizeof(mobiles[0]); i++) {
         json_t *r = send_confirmation(FIX_PHARMACY, b.request_id, "sms", mobiles[i], &st);
         cr_expect_eq(st, 200, "\"%s\" answered %d", mobiles[i], st);
