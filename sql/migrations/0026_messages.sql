@@ -42,6 +42,9 @@ CREATE TABLE message_outbox (
 );
 CREATE INDEX message_outbox_open ON message_outbox (state, due_at) WHERE state <> 'sent';
 CREATE INDEX message_outbox_territory ON message_outbox (territory_id, created_at);
+-- A booking's messages: booking.list shows its summary and referral, the
+-- summary's trigger and the referral look for an earlier one.
+CREATE INDEX message_outbox_booking ON message_outbox (booking_id);
 -- One referral per booking, and the count of each GP's referrals.
 CREATE UNIQUE INDEX message_outbox_one_handover ON message_outbox (booking_id)
     WHERE kind = 'mt_handover';
@@ -57,6 +60,15 @@ LANGUAGE sql STABLE AS $$
         'booking_id', m.booking_id, 'created_at', snp_rfc3339(m.created_at, snp_tz(m.territory_id)),
         'done_at', snp_rfc3339(m.done_at, snp_tz(m.territory_id)), 'attempts', m.attempts,
         'last_error', CASE WHEN p_errors THEN left(m.last_error, 400) END))
+$$;
+
+-- The practitioner a message is addressed to (the MT, the GP referred to),
+-- as the protocol's type practitioner.
+CREATE FUNCTION snp_message_practitioner(m message_outbox) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('rpps', p.rpps, 'family_name', p.family_name,
+                              'given_name', p.given_name)
+      FROM practitioner p WHERE p.rpps = m.practitioner_rpps
 $$;
 
 -- An outcome of a patient seen.
@@ -202,12 +214,8 @@ BEGIN
     VALUES (p_actor, 'gp', 'message.queued', b.request_id,
             jsonb_build_object('message_id', m.id, 'kind', m.kind, 'channel', m.channel,
                                'booking_id', b.id, 'rpps', v_gp));
-    RETURN (SELECT jsonb_build_object(
-                'booking_id', b.id,
-                'practitioner', jsonb_build_object('rpps', p.rpps, 'family_name', p.family_name,
-                                                   'given_name', p.given_name),
-                'message', snp_message_view(m, false))
-              FROM practitioner p WHERE p.rpps = v_gp);
+    RETURN jsonb_build_object('booking_id', b.id, 'practitioner', snp_message_practitioner(m),
+                              'message', snp_message_view(m, false));
 END $$;
 
 -- 5. What a message says, written when it is claimed (so that an address
