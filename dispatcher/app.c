@@ -265,19 +265,16 @@ static void on_tick(uv_timer_t *t)
 
 /* Changes announced on snp_change go to the dispatcher; a booking's (made,
  * cancelled or its outcome reported, "k":"b") may also have written an
- * appointment push or a message to a médecin traitant, which are sent at
- * once rather than at the next poll. */
+ * appointment push, which is sent at once rather than at the next poll.
+ * (Messages wait for the sender's poll: a second late is nothing to a
+ * summary, and a claim per booking change would load the hot path.) */
 static void app_on_db_notify(struct db *db, const char *channel, const char *payload, int be_pid)
 {
     static const char booking[] = "{\"k\" : \"b\"";
     struct app *app = container_of(db, struct app, db);
     dispatch_on_db_notify(db, channel, payload, be_pid);
-    if (strncmp(payload, booking, sizeof(booking) - 1) != 0)
-        return;
-    if (app->outbox_ready)
+    if (app->outbox_ready && strncmp(payload, booking, sizeof(booking) - 1) == 0)
         outbox_kick(&app->outbox);
-    if (app->sender_ready)
-        sender_kick(&app->sender);
 }
 
 static void on_loaded(struct dispatch *d, bool ok)

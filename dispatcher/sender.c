@@ -17,7 +17,6 @@
 
 #define BACKLOG_EVERY_MS 5000
 #define ERROR_TEXT_MAX   200 /* what is kept of an answer's body in last_error */
-#define KICK_DELAY_MS    50
 #define MAX_IN_FLIGHT    8 /* messages one process hands over at once */
 
 /* One claimed row: a file write or an HTTP exchange, then the query that
@@ -408,7 +407,6 @@ static void on_backlog(void *arg, enum db_status st, const PGresult *res)
 static void on_poll_timer(uv_timer_t *t)
 {
     struct sender *s = container_of(t, struct sender, poll_timer);
-    s->kicked = false;
     if (s->state != SENDER_RUNNING)
         return;
     sender_claim(s);
@@ -449,14 +447,6 @@ void sender_start(struct sender *s)
     }
     sender_set_state(s, SENDER_RUNNING);
     uv_timer_start(&s->poll_timer, on_poll_timer, 0, (uint64_t)s->cfg->message_poll_ms);
-}
-
-void sender_kick(struct sender *s)
-{
-    if (s->state != SENDER_RUNNING || s->kicked)
-        return;
-    s->kicked = true;
-    uv_timer_start(&s->poll_timer, on_poll_timer, KICK_DELAY_MS, (uint64_t)s->cfg->message_poll_ms);
 }
 
 static void on_poll_timer_closed(uv_handle_t *h)

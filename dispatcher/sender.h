@@ -83,7 +83,6 @@ struct sender {
     struct outgoing *sending; /* HTTP exchanges in flight, dropped at close */
     bool claiming;
     bool again;
-    bool kicked;
     uint64_t backlog_due_ms;
     uint64_t rng; /* jitter of the retry waits */
     struct sender_stats stats;
@@ -98,10 +97,6 @@ int sender_init(struct sender *s, uv_loop_t *loop, struct db *db, const struct c
 /* Starts claiming and sending (with message_sender none, logs that messages
  * wait and does nothing). */
 void sender_start(struct sender *s);
-
-/* Claims due rows within 50 ms rather than at the next poll (a message was
- * just queued by this process). */
-void sender_kick(struct sender *s);
 
 /* Drops the HTTP exchanges in flight (their rows are sent again when their
  * leases run out), waits for the file writes and database answers still
