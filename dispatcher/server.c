@@ -859,6 +859,18 @@ void server_ws_ref(struct ws_client *c)
     c->refs++;
 }
 
+/* Frees the messages queued for `c` and not yet written. */
+static void ws_drop_queue(struct ws_client *c)
+{
+    while (c->out_head) {
+        struct ws_out *o = c->out_head;
+        c->out_head = o->next;
+        free(o);
+    }
+    c->out_tail = NULL;
+    c->out_bytes = 0;
+}
+
 void server_ws_unref(struct ws_client *c)
 {
     if (--c->refs > 0)
@@ -866,11 +878,7 @@ void server_ws_unref(struct ws_client *c)
     struct server *s = c->server;
     if (s->hooks.on_ws_free)
         s->hooks.on_ws_free(s->hooks.ctx, c);
-    while (c->out_head) {
-        struct ws_out *o = c->out_head;
-        c->out_head = o->next;
-        free(o);
-    }
+    ws_drop_queue(c);
     ws_rx_release(c);
     buf_free(&c->rx);
     free(c);
@@ -879,15 +887,52 @@ void server_ws_unref(struct ws_client *c)
 /* The one place a connection changes phase (enum ws_state, server.h). */
 static void ws_set_state(struct ws_client *c, enum ws_state next)
 {
-    static const char *const names[] = {"open", "draining", "closing", "gone"};
+    static const char *const names[] = {"open", "draining", "closing", "broken", "gone"};
     log_debug("server", "websocket %s -> %s", names[c->state], names[next]);
     c->state = next;
+}
+
+/* Writes `text` as one frame at once, when nothing waits before it: neither
+ * our queue nor a frame lws keeps because the socket took only part of it.
+ * A push to a thousand subscribers then costs a send() each, where going
+ * through the writeable callback cost an epoll_ctl to arm POLLOUT, another
+ * to disarm it, and a loop turn (bench/README.md, section 5).  lws 4.1.6
+ * allows it: lws_write() keeps what the socket did not take and sends it
+ * before the next writeable callback (lib/core-net/output.c,
+ * lws_issue_raw).  It must not be called while lws keeps such a rest: the
+ * frame would be appended without its header (ops-ws.c, inside_frame).
+ * Returns false when the frame is to be queued instead. */
+static bool ws_write_now(struct ws_client *c, const char *text, size_t len)
+{
+    struct server *s = c->server;
+    if (c->out_head || lws_partial_buffered(c->wsi))
+        return false;
+    if (s->frame_cap < LWS_PRE + len) {
+        size_t cap = LWS_PRE + len < 4096 ? 4096 : LWS_PRE + len;
+        unsigned char *f = realloc(s->frame, cap);
+        if (!f)
+            return false;
+        s->frame = f;
+        s->frame_cap = cap;
+    }
+    memcpy(s->frame + LWS_PRE, text, len);
+    if (lws_write(c->wsi, s->frame + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len) {
+        /* The socket cannot be written to: the writeable callback closes it
+         * (returning -1 there is how lws is told). */
+        ws_set_state(c, WS_BROKEN);
+        lws_callback_on_writable(c->wsi);
+        return true;
+    }
+    s->stats.ws_messages_out++;
+    return true;
 }
 
 void server_ws_send(struct ws_client *c, const char *text, size_t len)
 {
     if (c->state != WS_OPEN)
         return; /* closing or gone: nothing more is queued */
+    if (ws_write_now(c, text, len))
+        return;
     if (c->out_bytes + len > WS_MAX_OUT_BYTES) {
         log_warn("server", "a WebSocket client reads too slowly; disconnecting it");
         server_ws_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too slow");
@@ -959,22 +1004,15 @@ static void ws_close_now(struct ws_client *c)
 
 void server_ws_close(struct ws_client *c, int status, const char *reason)
 {
-    if (c->state == WS_CLOSING || c->state == WS_GONE)
+    if (c->state == WS_CLOSING || c->state == WS_BROKEN || c->state == WS_GONE)
         return;
-    /* What is still queued is dropped. */
-    while (c->out_head) {
-        struct ws_out *o = c->out_head;
-        c->out_head = o->next;
-        free(o);
-    }
-    c->out_tail = NULL;
-    c->out_bytes = 0;
+    ws_drop_queue(c); /* what is still queued is not sent */
     server_ws_close_after_flush(c, status, reason);
 }
 
 void server_ws_close_after_flush(struct ws_client *c, int status, const char *reason)
 {
-    if (c->state == WS_CLOSING || c->state == WS_GONE)
+    if (c->state == WS_CLOSING || c->state == WS_BROKEN || c->state == WS_GONE)
         return;
     if (c->state == WS_OPEN) {
         /* The first reason given is the one sent. */
@@ -1036,6 +1074,15 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
             s->hooks.on_ws_open(s->hooks.ctx, c);
         return 0;
     }
+
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        /* lws answers the peer's close frame itself; nothing more is sent,
+         * and what waits in the queue is dropped by the close. */
+        if (c && c->state == WS_OPEN) {
+            ws_drop_queue(c);
+            ws_set_state(c, WS_CLOSING);
+        }
+        return 0;
 
     case LWS_CALLBACK_RECEIVE_PONG:
         if (c) {
@@ -1100,6 +1147,8 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
     }
 
     case LWS_CALLBACK_SERVER_WRITEABLE: {
+        if (c && c->state == WS_BROKEN)
+            return -1;
         if (c && c->keepalive == WS_PING_DUE) {
             /* With a payload: lws 4.1 does not report an empty pong. */
             unsigned char ping[LWS_PRE + 4];
@@ -1273,6 +1322,9 @@ void server_free(struct server *s)
     idmap_free(&s->per_address);
     idmap_free(&s->wsi_address);
     idmap_free(&s->wsi_fd);
+    free(s->frame);
+    s->frame = NULL;
+    s->frame_cap = 0;
     wirecheck_free();
 }
 

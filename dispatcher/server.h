@@ -95,6 +95,8 @@ enum ws_state {
                   * queued goes out, then the close frame; nothing more is
                   * queued and what arrives is dropped */
     WS_CLOSING,  /* the close frame was handed to lws: it ends the connection */
+    WS_BROKEN,   /* a write failed: the socket is unusable, and the next
+                  * writeable callback tells lws to close it */
     WS_GONE,     /* the socket is closed: `wsi` is NULL, sends are dropped;
                   * the struct lives while references are held */
 };
@@ -192,6 +194,8 @@ struct server {
     size_t unfinished_bytes;
     struct http_exchange *receiving; /* exchanges whose body is on its way */
     struct server_stats stats;
+    unsigned char *frame; /* LWS_PRE + a message, written at once (ws_write_now) */
+    size_t frame_cap;
 };
 
 /* Creates the lws context on `loop` and starts listening on cfg->listen and

@@ -1,8 +1,10 @@
 /* Hostile input and bounded resources, against the real snpd over raw
  * sockets (issue 11): slow bodies and fragments meet a deadline and a
  * bounded budget, random tokens neither grow the memory nor reach the
- * database unthrottled, connections per address are limited, and the
- * protocol's checks come in the specified order.
+ * database unthrottled, connections per address are limited, the
+ * protocol's checks come in the specified order, and a WebSocket reader
+ * that pauses gets everything whole and in order while one that never
+ * reads is closed (section 7).
  *
  * Memory is read from /proc/<pid>/status (VmRSS).  The bounds asserted are
  * far below what the attacks cost before the limits, and far above what
@@ -131,10 +133,17 @@ static double metric(const char *name)
 }
 
 /* Connects to snpd from the loopback address `local` (NULL: the default). */
+/* The receive buffer of the sockets connect_from makes (0: the system's),
+ * set before connecting so that the window is small from the start. */
+static int connect_rcvbuf;
+
 static int connect_from(const char *local)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     cr_assert(fd >= 0);
+    if (connect_rcvbuf > 0)
+        cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &connect_rcvbuf, sizeof(connect_rcvbuf)),
+                     0);
     if (local) {
         struct sockaddr_in l = {.sin_family = AF_INET};
         cr_assert_eq(inet_pton(AF_INET, local, &l.sin_addr), 1);
@@ -989,4 +998,205 @@ Test(limits, a_nul_in_the_request_target_is_answered_400)
     cr_assert_eq(http_request(f.snpd.port, "GET", "/a%2500b", NULL, NULL, &r), 0);
     cr_assert_eq(r.status, 404);
     http_response_free(&r);
+}
+
+/* --- 7. readers that do not keep up ------------------------------------------------ */
+
+/* snpd writes a message at once when nothing waits before it for that
+ * connection, and queues it otherwise (dispatcher/server.c, ws_write_now);
+ * these tests hold the reading side still so that the socket fills, a write
+ * is cut short and lws keeps its rest, and later messages queue behind it. */
+
+static const char territory_get[] = "{\"id\": \"t\", \"type\": \"territory.get\"}";
+
+/* Reads whole server frames into `texts` (one per text message, malloc'ed)
+ * until `want` texts or a close frame or `timeout_ms`; returns the number
+ * of texts read, and the close status in `*closed` (0: none). */
+static int ws_read_texts(int fd, int want, char **texts, int timeout_ms, int *closed)
+{
+    size_t cap = 1 << 20, n = 0;
+    unsigned char *buf = malloc(cap);
+    cr_assert_not_null(buf);
+    int got = 0;
+    *closed = 0;
+    double end = now_ms() + timeout_ms;
+    while (got < want && !*closed) {
+        size_t len = 0, h = 2;
+        bool whole = false;
+        if (n >= 2) {
+            len = buf[1] & 0x7f;
+            if (len == 126 && n >= 4) {
+                len = ((size_t)buf[2] << 8) | buf[3];
+                h = 4;
+            } else if (len == 127 && n >= 10) {
+                len = 0;
+                for (int i = 0; i < 8; i++)
+                    len = (len << 8) | buf[2 + i];
+                h = 10;
+            }
+            whole = (len < 126 || h > 2) && n >= h + len;
+        }
+        if (whole) {
+            int opcode = buf[0] & 0x0f;
+            cr_assert(buf[0] & 0x80, "a fragmented message from snpd");
+            if (opcode == 8) {
+                *closed = len >= 2 ? (buf[h] << 8) | buf[h + 1] : 1000;
+            } else {
+                cr_assert_eq(opcode, 1, "frame of opcode %d", opcode);
+                texts[got] = strndup((const char *)buf + h, len);
+                got++;
+            }
+            memmove(buf, buf + h + len, n - h - len);
+            n -= h + len;
+            continue;
+        }
+        if (h + len > cap) {
+            cap = h + len;
+            buf = realloc(buf, cap);
+            cr_assert_not_null(buf);
+        }
+        double left = end - now_ms();
+        if (left <= 0)
+            break;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, left > 200 ? 200 : (int)left + 1) <= 0)
+            continue;
+        ssize_t r = recv(fd, buf + n, cap - n, 0);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    free(buf);
+    return got;
+}
+
+/* Starts snpd with `slots` slots of the first practitioner, `every_min`
+ * minutes apart, and opens a coordinator's WebSocket with a 4 kB receive
+ * buffer. */
+static int open_small_reader(int slots, int every_min)
+{
+    start_with(NULL);
+    cr_assert_eq(fix_publish(&f, FIX_GP_1, slots, 60, every_min, "[\"sas\"]"), slots);
+    connect_rcvbuf = 4096;
+    int fd = ws_open(NULL, f.token[FIX_COORDINATOR]);
+    connect_rcvbuf = 0;
+    return fd;
+}
+
+/* A client that stops reading (with a small receive buffer) while snpd
+ * answers 40 slot lists of 40 to 60 kB: the socket fills, a write is cut
+ * short and the answers after it queue, and once the client reads again
+ * every answer arrives whole, in the order asked. */
+Test(limits, a_reader_that_pauses_gets_every_answer_whole_and_in_order)
+{
+    int fd = open_small_reader(150, 20);
+    enum { ASKED = 40 };
+    for (int i = 0; i < ASKED; i++) {
+        char msg[160];
+        int n = snprintf(msg, sizeof(msg),
+                         "{\"id\": \"list-%d\", \"type\": \"slot.list\", \"data\": {\"limit\": "
+                         "%d}}",
+                         i, 100 + i);
+        ws_frame(fd, 1, true, true, msg, (size_t)n);
+    }
+    sleep_ms(1500);
+    char *texts[ASKED] = {0};
+    int closed;
+    int got = ws_read_texts(fd, ASKED, texts, 30000, &closed);
+    cr_assert_eq(closed, 0, "closed with %d", closed);
+    cr_assert_eq(got, ASKED, "%d answers of %d", got, ASKED);
+    for (int i = 0; i < ASKED; i++) {
+        json_error_t err;
+        json_t *j = json_loads(texts[i], 0, &err);
+        cr_assert_not_null(j, "answer %d is not JSON (%s): %.200s", i, err.text, texts[i]);
+        char id[32];
+        snprintf(id, sizeof(id), "list-%d", i);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "id")), id, "out of order");
+        json_t *slots = json_object_get(json_object_get(j, "data"), "slots");
+        cr_assert_eq(json_array_size(slots), (size_t)(100 + i), "answer %d holds %zu slots", i,
+                     json_array_size(slots));
+        json_decref(j);
+        free(texts[i]);
+    }
+    /* The connection is still in service. */
+    ws_frame(fd, 1, true, true, territory_get, sizeof(territory_get) - 1);
+    got = ws_read_texts(fd, 1, texts, 10000, &closed);
+    cr_assert_eq(got, 1);
+    cr_assert(strstr(texts[0], "\"ok\":true"), "%s", texts[0]);
+    free(texts[0]);
+    close(fd);
+}
+
+/* A client that never reads while snpd owes it about 16 MB is closed once
+ * 4 MiB wait in its queue, and nobody else notices. */
+Test(limits, a_reader_that_never_reads_is_closed_and_others_are_served)
+{
+    int fd = open_small_reader(1000, 9);
+    static const char msg[] = "{\"id\": \"l\", \"type\": \"slot.list\", \"data\": "
+                              "{\"limit\": 1000}}";
+    for (int i = 0; i < 40; i++)
+        ws_frame(fd, 1, true, true, msg, sizeof(msg) - 1);
+    /* Another client is answered meanwhile. */
+    int other = ws_open(NULL, f.token[FIX_SAS]);
+    ws_frame(other, 1, true, true, territory_get, sizeof(territory_get) - 1);
+    char *texts[1];
+    int closed;
+    cr_assert_eq(ws_read_texts(other, 1, texts, 10000, &closed), 1);
+    cr_assert(strstr(texts[0], "\"ok\":true"), "%s", texts[0]);
+    free(texts[0]);
+    close(other);
+    /* The slow one: it is closed (read from now on, the close frame comes
+     * after what the socket already held). */
+    double deadline = now_ms() + 30000;
+    while (now_ms() < deadline && metric("snpd_websockets") > 0)
+        sleep_ms(50);
+    cr_assert_eq(metric("snpd_websockets"), 0, "the slow reader is still connected");
+    char *log = snpd_proc_log(&f.snpd);
+    cr_assert(log && strstr(log, "reads too slowly"), "no warning in snpd's log");
+    free(log);
+    close(fd);
+}
+
+/* Subscribers that vanish with a reset while pushes are written to them:
+ * the failed writes close them, and a subscriber that stayed gets every
+ * push. */
+Test(limits, subscribers_reset_during_pushes_are_closed_and_others_served)
+{
+    start_with("max_per_address = 100\n");
+    static const char sub[] =
+        "{\"id\": \"s\", \"type\": \"subscribe\", \"data\": {\"topics\": [\"capacity\"]}}";
+    int stay = ws_open(NULL, f.token[FIX_SAS]);
+    ws_frame(stay, 1, true, true, sub, sizeof(sub) - 1);
+    cr_assert_eq(ws_read(stay, 10000, NULL, 0, true), 1, "not subscribed");
+    enum { GONE = 40, CHANGES = 10 };
+    int fds[GONE];
+    for (int i = 0; i < GONE; i++) {
+        fds[i] = ws_open(NULL, f.token[FIX_SAS]);
+        ws_frame(fds[i], 1, true, true, sub, sizeof(sub) - 1);
+        cr_assert_eq(ws_read(fds[i], 10000, NULL, 0, true), 1, "not subscribed");
+    }
+    for (int c = 0; c < CHANGES; c++) {
+        if (c == 1) {
+            /* Reset, not closed: the next write to them fails. */
+            for (int i = 0; i < GONE; i++) {
+                struct linger hard = {.l_onoff = 1, .l_linger = 0};
+                setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+                close(fds[i]);
+            }
+        }
+        cr_assert_eq(fix_publish(&f, FIX_GP_1, 1, 60 + c * 20, 20, "[\"sas\"]"), 1);
+    }
+    char *texts[CHANGES];
+    int closed;
+    int got = ws_read_texts(stay, CHANGES, texts, 20000, &closed);
+    cr_assert_eq(got, CHANGES, "%d pushes of %d", got, CHANGES);
+    for (int c = 0; c < CHANGES; c++) {
+        cr_assert(strstr(texts[c], "capacity.changed"), "%s", texts[c]);
+        free(texts[c]);
+    }
+    double deadline = now_ms() + 20000;
+    while (now_ms() < deadline && metric("snpd_websockets") > 1)
+        sleep_ms(50);
+    cr_assert_eq(metric("snpd_websockets"), 1, "reset subscribers still counted");
+    close(stay);
 }
