@@ -465,6 +465,7 @@ struct loader {
     size_t batch;        /* rows per page */
     int64_t after;       /* the last id read */
     bool page_in_flight; /* a page was asked for and has not answered */
+    size_t pages;        /* pages answered */
     int depth;           /* calls of on_slots_page running (db_query may answer at once) */
     bool slots_read;     /* the last page has been read */
     bool failed;         /* a page failed: the load ends once none is in flight */
@@ -830,8 +831,9 @@ static void load_next(struct loader *l)
                 nslots += l->st->territories[i]->nslots;
                 nreq += l->st->territories[i]->nopen;
             }
-            log_info("store", "loaded %zu territories, %zu live slots, %zu open requests",
-                     l->st->nterritories, nslots, nreq);
+            log_info("store",
+                     "loaded %zu territories, %zu live slots in %zu pages, %zu open requests",
+                     l->st->nterritories, nslots, l->pages, nreq);
             /* The slots' result (hundreds of megabytes for a million slots)
              * is freed, but in pieces among the slots made from it: glibc
              * keeps those pages unless asked to give them back. */
@@ -892,6 +894,7 @@ static void on_slots_page(void *arg, enum db_status status, const PGresult *res)
 {
     struct loader *l = arg;
     l->page_in_flight = false;
+    l->pages++;
     l->depth++;
     if (status != DB_OK) {
         if (!l->failed)
