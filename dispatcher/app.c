@@ -379,6 +379,7 @@ int app_run(struct app *app, uv_loop_t *loop, const struct config *cfg)
     struct dispatch_hooks dhooks = {
         .ctx = &app->api, .push = api_push, .wants = api_wants, .token_revoked = api_token_revoked};
     dispatch_init(&app->dispatch, loop, &app->db, &dhooks);
+    app->dispatch.load_batch = (size_t)cfg->load_batch;
     /* Other snpd processes on the same database announce their changes. */
     app->db.data = &app->dispatch;
     db_listen(&app->db, "LISTEN snp_change", app_on_db_notify);

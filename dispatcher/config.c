@@ -20,6 +20,7 @@ void config_defaults(struct config *cfg)
     snprintf(cfg->web_root, sizeof(cfg->web_root), "clients/web");
     cfg->db_connections = 4;
     cfg->db_group_max = 16;
+    cfg->load_batch = 50000; /* STORE_LOAD_BATCH of dispatcher/store.h */
     cfg->max_connections = 20000;
     /* The protocol's figures come from its declaration; if the embedded
      * declaration cannot be read they stay 0 and config_check says so. */
@@ -152,6 +153,8 @@ bool config_set(struct config *cfg, const char *key, const char *value, char *er
         return set_int(&cfg->db_connections, key, value, 1, 64, err, errlen);
     if (strcmp(key, "db_group_max") == 0)
         return set_int(&cfg->db_group_max, key, value, 1, 256, err, errlen);
+    if (strcmp(key, "load_batch") == 0)
+        return set_int(&cfg->load_batch, key, value, 1, 1000000, err, errlen);
     if (strcmp(key, "max_connections") == 0)
         return set_int(&cfg->max_connections, key, value, 1, 1000000, err, errlen);
     if (strcmp(key, "max_per_address") == 0)
@@ -334,6 +337,7 @@ static const struct {
     {"SNPD_TLS_KEY", "tls_key"},
     {"SNPD_DB_CONNECTIONS", "db_connections"},
     {"SNPD_DB_GROUP_MAX", "db_group_max"},
+    {"SNPD_LOAD_BATCH", "load_batch"},
     {"SNPD_MAX_CONNECTIONS", "max_connections"},
     {"SNPD_MAX_PER_ADDRESS", "max_per_address"},
     {"SNPD_WS_IDLE_TIMEOUT_S", "ws_idle_timeout_s"},

@@ -25,6 +25,7 @@ struct config {
     char tls_client_ca[CONFIG_STR_MAX]; /* CA of the FHIR platform's client certificates, or "" */
     int db_connections;        /* size of the connection pool */
     int db_group_max;          /* bookings committed together at most (db.h) */
+    int load_batch;            /* live slots read per query at start-up (store.h) */
     int max_connections;       /* client connections accepted in all */
     int max_per_address;       /* client connections accepted per peer address */
     int shutdown_grace_ms;     /* how long in-flight writes may take at shutdown */

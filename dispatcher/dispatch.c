@@ -2255,7 +2255,7 @@ static void on_first_housekeeping(void *arg, enum db_status st, const PGresult *
         log_info("dispatch", "start-up housekeeping: %d expired holds, slots or requests",
                  PQntuples(res));
     l->d->loading = true;
-    store_load(&l->d->store, l->d->db, on_store_loaded, l);
+    store_load(&l->d->store, l->d->db, l->d->load_batch, on_store_loaded, l);
 }
 
 void dispatch_load(struct dispatch *d, void (*done)(struct dispatch *d, bool ok))

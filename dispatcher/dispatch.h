@@ -118,7 +118,8 @@ struct dispatch {
     uv_loop_t *loop;
     struct db *db;
     struct store store;
-    bool ready;  /* the store is loaded */
+    size_t load_batch; /* live slots per page at the load (store_load), 0: the default */
+    bool ready;        /* the store is loaded */
     bool closed; /* dispatch_close ran: late database answers are dropped */
     struct dispatch_hooks hooks;
     uv_timer_t timer; /* hold expiry and housekeeping */

@@ -448,8 +448,8 @@ enum load_step {
 };
 
 static const enum sql_id load_queries[LOAD_DONE] = {
-    SQL_LOAD_TERRITORIES, SQL_LOAD_NEIGHBOURS,    SQL_LOAD_COMMUNES, SQL_LOAD_PRACTITIONERS,
-    SQL_LOAD_SITES,       SQL_LOAD_ORGANISATIONS, SQL_LOAD_SLOTS,    SQL_LOAD_REQUESTS,
+    SQL_LOAD_TERRITORIES, SQL_LOAD_NEIGHBOURS,    SQL_LOAD_COMMUNES,   SQL_LOAD_PRACTITIONERS,
+    SQL_LOAD_SITES,       SQL_LOAD_ORGANISATIONS, SQL_LOAD_SLOTS_PAGE, SQL_LOAD_REQUESTS,
 };
 
 /* A load in progress: the whole store at start-up, or the reference data
@@ -461,6 +461,14 @@ struct loader {
     enum load_step last; /* LOAD_DONE, or LOAD_SLOTS for a reference reload */
     store_loaded_cb done;
     void *arg;
+    /* The live slots, read page by page (LOAD_SLOTS, see load_slots_next). */
+    size_t batch;        /* rows per page */
+    int64_t after;       /* the last id read */
+    bool page_in_flight; /* a page was asked for and has not answered */
+    size_t pages;        /* pages answered */
+    int depth;           /* calls of on_slots_page running (db_query may answer at once) */
+    bool slots_read;     /* the last page has been read */
+    bool failed;         /* a page failed: the load ends once none is in flight */
 };
 
 static bool push_ptr(void ***arr, size_t *n, void *p)
@@ -665,14 +673,22 @@ static bool load_sites(struct store *st, const PGresult *res)
     return true;
 }
 
-struct slot *store_slot_from_row(const struct store *st, const PGresult *res, int i)
+/* store_slot_from_row, with `last`: the territory of the caller's previous
+ * row, or NULL, updated to this row's (the territory is then looked up by
+ * name only when it changes, not for every one of a million rows). */
+static struct slot *slot_from_row(const struct store *st, const PGresult *res, int i,
+                                  struct territory **last)
 {
     struct slot *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
     s->refs = 1;
     s->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-    s->territory = store_territory(st, PQgetvalue(res, i, 1));
+    const char *territory = PQgetvalue(res, i, 1);
+    if (*last && strcmp((*last)->id, territory) == 0)
+        s->territory = *last;
+    else
+        s->territory = *last = store_territory(st, territory);
     s->site = idmap_get(&st->sites, strtoll(PQgetvalue(res, i, 2), NULL, 10));
     const char *rpps = PQgetvalue(res, i, 3);
     s->practitioner = *rpps ? store_practitioner(st, rpps) : NULL;
@@ -693,6 +709,12 @@ struct slot *store_slot_from_row(const struct store *st, const PGresult *res, in
         return NULL;
     }
     return s;
+}
+
+struct slot *store_slot_from_row(const struct store *st, const PGresult *res, int i)
+{
+    struct territory *last = NULL;
+    return slot_from_row(st, res, i, &last);
 }
 
 static bool load_organisations(struct store *st, const PGresult *res)
@@ -721,21 +743,28 @@ static bool load_organisations(struct store *st, const PGresult *res)
     return true;
 }
 
-/* The live slots come in no order (load_slots.sql: sorting a million rows
- * cost PostgreSQL more than sorting each territory's pointers costs here). */
-static bool load_slots(struct store *st, const PGresult *res)
+/* Adds the slots of one page of load_slots_page.sql to the store, in the
+ * order they come (by id); store_load sorts each territory's once it has
+ * them all. */
+static bool load_slots_page(struct store *st, const PGresult *res)
 {
+    struct territory *last = NULL;
     for (int i = 0; i < PQntuples(res); i++) {
-        struct slot *s = store_slot_from_row(st, res, i);
+        struct slot *s = slot_from_row(st, res, i, &last);
         if (s && !add_slot(st, s, false))
             return false;
     }
+    return true;
+}
+
+/* Sorts each territory's slots by start, then id (store.h). */
+static void sort_slots(struct store *st)
+{
     for (size_t k = 0; k < st->nterritories; k++) {
         struct territory *t = st->territories[k];
         if (t->nslots > 1) /* t->slots is NULL while the territory has none */
             qsort(t->slots, t->nslots, sizeof(*t->slots), compare_slots);
     }
-    return true;
 }
 
 struct request *store_request_from_row(const struct store *st, const PGresult *res, int i)
@@ -789,6 +818,7 @@ static bool load_requests(struct store *st, const PGresult *res)
 }
 
 static void on_load_result(void *arg, enum db_status status, const PGresult *res);
+static void load_slots_next(struct loader *l);
 static void reload_start(struct store *st, struct db *db);
 static void on_reloaded(struct store *st, bool ok, void *arg);
 
@@ -801,8 +831,9 @@ static void load_next(struct loader *l)
                 nslots += l->st->territories[i]->nslots;
                 nreq += l->st->territories[i]->nopen;
             }
-            log_info("store", "loaded %zu territories, %zu live slots, %zu open requests",
-                     l->st->nterritories, nslots, nreq);
+            log_info("store",
+                     "loaded %zu territories, %zu live slots in %zu pages, %zu open requests",
+                     l->st->nterritories, nslots, l->pages, nreq);
             /* The slots' result (hundreds of megabytes for a million slots)
              * is freed, but in pieces among the slots made from it: glibc
              * keeps those pages unless asked to give them back. */
@@ -812,7 +843,88 @@ static void load_next(struct loader *l)
         free(l);
         return;
     }
+    if (l->step == LOAD_SLOTS) {
+        load_slots_next(l);
+        return;
+    }
     db_query(l->db, sql_text[load_queries[l->step]], 0, NULL, on_load_result, l);
+}
+
+/* Ends a load that failed (the reason is logged already).  A failed
+ * start-up leaves an empty store; a failed reload leaves what it merged so
+ * far, every piece of which is consistent. */
+static void load_failed(struct loader *l)
+{
+    if (l->last == LOAD_DONE)
+        store_free(l->st);
+    l->done(l->st, false, l->arg);
+    free(l);
+}
+
+/* --- the live slots, page by page --------------------------------------------------- *
+ *
+ * A million live slots in one result held hundreds of megabytes of text in
+ * libpq while the slots were built from it, and snpd parsed nothing until
+ * PostgreSQL had sent the last row (bench/README.md §9).  So they are read in
+ * pages of `batch` rows by id (load_slots_page.sql), and the next page is
+ * asked for before the slots of this one are built: PostgreSQL reads it on
+ * another connection of the pool, on another core, meanwhile.  At most one
+ * page is in flight, and the loader lives until it has answered.
+ *
+ * Pages read the database at different moments, as the steps of the load
+ * already did: a change committed meanwhile by another process is announced,
+ * kept, and applied once the store is ready (dispatch_sync.c, "announcements
+ * heard while the store loads").  A slot made live again behind the pages
+ * (its id already passed) is announced the same way. */
+
+static void on_slots_page(void *arg, enum db_status status, const PGresult *res);
+
+/* Asks for the page after l->after. */
+static void load_slots_next(struct loader *l)
+{
+    char after[24], limit[24];
+    snprintf(after, sizeof(after), "%lld", (long long)l->after);
+    snprintf(limit, sizeof(limit), "%zu", l->batch);
+    const char *params[] = {after, limit};
+    l->page_in_flight = true;
+    db_query(l->db, sql_text[SQL_LOAD_SLOTS_PAGE], 2, params, on_slots_page, l);
+}
+
+static void on_slots_page(void *arg, enum db_status status, const PGresult *res)
+{
+    struct loader *l = arg;
+    l->page_in_flight = false;
+    l->pages++;
+    l->depth++;
+    if (status != DB_OK) {
+        if (!l->failed)
+            log_error("store", "loading the slots failed: %s",
+                      res ? PQresultErrorMessage(res) : "database unavailable");
+        l->failed = true;
+    } else if (!l->failed) {
+        int n = PQntuples(res);
+        bool more = n > 0 && (size_t)n == l->batch;
+        if (more) {
+            l->after = strtoll(PQgetvalue(res, n - 1, 0), NULL, 10);
+            load_slots_next(l); /* may answer (fail) at once, before this returns */
+        }
+        if (!load_slots_page(l->st, res)) {
+            log_error("store", "loading the slots failed: out of memory");
+            l->failed = true;
+        }
+        l->slots_read = !more;
+    }
+    if (--l->depth > 0 || l->page_in_flight)
+        return;
+    if (l->failed) {
+        load_failed(l);
+        return;
+    }
+    if (l->slots_read) {
+        sort_slots(l->st);
+        l->step++;
+        load_next(l);
+    }
 }
 
 static void on_load_result(void *arg, enum db_status status, const PGresult *res)
@@ -839,8 +951,7 @@ static void on_load_result(void *arg, enum db_status status, const PGresult *res
         case LOAD_ORGANISATIONS:
             ok = load_organisations(l->st, res);
             break;
-        case LOAD_SLOTS:
-            ok = load_slots(l->st, res);
+        case LOAD_SLOTS: /* on_slots_page */
             break;
         case LOAD_REQUESTS:
             ok = load_requests(l->st, res);
@@ -852,12 +963,7 @@ static void on_load_result(void *arg, enum db_status status, const PGresult *res
     if (!ok) {
         log_error("store", "loading step %d failed: %s", (int)l->step,
                   res ? PQresultErrorMessage(res) : "database unavailable");
-        /* A failed start-up leaves an empty store; a failed reload leaves
-         * what it merged so far, every piece of which is consistent. */
-        if (l->last == LOAD_DONE)
-            store_free(l->st);
-        l->done(l->st, false, l->arg);
-        free(l);
+        load_failed(l);
         return;
     }
     l->step++;
@@ -878,7 +984,7 @@ static struct loader *loader_new(struct store *st, struct db *db, enum load_step
     return l;
 }
 
-void store_load(struct store *st, struct db *db, store_loaded_cb done, void *arg)
+void store_load(struct store *st, struct db *db, size_t batch, store_loaded_cb done, void *arg)
 {
     store_free(st);
     struct loader *l = loader_new(st, db, LOAD_DONE, done, arg);
@@ -886,6 +992,7 @@ void store_load(struct store *st, struct db *db, store_loaded_cb done, void *arg
         done(st, false, arg);
         return;
     }
+    l->batch = batch > 0 ? batch : STORE_LOAD_BATCH;
     load_next(l);
 }
 

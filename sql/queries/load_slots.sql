@@ -1,7 +1,8 @@
--- Start-up: live slots (free, held or booked) that have not ended yet.  The
--- column list is shared by every query that returns slots to snpd
--- (store_slot_from_row).  In no order: snpd sorts each territory's slots
--- (a sort of a million rows here spilled to disk, bench/README.md §9).
+-- The catch-up after a lost listening connection (dispatch_sync.c): live
+-- slots (free, held or booked) that have not ended yet; the start-up reads
+-- the same rows in pages (load_slots_page.sql).  The column list is shared
+-- by every query that returns slots to snpd (store_slot_from_row).  In no
+-- order (a sort of a million rows here spilled to disk, bench/README.md §9).
 SELECT s.id, s.territory_id, s.site_id, coalesce(s.rpps, ''),
        floor(extract(epoch FROM s.starts_at))::bigint, s.duration_min, s.mode, s.audience::text,
        coalesce(s.motifs::text, ''), coalesce(s.min_age, -1), coalesce(s.max_age, -1),
