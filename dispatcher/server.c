@@ -24,12 +24,27 @@ struct http_pss {
 
 /* --- exchanges -------------------------------------------------------------------- */
 
-/* The body has arrived, or will not: the exchange leaves the list of
- * receiving ones and gives its reservation back.  Idempotent. */
+/* The one place an exchange changes phase (enum http_state, server.h). */
+static void exchange_set_state(struct http_exchange *ex, enum http_state next)
+{
+    static const char *const names[] = {"started",  "receiving",  "routing",
+                                        "handling", "responding", "orphaned"};
+    log_debug("server", "http %s -> %s", names[ex->state], names[next]);
+    ex->state = next;
+}
+
+/* The request is complete, or its body will not be read: an exchange
+ * receiving its body leaves the list of receiving ones and gives its
+ * reservation back, and one not yet routed is to be routed (or answered).
+ * Does nothing from HTTP_ROUTING on. */
 static void exchange_body_done(struct http_exchange *ex)
 {
-    if (!ex->receiving)
+    if (ex->state >= HTTP_ROUTING)
         return;
+    if (ex->state == HTTP_STARTED) {
+        exchange_set_state(ex, HTTP_ROUTING);
+        return;
+    }
     struct server *s = ex->server;
     if (ex->rx_prev)
         ex->rx_prev->rx_next = ex->rx_next;
@@ -40,7 +55,7 @@ static void exchange_body_done(struct http_exchange *ex)
     ex->rx_prev = ex->rx_next = NULL;
     s->unfinished_bytes -= ex->reserved;
     ex->reserved = 0;
-    ex->receiving = false;
+    exchange_set_state(ex, HTTP_ROUTING);
 }
 
 /* The room left for unfinished messages: whether `bytes` more fit. */
@@ -52,7 +67,8 @@ static bool unfinished_fits(const struct server *s, size_t bytes)
 
 /* Reserves the body announced by Content-Length (capped at what would be
  * read at all) and starts its deadline.  Returns false when the budget of
- * unfinished messages has no room for it. */
+ * unfinished messages has no room for it (the exchange is then routed at
+ * once, and answered 503). */
 static bool exchange_body_start(struct http_exchange *ex, long announced)
 {
     struct server *s = ex->server;
@@ -64,7 +80,7 @@ static bool exchange_body_start(struct http_exchange *ex, long announced)
     ex->reserved = want;
     s->unfinished_bytes += want;
     ex->body_started_ms = uv_now(s->loop);
-    ex->receiving = true;
+    exchange_set_state(ex, HTTP_RECEIVING);
     ex->rx_next = s->receiving;
     if (s->receiving)
         s->receiving->rx_prev = ex;
@@ -202,11 +218,9 @@ void server_http_respond_owned(struct http_exchange *ex, int status, const char 
                                char *body, size_t len)
 {
     struct server *s = ex->server;
-    if (ex->pending) {
-        ex->pending = false;
+    if (ex->state == HTTP_HANDLING || ex->state == HTTP_ORPHANED)
         s->pending--;
-    }
-    if (!ex->wsi) {
+    if (ex->state == HTTP_ORPHANED) {
         free(body);
         exchange_free(ex);
         return;
@@ -216,7 +230,7 @@ void server_http_respond_owned(struct http_exchange *ex, int status, const char 
     ex->out = body;
     ex->out_len = len;
     ex->out_off = 0;
-    ex->responded = true;
+    exchange_set_state(ex, HTTP_RESPONDING);
     if (status >= 100 && status < 600)
         s->stats.http_by_class[status / 100]++;
     lws_callback_on_writable(ex->wsi);
@@ -253,7 +267,7 @@ void server_http_error(struct http_exchange *ex, int status, const char *code, c
 static int exchange_write(struct lws *wsi, struct http_pss *pss)
 {
     struct http_exchange *ex = pss->ex;
-    if (!ex || !ex->responded)
+    if (!ex || ex->state != HTTP_RESPONDING)
         return 0;
     if (!ex->headers_sent) {
         uint8_t buf[LWS_PRE + 1024];
@@ -549,7 +563,7 @@ static void hand_over(struct server *s, struct lws *wsi, struct http_exchange *e
         server_http_error(ex, 404, "not_found", "no such operation");
         return;
     }
-    ex->pending = true;
+    exchange_set_state(ex, HTTP_HANDLING);
     s->pending++;
     hook(s->hooks.ctx, ex);
 }
@@ -747,6 +761,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
             return -1;
         ex->server = s;
         ex->wsi = wsi;
+        ex->state = HTTP_STARTED;
         ex->started_ns = uv_hrtime();
         ex->peer = server_peer(s, wsi);
         ex->method = method_of(wsi);
@@ -782,7 +797,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 
     case LWS_CALLBACK_HTTP_BODY:
         /* After a 408 the rest of the body may still come: it is dropped. */
-        if (pss && pss->ex && !pss->ex->responded) {
+        if (pss && pss->ex && pss->ex->state == HTTP_RECEIVING) {
             struct http_exchange *ex = pss->ex;
             ex->body_received += len;
             if (ex->body.len + len > HTTP_MAX_BODY)
@@ -795,7 +810,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (!s || !pss || !pss->ex)
             return -1;
-        if (pss->ex->responded)
+        if (pss->ex->state != HTTP_RECEIVING)
             return 0; /* answered 408 already */
         return route(s, wsi, pss);
 
@@ -814,11 +829,12 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         if (pss && pss->ex) {
             struct http_exchange *ex = pss->ex;
             pss->ex = NULL;
-            exchange_body_done(ex);
-            if (ex->pending)
-                ex->wsi = NULL; /* its handler frees it when it answers */
-            else
+            if (ex->state == HTTP_HANDLING) {
+                ex->wsi = NULL;
+                exchange_set_state(ex, HTTP_ORPHANED); /* its handler's answer frees it */
+            } else {
                 exchange_free(ex);
+            }
         }
         break;
 

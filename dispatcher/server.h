@@ -38,9 +38,28 @@ enum http_method {
 
 #define HTTP_MAX_BODY (64 * 1024)
 
+/* An HTTP exchange's phase.  It only moves down this list, in
+ * exchange_set_state (server.c); the exchange is freed once its answer is
+ * written, or when it is orphaned and its handler answers. */
+enum http_state {
+    HTTP_STARTED,    /* the headers are read; routed at once when there is no
+                      * body (or no room for it), else received first */
+    HTTP_RECEIVING,  /* the body is on its way: the exchange is in the server's
+                      * list of receiving ones, holds `reserved` bytes of the
+                      * unfinished-message budget, and must be complete by
+                      * body_started_ms + body_timeout_s */
+    HTTP_ROUTING,    /* the request is complete (or its body given up): it is
+                      * being routed, within the callback that completed it */
+    HTTP_HANDLING,   /* a handler owns it until server_http_respond*() */
+    HTTP_RESPONDING, /* the answer is stored and being written */
+    HTTP_ORPHANED,   /* the client went away while a handler owned it: `wsi` is
+                      * NULL, and the handler's answer frees it unread */
+};
+
 struct http_exchange {
     struct server *server;
-    struct lws *wsi; /* NULL once the client has gone */
+    struct lws *wsi; /* NULL once HTTP_ORPHANED */
+    enum http_state state;
     enum http_method method;
     char path[512];
     /* The query string, re-encoded (read_query in server.c); long enough for
@@ -59,17 +78,11 @@ struct http_exchange {
     bool close_after; /* close the connection once the answer is written */
     bool no_room;     /* no room for its body in the unfinished budget: 503 */
     uint32_t peer;    /* the client's IPv4 address, host order (0 when unknown) */
-    /* While the body is on its way: the exchange is in the server's list of
-     * receiving ones, holds `reserved` bytes of the unfinished-message
-     * budget, and must be complete by body_started_ms + body_timeout_s. */
-    bool receiving;
-    size_t reserved;
+    size_t reserved;  /* while HTTP_RECEIVING */
     size_t body_received; /* bytes of body read, kept or not */
     uint64_t body_started_ms;
     struct http_exchange *rx_prev;
     struct http_exchange *rx_next;
-    bool pending;   /* a handler owns it until server_http_respond() */
-    bool responded; /* the answer is stored and being written */
     /* The answer. */
     int status;
     const char *content_type;
