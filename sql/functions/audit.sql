@@ -2,7 +2,7 @@
 -- belongs to.
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 CREATE OR REPLACE FUNCTION snp_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -3,7 +3,7 @@
 -- practitioner's and a care centre's bookings.
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 -- The booking view; with p_patient, the patient's identity is included.
 CREATE OR REPLACE FUNCTION snp_booking_view_full(b booking, p_patient boolean) RETURNS jsonb

@@ -2,7 +2,7 @@
 -- of a call's organisation, its view, recording and listing.
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 -- The database's own guarantee of what snp_call_record checks: the linked
 -- request is one of the call's organisation, in the call's territory.

@@ -3,7 +3,7 @@
 -- the deadline of an urgency.
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 -- An instant as RFC 3339 in a territory's time zone: 2026-12-01T14:00:00+01:00.
 CREATE OR REPLACE FUNCTION snp_rfc3339(t timestamptz, tz text) RETURNS text LANGUAGE sql STABLE AS $$

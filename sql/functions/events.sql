@@ -5,7 +5,7 @@
 -- bench/README.md).
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 -- The site's kind is read first (site.id is the primary key: one row or
 -- none, as the scalar subquery of 0002 gave) so that the object is built by

@@ -2,7 +2,7 @@
 -- of dispatcher/dispatch_housekeeping.c).
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 -- Housekeeping, as in 0002, except that an expired hold is taken only when
 -- both its request and its slot can be locked at once without waiting (the

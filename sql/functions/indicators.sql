@@ -6,7 +6,7 @@
 -- chain is what the migrations left and is kept as it is.
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 CREATE OR REPLACE FUNCTION indicator_target_check() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

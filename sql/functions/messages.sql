@@ -3,7 +3,7 @@
 -- without one, and the text of a message.
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 -- The protocol's view of a row (type `message`); last_error only for
 -- coordinators and admins (p_errors).

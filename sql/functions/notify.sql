@@ -2,7 +2,7 @@
 -- that every snpd process hears of them (docs/dispatch.md).
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 -- Reference data changed: one notification per transaction (PostgreSQL
 -- folds identical notifications of a transaction into one).

@@ -2,7 +2,7 @@
 -- moving an offer to another slot, and accepting it (the booking).
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 -- Why slot s may not be given to request r now, or NULL when it may: the
 -- hard filters of dispatcher/match.h, in the same order and with the same

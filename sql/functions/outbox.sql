@@ -2,7 +2,7 @@
 -- status of a booking, the triggers that queue a push, and resending one.
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 -- What the platform shows of a booking: its FHIR Appointment.status.
 CREATE OR REPLACE FUNCTION snp_appointment_status(p_status text, p_outcome text) RETURNS text

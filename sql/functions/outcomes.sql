@@ -1,7 +1,7 @@
 -- The outcome of a booking, reported by its practitioner.
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 CREATE OR REPLACE FUNCTION snp_outcome_report(p_booking bigint, p_territory text, p_rpps text,
                                    p_outcome text, p_note text, p_delay_hours int,

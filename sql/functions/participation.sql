@@ -2,7 +2,7 @@
 -- fee supplement's rules, the participation of a period and the attestation.
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 -- The participation statement of a period: one row per practitioner and ISO
 -- week, then one row per practitioner for the whole period (iso_week

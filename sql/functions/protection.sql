@@ -2,7 +2,7 @@
 -- purging old audit rows and delivered outbox rows.
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 -- Erases the identity of patients whose erase_after has passed (at most
 -- p_limit per call): the patient_identity row goes, and with it the free

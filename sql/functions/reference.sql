@@ -3,7 +3,7 @@
 -- record another territory uses is not changed.
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 -- Raises the error of field p_field unless p_insee is a commune of the
 -- territory.

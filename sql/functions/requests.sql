@@ -2,7 +2,7 @@
 -- lists, and the emergency department's redirection slip.
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 -- Cancels a request: its held slot is released, its booking (if any) is
 -- cancelled and the slot freed when its start is still ahead.

@@ -2,7 +2,7 @@
 -- slot, shift views, lists and assignment.
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 -- The half-day of a local time: before 13:00 the morning, before 18:00 the
 -- afternoon, then the evening (the shift hours of snp.v1's slot_shift are

@@ -1,7 +1,7 @@
 -- Slots: publication, withdrawal and their view.
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 -- Publishes slots (a JSON array of {start, duration_min, mode, audience,
 -- motifs, min_age, max_age, release_minutes}) at one site, for one

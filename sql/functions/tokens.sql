@@ -2,7 +2,7 @@
 -- announcement of their changes.
 --
 -- The current definition of each function, applied by snpd after the
--- migrations whenever this file changes (README, "Changing a function").
+-- migrations whenever this file changes (README, "Migrations and functions").
 
 -- A token's practitioner or organisation must belong to its territory, and a
 -- requester token must name an organisation of its own kind: a pharmacy token
