@@ -40,8 +40,8 @@ int admin_migrate(const struct config *cfg)
     struct migrate m;
     int exit_code = 1;
     uv_loop_init(&loop);
-    if (migrate_start(&m, &loop, cfg->database, snp_migrations, snp_migration_count,
-                      CONNECT_GIVE_UP_MS, on_migrated) != 0) {
+    if (migrate_start(&m, &loop, cfg->database, snp_migrations, snp_migration_count, snp_functions,
+                      snp_function_count, CONNECT_GIVE_UP_MS, on_migrated) != 0) {
         log_error("migrate", "cannot start");
         uv_loop_close(&loop);
         return 1;

@@ -394,8 +394,8 @@ int app_run(struct app *app, uv_loop_t *loop, const struct config *cfg)
         curl_global_cleanup();
         return 1;
     }
-    if (migrate_start(&app->migrate, loop, cfg->database, snp_migrations, snp_migration_count, 0,
-                      on_migrated) == 0) {
+    if (migrate_start(&app->migrate, loop, cfg->database, snp_migrations, snp_migration_count,
+                      snp_functions, snp_function_count, 0, on_migrated) == 0) {
         app->migrating = true;
     } else {
         log_error("app", "cannot start migrations");

@@ -18,7 +18,8 @@ extern char **environ;
 
 static const char usage[] =
     "usage: snpd [options]                 run the dispatcher\n"
-    "       snpd migrate [options]         apply database migrations and exit\n"
+    "       snpd migrate [options]         apply database migrations and changed SQL\n"
+    "                                      functions, and exit\n"
     "       snpd token create|revoke|list  manage access tokens (snpd token --help)\n"
     "       snpd territory create|set ...  create a territory, set its FINESS and SAS platform\n"
     "                                      URL (snpd territory --help)\n"

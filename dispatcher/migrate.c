@@ -22,9 +22,59 @@ static const char *const sql_create_table = "CREATE TABLE IF NOT EXISTS schema_m
                                             " name text PRIMARY KEY,"
                                             " sha256 text NOT NULL,"
                                             " applied_at timestamptz NOT NULL DEFAULT now())";
+static const char *const sql_create_function_table =
+    "CREATE TABLE IF NOT EXISTS schema_function ("
+    " name text PRIMARY KEY,"
+    " sha256 text NOT NULL,"
+    " applied_at timestamptz NOT NULL DEFAULT now())";
 static const char *const sql_list = "SELECT name, sha256 FROM schema_migration ORDER BY name";
 static const char *const sql_find = "SELECT sha256 FROM schema_migration WHERE name = $1";
 static const char *const sql_record = "INSERT INTO schema_migration (name, sha256) VALUES ($1, $2)";
+static const char *const sql_find_function = "SELECT sha256 FROM schema_function WHERE name = $1";
+static const char *const sql_record_function =
+    "INSERT INTO schema_function (name, sha256) VALUES ($1, $2)"
+    " ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, applied_at = now()";
+
+/* What differs between applying a migration and applying a function file;
+ * both go through the same steps (BEGIN, lock, look up, apply, record,
+ * COMMIT). */
+struct file_kind {
+    const char *find;   /* the recorded checksum of one file, by name */
+    const char *record; /* records a file's checksum once it is applied */
+    const char *noun;   /* what a file is called in messages */
+};
+
+static const struct file_kind migration_kind = {sql_find, sql_record, "migration"};
+static const struct file_kind function_kind = {sql_find_function, sql_record_function,
+                                               "function file"};
+
+static const struct file_kind *current_kind(const struct migrate *m)
+{
+    return m->step == MIGRATE_FUNCTIONS ? &function_kind : &migration_kind;
+}
+
+/* The file being applied in MIGRATE_APPLY or MIGRATE_FUNCTIONS, or NULL past
+ * the end of its list. */
+static const struct snp_embedded_sql *current_file(const struct migrate *m)
+{
+    if (m->step == MIGRATE_FUNCTIONS)
+        return m->index < m->function_count ? &m->functions[m->index] : NULL;
+    return m->index < m->count ? &m->list[m->index] : NULL;
+}
+
+/* Whether the look-up `res` of the current file shows it needs nothing: a
+ * migration recorded at all (its checksum is compared in MIGRATE_CHECK), a
+ * function file recorded with the checksum of this binary's text. */
+static bool current_is_recorded(const struct migrate *m, const PGresult *res)
+{
+    if (PQntuples(res) != 1)
+        return false;
+    if (m->step != MIGRATE_FUNCTIONS)
+        return true;
+    char hex[DIGEST_SHA256_HEX_LEN];
+    digest_sha256_hex(current_file(m)->sql, hex);
+    return strcmp(PQgetvalue(res, 0, 0), hex) == 0;
+}
 
 static void migrate_next(struct migrate *m);
 static void on_result(void *arg, enum db_status st, const PGresult *res);
@@ -136,6 +186,9 @@ static void migrate_next(struct migrate *m)
             query(m, sql_create_table, 0, NULL);
             return;
         case 3:
+            query(m, sql_create_function_table, 0, NULL);
+            return;
+        case 4:
             query(m, sql_commit, 0, NULL);
             return;
         }
@@ -146,14 +199,25 @@ static void migrate_next(struct migrate *m)
     case MIGRATE_CHECK:
         query(m, sql_list, 0, NULL);
         return;
-    case MIGRATE_APPLY: {
-        if (m->index >= m->count) {
-            char n[32];
-            snprintf(n, sizeof(n), "%d", m->applied);
-            finish(m, MIGRATE_OK, "schema up to date (%s applied now)", n);
+    case MIGRATE_APPLY:
+    case MIGRATE_FUNCTIONS: {
+        const struct snp_embedded_sql *e = current_file(m);
+        if (!e && m->step == MIGRATE_APPLY) {
+            /* The function files come after every migration, so that their
+             * bodies may use what this release's migrations create. */
+            m->step = MIGRATE_FUNCTIONS;
+            m->index = 0;
+            m->substep = 0;
+            migrate_next(m);
             return;
         }
-        const struct snp_embedded_sql *e = &m->list[m->index];
+        if (!e) {
+            finish(m, MIGRATE_OK,
+                   "schema up to date (%d applied now; %d function files applied now)", m->applied,
+                   m->functions_applied);
+            return;
+        }
+        const struct file_kind *kind = current_kind(m);
         char hex[DIGEST_SHA256_HEX_LEN];
         const char *params[] = {e->name, hex};
         switch (m->substep) {
@@ -164,14 +228,14 @@ static void migrate_next(struct migrate *m)
             query(m, sql_lock, 1, lock_params);
             return;
         case 2:
-            query(m, sql_find, 1, params);
+            query(m, kind->find, 1, params);
             return;
         case 3:
             db_exec_script(&m->db, e->sql, on_result, m);
             return;
         case 4:
             digest_sha256_hex(e->sql, hex);
-            query(m, sql_record, 2, params);
+            query(m, kind->record, 2, params);
             return;
         case 5:
             query(m, sql_commit, 0, NULL);
@@ -190,10 +254,11 @@ static void on_rollback_done(void *arg, enum db_status st, const PGresult *res)
     (void)st;
     (void)res;
     struct migrate *m = arg;
-    const struct snp_embedded_sql *e = &m->list[m->index];
+    const struct snp_embedded_sql *e = current_file(m);
     char why[sizeof(m->message)];
     memcpy(why, m->message, sizeof(why));
-    finish(m, MIGRATE_FAILED, "migration %s failed and was rolled back: %.400s", e->name, why);
+    finish(m, MIGRATE_FAILED, "%s %s failed and was rolled back: %.400s", current_kind(m)->noun,
+           e->name, why);
 }
 
 static void on_result(void *arg, enum db_status st, const PGresult *res)
@@ -214,7 +279,7 @@ static void on_result(void *arg, enum db_status st, const PGresult *res)
         size_t n = strlen(m->message);
         while (n > 0 && m->message[n - 1] == '\n')
             m->message[--n] = '\0';
-        if (m->step == MIGRATE_APPLY && st == DB_QUERY_ERROR) {
+        if ((m->step == MIGRATE_APPLY || m->step == MIGRATE_FUNCTIONS) && st == DB_QUERY_ERROR) {
             db_query(&m->db, sql_rollback, 0, NULL, on_rollback_done, m);
             return;
         }
@@ -236,17 +301,23 @@ static void on_result(void *arg, enum db_status st, const PGresult *res)
         m->index = 0;
         break;
     case MIGRATE_APPLY:
-        if (m->substep == 2 && PQntuples(res) == 1) {
+    case MIGRATE_FUNCTIONS:
+        if (m->substep == 2 && current_is_recorded(m, res)) {
             /* Applied already (possibly by another snpd while we waited for
-             * the lock): its checksum was verified in MIGRATE_CHECK or will
-             * be at the next start. */
+             * the lock): a migration's checksum was verified in
+             * MIGRATE_CHECK or will be at the next start; a function file's
+             * is this binary's. */
             m->substep = 5;
             break;
         }
-        if (m->substep == 3)
-            log_info("migrate", "applied %s", m->list[m->index].name);
-        if (m->substep == 4)
+        if (m->substep == 3 && m->step == MIGRATE_APPLY)
+            log_info("migrate", "applied %s", current_file(m)->name);
+        if (m->substep == 3 && m->step == MIGRATE_FUNCTIONS)
+            log_info("migrate", "applied functions %s", current_file(m)->name);
+        if (m->substep == 4 && m->step == MIGRATE_APPLY)
             m->applied++;
+        if (m->substep == 4 && m->step == MIGRATE_FUNCTIONS)
+            m->functions_applied++;
         if (m->substep == 5) {
             m->index++;
             m->substep = 0;
@@ -262,12 +333,15 @@ static void on_result(void *arg, enum db_status st, const PGresult *res)
 }
 
 int migrate_start(struct migrate *m, uv_loop_t *loop, const char *conninfo,
-                  const struct snp_embedded_sql *list, int count, int give_up_ms,
+                  const struct snp_embedded_sql *list, int count,
+                  const struct snp_embedded_sql *functions, int function_count, int give_up_ms,
                   migrate_done_cb cb)
 {
     memset(m, 0, sizeof(*m));
     m->list = list;
     m->count = count;
+    m->functions = functions;
+    m->function_count = function_count;
     m->cb = cb;
     m->step = MIGRATE_WAIT_DB;
     int rc = uv_timer_init(loop, &m->deadline);
