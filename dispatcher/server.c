@@ -14,6 +14,7 @@
 #include <libwebsockets.h>
 
 #include "base/log.h"
+#include "dispatcher/lws41.h"
 #include "dispatcher/wirecheck.h"
 #include "protocol/codec.h"
 
@@ -710,9 +711,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 
     switch (reason) {
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        /* `in` may already be freed here (CVE-2025-11677 in lws 4.1.6, with
-         * an invalid Upgrade header): never read it. */
-        return 0;
+        return lws41_confirm_upgrade(); /* never read `in` here */
 
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         /* An upgrade that offers no subprotocol is bound to the first
@@ -727,11 +726,9 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:
         /* With tls_client_ca, OpenSSL asks about each certificate of the
          * chain a client presents; `len` is its own verdict against the CA.
-         * lws 4.1 accepts whatever this returns 0 for, so an untrusted or
-         * expired certificate must be refused here (1), in the handshake.
          * A client without a certificate is not asked: it is let in, and
          * only the FHIR platform's routes look for one (read_client_cn). */
-        return len ? 0 : 1;
+        return lws41_client_cert_verdict(len);
 
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         /* `user` is lws' description of the peer; wsi is the listener. */
@@ -777,17 +774,11 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
             lws_hdr_copy(wsi, ex->host, sizeof(ex->host), WSI_TOKEN_HOST) <= 0)
             ex->host[0] = '\0';
         pss->ex = ex;
-        /* Route once the body is complete.  lws signals the end of a POST
-         * body even when it is empty (Content-Length: 0), but not of an empty
-         * PUT or PATCH, nor of a POST without Content-Length nor chunks,
-         * which has no body (curl -X POST sends those). */
+        /* Routed once the body is complete, or at once without one. */
         ex->chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
-        bool body = false;
-        if (ex->method == HTTP_POST && !ex->chunked &&
-            lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
-            body = true;
-        if ((ex->method == HTTP_PUT || ex->method == HTTP_PATCH) && content_length(wsi) > 0)
-            body = true;
+        bool body =
+            lws41_body_expected(wsi, ex->method == HTTP_POST,
+                                ex->method == HTTP_PUT || ex->method == HTTP_PATCH, ex->chunked);
         if (body && exchange_body_start(ex, content_length(wsi)))
             return 0; /* routed at LWS_CALLBACK_HTTP_BODY_COMPLETION */
         if (body)
@@ -848,9 +839,6 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 
 #define WS_MAX_OUT_BYTES (4u << 20)
 
-/* RFC 6455 §7.4.1's "try again later", which lws 4.1 has no name for. */
-#define WS_CLOSE_TRY_AGAIN_LATER 1013
-
 /* The message being assembled is finished or dropped: its bytes leave the
  * unfinished budget. */
 static void ws_rx_release(struct ws_client *c)
@@ -908,20 +896,16 @@ static void ws_set_state(struct ws_client *c, enum ws_state next)
     c->state = next;
 }
 
-/* Writes `text` as one frame at once, when nothing waits before it: neither
- * our queue nor a frame lws keeps because the socket took only part of it.
- * A push to a thousand subscribers then costs a send() each, where going
- * through the writeable callback cost an epoll_ctl to arm POLLOUT, another
- * to disarm it, and a loop turn (bench/README.md, section 5).  lws 4.1.6
- * allows it: lws_write() keeps what the socket did not take and sends it
- * before the next writeable callback (lib/core-net/output.c,
- * lws_issue_raw).  It must not be called while lws keeps such a rest: the
- * frame would be appended without its header (ops-ws.c, inside_frame).
- * Returns false when the frame is to be queued instead. */
+/* Writes `text` as one frame at once, when nothing waits before it in our
+ * queue (lws41_write_text_now: nor in lws' buffer).  A push to a thousand
+ * subscribers then costs a send() each, where going through the writeable
+ * callback cost an epoll_ctl to arm POLLOUT, another to disarm it, and a
+ * loop turn (bench/README.md, section 5).  Returns false when the frame is
+ * to be queued instead. */
 static bool ws_write_now(struct ws_client *c, const char *text, size_t len)
 {
     struct server *s = c->server;
-    if (c->out_head || lws_partial_buffered(c->wsi))
+    if (c->out_head)
         return false;
     if (s->frame_cap < LWS_PRE + len) {
         size_t cap = LWS_PRE + len < 4096 ? 4096 : LWS_PRE + len;
@@ -932,12 +916,17 @@ static bool ws_write_now(struct ws_client *c, const char *text, size_t len)
         s->frame_cap = cap;
     }
     memcpy(s->frame + LWS_PRE, text, len);
-    if (lws_write(c->wsi, s->frame + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len) {
-        /* The socket cannot be written to: the writeable callback closes it
-         * (returning -1 there is how lws is told). */
+    switch (lws41_write_text_now(c->wsi, s->frame + LWS_PRE, len)) {
+    case LWS41_LATER:
+        return false;
+    case LWS41_FAILED:
+        /* The writeable callback closes it (returning -1 there is how lws
+         * is told). */
         ws_set_state(c, WS_BROKEN);
         lws_callback_on_writable(c->wsi);
         return true;
+    case LWS41_WRITTEN:
+        break;
     }
     s->stats.ws_messages_out++;
     return true;
@@ -1003,19 +992,12 @@ void server_sweep(struct server *s, int idle_timeout_s)
     }
 }
 
-/* Starts lws' polite close (close frame, then wait for the peer's).  Called
- * from the writeable callback: lws 4.1 only schedules its timers from
- * inside its own callbacks when it runs on a foreign libuv loop. */
+/* Starts the polite close (close frame, then wait for the peer's), from
+ * the writeable callback (lws41_close_politely). */
 static void ws_close_now(struct ws_client *c)
 {
     ws_set_state(c, WS_CLOSING);
-    lws_close_reason(c->wsi, (enum lws_close_status)c->close_status,
-                     (unsigned char *)c->close_reason, strlen(c->close_reason));
-    /* A zero-length timeout closes the connection.  lws 4.1 closes a
-     * timed-out connection without a close frame, except for this one
-     * reason: with it, the close is polite and the peer receives the status
-     * and reason given above. */
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, LWS_TO_KILL_ASYNC);
+    lws41_close_politely(c->wsi, c->close_status, c->close_reason);
 }
 
 void server_ws_close(struct ws_client *c, int status, const char *reason)
@@ -1061,8 +1043,7 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
 
     switch (reason) {
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        /* Never read `in` here (CVE-2025-11677, lws 4.1.6). */
-        return 0;
+        return lws41_confirm_upgrade(); /* never read `in` here */
 
     case LWS_CALLBACK_ESTABLISHED: {
         if (!s || !pss)
@@ -1135,7 +1116,7 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
             if (!unfinished_fits(s, len)) {
                 s->stats.unfinished_refused++;
                 ws_rx_release(c);
-                lws_close_reason(wsi, (enum lws_close_status)WS_CLOSE_TRY_AGAIN_LATER,
+                lws_close_reason(wsi, (enum lws_close_status)LWS41_CLOSE_TRY_AGAIN_LATER,
                                  (unsigned char *)"try again later", 15);
                 return -1;
             }
@@ -1166,11 +1147,8 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
         if (c && c->state == WS_BROKEN)
             return -1;
         if (c && c->keepalive == WS_PING_DUE) {
-            /* With a payload: lws 4.1 does not report an empty pong. */
-            unsigned char ping[LWS_PRE + 4];
-            memcpy(ping + LWS_PRE, "snpd", 4);
             c->keepalive = WS_PING_SENT;
-            if (lws_write(wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 0)
+            if (lws41_ping(wsi) < 0)
                 return -1;
             if (c->out_head || c->state != WS_OPEN)
                 lws_callback_on_writable(wsi);
@@ -1249,23 +1227,6 @@ static void lws_log_emit(int level, const char *line)
         log_debug("lws", "%s", copy);
 }
 
-/* Whether `port` can be bound on `address` now (the listening socket is
- * closed again at once).  Returns 0 or a negative errno. */
-static int port_available(const char *address, int port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (inet_pton(AF_INET, address, &a.sin_addr) != 1)
-        return 0; /* a name, or IPv6: let lws resolve and report it */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -errno;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    int rc = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 ? 0 : -errno;
-    close(fd);
-    return rc;
-}
-
 int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
                  const struct server_hooks *hooks)
 {
@@ -1307,10 +1268,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
         }
     }
 
-    /* lws 4.1 makes a context even when it cannot bind the port, and
-     * tearing that half-made context down on a foreign loop crashes; so the
-     * port is tried first. */
-    int rc = port_available(cfg->listen, cfg->port);
+    /* The port is tried before lws makes its context (lws41.h). */
+    int rc = lws41_port_available(cfg->listen, cfg->port);
     if (rc != 0) {
         log_error("server", "cannot listen on %s:%d: %s", cfg->listen, cfg->port, strerror(-rc));
         return rc;

@@ -1200,3 +1200,48 @@ Test(limits, subscribers_reset_during_pushes_are_closed_and_others_served)
     cr_assert_eq(metric("snpd_websockets"), 1, "reset subscribers still counted");
     close(stay);
 }
+
+/* A quiet connection is pinged at half the idle timeout and kept while it
+ * answers; one that stops answering is closed 1001.  The ping carries a
+ * payload (lws41_ping: lws 4.1 does not report an empty pong). */
+Test(limits, a_quiet_connection_is_kept_by_its_pongs_then_closed_when_they_stop)
+{
+    start_with("ws_idle_timeout_s = 4\n");
+    int fd = ws_open(NULL, f.token[FIX_COORDINATOR]);
+    unsigned char buf[4096];
+    size_t n = 0;
+    int pings = 0, closed = 0;
+    bool answering = true;
+    double stop_answering = now_ms() + 9000, end = now_ms() + 30000;
+    while (!closed && now_ms() < end) {
+        if (answering && now_ms() >= stop_answering) {
+            cr_assert_geq(pings, 2, "only %d pings in 9 s with a 4 s idle timeout", pings);
+            answering = false;
+        }
+        /* Whole frames first: the server's are short and not masked. */
+        if (n >= 2 && (buf[1] & 0x7f) < 126 && n >= 2u + (buf[1] & 0x7f)) {
+            size_t len = buf[1] & 0x7f;
+            int opcode = buf[0] & 0x0f;
+            if (opcode == 9) {
+                pings++;
+                cr_assert(len > 0, "an empty ping: its pong would not be reported");
+                if (answering)
+                    ws_frame(fd, 10, true, true, buf + 2, len);
+            } else if (opcode == 8) {
+                closed = len >= 2 ? (buf[2] << 8) | buf[3] : 1005;
+            }
+            memmove(buf, buf + 2 + len, n - 2 - len);
+            n -= 2 + len;
+            continue;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 200) <= 0)
+            continue;
+        ssize_t r = recv(fd, buf + n, sizeof(buf) - n, 0);
+        cr_assert_gt(r, 0, "the connection ended without a close frame");
+        n += (size_t)r;
+    }
+    cr_assert(!answering, "closed with %d while it answered every ping", closed);
+    cr_assert_eq(closed, 1001, "closed with %d", closed);
+    close(fd);
+}
