@@ -492,14 +492,17 @@ static void slot_set_free(struct dispatch *d, struct slot *s)
         push_capacity(d, s);
 }
 
-void request_set_offer(struct request *r, struct slot *s, int64_t expires)
+void request_set_offer(struct dispatch *d, struct request *r, struct slot *s, int64_t expires)
 {
+    bool changed = s->status != SLOT_HELD || s->held_for != r->id;
     r->status = REQ_OFFERED;
     r->held_slot = s->id;
     r->hold_expires_at = expires;
     s->status = SLOT_HELD;
     s->held_for = r->id;
     s->hold_expires_at = expires;
+    if (changed)
+        push_capacity(d, s);
 }
 
 void request_clear_offer(struct request *r)
@@ -792,7 +795,7 @@ static void request_take_answered(struct dispatch *d, struct request *r, struct 
     struct request *other = s->status == SLOT_HELD && s->held_for != r->id
                                 ? store_request(&d->store, s->held_for)
                                 : NULL;
-    request_set_offer(r, s, expires);
+    request_set_offer(d, r, s, expires);
     if (agreed)
         return;
     if (s->pending)
@@ -963,13 +966,11 @@ static void on_offer_moved(void *arg, enum db_status st, const PGresult *res)
     struct slot *now_held = held > 0 ? store_slot(&d->store, held) : NULL;
     if (now_held) {
         if (now_held == o->slot || now_held == o->release)
-            request_set_offer(r, now_held, expires); /* pending while asked */
+            request_set_offer(d, r, now_held, expires); /* pending while asked */
         else
             request_take_answered(d, r, now_held, expires);
-        if (now_held == o->slot) {
+        if (now_held == o->slot)
             d->stats.offers++;
-            push_capacity(d, now_held);
-        }
     } else if (held > 0) {
         /* Held by a slot this process does not know yet: read it. */
         r->status = REQ_OFFERED;
@@ -1377,9 +1378,8 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
         return;
     }
     if (held > 0 && o->slot && held == o->slot->id) {
-        request_set_offer(r, o->slot, expires);
+        request_set_offer(d, r, o->slot, expires);
         d->stats.offers++;
-        push_capacity(d, o->slot);
         op_finish(o, DISPATCH_OK, NULL, NULL,
                   created_json(d, r, o->data, o->alternatives, o->nalternatives));
         return;

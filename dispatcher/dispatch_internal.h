@@ -74,8 +74,10 @@ void op_finish(struct op *o, enum dispatch_error err, const char *message, const
 /* Tells capacity watchers of the slot's territory what became of it. */
 void push_capacity(struct dispatch *d, const struct slot *s);
 
-/* Makes request `r` hold slot `s` until `expires` (memory only). */
-void request_set_offer(struct request *r, struct slot *s, int64_t expires);
+/* Makes request `r` hold slot `s` until `expires` (memory only), and tells
+ * capacity watchers when the slot was not already held for `r`: every
+ * change of a slot's status in memory is pushed once. */
+void request_set_offer(struct dispatch *d, struct request *r, struct slot *s, int64_t expires);
 
 /* Makes `r` wait again, holding no slot (memory only: the slot is left as
  * it is). */

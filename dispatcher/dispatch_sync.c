@@ -193,7 +193,7 @@ void apply_slot_state(struct dispatch *d, struct slot *s, enum slot_status ns, i
         if (r && r->pending)
             r->stale = r->stale || !own;
         else if (r)
-            request_set_offer(r, s, hold_expires);
+            request_set_offer(d, r, s, hold_expires);
     }
     if (ns == SLOT_FREE)
         want_slot(d, s);

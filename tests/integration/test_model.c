@@ -29,7 +29,10 @@
  *     of its practitioner exactly once (a booking of a CSNP shift reached
  *     the practitioner on duty, and no other, as booking.created), and
  *     each booking and cancellation at the CSNP reached each subscriber of
- *     its reception exactly once.
+ *     its reception exactly once;
+ *   - a capacity watcher on each process saw every slot published during
+ *     the run, and the last status it was pushed for each slot is the
+ *     database's (whichever process made the change).
  *
  * The suite runs a fixed seed set.  For longer runs with random seeds:
  *   SNP_MODEL_MINUTES=30 ./deploy/test.sh -- -R test_model -V   (up to 55)
@@ -145,6 +148,8 @@ struct subscriber {
 static struct subscriber req_sub[NORGS][2];
 static struct subscriber gp_sub[2][2];
 static struct subscriber desk_sub[2]; /* the CSNP's reception */
+static struct subscriber cap_sub[2];  /* the coordinator, on the capacity topic */
+static int64_t slots_before;          /* the last slot id before the watchers subscribed */
 static char reception[64];            /* its token's secret */
 
 /* What the test knows for sure, from acknowledged answers. */
@@ -217,7 +222,24 @@ static void drain(struct subscriber *s, int quiet_ms)
         free(text);
         const char *event = json_string_value(json_object_get(j, "event"));
         json_t *d = json_object_get(j, "data");
-        if (event) {
+        if (event && strcmp(event, "capacity.changed") == 0) {
+            /* One entry per change the push carries. */
+            size_t i;
+            json_t *c;
+            json_array_foreach (json_object_get(d, "changes"), i, c) {
+                if (s->n == s->cap) {
+                    s->cap = s->cap ? s->cap * 2 : 64;
+                    s->got = realloc(s->got, s->cap * sizeof(*s->got));
+                    cr_assert_not_null(s->got);
+                }
+                struct push *p = &s->got[s->n++];
+                memset(p, 0, sizeof(*p));
+                snprintf(p->event, sizeof(p->event), "%s", event);
+                p->slot = num(c, "slot_id");
+                const char *st = json_string_value(json_object_get(c, "status"));
+                snprintf(p->status, sizeof(p->status), "%s", st ? st : "");
+            }
+        } else if (event) {
             if (s->n == s->cap) {
                 s->cap = s->cap ? s->cap * 2 : 64;
                 s->got = realloc(s->got, s->cap * sizeof(*s->got));
@@ -895,6 +917,36 @@ static void check_csnp_pushes(void)
     PQclear(res);
 }
 
+/* Every slot published since the watchers subscribed was pushed to the
+ * capacity watcher of each process, and the last status pushed is the
+ * database's. */
+static void check_capacity_pushes(void)
+{
+    for (int c = 0; c < 2; c++)
+        drain(&cap_sub[c], 150);
+    char sql[200];
+    snprintf(sql, sizeof(sql), "SELECT id, status FROM slot WHERE id > %lld",
+             (long long)slots_before);
+    PGresult *res = pgtest_exec(&f.pg, sql);
+    for (int i = 0; i < PQntuples(res); i++) {
+        int64_t id = val(res, i, 0);
+        for (int c = 0; c < 2; c++) {
+            const struct subscriber *s = &cap_sub[c];
+            const char *last = NULL;
+            for (size_t k = 0; k < s->n; k++)
+                if (s->got[k].slot == id && strcmp(s->got[k].event, "capacity.changed") == 0)
+                    last = s->got[k].status;
+            if (!last)
+                violation("process %d: slot %lld (%s) was never pushed to the capacity watcher",
+                          c + 1, (long long)id, PQgetvalue(res, i, 1));
+            else if (strcmp(last, PQgetvalue(res, i, 1)) != 0)
+                violation("process %d: slot %lld is %s, last pushed to the capacity watcher %s",
+                          c + 1, (long long)id, PQgetvalue(res, i, 1), last);
+        }
+    }
+    PQclear(res);
+}
+
 static void check_pushes(void)
 {
     for (int org = 0; org < NORGS; org++)
@@ -988,6 +1040,7 @@ static void check_pushes(void)
     }
     free(at_csnp.v);
     check_csnp_pushes();
+    check_capacity_pushes();
 }
 
 /* --- the run ---------------------------------------------------------------------- */
@@ -1026,6 +1079,9 @@ static void start_processes(void)
     json_decref(r);
     for (int p = 0; p < 2; p++)
         open_subscriber(&desk_sub[p], p, reception, "bookings");
+    slots_before = pgtest_long(&f.pg, "SELECT coalesce(max(id), 0) FROM slot");
+    for (int p = 0; p < 2; p++)
+        open_subscriber(&cap_sub[p], p, f.token[FIX_COORDINATOR], "capacity");
 }
 
 static void run_seed(uint64_t seed, int ops)
@@ -1103,8 +1159,10 @@ Test(model, two_processes_random_operations)
     for (int g = 0; g < 2; g++)
         for (int p = 0; p < 2; p++)
             snpclient_ws_close(gp_sub[g][p].ws);
-    for (int p = 0; p < 2; p++)
+    for (int p = 0; p < 2; p++) {
         snpclient_ws_close(desk_sub[p].ws);
+        snpclient_ws_close(cap_sub[p].ws);
+    }
     /* Both processes end cleanly (under the sanitizers: no memory error). */
     cr_assert_eq(snpd_proc_stop(&second, SIGTERM, 15000), 0, "the second process did not end"
                                                              " cleanly");
