@@ -213,6 +213,19 @@ static void open_subscriber(struct subscriber *s, int process, const char *secre
     free(resp);
 }
 
+/* A new, zeroed entry at the end of what `s` received. */
+static struct push *next_push(struct subscriber *s)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 64;
+        s->got = realloc(s->got, s->cap * sizeof(*s->got));
+        cr_assert_not_null(s->got);
+    }
+    struct push *p = &s->got[s->n++];
+    memset(p, 0, sizeof(*p));
+    return p;
+}
+
 /* Takes every push waiting on `s` (nothing more within `quiet_ms`). */
 static void drain(struct subscriber *s, int quiet_ms)
 {
@@ -227,26 +240,14 @@ static void drain(struct subscriber *s, int quiet_ms)
             size_t i;
             json_t *c;
             json_array_foreach (json_object_get(d, "changes"), i, c) {
-                if (s->n == s->cap) {
-                    s->cap = s->cap ? s->cap * 2 : 64;
-                    s->got = realloc(s->got, s->cap * sizeof(*s->got));
-                    cr_assert_not_null(s->got);
-                }
-                struct push *p = &s->got[s->n++];
-                memset(p, 0, sizeof(*p));
+                struct push *p = next_push(s);
                 snprintf(p->event, sizeof(p->event), "%s", event);
                 p->slot = num(c, "slot_id");
                 const char *st = json_string_value(json_object_get(c, "status"));
                 snprintf(p->status, sizeof(p->status), "%s", st ? st : "");
             }
         } else if (event) {
-            if (s->n == s->cap) {
-                s->cap = s->cap ? s->cap * 2 : 64;
-                s->got = realloc(s->got, s->cap * sizeof(*s->got));
-                cr_assert_not_null(s->got);
-            }
-            struct push *p = &s->got[s->n++];
-            memset(p, 0, sizeof(*p));
+            struct push *p = next_push(s);
             snprintf(p->event, sizeof(p->event), "%s", event);
             p->request = num(d, "request_id");
             p->booking = num(d, "booking_id");
