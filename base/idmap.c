@@ -23,9 +23,9 @@ void *idmap_get(const struct idmap *m, int64_t key)
     }
 }
 
-static bool grow(struct idmap *m)
+/* Rehashes into `cap` buckets (a power of two that holds every entry). */
+static bool rehash(struct idmap *m, size_t cap)
 {
-    size_t cap = m->cap ? m->cap * 2 : 64;
     struct idmap_entry *b = calloc(cap, sizeof(*b));
     if (!b)
         return false;
@@ -41,6 +41,19 @@ static bool grow(struct idmap *m)
     m->buckets = b;
     m->cap = cap;
     return true;
+}
+
+static bool grow(struct idmap *m)
+{
+    return rehash(m, m->cap ? m->cap * 2 : 64);
+}
+
+bool idmap_reserve(struct idmap *m, size_t more)
+{
+    size_t cap = m->cap ? m->cap : 64;
+    while ((m->len + more) * 4 > cap * 3)
+        cap *= 2;
+    return cap == m->cap || rehash(m, cap);
 }
 
 bool idmap_put(struct idmap *m, int64_t key, void *value)

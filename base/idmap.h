@@ -26,6 +26,11 @@ void *idmap_get(const struct idmap *m, int64_t key);
  * Returns false when memory is short (the map is unchanged). */
 bool idmap_put(struct idmap *m, int64_t key, void *value) __attribute__((warn_unused_result));
 
+/* Makes room for `more` entries beyond those stored, so that they are put
+ * without rehashing on the way (a load of a million slots rehashed twenty
+ * times).  Returns false when memory is short (the map is unchanged). */
+bool idmap_reserve(struct idmap *m, size_t more) __attribute__((warn_unused_result));
+
 /* Removes `key`; returns the value it had, or NULL. */
 void *idmap_del(struct idmap *m, int64_t key);
 

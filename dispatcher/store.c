@@ -673,36 +673,62 @@ static bool load_sites(struct store *st, const PGresult *res)
     return true;
 }
 
-/* store_slot_from_row, with `last`: the territory of the caller's previous
- * row, or NULL, updated to this row's (the territory is then looked up by
- * name only when it changes, not for every one of a million rows). */
+/* The territory and practitioner of the caller's previous row, or NULL:
+ * each is looked up by name only when it changes from one row to the next,
+ * not for every one of a million rows (a practitioner's slots come
+ * together, by id). */
+struct row_cache {
+    struct territory *territory;
+    struct practitioner *practitioner;
+};
+
+/* A bigint or integer column's text, as PostgreSQL writes it (an optional
+ * minus sign, then digits): strtoll's locale and base handling cost 8 % of
+ * a million-slot load. */
+static int64_t column_int(const PGresult *res, int row, int col)
+{
+    const char *p = PQgetvalue(res, row, col);
+    bool negative = *p == '-';
+    p += negative;
+    int64_t v = 0;
+    while (*p >= '0' && *p <= '9')
+        v = v * 10 + (*p++ - '0');
+    return negative ? -v : v;
+}
+
+/* store_slot_from_row, with the lookups of the previous row in `last`. */
 static struct slot *slot_from_row(const struct store *st, const PGresult *res, int i,
-                                  struct territory **last)
+                                  struct row_cache *last)
 {
     struct slot *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
     s->refs = 1;
-    s->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+    s->id = column_int(res, i, 0);
     const char *territory = PQgetvalue(res, i, 1);
-    if (*last && strcmp((*last)->id, territory) == 0)
-        s->territory = *last;
+    if (last->territory && strcmp(last->territory->id, territory) == 0)
+        s->territory = last->territory;
     else
-        s->territory = *last = store_territory(st, territory);
-    s->site = idmap_get(&st->sites, strtoll(PQgetvalue(res, i, 2), NULL, 10));
+        s->territory = last->territory = store_territory(st, territory);
+    s->site = idmap_get(&st->sites, column_int(res, i, 2));
     const char *rpps = PQgetvalue(res, i, 3);
-    s->practitioner = *rpps ? store_practitioner(st, rpps) : NULL;
-    s->start = strtoll(PQgetvalue(res, i, 4), NULL, 10);
-    s->duration_min = atoi(PQgetvalue(res, i, 5));
+    if (!*rpps)
+        s->practitioner = NULL;
+    else if (last->practitioner && strcmp(last->practitioner->rpps, rpps) == 0)
+        s->practitioner = last->practitioner;
+    else
+        s->practitioner = last->practitioner = store_practitioner(st, rpps);
+    s->start = column_int(res, i, 4);
+    s->duration_min = (int)column_int(res, i, 5);
     bool ok = s->territory && s->site && model_mode_parse(PQgetvalue(res, i, 6), &s->mode) &&
               each_array_item(PQgetvalue(res, i, 7), add_audience, &s->audience) &&
               each_array_item(PQgetvalue(res, i, 8), add_motif, &s->motifs) &&
               model_slot_status_parse(PQgetvalue(res, i, 12), &s->status);
-    s->min_age = (int8_t)atoi(PQgetvalue(res, i, 9));
-    s->max_age = (int8_t)atoi(PQgetvalue(res, i, 10));
-    s->release_minutes = atoi(PQgetvalue(res, i, 11));
-    s->held_for = strtoll(PQgetvalue(res, i, 13), NULL, 10);
-    s->hold_expires_at = strtoll(PQgetvalue(res, i, 14), NULL, 10);
+    s->min_age = (int8_t)column_int(res, i, 9);
+    s->max_age = (int8_t)column_int(res, i, 10);
+    s->release_minutes = (int)column_int(res, i, 11);
+    s->held_for = column_int(res, i, 13);
+    s->hold_expires_at = column_int(res, i, 14);
     if (!ok) {
         log_warn("store", "slot %lld skipped: inconsistent row", (long long)s->id);
         store_slot_unref(s);
@@ -713,8 +739,8 @@ static struct slot *slot_from_row(const struct store *st, const PGresult *res, i
 
 struct slot *store_slot_from_row(const struct store *st, const PGresult *res, int i)
 {
-    struct territory *last = NULL;
-    return slot_from_row(st, res, i, &last);
+    struct row_cache none = {0};
+    return slot_from_row(st, res, i, &none);
 }
 
 static bool load_organisations(struct store *st, const PGresult *res)
@@ -748,7 +774,9 @@ static bool load_organisations(struct store *st, const PGresult *res)
  * them all. */
 static bool load_slots_page(struct store *st, const PGresult *res)
 {
-    struct territory *last = NULL;
+    struct row_cache last = {0};
+    if (!idmap_reserve(&st->slots, (size_t)PQntuples(res)))
+        return false;
     for (int i = 0; i < PQntuples(res); i++) {
         struct slot *s = slot_from_row(st, res, i, &last);
         if (s && !add_slot(st, s, false))
