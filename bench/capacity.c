@@ -7,7 +7,9 @@
  *   http       over HTTP through snpclient, which opens a new TCP
  *              connection for every request (as curl does);
  *   keepalive  over HTTP/1.1 on kept-alive TCP connections, written by
- *              hand here because snpclient does not reuse connections.
+ *              hand here because snpclient does not reuse connections;
+ *   wsraw      over WebSocket on bare sockets (bench/wsraw.h), round as many
+ *              connections as keepalive: snpd's answer without snpclient.
  *
  * Every query asks for the free slots of the next 24 hours within 20 km of
  * Redon, as a pharmacy (counts only, no slot list).  The first `--warmup`
@@ -26,6 +28,7 @@
 
 #include "bench/bench.h"
 #include "bench/pool.h"
+#include "bench/wsraw.h"
 
 #define QUERY_DATA "{\"horizon\":\"24h\",\"commune_insee\":\"" BENCH_COMMUNE "\",\"radius_km\":20}"
 #define QUERY_PATH "/api/v1/capacity?horizon=24h&commune_insee=" BENCH_COMMUNE "&radius_km=20"
@@ -110,12 +113,12 @@ static int ka_exchange(struct keepalive *k, const char *req, size_t req_len)
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: snpbench capacity --port N --tokens FILE --transport ws|http|keepalive\n"
+            "usage: snpbench capacity --port N --tokens FILE --transport ws|http|keepalive|wsraw\n"
             "                         [--count N] [--warmup N] [--pool N]\n"
             "                         [--path PATH --bench NAME] [--connections N]\n"
             "  --path   GET this instead of the capacity query (http and keepalive), e.g.\n"
             "           the SAS platform's FHIR search; --bench names it in the RESULT line\n"
-            "  --connections  kept-alive connections (keepalive) [200]\n");
+            "  --connections  kept-alive or bare connections (keepalive, wsraw) [200]\n");
     return 2;
 }
 
@@ -153,8 +156,8 @@ int bench_capacity(int argc, char **argv)
     if (argc % 2 || !port || !tokens_path || !transport)
         return usage();
     bool ws = strcmp(transport, "ws") == 0, http = strcmp(transport, "http") == 0,
-         ka = strcmp(transport, "keepalive") == 0;
-    if (!ws && !http && !ka)
+         ka = strcmp(transport, "keepalive") == 0, raw = strcmp(transport, "wsraw") == 0;
+    if (!ws && !http && !ka && !raw)
         return usage();
     if (ws && path != (const char *)QUERY_PATH)
         return usage();
@@ -169,6 +172,7 @@ int bench_capacity(int argc, char **argv)
     }
     struct pool pool = {0};
     struct keepalive *k = NULL;
+    struct wsraw *r = NULL;
     char request[8192];
     int req_len = 0;
     if (ws) {
@@ -180,6 +184,21 @@ int bench_capacity(int argc, char **argv)
             fprintf(stderr, "snpbench capacity: %s\n", err);
             return 1;
         }
+    } else if (raw) {
+        /* Bare sockets (wsraw.h), round the same number of connections as
+         * keepalive and for the same reason: what snpd answers, without
+         * snpclient's lws loop in the measure. */
+        r = calloc((size_t)nka, sizeof(*r));
+        for (long i = 0; r && i < nka; i++) {
+            char err[300];
+            if (wsraw_open(&r[i], NULL, port, tokens.v[i % tokens.n], 10000, err, sizeof(err)) !=
+                0) {
+                fprintf(stderr, "snpbench capacity: %s\n", err);
+                return 1;
+            }
+        }
+        if (!r)
+            return 1;
     } else if (ka) {
         /* snp.v1 limits each connection to 20 requests per second (burst
          * 40), HTTP included: the queries go round `nka` kept-alive
@@ -218,6 +237,12 @@ int bench_capacity(int argc, char **argv)
         int64_t t0 = bench_now_us();
         if (ws) {
             rc = snpclient_ws_call(w, "capacity.query", QUERY_DATA, 10000, &resp);
+        } else if (raw) {
+            char id[24], err[300];
+            snprintf(id, sizeof(id), "q%ld", i);
+            rc = wsraw_call(&r[i % nka], id, "capacity.query", QUERY_DATA, err, sizeof(err)) == 0
+                     ? 0
+                     : SNPCLIENT_EPROTO;
         } else if (http) {
             rc = snpclient_http(c, "GET", path, tokens.v[0], NULL, 10000, &status, &resp);
             if (rc == 0 && status != 200)
@@ -254,6 +279,7 @@ int bench_capacity(int argc, char **argv)
     printf("%s over %s: %zu queries in %.2f s (%.0f/s)\n",
            path == (const char *)QUERY_PATH ? "capacity.query" : path,
            ws     ? "WebSocket"
+           : raw  ? "WebSocket, bare sockets"
            : http ? "HTTP, a new connection each"
                   : "HTTP keep-alive",
            lat.n, secs, secs > 0 ? (double)lat.n / secs : 0);

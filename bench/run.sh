@@ -774,6 +774,10 @@ phase_big() {
         runbench capacity100k-keepalive capacity --port "$big_port" \
             --tokens "$tmp/bench_big-tokens.txt" --transport keepalive --count "$QUERIES" \
             --snpd-pid "$big_pid"
+        quiet
+        runbench capacity100k-wsraw capacity --port "$big_port" \
+            --tokens "$tmp/bench_big-tokens.txt" --transport wsraw --count "$QUERIES" \
+            --snpd-pid "$big_pid"
     fi
     if wants waiting; then
         quiet
@@ -1013,7 +1017,7 @@ done
 if wants capacity100k; then
     echo
     echo "Capacity query over $BIG_SLOTS free slots: p50/p90/p99 in ms (target p99 <= 1 ms)"
-    capacity_rows capacity100k ws keepalive
+    capacity_rows capacity100k ws keepalive wsraw
 fi
 if wants waiting; then
     echo
