@@ -495,9 +495,9 @@ Test(limits, http_bodies_past_the_unfinished_budget_are_refused_503)
     send_all(first, head, sizeof(head) - 1);
     send_all(first, body, 100);
     /* The first body's reservation is made once its headers are read. */
-    double end = test_now_ms() + 20000;
-    while (metric("snpd_unfinished_bytes") < 50000 && test_now_ms() < end)
-        test_sleep_ms(50);
+    bool counted;
+    WAIT_UNTIL(counted, metric("snpd_unfinished_bytes") >= 50000, 20000);
+    (void)counted; /* checked below */
     cr_assert_eq(metric("snpd_unfinished_bytes"), 50000);
 
     int second = connect_from(NULL);
@@ -1088,6 +1088,8 @@ Test(limits, a_reader_that_pauses_gets_every_answer_whole_and_in_order)
                          i, 100 + i);
         ws_frame(fd, 1, true, true, msg, (size_t)n);
     }
+    /* A time, not a condition: the reader's pause, in which snpd fills the
+     * socket and queues what does not fit. */
     test_sleep_ms(1500);
     char *texts[ASKED] = {0};
     int closed;
@@ -1136,9 +1138,9 @@ Test(limits, a_reader_that_never_reads_is_closed_and_others_are_served)
     close(other);
     /* The slow one: it is closed (read from now on, the close frame comes
      * after what the socket already held). */
-    double deadline = test_now_ms() + 30000;
-    while (test_now_ms() < deadline && metric("snpd_websockets") > 0)
-        test_sleep_ms(50);
+    bool gone;
+    WAIT_UNTIL(gone, metric("snpd_websockets") <= 0, 30000);
+    (void)gone; /* the count is checked */
     cr_assert_eq(metric("snpd_websockets"), 0, "the slow reader is still connected");
     char *log = snpd_proc_log(&f.snpd);
     cr_assert(log && strstr(log, "reads too slowly"), "no warning in snpd's log");
@@ -1183,9 +1185,9 @@ Test(limits, subscribers_reset_during_pushes_are_closed_and_others_served)
         cr_assert(strstr(texts[c], "capacity.changed"), "%s", texts[c]);
         free(texts[c]);
     }
-    double deadline = test_now_ms() + 20000;
-    while (test_now_ms() < deadline && metric("snpd_websockets") > 1)
-        test_sleep_ms(50);
+    bool gone;
+    WAIT_UNTIL(gone, metric("snpd_websockets") <= 1, 20000);
+    (void)gone; /* the count is checked */
     cr_assert_eq(metric("snpd_websockets"), 1, "reset subscribers still counted");
     close(stay);
 }

@@ -1128,7 +1128,8 @@ Test(ws, rate_limit)
     const struct snp_proto_limits *lim = snp_proto_limits();
     struct snpclient_ws *w = open_as(FIX_PHARMACY);
     still_usable(w);
-    /* Refill the bucket that the first call used. */
+    /* Refill the bucket that the first call used: a time, the bucket
+     * refills at messages_per_second. */
     test_sleep_ms(1000 * 2 / lim->messages_per_second + 100);
     int burst = lim->message_burst + 30;
     double t0 = test_now_ms();
@@ -1157,7 +1158,8 @@ Test(ws, rate_limit)
     cr_assert_geq(ok, lim->message_burst - 1);
     cr_assert_eq(ok + limited, burst);
     cr_assert_not(snpclient_ws_is_closed(w));
-    /* After a pause the connection is served again. */
+    /* After a pause the connection is served again (a time: the bucket
+     * refills with it). */
     test_sleep_ms(1000);
     for (int i = 0; i < 5; i++)
         still_usable(w);
@@ -1351,6 +1353,18 @@ Test(ws, a_connection_that_never_authenticates_is_closed)
     snpclient_ws_close(known);
 }
 
+/* The WebSocket messages snpd has received, from /metrics. */
+static long long ws_messages_in(void)
+{
+    struct http_response m;
+    cr_assert_eq(http_request(f.snpd.port, "GET", "/metrics", NULL, NULL, &m), 0);
+    const char *key = "\nsnpd_ws_messages_total{direction=\"in\"} ";
+    const char *at = strstr(m.body, key);
+    long long n = at ? atoll(at + strlen(key)) : -1;
+    http_response_free(&m);
+    return n;
+}
+
 /* A call that finds its request with an update on its way to the database
  * waits for that update, then runs, instead of being refused with
  * `conflict` (which used to answer a confirmation sent at once on an
@@ -1377,13 +1391,22 @@ Test(ws, a_call_waits_for_its_requests_update)
              "{\"id\": \"d\", \"type\": \"offer.decline\", \"data\": {\"request_id\": %lld,"
              " \"slot_id\": %lld}}",
              id, held);
+    long long before = ws_messages_in();
     cr_assert_eq(snpclient_ws_send(ph, text), 0);
     snprintf(text, sizeof(text),
              "{\"id\": \"c\", \"type\": \"request.cancel\", \"data\": {\"request_id\": %lld,"
              " \"reason\": \"patient_request\"}}",
              id);
     cr_assert_eq(snpclient_ws_send(ph, text), 0);
-    test_sleep_ms(500); /* both arrived; the decline waits for the lock */
+    /* Both arrived; the decline waits for the lock. */
+    bool arrived, waiting;
+    WAIT_UNTIL(arrived, ws_messages_in() >= before + 2, 20000);
+    cr_assert(arrived, "snpd did not receive the decline and the cancellation");
+    WAIT_UNTIL(waiting,
+               pgtest_long(&f.pg, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                                  "'Lock' AND datname = current_database()") >= 1,
+               20000);
+    cr_assert(waiting, "the decline did not wait for the lock");
     res = PQexec(lock, "COMMIT");
     PQclear(res);
     PQfinish(lock);
