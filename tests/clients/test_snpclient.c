@@ -35,6 +35,7 @@
 
 #include "clients/lib/snpclient.h"
 #include "tests/support/proc.h"
+#include "tests/support/wait.h"
 
 /* ---- the echo server ----------------------------------------------------- */
 
@@ -427,13 +428,6 @@ TestSuite(snpclient, .init = server_start, .fini = server_stop, .timeout = 60);
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static struct snpclient *client(void)
 {
     struct snpclient *c = snpclient_new("127.0.0.1", srv.port, false);
@@ -572,10 +566,10 @@ Test(snpclient, http_timeout_then_usable)
     struct snpclient *c = client();
     int status = -1;
     char *body = (char *)"sentinel";
-    int64_t t0 = now_ms();
+    int64_t t0 = test_now_ms();
     cr_assert_eq(snpclient_http(c, "GET", "/slow", NULL, NULL, 300, &status, &body),
                  SNPCLIENT_ETIMEDOUT);
-    int64_t took = now_ms() - t0;
+    int64_t took = test_now_ms() - t0;
     cr_assert(took >= 290 && took < 2000, "took %lld ms", (long long)took);
     cr_assert_eq(status, 0);
     cr_assert_null(body);
@@ -592,10 +586,10 @@ Test(snpclient, http_connection_refused_is_quick)
     cr_assert_not_null(c);
     int status = -1;
     char *body = NULL;
-    int64_t t0 = now_ms();
+    int64_t t0 = test_now_ms();
     cr_assert_eq(snpclient_http(c, "GET", "/", NULL, NULL, 10000, &status, &body),
                  SNPCLIENT_ECONNECT);
-    cr_assert_lt(now_ms() - t0, 1000);
+    cr_assert_lt(test_now_ms() - t0, 1000);
     cr_assert_null(body);
     snpclient_free(c);
 }
@@ -649,18 +643,18 @@ Test(snpclient, ws_connection_refused_and_timeout)
     struct snpclient *c = snpclient_new("127.0.0.1", proc_free_port(), false);
     cr_assert_not_null(c);
     char err[256];
-    int64_t t0 = now_ms();
+    int64_t t0 = test_now_ms();
     cr_assert_null(snpclient_ws_open(c, "/", NULL, 10000, err, sizeof(err)));
-    cr_assert_lt(now_ms() - t0, 1000);
+    cr_assert_lt(test_now_ms() - t0, 1000);
     cr_assert(strstr(err, "connection failed"), "%s", err);
     snpclient_free(c);
 
     /* Connected at the TCP level, but the upgrade is never answered. */
     c = snpclient_new("127.0.0.1", srv.silent_port, false);
     cr_assert_not_null(c);
-    t0 = now_ms();
+    t0 = test_now_ms();
     cr_assert_null(snpclient_ws_open(c, "/", NULL, 300, err, sizeof(err)));
-    int64_t took = now_ms() - t0;
+    int64_t took = test_now_ms() - t0;
     cr_assert(took >= 290 && took < 2000, "took %lld ms", (long long)took);
     cr_assert(strstr(err, "timed out"), "%s", err);
     snpclient_free(c);
@@ -717,14 +711,14 @@ Test(snpclient, ws_recv_timeout)
     struct snpclient *c = client();
     struct snpclient_ws *w = ws_open(c, NULL);
     char *t = (char *)"sentinel";
-    int64_t t0 = now_ms();
+    int64_t t0 = test_now_ms();
     cr_assert_eq(snpclient_ws_recv(w, 200, &t), SNPCLIENT_ETIMEDOUT);
-    int64_t took = now_ms() - t0;
+    int64_t took = test_now_ms() - t0;
     cr_assert(took >= 190 && took < 1500, "took %lld ms", (long long)took);
     cr_assert_null(t);
-    t0 = now_ms();
+    t0 = test_now_ms();
     cr_assert_eq(snpclient_ws_recv(w, 0, &t), SNPCLIENT_ETIMEDOUT);
-    cr_assert_lt(now_ms() - t0, 100);
+    cr_assert_lt(test_now_ms() - t0, 100);
     /* Still usable afterwards. */
     cr_assert_eq(snpclient_ws_send(w, "ping"), 0);
     expect_text(w, "ping");
@@ -793,9 +787,9 @@ Test(snpclient, ws_call_timeout)
     struct snpclient *c = client();
     struct snpclient_ws *w = ws_open(c, NULL);
     char *resp = (char *)"sentinel";
-    int64_t t0 = now_ms();
+    int64_t t0 = test_now_ms();
     cr_assert_eq(snpclient_ws_call(w, "ignore", "{}", 300, &resp), SNPCLIENT_ETIMEDOUT);
-    int64_t took = now_ms() - t0;
+    int64_t took = test_now_ms() - t0;
     cr_assert(took >= 290 && took < 2000, "took %lld ms", (long long)took);
     cr_assert_null(resp);
     snpclient_ws_close(w);

@@ -29,6 +29,7 @@
 #include "clients/cli/labels.h"
 #include "clients/cli/table.h"
 #include "tests/support/fixture.h"
+#include "tests/support/wait.h"
 
 /* ---- running snpctl ------------------------------------------------------ */
 
@@ -1206,12 +1207,11 @@ static char *read_line(int fd, int timeout_ms)
 {
     char *buf = NULL;
     size_t len = 0;
-    for (int waited = 0; waited < timeout_ms;) {
+    int64_t end = test_now_ms() + timeout_ms;
+    for (int64_t left; (left = end - test_now_ms()) > 0;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 100) <= 0) {
-            waited += 100;
+        if (poll(&p, 1, (int)left) <= 0)
             continue;
-        }
         char ch;
         if (read(fd, &ch, 1) != 1)
             break;

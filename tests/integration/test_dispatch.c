@@ -14,6 +14,7 @@
 
 #include "tests/support/fixture.h"
 #include "tests/support/http.h"
+#include "tests/support/wait.h"
 
 static struct fixture f;
 
@@ -51,12 +52,9 @@ static json_t *post(const char *path, enum fix_role as, const char *body, int *s
 
 static bool wait_for(const char *sql, long want, int timeout_ms)
 {
-    for (int waited = 0; waited < timeout_ms; waited += 100) {
-        if (pgtest_long(&f.pg, sql) == want)
-            return true;
-        usleep(100 * 1000);
-    }
-    return false;
+    bool equal;
+    WAIT_UNTIL(equal, pgtest_long(&f.pg, sql) == want, timeout_ms);
+    return equal;
 }
 
 Test(dispatch, publish_offer_confirm)

@@ -43,6 +43,7 @@
 #include "clients/lib/snpclient.h"
 #include "tests/support/fixture.h"
 #include "tests/support/http.h"
+#include "tests/support/wait.h"
 
 #define SKIP_STATUS  77 /* ctest's SKIP_RETURN_CODE for this test */
 #define PROCESSES    2
@@ -62,12 +63,6 @@ static int64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 /* True when `name` is an executable file in a folder of $PATH or in
@@ -233,7 +228,7 @@ static json_t *call(struct client *c, struct snpclient *cl, struct snpclient_ws 
         if (!*ws) {
             *ws = snpclient_ws_open(cl, NULL, token, 5000, NULL, 0);
             if (!*ws) {
-                sleep_ms(RETRY_MS);
+                test_sleep_ms(RETRY_MS);
                 continue;
             }
         }
@@ -264,7 +259,7 @@ static json_t *call(struct client *c, struct snpclient *cl, struct snpclient_ws 
             if (!c->first_unavailable_ns)
                 c->first_unavailable_ns = c->last_unavailable_ns;
             free(response);
-            sleep_ms(RETRY_MS);
+            test_sleep_ms(RETRY_MS);
             continue;
         }
         /* The held slot is accepted, so a conflict is never the final
@@ -276,7 +271,7 @@ static json_t *call(struct client *c, struct snpclient *cl, struct snpclient_ws 
         if (strcmp(code, "conflict") == 0 && strcmp(type, "offer.accept") == 0) {
             c->busy++;
             free(response);
-            sleep_ms(RETRY_MS);
+            test_sleep_ms(RETRY_MS);
             continue;
         }
         c->other_errors++;
@@ -316,7 +311,7 @@ static bool book_one(struct client *c, struct snpclient *cl, struct snpclient_ws
     char get[64];
     snprintf(get, sizeof(get), "{\"request_id\": %lld}", (long long)request_id);
     while (slot <= 0 && now_ns() < deadline) {
-        sleep_ms(RETRY_MS);
+        test_sleep_ms(RETRY_MS);
         r = call(c, cl, ws, token, "request.get", get, deadline);
         if (!r)
             return false;
@@ -350,7 +345,7 @@ static void *client_run(void *arg)
     for (int n = 0; cl && !atomic_load(c->stop) && c->nacked < MAX_BOOKINGS; n++) {
         if (!book_one(c, cl, &ws, n))
             break;
-        sleep_ms(PAUSE_MS);
+        test_sleep_ms(PAUSE_MS);
     }
     snpclient_ws_close(ws);
     snpclient_free(cl);
@@ -446,7 +441,7 @@ static void burst_around(enum event event)
     }
 
     /* Into the burst, the primary goes. */
-    sleep_ms(3000);
+    test_sleep_ms(3000);
     int before = 0;
     for (int i = 0; i < CLIENTS; i++)
         before += clients[i].nacked;
@@ -456,7 +451,7 @@ static void burst_around(enum event event)
     int64_t recovered_deadline = now_ns() + (int64_t)60 * 1000000000;
     bool recovered = false;
     while (!recovered && now_ns() < recovered_deadline) {
-        sleep_ms(100);
+        test_sleep_ms(100);
         int64_t first[PROCESSES] = {0};
         for (int i = 0; i < CLIENTS; i++) {
             int64_t t = clients[i].recovered_ns;
@@ -468,7 +463,7 @@ static void burst_around(enum event event)
         for (int p = 0; p < PROCESSES; p++)
             recovered = recovered && first[p];
     }
-    sleep_ms(2000);
+    test_sleep_ms(2000);
     atomic_store(&stop, true);
     for (int i = 0; i < CLIENTS; i++)
         pthread_join(threads[i], NULL);

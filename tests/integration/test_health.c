@@ -1,5 +1,6 @@
 /* The real snpd binary: health endpoints, metrics, static files, bad
  * requests, an unreachable database, and shutdown with open connections. */
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 #include "tests/support/http.h"
 #include "tests/support/pgtest.h"
 #include "tests/support/proc.h"
+#include "tests/support/wait.h"
 
 static struct pgtest pg;
 static struct snpd_proc snpd;
@@ -152,6 +154,15 @@ Test(health, unreachable_database_is_alive_but_not_ready)
     stop_cleanly();
 }
 
+static bool log_says_trying_again(void *arg)
+{
+    (void)arg;
+    char *log = snpd_proc_log(&snpd);
+    bool said = log && strstr(log, "trying again");
+    free(log);
+    return said;
+}
+
 Test(health, a_failed_start_up_load_is_tried_again)
 {
     /* Migrate first, then break what the load reads: snpd starts, cannot
@@ -162,14 +173,7 @@ Test(health, a_failed_start_up_load_is_tried_again)
     PQclear(pgtest_exec(&pg, "ALTER TABLE organisation RENAME TO organisation_away"));
     snpd_proc_start(&snpd, pg.conninfo, NULL, false);
     cr_assert(snpd_proc_wait_status(&snpd, "/healthz", 200, 10000), "never alive");
-    bool retried = false;
-    for (int waited = 0; waited < 10000 && !retried; waited += 50) {
-        char *log = snpd_proc_log(&snpd);
-        retried = log && strstr(log, "trying again");
-        free(log);
-        if (!retried)
-            usleep(50 * 1000);
-    }
+    bool retried = wait_until(log_says_trying_again, NULL, 10000);
     cr_assert(retried, "no failed load was reported");
     struct http_response r = get("/readyz");
     cr_assert_eq(r.status, 503);
@@ -178,6 +182,16 @@ Test(health, a_failed_start_up_load_is_tried_again)
     cr_assert(snpd_proc_wait_status(&snpd, "/readyz", 200, 20000),
               "snpd did not become ready once the table was back");
     stop_cleanly();
+}
+
+/* Whether /metrics counts at least *arg connections accepted in all. */
+static bool metrics_count_connections(void *arg)
+{
+    struct http_response r = get("/metrics");
+    const char *at = strstr(r.body, "\nsnpd_connections_total ");
+    bool enough = at && atol(at + strlen("\nsnpd_connections_total ")) >= *(long *)arg;
+    http_response_free(&r);
+    return enough;
 }
 
 Test(health, shutdown_with_open_connections)
@@ -194,7 +208,10 @@ Test(health, shutdown_with_open_connections)
     cr_assert(send(fds[0], half, strlen(half), MSG_NOSIGNAL) > 0);
     const char *full = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     cr_assert(send(fds[1], full, strlen(full), MSG_NOSIGNAL) > 0);
-    usleep(200 * 1000);
+    /* snpd has accepted them all (and this metrics request) before it is
+     * told to stop. */
+    cr_assert(wait_until(metrics_count_connections, &(long){9}, 10000),
+              "snpd did not accept the eight connections");
     stop_cleanly();
     for (int i = 0; i < 8; i++)
         close(fds[i]);
@@ -211,6 +228,19 @@ Test(health, json_logs)
     free(log);
 }
 
+/* How many of the `n` connections `fds` (-1: none) the peer has closed. */
+static int closed_by_peer(const int *fds, int n)
+{
+    int closed = 0;
+    for (int i = 0; i < n; i++) {
+        struct pollfd p = {.fd = fds[i], .events = POLLIN};
+        char c;
+        if (fds[i] >= 0 && poll(&p, 1, 0) == 1 && recv(fds[i], &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
+            closed++;
+    }
+    return closed;
+}
+
 Test(health, connections_per_address_are_limited)
 {
     /* Debian's libwebsockets has no peer limits of its own: snpd counts
@@ -221,7 +251,11 @@ Test(health, connections_per_address_are_limited)
     int fds[5];
     for (int i = 0; i < 5; i++)
         fds[i] = http_connect(snpd.port);
-    usleep(200 * 1000);
+    /* snpd has seen all five before the requests are sent: it closed the
+     * two beyond the limit.  (Asking /metrics would take a place.) */
+    bool refused;
+    WAIT_UNTIL(refused, closed_by_peer(fds, 5) == 2, 10000);
+    cr_assert(refused, "snpd did not close the connections beyond the limit");
     int answered = 0;
     const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     for (int i = 0; i < 5; i++) {
@@ -239,16 +273,28 @@ Test(health, connections_per_address_are_limited)
             close(fds[i]);
     /* Closed connections free their places (once snpd has seen them go). */
     struct http_response r = {0};
-    bool freed = false;
-    for (int i = 0; i < 100 && !freed; i++) {
-        freed = http_request(snpd.port, "GET", "/metrics", NULL, NULL, &r) == 0;
-        if (!freed)
-            usleep(50 * 1000);
-    }
+    bool freed;
+    WAIT_UNTIL(freed, http_request(snpd.port, "GET", "/metrics", NULL, NULL, &r) == 0, 10000);
     cr_assert(freed, "no place was freed by the closed connections");
     cr_assert(strstr(r.body, "snpd_connections_refused_total 2"), "%s", r.body);
     http_response_free(&r);
     stop_cleanly();
+}
+
+struct tls_ready {
+    struct snpclient *c;
+    int status; /* of the last answer, 0 for none */
+};
+
+static bool ready_over_tls(void *arg)
+{
+    struct tls_ready *w = arg;
+    char *body = NULL;
+    w->status = 0;
+    if (snpclient_http(w->c, "GET", "/readyz", NULL, NULL, 2000, &w->status, &body) != 0)
+        w->status = 0;
+    free(body);
+    return w->status == 200;
 }
 
 Test(health, tls_when_configured)
@@ -278,18 +324,10 @@ Test(health, tls_when_configured)
                                   .tls_skip_hostname_check = true};
     struct snpclient *c = snpclient_new_with(&o);
     cr_assert(c);
-    int status = 0;
-    char *body = NULL;
-    for (int i = 0; i < 100 && status != 200; i++) {
-        free(body);
-        body = NULL;
-        /* Not listening yet, or still migrating (503): wait a little. */
-        if (snpclient_http(c, "GET", "/readyz", NULL, NULL, 2000, &status, &body) != 0 ||
-            status != 200)
-            usleep(100 * 1000);
-    }
-    cr_assert_eq(status, 200, "no ready answer over TLS");
-    free(body);
+    /* Not listening yet, or still migrating (503): wait. */
+    struct tls_ready ready = {.c = c};
+    cr_assert(wait_until(ready_over_tls, &ready, 30000), "no ready answer over TLS (HTTP %d)",
+              ready.status);
     snpclient_free(c);
     /* Plain HTTP on the TLS port gets no HTTP answer. */
     struct http_response r;

@@ -25,6 +25,7 @@
 
 #include "clients/lib/snpclient.h"
 #include "tests/support/fixture.h"
+#include "tests/support/wait.h"
 #include "tests/support/http.h"
 
 #define WAIT_MS 10000
@@ -49,22 +50,13 @@ TestSuite(invariants, .init = setup, .fini = teardown, .timeout = 300);
 
 /* --- helpers ---------------------------------------------------------------------- */
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Waits until `sql` (a count) equals `want`; returns the last value. */
 static long wait_count(const char *sql, long want, int timeout_ms)
 {
     long v = -1;
-    for (int waited = 0; waited <= timeout_ms; waited += 50) {
-        v = pgtest_long(&f.pg, sql);
-        if (v == want)
-            break;
-        sleep_ms(50);
-    }
+    bool equal;
+    WAIT_UNTIL(equal, (v = pgtest_long(&f.pg, sql)) == want, timeout_ms);
+    (void)equal; /* the caller compares the value returned */
     return v;
 }
 
@@ -124,24 +116,24 @@ static json_int_t publish_one(int port, int minutes, const char *audiences, cons
 
 /* Waits until GP1's slots, as the snpd on `port` holds them in memory
  * (slot.list), show no hold; false after WAIT_MS. */
+static bool memory_without_holds(void *arg)
+{
+    int port = *(int *)arg;
+    int st;
+    json_t *r = fix_api_port(port, "GET", "/api/v1/slots", f.token[FIX_GP_1], NULL, &st);
+    size_t i, held = 0;
+    json_t *item;
+    json_array_foreach (json_object_get(r, "slots"), i, item) {
+        const char *status = json_string_value(json_object_get(item, "status"));
+        held += status && strcmp(status, "held") == 0;
+    }
+    json_decref(r);
+    return st == 200 && held == 0;
+}
+
 static bool wait_memory_without_holds(int port)
 {
-    for (int waited = 0; waited < WAIT_MS; waited += 50) {
-        int st;
-        json_t *r = fix_api_port(port, "GET", "/api/v1/slots", f.token[FIX_GP_1], NULL, &st);
-        size_t i, held = 0;
-        json_t *item;
-        json_array_foreach(json_object_get(r, "slots"), i, item)
-        {
-            const char *status = json_string_value(json_object_get(item, "status"));
-            held += status && strcmp(status, "held") == 0;
-        }
-        json_decref(r);
-        if (st == 200 && held == 0)
-            return true;
-        sleep_ms(50);
-    }
-    return false;
+    return wait_until(memory_without_holds, &port, WAIT_MS);
 }
 
 static json_int_t num(json_t *o, const char *k)
@@ -326,6 +318,17 @@ static void *racer_run(void *arg)
     return NULL;
 }
 
+/* Whether the snpd on port *arg counts a free slot (capacity.query). */
+static bool counts_a_free_slot(void *arg)
+{
+    int st;
+    json_t *cap = fix_api_port(*(int *)arg, "GET", "/api/v1/capacity?horizon=48h", f.token[FIX_SAS],
+                               NULL, &st);
+    json_int_t total = num(cap, "total");
+    json_decref(cap);
+    return total >= 1;
+}
+
 Test(invariants, two_processes_survive_racers_on_one_slot)
 {
     fixture_start(&f);
@@ -335,16 +338,8 @@ Test(invariants, two_processes_survive_racers_on_one_slot)
     for (int round = 0; round < ROUNDS; round++) {
         publish_one(f.snpd.port, 60 + round, "[\"pharmacy\"]", NULL);
         /* Both processes know the slot before the race starts. */
-        for (int waited = 0; waited < 5000; waited += 50) {
-            int st;
-            json_t *cap = fix_api_port(second.port, "GET", "/api/v1/capacity?horizon=48h",
-                                       f.token[FIX_SAS], NULL, &st);
-            json_int_t total = num(cap, "total");
-            json_decref(cap);
-            if (total >= 1)
-                break;
-            sleep_ms(50);
-        }
+        cr_assert(wait_until(counts_a_free_slot, &second.port, 15000),
+                  "the second process never counted the slot of round %d", round);
         pthread_t t[RACERS];
         struct racer q[RACERS];
         pthread_barrier_t start;

@@ -33,6 +33,7 @@
 #include "tests/support/fixture.h"
 #include "tests/support/http.h"
 #include "tests/support/proc.h"
+#include "tests/support/wait.h"
 
 static struct fixture f;
 static char conf_path[256];
@@ -71,19 +72,6 @@ static void teardown(void)
 TestSuite(limits, .init = setup, .fini = teardown, .timeout = 480);
 
 /* --- helpers ---------------------------------------------------------------------- */
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 /* Starts snpd with the configuration file text `conf` (may be NULL). */
 static void start_with(const char *conf)
@@ -172,9 +160,9 @@ static void send_all(int fd, const void *p, size_t n)
 static bool read_until_closed(int fd, char *out, size_t size, int timeout_ms)
 {
     size_t n = 0;
-    double end = now_ms() + timeout_ms;
+    double end = test_now_ms() + timeout_ms;
     out[0] = '\0';
-    while (now_ms() < end) {
+    while (test_now_ms() < end) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, 200) <= 0)
             continue;
@@ -195,9 +183,9 @@ static bool read_until_closed(int fd, char *out, size_t size, int timeout_ms)
 static bool read_response(int fd, char *out, size_t size, int timeout_ms)
 {
     size_t n = 0;
-    double end = now_ms() + timeout_ms;
+    double end = test_now_ms() + timeout_ms;
     out[0] = '\0';
-    while (now_ms() < end && n < size - 1) {
+    while (test_now_ms() < end && n < size - 1) {
         const char *sep = strstr(out, "\r\n\r\n");
         const char *cl = strcasestr(out, "content-length:");
         if (sep && cl && n >= (size_t)(sep + 4 - out) + strtoul(cl + 15, NULL, 10))
@@ -340,7 +328,7 @@ static int ws_read(int fd, int timeout_ms, char *texts, size_t size, bool until_
 {
     static unsigned char buf[1 << 17];
     size_t n = 0;
-    double end = now_ms() + timeout_ms;
+    double end = test_now_ms() + timeout_ms;
     if (texts)
         texts[0] = '\0';
     for (;;) {
@@ -378,7 +366,7 @@ static int ws_read(int fd, int timeout_ms, char *texts, size_t size, bool until_
             if (opcode == 1 && until_text)
                 return 1;
         }
-        double left = end - now_ms();
+        double left = end - test_now_ms();
         if (left <= 0)
             return -2;
         struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -417,8 +405,8 @@ Test(limits, slow_bodies_are_answered_408_and_closed)
     long peak = rss_kb();
     int answered = 0;
     char out[4096];
-    double end = now_ms() + 120000;
-    while (answered < SLOW_BODIES && now_ms() < end) {
+    double end = test_now_ms() + 120000;
+    while (answered < SLOW_BODIES && test_now_ms() < end) {
         /* One more byte on every connection still waiting, then whatever
          * has come back. */
         for (int i = 0; i < SLOW_BODIES; i++)
@@ -439,7 +427,7 @@ Test(limits, slow_bodies_are_answered_408_and_closed)
             answered++;
             close(fds[i]);
         }
-        sleep_ms(1000);
+        test_sleep_ms(1000);
     }
     cr_assert_eq(answered, SLOW_BODIES, "only %d of %d slow bodies were answered 408", answered,
                  SLOW_BODIES);
@@ -473,7 +461,8 @@ Test(limits, slow_headers_do_not_hold_a_connection)
         send_all(fds[i], line, sizeof(line) - 1);
     }
     int nclosed = 0;
-    for (double end = now_ms() + 90000; nclosed < 8 && now_ms() < end; sleep_ms(1000)) {
+    for (double end = test_now_ms() + 90000; nclosed < 8 && test_now_ms() < end;
+         test_sleep_ms(1000)) {
         for (int i = 0; i < 8; i++) {
             if (closed[i])
                 continue;
@@ -506,9 +495,9 @@ Test(limits, http_bodies_past_the_unfinished_budget_are_refused_503)
     send_all(first, head, sizeof(head) - 1);
     send_all(first, body, 100);
     /* The first body's reservation is made once its headers are read. */
-    double end = now_ms() + 20000;
-    while (metric("snpd_unfinished_bytes") < 50000 && now_ms() < end)
-        sleep_ms(50);
+    bool counted;
+    WAIT_UNTIL(counted, metric("snpd_unfinished_bytes") >= 50000, 20000);
+    (void)counted; /* checked below */
     cr_assert_eq(metric("snpd_unfinished_bytes"), 50000);
 
     int second = connect_from(NULL);
@@ -623,7 +612,7 @@ Test(limits, connections_per_address_default_to_the_protocol)
     /* Once one closes, the address has room again. */
     close(held[0]);
     bool served = false;
-    for (double end = now_ms() + 20000; !served && now_ms() < end; sleep_ms(100)) {
+    for (double end = test_now_ms() + 20000; !served && test_now_ms() < end; test_sleep_ms(100)) {
         int again = connect_from("127.0.0.3");
         send(again, get, sizeof(get) - 1, MSG_NOSIGNAL);
         read_until_closed(again, out, sizeof(out), 10000);
@@ -657,9 +646,9 @@ Test(limits, token_spray_is_throttled_and_does_not_grow_memory)
      * that the cached token is still cached at the end, however slow the
      * machine (under ASan on a loaded machine 50,000 took more than 30 s). */
     int unauthenticated = 0, throttled = 0, per_connection = 1, sent = 0;
-    double spray_end = now_ms() + (AUTH_CACHE_SECONDS - 10) * 1000.0;
+    double spray_end = test_now_ms() + (AUTH_CACHE_SECONDS - 10) * 1000.0;
     srand(11);
-    for (int i = 0; i < SPRAY && now_ms() < spray_end; i++, sent++) {
+    for (int i = 0; i < SPRAY && test_now_ms() < spray_end; i++, sent++) {
         /* Each connection stays under its own rate (message_burst): what
          * is measured is the address's failure bucket. */
         if (per_connection == snp_proto_limits()->message_burst) {
@@ -1019,7 +1008,7 @@ static int ws_read_texts(int fd, int want, char **texts, int timeout_ms, int *cl
     cr_assert_not_null(buf);
     int got = 0;
     *closed = 0;
-    double end = now_ms() + timeout_ms;
+    double end = test_now_ms() + timeout_ms;
     while (got < want && !*closed) {
         size_t len = 0, h = 2;
         bool whole = false;
@@ -1055,7 +1044,7 @@ static int ws_read_texts(int fd, int want, char **texts, int timeout_ms, int *cl
             buf = realloc(buf, cap);
             cr_assert_not_null(buf);
         }
-        double left = end - now_ms();
+        double left = end - test_now_ms();
         if (left <= 0)
             break;
         struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -1099,7 +1088,9 @@ Test(limits, a_reader_that_pauses_gets_every_answer_whole_and_in_order)
                          i, 100 + i);
         ws_frame(fd, 1, true, true, msg, (size_t)n);
     }
-    sleep_ms(1500);
+    /* A time, not a condition: the reader's pause, in which snpd fills the
+     * socket and queues what does not fit. */
+    test_sleep_ms(1500);
     char *texts[ASKED] = {0};
     int closed;
     int got = ws_read_texts(fd, ASKED, texts, 30000, &closed);
@@ -1147,9 +1138,9 @@ Test(limits, a_reader_that_never_reads_is_closed_and_others_are_served)
     close(other);
     /* The slow one: it is closed (read from now on, the close frame comes
      * after what the socket already held). */
-    double deadline = now_ms() + 30000;
-    while (now_ms() < deadline && metric("snpd_websockets") > 0)
-        sleep_ms(50);
+    bool gone;
+    WAIT_UNTIL(gone, metric("snpd_websockets") <= 0, 30000);
+    (void)gone; /* the count is checked */
     cr_assert_eq(metric("snpd_websockets"), 0, "the slow reader is still connected");
     char *log = snpd_proc_log(&f.snpd);
     cr_assert(log && strstr(log, "reads too slowly"), "no warning in snpd's log");
@@ -1194,9 +1185,9 @@ Test(limits, subscribers_reset_during_pushes_are_closed_and_others_served)
         cr_assert(strstr(texts[c], "capacity.changed"), "%s", texts[c]);
         free(texts[c]);
     }
-    double deadline = now_ms() + 20000;
-    while (now_ms() < deadline && metric("snpd_websockets") > 1)
-        sleep_ms(50);
+    bool gone;
+    WAIT_UNTIL(gone, metric("snpd_websockets") <= 1, 20000);
+    (void)gone; /* the count is checked */
     cr_assert_eq(metric("snpd_websockets"), 1, "reset subscribers still counted");
     close(stay);
 }

@@ -19,6 +19,7 @@
 #include "protocol/codec.h"
 #include "tests/support/fixture.h"
 #include "tests/support/http.h"
+#include "tests/support/wait.h"
 
 #define ANSWER_MS 5000
 
@@ -422,6 +423,88 @@ static int snpd_token(const char *args, char *out, size_t n)
     return snpd_run(full, out, n);
 }
 
+/* --- waits --------------------------------------------------------------------- */
+
+/* A request made again until it is answered `status`. */
+struct token_use {
+    int port;
+    const char *method; /* NULL: GET */
+    const char *path;
+    const char *secret;
+    const char *body;
+    int status;
+    int last; /* the status of the last answer */
+};
+
+static bool answers_status(void *arg)
+{
+    struct token_use *u = arg;
+    json_decref(fix_api_port(u->port, u->method ? u->method : "GET", u->path, u->secret, u->body,
+                             &u->last));
+    return u->last == u->status;
+}
+
+/* Whether the CPTS's Organization shows the FINESS set by the test. */
+static bool shows_the_finess(void *arg)
+{
+    struct token_use *u = arg;
+    json_t *r = fix_api_port(u->port, "GET", "/fhir/Organization/" FIX_TERRITORY, u->secret, NULL,
+                             &u->last);
+    const char *value = u->last == 200 ? fix_json_str(r, "identifier.0.value") : NULL;
+    bool shown = value && strcmp(value, "1350049871") == 0;
+    json_decref(r);
+    return shown;
+}
+
+/* Whether the territory shows the commune renamed by the test. */
+static bool knows_the_new_name(void *arg)
+{
+    struct token_use *u = arg;
+    json_t *r = fix_api_port(u->port, "GET", "/api/v1/territory", u->secret, NULL, &u->last);
+    char *text = json_dumps(r, 0);
+    bool renamed = text && strstr(text, "Redon (35)");
+    free(text);
+    json_decref(r);
+    return renamed;
+}
+
+/* A session that keeps calling until a call fails. */
+struct busy_session {
+    struct snpclient_ws *ws;
+    int rc;     /* of the last call */
+    char *resp; /* its answer, or NULL */
+};
+
+static bool call_fails(void *arg)
+{
+    struct busy_session *b = arg;
+    free(b->resp);
+    b->resp = NULL;
+    b->rc = snpclient_ws_call(b->ws, "territory.get", NULL, ANSWER_MS, &b->resp);
+    return b->rc != 0;
+}
+
+/* What a raw connection received, read until it holds `until`. */
+struct reply {
+    int fd;
+    char *out; /* NUL-terminated */
+    size_t size;
+    size_t got;
+    const char *until;
+};
+
+static bool reply_holds(void *arg)
+{
+    struct reply *r = arg;
+    ssize_t n;
+    while (r->got < r->size - 1 &&
+           (n = recv(r->fd, r->out + r->got, r->size - 1 - r->got, MSG_DONTWAIT)) > 0) {
+        r->got += (size_t)n;
+        r->out[r->got] = '\0';
+    }
+    return strstr(r->out, r->until) != NULL;
+}
+
 /* The operator's command goes through the same audited functions as
  * token.create and token.revoke, and is checked as they are. */
 Test(manage, snpd_token_commands_are_checked_and_audited)
@@ -466,16 +549,11 @@ Test(manage, snpd_token_commands_are_checked_and_audited)
     cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'token.revoke'"),
                  1);
     /* Refused from now on (the cache learns it through the notification). */
-    bool refused = false;
-    for (int i = 0; i < 50 && !refused; i++) {
-        r = fix_api_port(f.snpd.port, "GET", "/api/v1/shifts?from=2026-01-01&to=2026-01-02",
-                         secret, NULL, &st);
-        json_decref(r);
-        refused = st == 401;
-        if (!refused)
-            nanosleep(&(struct timespec){0, 100000000L}, NULL);
-    }
-    cr_expect(refused, "the revoked token is still accepted");
+    struct token_use use = {.port = f.snpd.port,
+                            .path = "/api/v1/shifts?from=2026-01-01&to=2026-01-02",
+                            .secret = secret,
+                            .status = 401};
+    cr_expect(wait_until(answers_status, &use, 10000), "the revoked token is still accepted");
 }
 
 /* The operator sets what the SAS platform needs: the FINESS (the running
@@ -510,17 +588,9 @@ Test(manage, snpd_territory_set_gives_the_platform_its_finess_and_url)
     cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'territory.set'"
                                     " AND actor LIKE 'cli:%'"),
                  1);
-    bool shown = false;
-    for (int i = 0; i < 50 && !shown; i++) {
-        r = fix_api_port(f.snpd.port, "GET", "/fhir/Organization/" FIX_TERRITORY, platform, NULL,
-                         &st);
-        const char *value = st == 200 ? fix_json_str(r, "identifier.0.value") : NULL;
-        shown = value && strcmp(value, "1350049871") == 0;
-        json_decref(r);
-        if (!shown)
-            nanosleep(&(struct timespec){0, 100000000L}, NULL);
-    }
-    cr_expect(shown, "the running snpd did not learn the FINESS");
+    struct token_use use = {.port = f.snpd.port, .secret = platform};
+    cr_expect(wait_until(shows_the_finess, &use, 10000),
+              "the running snpd did not learn the FINESS");
     /* none removes the URL, the FINESS stays. */
     cr_assert_eq(
         snpd_run("territory set --id " FIX_TERRITORY " --sas-platform-url none", out, sizeof(out)),
@@ -597,16 +667,11 @@ Test(manage, a_session_ends_when_its_token_expires)
     cr_assert_not_null(busy, "%s", err);
     struct snpclient_ws *quiet = snpclient_ws_open(cl, NULL, secret, ANSWER_MS, err, sizeof(err));
     cr_assert_not_null(quiet, "%s", err);
-    char *resp = NULL;
-    int rc = 0;
-    for (int waited = 0; waited < 10000; waited += 200) {
-        resp = NULL;
-        rc = snpclient_ws_call(busy, "territory.get", NULL, ANSWER_MS, &resp);
-        if (rc != 0)
-            break;
-        free(resp);
-        usleep(200 * 1000);
-    }
+    struct busy_session b = {.ws = busy};
+    bool ended = wait_until(call_fails, &b, 10000);
+    (void)ended; /* the error is checked */
+    char *resp = b.resp;
+    int rc = b.rc;
     /* The call after the expiry is answered token_expired, then the
      * connection is closed with 1008; or, when the periodic check (every
      * second) comes first, the connection is closed before the call. */
@@ -684,30 +749,22 @@ Test(manage, another_process_learns_imports_and_revocations)
 
     /* The second process hears of the new site (NOTIFY) and publishes there. */
     char *body = publish_body(site);
-    bool published = false;
-    for (int waited = 0; waited < 5000 && !published; waited += 50) {
-        r = fix_api_port(second.port, "POST", "/api/v1/slots", secret_of(gp), body, &st);
-        published = st == 201;
-        json_decref(r);
-        if (!published)
-            usleep(50 * 1000);
-    }
+    struct token_use use = {.port = second.port,
+                            .method = "POST",
+                            .path = "/api/v1/slots",
+                            .secret = secret_of(gp),
+                            .body = body,
+                            .status = 201};
+    bool published = wait_until(answers_status, &use, 10000);
+    st = use.last;
     free(body);
     cr_assert(published, "the second process does not know the imported site (HTTP %d)", st);
 
     /* A change made with SQL reaches it too. */
     PQclear(pgtest_exec(&f.pg, "UPDATE commune SET name = 'Redon (35)' WHERE insee = '35236'"));
-    bool renamed = false;
-    for (int waited = 0; waited < 5000 && !renamed; waited += 50) {
-        r = fix_api_port(second.port, "GET", "/api/v1/territory", admin, NULL, &st);
-        char *text = json_dumps(r, 0);
-        renamed = text && strstr(text, "Redon (35)");
-        free(text);
-        json_decref(r);
-        if (!renamed)
-            usleep(50 * 1000);
-    }
-    cr_assert(renamed, "the second process kept the old commune name");
+    use = (struct token_use){.port = second.port, .secret = admin};
+    cr_assert(wait_until(knows_the_new_name, &use, 10000),
+              "the second process kept the old commune name");
 
     /* The second process has the gp token in its cache; a revocation
      * through the first refuses it there long before the cache expires. */
@@ -717,15 +774,10 @@ Test(manage, another_process_learns_imports_and_revocations)
     r = revoke_token(f.snpd.port, admin, id_of(gp), &st);
     cr_assert_eq(st, 200);
     json_decref(r);
-    bool refused = false;
-    for (int waited = 0; waited < 5000 && !refused; waited += 50) {
-        r = fix_api_port(second.port, "GET", "/api/v1/territory", secret_of(gp), NULL, &st);
-        refused = st == 401;
-        json_decref(r);
-        if (!refused)
-            usleep(50 * 1000);
-    }
-    cr_assert(refused, "the second process still accepts the revoked token");
+    use = (struct token_use){
+        .port = second.port, .path = "/api/v1/territory", .secret = secret_of(gp), .status = 401};
+    cr_assert(wait_until(answers_status, &use, 10000),
+              "the second process still accepts the revoked token");
     json_decref(gp);
     cr_assert_eq(snpd_proc_stop(&second, SIGTERM, 15000), 0);
 }
@@ -748,16 +800,9 @@ Test(manage, a_post_without_a_body_is_served_and_a_chunked_one_refused)
     int fd = http_connect(f.snpd.port);
     cr_assert_geq(fd, 0);
     cr_assert_eq(send(fd, raw, (size_t)n, MSG_NOSIGNAL), n);
-    size_t got = 0;
-    for (int waited = 0; waited < 5000 && !strstr(out, "\"revoked\""); waited += 10) {
-        ssize_t r = recv(fd, out + got, sizeof(out) - 1 - got, MSG_DONTWAIT);
-        if (r > 0) {
-            got += (size_t)r;
-            out[got] = '\0';
-        } else {
-            usleep(10 * 1000);
-        }
-    }
+    struct reply reply = {.fd = fd, .out = out, .size = sizeof(out), .until = "\"revoked\""};
+    bool whole = wait_until(reply_holds, &reply, 5000);
+    (void)whole; /* the reply is checked */
     close(fd);
     cr_assert(strncmp(out, "HTTP/1.1 200", 12) == 0, "%s", out);
     cr_assert_not_null(strstr(out, "\"revoked\""), "%s", out);

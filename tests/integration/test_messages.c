@@ -35,6 +35,7 @@
 #include "tests/support/fixture.h"
 #include "tests/support/http.h"
 #include "tests/support/httpstub.h"
+#include "tests/support/wait.h"
 
 #define WAIT_MS      120000 /* the bound of every wait; reached only when broken */
 #define PATIENT_NAME "Jeanne Testmessage"
@@ -99,15 +100,25 @@ static json_t *file_messages(void)
 }
 
 /* Waits until the file holds `n` documents; returns them. */
+struct file_wait {
+    size_t n;
+    json_t *all; /* the documents read last */
+};
+
+static bool file_holds(void *arg)
+{
+    struct file_wait *w = arg;
+    json_decref(w->all);
+    w->all = file_messages();
+    return json_array_size(w->all) >= w->n;
+}
+
 static json_t *wait_file_messages(size_t n)
 {
-    for (int waited = 0;; waited += 50) {
-        json_t *all = file_messages();
-        if (json_array_size(all) >= n || waited >= WAIT_MS)
-            return all;
-        json_decref(all);
-        usleep(50000);
-    }
+    struct file_wait w = {.n = n};
+    bool complete = wait_until(file_holds, &w, WAIT_MS);
+    (void)complete; /* the caller checks what came */
+    return w.all;
 }
 
 /* The document of message `id` among `all`, or NULL. */
@@ -133,13 +144,13 @@ static long long row_ll(const char *sql, long long id)
 /* Waits until message `id` is no longer pending; returns its state. */
 static char *wait_message_done(long long id)
 {
-    for (int waited = 0; waited < WAIT_MS; waited += 50) {
-        if (row_ll("SELECT count(*) FROM message_outbox WHERE id = $1::bigint AND state <> "
-                   "'pending'",
-                   id) == 1)
-            break;
-        usleep(50000);
-    }
+    bool done;
+    WAIT_UNTIL(done,
+               row_ll("SELECT count(*) FROM message_outbox WHERE id = $1::bigint AND state <> "
+                      "'pending'",
+                      id) == 1,
+               WAIT_MS);
+    (void)done; /* the caller checks the state returned */
     char p[24];
     snprintf(p, sizeof(p), "%lld", id);
     const char *params[] = {p};
@@ -613,6 +624,17 @@ static void teardown_http(void)
     httpstub_stop(&gw);
 }
 
+static bool metrics_show_one_dead(void *arg)
+{
+    (void)arg;
+    struct http_response resp;
+    if (http_request(f.snpd.port, "GET", "/metrics", NULL, NULL, &resp) != 0)
+        return false;
+    bool shown = resp.status == 200 && strstr(resp.body, "\nsnpd_messages_dead 1\n");
+    http_response_free(&resp);
+    return shown;
+}
+
 Test(messages, the_gateway_is_tried_again_until_it_accepts_or_the_message_is_given_up,
      .init = setup_http, .fini = teardown_http)
 {
@@ -624,9 +646,9 @@ Test(messages, the_gateway_is_tried_again_until_it_accepts_or_the_message_is_giv
     long long first = json_integer_value(fix_json_at(r, "message.message_id"));
     json_decref(r);
     /* Refused twice (503), then accepted. */
-    for (int waited = 0; httpstub_count(&gw, 503) < 2 && waited < WAIT_MS; waited += 50)
-        usleep(50000);
-    cr_assert_geq(httpstub_count(&gw, 503), 2);
+    bool refused_twice;
+    WAIT_UNTIL(refused_twice, httpstub_count(&gw, 503) >= 2, WAIT_MS);
+    cr_assert(refused_twice, "refused %d times", httpstub_count(&gw, 503));
     httpstub_answer(&gw, 202);
     char *state = wait_message_done(first);
     cr_expect_str_eq(state, "sent");
@@ -667,16 +689,7 @@ Test(messages, the_gateway_is_tried_again_until_it_accepts_or_the_message_is_giv
     cr_expect_eq(json_array_size(json_object_get(r, "messages")), 1);
     cr_expect_not_null(strstr(fix_json_str(r, "messages.0.last_error"), "HTTP 500"));
     json_decref(r);
-    bool dead_shown = false;
-    for (int waited = 0; !dead_shown && waited < WAIT_MS; waited += 200) {
-        struct http_response resp;
-        if (http_request(f.snpd.port, "GET", "/metrics", NULL, NULL, &resp) == 0) {
-            dead_shown = resp.status == 200 && strstr(resp.body, "\nsnpd_messages_dead 1\n");
-            http_response_free(&resp);
-        }
-        if (!dead_shown)
-            usleep(200000);
-    }
+    bool dead_shown = wait_until(metrics_show_one_dead, NULL, WAIT_MS);
     cr_expect(dead_shown, "/metrics does not show the message given up");
     log_is_clean(&f.snpd);
 }
@@ -742,7 +755,9 @@ Test(messages, an_address_nobody_sends_to_is_erased_all_the_same, .init = setup_
     json_decref(r);
     /* Nothing takes it; past message_dead_after_s, the hourly job (it also
      * runs at start-up) gives it up and erases the address. */
-    sleep(2);
+    /* A time, not a condition: message_dead_after_s (1 s) must pass, and
+     * in the meantime no sender may take the message. */
+    test_sleep_ms(2000);
     cr_expect_eq(row_ll("SELECT count(*) FROM message_outbox WHERE id = $1::bigint AND "
                         "state = 'pending' AND recipient IS NOT NULL",
                         id),

@@ -52,6 +52,7 @@
 
 #include "clients/lib/snpclient.h"
 #include "tests/support/fixture.h"
+#include "tests/support/wait.h"
 
 #define SETTLE_MS 20000 /* a quiet point must come within this (housekeeping runs every 5 s) */
 
@@ -714,27 +715,28 @@ static bool settled(char *detail, size_t n)
     return memory_matches(0, detail, n) && memory_matches(1, detail, n);
 }
 
+/* Whether the processes agree with the database and stay so: `arg` gets
+ * what differs. */
+static bool quiet(void *arg)
+{
+    char *detail = arg;
+    long before = pgtest_long(&f.pg, "SELECT coalesce(max(id), 0) FROM event");
+    if (!settled(detail, 256))
+        return false;
+    /* A time, not a condition: a silence window in which no event may
+     * happen, so that the agreement is not a passing one. */
+    test_sleep_ms(250);
+    return pgtest_long(&f.pg, "SELECT coalesce(max(id), 0) FROM event") == before &&
+           settled(detail, 256);
+}
+
 static void wait_quiet_point(void)
 {
     char detail[256] = "";
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        long before = pgtest_long(&f.pg, "SELECT coalesce(max(id), 0) FROM event");
-        if (settled(detail, sizeof(detail))) {
-            usleep(250 * 1000);
-            if (pgtest_long(&f.pg, "SELECT coalesce(max(id), 0) FROM event") == before &&
-                settled(detail, sizeof(detail)))
-                break;
-        }
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > SETTLE_MS) {
-            violation("no quiet point within %d ms: %s", SETTLE_MS, detail);
-            if (mismatched_slot)
-                explain_slot(mismatched_slot);
-            break;
-        }
-        usleep(100 * 1000);
+    if (!wait_until(quiet, detail, SETTLE_MS)) {
+        violation("no quiet point within %d ms: %s", SETTLE_MS, detail);
+        if (mismatched_slot)
+            explain_slot(mismatched_slot);
     }
     m.quiet_points++;
 }

@@ -26,6 +26,7 @@
 #include "tests/support/fixture.h"
 #include "tests/support/http.h"
 #include "tests/support/httpstub.h"
+#include "tests/support/wait.h"
 
 #define PUBLIC_URL   "https://snp.cpts-test.example"
 #define ID_SYSTEM    PUBLIC_URL "/fhir/sid/appointment"
@@ -57,6 +58,7 @@ struct received {
 static struct {
     pthread_t thread;
     pthread_mutex_t lock;
+    pthread_cond_t changed; /* signalled when mode or stop change */
     int listen_fd;
     int port;
     volatile int stop;
@@ -80,6 +82,7 @@ static void pf_set_mode(enum platform_mode m)
 {
     pthread_mutex_lock(&pf.lock);
     pf.mode = m;
+    pthread_cond_broadcast(&pf.changed);
     pthread_mutex_unlock(&pf.lock);
 }
 
@@ -136,11 +139,11 @@ static void serve(int fd)
     } else if (m == ANSWER_STALL) {
         pthread_mutex_lock(&pf.lock);
         pf.nstalled++;
-        pthread_mutex_unlock(&pf.lock);
         /* Hold the exchange until the test changes the mode: snpd's timeout
          * ends it first. */
-        while (!pf.stop && pf_mode() == ANSWER_STALL)
-            usleep(20000);
+        while (!pf.stop && pf.mode == ANSWER_STALL)
+            pthread_cond_wait(&pf.changed, &pf.lock);
+        pthread_mutex_unlock(&pf.lock);
     } else {
         pthread_mutex_lock(&pf.lock);
         if (m == ANSWER_5XX)
@@ -184,6 +187,7 @@ static void *platform_main(void *arg)
 static void platform_start(void)
 {
     pthread_mutex_init(&pf.lock, NULL);
+    pthread_cond_init(&pf.changed, NULL);
     pf.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(pf.listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -198,11 +202,15 @@ static void platform_start(void)
 
 static void platform_stop(void)
 {
+    pthread_mutex_lock(&pf.lock);
     pf.stop = 1;
+    pthread_cond_broadcast(&pf.changed);
+    pthread_mutex_unlock(&pf.lock);
     pthread_join(pf.thread, NULL);
     close(pf.listen_fd);
     for (int i = 0; i < pf.ngot; i++)
         free(pf.got[i].body);
+    pthread_cond_destroy(&pf.changed);
     pthread_mutex_destroy(&pf.lock);
 }
 
@@ -324,12 +332,6 @@ static long outbox_count(const char *where)
     return pgtest_long(&f.pg, sql);
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 /* Prints the end of snpd's log, to see why a wait failed. */
 static void dump_log(void)
 {
@@ -344,22 +346,19 @@ static void dump_log(void)
 /* Waits until `sql` (a count) reaches `want`; fails the test after WAIT_MS. */
 static void wait_count(const char *where, long want)
 {
-    for (int waited = 0; outbox_count(where) != want; waited += 100) {
-        if (waited >= WAIT_MS)
-            dump_log();
-        cr_assert_lt(waited, WAIT_MS, "appointment_outbox never had %ld rows where %s (%ld)", want,
-                     where, outbox_count(where));
-        sleep_ms(100);
-    }
+    bool reached;
+    WAIT_UNTIL(reached, outbox_count(where) == want, WAIT_MS);
+    if (!reached)
+        dump_log();
+    cr_assert(reached, "appointment_outbox never had %ld rows where %s (%ld)", want, where,
+              outbox_count(where));
 }
 
 static void wait_platform(int status, int want)
 {
-    for (int waited = 0; pf_count(status) < want; waited += 100) {
-        cr_assert_lt(waited, WAIT_MS, "the platform never had %d requests answered %d", want,
-                     status);
-        sleep_ms(100);
-    }
+    bool reached;
+    WAIT_UNTIL(reached, pf_count(status) >= want, WAIT_MS);
+    cr_assert(reached, "the platform never had %d requests answered %d", want, status);
 }
 
 /* What the platform accepted for `booking`, in order, each run of identical
@@ -422,10 +421,9 @@ Test(outbox, every_change_arrives_in_order_through_outages_and_restarts)
      * exchange: that row stays leased to the dead process until its lease
      * runs out. */
     pf_set_mode(ANSWER_STALL);
-    for (int waited = 0; pf_stalled() < 1; waited += 100) {
-        cr_assert_lt(waited, WAIT_MS, "no push reached the stalled platform");
-        sleep_ms(100);
-    }
+    bool stalled;
+    WAIT_UNTIL(stalled, pf_stalled() >= 1, WAIT_MS);
+    cr_assert(stalled, "no push reached the stalled platform");
     cr_assert_eq(snpd_proc_stop(&f.snpd, SIGKILL, 10000), 128 + SIGKILL);
     /* The platform forgets everything; two processes share the database. */
     pf_forget();
@@ -435,10 +433,9 @@ Test(outbox, every_change_arrives_in_order_through_outages_and_restarts)
     for (int i = 0; i < NBOOKINGS; i++)
         report_outcome(booking[i], "attended");
     /* The new processes' exchanges wait behind the stalled one and time out. */
-    for (int waited = 0; outbox_count("last_error ILIKE '%timed out%'") < 1; waited += 100) {
-        cr_assert_lt(waited, WAIT_MS, "no exchange timed out");
-        sleep_ms(100);
-    }
+    bool timed_out;
+    WAIT_UNTIL(timed_out, outbox_count("last_error ILIKE '%timed out%'") >= 1, WAIT_MS);
+    cr_assert(timed_out, "no exchange timed out");
     pf_set_mode(ANSWER_OK);
     for (int i = 0; i < NBOOKINGS; i++)
         cancel_by_sas(booking[i]);
@@ -492,6 +489,17 @@ Test(outbox, every_change_arrives_in_order_through_outages_and_restarts)
 
 /* A push the platform keeps refusing (4xx) is given up after
  * sas_push_dead_after_s, and shown as such. */
+/* Whether /metrics counts one push given up; the request must succeed. */
+static bool metrics_show_one_dead_push(void *arg)
+{
+    (void)arg;
+    struct http_response m;
+    cr_assert_eq(http_request(f.snpd.port, "GET", "/metrics", NULL, NULL, &m), 0);
+    bool seen = strstr(m.body, "\nsnpd_sas_push_dead 1\n") != NULL;
+    http_response_free(&m);
+    return seen;
+}
+
 Test(outbox, a_refused_push_goes_to_dead_letter)
 {
     set_platform_url();
@@ -521,16 +529,8 @@ Test(outbox, a_refused_push_goes_to_dead_letter)
     cr_expect_eq(st, 403, "a pharmacy read the pushes (%d)", st);
     json_decref(r);
     /* The backlog figures follow within a few seconds. */
-    for (int waited = 0;; waited += 200) {
-        struct http_response m;
-        cr_assert_eq(http_request(f.snpd.port, "GET", "/metrics", NULL, NULL, &m), 0);
-        bool seen = strstr(m.body, "\nsnpd_sas_push_dead 1\n") != NULL;
-        http_response_free(&m);
-        if (seen)
-            break;
-        cr_assert_lt(waited, WAIT_MS, "/metrics never showed the dead push");
-        sleep_ms(200);
-    }
+    cr_assert(wait_until(metrics_show_one_dead_push, NULL, WAIT_MS),
+              "/metrics never showed the dead push");
 
     /* The cause understood, the coordinator sends it again (push.resend):
      * it reaches the platform, which now accepts it. */
@@ -641,12 +641,11 @@ Test(outbox, delivered_rows_are_deleted_after_their_retention)
         fix_api(&f, "POST", path, FIX_SAS, "{\"channel\": \"sms\", \"to\": \"0700000001\"}", &st);
     cr_assert_eq(st, 200, "request.confirmation.send answered %d", st);
     json_decref(r);
-    for (int waited = 0; pgtest_long(&f.pg, "SELECT count(*) FROM message_outbox WHERE state = "
-                                            "'sent'") != 1;
-         waited += 100) {
-        cr_assert_lt(waited, WAIT_MS, "the confirmation was never sent");
-        sleep_ms(100);
-    }
+    bool sent;
+    WAIT_UNTIL(sent,
+               pgtest_long(&f.pg, "SELECT count(*) FROM message_outbox WHERE state = 'sent'") == 1,
+               WAIT_MS);
+    cr_assert(sent, "the confirmation was never sent");
     /* Forty days pass for the old booking's pushes and the message. */
     snprintf(sql, sizeof(sql),
              "UPDATE appointment_outbox SET done_at = now() - interval '40 days' "

@@ -29,6 +29,7 @@
 #include "clients/lib/snpclient.h"
 #include "protocol/codec.h"
 #include "tests/support/fixture.h"
+#include "tests/support/wait.h"
 
 #define ANSWER_MS 10000
 
@@ -114,9 +115,13 @@ static const char *error_code(json_t *r)
 /* Waits up to `ms` for a push of `event` on `w`; returns it or NULL. */
 static json_t *wait_push(struct snpclient_ws *w, const char *event, int ms)
 {
-    for (int waited = 0; waited < ms; waited += 200) {
+    int64_t end = test_now_ms() + ms;
+    for (int64_t left; (left = end - test_now_ms()) > 0;) {
         char *text = NULL;
-        if (snpclient_ws_recv(w, 200, &text) != 0)
+        int rc = snpclient_ws_recv(w, (int)left, &text);
+        if (rc == SNPCLIENT_ECLOSED)
+            break;
+        if (rc != 0)
             continue;
         json_t *j = json_loads(text, 0, NULL);
         free(text);
@@ -152,6 +157,31 @@ static json_t *publish_at_csnp(enum fix_role as, const char *hhmm, int duration,
              " \"slots\": [{\"start\": \"%s\", \"duration_min\": %d}]}",
              (long long)f.site_csnp, start, duration);
     return fix_api(&f, "POST", "/api/v1/slots", as, body, st);
+}
+
+/* The free slots as one process shows them (capacity.query as the SAS). */
+struct shift_view {
+    int port;
+    json_int_t nslots;
+};
+
+/* Whether GP2 is named on the shift's free slots (all of them but one). */
+static bool names_gp2(void *arg)
+{
+    struct shift_view *v = arg;
+    int st;
+    json_t *r =
+        fix_api_port(v->port, "GET", "/api/v1/capacity?horizon=48h", f.token[FIX_SAS], NULL, &st);
+    json_t *slots = json_object_get(r, "slots");
+    size_t k;
+    json_t *s;
+    int named = 0;
+    json_array_foreach (slots, k, s) {
+        const char *rp = fix_json_str(s, "practitioner.rpps");
+        named += rp && strcmp(rp, FIX_GP2) == 0;
+    }
+    json_decref(r);
+    return named >= (int)v->nslots - 1;
 }
 
 Test(rota, the_booking_of_an_unfilled_shift_reaches_the_practitioner_named_on_duty)
@@ -240,23 +270,8 @@ Test(rota, the_booking_of_an_unfilled_shift_reaches_the_practitioner_named_on_du
     json_decref(r);
 
     /* The second process's memory shows GP2 on the shift's free slots. */
-    bool seen = false;
-    for (int i = 0; i < 50 && !seen; i++) {
-        r = fix_api_port(second.port, "GET", "/api/v1/capacity?horizon=48h", f.token[FIX_SAS], NULL,
-                         &st);
-        json_t *slots = json_object_get(r, "slots");
-        size_t k;
-        json_t *s;
-        int named = 0;
-        json_array_foreach (slots, k, s) {
-            const char *rp = fix_json_str(s, "practitioner.rpps");
-            named += rp && strcmp(rp, FIX_GP2) == 0;
-        }
-        seen = named >= (int)nslots - 1;
-        json_decref(r);
-        if (!seen)
-            nanosleep(&(struct timespec){0, 100000000L}, NULL);
-    }
+    struct shift_view view = {.port = second.port, .nslots = nslots};
+    bool seen = wait_until(names_gp2, &view, 10000);
     cr_expect(seen, "the second process did not learn the practitioner on duty");
 
     /* Unfilled shifts: none; GP2's own: this one. */

@@ -34,6 +34,7 @@
 #include "protocol/codec.h"
 #include "tests/support/fixture.h"
 #include "tests/support/http.h"
+#include "tests/support/wait.h"
 
 /* How long a push may take, asserted.  The specification promises 100 ms
  * from the commit; the bound is ten times that so that a loaded machine or a
@@ -68,19 +69,6 @@ static void teardown(void)
 TestSuite(ws, .init = setup, .fini = teardown, .timeout = 180);
 
 /* --- helpers ---------------------------------------------------------------------- */
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* Opens a WebSocket on snpd with `bearer` in the handshake (NULL for none). */
 static struct snpclient_ws *open_ws(const char *bearer)
@@ -238,15 +226,15 @@ static void still_usable(struct snpclient_ws *w)
  * and stores its arrival in `*at`, or returns NULL when none came. */
 static json_t *try_push(struct snpclient_ws *w, const char *event, int timeout_ms, double *at)
 {
-    double deadline = now_ms() + timeout_ms;
+    double deadline = test_now_ms() + timeout_ms;
     for (;;) {
-        int left = (int)(deadline - now_ms());
+        int left = (int)(deadline - test_now_ms());
         char *text = NULL;
         int rc = snpclient_ws_recv(w, left > 0 ? left : 0, &text);
         if (rc == SNPCLIENT_ETIMEDOUT)
             return NULL;
         cr_assert_eq(rc, 0, "waiting for %s: %s", event, snpclient_strerror(rc));
-        double t = now_ms();
+        double t = test_now_ms();
         json_t *j = parse_server(text);
         cr_assert_str_eq(str(j, "type"), "push", "expected a push, got %s", text);
         cr_assert_null(json_object_get(j, "id"), "a push has no id: %s", text);
@@ -648,9 +636,9 @@ Test(ws, capacity_changed_reaches_capacity_watchers_of_the_territory_only)
     subscribe(desk, "requests");
 
     /* A practitioner publishes over HTTP... */
-    double t0 = now_ms();
+    double t0 = test_now_ms();
     cr_assert_eq(fix_publish(&f, FIX_GP_1, 1, 60, 30, "[\"sas\"]"), 1);
-    double t1 = now_ms(), at;
+    double t1 = test_now_ms(), at;
     json_t *d = wait_push(sas, "capacity.changed", 5000, &at);
     report_latency("capacity.changed (HTTP publish)", t0, t1, at);
     cr_assert_str_eq(str(d, "territory_id"), FIX_TERRITORY);
@@ -663,9 +651,9 @@ Test(ws, capacity_changed_reaches_capacity_watchers_of_the_territory_only)
     /* ...and over WebSocket. */
     struct snpclient_ws *gp = open_as(FIX_GP_1);
     char *publish = publish_data(1, 120, "[\"sas\"]");
-    t0 = now_ms();
+    t0 = test_now_ms();
     json_t *pub = call_ok(gp, "slot.publish", publish);
-    t1 = now_ms();
+    t1 = test_now_ms();
     free(publish);
     d = wait_push(sas, "capacity.changed", 5000, &at);
     report_latency("capacity.changed (WS publish)", t0, t1, at);
@@ -678,9 +666,9 @@ Test(ws, capacity_changed_reaches_capacity_watchers_of_the_territory_only)
     /* A withdrawal is a change too. */
     char data[64];
     snprintf(data, sizeof(data), "{\"slot_ids\": [%lld]}", (long long)slot);
-    t0 = now_ms();
+    t0 = test_now_ms();
     json_t *w = call_ok(gp, "slot.withdraw", data);
-    t1 = now_ms();
+    t1 = test_now_ms();
     json_decref(w);
     d = wait_push(sas, "capacity.changed", 5000, &at);
     report_latency("capacity.changed (WS withdraw)", t0, t1, at);
@@ -719,9 +707,9 @@ Test(ws, offer_made_reaches_the_requesting_organisation_only)
     json_decref(r);
     drain(ph, 100);
 
-    double t0 = now_ms();
+    double t0 = test_now_ms();
     cr_assert_eq(fix_publish(&f, FIX_GP_2, 1, 60, 30, "[\"pharmacy\"]"), 1);
-    double t1 = now_ms(), at;
+    double t1 = test_now_ms(), at;
     json_t *d = wait_push(ph, "offer.made", 5000, &at);
     report_latency("offer.made (HTTP publish)", t0, t1, at);
     cr_assert_eq(num(d, "request_id"), id);
@@ -759,9 +747,9 @@ Test(ws, booking_created_reaches_the_practitioner_booked_only)
     char data[128];
     snprintf(data, sizeof(data), "{\"request_id\": %lld, \"slot_id\": %lld}", (long long)id,
              (long long)held_slot(r));
-    double t0 = now_ms();
+    double t0 = test_now_ms();
     json_t *b = call_ok(ph, "offer.accept", data);
-    double t1 = now_ms(), at;
+    double t1 = test_now_ms(), at;
     json_int_t booking = num(b, "booking_id");
 
     json_t *d = wait_push(gp1, "booking.created", 5000, &at);
@@ -820,9 +808,9 @@ Test(ws, booking_cancelled_by_the_practitioner_reaches_both_sides_only)
     char data[128];
     snprintf(data, sizeof(data), "{\"booking_id\": %lld, \"reason\": \"practitioner_unavailable\"}",
              (long long)booking);
-    double t0 = now_ms();
+    double t0 = test_now_ms();
     json_t *c = call_ok(gp1, "booking.cancel", data);
-    double t1 = now_ms(), at;
+    double t1 = test_now_ms(), at;
     json_decref(c);
     json_t *d = wait_push(gp1, "booking.cancelled", 5000, &at);
     report_latency("booking.cancelled (to the GP)", t0, t1, at);
@@ -863,9 +851,9 @@ Test(ws, booking_cancelled_by_the_requester_reaches_both_sides_only)
     char data[128];
     snprintf(data, sizeof(data), "{\"booking_id\": %lld, \"reason\": \"patient_request\"}",
              (long long)booking);
-    double t0 = now_ms();
+    double t0 = test_now_ms();
     json_t *c = call_ok(ph, "booking.cancel", data);
-    double t1 = now_ms(), at;
+    double t1 = test_now_ms(), at;
     json_decref(c);
     json_t *d = wait_push(gp1, "booking.cancelled", 5000, &at);
     if (d) {
@@ -1140,16 +1128,17 @@ Test(ws, rate_limit)
     const struct snp_proto_limits *lim = snp_proto_limits();
     struct snpclient_ws *w = open_as(FIX_PHARMACY);
     still_usable(w);
-    /* Refill the bucket that the first call used. */
-    sleep_ms(1000 * 2 / lim->messages_per_second + 100);
+    /* Refill the bucket that the first call used: a time, the bucket
+     * refills at messages_per_second. */
+    test_sleep_ms(1000 * 2 / lim->messages_per_second + 100);
     int burst = lim->message_burst + 30;
-    double t0 = now_ms();
+    double t0 = test_now_ms();
     for (int i = 0; i < burst; i++) {
         char text[96];
         snprintf(text, sizeof(text), "{\"id\": \"r%d\", \"type\": \"territory.get\"}", i);
         cr_assert_eq(snpclient_ws_send(w, text), 0);
     }
-    double sent = now_ms() - t0;
+    double sent = test_now_ms() - t0;
     int ok = 0, limited = 0;
     for (int i = 0; i < burst; i++) {
         json_t *j = recv_response(w, "a burst");
@@ -1169,8 +1158,9 @@ Test(ws, rate_limit)
     cr_assert_geq(ok, lim->message_burst - 1);
     cr_assert_eq(ok + limited, burst);
     cr_assert_not(snpclient_ws_is_closed(w));
-    /* After a pause the connection is served again. */
-    sleep_ms(1000);
+    /* After a pause the connection is served again (a time: the bucket
+     * refills with it). */
+    test_sleep_ms(1000);
     for (int i = 0; i < 5; i++)
         still_usable(w);
     snpclient_ws_close(w);
@@ -1190,7 +1180,7 @@ Test(ws, two_hundred_connections)
     struct snpclient *clients[ADDRESSES];
     struct snpclient_ws *ws[MANY];
     char addr[ADDRESSES][16];
-    double t0 = now_ms();
+    double t0 = test_now_ms();
     for (int a = 0; a < ADDRESSES; a++) {
         snprintf(addr[a], sizeof(addr[a]), "127.0.0.%d", 10 + a);
         struct snpclient_options o = {
@@ -1204,7 +1194,7 @@ Test(ws, two_hundred_connections)
             cr_assert_not_null(ws[k], "connection %d from %s: %s", k, addr[a], err);
         }
     }
-    double opened = now_ms();
+    double opened = test_now_ms();
     /* Every connection sends before any answer is read: the server has all
      * of them in flight at once. */
     for (int k = 0; k < MANY; k++) {
@@ -1231,7 +1221,7 @@ Test(ws, two_hundred_connections)
         json_decref(j);
         free(text);
     }
-    double done = now_ms();
+    double done = test_now_ms();
     cr_assert_eq(answered, MANY);
 
     /* snpd counts them all as open. */
@@ -1267,9 +1257,9 @@ static bool raw_upgrade(const char *offer, char *out, size_t size, int ms)
     cr_assert_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
     size_t got = 0;
     bool closed = false;
-    double deadline = now_ms() + ms;
+    double deadline = test_now_ms() + ms;
     while (got + 1 < size) {
-        int left = (int)(deadline - now_ms());
+        int left = (int)(deadline - test_now_ms());
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (left <= 0 || poll(&p, 1, left) <= 0)
             break;
@@ -1321,9 +1311,9 @@ Test(ws, sigterm_with_open_connections)
     /* One message left half sent. */
     cr_assert_eq(snpclient_ws_send_raw(ph, "{\"id\":", 6, false, false, true), 0);
 
-    double t0 = now_ms();
+    double t0 = test_now_ms();
     int st = snpd_proc_stop(&f.snpd, SIGTERM, 10000);
-    double took = now_ms() - t0;
+    double took = test_now_ms() - t0;
     fprintf(stderr, "[ws] SIGTERM with 4 WebSocket connections open: exit %d after %.0f ms\n", st,
             took);
     cr_assert_eq(st, 0, "snpd exited with %d", st);
@@ -1363,6 +1353,18 @@ Test(ws, a_connection_that_never_authenticates_is_closed)
     snpclient_ws_close(known);
 }
 
+/* The WebSocket messages snpd has received, from /metrics. */
+static long long ws_messages_in(void)
+{
+    struct http_response m;
+    cr_assert_eq(http_request(f.snpd.port, "GET", "/metrics", NULL, NULL, &m), 0);
+    const char *key = "\nsnpd_ws_messages_total{direction=\"in\"} ";
+    const char *at = strstr(m.body, key);
+    long long n = at ? atoll(at + strlen(key)) : -1;
+    http_response_free(&m);
+    return n;
+}
+
 /* A call that finds its request with an update on its way to the database
  * waits for that update, then runs, instead of being refused with
  * `conflict` (which used to answer a confirmation sent at once on an
@@ -1389,13 +1391,22 @@ Test(ws, a_call_waits_for_its_requests_update)
              "{\"id\": \"d\", \"type\": \"offer.decline\", \"data\": {\"request_id\": %lld,"
              " \"slot_id\": %lld}}",
              id, held);
+    long long before = ws_messages_in();
     cr_assert_eq(snpclient_ws_send(ph, text), 0);
     snprintf(text, sizeof(text),
              "{\"id\": \"c\", \"type\": \"request.cancel\", \"data\": {\"request_id\": %lld,"
              " \"reason\": \"patient_request\"}}",
              id);
     cr_assert_eq(snpclient_ws_send(ph, text), 0);
-    sleep_ms(500); /* both arrived; the decline waits for the lock */
+    /* Both arrived; the decline waits for the lock. */
+    bool arrived, waiting;
+    WAIT_UNTIL(arrived, ws_messages_in() >= before + 2, 20000);
+    cr_assert(arrived, "snpd did not receive the decline and the cancellation");
+    WAIT_UNTIL(waiting,
+               pgtest_long(&f.pg, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                                  "'Lock' AND datname = current_database()") >= 1,
+               20000);
+    cr_assert(waiting, "the decline did not wait for the lock");
     res = PQexec(lock, "COMMIT");
     PQclear(res);
     PQfinish(lock);

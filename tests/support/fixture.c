@@ -11,6 +11,7 @@
 #include "dispatcher/token.h"
 #include "protocol/codec.h"
 #include "tests/support/http.h"
+#include "tests/support/wait.h"
 
 static const char *const roles[FIX_ROLE_COUNT] = {
     "gp", "gp", "pharmacy", "emergency", "sas", "desk", "coordinator", "pharmacy",
@@ -140,20 +141,27 @@ json_t *fix_api(struct fixture *f, const char *method, const char *path, enum fi
     return fix_api_port(f->snpd.port, method, path, f->token[as], body, status);
 }
 
+struct capacity_wait {
+    struct fixture *f;
+    int port;
+    json_int_t total;
+};
+
+static bool capacity_is(void *arg)
+{
+    struct capacity_wait *w = arg;
+    int st;
+    json_t *cap = fix_api_port(w->port, "GET", "/api/v1/capacity?horizon=48h", w->f->token[FIX_SAS],
+                               NULL, &st);
+    json_int_t n = json_integer_value(json_object_get(cap, "total"));
+    json_decref(cap);
+    return st == 200 && n == w->total;
+}
+
 bool fix_wait_capacity(struct fixture *f, int port, json_int_t total, int timeout_ms)
 {
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        int st;
-        json_t *cap =
-            fix_api_port(port, "GET", "/api/v1/capacity?horizon=48h", f->token[FIX_SAS], NULL, &st);
-        json_int_t n = json_integer_value(json_object_get(cap, "total"));
-        json_decref(cap);
-        if (st == 200 && n == total)
-            return true;
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    return false;
+    struct capacity_wait w = {.f = f, .port = port, .total = total};
+    return wait_until(capacity_is, &w, timeout_ms);
 }
 
 void fix_slot_start(int minutes, char out[32])

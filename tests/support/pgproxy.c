@@ -41,11 +41,8 @@ static void wait_while_held(struct pgproxy *p, const char *buf, size_t n)
     bool match = p->hold && memmem(buf, n, p->hold, strlen(p->hold)) != NULL;
     if (match)
         p->held = true;
-    while (match && p->hold && !p->down && !p->stop) {
-        pthread_mutex_unlock(&p->lock);
-        usleep(5000);
-        pthread_mutex_lock(&p->lock);
-    }
+    while (match && p->hold && !p->down && !p->stop)
+        pthread_cond_wait(&p->changed, &p->lock);
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -133,6 +130,7 @@ void pgproxy_start(struct pgproxy *p, const char *dbname, char *conninfo, size_t
     for (int i = 0; i < PGPROXY_MAX_PAIRS * 2; i++)
         p->fds[i] = -1;
     pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->changed, NULL);
     const char *base = getenv("SNP_TEST_PG");
     cr_assert(base);
     char host[128] = "", port[16] = "";
@@ -163,6 +161,7 @@ void pgproxy_set_down(struct pgproxy *p, bool down)
 {
     pthread_mutex_lock(&p->lock);
     p->down = down;
+    pthread_cond_broadcast(&p->changed);
     if (down)
         for (int i = 0; i < PGPROXY_MAX_PAIRS * 2; i++)
             if (p->fds[i] >= 0)
@@ -190,6 +189,7 @@ void pgproxy_release(struct pgproxy *p)
 {
     pthread_mutex_lock(&p->lock);
     p->hold = NULL;
+    pthread_cond_broadcast(&p->changed);
     pthread_mutex_unlock(&p->lock);
 }
 

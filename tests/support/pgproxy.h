@@ -16,6 +16,7 @@ struct pgproxy {
     int listen_fd;
     pthread_t thread;
     pthread_mutex_t lock;
+    pthread_cond_t changed; /* signalled when hold or down change */
     bool down;
     bool stop;
     const char *hold;     /* client bytes holding this pattern wait, or NULL */

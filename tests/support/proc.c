@@ -10,12 +10,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 
 #include "tests/support/http.h"
+#include "tests/support/wait.h"
 
 const char *proc_scratch_dir(void)
 {
@@ -36,30 +36,35 @@ int proc_free_port(void)
     return ntohs(a.sin_port);
 }
 
-static void sleep_ms(int ms)
+struct status_wait {
+    struct snpd_proc *p;
+    const char *path;
+    int status;
+    bool answered; /* the wanted status, as opposed to the process's exit */
+};
+
+static bool answered_or_exited(void *arg)
 {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    struct status_wait *w = arg;
+    struct http_response r;
+    if (http_request(w->p->port, "GET", w->path, NULL, NULL, &r) == 0) {
+        w->answered = r.status == w->status;
+        http_response_free(&r);
+        if (w->answered)
+            return true;
+    }
+    int st;
+    if (waitpid(w->p->pid, &st, WNOHANG) == w->p->pid) {
+        w->p->pid = 0;
+        return true;
+    }
+    return false;
 }
 
 bool snpd_proc_wait_status(struct snpd_proc *p, const char *path, int status, int timeout_ms)
 {
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        struct http_response r;
-        if (http_request(p->port, "GET", path, NULL, NULL, &r) == 0) {
-            bool ok = r.status == status;
-            http_response_free(&r);
-            if (ok)
-                return true;
-        }
-        int st;
-        if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
-            p->pid = 0;
-            return false;
-        }
-        sleep_ms(50);
-    }
-    return false;
+    struct status_wait w = {.p = p, .path = path, .status = status};
+    return wait_until(answered_or_exited, &w, timeout_ms) && w.answered;
 }
 
 void snpd_proc_start(struct snpd_proc *p, const char *conninfo, const char *const *extra_args,
@@ -115,16 +120,14 @@ int snpd_proc_wait_exit(struct snpd_proc *p, int timeout_ms)
 {
     if (p->pid <= 0)
         return -1;
-    for (int waited = 0; waited <= timeout_ms; waited += 20) {
-        int st;
-        pid_t r = waitpid(p->pid, &st, WNOHANG);
-        if (r == p->pid) {
-            p->pid = 0;
-            if (WIFEXITED(st))
-                return WEXITSTATUS(st);
-            return 128 + WTERMSIG(st);
-        }
-        sleep_ms(20);
+    int st;
+    bool exited;
+    WAIT_UNTIL(exited, waitpid(p->pid, &st, WNOHANG) == p->pid, timeout_ms);
+    if (exited) {
+        p->pid = 0;
+        if (WIFEXITED(st))
+            return WEXITSTATUS(st);
+        return 128 + WTERMSIG(st);
     }
     kill(p->pid, SIGKILL);
     waitpid(p->pid, NULL, 0);
