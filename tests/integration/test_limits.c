@@ -1203,9 +1203,9 @@ Test(limits, a_quiet_connection_is_kept_by_its_pongs_then_closed_when_they_stop)
     size_t n = 0;
     int pings = 0, closed = 0;
     bool answering = true;
-    double stop_answering = now_ms() + 9000, end = now_ms() + 30000;
-    while (!closed && now_ms() < end) {
-        if (answering && now_ms() >= stop_answering) {
+    int64_t stop_answering = test_now_ms() + 9000, end = test_now_ms() + 30000;
+    while (!closed && test_now_ms() < end) {
+        if (answering && test_now_ms() >= stop_answering) {
             cr_assert_geq(pings, 2, "only %d pings in 9 s with a 4 s idle timeout", pings);
             answering = false;
         }
