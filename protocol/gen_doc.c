@@ -708,13 +708,13 @@ static int render_reference(FILE *f)
     return ferror(f) ? -1 : 0;
 }
 
-/* Renders the reference into a new malloc'd string stored in `*out`. */
-static int render_to_string(char **out, size_t *len)
+/* Renders with `render` into a new malloc'd string stored in `*out`. */
+static int render_into(int (*render)(FILE *f), char **out, size_t *len)
 {
     FILE *f = open_memstream(out, len);
     if (f == NULL)
         return -1;
-    int rc = render_reference(f);
+    int rc = render(f);
     if (fclose(f) != 0)
         rc = -1;
     if (rc != 0) {
@@ -722,6 +722,12 @@ static int render_to_string(char **out, size_t *len)
         *out = NULL;
     }
     return rc;
+}
+
+/* Renders the reference into a new malloc'd string stored in `*out`. */
+static int render_to_string(char **out, size_t *len)
+{
+    return render_into(render_reference, out, len);
 }
 
 /* Writes `s` as a JavaScript string literal in single quotes. */
@@ -795,17 +801,7 @@ static int render_labels_js(FILE *f)
 /* Renders clients/web/labels.js into a new malloc'd string stored in `*out`. */
 static int render_labels_js_to_string(char **out, size_t *len)
 {
-    FILE *f = open_memstream(out, len);
-    if (f == NULL)
-        return -1;
-    int rc = render_labels_js(f);
-    if (fclose(f) != 0)
-        rc = -1;
-    if (rc != 0) {
-        free(*out);
-        *out = NULL;
-    }
-    return rc;
+    return render_into(render_labels_js, out, len);
 }
 
 /* Reads the whole file `path` into a new malloc'd, NUL-terminated string. */
@@ -858,6 +854,28 @@ static int find_generated(const char *doc, size_t *start, size_t *end)
 
 #ifndef SNP_GEN_DOC_NO_MAIN
 
+/* Replaces `path` by the `n` parts of `parts` (`lens` bytes each): writes a
+ * sibling file and renames it over, so a failure leaves the old one.
+ * Returns 0, or -1 with the reason printed. */
+static int replace_file(const char *path, const char *const *parts, const size_t *lens, size_t n)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (f == NULL) {
+        fprintf(stderr, "snp_gen_doc: cannot write %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        fwrite(parts[i], 1, lens[i], f);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        fprintf(stderr, "snp_gen_doc: cannot replace %s: %s\n", path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
 /* --labels-js FILE writes clients/web/labels.js (only when it changes);
  * --check-labels-js FILE fails when FILE is not what the schema gives.
  * Returns the exit status. */
@@ -884,21 +902,8 @@ static int labels_js_main(const char *mode, const char *path)
         rc = 0;
         goto out;
     }
-    /* Write a sibling file and rename it over, so a failure leaves the old one. */
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (f == NULL) {
-        fprintf(stderr, "snp_gen_doc: cannot write %s: %s\n", tmp, strerror(errno));
-        goto out;
-    }
-    fwrite(js, 1, jslen, f);
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        fprintf(stderr, "snp_gen_doc: cannot replace %s: %s\n", path, strerror(errno));
-        remove(tmp);
-        goto out;
-    }
-    rc = 0;
+    const char *parts[] = {js};
+    rc = replace_file(path, parts, &jslen, 1) == 0 ? 0 : 1;
 out:
     free(js);
     free(old);
@@ -953,23 +958,9 @@ int main(int argc, char **argv)
         rc = 0;
         goto out;
     }
-    /* Write a sibling file and rename it over, so a failure leaves the old one. */
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", argv[2]);
-    FILE *f = fopen(tmp, "wb");
-    if (f == NULL) {
-        fprintf(stderr, "snp_gen_doc: cannot write %s: %s\n", tmp, strerror(errno));
-        goto out;
-    }
-    fwrite(doc, 1, start, f);
-    fwrite(ref, 1, reflen, f);
-    fwrite(doc + end, 1, doclen - end, f);
-    if (fclose(f) != 0 || rename(tmp, argv[2]) != 0) {
-        fprintf(stderr, "snp_gen_doc: cannot replace %s: %s\n", argv[2], strerror(errno));
-        remove(tmp);
-        goto out;
-    }
-    rc = 0;
+    const char *parts[] = {doc, ref, doc + end};
+    const size_t lens[] = {start, reflen, doclen - end};
+    rc = replace_file(argv[2], parts, lens, 3) == 0 ? 0 : 1;
 out:
     free(ref);
     free(doc);
