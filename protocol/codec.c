@@ -106,6 +106,7 @@ struct snp_proto_type {
     double dmin, dmax;     /* numbers */
     const char **values;   /* enum */
     size_t nvalues;
+    const char **labels_fr; /* enum: the French label of values[i], or NULL for none */
     const char *pattern; /* string */
     regex_t *re;
     const struct snp_proto_type *items; /* array */
@@ -411,14 +412,14 @@ static bool compile_type(struct cctx *c, json_t *decl, struct snp_proto_type *t,
 static int validate_value(struct snp_proto_error *err, const struct snp_proto_type *t, json_t *v,
                           char *path, size_t len);
 
-static const char *const type_keys[] = {"type",   "doc",     "example",        "min",
-                                        "max",    "values",  "items",          "unique",
-                                        "fields", "pattern", "exactly_one_of", "at_most_one_of",
-                                        NULL};
-static const char *const field_keys[] = {"type",   "doc",      "example",        "min",
-                                         "max",    "values",   "items",          "unique",
-                                         "fields", "pattern",  "exactly_one_of", "at_most_one_of",
-                                         "ref",    "required", "requires",       NULL};
+static const char *const type_keys[] = {
+    "type",           "doc",   "example", "min",    "max",     "values",
+    "labels_fr",      "items", "unique",  "fields", "pattern", "exactly_one_of",
+    "at_most_one_of", NULL};
+static const char *const field_keys[] = {
+    "type",           "doc",   "example",  "min",      "max",     "values",
+    "labels_fr",      "items", "unique",   "fields",   "pattern", "exactly_one_of",
+    "at_most_one_of", "ref",   "required", "requires", NULL};
 static const char *const ref_field_keys[] = {"ref", "doc", "example", "required", "requires", NULL};
 
 /* Validates an "example" against `t`; `where` names it in the failure. */
@@ -554,6 +555,39 @@ static bool compile_field(struct cctx *c, const char *name, json_t *decl, struct
     return check_example(c, f->type, json_object_get(decl, "example"), here);
 }
 
+/* Reads "labels_fr" of an enum: an object giving each declared value its
+ * French label (what people read; the wire carries the value), no more, no
+ * fewer, so that the clients that show them (clients/web/labels.js, snpctl)
+ * never meet a value without one. */
+static bool compile_labels(struct cctx *c, json_t *labels, struct snp_proto_type *t,
+                           const char *where)
+{
+    if (labels == NULL)
+        return true;
+    if (t->kind != K_ENUM || !json_is_object(labels))
+        return fail(c, "%s: \"labels_fr\" must be an object, on an enum", where);
+    t->labels_fr = remember(c, t->nvalues, sizeof(char *));
+    if (t->labels_fr == NULL)
+        return false;
+    const char *key;
+    json_t *label;
+    json_object_foreach (labels, key, label) {
+        size_t i = 0;
+        while (i < t->nvalues && strcmp(t->values[i], key) != 0)
+            i++;
+        if (i == t->nvalues)
+            return fail(c, "%s: \"labels_fr\" names \"%s\", not one of its values", where, key);
+        if (!json_is_string(label) || json_string_length(label) == 0)
+            return fail(c, "%s: the label of \"%s\" must be a non-empty string", where, key);
+        t->labels_fr[i] = json_string_value(label);
+    }
+    for (size_t i = 0; i < t->nvalues; i++) {
+        if (t->labels_fr[i] == NULL)
+            return fail(c, "%s: \"labels_fr\" has no label for \"%s\"", where, t->values[i]);
+    }
+    return true;
+}
+
 /* Compiles the type declaration `decl` into `t`.  With `implied_object`
  * (message requests, responses and push data) "type" may be omitted. */
 static bool compile_type(struct cctx *c, json_t *decl, struct snp_proto_type *t, const char *where,
@@ -585,6 +619,8 @@ static bool compile_type(struct cctx *c, json_t *decl, struct snp_proto_type *t,
         if (t->nvalues == 0)
             return fail(c, "%s: an enum needs values", where);
     }
+    if (!compile_labels(c, json_object_get(decl, "labels_fr"), t, where))
+        return false;
 
     json_t *pattern = json_object_get(decl, "pattern");
     if (pattern != NULL) {
@@ -1193,6 +1229,35 @@ void snp_proto_shutdown(void)
 json_t *snp_proto_schema(void)
 {
     return g.schema;
+}
+
+/* Returns the named type `name` if it is an enum, else NULL. */
+static const struct snp_proto_type *named_enum(const char *name)
+{
+    for (size_t i = 0; name != NULL && i < g.nnamed; i++) {
+        if (strcmp(g.named[i]->name, name) == 0)
+            return g.named[i]->kind == K_ENUM ? g.named[i] : NULL;
+    }
+    return NULL;
+}
+
+size_t snp_proto_enum_values(const char *type, const char *const **values)
+{
+    const struct snp_proto_type *t = named_enum(type);
+    *values = t != NULL ? t->values : NULL;
+    return t != NULL ? t->nvalues : 0;
+}
+
+const char *snp_proto_enum_label_fr(const char *type, const char *value)
+{
+    const struct snp_proto_type *t = named_enum(type);
+    if (t == NULL || t->labels_fr == NULL || value == NULL)
+        return NULL;
+    for (size_t i = 0; i < t->nvalues; i++) {
+        if (strcmp(t->values[i], value) == 0)
+            return t->labels_fr[i];
+    }
+    return NULL;
 }
 
 const struct snp_proto_limits *snp_proto_limits(void)

@@ -167,6 +167,22 @@ void snp_proto_shutdown(void);
 /* Returns the parsed schema (borrowed; valid until snp_proto_shutdown()). */
 json_t *snp_proto_schema(void);
 
+/*
+ * Returns the number of values of the enumeration declared as the named type
+ * `type` ("slot_status") and, through `*values`, the values in declaration
+ * order; 0 and NULL when no named type `type` is an enum.  The strings are
+ * the schema's: valid until snp_proto_shutdown().
+ */
+size_t snp_proto_enum_values(const char *type, const char *const **values);
+
+/*
+ * Returns the French label the declaration gives to `value` of the
+ * enumeration `type` (its "labels_fr": "Libre" for slot_status "free"), or
+ * NULL when `type` is not an enum, has no labels, or has no value `value`.
+ * Valid until snp_proto_shutdown().
+ */
+const char *snp_proto_enum_label_fr(const char *type, const char *value);
+
 /* Returns the declared limits. */
 const struct snp_proto_limits *snp_proto_limits(void);
 

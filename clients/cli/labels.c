@@ -1,286 +1,134 @@
-/* labels: French labels of snp.v1 values and short local date formats.  See
+/* labels: French labels of snp.v1 values, read from the declaration
+ * (protocol/snp.v1.json, "labels_fr"), and short local date formats.  See
  * labels.h. */
 #include "clients/cli/labels.h"
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "protocol/codec.h"
 
 struct pair {
     const char *value;
     const char *label;
 };
 
-/* Each table lists the protocol's values in the order of protocol/snp.v1.json,
- * so that menus built from them follow the documentation. */
-static const struct pair slot_status[] = {
-    {"free", "libre"},       {"held", "bloqué"},    {"booked", "réservé"},
-    {"withdrawn", "retiré"}, {"expired", "expiré"}, {NULL, NULL},
-};
-static const struct pair request_status[] = {
-    {"waiting", "en attente"}, {"offered", "proposée"},    {"booked", "réservée"},
-    {"cancelled", "annulée"},  {"unserved", "non servie"}, {NULL, NULL},
-};
-static const struct pair booking_status[] = {
-    {"booked", "confirmée"},
-    {"cancelled", "annulée"},
-    {NULL, NULL},
-};
-static const struct pair mode[] = {
-    {"office", "cabinet"},
-    {"home", "domicile"},
-    {"teleconsultation", "téléconsultation"},
-    {NULL, NULL},
-};
-static const struct pair audience[] = {
-    {"sas", "SAS"},
-    {"emergency", "urgences"},
-    {"pharmacy", "pharmacies"},
-    {"professional", "professionnels"},
-    {"desk", "guichet CPTS"},
-    {"public", "tous"},
-    {NULL, NULL},
-};
-static const struct pair urgency[] = {
-    {"same_day", "dans la journée"},
-    {"24h", "sous 24 h"},
-    {"48h", "sous 48 h"},
-    {NULL, NULL},
-};
-static const struct pair motif[] = {
-    {"fever", "fièvre"},
-    {"ent", "ORL (gorge, oreilles, nez)"},
-    {"respiratory", "respiratoire"},
-    {"urinary", "urinaire"},
-    {"digestive", "digestif"},
-    {"skin", "peau"},
-    {"minor_trauma", "petite traumatologie"},
-    {"musculoskeletal", "douleur ostéo-articulaire"},
-    {"headache", "maux de tête"},
-    {"eye", "œil"},
-    {"psychological", "détresse psychologique"},
-    {"other", "autre motif"},
-    {NULL, NULL},
-};
-static const struct pair sex[] = {
-    {"female", "F"},
-    {"male", "M"},
-    {"unspecified", "—"},
-    {NULL, NULL},
-};
-static const struct pair outcome[] = {
-    {"attended", "venu"},
-    {"no_show", "absent"},
-    {"redirected_emergency", "réorienté aux urgences"},
-    {"hospitalised", "hospitalisé"},
-    {"cancelled_by_patient", "annulé par le patient"},
-    {NULL, NULL},
-};
-static const struct pair cancel_reason[] = {
-    {"patient_request", "à la demande du patient"},
-    {"patient_seen_elsewhere", "patient vu ailleurs"},
-    {"practitioner_unavailable", "praticien indisponible"},
-    {"patient_refused", "réorientation refusée"},
-    {"duplicate", "doublon"},
-    {"entered_in_error", "saisie erronée"},
-    {"other", "autre"},
-    {NULL, NULL},
-};
-static const struct pair decline_reason[] = {
-    {"patient_unavailable", "patient indisponible"},
-    {"too_far", "trop loin"},
-    {"wrong_mode", "mode inadapté"},
-    {"patient_prefers_other", "le patient préfère un autre créneau"},
-    {"other", "autre"},
-    {NULL, NULL},
-};
-static const struct pair half_day[] = {
-    {"morning", "matin (08:00–12:00)"},
-    {"afternoon", "après-midi (14:00–18:00)"},
-    {"evening", "soir (18:00–22:00)"},
-    {NULL, NULL},
-};
-static const struct pair site_kind[] = {
-    {"practice", "cabinet"},
-    {"csnp", "centre de soins non programmés"},
-    {"teleconsultation", "téléconsultation"},
-    {NULL, NULL},
-};
-static const struct pair role[] = {
-    {"gp", "médecin généraliste"},
-    {"pharmacy", "pharmacie"},
-    {"emergency", "service d'urgences"},
-    {"sas", "SAS"},
-    {"professional", "professionnel de ville"},
-    {"desk", "guichet CPTS"},
-    {"coordinator", "coordination CPTS"},
-    {"admin", "administration"},
-    {"platform", "plateforme numérique SAS"},
-    {"reception", "accueil d'un lieu"},
-    {NULL, NULL},
-};
-static const struct pair protocol[] = {
-    {"sore_throat", "angine (TROD)"},
-    {"cystitis", "cystite (bandelette)"},
-    {"other", "autre"},
-    {NULL, NULL},
-};
-static const struct pair test_result[] = {
-    {"positive", "positif"},
-    {"negative", "négatif"},
-    {"not_done", "non fait"},
-    {NULL, NULL},
-};
-static const struct pair exclusion[] = {
-    {"fever", "fièvre"},
-    {"pregnancy", "grossesse"},
-    {"recurrence", "récidive"},
-    {"age", "âge"},
-    {"male_patient", "patient homme"},
-    {"immunosuppression", "immunodépression"},
-    {"severe_symptoms", "signes de gravité"},
-    {"other", "autre"},
-    {NULL, NULL},
-};
-static const struct pair priority_group[] = {
-    {"ald", "ALD"},
-    {"c2s", "C2S"},
-    {"aged_70_plus", "70 ans et plus"},
-    {NULL, NULL},
-};
-static const struct pair horizon[] = {
-    {"2h", "2 heures"},   {"4h", "4 heures"},   {"today", "aujourd'hui"},
-    {"24h", "24 heures"}, {"48h", "48 heures"}, {NULL, NULL},
-};
-
-static const struct pair token_state[] = {
-    {"active", "actif"},
-    {"expired", "expiré"},
-    {"revoked", "révoqué"},
-    {NULL, NULL},
-};
-
-/* The outcomes of SAS calls, as the indicator catalogue names them
- * (indicator_key_label, breakdown call_outcome; migration 0019). */
-static const struct pair call_outcome[] = {
-    {"advice", "conseil médical"},
-    {"prescription", "prescription"},
-    {"slot_request", "créneau de soins non programmés"},
-    {"sent_to_15", "renvoi vers le 15"},
-    {"other", "autre issue"},
-    {NULL, NULL},
-};
-
-static const struct pair push_state[] = {
-    {"pending", "en attente"},
-    {"dead", "abandonné"},
-    {NULL, NULL},
-};
-
-static const struct pair appointment_status[] = {
-    {"booked", "réservé"},
-    {"fulfilled", "honoré"},
-    {"noshow", "patient absent"},
-    {"cancelled", "annulé"},
-    {NULL, NULL},
-};
-
-/* Why a booking does not qualify for the SNP fee supplement
- * (participation.get; docs/participation.md).  The same words as
- * clients/web/app.js. */
-static const struct pair supplement_reason[] = {
-    {"not_sas", "pas adressé par la régulation du SAS"},
-    {"after_48h", "consultation plus de 48 h après la demande"},
-    {"is_mt", "vous êtes le médecin traitant du patient"},
-    {"not_fulfilled", "patient absent ou rendez-vous annulé par le patient"},
-    {"no_precondition", "pas d'inscription au SAS ni d'adhésion à la CPTS ce jour-là"},
-    {"over_weekly_cap", "au-delà des 20 suppléments de la semaine"},
-    {NULL, NULL},
-};
-
-static const struct pair precondition_kind[] = {
-    {"sas_registered", "inscription au SAS"},
-    {"cpts_member", "adhésion à la CPTS"},
-    {NULL, NULL},
-};
-
-/* Under which status a practitioner staffs a CSNP shift (shift.assign).  The
- * same words as clients/web/app.js. */
-static const struct pair duty_status[] = {
-    {"independent", "libéral"},
-    {"locum", "remplaçant"},
-    {"retired", "retraité"},
-    {"resident", "interne"},
-    {NULL, NULL},
-};
-
-/* The messages snpd sends (message.list, protocol 1.6.0).  The same words
- * as clients/web/app.js. */
-static const struct pair message_kind[] = {
-    {"confirmation", "confirmation de rendez-vous"},
-    {"mt_summary", "compte rendu au médecin traitant"},
-    {"mt_handover", "adressage à un médecin traitant"},
-    {NULL, NULL},
-};
-
-static const struct pair message_channel[] = {
-    {"sms", "SMS"},
-    {"email", "e-mail"},
-    {"mssante", "MSSanté"},
-    {NULL, NULL},
-};
-
-static const struct pair message_state[] = {
-    {"pending", "en attente"},
-    {"sent", "envoyé"},
-    {"dead", "abandonné"},
-    {NULL, NULL},
+/* The declared enumeration (a named type of protocol/snp.v1.json) whose
+ * "labels_fr" each kind shows.  LABELS_INDICATOR_UNIT has none: the units are
+ * not an enumeration of the protocol, and keep their table below. */
+static const char *const type_names[LABELS_KIND_COUNT] = {
+    [LABELS_SLOT_STATUS] = "slot_status",
+    [LABELS_REQUEST_STATUS] = "request_status",
+    [LABELS_BOOKING_STATUS] = "booking_status",
+    [LABELS_MODE] = "slot_mode",
+    [LABELS_AUDIENCE] = "audience",
+    [LABELS_URGENCY] = "urgency",
+    [LABELS_MOTIF] = "motif_code",
+    [LABELS_SEX] = "sex",
+    [LABELS_OUTCOME] = "outcome_kind",
+    [LABELS_CANCEL_REASON] = "cancel_reason",
+    [LABELS_DECLINE_REASON] = "decline_reason",
+    [LABELS_HALF_DAY] = "half_day",
+    [LABELS_SITE_KIND] = "site_kind",
+    [LABELS_ROLE] = "role",
+    [LABELS_PROTOCOL] = "pharmacy_protocol",
+    [LABELS_TEST_RESULT] = "test_result",
+    [LABELS_EXCLUSION] = "pharmacy_exclusion",
+    [LABELS_PRIORITY_GROUP] = "priority_group",
+    [LABELS_HORIZON] = "horizon",
+    [LABELS_TOKEN_STATE] = "token_state",
+    [LABELS_CALL_OUTCOME] = "call_outcome",
+    [LABELS_PUSH_STATE] = "push_state",
+    [LABELS_APPOINTMENT_STATUS] = "appointment_status",
+    [LABELS_SUPPLEMENT_REASON] = "supplement_reason",
+    [LABELS_PRECONDITION_KIND] = "precondition_kind",
+    [LABELS_DUTY_STATUS] = "duty_status",
+    [LABELS_MESSAGE_KIND] = "message_kind",
+    [LABELS_MESSAGE_CHANNEL] = "message_channel",
+    [LABELS_MESSAGE_STATE] = "message_state",
 };
 
 /* The units of indicators.get (docs/indicators.md), as written after a value. */
-static const struct pair indicator_unit[] = {
-    {"percent", "%"},
-    {"minutes", "min"},
-    {"hours", "h"},
-    {NULL, NULL},
+static const char *const unit_values[] = {"percent", "minutes", "hours"};
+static const char *const unit_labels[] = {"%", "min", "h"};
+
+/* One kind's values in declaration order and their labels as snpctl prints
+ * them; copies, so that they outlive snp_proto_shutdown(). */
+struct table {
+    size_t n;
+    const char **values;
+    const char **labels;
 };
 
-static const struct pair *const tables[LABELS_KIND_COUNT] = {
-    [LABELS_SLOT_STATUS] = slot_status,
-    [LABELS_REQUEST_STATUS] = request_status,
-    [LABELS_BOOKING_STATUS] = booking_status,
-    [LABELS_MODE] = mode,
-    [LABELS_AUDIENCE] = audience,
-    [LABELS_URGENCY] = urgency,
-    [LABELS_MOTIF] = motif,
-    [LABELS_SEX] = sex,
-    [LABELS_OUTCOME] = outcome,
-    [LABELS_CANCEL_REASON] = cancel_reason,
-    [LABELS_DECLINE_REASON] = decline_reason,
-    [LABELS_HALF_DAY] = half_day,
-    [LABELS_SITE_KIND] = site_kind,
-    [LABELS_ROLE] = role,
-    [LABELS_PROTOCOL] = protocol,
-    [LABELS_TEST_RESULT] = test_result,
-    [LABELS_EXCLUSION] = exclusion,
-    [LABELS_PRIORITY_GROUP] = priority_group,
-    [LABELS_HORIZON] = horizon,
-    [LABELS_TOKEN_STATE] = token_state,
-    [LABELS_CALL_OUTCOME] = call_outcome,
-    [LABELS_PUSH_STATE] = push_state,
-    [LABELS_APPOINTMENT_STATUS] = appointment_status,
-    [LABELS_INDICATOR_UNIT] = indicator_unit,
-    [LABELS_SUPPLEMENT_REASON] = supplement_reason,
-    [LABELS_PRECONDITION_KIND] = precondition_kind,
-    [LABELS_DUTY_STATUS] = duty_status,
-    [LABELS_MESSAGE_KIND] = message_kind,
-    [LABELS_MESSAGE_CHANNEL] = message_channel,
-    [LABELS_MESSAGE_STATE] = message_state,
-};
+static struct table tables[LABELS_KIND_COUNT];
+static bool tables_read; /* the process is single-threaded */
 
-/* The values of each table as a plain array, for labels_values(); filled on
- * first use (the process is single-threaded). */
-static const char *value_lists[LABELS_KIND_COUNT][16];
-static size_t value_counts[LABELS_KIND_COUNT];
+/* Copies `label` with its first letter in lower case, as snpctl writes
+ * labels inside its tables and sentences ("libre", "à domicile", "œil"),
+ * unless the word is an acronym ("SAS", "C2S", "ORL (gorge...)").  The
+ * letters that can start a label are ASCII, the Latin-1 capitals (two bytes
+ * in UTF-8, the small letter 0x20 above) and Œ; the case changes no length. */
+static char *lowered(const char *label)
+{
+    char *s = strdup(label);
+    if (s == NULL)
+        return NULL;
+    unsigned char *u = (unsigned char *)s;
+    if (u[0] >= 'A' && u[0] <= 'Z') {
+        if (!(u[1] >= 'A' && u[1] <= 'Z') && !(u[1] >= '0' && u[1] <= '9'))
+            u[0] = (unsigned char)(u[0] - 'A' + 'a');
+    } else if (u[0] == 0xC3 && u[1] >= 0x80 && u[1] <= 0x9E && u[1] != 0x97) {
+        u[1] = (unsigned char)(u[1] + 0x20);
+    } else if (u[0] == 0xC5 && u[1] == 0x92) {
+        u[1] = 0x93;
+    }
+    return s;
+}
+
+/* Reads every kind's table from the embedded declaration, once.  A kind it
+ * cannot read (out of memory, a declaration that does not load: a build
+ * mistake) stays empty, and labels_get() then returns the values as they
+ * are. */
+static void read_tables(void)
+{
+    if (tables_read)
+        return;
+    tables_read = true;
+    tables[LABELS_INDICATOR_UNIT] = (struct table){
+        sizeof(unit_values) / sizeof(unit_values[0]),
+        (const char **)unit_values,
+        (const char **)unit_labels,
+    };
+    if (snp_proto_init() != 0)
+        return;
+    for (size_t k = 0; k < LABELS_KIND_COUNT; k++) {
+        const char *const *values;
+        size_t n = type_names[k] ? snp_proto_enum_values(type_names[k], &values) : 0;
+        if (n == 0)
+            continue;
+        const char **v = calloc(n, sizeof(*v));
+        const char **l = calloc(n, sizeof(*l));
+        bool ok = v != NULL && l != NULL;
+        for (size_t i = 0; ok && i < n; i++) {
+            const char *fr = snp_proto_enum_label_fr(type_names[k], values[i]);
+            v[i] = strdup(values[i]);
+            l[i] = lowered(fr != NULL ? fr : values[i]);
+            ok = v[i] != NULL && l[i] != NULL;
+        }
+        if (!ok) {
+            for (size_t i = 0; v != NULL && l != NULL && i < n; i++) {
+                free((char *)v[i]);
+                free((char *)l[i]);
+            }
+            free(v);
+            free(l);
+            continue;
+        }
+        tables[k] = (struct table){n, v, l};
+    }
+}
 
 const char *labels_get(enum labels_kind kind, const char *value)
 {
@@ -288,9 +136,10 @@ const char *labels_get(enum labels_kind kind, const char *value)
         return "—";
     if ((unsigned)kind >= LABELS_KIND_COUNT)
         return value;
-    for (const struct pair *p = tables[kind]; p->value; p++)
-        if (strcmp(p->value, value) == 0)
-            return p->label;
+    read_tables();
+    for (size_t i = 0; i < tables[kind].n; i++)
+        if (strcmp(tables[kind].values[i], value) == 0)
+            return tables[kind].labels[i];
     return value;
 }
 
@@ -300,11 +149,9 @@ size_t labels_values(enum labels_kind kind, const char *const **values)
         *values = NULL;
         return 0;
     }
-    if (value_counts[kind] == 0)
-        for (const struct pair *p = tables[kind]; p->value && value_counts[kind] < 16; p++)
-            value_lists[kind][value_counts[kind]++] = p->value;
-    *values = value_lists[kind];
-    return value_counts[kind];
+    read_tables();
+    *values = tables[kind].values;
+    return tables[kind].n;
 }
 
 static const struct pair errors[] = {

@@ -2,17 +2,25 @@
  * enumerated values (modes, statuses, motifs...), and the short local date
  * formats of its tables.
  *
+ * The words are those the protocol declares ("labels_fr" of each enum in
+ * protocol/snp.v1.json, embedded in the codec), the web pages' words, with
+ * their first letter in lower case as they stand inside snpctl's tables and
+ * sentences ("libre", "à domicile"; acronyms such as "SAS" unchanged).
+ *
  * The command line itself takes the protocol's English values (`--mode
  * office`), which are stable and scriptable; only what is printed for people
- * is French.  Every function is pure and returns static strings or writes
- * into the caller's buffer.
+ * is French.  The labels are read from the declaration on first use (the
+ * process is single-threaded; snp_proto_init() is called if nobody has);
+ * every function returns strings that live until the process ends, or
+ * writes into the caller's buffer.
  */
 #ifndef SNPCTL_LABELS_H
 #define SNPCTL_LABELS_H
 
 #include <stddef.h>
 
-/* The enumerations of snp.v1 that have a French label. */
+/* The enumerations of snp.v1 that have a French label (all declared with
+ * their labels but LABELS_INDICATOR_UNIT, whose table is snpctl's own). */
 enum labels_kind {
     LABELS_SLOT_STATUS,
     LABELS_REQUEST_STATUS,

@@ -13,150 +13,52 @@
 // internet, and the server's Content-Security-Policy allows only files from
 // this origin (no inline script or style attribute).
 
+import { LABELS_FR } from './labels.js';
+
 export const TOKEN_KEY = 'snp.token';
 export const SESSION_KEY = 'snp.session';
 
 // --- French labels -----------------------------------------------------------
 
+// The enumerations' labels are declared with the protocol (the "labels_fr" of
+// protocol/snp.v1.json) and generated into labels.js, the same words snpctl
+// and the indicator catalogue use (tests/clients/test_snpctl.c,
+// labels_match_the_catalogue).  The pages know them by these names.
 export const LABELS = {
-  role: {
-    gp: 'Médecin',
-    pharmacy: 'Pharmacie',
-    emergency: 'Service des urgences',
-    sas: 'Régulation SAS',
-    professional: 'Professionnel de ville',
-    desk: 'Accueil de la CPTS',
-    coordinator: 'Coordination de la CPTS',
-    admin: 'Administration du service',
-    platform: 'Plateforme numérique SAS',
-    reception: 'Accueil d’un lieu de soins',
-  },
-  mode: { office: 'Au cabinet', home: 'À domicile', teleconsultation: 'Téléconsultation' },
-  audience: {
-    sas: 'SAS',
-    emergency: 'Urgences',
-    pharmacy: 'Pharmacies',
-    professional: 'Professionnels de ville',
-    desk: 'Accueil CPTS',
-    public: 'Tout public',
-  },
-  slot_status: {
-    free: 'Libre',
-    held: 'Proposé, en attente de confirmation',
-    booked: 'Réservé',
-    withdrawn: 'Retiré',
-    expired: 'Passé',
-  },
-  request_status: {
-    waiting: 'En attente d’un créneau',
-    offered: 'Créneau proposé',
-    booked: 'Rendez-vous pris',
-    cancelled: 'Annulée',
-    unserved: 'Non servie (délai dépassé)',
-  },
-  booking_status: { booked: 'Confirmé', cancelled: 'Annulé' },
-  urgency: { same_day: 'Dans la journée', '24h': 'Sous 24 h', '48h': 'Sous 48 h' },
-  motif: {
-    fever: 'Fièvre',
-    ent: 'ORL (gorge, oreilles, nez)',
-    respiratory: 'Respiratoire',
-    urinary: 'Urinaire',
-    digestive: 'Digestif',
-    skin: 'Peau',
-    minor_trauma: 'Petite traumatologie',
-    musculoskeletal: 'Douleur ostéo-articulaire',
-    headache: 'Maux de tête',
-    eye: 'Œil',
-    psychological: 'Détresse psychologique',
-    other: 'Autre motif',
-  },
-  sex: { female: 'Femme', male: 'Homme', unspecified: 'Non précisé' },
-  priority_group: { ald: 'ALD', c2s: 'C2S', aged_70_plus: '70 ans et plus' },
-  outcome: {
-    attended: 'Patient vu',
-    no_show: 'Ne s’est pas présenté',
-    redirected_emergency: 'Réorienté vers les urgences',
-    hospitalised: 'Hospitalisé',
-    cancelled_by_patient: 'Annulé par le patient',
-  },
+  role: LABELS_FR.role,
+  mode: LABELS_FR.slot_mode,
+  audience: LABELS_FR.audience,
+  slot_status: LABELS_FR.slot_status,
+  request_status: LABELS_FR.request_status,
+  booking_status: LABELS_FR.booking_status,
+  urgency: LABELS_FR.urgency,
+  motif: LABELS_FR.motif_code,
+  sex: LABELS_FR.sex,
+  priority_group: LABELS_FR.priority_group,
+  outcome: LABELS_FR.outcome_kind,
   // participation.get (protocol 1.4.0): why a booking gives no SNP supplement.
-  supplement_reason: {
-    not_sas: 'pas adressé par la régulation du SAS',
-    after_48h: 'consultation plus de 48 h après la demande',
-    is_mt: 'vous êtes le médecin traitant du patient',
-    not_fulfilled: 'patient absent ou rendez-vous annulé par le patient',
-    no_precondition: 'pas d’inscription au SAS ni d’adhésion à la CPTS ce jour-là',
-    over_weekly_cap: 'au-delà des 20 suppléments de la semaine',
-  },
-  precondition_kind: { sas_registered: 'Inscription au SAS', cpts_member: 'Adhésion à la CPTS' },
-  cancel_reason: {
-    patient_request: 'À la demande du patient',
-    patient_seen_elsewhere: 'Patient vu ailleurs',
-    practitioner_unavailable: 'Médecin indisponible',
-    patient_refused: 'Le patient refuse la réorientation',
-    duplicate: 'Doublon',
-    entered_in_error: 'Saisie erronée',
-    other: 'Autre raison',
-  },
-  decline_reason: {
-    patient_unavailable: 'Patient indisponible à cette heure',
-    too_far: 'Trop loin',
-    wrong_mode: 'Mode de consultation inadapté',
-    patient_prefers_other: 'Le patient préfère un autre créneau',
-    other: 'Autre raison',
-  },
-  pharmacy_protocol: {
-    sore_throat: 'Angine (test rapide TROD)',
-    cystitis: 'Cystite (bandelette urinaire)',
-    other: 'Autre',
-  },
-  test_result: { positive: 'Positif', negative: 'Négatif', not_done: 'Non réalisé' },
-  pharmacy_exclusion: {
-    fever: 'Fièvre',
-    pregnancy: 'Grossesse',
-    recurrence: 'Récidive',
-    age: 'Âge hors protocole',
-    male_patient: 'Patient de sexe masculin',
-    immunosuppression: 'Immunodépression',
-    severe_symptoms: 'Signes de gravité',
-    other: 'Autre critère',
-  },
-  site_kind: {
-    practice: 'Cabinet',
-    csnp: 'Centre de soins non programmés',
-    teleconsultation: 'Téléconsultation',
-  },
-  horizon: { '2h': '2 h', '4h': '4 h', today: 'Aujourd’hui', '24h': '24 h', '48h': '48 h' },
-  territory_kind: { cpts: 'CPTS', sas: 'SAS (département)' },
-  token_state: { active: 'Actif', expired: 'Expiré', revoked: 'Révoqué' },
-  // What a SAS call became (call.record), in the indicator catalogue's words
-  // (tests/clients/test_snpctl.c, labels_match_the_catalogue).
-  call_outcome: {
-    advice: 'Conseil médical',
-    prescription: 'Prescription',
-    slot_request: 'Créneau de soins non programmés',
-    sent_to_15: 'Renvoi vers le 15',
-    other: 'Autre issue',
-  },
-  // CSNP shifts (shift.list, protocol 1.5.0): the half-days of snp.v1's
-  // half_day and the status of the practitioner on duty, the same words as
-  // snpctl's (tests/clients/test_snpctl.c, labels_match_the_catalogue).
-  half_day: {
-    morning: 'Matin (08:00–12:00)',
-    afternoon: 'Après-midi (14:00–18:00)',
-    evening: 'Soir (18:00–22:00)',
-  },
-  duty_status: { independent: 'Libéral', locum: 'Remplaçant', retired: 'Retraité', resident: 'Interne' },
-  // The messages snpd sends (message.list, protocol 1.6.0), the same words as
-  // snpctl's (tests/clients/test_snpctl.c, labels_match_the_catalogue).
-  message_kind: {
-    confirmation: 'Confirmation de rendez-vous',
-    mt_summary: 'Compte rendu au médecin traitant',
-    mt_handover: 'Adressage à un médecin traitant',
-  },
-  message_channel: { sms: 'SMS', email: 'E-mail', mssante: 'MSSanté' },
-  message_state: { pending: 'En attente', sent: 'Envoyé', dead: 'Abandonné' },
-  // The units of indicators.get (docs/indicators.md), as written after a value.
+  supplement_reason: LABELS_FR.supplement_reason,
+  precondition_kind: LABELS_FR.precondition_kind,
+  cancel_reason: LABELS_FR.cancel_reason,
+  decline_reason: LABELS_FR.decline_reason,
+  pharmacy_protocol: LABELS_FR.pharmacy_protocol,
+  test_result: LABELS_FR.test_result,
+  pharmacy_exclusion: LABELS_FR.pharmacy_exclusion,
+  site_kind: LABELS_FR.site_kind,
+  horizon: LABELS_FR.horizon,
+  territory_kind: LABELS_FR.territory_kind,
+  token_state: LABELS_FR.token_state,
+  // What a SAS call became (call.record).
+  call_outcome: LABELS_FR.call_outcome,
+  // CSNP shifts (shift.list, protocol 1.5.0).
+  half_day: LABELS_FR.half_day,
+  duty_status: LABELS_FR.duty_status,
+  // The messages snpd sends (message.list, protocol 1.6.0).
+  message_kind: LABELS_FR.message_kind,
+  message_channel: LABELS_FR.message_channel,
+  message_state: LABELS_FR.message_state,
+  // The units of indicators.get (docs/indicators.md), as written after a
+  // value: not an enumeration of the protocol.
   indicator_unit: { percent: '%', minutes: 'min', hours: 'h' },
 };
 

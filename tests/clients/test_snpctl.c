@@ -28,6 +28,7 @@
 #include "base/validate.h"
 #include "clients/cli/labels.h"
 #include "clients/cli/table.h"
+#include "protocol/codec.h"
 #include "tests/support/fixture.h"
 #include "tests/support/wait.h"
 
@@ -955,7 +956,7 @@ Test(snpctl, request_create_accept_then_the_gp_sees_the_booking)
     run_free(&r);
     r = CTL(tok(FIX_GP_1), "bookings", "list");
     cr_expect_eq(r.status, 0);
-    cr_expect(strstr(r.out, "Rendez-vous") && strstr(r.out, "J. D., F, 1950") &&
+    cr_expect(strstr(r.out, "Rendez-vous") && strstr(r.out, "J. D., femme, 1950") &&
                   strstr(r.out, "Pharmacie du Pont") && strstr(r.out, "ORL"),
               "%s", r.out);
     run_free(&r);
@@ -970,7 +971,7 @@ Test(snpctl, request_create_accept_then_the_gp_sees_the_booking)
     snprintf(id, sizeof(id), "%lld", (long long)request_id);
     r = CTL(tok(FIX_PHARMACY), "request", "show", id);
     cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
-    cr_expect(strstr(r.out, "réservée") && strstr(r.out, "Cabinet du Port"), "%s", r.out);
+    cr_expect(strstr(r.out, "rendez-vous pris") && strstr(r.out, "Cabinet du Port"), "%s", r.out);
     run_free(&r);
     r = CTL(tok(FIX_PHARMACY), "request", "list", "--status", "booked", "--json");
     cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
@@ -2061,71 +2062,43 @@ Test(snpctl, token_list_and_revoke)
 
 /* ---- one French name per value -------------------------------------------- */
 
-/* Copies LABEL with its first character in lower case (ASCII, or the two
- * capitals the labels start with: "Œ" and "À"), unless it starts an acronym
- * ("ORL"), so that snpctl's lower-case labels compare with the pages' and
- * the catalogue's. */
+/* Copies LABEL with its first character in lower case (ASCII, or the
+ * capitals the labels start with: "Œ", "À" and "Â"), unless it starts an
+ * acronym ("ORL", "C2S"), so that snpctl's lower-case labels compare with the
+ * declaration's and the catalogue's. */
 static void first_lower(const char *label, char *out, size_t n)
 {
     if (strncmp(label, "Œ", strlen("Œ")) == 0)
         snprintf(out, n, "œ%s", label + strlen("Œ"));
     else if (strncmp(label, "À", strlen("À")) == 0)
         snprintf(out, n, "à%s", label + strlen("À"));
+    else if (strncmp(label, "Â", strlen("Â")) == 0)
+        snprintf(out, n, "â%s", label + strlen("Â"));
     else {
         snprintf(out, n, "%s", label);
-        if (out[0] >= 'A' && out[0] <= 'Z' && !(out[1] >= 'A' && out[1] <= 'Z'))
+        if (out[0] >= 'A' && out[0] <= 'Z' && !(out[1] >= 'A' && out[1] <= 'Z') &&
+            !(out[1] >= '0' && out[1] <= '9'))
             out[0] = (char)(out[0] - 'A' + 'a');
     }
-}
-
-/* The label of KEY in the table NAME of LABELS in clients/web/app.js
- * ("  motif: {" ... "  },", one "key: 'Label'," a line), in `out`. */
-static bool web_label(const char *app_js, const char *name, const char *key, char *out, size_t n)
-{
-    char head[64];
-    snprintf(head, sizeof(head), "\n  %s: {", name);
-    const char *block = strstr(app_js, head);
-    if (!block)
-        return false;
-    const char *end = strstr(block, "\n  },");
-    const char *inline_end = strchr(block + strlen(head), '}');
-    if (!end || (inline_end && inline_end < end))
-        end = inline_end; /* a table written on one line */
-    char pattern[64];
-    for (int quoted = 0; quoted < 2; quoted++) {
-        snprintf(pattern, sizeof(pattern), quoted ? "'%s': '" : " %s: '", key);
-        const char *at = strstr(block, pattern);
-        if (at && at < end) {
-            at += strlen(pattern);
-            const char *close = strchr(at, '\'');
-            snprintf(out, n, "%.*s", (int)(close - at), at);
-            return true;
-        }
-    }
-    return false;
 }
 
 /* The motif and urgency a request is made with are named alike on the
  * request form, in snpctl and in the indicator catalogue that the
  * coordinator's figures show (a pharmacist once chose "Maux de tête" and found
- * "Céphalée" in the figures). */
+ * "Céphalée" in the figures).  The form's words are the declaration's
+ * ("labels_fr" of protocol/snp.v1.json, generated into clients/web/labels.js:
+ * test_codec checks that file), and so are snpctl's. */
 Test(snpctl, labels_match_the_catalogue)
 {
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/clients/web/app.js", getenv("SNP_SOURCE_DIR"));
-    FILE *fp = fopen(path, "r");
-    cr_assert_not_null(fp, "%s", path);
-    static char app_js[65536];
-    size_t len = fread(app_js, 1, sizeof(app_js) - 1, fp);
-    app_js[len] = '\0';
-    fclose(fp);
+    cr_assert_eq(snp_proto_init(), 0);
     static const struct {
-        const char *breakdown, *web_table;
+        const char *breakdown, *type;
         enum labels_kind kind;
     } tables[] = {
-        {"motif", "motif", LABELS_MOTIF},
+        {"motif", "motif_code", LABELS_MOTIF},
         {"urgency", "urgency", LABELS_URGENCY},
         {"call_outcome", "call_outcome", LABELS_CALL_OUTCOME},
+        {"duty_status", "duty_status", LABELS_DUTY_STATUS},
     };
     for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
         char sql[256];
@@ -2135,45 +2108,74 @@ Test(snpctl, labels_match_the_catalogue)
                  tables[t].breakdown);
         PGresult *res = pgtest_exec(&f.pg, sql);
         cr_assert_gt(PQntuples(res), 2, "no %s labels in the catalogue", tables[t].breakdown);
+        int declared = 0;
         for (int i = 0; i < PQntuples(res); i++) {
             const char *key = PQgetvalue(res, i, 0);
-            char catalogue[128], web[128], web_lower[128];
+            const char *fr = snp_proto_enum_label_fr(tables[t].type, key);
+            /* The catalogue may break down by more than the enumeration
+             * (duty_status: not_stated, unfilled). */
+            if (fr == NULL && strcmp(tables[t].breakdown, "duty_status") == 0)
+                continue;
+            cr_expect_not_null(fr, "the declaration has no %s label for %s", tables[t].type, key);
+            if (fr == NULL)
+                continue;
+            declared++;
+            char catalogue[128], decl_lower[128];
             first_lower(PQgetvalue(res, i, 1), catalogue, sizeof(catalogue));
-            cr_expect(web_label(app_js, tables[t].web_table, key, web, sizeof(web)),
-                      "app.js has no %s label for %s", tables[t].web_table, key);
-            first_lower(web, web_lower, sizeof(web_lower));
-            cr_expect_str_eq(web_lower, catalogue, "%s %s: app.js \"%s\", catalogue \"%s\"",
-                             tables[t].breakdown, key, web, PQgetvalue(res, i, 1));
+            first_lower(fr, decl_lower, sizeof(decl_lower));
+            cr_expect_str_eq(decl_lower, catalogue, "%s %s: declared \"%s\", catalogue \"%s\"",
+                             tables[t].breakdown, key, fr, PQgetvalue(res, i, 1));
             cr_expect_str_eq(labels_get(tables[t].kind, key), catalogue,
                              "%s %s: snpctl \"%s\", catalogue \"%s\"", tables[t].breakdown, key,
                              labels_get(tables[t].kind, key), PQgetvalue(res, i, 1));
         }
+        cr_expect_gt(declared, 2, "%s: too few keys compared", tables[t].breakdown);
         PQclear(res);
     }
-    /* Values the catalogue has no breakdown for: snpctl and the pages still
-     * say the same. */
+}
+
+/* snpctl shows the declaration's label of every value it knows, its first
+ * letter in lower case, in the declaration's order. */
+Test(snpctl, labels_are_the_declarations)
+{
+    cr_assert_eq(snp_proto_init(), 0);
     static const struct {
-        const char *web_table;
+        const char *type;
         enum labels_kind kind;
-    } plain[] = {
-        {"duty_status", LABELS_DUTY_STATUS},     {"half_day", LABELS_HALF_DAY},
-        {"message_kind", LABELS_MESSAGE_KIND},   {"message_channel", LABELS_MESSAGE_CHANNEL},
-        {"message_state", LABELS_MESSAGE_STATE},
+    } kinds[] = {
+        {"slot_status", LABELS_SLOT_STATUS},
+        {"request_status", LABELS_REQUEST_STATUS},
+        {"slot_mode", LABELS_MODE},
+        {"motif_code", LABELS_MOTIF},
+        {"outcome_kind", LABELS_OUTCOME},
+        {"pharmacy_exclusion", LABELS_EXCLUSION},
+        {"role", LABELS_ROLE},
+        {"message_channel", LABELS_MESSAGE_CHANNEL},
+        {"half_day", LABELS_HALF_DAY},
+        {"appointment_status", LABELS_APPOINTMENT_STATUS},
+        {"priority_group", LABELS_PRIORITY_GROUP},
     };
-    for (size_t t = 0; t < sizeof(plain) / sizeof(plain[0]); t++) {
-        const char *const *values;
-        size_t n = labels_values(plain[t].kind, &values);
-        cr_assert_gt(n, 2);
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        const char *const *declared, *const *values;
+        size_t n = snp_proto_enum_values(kinds[k].type, &declared);
+        cr_assert_gt(n, 1, "%s", kinds[k].type);
+        cr_assert_eq(labels_values(kinds[k].kind, &values), n, "%s", kinds[k].type);
         for (size_t i = 0; i < n; i++) {
-            char web[128], web_lower[128];
-            cr_expect(web_label(app_js, plain[t].web_table, values[i], web, sizeof(web)),
-                      "app.js has no %s label for %s", plain[t].web_table, values[i]);
-            first_lower(web, web_lower, sizeof(web_lower));
-            cr_expect_str_eq(web_lower, labels_get(plain[t].kind, values[i]),
-                             "%s %s: app.js \"%s\", snpctl \"%s\"", plain[t].web_table, values[i],
-                             web, labels_get(plain[t].kind, values[i]));
+            char want[128];
+            cr_expect_str_eq(values[i], declared[i]);
+            first_lower(snp_proto_enum_label_fr(kinds[k].type, declared[i]), want, sizeof(want));
+            cr_expect_str_eq(labels_get(kinds[k].kind, declared[i]), want, "%s %s", kinds[k].type,
+                             declared[i]);
         }
     }
+    cr_expect_str_eq(labels_get(LABELS_MODE, "home"), "à domicile");
+    cr_expect_str_eq(labels_get(LABELS_MOTIF, "eye"), "œil");
+    cr_expect_str_eq(labels_get(LABELS_EXCLUSION, "age"), "âge hors protocole");
+    cr_expect_str_eq(labels_get(LABELS_PRIORITY_GROUP, "c2s"), "C2S");
+    cr_expect_str_eq(labels_get(LABELS_MESSAGE_CHANNEL, "sms"), "SMS");
+    cr_expect_str_eq(labels_get(LABELS_INDICATOR_UNIT, "percent"), "%");
+    cr_expect_str_eq(labels_get(LABELS_SLOT_STATUS, "lost"), "lost", "unknown values as they are");
+    cr_expect_str_eq(labels_get(LABELS_SLOT_STATUS, NULL), "—");
 }
 
 Test(snpctl, participation_weeks_bookings_attestation_and_preconditions)

@@ -232,6 +232,27 @@ static void m_grouped_required(json_t *root)
 {
     json_object_set_new(type_field(root, "patient", "initials"), "required", json_true());
 }
+static json_t *type_labels(json_t *root, const char *type)
+{
+    return json_object_get(json_object_get(json_object_get(root, "types"), type), "labels_fr");
+}
+static void m_label_missing(json_t *root)
+{
+    json_object_del(type_labels(root, "slot_status"), "expired");
+}
+static void m_label_unknown(json_t *root)
+{
+    json_object_set_new(type_labels(root, "slot_status"), "lost", json_string("Perdu"));
+}
+static void m_label_empty(json_t *root)
+{
+    json_object_set_new(type_labels(root, "slot_status"), "free", json_string(""));
+}
+static void m_labels_not_enum(json_t *root)
+{
+    json_object_set_new(json_object_get(json_object_get(root, "types"), "practitioner"),
+                        "labels_fr", json_pack("{s:s}", "rpps", "RPPS"));
+}
 
 /* snpd refuses to start when a declared message has no handler or a
  * handler is not declared (api_init); this is the same check, without a
@@ -260,6 +281,10 @@ Test(codec, malformed_schemas_are_refused_loudly)
         {m_unknown_role, "undeclared role \"patient\""},
         {m_other_rule, "implements rule \"reject\""},
         {m_grouped_required, "must not be required"},
+        {m_label_missing, "types.slot_status: \"labels_fr\" has no label for \"expired\""},
+        {m_label_unknown, "\"labels_fr\" names \"lost\", not one of its values"},
+        {m_label_empty, "the label of \"free\" must be a non-empty string"},
+        {m_labels_not_enum, "\"labels_fr\" must be an object, on an enum"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char why[512] = "";
@@ -272,6 +297,23 @@ Test(codec, malformed_schemas_are_refused_loudly)
     char why[64];
     cr_expect_eq(snp_proto_init_text("{\"protocol\":", 12, why, sizeof(why)), -1);
     cr_expect_eq(strncmp(why, "schema is not JSON", 18), 0, "%s", why);
+}
+
+/* The French labels are read from the declaration, in its order. */
+Test(codec, enumerations_give_their_french_labels)
+{
+    cr_expect_str_eq(snp_proto_enum_label_fr("slot_status", "free"), "Libre");
+    cr_expect_str_eq(snp_proto_enum_label_fr("urgency", "24h"), "Sous 24 h");
+    cr_expect_null(snp_proto_enum_label_fr("slot_status", "lost"));
+    cr_expect_null(snp_proto_enum_label_fr("weekday", "mon"), "weekday has no labels");
+    cr_expect_null(snp_proto_enum_label_fr("practitioner", "rpps"), "not an enum");
+    cr_expect_null(snp_proto_enum_label_fr("slot_status", NULL));
+    const char *const *values;
+    cr_assert_eq(snp_proto_enum_values("slot_status", &values), 5);
+    cr_expect_str_eq(values[0], "free");
+    cr_expect_str_eq(values[4], "expired");
+    cr_expect_eq(snp_proto_enum_values("slot", &values), 0);
+    cr_expect_null(values);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1250,4 +1292,32 @@ Test(codec, committed_reference_matches_the_schema)
     }
     free(ref);
     free(doc);
+}
+
+/* clients/web/labels.js is generated from the declaration and committed (the
+ * web client has no build step). */
+Test(codec, committed_web_labels_match_the_schema)
+{
+    const char *dir = getenv("SNP_SOURCE_DIR");
+    cr_assert_not_null(dir, "SNP_SOURCE_DIR must name the source tree");
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/clients/web/labels.js", dir);
+
+    size_t len, jslen;
+    char *committed = read_file(path, &len);
+    cr_assert_not_null(committed, "cannot read %s", path);
+    char *js = NULL;
+    cr_assert_eq(render_labels_js_to_string(&js, &jslen), 0);
+    bool same = len == jslen && memcmp(committed, js, jslen) == 0;
+    if (!same) {
+        size_t i = 0;
+        while (i < jslen && i < len && committed[i] == js[i])
+            i++;
+        size_t from = i > 80 ? i - 80 : 0;
+        cr_expect_fail("clients/web/labels.js is out of date (build the protocol_doc target); "
+                       "first difference at byte %zu:\ncommitted: %.160s\ngenerated: %.160s",
+                       i, committed + from, js + from);
+    }
+    free(js);
+    free(committed);
 }
