@@ -77,7 +77,7 @@ export const LABELS_FR = {
     aged_70_plus: '70 ans et plus',
   },
   outcome_kind: {
-    attended: 'Venu',
+    attended: 'Patient vu',
     no_show: 'Ne s’est pas présenté',
     redirected_emergency: 'Réorienté vers les urgences',
     hospitalised: 'Hospitalisé',

@@ -1008,7 +1008,7 @@ Test(snpctl, request_create_accept_then_the_gp_sees_the_booking)
                                "status = 'booked'"));
     r = CTL(tok(FIX_GP_1), "outcome", bid, "attended");
     cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
-    cr_expect(strstr(r.out, "venu"), "%s", r.out);
+    cr_expect(strstr(r.out, "patient vu"), "%s", r.out);
     run_free(&r);
     cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM booking WHERE outcome = 'attended'"), 1);
 }
@@ -2550,7 +2550,7 @@ Test(snpctl, confirmation_sent_patient_referred_and_messages_listed)
     local_day(-1, yesterday, sizeof(yesterday));
     r = CTL(tok(FIX_GP_1), "bookings", "list", "--from", yesterday);
     cr_expect_eq(r.status, 0, "%d %s", r.status, r.err);
-    cr_expect(strstr(r.out, "venu, adressé au Dr Yann Morvan"), "%s", r.out);
+    cr_expect(strstr(r.out, "patient vu, adressé au Dr Yann Morvan"), "%s", r.out);
     run_free(&r);
 
     /* The coordinator sees the three messages, for people and scripts;
