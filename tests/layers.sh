@@ -28,6 +28,21 @@ check clients/lib clients
 check clients/cli base protocol clients
 check dispatcher base protocol dispatcher
 check bench base protocol clients bench dispatcher
+# Internal headers: only the files of their module.
+internal() { # HEADER PREFIX: dispatcher/HEADER is included only by dispatcher/PREFIX*.c
+    for f in $(grep -rl "#include \"dispatcher/$1\"" --include='*.[ch]' \
+        base protocol clients dispatcher tests bench fuzz | sort); do
+        case "$f" in
+        dispatcher/"$2"*.c) ;;
+        *)
+            echo "layers: $f includes dispatcher/$1, internal to dispatcher/$2*.c"
+            status=1
+            ;;
+        esac
+    done
+}
+internal server_internal.h server
+internal dispatch_internal.h dispatch
 if [ "$status" = 0 ]; then
     echo "layers: every include follows the map"
 fi
