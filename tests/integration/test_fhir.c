@@ -671,7 +671,7 @@ Test(fhir, metadata_states_what_is_supported)
 
 Test(fhir, every_resource_passes_the_fhir_r4_json_schema)
 {
-    const char *validator = fix_fhir_validator();
+    const char *validator = fix_fhir_validator(&f);
     int64_t first = fix_publish_one(&f, FIX_GP1, f.site_gp1, 90, "office", "[\"sas\"]", 0);
     fix_publish_one(&f, FIX_GP2, f.site_gp2, 120, "home", "[\"public\"]", 0);
     fix_publish_one(&f, FIX_GP2, f.site_gp2, 150, "teleconsultation", "[\"sas\", \"desk\"]", 0);

@@ -421,7 +421,7 @@ Test(fhir_smart, other_methods_and_unknown_files_are_refused)
 
 Test(fhir_smart, every_resource_passes_the_fhir_r4_json_schema)
 {
-    const char *validator = fix_fhir_validator();
+    const char *validator = fix_fhir_validator(&f);
     fix_publish_one(&f, FIX_GP1, f.site_gp1, 90, "office", "[\"public\"]", 0);
     fix_publish_one(&f, FIX_GP2, f.site_gp2, 60, "office", "[\"pharmacy\"]", 120);
     struct feed fd;

@@ -104,10 +104,15 @@ int64_t fix_publish_one(struct fixture *f, const char *rpps, int64_t site, int a
 json_t *fix_json_at(json_t *j, const char *path);
 const char *fix_json_str(json_t *j, const char *path);
 
+/* Skips the calling test after stopping `f`'s snpd and dropping its
+ * database (fixture_teardown): Criterion runs no .fini after a skip, and
+ * the processes started by .init would otherwise outlive the test. */
+void fix_skip(struct fixture *f, const char *why);
+
 /* The FHIR R4 JSON-schema validator (tests/fhir/validate.mjs) that
- * deploy/test.sh names in SNP_FHIR_VALIDATOR; skips the calling test when
- * it is not set (under --sanitize, or without node). */
-const char *fix_fhir_validator(void);
+ * deploy/test.sh names in SNP_FHIR_VALIDATOR; skips the calling test
+ * (fix_skip) when it is not set (under --sanitize, or without node). */
+const char *fix_fhir_validator(struct fixture *f);
 
 /* The body of a minimal valid request.create with this client_ref. */
 char *fix_request_body(const char *client_ref, const char *urgency);
