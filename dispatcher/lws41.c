@@ -63,16 +63,12 @@ int lws41_port_available(const char *address, int port)
     return rc;
 }
 
-bool lws41_body_expected(struct lws *wsi, bool post, bool put_or_patch, bool chunked)
+bool lws41_body_expected(struct lws *wsi, bool post, bool put_or_patch, bool chunked,
+                         long announced)
 {
     if (chunked)
         return false; /* not readable: answered 411 */
     if (post)
         return lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
-    if (!put_or_patch)
-        return false;
-    char text[24];
-    if (lws_hdr_copy(wsi, text, sizeof(text), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
-        return false;
-    return strtol(text, NULL, 10) > 0;
+    return put_or_patch && announced > 0;
 }

@@ -80,12 +80,14 @@ enum lws41_write lws41_write_text_now(struct lws *wsi, unsigned char *payload, s
 int lws41_port_available(const char *address, int port);
 
 /* Whether the request being read has a body to wait for, given its method
- * (an enum http_method, server.h) and whether it is chunked.  lws 4.1
+ * (an enum http_method, server.h), whether it is chunked, and the length its
+ * Content-Length announces (0 when there is none).  lws 4.1
  * signals the end of a POST body even when it is empty (Content-Length:
  * 0), but not of an empty PUT or PATCH, nor of a POST with neither
  * Content-Length nor chunks (curl -X POST sends those); and it cannot read
  * a chunked body at all, which snpd answers 411.  (test_manage
  * a_post_without_a_body_is_served_and_a_chunked_one_refused) */
-bool lws41_body_expected(struct lws *wsi, bool post, bool put_or_patch, bool chunked);
+bool lws41_body_expected(struct lws *wsi, bool post, bool put_or_patch, bool chunked,
+                         long announced);
 
 #endif

@@ -559,10 +559,11 @@ int server__callback_http(struct lws *wsi, enum lws_callback_reasons reason, voi
         pss->ex = ex;
         /* Routed once the body is complete, or at once without one. */
         ex->chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
-        bool body =
-            lws41_body_expected(wsi, ex->method == HTTP_POST,
-                                ex->method == HTTP_PUT || ex->method == HTTP_PATCH, ex->chunked);
-        if (body && exchange_body_start(ex, content_length(wsi)))
+        long announced = content_length(wsi);
+        bool body = lws41_body_expected(wsi, ex->method == HTTP_POST,
+                                        ex->method == HTTP_PUT || ex->method == HTTP_PATCH,
+                                        ex->chunked, announced);
+        if (body && exchange_body_start(ex, announced))
             return 0; /* routed at LWS_CALLBACK_HTTP_BODY_COMPLETION */
         if (body)
             ex->no_room = ex->close_after = true; /* route() answers 503 */
