@@ -22,7 +22,7 @@
 
 #include "base/digest.h"
 #include "bench/bench.h"
-#include "dispatcher/token.h"
+#include "dispatcher/core/token.h"
 
 #define WINDOW_MIN 2700 /* 45 hours */
 #define LEAD_MIN   60

@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "base/log.h"
-#include "dispatcher/fhir.h"
-#include "dispatcher/handles.h"
-#include "dispatcher/protection.h"
+#include "dispatcher/commands/fhir.h"
+#include "dispatcher/net/handles.h"
+#include "dispatcher/jobs/protection.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define TICK_MS                         50
@@ -256,7 +256,7 @@ static void on_tick(uv_timer_t *t)
     }
     if (app->state == APP_RUNNING && now >= app->protection_due_ms && db_is_up(&app->db)) {
         app->protection_due_ms = now + PROTECTION_EVERY_MS;
-        protection_run(&app->db, PROTECTION_AUDIT_MONTHS, app->cfg->outbox_retention_days,
+        protection_run(&app->db, CONFIG_AUDIT_RETENTION_MONTHS, app->cfg->outbox_retention_days,
                        app->cfg->message_dead_after_s, NULL, NULL);
     }
 }

@@ -18,14 +18,14 @@
 
 #include <uv.h>
 
-#include "dispatcher/api.h"
+#include "dispatcher/commands/api.h"
 #include "dispatcher/config.h"
-#include "dispatcher/db.h"
-#include "dispatcher/dispatch.h"
-#include "dispatcher/migrate.h"
-#include "dispatcher/outbox.h"
-#include "dispatcher/sender.h"
-#include "dispatcher/server.h"
+#include "dispatcher/db/db.h"
+#include "dispatcher/core/dispatch.h"
+#include "dispatcher/db/migrate.h"
+#include "dispatcher/jobs/outbox.h"
+#include "dispatcher/jobs/sender.h"
+#include "dispatcher/net/server.h"
 
 /* The service's phases; transitions happen in app.c only. */
 enum app_state {

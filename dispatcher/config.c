@@ -20,7 +20,7 @@ void config_defaults(struct config *cfg)
     snprintf(cfg->web_root, sizeof(cfg->web_root), "clients/web");
     cfg->db_connections = 4;
     cfg->db_group_max = 16;
-    cfg->load_batch = 50000; /* STORE_LOAD_BATCH of dispatcher/store.h */
+    cfg->load_batch = 50000; /* STORE_LOAD_BATCH of dispatcher/core/store.h */
     cfg->max_connections = 20000;
     /* The protocol's figures come from its declaration; if the embedded
      * declaration cannot be read they stay 0 and config_check says so. */

@@ -13,6 +13,12 @@
 
 #define CONFIG_STR_MAX 1024
 
+/* Retention of audit rows when neither the territory (setting
+ * audit_retention_months) nor the caller says otherwise: the default of the
+ * territories' setting (core/store.c) and of the protection job
+ * (jobs/protection.c). */
+#define CONFIG_AUDIT_RETENTION_MONTHS 12
+
 struct config {
     char database[CONFIG_STR_MAX]; /* libpq connection string */
     char listen[256];              /* address the HTTP/WebSocket port binds to */
@@ -38,13 +44,13 @@ struct config {
     char metrics_allow[256];   /* addresses (a.b.c.d or a.b.c.d/n, comma-separated) for /metrics */
     char metrics_token[128];   /* a bearer token that opens /metrics from anywhere, or "" */
     char public_url[256];      /* how others reach snpd, "https://host[:port]", or "" */
-    /* The appointment push to the SAS platform (dispatcher/outbox.h). */
+    /* The appointment push to the SAS platform (dispatcher/jobs/outbox.h). */
     int sas_push_timeout_ms;    /* one HTTP exchange, connection included */
     int sas_push_retry_max_s;   /* the longest wait between two attempts */
     int sas_push_dead_after_s;  /* a push refused (4xx) this long is given up */
     int sas_push_poll_ms;       /* how often due pushes are looked for */
     int sas_push_max_in_flight; /* pushes sent at once by this process */
-    /* The messages to patients and practitioners (dispatcher/sender.h). */
+    /* The messages to patients and practitioners (dispatcher/jobs/sender.h). */
     enum message_sender {
         MESSAGE_SENDER_FILE, /* one JSON line per message appended to message_file */
         MESSAGE_SENDER_HTTP, /* POSTed to message_gateway_url */

@@ -8,10 +8,10 @@
 #include <unistd.h>
 
 #include "base/log.h"
-#include "dispatcher/admin.h"
+#include "dispatcher/commands/admin.h"
 #include "dispatcher/app.h"
 #include "dispatcher/config.h"
-#include "dispatcher/indicators.h"
+#include "dispatcher/commands/indicators.h"
 #include "protocol/codec.h"
 
 extern char **environ;

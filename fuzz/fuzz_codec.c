@@ -4,7 +4,7 @@
  *
  * One input is one WebSocket text frame, read twice:
  *
- * - as a client's message, the way api_on_ws_message() in dispatcher/api.c
+ * - as a client's message, the way api_on_ws_message() in dispatcher/commands/api.c
  *   reads it: snp_proto_parse(), snp_proto_envelope_read(), then
  *   snp_proto_validate_request() for the message the envelope names;
  * - as a server's message, the way the C clients read answers and pushes

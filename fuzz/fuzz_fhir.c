@@ -1,6 +1,6 @@
 /*
  * fuzz_fhir: the query string of the SAS platform's FHIR slot search
- * (dispatcher/fhir.c), as the server keeps it (percent-encoded pairs joined
+ * (dispatcher/commands/fhir.c), as the server keeps it (percent-encoded pairs joined
  * by '&'): fhir_search_parse(), then, for a search it accepts, the Bundle
  * written over an empty territory with that query in its self link.
  *
@@ -16,7 +16,7 @@
 
 #include <jansson.h>
 
-#include "dispatcher/fhir.h"
+#include "dispatcher/commands/fhir.h"
 #include "fuzz/fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -3,7 +3,7 @@
  * routing of a method and path such as POST /api/v1/requests/{id}/accept to
  * a declared message with its path parameters, the URL query string
  * (?from=...&status=a,b), and the JSON body, in the order of api_on_http()
- * in dispatcher/api.c: snp_proto_route(), snp_proto_parse() of the body
+ * in dispatcher/commands/api.c: snp_proto_route(), snp_proto_parse() of the body
  * when there is one, snp_proto_query_merge(), snp_proto_params_merge(),
  * then snp_proto_validate_request().
  *
@@ -12,7 +12,7 @@
  *     POST /api/v1/requests/501/accept?x=1\n{"slot_id":1201}
  *
  * The path and the query are cut at the sizes of struct http_exchange
- * (dispatcher/server.h), as the server cuts them; it reads them from
+ * (dispatcher/net/server.h), as the server cuts them; it reads them from
  * libwebsockets, which has already split off the query and turned each
  * name=value back into percent-encoded text (read_query() in server.c, not
  * reached here: it needs a live connection).
@@ -28,7 +28,7 @@
 
 #include <jansson.h>
 
-#include "dispatcher/server.h"
+#include "dispatcher/net/server.h"
 #include "fuzz/fuzz_util.h"
 #include "protocol/codec.h"
 

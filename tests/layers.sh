@@ -1,22 +1,25 @@
 #!/bin/sh
 # tests/layers.sh SOURCE_DIR: the map of the house (README, "folder, what lives
 # there, what it may include") as a check.  Every #include "folder/..." of a
-# source file must name a folder its own may include; fails naming each one
-# that does not.
+# source file must name a folder (or, for dispatcher/config.h, the one file)
+# its own folder may include; fails naming each one that does not.
 set -eu
 cd "$1"
 status=0
-check() { # FOLDER ALLOWED...: the quoted includes of FOLDER's files
+check() { # FOLDER ALLOWED...: the quoted includes of FOLDER's own files
     folder=$1
     shift
-    for f in $(find "$folder" -name '*.[ch]' | sort); do
-        for inc in $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([a-z_]*\)\/.*/\1/p' "$f"); do
+    for f in $(find "$folder" -maxdepth 1 -name '*.[ch]' | sort); do
+        for inc in $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([a-z_/]*\/[a-z_0-9.]*\)".*/\1/p' "$f"); do
+            dir=${inc%/*}
             ok=false
             for a in "$@"; do
-                [ "$inc" = "$a" ] && ok=true
+                if [ "$dir" = "$a" ] || [ "$inc" = "$a" ]; then
+                    ok=true
+                fi
             done
             if [ "$ok" = false ]; then
-                echo "layers: $f includes $inc/, which $folder/ may not (allowed: $*)"
+                echo "layers: $f includes $inc, which $folder/ may not (allowed: $*)"
                 status=1
             fi
         done
@@ -24,10 +27,21 @@ check() { # FOLDER ALLOWED...: the quoted includes of FOLDER's files
 }
 check base base
 check protocol base protocol
-check clients/lib clients
-check clients/cli base protocol clients
-check dispatcher base protocol dispatcher
-check bench base protocol clients bench dispatcher
+check clients/lib clients/lib
+check clients/cli base protocol clients/lib clients/cli
+# The server, bottom to top: each layer may include those below it.
+config=dispatcher/config.h
+check dispatcher/net base protocol $config dispatcher/net
+check dispatcher/db base protocol $config dispatcher/net dispatcher/db
+check dispatcher/jobs base protocol $config dispatcher/net dispatcher/db dispatcher/jobs
+check dispatcher/core base protocol $config dispatcher/net dispatcher/db dispatcher/core
+check dispatcher/commands base protocol $config dispatcher/net dispatcher/db dispatcher/jobs \
+    dispatcher/core dispatcher/commands
+check dispatcher base protocol dispatcher dispatcher/net dispatcher/db dispatcher/jobs \
+    dispatcher/core dispatcher/commands
+for sub in bench; do
+    check "$sub" base protocol clients/lib bench dispatcher/core
+done
 # Internal headers: only the files of their module.
 internal() { # HEADER PREFIX: dispatcher/HEADER is included only by dispatcher/PREFIX*.c
     for f in $(grep -rl "#include \"dispatcher/$1\"" --include='*.[ch]' \
@@ -41,8 +55,8 @@ internal() { # HEADER PREFIX: dispatcher/HEADER is included only by dispatcher/P
         esac
     done
 }
-internal server_internal.h server
-internal dispatch_internal.h dispatch
+internal net/server_internal.h net/server
+internal core/dispatch_internal.h core/dispatch
 if [ "$status" = 0 ]; then
     echo "layers: every include follows the map"
 fi

@@ -1,5 +1,5 @@
 -- The periodic expiry of holds, offers and requests (the housekeeping timer
--- of dispatcher/dispatch_housekeeping.c).
+-- of dispatcher/core/dispatch_housekeeping.c).
 --
 -- The current definition of each function, applied by snpd after the
 -- migrations whenever this file changes (README, "Migrations and functions").

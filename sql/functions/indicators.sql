@@ -556,7 +556,7 @@ $$;
 -- The whole extraction of a period as one JSON document (key order as
 -- written, lists in their fixed order): territory, period, threshold,
 -- indicators, participation statement and the definitions used.  Rendered
--- to CSV, JSON and HTML by snpd (dispatcher/indicators.c).
+-- to CSV, JSON and HTML by snpd (dispatcher/commands/indicators.c).
 CREATE OR REPLACE FUNCTION snp_indicators_document(p_territory text, p_kind text, p_period text)
 RETURNS json LANGUAGE sql STABLE AS $$
     SELECT json_build_object(

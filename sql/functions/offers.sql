@@ -5,7 +5,7 @@
 -- migrations whenever this file changes (README, "Migrations and functions").
 
 -- Why slot s may not be given to request r now, or NULL when it may: the
--- hard filters of dispatcher/match.h, in the same order and with the same
+-- hard filters of dispatcher/core/match.h, in the same order and with the same
 -- distance formula (the equirectangular approximation of model.c).
 CREATE OR REPLACE FUNCTION snp_slot_refusal(r request, s slot) RETURNS text LANGUAGE plpgsql STABLE AS $$
 DECLARE

@@ -16,7 +16,7 @@ $$;
 
 -- A new booking: one row when its slot's territory has a platform and the
 -- slot is open to the SAS at this moment (the FHIR search's test,
--- match_slot_open_to in dispatcher/match.c: audience sas or public, or its
+-- match_slot_open_to in dispatcher/core/match.c: audience sas or public, or its
 -- release rule has opened it to all) and names its practitioner.  Without
 -- a platform this is one look-up of the slot and its territory by key.
 CREATE OR REPLACE FUNCTION snp_outbox_booked() RETURNS trigger LANGUAGE plpgsql AS $$

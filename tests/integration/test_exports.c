@@ -13,7 +13,7 @@
 #include <criterion/criterion.h>
 
 #include "dispatcher/config.h"
-#include "dispatcher/indicators.h"
+#include "dispatcher/commands/indicators.h"
 #include "protocol/codec.h"
 #include "tests/support/fixture.h"
 

@@ -1,4 +1,4 @@
-/* The FHIR interface for the national SAS platform (dispatcher/fhir.c,
+/* The FHIR interface for the national SAS platform (dispatcher/commands/fhir.c,
  * docs/fhir.md), against a real snpd on a real PostgreSQL: the platform's
  * CPTS search as the implementation guide writes it, with the fixture's
  * RPPS numbers and dates around now, answered with a Bundle whose

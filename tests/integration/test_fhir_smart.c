@@ -1,4 +1,4 @@
-/* The SMART Scheduling Links feed (dispatcher/fhir_smart.c, docs/fhir.md),
+/* The SMART Scheduling Links feed (dispatcher/commands/fhir_smart.c, docs/fhir.md),
  * against a real snpd on a real PostgreSQL, read as a slot discovery client
  * would, without a token: the manifest parses, each file it lists is fetched
  * over HTTP and each line parses; every Slot's schedule is a Schedule of the

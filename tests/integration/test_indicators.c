@@ -38,8 +38,8 @@
 #include <criterion/criterion.h>
 
 #include "base/timeutil.h"
-#include "dispatcher/indicators.h"
-#include "dispatcher/protection.h"
+#include "dispatcher/commands/indicators.h"
+#include "dispatcher/jobs/protection.h"
 #include "protocol/codec.h"
 #include "tests/support/fixture.h"
 

@@ -27,8 +27,8 @@
 #include <criterion/criterion.h>
 
 #include "base/digest.h"
-#include "dispatcher/auth.h"
-#include "dispatcher/token.h"
+#include "dispatcher/commands/auth.h"
+#include "dispatcher/core/token.h"
 #include "protocol/codec.h"
 #include "tests/support/fixture.h"
 #include "tests/support/http.h"
@@ -912,7 +912,7 @@ Test(limits, metrics_are_served_to_allowed_addresses_and_the_token_only)
     cr_assert(strncmp(out, "HTTP/1.1 200", 12) == 0, "%s", out);
 }
 
-/* --- 4. what lws 4.1.6 lets through (dispatcher/wirecheck.h) ---------------------- */
+/* --- 4. what lws 4.1.6 lets through (dispatcher/net/wirecheck.h) ---------------------- */
 
 Test(limits, unmasked_client_frames_close_the_connection_1002)
 {
@@ -992,7 +992,7 @@ Test(limits, a_nul_in_the_request_target_is_answered_400)
 /* --- 7. readers that do not keep up ------------------------------------------------ */
 
 /* snpd writes a message at once when nothing waits before it for that
- * connection, and queues it otherwise (dispatcher/server.c, ws_write_now);
+ * connection, and queues it otherwise (dispatcher/net/server.c, ws_write_now);
  * these tests hold the reading side still so that the socket fills, a write
  * is cut short and lws keeps its rest, and later messages queue behind it. */
 

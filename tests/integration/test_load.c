@@ -1,4 +1,4 @@
-/* The start-up load of the live slots (dispatcher/store.c), read in pages:
+/* The start-up load of the live slots (dispatcher/core/store.c), read in pages:
  * with load_batch set to 7, a restart reads a few dozen slots of two
  * territories in several pages, and memory then holds exactly the live ones
  * (free, held, booked, not ended), in the states they had, as slot.list and

@@ -15,7 +15,7 @@
 
 #include "base/digest.h"
 #include "clients/lib/snpclient.h"
-#include "dispatcher/token.h"
+#include "dispatcher/core/token.h"
 #include "protocol/codec.h"
 #include "tests/support/fixture.h"
 #include "tests/support/http.h"

@@ -1,4 +1,4 @@
-/* The appointment push to the SAS platform (dispatcher/outbox.c,
+/* The appointment push to the SAS platform (dispatcher/jobs/outbox.c,
  * sql/migrations/0018_appointment_outbox.sql, docs/fhir.md "Appointment
  * push"), against real snpd processes, a real PostgreSQL and a stand-in
  * platform: a small HTTP server in a thread of the test that answers as told

@@ -30,7 +30,7 @@
 #include <jansson.h>
 
 #include "clients/lib/snpclient.h"
-#include "dispatcher/token.h"
+#include "dispatcher/core/token.h"
 #include "protocol/codec.h"
 #include "tests/support/fixture.h"
 #include "tests/support/http.h"

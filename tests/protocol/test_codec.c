@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatcher/api.h"
+#include "dispatcher/commands/api.h"
 #include "protocol/codec.h"
 
 #define SNP_GEN_DOC_NO_MAIN

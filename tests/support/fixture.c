@@ -8,7 +8,7 @@
 
 #include <criterion/criterion.h>
 
-#include "dispatcher/token.h"
+#include "dispatcher/core/token.h"
 #include "protocol/codec.h"
 #include "tests/support/http.h"
 #include "tests/support/wait.h"

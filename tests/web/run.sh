@@ -132,7 +132,7 @@ admin=$(pg_cluster_conninfo "$tmp/data" postgres)
 "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$admin" -c "CREATE DATABASE snpd" >/dev/null
 DATABASE=$(pg_cluster_conninfo "$tmp/data" snpd)
 export SNPD_DATABASE_URL=$DATABASE
-# The messages to patients and practitioners (dispatcher/sender.h) go to a
+# The messages to patients and practitioners (dispatcher/jobs/sender.h) go to a
 # file of the throwaway directory, removed with it: they are sent, as they
 # would be, and never written to the machine's /var/lib/snpd.
 export SNPD_MESSAGE_FILE=$tmp/messages.jsonl

@@ -1,0 +1,58 @@
+#include "dispatcher/commands/dbcall.h"
+
+#include <stdlib.h>
+
+#include "base/log.h"
+
+void *db_call_new(struct dispatch *d, size_t size, const char *module, dispatch_cb cb, void *arg)
+{
+    struct db_call *c = calloc(1, size < sizeof(*c) ? sizeof(*c) : size);
+    if (!c) {
+        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
+        return NULL;
+    }
+    c->d = d;
+    c->cb = cb;
+    c->arg = arg;
+    c->module = module;
+    d->inflight++;
+    return c;
+}
+
+void db_call_finish(struct db_call *c, enum dispatch_error err, const char *message,
+                    const char *field, json_t *result)
+{
+    c->d->inflight--;
+    c->cb(c->arg, err, message, field, err == DISPATCH_OK ? result : NULL);
+    json_decref(result);
+    free(c);
+}
+
+json_t *db_call_result(struct db_call *c, enum db_status st, const PGresult *res)
+{
+    if (st == DB_OK) {
+        json_t *j = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
+                        ? json_loads(PQgetvalue(res, 0, 0), 0, NULL)
+                        : NULL;
+        if (!j)
+            db_call_finish(c, DERR_INTERNAL, "unreadable answer from the database", NULL, NULL);
+        return j;
+    }
+    enum dispatch_error e = dispatch_db_error(st, res);
+    if (e == DERR_INTERNAL) {
+        log_error(c->module, "database error %s: %s", db_sqlstate(res),
+                  dispatch_db_message(st, res));
+        db_call_finish(c, e, "internal error; it was logged", NULL, NULL);
+        return NULL;
+    }
+    db_call_finish(c, e, dispatch_db_message(st, res), dispatch_db_field(res), NULL);
+    return NULL;
+}
+
+void db_call_on_json(void *arg, enum db_status st, const PGresult *res)
+{
+    struct db_call *c = arg;
+    json_t *j = db_call_result(c, st, res);
+    if (j)
+        db_call_finish(c, DISPATCH_OK, NULL, NULL, j);
+}

@@ -1,0 +1,217 @@
+/* The dispatch core: every operation of the flow (publish, request, offer,
+ * accept, decline, cancel, outcome, expiry) and the capacity query.
+ *
+ * Each state change is decided from the in-memory store, committed with one
+ * call to an snp_* SQL function (one round trip), and only then applied to
+ * memory and answered.  The database's conditional updates have the last
+ * word: when it refuses (a slot taken meanwhile, possibly by another snpd),
+ * memory is corrected and the next candidate is tried.
+ *
+ * Slot and request state machines, with every transition and who triggers
+ * it, are in docs/dispatch.md.
+ */
+#ifndef SNP_DISPATCH_H
+#define SNP_DISPATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "dispatcher/db/db.h"
+#include "dispatcher/core/store.h"
+#include "dispatcher/core/token.h"
+
+/* Failures reported to callers; each maps to a protocol error code. */
+enum dispatch_error {
+    DISPATCH_OK = 0,
+    DERR_INVALID_FIELD, /* a value is well-formed but not acceptable */
+    DERR_FORBIDDEN,
+    DERR_OTHER_TERRITORY, /* the object belongs to a territory the caller does not see */
+    DERR_NOT_FOUND,
+    DERR_CONFLICT,
+    DERR_SLOT_TAKEN,
+    DERR_HOLD_EXPIRED,
+    DERR_TOO_LATE,
+    DERR_UNAVAILABLE, /* the database is unreachable: retry */
+    DERR_INTERNAL,
+};
+
+/* The protocol error code ("slot_taken") and HTTP status of an error. */
+const char *dispatch_error_code(enum dispatch_error e);
+int dispatch_error_status(enum dispatch_error e);
+
+/* The error of a failed database call (the SN* SQLSTATEs raised by the
+ * snp_* functions of sql/migrations/), and its sentence: the primary message
+ * only, never the detail of a failed constraint, which may quote a row. */
+enum dispatch_error dispatch_db_error(enum db_status st, const PGresult *res);
+const char *dispatch_db_message(enum db_status st, const PGresult *res);
+/* The field at fault that an SQL function named in the detail of its error
+ * (SN422 of snp_field_error, SN409, SNT03), or NULL: other details (failed
+ * constraints) may quote a row and are never shown. */
+const char *dispatch_db_field(const PGresult *res);
+
+/* Who is calling, as established from their token. */
+struct caller {
+    int64_t token_id;
+    enum token_role role;
+    char territory[64];
+    char rpps[12];           /* gp tokens */
+    int64_t organisation_id; /* requester tokens */
+    int64_t site_id;         /* reception tokens */
+    char actor[32];          /* "token:<id>", recorded in events */
+};
+
+/* The answer to an operation: `data` is the protocol's response object on
+ * success (the callback may keep it with json_incref), or NULL with an error,
+ * a sentence, and the dotted path of the field at fault (or NULL).  On
+ * success `message` is NULL, or DISPATCH_REPEAT when the call repeated an
+ * earlier one (request.create with a client_ref already used for the same
+ * request): HTTP then answers 200 instead of the route's creation status. */
+extern const char DISPATCH_REPEAT[];
+
+typedef void (*dispatch_cb)(void *arg, enum dispatch_error err, const char *message,
+                            const char *field, json_t *data);
+
+/* Who receives a push. */
+struct push_target {
+    const char *territory;
+    const char *topic;       /* capacity, bookings, requests */
+    const char *rpps;        /* bookings: the practitioner concerned (NULL: nobody yet) */
+    int64_t site_id;         /* bookings: the slot's site, for its reception (0: not for it) */
+    int64_t organisation_id; /* requests: the requester concerned */
+};
+
+struct dispatch_hooks {
+    void *ctx;
+    /* Called after a committed change; `data` is borrowed. */
+    void (*push)(void *ctx, const struct push_target *to, const char *event, json_t *data);
+    /* Whether a push to `to` would reach anyone connected to this process
+     * (may be NULL: then every push is built). */
+    bool (*wants)(void *ctx, const struct push_target *to);
+    /* Called when token `id` was revoked, by this process or another one. */
+    void (*token_revoked)(void *ctx, int64_t id);
+};
+
+struct dispatch_stats {
+    uint64_t bookings;
+    uint64_t offers;
+    uint64_t holds_expired;
+    uint64_t conflicts;    /* hold or booking refused by the database */
+    uint64_t match_passes; /* matching passes that had work */
+    uint64_t match_slices; /* passes that ran out of time (MATCH_SLICE_NS) and
+                              left work for the next loop turn */
+};
+
+/* Ids of slots or requests to look at again (dispatch.c). */
+struct id_queue {
+    int64_t *ids;
+    size_t n;
+    size_t cap;
+};
+
+struct parked_call;
+struct heard_notice;
+
+struct dispatch {
+    uv_loop_t *loop;
+    struct db *db;
+    struct store store;
+    size_t load_batch; /* live slots per page at the load (store_load), 0: the default */
+    bool ready;        /* the store is loaded */
+    bool closed;       /* dispatch_close ran: late database answers are dropped */
+    struct dispatch_hooks hooks;
+    uv_timer_t timer; /* hold expiry and housekeeping */
+    /* The matching pass (docs/dispatch.md "Invariants"): runs before the
+     * loop polls whenever a slot became free or a request began to wait,
+     * until nothing more can be matched. */
+    uv_prepare_t matcher;
+    uv_idle_t match_more;           /* active while a pass left work for the next turn */
+    struct id_queue match_slots;    /* slots that may serve a waiting request */
+    struct id_queue match_requests; /* requests that may find a free slot */
+    struct id_queue retry_slots;    /* the same after a failed database call: */
+    struct id_queue retry_requests; /* looked at again by the next timer tick */
+    /* Reads of slots and requests memory did not know (another process made
+     * them), in flight: id -> struct unknown_read (dispatch_sync.c). */
+    struct idmap slot_reads;
+    struct idmap request_reads;
+    uint64_t last_housekeeping_ms;
+    bool housekeeping_running;
+    bool catch_up_due; /* a catch-up failed: housekeeping tries again */
+    /* Announcements heard before the store is loaded: the load's queries
+     * may have read the database before them, so they are applied once it
+     * is loaded ("Starting while others change", docs/dispatch.md). */
+    struct heard_notice *heard; /* oldest first */
+    struct heard_notice **heard_tail;
+    size_t nheard;
+    bool loading;               /* the load's first query has been sent */
+    bool catch_up_on_load;      /* too many heard, or listening began during the load */
+    int inflight;               /* operations waiting for the database, and parked calls */
+    struct parked_call *parked; /* calls waiting for their request's update (dispatch.c) */
+    struct request **waiting;   /* waiting requests, for the scarcity term */
+    size_t waiting_cap;
+    double *site_km; /* one distance per site, for a ranking or a capacity query */
+    size_t site_km_cap;
+    struct dispatch_stats stats;
+};
+
+/* Prepares the core on `loop` with `db` (which must outlive it).  The store
+ * is empty until dispatch_load() completes. */
+void dispatch_init(struct dispatch *d, uv_loop_t *loop, struct db *db,
+                   const struct dispatch_hooks *hooks);
+
+/* Runs housekeeping once, then loads the store from the database and starts
+ * the expiry timer; `done` tells whether it worked. */
+void dispatch_load(struct dispatch *d, void (*done)(struct dispatch *d, bool ok));
+
+/* Stops expiry and housekeeping (first step of a shutdown). */
+void dispatch_stop(struct dispatch *d);
+
+/* Frees the store and closes the timer handle.  Database answers that
+ * arrive later are dropped (their callers get "unavailable"). */
+void dispatch_close(struct dispatch *d);
+
+/* The operations.  `data` is the validated request object of the protocol
+ * message of the same name (borrowed); `cb` is always called once. */
+void dispatch_slot_publish(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                           void *arg);
+void dispatch_slot_withdraw(struct dispatch *d, const struct caller *c, json_t *data,
+                            dispatch_cb cb, void *arg);
+void dispatch_slot_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                        void *arg);
+void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t *data,
+                             dispatch_cb cb, void *arg);
+void dispatch_offer_accept(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                           void *arg);
+void dispatch_offer_decline(struct dispatch *d, const struct caller *c, json_t *data,
+                            dispatch_cb cb, void *arg);
+void dispatch_request_cancel(struct dispatch *d, const struct caller *c, json_t *data,
+                             dispatch_cb cb, void *arg);
+void dispatch_booking_cancel(struct dispatch *d, const struct caller *c, json_t *data,
+                             dispatch_cb cb, void *arg);
+void dispatch_outcome_report(struct dispatch *d, const struct caller *c, json_t *data,
+                             dispatch_cb cb, void *arg);
+void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t *data,
+                             dispatch_cb cb, void *arg);
+
+/* The db notification hook (set db->data to the dispatch): applies to
+ * memory the changes other snpd processes made, announced by the triggers of
+ * sql/migrations/0005_notify.sql; our own are recognised and ignored. */
+void dispatch_on_db_notify(struct db *db, const char *channel, const char *payload, int be_pid);
+
+/* The db hook told that the LISTEN has run again (set db->data to the
+ * dispatch): what other processes announced while this one was not
+ * listening is lost, so memory is compared with the database and every
+ * object that differs is read again ("During a failover" in
+ * docs/dispatch.md). */
+void dispatch_on_db_listening(struct db *db);
+
+/* The offer of an offered request as the protocol shows it (the held slot,
+ * its expiry and the current alternatives), or NULL: a new reference. */
+json_t *dispatch_offer_json(struct dispatch *d, const struct request *r);
+
+/* The slot as the protocol shows it (a new reference). */
+json_t *dispatch_slot_json(const struct dispatch *d, const struct slot *s);
+
+#endif

@@ -1,0 +1,183 @@
+/* What the files of the dispatch core share, and nothing else includes:
+ * dispatch.c (operations, errors, matching, offers, the state-changing
+ * handlers, lifecycle, pushes), dispatch_views.c (JSON views),
+ * dispatch_reads.c (slot.list and capacity.query, from memory),
+ * dispatch_housekeeping.c (expiry and the periodic timer) and
+ * dispatch_sync.c (changes made by other snpd processes).
+ *
+ * These functions were file-local to dispatch.c before it was split; each
+ * keeps its contract, and none is meant for another module (use
+ * dispatch.h). */
+#ifndef SNP_DISPATCH_INTERNAL_H
+#define SNP_DISPATCH_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "base/idmap.h"
+#include "dispatcher/db/db.h"
+#include "dispatcher/core/dispatch.h"
+#include "dispatcher/core/store.h"
+#include "sql_queries.h"
+
+#define MAX_CANDIDATES 11 /* the offer and up to 10 alternatives */
+
+/* --- dispatch.c: operation contexts --- */
+
+/* One operation in flight: who asked, whom to answer, and what it needs
+ * between its database round trips.  It holds a reference on each slot and
+ * request it points to (store.h, "Lifetime"), dropped in op_finish. */
+struct op {
+    struct dispatch *d;
+    struct caller caller;
+    dispatch_cb cb;
+    void *arg;
+    json_t *data; /* the request (a reference we hold) */
+    struct request *req;
+    struct slot *slot;
+    struct slot *release; /* the held slot an offer move releases */
+    int64_t ids[2];
+    int attempts;
+    int count;
+    bool retry_later; /* the database failed: look at its objects again later */
+    bool repeat;      /* answers a repeated call (DISPATCH_REPEAT) */
+    char reason[40];
+    json_t *result;
+    /* request.create ranks once: the slot to hold and the alternatives. */
+    int64_t alternatives[MAX_CANDIDATES];
+    int nalternatives;
+};
+
+/* A new operation for caller `c` (NULL: the system), answered through `cb`
+ * (may be NULL); counted in flight until op_finish.  NULL when out of
+ * memory, after answering `cb`. */
+struct op *op_new(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                  void *arg);
+
+/* Makes `r` the operation's request (NULL: none): takes a reference on `r`
+ * and drops the one on the request it replaces. */
+void op_set_request(struct op *o, struct request *r);
+
+/* Makes `s` the slot the operation's offer move releases (NULL: none), with
+ * references as op_set_request. */
+void op_set_release(struct op *o, struct slot *s);
+
+/* Answers the operation (takes `result`), queues what it touched for the
+ * matching pass, drops its references and frees it. */
+void op_finish(struct op *o, enum dispatch_error err, const char *message, const char *field,
+               json_t *result);
+
+/* --- dispatch.c: pushes and memory --- */
+
+/* Tells capacity watchers of the slot's territory what became of it. */
+void push_capacity(struct dispatch *d, const struct slot *s);
+
+/* Makes request `r` hold slot `s` until `expires` (memory only), and tells
+ * capacity watchers when the slot was not already held for `r`: every
+ * change of a slot's status in memory is pushed once. */
+void request_set_offer(struct dispatch *d, struct request *r, struct slot *s, int64_t expires);
+
+/* Makes `r` wait again, holding no slot (memory only: the slot is left as
+ * it is). */
+void request_clear_offer(struct request *r);
+
+/* A slot released by the database: expired if its start passed, otherwise
+ * free again and queued for the matching pass. */
+void slot_released(struct dispatch *d, struct slot *s);
+
+/* --- dispatch.c: the matching pass and offer moves --- */
+
+/* Queues free slot `s` for the next matching pass (nothing if it is gone,
+ * queued already, or not free). */
+void want_slot(struct dispatch *d, struct slot *s);
+
+/* Queues waiting request `r` for the next matching pass (as want_slot). */
+void want_request(struct dispatch *d, struct request *r);
+
+/* After an operation: reads again what another process changed while it
+ * was pending (r or s may be NULL). */
+void refresh_stale(struct dispatch *d, struct request *r, struct slot *s);
+
+/* Queues again what failed operations touched (from the timer). */
+void retry_queued(struct dispatch *d);
+
+/* Picks the best candidate for o->req (none: NULL) and sends the offer move
+ * releasing o->release; the move's answer finishes `o`. */
+void offer_move_next(struct op *o);
+
+/* --- dispatch.c: ranking and requests --- */
+
+/* A table of one distance per site (site index), all negative (not
+ * computed), owned by `d` and reused by the next call: for one ranking or
+ * one capacity query.  NULL when out of memory or there is no site. */
+double *site_memo(struct dispatch *d);
+
+/* Whether commune `c` is one of `t`'s or of a territory it borrows from. */
+bool territory_has_commune(const struct territory *t, const struct commune *c);
+
+/* --- dispatch_views.c --- */
+
+/* An instant as RFC 3339 in territory `t`'s zone (JSON null if it cannot be
+ * shown); a new reference. */
+json_t *time_json(const struct territory *t, int64_t utc);
+
+/* The names, by `name`, of the bits set in `bits`, as a new array. */
+json_t *bits_json(uint8_t bits, const char *(*name)(uint8_t));
+
+/* --- dispatch_housekeeping.c --- */
+
+/* The dispatch core's periodic timer (d->timer), started once the store is
+ * ready. */
+void on_timer(uv_timer_t *t);
+
+/* --- dispatch_sync.c --- */
+
+/* Starts a catch-up with the database (the reference data, the live slots,
+ * the open requests): when the listening connection comes back, after a
+ * load that heard too much, and from the timer when one is due. */
+void catch_up(struct dispatch *d);
+
+/* Reads slot `id`, which memory does not hold, and takes it in if it is
+ * live and still missing when the answer comes (when a read of it is in
+ * flight already, that read starts again once it ends). */
+void read_unknown_slot(struct dispatch *d, int64_t id);
+
+/* Notes a change to object `id` while memory does not hold it: a read of it
+ * in flight (in `reads`: d->slot_reads or d->request_reads) starts again. */
+void unknown_changed(struct idmap *reads, int64_t id);
+
+/* Reads one row by id with `query` for an internal operation (no caller to
+ * answer); `cb` gets the struct op, whose ids[0] is `id`, and finishes it. */
+void fetch_by_id(struct dispatch *d, enum sql_id query, int64_t id, db_result_cb cb);
+
+/* Brings slot `s` to the state the database announced or returned.  `own`:
+ * announced for a commit of this process, whose answer reaches the requests
+ * it concerns. */
+void apply_slot_state(struct dispatch *d, struct slot *s, enum slot_status ns, int64_t held_for,
+                      int64_t hold_expires, bool released, bool own);
+
+/* A slot's change, announced on snp_change (own: by this process). */
+void announced_slot(struct dispatch *d, int64_t id, const char *status, int64_t held_for,
+                    int64_t hold_expires, bool released, bool own);
+
+/* A request's change, announced on snp_change: as announced_slot. */
+void announced_request(struct dispatch *d, int64_t id, const char *status, bool own);
+
+/* Slot `id` handed to practitioner `rpps` (NULL: taken back), announced on
+ * snp_change. */
+void announced_practitioner(struct dispatch *d, int64_t id, const char *rpps);
+
+/* Keeps an announcement heard before the store is ready, to apply it once
+ * it is (past a limit: drops them all and catches up instead). */
+void keep_heard(struct dispatch *d, const char *payload, int be_pid);
+
+/* Applies, in order, the announcements kept during the load, then a
+ * catch-up if one became due; the store is ready. */
+void apply_heard(struct dispatch *d);
+
+/* Drops the announcements kept during the load. */
+void free_heard(struct dispatch *d);
+
+#endif

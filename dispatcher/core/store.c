@@ -1,0 +1,1097 @@
+#include "dispatcher/core/store.h"
+
+#include <malloc.h> /* malloc_trim (glibc) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "base/log.h"
+#include "dispatcher/config.h"
+#include "sql_queries.h"
+
+/* --- lookups ---------------------------------------------------------------------- */
+
+struct territory *store_territory(const struct store *st, const char *id)
+{
+    for (size_t i = 0; i < st->nterritories; i++)
+        if (strcmp(st->territories[i]->id, id) == 0)
+            return st->territories[i];
+    return NULL;
+}
+
+struct commune *store_commune(const struct store *st, const char *insee)
+{
+    return idmap_get(&st->communes, idmap_code_key(insee));
+}
+
+struct practitioner *store_practitioner(const struct store *st, const char *rpps)
+{
+    return idmap_get(&st->practitioners, idmap_code_key(rpps));
+}
+
+size_t store_territory_practitioners(const struct store *st, const struct territory *t,
+                                     const struct practitioner **out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < st->practitioners.cap; i++) {
+        const struct practitioner *p = st->practitioners.buckets[i].value;
+        bool here = false;
+        for (size_t k = 0; p && k < p->nsites && !here; k++)
+            here = p->sites[k]->territory == t;
+        if (here && n++ < max)
+            out[n - 1] = p;
+    }
+    return n;
+}
+
+/* --- settings --------------------------------------------------------------------- */
+
+static void settings_default(struct territory_settings *s)
+{
+    s->hold_seconds = 180;
+    s->alternatives = 3;
+    s->outcome_delay_hours = 72;
+    s->identity_retention_days = 90;
+    s->indicator_mask_threshold = 5;
+    s->indicator_consolidation_days = 7;
+    s->contract_start_month = 1;
+    s->audit_retention_months = CONFIG_AUDIT_RETENTION_MONTHS;
+    model_weights_default(&s->weights);
+    s->mt_summary = true;
+    s->n_new_patient_gps = 0;
+}
+
+static void read_number(json_t *obj, const char *key, double *out, double min, double max)
+{
+    json_t *v = json_object_get(obj, key);
+    if (json_is_number(v)) {
+        double d = json_number_value(v);
+        if (d >= min && d <= max)
+            *out = d;
+    }
+}
+
+static void read_int(json_t *obj, const char *key, int *out, int min, int max)
+{
+    json_t *v = json_object_get(obj, key);
+    if (json_is_integer(v)) {
+        json_int_t d = json_integer_value(v);
+        if (d >= min && d <= max)
+            *out = (int)d;
+    }
+}
+
+bool store_parse_settings(const char *text, struct territory_settings *out)
+{
+    settings_default(out);
+    json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return false;
+    }
+    read_int(j, "hold_seconds", &out->hold_seconds, 30, 3600);
+    read_int(j, "alternatives", &out->alternatives, 0, 10);
+    read_int(j, "outcome_delay_hours", &out->outcome_delay_hours, 1, 24 * 30);
+    read_int(j, "identity_retention_days", &out->identity_retention_days, 1, 3650);
+    read_int(j, "indicator_mask_threshold", &out->indicator_mask_threshold, 2, 100);
+    read_int(j, "indicator_consolidation_days", &out->indicator_consolidation_days, 1, 90);
+    read_int(j, "contract_start_month", &out->contract_start_month, 1, 12);
+    read_int(j, "audit_retention_months", &out->audit_retention_months, 1, 120);
+    json_t *mt = json_object_get(j, "mt_summary");
+    if (json_is_boolean(mt))
+        out->mt_summary = json_is_true(mt);
+    json_t *gps = json_object_get(j, "new_patient_gps");
+    size_t i;
+    json_t *gp;
+    json_array_foreach (gps, i, gp) {
+        const char *rpps = json_string_value(gp);
+        if (rpps && strlen(rpps) == 11 && out->n_new_patient_gps < STORE_NEW_PATIENT_GPS)
+            memcpy(out->new_patient_gps[out->n_new_patient_gps++], rpps, 12);
+    }
+    json_t *w = json_object_get(j, "weights");
+    if (json_is_object(w)) {
+        read_number(w, "start_per_hour", &out->weights.start_per_hour, 0, 1000);
+        read_number(w, "distance_per_km", &out->weights.distance_per_km, 0, 1000);
+        read_number(w, "own_mt_bonus", &out->weights.own_mt_bonus, 0, 1000);
+        read_number(w, "fairness", &out->weights.fairness, 0, 1000);
+        read_number(w, "scarcity", &out->weights.scarcity, 0, 1000);
+    }
+    json_decref(j);
+    return true;
+}
+
+/* --- slots and requests ----------------------------------------------------------- */
+
+static bool slot_before(const struct slot *a, const struct slot *b)
+{
+    return a->start < b->start || (a->start == b->start && a->id < b->id);
+}
+
+void store_slot_ref(struct slot *s)
+{
+    s->refs++;
+}
+
+void store_slot_unref(struct slot *s)
+{
+    if (--s->refs == 0)
+        free(s);
+}
+
+void store_request_ref(struct request *r)
+{
+    r->refs++;
+}
+
+void store_request_unref(struct request *r)
+{
+    if (--r->refs == 0) {
+        free(r->declined);
+        free(r);
+    }
+}
+
+struct slot *store_slot(const struct store *st, int64_t id)
+{
+    return idmap_get(&st->slots, id);
+}
+
+struct request *store_request(const struct store *st, int64_t id)
+{
+    return idmap_get(&st->requests, id);
+}
+
+/* Adds `s` to the store; `in_order`: at its place in the territory's
+ * sorted slots, else at the end (the load sorts once it has them all). */
+static bool add_slot(struct store *st, struct slot *s, bool in_order)
+{
+    struct territory *t = s->territory;
+    if (t->nslots == t->capslots) {
+        size_t cap = t->capslots ? t->capslots * 2 : 256;
+        struct slot **p = realloc(t->slots, cap * sizeof(*p));
+        if (!p) {
+            store_slot_unref(s);
+            return false;
+        }
+        t->slots = p;
+        t->capslots = cap;
+    }
+    if (!idmap_put(&st->slots, s->id, s)) {
+        store_slot_unref(s);
+        return false;
+    }
+    /* Slots mostly arrive in start order: search from the end. */
+    size_t i = t->nslots;
+    while (in_order && i > 0 && slot_before(s, t->slots[i - 1]))
+        i--;
+    memmove(&t->slots[i + 1], &t->slots[i], (t->nslots - i) * sizeof(*t->slots));
+    t->slots[i] = s;
+    t->nslots++;
+    if (s->practitioner)
+        s->practitioner->published++;
+    if (s->practitioner && s->status == SLOT_BOOKED)
+        s->practitioner->booked++;
+    return true;
+}
+
+bool store_add_slot(struct store *st, struct slot *s)
+{
+    return add_slot(st, s, true);
+}
+
+static int compare_slots(const void *a, const void *b)
+{
+    const struct slot *x = *(struct slot *const *)a, *y = *(struct slot *const *)b;
+    return slot_before(x, y) ? -1 : slot_before(y, x) ? 1 : 0;
+}
+
+void store_remove_slot(struct store *st, struct slot *s)
+{
+    struct territory *t = s->territory;
+    for (size_t i = 0; i < t->nslots; i++) {
+        if (t->slots[i] == s) {
+            memmove(&t->slots[i], &t->slots[i + 1], (t->nslots - i - 1) * sizeof(*t->slots));
+            t->nslots--;
+            break;
+        }
+    }
+    if (s->practitioner && s->practitioner->published > 0)
+        s->practitioner->published--;
+    if (s->practitioner && s->status == SLOT_BOOKED && s->practitioner->booked > 0)
+        s->practitioner->booked--;
+    idmap_del(&st->slots, s->id);
+    s->gone = true;
+    store_slot_unref(s);
+}
+
+bool store_add_request(struct store *st, struct request *r)
+{
+    struct territory *t = r->territory;
+    if (t->nopen == t->capopen) {
+        size_t cap = t->capopen ? t->capopen * 2 : 64;
+        struct request **p = realloc(t->open, cap * sizeof(*p));
+        if (!p)
+            goto fail;
+        t->open = p;
+        t->capopen = cap;
+    }
+    if (!idmap_put(&st->requests, r->id, r))
+        goto fail;
+    t->open[t->nopen++] = r;
+    return true;
+fail:
+    store_request_unref(r);
+    return false;
+}
+
+void store_remove_request(struct store *st, struct request *r)
+{
+    struct territory *t = r->territory;
+    for (size_t i = 0; i < t->nopen; i++) {
+        if (t->open[i] == r) {
+            t->open[i] = t->open[--t->nopen];
+            break;
+        }
+    }
+    idmap_del(&st->requests, r->id);
+    r->gone = true;
+    store_request_unref(r);
+}
+
+/* Someone waiting for a reference reload to finish. */
+struct reload_waiter {
+    store_loaded_cb done;
+    void *arg;
+    struct reload_waiter *next;
+};
+
+/* The reference reloads of a store: at most one runs; requests made while
+ * it runs are served by the next one, which starts when it ends (it may
+ * have read the database before their change). */
+struct store_reload {
+    struct reload_waiter *current; /* served by the reload running */
+    struct reload_waiter *next;    /* served by the next one */
+    bool again;                    /* a next reload was asked for */
+    bool cancelled;                /* store_free ran: merge nothing more */
+};
+
+/* --- freeing ---------------------------------------------------------------------- */
+
+static void free_values(struct idmap *m, void (*fn)(void *))
+{
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->buckets[i].value)
+            fn(m->buckets[i].value);
+    idmap_free(m);
+}
+
+static void free_commune(void *p)
+{
+    struct commune *c = p;
+    free(c->name);
+    free(c);
+}
+
+static void free_practitioner(void *p)
+{
+    struct practitioner *pr = p;
+    free(pr->family_name);
+    free(pr->given_name);
+    free(pr->sites);
+    free(pr);
+}
+
+static void free_site(void *p)
+{
+    struct site *s = p;
+    free(s->name);
+    free(s->address);
+    free(s->phone);
+    free(s);
+}
+
+static void free_organisation(void *p)
+{
+    struct organisation *o = p;
+    free(o->name);
+    free(o);
+}
+
+/* store_free lets go of the live slots and open requests; an operation
+ * still holding one frees it when its answer comes. */
+static void release_slot(void *p)
+{
+    struct slot *s = p;
+    s->gone = true;
+    store_slot_unref(s);
+}
+
+static void release_request(void *p)
+{
+    struct request *r = p;
+    r->gone = true;
+    store_request_unref(r);
+}
+
+void store_free(struct store *st)
+{
+    free_values(&st->slots, release_slot);
+    free_values(&st->requests, release_request);
+    free_values(&st->sites, free_site);
+    free_values(&st->organisations, free_organisation);
+    free_values(&st->practitioners, free_practitioner);
+    free_values(&st->communes, free_commune);
+    for (size_t i = 0; i < st->nterritories; i++) {
+        struct territory *t = st->territories[i];
+        free(t->name);
+        free(t->neighbours);
+        free(t->communes);
+        free(t->sites);
+        free(t->slots);
+        free(t->open);
+        free(t);
+    }
+    free(st->territories);
+    /* A reload running ends on its own (its next database answer fails or
+     * is ignored) and frees its state then. */
+    struct store_reload *reload = st->reload;
+    memset(st, 0, sizeof(*st));
+    if (reload) {
+        reload->cancelled = true;
+        st->reload = reload;
+    }
+}
+
+/* --- parsing database text -------------------------------------------------------- */
+
+/* Splits a PostgreSQL array literal of simple elements ("{a,b}") and calls
+ * `fn` on each element.  Returns false if `fn` does. */
+static bool each_array_item(const char *lit, bool (*fn)(const char *item, void *arg), void *arg)
+{
+    if (!lit || lit[0] != '{')
+        return lit && lit[0] == '\0';
+    const char *p = lit + 1;
+    char item[64];
+    while (*p && *p != '}') {
+        size_t n = strcspn(p, ",}");
+        if (n >= sizeof(item))
+            return false;
+        memcpy(item, p, n);
+        item[n] = '\0';
+        if (!fn(item, arg))
+            return false;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return true;
+}
+
+static bool add_audience(const char *item, void *arg)
+{
+    uint8_t bit;
+    if (!model_audience_parse(item, &bit))
+        return false;
+    *(uint8_t *)arg |= bit;
+    return true;
+}
+
+static bool add_mode(const char *item, void *arg)
+{
+    uint8_t bit;
+    if (!model_mode_parse(item, &bit))
+        return false;
+    *(uint8_t *)arg |= bit;
+    return true;
+}
+
+static bool add_motif(const char *item, void *arg)
+{
+    enum motif m;
+    if (!model_motif_parse(item, &m))
+        return false;
+    *(uint16_t *)arg |= (uint16_t)(1u << m);
+    return true;
+}
+
+struct id_list {
+    int64_t *ids;
+    size_t n;
+};
+
+static bool add_id(const char *item, void *arg)
+{
+    struct id_list *l = arg;
+    int64_t *p = realloc(l->ids, (l->n + 1) * sizeof(*p));
+    if (!p)
+        return false;
+    l->ids = p;
+    l->ids[l->n++] = strtoll(item, NULL, 10);
+    return true;
+}
+
+/* --- loading ---------------------------------------------------------------------- */
+
+/* The loading steps, run one query after the other. */
+enum load_step {
+    LOAD_TERRITORIES,
+    LOAD_NEIGHBOURS,
+    LOAD_COMMUNES,
+    LOAD_PRACTITIONERS,
+    LOAD_SITES,
+    LOAD_ORGANISATIONS,
+    LOAD_SLOTS,
+    LOAD_REQUESTS,
+    LOAD_DONE
+};
+
+static const enum sql_id load_queries[LOAD_DONE] = {
+    SQL_LOAD_TERRITORIES, SQL_LOAD_NEIGHBOURS,    SQL_LOAD_COMMUNES,   SQL_LOAD_PRACTITIONERS,
+    SQL_LOAD_SITES,       SQL_LOAD_ORGANISATIONS, SQL_LOAD_SLOTS_PAGE, SQL_LOAD_REQUESTS,
+};
+
+/* A load in progress: the whole store at start-up, or the reference data
+ * (territories to organisations) merged into a live store. */
+struct loader {
+    struct store *st;
+    struct db *db;
+    enum load_step step;
+    enum load_step last; /* LOAD_DONE, or LOAD_SLOTS for a reference reload */
+    store_loaded_cb done;
+    void *arg;
+    /* The live slots, read page by page (LOAD_SLOTS, see load_slots_next). */
+    size_t batch;        /* rows per page */
+    int64_t after;       /* the last id read */
+    bool page_in_flight; /* a page was asked for and has not answered */
+    size_t pages;        /* pages answered */
+    int depth;           /* calls of on_slots_page running (db_query may answer at once) */
+    bool slots_read;     /* the last page has been read */
+    bool failed;         /* a page failed: the load ends once none is in flight */
+};
+
+static bool push_ptr(void ***arr, size_t *n, void *p)
+{
+    void **a = realloc(*arr, (*n + 1) * sizeof(*a));
+    if (!a)
+        return false;
+    a[(*n)++] = p;
+    *arr = a;
+    return true;
+}
+
+/* Replaces *field with a copy of `value` unless equal; false when memory is
+ * short (the field is then unchanged). */
+static bool set_text(char **field, const char *value)
+{
+    if (*field && strcmp(*field, value) == 0)
+        return true;
+    char *copy = strdup(value);
+    if (!copy)
+        return false;
+    free(*field);
+    *field = copy;
+    return true;
+}
+
+static bool load_territories(struct store *st, const PGresult *res)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct territory *t = store_territory(st, PQgetvalue(res, i, 0));
+        bool added = t == NULL;
+        if (added) {
+            t = calloc(1, sizeof(*t));
+            if (!t)
+                return false;
+            snprintf(t->id, sizeof(t->id), "%s", PQgetvalue(res, i, 0));
+        }
+        t->is_sas = strcmp(PQgetvalue(res, i, 2), "sas") == 0;
+        t->zone = timeutil_zone_find(PQgetvalue(res, i, 3));
+        if (!t->zone) {
+            log_warn("store", "territory %s: unknown time zone %s, using Europe/Paris", t->id,
+                     PQgetvalue(res, i, 3));
+            t->zone = timeutil_zone_find("Europe/Paris");
+        }
+        if (!store_parse_settings(PQgetvalue(res, i, 4), &t->settings))
+            log_warn("store", "territory %s: malformed settings, using defaults", t->id);
+        snprintf(t->finess, sizeof(t->finess), "%s", PQgetvalue(res, i, 5));
+        bool ok = set_text(&t->name, PQgetvalue(res, i, 1));
+        if (added && (!ok || !push_ptr((void ***)&st->territories, &st->nterritories, t))) {
+            free(t->name);
+            free(t);
+            return false;
+        }
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* Whether `p` is among the `n` pointers of `arr`. */
+static bool has_ptr(void *const *arr, size_t n, const void *p)
+{
+    for (size_t i = 0; i < n; i++)
+        if (arr[i] == p)
+            return true;
+    return false;
+}
+
+static bool load_neighbours(struct store *st, const PGresult *res)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct territory *t = store_territory(st, PQgetvalue(res, i, 0));
+        struct territory *n = store_territory(st, PQgetvalue(res, i, 1));
+        if (t && n && !has_ptr((void *const *)t->neighbours, t->nneighbours, n) &&
+            !push_ptr((void ***)&t->neighbours, &t->nneighbours, n))
+            return false;
+    }
+    return true;
+}
+
+static bool load_communes(struct store *st, const PGresult *res)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *insee = PQgetvalue(res, i, 0);
+        struct commune *c = store_commune(st, insee);
+        if (!c) {
+            c = calloc(1, sizeof(*c));
+            if (!c)
+                return false;
+            snprintf(c->insee, sizeof(c->insee), "%s", insee);
+            if (!set_text(&c->name, PQgetvalue(res, i, 1)) ||
+                !idmap_put(&st->communes, idmap_code_key(insee), c)) {
+                free_commune(c);
+                return false;
+            }
+        } else if (!set_text(&c->name, PQgetvalue(res, i, 1))) {
+            return false;
+        }
+        c->lat = atof(PQgetvalue(res, i, 2));
+        c->lon = atof(PQgetvalue(res, i, 3));
+        snprintf(c->postal_code, sizeof(c->postal_code), "%s", PQgetvalue(res, i, 5));
+        struct territory *t = store_territory(st, PQgetvalue(res, i, 4));
+        if (t && !has_ptr((void *const *)t->communes, t->ncommunes, c) &&
+            !push_ptr((void ***)&t->communes, &t->ncommunes, c))
+            return false;
+    }
+    return true;
+}
+
+static bool load_practitioners(struct store *st, const PGresult *res)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct practitioner *p = store_practitioner(st, PQgetvalue(res, i, 0));
+        if (p) {
+            if (!set_text(&p->family_name, PQgetvalue(res, i, 1)) ||
+                !set_text(&p->given_name, PQgetvalue(res, i, 2)))
+                return false;
+            snprintf(p->specialty, sizeof(p->specialty), "%s", PQgetvalue(res, i, 3));
+            continue;
+        }
+        p = calloc(1, sizeof(*p));
+        if (!p)
+            return false;
+        snprintf(p->rpps, sizeof(p->rpps), "%s", PQgetvalue(res, i, 0));
+        snprintf(p->specialty, sizeof(p->specialty), "%s", PQgetvalue(res, i, 3));
+        if (!set_text(&p->family_name, PQgetvalue(res, i, 1)) ||
+            !set_text(&p->given_name, PQgetvalue(res, i, 2)) ||
+            !idmap_put(&st->practitioners, idmap_code_key(p->rpps), p)) {
+            free_practitioner(p);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Copies row `i` of load_sites.sql into `s` (new or already known: slots
+ * keep pointing at their site while it is updated in place). */
+static bool site_from_row(struct site *s, const PGresult *res, int i)
+{
+    if (!model_site_kind_parse(PQgetvalue(res, i, 2), &s->kind))
+        s->kind = SITE_PRACTICE;
+    snprintf(s->commune, sizeof(s->commune), "%s", PQgetvalue(res, i, 5));
+    s->lat = atof(PQgetvalue(res, i, 6));
+    s->lon = atof(PQgetvalue(res, i, 7));
+    return set_text(&s->name, PQgetvalue(res, i, 3)) &&
+           set_text(&s->address, PQgetvalue(res, i, 4)) &&
+           set_text(&s->phone, PQgetvalue(res, i, 8));
+}
+
+/* Adds `s` to the sites of each practitioner in `rpps_list` (column 9 of
+ * load_sites.sql, comma-separated RPPS).  A link already known is kept, and
+ * none is removed: like the rest of a reload, this only adds. */
+static bool link_practitioners(const struct store *st, struct site *s, const char *rpps_list)
+{
+    const char *p = rpps_list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        char rpps[12];
+        if (n < sizeof(rpps)) {
+            memcpy(rpps, p, n);
+            rpps[n] = '\0';
+            struct practitioner *pr = store_practitioner(st, rpps);
+            if (pr && !has_ptr((void *const *)pr->sites, pr->nsites, s) &&
+                !push_ptr((void ***)&pr->sites, &pr->nsites, s))
+                return false;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return true;
+}
+
+static bool load_sites(struct store *st, const PGresult *res)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        int64_t id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        struct site *s = idmap_get(&st->sites, id);
+        if (s) {
+            if (!site_from_row(s, res, i) || !link_practitioners(st, s, PQgetvalue(res, i, 9)))
+                return false;
+            continue;
+        }
+        s = calloc(1, sizeof(*s));
+        if (!s)
+            return false;
+        s->id = id;
+        s->territory = store_territory(st, PQgetvalue(res, i, 1));
+        bool known = s->territory != NULL;
+        if (!known || !site_from_row(s, res, i) || !idmap_put(&st->sites, s->id, s)) {
+            free_site(s);
+            if (known)
+                return false;
+            continue;
+        }
+        s->index = st->site_count++;
+        /* Ids only grow: appending keeps the territory's list by id. */
+        if (!push_ptr((void ***)&s->territory->sites, &s->territory->nsites, s) ||
+            !link_practitioners(st, s, PQgetvalue(res, i, 9)))
+            return false;
+    }
+    return true;
+}
+
+/* The territory and practitioner of the caller's previous row, or NULL:
+ * each is looked up by name only when it changes from one row to the next,
+ * not for every one of a million rows (a practitioner's slots come
+ * together, by id). */
+struct row_cache {
+    struct territory *territory;
+    struct practitioner *practitioner;
+};
+
+/* A bigint or integer column's text, as PostgreSQL writes it (an optional
+ * minus sign, then digits): strtoll's locale and base handling cost 8 % of
+ * a million-slot load. */
+static int64_t column_int(const PGresult *res, int row, int col)
+{
+    const char *p = PQgetvalue(res, row, col);
+    bool negative = *p == '-';
+    p += negative;
+    int64_t v = 0;
+    while (*p >= '0' && *p <= '9')
+        v = v * 10 + (*p++ - '0');
+    return negative ? -v : v;
+}
+
+/* store_slot_from_row, with the lookups of the previous row in `last`. */
+static struct slot *slot_from_row(const struct store *st, const PGresult *res, int i,
+                                  struct row_cache *last)
+{
+    struct slot *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->refs = 1;
+    s->id = column_int(res, i, 0);
+    const char *territory = PQgetvalue(res, i, 1);
+    if (last->territory && strcmp(last->territory->id, territory) == 0)
+        s->territory = last->territory;
+    else
+        s->territory = last->territory = store_territory(st, territory);
+    s->site = idmap_get(&st->sites, column_int(res, i, 2));
+    const char *rpps = PQgetvalue(res, i, 3);
+    if (!*rpps)
+        s->practitioner = NULL;
+    else if (last->practitioner && strcmp(last->practitioner->rpps, rpps) == 0)
+        s->practitioner = last->practitioner;
+    else
+        s->practitioner = last->practitioner = store_practitioner(st, rpps);
+    s->start = column_int(res, i, 4);
+    s->duration_min = (int)column_int(res, i, 5);
+    bool ok = s->territory && s->site && model_mode_parse(PQgetvalue(res, i, 6), &s->mode) &&
+              each_array_item(PQgetvalue(res, i, 7), add_audience, &s->audience) &&
+              each_array_item(PQgetvalue(res, i, 8), add_motif, &s->motifs) &&
+              model_slot_status_parse(PQgetvalue(res, i, 12), &s->status);
+    s->min_age = (int8_t)column_int(res, i, 9);
+    s->max_age = (int8_t)column_int(res, i, 10);
+    s->release_minutes = (int)column_int(res, i, 11);
+    s->held_for = column_int(res, i, 13);
+    s->hold_expires_at = column_int(res, i, 14);
+    if (!ok) {
+        log_warn("store", "slot %lld skipped: inconsistent row", (long long)s->id);
+        store_slot_unref(s);
+        return NULL;
+    }
+    return s;
+}
+
+struct slot *store_slot_from_row(const struct store *st, const PGresult *res, int i)
+{
+    struct row_cache none = {0};
+    return slot_from_row(st, res, i, &none);
+}
+
+static bool load_organisations(struct store *st, const PGresult *res)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        int64_t id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        struct organisation *o = idmap_get(&st->organisations, id);
+        bool added = o == NULL;
+        if (added) {
+            o = calloc(1, sizeof(*o));
+            if (!o)
+                return false;
+            o->id = id;
+        }
+        snprintf(o->kind, sizeof(o->kind), "%s", PQgetvalue(res, i, 2));
+        snprintf(o->finess, sizeof(o->finess), "%s", PQgetvalue(res, i, 4));
+        snprintf(o->commune, sizeof(o->commune), "%s", PQgetvalue(res, i, 5));
+        bool ok = set_text(&o->name, PQgetvalue(res, i, 3));
+        if (added && (!ok || !idmap_put(&st->organisations, o->id, o))) {
+            free_organisation(o);
+            return false;
+        }
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* Adds the slots of one page of load_slots_page.sql to the store, in the
+ * order they come (by id); store_load sorts each territory's once it has
+ * them all. */
+static bool load_slots_page(struct store *st, const PGresult *res)
+{
+    struct row_cache last = {0};
+    if (!idmap_reserve(&st->slots, (size_t)PQntuples(res)))
+        return false;
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct slot *s = slot_from_row(st, res, i, &last);
+        if (s && !add_slot(st, s, false))
+            return false;
+    }
+    return true;
+}
+
+/* Sorts each territory's slots by start, then id (store.h). */
+static void sort_slots(struct store *st)
+{
+    for (size_t k = 0; k < st->nterritories; k++) {
+        struct territory *t = st->territories[k];
+        if (t->nslots > 1) /* t->slots is NULL while the territory has none */
+            qsort(t->slots, t->nslots, sizeof(*t->slots), compare_slots);
+    }
+}
+
+struct request *store_request_from_row(const struct store *st, const PGresult *res, int i)
+{
+    struct request *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->refs = 1;
+    r->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+    r->territory = store_territory(st, PQgetvalue(res, i, 1));
+    r->organisation_id = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+    r->age = atoi(PQgetvalue(res, i, 6));
+    r->created_at = strtoll(PQgetvalue(res, i, 7), NULL, 10);
+    r->deadline = strtoll(PQgetvalue(res, i, 8), NULL, 10);
+    r->max_distance_km = atof(PQgetvalue(res, i, 10));
+    r->lat = atof(PQgetvalue(res, i, 11));
+    r->lon = atof(PQgetvalue(res, i, 12));
+    snprintf(r->mt_rpps, sizeof(r->mt_rpps), "%s", PQgetvalue(res, i, 13));
+    r->held_slot = strtoll(PQgetvalue(res, i, 16), NULL, 10);
+    r->hold_expires_at = strtoll(PQgetvalue(res, i, 17), NULL, 10);
+    snprintf(r->client_ref, sizeof(r->client_ref), "%s", PQgetvalue(res, i, 18));
+    const char *pg = PQgetvalue(res, i, 19);
+    r->priority_groups =
+        (uint8_t)((strstr(pg, "ald") ? PRIORITY_ALD : 0) | (strstr(pg, "c2s") ? PRIORITY_C2S : 0) |
+                  (strstr(pg, "aged_70_plus") ? PRIORITY_AGED_70_PLUS : 0));
+    struct id_list declined = {0};
+    bool ok = r->territory && model_audience_parse(PQgetvalue(res, i, 3), &r->kind) &&
+              model_motif_parse(PQgetvalue(res, i, 4), &r->motif) &&
+              model_urgency_parse(PQgetvalue(res, i, 5), &r->urgency) &&
+              each_array_item(PQgetvalue(res, i, 9), add_mode, &r->modes) &&
+              model_request_status_parse(PQgetvalue(res, i, 14), &r->status) &&
+              each_array_item(PQgetvalue(res, i, 15), add_id, &declined);
+    r->declined = declined.ids;
+    r->ndeclined = declined.n;
+    if (!ok) {
+        log_warn("store", "request %lld skipped: inconsistent row", (long long)r->id);
+        store_request_unref(r);
+        return NULL;
+    }
+    return r;
+}
+
+static bool load_requests(struct store *st, const PGresult *res)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct request *r = store_request_from_row(st, res, i);
+        if (r && !store_add_request(st, r))
+            return false;
+    }
+    return true;
+}
+
+static void on_load_result(void *arg, enum db_status status, const PGresult *res);
+static void load_slots_next(struct loader *l);
+static void reload_start(struct store *st, struct db *db);
+static void on_reloaded(struct store *st, bool ok, void *arg);
+
+static void load_next(struct loader *l)
+{
+    if (l->step == l->last) {
+        if (l->last == LOAD_DONE) {
+            size_t nslots = 0, nreq = 0;
+            for (size_t i = 0; i < l->st->nterritories; i++) {
+                nslots += l->st->territories[i]->nslots;
+                nreq += l->st->territories[i]->nopen;
+            }
+            log_info("store",
+                     "loaded %zu territories, %zu live slots in %zu pages, %zu open requests",
+                     l->st->nterritories, nslots, l->pages, nreq);
+            /* The slots' result (hundreds of megabytes for a million slots)
+             * is freed, but in pieces among the slots made from it: glibc
+             * keeps those pages unless asked to give them back. */
+            malloc_trim(0);
+        }
+        l->done(l->st, true, l->arg);
+        free(l);
+        return;
+    }
+    if (l->step == LOAD_SLOTS) {
+        load_slots_next(l);
+        return;
+    }
+    db_query(l->db, sql_text[load_queries[l->step]], 0, NULL, on_load_result, l);
+}
+
+/* Ends a load that failed (the reason is logged already).  A failed
+ * start-up leaves an empty store; a failed reload leaves what it merged so
+ * far, every piece of which is consistent. */
+static void load_failed(struct loader *l)
+{
+    if (l->last == LOAD_DONE)
+        store_free(l->st);
+    l->done(l->st, false, l->arg);
+    free(l);
+}
+
+/* --- the live slots, page by page --------------------------------------------------- *
+ *
+ * A million live slots in one result held hundreds of megabytes of text in
+ * libpq while the slots were built from it, and snpd parsed nothing until
+ * PostgreSQL had sent the last row (bench/README.md §9).  So they are read in
+ * pages of `batch` rows by id (load_slots_page.sql), and the next page is
+ * asked for before the slots of this one are built: PostgreSQL reads it on
+ * another connection of the pool, on another core, meanwhile.  At most one
+ * page is in flight, and the loader lives until it has answered.
+ *
+ * Pages read the database at different moments, as the steps of the load
+ * already did: a change committed meanwhile by another process is announced,
+ * kept, and applied once the store is ready (dispatch_sync.c, "announcements
+ * heard while the store loads").  A slot made live again behind the pages
+ * (its id already passed) is announced the same way. */
+
+static void on_slots_page(void *arg, enum db_status status, const PGresult *res);
+
+/* Asks for the page after l->after. */
+static void load_slots_next(struct loader *l)
+{
+    char after[24], limit[24];
+    snprintf(after, sizeof(after), "%lld", (long long)l->after);
+    snprintf(limit, sizeof(limit), "%zu", l->batch);
+    const char *params[] = {after, limit};
+    l->page_in_flight = true;
+    db_query(l->db, sql_text[SQL_LOAD_SLOTS_PAGE], 2, params, on_slots_page, l);
+}
+
+static void on_slots_page(void *arg, enum db_status status, const PGresult *res)
+{
+    struct loader *l = arg;
+    l->page_in_flight = false;
+    l->pages++;
+    l->depth++;
+    if (status != DB_OK) {
+        if (!l->failed)
+            log_error("store", "loading the slots failed: %s",
+                      res ? PQresultErrorMessage(res) : "database unavailable");
+        l->failed = true;
+    } else if (!l->failed) {
+        int n = PQntuples(res);
+        bool more = n > 0 && (size_t)n == l->batch;
+        if (more) {
+            l->after = strtoll(PQgetvalue(res, n - 1, 0), NULL, 10);
+            load_slots_next(l); /* may answer (fail) at once, before this returns */
+        }
+        if (!load_slots_page(l->st, res)) {
+            log_error("store", "loading the slots failed: out of memory");
+            l->failed = true;
+        }
+        l->slots_read = !more;
+    }
+    if (--l->depth > 0 || l->page_in_flight)
+        return;
+    if (l->failed) {
+        load_failed(l);
+        return;
+    }
+    if (l->slots_read) {
+        sort_slots(l->st);
+        l->step++;
+        load_next(l);
+    }
+}
+
+static void on_load_result(void *arg, enum db_status status, const PGresult *res)
+{
+    struct loader *l = arg;
+    bool ok = status == DB_OK && !(l->last != LOAD_DONE && l->st->reload->cancelled);
+    if (ok) {
+        switch (l->step) {
+        case LOAD_TERRITORIES:
+            ok = load_territories(l->st, res);
+            break;
+        case LOAD_NEIGHBOURS:
+            ok = load_neighbours(l->st, res);
+            break;
+        case LOAD_COMMUNES:
+            ok = load_communes(l->st, res);
+            break;
+        case LOAD_PRACTITIONERS:
+            ok = load_practitioners(l->st, res);
+            break;
+        case LOAD_SITES:
+            ok = load_sites(l->st, res);
+            break;
+        case LOAD_ORGANISATIONS:
+            ok = load_organisations(l->st, res);
+            break;
+        case LOAD_SLOTS: /* on_slots_page */
+            break;
+        case LOAD_REQUESTS:
+            ok = load_requests(l->st, res);
+            break;
+        case LOAD_DONE:
+            break;
+        }
+    }
+    if (!ok) {
+        log_error("store", "loading step %d failed: %s", (int)l->step,
+                  res ? PQresultErrorMessage(res) : "database unavailable");
+        load_failed(l);
+        return;
+    }
+    l->step++;
+    load_next(l);
+}
+
+static struct loader *loader_new(struct store *st, struct db *db, enum load_step last,
+                                 store_loaded_cb done, void *arg)
+{
+    struct loader *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->st = st;
+    l->db = db;
+    l->last = last;
+    l->done = done;
+    l->arg = arg;
+    return l;
+}
+
+void store_load(struct store *st, struct db *db, size_t batch, store_loaded_cb done, void *arg)
+{
+    store_free(st);
+    struct loader *l = loader_new(st, db, LOAD_DONE, done, arg);
+    if (!l) {
+        done(st, false, arg);
+        return;
+    }
+    l->batch = batch > 0 ? batch : STORE_LOAD_BATCH;
+    load_next(l);
+}
+
+/* --- reference reloads ------------------------------------------------------------ */
+
+static void waiters_call(struct reload_waiter *w, struct store *st, bool ok)
+{
+    while (w) {
+        struct reload_waiter *next = w->next;
+        if (w->done)
+            w->done(st, ok, w->arg);
+        free(w);
+        w = next;
+    }
+}
+
+/* Starts a reload for the waiters of r->next; st->reload exists exactly
+ * while a reload runs. */
+static void reload_start(struct store *st, struct db *db)
+{
+    struct store_reload *r = st->reload;
+    r->again = false;
+    r->current = r->next;
+    r->next = NULL;
+    struct loader *l = loader_new(st, db, LOAD_SLOTS, on_reloaded, db);
+    if (!l) {
+        on_reloaded(st, false, db);
+        return;
+    }
+    load_next(l);
+}
+
+static void on_reloaded(struct store *st, bool ok, void *arg)
+{
+    struct store_reload *r = st->reload;
+    struct reload_waiter *served = r->current;
+    r->current = NULL;
+    st->reference_stale = !ok && !r->cancelled;
+    if (ok)
+        log_info("store", "reference data reloaded");
+    if (ok && r->again) {
+        reload_start(st, arg);
+    } else {
+        /* A failure fails those who wait for the next reload too: the
+         * database is unreachable or snpd is closing. */
+        if (!ok) {
+            waiters_call(r->next, st, false);
+            r->next = NULL;
+        }
+        free(r);
+        st->reload = NULL;
+    }
+    waiters_call(served, st, ok);
+}
+
+void store_reload_reference(struct store *st, struct db *db, store_loaded_cb done, void *arg)
+{
+    struct reload_waiter *w = calloc(1, sizeof(*w));
+    bool running = st->reload != NULL;
+    if (!w || (!running && !(st->reload = calloc(1, sizeof(*st->reload))))) {
+        free(w);
+        if (done)
+            done(st, false, arg);
+        return;
+    }
+    struct store_reload *r = st->reload;
+    w->done = done;
+    w->arg = arg;
+    w->next = r->next;
+    r->next = w;
+    r->again = true;
+    if (!running)
+        reload_start(st, db);
+}
