@@ -56,6 +56,22 @@ struct call {
 
 typedef void (*op_fn)(struct dispatch *, const struct caller *, json_t *, dispatch_cb, void *);
 
+/* slip.refuse is request.cancel with a fixed reason: a refused redirection
+ * ends the request (the patient stays with the emergency department) and
+ * the slot goes back to the pool. */
+static void slip_refuse(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                        void *arg)
+{
+    json_t *cancel = json_pack("{s:O, s:s}", "request_id", json_object_get(data, "request_id"),
+                               "reason", "patient_refused");
+    if (!cancel) {
+        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
+        return;
+    }
+    dispatch_request_cancel(d, c, cancel, cb, arg);
+    json_decref(cancel);
+}
+
 /* The operations, by message name. */
 static const struct {
     const char *name;
@@ -72,12 +88,12 @@ static const struct {
     {"outcome.report", dispatch_outcome_report},
     {"capacity.query", dispatch_capacity_query},
     {"territory.get", reads_territory_get},
-    {"territory.settings.update", reads_settings_update},
+    {"territory.settings.update", manage_settings_update},
     {"request.get", reads_request_get},
     {"request.list", reads_request_list},
     {"booking.list", reads_booking_list},
     {"slip.get", reads_slip_get},
-    {"slip.refuse", reads_slip_refuse},
+    {"slip.refuse", slip_refuse},
     {"indicators.get", indicators_get},
     {"indicators.export", indicators_export},
     {"territory.import", manage_territory_import},

@@ -1,6 +1,7 @@
 #include "dispatcher/commands/dbcall.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/log.h"
 
@@ -15,6 +16,7 @@ void *db_call_new(struct dispatch *d, size_t size, const char *module, dispatch_
     c->cb = cb;
     c->arg = arg;
     c->module = module;
+    c->size = size < sizeof(*c) ? sizeof(*c) : size;
     d->inflight++;
     return c;
 }
@@ -22,31 +24,45 @@ void *db_call_new(struct dispatch *d, size_t size, const char *module, dispatch_
 void db_call_finish(struct db_call *c, enum dispatch_error err, const char *message,
                     const char *field, json_t *result)
 {
-    c->d->inflight--;
-    c->cb(c->arg, err, message, field, err == DISPATCH_OK ? result : NULL);
+    dispatch_cb cb = c->cb;
+    void *arg = c->arg;
+    db_call_release(c);
+    cb(arg, err, message, field, err == DISPATCH_OK ? result : NULL);
     json_decref(result);
+}
+
+void db_call_release(struct db_call *c)
+{
+    c->d->inflight--;
+    memset(c, 0, c->size);
     free(c);
 }
 
-json_t *db_call_result(struct db_call *c, enum db_status st, const PGresult *res)
+bool db_call_failed(struct db_call *c, enum db_status st, const PGresult *res)
 {
-    if (st == DB_OK) {
-        json_t *j = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
-                        ? json_loads(PQgetvalue(res, 0, 0), 0, NULL)
-                        : NULL;
-        if (!j)
-            db_call_finish(c, DERR_INTERNAL, "unreadable answer from the database", NULL, NULL);
-        return j;
-    }
+    if (st == DB_OK)
+        return false;
     enum dispatch_error e = dispatch_db_error(st, res);
     if (e == DERR_INTERNAL) {
         log_error(c->module, "database error %s: %s", db_sqlstate(res),
                   dispatch_db_message(st, res));
         db_call_finish(c, e, "internal error; it was logged", NULL, NULL);
-        return NULL;
+        return true;
     }
     db_call_finish(c, e, dispatch_db_message(st, res), dispatch_db_field(res), NULL);
-    return NULL;
+    return true;
+}
+
+json_t *db_call_result(struct db_call *c, enum db_status st, const PGresult *res)
+{
+    if (db_call_failed(c, st, res))
+        return NULL;
+    json_t *j = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
+                    ? json_loads(PQgetvalue(res, 0, 0), 0, NULL)
+                    : NULL;
+    if (!j)
+        db_call_finish(c, DERR_INTERNAL, "unreadable answer from the database", NULL, NULL);
+    return j;
 }
 
 void db_call_on_json(void *arg, enum db_status st, const PGresult *res)

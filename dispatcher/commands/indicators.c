@@ -11,6 +11,7 @@
 #include "base/timeutil.h"
 #include "base/validate.h"
 #include "dispatcher/commands/admin.h"
+#include "dispatcher/commands/dbcall.h"
 #include "dispatcher/db/db.h"
 #include "dispatcher/commands/render.h"
 #include "protocol/codec.h"
@@ -886,9 +887,7 @@ int indicators_command(const struct config *cfg, int argc, char **argv)
 /* One read of the indicators waiting for the database: indicators.get, or
  * indicators.export when `exporting`. */
 struct indicators_read {
-    struct dispatch *d;
-    dispatch_cb cb;
-    void *arg;
+    struct db_call call; /* first: the shared context (dbcall.h) */
     bool exporting;
     enum indicators_format format;
     char filename[128];
@@ -929,55 +928,32 @@ static json_t *export_answer(struct indicators_read *r, json_t *doc, enum dispat
 static void on_indicators_read(void *arg, enum db_status st, const PGresult *res)
 {
     struct indicators_read *r = arg;
+    if (st == DB_QUERY_ERROR && strcmp(db_sqlstate(res), "22023") == 0) {
+        /* A period or format the SQL refused: the field is this operation's. */
+        const char *message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        const char *field = r->exporting ? (message ? "format" : "period") : "month";
+        db_call_finish(&r->call, DERR_INVALID_FIELD, message, field, NULL);
+        return;
+    }
+    json_t *doc = db_call_result(&r->call, st, res);
+    if (!doc)
+        return; /* answered */
+    if (!r->exporting) {
+        db_call_finish(&r->call, DISPATCH_OK, NULL, NULL, doc);
+        return;
+    }
     enum dispatch_error err = DISPATCH_OK;
     const char *message = NULL;
-    json_t *result = NULL;
-    if (st == DB_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
-        result = json_loads(PQgetvalue(res, 0, 0), JSON_REJECT_DUPLICATES, NULL);
-        if (!result) {
-            err = DERR_INTERNAL;
-            log_error("indicators", "unreadable indicators document");
-        } else if (r->exporting) {
-            json_t *doc = result;
-            result = export_answer(r, doc, &err, &message);
-            json_decref(doc);
-        }
-    } else if (st == DB_QUERY_ERROR) {
-        const char *code = db_sqlstate(res);
-        message = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-        err = strcmp(code, "22023") == 0   ? DERR_INVALID_FIELD
-              : strcmp(code, "SN404") == 0 ? DERR_NOT_FOUND
-                                           : DERR_INTERNAL;
-        if (err == DERR_INTERNAL)
-            log_error("indicators", "database error %s: %s", code, message ? message : "");
-    } else if (st == DB_OK) {
-        err = DERR_INTERNAL;
-    } else {
-        err = DERR_UNAVAILABLE;
-        message = "the database is unavailable; retry";
-    }
-    r->d->inflight--;
-    const char *field = r->exporting ? (message ? "format" : "period") : "month";
-    r->cb(r->arg, err, message, err == DERR_INVALID_FIELD ? field : NULL,
-          err == DISPATCH_OK ? result : NULL);
-    json_decref(result);
-    free(r);
+    json_t *result = export_answer(r, doc, &err, &message);
+    json_decref(doc);
+    db_call_finish(&r->call, err, message, err == DERR_INVALID_FIELD ? "format" : NULL, result);
 }
 
 /* A read of the indicators counted in flight; NULL after answering `cb`
  * when memory is lacking. */
 static struct indicators_read *read_start(struct dispatch *d, dispatch_cb cb, void *arg)
 {
-    struct indicators_read *r = calloc(1, sizeof(*r));
-    if (!r) {
-        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
-        return NULL;
-    }
-    r->d = d;
-    r->cb = cb;
-    r->arg = arg;
-    d->inflight++;
-    return r;
+    return db_call_new(d, sizeof(struct indicators_read), "indicators", cb, arg);
 }
 
 void indicators_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,

@@ -6,15 +6,15 @@
 
 #include "base/digest.h"
 #include "base/log.h"
+#include "dispatcher/commands/dbcall.h"
+#include "dispatcher/commands/reads.h"
 #include "dispatcher/core/token.h"
 #include "sql_queries.h"
 
 /* One management operation waiting for the database (or the store). */
 struct manage_call {
-    struct dispatch *d;
+    struct db_call call; /* first: the shared context (dbcall.h) */
     struct caller caller;
-    dispatch_cb cb;
-    void *arg;
     json_t *result;                 /* the answer, once the database gave it */
     char secret[TOKEN_SECRET_SIZE]; /* token.create: shown once, in the answer */
 };
@@ -22,54 +22,35 @@ struct manage_call {
 static struct manage_call *call_new(struct dispatch *d, const struct caller *c, dispatch_cb cb,
                                     void *arg)
 {
-    struct manage_call *m = calloc(1, sizeof(*m));
-    if (!m) {
-        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
-        return NULL;
-    }
-    m->d = d;
-    m->caller = *c;
-    m->cb = cb;
-    m->arg = arg;
-    d->inflight++;
+    struct manage_call *m = db_call_new(d, sizeof(*m), "manage", cb, arg);
+    if (m)
+        m->caller = *c;
     return m;
 }
 
+/* Answers with m->result on success; db_call_finish zeroes the context,
+ * so the secret does not outlive the answer. */
 static void call_finish(struct manage_call *m, enum dispatch_error err, const char *message,
                         const char *field)
 {
-    m->d->inflight--;
-    m->cb(m->arg, err, message, field, err == DISPATCH_OK ? m->result : NULL);
-    json_decref(m->result);
-    /* The secret must not outlive the answer. */
-    memset(m->secret, 0, sizeof(m->secret));
-    free(m);
+    json_t *result = m->result;
+    m->result = NULL;
+    if (err != DISPATCH_OK) {
+        json_decref(result);
+        result = NULL;
+    }
+    db_call_finish(&m->call, err, message, field, result);
 }
 
 /* Answers a failed database call and returns true; parses the JSON text of
  * a successful one into m->result and returns false. */
 static bool call_failed(struct manage_call *m, enum db_status st, const PGresult *res)
 {
-    if (st == DB_OK) {
-        m->result = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
-        if (m->result)
-            return false;
-        call_finish(m, DERR_INTERNAL, "unreadable answer from the database", NULL);
-        return true;
-    }
-    enum dispatch_error e = dispatch_db_error(st, res);
-    const char *code = db_sqlstate(res);
-    /* The functions of 0008 and 0013 name the field at fault in the detail
-     * (SNT03: a record another territory uses). */
-    const char *field = dispatch_db_field(res);
-    if (e == DERR_INTERNAL) {
-        /* PostgreSQL's own text is for the log: it may quote a value. */
-        log_error("manage", "database error %s: %s", code, dispatch_db_message(st, res));
-        call_finish(m, e, "internal error; it was logged", NULL);
-        return true;
-    }
-    call_finish(m, e, dispatch_db_message(st, res), field);
-    return true;
+    json_t *j = db_call_result(&m->call, st, res);
+    if (!j)
+        return true; /* answered, and m freed */
+    m->result = j;
+    return false;
 }
 
 /* --- territory.import ------------------------------------------------------------- */
@@ -99,11 +80,11 @@ static void on_import(void *arg, enum db_status st, const PGresult *res)
              (long long)json_integer_value(json_object_get(n, "sites")),
              (long long)json_integer_value(json_object_get(n, "practitioners")),
              (long long)json_integer_value(json_object_get(n, "organisations")));
-    if (m->d->closed) {
+    if (m->call.d->closed) {
         call_finish(m, DISPATCH_OK, NULL, NULL);
         return;
     }
-    store_reload_reference(&m->d->store, m->d->db, on_import_reloaded, m);
+    store_reload_reference(&m->call.d->store, m->call.d->db, on_import_reloaded, m);
 }
 
 void manage_territory_import(struct dispatch *d, const struct caller *c, json_t *data,
@@ -196,7 +177,7 @@ static void on_token_revoked(void *arg, enum db_status st, const PGresult *res)
     struct manage_call *m = arg;
     if (call_failed(m, st, res))
         return;
-    struct dispatch *d = m->d;
+    struct dispatch *d = m->call.d;
     json_int_t id = json_integer_value(json_object_get(m->result, "token_id"));
     log_info("manage", "territory %s: token %lld revoked by %s", m->caller.territory, (long long)id,
              m->caller.actor);
@@ -278,4 +259,39 @@ void manage_push_resend(struct dispatch *d, const struct caller *c, json_t *data
                         void *arg)
 {
     act_on_id(d, c, data, "push_id", SQL_PUSH_RESEND, on_json_answer, cb, arg);
+}
+
+/* --- territory.settings.update ------------------------------------------------------ */
+
+static void on_settings(void *arg, enum db_status st, const PGresult *res)
+{
+    struct manage_call *m = arg;
+    if (db_call_failed(&m->call, st, res))
+        return;
+    struct dispatch *d = m->call.d;
+    struct territory *t = store_territory(&d->store, m->caller.territory);
+    if (t && !store_parse_settings(PQgetvalue(res, 0, 0), &t->settings))
+        log_warn("manage", "territory %s: settings saved but not understood", t->id);
+    /* The answer is the territory as territory.get shows it. */
+    struct caller c = m->caller;
+    dispatch_cb cb = m->call.cb;
+    void *cb_arg = m->call.arg;
+    db_call_release(&m->call);
+    reads_territory_get(d, &c, NULL, cb, cb_arg);
+}
+
+void manage_settings_update(struct dispatch *d, const struct caller *c, json_t *data,
+                            dispatch_cb cb, void *arg)
+{
+    struct manage_call *m = call_new(d, c, cb, arg);
+    if (!m)
+        return;
+    char *patch = json_dumps(data, JSON_COMPACT);
+    if (!patch) {
+        call_finish(m, DERR_INTERNAL, "out of memory", NULL);
+        return;
+    }
+    const char *params[] = {c->territory, patch, c->actor};
+    db_query(d->db, sql_text[SQL_SETTINGS_UPDATE], 3, params, on_settings, m);
+    free(patch);
 }

@@ -1,6 +1,7 @@
 /* The operations by which coordinators and admins manage their territory:
  * territory.import (communes, sites, practitioners, organisations) and
- * token.create / token.list / token.revoke.  Each is one call to an snp_*
+ * token.create / token.list / token.revoke, territory.settings.update,
+ * call.record, push.list / push.resend.  Each is one call to an snp_*
  * function of sql/migrations/0008 (one round trip, audited there); an
  * import answers once the store holds what it committed, a revocation
  * once the token is refused by this process.  Same calling convention as
@@ -18,6 +19,12 @@ void manage_token_list(struct dispatch *d, const struct caller *c, json_t *data,
                        void *arg);
 void manage_token_revoke(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
                          void *arg);
+/* territory.settings.update: the members given change (snp_settings_update,
+ * audited); answers with the territory as reads_territory_get shows it,
+ * once this process's memory holds the new settings. */
+void manage_settings_update(struct dispatch *d, const struct caller *c, json_t *data,
+                            dispatch_cb cb, void *arg);
+
 /* push.list: the territory's appointment pushes not acknowledged by the SAS
  * platform (dispatcher/jobs/outbox.h), pending or dead. */
 void manage_push_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,

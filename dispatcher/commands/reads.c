@@ -6,40 +6,29 @@
 
 #include "base/log.h"
 #include "base/timeutil.h"
+#include "dispatcher/commands/dbcall.h"
 #include "sql_queries.h"
 
 /* One read waiting for the database. */
 struct read {
-    struct dispatch *d;
+    struct db_call call; /* first: the shared context (dbcall.h) */
     struct caller caller;
-    dispatch_cb cb;
-    void *arg;
     const char *list_key; /* for lists: the array's name in the answer */
     int limit;
 };
 
 static struct read *read_new(struct dispatch *d, const struct caller *c, dispatch_cb cb, void *arg)
 {
-    struct read *r = calloc(1, sizeof(*r));
-    if (!r) {
-        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
-        return NULL;
-    }
-    r->d = d;
-    r->caller = *c;
-    r->cb = cb;
-    r->arg = arg;
-    d->inflight++;
+    struct read *r = db_call_new(d, sizeof(*r), "reads", cb, arg);
+    if (r)
+        r->caller = *c;
     return r;
 }
 
 static void read_finish_field(struct read *r, enum dispatch_error err, const char *message,
                               const char *field, json_t *result)
 {
-    r->d->inflight--;
-    r->cb(r->arg, err, message, field, err == DISPATCH_OK ? result : NULL);
-    json_decref(result);
-    free(r);
+    db_call_finish(&r->call, err, message, field, result);
 }
 
 static void read_finish(struct read *r, enum dispatch_error err, const char *message,
@@ -48,23 +37,10 @@ static void read_finish(struct read *r, enum dispatch_error err, const char *mes
     read_finish_field(r, err, message, NULL, result);
 }
 
-/* Maps a failed read with the one SQLSTATE map (dispatch_db_error).  The
- * SN* codes come from the SQL functions, whose messages name ids and never
- * patient data; anything else is a bug whose text (PostgreSQL's, which may
- * quote a value) goes to the log only, and the caller gets a fixed
- * sentence. */
+/* Answers a failed read (the one error mapping, dbcall.h) and returns true. */
 static bool read_failed(struct read *r, enum db_status st, const PGresult *res)
 {
-    if (st == DB_OK)
-        return false;
-    enum dispatch_error e = dispatch_db_error(st, res);
-    if (e == DERR_INTERNAL) {
-        log_error("reads", "database error %s: %s", db_sqlstate(res), dispatch_db_message(st, res));
-        read_finish(r, e, "internal error; it was logged", NULL);
-        return true;
-    }
-    read_finish(r, e, dispatch_db_message(st, res), NULL);
-    return true;
+    return db_call_failed(&r->call, st, res);
 }
 
 static json_t *parse_row(const PGresult *res, int row)
@@ -96,7 +72,7 @@ static void on_request_read(void *arg, enum db_status st, const PGresult *res)
         read_finish(r, DERR_NOT_FOUND, "no request with this id for your organisation", NULL);
         return;
     }
-    add_offer(r->d, view);
+    add_offer(r->call.d, view);
     read_finish(r, DISPATCH_OK, NULL, view);
 }
 
@@ -128,7 +104,7 @@ static void on_list(void *arg, enum db_status st, const PGresult *res)
         if (!v)
             continue;
         if (strcmp(r->list_key, "requests") == 0)
-            add_offer(r->d, v);
+            add_offer(r->call.d, v);
         json_array_append_new(items, v);
     }
     json_t *result = json_pack("{s:o, s:b}", r->list_key, items, "truncated", n > r->limit);
@@ -282,17 +258,6 @@ void reads_slip_get(struct dispatch *d, const struct caller *c, json_t *data, di
     db_query(d->db, sql_text[SQL_SLIP_GET], 4, params, on_slip, r);
 }
 
-void reads_slip_refuse(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                       void *arg)
-{
-    /* A refused redirection ends the request: the patient stays with the
-     * emergency department, and the slot goes back to the pool. */
-    json_t *cancel = json_pack("{s:O, s:s}", "request_id", json_object_get(data, "request_id"),
-                               "reason", "patient_refused");
-    dispatch_request_cancel(d, c, cancel, cb, arg);
-    json_decref(cancel);
-}
-
 /* --- territory -------------------------------------------------------------------- */
 
 static int by_name(const void *a, const void *b)
@@ -383,37 +348,4 @@ void reads_territory_get(struct dispatch *d, const struct caller *c, json_t *dat
     json_object_set_new(settings, "new_patient_gps", gps);
     cb(arg, DISPATCH_OK, NULL, NULL, result);
     json_decref(result);
-}
-
-struct settings_read {
-    struct read base;
-};
-
-static void on_settings(void *arg, enum db_status st, const PGresult *res)
-{
-    struct read *r = arg;
-    if (read_failed(r, st, res))
-        return;
-    struct territory *t = store_territory(&r->d->store, r->caller.territory);
-    if (t && !store_parse_settings(PQgetvalue(res, 0, 0), &t->settings))
-        log_warn("reads", "territory %s: settings saved but not understood", t->id);
-    struct dispatch *d = r->d;
-    struct caller c = r->caller;
-    dispatch_cb cb = r->cb;
-    void *cb_arg = r->arg;
-    d->inflight--;
-    free(r);
-    reads_territory_get(d, &c, NULL, cb, cb_arg);
-}
-
-void reads_settings_update(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                           void *arg)
-{
-    struct read *r = read_new(d, c, cb, arg);
-    if (!r)
-        return;
-    char *patch = json_dumps(data, JSON_COMPACT);
-    const char *params[] = {c->territory, patch, c->actor};
-    db_query(d->db, sql_text[SQL_SETTINGS_UPDATE], 3, params, on_settings, r);
-    free(patch);
 }

@@ -1,6 +1,8 @@
 /* The read operations of the protocol that need the database (they show
  * patient fields, which snpd does not keep in memory, and audit each read
- * in the same round trip), plus the territory's view and settings.
+ * in the same round trip), plus the territory's view.  Reads only: the
+ * writes of dispatcher/commands/ are in manage.c and the modules named for
+ * their concept.
  * Same calling convention as dispatch.h. */
 #ifndef SNP_READS_H
 #define SNP_READS_H
@@ -19,11 +21,7 @@ void reads_call_list(struct dispatch *d, const struct caller *c, json_t *data, d
                      void *arg);
 void reads_slip_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
                     void *arg);
-void reads_slip_refuse(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                       void *arg);
 void reads_territory_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
                          void *arg);
-void reads_settings_update(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                           void *arg);
 
 #endif
