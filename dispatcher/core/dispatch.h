@@ -104,7 +104,7 @@ struct dispatch_stats {
                               left work for the next loop turn */
 };
 
-/* Ids of slots or requests to look at again (dispatch.c). */
+/* Ids of slots or requests to look at again (dispatch_offers.c). */
 struct id_queue {
     int64_t *ids;
     size_t n;

@@ -1,13 +1,19 @@
 /* What the files of the dispatch core share, and nothing else includes:
- * dispatch.c (operations, errors, matching, offers, the state-changing
- * handlers, lifecycle, pushes), dispatch_views.c (JSON views),
+ * dispatch.c (errors, operation contexts, parked calls, lifecycle, the
+ * routing of announcements), dispatch_slots.c (slot.publish,
+ * slot.withdraw), dispatch_requests.c (request.create, offer.accept,
+ * offer.decline, request.cancel), dispatch_bookings.c (booking.cancel,
+ * outcome.report), dispatch_offers.c (ranking, holds, the matching pass,
+ * offer moves), dispatch_reread.c (rows read again after an answer),
+ * dispatch_push.c (pushes), dispatch_views.c (JSON views),
  * dispatch_reads.c (slot.list and capacity.query, from memory),
  * dispatch_housekeeping.c (expiry and the periodic timer) and
  * dispatch_sync.c (changes made by other snpd processes).
  *
- * These functions were file-local to dispatch.c before it was split; each
- * keeps its contract, and none is meant for another module (use
- * dispatch.h). */
+ * The handlers of one file never call another's: what they share is the
+ * steps declared here.  These functions were file-local to dispatch.c
+ * before it was split; each keeps its contract, and none is meant for
+ * another module (use dispatch.h). */
 #ifndef SNP_DISPATCH_INTERNAL_H
 #define SNP_DISPATCH_INTERNAL_H
 
@@ -19,6 +25,7 @@
 #include "base/idmap.h"
 #include "dispatcher/db/db.h"
 #include "dispatcher/core/dispatch.h"
+#include "dispatcher/core/match.h"
 #include "dispatcher/core/store.h"
 #include "sql_queries.h"
 
@@ -60,6 +67,10 @@ struct op *op_new(struct dispatch *d, const struct caller *c, json_t *data, disp
  * and drops the one on the request it replaces. */
 void op_set_request(struct op *o, struct request *r);
 
+/* Makes `s` the operation's slot (NULL: none), with references as
+ * op_set_request. */
+void op_set_slot(struct op *o, struct slot *s);
+
 /* Makes `s` the slot the operation's offer move releases (NULL: none), with
  * references as op_set_request. */
 void op_set_release(struct op *o, struct slot *s);
@@ -69,10 +80,91 @@ void op_set_release(struct op *o, struct slot *s);
 void op_finish(struct op *o, enum dispatch_error err, const char *message, const char *field,
                json_t *result);
 
-/* --- dispatch.c: pushes and memory --- */
+/* op_finish with error `err` and no result. */
+void op_fail(struct op *o, enum dispatch_error err, const char *message, const char *field);
+
+/* Fails the operation with the error of database call `st`/`res` (logged,
+ * not shown, when internal); looks at its objects again later when the
+ * database failed. */
+void op_fail_db(struct op *o, enum db_status st, const PGresult *res);
+
+/* Answers an operation whose database call came back after dispatch_close
+ * and returns true; false otherwise. */
+bool op_closed(struct op *o);
+
+/* The usual start of a database callback: answers and returns true when
+ * snpd is closing or the call failed. */
+bool op_settled_early(struct op *o, enum db_status st, const PGresult *res);
+
+/* --- dispatch.c: calls that wait, answers read back --- */
+
+/* An operation of dispatch.h, run again when a parked call resumes. */
+typedef void (*dispatch_call_fn)(struct dispatch *d, const struct caller *c, json_t *data,
+                                 dispatch_cb cb, void *arg);
+
+/* Parks call `run` until request `r` has no update in flight, then runs it
+ * as if it had just arrived (answered "unavailable" at close). */
+void park_call(struct dispatch *d, const struct request *r, dispatch_call_fn run,
+               const struct caller *c, json_t *data, dispatch_cb cb, void *arg);
+
+/* Finishes `o` with request `request_id` as the database shows it to the
+ * caller (an audited read, as request.get). */
+void answer_request_view(struct op *o, int64_t request_id);
+
+/* Finishes `o` with booking `booking_id` of the caller's organisation as the
+ * database shows it. */
+void answer_booking_view(struct op *o, int64_t booking_id);
+
+/* --- dispatch_push.c --- */
+
+/* Hands `event` for `to` to the push hook; takes `data` (NULL: nothing). */
+void push(struct dispatch *d, const struct push_target *to, const char *event, json_t *data);
 
 /* Tells capacity watchers of the slot's territory what became of it. */
 void push_capacity(struct dispatch *d, const struct slot *s);
+
+/* Tells the practitioner (and site) and the requester that a booking was
+ * cancelled (`view` is the booking as the protocol shows it, borrowed). */
+void push_booking_cancelled(struct dispatch *d, const char *territory, json_t *view,
+                            int64_t organisation_id);
+
+/* Pushes `event` (booking.created, booking.cancelled or a hand-over from
+ * practitioner `previous`) for booking `booking_id`, read from the database
+ * first. */
+void push_booking_from_db(struct dispatch *d, int64_t booking_id, const char *territory,
+                          int64_t organisation_id, const char *event, const char *previous);
+
+/* The requests topic's pushes of slot `id`'s announcement `j` (offer.made,
+ * offer.expired). */
+void push_slot_change(struct dispatch *d, int64_t id, json_t *j);
+
+/* request.updated, from request `id`'s announcement `j`. */
+void push_request_change(struct dispatch *d, int64_t id, json_t *j);
+
+/* Whether booking announcement `j` is its hand-over to the practitioner on
+ * duty of a CSNP shift. */
+bool handed_over(json_t *j);
+
+/* The bookings and outcomes pushes of booking `id`'s announcement `j`, made
+ * by another process (or a hand-over by any). */
+void push_foreign_booking(struct dispatch *d, int64_t id, json_t *j);
+
+/* --- dispatch_offers.c: ranking --- */
+
+/* A table of one distance per site (site index), all negative (not
+ * computed), owned by `d` and reused by the next call: for one ranking or
+ * one capacity query.  NULL when out of memory or there is no site. */
+double *site_memo(struct dispatch *d);
+
+/* Ranks the slots `r` may be offered now into `out` (at most `max`, best
+ * first) and returns how many. */
+size_t rank_for(struct dispatch *d, const struct request *r, struct match_candidate *out,
+                size_t max);
+
+/* --- dispatch_offers.c: holds in memory --- */
+
+/* Makes slot `s` free in memory, telling capacity watchers if it was not. */
+void slot_set_free(struct dispatch *d, struct slot *s);
 
 /* Makes request `r` hold slot `s` until `expires` (memory only), and tells
  * capacity watchers when the slot was not already held for `r`: every
@@ -87,7 +179,14 @@ void request_clear_offer(struct request *r);
  * free again and queued for the matching pass. */
 void slot_released(struct dispatch *d, struct slot *s);
 
-/* --- dispatch.c: the matching pass and offer moves --- */
+/* Keeps this process from offering slot `id` to `r` again. */
+void request_refuse_locally(struct request *r, int64_t id);
+
+/* Applies a cancellation's freed slot to memory (`held_for`: the request it
+ * was held for, 0 when booked); reads it again if memory disagrees. */
+void apply_freed(struct dispatch *d, int64_t freed_slot, int64_t held_for);
+
+/* --- dispatch_offers.c: the matching pass and offer moves --- */
 
 /* Queues free slot `s` for the next matching pass (nothing if it is gone,
  * queued already, or not free). */
@@ -96,9 +195,15 @@ void want_slot(struct dispatch *d, struct slot *s);
 /* Queues waiting request `r` for the next matching pass (as want_slot). */
 void want_request(struct dispatch *d, struct request *r);
 
-/* After an operation: reads again what another process changed while it
- * was pending (r or s may be NULL). */
-void refresh_stale(struct dispatch *d, struct request *r, struct slot *s);
+/* Queues `r` and `s` (each may be NULL) for the next timer tick, after a
+ * failed database call. */
+void want_later(struct dispatch *d, struct request *r, struct slot *s);
+
+/* Frees queue `q`'s ids and empties it. */
+void id_queue_free(struct id_queue *q);
+
+/* The matching pass, before the loop polls (d->matcher). */
+void on_before_poll(uv_prepare_t *h);
 
 /* Queues again what failed operations touched (from the timer). */
 void retry_queued(struct dispatch *d);
@@ -107,12 +212,23 @@ void retry_queued(struct dispatch *d);
  * releasing o->release; the move's answer finishes `o`. */
 void offer_move_next(struct op *o);
 
-/* --- dispatch.c: ranking and requests --- */
+/* --- dispatch_reread.c --- */
 
-/* A table of one distance per site (site index), all negative (not
- * computed), owned by `d` and reused by the next call: for one ranking or
- * one capacity query.  NULL when out of memory or there is no site. */
-double *site_memo(struct dispatch *d);
+/* Reads slot `s` again from the database; pending until then. */
+void reread_slot(struct dispatch *d, struct slot *s);
+
+/* Makes `r` hold `s` by a database answer's word, reading again `s` and the
+ * request memory said held it when memory disagreed. */
+void request_take_answered(struct dispatch *d, struct request *r, struct slot *s, int64_t expires);
+
+/* Brings `r`'s offer to what `fresh` (just read from the database) says. */
+void request_apply_fresh(struct dispatch *d, struct request *r, const struct request *fresh);
+
+/* After an operation: reads again what another process changed while it
+ * was pending (r or s may be NULL). */
+void refresh_stale(struct dispatch *d, struct request *r, struct slot *s);
+
+/* --- dispatch_requests.c --- */
 
 /* Whether commune `c` is one of `t`'s or of a territory it borrows from. */
 bool territory_has_commune(const struct territory *t, const struct commune *c);
@@ -125,6 +241,23 @@ json_t *time_json(const struct territory *t, int64_t utc);
 
 /* The names, by `name`, of the bits set in `bits`, as a new array. */
 json_t *bits_json(uint8_t bits, const char *(*name)(uint8_t));
+
+/* The priority groups in `bits`, as a new array of their names. */
+json_t *priority_json(uint8_t bits);
+
+/* Request `r` as its requester sees it, without patient identity, with its
+ * offer freshly ranked (a new reference). */
+json_t *request_summary_json(struct dispatch *d, const struct request *r);
+
+/* The answer to a creation: `r` with the patient and motif of `input`, the
+ * offer's alternatives `alts` (NULL: ranked afresh); a new reference. */
+json_t *created_json(struct dispatch *d, const struct request *r, json_t *input,
+                     const int64_t *alts, int nalts);
+
+/* Booking `booking_id` of request `r` (may be NULL) and slot `s`, created at
+ * `now`, as the protocol shows it (a new reference). */
+json_t *booking_json(struct dispatch *d, int64_t booking_id, const struct request *r,
+                     const struct slot *s, int64_t now);
 
 /* --- dispatch_housekeeping.c --- */
 

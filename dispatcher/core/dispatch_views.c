@@ -1,14 +1,18 @@
-/* The JSON views of the dispatch core: a slot, an instant, a set of bits as
- * the protocol shows them (protocol/snp.v1.json).
+/* The JSON views of the dispatch core: a slot, an instant, a set of bits, a
+ * request, its offer and a booking as the protocol shows them
+ * (protocol/snp.v1.json).
  *
- * Reads the store (slots, sites, communes, practitioners) and changes
- * nothing; no database, no pushes.  Shared with the other dispatch_*.c files
- * through dispatch_internal.h. */
+ * Reads the store (slots, sites, communes, practitioners, organisations)
+ * and changes nothing in it: an offer's alternatives are ranked afresh
+ * (rank_for), which writes only the ranking's scratch tables.  No database,
+ * no pushes.  Shared with the other dispatch_*.c files through
+ * dispatch_internal.h. */
 #include <stdint.h>
 
 #include "base/timeutil.h"
 #include "dispatcher/core/dispatch.h"
 #include "dispatcher/core/dispatch_internal.h"
+#include "dispatcher/core/match.h"
 
 /* --- rendering -------------------------------------------------------------------- */
 
@@ -59,5 +63,118 @@ json_t *dispatch_slot_json(const struct dispatch *d, const struct slot *s)
         json_object_set_new(j, "release_minutes", json_integer(s->release_minutes));
     if (s->released_at > 0)
         json_object_set_new(j, "released_at", time_json(t, s->released_at));
+    return j;
+}
+
+/* --- requests, offers, bookings --------------------------------------------------- */
+
+json_t *priority_json(uint8_t bits)
+{
+    json_t *a = json_array();
+    if (bits & PRIORITY_ALD)
+        json_array_append_new(a, json_string("ald"));
+    if (bits & PRIORITY_C2S)
+        json_array_append_new(a, json_string("c2s"));
+    if (bits & PRIORITY_AGED_70_PLUS)
+        json_array_append_new(a, json_string("aged_70_plus"));
+    return a;
+}
+
+/* The offer of `r` with, as alternatives, the slots of `ids` still free
+ * (ranked already), or a fresh ranking when `ids` is NULL. */
+static json_t *offer_json_with(struct dispatch *d, const struct request *r, const int64_t *ids,
+                               int nids)
+{
+    struct slot *held = r->held_slot ? idmap_get(&d->store.slots, r->held_slot) : NULL;
+    if (!held)
+        return NULL;
+    json_t *alts = json_array();
+    int want = r->territory->settings.alternatives;
+    if (want > MAX_CANDIDATES - 1)
+        want = MAX_CANDIDATES - 1;
+    if (ids) {
+        for (int i = 0; i < nids && (int)json_array_size(alts) < want; i++) {
+            struct slot *s = idmap_get(&d->store.slots, ids[i]);
+            if (s && s->status == SLOT_FREE && !s->pending)
+                json_array_append_new(alts, dispatch_slot_json(d, s));
+        }
+    } else if (want > 0) {
+        struct match_candidate c[MAX_CANDIDATES];
+        size_t n = rank_for(d, r, c, (size_t)want);
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(alts, dispatch_slot_json(d, c[i].slot));
+    }
+    return json_pack("{s:o, s:o, s:o}", "slot", dispatch_slot_json(d, held), "expires_at",
+                     time_json(r->territory, r->hold_expires_at), "alternatives", alts);
+}
+
+json_t *dispatch_offer_json(struct dispatch *d, const struct request *r)
+{
+    return offer_json_with(d, r, NULL, 0);
+}
+
+/* The request as its requester sees it, without patient identity; the
+ * offer's alternatives are `alts` when given (already ranked). */
+static json_t *request_summary_with(struct dispatch *d, const struct request *r,
+                                    const int64_t *alts, int nalts)
+{
+    json_t *j = json_pack(
+        "{s:I, s:s, s:s, s:o, s:o, s:s, s:{s:s}, s:o}", "request_id", (json_int_t)r->id,
+        "client_ref", r->client_ref, "status", model_request_status_name(r->status), "created_at",
+        time_json(r->territory, r->created_at), "deadline", time_json(r->territory, r->deadline),
+        "urgency", model_urgency_name(r->urgency), "motif", "code", model_motif_name(r->motif),
+        "priority_groups", priority_json(r->priority_groups));
+    if (r->status == REQ_OFFERED) {
+        json_t *offer = offer_json_with(d, r, alts, nalts);
+        if (offer)
+            json_object_set_new(j, "offer", offer);
+    }
+    return j;
+}
+
+json_t *request_summary_json(struct dispatch *d, const struct request *r)
+{
+    return request_summary_with(d, r, NULL, 0);
+}
+
+/* The answer to a creation: the request, with the patient and motif as
+ * the requester just gave them (nothing is read back from the database). */
+json_t *created_json(struct dispatch *d, const struct request *r, json_t *input,
+                     const int64_t *alts, int nalts)
+{
+    json_t *j = request_summary_with(d, r, alts, nalts);
+    json_t *patient = json_object_get(input, "patient");
+    if (patient)
+        json_object_set(j, "patient", patient);
+    json_t *motif = json_object_get(input, "motif");
+    if (motif)
+        json_object_set(j, "motif", motif);
+    json_t *v;
+    if ((v = json_object_get(input, "constraints")))
+        json_object_set(j, "constraints", v);
+    if ((v = json_object_get(input, "source")))
+        json_object_set(j, "source", v);
+    return j;
+}
+
+json_t *booking_json(struct dispatch *d, int64_t booking_id, const struct request *r,
+                     const struct slot *s, int64_t now)
+{
+    json_t *j = json_pack("{s:I, s:s, s:o}", "booking_id", (json_int_t)booking_id, "status",
+                          "booked", "created_at", time_json(s->territory, now));
+    json_object_set_new(j, "slot", dispatch_slot_json(d, s));
+    if (r) {
+        json_object_set_new(j, "request_id", json_integer(r->id));
+        json_object_set_new(j, "urgency", json_string(model_urgency_name(r->urgency)));
+        json_object_set_new(j, "motif", json_pack("{s:s}", "code", model_motif_name(r->motif)));
+        json_object_set_new(j, "priority_groups", priority_json(r->priority_groups));
+        const struct organisation *org = idmap_get(&d->store.organisations, r->organisation_id);
+        json_t *rq =
+            json_pack("{s:s, s:I, s:s}", "kind", model_audience_name(r->kind), "organisation_id",
+                      (json_int_t)r->organisation_id, "name", org ? org->name : "");
+        if (org && org->finess[0])
+            json_object_set_new(rq, "finess", json_string(org->finess));
+        json_object_set_new(j, "requester", rq);
+    }
     return j;
 }

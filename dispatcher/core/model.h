@@ -115,7 +115,7 @@ struct slot {
     int64_t released_at;     /* when its release rule opened it to all, or 0 */
     bool pending;            /* a state change for it is on its way to the database */
     bool stale;              /* another process changed it while pending: read it again after */
-    bool queued;             /* waiting for the next matching pass (dispatch.c) */
+    bool queued;             /* waiting for the next matching pass (dispatch_offers.c) */
     /* Lifetime (store.h): references held by the store and by operations in
      * flight; `gone` once the store let it go (no longer live). */
     unsigned refs;
@@ -144,7 +144,7 @@ struct request {
     size_t ndeclined;
     bool pending; /* a state change for it is on its way to the database */
     bool stale;   /* another process changed it while pending: read it again after */
-    bool queued;  /* waiting for the next matching pass (dispatch.c) */
+    bool queued;  /* waiting for the next matching pass (dispatch_offers.c) */
     /* Lifetime (store.h): references held by the store and by operations in
      * flight; `gone` once the store let it go (no longer open). */
     unsigned refs;

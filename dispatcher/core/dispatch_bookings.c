@@ -1,0 +1,168 @@
+/* The operations on a booking: booking.cancel (by its practitioner, its
+ * site's reception or the territory's desk, or by its requester) and
+ * outcome.report.
+ *
+ * Each is one call (booking_cancel.sql, booking_cancel_by_requester.sql,
+ * outcome_report.sql); a cancelled booking's slot is freed in memory
+ * (apply_freed) and, when its request waits again, the request is read
+ * back in for the matching pass (request_get_open.sql).  Pushes the
+ * booking's cancellation and the outcome (push, dispatch_push.c). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "dispatcher/core/dispatch.h"
+#include "dispatcher/core/dispatch_internal.h"
+#include "sql_queries.h"
+
+/* --- booking.cancel --------------------------------------------------------------- */
+
+static void on_requeue_loaded(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    struct dispatch *d = o->d;
+    if (d->closed || st != DB_OK || PQntuples(res) != 1) {
+        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+        return;
+    }
+    struct request *r = store_request_from_row(&d->store, res, 0);
+    if (r && store_request(&d->store, r->id)) {
+        store_request_unref(r);
+        r = NULL;
+    }
+    if (r) {
+        op_set_request(o, r); /* op_finish queues it for the matching pass */
+        if (!store_add_request(&d->store, r))
+            log_warn("dispatch", "out of memory taking a request back");
+    }
+    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+}
+
+/* Takes a request that went back to waiting into memory again; the
+ * matching pass offers it the best slot there is. */
+static void requeue(struct dispatch *d, int64_t request_id)
+{
+    fetch_by_id(d, SQL_REQUEST_GET_OPEN, request_id, on_requeue_loaded);
+}
+
+static void on_booking_cancelled(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    if (op_settled_early(o, st, res))
+        return;
+    struct dispatch *d = o->d;
+    int64_t slot_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    const char *slot_status = PQgetvalue(res, 0, 1);
+    int64_t request_id = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    const char *request_status = PQgetvalue(res, 0, 3);
+    int64_t org = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+    json_t *view = json_loads(PQgetvalue(res, 0, 5), 0, NULL);
+    struct slot *s = store_slot(&d->store, slot_id);
+    if (s) {
+        if (strcmp(slot_status, "free") == 0)
+            apply_freed(d, slot_id, 0);
+        else
+            store_remove_slot(&d->store, s);
+    }
+    if (view)
+        push_booking_cancelled(d, o->caller.territory, view, org);
+    /* The patient still needs a doctor: the request re-enters the queue. */
+    if (strcmp(request_status, "waiting") == 0)
+        requeue(d, request_id);
+    if (!view)
+        view = json_pack("{s:I, s:s}", "booking_id", (json_int_t)o->ids[0], "status", "cancelled");
+    op_finish(o, DISPATCH_OK, NULL, NULL, view);
+}
+
+static void on_booking_cancelled_by_requester(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    if (op_settled_early(o, st, res))
+        return;
+    struct dispatch *d = o->d;
+    int64_t freed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    json_t *view = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
+    apply_freed(d, freed, 0);
+    if (view)
+        push_booking_cancelled(d, o->caller.territory, view, o->caller.organisation_id);
+    else
+        view = json_pack("{s:I, s:s}", "booking_id", (json_int_t)o->ids[0], "status", "cancelled");
+    op_finish(o, DISPATCH_OK, NULL, NULL, view);
+}
+
+void dispatch_booking_cancel(struct dispatch *d, const struct caller *c, json_t *data,
+                             dispatch_cb cb, void *arg)
+{
+    json_int_t id = json_integer_value(json_object_get(data, "booking_id"));
+    const char *reason = json_string_value(json_object_get(data, "reason"));
+    if (reason && strcmp(reason, "patient_refused") == 0) {
+        cb(arg, DERR_INVALID_FIELD, "patient_refused is recorded with slip.refuse", "reason", NULL);
+        return;
+    }
+    struct op *o = op_new(d, c, data, cb, arg);
+    if (!o)
+        return;
+    o->ids[0] = id;
+    o->ids[1] = id;
+    char bid[24], org[24];
+    snprintf(bid, sizeof(bid), "%lld", (long long)id);
+    if (token_role_is_requester(c->role)) {
+        snprintf(org, sizeof(org), "%lld", (long long)c->organisation_id);
+        const char *params[] = {bid, org, reason ? reason : "other", c->actor};
+        db_query(d->db, sql_text[SQL_BOOKING_CANCEL_BY_REQUESTER], 4, params,
+                 on_booking_cancelled_by_requester, o);
+        return;
+    }
+    const char *params[] = {bid, c->territory, c->role == ROLE_GP ? c->rpps : NULL,
+                            reason ? reason : "other", c->actor};
+    db_query(d->db, sql_text[SQL_BOOKING_CANCEL], 5, params, on_booking_cancelled, o);
+}
+
+/* --- outcome.report --------------------------------------------------------------- */
+
+static void on_outcome(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    if (op_settled_early(o, st, res))
+        return;
+    json_int_t booking = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    json_int_t request = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    int64_t org = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+    const char *outcome = PQgetvalue(res, 0, 3);
+    json_t *result = json_pack("{s:I, s:I, s:s, s:{s:s, s:s}}", "booking_id", booking, "request_id",
+                               request, "status", "booked", "outcome", "kind", outcome,
+                               "reported_at", PQgetvalue(res, 0, 5));
+    json_t *data = json_pack("{s:I, s:I, s:s, s:s}", "booking_id", booking, "request_id", request,
+                             "client_ref", PQgetvalue(res, 0, 6), "outcome", outcome);
+    struct push_target to = {
+        .territory = o->caller.territory, .topic = "requests", .organisation_id = org};
+    push(o->d, &to, "outcome.reported", data);
+    op_finish(o, DISPATCH_OK, NULL, NULL, result);
+}
+
+void dispatch_outcome_report(struct dispatch *d, const struct caller *c, json_t *data,
+                             dispatch_cb cb, void *arg)
+{
+    struct territory *t = store_territory(&d->store, c->territory);
+    if (!t) {
+        cb(arg, DERR_FORBIDDEN, "unknown territory", NULL, NULL);
+        return;
+    }
+    struct op *o = op_new(d, c, data, cb, arg);
+    if (!o)
+        return;
+    char bid[24], delay[16];
+    snprintf(bid, sizeof(bid), "%lld",
+             (long long)json_integer_value(json_object_get(data, "booking_id")));
+    snprintf(delay, sizeof(delay), "%d", t->settings.outcome_delay_hours);
+    const char *params[] = {bid,
+                            c->territory,
+                            c->role == ROLE_GP ? c->rpps : NULL,
+                            json_string_value(json_object_get(data, "outcome")),
+                            json_string_value(json_object_get(data, "note")),
+                            delay,
+                            c->actor};
+    db_query(d->db, sql_text[SQL_OUTCOME_REPORT], 7, params, on_outcome, o);
+}

@@ -1,0 +1,346 @@
+/* The slot operations: slot.publish (slots given one by one, as a weekly
+ * pattern or as a CSNP shift, expanded in the territory's local time) and
+ * slot.withdraw (slot by slot, stopping at the first refusal).
+ *
+ * Each is one call per change (slots_publish.sql, slot_withdraw.sql); the
+ * store takes the published slots, which the matching pass offers to the
+ * waiting, and lets the withdrawn ones go. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/timeutil.h"
+#include "dispatcher/core/dispatch.h"
+#include "dispatcher/core/dispatch_internal.h"
+#include "sql_queries.h"
+
+/* --- slot.publish ----------------------------------------------------------------- */
+
+static bool parse_hhmm(const char *s, int *minutes)
+{
+    if (strlen(s) != 5 || s[2] != ':')
+        return false;
+    int h = (s[0] - '0') * 10 + (s[1] - '0');
+    int m = (s[3] - '0') * 10 + (s[4] - '0');
+    if (h < 0 || h > 23 || m < 0 || m > 59)
+        return false;
+    *minutes = h * 60 + m;
+    return true;
+}
+
+static bool parse_date(const char *s, struct tm *tm)
+{
+    memset(tm, 0, sizeof(*tm));
+    int y, mo, da;
+    if (sscanf(s, "%4d-%2d-%2d", &y, &mo, &da) != 3)
+        return false;
+    tm->tm_year = y - 1900;
+    tm->tm_mon = mo - 1;
+    tm->tm_mday = da;
+    return true;
+}
+
+/* Appends one slot to the JSON array sent to snp_slots_publish. */
+static void publish_add(json_t *arr, json_t *common, int64_t start, int duration,
+                        const struct territory *t)
+{
+    json_t *one = json_deep_copy(common);
+    json_object_set_new(one, "start", time_json(t, start));
+    json_object_set_new(one, "duration_min", json_integer(duration));
+    json_array_append_new(arr, one);
+}
+
+/* Expands a local-time pattern or shift into slots.  Returns false (with
+ * `err`) on impossible dates or times. */
+static bool expand_range(json_t *arr, json_t *common, const struct territory *t, struct tm day,
+                         int from_min, int to_min, int every, int duration, const char **err)
+{
+    for (int m = from_min; m + duration <= to_min; m += every) {
+        struct tm local = day;
+        local.tm_hour = m / 60;
+        local.tm_min = m % 60;
+        int64_t start;
+        if (!timeutil_from_local(t->zone, &local, &start)) {
+            *err = "impossible local time";
+            return false;
+        }
+        publish_add(arr, common, start, duration, t);
+        if (json_array_size(arr) > 1000) {
+            *err = "more than 1000 slots in one call";
+            return false;
+        }
+    }
+    return true;
+}
+
+static int weekday_index(const char *name)
+{
+    static const char *const days[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+    for (int i = 0; i < 7; i++)
+        if (strcmp(name, days[i]) == 0)
+            return i;
+    return -1;
+}
+
+static void on_published(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    if (op_settled_early(o, st, res))
+        return;
+    struct dispatch *d = o->d;
+    int n = PQntuples(res);
+    json_t *ids = json_array();
+    struct slot **added = calloc((size_t)n + 1, sizeof(*added));
+    int nadded = 0;
+    for (int i = 0; i < n; i++) {
+        struct slot *s = store_slot_from_row(&d->store, res, i);
+        if (!s)
+            continue;
+        int64_t id = s->id;
+        if (store_slot(&d->store, id)) {
+            /* Known already: another process's notification came first. */
+            store_slot_unref(s);
+            s = store_slot(&d->store, id);
+            json_array_append_new(ids, json_integer(id));
+            if (added)
+                added[nadded++] = s;
+            continue;
+        }
+        if (!store_add_slot(&d->store, s)) {
+            log_error("dispatch", "out of memory adding slot %lld", (long long)id);
+            continue;
+        }
+        json_array_append_new(ids, json_integer(id));
+        if (added)
+            added[nadded++] = s;
+    }
+    json_t *result =
+        json_pack("{s:i, s:o, s:i}", "count", n, "slot_ids", ids, "skipped", o->count - n);
+    /* The matching pass gives waiting requests the new slots first. */
+    for (int i = 0; added && i < nadded; i++) {
+        push_capacity(d, added[i]);
+        want_slot(d, added[i]);
+    }
+    free(added);
+    op_finish(o, DISPATCH_OK, NULL, NULL, result);
+}
+
+void dispatch_slot_publish(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+                           void *arg)
+{
+    struct territory *t = store_territory(&d->store, c->territory);
+    if (!t) {
+        cb(arg, DERR_FORBIDDEN, "unknown territory", NULL, NULL);
+        return;
+    }
+    json_int_t site_id = json_integer_value(json_object_get(data, "site_id"));
+    struct site *site = idmap_get(&d->store.sites, site_id);
+    if (!site) {
+        cb(arg, DERR_NOT_FOUND, "no such site", "site_id", NULL);
+        return;
+    }
+    if (site->territory != t) {
+        cb(arg, DERR_OTHER_TERRITORY, "this site belongs to another territory", "site_id", NULL);
+        return;
+    }
+    const char *rpps = json_string_value(json_object_get(data, "practitioner_rpps"));
+    if (c->role == ROLE_GP) {
+        if (rpps && strcmp(rpps, c->rpps) != 0) {
+            cb(arg, DERR_FORBIDDEN, "a practitioner publishes only their own slots",
+               "practitioner_rpps", NULL);
+            return;
+        }
+        rpps = c->rpps;
+    }
+    json_t *shift = json_object_get(data, "shift");
+    if (shift && site->kind != SITE_CSNP) {
+        cb(arg, DERR_INVALID_FIELD, "shifts are published at a csnp site", "shift", NULL);
+        return;
+    }
+
+    /* What every slot shares. */
+    json_t *common = json_object();
+    json_object_set(common, "mode", json_object_get(data, "mode"));
+    json_object_set(common, "audience", json_object_get(data, "audiences"));
+    json_t *rel = json_object_get(data, "release_minutes");
+    if (rel)
+        json_object_set(common, "release_minutes", rel);
+    json_t *restr = json_object_get(data, "restrictions");
+    if (restr) {
+        json_t *v;
+        if ((v = json_object_get(restr, "min_age_years")))
+            json_object_set(common, "min_age", v);
+        if ((v = json_object_get(restr, "max_age_years")))
+            json_object_set(common, "max_age", v);
+        if ((v = json_object_get(restr, "motifs")))
+            json_object_set(common, "motifs", v);
+    }
+
+    json_t *arr = json_array();
+    const char *err = NULL;
+    const char *field = NULL;
+    json_t *slots = json_object_get(data, "slots");
+    json_t *pattern = json_object_get(data, "pattern");
+    if (slots) {
+        size_t i;
+        json_t *one;
+        json_array_foreach (slots, i, one) {
+            int64_t start;
+            if (!timeutil_parse_rfc3339(json_string_value(json_object_get(one, "start")), &start)) {
+                err = "invalid start";
+                field = "slots.start";
+                break;
+            }
+            publish_add(arr, common, start,
+                        (int)json_integer_value(json_object_get(one, "duration_min")), t);
+        }
+    } else if (pattern) {
+        struct tm from, to;
+        int from_min, to_min;
+        int every = (int)json_integer_value(json_object_get(pattern, "every_min"));
+        json_t *dur = json_object_get(pattern, "duration_min");
+        int duration = dur ? (int)json_integer_value(dur) : every;
+        field = "pattern";
+        if (!parse_date(json_string_value(json_object_get(pattern, "from_date")), &from) ||
+            !parse_date(json_string_value(json_object_get(pattern, "to_date")), &to) ||
+            !parse_hhmm(json_string_value(json_object_get(pattern, "from_time")), &from_min) ||
+            !parse_hhmm(json_string_value(json_object_get(pattern, "to_time")), &to_min)) {
+            err = "invalid date or time";
+        } else if (to_min <= from_min) {
+            err = "to_time must be after from_time";
+        } else {
+            bool days[7] = {false};
+            size_t i;
+            json_t *dv;
+            json_array_foreach (json_object_get(pattern, "days"), i, dv) {
+                int w = weekday_index(json_string_value(dv));
+                if (w >= 0)
+                    days[w] = true;
+            }
+            /* Walk the calendar day by day, on day numbers since the epoch. */
+            from.tm_hour = to.tm_hour = 12;
+            int64_t first = (int64_t)timegm(&from) / 86400;
+            int64_t last = (int64_t)timegm(&to) / 86400;
+            for (int64_t dn = first; dn <= last && last - first <= 62 && !err; dn++) {
+                time_t noon = (time_t)(dn * 86400 + 43200);
+                struct tm day;
+                gmtime_r(&noon, &day);
+                if (!days[day.tm_wday])
+                    continue;
+                day.tm_hour = 0;
+                expand_range(arr, common, t, day, from_min, to_min, every, duration, &err);
+            }
+            if (!err && timegm(&to) - timegm(&from) > 62 * 86400)
+                err = "a pattern covers at most 62 days";
+            if (!err && timegm(&to) < timegm(&from))
+                err = "to_date is before from_date";
+        }
+    } else if (shift) {
+        struct tm day;
+        int every = (int)json_integer_value(json_object_get(shift, "every_min"));
+        const char *half = json_string_value(json_object_get(shift, "half_day"));
+        int from_min = 8 * 60, to_min = 12 * 60;
+        if (strcmp(half, "afternoon") == 0) {
+            from_min = 14 * 60;
+            to_min = 18 * 60;
+        } else if (strcmp(half, "evening") == 0) {
+            from_min = 18 * 60;
+            to_min = 22 * 60;
+        }
+        field = "shift";
+        if (!parse_date(json_string_value(json_object_get(shift, "date")), &day))
+            err = "invalid date";
+        else
+            expand_range(arr, common, t, day, from_min, to_min, every, every, &err);
+    }
+    json_decref(common);
+    if (!err && json_array_size(arr) == 0) {
+        err = "no slot to publish";
+    }
+    if (err) {
+        json_decref(arr);
+        cb(arg, DERR_INVALID_FIELD, err, field, NULL);
+        return;
+    }
+
+    struct op *o = op_new(d, c, data, cb, arg);
+    if (!o) {
+        json_decref(arr);
+        return;
+    }
+    o->count = (int)json_array_size(arr);
+    char *text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    char site_s[24];
+    snprintf(site_s, sizeof(site_s), "%lld", (long long)site->id);
+    const char *params[] = {t->id, site_s, rpps, c->actor, text};
+    db_query(d->db, sql_text[SQL_SLOTS_PUBLISH], 5, params, on_published, o);
+    free(text);
+}
+
+/* --- slot.withdraw ---------------------------------------------------------------- */
+
+static void withdraw_next(struct op *o);
+
+static void on_withdrawn(void *arg, enum db_status st, const PGresult *res)
+{
+    struct op *o = arg;
+    struct slot *s = o->slot;
+    if (s)
+        s->pending = false;
+    if (op_settled_early(o, st, res))
+        return;
+    struct dispatch *d = o->d;
+    json_t *ids = json_object_get(o->data, "slot_ids");
+    json_int_t id = json_integer_value(json_array_get(ids, (size_t)o->count));
+    if (s && !s->gone) {
+        s->status = SLOT_WITHDRAWN;
+        push_capacity(d, s);
+        store_remove_slot(&d->store, s);
+    }
+    /* A read of it in flight may return it free. */
+    unknown_changed(&d->slot_reads, id);
+    op_set_slot(o, NULL);
+    json_array_append_new(json_object_get(o->result, "slot_ids"), json_integer(id));
+    o->count++;
+    withdraw_next(o);
+}
+
+/* Withdraws the listed slots one by one; stops at the first refusal (the
+ * ones before it stay withdrawn, and are named in the error's message). */
+static void withdraw_next(struct op *o)
+{
+    struct dispatch *d = o->d;
+    json_t *ids = json_object_get(o->data, "slot_ids");
+    if ((size_t)o->count >= json_array_size(ids)) {
+        json_object_set_new(o->result, "count", json_integer(o->count));
+        json_t *result = json_incref(o->result);
+        op_finish(o, DISPATCH_OK, NULL, NULL, result);
+        return;
+    }
+    json_int_t id = json_integer_value(json_array_get(ids, (size_t)o->count));
+    struct slot *s = store_slot(&d->store, id);
+    /* A slot busy with an offer is the database's to refuse (it is held);
+     * one that is free is kept from the matching pass meanwhile. */
+    if (s && !s->pending) {
+        op_set_slot(o, s);
+        s->pending = true;
+    }
+    char sid[24];
+    snprintf(sid, sizeof(sid), "%lld", (long long)id);
+    const char *params[] = {sid, o->caller.territory,
+                            o->caller.role == ROLE_GP ? o->caller.rpps : NULL, o->caller.actor};
+    db_query(d->db, sql_text[SQL_SLOT_WITHDRAW], 4, params, on_withdrawn, o);
+}
+
+void dispatch_slot_withdraw(struct dispatch *d, const struct caller *c, json_t *data,
+                            dispatch_cb cb, void *arg)
+{
+    struct op *o = op_new(d, c, data, cb, arg);
+    if (!o)
+        return;
+    o->result = json_pack("{s:i, s:[]}", "count", 0, "slot_ids");
+    withdraw_next(o);
+}
