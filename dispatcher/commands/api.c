@@ -65,7 +65,7 @@ static void slip_refuse(struct dispatch *d, const struct caller *c, json_t *data
     json_t *cancel = json_pack("{s:O, s:s}", "request_id", json_object_get(data, "request_id"),
                                "reason", "patient_refused");
     if (!cancel) {
-        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
+        cb(arg, SNP_PROTO_E_INTERNAL, "out of memory", NULL, NULL);
         return;
     }
     dispatch_request_cancel(d, c, cancel, cb, arg);
@@ -280,18 +280,15 @@ static void call_ok(struct call *c, json_t *data)
     call_ok_as(c, data, false);
 }
 
-static void on_dispatch_done(void *arg, enum dispatch_error err, const char *message,
+static void on_dispatch_done(void *arg, enum snp_proto_code err, const char *message,
                              const char *field, json_t *data)
 {
     struct call *c = arg;
-    if (err == DISPATCH_OK) {
+    if (err == SNP_PROTO_OK) {
         call_ok_as(c, data, message == DISPATCH_REPEAT);
         return;
     }
-    enum snp_proto_code code;
-    if (!snp_proto_code_parse(dispatch_error_code(err), &code))
-        code = SNP_PROTO_E_INTERNAL;
-    call_error_code(c, code, field, message ? message : dispatch_error_code(err));
+    call_error_code(c, err, field, message ? message : snp_proto_code_name(err));
 }
 
 /* --- operations answered here ----------------------------------------------------- */

@@ -9,7 +9,7 @@ void *db_call_new(struct dispatch *d, size_t size, const char *module, dispatch_
 {
     struct db_call *c = calloc(1, size < sizeof(*c) ? sizeof(*c) : size);
     if (!c) {
-        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
+        cb(arg, SNP_PROTO_E_INTERNAL, "out of memory", NULL, NULL);
         return NULL;
     }
     c->d = d;
@@ -21,13 +21,13 @@ void *db_call_new(struct dispatch *d, size_t size, const char *module, dispatch_
     return c;
 }
 
-void db_call_finish(struct db_call *c, enum dispatch_error err, const char *message,
+void db_call_finish(struct db_call *c, enum snp_proto_code err, const char *message,
                     const char *field, json_t *result)
 {
     dispatch_cb cb = c->cb;
     void *arg = c->arg;
     db_call_release(c);
-    cb(arg, err, message, field, err == DISPATCH_OK ? result : NULL);
+    cb(arg, err, message, field, err == SNP_PROTO_OK ? result : NULL);
     json_decref(result);
 }
 
@@ -42,8 +42,8 @@ bool db_call_failed(struct db_call *c, enum db_status st, const PGresult *res)
 {
     if (st == DB_OK)
         return false;
-    enum dispatch_error e = dispatch_db_error(st, res);
-    if (e == DERR_INTERNAL) {
+    enum snp_proto_code e = dispatch_db_error(st, res);
+    if (e == SNP_PROTO_E_INTERNAL) {
         log_error(c->module, "database error %s: %s", db_sqlstate(res),
                   dispatch_db_message(st, res));
         db_call_finish(c, e, "internal error; it was logged", NULL, NULL);
@@ -61,7 +61,7 @@ json_t *db_call_result(struct db_call *c, enum db_status st, const PGresult *res
                     ? json_loads(PQgetvalue(res, 0, 0), 0, NULL)
                     : NULL;
     if (!j)
-        db_call_finish(c, DERR_INTERNAL, "unreadable answer from the database", NULL, NULL);
+        db_call_finish(c, SNP_PROTO_E_INTERNAL, "unreadable answer from the database", NULL, NULL);
     return j;
 }
 
@@ -70,5 +70,5 @@ void db_call_on_json(void *arg, enum db_status st, const PGresult *res)
     struct db_call *c = arg;
     json_t *j = db_call_result(c, st, res);
     if (j)
-        db_call_finish(c, DISPATCH_OK, NULL, NULL, j);
+        db_call_finish(c, SNP_PROTO_OK, NULL, NULL, j);
 }

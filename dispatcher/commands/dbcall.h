@@ -38,7 +38,7 @@ void *db_call_new(struct dispatch *d, size_t size, const char *module, dispatch_
 /* Answers and frees the call; `result` (owned) is passed on success only.
  * The context is zeroed first: what it held (token.create's secret) does
  * not outlive the answer. */
-void db_call_finish(struct db_call *c, enum dispatch_error err, const char *message,
+void db_call_finish(struct db_call *c, enum snp_proto_code err, const char *message,
                     const char *field, json_t *result);
 
 /* Ends and frees the call without answering: the caller hands its

@@ -896,20 +896,20 @@ struct indicators_read {
 /* The answer of indicators.export: `doc` rendered in the read's format, cut
  * into parts of at most max_string_bytes that end on a character boundary.
  * Returns NULL after setting *err and *message. */
-static json_t *export_answer(struct indicators_read *r, json_t *doc, enum dispatch_error *err,
+static json_t *export_answer(struct indicators_read *r, json_t *doc, enum snp_proto_code *err,
                              const char **message)
 {
     struct buf out = {0};
     if (!indicators_render(doc, r->format, &out) || out.failed) {
         buf_free(&out);
-        *err = DERR_INTERNAL;
+        *err = SNP_PROTO_E_INTERNAL;
         log_error("indicators", "an export could not be rendered");
         return NULL;
     }
     json_t *parts = render_parts(out.data, out.len);
     buf_free(&out);
     if (!parts) {
-        *err = DERR_INVALID_FIELD;
+        *err = SNP_PROTO_E_INVALID_FIELD;
         *message = "this extraction is too large for one answer; ask the operator for it "
                    "(snpd indicators)";
         return NULL;
@@ -932,21 +932,22 @@ static void on_indicators_read(void *arg, enum db_status st, const PGresult *res
         /* A period or format the SQL refused: the field is this operation's. */
         const char *message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
         const char *field = r->exporting ? (message ? "format" : "period") : "month";
-        db_call_finish(&r->call, DERR_INVALID_FIELD, message, field, NULL);
+        db_call_finish(&r->call, SNP_PROTO_E_INVALID_FIELD, message, field, NULL);
         return;
     }
     json_t *doc = db_call_result(&r->call, st, res);
     if (!doc)
         return; /* answered */
     if (!r->exporting) {
-        db_call_finish(&r->call, DISPATCH_OK, NULL, NULL, doc);
+        db_call_finish(&r->call, SNP_PROTO_OK, NULL, NULL, doc);
         return;
     }
-    enum dispatch_error err = DISPATCH_OK;
+    enum snp_proto_code err = SNP_PROTO_OK;
     const char *message = NULL;
     json_t *result = export_answer(r, doc, &err, &message);
     json_decref(doc);
-    db_call_finish(&r->call, err, message, err == DERR_INVALID_FIELD ? "format" : NULL, result);
+    db_call_finish(&r->call, err, message, err == SNP_PROTO_E_INVALID_FIELD ? "format" : NULL,
+                   result);
 }
 
 /* A read of the indicators counted in flight; NULL after answering `cb`
@@ -961,7 +962,7 @@ void indicators_get(struct dispatch *d, const struct caller *c, json_t *data, di
 {
     const char *month = json_string_value(json_object_get(data, "month"));
     if (!month || !valid_period("month", month)) {
-        cb(arg, DERR_INVALID_FIELD, "month must be YYYY-MM", "month", NULL);
+        cb(arg, SNP_PROTO_E_INVALID_FIELD, "month must be YYYY-MM", "month", NULL);
         return;
     }
     struct indicators_read *r = read_start(d, cb, arg);
@@ -980,7 +981,7 @@ void indicators_export(struct dispatch *d, const struct caller *c, json_t *data,
     const char *period = json_string_value(json_object_get(data, "period"));
     const char *format = json_string_value(json_object_get(data, "format"));
     if (!kind || !period || !format || !valid_period(kind, period)) {
-        cb(arg, DERR_INVALID_FIELD,
+        cb(arg, SNP_PROTO_E_INVALID_FIELD,
            "period must be YYYY-MM for a month, YYYY-Qn for a quarter, YYYY for a year", "period",
            NULL);
         return;

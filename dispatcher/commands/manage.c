@@ -30,12 +30,12 @@ static struct manage_call *call_new(struct dispatch *d, const struct caller *c, 
 
 /* Answers with m->result on success; db_call_finish zeroes the context,
  * so the secret does not outlive the answer. */
-static void call_finish(struct manage_call *m, enum dispatch_error err, const char *message,
+static void call_finish(struct manage_call *m, enum snp_proto_code err, const char *message,
                         const char *field)
 {
     json_t *result = m->result;
     m->result = NULL;
-    if (err != DISPATCH_OK) {
+    if (err != SNP_PROTO_OK) {
         json_decref(result);
         result = NULL;
     }
@@ -63,7 +63,7 @@ static void on_import_reloaded(struct store *st, bool ok, void *arg)
     if (!ok)
         log_warn("manage", "territory %s: import committed, reference reload failed",
                  m->caller.territory);
-    call_finish(m, DISPATCH_OK, NULL, NULL);
+    call_finish(m, SNP_PROTO_OK, NULL, NULL);
 }
 
 static void on_import(void *arg, enum db_status st, const PGresult *res)
@@ -81,7 +81,7 @@ static void on_import(void *arg, enum db_status st, const PGresult *res)
              (long long)json_integer_value(json_object_get(n, "practitioners")),
              (long long)json_integer_value(json_object_get(n, "organisations")));
     if (m->call.d->closed) {
-        call_finish(m, DISPATCH_OK, NULL, NULL);
+        call_finish(m, SNP_PROTO_OK, NULL, NULL);
         return;
     }
     store_reload_reference(&m->call.d->store, m->call.d->db, on_import_reloaded, m);
@@ -95,7 +95,7 @@ void manage_territory_import(struct dispatch *d, const struct caller *c, json_t 
         return;
     char *request = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(17));
     if (!request) {
-        call_finish(m, DERR_INTERNAL, "out of memory", NULL);
+        call_finish(m, SNP_PROTO_E_INTERNAL, "out of memory", NULL);
         return;
     }
     const char *params[] = {c->territory, c->actor, token_role_name(c->role), request};
@@ -113,13 +113,13 @@ static void on_token_created(void *arg, enum db_status st, const PGresult *res)
     json_t *token = m->result;
     m->result = json_pack("{s:s, s:o}", "secret", m->secret, "token", token);
     if (!m->result) {
-        call_finish(m, DERR_INTERNAL, "out of memory", NULL);
+        call_finish(m, SNP_PROTO_E_INTERNAL, "out of memory", NULL);
         return;
     }
     log_info("manage", "territory %s: token %lld (%s) created by %s", m->caller.territory,
              (long long)json_integer_value(json_object_get(token, "token_id")),
              json_string_value(json_object_get(token, "role")), m->caller.actor);
-    call_finish(m, DISPATCH_OK, NULL, NULL);
+    call_finish(m, SNP_PROTO_OK, NULL, NULL);
 }
 
 void manage_token_create(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
@@ -131,12 +131,12 @@ void manage_token_create(struct dispatch *d, const struct caller *c, json_t *dat
     uint8_t hash[DIGEST_SHA256_LEN];
     char hex[DIGEST_SHA256_HEX_LEN];
     if (!token_generate(m->secret, hash)) {
-        call_finish(m, DERR_INTERNAL, "no randomness available", NULL);
+        call_finish(m, SNP_PROTO_E_INTERNAL, "no randomness available", NULL);
         return;
     }
     char *request = json_dumps(data, JSON_COMPACT);
     if (!request) {
-        call_finish(m, DERR_INTERNAL, "out of memory", NULL);
+        call_finish(m, SNP_PROTO_E_INTERNAL, "out of memory", NULL);
         return;
     }
     digest_hex(hash, sizeof(hash), hex);
@@ -151,7 +151,7 @@ static void on_json_answer(void *arg, enum db_status st, const PGresult *res)
 {
     struct manage_call *m = arg;
     if (!call_failed(m, st, res))
-        call_finish(m, DISPATCH_OK, NULL, NULL);
+        call_finish(m, SNP_PROTO_OK, NULL, NULL);
 }
 
 /* Runs `query` ($1 the caller's territory, $2 the request's optional
@@ -183,7 +183,7 @@ static void on_token_revoked(void *arg, enum db_status st, const PGresult *res)
              m->caller.actor);
     /* Answer first: a caller revoking its own token gets the answer before
      * its connection is closed. */
-    call_finish(m, DISPATCH_OK, NULL, NULL);
+    call_finish(m, SNP_PROTO_OK, NULL, NULL);
     if (!d->closed && d->hooks.token_revoked)
         d->hooks.token_revoked(d->hooks.ctx, id);
 }
@@ -221,10 +221,10 @@ static void on_call_recorded(void *arg, enum db_status st, const PGresult *res)
     json_decref(m->result);
     m->result = call;
     if (!call) {
-        call_finish(m, DERR_INTERNAL, "unreadable answer from the database", NULL);
+        call_finish(m, SNP_PROTO_E_INTERNAL, "unreadable answer from the database", NULL);
         return;
     }
-    call_finish(m, DISPATCH_OK, created ? NULL : DISPATCH_REPEAT, NULL);
+    call_finish(m, SNP_PROTO_OK, created ? NULL : DISPATCH_REPEAT, NULL);
 }
 
 void manage_call_record(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
@@ -288,7 +288,7 @@ void manage_settings_update(struct dispatch *d, const struct caller *c, json_t *
         return;
     char *patch = json_dumps(data, JSON_COMPACT);
     if (!patch) {
-        call_finish(m, DERR_INTERNAL, "out of memory", NULL);
+        call_finish(m, SNP_PROTO_E_INTERNAL, "out of memory", NULL);
         return;
     }
     const char *params[] = {c->territory, patch, c->actor};

@@ -57,7 +57,7 @@ void message_confirmation_send(struct dispatch *d, const struct caller *c, json_
     bool sms = strcmp(channel, "sms") == 0;
     if (sms ? !message_mobile_e164(to, address, sizeof(address))
             : !message_email_normal(to, address, sizeof(address))) {
-        cb(arg, DERR_INVALID_FIELD,
+        cb(arg, SNP_PROTO_E_INVALID_FIELD,
            sms ? "an SMS goes to a French mobile number: 06 or 07 and eight digits, or +33 6 "
                  "or +33 7 and eight digits"
                : "expected an e-mail address such as nom@exemple.fr",

@@ -33,7 +33,8 @@ static struct participation_call *subject_call(struct dispatch *d, const struct 
     if (!*rpps && c->role == ROLE_GP)
         *rpps = c->rpps;
     if (!*rpps) {
-        cb(arg, DERR_INVALID_FIELD, "rpps is required of a coordinator or an admin", "rpps", NULL);
+        cb(arg, SNP_PROTO_E_INVALID_FIELD, "rpps is required of a coordinator or an admin", "rpps",
+           NULL);
         return NULL;
     }
     return call_new(d, cb, arg);
@@ -337,11 +338,11 @@ static void on_attestation(void *arg, enum db_status st, const PGresult *res)
     buf_free(&out);
     if (!parts) {
         log_error("participation", "an attestation could not be rendered");
-        db_call_finish(&p->base, DERR_INTERNAL, "the attestation could not be rendered", NULL,
-                       NULL);
+        db_call_finish(&p->base, SNP_PROTO_E_INTERNAL, "the attestation could not be rendered",
+                       NULL, NULL);
         return;
     }
-    db_call_finish(&p->base, DISPATCH_OK, NULL, NULL,
+    db_call_finish(&p->base, SNP_PROTO_OK, NULL, NULL,
                    json_pack("{s:s, s:s, s:o}", "filename", p->filename, "content_type",
                              p->html ? "text/html; charset=utf-8" : "text/csv; charset=utf-8",
                              "parts", parts));
@@ -380,10 +381,11 @@ static void on_precondition_set(void *arg, enum db_status st, const PGresult *re
     json_t *view = json_incref(json_object_get(j, "precondition"));
     json_decref(j);
     if (!view) {
-        db_call_finish(&p->base, DERR_INTERNAL, "unreadable answer from the database", NULL, NULL);
+        db_call_finish(&p->base, SNP_PROTO_E_INTERNAL, "unreadable answer from the database", NULL,
+                       NULL);
         return;
     }
-    db_call_finish(&p->base, DISPATCH_OK, created ? NULL : DISPATCH_REPEAT, NULL, view);
+    db_call_finish(&p->base, SNP_PROTO_OK, created ? NULL : DISPATCH_REPEAT, NULL, view);
 }
 
 void participation_precondition_set(struct dispatch *d, const struct caller *c, json_t *data,
@@ -408,7 +410,7 @@ void participation_precondition_list(struct dispatch *d, const struct caller *c,
     const char *rpps = json_string_value(json_object_get(data, "rpps"));
     bool own = c->role == ROLE_GP;
     if (own && rpps && strcmp(rpps, c->rpps) != 0) {
-        cb(arg, DERR_FORBIDDEN, "a GP reads only their own preconditions", "rpps", NULL);
+        cb(arg, SNP_PROTO_E_FORBIDDEN, "a GP reads only their own preconditions", "rpps", NULL);
         return;
     }
     struct participation_call *p = call_new(d, cb, arg);

@@ -25,13 +25,13 @@ static struct read *read_new(struct dispatch *d, const struct caller *c, dispatc
     return r;
 }
 
-static void read_finish_field(struct read *r, enum dispatch_error err, const char *message,
+static void read_finish_field(struct read *r, enum snp_proto_code err, const char *message,
                               const char *field, json_t *result)
 {
     db_call_finish(&r->call, err, message, field, result);
 }
 
-static void read_finish(struct read *r, enum dispatch_error err, const char *message,
+static void read_finish(struct read *r, enum snp_proto_code err, const char *message,
                         json_t *result)
 {
     read_finish_field(r, err, message, NULL, result);
@@ -69,11 +69,12 @@ static void on_request_read(void *arg, enum db_status st, const PGresult *res)
         return;
     json_t *view = parse_row(res, 0);
     if (!view) {
-        read_finish(r, DERR_NOT_FOUND, "no request with this id for your organisation", NULL);
+        read_finish(r, SNP_PROTO_E_NOT_FOUND, "no request with this id for your organisation",
+                    NULL);
         return;
     }
     add_offer(r->call.d, view);
-    read_finish(r, DISPATCH_OK, NULL, view);
+    read_finish(r, SNP_PROTO_OK, NULL, view);
 }
 
 void reads_request_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
@@ -108,7 +109,7 @@ static void on_list(void *arg, enum db_status st, const PGresult *res)
         json_array_append_new(items, v);
     }
     json_t *result = json_pack("{s:o, s:b}", r->list_key, items, "truncated", n > r->limit);
-    read_finish(r, DISPATCH_OK, NULL, result);
+    read_finish(r, SNP_PROTO_OK, NULL, result);
 }
 
 /* The instants a list window may name: 1900-01-01T00:00:00Z up to, not
@@ -125,8 +126,8 @@ static bool window_instant(struct read *r, json_t *data, const char *name, int64
     const char *v = json_string_value(json_object_get(data, name));
     int64_t t = *out;
     if (v && (!timeutil_parse_rfc3339(v, &t) || t < WINDOW_MIN || t >= WINDOW_END)) {
-        read_finish_field(r, DERR_INVALID_FIELD, "instants from 1900-01-01 to 2999-12-31 only",
-                          name, NULL);
+        read_finish_field(r, SNP_PROTO_E_INVALID_FIELD,
+                          "instants from 1900-01-01 to 2999-12-31 only", name, NULL);
         return false;
     }
     *out = t;
@@ -149,7 +150,7 @@ static bool list_args(struct read *r, json_t *data, const char *filter, int64_t 
     const struct timeutil_zone *utc = timeutil_zone_find("UTC");
     if (!timeutil_format_rfc3339(utc, f, from, TIMEUTIL_RFC3339_SIZE) ||
         !timeutil_format_rfc3339(utc, t, to, TIMEUTIL_RFC3339_SIZE)) {
-        read_finish(r, DERR_INTERNAL, "internal error; it was logged", NULL);
+        read_finish(r, SNP_PROTO_E_INTERNAL, "internal error; it was logged", NULL);
         log_error("reads", "window %lld..%lld cannot be written", (long long)f, (long long)t);
         return false;
     }
@@ -241,7 +242,7 @@ static void on_slip(void *arg, enum db_status st, const PGresult *res)
     if (read_failed(r, st, res))
         return;
     json_t *v = parse_row(res, 0);
-    read_finish(r, v ? DISPATCH_OK : DERR_NOT_FOUND, v ? NULL : "no slip", v);
+    read_finish(r, v ? SNP_PROTO_OK : SNP_PROTO_E_NOT_FOUND, v ? NULL : "no slip", v);
 }
 
 void reads_slip_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
@@ -298,7 +299,7 @@ void reads_territory_get(struct dispatch *d, const struct caller *c, json_t *dat
     (void)data;
     struct territory *t = store_territory(&d->store, c->territory);
     if (!t) {
-        cb(arg, DERR_NOT_FOUND, "unknown territory", NULL, NULL);
+        cb(arg, SNP_PROTO_E_NOT_FOUND, "unknown territory", NULL, NULL);
         return;
     }
     json_t *communes = json_array();
@@ -346,6 +347,6 @@ void reads_territory_get(struct dispatch *d, const struct caller *c, json_t *dat
         json_array_append_new(gps, json_string(s->new_patient_gps[i]));
     json_object_set_new(settings, "mt_summary", json_boolean(s->mt_summary));
     json_object_set_new(settings, "new_patient_gps", gps);
-    cb(arg, DISPATCH_OK, NULL, NULL, result);
+    cb(arg, SNP_PROTO_OK, NULL, NULL, result);
     json_decref(result);
 }

@@ -15,7 +15,8 @@ void rota_shift_list(struct dispatch *d, const struct caller *c, json_t *data, d
     bool unfilled = json_is_true(json_object_get(data, "unfilled"));
     if (gp && unfilled) {
         /* A gp lists the shifts they are on duty for: none is unfilled. */
-        cb(arg, DERR_FORBIDDEN, "a GP lists the shifts they are on duty for", "unfilled", NULL);
+        cb(arg, SNP_PROTO_E_FORBIDDEN, "a GP lists the shifts they are on duty for", "unfilled",
+           NULL);
         return;
     }
     struct db_call *call = db_call_new(d, sizeof(*call), "rota", cb, arg);
@@ -44,7 +45,7 @@ static void on_assigned(void *arg, enum db_status st, const PGresult *res)
         return;
     bool changed = json_is_true(json_object_get(j, "changed"));
     json_object_del(j, "changed");
-    db_call_finish(call, DISPATCH_OK, changed ? NULL : DISPATCH_REPEAT, NULL, j);
+    db_call_finish(call, SNP_PROTO_OK, changed ? NULL : DISPATCH_REPEAT, NULL, j);
 }
 
 void rota_shift_assign(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
@@ -53,7 +54,7 @@ void rota_shift_assign(struct dispatch *d, const struct caller *c, json_t *data,
     const char *rpps = json_string_value(json_object_get(data, "rpps"));
     const char *status = json_string_value(json_object_get(data, "duty_status"));
     if (!rpps != !status) {
-        cb(arg, DERR_INVALID_FIELD,
+        cb(arg, SNP_PROTO_E_INVALID_FIELD,
            "rpps and duty_status go together: both to assign the shift, neither to free it",
            rpps ? "duty_status" : "rpps", NULL);
         return;

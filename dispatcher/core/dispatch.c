@@ -26,57 +26,30 @@
 
 /* --- errors ----------------------------------------------------------------------- */
 
-static const struct {
-    const char *code;
-    int status;
-} error_table[] = {
-    [DISPATCH_OK] = {"ok", 200},
-    [DERR_INVALID_FIELD] = {"invalid_field", 400},
-    [DERR_FORBIDDEN] = {"forbidden", 403},
-    [DERR_OTHER_TERRITORY] = {"other_territory", 403},
-    [DERR_NOT_FOUND] = {"not_found", 404},
-    [DERR_CONFLICT] = {"conflict", 409},
-    [DERR_SLOT_TAKEN] = {"slot_taken", 409},
-    [DERR_HOLD_EXPIRED] = {"hold_expired", 409},
-    [DERR_TOO_LATE] = {"too_late", 409},
-    [DERR_UNAVAILABLE] = {"unavailable", 503},
-    [DERR_INTERNAL] = {"internal", 500},
-};
-
 const char DISPATCH_REPEAT[] = "repeat";
-
-const char *dispatch_error_code(enum dispatch_error e)
-{
-    return error_table[e].code;
-}
-
-int dispatch_error_status(enum dispatch_error e)
-{
-    return error_table[e].status;
-}
 
 /* Maps a failed database call to an error; the SN* SQLSTATEs are raised by
  * the snp_* functions of sql/migrations/0002_dispatch.sql. */
-enum dispatch_error dispatch_db_error(enum db_status st, const PGresult *res)
+enum snp_proto_code dispatch_db_error(enum db_status st, const PGresult *res)
 {
     if (st == DB_UNAVAILABLE || st == DB_SHUTTING_DOWN)
-        return DERR_UNAVAILABLE;
+        return SNP_PROTO_E_UNAVAILABLE;
     const char *code = db_sqlstate(res);
     static const struct {
         const char *sqlstate;
-        enum dispatch_error err;
+        enum snp_proto_code err;
     } map[] = {
-        {"SN403", DERR_FORBIDDEN},     {"SN404", DERR_NOT_FOUND},
-        {"SN409", DERR_CONFLICT},      {"SN410", DERR_SLOT_TAKEN},
-        {"SN411", DERR_HOLD_EXPIRED},  {"SN412", DERR_TOO_LATE},
-        {"23505", DERR_CONFLICT},      {"23503", DERR_INVALID_FIELD},
-        {"23514", DERR_INVALID_FIELD}, {"22P02", DERR_INVALID_FIELD},
-        {"SN422", DERR_INVALID_FIELD}, {"SNT03", DERR_OTHER_TERRITORY},
+        {"SN403", SNP_PROTO_E_FORBIDDEN},     {"SN404", SNP_PROTO_E_NOT_FOUND},
+        {"SN409", SNP_PROTO_E_CONFLICT},      {"SN410", SNP_PROTO_E_SLOT_TAKEN},
+        {"SN411", SNP_PROTO_E_HOLD_EXPIRED},  {"SN412", SNP_PROTO_E_TOO_LATE},
+        {"23505", SNP_PROTO_E_CONFLICT},      {"23503", SNP_PROTO_E_INVALID_FIELD},
+        {"23514", SNP_PROTO_E_INVALID_FIELD}, {"22P02", SNP_PROTO_E_INVALID_FIELD},
+        {"SN422", SNP_PROTO_E_INVALID_FIELD}, {"SNT03", SNP_PROTO_E_OTHER_TERRITORY},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (strcmp(code, map[i].sqlstate) == 0)
             return map[i].err;
-    return DERR_INTERNAL;
+    return SNP_PROTO_E_INTERNAL;
 }
 
 const char *dispatch_db_message(enum db_status st, const PGresult *res)
@@ -132,7 +105,7 @@ struct op *op_new(struct dispatch *d, const struct caller *c, json_t *data, disp
     struct op *o = calloc(1, sizeof(*o));
     if (!o) {
         if (cb)
-            cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
+            cb(arg, SNP_PROTO_E_INTERNAL, "out of memory", NULL, NULL);
         return NULL;
     }
     o->d = d;
@@ -172,7 +145,7 @@ void park_call(struct dispatch *d, const struct request *r, dispatch_call_fn run
 {
     struct parked_call *p = calloc(1, sizeof(*p));
     if (!p) {
-        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
+        cb(arg, SNP_PROTO_E_INTERNAL, "out of memory", NULL, NULL);
         return;
     }
     p->request_id = r->id;
@@ -221,21 +194,21 @@ static void answer_parked(struct dispatch *d)
         struct parked_call *p = d->parked;
         d->parked = p->next;
         d->inflight--;
-        p->cb(p->arg, DERR_UNAVAILABLE, "snpd is shutting down", NULL, NULL);
+        p->cb(p->arg, SNP_PROTO_E_UNAVAILABLE, "snpd is shutting down", NULL, NULL);
         json_decref(p->data);
         free(p);
     }
 }
 
-void op_finish(struct op *o, enum dispatch_error err, const char *message, const char *field,
+void op_finish(struct op *o, enum snp_proto_code err, const char *message, const char *field,
                json_t *result)
 {
     struct dispatch *d = o->d;
     d->inflight--;
-    if (err == DISPATCH_OK && o->repeat)
+    if (err == SNP_PROTO_OK && o->repeat)
         message = DISPATCH_REPEAT;
     if (o->cb)
-        o->cb(o->arg, err, message, field, err == DISPATCH_OK ? result : NULL);
+        o->cb(o->arg, err, message, field, err == SNP_PROTO_OK ? result : NULL);
     json_decref(result);
     json_decref(o->data);
     json_decref(o->result);
@@ -266,20 +239,20 @@ void op_finish(struct op *o, enum dispatch_error err, const char *message, const
     free(o);
 }
 
-void op_fail(struct op *o, enum dispatch_error err, const char *message, const char *field)
+void op_fail(struct op *o, enum snp_proto_code err, const char *message, const char *field)
 {
     op_finish(o, err, message, field, NULL);
 }
 
 void op_fail_db(struct op *o, enum db_status st, const PGresult *res)
 {
-    enum dispatch_error e = dispatch_db_error(st, res);
-    if (e == DERR_UNAVAILABLE || e == DERR_INTERNAL)
+    enum snp_proto_code e = dispatch_db_error(st, res);
+    if (e == SNP_PROTO_E_UNAVAILABLE || e == SNP_PROTO_E_INTERNAL)
         o->retry_later = true;
     /* Only the primary message and the SQLSTATE, and only in the log: the
      * detail of a failed constraint may quote a row, and rows may hold
      * patient data.  The caller learns that it was logged. */
-    if (e == DERR_INTERNAL) {
+    if (e == SNP_PROTO_E_INTERNAL) {
         log_error("dispatch", "database error %s: %s", db_sqlstate(res),
                   dispatch_db_message(st, res));
         op_finish(o, e, "internal error; it was logged", NULL, NULL);
@@ -294,7 +267,7 @@ bool op_closed(struct op *o)
 {
     if (!o->d->closed)
         return false;
-    op_fail(o, DERR_UNAVAILABLE, "snpd is shutting down", NULL);
+    op_fail(o, SNP_PROTO_E_UNAVAILABLE, "snpd is shutting down", NULL);
     return true;
 }
 
@@ -319,10 +292,10 @@ static void on_view_read(void *arg, enum db_status st, const PGresult *res)
                        ? json_loads(PQgetvalue(res, 0, 0), 0, NULL)
                        : NULL;
     if (!view) {
-        op_fail(o, DERR_NOT_FOUND, "not found", NULL);
+        op_fail(o, SNP_PROTO_E_NOT_FOUND, "not found", NULL);
         return;
     }
-    op_finish(o, DISPATCH_OK, NULL, NULL, view);
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, view);
 }
 
 /* Answers with the request as the database shows it (an audited read, as

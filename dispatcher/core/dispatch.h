@@ -20,32 +20,19 @@
 #include <uv.h>
 
 #include "dispatcher/db/db.h"
+#include "protocol/codec.h"
 #include "dispatcher/core/store.h"
 #include "dispatcher/core/token.h"
 
-/* Failures reported to callers; each maps to a protocol error code. */
-enum dispatch_error {
-    DISPATCH_OK = 0,
-    DERR_INVALID_FIELD, /* a value is well-formed but not acceptable */
-    DERR_FORBIDDEN,
-    DERR_OTHER_TERRITORY, /* the object belongs to a territory the caller does not see */
-    DERR_NOT_FOUND,
-    DERR_CONFLICT,
-    DERR_SLOT_TAKEN,
-    DERR_HOLD_EXPIRED,
-    DERR_TOO_LATE,
-    DERR_UNAVAILABLE, /* the database is unreachable: retry */
-    DERR_INTERNAL,
-};
-
-/* The protocol error code ("slot_taken") and HTTP status of an error. */
-const char *dispatch_error_code(enum dispatch_error e);
-int dispatch_error_status(enum dispatch_error e);
-
-/* The error of a failed database call (the SN* SQLSTATEs raised by the
+/* Operations end with SNP_PROTO_OK or one of the protocol's error codes
+ * (enum snp_proto_code of protocol/codec.h, declared with their HTTP status
+ * and meaning in protocol/snp.v1.json): the core answers in the caller's
+ * terms, and nothing copies the declaration's table of errors.
+ *
+ * The error of a failed database call (the SN* SQLSTATEs raised by the
  * snp_* functions of sql/migrations/), and its sentence: the primary message
  * only, never the detail of a failed constraint, which may quote a row. */
-enum dispatch_error dispatch_db_error(enum db_status st, const PGresult *res);
+enum snp_proto_code dispatch_db_error(enum db_status st, const PGresult *res);
 const char *dispatch_db_message(enum db_status st, const PGresult *res);
 /* The field at fault that an SQL function named in the detail of its error
  * (SN422 of snp_field_error, SN409, SNT03), or NULL: other details (failed
@@ -71,7 +58,7 @@ struct caller {
  * request): HTTP then answers 200 instead of the route's creation status. */
 extern const char DISPATCH_REPEAT[];
 
-typedef void (*dispatch_cb)(void *arg, enum dispatch_error err, const char *message,
+typedef void (*dispatch_cb)(void *arg, enum snp_proto_code err, const char *message,
                             const char *field, json_t *data);
 
 /* Who receives a push. */

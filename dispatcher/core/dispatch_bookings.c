@@ -24,7 +24,7 @@ static void on_requeue_loaded(void *arg, enum db_status st, const PGresult *res)
     struct op *o = arg;
     struct dispatch *d = o->d;
     if (d->closed || st != DB_OK || PQntuples(res) != 1) {
-        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+        op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
         return;
     }
     struct request *r = store_request_from_row(&d->store, res, 0);
@@ -37,7 +37,7 @@ static void on_requeue_loaded(void *arg, enum db_status st, const PGresult *res)
         if (!store_add_request(&d->store, r))
             log_warn("dispatch", "out of memory taking a request back");
     }
-    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
 }
 
 /* Takes a request that went back to waiting into memory again; the
@@ -73,7 +73,7 @@ static void on_booking_cancelled(void *arg, enum db_status st, const PGresult *r
         requeue(d, request_id);
     if (!view)
         view = json_pack("{s:I, s:s}", "booking_id", (json_int_t)o->ids[0], "status", "cancelled");
-    op_finish(o, DISPATCH_OK, NULL, NULL, view);
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, view);
 }
 
 static void on_booking_cancelled_by_requester(void *arg, enum db_status st, const PGresult *res)
@@ -89,7 +89,7 @@ static void on_booking_cancelled_by_requester(void *arg, enum db_status st, cons
         push_booking_cancelled(d, o->caller.territory, view, o->caller.organisation_id);
     else
         view = json_pack("{s:I, s:s}", "booking_id", (json_int_t)o->ids[0], "status", "cancelled");
-    op_finish(o, DISPATCH_OK, NULL, NULL, view);
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, view);
 }
 
 void dispatch_booking_cancel(struct dispatch *d, const struct caller *c, json_t *data,
@@ -98,7 +98,8 @@ void dispatch_booking_cancel(struct dispatch *d, const struct caller *c, json_t 
     json_int_t id = json_integer_value(json_object_get(data, "booking_id"));
     const char *reason = json_string_value(json_object_get(data, "reason"));
     if (reason && strcmp(reason, "patient_refused") == 0) {
-        cb(arg, DERR_INVALID_FIELD, "patient_refused is recorded with slip.refuse", "reason", NULL);
+        cb(arg, SNP_PROTO_E_INVALID_FIELD, "patient_refused is recorded with slip.refuse", "reason",
+           NULL);
         return;
     }
     struct op *o = op_new(d, c, data, cb, arg);
@@ -139,7 +140,7 @@ static void on_outcome(void *arg, enum db_status st, const PGresult *res)
     struct push_target to = {
         .territory = o->caller.territory, .topic = "requests", .organisation_id = org};
     push(o->d, &to, "outcome.reported", data);
-    op_finish(o, DISPATCH_OK, NULL, NULL, result);
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, result);
 }
 
 void dispatch_outcome_report(struct dispatch *d, const struct caller *c, json_t *data,
@@ -147,7 +148,7 @@ void dispatch_outcome_report(struct dispatch *d, const struct caller *c, json_t 
 {
     struct territory *t = store_territory(&d->store, c->territory);
     if (!t) {
-        cb(arg, DERR_FORBIDDEN, "unknown territory", NULL, NULL);
+        cb(arg, SNP_PROTO_E_FORBIDDEN, "unknown territory", NULL, NULL);
         return;
     }
     struct op *o = op_new(d, c, data, cb, arg);

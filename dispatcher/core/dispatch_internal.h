@@ -77,11 +77,11 @@ void op_set_release(struct op *o, struct slot *s);
 
 /* Answers the operation (takes `result`), queues what it touched for the
  * matching pass, drops its references and frees it. */
-void op_finish(struct op *o, enum dispatch_error err, const char *message, const char *field,
+void op_finish(struct op *o, enum snp_proto_code err, const char *message, const char *field,
                json_t *result);
 
 /* op_finish with error `err` and no result. */
-void op_fail(struct op *o, enum dispatch_error err, const char *message, const char *field);
+void op_fail(struct op *o, enum snp_proto_code err, const char *message, const char *field);
 
 /* Fails the operation with the error of database call `st`/`res` (logged,
  * not shown, when internal); looks at its objects again later when the

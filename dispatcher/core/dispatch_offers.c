@@ -508,5 +508,5 @@ static void on_offer_moved(void *arg, enum db_status st, const PGresult *res)
     json_t *result = !o->cb                                ? NULL
                      : json_object_get(o->data, "patient") ? created_json(d, r, o->data, NULL, 0)
                                                            : request_summary_json(d, r);
-    op_finish(o, DISPATCH_OK, NULL, NULL, result);
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, result);
 }

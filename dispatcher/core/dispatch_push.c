@@ -142,7 +142,7 @@ static void on_offer_slot_loaded(void *arg, enum db_status st, const PGresult *r
         }
     }
     free(p);
-    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
 }
 
 /* The pushes of the requests topic, from a slot's notification: a hold
@@ -257,7 +257,7 @@ static void on_foreign_booking_view(void *arg, enum db_status st, const PGresult
         }
         json_decref(view);
     }
-    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
 }
 
 /* Whether a booking's notification is its hand-over to the practitioner on

@@ -20,7 +20,7 @@ void dispatch_slot_list(struct dispatch *d, const struct caller *c, json_t *data
 {
     struct territory *t = store_territory(&d->store, c->territory);
     if (!t) {
-        cb(arg, DERR_FORBIDDEN, "unknown territory", NULL, NULL);
+        cb(arg, SNP_PROTO_E_FORBIDDEN, "unknown territory", NULL, NULL);
         return;
     }
     int64_t now = timeutil_now();
@@ -28,19 +28,19 @@ void dispatch_slot_list(struct dispatch *d, const struct caller *c, json_t *data
     const char *v;
     if ((v = json_string_value(json_object_get(data, "from"))) &&
         !timeutil_parse_rfc3339(v, &from)) {
-        cb(arg, DERR_INVALID_FIELD, "invalid instant", "from", NULL);
+        cb(arg, SNP_PROTO_E_INVALID_FIELD, "invalid instant", "from", NULL);
         return;
     }
     to = from + 7 * 86400;
     if ((v = json_string_value(json_object_get(data, "to"))) && !timeutil_parse_rfc3339(v, &to)) {
-        cb(arg, DERR_INVALID_FIELD, "invalid instant", "to", NULL);
+        cb(arg, SNP_PROTO_E_INVALID_FIELD, "invalid instant", "to", NULL);
         return;
     }
     const char *rpps = json_string_value(json_object_get(data, "practitioner_rpps"));
     if (c->role == ROLE_GP) {
         if (rpps && strcmp(rpps, c->rpps) != 0) {
-            cb(arg, DERR_FORBIDDEN, "a practitioner sees only their own slots", "practitioner_rpps",
-               NULL);
+            cb(arg, SNP_PROTO_E_FORBIDDEN, "a practitioner sees only their own slots",
+               "practitioner_rpps", NULL);
             return;
         }
         rpps = c->rpps;
@@ -72,7 +72,7 @@ void dispatch_slot_list(struct dispatch *d, const struct caller *c, json_t *data
         json_array_append_new(list, dispatch_slot_json(d, s));
     }
     json_t *result = json_pack("{s:o, s:b}", "slots", list, "truncated", truncated);
-    cb(arg, DISPATCH_OK, NULL, NULL, result);
+    cb(arg, SNP_PROTO_OK, NULL, NULL, result);
     json_decref(result);
 }
 
@@ -106,7 +106,7 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t 
 {
     struct territory *t = store_territory(&d->store, c->territory);
     if (!t) {
-        cb(arg, DERR_FORBIDDEN, "unknown territory", NULL, NULL);
+        cb(arg, SNP_PROTO_E_FORBIDDEN, "unknown territory", NULL, NULL);
         return;
     }
     int64_t now = timeutil_now();
@@ -115,12 +115,12 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t 
     const char *insee = json_string_value(json_object_get(data, "commune_insee"));
     struct commune *centre = insee ? store_commune(&d->store, insee) : NULL;
     if (insee && !centre) {
-        cb(arg, DERR_NOT_FOUND, "unknown commune", "commune_insee", NULL);
+        cb(arg, SNP_PROTO_E_NOT_FOUND, "unknown commune", "commune_insee", NULL);
         return;
     }
     if (centre && !territory_has_commune(t, centre)) {
-        cb(arg, DERR_OTHER_TERRITORY, "this commune belongs to another territory", "commune_insee",
-           NULL);
+        cb(arg, SNP_PROTO_E_OTHER_TERRITORY, "this commune belongs to another territory",
+           "commune_insee", NULL);
         return;
     }
     double radius = json_number_value(json_object_get(data, "radius_km"));
@@ -182,6 +182,6 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t 
         json_object_set_new(result, "slots", list);
         json_object_set_new(result, "truncated", json_boolean(truncated));
     }
-    cb(arg, DISPATCH_OK, NULL, NULL, result);
+    cb(arg, SNP_PROTO_OK, NULL, NULL, result);
     json_decref(result);
 }

@@ -58,7 +58,7 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
         op_set_request(o, NULL);
         struct request *existing = store_request(&d->store, id);
         if (existing) {
-            op_finish(o, DISPATCH_OK, NULL, NULL, request_summary_json(d, existing));
+            op_finish(o, SNP_PROTO_OK, NULL, NULL, request_summary_json(d, existing));
             return;
         }
         answer_request_view(o, id);
@@ -70,13 +70,13 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
     r->deadline = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
     store_request_ref(r);
     if (!store_add_request(&d->store, r)) {
-        op_fail(o, DERR_INTERNAL, "out of memory", NULL);
+        op_fail(o, SNP_PROTO_E_INTERNAL, "out of memory", NULL);
         return;
     }
     if (held > 0 && o->slot && held == o->slot->id) {
         request_set_offer(d, r, o->slot, expires);
         d->stats.offers++;
-        op_finish(o, DISPATCH_OK, NULL, NULL,
+        op_finish(o, SNP_PROTO_OK, NULL, NULL,
                   created_json(d, r, o->data, o->alternatives, o->nalternatives));
         return;
     }
@@ -94,7 +94,7 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
     }
     /* Waiting: op_finish queues it for the matching pass, which also covers
      * a slot published while this creation was on its way. */
-    op_finish(o, DISPATCH_OK, NULL, NULL,
+    op_finish(o, SNP_PROTO_OK, NULL, NULL,
               created_json(d, r, o->data, o->alternatives, o->nalternatives));
 }
 
@@ -116,7 +116,7 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
 {
     struct territory *t = store_territory(&d->store, c->territory);
     if (!t || !token_role_is_requester(c->role)) {
-        cb(arg, DERR_FORBIDDEN, "only requesters create requests", NULL, NULL);
+        cb(arg, SNP_PROTO_E_FORBIDDEN, "only requesters create requests", NULL, NULL);
         return;
     }
     json_t *patient = json_object_get(data, "patient");
@@ -126,11 +126,11 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
     const char *insee = json_string_value(json_object_get(patient, "commune_insee"));
     struct commune *commune = insee ? store_commune(&d->store, insee) : NULL;
     if (!commune) {
-        cb(arg, DERR_INVALID_FIELD, "unknown commune", "patient.commune_insee", NULL);
+        cb(arg, SNP_PROTO_E_INVALID_FIELD, "unknown commune", "patient.commune_insee", NULL);
         return;
     }
     if (!territory_has_commune(t, commune)) {
-        cb(arg, DERR_OTHER_TERRITORY, "this commune is not one of your territory's",
+        cb(arg, SNP_PROTO_E_OTHER_TERRITORY, "this commune is not one of your territory's",
            "patient.commune_insee", NULL);
         return;
     }
@@ -142,12 +142,13 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
     json_t *value;
     json_object_foreach (source, key, value) {
         if (!own || strcmp(key, own) != 0) {
-            cb(arg, DERR_INVALID_FIELD, "source details must match your role", "source", NULL);
+            cb(arg, SNP_PROTO_E_INVALID_FIELD, "source details must match your role", "source",
+               NULL);
             return;
         }
     }
     if (c->role == ROLE_EMERGENCY && !json_object_get(source, "emergency")) {
-        cb(arg, DERR_INVALID_FIELD,
+        cb(arg, SNP_PROTO_E_INVALID_FIELD,
            "an emergency redirection needs the triage level and the senior doctor",
            "source.emergency", NULL);
         return;
@@ -155,7 +156,7 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
 
     struct request *r = calloc(1, sizeof(*r));
     if (!r) {
-        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
+        cb(arg, SNP_PROTO_E_INTERNAL, "out of memory", NULL, NULL);
         return;
     }
     r->refs = 1; /* the creation's own, passed to its operation below */
@@ -182,7 +183,7 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
         by = (int)json_integer_value(json_object_get(patient, "birth_year"));
     if (!ok || by < 1890) {
         free(r);
-        cb(arg, DERR_INVALID_FIELD, "invalid motif, urgency or birth date", NULL, NULL);
+        cb(arg, SNP_PROTO_E_INVALID_FIELD, "invalid motif, urgency or birth date", NULL, NULL);
         return;
     }
     r->age = age_at(t, now, by, bm, bd);
@@ -217,7 +218,7 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
     char deadline[TIMEUTIL_RFC3339_SIZE];
     if (!timeutil_format_rfc3339(t->zone, r->deadline, deadline, sizeof(deadline))) {
         free(r);
-        cb(arg, DERR_INTERNAL, "cannot format the deadline", NULL, NULL);
+        cb(arg, SNP_PROTO_E_INTERNAL, "cannot format the deadline", NULL, NULL);
         return;
     }
     json_t *empty = json_object();
@@ -231,7 +232,7 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
     json_decref(empty);
     if (!req) {
         free(r);
-        cb(arg, DERR_INTERNAL, "out of memory", NULL, NULL);
+        cb(arg, SNP_PROTO_E_INTERNAL, "out of memory", NULL, NULL);
         return;
     }
     if (r->max_distance_km > 0)
@@ -303,23 +304,23 @@ static void on_accepted(void *arg, enum db_status st, const PGresult *res)
     if (op_closed(o))
         return;
     if (st != DB_OK) {
-        enum dispatch_error e = dispatch_db_error(st, res);
-        if (e == DERR_SLOT_TAKEN && o->slot) {
+        enum snp_proto_code e = dispatch_db_error(st, res);
+        if (e == SNP_PROTO_E_SLOT_TAKEN && o->slot) {
             /* Memory thought it free: another process has it. */
             d->stats.conflicts++;
             o->slot->stale = true;
         }
         /* The hold ran out or the request closed by the database's word:
          * memory reads the request again. */
-        if ((e == DERR_HOLD_EXPIRED || e == DERR_CONFLICT) && r)
+        if ((e == SNP_PROTO_E_HOLD_EXPIRED || e == SNP_PROTO_E_CONFLICT) && r)
             r->stale = true;
-        if (e == DERR_NOT_FOUND) {
+        if (e == SNP_PROTO_E_NOT_FOUND) {
             /* One answer for a request that does not exist and one of
              * another organisation: ids are not to be probed. */
             op_fail(o, e, NO_SUCH_REQUEST, "request_id");
             return;
         }
-        if (e == DERR_INVALID_FIELD) {
+        if (e == SNP_PROTO_E_INVALID_FIELD) {
             op_fail(o, e, dispatch_db_message(st, res), "slot_id");
             return;
         }
@@ -379,7 +380,7 @@ static void on_accepted(void *arg, enum db_status st, const PGresult *res)
     push(d, &to, "booking.created", booking_json(d, booking_id, r, s, now));
     r->status = REQ_BOOKED;
     store_remove_request(&d->store, r);
-    op_finish(o, DISPATCH_OK, NULL, NULL, result);
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, result);
 }
 
 void dispatch_offer_accept(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
@@ -429,7 +430,8 @@ static void decline_start(struct op *o)
     struct request *r = o->req;
     json_int_t slot_id = o->ids[0];
     if (r->status != REQ_OFFERED || r->held_slot != slot_id) {
-        op_fail(o, DERR_CONFLICT, "this slot is not the one offered to the request", "slot_id");
+        op_fail(o, SNP_PROTO_E_CONFLICT, "this slot is not the one offered to the request",
+                "slot_id");
         return;
     }
     op_set_release(o, store_slot(&o->d->store, slot_id));
@@ -451,7 +453,7 @@ static void on_decline_read(void *arg, enum db_status st, const PGresult *res)
         strcmp(fresh->territory->id, o->caller.territory) != 0) {
         if (fresh)
             store_request_unref(fresh);
-        op_fail(o, DERR_NOT_FOUND, NO_SUCH_REQUEST, "request_id");
+        op_fail(o, SNP_PROTO_E_NOT_FOUND, NO_SUCH_REQUEST, "request_id");
         return;
     }
     struct request *r = store_request(&d->store, fresh->id);
@@ -464,13 +466,13 @@ static void on_decline_read(void *arg, enum db_status st, const PGresult *res)
         store_request_ref(r);
         if (!store_add_request(&d->store, r)) {
             store_request_unref(r);
-            op_fail(o, DERR_INTERNAL, "out of memory", NULL);
+            op_fail(o, SNP_PROTO_E_INTERNAL, "out of memory", NULL);
             return;
         }
         store_request_unref(r); /* the store's reference remains */
     }
     if (r->pending) {
-        op_fail(o, DERR_CONFLICT, "the request is being updated; retry", "request_id");
+        op_fail(o, SNP_PROTO_E_CONFLICT, "the request is being updated; retry", "request_id");
         return;
     }
     op_set_request(o, r);
@@ -485,7 +487,7 @@ void dispatch_offer_decline(struct dispatch *d, const struct caller *c, json_t *
     struct request *r = store_request(&d->store, id);
     if (r &&
         (r->organisation_id != c->organisation_id || strcmp(r->territory->id, c->territory) != 0)) {
-        cb(arg, DERR_NOT_FOUND, NO_SUCH_REQUEST, "request_id", NULL);
+        cb(arg, SNP_PROTO_E_NOT_FOUND, NO_SUCH_REQUEST, "request_id", NULL);
         return;
     }
     if (r && r->pending) {
@@ -534,8 +536,8 @@ static void on_request_cancelled(void *arg, enum db_status st, const PGresult *r
     if (op_closed(o))
         return;
     if (st != DB_OK || PQntuples(res) == 0) {
-        if (st == DB_OK || dispatch_db_error(st, res) == DERR_NOT_FOUND)
-            op_fail(o, DERR_NOT_FOUND, NO_SUCH_REQUEST, "request_id");
+        if (st == DB_OK || dispatch_db_error(st, res) == SNP_PROTO_E_NOT_FOUND)
+            op_fail(o, SNP_PROTO_E_NOT_FOUND, NO_SUCH_REQUEST, "request_id");
         else
             op_fail_db(o, st, res);
         return;
@@ -551,7 +553,7 @@ static void on_request_cancelled(void *arg, enum db_status st, const PGresult *r
         if (booking == 0) {
             json_t *result = request_summary_json(d, r);
             store_remove_request(&d->store, r);
-            op_finish(o, DISPATCH_OK, NULL, NULL, result);
+            op_finish(o, SNP_PROTO_OK, NULL, NULL, result);
             return;
         }
         /* Booked through another process, which memory had not heard yet:
@@ -584,7 +586,8 @@ void dispatch_request_cancel(struct dispatch *d, const struct caller *c, json_t 
     }
     const char *reason = json_string_value(json_object_get(data, "reason"));
     if (reason && strcmp(reason, "patient_refused") == 0 && c->role != ROLE_EMERGENCY) {
-        cb(arg, DERR_INVALID_FIELD, "patient_refused is recorded with slip.refuse", "reason", NULL);
+        cb(arg, SNP_PROTO_E_INVALID_FIELD, "patient_refused is recorded with slip.refuse", "reason",
+           NULL);
         return;
     }
     struct op *o = op_new(d, c, data, cb, arg);

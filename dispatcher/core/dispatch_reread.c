@@ -24,7 +24,7 @@ static void on_slot_reread(void *arg, enum db_status st, const PGresult *res)
     s->pending = false;
     if (o->d->closed || s->gone || st != DB_OK) {
         o->retry_later = st != DB_OK;
-        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+        op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
         return;
     }
     enum slot_status ns = SLOT_EXPIRED;
@@ -36,7 +36,7 @@ static void on_slot_reread(void *arg, enum db_status st, const PGresult *res)
         expires = strtoll(PQgetvalue(res, 0, 14), NULL, 10);
     }
     apply_slot_state(o->d, s, ns, held_for, expires, false, false);
-    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
 }
 
 /* Reads slot `s` again from the database (memory was wrong about it, or
@@ -108,19 +108,19 @@ static void on_request_reread(void *arg, enum db_status st, const PGresult *res)
     r->pending = false;
     if (d->closed || r->gone || st != DB_OK) {
         o->retry_later = st != DB_OK;
-        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+        op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
         return;
     }
     struct request *fresh = PQntuples(res) == 1 ? store_request_from_row(&d->store, res, 0) : NULL;
     if (!fresh) {
         /* No longer open: booked, cancelled or unserved elsewhere. */
         store_remove_request(&d->store, r);
-        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+        op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
         return;
     }
     request_apply_fresh(d, r, fresh);
     store_request_unref(fresh);
-    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
 }
 
 static void reread_request(struct dispatch *d, struct request *r)

@@ -124,7 +124,7 @@ static void on_published(void *arg, enum db_status st, const PGresult *res)
         want_slot(d, added[i]);
     }
     free(added);
-    op_finish(o, DISPATCH_OK, NULL, NULL, result);
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, result);
 }
 
 void dispatch_slot_publish(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
@@ -132,23 +132,24 @@ void dispatch_slot_publish(struct dispatch *d, const struct caller *c, json_t *d
 {
     struct territory *t = store_territory(&d->store, c->territory);
     if (!t) {
-        cb(arg, DERR_FORBIDDEN, "unknown territory", NULL, NULL);
+        cb(arg, SNP_PROTO_E_FORBIDDEN, "unknown territory", NULL, NULL);
         return;
     }
     json_int_t site_id = json_integer_value(json_object_get(data, "site_id"));
     struct site *site = idmap_get(&d->store.sites, site_id);
     if (!site) {
-        cb(arg, DERR_NOT_FOUND, "no such site", "site_id", NULL);
+        cb(arg, SNP_PROTO_E_NOT_FOUND, "no such site", "site_id", NULL);
         return;
     }
     if (site->territory != t) {
-        cb(arg, DERR_OTHER_TERRITORY, "this site belongs to another territory", "site_id", NULL);
+        cb(arg, SNP_PROTO_E_OTHER_TERRITORY, "this site belongs to another territory", "site_id",
+           NULL);
         return;
     }
     const char *rpps = json_string_value(json_object_get(data, "practitioner_rpps"));
     if (c->role == ROLE_GP) {
         if (rpps && strcmp(rpps, c->rpps) != 0) {
-            cb(arg, DERR_FORBIDDEN, "a practitioner publishes only their own slots",
+            cb(arg, SNP_PROTO_E_FORBIDDEN, "a practitioner publishes only their own slots",
                "practitioner_rpps", NULL);
             return;
         }
@@ -156,7 +157,7 @@ void dispatch_slot_publish(struct dispatch *d, const struct caller *c, json_t *d
     }
     json_t *shift = json_object_get(data, "shift");
     if (shift && site->kind != SITE_CSNP) {
-        cb(arg, DERR_INVALID_FIELD, "shifts are published at a csnp site", "shift", NULL);
+        cb(arg, SNP_PROTO_E_INVALID_FIELD, "shifts are published at a csnp site", "shift", NULL);
         return;
     }
 
@@ -261,7 +262,7 @@ void dispatch_slot_publish(struct dispatch *d, const struct caller *c, json_t *d
     }
     if (err) {
         json_decref(arr);
-        cb(arg, DERR_INVALID_FIELD, err, field, NULL);
+        cb(arg, SNP_PROTO_E_INVALID_FIELD, err, field, NULL);
         return;
     }
 
@@ -317,7 +318,7 @@ static void withdraw_next(struct op *o)
     if ((size_t)o->count >= json_array_size(ids)) {
         json_object_set_new(o->result, "count", json_integer(o->count));
         json_t *result = json_incref(o->result);
-        op_finish(o, DISPATCH_OK, NULL, NULL, result);
+        op_finish(o, SNP_PROTO_OK, NULL, NULL, result);
         return;
     }
     json_int_t id = json_integer_value(json_array_get(ids, (size_t)o->count));

@@ -93,7 +93,7 @@ static void on_foreign_slot_loaded(void *arg, enum db_status st, const PGresult 
     struct dispatch *d = o->d;
     if (d->closed ||
         !unknown_read_done(d, &d->slot_reads, SQL_SLOT_GET, o->ids[0], on_foreign_slot_loaded)) {
-        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+        op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
         return;
     }
     if (st == DB_OK && PQntuples(res) == 1) {
@@ -116,7 +116,7 @@ static void on_foreign_slot_loaded(void *arg, enum db_status st, const PGresult 
             store_slot_unref(s);
         }
     }
-    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
 }
 
 static void on_foreign_request_loaded(void *arg, enum db_status st, const PGresult *res)
@@ -125,7 +125,7 @@ static void on_foreign_request_loaded(void *arg, enum db_status st, const PGresu
     struct dispatch *d = o->d;
     if (d->closed || !unknown_read_done(d, &d->request_reads, SQL_REQUEST_GET_OPEN, o->ids[0],
                                         on_foreign_request_loaded)) {
-        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+        op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
         return;
     }
     if (st == DB_OK && PQntuples(res) == 1) {
@@ -138,7 +138,7 @@ static void on_foreign_request_loaded(void *arg, enum db_status st, const PGresu
             store_request_unref(r);
         }
     }
-    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
 }
 
 /* Reads one row by id for an internal operation (no caller to answer). */
@@ -362,7 +362,7 @@ static void on_catch_up(struct op *o, enum catch_up_kind kind, enum db_status st
     if (d->closed || st != DB_OK) {
         if (!d->closed)
             d->catch_up_due = true; /* the timer tries again */
-        op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+        op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
         return;
     }
     struct idmap seen = {0};
@@ -384,7 +384,7 @@ static void on_catch_up(struct op *o, enum catch_up_kind kind, enum db_status st
             catch_up_object(d, kind, e->key);
     }
     idmap_free(&seen);
-    op_finish(o, DISPATCH_OK, NULL, NULL, NULL);
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
 }
 
 static void on_catch_up_slots(void *arg, enum db_status st, const PGresult *res)

@@ -1757,7 +1757,7 @@ struct loop_run {
     void (*start)(struct loop_run *run);
     bool started, done;
     json_t *answer;
-    enum dispatch_error error;
+    enum snp_proto_code error;
     struct protection_result protection;
     struct dispatch dispatch;
 };
@@ -1792,7 +1792,7 @@ static void run_loop(struct loop_run *run, const char *conninfo)
     cr_assert_eq(uv_loop_close(&run->loop), 0);
 }
 
-static void on_get(void *arg, enum dispatch_error err, const char *message, const char *field,
+static void on_get(void *arg, enum snp_proto_code err, const char *message, const char *field,
                    json_t *data)
 {
     (void)message;
@@ -1834,7 +1834,7 @@ static void check_indicators_get(void)
     memset(&run, 0, sizeof(run));
     run.start = start_get;
     run_loop(&run, f.pg.conninfo);
-    cr_assert_eq(run.error, DISPATCH_OK);
+    cr_assert_eq(run.error, SNP_PROTO_OK);
     cr_assert(run.answer);
     struct snp_proto_error err;
     cr_expect_eq(snp_proto_validate_response(msg, run.answer, &err), 0, "%s at %s", err.message,
