@@ -452,6 +452,23 @@ static const enum sql_id load_queries[LOAD_DONE] = {
     SQL_LOAD_SITES,       SQL_LOAD_ORGANISATIONS, SQL_LOAD_SLOTS_PAGE, SQL_LOAD_REQUESTS,
 };
 
+/* The live slots are read in up to LOAD_RANGES ranges of ids, each of at
+ * least LOAD_RANGE_PAGES pages' worth of ids, each page by page, with up to
+ * LOAD_PAGES_IN_FLIGHT pages asked for at once (see "the live slots, page by
+ * page" below). */
+#define LOAD_RANGES          16
+#define LOAD_RANGE_PAGES     4
+#define LOAD_PAGES_IN_FLIGHT 2
+
+struct loader;
+
+/* One range of slot ids, (after, last], read by keyset pages. */
+struct load_range {
+    struct loader *l;
+    int64_t after; /* the last id read, or the range's lower bound */
+    int64_t last;  /* the range's last id */
+};
+
 /* A load in progress: the whole store at start-up, or the reference data
  * (territories to organisations) merged into a live store. */
 struct loader {
@@ -461,14 +478,17 @@ struct loader {
     enum load_step last; /* LOAD_DONE, or LOAD_SLOTS for a reference reload */
     store_loaded_cb done;
     void *arg;
-    /* The live slots, read page by page (LOAD_SLOTS, see load_slots_next). */
-    size_t batch;        /* rows per page */
-    int64_t after;       /* the last id read */
-    bool page_in_flight; /* a page was asked for and has not answered */
-    size_t pages;        /* pages answered */
-    int depth;           /* calls of on_slots_page running (db_query may answer at once) */
-    bool slots_read;     /* the last page has been read */
-    bool failed;         /* a page failed: the load ends once none is in flight */
+    /* The live slots, read page by page in ranges of ids (LOAD_SLOTS, see
+     * load_slots_fill). */
+    size_t batch; /* rows per page */
+    struct load_range ranges[LOAD_RANGES];
+    int nranges;
+    int next_range;  /* the first range not started */
+    int ranges_done; /* ranges whose last page has been read */
+    int in_flight;   /* pages asked for that have not answered */
+    size_t pages;    /* pages answered */
+    int depth;       /* calls of on_slots_page running (db_query may answer at once) */
+    bool failed;     /* a page failed: the load ends once none is in flight */
 };
 
 static bool push_ptr(void ***arr, size_t *n, void *p)
@@ -846,7 +866,7 @@ static bool load_requests(struct store *st, const PGresult *res)
 }
 
 static void on_load_result(void *arg, enum db_status status, const PGresult *res);
-static void load_slots_next(struct loader *l);
+static void load_slots_start(struct loader *l);
 static void reload_start(struct store *st, struct db *db);
 static void on_reloaded(struct store *st, bool ok, void *arg);
 
@@ -860,8 +880,9 @@ static void load_next(struct loader *l)
                 nreq += l->st->territories[i]->nopen;
             }
             log_info("store",
-                     "loaded %zu territories, %zu live slots in %zu pages, %zu open requests",
-                     l->st->nterritories, nslots, l->pages, nreq);
+                     "loaded %zu territories, %zu live slots in %zu pages over %d id ranges, "
+                     "%zu open requests",
+                     l->st->nterritories, nslots, l->pages, l->nranges, nreq);
             /* The slots' result (hundreds of megabytes for a million slots)
              * is freed, but in pieces among the slots made from it: glibc
              * keeps those pages unless asked to give them back. */
@@ -872,7 +893,7 @@ static void load_next(struct loader *l)
         return;
     }
     if (l->step == LOAD_SLOTS) {
-        load_slots_next(l);
+        load_slots_start(l);
         return;
     }
     db_query(l->db, sql_text[load_queries[l->step]], 0, NULL, on_load_result, l);
@@ -894,34 +915,64 @@ static void load_failed(struct loader *l)
  * A million live slots in one result held hundreds of megabytes of text in
  * libpq while the slots were built from it, and snpd parsed nothing until
  * PostgreSQL had sent the last row (bench/README.md §9).  So they are read in
- * pages of `batch` rows by id (load_slots_page.sql), and the next page is
- * asked for before the slots of this one are built: PostgreSQL reads it on
- * another connection of the pool, on another core, meanwhile.  At most one
- * page is in flight, and the loader lives until it has answered.
+ * pages of `batch` rows by id (load_slots_page.sql).  PostgreSQL's part of a
+ * page (reading and writing out the rows) costs more than snpd's (building
+ * the slots), so two pages are in flight at once, on two connections of the
+ * pool: the ids, from the lowest to the highest slot id (slot_id_bounds.sql),
+ * are cut into ranges (a single one when they would fill few pages), each
+ * read by keyset pages; when a page answers, the next page of its range is
+ * asked for before its slots are built, and a range read to its end gives
+ * its place to the next range.  Ranges where few slots are live cost a
+ * short page each.  The loader lives until every page asked for has
+ * answered.
  *
  * Pages read the database at different moments, as the steps of the load
- * already did: a change committed meanwhile by another process is announced,
- * kept, and applied once the store is ready (dispatch_sync.c, "announcements
- * heard while the store loads").  A slot made live again behind the pages
- * (its id already passed) is announced the same way. */
+ * already did: a change committed meanwhile by another process, including a
+ * slot created above the highest id, is announced, kept, and applied once
+ * the store is ready (dispatch_sync.c, "announcements heard while the store
+ * loads").  A slot made live again behind the pages (its id already passed)
+ * is announced the same way. */
 
 static void on_slots_page(void *arg, enum db_status status, const PGresult *res);
 
-/* Asks for the page after l->after. */
-static void load_slots_next(struct loader *l)
+/* Asks for the next page of range `r`. */
+static void load_range_next(struct load_range *r)
 {
-    char after[24], limit[24];
-    snprintf(after, sizeof(after), "%lld", (long long)l->after);
+    struct loader *l = r->l;
+    char after[24], limit[24], last[24];
+    snprintf(after, sizeof(after), "%lld", (long long)r->after);
     snprintf(limit, sizeof(limit), "%zu", l->batch);
-    const char *params[] = {after, limit};
-    l->page_in_flight = true;
-    db_query(l->db, sql_text[SQL_LOAD_SLOTS_PAGE], 2, params, on_slots_page, l);
+    snprintf(last, sizeof(last), "%lld", (long long)r->last);
+    const char *params[] = {after, limit, last};
+    l->in_flight++;
+    db_query(l->db, sql_text[SQL_LOAD_SLOTS_PAGE], 3, params, on_slots_page, r);
+}
+
+/* Starts ranges until LOAD_PAGES_IN_FLIGHT pages are in flight or every
+ * range has started. */
+static void load_slots_fill(struct loader *l)
+{
+    while (!l->failed && l->in_flight < LOAD_PAGES_IN_FLIGHT && l->next_range < l->nranges)
+        load_range_next(&l->ranges[l->next_range++]);
+}
+
+/* Called once no page is in flight and nothing runs below: ends the step. */
+static void load_slots_settled(struct loader *l)
+{
+    if (l->failed) {
+        load_failed(l);
+        return;
+    }
+    sort_slots(l->st);
+    l->step++;
+    load_next(l);
 }
 
 static void on_slots_page(void *arg, enum db_status status, const PGresult *res)
 {
-    struct loader *l = arg;
-    l->page_in_flight = false;
+    struct load_range *r = arg;
+    struct loader *l = r->l;
+    l->in_flight--;
     l->pages++;
     l->depth++;
     if (status != DB_OK) {
@@ -931,28 +982,65 @@ static void on_slots_page(void *arg, enum db_status status, const PGresult *res)
         l->failed = true;
     } else if (!l->failed) {
         int n = PQntuples(res);
-        bool more = n > 0 && (size_t)n == l->batch;
-        if (more) {
-            l->after = strtoll(PQgetvalue(res, n - 1, 0), NULL, 10);
-            load_slots_next(l); /* may answer (fail) at once, before this returns */
+        if (n > 0 && (size_t)n == l->batch) {
+            r->after = strtoll(PQgetvalue(res, n - 1, 0), NULL, 10);
+            load_range_next(r); /* may answer (fail) at once, before this returns */
+        } else {
+            l->ranges_done++;
+            load_slots_fill(l);
         }
         if (!load_slots_page(l->st, res)) {
             log_error("store", "loading the slots failed: out of memory");
             l->failed = true;
         }
-        l->slots_read = !more;
     }
-    if (--l->depth > 0 || l->page_in_flight)
+    if (--l->depth > 0 || l->in_flight > 0)
         return;
-    if (l->failed) {
-        load_failed(l);
+    load_slots_settled(l);
+}
+
+/* The lowest and highest slot ids: cuts them into ranges and starts them. */
+static void on_slot_bounds(void *arg, enum db_status status, const PGresult *res)
+{
+    struct loader *l = arg;
+    if (status != DB_OK || PQntuples(res) != 1) {
+        log_error("store", "loading the slots failed: %s",
+                  res ? PQresultErrorMessage(res) : "database unavailable");
+        l->failed = true;
+        load_slots_settled(l);
         return;
     }
-    if (l->slots_read) {
-        sort_slots(l->st);
-        l->step++;
-        load_next(l);
+    int64_t low = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    int64_t high = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    if (high >= low && high > 0) {
+        /* Ids are positive (bigserial), so high - low + 1 cannot overflow. */
+        uint64_t span = (uint64_t)(high - low) + 1;
+        uint64_t fit = span / (LOAD_RANGE_PAGES * (uint64_t)l->batch);
+        int n = fit < 1 ? 1 : fit > LOAD_RANGES ? LOAD_RANGES : (int)fit;
+        int64_t from = low - 1;
+        for (int k = 0; k < n; k++) {
+            int64_t to =
+                k == n - 1 ? high : low - 1 + (int64_t)(span / (uint64_t)n * (uint64_t)(k + 1));
+            l->ranges[k] = (struct load_range){.l = l, .after = from, .last = to};
+            from = to;
+        }
+        l->nranges = n;
     }
+    if (l->nranges == 0) {
+        load_slots_settled(l);
+        return;
+    }
+    l->depth++;
+    load_slots_fill(l);
+    if (--l->depth > 0 || l->in_flight > 0)
+        return;
+    load_slots_settled(l);
+}
+
+/* Starts reading the live slots (the step LOAD_SLOTS). */
+static void load_slots_start(struct loader *l)
+{
+    db_query(l->db, sql_text[SQL_SLOT_ID_BOUNDS], 0, NULL, on_slot_bounds, l);
 }
 
 static void on_load_result(void *arg, enum db_status status, const PGresult *res)

@@ -162,10 +162,10 @@ struct slot *store_slot_from_row(const struct store *st, const PGresult *res, in
 struct request *store_request_from_row(const struct store *st, const PGresult *res, int i);
 
 /* Loads everything from the database, asynchronously, the live slots in
- * pages of `batch` rows (0: STORE_LOAD_BATCH), each asked for while the
- * last is turned into slots.  `done` is called once with true when the
- * store is complete, false (and a message in the log) when a query failed;
- * the store is then left empty. */
+ * pages of `batch` rows (0: STORE_LOAD_BATCH), two in flight on two of the
+ * pool's connections while the last answered is turned into slots.  `done` is called once with true
+ * when the store is complete, false (and a message in the log) when a query failed; the store is
+ * then left empty. */
 #define STORE_LOAD_BATCH 50000
 typedef void (*store_loaded_cb)(struct store *st, bool ok, void *arg);
 void store_load(struct store *st, struct db *db, size_t batch, store_loaded_cb done, void *arg);

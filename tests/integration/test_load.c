@@ -1,6 +1,7 @@
 /* The start-up load of the live slots (dispatcher/core/store.c), read in pages:
  * with load_batch set to 7, a restart reads a few dozen slots of two
- * territories in several pages, and memory then holds exactly the live ones
+ * territories in several pages of one range of ids, with load_batch 2 in
+ * several ranges read side by side, and memory then holds exactly the live ones
  * (free, held, booked, not ended), in the states they had, as slot.list and
  * request.get show them. */
 #include <signal.h>
@@ -193,6 +194,28 @@ Test(load, the_live_slots_come_back_in_pages_with_their_states)
     cr_assert(strstr(log, want), "\"%s\" not logged:\n%s", want, log);
     free(log);
     char *after_t = memory_slots(coordinator), *after_o = memory_slots(other_coordinator);
+    cr_assert_str_eq(after_t, before_t);
+    cr_assert_str_eq(after_o, before_o);
+    free(after_t);
+    free(after_o);
+
+    /* In pages of 2 the ids are cut into several ranges read side by side:
+     * more pages, the same slots. */
+    cr_assert_eq(snpd_proc_stop(&f.snpd, SIGTERM, 15000), 0);
+    setenv("SNPD_LOAD_BATCH", "2", 1);
+    fixture_start(&f);
+    log = snpd_proc_log(&f.snpd);
+    snprintf(want, sizeof(want), "%ld live slots in ", live);
+    const char *loaded = strstr(log, want);
+    cr_assert(loaded, "\"%s\" not logged:\n%s", want, log);
+    char *end;
+    long pages = strtol(loaded + strlen(want), &end, 10);
+    long ranges = strncmp(end, " pages over ", 12) == 0 ? strtol(end + 12, NULL, 10) : 0;
+    cr_assert_gt(pages, live / 2, "%ld pages of 2 for %ld slots", pages, live);
+    cr_assert_gt(ranges, 1, "the ids read in %ld ranges:\n%s", ranges, loaded);
+    free(log);
+    after_t = memory_slots(coordinator);
+    after_o = memory_slots(other_coordinator);
     cr_assert_str_eq(after_t, before_t);
     cr_assert_str_eq(after_o, before_o);
     /* The holds are the requests' offers still. */
