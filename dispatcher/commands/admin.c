@@ -13,6 +13,7 @@
 #include "base/timeutil.h"
 #include "base/validate.h"
 #include "dispatcher/db/db.h"
+#include "dispatcher/db/db_cols.h"
 #include "dispatcher/db/migrate.h"
 #include "dispatcher/core/token.h"
 #include "sql_queries.h"
@@ -215,17 +216,46 @@ static void print_revoked(const PGresult *res, void *arg)
     *exit_code = 0;
 }
 
+/* The columns of token_list.sql that are shown, in the order shown. */
+enum list_col {
+    LIST_ID,
+    LIST_ROLE,
+    LIST_TERRITORY,
+    LIST_RPPS,
+    LIST_ORGANISATION,
+    LIST_STATE,
+    LIST_EXPIRES_AT,
+    LIST_LABEL,
+    LIST_NCOLS
+};
+static const char *const list_names[LIST_NCOLS] = {
+    [LIST_ID] = "id",
+    [LIST_ROLE] = "role",
+    [LIST_TERRITORY] = "territory_id",
+    [LIST_RPPS] = "rpps",
+    [LIST_ORGANISATION] = "organisation_id",
+    [LIST_STATE] = "state",
+    [LIST_EXPIRES_AT] = "expires_at",
+    [LIST_LABEL] = "label",
+};
+
 static void print_list(const PGresult *res, void *arg)
 {
-    (void)arg;
+    int *exit_code = arg;
+    int c[LIST_NCOLS];
+    if (!db_cols_resolve(res, list_names, LIST_NCOLS, c, sql_name[SQL_TOKEN_LIST]))
+        return;
     printf("%-6s %-12s %-16s %-11s %-6s %-9s %-20s %s\n", "id", "role", "territory", "rpps", "org",
            "state", "expires", "label");
     for (int i = 0; i < PQntuples(res); i++) {
-        printf("%-6s %-12s %-16s %-11s %-6s %-9s %-20s %s\n", PQgetvalue(res, i, 0),
-               PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
-               PQgetvalue(res, i, 4), PQgetvalue(res, i, 8),
-               *PQgetvalue(res, i, 7) ? PQgetvalue(res, i, 7) : "never", PQgetvalue(res, i, 5));
+        const char *expires = PQgetvalue(res, i, c[LIST_EXPIRES_AT]);
+        printf("%-6s %-12s %-16s %-11s %-6s %-9s %-20s %s\n", PQgetvalue(res, i, c[LIST_ID]),
+               PQgetvalue(res, i, c[LIST_ROLE]), PQgetvalue(res, i, c[LIST_TERRITORY]),
+               PQgetvalue(res, i, c[LIST_RPPS]), PQgetvalue(res, i, c[LIST_ORGANISATION]),
+               PQgetvalue(res, i, c[LIST_STATE]), *expires ? expires : "never",
+               PQgetvalue(res, i, c[LIST_LABEL]));
     }
+    *exit_code = 0;
 }
 
 /* Whether `s` is a decimal id from 1 to `max`, into *out. */
@@ -382,7 +412,9 @@ static int token_list(const struct config *cfg, int argc, char **argv)
         }
     }
     const char *params[] = {territory};
-    return oneshot_run(cfg, SQL_TOKEN_LIST, 1, params, print_list, NULL);
+    int exit_code = 1;
+    int rc = oneshot_run(cfg, SQL_TOKEN_LIST, 1, params, print_list, &exit_code);
+    return rc != 0 ? rc : exit_code;
 }
 
 int admin_token(const struct config *cfg, int argc, char **argv)
@@ -432,16 +464,28 @@ static void print_territory(const PGresult *res, void *arg)
     }
 }
 
+/* The columns of territory_set.sql. */
+enum set_col { SET_ID, SET_FINESS, SET_URL, SET_NCOLS };
+static const char *const set_names[SET_NCOLS] = {
+    [SET_ID] = "id",
+    [SET_FINESS] = "finess",
+    [SET_URL] = "url",
+};
+
 static void print_territory_set(const PGresult *res, void *arg)
 {
     int *exit_code = arg;
+    int c[SET_NCOLS];
+    if (!db_cols_resolve(res, set_names, SET_NCOLS, c, sql_name[SQL_TERRITORY_SET]))
+        return;
     if (PQntuples(res) != 1) {
         fprintf(stderr, "snpd: no such territory\n");
         return;
     }
-    printf("territory %s: FINESS %s, SAS platform %s\n", PQgetvalue(res, 0, 0),
-           *PQgetvalue(res, 0, 1) ? PQgetvalue(res, 0, 1) : "none",
-           *PQgetvalue(res, 0, 2) ? PQgetvalue(res, 0, 2) : "none");
+    const char *finess = PQgetvalue(res, 0, c[SET_FINESS]);
+    const char *url = PQgetvalue(res, 0, c[SET_URL]);
+    printf("territory %s: FINESS %s, SAS platform %s\n", PQgetvalue(res, 0, c[SET_ID]),
+           *finess ? finess : "none", *url ? url : "none");
     *exit_code = 0;
 }
 

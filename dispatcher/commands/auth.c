@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "base/timeutil.h"
+#include "dispatcher/db/db_cols.h"
 #include "dispatcher/net/ratelimit.h"
 #include "sql_queries.h"
 
@@ -177,18 +178,44 @@ static void refuse(auth_cb cb, void *arg, enum snp_proto_code code, const char *
     cb(arg, NULL, NULL, 0, &err);
 }
 
-/* Reads the row of a known token (but its role) into `e`. */
-static void read_row(const PGresult *res, struct auth_entry *e)
+/* The columns of token_lookup.sql that are read. */
+enum lookup_col {
+    LOOKUP_ID,
+    LOOKUP_ROLE,
+    LOOKUP_TERRITORY,
+    LOOKUP_RPPS,
+    LOOKUP_ORGANISATION,
+    LOOKUP_ORGANISATION_NAME,
+    LOOKUP_REVOKED,
+    LOOKUP_EXPIRES_AT,
+    LOOKUP_SITE,
+    LOOKUP_NCOLS
+};
+static const char *const lookup_names[LOOKUP_NCOLS] = {
+    [LOOKUP_ID] = "id",
+    [LOOKUP_ROLE] = "role",
+    [LOOKUP_TERRITORY] = "territory_id",
+    [LOOKUP_RPPS] = "rpps",
+    [LOOKUP_ORGANISATION] = "organisation_id",
+    [LOOKUP_ORGANISATION_NAME] = "organisation_name",
+    [LOOKUP_REVOKED] = "revoked",
+    [LOOKUP_EXPIRES_AT] = "expires_at_epoch",
+    [LOOKUP_SITE] = "site_id",
+};
+
+/* Reads the row of a known token (but its role), of columns `col`, into `e`. */
+static void read_row(const PGresult *res, const int *col, struct auth_entry *e)
 {
     struct caller *c = &e->caller;
-    c->token_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    snprintf(c->territory, sizeof(c->territory), "%s", PQgetvalue(res, 0, 2));
-    snprintf(c->rpps, sizeof(c->rpps), "%s", PQgetvalue(res, 0, 3));
-    c->organisation_id = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
-    snprintf(e->organisation_name, sizeof(e->organisation_name), "%s", PQgetvalue(res, 0, 5));
-    e->revoked = strcmp(PQgetvalue(res, 0, 6), "t") == 0;
-    e->expires_at = strtoll(PQgetvalue(res, 0, 8), NULL, 10);
-    c->site_id = strtoll(PQgetvalue(res, 0, 9), NULL, 10);
+    c->token_id = strtoll(PQgetvalue(res, 0, col[LOOKUP_ID]), NULL, 10);
+    snprintf(c->territory, sizeof(c->territory), "%s", PQgetvalue(res, 0, col[LOOKUP_TERRITORY]));
+    snprintf(c->rpps, sizeof(c->rpps), "%s", PQgetvalue(res, 0, col[LOOKUP_RPPS]));
+    c->organisation_id = strtoll(PQgetvalue(res, 0, col[LOOKUP_ORGANISATION]), NULL, 10);
+    snprintf(e->organisation_name, sizeof(e->organisation_name), "%s",
+             PQgetvalue(res, 0, col[LOOKUP_ORGANISATION_NAME]));
+    e->revoked = strcmp(PQgetvalue(res, 0, col[LOOKUP_REVOKED]), "t") == 0;
+    e->expires_at = strtoll(PQgetvalue(res, 0, col[LOOKUP_EXPIRES_AT]), NULL, 10);
+    c->site_id = strtoll(PQgetvalue(res, 0, col[LOOKUP_SITE]), NULL, 10);
     snprintf(c->actor, sizeof(c->actor), "token:%lld", (long long)c->token_id);
     e->cached_at = timeutil_now();
     e->referenced = true;
@@ -214,13 +241,16 @@ static void on_lookup(void *arg, enum db_status st, const PGresult *res)
      * the in-flight map before any is called. */
     struct auth_waiter *w = l->waiters;
     enum token_role role;
-    if (st != DB_OK) {
+    int col[LOOKUP_NCOLS];
+    if (st != DB_OK ||
+        !db_cols_resolve(res, lookup_names, LOOKUP_NCOLS, col, sql_name[SQL_TOKEN_LOOKUP])) {
         for (; w; w = l->waiters) {
             l->waiters = w->next;
             refuse(w->cb, w->arg, SNP_PROTO_E_UNAVAILABLE, "the database is unavailable; retry");
             free(w);
         }
-    } else if (PQntuples(res) != 1 || !token_role_parse(PQgetvalue(res, 0, 1), &role)) {
+    } else if (PQntuples(res) != 1 ||
+               !token_role_parse(PQgetvalue(res, 0, col[LOOKUP_ROLE]), &role)) {
         /* Unknown: not cached, and each waiter's address pays. */
         for (; w; w = l->waiters) {
             l->waiters = w->next;
@@ -232,7 +262,7 @@ static void on_lookup(void *arg, enum db_status st, const PGresult *res)
         struct auth_entry tmp = {0}, *e = cache_slot(a, l->hash);
         if (!e)
             e = &tmp; /* short of memory: answered, not cached */
-        read_row(res, e);
+        read_row(res, col, e);
         e->caller.role = role;
         /* The entry is copied: a callback may evict it from the cache. */
         struct auth_entry copy = *e;

@@ -15,6 +15,7 @@
 
 #include "base/log.h"
 #include "base/timeutil.h"
+#include "dispatcher/db/db_cols.h"
 #include "dispatcher/core/dispatch.h"
 #include "dispatcher/core/dispatch_internal.h"
 #include "sql_queries.h"
@@ -51,6 +52,14 @@ static void expire_holds(struct dispatch *d)
     }
 }
 
+/* The columns of housekeeping.sql: one change of an object. */
+enum change_col { CHANGE_KIND, CHANGE_SLOT, CHANGE_REQUEST, CHANGE_NCOLS };
+static const char *const change_names[CHANGE_NCOLS] = {
+    [CHANGE_KIND] = "change",
+    [CHANGE_SLOT] = "slot_id",
+    [CHANGE_REQUEST] = "request_id",
+};
+
 /* Applies housekeeping's changes to memory.  Its pushes (offer.expired,
  * request.updated) come, as every push of the requests topic, from the
  * database's notifications (see "pushes" below).  An object with a change
@@ -67,10 +76,15 @@ static void on_housekeeping(void *arg, enum db_status st, const PGresult *res)
             log_warn("dispatch", "housekeeping failed: %s", dispatch_db_message(st, res));
         return;
     }
+    int c[CHANGE_NCOLS];
+    if (!db_cols_resolve(res, change_names, CHANGE_NCOLS, c, sql_name[SQL_HOUSEKEEPING]))
+        return;
     for (int i = 0; i < PQntuples(res); i++) {
-        const char *change = PQgetvalue(res, i, 0);
-        struct slot *s = store_slot(&d->store, strtoll(PQgetvalue(res, i, 1), NULL, 10));
-        struct request *r = store_request(&d->store, strtoll(PQgetvalue(res, i, 2), NULL, 10));
+        const char *change = PQgetvalue(res, i, c[CHANGE_KIND]);
+        struct slot *s =
+            store_slot(&d->store, strtoll(PQgetvalue(res, i, c[CHANGE_SLOT]), NULL, 10));
+        struct request *r =
+            store_request(&d->store, strtoll(PQgetvalue(res, i, c[CHANGE_REQUEST]), NULL, 10));
         if (s && s->pending)
             s->stale = true;
         if (r && r->pending)

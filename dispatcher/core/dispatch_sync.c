@@ -96,8 +96,9 @@ static void on_foreign_slot_loaded(void *arg, enum db_status st, const PGresult 
         op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
         return;
     }
-    if (st == DB_OK && PQntuples(res) == 1) {
-        struct slot *s = store_slot_from_row(&d->store, res, 0);
+    struct store_slot_cols cols;
+    if (st == DB_OK && PQntuples(res) == 1 && store_slot_cols(res, sql_name[SQL_SLOT_GET], &cols)) {
+        struct slot *s = store_slot_from_cols(&d->store, res, 0, &cols);
         if (s && store_slot(&d->store, s->id)) {
             store_slot_unref(s); /* it arrived meanwhile */
         } else if (s &&
@@ -128,8 +129,10 @@ static void on_foreign_request_loaded(void *arg, enum db_status st, const PGresu
         op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
         return;
     }
-    if (st == DB_OK && PQntuples(res) == 1) {
-        struct request *r = store_request_from_row(&d->store, res, 0);
+    struct store_request_cols cols;
+    if (st == DB_OK && PQntuples(res) == 1 &&
+        store_request_cols(res, sql_name[SQL_REQUEST_GET_OPEN], &cols)) {
+        struct request *r = store_request_from_cols(&d->store, res, 0, &cols);
         if (r && !store_request(&d->store, r->id)) {
             op_set_request(o, r); /* op_finish queues it for the matching pass */
             if (!store_add_request(&d->store, r))
@@ -305,22 +308,36 @@ enum catch_up_kind { CATCH_UP_SLOTS, CATCH_UP_REQUESTS };
 
 static char catch_up_seen; /* the value of the sets of ids below */
 
-/* True when memory holds the object of row `i` of `res` (shaped like
- * load_slots.sql or load_requests.sql) as the database does; sets `*id`. */
-static bool catch_up_same(struct dispatch *d, enum catch_up_kind kind, const PGresult *res, int i,
-                          int64_t *id)
+/* The columns of a catch-up's result, load_slots.sql or load_requests.sql. */
+union catch_up_cols {
+    struct store_slot_cols slot;
+    struct store_request_cols request;
+};
+
+static bool catch_up_cols(enum catch_up_kind kind, const PGresult *res, union catch_up_cols *c)
 {
-    *id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+    if (kind == CATCH_UP_SLOTS)
+        return store_slot_cols(res, sql_name[SQL_LOAD_SLOTS], &c->slot);
+    return store_request_cols(res, sql_name[SQL_LOAD_REQUESTS], &c->request);
+}
+
+/* True when memory holds the object of row `i` of `res`, of columns `c`, as
+ * the database does; sets `*id`. */
+static bool catch_up_same(struct dispatch *d, enum catch_up_kind kind, const PGresult *res, int i,
+                          const union catch_up_cols *c, int64_t *id)
+{
     bool same = false;
     if (kind == CATCH_UP_SLOTS) {
-        struct slot *fresh = store_slot_from_row(&d->store, res, i);
+        *id = strtoll(PQgetvalue(res, i, c->slot.at[STORE_SLOT_ID]), NULL, 10);
+        struct slot *fresh = store_slot_from_cols(&d->store, res, i, &c->slot);
         struct slot *s = store_slot(&d->store, *id);
         same = fresh && s && s->status == fresh->status && s->held_for == fresh->held_for &&
                s->hold_expires_at == fresh->hold_expires_at;
         if (fresh)
             store_slot_unref(fresh);
     } else {
-        struct request *fresh = store_request_from_row(&d->store, res, i);
+        *id = strtoll(PQgetvalue(res, i, c->request.at[STORE_REQUEST_ID]), NULL, 10);
+        struct request *fresh = store_request_from_cols(&d->store, res, i, &c->request);
         struct request *r = store_request(&d->store, *id);
         same = fresh && r && r->status == fresh->status && r->held_slot == fresh->held_slot &&
                r->hold_expires_at == fresh->hold_expires_at;
@@ -359,7 +376,8 @@ static void on_catch_up(struct op *o, enum catch_up_kind kind, enum db_status st
                         const PGresult *res)
 {
     struct dispatch *d = o->d;
-    if (d->closed || st != DB_OK) {
+    union catch_up_cols cols;
+    if (d->closed || st != DB_OK || !catch_up_cols(kind, res, &cols)) {
         if (!d->closed)
             d->catch_up_due = true; /* the timer tries again */
         op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
@@ -368,7 +386,7 @@ static void on_catch_up(struct op *o, enum catch_up_kind kind, enum db_status st
     struct idmap seen = {0};
     for (int i = 0; i < PQntuples(res); i++) {
         int64_t id;
-        if (!catch_up_same(d, kind, res, i, &id))
+        if (!catch_up_same(d, kind, res, i, &cols, &id))
             catch_up_object(d, kind, id);
         if (!idmap_put(&seen, id, &catch_up_seen)) {
             d->catch_up_due = true;

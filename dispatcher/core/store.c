@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "dispatcher/config.h"
+#include "dispatcher/db/db_cols.h"
 #include "sql_queries.h"
 
 /* --- lookups ---------------------------------------------------------------------- */
@@ -515,28 +516,51 @@ static bool set_text(char **field, const char *value)
     return true;
 }
 
+/* The columns of load_territories.sql. */
+enum territory_col {
+    COL_TERRITORY_ID,
+    COL_TERRITORY_NAME,
+    COL_TERRITORY_KIND,
+    COL_TERRITORY_TIME_ZONE,
+    COL_TERRITORY_SETTINGS,
+    COL_TERRITORY_FINESS,
+    TERRITORY_NCOLS
+};
+static const char *const territory_names[TERRITORY_NCOLS] = {
+    [COL_TERRITORY_ID] = "id",
+    [COL_TERRITORY_NAME] = "name",
+    [COL_TERRITORY_KIND] = "kind",
+    [COL_TERRITORY_TIME_ZONE] = "time_zone",
+    [COL_TERRITORY_SETTINGS] = "settings",
+    [COL_TERRITORY_FINESS] = "finess",
+};
+
 static bool load_territories(struct store *st, const PGresult *res)
 {
+    int c[TERRITORY_NCOLS];
+    if (!db_cols_resolve(res, territory_names, TERRITORY_NCOLS, c, sql_name[SQL_LOAD_TERRITORIES]))
+        return false;
     for (int i = 0; i < PQntuples(res); i++) {
-        struct territory *t = store_territory(st, PQgetvalue(res, i, 0));
+        struct territory *t = store_territory(st, PQgetvalue(res, i, c[COL_TERRITORY_ID]));
         bool added = t == NULL;
         if (added) {
             t = calloc(1, sizeof(*t));
             if (!t)
                 return false;
-            snprintf(t->id, sizeof(t->id), "%s", PQgetvalue(res, i, 0));
+            snprintf(t->id, sizeof(t->id), "%s", PQgetvalue(res, i, c[COL_TERRITORY_ID]));
         }
-        t->is_sas = strcmp(PQgetvalue(res, i, 2), "sas") == 0;
-        t->zone = timeutil_zone_find(PQgetvalue(res, i, 3));
+        t->is_sas = strcmp(PQgetvalue(res, i, c[COL_TERRITORY_KIND]), "sas") == 0;
+        const char *zone = PQgetvalue(res, i, c[COL_TERRITORY_TIME_ZONE]);
+        t->zone = timeutil_zone_find(zone);
         if (!t->zone) {
             log_warn("store", "territory %s: unknown time zone %s, using Europe/Paris", t->id,
-                     PQgetvalue(res, i, 3));
+                     zone);
             t->zone = timeutil_zone_find("Europe/Paris");
         }
-        if (!store_parse_settings(PQgetvalue(res, i, 4), &t->settings))
+        if (!store_parse_settings(PQgetvalue(res, i, c[COL_TERRITORY_SETTINGS]), &t->settings))
             log_warn("store", "territory %s: malformed settings, using defaults", t->id);
-        snprintf(t->finess, sizeof(t->finess), "%s", PQgetvalue(res, i, 5));
-        bool ok = set_text(&t->name, PQgetvalue(res, i, 1));
+        snprintf(t->finess, sizeof(t->finess), "%s", PQgetvalue(res, i, c[COL_TERRITORY_FINESS]));
+        bool ok = set_text(&t->name, PQgetvalue(res, i, c[COL_TERRITORY_NAME]));
         if (added && (!ok || !push_ptr((void ***)&st->territories, &st->nterritories, t))) {
             free(t->name);
             free(t);
@@ -557,11 +581,21 @@ static bool has_ptr(void *const *arr, size_t n, const void *p)
     return false;
 }
 
+/* The columns of load_neighbours.sql. */
+enum neighbour_col { COL_NEIGHBOUR_TERRITORY, COL_NEIGHBOUR_ID, NEIGHBOUR_NCOLS };
+static const char *const neighbour_names[NEIGHBOUR_NCOLS] = {
+    [COL_NEIGHBOUR_TERRITORY] = "territory_id",
+    [COL_NEIGHBOUR_ID] = "neighbour_id",
+};
+
 static bool load_neighbours(struct store *st, const PGresult *res)
 {
+    int c[NEIGHBOUR_NCOLS];
+    if (!db_cols_resolve(res, neighbour_names, NEIGHBOUR_NCOLS, c, sql_name[SQL_LOAD_NEIGHBOURS]))
+        return false;
     for (int i = 0; i < PQntuples(res); i++) {
-        struct territory *t = store_territory(st, PQgetvalue(res, i, 0));
-        struct territory *n = store_territory(st, PQgetvalue(res, i, 1));
+        struct territory *t = store_territory(st, PQgetvalue(res, i, c[COL_NEIGHBOUR_TERRITORY]));
+        struct territory *n = store_territory(st, PQgetvalue(res, i, c[COL_NEIGHBOUR_ID]));
         if (t && n && !has_ptr((void *const *)t->neighbours, t->nneighbours, n) &&
             !push_ptr((void ***)&t->neighbours, &t->nneighbours, n))
             return false;
@@ -569,28 +603,51 @@ static bool load_neighbours(struct store *st, const PGresult *res)
     return true;
 }
 
+/* The columns of load_communes.sql. */
+enum commune_col {
+    COL_COMMUNE_INSEE,
+    COL_COMMUNE_NAME,
+    COL_COMMUNE_LAT,
+    COL_COMMUNE_LON,
+    COL_COMMUNE_TERRITORY,
+    COL_COMMUNE_POSTAL_CODE,
+    COMMUNE_NCOLS
+};
+static const char *const commune_names[COMMUNE_NCOLS] = {
+    [COL_COMMUNE_INSEE] = "insee",
+    [COL_COMMUNE_NAME] = "name",
+    [COL_COMMUNE_LAT] = "latitude",
+    [COL_COMMUNE_LON] = "longitude",
+    [COL_COMMUNE_TERRITORY] = "territory_id",
+    [COL_COMMUNE_POSTAL_CODE] = "postal_code",
+};
+
 static bool load_communes(struct store *st, const PGresult *res)
 {
+    int col[COMMUNE_NCOLS];
+    if (!db_cols_resolve(res, commune_names, COMMUNE_NCOLS, col, sql_name[SQL_LOAD_COMMUNES]))
+        return false;
     for (int i = 0; i < PQntuples(res); i++) {
-        const char *insee = PQgetvalue(res, i, 0);
+        const char *insee = PQgetvalue(res, i, col[COL_COMMUNE_INSEE]);
+        const char *name = PQgetvalue(res, i, col[COL_COMMUNE_NAME]);
         struct commune *c = store_commune(st, insee);
         if (!c) {
             c = calloc(1, sizeof(*c));
             if (!c)
                 return false;
             snprintf(c->insee, sizeof(c->insee), "%s", insee);
-            if (!set_text(&c->name, PQgetvalue(res, i, 1)) ||
-                !idmap_put(&st->communes, idmap_code_key(insee), c)) {
+            if (!set_text(&c->name, name) || !idmap_put(&st->communes, idmap_code_key(insee), c)) {
                 free_commune(c);
                 return false;
             }
-        } else if (!set_text(&c->name, PQgetvalue(res, i, 1))) {
+        } else if (!set_text(&c->name, name)) {
             return false;
         }
-        c->lat = atof(PQgetvalue(res, i, 2));
-        c->lon = atof(PQgetvalue(res, i, 3));
-        snprintf(c->postal_code, sizeof(c->postal_code), "%s", PQgetvalue(res, i, 5));
-        struct territory *t = store_territory(st, PQgetvalue(res, i, 4));
+        c->lat = atof(PQgetvalue(res, i, col[COL_COMMUNE_LAT]));
+        c->lon = atof(PQgetvalue(res, i, col[COL_COMMUNE_LON]));
+        snprintf(c->postal_code, sizeof(c->postal_code), "%s",
+                 PQgetvalue(res, i, col[COL_COMMUNE_POSTAL_CODE]));
+        struct territory *t = store_territory(st, PQgetvalue(res, i, col[COL_COMMUNE_TERRITORY]));
         if (t && !has_ptr((void *const *)t->communes, t->ncommunes, c) &&
             !push_ptr((void ***)&t->communes, &t->ncommunes, c))
             return false;
@@ -598,24 +655,45 @@ static bool load_communes(struct store *st, const PGresult *res)
     return true;
 }
 
+/* The columns of load_practitioners.sql. */
+enum practitioner_col {
+    COL_PRACTITIONER_RPPS,
+    COL_PRACTITIONER_FAMILY_NAME,
+    COL_PRACTITIONER_GIVEN_NAME,
+    COL_PRACTITIONER_SPECIALTY,
+    PRACTITIONER_NCOLS
+};
+static const char *const practitioner_names[PRACTITIONER_NCOLS] = {
+    [COL_PRACTITIONER_RPPS] = "rpps",
+    [COL_PRACTITIONER_FAMILY_NAME] = "family_name",
+    [COL_PRACTITIONER_GIVEN_NAME] = "given_name",
+    [COL_PRACTITIONER_SPECIALTY] = "specialty",
+};
+
 static bool load_practitioners(struct store *st, const PGresult *res)
 {
+    int c[PRACTITIONER_NCOLS];
+    if (!db_cols_resolve(res, practitioner_names, PRACTITIONER_NCOLS, c,
+                         sql_name[SQL_LOAD_PRACTITIONERS]))
+        return false;
     for (int i = 0; i < PQntuples(res); i++) {
-        struct practitioner *p = store_practitioner(st, PQgetvalue(res, i, 0));
+        const char *rpps = PQgetvalue(res, i, c[COL_PRACTITIONER_RPPS]);
+        const char *family_name = PQgetvalue(res, i, c[COL_PRACTITIONER_FAMILY_NAME]);
+        const char *given_name = PQgetvalue(res, i, c[COL_PRACTITIONER_GIVEN_NAME]);
+        const char *specialty = PQgetvalue(res, i, c[COL_PRACTITIONER_SPECIALTY]);
+        struct practitioner *p = store_practitioner(st, rpps);
         if (p) {
-            if (!set_text(&p->family_name, PQgetvalue(res, i, 1)) ||
-                !set_text(&p->given_name, PQgetvalue(res, i, 2)))
+            if (!set_text(&p->family_name, family_name) || !set_text(&p->given_name, given_name))
                 return false;
-            snprintf(p->specialty, sizeof(p->specialty), "%s", PQgetvalue(res, i, 3));
+            snprintf(p->specialty, sizeof(p->specialty), "%s", specialty);
             continue;
         }
         p = calloc(1, sizeof(*p));
         if (!p)
             return false;
-        snprintf(p->rpps, sizeof(p->rpps), "%s", PQgetvalue(res, i, 0));
-        snprintf(p->specialty, sizeof(p->specialty), "%s", PQgetvalue(res, i, 3));
-        if (!set_text(&p->family_name, PQgetvalue(res, i, 1)) ||
-            !set_text(&p->given_name, PQgetvalue(res, i, 2)) ||
+        snprintf(p->rpps, sizeof(p->rpps), "%s", rpps);
+        snprintf(p->specialty, sizeof(p->specialty), "%s", specialty);
+        if (!set_text(&p->family_name, family_name) || !set_text(&p->given_name, given_name) ||
             !idmap_put(&st->practitioners, idmap_code_key(p->rpps), p)) {
             free_practitioner(p);
             return false;
@@ -624,21 +702,43 @@ static bool load_practitioners(struct store *st, const PGresult *res)
     return true;
 }
 
-/* Copies row `i` of load_sites.sql into `s` (new or already known: slots
- * keep pointing at their site while it is updated in place). */
-static bool site_from_row(struct site *s, const PGresult *res, int i)
+/* The columns of load_sites.sql. */
+enum site_col {
+    COL_SITE_ID,
+    COL_SITE_TERRITORY,
+    COL_SITE_KIND,
+    COL_SITE_NAME,
+    COL_SITE_ADDRESS,
+    COL_SITE_COMMUNE,
+    COL_SITE_LAT,
+    COL_SITE_LON,
+    COL_SITE_PHONE,
+    COL_SITE_RPPS_LIST,
+    SITE_NCOLS
+};
+static const char *const site_names[SITE_NCOLS] = {
+    [COL_SITE_ID] = "id",           [COL_SITE_TERRITORY] = "territory_id",
+    [COL_SITE_KIND] = "kind",       [COL_SITE_NAME] = "name",
+    [COL_SITE_ADDRESS] = "address", [COL_SITE_COMMUNE] = "commune_insee",
+    [COL_SITE_LAT] = "latitude",    [COL_SITE_LON] = "longitude",
+    [COL_SITE_PHONE] = "phone",     [COL_SITE_RPPS_LIST] = "rpps_list",
+};
+
+/* Copies row `i` of load_sites.sql, of columns `c`, into `s` (new or already
+ * known: slots keep pointing at their site while it is updated in place). */
+static bool site_from_row(struct site *s, const PGresult *res, int i, const int *c)
 {
-    if (!model_site_kind_parse(PQgetvalue(res, i, 2), &s->kind))
+    if (!model_site_kind_parse(PQgetvalue(res, i, c[COL_SITE_KIND]), &s->kind))
         s->kind = SITE_PRACTICE;
-    snprintf(s->commune, sizeof(s->commune), "%s", PQgetvalue(res, i, 5));
-    s->lat = atof(PQgetvalue(res, i, 6));
-    s->lon = atof(PQgetvalue(res, i, 7));
-    return set_text(&s->name, PQgetvalue(res, i, 3)) &&
-           set_text(&s->address, PQgetvalue(res, i, 4)) &&
-           set_text(&s->phone, PQgetvalue(res, i, 8));
+    snprintf(s->commune, sizeof(s->commune), "%s", PQgetvalue(res, i, c[COL_SITE_COMMUNE]));
+    s->lat = atof(PQgetvalue(res, i, c[COL_SITE_LAT]));
+    s->lon = atof(PQgetvalue(res, i, c[COL_SITE_LON]));
+    return set_text(&s->name, PQgetvalue(res, i, c[COL_SITE_NAME])) &&
+           set_text(&s->address, PQgetvalue(res, i, c[COL_SITE_ADDRESS])) &&
+           set_text(&s->phone, PQgetvalue(res, i, c[COL_SITE_PHONE]));
 }
 
-/* Adds `s` to the sites of each practitioner in `rpps_list` (column 9 of
+/* Adds `s` to the sites of each practitioner in `rpps_list` (rpps_list of
  * load_sites.sql, comma-separated RPPS).  A link already known is kept, and
  * none is removed: like the rest of a reload, this only adds. */
 static bool link_practitioners(const struct store *st, struct site *s, const char *rpps_list)
@@ -664,11 +764,15 @@ static bool link_practitioners(const struct store *st, struct site *s, const cha
 
 static bool load_sites(struct store *st, const PGresult *res)
 {
+    int c[SITE_NCOLS];
+    if (!db_cols_resolve(res, site_names, SITE_NCOLS, c, sql_name[SQL_LOAD_SITES]))
+        return false;
     for (int i = 0; i < PQntuples(res); i++) {
-        int64_t id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        int64_t id = strtoll(PQgetvalue(res, i, c[COL_SITE_ID]), NULL, 10);
+        const char *rpps_list = PQgetvalue(res, i, c[COL_SITE_RPPS_LIST]);
         struct site *s = idmap_get(&st->sites, id);
         if (s) {
-            if (!site_from_row(s, res, i) || !link_practitioners(st, s, PQgetvalue(res, i, 9)))
+            if (!site_from_row(s, res, i, c) || !link_practitioners(st, s, rpps_list))
                 return false;
             continue;
         }
@@ -676,9 +780,9 @@ static bool load_sites(struct store *st, const PGresult *res)
         if (!s)
             return false;
         s->id = id;
-        s->territory = store_territory(st, PQgetvalue(res, i, 1));
+        s->territory = store_territory(st, PQgetvalue(res, i, c[COL_SITE_TERRITORY]));
         bool known = s->territory != NULL;
-        if (!known || !site_from_row(s, res, i) || !idmap_put(&st->sites, s->id, s)) {
+        if (!known || !site_from_row(s, res, i, c) || !idmap_put(&st->sites, s->id, s)) {
             free_site(s);
             if (known)
                 return false;
@@ -687,7 +791,7 @@ static bool load_sites(struct store *st, const PGresult *res)
         s->index = st->site_count++;
         /* Ids only grow: appending keeps the territory's list by id. */
         if (!push_ptr((void ***)&s->territory->sites, &s->territory->nsites, s) ||
-            !link_practitioners(st, s, PQgetvalue(res, i, 9)))
+            !link_practitioners(st, s, rpps_list))
             return false;
     }
     return true;
@@ -716,39 +820,65 @@ static int64_t column_int(const PGresult *res, int row, int col)
     return negative ? -v : v;
 }
 
-/* store_slot_from_row, with the lookups of the previous row in `last`. */
-static struct slot *slot_from_row(const struct store *st, const PGresult *res, int i,
-                                  struct row_cache *last)
+static const char *const slot_names[STORE_SLOT_NCOLS] = {
+    [STORE_SLOT_ID] = "id",
+    [STORE_SLOT_TERRITORY] = "territory_id",
+    [STORE_SLOT_SITE] = "site_id",
+    [STORE_SLOT_RPPS] = "rpps",
+    [STORE_SLOT_STARTS_AT] = "starts_at_epoch",
+    [STORE_SLOT_DURATION] = "duration_min",
+    [STORE_SLOT_MODE] = "mode",
+    [STORE_SLOT_AUDIENCE] = "audience",
+    [STORE_SLOT_MOTIFS] = "motifs",
+    [STORE_SLOT_MIN_AGE] = "min_age",
+    [STORE_SLOT_MAX_AGE] = "max_age",
+    [STORE_SLOT_RELEASE_MINUTES] = "release_minutes",
+    [STORE_SLOT_STATUS] = "status",
+    [STORE_SLOT_HELD_FOR] = "held_for",
+    [STORE_SLOT_HOLD_EXPIRES_AT] = "hold_expires_at_epoch",
+};
+
+bool store_slot_cols(const PGresult *res, const char *query, struct store_slot_cols *cols)
 {
+    return db_cols_resolve(res, slot_names, STORE_SLOT_NCOLS, cols->at, query);
+}
+
+/* store_slot_from_cols, with the lookups of the previous row in `last`. */
+static struct slot *slot_from_row(const struct store *st, const PGresult *res, int i,
+                                  const struct store_slot_cols *cols, struct row_cache *last)
+{
+    const int *c = cols->at;
     struct slot *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
     s->refs = 1;
-    s->id = column_int(res, i, 0);
-    const char *territory = PQgetvalue(res, i, 1);
+    s->id = column_int(res, i, c[STORE_SLOT_ID]);
+    const char *territory = PQgetvalue(res, i, c[STORE_SLOT_TERRITORY]);
     if (last->territory && strcmp(last->territory->id, territory) == 0)
         s->territory = last->territory;
     else
         s->territory = last->territory = store_territory(st, territory);
-    s->site = idmap_get(&st->sites, column_int(res, i, 2));
-    const char *rpps = PQgetvalue(res, i, 3);
+    s->site = idmap_get(&st->sites, column_int(res, i, c[STORE_SLOT_SITE]));
+    const char *rpps = PQgetvalue(res, i, c[STORE_SLOT_RPPS]);
     if (!*rpps)
         s->practitioner = NULL;
     else if (last->practitioner && strcmp(last->practitioner->rpps, rpps) == 0)
         s->practitioner = last->practitioner;
     else
         s->practitioner = last->practitioner = store_practitioner(st, rpps);
-    s->start = column_int(res, i, 4);
-    s->duration_min = (int)column_int(res, i, 5);
-    bool ok = s->territory && s->site && model_mode_parse(PQgetvalue(res, i, 6), &s->mode) &&
-              each_array_item(PQgetvalue(res, i, 7), add_audience, &s->audience) &&
-              each_array_item(PQgetvalue(res, i, 8), add_motif, &s->motifs) &&
-              model_slot_status_parse(PQgetvalue(res, i, 12), &s->status);
-    s->min_age = (int8_t)column_int(res, i, 9);
-    s->max_age = (int8_t)column_int(res, i, 10);
-    s->release_minutes = (int)column_int(res, i, 11);
-    s->held_for = column_int(res, i, 13);
-    s->hold_expires_at = column_int(res, i, 14);
+    s->start = column_int(res, i, c[STORE_SLOT_STARTS_AT]);
+    s->duration_min = (int)column_int(res, i, c[STORE_SLOT_DURATION]);
+    bool ok =
+        s->territory && s->site &&
+        model_mode_parse(PQgetvalue(res, i, c[STORE_SLOT_MODE]), &s->mode) &&
+        each_array_item(PQgetvalue(res, i, c[STORE_SLOT_AUDIENCE]), add_audience, &s->audience) &&
+        each_array_item(PQgetvalue(res, i, c[STORE_SLOT_MOTIFS]), add_motif, &s->motifs) &&
+        model_slot_status_parse(PQgetvalue(res, i, c[STORE_SLOT_STATUS]), &s->status);
+    s->min_age = (int8_t)column_int(res, i, c[STORE_SLOT_MIN_AGE]);
+    s->max_age = (int8_t)column_int(res, i, c[STORE_SLOT_MAX_AGE]);
+    s->release_minutes = (int)column_int(res, i, c[STORE_SLOT_RELEASE_MINUTES]);
+    s->held_for = column_int(res, i, c[STORE_SLOT_HELD_FOR]);
+    s->hold_expires_at = column_int(res, i, c[STORE_SLOT_HOLD_EXPIRES_AT]);
     if (!ok) {
         log_warn("store", "slot %lld skipped: inconsistent row", (long long)s->id);
         store_slot_unref(s);
@@ -757,16 +887,46 @@ static struct slot *slot_from_row(const struct store *st, const PGresult *res, i
     return s;
 }
 
-struct slot *store_slot_from_row(const struct store *st, const PGresult *res, int i)
+struct slot *store_slot_from_cols(const struct store *st, const PGresult *res, int i,
+                                  const struct store_slot_cols *cols)
 {
     struct row_cache none = {0};
-    return slot_from_row(st, res, i, &none);
+    return slot_from_row(st, res, i, cols, &none);
 }
+
+struct slot *store_slot_from_row(const struct store *st, const PGresult *res, int i)
+{
+    struct store_slot_cols cols;
+    if (!store_slot_cols(res, "returning a slot", &cols))
+        return NULL;
+    return store_slot_from_cols(st, res, i, &cols);
+}
+
+/* The columns of load_organisations.sql. */
+enum organisation_col {
+    COL_ORGANISATION_ID,
+    COL_ORGANISATION_KIND,
+    COL_ORGANISATION_NAME,
+    COL_ORGANISATION_FINESS,
+    COL_ORGANISATION_COMMUNE,
+    ORGANISATION_NCOLS
+};
+static const char *const organisation_names[ORGANISATION_NCOLS] = {
+    [COL_ORGANISATION_ID] = "id",
+    [COL_ORGANISATION_KIND] = "kind",
+    [COL_ORGANISATION_NAME] = "name",
+    [COL_ORGANISATION_FINESS] = "finess",
+    [COL_ORGANISATION_COMMUNE] = "commune_insee",
+};
 
 static bool load_organisations(struct store *st, const PGresult *res)
 {
+    int c[ORGANISATION_NCOLS];
+    if (!db_cols_resolve(res, organisation_names, ORGANISATION_NCOLS, c,
+                         sql_name[SQL_LOAD_ORGANISATIONS]))
+        return false;
     for (int i = 0; i < PQntuples(res); i++) {
-        int64_t id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        int64_t id = strtoll(PQgetvalue(res, i, c[COL_ORGANISATION_ID]), NULL, 10);
         struct organisation *o = idmap_get(&st->organisations, id);
         bool added = o == NULL;
         if (added) {
@@ -775,10 +935,12 @@ static bool load_organisations(struct store *st, const PGresult *res)
                 return false;
             o->id = id;
         }
-        snprintf(o->kind, sizeof(o->kind), "%s", PQgetvalue(res, i, 2));
-        snprintf(o->finess, sizeof(o->finess), "%s", PQgetvalue(res, i, 4));
-        snprintf(o->commune, sizeof(o->commune), "%s", PQgetvalue(res, i, 5));
-        bool ok = set_text(&o->name, PQgetvalue(res, i, 3));
+        snprintf(o->kind, sizeof(o->kind), "%s", PQgetvalue(res, i, c[COL_ORGANISATION_KIND]));
+        snprintf(o->finess, sizeof(o->finess), "%s",
+                 PQgetvalue(res, i, c[COL_ORGANISATION_FINESS]));
+        snprintf(o->commune, sizeof(o->commune), "%s",
+                 PQgetvalue(res, i, c[COL_ORGANISATION_COMMUNE]));
+        bool ok = set_text(&o->name, PQgetvalue(res, i, c[COL_ORGANISATION_NAME]));
         if (added && (!ok || !idmap_put(&st->organisations, o->id, o))) {
             free_organisation(o);
             return false;
@@ -789,16 +951,17 @@ static bool load_organisations(struct store *st, const PGresult *res)
     return true;
 }
 
-/* Adds the slots of one page of load_slots_page.sql to the store, in the
- * order they come (by id); store_load sorts each territory's once it has
- * them all. */
-static bool load_slots_page(struct store *st, const PGresult *res)
+/* Adds the slots of one page of load_slots_page.sql, of columns `cols`, to
+ * the store, in the order they come (by id); store_load sorts each
+ * territory's once it has them all. */
+static bool load_slots_page(struct store *st, const PGresult *res,
+                            const struct store_slot_cols *cols)
 {
     struct row_cache last = {0};
     if (!idmap_reserve(&st->slots, (size_t)PQntuples(res)))
         return false;
     for (int i = 0; i < PQntuples(res); i++) {
-        struct slot *s = slot_from_row(st, res, i, &last);
+        struct slot *s = slot_from_row(st, res, i, cols, &last);
         if (s && !add_slot(st, s, false))
             return false;
     }
@@ -815,36 +978,68 @@ static void sort_slots(struct store *st)
     }
 }
 
-struct request *store_request_from_row(const struct store *st, const PGresult *res, int i)
+static const char *const request_names[STORE_REQUEST_NCOLS] = {
+    [STORE_REQUEST_ID] = "id",
+    [STORE_REQUEST_TERRITORY] = "territory_id",
+    [STORE_REQUEST_ORGANISATION] = "organisation_id",
+    [STORE_REQUEST_KIND] = "requester_kind",
+    [STORE_REQUEST_MOTIF] = "motif",
+    [STORE_REQUEST_URGENCY] = "urgency",
+    [STORE_REQUEST_AGE] = "patient_age",
+    [STORE_REQUEST_CREATED_AT] = "created_at_epoch",
+    [STORE_REQUEST_DEADLINE] = "deadline_epoch",
+    [STORE_REQUEST_MODES] = "modes",
+    [STORE_REQUEST_MAX_DISTANCE] = "max_distance_km",
+    [STORE_REQUEST_LAT] = "latitude",
+    [STORE_REQUEST_LON] = "longitude",
+    [STORE_REQUEST_MT_RPPS] = "mt_rpps",
+    [STORE_REQUEST_STATUS] = "status",
+    [STORE_REQUEST_DECLINED] = "declined_slots",
+    [STORE_REQUEST_HELD_SLOT] = "held_slot",
+    [STORE_REQUEST_HOLD_EXPIRES_AT] = "hold_expires_at_epoch",
+    [STORE_REQUEST_CLIENT_REF] = "client_ref",
+    [STORE_REQUEST_PRIORITY_GROUPS] = "priority_groups",
+};
+
+bool store_request_cols(const PGresult *res, const char *query, struct store_request_cols *cols)
 {
+    return db_cols_resolve(res, request_names, STORE_REQUEST_NCOLS, cols->at, query);
+}
+
+struct request *store_request_from_cols(const struct store *st, const PGresult *res, int i,
+                                        const struct store_request_cols *cols)
+{
+    const int *c = cols->at;
     struct request *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
     r->refs = 1;
-    r->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-    r->territory = store_territory(st, PQgetvalue(res, i, 1));
-    r->organisation_id = strtoll(PQgetvalue(res, i, 2), NULL, 10);
-    r->age = atoi(PQgetvalue(res, i, 6));
-    r->created_at = strtoll(PQgetvalue(res, i, 7), NULL, 10);
-    r->deadline = strtoll(PQgetvalue(res, i, 8), NULL, 10);
-    r->max_distance_km = atof(PQgetvalue(res, i, 10));
-    r->lat = atof(PQgetvalue(res, i, 11));
-    r->lon = atof(PQgetvalue(res, i, 12));
-    snprintf(r->mt_rpps, sizeof(r->mt_rpps), "%s", PQgetvalue(res, i, 13));
-    r->held_slot = strtoll(PQgetvalue(res, i, 16), NULL, 10);
-    r->hold_expires_at = strtoll(PQgetvalue(res, i, 17), NULL, 10);
-    snprintf(r->client_ref, sizeof(r->client_ref), "%s", PQgetvalue(res, i, 18));
-    const char *pg = PQgetvalue(res, i, 19);
+    r->id = strtoll(PQgetvalue(res, i, c[STORE_REQUEST_ID]), NULL, 10);
+    r->territory = store_territory(st, PQgetvalue(res, i, c[STORE_REQUEST_TERRITORY]));
+    r->organisation_id = strtoll(PQgetvalue(res, i, c[STORE_REQUEST_ORGANISATION]), NULL, 10);
+    r->age = atoi(PQgetvalue(res, i, c[STORE_REQUEST_AGE]));
+    r->created_at = strtoll(PQgetvalue(res, i, c[STORE_REQUEST_CREATED_AT]), NULL, 10);
+    r->deadline = strtoll(PQgetvalue(res, i, c[STORE_REQUEST_DEADLINE]), NULL, 10);
+    r->max_distance_km = atof(PQgetvalue(res, i, c[STORE_REQUEST_MAX_DISTANCE]));
+    r->lat = atof(PQgetvalue(res, i, c[STORE_REQUEST_LAT]));
+    r->lon = atof(PQgetvalue(res, i, c[STORE_REQUEST_LON]));
+    snprintf(r->mt_rpps, sizeof(r->mt_rpps), "%s", PQgetvalue(res, i, c[STORE_REQUEST_MT_RPPS]));
+    r->held_slot = strtoll(PQgetvalue(res, i, c[STORE_REQUEST_HELD_SLOT]), NULL, 10);
+    r->hold_expires_at = strtoll(PQgetvalue(res, i, c[STORE_REQUEST_HOLD_EXPIRES_AT]), NULL, 10);
+    snprintf(r->client_ref, sizeof(r->client_ref), "%s",
+             PQgetvalue(res, i, c[STORE_REQUEST_CLIENT_REF]));
+    const char *pg = PQgetvalue(res, i, c[STORE_REQUEST_PRIORITY_GROUPS]);
     r->priority_groups =
         (uint8_t)((strstr(pg, "ald") ? PRIORITY_ALD : 0) | (strstr(pg, "c2s") ? PRIORITY_C2S : 0) |
                   (strstr(pg, "aged_70_plus") ? PRIORITY_AGED_70_PLUS : 0));
     struct id_list declined = {0};
-    bool ok = r->territory && model_audience_parse(PQgetvalue(res, i, 3), &r->kind) &&
-              model_motif_parse(PQgetvalue(res, i, 4), &r->motif) &&
-              model_urgency_parse(PQgetvalue(res, i, 5), &r->urgency) &&
-              each_array_item(PQgetvalue(res, i, 9), add_mode, &r->modes) &&
-              model_request_status_parse(PQgetvalue(res, i, 14), &r->status) &&
-              each_array_item(PQgetvalue(res, i, 15), add_id, &declined);
+    bool ok = r->territory &&
+              model_audience_parse(PQgetvalue(res, i, c[STORE_REQUEST_KIND]), &r->kind) &&
+              model_motif_parse(PQgetvalue(res, i, c[STORE_REQUEST_MOTIF]), &r->motif) &&
+              model_urgency_parse(PQgetvalue(res, i, c[STORE_REQUEST_URGENCY]), &r->urgency) &&
+              each_array_item(PQgetvalue(res, i, c[STORE_REQUEST_MODES]), add_mode, &r->modes) &&
+              model_request_status_parse(PQgetvalue(res, i, c[STORE_REQUEST_STATUS]), &r->status) &&
+              each_array_item(PQgetvalue(res, i, c[STORE_REQUEST_DECLINED]), add_id, &declined);
     r->declined = declined.ids;
     r->ndeclined = declined.n;
     if (!ok) {
@@ -855,10 +1050,21 @@ struct request *store_request_from_row(const struct store *st, const PGresult *r
     return r;
 }
 
+struct request *store_request_from_row(const struct store *st, const PGresult *res, int i)
+{
+    struct store_request_cols cols;
+    if (!store_request_cols(res, "returning a request", &cols))
+        return NULL;
+    return store_request_from_cols(st, res, i, &cols);
+}
+
 static bool load_requests(struct store *st, const PGresult *res)
 {
+    struct store_request_cols cols;
+    if (!store_request_cols(res, sql_name[SQL_LOAD_REQUESTS], &cols))
+        return false;
     for (int i = 0; i < PQntuples(res); i++) {
-        struct request *r = store_request_from_row(st, res, i);
+        struct request *r = store_request_from_cols(st, res, i, &cols);
         if (r && !store_add_request(st, r))
             return false;
     }
@@ -972,6 +1178,7 @@ static void on_slots_page(void *arg, enum db_status status, const PGresult *res)
 {
     struct load_range *r = arg;
     struct loader *l = r->l;
+    struct store_slot_cols cols;
     l->in_flight--;
     l->pages++;
     l->depth++;
@@ -980,16 +1187,18 @@ static void on_slots_page(void *arg, enum db_status status, const PGresult *res)
             log_error("store", "loading the slots failed: %s",
                       res ? PQresultErrorMessage(res) : "database unavailable");
         l->failed = true;
+    } else if (!l->failed && !store_slot_cols(res, sql_name[SQL_LOAD_SLOTS_PAGE], &cols)) {
+        l->failed = true; /* logged */
     } else if (!l->failed) {
         int n = PQntuples(res);
         if (n > 0 && (size_t)n == l->batch) {
-            r->after = strtoll(PQgetvalue(res, n - 1, 0), NULL, 10);
+            r->after = strtoll(PQgetvalue(res, n - 1, cols.at[STORE_SLOT_ID]), NULL, 10);
             load_range_next(r); /* may answer (fail) at once, before this returns */
         } else {
             l->ranges_done++;
             load_slots_fill(l);
         }
-        if (!load_slots_page(l->st, res)) {
+        if (!load_slots_page(l->st, res, &cols)) {
             log_error("store", "loading the slots failed: out of memory");
             l->failed = true;
         }
@@ -1003,15 +1212,23 @@ static void on_slots_page(void *arg, enum db_status status, const PGresult *res)
 static void on_slot_bounds(void *arg, enum db_status status, const PGresult *res)
 {
     struct loader *l = arg;
+    enum { BOUND_LOW, BOUND_HIGH, BOUND_NCOLS };
+    static const char *const bound_names[BOUND_NCOLS] = {
+        [BOUND_LOW] = "low", [BOUND_HIGH] = "high"};
+    int c[BOUND_NCOLS];
     if (status != DB_OK || PQntuples(res) != 1) {
         log_error("store", "loading the slots failed: %s",
                   res ? PQresultErrorMessage(res) : "database unavailable");
         l->failed = true;
+    } else if (!db_cols_resolve(res, bound_names, BOUND_NCOLS, c, sql_name[SQL_SLOT_ID_BOUNDS])) {
+        l->failed = true; /* logged */
+    }
+    if (l->failed) {
         load_slots_settled(l);
         return;
     }
-    int64_t low = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    int64_t high = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    int64_t low = strtoll(PQgetvalue(res, 0, c[BOUND_LOW]), NULL, 10);
+    int64_t high = strtoll(PQgetvalue(res, 0, c[BOUND_HIGH]), NULL, 10);
     if (high >= low && high > 0) {
         /* Ids are positive (bigserial), so high - low + 1 cannot overflow. */
         uint64_t span = (uint64_t)(high - low) + 1;

@@ -152,13 +152,91 @@ bool store_add_request(struct store *st, struct request *r) __attribute__((warn_
  * unlinked at once, `gone`, and the store's reference dropped. */
 void store_remove_request(struct store *st, struct request *r);
 
-/* Builds a slot from row `i` of a result shaped like sql/queries/load_slots.sql
- * (the slot-returning queries all share that shape).  Returns a new slot with
- * one reference (the caller's), or NULL (logged) when the row names something
- * the store lacks. */
+/* --- Slot and request rows ------------------------------------------------------
+ *
+ * Every query that returns slots to snpd (sql/queries/load_slots.sql,
+ * load_slots_page.sql, slot_get.sql, slots_publish.sql) names its columns
+ * as below, and so does every query that returns open requests
+ * (load_requests.sql, request_get_open.sql).  A reader finds the columns
+ * once per result with store_slot_cols() (or store_request_cols()), then
+ * builds each row with store_slot_from_cols() (store_request_from_cols()),
+ * or reads one column of its own with PQgetvalue(res, i, cols.at[...]). */
+
+/* The columns of a slot row. */
+enum store_slot_col {
+    STORE_SLOT_ID,              /* id */
+    STORE_SLOT_TERRITORY,       /* territory_id */
+    STORE_SLOT_SITE,            /* site_id */
+    STORE_SLOT_RPPS,            /* rpps: '' when the site's */
+    STORE_SLOT_STARTS_AT,       /* starts_at_epoch: seconds since 1970 */
+    STORE_SLOT_DURATION,        /* duration_min */
+    STORE_SLOT_MODE,            /* mode */
+    STORE_SLOT_AUDIENCE,        /* audience: a text array */
+    STORE_SLOT_MOTIFS,          /* motifs: a text array, '' for any */
+    STORE_SLOT_MIN_AGE,         /* min_age: -1 for none */
+    STORE_SLOT_MAX_AGE,         /* max_age: -1 for none */
+    STORE_SLOT_RELEASE_MINUTES, /* release_minutes: 0 for none */
+    STORE_SLOT_STATUS,          /* status */
+    STORE_SLOT_HELD_FOR,        /* held_for: a request id, 0 for none */
+    STORE_SLOT_HOLD_EXPIRES_AT, /* hold_expires_at_epoch: 0 for none */
+    STORE_SLOT_NCOLS
+};
+
+/* The numbers of a slot row's columns in one result. */
+struct store_slot_cols {
+    int at[STORE_SLOT_NCOLS];
+};
+
+/* Finds the columns of a slot row in `res`, the answer of `query` (a name
+ * for the log).  Returns false (logged, see db_cols_resolve) when one is
+ * missing: the caller treats the answer as a failed query. */
+bool store_slot_cols(const PGresult *res, const char *query, struct store_slot_cols *cols)
+    __attribute__((warn_unused_result));
+
+/* Builds a slot from row `i` of `res`, whose columns `cols` holds.  Returns
+ * a new slot with one reference (the caller's), or NULL (logged) when the
+ * row names something the store lacks. */
+struct slot *store_slot_from_cols(const struct store *st, const PGresult *res, int i,
+                                  const struct store_slot_cols *cols);
+
+/* The same for a result of which one row is read: finds the columns (NULL,
+ * logged, when one is missing), then builds the slot. */
 struct slot *store_slot_from_row(const struct store *st, const PGresult *res, int i);
 
-/* The same for a request, from a row shaped like sql/queries/load_requests.sql. */
+/* The columns of an open request's row. */
+enum store_request_col {
+    STORE_REQUEST_ID,              /* id */
+    STORE_REQUEST_TERRITORY,       /* territory_id */
+    STORE_REQUEST_ORGANISATION,    /* organisation_id */
+    STORE_REQUEST_KIND,            /* requester_kind */
+    STORE_REQUEST_MOTIF,           /* motif */
+    STORE_REQUEST_URGENCY,         /* urgency */
+    STORE_REQUEST_AGE,             /* patient_age */
+    STORE_REQUEST_CREATED_AT,      /* created_at_epoch: seconds since 1970 */
+    STORE_REQUEST_DEADLINE,        /* deadline_epoch */
+    STORE_REQUEST_MODES,           /* modes: a text array */
+    STORE_REQUEST_MAX_DISTANCE,    /* max_distance_km: 0 for none */
+    STORE_REQUEST_LAT,             /* latitude: of the patient's commune */
+    STORE_REQUEST_LON,             /* longitude */
+    STORE_REQUEST_MT_RPPS,         /* mt_rpps: '' for none */
+    STORE_REQUEST_STATUS,          /* status */
+    STORE_REQUEST_DECLINED,        /* declined_slots: a bigint array */
+    STORE_REQUEST_HELD_SLOT,       /* held_slot: the slot held for it, 0 for none */
+    STORE_REQUEST_HOLD_EXPIRES_AT, /* hold_expires_at_epoch: 0 for none */
+    STORE_REQUEST_CLIENT_REF,      /* client_ref: '' for none */
+    STORE_REQUEST_PRIORITY_GROUPS, /* priority_groups: a text array */
+    STORE_REQUEST_NCOLS
+};
+
+struct store_request_cols {
+    int at[STORE_REQUEST_NCOLS];
+};
+
+/* The same three for an open request's row. */
+bool store_request_cols(const PGresult *res, const char *query, struct store_request_cols *cols)
+    __attribute__((warn_unused_result));
+struct request *store_request_from_cols(const struct store *st, const PGresult *res, int i,
+                                        const struct store_request_cols *cols);
 struct request *store_request_from_row(const struct store *st, const PGresult *res, int i);
 
 /* Loads everything from the database, asynchronously, the live slots in

@@ -44,7 +44,12 @@ enum db_status {
 /* Called once per query on the loop thread.  `res` is owned by the db module
  * and valid only during the call; it is NULL unless status is DB_OK or
  * DB_QUERY_ERROR.  A query that broke with its connection (DB_UNAVAILABLE
- * after sending) may or may not have been committed. */
+ * after sending) may or may not have been committed.
+ *
+ * Its columns are read by name, each found once per result with
+ * db_cols_resolve() (db_cols.h), never by counting the columns of the SQL.
+ * A result of a single column (a JSON document, a count, a state) is read at
+ * column 0: there is nothing to count. */
 typedef void (*db_result_cb)(void *arg, enum db_status status, const PGresult *res);
 
 struct db;

@@ -7,6 +7,7 @@
 
 #include "base/digest.h"
 #include "base/log.h"
+#include "dispatcher/db/db_cols.h"
 #include "dispatcher/net/handles.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -141,13 +142,25 @@ static const struct snp_embedded_sql *find_embedded(const struct migrate *m, con
     return NULL;
 }
 
+/* The columns of sql_list. */
+enum recorded_col { RECORDED_NAME, RECORDED_SHA256, RECORDED_NCOLS };
+static const char *const recorded_names[RECORDED_NCOLS] = {
+    [RECORDED_NAME] = "name",
+    [RECORDED_SHA256] = "sha256",
+};
+
 /* Compares what the database recorded with the embedded files.  Returns
  * false (after finishing the run) on the first disagreement. */
 static bool check_recorded(struct migrate *m, const PGresult *res)
 {
+    int c[RECORDED_NCOLS];
+    if (!db_cols_resolve(res, recorded_names, RECORDED_NCOLS, c, "schema_migration list")) {
+        finish(m, MIGRATE_FAILED, "cannot read the recorded migrations; nothing was applied");
+        return false;
+    }
     for (int r = 0; r < PQntuples(res); r++) {
-        const char *name = PQgetvalue(res, r, 0);
-        const char *sum = PQgetvalue(res, r, 1);
+        const char *name = PQgetvalue(res, r, c[RECORDED_NAME]);
+        const char *sum = PQgetvalue(res, r, c[RECORDED_SHA256]);
         const struct snp_embedded_sql *e = find_embedded(m, name);
         if (!e) {
             finish(m, MIGRATE_UNKNOWN,

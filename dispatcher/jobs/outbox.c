@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "dispatcher/db/db_cols.h"
 #include "dispatcher/net/handles.h"
 #include "sql_queries.h"
 
@@ -184,17 +185,37 @@ static bool push_send(struct push *p, bool create)
     return ok;
 }
 
-static struct push *push_new(struct outbox *ob, const PGresult *res, int row)
+/* The columns of outbox_claim.sql. */
+enum claim_col {
+    CLAIM_ID,
+    CLAIM_BOOKING,
+    CLAIM_SEQ,
+    CLAIM_ATTEMPTS,
+    CLAIM_BASE_URL,
+    CLAIM_BODY,
+    CLAIM_NCOLS
+};
+static const char *const claim_names[CLAIM_NCOLS] = {
+    [CLAIM_ID] = "id",
+    [CLAIM_BOOKING] = "booking_id",
+    [CLAIM_SEQ] = "seq",
+    [CLAIM_ATTEMPTS] = "attempts",
+    [CLAIM_BASE_URL] = "base_url",
+    [CLAIM_BODY] = "body",
+};
+
+/* A push for row `row` of a claim, of columns `c`. */
+static struct push *push_new(struct outbox *ob, const PGresult *res, int row, const int *c)
 {
     struct push *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
     p->ob = ob;
-    p->id = atoll(PQgetvalue(res, row, PQfnumber(res, "id")));
-    p->booking_id = atoll(PQgetvalue(res, row, PQfnumber(res, "booking_id")));
-    p->attempts = atoi(PQgetvalue(res, row, PQfnumber(res, "attempts")));
-    p->base_url = strdup(PQgetvalue(res, row, PQfnumber(res, "base_url")));
-    p->body = strdup(PQgetvalue(res, row, PQfnumber(res, "body")));
+    p->id = atoll(PQgetvalue(res, row, c[CLAIM_ID]));
+    p->booking_id = atoll(PQgetvalue(res, row, c[CLAIM_BOOKING]));
+    p->attempts = atoi(PQgetvalue(res, row, c[CLAIM_ATTEMPTS]));
+    p->base_url = strdup(PQgetvalue(res, row, c[CLAIM_BASE_URL]));
+    p->body = strdup(PQgetvalue(res, row, c[CLAIM_BODY]));
     p->easy = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/fhir+json");
     if (h)
@@ -268,11 +289,13 @@ static void on_claimed(void *arg, enum db_status st, const PGresult *res)
             log_warn("outbox", "cannot claim pushes: %s", PQresultErrorMessage(res));
         return; /* the next poll tries again */
     }
+    int c[CLAIM_NCOLS];
+    if (!db_cols_resolve(res, claim_names, CLAIM_NCOLS, c, sql_name[SQL_OUTBOX_CLAIM]))
+        return; /* logged; the leases run out and the rows are claimed again */
     int n = PQntuples(res);
     for (int i = 0; i < n; i++) {
-        struct push *p = push_new(ob, res, i);
-        if (!p || !push_send(p, p->attempts == 1 &&
-                                    atoi(PQgetvalue(res, i, PQfnumber(res, "seq"))) == 1)) {
+        struct push *p = push_new(ob, res, i, c);
+        if (!p || !push_send(p, p->attempts == 1 && atoi(PQgetvalue(res, i, c[CLAIM_SEQ])) == 1)) {
             /* Its lease runs out and it is claimed again. */
             log_error("outbox", "cannot start a push: out of memory or refused by libcurl");
             if (p)
@@ -313,15 +336,25 @@ static void outbox_claim(struct outbox *ob)
     db_query(ob->db, sql_text[SQL_OUTBOX_CLAIM], 3, params, on_claimed, ob);
 }
 
+/* The columns of outbox_backlog.sql. */
+enum backlog_col { BACKLOG_PENDING, BACKLOG_OLDEST, BACKLOG_DEAD, BACKLOG_NCOLS };
+static const char *const backlog_names[BACKLOG_NCOLS] = {
+    [BACKLOG_PENDING] = "pending",
+    [BACKLOG_OLDEST] = "oldest_s",
+    [BACKLOG_DEAD] = "dead",
+};
+
 static void on_backlog(void *arg, enum db_status st, const PGresult *res)
 {
     struct outbox *ob = arg;
     ob->queries--;
-    if (st == DB_OK && PQntuples(res) == 1) {
+    int c[BACKLOG_NCOLS];
+    if (st == DB_OK && PQntuples(res) == 1 &&
+        db_cols_resolve(res, backlog_names, BACKLOG_NCOLS, c, sql_name[SQL_OUTBOX_BACKLOG])) {
         ob->stats.backlog_known = true;
-        ob->stats.pending = atoll(PQgetvalue(res, 0, PQfnumber(res, "pending")));
-        ob->stats.oldest_pending_s = atof(PQgetvalue(res, 0, PQfnumber(res, "oldest_s")));
-        ob->stats.dead = atoll(PQgetvalue(res, 0, PQfnumber(res, "dead")));
+        ob->stats.pending = atoll(PQgetvalue(res, 0, c[BACKLOG_PENDING]));
+        ob->stats.oldest_pending_s = atof(PQgetvalue(res, 0, c[BACKLOG_OLDEST]));
+        ob->stats.dead = atoll(PQgetvalue(res, 0, c[BACKLOG_DEAD]));
     }
     outbox_maybe_closed(ob);
 }

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "base/log.h"
+#include "dispatcher/db/db_cols.h"
 #include "dispatcher/net/handles.h"
 #include "sql_queries.h"
 
@@ -297,17 +298,39 @@ static const char *to_type(const char *channel)
     return "rpps";
 }
 
+/* The columns of message_claim.sql. */
+enum claim_col {
+    CLAIM_ID,
+    CLAIM_ATTEMPTS,
+    CLAIM_KIND,
+    CLAIM_CHANNEL,
+    CLAIM_RECIPIENT,
+    CLAIM_TERRITORY,
+    CLAIM_CONTENT,
+    CLAIM_NCOLS
+};
+static const char *const claim_names[CLAIM_NCOLS] = {
+    [CLAIM_ID] = "id",
+    [CLAIM_ATTEMPTS] = "attempts",
+    [CLAIM_KIND] = "kind",
+    [CLAIM_CHANNEL] = "channel",
+    [CLAIM_RECIPIENT] = "recipient",
+    [CLAIM_TERRITORY] = "territory_id",
+    [CLAIM_CONTENT] = "content",
+};
+
 /* The document handed to the sender (docs/messages.md "What the sender
- * receives"), with one spare byte for the file sender's newline. */
-static char *outgoing_document(const PGresult *res, int row, const char *kind, const char *channel,
-                               long long id)
+ * receives") from row `row` of a claim, of columns `c`, with one spare byte
+ * for the file sender's newline. */
+static char *outgoing_document(const PGresult *res, int row, const int *c, const char *kind,
+                               const char *channel, long long id)
 {
-    json_t *content = json_loads(PQgetvalue(res, row, PQfnumber(res, "content")), 0, NULL);
+    json_t *content = json_loads(PQgetvalue(res, row, c[CLAIM_CONTENT]), 0, NULL);
     json_t *doc = json_pack(
         "{s:I, s:s, s:s, s:s, s:s, s:s, s:O?, s:O?}", "message_id", (json_int_t)id, "territory_id",
-        PQgetvalue(res, row, PQfnumber(res, "territory_id")), "kind", kind, "channel", channel,
-        "to_type", to_type(channel), "to", PQgetvalue(res, row, PQfnumber(res, "recipient")),
-        "subject", json_object_get(content, "subject"), "text", json_object_get(content, "text"));
+        PQgetvalue(res, row, c[CLAIM_TERRITORY]), "kind", kind, "channel", channel, "to_type",
+        to_type(channel), "to", PQgetvalue(res, row, c[CLAIM_RECIPIENT]), "subject",
+        json_object_get(content, "subject"), "text", json_object_get(content, "text"));
     json_decref(content);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
@@ -338,6 +361,9 @@ static void on_claimed(void *arg, enum db_status st, const PGresult *res)
             log_warn("sender", "cannot claim messages: %s", PQresultErrorMessage(res));
         return;
     }
+    int c[CLAIM_NCOLS];
+    if (!db_cols_resolve(res, claim_names, CLAIM_NCOLS, c, sql_name[SQL_MESSAGE_CLAIM]))
+        return; /* logged; the leases run out and the rows are claimed again */
     for (int i = 0; i < PQntuples(res); i++) {
         struct outgoing *o = calloc(1, sizeof(*o));
         if (!o) {
@@ -345,12 +371,11 @@ static void on_claimed(void *arg, enum db_status st, const PGresult *res)
             continue;
         }
         o->s = s;
-        o->id = atoll(PQgetvalue(res, i, PQfnumber(res, "id")));
-        o->attempts = atoi(PQgetvalue(res, i, PQfnumber(res, "attempts")));
-        snprintf(o->kind, sizeof(o->kind), "%s", PQgetvalue(res, i, PQfnumber(res, "kind")));
-        snprintf(o->channel, sizeof(o->channel), "%s",
-                 PQgetvalue(res, i, PQfnumber(res, "channel")));
-        o->document = outgoing_document(res, i, o->kind, o->channel, o->id);
+        o->id = atoll(PQgetvalue(res, i, c[CLAIM_ID]));
+        o->attempts = atoi(PQgetvalue(res, i, c[CLAIM_ATTEMPTS]));
+        snprintf(o->kind, sizeof(o->kind), "%s", PQgetvalue(res, i, c[CLAIM_KIND]));
+        snprintf(o->channel, sizeof(o->channel), "%s", PQgetvalue(res, i, c[CLAIM_CHANNEL]));
+        o->document = outgoing_document(res, i, c, o->kind, o->channel, o->id);
         bool started =
             o->document &&
             (s->cfg->message_sender == MESSAGE_SENDER_FILE ? file_send(o) : http_send(o));
@@ -391,15 +416,25 @@ static void sender_claim(struct sender *s)
     db_query(s->db, sql_text[SQL_MESSAGE_CLAIM], 2, params, on_claimed, s);
 }
 
+/* The columns of message_backlog.sql. */
+enum backlog_col { BACKLOG_PENDING, BACKLOG_OLDEST, BACKLOG_DEAD, BACKLOG_NCOLS };
+static const char *const backlog_names[BACKLOG_NCOLS] = {
+    [BACKLOG_PENDING] = "pending",
+    [BACKLOG_OLDEST] = "oldest_s",
+    [BACKLOG_DEAD] = "dead",
+};
+
 static void on_backlog(void *arg, enum db_status st, const PGresult *res)
 {
     struct sender *s = arg;
     s->queries--;
-    if (st == DB_OK && PQntuples(res) == 1) {
+    int c[BACKLOG_NCOLS];
+    if (st == DB_OK && PQntuples(res) == 1 &&
+        db_cols_resolve(res, backlog_names, BACKLOG_NCOLS, c, sql_name[SQL_MESSAGE_BACKLOG])) {
         s->stats.backlog_known = true;
-        s->stats.pending = atoll(PQgetvalue(res, 0, PQfnumber(res, "pending")));
-        s->stats.oldest_pending_s = atof(PQgetvalue(res, 0, PQfnumber(res, "oldest_s")));
-        s->stats.dead = atoll(PQgetvalue(res, 0, PQfnumber(res, "dead")));
+        s->stats.pending = atoll(PQgetvalue(res, 0, c[BACKLOG_PENDING]));
+        s->stats.oldest_pending_s = atof(PQgetvalue(res, 0, c[BACKLOG_OLDEST]));
+        s->stats.dead = atoll(PQgetvalue(res, 0, c[BACKLOG_DEAD]));
     }
     sender_maybe_closed(s);
 }

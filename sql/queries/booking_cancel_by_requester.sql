@@ -1,4 +1,4 @@
 -- Cancels a booking on the requester's side, which ends its request:
 -- $1 booking, $2 organisation, $3 reason, $4 actor.  Returns the booking view.
-SELECT coalesce(freed_slot, 0), request_id, booking::text
+SELECT coalesce(freed_slot, 0) AS freed_slot, request_id, booking::text AS booking
   FROM snp_booking_cancel_by_requester($1::bigint, $2::bigint, $3, $4)

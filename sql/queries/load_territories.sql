@@ -1,2 +1,3 @@
 -- Start-up: every territory with its settings and FINESS ('' when none).
-SELECT id, name, kind, time_zone, settings::text, coalesce(finess, '') FROM territory ORDER BY id
+SELECT id, name, kind, time_zone, settings::text AS settings, coalesce(finess, '') AS finess
+  FROM territory ORDER BY id

@@ -1,6 +1,8 @@
 -- One slot, to refresh the memory of a slot another process changed.
-SELECT s.id, s.territory_id, s.site_id, coalesce(s.rpps, ''),
-       floor(extract(epoch FROM s.starts_at))::bigint, s.duration_min, s.mode, s.audience::text,
-       coalesce(s.motifs::text, ''), coalesce(s.min_age, -1), coalesce(s.max_age, -1),
-       coalesce(s.release_minutes, 0), s.status, coalesce(s.held_for, 0),
-       coalesce(floor(extract(epoch FROM s.hold_expires_at))::bigint, 0) FROM slot s WHERE s.id = $1::bigint
+SELECT s.id, s.territory_id, s.site_id, coalesce(s.rpps, '') AS rpps,
+       floor(extract(epoch FROM s.starts_at))::bigint AS starts_at_epoch, s.duration_min, s.mode,
+       s.audience::text AS audience, coalesce(s.motifs::text, '') AS motifs,
+       coalesce(s.min_age, -1) AS min_age, coalesce(s.max_age, -1) AS max_age,
+       coalesce(s.release_minutes, 0) AS release_minutes, s.status,
+       coalesce(s.held_for, 0) AS held_for,
+       coalesce(floor(extract(epoch FROM s.hold_expires_at))::bigint, 0) AS hold_expires_at_epoch FROM slot s WHERE s.id = $1::bigint

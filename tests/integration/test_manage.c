@@ -538,6 +538,20 @@ Test(manage, snpd_token_commands_are_checked_and_audited)
     cr_expect_eq(pgtest_long(&f.pg, "SELECT count(*) FROM audit WHERE action = 'token.create'"
                                     " AND actor LIKE 'cli:%' AND role = 'admin'"),
                  1);
+    /* Listed with its role, territory, state and expiry (token_list.sql's
+     * columns, read by name). */
+    char list[8192];
+    cr_assert_eq(snpd_token("list --territory " FIX_TERRITORY, list, sizeof(list)), 0);
+    cr_expect(strncmp(list, "id ", 3) == 0, "%s", list);
+    char *label = strstr(list, " cli-accueil");
+    cr_assert_not_null(label, "%s", list);
+    *label = '\0';
+    const char *line = strrchr(list, '\n');
+    line = line ? line + 1 : list;
+    /* The label was cut off: the line ends with the expiry. */
+    cr_expect(strstr(line, " reception ") && strstr(line, " " FIX_TERRITORY " ") &&
+                  strstr(line, " active ") && line[strlen(line) - 1] == 'Z',
+              "%s", line);
     char revoked[64];
     cr_assert_eq(snpd_token("revoke --label cli-accueil", revoked, sizeof(revoked)), 0);
     cr_expect(strncmp(revoked, "revoked ", 8) == 0, "%s", revoked);
