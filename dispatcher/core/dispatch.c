@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "dispatcher/db/db_cols.h"
 #include "dispatcher/core/dispatch_internal.h"
 #include "dispatcher/net/handles.h"
 #include "sql_queries.h"
@@ -281,6 +282,23 @@ bool op_settled_early(struct op *o, enum db_status st, const PGresult *res)
         return false;
     op_fail_db(o, st, res);
     return true;
+}
+
+bool op_settled_early_cols(struct op *o, enum db_status st, const PGresult *res, enum sql_id query,
+                           const char *const *names, size_t n, int *cols)
+{
+    if (op_settled_early(o, st, res))
+        return true;
+    if (db_cols_resolve(res, names, n, cols, sql_name[query]))
+        return false;
+    op_fail_cols(o);
+    return true;
+}
+
+void op_fail_cols(struct op *o)
+{
+    o->retry_later = true; /* what it touched is looked at again */
+    op_fail(o, SNP_PROTO_E_INTERNAL, "internal error; it was logged", NULL);
 }
 
 static void on_view_read(void *arg, enum db_status st, const PGresult *res)

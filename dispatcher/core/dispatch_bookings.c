@@ -23,11 +23,13 @@ static void on_requeue_loaded(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
     struct dispatch *d = o->d;
-    if (d->closed || st != DB_OK || PQntuples(res) != 1) {
+    struct store_request_cols cols;
+    if (d->closed || st != DB_OK || PQntuples(res) != 1 ||
+        !store_request_cols(res, sql_name[SQL_REQUEST_GET_OPEN], &cols)) {
         op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
         return;
     }
-    struct request *r = store_request_from_row(&d->store, res, 0);
+    struct request *r = store_request_from_cols(&d->store, res, 0, &cols);
     if (r && store_request(&d->store, r->id)) {
         store_request_unref(r);
         r = NULL;
@@ -50,15 +52,21 @@ static void requeue(struct dispatch *d, int64_t request_id)
 static void on_booking_cancelled(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
-    if (op_settled_early(o, st, res))
+    enum { C_SLOT, C_SLOT_STATUS, C_REQUEST, C_REQUEST_STATUS, C_ORG, C_BOOKING, C_N };
+    static const char *const names[C_N] = {
+        [C_SLOT] = "slot_id",        [C_SLOT_STATUS] = "slot_status",
+        [C_REQUEST] = "request_id",  [C_REQUEST_STATUS] = "request_status",
+        [C_ORG] = "organisation_id", [C_BOOKING] = "booking"};
+    int c[C_N];
+    if (op_settled_early_cols(o, st, res, SQL_BOOKING_CANCEL, names, C_N, c))
         return;
     struct dispatch *d = o->d;
-    int64_t slot_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    const char *slot_status = PQgetvalue(res, 0, 1);
-    int64_t request_id = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-    const char *request_status = PQgetvalue(res, 0, 3);
-    int64_t org = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
-    json_t *view = json_loads(PQgetvalue(res, 0, 5), 0, NULL);
+    int64_t slot_id = strtoll(PQgetvalue(res, 0, c[C_SLOT]), NULL, 10);
+    const char *slot_status = PQgetvalue(res, 0, c[C_SLOT_STATUS]);
+    int64_t request_id = strtoll(PQgetvalue(res, 0, c[C_REQUEST]), NULL, 10);
+    const char *request_status = PQgetvalue(res, 0, c[C_REQUEST_STATUS]);
+    int64_t org = strtoll(PQgetvalue(res, 0, c[C_ORG]), NULL, 10);
+    json_t *view = json_loads(PQgetvalue(res, 0, c[C_BOOKING]), 0, NULL);
     struct slot *s = store_slot(&d->store, slot_id);
     if (s) {
         if (strcmp(slot_status, "free") == 0)
@@ -79,11 +87,14 @@ static void on_booking_cancelled(void *arg, enum db_status st, const PGresult *r
 static void on_booking_cancelled_by_requester(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
-    if (op_settled_early(o, st, res))
+    enum { C_FREED, C_BOOKING, C_N };
+    static const char *const names[C_N] = {[C_FREED] = "freed_slot", [C_BOOKING] = "booking"};
+    int c[C_N];
+    if (op_settled_early_cols(o, st, res, SQL_BOOKING_CANCEL_BY_REQUESTER, names, C_N, c))
         return;
     struct dispatch *d = o->d;
-    int64_t freed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    json_t *view = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
+    int64_t freed = strtoll(PQgetvalue(res, 0, c[C_FREED]), NULL, 10);
+    json_t *view = json_loads(PQgetvalue(res, 0, c[C_BOOKING]), 0, NULL);
     apply_freed(d, freed, 0);
     if (view)
         push_booking_cancelled(d, o->caller.territory, view, o->caller.organisation_id);
@@ -126,17 +137,22 @@ void dispatch_booking_cancel(struct dispatch *d, const struct caller *c, json_t 
 static void on_outcome(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
-    if (op_settled_early(o, st, res))
+    enum { C_BOOKING, C_REQUEST, C_OUTCOME, C_ORG, C_REPORTED, C_CLIENT_REF, C_N };
+    static const char *const names[C_N] = {
+        [C_BOOKING] = "id",          [C_REQUEST] = "request_id",   [C_OUTCOME] = "outcome",
+        [C_ORG] = "organisation_id", [C_REPORTED] = "reported_at", [C_CLIENT_REF] = "client_ref"};
+    int c[C_N];
+    if (op_settled_early_cols(o, st, res, SQL_OUTCOME_REPORT, names, C_N, c))
         return;
-    json_int_t booking = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    json_int_t request = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    int64_t org = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
-    const char *outcome = PQgetvalue(res, 0, 3);
+    json_int_t booking = strtoll(PQgetvalue(res, 0, c[C_BOOKING]), NULL, 10);
+    json_int_t request = strtoll(PQgetvalue(res, 0, c[C_REQUEST]), NULL, 10);
+    int64_t org = strtoll(PQgetvalue(res, 0, c[C_ORG]), NULL, 10);
+    const char *outcome = PQgetvalue(res, 0, c[C_OUTCOME]);
     json_t *result = json_pack("{s:I, s:I, s:s, s:{s:s, s:s}}", "booking_id", booking, "request_id",
                                request, "status", "booked", "outcome", "kind", outcome,
-                               "reported_at", PQgetvalue(res, 0, 5));
+                               "reported_at", PQgetvalue(res, 0, c[C_REPORTED]));
     json_t *data = json_pack("{s:I, s:I, s:s, s:s}", "booking_id", booking, "request_id", request,
-                             "client_ref", PQgetvalue(res, 0, 6), "outcome", outcome);
+                             "client_ref", PQgetvalue(res, 0, c[C_CLIENT_REF]), "outcome", outcome);
     struct push_target to = {
         .territory = o->caller.territory, .topic = "requests", .organisation_id = org};
     push(o->d, &to, "outcome.reported", data);

@@ -96,6 +96,18 @@ bool op_closed(struct op *o);
  * snpd is closing or the call failed. */
 bool op_settled_early(struct op *o, enum db_status st, const PGresult *res);
 
+/* op_settled_early for a callback that reads its result by name: also
+ * writes into `cols` the columns named by the `n` entries of `names`
+ * (db_cols_resolve), and answers internal (logged) and returns true when
+ * the answer of `query` lacks one. */
+bool op_settled_early_cols(struct op *o, enum db_status st, const PGresult *res, enum sql_id query,
+                           const char *const *names, size_t n, int *cols);
+
+/* Answers internal for a result that lacked a column its reader names
+ * (logged by db_cols_resolve); what the operation touched is looked at
+ * again later. */
+void op_fail_cols(struct op *o);
+
 /* --- dispatch.c: calls that wait, answers read back --- */
 
 /* An operation of dispatch.h, run again when a parked call resumes. */

@@ -453,9 +453,17 @@ static void on_offer_moved(void *arg, enum db_status st, const PGresult *res)
         op_fail_db(o, st, res);
         return;
     }
-    bool released = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-    int64_t held = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-    int64_t expires = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+    enum { C_RELEASED, C_HELD, C_EXPIRES, C_REFUSED, C_N };
+    static const char *const names[C_N] = {[C_RELEASED] = "released",
+                                           [C_HELD] = "held_slot",
+                                           [C_EXPIRES] = "hold_expires_at_epoch",
+                                           [C_REFUSED] = "refused"};
+    int c[C_N];
+    if (op_settled_early_cols(o, st, res, SQL_OFFER_MOVE, names, C_N, c))
+        return;
+    bool released = strcmp(PQgetvalue(res, 0, c[C_RELEASED]), "t") == 0;
+    int64_t held = strtoll(PQgetvalue(res, 0, c[C_HELD]), NULL, 10);
+    int64_t expires = strtoll(PQgetvalue(res, 0, c[C_EXPIRES]), NULL, 10);
 
     if (o->release && released) {
         if (strcmp(o->reason, "declined") == 0)
@@ -489,7 +497,7 @@ static void on_offer_moved(void *arg, enum db_status st, const PGresult *res)
          * again — or free but not to be held for this request by the
          * database's word (its clock) — this request stops proposing it. */
         d->stats.conflicts++;
-        if (strcmp(PQgetvalue(res, 0, 4), "t") == 0)
+        if (strcmp(PQgetvalue(res, 0, c[C_REFUSED]), "t") == 0)
             request_refuse_locally(r, o->slot->id);
         else
             o->slot->stale = true;

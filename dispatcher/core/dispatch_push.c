@@ -133,8 +133,10 @@ static void on_offer_slot_loaded(void *arg, enum db_status st, const PGresult *r
     struct pending_offer_push *p = (struct pending_offer_push *)o->result;
     o->result = NULL;
     struct dispatch *d = o->d;
-    if (!d->closed && st == DB_OK && PQntuples(res) == 1) {
-        struct slot *s = store_slot_from_row(&d->store, res, 0);
+    struct store_slot_cols cols;
+    if (!d->closed && st == DB_OK && PQntuples(res) == 1 &&
+        store_slot_cols(res, sql_name[SQL_SLOT_GET], &cols)) {
+        struct slot *s = store_slot_from_cols(&d->store, res, 0, &cols);
         if (s) {
             p->to.territory = p->territory;
             push_offer_made(d, &p->to, p->request, p->client_ref, s, p->expires);

@@ -45,12 +45,20 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
     struct request *r = o->req; /* the op's reference; not in the store yet */
     if (o->slot)
         o->slot->pending = false;
-    if (op_settled_early(o, st, res))
+    enum { C_ID, C_CREATED, C_HELD, C_EXPIRES, C_CREATED_AT, C_DEADLINE, C_N };
+    static const char *const names[C_N] = {[C_ID] = "request_id",
+                                           [C_CREATED] = "created",
+                                           [C_HELD] = "held_slot",
+                                           [C_EXPIRES] = "hold_expires_at_epoch",
+                                           [C_CREATED_AT] = "created_at_epoch",
+                                           [C_DEADLINE] = "deadline_epoch"};
+    int c[C_N];
+    if (op_settled_early_cols(o, st, res, SQL_REQUEST_CREATE, names, C_N, c))
         return;
-    int64_t id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    bool created = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-    int64_t held = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
-    int64_t expires = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+    int64_t id = strtoll(PQgetvalue(res, 0, c[C_ID]), NULL, 10);
+    bool created = strcmp(PQgetvalue(res, 0, c[C_CREATED]), "t") == 0;
+    int64_t held = strtoll(PQgetvalue(res, 0, c[C_HELD]), NULL, 10);
+    int64_t expires = strtoll(PQgetvalue(res, 0, c[C_EXPIRES]), NULL, 10);
     if (!created) {
         /* A retried creation (the database checked it is the same request):
          * answer with the request as it stands. */
@@ -66,8 +74,8 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
     }
     r->id = id;
     /* The database's clock: creation time and deadline. */
-    r->created_at = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
-    r->deadline = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
+    r->created_at = strtoll(PQgetvalue(res, 0, c[C_CREATED_AT]), NULL, 10);
+    r->deadline = strtoll(PQgetvalue(res, 0, c[C_DEADLINE]), NULL, 10);
     store_request_ref(r);
     if (!store_add_request(&d->store, r)) {
         op_fail(o, SNP_PROTO_E_INTERNAL, "out of memory", NULL);
@@ -327,10 +335,18 @@ static void on_accepted(void *arg, enum db_status st, const PGresult *res)
         op_fail_db(o, st, res);
         return;
     }
-    int64_t booking_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    bool created = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-    int64_t slot_id = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-    int64_t released = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+    enum { C_BOOKING, C_CREATED, C_SLOT, C_RELEASED, C_N };
+    static const char *const names[C_N] = {[C_BOOKING] = "booking_id",
+                                           [C_CREATED] = "created",
+                                           [C_SLOT] = "slot_id",
+                                           [C_RELEASED] = "released_slot"};
+    int c[C_N];
+    if (op_settled_early_cols(o, st, res, SQL_OFFER_ACCEPT, names, C_N, c))
+        return;
+    int64_t booking_id = strtoll(PQgetvalue(res, 0, c[C_BOOKING]), NULL, 10);
+    bool created = strcmp(PQgetvalue(res, 0, c[C_CREATED]), "t") == 0;
+    int64_t slot_id = strtoll(PQgetvalue(res, 0, c[C_SLOT]), NULL, 10);
+    int64_t released = strtoll(PQgetvalue(res, 0, c[C_RELEASED]), NULL, 10);
     if (!created) {
         /* A repeated confirmation: the booking as it stands (and memory,
          * if it still had the request open, reads it again). */
@@ -445,10 +461,16 @@ static void decline_start(struct op *o)
 static void on_decline_read(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
+    struct store_request_cols cols;
     if (op_settled_early(o, st, res))
         return;
+    if (!store_request_cols(res, sql_name[SQL_REQUEST_GET_OPEN], &cols)) {
+        op_fail_cols(o);
+        return;
+    }
     struct dispatch *d = o->d;
-    struct request *fresh = PQntuples(res) == 1 ? store_request_from_row(&d->store, res, 0) : NULL;
+    struct request *fresh =
+        PQntuples(res) == 1 ? store_request_from_cols(&d->store, res, 0, &cols) : NULL;
     if (!fresh || fresh->organisation_id != o->caller.organisation_id ||
         strcmp(fresh->territory->id, o->caller.territory) != 0) {
         if (fresh)
@@ -542,8 +564,14 @@ static void on_request_cancelled(void *arg, enum db_status st, const PGresult *r
             op_fail_db(o, st, res);
         return;
     }
-    int64_t freed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    int64_t booking = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    enum { C_FREED, C_BOOKING, C_N };
+    static const char *const names[C_N] = {
+        [C_FREED] = "freed_slot", [C_BOOKING] = "cancelled_booking"};
+    int c[C_N];
+    if (op_settled_early_cols(o, st, res, SQL_REQUEST_CANCEL, names, C_N, c))
+        return;
+    int64_t freed = strtoll(PQgetvalue(res, 0, c[C_FREED]), NULL, 10);
+    int64_t booking = strtoll(PQgetvalue(res, 0, c[C_BOOKING]), NULL, 10);
     apply_freed(d, freed, booking > 0 ? 0 : o->ids[0]);
     if (!r)
         unknown_changed(&d->request_reads, o->ids[0]);

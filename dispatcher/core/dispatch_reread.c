@@ -21,19 +21,23 @@ static void on_slot_reread(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
     struct slot *s = o->slot;
+    struct store_slot_cols cols;
     s->pending = false;
-    if (o->d->closed || s->gone || st != DB_OK) {
-        o->retry_later = st != DB_OK;
+    if (o->d->closed || s->gone || st != DB_OK ||
+        !store_slot_cols(res, sql_name[SQL_SLOT_GET], &cols)) {
+        /* A failed read, or one that lacked a column (logged): again later. */
+        o->retry_later = st != DB_OK || (!o->d->closed && !s->gone);
         op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
         return;
     }
+    const int *c = cols.at;
     enum slot_status ns = SLOT_EXPIRED;
     int64_t held_for = 0, expires = 0;
     if (PQntuples(res) == 1) {
-        if (!model_slot_status_parse(PQgetvalue(res, 0, 12), &ns))
+        if (!model_slot_status_parse(PQgetvalue(res, 0, c[STORE_SLOT_STATUS]), &ns))
             ns = SLOT_EXPIRED;
-        held_for = strtoll(PQgetvalue(res, 0, 13), NULL, 10);
-        expires = strtoll(PQgetvalue(res, 0, 14), NULL, 10);
+        held_for = strtoll(PQgetvalue(res, 0, c[STORE_SLOT_HELD_FOR]), NULL, 10);
+        expires = strtoll(PQgetvalue(res, 0, c[STORE_SLOT_HOLD_EXPIRES_AT]), NULL, 10);
     }
     apply_slot_state(o->d, s, ns, held_for, expires, false, false);
     op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
@@ -105,13 +109,17 @@ static void on_request_reread(void *arg, enum db_status st, const PGresult *res)
     struct op *o = arg;
     struct dispatch *d = o->d;
     struct request *r = o->req;
+    struct store_request_cols cols;
     r->pending = false;
-    if (d->closed || r->gone || st != DB_OK) {
-        o->retry_later = st != DB_OK;
+    if (d->closed || r->gone || st != DB_OK ||
+        !store_request_cols(res, sql_name[SQL_REQUEST_GET_OPEN], &cols)) {
+        /* A failed read, or one that lacked a column (logged): again later. */
+        o->retry_later = st != DB_OK || (!d->closed && !r->gone);
         op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
         return;
     }
-    struct request *fresh = PQntuples(res) == 1 ? store_request_from_row(&d->store, res, 0) : NULL;
+    struct request *fresh =
+        PQntuples(res) == 1 ? store_request_from_cols(&d->store, res, 0, &cols) : NULL;
     if (!fresh) {
         /* No longer open: booked, cancelled or unserved elsewhere. */
         store_remove_request(&d->store, r);

@@ -87,15 +87,20 @@ static int weekday_index(const char *name)
 static void on_published(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
+    struct store_slot_cols cols;
     if (op_settled_early(o, st, res))
         return;
+    if (!store_slot_cols(res, sql_name[SQL_SLOTS_PUBLISH], &cols)) {
+        op_fail_cols(o);
+        return;
+    }
     struct dispatch *d = o->d;
     int n = PQntuples(res);
     json_t *ids = json_array();
     struct slot **added = calloc((size_t)n + 1, sizeof(*added));
     int nadded = 0;
     for (int i = 0; i < n; i++) {
-        struct slot *s = store_slot_from_row(&d->store, res, i);
+        struct slot *s = store_slot_from_cols(&d->store, res, i, &cols);
         if (!s)
             continue;
         int64_t id = s->id;

@@ -894,14 +894,6 @@ struct slot *store_slot_from_cols(const struct store *st, const PGresult *res, i
     return slot_from_row(st, res, i, cols, &none);
 }
 
-struct slot *store_slot_from_row(const struct store *st, const PGresult *res, int i)
-{
-    struct store_slot_cols cols;
-    if (!store_slot_cols(res, "returning a slot", &cols))
-        return NULL;
-    return store_slot_from_cols(st, res, i, &cols);
-}
-
 /* The columns of load_organisations.sql. */
 enum organisation_col {
     COL_ORGANISATION_ID,
@@ -1048,14 +1040,6 @@ struct request *store_request_from_cols(const struct store *st, const PGresult *
         return NULL;
     }
     return r;
-}
-
-struct request *store_request_from_row(const struct store *st, const PGresult *res, int i)
-{
-    struct store_request_cols cols;
-    if (!store_request_cols(res, "returning a request", &cols))
-        return NULL;
-    return store_request_from_cols(st, res, i, &cols);
 }
 
 static bool load_requests(struct store *st, const PGresult *res)

@@ -199,10 +199,6 @@ bool store_slot_cols(const PGresult *res, const char *query, struct store_slot_c
 struct slot *store_slot_from_cols(const struct store *st, const PGresult *res, int i,
                                   const struct store_slot_cols *cols);
 
-/* The same for a result of which one row is read: finds the columns (NULL,
- * logged, when one is missing), then builds the slot. */
-struct slot *store_slot_from_row(const struct store *st, const PGresult *res, int i);
-
 /* The columns of an open request's row. */
 enum store_request_col {
     STORE_REQUEST_ID,              /* id */
@@ -232,18 +228,17 @@ struct store_request_cols {
     int at[STORE_REQUEST_NCOLS];
 };
 
-/* The same three for an open request's row. */
+/* The same two for an open request's row. */
 bool store_request_cols(const PGresult *res, const char *query, struct store_request_cols *cols)
     __attribute__((warn_unused_result));
 struct request *store_request_from_cols(const struct store *st, const PGresult *res, int i,
                                         const struct store_request_cols *cols);
-struct request *store_request_from_row(const struct store *st, const PGresult *res, int i);
 
 /* Loads everything from the database, asynchronously, the live slots in
  * pages of `batch` rows (0: STORE_LOAD_BATCH), two in flight on two of the
- * pool's connections while the last answered is turned into slots.  `done` is called once with true
- * when the store is complete, false (and a message in the log) when a query failed; the store is
- * then left empty. */
+ * pool's connections while the last answered is turned into slots.  `done`
+ * is called once with true when the store is complete, false (and a message
+ * in the log) when a query failed; the store is then left empty. */
 #define STORE_LOAD_BATCH 50000
 typedef void (*store_loaded_cb)(struct store *st, bool ok, void *arg);
 void store_load(struct store *st, struct db *db, size_t batch, store_loaded_cb done, void *arg);
