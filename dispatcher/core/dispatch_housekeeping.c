@@ -1,7 +1,7 @@
 /* Expiry and housekeeping: the dispatch core's periodic timer (on_timer,
  * every TIMER_MS once the store is ready).  It queues again what failed
  * operations touched, releases the holds that ran out (offer moves, through
- * dispatch.c), and every HOUSEKEEPING_MS runs the database's housekeeping
+ * dispatch_offers.c), and every HOUSEKEEPING_MS runs the database's housekeeping
  * (sql/queries/housekeeping.sql), reloads stale reference data and starts a
  * due catch-up (dispatch_sync.c).
  *

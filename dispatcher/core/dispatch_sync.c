@@ -12,7 +12,7 @@
  * operation without a caller, struct op, so that shutdown waits for it, and
  * the reference data through store_reload_reference).
  * Pushes nothing but capacity (push_capacity); the requests and bookings
- * topics are pushed by dispatch.c. */
+ * topics are pushed by dispatch_push.c. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* The in-memory model of the dispatch state: territories with their sites,
  * practitioners, live slots and open requests.  PostgreSQL is the source of
  * truth; this is an index rebuilt from it at start-up (store.c) and updated
- * only after each committed state change (dispatch.c), so that matching and
+ * only after each committed state change (dispatch*.c), so that matching and
  * capacity queries never wait for the database.
  *
  * Codes are small bit sets so that eligibility tests are a few AND
