@@ -71,10 +71,10 @@ require_owner_user
 
 if $sanitize; then
     build="build-asan"
-    cmake_args=(-DSNP_TESTS=ON -DSNP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
+    cmake_args=(-DSNP_TESTS=ON -DSNP_CHECK_DECLARATION=ON -DSNP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
 else
     build="build-test"
-    cmake_args=(-DSNP_TESTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+    cmake_args=(-DSNP_TESTS=ON -DSNP_CHECK_DECLARATION=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo)
 fi
 
 say "building the tests in $build/"

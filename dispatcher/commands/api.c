@@ -209,6 +209,53 @@ void api_write_metrics(const struct api *a, struct buf *b)
                (unsigned long long)a->pushes);
 }
 
+/* --- the declaration as a check (test builds) ------------------------------------ */
+
+/* Built with SNP_CHECK_DECLARATION (deploy/test.sh builds so), snpd checks
+ * every success answer and every push against protocol/snp.v1.json before
+ * sending it, and stops at the first breach: what a client written from the
+ * declaration alone would trip on is a bug the suite must not pass over.
+ * The log line names the message, the code and the field, never the data,
+ * which may be a patient's.  Other builds check nothing. */
+#ifdef SNP_CHECK_DECLARATION
+static void declaration_breach(const char *what, const char *name,
+                               const struct snp_proto_error *err)
+{
+    log_error("api", "%s %s breaks its declaration (snp.v1.json): %s at \"%s\"", what, name,
+              snp_proto_code_name(err->code), err->field);
+    abort();
+}
+#endif
+
+static void check_answer(const struct snp_proto_message *msg, json_t *data)
+{
+#ifdef SNP_CHECK_DECLARATION
+    struct snp_proto_error err = {0};
+    if (snp_proto_validate_response(msg, data, &err) != 0)
+        declaration_breach("the answer to", msg->name, &err);
+#else
+    (void)msg;
+    (void)data;
+#endif
+}
+
+static void check_push(const char *event, json_t *data)
+{
+#ifdef SNP_CHECK_DECLARATION
+    struct snp_proto_error err = {0};
+    const struct snp_proto_push *p = snp_proto_push_find(event);
+    if (!p) {
+        snp_proto_error_set(&err, SNP_PROTO_E_UNKNOWN_TYPE, NULL, NULL);
+        declaration_breach("the push", event, &err);
+    }
+    if (snp_proto_validate_push(p, data, &err) != 0)
+        declaration_breach("the push", event, &err);
+#else
+    (void)event;
+    (void)data;
+#endif
+}
+
 /* --- answering -------------------------------------------------------------------- */
 
 static void call_free(struct call *c)
@@ -261,6 +308,7 @@ static void call_error_code(struct call *c, enum snp_proto_code code, const char
  * for a repeated call (`repeat`). */
 static void call_ok_as(struct call *c, json_t *data, bool repeat)
 {
+    check_answer(c->msg, data);
     count_result(c->api, c->msg, true);
     if (c->ex) {
         char *text = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(10));
@@ -701,6 +749,7 @@ bool api_wants(void *ctx, const struct push_target *to)
 void api_push(void *ctx, const struct push_target *to, const char *event, json_t *data)
 {
     struct api *a = ctx;
+    check_push(event, data);
     if (!a->server)
         return;
     unsigned bit = topic_bit(to->topic);

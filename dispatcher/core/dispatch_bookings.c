@@ -137,26 +137,30 @@ void dispatch_booking_cancel(struct dispatch *d, const struct caller *c, json_t 
 static void on_outcome(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
-    enum { C_BOOKING, C_REQUEST, C_OUTCOME, C_ORG, C_REPORTED, C_CLIENT_REF, C_N };
+    enum { C_BOOKING, C_REQUEST, C_OUTCOME, C_ORG, C_REPORTED, C_CLIENT_REF, C_VIEW, C_N };
     static const char *const names[C_N] = {
         [C_BOOKING] = "id",          [C_REQUEST] = "request_id",   [C_OUTCOME] = "outcome",
-        [C_ORG] = "organisation_id", [C_REPORTED] = "reported_at", [C_CLIENT_REF] = "client_ref"};
+        [C_ORG] = "organisation_id", [C_REPORTED] = "reported_at", [C_CLIENT_REF] = "client_ref",
+        [C_VIEW] = "booking"};
     int c[C_N];
     if (op_settled_early_cols(o, st, res, SQL_OUTCOME_REPORT, names, C_N, c))
         return;
+    json_t *view = json_loads(PQgetvalue(res, 0, c[C_VIEW]), 0, NULL);
+    if (!view) {
+        op_fail(o, SNP_PROTO_E_INTERNAL, "out of memory", NULL);
+        return;
+    }
     json_int_t booking = strtoll(PQgetvalue(res, 0, c[C_BOOKING]), NULL, 10);
     json_int_t request = strtoll(PQgetvalue(res, 0, c[C_REQUEST]), NULL, 10);
     int64_t org = strtoll(PQgetvalue(res, 0, c[C_ORG]), NULL, 10);
-    const char *outcome = PQgetvalue(res, 0, c[C_OUTCOME]);
-    json_t *result = json_pack("{s:I, s:I, s:s, s:{s:s, s:s}}", "booking_id", booking, "request_id",
-                               request, "status", "booked", "outcome", "kind", outcome,
-                               "reported_at", PQgetvalue(res, 0, c[C_REPORTED]));
-    json_t *data = json_pack("{s:I, s:I, s:s, s:s}", "booking_id", booking, "request_id", request,
-                             "client_ref", PQgetvalue(res, 0, c[C_CLIENT_REF]), "outcome", outcome);
+    json_t *data = json_pack("{s:I, s:I, s:s, s:{s:s, s:s}}", "booking_id", booking, "request_id",
+                             request, "client_ref", PQgetvalue(res, 0, c[C_CLIENT_REF]), "outcome",
+                             "kind", PQgetvalue(res, 0, c[C_OUTCOME]), "reported_at",
+                             PQgetvalue(res, 0, c[C_REPORTED]));
     struct push_target to = {
         .territory = o->caller.territory, .topic = "requests", .organisation_id = org};
     push(o->d, &to, "outcome.reported", data);
-    op_finish(o, SNP_PROTO_OK, NULL, NULL, result);
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, view);
 }
 
 void dispatch_outcome_report(struct dispatch *d, const struct caller *c, json_t *data,

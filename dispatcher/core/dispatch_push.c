@@ -293,12 +293,14 @@ void push_foreign_booking(struct dispatch *d, int64_t id, json_t *j)
         .territory = territory, .topic = "requests", .organisation_id = org};
     if (strcmp(event, "outcome") == 0) {
         const char *outcome = json_string_value(json_object_get(j, "oc"));
+        const char *reported_at = json_string_value(json_object_get(j, "oa"));
         const char *client_ref = json_string_value(json_object_get(j, "f"));
-        if (outcome && wanted(d, &requester))
+        if (outcome && reported_at && wanted(d, &requester))
             push(d, &requester, "outcome.reported",
-                 json_pack("{s:I, s:I, s:s, s:s}", "booking_id", (json_int_t)id, "request_id",
-                           json_integer_value(json_object_get(j, "q")), "client_ref",
-                           client_ref ? client_ref : "", "outcome", outcome));
+                 json_pack("{s:I, s:I, s:s, s:{s:s, s:s}}", "booking_id", (json_int_t)id,
+                           "request_id", json_integer_value(json_object_get(j, "q")), "client_ref",
+                           client_ref ? client_ref : "", "outcome", "kind", outcome, "reported_at",
+                           reported_at));
         return;
     }
     bool cancelled = strcmp(event, "cancelled") == 0;

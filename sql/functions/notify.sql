@@ -22,7 +22,8 @@ END $$;
 --              "o", "t", "f", "b": the booking when booked or leaving
 --              booked, "c": cause}
 --   bookings: {"k":"b","id","st","e": "created" | "cancelled" | "outcome",
---              "t", "rp": rpps, "q": request, "o", "f", "oc": outcome}
+--              "t", "rp": rpps, "q": request, "o", "f", "oc": outcome,
+--              "oa": when it was reported (UTC, as outcome_report.sql)}
 -- Hold expiries are whole seconds (see snp_hold), sent as such.
 CREATE OR REPLACE FUNCTION snp_notify_slot() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -106,6 +107,7 @@ BEGIN
         'k', 'b', 'id', NEW.id, 'st', NEW.status, 'e', v_event, 't', NEW.territory_id,
         'rp', NEW.rpps, 'q', NEW.request_id, 'o', q.organisation_id,
         'f', coalesce(q.client_ref, ''), 'oc', NEW.outcome,
+        'oa', to_char(NEW.outcome_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
         'si', (SELECT site_id FROM slot WHERE id = NEW.slot_id))::text);
     RETURN NULL;
 END $$;
