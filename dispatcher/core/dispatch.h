@@ -22,6 +22,7 @@
 #include "dispatcher/db/db.h"
 #include "dispatcher/core/store.h"
 #include "dispatcher/core/token.h"
+#include "protocol/snp_decl.h"
 
 /* Failures reported to callers; each maps to a protocol error code. */
 enum dispatch_error {
@@ -74,10 +75,10 @@ extern const char DISPATCH_REPEAT[];
 typedef void (*dispatch_cb)(void *arg, enum dispatch_error err, const char *message,
                             const char *field, json_t *data);
 
-/* Who receives a push. */
+/* Who receives a push (whose event is one of snp_push_name()'s). */
 struct push_target {
     const char *territory;
-    const char *topic;       /* capacity, bookings, requests */
+    enum snp_topic topic;
     const char *rpps;        /* bookings: the practitioner concerned (NULL: nobody yet) */
     int64_t site_id;         /* bookings: the slot's site, for its reception (0: not for it) */
     int64_t organisation_id; /* requests: the requester concerned */
