@@ -10,14 +10,16 @@
 #include <stdint.h>
 
 #include "base/log.h"
+#include "protocol/snp_decl.h"
 
 #define CONFIG_STR_MAX 1024
 
 /* Retention of audit rows when neither the territory (setting
- * audit_retention_months) nor the caller says otherwise: the default of the
- * territories' setting (core/store.c) and of the protection job
+ * audit_retention_months) nor the caller says otherwise: the declared default
+ * of the territories' setting (core/store.c), also the protection job's
  * (jobs/protection.c). */
-#define CONFIG_AUDIT_RETENTION_MONTHS 12
+#define CONFIG_AUDIT_RETENTION_MONTHS                                                              \
+    ((int)snp_setting_bounds(SNP_SETTING_AUDIT_RETENTION_MONTHS)->default_value)
 
 struct config {
     char database[CONFIG_STR_MAX]; /* libpq connection string */

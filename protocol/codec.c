@@ -419,19 +419,20 @@ static const char *const type_keys[] = {
 static const char *const field_keys[] = {
     "type",           "doc",   "example",  "min",      "max",     "values",
     "labels_fr",      "items", "unique",   "fields",   "pattern", "exactly_one_of",
-    "at_most_one_of", "ref",   "required", "requires", NULL};
+    "at_most_one_of", "ref",   "required", "requires", "default", NULL};
 static const char *const ref_field_keys[] = {"ref", "doc", "example", "required", "requires", NULL};
 
-/* Validates an "example" against `t`; `where` names it in the failure. */
-static bool check_example(struct cctx *c, const struct snp_proto_type *t, json_t *example,
-                          const char *where)
+/* Validates an "example" (or a "default": `what`) against `t`; `where` names
+ * it in the failure. */
+static bool check_value(struct cctx *c, const struct snp_proto_type *t, json_t *value,
+                        const char *what, const char *where)
 {
     struct snp_proto_error err;
     char path[SNP_PROTO_FIELD_SIZE] = "";
-    if (example == NULL)
+    if (value == NULL)
         return true;
-    if (validate_value(&err, t, example, path, 0) != 0)
-        return fail(c, "%s: example is invalid: %s: %s%s%s", where, code_names[err.code],
+    if (validate_value(&err, t, value, path, 0) != 0)
+        return fail(c, "%s: %s is invalid: %s: %s%s%s", where, what, code_names[err.code],
                     err.message, err.field[0] ? " at " : "", err.field);
     return true;
 }
@@ -552,7 +553,10 @@ static bool compile_field(struct cctx *c, const char *name, json_t *decl, struct
     json_t *doc = json_object_get(decl, "doc");
     if (doc != NULL && !json_is_string(doc))
         return fail(c, "%s: \"doc\" must be a string", here);
-    return check_example(c, f->type, json_object_get(decl, "example"), here);
+    /* "default": what the server takes when the member is absent (the
+     * territory's settings); the generated tables carry it. */
+    return check_value(c, f->type, json_object_get(decl, "example"), "example", here) &&
+           check_value(c, f->type, json_object_get(decl, "default"), "default", here);
 }
 
 /* Reads "labels_fr" of an enum: an object giving each declared value its
@@ -731,7 +735,7 @@ static const struct snp_proto_type *named_type(struct cctx *c, const char *name,
             t->state = 1;
             if (!check_keys(c, t->decl, here, type_keys) ||
                 !compile_type(c, t->decl, t, here, false) ||
-                !check_example(c, t, json_object_get(t->decl, "example"), here))
+                !check_value(c, t, json_object_get(t->decl, "example"), "example", here))
                 return NULL;
             t->state = 2;
         }

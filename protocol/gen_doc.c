@@ -1,19 +1,27 @@
 /*
- * snp_gen_doc: renders the reference part of protocol/snp.v1.md, and the web
- * client's labels clients/web/labels.js, from the protocol schema compiled
- * into the binary (protocol/snp.v1.json).
+ * snp_gen_doc: renders the reference part of protocol/snp.v1.md, the web
+ * client's labels clients/web/labels.js and settings' bounds
+ * clients/web/bounds.js, and the C names protocol/snp_decl.h, from the
+ * protocol schema compiled into the binary (protocol/snp.v1.json).
  *
  *   snp_gen_doc                 writes the reference (Markdown) to stdout
  *   snp_gen_doc --update FILE   replaces the text between the markers in FILE
  *   snp_gen_doc --check FILE    exits 1 when FILE's reference is not current
  *   snp_gen_doc --labels-js FILE        writes the enumerations' French labels
  *                                       as an ES module (clients/web/labels.js)
- *   snp_gen_doc --check-labels-js FILE  exits 1 when FILE is not current
+ *   snp_gen_doc --decl-h FILE           writes the topics, pushes and settings
+ *                                       as C enumerations and tables
+ *                                       (protocol/snp_decl.h)
+ *   snp_gen_doc --bounds-js FILE        writes the settings' bounds and
+ *                                       defaults as an ES module
+ *                                       (clients/web/bounds.js)
+ *   snp_gen_doc --check-labels-js FILE, --check-decl-h FILE,
+ *               --check-bounds-js FILE  exit 1 when FILE is not current
  *
  * The markers are BEGIN_MARKER and END_MARKER below, each on a line of its
  * own.  tests/protocol/test_codec.c includes this file (with
- * SNP_GEN_DOC_NO_MAIN defined) to check that the committed document and
- * labels match the schema, so they cannot drift apart.
+ * SNP_GEN_DOC_NO_MAIN defined) to check that the committed document, labels,
+ * header and bounds match the schema, so they cannot drift apart.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -202,6 +210,17 @@ static void limits_cell(FILE *f, json_t *decl)
     }
     if (own != NULL)
         written = limits_of(f, own, written);
+    json_t *dflt = json_object_get(decl, "default");
+    if (dflt != NULL) {
+        fputs(written++ ? "; default " : "default ", f);
+        if (json_is_number(dflt)) {
+            bound(f, dflt);
+        } else {
+            char *s = json_dumps(dflt, DUMP_COMPACT | JSON_ENCODE_ANY);
+            fputs(s ? s : "", f);
+            free(s);
+        }
+    }
     json_t *items = json_object_get(decl, "items");
     if (items != NULL) {
         const char *iref = json_string_value(json_object_get(items, "ref"));
@@ -804,6 +823,355 @@ static int render_labels_js_to_string(char **out, size_t *len)
     return render_into(render_labels_js, out, len);
 }
 
+/* --- protocol/snp_decl.h and clients/web/bounds.js -------------------------------- */
+
+/* The object type whose members are the territory's settings. */
+#define SETTINGS_TYPE "territory_settings"
+#define MAX_SETTINGS  64
+
+/* One territory setting as the generated tables carry it. */
+struct setting {
+    char key[128];      /* its path: "hold_seconds", "weights.fairness" */
+    const char *member; /* its name in its object: "hold_seconds", "fairness" */
+    const char *kind;   /* "integer", "number", "boolean" or "array" */
+    json_t *min, *max;  /* borrowed from the schema; NULL when not declared */
+    json_t *dflt;       /* the declared "default", or NULL */
+};
+
+/* Appends the members of object type `type` to `out` (`*n` of them so far),
+ * and under their path those of the object types they refer to.  Returns 0,
+ * or -1 naming a member the tables cannot carry: a kind other than integer,
+ * number, boolean and array, or a number without both bounds. */
+static int collect_settings(json_t *type, const char *prefix, struct setting *out, size_t *n)
+{
+    const char *name;
+    json_t *decl;
+    json_object_foreach (json_object_get(type, "fields"), name, decl) {
+        const char *ref = json_string_value(json_object_get(decl, "ref"));
+        json_t *t = ref ? named(ref) : decl;
+        const char *kind = str(t, "type");
+        char key[128];
+        snprintf(key, sizeof(key), "%s%s", prefix, name);
+        if (strcmp(kind, "object") == 0) {
+            char sub[sizeof(key) + 1];
+            snprintf(sub, sizeof(sub), "%s.", key);
+            if (collect_settings(t, sub, out, n) != 0)
+                return -1;
+            continue;
+        }
+        bool valued = strcmp(kind, "integer") == 0 || strcmp(kind, "number") == 0;
+        if (!valued && strcmp(kind, "boolean") != 0 && strcmp(kind, "array") != 0) {
+            fprintf(stderr, "snp_gen_doc: setting %s is a %s, which snp_decl.h cannot carry\n", key,
+                    kind);
+            return -1;
+        }
+        if (valued && (!json_object_get(t, "min") || !json_object_get(t, "max"))) {
+            fprintf(stderr, "snp_gen_doc: setting %s needs both min and max\n", key);
+            return -1;
+        }
+        if (*n == MAX_SETTINGS) {
+            fprintf(stderr, "snp_gen_doc: more than %d settings\n", MAX_SETTINGS);
+            return -1;
+        }
+        struct setting *s = &out[(*n)++];
+        snprintf(s->key, sizeof(s->key), "%s", key);
+        s->member = name;
+        s->kind = kind;
+        s->min = json_object_get(t, "min");
+        s->max = json_object_get(t, "max");
+        s->dflt = json_object_get(decl, "default");
+        if (s->dflt && !json_is_number(s->dflt) && !json_is_boolean(s->dflt)) {
+            fprintf(stderr,
+                    "snp_gen_doc: setting %s: snp_decl.h carries numbers and booleans "
+                    "as defaults, no other\n",
+                    key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Fills `out` with the territory's settings in declaration order.  Returns
+ * their number, or -1 (said on stderr). */
+static int settings_of(struct setting *out)
+{
+    size_t n = 0;
+    json_t *schema = snp_proto_schema();
+    if (schema == NULL)
+        return -1;
+    schema_types = json_object_get(schema, "types");
+    json_t *type = named(SETTINGS_TYPE);
+    if (type == NULL) {
+        fprintf(stderr, "snp_gen_doc: the schema declares no type %s\n", SETTINGS_TYPE);
+        return -1;
+    }
+    return collect_settings(type, "", out, &n) == 0 ? (int)n : -1;
+}
+
+/* The bounds a setting's table row carries: an array's are its number of
+ * items (0 and max_array_items unless declared), a boolean's 0 and 1. */
+static void setting_bounds(const struct setting *s, double *min, double *max)
+{
+    if (strcmp(s->kind, "boolean") == 0) {
+        *min = 0;
+        *max = 1;
+        return;
+    }
+    *min = s->min ? json_number_value(s->min) : 0;
+    *max = s->max ? json_number_value(s->max) : (double)snp_proto_limits()->max_array_items;
+}
+
+/* Writes `d` as a C or JavaScript number literal: the shortest text that
+ * reads back as the same double (0.1, not 0.10000000000000001; 3600, not
+ * 3.6e+03). */
+static void literal(FILE *f, double d)
+{
+    char text[32];
+    if (d == (double)(long long)d && d > -1e15 && d < 1e15) {
+        fprintf(f, "%lld", (long long)d);
+        return;
+    }
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(text, sizeof(text), "%.*g", digits, d);
+        if (strtod(text, NULL) == d)
+            break;
+    }
+    fputs(text, f);
+}
+
+/* Writes `name` as the tail of a C identifier: upper case, anything but a
+ * letter or digit as '_' ("booking.created" -> "BOOKING_CREATED"). */
+static void c_ident(FILE *f, const char *prefix, const char *name)
+{
+    fputs(prefix, f);
+    for (; *name; name++)
+        fputc((*name >= 'a' && *name <= 'z')                                     ? *name - 'a' + 'A'
+              : (*name >= 'A' && *name <= 'Z') || (*name >= '0' && *name <= '9') ? *name
+                                                                                 : '_',
+              f);
+}
+
+/* Writes the enumeration of the members of `names` (the topics, the pushes),
+ * with its name and find functions.  `what` is its tag ("topic"), `WHAT` the
+ * prefix of its values ("SNP_TOPIC_"), `doc` the enumeration's comment. */
+static void c_names(FILE *f, const char *what, const char *WHAT, const char *doc, json_t *names)
+{
+    const char *name;
+    json_t *v;
+    fprintf(f, "/* %s */\nenum snp_%s {\n", doc, what);
+    json_object_foreach (names, name, v) {
+        fputs("    ", f);
+        c_ident(f, WHAT, name);
+        fputs(",\n", f);
+    }
+    fprintf(f, "};\n\n#define %sCOUNT %zu\n\n", WHAT, json_object_size(names));
+    fprintf(f,
+            "/* The wire name of `v` (\"%s\"), or NULL when `v` is not one. */\n"
+            "static inline const char *snp_%s_name(enum snp_%s v)\n{\n"
+            "    static const char *const names[%sCOUNT] = {\n",
+            json_object_iter_key(json_object_iter(names)), what, what, WHAT);
+    json_object_foreach (names, name, v)
+        fprintf(f, "        \"%s\",\n", name);
+    fprintf(f,
+            "    };\n"
+            "    return (unsigned)v < %sCOUNT ? names[v] : NULL;\n"
+            "}\n\n",
+            WHAT);
+    fprintf(f,
+            "/* Finds the %s named `name`: stores it in `*out` and returns true, or\n"
+            " * returns false. */\n"
+            "__attribute__((warn_unused_result))\n"
+            "static inline bool snp_%s_find(const char *name, enum snp_%s *out)\n{\n"
+            "    for (unsigned i = 0; name != NULL && i < %sCOUNT; i++) {\n"
+            "        if (strcmp(name, snp_%s_name((enum snp_%s)i)) == 0) {\n"
+            "            *out = (enum snp_%s)i;\n"
+            "            return true;\n"
+            "        }\n"
+            "    }\n"
+            "    return false;\n"
+            "}\n\n",
+            what, what, what, WHAT, what, what, what);
+}
+
+/* Writes protocol/snp_decl.h: the topics, the pushes and the territory's
+ * settings, for C.  Returns 0, or -1 on a write error or a setting the
+ * tables cannot carry. */
+static int render_decl_h(FILE *f)
+{
+    struct setting settings[MAX_SETTINGS];
+    int n = settings_of(settings);
+    if (n < 0)
+        return -1;
+    json_t *schema = snp_proto_schema();
+
+    fputs("/* clang-format off */\n"
+          "/*\n"
+          " * protocol/snp_decl.h: generated by snp_gen_doc from protocol/snp.v1.json;\n"
+          " * edit the declaration, then run `cmake --build <build> --target\n"
+          " * protocol_doc`.  Do not edit: test_codec fails while this file is not what\n"
+          " * the declaration gives.\n"
+          " *\n"
+          " * What the declaration lists, under C names: its topics and its pushes, so\n"
+          " * that a misspelt name does not compile, and the territory's settings with\n"
+          " * their bounds and defaults, so that no number is copied.  Everything is\n"
+          " * static inline with its table inside the function: one header, nothing\n"
+          " * to build or link, usable wherever protocol/ may be included (the\n"
+          " * server's layers, snpctl, the tests); a table is a few hundred bytes, in\n"
+          " * each file that calls its function.\n"
+          " */\n"
+          "#ifndef SNP_PROTOCOL_SNP_DECL_H\n"
+          "#define SNP_PROTOCOL_SNP_DECL_H\n\n"
+          "#include <stdbool.h>\n"
+          "#include <stddef.h>\n"
+          "#include <string.h>\n\n",
+          f);
+    c_names(f, "topic", "SNP_TOPIC_",
+            "The topics a WebSocket connection subscribes to (snp.v1.md, \"Topics\").",
+            json_object_get(schema, "topics"));
+    c_names(f, "push", "SNP_PUSH_",
+            "The pushes, by event name (snp.v1.md, \"Pushes\"); each goes out on one\n"
+            " * or more topics.",
+            json_object_get(schema, "pushes"));
+
+    fputs("/* The territory's settings (type " SETTINGS_TYPE "), in the declaration's order;\n"
+          " * the members of an object setting (weights) by their path. */\n"
+          "enum snp_setting {\n",
+          f);
+    for (int i = 0; i < n; i++) {
+        fputs("    ", f);
+        c_ident(f, "SNP_SETTING_", settings[i].key);
+        fputs(",\n", f);
+    }
+    fprintf(f,
+            "};\n\n#define SNP_SETTING_COUNT %d\n\n"
+            "/* What a setting's value is: its declared type. */\n"
+            "enum snp_setting_kind {\n"
+            "    SNP_SETTING_KIND_INTEGER, /* a whole number from min to max */\n"
+            "    SNP_SETTING_KIND_NUMBER,  /* a number from min to max */\n"
+            "    SNP_SETTING_KIND_BOOLEAN, /* true or false */\n"
+            "    SNP_SETTING_KIND_ARRAY,   /* a list of min to max items */\n"
+            "};\n\n"
+            "/* A setting as declared. */\n"
+            "struct snp_setting_decl {\n"
+            "    const char *key;      /* its path: \"hold_seconds\", \"weights.fairness\" */\n"
+            "    const char *member;   /* its name in its object: \"fairness\" */\n"
+            "    enum snp_setting_kind kind;\n"
+            "    double min, max;      /* an array's number of items; a boolean's 0, 1 */\n"
+            "    bool has_default;     /* whether the declaration gives a default */\n"
+            "    double default_value; /* a boolean's is 1 for true, 0 for false */\n"
+            "};\n\n"
+            "/* What the declaration says of setting `s`, or NULL when `s` is not one. */\n"
+            "static inline const struct snp_setting_decl *snp_setting_bounds(enum snp_setting "
+            "s)\n{\n"
+            "    static const struct snp_setting_decl table[SNP_SETTING_COUNT] = {\n",
+            n);
+    for (int i = 0; i < n; i++) {
+        const struct setting *s = &settings[i];
+        double min, max;
+        setting_bounds(s, &min, &max);
+        fprintf(f, "        {\"%s\", \"%s\", ", s->key, s->member);
+        c_ident(f, "SNP_SETTING_KIND_", s->kind);
+        fputs(", ", f);
+        literal(f, min);
+        fputs(", ", f);
+        literal(f, max);
+        if (s->dflt == NULL) {
+            fputs(", false, 0},\n", f);
+        } else {
+            fputs(", true, ", f);
+            literal(f,
+                    json_is_boolean(s->dflt) ? json_is_true(s->dflt) : json_number_value(s->dflt));
+            fputs("},\n", f);
+        }
+    }
+    fputs("    };\n"
+          "    return (unsigned)s < SNP_SETTING_COUNT ? &table[s] : NULL;\n"
+          "}\n\n"
+          "/* Finds the setting whose path is `key` (\"weights.fairness\"): stores it in\n"
+          " * `*out` and returns true, or returns false. */\n"
+          "__attribute__((warn_unused_result))\n"
+          "static inline bool snp_setting_find(const char *key, enum snp_setting *out)\n{\n"
+          "    for (unsigned i = 0; key != NULL && i < SNP_SETTING_COUNT; i++) {\n"
+          "        if (strcmp(key, snp_setting_bounds((enum snp_setting)i)->key) == 0) {\n"
+          "            *out = (enum snp_setting)i;\n"
+          "            return true;\n"
+          "        }\n"
+          "    }\n"
+          "    return false;\n"
+          "}\n\n"
+          "/* Whether `v` is a value of the integer or number setting `s`: from its min\n"
+          " * to its max, and whole for an integer.  False for the other kinds. */\n"
+          "static inline bool snp_setting_allows(enum snp_setting s, double v)\n{\n"
+          "    const struct snp_setting_decl *d = snp_setting_bounds(s);\n"
+          "    if (d == NULL || (d->kind != SNP_SETTING_KIND_INTEGER &&\n"
+          "                      d->kind != SNP_SETTING_KIND_NUMBER))\n"
+          "        return false;\n"
+          "    if (!(v >= d->min && v <= d->max))\n"
+          "        return false;\n"
+          "    return d->kind == SNP_SETTING_KIND_NUMBER || v == (double)(long long)v;\n"
+          "}\n\n"
+          "#endif\n"
+          "/* clang-format on */\n",
+          f);
+    return ferror(f) ? -1 : 0;
+}
+
+/* Renders protocol/snp_decl.h into a new malloc'd string stored in `*out`. */
+static int render_decl_h_to_string(char **out, size_t *len)
+{
+    return render_into(render_decl_h, out, len);
+}
+
+/* Writes clients/web/bounds.js: the territory's settings as declared, for
+ * the web pages.  Returns 0, or -1 as render_decl_h. */
+static int render_bounds_js(FILE *f)
+{
+    struct setting settings[MAX_SETTINGS];
+    int n = settings_of(settings);
+    if (n < 0)
+        return -1;
+    fputs("// Generated by snp_gen_doc from protocol/snp.v1.json (the members of\n"
+          "// " SETTINGS_TYPE "): edit the declaration, then run\n"
+          "// `cmake --build <build> --target protocol_doc`.  Do not edit.\n\n"
+          "/**\n"
+          " * The territory's settings as declared, by path ('hold_seconds',\n"
+          " * 'weights.fairness'): kind ('integer', 'number', 'boolean' or 'array'),\n"
+          " * min and max (an array's number of items), and default when declared.\n"
+          " */\n"
+          "export const SETTING_BOUNDS = {\n",
+          f);
+    for (int i = 0; i < n; i++) {
+        const struct setting *s = &settings[i];
+        fputs("  ", f);
+        js_key(f, s->key);
+        fprintf(f, ": { kind: '%s'", s->kind);
+        if (strcmp(s->kind, "boolean") != 0) {
+            double min, max;
+            setting_bounds(s, &min, &max);
+            fputs(", min: ", f);
+            literal(f, min);
+            fputs(", max: ", f);
+            literal(f, max);
+        }
+        if (s->dflt != NULL) {
+            fputs(", default: ", f);
+            if (json_is_boolean(s->dflt))
+                fputs(json_is_true(s->dflt) ? "true" : "false", f);
+            else
+                literal(f, json_number_value(s->dflt));
+        }
+        fputs(" },\n", f);
+    }
+    fputs("};\n", f);
+    return ferror(f) ? -1 : 0;
+}
+
+/* Renders clients/web/bounds.js into a new malloc'd string stored in `*out`. */
+static int render_bounds_js_to_string(char **out, size_t *len)
+{
+    return render_into(render_bounds_js, out, len);
+}
+
 /* Reads the whole file `path` into a new malloc'd, NUL-terminated string. */
 static char *read_file(const char *path, size_t *len)
 {
@@ -876,22 +1244,34 @@ static int replace_file(const char *path, const char *const *parts, const size_t
     return 0;
 }
 
-/* --labels-js FILE writes clients/web/labels.js (only when it changes);
- * --check-labels-js FILE fails when FILE is not what the schema gives.
- * Returns the exit status. */
-static int labels_js_main(const char *mode, const char *path)
+/* The generated files other than the document: FILE, or with --check-…
+ * FILE a check that FILE is what the schema gives. */
+static const struct {
+    const char *option; /* "--labels-js"; its check is "--check-labels-js" */
+    const char *what;   /* said when rendering fails */
+    int (*render)(char **out, size_t *len);
+} generated[] = {
+    {"--labels-js", "the labels", render_labels_js_to_string},
+    {"--decl-h", "snp_decl.h", render_decl_h_to_string},
+    {"--bounds-js", "the settings' bounds", render_bounds_js_to_string},
+};
+
+/* Writes generated file `k` to `path` (only when it changes), or with
+ * `check` fails when `path` is not what the schema gives.  Returns the exit
+ * status. */
+static int generated_main(size_t k, bool check, const char *path)
 {
-    char *js = NULL, *old = NULL;
-    size_t jslen, oldlen = 0;
+    char *text = NULL, *old = NULL;
+    size_t len, oldlen = 0;
     int rc = 1;
 
-    if (render_labels_js_to_string(&js, &jslen) != 0) {
-        fprintf(stderr, "snp_gen_doc: rendering the labels failed\n");
+    if (generated[k].render(&text, &len) != 0) {
+        fprintf(stderr, "snp_gen_doc: rendering %s failed\n", generated[k].what);
         goto out;
     }
     old = read_file(path, &oldlen);
-    bool same = old != NULL && oldlen == jslen && memcmp(old, js, jslen) == 0;
-    if (strcmp(mode, "--check-labels-js") == 0) {
+    bool same = old != NULL && oldlen == len && memcmp(old, text, len) == 0;
+    if (check) {
         if (!same)
             fprintf(stderr, "snp_gen_doc: %s is out of date; build the protocol_doc target\n",
                     path);
@@ -902,10 +1282,10 @@ static int labels_js_main(const char *mode, const char *path)
         rc = 0;
         goto out;
     }
-    const char *parts[] = {js};
-    rc = replace_file(path, parts, &jslen, 1) == 0 ? 0 : 1;
+    const char *parts[] = {text};
+    rc = replace_file(path, parts, &len, 1) == 0 ? 0 : 1;
 out:
-    free(js);
+    free(text);
     free(old);
     return rc;
 }
@@ -918,10 +1298,15 @@ int main(int argc, char **argv)
 
     if (snp_proto_init() != 0)
         return 1;
-    if (argc == 3 &&
-        (strcmp(argv[1], "--labels-js") == 0 || strcmp(argv[1], "--check-labels-js") == 0)) {
-        rc = labels_js_main(argv[1], argv[2]);
-        goto out;
+    /* "--labels-js" and "--check-labels-js" name the same file: compared
+     * without their "--" and "--check-". */
+    bool check = argc == 3 && strncmp(argv[1], "--check-", 8) == 0;
+    const char *name = argc == 3 && strncmp(argv[1], "--", 2) == 0 ? argv[1] + (check ? 8 : 2) : "";
+    for (size_t k = 0; k < sizeof(generated) / sizeof(generated[0]); k++) {
+        if (strcmp(name, generated[k].option + 2) == 0) {
+            rc = generated_main(k, check, argv[2]);
+            goto out;
+        }
     }
     if (render_to_string(&ref, &reflen) != 0) {
         fprintf(stderr, "snp_gen_doc: rendering failed\n");
@@ -933,7 +1318,8 @@ int main(int argc, char **argv)
     }
     if (argc != 3 || (strcmp(argv[1], "--update") != 0 && strcmp(argv[1], "--check") != 0)) {
         fprintf(stderr, "usage: snp_gen_doc [--update FILE | --check FILE | --labels-js FILE | "
-                        "--check-labels-js FILE]\n");
+                        "--check-labels-js FILE | --decl-h FILE | --check-decl-h FILE | "
+                        "--bounds-js FILE | --check-bounds-js FILE]\n");
         goto out;
     }
     doc = read_file(argv[2], &doclen);

@@ -21,6 +21,7 @@
 #include "clients/cli/table.h"
 #include "clients/cli/timearg.h"
 #include "protocol/codec.h"
+#include "protocol/snp_decl.h"
 
 static const char capacity_usage[] =
     "usage : snpctl capacity [--horizon 2h|4h|today|24h|48h] [--commune INSEE [--radius KM]]\n"
@@ -312,7 +313,7 @@ static int board_connect(struct board *b)
     json_decref(session);
     if (rc != CTL_OK)
         return rc;
-    json_t *q = json_pack("{s:[s]}", "topics", "capacity");
+    json_t *q = json_pack("{s:[s]}", "topics", snp_topic_name(SNP_TOPIC_CAPACITY));
     rc = ctl_ws_call(b->c, b->w, "subscribe", q, NULL, NULL);
     json_decref(q);
     if (rc == CTL_OK && !b->c->territory) {
@@ -365,10 +366,11 @@ static long capacity_changes(const char *text)
     if (snp_proto_parse_server(text, strlen(text), &j, &err) != 0)
         return 0;
     long n = 0;
+    const char *changed = snp_push_name(SNP_PUSH_CAPACITY_CHANGED);
     if (strcmp(ctl_str(j, "type") ? ctl_str(j, "type") : "", "push") == 0 &&
-        strcmp(ctl_str(j, "event") ? ctl_str(j, "event") : "", "capacity.changed") == 0) {
+        strcmp(ctl_str(j, "event") ? ctl_str(j, "event") : "", changed) == 0) {
         json_t *data = json_object_get(j, "data");
-        const struct snp_proto_push *p = snp_proto_push_find("capacity.changed");
+        const struct snp_proto_push *p = snp_proto_push_find(changed);
         if (p && snp_proto_validate_push(p, data, &err) != 0)
             fprintf(stderr, "snpctl: avertissement : capacity.changed non conforme (%s : %s)\n",
                     err.field, err.message);

@@ -25,6 +25,7 @@
 #include "clients/cli/table.h"
 #include "clients/cli/timearg.h"
 #include "protocol/codec.h"
+#include "protocol/snp_decl.h"
 
 static const char request_usage[] =
     "usage : snpctl request create [OPTIONS DU PATIENT] [--accept [--wait DURÉE] | --no-wait]\n"
@@ -977,7 +978,12 @@ static bool on_push(struct follow *f, const char *text, bool *changed)
     if (push && snp_proto_validate_push(push, data, &err) != 0)
         fprintf(stderr, "snpctl: avertissement : notification %s non conforme (%s : %s)\n", event,
                 err.field, err.message);
-    if (strcmp(event, "offer.made") == 0) {
+    enum snp_push p;
+    if (!snp_push_find(event, &p)) {
+        json_decref(j);
+        return true;
+    }
+    if (p == SNP_PUSH_OFFER_MADE) {
         /* The push carries the offer; an offer already shown (the answer to
          * a decline announces it too) is not drawn twice. */
         json_t *offer = json_object_get(data, "offer");
@@ -987,13 +993,13 @@ static bool on_push(struct follow *f, const char *text, bool *changed)
             json_object_set_new(f->request, "status", json_string("offered"));
             *changed = true;
         }
-    } else if (strcmp(event, "request.updated") == 0 &&
+    } else if (p == SNP_PUSH_REQUEST_UPDATED &&
                strcmp(ctl_str(data, "status") ? ctl_str(data, "status") : "", follow_status(f)) ==
                    0) {
         /* Nothing new for us: the status shown is already this one. */
-    } else if (strcmp(event, "offer.expired") == 0 || strcmp(event, "request.updated") == 0 ||
-               strcmp(event, "booking.cancelled") == 0) {
-        if (strcmp(event, "offer.expired") == 0 && !f->c->json)
+    } else if (p == SNP_PUSH_OFFER_EXPIRED || p == SNP_PUSH_REQUEST_UPDATED ||
+               p == SNP_PUSH_BOOKING_CANCELLED) {
+        if (p == SNP_PUSH_OFFER_EXPIRED && !f->c->json)
             printf("\r\033[KLa proposition a expiré.\n");
         (void)refresh(f);
         *changed = true;
@@ -1289,7 +1295,7 @@ static int request_create(struct ctl *c, int argc, char **argv)
             f.skew = server_now - timeutil_now();
         /* Subscribe before creating, so that no offer.made can slip
          * between the answer and the subscription. */
-        json_t *q = json_pack("{s:[s]}", "topics", "requests");
+        json_t *q = json_pack("{s:[s]}", "topics", snp_topic_name(SNP_TOPIC_REQUESTS));
         rc = ctl_ws_call(c, f.w, "subscribe", q, NULL, NULL);
         json_decref(q);
         if (rc != CTL_OK)

@@ -11,30 +11,95 @@
 #include "clients/cli/labels.h"
 #include "clients/cli/table.h"
 #include "clients/cli/timearg.h"
+#include "protocol/snp_decl.h"
 
-static const char territory_usage[] =
-    "usage : snpctl territory show\n"
-    "        snpctl territory set CLÉ=VALEUR...\n"
-    "\n"
-    "show : le territoire, ses communes, ses voisins et ses réglages (tous les rôles).\n"
-    "set : change des réglages (rôles coordinator et admin) ; clés :\n"
-    "  hold_seconds (30-3600)            durée de blocage d'un créneau proposé\n"
-    "  alternatives (0-10)               autres créneaux listés avec une proposition\n"
-    "  outcome_delay_hours (1-720)       délai pour déclarer l'issue d'un rendez-vous\n"
-    "  identity_retention_days (1-3650)  conservation de l'identité des patients\n"
-    "  indicator_mask_threshold (2-100)  seuil de masquage des indicateurs\n"
-    "  indicator_consolidation_days (1-90)  délai de consolidation des indicateurs\n"
-    "  contract_start_month (1-12)       premier mois de l'année du contrat\n"
-    "  audit_retention_months (1-120)    conservation du journal d'audit\n"
-    "  weights.start_per_hour, weights.distance_per_km, weights.own_mt_bonus,\n"
-    "  weights.fairness, weights.scarcity (0-1000)   poids du classement\n"
-    "  mt_summary (on|off)               compte rendu au médecin traitant après une\n"
-    "                                    consultation, par messagerie sécurisée\n"
-    "  new_patient_gps (RPPS,RPPS...)    médecins qui prennent de nouveaux patients, à qui\n"
-    "                                    adresser un patient sans médecin traitant ; vide :\n"
-    "                                    aucun (la liste donnée remplace la précédente)\n"
-    "Exemples : snpctl territory set hold_seconds=120 weights.distance_per_km=0.2\n"
-    "           snpctl territory set mt_summary=off new_patient_gps=10999900011\n" CTL_COMMON_HELP;
+/* What snpctl says of each setting; the declaration gives its name, kind,
+ * bounds and default (protocol/snp_decl.h). */
+static const struct {
+    const char *unit;   /* after its value in show ("s"), integers only */
+    const char *shown;  /* what it is, in show (integers only) */
+    const char *help;   /* what it is, in set's help; '\n' goes on below it */
+    const char *syntax; /* its value in set's help, when not the bounds */
+} setting_words[SNP_SETTING_COUNT] = {
+    [SNP_SETTING_HOLD_SECONDS] = {.unit = "s",
+                                  .shown = "blocage d'un créneau proposé",
+                                  .help = "durée de blocage d'un créneau proposé"},
+    [SNP_SETTING_ALTERNATIVES] = {.unit = "",
+                                  .shown = "autres créneaux proposés",
+                                  .help = "autres créneaux listés avec une proposition"},
+    [SNP_SETTING_OUTCOME_DELAY_HOURS] = {.unit = "h",
+                                         .shown = "délai de déclaration de l'issue",
+                                         .help = "délai pour déclarer l'issue d'un rendez-vous"},
+    [SNP_SETTING_IDENTITY_RETENTION_DAYS] = {.unit = "j",
+                                             .shown = "conservation de l'identité",
+                                             .help = "conservation de l'identité des patients"},
+    [SNP_SETTING_INDICATOR_MASK_THRESHOLD] = {.unit = "",
+                                              .shown = "seuil de masquage des indicateurs",
+                                              .help = "seuil de masquage des indicateurs"},
+    [SNP_SETTING_INDICATOR_CONSOLIDATION_DAYS] = {.unit = "j",
+                                                  .shown = "consolidation des indicateurs",
+                                                  .help = "délai de consolidation des indicateurs"},
+    [SNP_SETTING_CONTRACT_START_MONTH] = {.unit = "",
+                                          .shown = "premier mois de l'année du contrat",
+                                          .help = "premier mois de l'année du contrat"},
+    [SNP_SETTING_AUDIT_RETENTION_MONTHS] = {.unit = " mois",
+                                            .shown = "conservation du journal d'audit",
+                                            .help = "conservation du journal d'audit"},
+    [SNP_SETTING_MT_SUMMARY] = {.help = "compte rendu au médecin traitant après une\n"
+                                        "consultation, par messagerie sécurisée",
+                                .syntax = "on|off"},
+    [SNP_SETTING_NEW_PATIENT_GPS] = {.help = "médecins qui prennent de nouveaux patients, à\n"
+                                             "qui adresser un patient sans médecin traitant ;\n"
+                                             "vide : aucun (la liste donnée remplace la\n"
+                                             "précédente)",
+                                     .syntax = "RPPS,RPPS..."},
+    [SNP_SETTING_WEIGHTS_START_PER_HOUR] = {.help = "poids du classement : heure d'attente"},
+    [SNP_SETTING_WEIGHTS_DISTANCE_PER_KM] = {.help = "poids du classement : kilomètre"},
+    [SNP_SETTING_WEIGHTS_OWN_MT_BONUS] = {.help = "bonus du médecin traitant"},
+    [SNP_SETTING_WEIGHTS_FAIRNESS] = {.help = "poids de l'équité entre médecins"},
+    [SNP_SETTING_WEIGHTS_SCARCITY] = {.help = "poids des créneaux rares"},
+};
+
+/* Where the help of a setting starts on its line. */
+#define HELP_COLUMN 38
+
+/* The usage of snpctl territory, each setting with its bounds as declared;
+ * built once, kept for the process's life. */
+static const char *territory_usage(void)
+{
+    static struct buf b;
+    if (b.len > 0 && !b.failed)
+        return b.data;
+    buf_free(&b);
+    buf_printf(&b, "usage : snpctl territory show\n"
+                   "        snpctl territory set CLÉ=VALEUR...\n"
+                   "\n"
+                   "show : le territoire, ses communes, ses voisins et ses réglages (tous les "
+                   "rôles).\n"
+                   "set : change des réglages (rôles coordinator et admin) ; clés :\n");
+    for (unsigned k = 0; k < SNP_SETTING_COUNT; k++) {
+        const struct snp_setting_decl *d = snp_setting_bounds((enum snp_setting)k);
+        char key[96];
+        if (setting_words[k].syntax)
+            snprintf(key, sizeof(key), "%s (%s)", d->key, setting_words[k].syntax);
+        else
+            snprintf(key, sizeof(key), "%s (%g-%g)", d->key, d->min, d->max);
+        buf_printf(&b, "  %-*s ", HELP_COLUMN - 3, key);
+        for (const char *h = setting_words[k].help ? setting_words[k].help : ""; *h; h++) {
+            if (*h == '\n')
+                buf_printf(&b, "\n%*s", HELP_COLUMN, "");
+            else
+                buf_append(&b, h, 1);
+        }
+        buf_printf(&b, "\n");
+    }
+    buf_printf(&b,
+               "Exemples : snpctl territory set hold_seconds=120 weights.distance_per_km=0.2\n"
+               "           snpctl territory set mt_summary=off new_patient_gps=10999900011\n"
+               "%s",
+               CTL_COMMON_HELP);
+    return b.failed ? "usage : snpctl territory show|set CLÉ=VALEUR...\n" : b.data;
+}
 
 static const char indicators_usage[] =
     "usage : snpctl indicators [--month AAAA-MM]\n"
@@ -111,14 +176,12 @@ static void print_settings(const json_t *t)
 {
     const json_t *s = json_object_get(t, "settings");
     printf("Réglages :\n");
-    print_setting(s, "hold_seconds", "s", "blocage d'un créneau proposé");
-    print_setting(s, "alternatives", "", "autres créneaux proposés");
-    print_setting(s, "outcome_delay_hours", "h", "délai de déclaration de l'issue");
-    print_setting(s, "identity_retention_days", "j", "conservation de l'identité");
-    print_setting(s, "indicator_mask_threshold", "", "seuil de masquage des indicateurs");
-    print_setting(s, "indicator_consolidation_days", "j", "consolidation des indicateurs");
-    print_setting(s, "contract_start_month", "", "premier mois de l'année du contrat");
-    print_setting(s, "audit_retention_months", " mois", "conservation du journal d'audit");
+    for (unsigned k = 0; k < SNP_SETTING_COUNT; k++) {
+        const struct snp_setting_decl *d = snp_setting_bounds((enum snp_setting)k);
+        if (d->kind == SNP_SETTING_KIND_INTEGER)
+            print_setting(s, d->key, setting_words[k].unit ? setting_words[k].unit : "",
+                          setting_words[k].shown ? setting_words[k].shown : d->key);
+    }
     json_t *summary = json_object_get(s, "mt_summary");
     printf("  %-24s %s (compte rendu au médecin traitant après une consultation)\n", "mt_summary",
            json_is_boolean(summary) ? (json_is_true(summary) ? "on" : "off")
@@ -211,58 +274,28 @@ static void print_territory(const json_t *t)
     print_settings(t);
 }
 
-/* What the value of a setting is, as typed after "KEY=". */
-enum setting_type {
-    SETTING_INTEGER, /* "120" */
-    SETTING_NUMBER,  /* "0.2" */
-    SETTING_SWITCH,  /* "on" or "off" */
-    SETTING_RPPS,    /* "10999900011,10999900029", or "" for none */
-};
-
-/* The settings keys and the type of each. */
-static const struct {
-    const char *key;
-    enum setting_type type;
-} settings_keys[] = {
-    {"hold_seconds", SETTING_INTEGER},
-    {"alternatives", SETTING_INTEGER},
-    {"outcome_delay_hours", SETTING_INTEGER},
-    {"identity_retention_days", SETTING_INTEGER},
-    {"indicator_mask_threshold", SETTING_INTEGER},
-    {"indicator_consolidation_days", SETTING_INTEGER},
-    {"contract_start_month", SETTING_INTEGER},
-    {"audit_retention_months", SETTING_INTEGER},
-    {"mt_summary", SETTING_SWITCH},
-    {"new_patient_gps", SETTING_RPPS},
-    {"weights.start_per_hour", SETTING_NUMBER},
-    {"weights.distance_per_km", SETTING_NUMBER},
-    {"weights.own_mt_bonus", SETTING_NUMBER},
-    {"weights.fairness", SETTING_NUMBER},
-    {"weights.scarcity", SETTING_NUMBER},
-};
-
-/* The JSON value of `text`, typed after the key of a setting of type
- * `type`, or NULL when it is not one (the caller says so).  The values of
- * a list are checked by the codec, which names the setting. */
-static json_t *setting_value(enum setting_type type, const char *text)
+/* The JSON value of `text`, typed after the key of setting `d`, or NULL
+ * when it is not one (the caller says so).  The values of a list are
+ * checked by the codec, which names the setting. */
+static json_t *setting_value(const struct snp_setting_decl *d, const char *text)
 {
     char *end;
-    switch (type) {
-    case SETTING_INTEGER: {
+    switch (d->kind) {
+    case SNP_SETTING_KIND_INTEGER: {
         long long n = strtoll(text, &end, 10);
         return end != text && !*end ? json_integer(n) : NULL;
     }
-    case SETTING_NUMBER: {
-        double d = strtod(text, &end);
-        return end != text && !*end ? json_real(d) : NULL;
+    case SNP_SETTING_KIND_NUMBER: {
+        double v = strtod(text, &end);
+        return end != text && !*end ? json_real(v) : NULL;
     }
-    case SETTING_SWITCH:
+    case SNP_SETTING_KIND_BOOLEAN:
         if (strcmp(text, "on") == 0 || strcmp(text, "true") == 0)
             return json_true();
         if (strcmp(text, "off") == 0 || strcmp(text, "false") == 0)
             return json_false();
         return NULL;
-    case SETTING_RPPS: {
+    case SNP_SETTING_KIND_ARRAY: {
         json_t *list = json_array();
         char *copy = strdup(text), *save = NULL;
         for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
@@ -275,10 +308,10 @@ static json_t *setting_value(enum setting_type type, const char *text)
 }
 
 static const char *const setting_expected[] = {
-    [SETTING_INTEGER] = "nombre entier attendu",
-    [SETTING_NUMBER] = "nombre attendu",
-    [SETTING_SWITCH] = "on ou off attendu",
-    [SETTING_RPPS] = "liste de RPPS attendue",
+    [SNP_SETTING_KIND_INTEGER] = "nombre entier attendu",
+    [SNP_SETTING_KIND_NUMBER] = "nombre attendu",
+    [SNP_SETTING_KIND_BOOLEAN] = "on ou off attendu",
+    [SNP_SETTING_KIND_ARRAY] = "liste attendue",
 };
 
 static int territory_set(struct ctl *c, int argc, char **argv, int first)
@@ -286,38 +319,47 @@ static int territory_set(struct ctl *c, int argc, char **argv, int first)
     if (first >= argc)
         return ctl_usage_error(c, "donnez au moins un réglage CLÉ=VALEUR");
     json_t *s = json_object();
-    static struct ctl_field_option fields[sizeof(settings_keys) / sizeof(settings_keys[0]) + 1];
-    for (size_t k = 0; k < sizeof(settings_keys) / sizeof(settings_keys[0]); k++)
-        fields[k] = (struct ctl_field_option){settings_keys[k].key, settings_keys[k].key};
+    static struct ctl_field_option fields[SNP_SETTING_COUNT + 1];
+    for (unsigned k = 0; k < SNP_SETTING_COUNT; k++) {
+        const char *key = snp_setting_bounds((enum snp_setting)k)->key;
+        fields[k] = (struct ctl_field_option){key, key};
+    }
     c->field_options = fields;
     for (int i = first; i < argc; i++) {
         const char *eq = strchr(argv[i], '=');
-        size_t k, nk = sizeof(settings_keys) / sizeof(settings_keys[0]);
-        for (k = 0; eq && k < nk; k++)
-            if (strlen(settings_keys[k].key) == (size_t)(eq - argv[i]) &&
-                strncmp(settings_keys[k].key, argv[i], (size_t)(eq - argv[i])) == 0)
-                break;
-        if (!eq || k == nk) {
+        char key[128] = "";
+        if (eq && (size_t)(eq - argv[i]) < sizeof(key))
+            snprintf(key, sizeof(key), "%.*s", (int)(eq - argv[i]), argv[i]);
+        enum snp_setting k;
+        if (!snp_setting_find(key, &k)) {
             json_decref(s);
             return ctl_usage_error(c, "réglage inconnu « %s » (CLÉ=VALEUR, clés dans --help)",
                                    argv[i]);
         }
-        json_t *v = setting_value(settings_keys[k].type, eq + 1);
+        const struct snp_setting_decl *d = snp_setting_bounds(k);
+        json_t *v = setting_value(d, eq + 1);
         if (!v) {
             json_decref(s);
-            return ctl_usage_error(c, "%s : %s", settings_keys[k].key,
-                                   setting_expected[settings_keys[k].type]);
+            return ctl_usage_error(c, "%s : %s", d->key, setting_expected[d->kind]);
         }
-        if (strncmp(settings_keys[k].key, "weights.", 8) == 0) {
-            json_t *w = json_object_get(s, "weights");
-            if (!w) {
-                w = json_object();
-                json_object_set_new(s, "weights", w);
+        if (json_is_number(v) && !snp_setting_allows(k, json_number_value(v))) {
+            json_decref(v);
+            json_decref(s);
+            return ctl_usage_error(c, "%s : de %g à %g", d->key, d->min, d->max);
+        }
+        /* A member of an object setting (weights.fairness) goes in it. */
+        json_t *parent = s;
+        size_t path = strlen(d->key) - strlen(d->member);
+        if (path > 0) {
+            char name[128];
+            snprintf(name, sizeof(name), "%.*s", (int)path - 1, d->key);
+            parent = json_object_get(s, name);
+            if (!parent) {
+                parent = json_object();
+                json_object_set_new(s, name, parent);
             }
-            json_object_set_new(w, settings_keys[k].key + 8, v);
-        } else {
-            json_object_set_new(s, settings_keys[k].key, v);
         }
+        json_object_set_new(parent, d->member, v);
     }
     json_t *r;
     int rc = ctl_call(c, "territory.settings.update", s, &r, NULL, NULL);
@@ -337,7 +379,7 @@ static int territory_set(struct ctl *c, int argc, char **argv, int first)
 int cmd_territory(struct ctl *c, int argc, char **argv)
 {
     const char *sub;
-    int rc = cmd_subcommand(c, argc, argv, territory_usage, "show ou set", &sub);
+    int rc = cmd_subcommand(c, argc, argv, territory_usage(), "show ou set", &sub);
     if (rc != CTL_OK)
         return rc < 0 ? CTL_OK : rc;
     int first;

@@ -17,6 +17,7 @@ import {
   askInline, addDays, plural, fmtDay, shiftTitle, shiftSlots, onDuty,
 } from './app.js';
 import { mountMessages } from './messages.js';
+import { SETTING_BOUNDS } from './bounds.js';
 
 // French names of the indicators known to this page; others show their name.
 const INDICATOR_LABELS = {
@@ -30,23 +31,29 @@ const INDICATOR_LABELS = {
   no_shows: 'Patients absents',
 };
 
+// The settings' fields: their words here, their kind, bounds and default
+// from the declaration (bounds.js, generated from protocol/snp.v1.json).
+const withBounds = (key, fields) => ({ key, ...fields, ...SETTING_BOUNDS[key] });
 const SETTINGS = [
-  { key: 'hold_seconds', text: 'Durée de réservation d’un créneau proposé', unit: 's', min: 30, max: 3600, step: 1 },
-  { key: 'alternatives', text: 'Autres créneaux listés avec une proposition', min: 0, max: 10, step: 1 },
-  { key: 'outcome_delay_hours', text: 'Délai pour déclarer l’issue d’un rendez-vous', unit: 'h', min: 1, max: 720, step: 1 },
-  { key: 'identity_retention_days', text: 'Conservation de l’identité des patients', unit: 'jours', min: 1, max: 3650, step: 1, fallback: 90 },
-  { key: 'indicator_mask_threshold', text: 'Seuil de masquage des indicateurs (patients)', min: 2, max: 100, step: 1, fallback: 5 },
-  { key: 'indicator_consolidation_days', text: 'Délai de consolidation des indicateurs', unit: 'jours', min: 1, max: 90, step: 1, fallback: 7 },
-  { key: 'contract_start_month', text: 'Premier mois de l’année du contrat', min: 1, max: 12, step: 1, fallback: 1 },
-  { key: 'audit_retention_months', text: 'Conservation du journal d’audit', unit: 'mois', min: 1, max: 120, step: 1, fallback: 12 },
+  withBounds('hold_seconds', { text: 'Durée de réservation d’un créneau proposé', unit: 's' }),
+  withBounds('alternatives', { text: 'Autres créneaux listés avec une proposition' }),
+  withBounds('outcome_delay_hours', { text: 'Délai pour déclarer l’issue d’un rendez-vous', unit: 'h' }),
+  withBounds('identity_retention_days', { text: 'Conservation de l’identité des patients', unit: 'jours' }),
+  withBounds('indicator_mask_threshold', { text: 'Seuil de masquage des indicateurs (patients)' }),
+  withBounds('indicator_consolidation_days', { text: 'Délai de consolidation des indicateurs', unit: 'jours' }),
+  withBounds('contract_start_month', { text: 'Premier mois de l’année du contrat' }),
+  withBounds('audit_retention_months', { text: 'Conservation du journal d’audit', unit: 'mois' }),
 ];
+// The members of the setting weights, by name in it (weights.<name>).
 const WEIGHTS = [
-  { key: 'start_per_hour', text: 'Coût par heure d’attente' },
-  { key: 'distance_per_km', text: 'Coût par kilomètre' },
-  { key: 'own_mt_bonus', text: 'Bonus du médecin traitant' },
-  { key: 'fairness', text: 'Équité entre médecins' },
-  { key: 'scarcity', text: 'Préserver les créneaux rares' },
-];
+  { name: 'start_per_hour', text: 'Coût par heure d’attente' },
+  { name: 'distance_per_km', text: 'Coût par kilomètre' },
+  { name: 'own_mt_bonus', text: 'Bonus du médecin traitant' },
+  { name: 'fairness', text: 'Équité entre médecins' },
+  { name: 'scarcity', text: 'Préserver les créneaux rares' },
+].map((w) => withBounds(`weights.${w.name}`, w));
+// An integer setting's input steps by one; a number's takes any value.
+const stepOf = (f) => (f.kind === 'integer' ? 1 : 'any');
 
 // Roles whose tokens act for an organisation (token.create's organisation_id).
 const REQUESTER_ROLES = ['pharmacy', 'emergency', 'sas', 'professional', 'desk'];
@@ -79,7 +86,8 @@ function main({ client, session, territory }) {
   // The twelve months above, the last four quarters and the last two
   // contract years (from the territory's contract_start_month).
   const exportPeriod = $('#export-period');
-  const startMonth = (territory && territory.settings && territory.settings.contract_start_month) || 1;
+  const startMonth = (territory && territory.settings && territory.settings.contract_start_month)
+    || SETTING_BOUNDS.contract_start_month.default;
   const periods = [];
   for (const o of month.options) periods.push(['month', o.value, `Mois : ${o.textContent}`]);
   for (let i = 0; i < 4; i++) {
@@ -856,12 +864,12 @@ function main({ client, session, territory }) {
     const s = t.settings;
     fill($('#settings-fields'),
       el('div', { class: 'cols c2' }, SETTINGS.map((f) =>
-        numberField(`set-${f.key}`, f.text, f.unit, f.min, f.max, f.step, s[f.key], f.fallback))),
+        numberField(`set-${f.key}`, f.text, f.unit, f.min, f.max, stepOf(f), s[f.key], f.default))),
       messageSettings(t),
       el('fieldset', {}, el('legend', {}, 'Poids du classement des créneaux'),
         el('p', { class: 'small muted' }, 'Plus un poids est élevé, plus sa règle compte dans le choix du créneau proposé ; 0 la désactive.'),
         el('div', { class: 'cols c2' }, WEIGHTS.map((f) =>
-          numberField(`set-w-${f.key}`, f.text, '', 0, 1000, 'any', s.weights[f.key])))));
+          numberField(`set-w-${f.name}`, f.text, '', f.min, f.max, stepOf(f), s.weights[f.name])))));
     chosenCount();
   }
 
@@ -887,12 +895,12 @@ function main({ client, session, territory }) {
         // A setting the server did not send (see the report on issue 5) is
         // left alone while its field stays empty.
         if (s[f.key] == null && $(`#set-${f.key}`).value.trim() === '') continue;
-        const v = read(`set-${f.key}`, f.min, f.max, true);
+        const v = read(`set-${f.key}`, f.min, f.max, f.kind === 'integer');
         if (v !== s[f.key]) changes[f.key] = v;
       }
       for (const f of WEIGHTS) {
-        const v = read(`set-w-${f.key}`, 0, 1000, false);
-        if (v !== s.weights[f.key]) weights[f.key] = v;
+        const v = read(`set-w-${f.name}`, f.min, f.max, f.kind === 'integer');
+        if (v !== s.weights[f.name]) weights[f.name] = v;
       }
     } catch (e) {
       msg.className = 'message error';

@@ -9,6 +9,7 @@ import {
   fmtLong, fmtShort, fmtDeadline, zonedParts, fmtCountdown, patientName, practitionerName, siteCommune, ageOf,
 } from './app.js';
 import { renderConfirmation } from './confirmation.js';
+import { SETTING_BOUNDS } from './bounds.js';
 
 const REQUESTER_ROLES = ['pharmacy', 'emergency', 'sas', 'professional', 'desk'];
 
@@ -25,7 +26,8 @@ export function mountRequester(ctx, formBox, offerBox, listBox, formHide = formB
   const role = session.role;
   const communes = [...((territory && territory.communes) || [])]
     .sort((a, b) => a.name.localeCompare(b.name, 'fr'));
-  const holdSeconds = (territory && territory.settings && territory.settings.hold_seconds) || 180;
+  const holdSeconds = (territory && territory.settings && territory.settings.hold_seconds)
+    || SETTING_BOUNDS.hold_seconds.default;
   const tz = (territory && territory.time_zone) || 'Europe/Paris';
   const deadline = (request) => fmtDeadline(request.deadline, zonedParts(client.now(), tz).date);
   const pk = (k) => `req.${session.organisation_id || role}.${k}`;

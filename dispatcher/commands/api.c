@@ -13,14 +13,23 @@
 #include "dispatcher/commands/reads.h"
 #include "dispatcher/commands/rota.h"
 #include "protocol/codec.h"
+#include "protocol/snp_decl.h"
 
 /* What a WebSocket connection knows about its caller. */
 struct api_session {
     bool authenticated;
     struct caller caller;
     int64_t expires_at; /* the token's expiry (epoch seconds), or 0 */
-    unsigned topics;    /* TOPIC_ bits */
+    unsigned topics;    /* the topics subscribed to, a topic_bit() each */
 };
+
+_Static_assert(SNP_TOPIC_COUNT <= sizeof(unsigned) * 8, "api_session.topics: a bit per topic");
+
+/* The bit of `topic` in api_session.topics. */
+static unsigned topic_bit(enum snp_topic topic)
+{
+    return 1u << topic;
+}
 
 /* Makes the connection authenticated as `caller`. */
 static void session_start(struct ws_client *ws, const struct caller *caller, int64_t expires_at)
@@ -36,10 +45,6 @@ static bool session_expired(const struct api_session *s)
 {
     return s->expires_at > 0 && s->expires_at <= timeutil_now();
 }
-
-enum { TOPIC_CAPACITY = 1, TOPIC_BOOKINGS = 2, TOPIC_REQUESTS = 4 };
-
-static const char *const topic_names[] = {"capacity", "bookings", "requests"};
 
 /* One message being answered, over HTTP or WebSocket. */
 struct call {
@@ -542,22 +547,21 @@ static void handle_subscription(struct call *c, bool add)
     json_t *v;
     json_array_foreach (topics, i, v) {
         const char *name = json_string_value(v);
-        for (unsigned k = 0; k < 3; k++) {
-            if (strcmp(name, topic_names[k]) != 0)
-                continue;
-            if (add && !snp_proto_topic_allows(name, role)) {
-                call_error_code(c, SNP_PROTO_E_FORBIDDEN, "topics",
-                                "your role may not subscribe to this topic");
-                return;
-            }
-            bits |= 1u << k;
+        enum snp_topic topic;
+        if (!snp_topic_find(name, &topic))
+            continue;
+        if (add && !snp_proto_topic_allows(name, role)) {
+            call_error_code(c, SNP_PROTO_E_FORBIDDEN, "topics",
+                            "your role may not subscribe to this topic");
+            return;
         }
+        bits |= topic_bit(topic);
     }
     s->topics = add ? (s->topics | bits) : (s->topics & ~bits);
     json_t *now = json_array();
-    for (unsigned k = 0; k < 3; k++)
-        if (s->topics & (1u << k))
-            json_array_append_new(now, json_string(topic_names[k]));
+    for (unsigned k = 0; k < SNP_TOPIC_COUNT; k++)
+        if (s->topics & topic_bit((enum snp_topic)k))
+            json_array_append_new(now, json_string(snp_topic_name((enum snp_topic)k)));
     json_t *data = json_pack("{s:o}", "topics", now);
     call_ok(c, data);
     json_decref(data);
@@ -687,13 +691,6 @@ static bool sees_territory(struct api *a, const char *watcher, const char *of)
     return false;
 }
 
-static unsigned topic_bit(const char *topic)
-{
-    return strcmp(topic, "capacity") == 0   ? TOPIC_CAPACITY
-           : strcmp(topic, "bookings") == 0 ? TOPIC_BOOKINGS
-                                            : TOPIC_REQUESTS;
-}
-
 /* The territory a push of the bookings topic belongs to: its slot's.  A
  * practitioner who works in two territories holds a session (a token) per
  * territory, and each session gets the bookings of its own territory only.
@@ -712,22 +709,22 @@ static const char *booking_territory(struct api *a, const struct push_target *to
     return s && s->territory ? s->territory->id : to->territory;
 }
 
-/* Whether the session of `ws` is to receive a push to `to` (topic `bit`);
- * `gp_territory` is the territory of a push of the bookings topic (NULL:
- * not known yet, see booking_territory). */
-static bool session_receives(struct api *a, const struct ws_client *ws, unsigned bit,
+/* Whether the session of `ws` is to receive a push to `to`; `gp_territory`
+ * is the territory of a push of the bookings topic (NULL: not known yet, see
+ * booking_territory). */
+static bool session_receives(struct api *a, const struct ws_client *ws,
                              const struct push_target *to, const char *gp_territory)
 {
     struct api_session *s = ws->session;
-    if (!s || !s->authenticated || !(s->topics & bit) || session_expired(s))
+    if (!s || !s->authenticated || !(s->topics & topic_bit(to->topic)) || session_expired(s))
         return false;
     const struct caller *c = &s->caller;
-    if (bit == TOPIC_CAPACITY)
+    if (to->topic == SNP_TOPIC_CAPACITY)
         return sees_territory(a, c->territory, to->territory);
-    if (bit == TOPIC_BOOKINGS && c->role == ROLE_RECEPTION)
+    if (to->topic == SNP_TOPIC_BOOKINGS && c->role == ROLE_RECEPTION)
         /* A site is of one territory: its id says both. */
         return to->site_id > 0 && to->site_id == c->site_id;
-    if (bit == TOPIC_BOOKINGS)
+    if (to->topic == SNP_TOPIC_BOOKINGS)
         return c->role == ROLE_GP && to->rpps && strcmp(c->rpps, to->rpps) == 0 &&
                (!gp_territory || strcmp(c->territory, gp_territory) == 0);
     return token_role_is_requester(c->role) && c->organisation_id == to->organisation_id &&
@@ -739,9 +736,8 @@ bool api_wants(void *ctx, const struct push_target *to)
     struct api *a = ctx;
     if (!a->server)
         return false;
-    unsigned bit = topic_bit(to->topic);
     for (struct ws_client *ws = a->server->clients; ws; ws = ws->next)
-        if (session_receives(a, ws, bit, to, NULL))
+        if (session_receives(a, ws, to, NULL))
             return true;
     return false;
 }
@@ -752,15 +748,15 @@ void api_push(void *ctx, const struct push_target *to, const char *event, json_t
     check_push(event, data);
     if (!a->server)
         return;
-    unsigned bit = topic_bit(to->topic);
-    const char *gp_territory = bit == TOPIC_BOOKINGS ? booking_territory(a, to, data) : NULL;
+    const char *gp_territory =
+        to->topic == SNP_TOPIC_BOOKINGS ? booking_territory(a, to, data) : NULL;
     char *text = NULL;
     size_t len = 0;
     for (struct ws_client *ws = a->server->clients; ws; ws = ws->next) {
-        if (!session_receives(a, ws, bit, to, gp_territory))
+        if (!session_receives(a, ws, to, gp_territory))
             continue;
         if (!text) {
-            json_t *msg = snp_proto_push(to->topic, event, json_incref(data));
+            json_t *msg = snp_proto_push(snp_topic_name(to->topic), event, json_incref(data));
             text = msg ? json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
             json_decref(msg);
             if (!text)

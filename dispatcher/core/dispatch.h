@@ -23,6 +23,7 @@
 #include "protocol/codec.h"
 #include "dispatcher/core/store.h"
 #include "dispatcher/core/token.h"
+#include "protocol/snp_decl.h"
 
 /* Operations end with SNP_PROTO_OK or one of the protocol's error codes
  * (enum snp_proto_code of protocol/codec.h, declared with their HTTP status
@@ -61,10 +62,10 @@ extern const char DISPATCH_REPEAT[];
 typedef void (*dispatch_cb)(void *arg, enum snp_proto_code err, const char *message,
                             const char *field, json_t *data);
 
-/* Who receives a push. */
+/* Who receives a push (whose event is one of snp_push_name()'s). */
 struct push_target {
     const char *territory;
-    const char *topic;       /* capacity, bookings, requests */
+    enum snp_topic topic;
     const char *rpps;        /* bookings: the practitioner concerned (NULL: nobody yet) */
     int64_t site_id;         /* bookings: the slot's site, for its reception (0: not for it) */
     int64_t organisation_id; /* requests: the requester concerned */

@@ -158,8 +158,8 @@ static void on_outcome(void *arg, enum db_status st, const PGresult *res)
                              "kind", PQgetvalue(res, 0, c[C_OUTCOME]), "reported_at",
                              PQgetvalue(res, 0, c[C_REPORTED]));
     struct push_target to = {
-        .territory = o->caller.territory, .topic = "requests", .organisation_id = org};
-    push(o->d, &to, "outcome.reported", data);
+        .territory = o->caller.territory, .topic = SNP_TOPIC_REQUESTS, .organisation_id = org};
+    push(o->d, &to, snp_push_name(SNP_PUSH_OUTCOME_REPORTED), data);
     op_finish(o, SNP_PROTO_OK, NULL, NULL, view);
 }
 

@@ -48,8 +48,8 @@ void push_capacity(struct dispatch *d, const struct slot *s)
                                bits_json(s->audience, model_audience_name), "site_id",
                                (json_int_t)s->site->id, "commune_insee", s->site->commune);
     json_t *data = json_pack("{s:s, s:[o]}", "territory_id", s->territory->id, "changes", change);
-    struct push_target to = {.territory = s->territory->id, .topic = "capacity"};
-    push(d, &to, "capacity.changed", data);
+    struct push_target to = {.territory = s->territory->id, .topic = SNP_TOPIC_CAPACITY};
+    push(d, &to, snp_push_name(SNP_PUSH_CAPACITY_CHANGED), data);
 }
 
 /* The subscribers of the bookings topic concerned by a booking (`view`, as
@@ -60,7 +60,7 @@ static struct push_target bookings_target(const char *territory, json_t *view)
     json_t *slot = json_object_get(view, "slot");
     return (struct push_target){
         .territory = territory,
-        .topic = "bookings",
+        .topic = SNP_TOPIC_BOOKINGS,
         .rpps = json_string_value(json_object_get(json_object_get(slot, "practitioner"), "rpps")),
         .site_id = json_integer_value(json_object_get(json_object_get(slot, "site"), "site_id"))};
 }
@@ -71,10 +71,10 @@ void push_booking_cancelled(struct dispatch *d, const char *territory, json_t *v
                             int64_t organisation_id)
 {
     struct push_target gp = bookings_target(territory, view);
-    push(d, &gp, "booking.cancelled", json_incref(view));
+    push(d, &gp, snp_push_name(SNP_PUSH_BOOKING_CANCELLED), json_incref(view));
     struct push_target to = {
-        .territory = territory, .topic = "requests", .organisation_id = organisation_id};
-    push(d, &to, "booking.cancelled", json_incref(view));
+        .territory = territory, .topic = SNP_TOPIC_REQUESTS, .organisation_id = organisation_id};
+    push(d, &to, snp_push_name(SNP_PUSH_BOOKING_CANCELLED), json_incref(view));
 }
 
 static bool wanted(struct dispatch *d, const struct push_target *to)
@@ -114,7 +114,7 @@ static void push_offer_made(struct dispatch *d, const struct push_target *to, in
                 json_array_append_new(alts, dispatch_slot_json(d, c[i].slot));
     }
     json_object_set_new(offer, "alternatives", alts);
-    push(d, to, "offer.made",
+    push(d, to, snp_push_name(SNP_PUSH_OFFER_MADE),
          json_pack("{s:I, s:s, s:o}", "request_id", (json_int_t)q, "client_ref", client_ref,
                    "offer", offer));
 }
@@ -159,7 +159,7 @@ void push_slot_change(struct dispatch *d, int64_t id, json_t *j)
     const char *client_ref = json_string_value(json_object_get(j, "f"));
     int64_t q = json_integer_value(json_object_get(j, "q"));
     struct push_target to = {.territory = territory,
-                             .topic = "requests",
+                             .topic = SNP_TOPIC_REQUESTS,
                              .organisation_id = json_integer_value(json_object_get(j, "o"))};
     if (!st || !territory || q <= 0 || !wanted(d, &to))
         return;
@@ -168,7 +168,7 @@ void push_slot_change(struct dispatch *d, int64_t id, json_t *j)
     bool was_held = os && strcmp(os, "held") == 0;
     if (was_held && strcmp(st, "held") != 0 && cause && strcmp(cause, "expired") == 0) {
         int64_t at = json_integer_value(json_object_get(j, "ox"));
-        push(d, &to, "offer.expired",
+        push(d, &to, snp_push_name(SNP_PUSH_OFFER_EXPIRED),
              json_pack("{s:I, s:s, s:I, s:o}", "request_id", (json_int_t)q, "client_ref",
                        client_ref, "slot_id", (json_int_t)id, "expired_at",
                        time_json_in(d, territory, at)));
@@ -209,7 +209,7 @@ void push_request_change(struct dispatch *d, int64_t id, json_t *j)
     const char *previous = json_string_value(json_object_get(j, "p"));
     const char *cause = json_string_value(json_object_get(j, "c"));
     struct push_target to = {.territory = json_string_value(json_object_get(j, "t")),
-                             .topic = "requests",
+                             .topic = SNP_TOPIC_REQUESTS,
                              .organisation_id = json_integer_value(json_object_get(j, "o"))};
     if (!st || !previous || strcmp(st, previous) == 0 || !to.territory ||
         (cause && strcmp(cause, "create") == 0) || !wanted(d, &to))
@@ -221,7 +221,7 @@ void push_request_change(struct dispatch *d, int64_t id, json_t *j)
     json_int_t booking = json_integer_value(json_object_get(j, "b"));
     if (booking > 0)
         json_object_set_new(data, "booking_id", json_integer(booking));
-    push(d, &to, "request.updated", data);
+    push(d, &to, snp_push_name(SNP_PUSH_REQUEST_UPDATED), data);
 }
 
 /* The reason of a booking's read (op.reason) when it was handed to the
@@ -242,18 +242,19 @@ static void on_foreign_booking_view(void *arg, enum db_status st, const PGresult
             /* For the practitioner named on duty only: the site's
              * reception had it when it was booked.  The one it was taken
              * from (o->caller.rpps) is told so. */
-            event = "booking.created";
+            event = snp_push_name(SNP_PUSH_BOOKING_CREATED);
             gp.site_id = 0;
             if (o->caller.rpps[0]) {
-                struct push_target before = {
-                    .territory = o->caller.territory, .topic = "bookings", .rpps = o->caller.rpps};
-                push(d, &before, "booking.handed_over", json_incref(view));
+                struct push_target before = {.territory = o->caller.territory,
+                                             .topic = SNP_TOPIC_BOOKINGS,
+                                             .rpps = o->caller.rpps};
+                push(d, &before, snp_push_name(SNP_PUSH_BOOKING_HANDED_OVER), json_incref(view));
             }
         }
         push(d, &gp, event, json_incref(view));
-        if (strcmp(event, "booking.cancelled") == 0) {
+        if (strcmp(event, snp_push_name(SNP_PUSH_BOOKING_CANCELLED)) == 0) {
             struct push_target to = {.territory = o->caller.territory,
-                                     .topic = "requests",
+                                     .topic = SNP_TOPIC_REQUESTS,
                                      .organisation_id = o->caller.organisation_id};
             push(d, &to, event, json_incref(view));
         }
@@ -283,20 +284,21 @@ void push_foreign_booking(struct dispatch *d, int64_t id, json_t *j)
         return;
     bool assigned = handed_over(j);
     const char *previous = assigned ? json_string_value(json_object_get(j, "prp")) : NULL;
-    struct push_target before = {.territory = territory, .topic = "bookings", .rpps = previous};
+    struct push_target before = {
+        .territory = territory, .topic = SNP_TOPIC_BOOKINGS, .rpps = previous};
     struct push_target gp = {.territory = territory,
-                             .topic = "bookings",
+                             .topic = SNP_TOPIC_BOOKINGS,
                              .rpps = rpps,
                              .site_id =
                                  assigned ? 0 : json_integer_value(json_object_get(j, "si"))};
     struct push_target requester = {
-        .territory = territory, .topic = "requests", .organisation_id = org};
+        .territory = territory, .topic = SNP_TOPIC_REQUESTS, .organisation_id = org};
     if (strcmp(event, "outcome") == 0) {
         const char *outcome = json_string_value(json_object_get(j, "oc"));
         const char *reported_at = json_string_value(json_object_get(j, "oa"));
         const char *client_ref = json_string_value(json_object_get(j, "f"));
         if (outcome && reported_at && wanted(d, &requester))
-            push(d, &requester, "outcome.reported",
+            push(d, &requester, snp_push_name(SNP_PUSH_OUTCOME_REPORTED),
                  json_pack("{s:I, s:I, s:s, s:{s:s, s:s}}", "booking_id", (json_int_t)id,
                            "request_id", json_integer_value(json_object_get(j, "q")), "client_ref",
                            client_ref ? client_ref : "", "outcome", "kind", outcome, "reported_at",
@@ -308,9 +310,9 @@ void push_foreign_booking(struct dispatch *d, int64_t id, json_t *j)
         !(previous && wanted(d, &before)))
         return;
     push_booking_from_db(d, id, territory, org,
-                         cancelled  ? "booking.cancelled"
+                         cancelled  ? snp_push_name(SNP_PUSH_BOOKING_CANCELLED)
                          : assigned ? HANDED_OVER
-                                    : "booking.created",
+                                    : snp_push_name(SNP_PUSH_BOOKING_CREATED),
                          previous);
 }
 

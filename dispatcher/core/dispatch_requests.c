@@ -383,17 +383,17 @@ static void on_accepted(void *arg, enum db_status st, const PGresult *res)
             store_remove_request(&d->store, r);
         }
         push_booking_from_db(d, booking_id, o->caller.territory, o->caller.organisation_id,
-                             "booking.created", NULL);
+                             snp_push_name(SNP_PUSH_BOOKING_CREATED), NULL);
         answer_booking_view(o, booking_id);
         return;
     }
     int64_t now = timeutil_now();
     json_t *result = booking_json(d, booking_id, r, s, now);
     struct push_target to = {.territory = s->territory->id,
-                             .topic = "bookings",
+                             .topic = SNP_TOPIC_BOOKINGS,
                              .rpps = s->practitioner ? s->practitioner->rpps : NULL,
                              .site_id = s->site->id};
-    push(d, &to, "booking.created", booking_json(d, booking_id, r, s, now));
+    push(d, &to, snp_push_name(SNP_PUSH_BOOKING_CREATED), booking_json(d, booking_id, r, s, now));
     r->status = REQ_BOOKED;
     store_remove_request(&d->store, r);
     op_finish(o, SNP_PROTO_OK, NULL, NULL, result);

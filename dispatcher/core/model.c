@@ -3,6 +3,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "protocol/snp_decl.h"
+
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Mean Earth radius (IUGG), in kilometres. */
@@ -183,13 +185,19 @@ const char *model_site_kind_name(enum site_kind k)
     return enum_name(site_kind_names, COUNT(site_kind_names), (int)k);
 }
 
+/* The declared default of number setting `s`. */
+static double setting_default(enum snp_setting s)
+{
+    return snp_setting_bounds(s)->default_value;
+}
+
 void model_weights_default(struct weights *w)
 {
-    w->start_per_hour = 1.0;
-    w->distance_per_km = 0.1;
-    w->own_mt_bonus = 4.0;
-    w->fairness = 2.0;
-    w->scarcity = 0.5;
+    w->start_per_hour = setting_default(SNP_SETTING_WEIGHTS_START_PER_HOUR);
+    w->distance_per_km = setting_default(SNP_SETTING_WEIGHTS_DISTANCE_PER_KM);
+    w->own_mt_bonus = setting_default(SNP_SETTING_WEIGHTS_OWN_MT_BONUS);
+    w->fairness = setting_default(SNP_SETTING_WEIGHTS_FAIRNESS);
+    w->scarcity = setting_default(SNP_SETTING_WEIGHTS_SCARCITY);
 }
 
 size_t model_slots_after(struct slot *const *slots, size_t n, int64_t t)

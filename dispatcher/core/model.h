@@ -222,9 +222,9 @@ const char *model_site_kind_name(enum site_kind k);
 
 /*
  * Fills `w` with the default ranking weights, used when a territory's
- * settings do not override them: start_per_hour 1.0, distance_per_km 0.1,
- * own_mt_bonus 4.0, fairness 2.0, scarcity 0.5 (see dispatcher/core/match.h for
- * what each term means).
+ * settings do not override them: the defaults the declaration gives the
+ * settings weights.* (protocol/snp.v1.json, ranking_weights; see
+ * dispatcher/core/match.h for what each term means).
  */
 void model_weights_default(struct weights *w);
 

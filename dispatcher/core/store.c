@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "dispatcher/config.h"
 #include "dispatcher/db/db_cols.h"
+#include "protocol/snp_decl.h"
 #include "sql_queries.h"
 
 /* --- lookups ---------------------------------------------------------------------- */
@@ -64,24 +65,21 @@ static void settings_default(struct territory_settings *s)
     s->n_new_patient_gps = 0;
 }
 
-static void read_number(json_t *obj, const char *key, double *out, double min, double max)
+/* Reads number setting `s` from its object `obj` into `*out`, which keeps
+ * its value when the member is absent or outside the declared bounds. */
+static void read_number(json_t *obj, enum snp_setting s, double *out)
 {
-    json_t *v = json_object_get(obj, key);
-    if (json_is_number(v)) {
-        double d = json_number_value(v);
-        if (d >= min && d <= max)
-            *out = d;
-    }
+    json_t *v = json_object_get(obj, snp_setting_bounds(s)->member);
+    if (json_is_number(v) && snp_setting_allows(s, json_number_value(v)))
+        *out = json_number_value(v);
 }
 
-static void read_int(json_t *obj, const char *key, int *out, int min, int max)
+/* The same for integer setting `s`. */
+static void read_int(json_t *obj, enum snp_setting s, int *out)
 {
-    json_t *v = json_object_get(obj, key);
-    if (json_is_integer(v)) {
-        json_int_t d = json_integer_value(v);
-        if (d >= min && d <= max)
-            *out = (int)d;
-    }
+    json_t *v = json_object_get(obj, snp_setting_bounds(s)->member);
+    if (json_is_integer(v) && snp_setting_allows(s, (double)json_integer_value(v)))
+        *out = (int)json_integer_value(v);
 }
 
 bool store_parse_settings(const char *text, struct territory_settings *out)
@@ -92,14 +90,14 @@ bool store_parse_settings(const char *text, struct territory_settings *out)
         json_decref(j);
         return false;
     }
-    read_int(j, "hold_seconds", &out->hold_seconds, 30, 3600);
-    read_int(j, "alternatives", &out->alternatives, 0, 10);
-    read_int(j, "outcome_delay_hours", &out->outcome_delay_hours, 1, 24 * 30);
-    read_int(j, "identity_retention_days", &out->identity_retention_days, 1, 3650);
-    read_int(j, "indicator_mask_threshold", &out->indicator_mask_threshold, 2, 100);
-    read_int(j, "indicator_consolidation_days", &out->indicator_consolidation_days, 1, 90);
-    read_int(j, "contract_start_month", &out->contract_start_month, 1, 12);
-    read_int(j, "audit_retention_months", &out->audit_retention_months, 1, 120);
+    read_int(j, SNP_SETTING_HOLD_SECONDS, &out->hold_seconds);
+    read_int(j, SNP_SETTING_ALTERNATIVES, &out->alternatives);
+    read_int(j, SNP_SETTING_OUTCOME_DELAY_HOURS, &out->outcome_delay_hours);
+    read_int(j, SNP_SETTING_IDENTITY_RETENTION_DAYS, &out->identity_retention_days);
+    read_int(j, SNP_SETTING_INDICATOR_MASK_THRESHOLD, &out->indicator_mask_threshold);
+    read_int(j, SNP_SETTING_INDICATOR_CONSOLIDATION_DAYS, &out->indicator_consolidation_days);
+    read_int(j, SNP_SETTING_CONTRACT_START_MONTH, &out->contract_start_month);
+    read_int(j, SNP_SETTING_AUDIT_RETENTION_MONTHS, &out->audit_retention_months);
     json_t *mt = json_object_get(j, "mt_summary");
     if (json_is_boolean(mt))
         out->mt_summary = json_is_true(mt);
@@ -113,11 +111,11 @@ bool store_parse_settings(const char *text, struct territory_settings *out)
     }
     json_t *w = json_object_get(j, "weights");
     if (json_is_object(w)) {
-        read_number(w, "start_per_hour", &out->weights.start_per_hour, 0, 1000);
-        read_number(w, "distance_per_km", &out->weights.distance_per_km, 0, 1000);
-        read_number(w, "own_mt_bonus", &out->weights.own_mt_bonus, 0, 1000);
-        read_number(w, "fairness", &out->weights.fairness, 0, 1000);
-        read_number(w, "scarcity", &out->weights.scarcity, 0, 1000);
+        read_number(w, SNP_SETTING_WEIGHTS_START_PER_HOUR, &out->weights.start_per_hour);
+        read_number(w, SNP_SETTING_WEIGHTS_DISTANCE_PER_KM, &out->weights.distance_per_km);
+        read_number(w, SNP_SETTING_WEIGHTS_OWN_MT_BONUS, &out->weights.own_mt_bonus);
+        read_number(w, SNP_SETTING_WEIGHTS_FAIRNESS, &out->weights.fairness);
+        read_number(w, SNP_SETTING_WEIGHTS_SCARCITY, &out->weights.scarcity);
     }
     json_decref(j);
     return true;

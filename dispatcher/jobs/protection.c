@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "base/log.h"
+#include "protocol/snp_decl.h"
 #include "sql_queries.h"
 
 /* The actor recorded in the audit rows and events of the jobs. */
@@ -77,7 +78,7 @@ void protection_run(struct db *db, int audit_months, int outbox_days, int messag
     run->done = done;
     run->arg = arg;
     run->pending = 3;
-    if (audit_months < 1 || audit_months > 120)
+    if (!snp_setting_allows(SNP_SETTING_AUDIT_RETENTION_MONTHS, audit_months))
         audit_months = CONFIG_AUDIT_RETENTION_MONTHS;
     if (outbox_days < 1 || outbox_days > 3650)
         outbox_days = PROTECTION_OUTBOX_DAYS;

@@ -38,8 +38,9 @@ typedef void (*protection_cb)(void *arg, const struct protection_result *result)
 
 /* Runs the three jobs once on `db` (which must outlive the run): the erasure
  * of identities whose erase_after has passed, the deletion of audit rows
- * older than their territory's retention, `audit_months` (1 to 120, else
- * CONFIG_AUDIT_RETENTION_MONTHS) for rows of territories without the setting, and
+ * older than their territory's retention, `audit_months` (within the bounds
+ * of the setting audit_retention_months, else CONFIG_AUDIT_RETENTION_MONTHS)
+ * for rows of territories without the setting, and
  * the deletion of outbox rows delivered more than `outbox_days` ago (1 to
  * 3650, else PROTECTION_OUTBOX_DAYS; what is kept is said in 0028), after
  * giving up the messages still pending `message_dead_s` after they were

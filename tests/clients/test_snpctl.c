@@ -29,6 +29,7 @@
 #include "clients/cli/labels.h"
 #include "clients/cli/table.h"
 #include "protocol/codec.h"
+#include "protocol/snp_decl.h"
 #include "tests/support/fixture.h"
 #include "tests/support/wait.h"
 
@@ -346,6 +347,15 @@ Test(offline, bad_command_lines_exit_2_with_usage)
 
     r = CTL("snp_x", "territory", "set", "hold_seconds=5");
     cr_expect_eq(r.status, 2, "below the declared minimum: %d", r.status);
+    const struct snp_setting_decl *hold = snp_setting_bounds(SNP_SETTING_HOLD_SECONDS);
+    char bounds[64];
+    snprintf(bounds, sizeof(bounds), "hold_seconds : de %g à %g", hold->min, hold->max);
+    cr_expect(strstr(r.err, bounds), "\"%s\" not in %s", bounds, r.err);
+    run_free(&r);
+    r = CTL("snp_x", "territory", "--help");
+    const struct snp_setting_decl *scarcity = snp_setting_bounds(SNP_SETTING_WEIGHTS_SCARCITY);
+    snprintf(bounds, sizeof(bounds), "weights.scarcity (%g-%g)", scarcity->min, scarcity->max);
+    cr_expect(strstr(r.out, bounds), "\"%s\" not in the help: %s", bounds, r.out);
     run_free(&r);
 
     /* Protocol 1.6.0: refused before anything is sent (nothing listens at

@@ -32,6 +32,7 @@
 
 #include "clients/lib/snpclient.h"
 #include "protocol/codec.h"
+#include "protocol/snp_decl.h"
 #include "tests/support/fixture.h"
 
 #define ANSWER_MS 5000
@@ -501,7 +502,6 @@ Test(authz, the_role_check_comes_before_the_fields)
 
 Test(authz, topics_follow_the_declaration_and_auth_refuses_bad_tokens)
 {
-    static const char *const topics[] = {"capacity", "bookings", "requests"};
     struct snpclient *cl = snpclient_new("127.0.0.1", f.snpd.port, false);
     cr_assert_not_null(cl);
     char err[128];
@@ -509,13 +509,14 @@ Test(authz, topics_follow_the_declaration_and_auth_refuses_bad_tokens)
         struct snpclient_ws *w =
             snpclient_ws_open(cl, NULL, callers[k].token, ANSWER_MS, err, sizeof(err));
         cr_assert_not_null(w, "%s: %s", callers[k].role, err);
-        for (size_t t = 0; t < sizeof(topics) / sizeof(topics[0]); t++) {
+        for (unsigned t = 0; t < SNP_TOPIC_COUNT; t++) {
+            const char *topic = snp_topic_name((enum snp_topic)t);
             char data[64], *resp = NULL;
-            snprintf(data, sizeof(data), "{\"topics\": [\"%s\"]}", topics[t]);
+            snprintf(data, sizeof(data), "{\"topics\": [\"%s\"]}", topic);
             int rc = snpclient_ws_call(w, "subscribe", data, ANSWER_MS, &resp);
-            bool allowed = snp_proto_topic_allows(topics[t], callers[k].role);
+            bool allowed = snp_proto_topic_allows(topic, callers[k].role);
             cr_assert_eq(rc, allowed ? 0 : SNPCLIENT_ESERVER, "%s subscribing to %s: %s",
-                         callers[k].role, topics[t], resp ? resp : snpclient_strerror(rc));
+                         callers[k].role, topic, resp ? resp : snpclient_strerror(rc));
             if (!allowed)
                 cr_assert_not_null(strstr(resp, "\"forbidden\""), "%s", resp);
             free(resp);

@@ -9,7 +9,10 @@
 #include <string.h>
 
 #include "dispatcher/commands/api.h"
+#include "dispatcher/config.h"
+#include "dispatcher/core/store.h"
 #include "protocol/codec.h"
+#include "protocol/snp_decl.h"
 
 #define SNP_GEN_DOC_NO_MAIN
 #include "protocol/gen_doc.c"
@@ -194,6 +197,11 @@ static void m_bad_example(json_t *root)
 {
     json_object_set_new(type_field(root, "patient", "birth_year"), "example", json_integer(1800));
 }
+static void m_bad_default(json_t *root)
+{
+    json_object_set_new(type_field(root, "territory_settings", "hold_seconds"), "default",
+                        json_integer(5));
+}
 static void m_extra_error(json_t *root)
 {
     json_object_set_new(json_object_get(root, "errors"), "teapot",
@@ -273,6 +281,7 @@ Test(codec, malformed_schemas_are_refused_loudly)
         {m_typo_key, "unknown key \"requried\""},
         {m_unknown_ref, "unknown type \"slott\""},
         {m_bad_example, "example is invalid"},
+        {m_bad_default, "default is invalid"},
         {m_extra_error, "no such code in enum snp_proto_code"},
         {m_missing_error, "\"slot_taken\" of enum snp_proto_code is not declared"},
         {m_cycle, "refers to itself"},
@@ -1294,30 +1303,192 @@ Test(codec, committed_reference_matches_the_schema)
     free(doc);
 }
 
-/* clients/web/labels.js is generated from the declaration and committed (the
- * web client has no build step). */
-Test(codec, committed_web_labels_match_the_schema)
+/* Expects the committed file `rel` (from the top of the source tree) to be
+ * what `render` gives. */
+static void expect_committed(const char *rel, int (*render)(char **out, size_t *len))
 {
     const char *dir = getenv("SNP_SOURCE_DIR");
     cr_assert_not_null(dir, "SNP_SOURCE_DIR must name the source tree");
     char path[4096];
-    snprintf(path, sizeof(path), "%s/clients/web/labels.js", dir);
+    snprintf(path, sizeof(path), "%s/%s", dir, rel);
 
-    size_t len, jslen;
+    size_t len, genlen;
     char *committed = read_file(path, &len);
     cr_assert_not_null(committed, "cannot read %s", path);
-    char *js = NULL;
-    cr_assert_eq(render_labels_js_to_string(&js, &jslen), 0);
-    bool same = len == jslen && memcmp(committed, js, jslen) == 0;
+    char *gen = NULL;
+    cr_assert_eq(render(&gen, &genlen), 0, "rendering %s failed", rel);
+    bool same = len == genlen && memcmp(committed, gen, genlen) == 0;
     if (!same) {
         size_t i = 0;
-        while (i < jslen && i < len && committed[i] == js[i])
+        while (i < genlen && i < len && committed[i] == gen[i])
             i++;
         size_t from = i > 80 ? i - 80 : 0;
-        cr_expect_fail("clients/web/labels.js is out of date (build the protocol_doc target); "
+        cr_expect_fail("%s is out of date (build the protocol_doc target); "
                        "first difference at byte %zu:\ncommitted: %.160s\ngenerated: %.160s",
-                       i, committed + from, js + from);
+                       rel, i, committed + from, gen + from);
     }
-    free(js);
+    free(gen);
     free(committed);
+}
+
+/* clients/web/labels.js and bounds.js are generated from the declaration
+ * and committed (the web client has no build step); so is
+ * protocol/snp_decl.h, which the C code includes. */
+Test(codec, committed_web_labels_match_the_schema)
+{
+    expect_committed("clients/web/labels.js", render_labels_js_to_string);
+}
+
+Test(codec, committed_web_bounds_match_the_schema)
+{
+    expect_committed("clients/web/bounds.js", render_bounds_js_to_string);
+}
+
+Test(codec, committed_decl_h_matches_the_schema)
+{
+    expect_committed("protocol/snp_decl.h", render_decl_h_to_string);
+}
+
+/* ------------------------------------------------------------------ */
+/* protocol/snp_decl.h                                                 */
+
+Test(codec, decl_topics_and_pushes_are_the_declared_ones)
+{
+    json_t *schema = snp_proto_schema();
+    cr_assert_eq(SNP_TOPIC_COUNT, json_object_size(json_object_get(schema, "topics")));
+    for (unsigned i = 0; i < SNP_TOPIC_COUNT; i++) {
+        const char *name = snp_topic_name((enum snp_topic)i);
+        enum snp_topic t;
+        cr_assert_not_null(name);
+        cr_expect(snp_proto_topic_exists(name), "%s", name);
+        cr_expect(snp_topic_find(name, &t) && t == (enum snp_topic)i, "%s", name);
+    }
+    cr_expect_str_eq(snp_topic_name(SNP_TOPIC_BOOKINGS), "bookings");
+    cr_expect_null(snp_topic_name((enum snp_topic)SNP_TOPIC_COUNT));
+    enum snp_topic t;
+    cr_expect_not(snp_topic_find("news", &t));
+    cr_expect_not(snp_topic_find(NULL, &t));
+
+    cr_assert_eq(SNP_PUSH_COUNT, json_object_size(json_object_get(schema, "pushes")));
+    for (unsigned i = 0; i < SNP_PUSH_COUNT; i++) {
+        const char *name = snp_push_name((enum snp_push)i);
+        enum snp_push p;
+        cr_assert_not_null(name);
+        cr_expect_not_null(snp_proto_push_find(name), "%s", name);
+        cr_expect(snp_push_find(name, &p) && p == (enum snp_push)i, "%s", name);
+    }
+    cr_expect_str_eq(snp_push_name(SNP_PUSH_BOOKING_HANDED_OVER), "booking.handed_over");
+    cr_expect(snp_proto_push_on_topic(snp_proto_push_find(snp_push_name(SNP_PUSH_OFFER_MADE)),
+                                      snp_topic_name(SNP_TOPIC_REQUESTS)));
+    enum snp_push p;
+    cr_expect_not(snp_push_find("booking.lost", &p));
+}
+
+/* `v` as the JSON value of setting `d`, in the object territory.settings.update
+ * takes: {"hold_seconds": v} or {"weights": {"fairness": v}}. */
+static json_t *settings_with(const struct snp_setting_decl *d, json_t *v)
+{
+    json_t *s = json_pack("{s:o}", d->member, v);
+    size_t path = strlen(d->key) - strlen(d->member);
+    if (path == 0)
+        return s;
+    char parent[64];
+    snprintf(parent, sizeof(parent), "%.*s", (int)path - 1, d->key);
+    return json_pack("{s:o}", parent, s);
+}
+
+/* The codec's view of the settings (territory.settings.update) and the
+ * generated table's agree: each bound is accepted and the value beyond it
+ * refused, and the default is a valid value. */
+Test(codec, decl_settings_bounds_are_the_codecs)
+{
+    unsigned integers = 0, numbers = 0;
+    for (unsigned i = 0; i < SNP_SETTING_COUNT; i++) {
+        enum snp_setting k = (enum snp_setting)i, found;
+        const struct snp_setting_decl *d = snp_setting_bounds(k);
+        cr_assert_not_null(d);
+        cr_expect(snp_setting_find(d->key, &found) && found == k, "%s", d->key);
+        if (d->has_default) {
+            json_t *v = d->kind == SNP_SETTING_KIND_BOOLEAN ? json_boolean(d->default_value != 0)
+                        : d->kind == SNP_SETTING_KIND_INTEGER
+                            ? json_integer((json_int_t)d->default_value)
+                            : json_real(d->default_value);
+            expect_request("territory.settings.update", settings_with(d, v), SNP_PROTO_OK, NULL);
+            if (d->kind != SNP_SETTING_KIND_BOOLEAN)
+                cr_expect(snp_setting_allows(k, d->default_value), "%s", d->key);
+        }
+        if (d->kind != SNP_SETTING_KIND_INTEGER && d->kind != SNP_SETTING_KIND_NUMBER) {
+            cr_expect_not(snp_setting_allows(k, 0), "%s is not a number", d->key);
+            continue;
+        }
+        bool integer = d->kind == SNP_SETTING_KIND_INTEGER;
+        double step = integer ? 1 : 0.5;
+        integers += integer;
+        numbers += !integer;
+        cr_expect(snp_setting_allows(k, d->min) && snp_setting_allows(k, d->max), "%s", d->key);
+        cr_expect_not(snp_setting_allows(k, d->min - step), "%s", d->key);
+        cr_expect_not(snp_setting_allows(k, d->max + step), "%s", d->key);
+        for (int b = 0; b < 4; b++) {
+            double v = b == 0 ? d->min : b == 1 ? d->max : b == 2 ? d->min - step : d->max + step;
+            json_t *j = integer ? json_integer((json_int_t)v) : json_real(v);
+            expect_request("territory.settings.update", settings_with(d, j),
+                           b < 2 ? SNP_PROTO_OK : SNP_PROTO_E_INVALID_FIELD, b < 2 ? NULL : d->key);
+        }
+        if (integer)
+            cr_expect_not(snp_setting_allows(k, d->min + 0.5), "%s takes integers", d->key);
+    }
+    cr_expect_gt(integers, 0);
+    cr_expect_gt(numbers, 0);
+    enum snp_setting k;
+    cr_expect_not(snp_setting_find("fairness", &k), "a member of weights is named by its path");
+    cr_expect(snp_setting_find("weights.fairness", &k) && k == SNP_SETTING_WEIGHTS_FAIRNESS);
+    cr_expect_str_eq(snp_setting_bounds(SNP_SETTING_WEIGHTS_FAIRNESS)->member, "fairness");
+    cr_expect_null(snp_setting_bounds((enum snp_setting)SNP_SETTING_COUNT));
+    const struct snp_setting_decl *gps = snp_setting_bounds(SNP_SETTING_NEW_PATIENT_GPS);
+    cr_expect_eq(gps->kind, SNP_SETTING_KIND_ARRAY);
+    cr_expect_eq(gps->max, STORE_NEW_PATIENT_GPS, "store.h keeps as many as declared");
+}
+
+/* The server reads the settings with the declared defaults and bounds:
+ * an empty object gives every default, a value out of bounds keeps it. */
+Test(codec, stored_settings_take_the_declared_defaults)
+{
+    struct territory_settings s;
+    cr_assert(store_parse_settings("{}", &s));
+    const struct {
+        enum snp_setting key;
+        double value;
+    } read[] = {
+        {SNP_SETTING_HOLD_SECONDS, s.hold_seconds},
+        {SNP_SETTING_ALTERNATIVES, s.alternatives},
+        {SNP_SETTING_OUTCOME_DELAY_HOURS, s.outcome_delay_hours},
+        {SNP_SETTING_IDENTITY_RETENTION_DAYS, s.identity_retention_days},
+        {SNP_SETTING_INDICATOR_MASK_THRESHOLD, s.indicator_mask_threshold},
+        {SNP_SETTING_INDICATOR_CONSOLIDATION_DAYS, s.indicator_consolidation_days},
+        {SNP_SETTING_CONTRACT_START_MONTH, s.contract_start_month},
+        {SNP_SETTING_AUDIT_RETENTION_MONTHS, s.audit_retention_months},
+        {SNP_SETTING_MT_SUMMARY, s.mt_summary},
+        {SNP_SETTING_WEIGHTS_START_PER_HOUR, s.weights.start_per_hour},
+        {SNP_SETTING_WEIGHTS_DISTANCE_PER_KM, s.weights.distance_per_km},
+        {SNP_SETTING_WEIGHTS_OWN_MT_BONUS, s.weights.own_mt_bonus},
+        {SNP_SETTING_WEIGHTS_FAIRNESS, s.weights.fairness},
+        {SNP_SETTING_WEIGHTS_SCARCITY, s.weights.scarcity},
+    };
+    for (size_t i = 0; i < sizeof(read) / sizeof(read[0]); i++) {
+        const struct snp_setting_decl *d = snp_setting_bounds(read[i].key);
+        cr_expect(d->has_default, "%s", d->key);
+        cr_expect_eq(read[i].value, d->default_value, "%s: %g, declared %g", d->key, read[i].value,
+                     d->default_value);
+    }
+    cr_expect_eq(s.n_new_patient_gps, 0);
+    cr_expect_eq(CONFIG_AUDIT_RETENTION_MONTHS, s.audit_retention_months);
+
+    cr_assert(store_parse_settings("{\"hold_seconds\": 29, \"alternatives\": 10, "
+                                   "\"weights\": {\"fairness\": 1000.5, \"scarcity\": 0}}",
+                                   &s));
+    cr_expect_eq(s.hold_seconds, snp_setting_bounds(SNP_SETTING_HOLD_SECONDS)->default_value);
+    cr_expect_eq(s.alternatives, 10);
+    cr_expect_eq(s.weights.fairness,
+                 snp_setting_bounds(SNP_SETTING_WEIGHTS_FAIRNESS)->default_value);
+    cr_expect_eq(s.weights.scarcity, 0);
 }

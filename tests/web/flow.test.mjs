@@ -565,6 +565,10 @@ test('coordinator: indicators shown honestly, settings updated', async () => {
       assert.ok(rows.some((r) => r.startsWith(m.label) && (/< \d+/.test(r) || /masqué/.test(r))), `${m.name} is not shown as masked`);
     }
   }
+  // The fields take their ranges from the declaration (bounds.js).
+  assert.equal(await page.getAttribute('#set-hold_seconds', 'max'), '3600');
+  assert.equal(await page.getAttribute('#set-w-distance_per_km', 'max'), '1000');
+  assert.match(await page.textContent('#set-alternatives-hint'), /de 0 à 10/);
   await page.fill('#set-hold_seconds', '240');
   await page.fill('#set-w-distance_per_km', '0.2');
   await page.click('#settings-save');
