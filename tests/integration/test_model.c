@@ -52,6 +52,7 @@
 
 #include "clients/lib/snpclient.h"
 #include "tests/support/fixture.h"
+#include "tests/support/rng.h"
 #include "tests/support/wait.h"
 
 #define SETTLE_MS 20000 /* a quiet point must come within this (housekeeping runs every 5 s) */
@@ -84,21 +85,11 @@ TestSuite(model, .init = setup, .fini = teardown, .timeout = 4100);
 
 /* --- randomness ------------------------------------------------------------------- */
 
-static uint64_t rng_state;
-
-static uint64_t rnd64(void)
-{
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
+static struct rng rng;
 
 static int rnd(int n)
 {
-    return n > 0 ? (int)(rnd64() % (uint64_t)n) : 0;
+    return rng_below(&rng, n);
 }
 
 /* --- the reference model ---------------------------------------------------------- */
@@ -312,16 +303,10 @@ static void op_publish(void)
     json_decref(r);
 }
 
-/* Row `k` of a query's result, chosen at random; NULL when it has none. */
+/* A row of a query's result, chosen at random; NULL when it has none. */
 static PGresult *pick(const char *sql, int *row)
 {
-    PGresult *res = pgtest_exec(&f.pg, sql);
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return NULL;
-    }
-    *row = rnd(PQntuples(res));
-    return res;
+    return rng_pick_row(&rng, &f.pg, sql, row);
 }
 
 static int64_t val(PGresult *res, int row, int col)
@@ -357,7 +342,7 @@ static void op_create(void)
     static int serial;
     int org = rnd(NORGS);
     char ref[48];
-    snprintf(ref, sizeof(ref), "model-%llu-%d", (unsigned long long)(rng_state % 100000), serial++);
+    snprintf(ref, sizeof(ref), "model-%llu-%d", (unsigned long long)(rng.state % 100000), serial++);
     json_t *body = json_pack("{s:s, s:{s:s, s:i, s:s, s:s, s:b}, s:{s:s}, s:s}", "client_ref", ref,
                              "patient", "initials", "M. D.", "birth_year", 1940 + rnd(83), "sex",
                              "female", "commune_insee", rnd(2) ? "35236" : "56001", "has_mt", 0,
@@ -612,13 +597,7 @@ static void run_one(void)
                                         op_alternative, op_decline,  op_cancel, op_gp_cancel,
                                         op_expire,      op_assign};
     static const int weight[] = {14, 3, 30, 14, 6, 8, 8, 4, 6, 6};
-    int total = 0;
-    for (size_t i = 0; i < sizeof(weight) / sizeof(weight[0]); i++)
-        total += weight[i];
-    int x = rnd(total);
-    size_t i = 0;
-    while (x >= weight[i])
-        x -= weight[i++];
+    size_t i = rng_weighted(&rng, weight, sizeof(weight) / sizeof(weight[0]));
     ops[i]();
     m.counts[i]++;
     m.ops++;
@@ -1087,9 +1066,10 @@ static void start_processes(void)
         open_subscriber(&cap_sub[p], p, f.token[FIX_COORDINATOR], "capacity");
 }
 
-static void run_seed(uint64_t seed, int ops)
+static void run_seed(uint64_t seed, void *arg)
 {
-    rng_state = seed * 0x9E3779B97F4A7C15ULL + 1;
+    int ops = *(const int *)arg;
+    rng_seed(&rng, seed);
     for (int i = 0; i < ops; i++) {
         run_one();
         if (i % 8 == 7 || i == ops - 1) {
@@ -1100,49 +1080,29 @@ static void run_seed(uint64_t seed, int ops)
     }
 }
 
+static bool no_violation(void *arg)
+{
+    (void)arg;
+    return m.violations == 0;
+}
+
 Test(model, two_processes_random_operations)
 {
     start_processes();
-    const char *env_seeds = getenv("SNP_MODEL_SEEDS");
     const char *env_ops = getenv("SNP_MODEL_OPS");
-    const char *env_minutes = getenv("SNP_MODEL_MINUTES");
     int ops = env_ops ? atoi(env_ops) : 120;
-    double minutes = env_minutes ? atof(env_minutes) : 0;
-    if (minutes > 55)
-        minutes = 55; /* holds last an hour; ctest's timeout is 70 minutes */
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int nseeds = 0;
-    char seeds_run[512] = "";
-    if (minutes > 0) {
-        uint64_t seed = (uint64_t)time(NULL);
-        do {
-            run_seed(seed, ops);
-            size_t len = strlen(seeds_run);
-            if (len < sizeof(seeds_run) - 24)
-                snprintf(seeds_run + len, sizeof(seeds_run) - len, " %llu",
-                         (unsigned long long)seed);
-            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-            nseeds++;
-            clock_gettime(CLOCK_MONOTONIC, &t);
-        } while ((double)(t.tv_sec - t0.tv_sec) < minutes * 60 && m.violations == 0);
-    } else {
-        char list[256];
-        snprintf(list, sizeof(list), "%s", env_seeds ? env_seeds : "1 2 3");
-        for (char *save = NULL, *s = strtok_r(list, " ,", &save); s;
-             s = strtok_r(NULL, " ,", &save)) {
-            run_seed(strtoull(s, NULL, 10), ops);
-            size_t len = strlen(seeds_run);
-            snprintf(seeds_run + len, sizeof(seeds_run) - len, " %s", s);
-            nseeds++;
-        }
-    }
+    char seeds_run[512];
+    /* At most 55 minutes: holds last an hour; ctest's timeout is 70 minutes. */
+    int nseeds = rng_run_seeds("SNP_MODEL", "1 2 3", 55, run_seed, no_violation, &ops, seeds_run,
+                               sizeof(seeds_run));
     clock_gettime(CLOCK_MONOTONIC, &t);
     double took = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
     fprintf(stderr,
             "[model] 2 processes, %d seeds (%s), %ld operations, %ld quiet points, %.1f minutes,"
             " %ld violations\n",
-            nseeds, seeds_run + 1, m.ops, m.quiet_points, took / 60, m.violations);
+            nseeds, seeds_run, m.ops, m.quiet_points, took / 60, m.violations);
     fprintf(stderr, "[model] operations:");
     for (int i = 0; i < 10; i++)
         fprintf(stderr, " %s %ld", op_names[i], m.counts[i]);
