@@ -7,11 +7,13 @@
  * writes is the per-site distance memo of dispatch_internal.h (site_memo).
  * Same calling convention as dispatch.h. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/timeutil.h"
 #include "dispatcher/core/dispatch.h"
 #include "dispatcher/core/dispatch_internal.h"
+#include "dispatcher/core/match.h"
 
 /* --- reads from memory: slot.list, capacity.query --------------------------------- */
 
@@ -145,33 +147,59 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t 
     int by_mode[3] = {0}, by_aud[6] = {0}, total = 0;
     json_t *list = with_list ? json_array() : NULL;
     bool truncated = false;
-    /* The territory's slots then each neighbour's, each sorted by start:
-     * only those between now and the horizon's end are looked at. */
-    for (size_t run = 0; run <= t->nneighbours; run++) {
+    /* The slots of the territory and of each neighbour, in one walk by
+     * start (each territory's are sorted by start, then id): only those
+     * between now and the horizon's end are looked at, and the list is by
+     * start whichever territory a slot is in. */
+    size_t nruns = 1 + t->nneighbours;
+    size_t *next = calloc(nruns, sizeof(*next));
+    if (!next) {
+        json_decref(list);
+        cb(arg, SNP_PROTO_E_INTERNAL, "out of memory", NULL, NULL);
+        return;
+    }
+    for (size_t run = 0; run < nruns; run++) {
         const struct territory *from = run == 0 ? t : t->neighbours[run - 1];
-        for (size_t k = model_slots_after(from->slots, from->nslots, now - 1);
-             k < from->nslots && from->slots[k]->start < end; k++) {
-            struct slot *s = from->slots[k];
-            if (s->status != SLOT_FREE || !(s->mode & modes))
+        next[run] = model_slots_after(from->slots, from->nslots, now - 1);
+    }
+    for (;;) {
+        struct slot *s = NULL;
+        size_t taken = 0;
+        for (size_t run = 0; run < nruns; run++) {
+            const struct territory *from = run == 0 ? t : t->neighbours[run - 1];
+            if (next[run] >= from->nslots)
                 continue;
-            if (centre && radius > 0 && s->mode != MODE_TELECONSULTATION &&
-                site_distance_km(site_km, centre, s->site) > radius)
-                continue;
-            total++;
-            for (int b = 0; b < 3; b++)
-                by_mode[b] += (s->mode >> b) & 1;
-            bool released =
-                s->release_minutes > 0 && now >= s->start - 60 * (int64_t)s->release_minutes;
-            for (int b = 0; b < 6; b++)
-                by_aud[b] += released || ((s->audience >> b) & 1);
-            if (list) {
-                if (json_array_size(list) >= 1000)
-                    truncated = true;
-                else
-                    json_array_append_new(list, dispatch_slot_json(d, s));
+            struct slot *candidate = from->slots[next[run]];
+            if (candidate->start < end &&
+                (!s || candidate->start < s->start ||
+                 (candidate->start == s->start && candidate->id < s->id))) {
+                s = candidate;
+                taken = run;
             }
         }
+        if (!s)
+            break;
+        next[taken]++;
+        if (s->status != SLOT_FREE || !(s->mode & modes))
+            continue;
+        if (centre && radius > 0 && s->mode != MODE_TELECONSULTATION &&
+            site_distance_km(site_km, centre, s->site) > radius)
+            continue;
+        total++;
+        for (int b = 0; b < 3; b++)
+            by_mode[b] += (s->mode >> b) & 1;
+        /* Open to an audience as matching sees it: named for it, published
+         * for the public (any requester), or released. */
+        for (int b = 0; b < 6; b++)
+            by_aud[b] += match_slot_open_to(s, (uint8_t)(1u << b), now);
+        if (list) {
+            if (json_array_size(list) >= 1000)
+                truncated = true;
+            else
+                json_array_append_new(list, dispatch_slot_json(d, s));
+        }
     }
+    free(next);
     json_t *result = json_pack(
         "{s:s, s:s, s:o, s:o, s:i, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i, s:i, s:i, s:i}}",
         "territory_id", t->id, "horizon", horizon, "from", time_json(t, now), "to",
