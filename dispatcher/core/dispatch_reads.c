@@ -103,6 +103,12 @@ static double site_distance_km(double *memo, const struct commune *centre, const
     return km;
 }
 
+/* Whether `a` comes before `b` in a territory's slots: by start, then id. */
+static inline bool slot_before(const struct slot *a, const struct slot *b)
+{
+    return a->start < b->start || (a->start == b->start && a->id < b->id);
+}
+
 void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t *data,
                              dispatch_cb cb, void *arg)
 {
@@ -163,41 +169,53 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t 
         next[run] = model_slots_after(from->slots, from->nslots, now - 1);
     }
     for (;;) {
-        struct slot *s = NULL;
+        /* The run whose next slot starts first, and the start (and id) of
+         * the next slot of the others: that run is read up to there in one
+         * go, so a territory without neighbours is one straight walk. */
+        const struct slot *first = NULL, *second = NULL;
         size_t taken = 0;
         for (size_t run = 0; run < nruns; run++) {
             const struct territory *from = run == 0 ? t : t->neighbours[run - 1];
-            if (next[run] >= from->nslots)
+            if (next[run] >= from->nslots || from->slots[next[run]]->start >= end)
                 continue;
-            struct slot *candidate = from->slots[next[run]];
-            if (candidate->start < end &&
-                (!s || candidate->start < s->start ||
-                 (candidate->start == s->start && candidate->id < s->id))) {
-                s = candidate;
+            const struct slot *head = from->slots[next[run]];
+            if (!first || slot_before(head, first)) {
+                second = first;
+                first = head;
                 taken = run;
+            } else if (!second || slot_before(head, second)) {
+                second = head;
             }
         }
-        if (!s)
+        if (!first)
             break;
-        next[taken]++;
-        if (s->status != SLOT_FREE || !(s->mode & modes))
-            continue;
-        if (centre && radius > 0 && s->mode != MODE_TELECONSULTATION &&
-            site_distance_km(site_km, centre, s->site) > radius)
-            continue;
-        total++;
-        for (int b = 0; b < 3; b++)
-            by_mode[b] += (s->mode >> b) & 1;
-        /* Open to an audience as matching sees it: named for it, published
-         * for the public (any requester), or released. */
-        for (int b = 0; b < 6; b++)
-            by_aud[b] += match_slot_open_to(s, (uint8_t)(1u << b), now);
-        if (list) {
-            if (json_array_size(list) >= 1000)
-                truncated = true;
-            else
-                json_array_append_new(list, dispatch_slot_json(d, s));
+        const struct territory *from = taken == 0 ? t : t->neighbours[taken - 1];
+        size_t k = next[taken];
+        for (; k < from->nslots; k++) {
+            struct slot *s = from->slots[k];
+            if (s->start >= end || (second && !slot_before(s, second)))
+                break;
+            if (s->status != SLOT_FREE || !(s->mode & modes))
+                continue;
+            if (centre && radius > 0 && s->mode != MODE_TELECONSULTATION &&
+                site_distance_km(site_km, centre, s->site) > radius)
+                continue;
+            total++;
+            for (int b = 0; b < 3; b++)
+                by_mode[b] += (s->mode >> b) & 1;
+            /* Open to an audience as matching sees it: named for it,
+             * published for the public (any requester), or released. */
+            uint8_t open = match_slot_audiences(s, now);
+            for (int b = 0; b < 6; b++)
+                by_aud[b] += (open >> b) & 1;
+            if (list) {
+                if (json_array_size(list) >= 1000)
+                    truncated = true;
+                else
+                    json_array_append_new(list, dispatch_slot_json(d, s));
+            }
         }
+        next[taken] = k;
     }
     free(next);
     json_t *result = json_pack(

@@ -4,9 +4,7 @@
 
 bool match_slot_open_to(const struct slot *s, uint8_t kind, int64_t now)
 {
-    if ((s->audience & (kind | AUD_PUBLIC)) != 0)
-        return true;
-    return s->release_minutes > 0 && now >= s->start - (int64_t)s->release_minutes * 60;
+    return (match_slot_audiences(s, now) & kind) != 0;
 }
 
 static bool declined(const struct request *r, int64_t slot_id)

@@ -77,6 +77,16 @@ struct match_candidate {
  */
 MATCH_MUST_CHECK bool match_slot_open_to(const struct slot *s, uint8_t kind, int64_t now);
 
+/* The AUD_ bits of every audience slot `s` is open to at `now`, by the rule
+ * of match_slot_open_to: all of them (AUD_ALL) once it is released or when
+ * it was published for the public, else those it was published for.
+ * Inline: capacity.query asks it of every slot in its window. */
+static inline uint8_t match_slot_audiences(const struct slot *s, int64_t now)
+{
+    bool released = s->release_minutes > 0 && now >= s->start - (int64_t)s->release_minutes * 60;
+    return released || (s->audience & AUD_PUBLIC) ? (uint8_t)AUD_ALL : s->audience;
+}
+
 /*
  * Returns true when slot `s` passes every hard filter for request `r` at
  * instant `now` (see the list at the top of this file):
