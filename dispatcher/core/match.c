@@ -4,7 +4,8 @@
 
 bool match_slot_open_to(const struct slot *s, uint8_t kind, int64_t now)
 {
-    return (match_slot_audiences(s, now) & kind) != 0;
+    /* kind 0 asks whether the slot is open to everyone (fhir.c). */
+    return (match_slot_audiences(s, now) & (kind | AUD_PUBLIC)) != 0;
 }
 
 static bool declined(const struct request *r, int64_t slot_id)

@@ -72,8 +72,9 @@ struct match_candidate {
  * Returns true when slot `s` may be offered to a requester of kind `kind`
  * (one AUD_ bit) at instant `now`: its audience contains `kind` or AUD_PUBLIC,
  * or its release rule applies (release_minutes > 0 and now is at least
- * release_minutes before its start), which opens it to every kind.  The
- * slot's status is not looked at.
+ * release_minutes before its start), which opens it to every kind.  With
+ * `kind` 0: whether it is open to every kind (published for the public, or
+ * released).  The slot's status is not looked at.
  */
 MATCH_MUST_CHECK bool match_slot_open_to(const struct slot *s, uint8_t kind, int64_t now);
 

@@ -446,6 +446,33 @@ Test(match, release_rule_threshold)
     cr_expect(match_slot_open_to(&s, AUD_SAS, threshold - 1), "its own audience all along");
 }
 
+/* Kind 0 asks whether a slot is open to everyone (fhir.c's PUBLIC type),
+ * and match_slot_audiences gives every kind a slot is open to at once
+ * (capacity.query): both by the same rule as one kind at a time. */
+Test(match, open_to_everyone_and_every_audience)
+{
+    struct slot s = make_slot(10, &site_redon, NOW + 3 * HOUR);
+    int64_t released_at = s.start - 60 * MINUTE;
+
+    s.audience = AUD_SAS | AUD_PHARMACY;
+    s.release_minutes = 60;
+    cr_expect_not(match_slot_open_to(&s, 0, released_at - 1));
+    cr_expect_eq(match_slot_audiences(&s, released_at - 1), AUD_SAS | AUD_PHARMACY);
+    cr_expect(match_slot_open_to(&s, 0, released_at), "released: open to everyone");
+    cr_expect_eq(match_slot_audiences(&s, released_at), AUD_ALL);
+    s.audience = AUD_PUBLIC;
+    s.release_minutes = 0;
+    cr_expect(match_slot_open_to(&s, 0, NOW), "published for the public");
+    cr_expect_eq(match_slot_audiences(&s, NOW), AUD_ALL);
+    for (uint8_t audience = 0; audience <= AUD_ALL; audience++) {
+        s.audience = audience;
+        for (int kind = 0; kind < 6; kind++)
+            cr_expect_eq(match_slot_open_to(&s, (uint8_t)(1u << kind), NOW),
+                         (match_slot_audiences(&s, NOW) >> kind) & 1, "audience %u, kind %d",
+                         audience, kind);
+    }
+}
+
 Test(match, release_rule_absent)
 {
     struct slot s = make_slot(10, &site_redon, NOW + 3 * HOUR);
