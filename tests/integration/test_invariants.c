@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "clients/lib/snpclient.h"
+#include "protocol/codec.h"
 #include "tests/support/fixture.h"
 #include "tests/support/wait.h"
 #include "tests/support/http.h"
@@ -400,6 +401,64 @@ Test(invariants, offer_made_reaches_subscribers_on_both_processes_once)
         json_decref(d);
         json_t *again = next_push(ws[i], "offer.made", 1000);
         cr_assert_null(again, "process %d pushed offer.made twice", i + 1);
+    }
+    snpclient_ws_close(w1);
+    snpclient_ws_close(w2);
+    snpclient_free(c1);
+    snpclient_free(c2);
+    cr_assert_eq(snpd_proc_stop(&second, SIGTERM, 15000), 0);
+}
+
+static int accept_slot(json_int_t request, json_int_t slot, json_t **out);
+
+/* outcome.reported, as declared (the outcome an object: kind and when), to
+ * the requester's subscribers on the process that recorded it and on the
+ * other, which learns of it from the booking's notification. */
+Test(invariants, outcome_reported_reaches_subscribers_on_both_processes_once)
+{
+    cr_assert_eq(snp_proto_init(), 0, "the protocol schema does not load");
+    fixture_start(&f);
+    struct snpd_proc second;
+    snpd_proc_start(&second, f.pg.conninfo, NULL, true);
+    struct snpclient *c1 = snpclient_new("127.0.0.1", f.snpd.port, false);
+    struct snpclient *c2 = snpclient_new("127.0.0.1", second.port, false);
+    cr_assert(c1 && c2);
+    json_int_t slot = publish_one(f.snpd.port, 120, "[\"pharmacy\"]", NULL);
+    int st;
+    json_t *r = create(f.snpd.port, "cross-outcome", &st);
+    cr_assert_eq(st, 201);
+    json_int_t id = num(r, "request_id");
+    json_decref(r);
+    json_t *b = NULL;
+    st = accept_slot(id, slot, &b);
+    cr_assert_eq(st, 200, "the offer could not be accepted: %d", st);
+    json_int_t booking = num(b, "booking_id");
+    json_decref(b);
+    struct snpclient_ws *w1 = subscriber(c1, FIX_PHARMACY, "requests");
+    struct snpclient_ws *w2 = subscriber(c2, FIX_PHARMACY, "requests");
+    /* The appointment has begun; its practitioner reports through the
+     * first process. */
+    PQclear(pgtest_exec(&f.pg, "UPDATE slot SET starts_at = now() - interval '10 minutes'"));
+    char path[64];
+    snprintf(path, sizeof(path), "/api/v1/bookings/%lld/outcome", (long long)booking);
+    json_t *a = fix_api_checked(f.snpd.port, "outcome.report", "POST", path, f.token[FIX_GP_1],
+                                "{\"outcome\": \"attended\"}", &st);
+    cr_assert_eq(st, 200, "outcome.report answered %d", st);
+    cr_assert_eq(num(a, "booking_id"), booking);
+    json_decref(a);
+    struct snpclient_ws *ws[2] = {w1, w2};
+    for (int i = 0; i < 2; i++) {
+        json_t *d = next_push(ws[i], "outcome.reported", WAIT_MS);
+        cr_assert_not_null(d, "the subscriber on process %d got no outcome.reported", i + 1);
+        struct snp_proto_error err = {0};
+        cr_assert_eq(snp_proto_validate_push(snp_proto_push_find("outcome.reported"), d, &err), 0,
+                     "process %d: %s at %s", i + 1, err.message, err.field);
+        cr_assert_eq(num(d, "booking_id"), booking);
+        cr_assert_eq(num(d, "request_id"), id);
+        cr_assert_str_eq(str(json_object_get(d, "outcome"), "kind"), "attended");
+        json_decref(d);
+        json_t *again = next_push(ws[i], "outcome.reported", 1000);
+        cr_assert_null(again, "process %d pushed outcome.reported twice", i + 1);
     }
     snpclient_ws_close(w1);
     snpclient_ws_close(w2);
