@@ -603,7 +603,9 @@ async function seenByTheGp(ref, minutes, patient) {
     client_ref: `${ref}-${Date.now()}`,
     patient,
     motif: { code: 'fever' },
-    urgency: 'same_day',
+    // Within 24 h rather than the same day: late in the evening, a slot
+    // `minutes` ahead may fall on the next day.
+    urgency: '24h',
     constraints: { modes: ['teleconsultation'] },
   });
   assert.equal(req.offer && req.offer.slot.slot_id, slotId, 'the teleconsultation just published is offered');
