@@ -565,7 +565,12 @@ Test(limits, unfinished_fragments_are_bounded_and_timed_out)
     cr_assert_gt(refused, 0);
     cr_assert_leq(timed_out, 4096 * 1024 / FRAGMENT_SIZE + 1);
     cr_assert_eq(metric("snpd_unfinished_bytes"), 0);
-    cr_assert_lt(peak - before, 24 * 1024 + SANITIZER_SLACK_KB, "RSS grew by %ld kB",
+    /* What snpd holds is the budget, checked above through the metric.  The
+     * RSS also carries what lws read for the refused connections before
+     * they were closed, which glibc may keep: up to +30 MB seen (a CI run of
+     * 2026-12-06, +20 MB in a run alone the same evening).  Keeping every fragment
+     * would add their 36 MB on top of that. */
+    cr_assert_lt(peak - before, 40 * 1024 + SANITIZER_SLACK_KB, "RSS grew by %ld kB",
                  peak - before);
 
     /* A whole fragmented message still goes through. */
