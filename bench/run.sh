@@ -56,6 +56,9 @@
 #   BENCH_KEEP=1          keep the temporary folder (logs, pgbench logs)
 #   BENCH_PERF=1          profile snpd with perf during each booking run and
 #                         print its hottest functions
+#   BENCH_PGSS=1          load pg_stat_statements (every nested statement)
+#                         and print, after each prepared pgbench run of
+#                         snpd's SQL, where its time went, per booking
 #   BENCH_WATCHERS        subscribers of the fan-out benchmark [1000]
 #   BENCH_CHANGES         changes made in the fan-out benchmark [200]
 #   BENCH_CROSS_CHANGES   changes made in the two-process benchmark [400]
@@ -283,6 +286,11 @@ pg_cluster_init "$tmp/pg" "$tmp/run" "$pg_port" durable >/dev/null
     echo "checkpoint_timeout = '30min'"
     echo "autovacuum = off"
     echo "max_connections = 200"
+    if [ "${BENCH_PGSS:-}" = 1 ]; then
+        echo "shared_preload_libraries = 'pg_stat_statements'"
+        echo "pg_stat_statements.track = all"
+        echo "pg_stat_statements.track_utility = off"
+    fi
 } | as_owner tee -a "$tmp/pg/$SNP_PG_SETTINGS" >/dev/null
 pg_cluster_start "$tmp/pg" >/dev/null
 pg_pid=$(head -n 1 "$tmp/pg/postmaster.pid")
@@ -309,6 +317,9 @@ say "loading the territory: $SLOTS slots, $TOKENS pharmacy tokens"
 # the minimal booking transaction (bench/minimal.pgbench).
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE bench_pgx TEMPLATE bench" \
     -c "CREATE DATABASE bench_pgp TEMPLATE bench" -c "CREATE DATABASE bench_min TEMPLATE bench"
+if [ "${BENCH_PGSS:-}" = 1 ]; then
+    "${PSQL[@]}" -d bench_pgp -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+fi
 read -r org_first orgs < <("${PSQL[@]}" -d bench -AtF ' ' \
     -c "SELECT min(id), count(*) FROM organisation WHERE kind = 'pharmacy'")
 read -r slot_first < <("${PSQL[@]}" -d bench -At -c "SELECT min(id) FROM slot")
@@ -529,6 +540,20 @@ pgbench_prepare() {
     request+="\"source\":{\"pharmacy\":{\"protocol\":\"sore_throat\",\"test_result\":\"positive\"}}}"
 }
 
+# pgss_report N: the statements of bench_pgp's last run (BENCH_PGSS=1), by
+# total time per booking (N bookings), nested ones included: a function's
+# time contains its statements', so the lines do not add up.
+pgss_report() {
+    echo "  where the time went, µs per booking (pg_stat_statements, nested included):"
+    "${PSQL[@]}" -d bench_pgp -AtF $'\t' -c "
+        SELECT round((total_exec_time * 1000 / $1)::numeric, 1), round((calls::numeric / $1), 2),
+               regexp_replace(left(query, 90), '\s+', ' ', 'g')
+          FROM pg_stat_statements
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'bench_pgp')
+         ORDER BY total_exec_time DESC LIMIT 25" |
+        awk -F '\t' '{ printf "    %8s  x%-5s %s\n", $1, $2, $3 }'
+}
+
 # Each pgbench database's clients take slot ids after pg_base; pg_run makes
 # client_refs unique from one run to the next.
 pg_base=0
@@ -542,7 +567,10 @@ pgbench_level() {
     settle
     pgbench_run "pgbench-extended-$n-$r" bench_pgx extended "$n" "$per" "$pg_base" "$run"
     settle
+    [ "${BENCH_PGSS:-}" != 1 ] ||
+        "${PSQL[@]}" -d bench_pgp -Atc "SELECT pg_stat_statements_reset()" >/dev/null
     pgbench_run "pgbench-prepared-$n-$r" bench_pgp prepared "$n" "$per" "$pg_base" "$run"
+    [ "${BENCH_PGSS:-}" != 1 ] || pgss_report $((n * per))
     pg_base=$((pg_base + BOOKINGS))
     pg_run=$run
     minimal_run "minimal-$n-$r" "$n" 0

@@ -176,16 +176,20 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no request % of yours', p_request USING ERRCODE = 'SN404';
     END IF;
-    SELECT * INTO b FROM booking WHERE request_id = r.id AND booking.status = 'booked';
-    IF FOUND THEN
-        IF b.slot_id <> p_slot THEN
-            RAISE EXCEPTION 'request % is already booked on another slot', p_request
-                USING ERRCODE = 'SN409';
+    -- A live booking exists only for a request 'booked' (they change
+    -- together), so an offered request, the usual case, needs no look-up.
+    IF r.status = 'booked' THEN
+        SELECT * INTO b FROM booking WHERE request_id = r.id AND booking.status = 'booked';
+        IF FOUND THEN
+            IF b.slot_id <> p_slot THEN
+                RAISE EXCEPTION 'request % is already booked on another slot', p_request
+                    USING ERRCODE = 'SN409';
+            END IF;
+            booking_id := b.id;
+            created := false;
+            slot_id := b.slot_id;
+            RETURN;
         END IF;
-        booking_id := b.id;
-        created := false;
-        slot_id := b.slot_id;
-        RETURN;
     END IF;
     IF r.status <> 'offered' THEN
         RAISE EXCEPTION 'request % is %, not offered', p_request, r.status

@@ -214,15 +214,20 @@ BEGIN
             USING ERRCODE = 'SN403';
     END IF;
     PERFORM snp_cause('create');
+    -- A request given a slot is written 'offered' at once: snpd chose a
+    -- free slot in memory, so the hold below almost always succeeds, and
+    -- one row version and one notification per booking are saved.  When it
+    -- does not, the request is set back to 'waiting' below.
     INSERT INTO request (territory_id, organisation_id, requester_kind, created_by, client_ref,
                          motif, urgency, deadline, modes, max_distance_km, reduced_mobility,
                          patient_commune, patient_birth_year, patient_age, patient_sex, has_mt,
-                         mt_rpps, priority_groups, source)
+                         mt_rpps, priority_groups, source, status)
     SELECT p_territory, p_organisation, v_kind, p_actor, x.client_ref, x.motif, x.urgency,
            snp_deadline(x.urgency, snp_tz(p_territory), now()), x.modes, x.max_distance_km,
            coalesce(x.reduced_mobility, false), x.patient_commune, x.patient_birth_year,
            x.patient_age, x.patient_sex, x.has_mt, x.mt_rpps, coalesce(x.priority_groups, '{}'),
-           coalesce(x.source, '{}'::jsonb)
+           coalesce(x.source, '{}'::jsonb),
+           CASE WHEN p_slot IS NULL THEN 'waiting' ELSE 'offered' END
       FROM jsonb_to_record(p_request) AS x (client_ref text, motif text, urgency text,
                                             modes text[], max_distance_km real,
                                             reduced_mobility boolean, patient_commune text,
@@ -261,16 +266,17 @@ BEGIN
                       snp_request_facts(r));
     request_id := r.id;
     created := true;
-    status := 'waiting';
+    status := r.status;
     created_at := r.created_at;
     deadline := r.deadline;
     IF p_slot IS NOT NULL THEN
         s := snp_hold(r, p_slot, p_hold_seconds, p_actor);
         IF s.id IS NOT NULL THEN
-            UPDATE request SET status = 'offered' WHERE id = r.id;
-            status := 'offered';
             held_slot := s.id;
             hold_expires_at := s.hold_expires_at;
+        ELSE
+            UPDATE request SET status = 'waiting' WHERE id = r.id;
+            status := 'waiting';
         END IF;
     END IF;
 END $$;

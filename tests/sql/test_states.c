@@ -227,3 +227,57 @@ Test(states, release_rule_and_events)
         run("INSERT INTO audit (actor, role, action) VALUES ('a', 'admin', 'x')", NULL, 0), "");
     cr_assert_str_eq(run("DELETE FROM audit", NULL, 0), "42501");
 }
+
+/* The request notifications (sql/functions/notify.sql) left by `sql`, run
+ * on a connection listening on snp_change: their count, and the last one's
+ * status ("st") in `last`. */
+static int request_notifications(const char *sql, char *last, size_t size)
+{
+    cr_assert_str_eq(run("LISTEN snp_change", NULL, 0), "");
+    cr_assert_str_eq(run(sql, NULL, 0), "", "%s", sql);
+    int n = 0;
+    last[0] = '\0';
+    PQconsumeInput(f.pg.conn);
+    for (PGnotify *m; (m = PQnotifies(f.pg.conn)) != NULL; PQfreemem(m)) {
+        if (strncmp(m->extra, "{\"k\" : \"r\"", 10) != 0)
+            continue;
+        const char *st = strstr(m->extra, "\"st\" : \"");
+        cr_assert(st, "%s", m->extra);
+        st += strlen("\"st\" : \"");
+        snprintf(last, size, "%.*s", (int)strcspn(st, "\""), st);
+        n++;
+    }
+    cr_assert_str_eq(run("UNLISTEN snp_change", NULL, 0), "");
+    return n;
+}
+
+/* A request created with a slot that can be held is written 'offered' at
+ * once: one row version, one notification (not 'waiting', then 'offered').
+ * One whose slot is taken meanwhile waits, and its last word says so. */
+Test(states, a_creation_with_a_hold_is_announced_once)
+{
+    long s = publish_one(60);
+    char sql[1024], last[32];
+    snprintf(sql, sizeof(sql),
+             "SELECT snp_request_create('%s', %lld, 'test', jsonb_build_object("
+             "'client_ref', 'n-1', 'motif', 'ent', 'urgency', '24h', 'deadline', now() + "
+             "interval '1 day', 'modes', '{office}'::text[], 'patient_commune', '35236', "
+             "'patient_birth_year', 1980, 'patient_age', 46, 'patient_sex', 'female', "
+             "'has_mt', false), '{\"initials\": \"J\"}', %ld, 180)",
+             FIX_TERRITORY, (long long)f.pharmacy_id, s);
+    cr_assert_eq(request_notifications(sql, last, sizeof(last)), 1);
+    cr_assert_str_eq(last, "offered");
+    long r = pgtest_long(&f.pg, "SELECT id FROM request WHERE client_ref = 'n-1'");
+    cr_assert_str_eq(status_of("request", r), "offered");
+    cr_assert_str_eq(status_of("slot", s), "held");
+
+    /* The same slot for another request: not free any more. */
+    char *again = strstr(sql, "'n-1'");
+    memcpy(again, "'n-2'", 5);
+    cr_assert_eq(request_notifications(sql, last, sizeof(last)), 2);
+    cr_assert_str_eq(last, "waiting");
+    r = pgtest_long(&f.pg, "SELECT id FROM request WHERE client_ref = 'n-2'");
+    cr_assert_str_eq(status_of("request", r), "waiting");
+    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM event WHERE kind = 'request.created'"),
+                 2);
+}
