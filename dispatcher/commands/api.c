@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "base/timeutil.h"
+#include "dispatcher/commands/calls.h"
 #include "dispatcher/commands/indicators.h"
 #include "dispatcher/commands/manage.h"
 #include "dispatcher/commands/message_ops.h"
@@ -61,44 +62,28 @@ struct call {
 
 typedef void (*op_fn)(struct dispatch *, const struct caller *, json_t *, dispatch_cb, void *);
 
-/* slip.refuse is request.cancel with a fixed reason: a refused redirection
- * ends the request (the patient stays with the emergency department) and
- * the slot goes back to the pool. */
-static void slip_refuse(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                        void *arg)
-{
-    json_t *cancel = json_pack("{s:O, s:s}", "request_id", json_object_get(data, "request_id"),
-                               "reason", "patient_refused");
-    if (!cancel) {
-        cb(arg, SNP_PROTO_E_INTERNAL, "out of memory", NULL, NULL);
-        return;
-    }
-    dispatch_request_cancel(d, c, cancel, cb, arg);
-    json_decref(cancel);
-}
-
 /* The operations, by message name. */
 static const struct {
     const char *name;
     op_fn fn;
 } operations[] = {
-    {"slot.publish", dispatch_slot_publish},
-    {"slot.withdraw", dispatch_slot_withdraw},
-    {"slot.list", dispatch_slot_list},
-    {"request.create", dispatch_request_create},
-    {"offer.accept", dispatch_offer_accept},
-    {"offer.decline", dispatch_offer_decline},
-    {"request.cancel", dispatch_request_cancel},
-    {"booking.cancel", dispatch_booking_cancel},
-    {"outcome.report", dispatch_outcome_report},
-    {"capacity.query", dispatch_capacity_query},
+    {"slot.publish", calls_slot_publish},
+    {"slot.withdraw", calls_slot_withdraw},
+    {"slot.list", calls_slot_list},
+    {"request.create", calls_request_create},
+    {"offer.accept", calls_offer_accept},
+    {"offer.decline", calls_offer_decline},
+    {"request.cancel", calls_request_cancel},
+    {"booking.cancel", calls_booking_cancel},
+    {"outcome.report", calls_outcome_report},
+    {"capacity.query", calls_capacity_query},
     {"territory.get", reads_territory_get},
     {"territory.settings.update", manage_settings_update},
     {"request.get", reads_request_get},
     {"request.list", reads_request_list},
     {"booking.list", reads_booking_list},
     {"slip.get", reads_slip_get},
-    {"slip.refuse", slip_refuse},
+    {"slip.refuse", calls_slip_refuse},
     {"indicators.get", indicators_get},
     {"indicators.export", indicators_export},
     {"territory.import", manage_territory_import},

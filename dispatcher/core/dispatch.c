@@ -100,8 +100,7 @@ void op_set_release(struct op *o, struct slot *s)
     o->release = s;
 }
 
-struct op *op_new(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                  void *arg)
+struct op *op_new(struct dispatch *d, const struct caller *c, dispatch_cb cb, void *arg)
 {
     struct op *o = calloc(1, sizeof(*o));
     if (!o) {
@@ -116,7 +115,6 @@ struct op *op_new(struct dispatch *d, const struct caller *c, json_t *data, disp
         snprintf(o->caller.actor, sizeof(o->caller.actor), "system");
     o->cb = cb;
     o->arg = arg;
-    o->data = data ? json_incref(data) : NULL;
     d->inflight++;
     return o;
 }
@@ -135,24 +133,25 @@ struct parked_call {
     int64_t request_id;
     dispatch_call_fn run;
     struct caller caller;
-    json_t *data;
+    union parked_args args; /* a copy: the caller's are gone when it runs */
     dispatch_cb cb;
     void *arg;
 };
 
 /* Parks the call until request `r` has no update in flight. */
 void park_call(struct dispatch *d, const struct request *r, dispatch_call_fn run,
-               const struct caller *c, json_t *data, dispatch_cb cb, void *arg)
+               const struct caller *c, const void *args, size_t size, dispatch_cb cb, void *arg)
 {
     struct parked_call *p = calloc(1, sizeof(*p));
-    if (!p) {
+    if (!p || size > sizeof(p->args)) {
+        free(p);
         cb(arg, SNP_PROTO_E_INTERNAL, "out of memory", NULL, NULL);
         return;
     }
     p->request_id = r->id;
     p->run = run;
     p->caller = *c;
-    p->data = json_incref(data);
+    memcpy(&p->args, args, size);
     p->cb = cb;
     p->arg = arg;
     struct parked_call **end = &d->parked;
@@ -182,8 +181,7 @@ static void resume_calls(struct dispatch *d, int64_t id)
         struct parked_call *p = ready;
         ready = p->next;
         d->inflight--;
-        p->run(d, &p->caller, p->data, p->cb, p->arg);
-        json_decref(p->data);
+        p->run(d, &p->caller, &p->args, p->cb, p->arg);
         free(p);
     }
 }
@@ -196,7 +194,6 @@ static void answer_parked(struct dispatch *d)
         d->parked = p->next;
         d->inflight--;
         p->cb(p->arg, SNP_PROTO_E_UNAVAILABLE, "snpd is shutting down", NULL, NULL);
-        json_decref(p->data);
         free(p);
     }
 }
@@ -211,8 +208,8 @@ void op_finish(struct op *o, enum snp_proto_code err, const char *message, const
     if (o->cb)
         o->cb(o->arg, err, message, field, err == SNP_PROTO_OK ? result : NULL);
     json_decref(result);
-    json_decref(o->data);
     json_decref(o->result);
+    free(o->slot_ids);
     /* What the operation touched may now serve or be served: the matching
      * pass looks at it again (a busy slot or request is retried when its
      * update ends, never dropped), after reading again what another process

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <uv.h>
@@ -160,28 +161,161 @@ void dispatch_stop(struct dispatch *d);
  * arrive later are dropped (their callers get "unavailable"). */
 void dispatch_close(struct dispatch *d);
 
-/* The operations.  `data` is the validated request object of the protocol
- * message of the same name (borrowed); `cb` is always called once. */
-void dispatch_slot_publish(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                           void *arg);
-void dispatch_slot_withdraw(struct dispatch *d, const struct caller *c, json_t *data,
-                            dispatch_cb cb, void *arg);
-void dispatch_slot_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                        void *arg);
-void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t *data,
-                             dispatch_cb cb, void *arg);
-void dispatch_offer_accept(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                           void *arg);
-void dispatch_offer_decline(struct dispatch *d, const struct caller *c, json_t *data,
-                            dispatch_cb cb, void *arg);
-void dispatch_request_cancel(struct dispatch *d, const struct caller *c, json_t *data,
-                             dispatch_cb cb, void *arg);
-void dispatch_booking_cancel(struct dispatch *d, const struct caller *c, json_t *data,
-                             dispatch_cb cb, void *arg);
-void dispatch_outcome_report(struct dispatch *d, const struct caller *c, json_t *data,
-                             dispatch_cb cb, void *arg);
-void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t *data,
-                             dispatch_cb cb, void *arg);
+/* The operations' arguments: the fields of the protocol message of the same
+ * name, decoded from the validated message at the edge
+ * (dispatcher/commands/calls.c), so that these operations never read the
+ * message's JSON.  Strings are copies, at the longest the declaration
+ * allows, except `note` (borrowed for the call, never kept): a call parked
+ * while its request's update is in flight keeps its arguments by value. */
+
+/* A value of a declared enum (cancel_reason, decline_reason, outcome_kind):
+ * the longest is 24 characters. */
+#define DISPATCH_ENUM_LEN 32
+
+/* offer.accept and offer.decline. */
+struct dispatch_offer_args {
+    int64_t request_id;
+    int64_t slot_id;
+};
+
+/* request.cancel (and slip.refuse) and booking.cancel: `id` is the
+ * request's or the booking's. */
+struct dispatch_cancel_args {
+    int64_t id;
+    char reason[DISPATCH_ENUM_LEN];
+};
+
+struct dispatch_outcome_args {
+    int64_t booking_id;
+    char outcome[DISPATCH_ENUM_LEN];
+    const char *note; /* NULL when absent; borrowed */
+};
+
+struct dispatch_withdraw_args {
+    const int64_t *slot_ids; /* borrowed; the operation copies them */
+    size_t nslot_ids;
+};
+
+struct dispatch_slot_list_args {
+    bool has_from, has_to; /* absent: now, and from plus 7 days */
+    int64_t from, to;      /* Unix seconds */
+    char rpps[12];         /* "" for every practitioner */
+    unsigned statuses;     /* 1 << enum slot_status; 0 for all */
+    size_t limit;
+};
+
+/* capacity.query's horizon: a window starting now. */
+enum dispatch_horizon { HORIZON_2H, HORIZON_4H, HORIZON_TODAY, HORIZON_24H, HORIZON_48H };
+
+/* "2h", "4h", "today", "24h", "48h" (the declaration's type horizon) <->
+ * enum dispatch_horizon. */
+bool dispatch_horizon_parse(const char *s, enum dispatch_horizon *out);
+const char *dispatch_horizon_name(enum dispatch_horizon h);
+
+struct dispatch_capacity_args {
+    enum dispatch_horizon horizon;
+    char commune_insee[8]; /* "" when absent */
+    double radius_km;      /* 0 when absent */
+    uint8_t modes;         /* 1 << enum slot_mode; 0 for all */
+};
+
+/* One slot of slot.publish's list. */
+struct dispatch_publish_slot {
+    int64_t start; /* Unix seconds */
+    int duration_min;
+};
+
+/* slot.publish: what every slot shares, and the slots, given one by one,
+ * as a weekly pattern or as a CSNP shift (exactly one).  Borrowed for the
+ * call; names are the declaration's values, in the order given. */
+struct dispatch_publish_args {
+    int64_t site_id;
+    const char *rpps; /* NULL when absent */
+    const char *mode;
+    const char *audiences[6];
+    size_t naudiences;
+    int release_minutes;  /* 0 when absent */
+    int min_age, max_age; /* -1 when absent */
+    const char *motifs[MOTIF_COUNT];
+    size_t nmotifs;
+    enum { PUBLISH_SLOTS, PUBLISH_PATTERN, PUBLISH_SHIFT } how;
+    const struct dispatch_publish_slot *slots;
+    size_t nslots;
+    /* Local dates at midnight (tm_year, tm_mon, tm_mday), times of day in
+     * minutes, days by tm_wday. */
+    struct {
+        struct tm from_date, to_date;
+        int from_min, to_min, every_min, duration_min;
+        bool days[7];
+    } pattern;
+    struct {
+        struct tm date;
+        int from_min, to_min, every_min; /* the half-day's hours */
+    } shift;
+};
+
+/* request.create: the patient's need.  Strings are borrowed for the call
+ * (a creation never parks); NULL when absent. */
+struct dispatch_request_args {
+    const char *client_ref;
+    enum motif motif;
+    const char *motif_text;
+    enum urgency urgency;
+    struct {
+        const char *commune_insee;
+        int birth_year;
+        int birth_month, birth_day; /* 0 when only the year is known */
+        const char *birth_date;     /* as given, YYYY-MM-DD */
+        const char *sex;
+        bool has_mt;
+        const char *mt_rpps;
+        bool ald, c2s;
+        const char *display_name, *initials, *phone;
+    } patient;
+    uint8_t modes;          /* 0: every mode */
+    double max_distance_km; /* 0: no limit */
+    bool reduced_mobility;
+    /* The details of the requester's kind (source): each present one has
+     * its bit in `sources`. */
+    unsigned sources;
+    struct {
+        int triage_level;
+        const char *senior_rpps;
+    } emergency;
+    struct {
+        const char *protocol, *test_result;
+        const char *exclusions[8];
+        size_t nexclusions;
+    } pharmacy;
+    struct {
+        const char *regulator_name, *regulator_id;
+    } sas;
+};
+enum { SOURCE_EMERGENCY = 1 << 0, SOURCE_PHARMACY = 1 << 1, SOURCE_SAS = 1 << 2 };
+
+/* The operations; `cb` is always called once. */
+void dispatch_slot_publish(struct dispatch *d, const struct caller *c,
+                           const struct dispatch_publish_args *a, dispatch_cb cb, void *arg);
+void dispatch_slot_withdraw(struct dispatch *d, const struct caller *c,
+                            const struct dispatch_withdraw_args *a, dispatch_cb cb, void *arg);
+void dispatch_slot_list(struct dispatch *d, const struct caller *c,
+                        const struct dispatch_slot_list_args *a, dispatch_cb cb, void *arg);
+/* Answers the request as memory holds it (its offer and alternatives);
+ * what the requester gave about the patient is theirs to echo. */
+void dispatch_request_create(struct dispatch *d, const struct caller *c,
+                             const struct dispatch_request_args *a, dispatch_cb cb, void *arg);
+void dispatch_offer_accept(struct dispatch *d, const struct caller *c,
+                           const struct dispatch_offer_args *a, dispatch_cb cb, void *arg);
+void dispatch_offer_decline(struct dispatch *d, const struct caller *c,
+                            const struct dispatch_offer_args *a, dispatch_cb cb, void *arg);
+void dispatch_request_cancel(struct dispatch *d, const struct caller *c,
+                             const struct dispatch_cancel_args *a, dispatch_cb cb, void *arg);
+void dispatch_booking_cancel(struct dispatch *d, const struct caller *c,
+                             const struct dispatch_cancel_args *a, dispatch_cb cb, void *arg);
+void dispatch_outcome_report(struct dispatch *d, const struct caller *c,
+                             const struct dispatch_outcome_args *a, dispatch_cb cb, void *arg);
+void dispatch_capacity_query(struct dispatch *d, const struct caller *c,
+                             const struct dispatch_capacity_args *a, dispatch_cb cb, void *arg);
 
 /* The db notification hook (set db->data to the dispatch): applies to
  * memory the changes other snpd processes made, announced by the triggers of

@@ -103,17 +103,17 @@ static void on_booking_cancelled_by_requester(void *arg, enum db_status st, cons
     op_finish(o, SNP_PROTO_OK, NULL, NULL, view);
 }
 
-void dispatch_booking_cancel(struct dispatch *d, const struct caller *c, json_t *data,
-                             dispatch_cb cb, void *arg)
+void dispatch_booking_cancel(struct dispatch *d, const struct caller *c,
+                             const struct dispatch_cancel_args *a, dispatch_cb cb, void *arg)
 {
-    json_int_t id = json_integer_value(json_object_get(data, "booking_id"));
-    const char *reason = json_string_value(json_object_get(data, "reason"));
-    if (reason && strcmp(reason, "patient_refused") == 0) {
+    int64_t id = a->id;
+    const char *reason = a->reason[0] ? a->reason : "other";
+    if (strcmp(reason, "patient_refused") == 0) {
         cb(arg, SNP_PROTO_E_INVALID_FIELD, "patient_refused is recorded with slip.refuse", "reason",
            NULL);
         return;
     }
-    struct op *o = op_new(d, c, data, cb, arg);
+    struct op *o = op_new(d, c, cb, arg);
     if (!o)
         return;
     o->ids[0] = id;
@@ -122,13 +122,13 @@ void dispatch_booking_cancel(struct dispatch *d, const struct caller *c, json_t 
     snprintf(bid, sizeof(bid), "%lld", (long long)id);
     if (token_role_is_requester(c->role)) {
         snprintf(org, sizeof(org), "%lld", (long long)c->organisation_id);
-        const char *params[] = {bid, org, reason ? reason : "other", c->actor};
+        const char *params[] = {bid, org, reason, c->actor};
         db_query(d->db, sql_text[SQL_BOOKING_CANCEL_BY_REQUESTER], 4, params,
                  on_booking_cancelled_by_requester, o);
         return;
     }
-    const char *params[] = {bid, c->territory, c->role == ROLE_GP ? c->rpps : NULL,
-                            reason ? reason : "other", c->actor};
+    const char *params[] = {bid, c->territory, c->role == ROLE_GP ? c->rpps : NULL, reason,
+                            c->actor};
     db_query(d->db, sql_text[SQL_BOOKING_CANCEL], 5, params, on_booking_cancelled, o);
 }
 
@@ -163,27 +163,22 @@ static void on_outcome(void *arg, enum db_status st, const PGresult *res)
     op_finish(o, SNP_PROTO_OK, NULL, NULL, view);
 }
 
-void dispatch_outcome_report(struct dispatch *d, const struct caller *c, json_t *data,
-                             dispatch_cb cb, void *arg)
+void dispatch_outcome_report(struct dispatch *d, const struct caller *c,
+                             const struct dispatch_outcome_args *a, dispatch_cb cb, void *arg)
 {
     struct territory *t = store_territory(&d->store, c->territory);
     if (!t) {
         cb(arg, SNP_PROTO_E_FORBIDDEN, "unknown territory", NULL, NULL);
         return;
     }
-    struct op *o = op_new(d, c, data, cb, arg);
+    struct op *o = op_new(d, c, cb, arg);
     if (!o)
         return;
     char bid[24], delay[16];
-    snprintf(bid, sizeof(bid), "%lld",
-             (long long)json_integer_value(json_object_get(data, "booking_id")));
+    snprintf(bid, sizeof(bid), "%lld", (long long)a->booking_id);
     snprintf(delay, sizeof(delay), "%d", t->settings.outcome_delay_hours);
-    const char *params[] = {bid,
-                            c->territory,
-                            c->role == ROLE_GP ? c->rpps : NULL,
-                            json_string_value(json_object_get(data, "outcome")),
-                            json_string_value(json_object_get(data, "note")),
-                            delay,
+    const char *params[] = {bid,        c->territory, c->role == ROLE_GP ? c->rpps : NULL,
+                            a->outcome, a->note,      delay,
                             c->actor};
     db_query(d->db, sql_text[SQL_OUTCOME_REPORT], 7, params, on_outcome, o);
 }

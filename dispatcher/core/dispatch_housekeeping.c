@@ -41,7 +41,7 @@ static void expire_holds(struct dispatch *d)
             struct slot *held = store_slot(&d->store, r->held_slot);
             if (held && held->pending)
                 continue;
-            struct op *o = op_new(d, NULL, NULL, NULL, NULL);
+            struct op *o = op_new(d, NULL, NULL, NULL);
             if (!o)
                 return;
             snprintf(o->reason, sizeof(o->reason), "expired");

@@ -41,7 +41,8 @@ struct op {
     struct caller caller;
     dispatch_cb cb;
     void *arg;
-    json_t *data; /* the request (a reference we hold) */
+    int64_t *slot_ids; /* slot.withdraw's slots (owned) */
+    size_t nslot_ids;
     struct request *req;
     struct slot *slot;
     struct slot *release; /* the held slot an offer move releases */
@@ -60,8 +61,7 @@ struct op {
 /* A new operation for caller `c` (NULL: the system), answered through `cb`
  * (may be NULL); counted in flight until op_finish.  NULL when out of
  * memory, after answering `cb`. */
-struct op *op_new(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                  void *arg);
+struct op *op_new(struct dispatch *d, const struct caller *c, dispatch_cb cb, void *arg);
 
 /* Makes `r` the operation's request (NULL: none): takes a reference on `r`
  * and drops the one on the request it replaces. */
@@ -110,14 +110,23 @@ void op_fail_cols(struct op *o);
 
 /* --- dispatch.c: calls that wait, answers read back --- */
 
-/* An operation of dispatch.h, run again when a parked call resumes. */
-typedef void (*dispatch_call_fn)(struct dispatch *d, const struct caller *c, json_t *data,
+/* The arguments of the operations that may park (dispatch.h), kept by
+ * value while they wait. */
+union parked_args {
+    struct dispatch_offer_args offer;
+    struct dispatch_cancel_args cancel;
+};
+
+/* An operation of dispatch.h, run again when a parked call resumes, with
+ * the arguments it was parked with (the handler's own struct). */
+typedef void (*dispatch_call_fn)(struct dispatch *d, const struct caller *c, const void *args,
                                  dispatch_cb cb, void *arg);
 
 /* Parks call `run` until request `r` has no update in flight, then runs it
- * as if it had just arrived (answered "unavailable" at close). */
+ * as if it had just arrived (answered "unavailable" at close); `args`, of
+ * `size` bytes (at most a union parked_args), are copied. */
 void park_call(struct dispatch *d, const struct request *r, dispatch_call_fn run,
-               const struct caller *c, json_t *data, dispatch_cb cb, void *arg);
+               const struct caller *c, const void *args, size_t size, dispatch_cb cb, void *arg);
 
 /* Finishes `o` with request `request_id` as the database shows it to the
  * caller (an audited read, as request.get). */
@@ -261,10 +270,10 @@ json_t *priority_json(uint8_t bits);
  * offer freshly ranked (a new reference). */
 json_t *request_summary_json(struct dispatch *d, const struct request *r);
 
-/* The answer to a creation: `r` with the patient and motif of `input`, the
- * offer's alternatives `alts` (NULL: ranked afresh); a new reference. */
-json_t *created_json(struct dispatch *d, const struct request *r, json_t *input,
-                     const int64_t *alts, int nalts);
+/* The answer to a creation: `r` with the offer's alternatives `alts`
+ * (NULL: ranked afresh); a new reference.  The edge adds the patient, motif,
+ * constraints and source the requester gave (calls.c). */
+json_t *created_json(struct dispatch *d, const struct request *r, const int64_t *alts, int nalts);
 
 /* Booking `booking_id` of request `r` (may be NULL) and slot `s`, created at
  * `now`, as the protocol shows it (a new reference). */

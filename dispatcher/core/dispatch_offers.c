@@ -421,7 +421,7 @@ void offer_move_next(struct op *o)
 static void system_move(struct dispatch *d, struct request *r, struct slot *release,
                         const char *reason, struct slot *next)
 {
-    struct op *o = op_new(d, NULL, NULL, NULL, NULL);
+    struct op *o = op_new(d, NULL, NULL, NULL);
     if (!o)
         return;
     snprintf(o->reason, sizeof(o->reason), "%s", reason);
@@ -513,8 +513,6 @@ static void on_offer_moved(void *arg, enum db_status st, const PGresult *res)
         }
     }
     /* A creation that had to try several slots answers as a creation. */
-    json_t *result = !o->cb                                ? NULL
-                     : json_object_get(o->data, "patient") ? created_json(d, r, o->data, NULL, 0)
-                                                           : request_summary_json(d, r);
+    json_t *result = o->cb ? request_summary_json(d, r) : NULL;
     op_finish(o, SNP_PROTO_OK, NULL, NULL, result);
 }

@@ -183,7 +183,7 @@ void push_slot_change(struct dispatch *d, int64_t id, json_t *j)
         /* A slot this process has not read yet (published a moment ago by
          * another process): read it, then push. */
         struct pending_offer_push *p = calloc(1, sizeof(*p));
-        struct op *o = p ? op_new(d, NULL, NULL, NULL, NULL) : NULL;
+        struct op *o = p ? op_new(d, NULL, NULL, NULL) : NULL;
         if (!o) {
             free(p);
             return;
@@ -323,7 +323,7 @@ void push_foreign_booking(struct dispatch *d, int64_t id, json_t *j)
 void push_booking_from_db(struct dispatch *d, int64_t booking_id, const char *territory,
                           int64_t organisation_id, const char *event, const char *previous)
 {
-    struct op *o = op_new(d, NULL, NULL, NULL, NULL);
+    struct op *o = op_new(d, NULL, NULL, NULL);
     if (!o)
         return;
     snprintf(o->caller.territory, sizeof(o->caller.territory), "%s", territory);

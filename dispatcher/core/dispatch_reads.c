@@ -17,28 +17,17 @@
 
 /* --- reads from memory: slot.list, capacity.query --------------------------------- */
 
-void dispatch_slot_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                        void *arg)
+void dispatch_slot_list(struct dispatch *d, const struct caller *c,
+                        const struct dispatch_slot_list_args *a, dispatch_cb cb, void *arg)
 {
     struct territory *t = store_territory(&d->store, c->territory);
     if (!t) {
         cb(arg, SNP_PROTO_E_FORBIDDEN, "unknown territory", NULL, NULL);
         return;
     }
-    int64_t now = timeutil_now();
-    int64_t from = now, to;
-    const char *v;
-    if ((v = json_string_value(json_object_get(data, "from"))) &&
-        !timeutil_parse_rfc3339(v, &from)) {
-        cb(arg, SNP_PROTO_E_INVALID_FIELD, "invalid instant", "from", NULL);
-        return;
-    }
-    to = from + 7 * 86400;
-    if ((v = json_string_value(json_object_get(data, "to"))) && !timeutil_parse_rfc3339(v, &to)) {
-        cb(arg, SNP_PROTO_E_INVALID_FIELD, "invalid instant", "to", NULL);
-        return;
-    }
-    const char *rpps = json_string_value(json_object_get(data, "practitioner_rpps"));
+    int64_t from = a->has_from ? a->from : timeutil_now();
+    int64_t to = a->has_to ? a->to : from + 7 * 86400;
+    const char *rpps = a->rpps[0] ? a->rpps : NULL;
     if (c->role == ROLE_GP) {
         if (rpps && strcmp(rpps, c->rpps) != 0) {
             cb(arg, SNP_PROTO_E_FORBIDDEN, "a practitioner sees only their own slots",
@@ -47,16 +36,8 @@ void dispatch_slot_list(struct dispatch *d, const struct caller *c, json_t *data
         }
         rpps = c->rpps;
     }
-    unsigned statuses = 0;
-    size_t i;
-    json_t *sv;
-    json_array_foreach (json_object_get(data, "status"), i, sv) {
-        enum slot_status ss;
-        if (model_slot_status_parse(json_string_value(sv), &ss))
-            statuses |= 1u << ss;
-    }
-    json_t *limit_v = json_object_get(data, "limit");
-    size_t limit = limit_v ? (size_t)json_integer_value(limit_v) : 500;
+    unsigned statuses = a->statuses;
+    size_t limit = a->limit;
     json_t *list = json_array();
     bool truncated = false;
     for (size_t k = 0; k < t->nslots; k++) {
@@ -78,16 +59,42 @@ void dispatch_slot_list(struct dispatch *d, const struct caller *c, json_t *data
     json_decref(result);
 }
 
-static int64_t horizon_end(const struct territory *t, const char *h, int64_t now)
+static const char *const horizon_names[] = {[HORIZON_2H] = "2h",
+                                            [HORIZON_4H] = "4h",
+                                            [HORIZON_TODAY] = "today",
+                                            [HORIZON_24H] = "24h",
+                                            [HORIZON_48H] = "48h"};
+
+bool dispatch_horizon_parse(const char *s, enum dispatch_horizon *out)
 {
-    if (strcmp(h, "2h") == 0)
+    for (size_t i = 0; s && i < sizeof(horizon_names) / sizeof(horizon_names[0]); i++) {
+        if (strcmp(s, horizon_names[i]) == 0) {
+            *out = (enum dispatch_horizon)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *dispatch_horizon_name(enum dispatch_horizon h)
+{
+    return (size_t)h < sizeof(horizon_names) / sizeof(horizon_names[0]) ? horizon_names[h] : "48h";
+}
+
+static int64_t horizon_end(const struct territory *t, enum dispatch_horizon h, int64_t now)
+{
+    switch (h) {
+    case HORIZON_2H:
         return now + 2 * 3600;
-    if (strcmp(h, "4h") == 0)
+    case HORIZON_4H:
         return now + 4 * 3600;
-    if (strcmp(h, "today") == 0)
+    case HORIZON_TODAY:
         return timeutil_local_day_end(t->zone, now);
-    if (strcmp(h, "24h") == 0)
+    case HORIZON_24H:
         return now + 24 * 3600;
+    case HORIZON_48H:
+        break;
+    }
     return now + 48 * 3600;
 }
 
@@ -109,8 +116,8 @@ static inline bool slot_before(const struct slot *a, const struct slot *b)
     return a->start < b->start || (a->start == b->start && a->id < b->id);
 }
 
-void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t *data,
-                             dispatch_cb cb, void *arg)
+void dispatch_capacity_query(struct dispatch *d, const struct caller *c,
+                             const struct dispatch_capacity_args *a, dispatch_cb cb, void *arg)
 {
     struct territory *t = store_territory(&d->store, c->territory);
     if (!t) {
@@ -118,9 +125,8 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t 
         return;
     }
     int64_t now = timeutil_now();
-    const char *horizon = json_string_value(json_object_get(data, "horizon"));
-    int64_t end = horizon_end(t, horizon, now);
-    const char *insee = json_string_value(json_object_get(data, "commune_insee"));
+    int64_t end = horizon_end(t, a->horizon, now);
+    const char *insee = a->commune_insee[0] ? a->commune_insee : NULL;
     struct commune *centre = insee ? store_commune(&d->store, insee) : NULL;
     if (insee && !centre) {
         cb(arg, SNP_PROTO_E_NOT_FOUND, "unknown commune", "commune_insee", NULL);
@@ -131,19 +137,8 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t 
            "commune_insee", NULL);
         return;
     }
-    double radius = json_number_value(json_object_get(data, "radius_km"));
-    uint8_t modes = MODE_ALL;
-    json_t *mv = json_object_get(data, "modes");
-    if (mv) {
-        modes = 0;
-        size_t i;
-        json_t *m;
-        json_array_foreach (mv, i, m) {
-            uint8_t bit;
-            if (model_mode_parse(json_string_value(m), &bit))
-                modes |= bit;
-        }
-    }
+    double radius = a->radius_km;
+    uint8_t modes = a->modes ? a->modes : MODE_ALL;
     /* Each site's distance to the centre, computed once: a query looks at
      * up to every live slot of the territory and its neighbours, and a site
      * has many (NULL when there is no radius or no memory: computed each
@@ -158,7 +153,8 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t 
      * between now and the horizon's end are looked at, and the list is by
      * start whichever territory a slot is in. */
     size_t nruns = 1 + t->nneighbours;
-    size_t *next = calloc(nruns, sizeof(*next));
+    size_t next_on_stack[16];
+    size_t *next = nruns <= 16 ? next_on_stack : calloc(nruns, sizeof(*next));
     if (!next) {
         json_decref(list);
         cb(arg, SNP_PROTO_E_INTERNAL, "out of memory", NULL, NULL);
@@ -217,13 +213,15 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c, json_t 
         }
         next[taken] = k;
     }
-    free(next);
-    json_t *result = json_pack(
-        "{s:s, s:s, s:o, s:o, s:i, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i, s:i, s:i, s:i}}",
-        "territory_id", t->id, "horizon", horizon, "from", time_json(t, now), "to",
-        time_json(t, end), "total", total, "by_mode", "office", by_mode[0], "home", by_mode[1],
-        "teleconsultation", by_mode[2], "by_audience", "sas", by_aud[0], "emergency", by_aud[1],
-        "pharmacy", by_aud[2], "professional", by_aud[3], "desk", by_aud[4], "public", by_aud[5]);
+    if (next != next_on_stack)
+        free(next);
+    json_t *result =
+        json_pack("{s:s, s:s, s:o, s:o, s:i, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i, s:i, s:i, s:i}}",
+                  "territory_id", t->id, "horizon", dispatch_horizon_name(a->horizon), "from",
+                  time_json(t, now), "to", time_json(t, end), "total", total, "by_mode", "office",
+                  by_mode[0], "home", by_mode[1], "teleconsultation", by_mode[2], "by_audience",
+                  "sas", by_aud[0], "emergency", by_aud[1], "pharmacy", by_aud[2], "professional",
+                  by_aud[3], "desk", by_aud[4], "public", by_aud[5]);
     if (list) {
         json_object_set_new(result, "slots", list);
         json_object_set_new(result, "truncated", json_boolean(truncated));

@@ -85,7 +85,7 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
         request_set_offer(d, r, o->slot, expires);
         d->stats.offers++;
         op_finish(o, SNP_PROTO_OK, NULL, NULL,
-                  created_json(d, r, o->data, o->alternatives, o->nalternatives));
+                  created_json(d, r, o->alternatives, o->nalternatives));
         return;
     }
     if (o->slot) {
@@ -102,8 +102,7 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
     }
     /* Waiting: op_finish queues it for the matching pass, which also covers
      * a slot published while this creation was on its way. */
-    op_finish(o, SNP_PROTO_OK, NULL, NULL,
-              created_json(d, r, o->data, o->alternatives, o->nalternatives));
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, created_json(d, r, o->alternatives, o->nalternatives));
 }
 
 /* Whether commune `c` is one of `t`'s or of a territory it borrows from. */
@@ -119,19 +118,60 @@ bool territory_has_commune(const struct territory *t, const struct commune *c)
     return false;
 }
 
-void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t *data,
-                             dispatch_cb cb, void *arg)
+/* The requester's kind's details (source) as snp_request_create keeps
+ * them (its request JSON's "source"). */
+static json_t *source_json(const struct dispatch_request_args *a)
+{
+    json_t *j = json_object();
+    if (a->sources & SOURCE_EMERGENCY)
+        json_object_set_new(j, "emergency",
+                            json_pack("{s:i, s:s}", "triage_level", a->emergency.triage_level,
+                                      "senior_rpps", a->emergency.senior_rpps));
+    if (a->sources & SOURCE_PHARMACY) {
+        json_t *p = json_pack("{s:s, s:s}", "protocol", a->pharmacy.protocol, "test_result",
+                              a->pharmacy.test_result);
+        if (p && a->pharmacy.nexclusions > 0) {
+            json_t *ex = json_array();
+            for (size_t i = 0; i < a->pharmacy.nexclusions; i++)
+                json_array_append_new(ex, json_string(a->pharmacy.exclusions[i]));
+            json_object_set_new(p, "exclusions", ex);
+        }
+        json_object_set_new(j, "pharmacy", p);
+    }
+    if (a->sources & SOURCE_SAS) {
+        json_t *p = json_pack("{s:s}", "regulator_name", a->sas.regulator_name);
+        if (p && a->sas.regulator_id)
+            json_object_set_new(p, "regulator_id", json_string(a->sas.regulator_id));
+        json_object_set_new(j, "sas", p);
+    }
+    return j;
+}
+
+/* The patient's identity, kept apart from what is countable (the
+ * identity JSON of snp_request_create). */
+static json_t *identity_json(const struct dispatch_request_args *a)
+{
+    json_t *j = json_object();
+    const char *const fields[][2] = {{"display_name", a->patient.display_name},
+                                     {"initials", a->patient.initials},
+                                     {"birth_date", a->patient.birth_date},
+                                     {"phone", a->patient.phone},
+                                     {"motif_text", a->motif_text}};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        if (fields[i][1])
+            json_object_set_new(j, fields[i][0], json_string(fields[i][1]));
+    return j;
+}
+
+void dispatch_request_create(struct dispatch *d, const struct caller *c,
+                             const struct dispatch_request_args *a, dispatch_cb cb, void *arg)
 {
     struct territory *t = store_territory(&d->store, c->territory);
     if (!t || !token_role_is_requester(c->role)) {
         cb(arg, SNP_PROTO_E_FORBIDDEN, "only requesters create requests", NULL, NULL);
         return;
     }
-    json_t *patient = json_object_get(data, "patient");
-    json_t *motif = json_object_get(data, "motif");
-    json_t *cons = json_object_get(data, "constraints");
-    json_t *source = json_object_get(data, "source");
-    const char *insee = json_string_value(json_object_get(patient, "commune_insee"));
+    const char *insee = a->patient.commune_insee;
     struct commune *commune = insee ? store_commune(&d->store, insee) : NULL;
     if (!commune) {
         cb(arg, SNP_PROTO_E_INVALID_FIELD, "unknown commune", "patient.commune_insee", NULL);
@@ -143,19 +183,15 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
         return;
     }
     /* The source details must be those of the caller's kind. */
-    static const char *const source_key[] = {
-        [ROLE_EMERGENCY] = "emergency", [ROLE_PHARMACY] = "pharmacy", [ROLE_SAS] = "sas"};
-    const char *own = c->role <= ROLE_SAS ? source_key[c->role] : NULL;
-    const char *key;
-    json_t *value;
-    json_object_foreach (source, key, value) {
-        if (!own || strcmp(key, own) != 0) {
-            cb(arg, SNP_PROTO_E_INVALID_FIELD, "source details must match your role", "source",
-               NULL);
-            return;
-        }
+    unsigned own = c->role == ROLE_EMERGENCY  ? SOURCE_EMERGENCY
+                   : c->role == ROLE_PHARMACY ? SOURCE_PHARMACY
+                   : c->role == ROLE_SAS      ? SOURCE_SAS
+                                              : 0;
+    if (a->sources & ~own) {
+        cb(arg, SNP_PROTO_E_INVALID_FIELD, "source details must match your role", "source", NULL);
+        return;
     }
-    if (c->role == ROLE_EMERGENCY && !json_object_get(source, "emergency")) {
+    if (c->role == ROLE_EMERGENCY && !(a->sources & SOURCE_EMERGENCY)) {
         cb(arg, SNP_PROTO_E_INVALID_FIELD,
            "an emergency redirection needs the triage level and the senior doctor",
            "source.emergency", NULL);
@@ -179,46 +215,22 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
     r->created_at = now;
     r->lat = commune->lat;
     r->lon = commune->lon;
-    snprintf(r->client_ref, sizeof(r->client_ref), "%s",
-             json_string_value(json_object_get(data, "client_ref")));
-    bool ok = model_motif_parse(json_string_value(json_object_get(motif, "code")), &r->motif) &&
-              model_urgency_parse(json_string_value(json_object_get(data, "urgency")), &r->urgency);
-    const char *birth_date = json_string_value(json_object_get(patient, "birth_date"));
-    int by = 0, bm = 0, bd = 0;
-    if (birth_date)
-        ok = ok && sscanf(birth_date, "%4d-%2d-%2d", &by, &bm, &bd) == 3;
-    else
-        by = (int)json_integer_value(json_object_get(patient, "birth_year"));
-    if (!ok || by < 1890) {
-        free(r);
-        cb(arg, SNP_PROTO_E_INVALID_FIELD, "invalid motif, urgency or birth date", NULL, NULL);
-        return;
-    }
-    r->age = age_at(t, now, by, bm, bd);
+    snprintf(r->client_ref, sizeof(r->client_ref), "%s", a->client_ref);
+    r->motif = a->motif;
+    r->urgency = a->urgency;
+    int by = a->patient.birth_year;
+    r->age = age_at(t, now, by, a->patient.birth_month, a->patient.birth_day);
     r->deadline = timeutil_deadline(t->zone, now,
                                     r->urgency == URGENCY_SAME_DAY ? TIMEUTIL_SAME_DAY
                                     : r->urgency == URGENCY_24H    ? TIMEUTIL_H24
                                                                    : TIMEUTIL_H48);
-    r->modes = MODE_ALL;
-    json_t *modes = json_object_get(cons, "modes");
-    if (modes) {
-        r->modes = 0;
-        size_t i;
-        json_t *m;
-        json_array_foreach (modes, i, m) {
-            uint8_t bit;
-            if (model_mode_parse(json_string_value(m), &bit))
-                r->modes |= bit;
-        }
-    }
-    r->max_distance_km = json_number_value(json_object_get(cons, "max_distance_km"));
-    const char *mt = json_string_value(json_object_get(patient, "mt_rpps"));
-    bool has_mt = json_is_true(json_object_get(patient, "has_mt"));
-    if (mt && has_mt)
-        snprintf(r->mt_rpps, sizeof(r->mt_rpps), "%s", mt);
+    r->modes = a->modes ? a->modes : MODE_ALL;
+    r->max_distance_km = a->max_distance_km;
+    bool has_mt = a->patient.has_mt;
+    if (a->patient.mt_rpps && has_mt)
+        snprintf(r->mt_rpps, sizeof(r->mt_rpps), "%s", a->patient.mt_rpps);
     r->priority_groups =
-        (uint8_t)((json_is_true(json_object_get(patient, "ald")) ? PRIORITY_ALD : 0) |
-                  (json_is_true(json_object_get(patient, "c2s")) ? PRIORITY_C2S : 0) |
+        (uint8_t)((a->patient.ald ? PRIORITY_ALD : 0) | (a->patient.c2s ? PRIORITY_C2S : 0) |
                   (r->age >= 70 ? PRIORITY_AGED_70_PLUS : 0));
     r->status = REQ_WAITING;
 
@@ -229,15 +241,12 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
         cb(arg, SNP_PROTO_E_INTERNAL, "cannot format the deadline", NULL, NULL);
         return;
     }
-    json_t *empty = json_object();
     json_t *req = json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:i, s:s, s:b, s:o, s:O}", "client_ref", r->client_ref,
+        "{s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:i, s:s, s:b, s:o, s:o}", "client_ref", r->client_ref,
         "motif", model_motif_name(r->motif), "urgency", model_urgency_name(r->urgency), "deadline",
         deadline, "modes", bits_json(r->modes, model_mode_name), "patient_commune", commune->insee,
-        "patient_birth_year", by, "patient_age", r->age, "patient_sex",
-        json_string_value(json_object_get(patient, "sex")), "has_mt", has_mt, "priority_groups",
-        priority_json(r->priority_groups), "source", source ? source : empty);
-    json_decref(empty);
+        "patient_birth_year", by, "patient_age", r->age, "patient_sex", a->patient.sex, "has_mt",
+        has_mt, "priority_groups", priority_json(r->priority_groups), "source", source_json(a));
     if (!req) {
         free(r);
         cb(arg, SNP_PROTO_E_INTERNAL, "out of memory", NULL, NULL);
@@ -245,22 +254,13 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c, json_t 
     }
     if (r->max_distance_km > 0)
         json_object_set_new(req, "max_distance_km", json_real(r->max_distance_km));
-    if (json_is_true(json_object_get(cons, "reduced_mobility")))
+    if (a->reduced_mobility)
         json_object_set_new(req, "reduced_mobility", json_true());
     if (r->mt_rpps[0])
         json_object_set_new(req, "mt_rpps", json_string(r->mt_rpps));
-    json_t *ident = json_object();
-    static const char *const ident_keys[] = {"display_name", "initials", "birth_date", "phone"};
-    for (size_t i = 0; i < 4; i++) {
-        json_t *v = json_object_get(patient, ident_keys[i]);
-        if (v)
-            json_object_set(ident, ident_keys[i], v);
-    }
-    json_t *mtext = json_object_get(motif, "text");
-    if (mtext)
-        json_object_set(ident, "motif_text", mtext);
+    json_t *ident = identity_json(a);
 
-    struct op *o = op_new(d, c, data, cb, arg);
+    struct op *o = op_new(d, c, cb, arg);
     if (!o) {
         free(r);
         json_decref(req);
@@ -399,21 +399,27 @@ static void on_accepted(void *arg, enum db_status st, const PGresult *res)
     op_finish(o, SNP_PROTO_OK, NULL, NULL, result);
 }
 
-void dispatch_offer_accept(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                           void *arg)
+static void resume_offer_accept(struct dispatch *d, const struct caller *c, const void *args,
+                                dispatch_cb cb, void *arg)
 {
-    json_int_t id = json_integer_value(json_object_get(data, "request_id"));
-    json_int_t slot_id = json_integer_value(json_object_get(data, "slot_id"));
+    dispatch_offer_accept(d, c, args, cb, arg);
+}
+
+void dispatch_offer_accept(struct dispatch *d, const struct caller *c,
+                           const struct dispatch_offer_args *a, dispatch_cb cb, void *arg)
+{
+    int64_t id = a->request_id;
+    int64_t slot_id = a->slot_id;
     struct request *r = store_request(&d->store, id);
     if (r && r->organisation_id != c->organisation_id)
         r = NULL; /* the database answers as for any request not the caller's */
     if (r && r->pending) {
-        park_call(d, r, dispatch_offer_accept, c, data, cb, arg);
+        park_call(d, r, resume_offer_accept, c, a, sizeof(*a), cb, arg);
         return;
     }
     /* Not in memory: already booked (a retried confirmation) or unknown; the
      * database answers either way, and checks the slot as offering would. */
-    struct op *o = op_new(d, c, data, cb, arg);
+    struct op *o = op_new(d, c, cb, arg);
     if (!o)
         return;
     op_set_request(o, r);
@@ -501,11 +507,17 @@ static void on_decline_read(void *arg, enum db_status st, const PGresult *res)
     decline_start(o);
 }
 
-void dispatch_offer_decline(struct dispatch *d, const struct caller *c, json_t *data,
-                            dispatch_cb cb, void *arg)
+static void resume_offer_decline(struct dispatch *d, const struct caller *c, const void *args,
+                                 dispatch_cb cb, void *arg)
 {
-    json_int_t id = json_integer_value(json_object_get(data, "request_id"));
-    json_int_t slot_id = json_integer_value(json_object_get(data, "slot_id"));
+    dispatch_offer_decline(d, c, args, cb, arg);
+}
+
+void dispatch_offer_decline(struct dispatch *d, const struct caller *c,
+                            const struct dispatch_offer_args *a, dispatch_cb cb, void *arg)
+{
+    int64_t id = a->request_id;
+    int64_t slot_id = a->slot_id;
     struct request *r = store_request(&d->store, id);
     if (r &&
         (r->organisation_id != c->organisation_id || strcmp(r->territory->id, c->territory) != 0)) {
@@ -513,10 +525,10 @@ void dispatch_offer_decline(struct dispatch *d, const struct caller *c, json_t *
         return;
     }
     if (r && r->pending) {
-        park_call(d, r, dispatch_offer_decline, c, data, cb, arg);
+        park_call(d, r, resume_offer_decline, c, a, sizeof(*a), cb, arg);
         return;
     }
-    struct op *o = op_new(d, c, data, cb, arg);
+    struct op *o = op_new(d, c, cb, arg);
     if (!o)
         return;
     o->ids[0] = slot_id;
@@ -601,24 +613,30 @@ static void on_request_cancelled(void *arg, enum db_status st, const PGresult *r
     answer_request_view(o, o->ids[0]);
 }
 
-void dispatch_request_cancel(struct dispatch *d, const struct caller *c, json_t *data,
-                             dispatch_cb cb, void *arg)
+static void resume_request_cancel(struct dispatch *d, const struct caller *c, const void *args,
+                                  dispatch_cb cb, void *arg)
 {
-    json_int_t id = json_integer_value(json_object_get(data, "request_id"));
+    dispatch_request_cancel(d, c, args, cb, arg);
+}
+
+void dispatch_request_cancel(struct dispatch *d, const struct caller *c,
+                             const struct dispatch_cancel_args *a, dispatch_cb cb, void *arg)
+{
+    int64_t id = a->id;
     struct request *r = store_request(&d->store, id);
     if (r && r->organisation_id != c->organisation_id)
         r = NULL; /* the database answers as for any request not the caller's */
     if (r && r->pending) {
-        park_call(d, r, dispatch_request_cancel, c, data, cb, arg);
+        park_call(d, r, resume_request_cancel, c, a, sizeof(*a), cb, arg);
         return;
     }
-    const char *reason = json_string_value(json_object_get(data, "reason"));
-    if (reason && strcmp(reason, "patient_refused") == 0 && c->role != ROLE_EMERGENCY) {
+    const char *reason = a->reason[0] ? a->reason : "other";
+    if (strcmp(reason, "patient_refused") == 0 && c->role != ROLE_EMERGENCY) {
         cb(arg, SNP_PROTO_E_INVALID_FIELD, "patient_refused is recorded with slip.refuse", "reason",
            NULL);
         return;
     }
-    struct op *o = op_new(d, c, data, cb, arg);
+    struct op *o = op_new(d, c, cb, arg);
     if (!o)
         return;
     op_set_request(o, r);
@@ -628,6 +646,6 @@ void dispatch_request_cancel(struct dispatch *d, const struct caller *c, json_t 
     char rid[24], org[24];
     snprintf(rid, sizeof(rid), "%lld", (long long)id);
     snprintf(org, sizeof(org), "%lld", (long long)c->organisation_id);
-    const char *params[] = {rid, org, reason ? reason : "other", c->actor};
+    const char *params[] = {rid, org, reason, c->actor};
     db_query(d->db, sql_text[SQL_REQUEST_CANCEL], 4, params, on_request_cancelled, o);
 }

@@ -49,7 +49,7 @@ void reread_slot(struct dispatch *d, struct slot *s)
 {
     if (s->gone || s->pending)
         return;
-    struct op *o = op_new(d, NULL, NULL, NULL, NULL);
+    struct op *o = op_new(d, NULL, NULL, NULL);
     if (!o)
         return;
     op_set_slot(o, s);
@@ -135,7 +135,7 @@ static void reread_request(struct dispatch *d, struct request *r)
 {
     if (r->gone || r->pending)
         return;
-    struct op *o = op_new(d, NULL, NULL, NULL, NULL);
+    struct op *o = op_new(d, NULL, NULL, NULL);
     if (!o)
         return;
     op_set_request(o, r);

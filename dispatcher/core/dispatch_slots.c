@@ -18,30 +18,6 @@
 
 /* --- slot.publish ----------------------------------------------------------------- */
 
-static bool parse_hhmm(const char *s, int *minutes)
-{
-    if (strlen(s) != 5 || s[2] != ':')
-        return false;
-    int h = (s[0] - '0') * 10 + (s[1] - '0');
-    int m = (s[3] - '0') * 10 + (s[4] - '0');
-    if (h < 0 || h > 23 || m < 0 || m > 59)
-        return false;
-    *minutes = h * 60 + m;
-    return true;
-}
-
-static bool parse_date(const char *s, struct tm *tm)
-{
-    memset(tm, 0, sizeof(*tm));
-    int y, mo, da;
-    if (sscanf(s, "%4d-%2d-%2d", &y, &mo, &da) != 3)
-        return false;
-    tm->tm_year = y - 1900;
-    tm->tm_mon = mo - 1;
-    tm->tm_mday = da;
-    return true;
-}
-
 /* Appends one slot to the JSON array sent to snp_slots_publish. */
 static void publish_add(json_t *arr, json_t *common, int64_t start, int duration,
                         const struct territory *t)
@@ -73,15 +49,6 @@ static bool expand_range(json_t *arr, json_t *common, const struct territory *t,
         }
     }
     return true;
-}
-
-static int weekday_index(const char *name)
-{
-    static const char *const days[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
-    for (int i = 0; i < 7; i++)
-        if (strcmp(name, days[i]) == 0)
-            return i;
-    return -1;
 }
 
 static void on_published(void *arg, enum db_status st, const PGresult *res)
@@ -132,16 +99,25 @@ static void on_published(void *arg, enum db_status st, const PGresult *res)
     op_finish(o, SNP_PROTO_OK, NULL, NULL, result);
 }
 
-void dispatch_slot_publish(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                           void *arg)
+/* The JSON array of one name per entry of `names` (the SQL function's text
+ * arrays). */
+static json_t *names_json(const char *const *names, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(names[i]));
+    return arr;
+}
+
+void dispatch_slot_publish(struct dispatch *d, const struct caller *c,
+                           const struct dispatch_publish_args *a, dispatch_cb cb, void *arg)
 {
     struct territory *t = store_territory(&d->store, c->territory);
     if (!t) {
         cb(arg, SNP_PROTO_E_FORBIDDEN, "unknown territory", NULL, NULL);
         return;
     }
-    json_int_t site_id = json_integer_value(json_object_get(data, "site_id"));
-    struct site *site = idmap_get(&d->store.sites, site_id);
+    struct site *site = idmap_get(&d->store.sites, a->site_id);
     if (!site) {
         cb(arg, SNP_PROTO_E_NOT_FOUND, "no such site", "site_id", NULL);
         return;
@@ -151,7 +127,7 @@ void dispatch_slot_publish(struct dispatch *d, const struct caller *c, json_t *d
            NULL);
         return;
     }
-    const char *rpps = json_string_value(json_object_get(data, "practitioner_rpps"));
+    const char *rpps = a->rpps;
     if (c->role == ROLE_GP) {
         if (rpps && strcmp(rpps, c->rpps) != 0) {
             cb(arg, SNP_PROTO_E_FORBIDDEN, "a practitioner publishes only their own slots",
@@ -160,71 +136,38 @@ void dispatch_slot_publish(struct dispatch *d, const struct caller *c, json_t *d
         }
         rpps = c->rpps;
     }
-    json_t *shift = json_object_get(data, "shift");
-    if (shift && site->kind != SITE_CSNP) {
+    if (a->how == PUBLISH_SHIFT && site->kind != SITE_CSNP) {
         cb(arg, SNP_PROTO_E_INVALID_FIELD, "shifts are published at a csnp site", "shift", NULL);
         return;
     }
 
-    /* What every slot shares. */
-    json_t *common = json_object();
-    json_object_set(common, "mode", json_object_get(data, "mode"));
-    json_object_set(common, "audience", json_object_get(data, "audiences"));
-    json_t *rel = json_object_get(data, "release_minutes");
-    if (rel)
-        json_object_set(common, "release_minutes", rel);
-    json_t *restr = json_object_get(data, "restrictions");
-    if (restr) {
-        json_t *v;
-        if ((v = json_object_get(restr, "min_age_years")))
-            json_object_set(common, "min_age", v);
-        if ((v = json_object_get(restr, "max_age_years")))
-            json_object_set(common, "max_age", v);
-        if ((v = json_object_get(restr, "motifs")))
-            json_object_set(common, "motifs", v);
-    }
+    /* What every slot shares, as snp_slots_publish reads it. */
+    json_t *common = json_pack("{s:s, s:o}", "mode", a->mode, "audience",
+                               names_json(a->audiences, a->naudiences));
+    if (a->release_minutes > 0)
+        json_object_set_new(common, "release_minutes", json_integer(a->release_minutes));
+    if (a->min_age >= 0)
+        json_object_set_new(common, "min_age", json_integer(a->min_age));
+    if (a->max_age >= 0)
+        json_object_set_new(common, "max_age", json_integer(a->max_age));
+    if (a->nmotifs > 0)
+        json_object_set_new(common, "motifs", names_json(a->motifs, a->nmotifs));
 
     json_t *arr = json_array();
     const char *err = NULL;
     const char *field = NULL;
-    json_t *slots = json_object_get(data, "slots");
-    json_t *pattern = json_object_get(data, "pattern");
-    if (slots) {
-        size_t i;
-        json_t *one;
-        json_array_foreach (slots, i, one) {
-            int64_t start;
-            if (!timeutil_parse_rfc3339(json_string_value(json_object_get(one, "start")), &start)) {
-                err = "invalid start";
-                field = "slots.start";
-                break;
-            }
-            publish_add(arr, common, start,
-                        (int)json_integer_value(json_object_get(one, "duration_min")), t);
-        }
-    } else if (pattern) {
-        struct tm from, to;
-        int from_min, to_min;
-        int every = (int)json_integer_value(json_object_get(pattern, "every_min"));
-        json_t *dur = json_object_get(pattern, "duration_min");
-        int duration = dur ? (int)json_integer_value(dur) : every;
+    if (a->how == PUBLISH_SLOTS) {
+        for (size_t i = 0; i < a->nslots; i++)
+            publish_add(arr, common, a->slots[i].start, a->slots[i].duration_min, t);
+    } else if (a->how == PUBLISH_PATTERN) {
+        int from_min = a->pattern.from_min, to_min = a->pattern.to_min;
+        int every = a->pattern.every_min;
+        int duration = a->pattern.duration_min > 0 ? a->pattern.duration_min : every;
+        struct tm from = a->pattern.from_date, to = a->pattern.to_date;
         field = "pattern";
-        if (!parse_date(json_string_value(json_object_get(pattern, "from_date")), &from) ||
-            !parse_date(json_string_value(json_object_get(pattern, "to_date")), &to) ||
-            !parse_hhmm(json_string_value(json_object_get(pattern, "from_time")), &from_min) ||
-            !parse_hhmm(json_string_value(json_object_get(pattern, "to_time")), &to_min)) {
-            err = "invalid date or time";
-        } else if (to_min <= from_min) {
+        if (to_min <= from_min) {
             err = "to_time must be after from_time";
         } else {
-            bool days[7] = {false};
-            size_t i;
-            json_t *dv;
-            json_array_foreach (json_object_get(pattern, "days"), i, dv) {
-                int w = weekday_index(json_string_value(dv));
-                if (w >= 0)
-                    days[w] = true;
-            }
             /* Walk the calendar day by day, on day numbers since the epoch. */
             from.tm_hour = to.tm_hour = 12;
             int64_t first = (int64_t)timegm(&from) / 86400;
@@ -233,7 +176,7 @@ void dispatch_slot_publish(struct dispatch *d, const struct caller *c, json_t *d
                 time_t noon = (time_t)(dn * 86400 + 43200);
                 struct tm day;
                 gmtime_r(&noon, &day);
-                if (!days[day.tm_wday])
+                if (!a->pattern.days[day.tm_wday])
                     continue;
                 day.tm_hour = 0;
                 expand_range(arr, common, t, day, from_min, to_min, every, duration, &err);
@@ -243,23 +186,11 @@ void dispatch_slot_publish(struct dispatch *d, const struct caller *c, json_t *d
             if (!err && timegm(&to) < timegm(&from))
                 err = "to_date is before from_date";
         }
-    } else if (shift) {
-        struct tm day;
-        int every = (int)json_integer_value(json_object_get(shift, "every_min"));
-        const char *half = json_string_value(json_object_get(shift, "half_day"));
-        int from_min = 8 * 60, to_min = 12 * 60;
-        if (strcmp(half, "afternoon") == 0) {
-            from_min = 14 * 60;
-            to_min = 18 * 60;
-        } else if (strcmp(half, "evening") == 0) {
-            from_min = 18 * 60;
-            to_min = 22 * 60;
-        }
+    } else {
+        int every = a->shift.every_min;
         field = "shift";
-        if (!parse_date(json_string_value(json_object_get(shift, "date")), &day))
-            err = "invalid date";
-        else
-            expand_range(arr, common, t, day, from_min, to_min, every, every, &err);
+        expand_range(arr, common, t, a->shift.date, a->shift.from_min, a->shift.to_min, every,
+                     every, &err);
     }
     json_decref(common);
     if (!err && json_array_size(arr) == 0) {
@@ -271,7 +202,7 @@ void dispatch_slot_publish(struct dispatch *d, const struct caller *c, json_t *d
         return;
     }
 
-    struct op *o = op_new(d, c, data, cb, arg);
+    struct op *o = op_new(d, c, cb, arg);
     if (!o) {
         json_decref(arr);
         return;
@@ -299,8 +230,7 @@ static void on_withdrawn(void *arg, enum db_status st, const PGresult *res)
     if (op_settled_early(o, st, res))
         return;
     struct dispatch *d = o->d;
-    json_t *ids = json_object_get(o->data, "slot_ids");
-    json_int_t id = json_integer_value(json_array_get(ids, (size_t)o->count));
+    int64_t id = o->slot_ids[o->count];
     if (s && !s->gone) {
         s->status = SLOT_WITHDRAWN;
         push_capacity(d, s);
@@ -319,14 +249,13 @@ static void on_withdrawn(void *arg, enum db_status st, const PGresult *res)
 static void withdraw_next(struct op *o)
 {
     struct dispatch *d = o->d;
-    json_t *ids = json_object_get(o->data, "slot_ids");
-    if ((size_t)o->count >= json_array_size(ids)) {
+    if ((size_t)o->count >= o->nslot_ids) {
         json_object_set_new(o->result, "count", json_integer(o->count));
         json_t *result = json_incref(o->result);
         op_finish(o, SNP_PROTO_OK, NULL, NULL, result);
         return;
     }
-    json_int_t id = json_integer_value(json_array_get(ids, (size_t)o->count));
+    int64_t id = o->slot_ids[o->count];
     struct slot *s = store_slot(&d->store, id);
     /* A slot busy with an offer is the database's to refuse (it is held);
      * one that is free is kept from the matching pass meanwhile. */
@@ -341,12 +270,20 @@ static void withdraw_next(struct op *o)
     db_query(d->db, sql_text[SQL_SLOT_WITHDRAW], 4, params, on_withdrawn, o);
 }
 
-void dispatch_slot_withdraw(struct dispatch *d, const struct caller *c, json_t *data,
-                            dispatch_cb cb, void *arg)
+void dispatch_slot_withdraw(struct dispatch *d, const struct caller *c,
+                            const struct dispatch_withdraw_args *a, dispatch_cb cb, void *arg)
 {
-    struct op *o = op_new(d, c, data, cb, arg);
+    struct op *o = op_new(d, c, cb, arg);
     if (!o)
         return;
+    o->slot_ids = malloc((a->nslot_ids ? a->nslot_ids : 1) * sizeof(*o->slot_ids));
+    if (!o->slot_ids) {
+        op_finish(o, SNP_PROTO_E_INTERNAL, "out of memory", NULL, NULL);
+        return;
+    }
+    if (a->nslot_ids)
+        memcpy(o->slot_ids, a->slot_ids, a->nslot_ids * sizeof(*o->slot_ids));
+    o->nslot_ids = a->nslot_ids;
     o->result = json_pack("{s:i, s:[]}", "count", 0, "slot_ids");
     withdraw_next(o);
 }

@@ -147,7 +147,7 @@ static void on_foreign_request_loaded(void *arg, enum db_status st, const PGresu
 /* Reads one row by id for an internal operation (no caller to answer). */
 void fetch_by_id(struct dispatch *d, enum sql_id query, int64_t id, db_result_cb cb)
 {
-    struct op *o = op_new(d, NULL, NULL, NULL, NULL);
+    struct op *o = op_new(d, NULL, NULL, NULL);
     if (!o)
         return;
     o->ids[0] = id;
@@ -421,10 +421,10 @@ void catch_up(struct dispatch *d)
     d->catch_up_due = false;
     log_info("dispatch", "listening again: catching up with the changes announced meanwhile");
     store_reload_reference(&d->store, d->db, NULL, NULL);
-    struct op *slots = op_new(d, NULL, NULL, NULL, NULL);
+    struct op *slots = op_new(d, NULL, NULL, NULL);
     if (slots)
         db_query(d->db, sql_text[SQL_LOAD_SLOTS], 0, NULL, on_catch_up_slots, slots);
-    struct op *requests = op_new(d, NULL, NULL, NULL, NULL);
+    struct op *requests = op_new(d, NULL, NULL, NULL);
     if (requests)
         db_query(d->db, sql_text[SQL_LOAD_REQUESTS], 0, NULL, on_catch_up_requests, requests);
     if (!slots || !requests)

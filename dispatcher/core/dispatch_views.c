@@ -137,24 +137,11 @@ json_t *request_summary_json(struct dispatch *d, const struct request *r)
     return request_summary_with(d, r, NULL, 0);
 }
 
-/* The answer to a creation: the request, with the patient and motif as
- * the requester just gave them (nothing is read back from the database). */
-json_t *created_json(struct dispatch *d, const struct request *r, json_t *input,
-                     const int64_t *alts, int nalts)
+/* The answer to a creation: the request with the alternatives ranked
+ * with its offer (the edge adds what the requester gave, calls.c). */
+json_t *created_json(struct dispatch *d, const struct request *r, const int64_t *alts, int nalts)
 {
-    json_t *j = request_summary_with(d, r, alts, nalts);
-    json_t *patient = json_object_get(input, "patient");
-    if (patient)
-        json_object_set(j, "patient", patient);
-    json_t *motif = json_object_get(input, "motif");
-    if (motif)
-        json_object_set(j, "motif", motif);
-    json_t *v;
-    if ((v = json_object_get(input, "constraints")))
-        json_object_set(j, "constraints", v);
-    if ((v = json_object_get(input, "source")))
-        json_object_set(j, "source", v);
-    return j;
+    return request_summary_with(d, r, alts, nalts);
 }
 
 json_t *booking_json(struct dispatch *d, int64_t booking_id, const struct request *r,
