@@ -340,6 +340,7 @@ static void decode_offer(json_t *data, struct dispatch_offer_args *a)
 {
     a->request_id = id_field(data, "request_id");
     a->slot_id = id_field(data, "slot_id");
+    copy_string(data, "reason", a->reason, sizeof(a->reason));
 }
 
 void calls_offer_accept(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,

@@ -176,6 +176,7 @@ void dispatch_close(struct dispatch *d);
 struct dispatch_offer_args {
     int64_t request_id;
     int64_t slot_id;
+    char reason[DISPATCH_ENUM_LEN]; /* a decline's (decline_reason); "" when absent */
 };
 
 /* request.cancel (and slip.refuse) and booking.cancel: `id` is the

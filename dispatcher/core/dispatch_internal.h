@@ -52,6 +52,7 @@ struct op {
     bool retry_later; /* the database failed: look at its objects again later */
     bool repeat;      /* answers a repeated call (DISPATCH_REPEAT) */
     char reason[40];
+    char why[DISPATCH_ENUM_LEN]; /* offer.decline: the requester's reason, or "" */
     json_t *result;
     /* request.create ranks once: the slot to hold and the alternatives. */
     int64_t alternatives[MAX_CANDIDATES];

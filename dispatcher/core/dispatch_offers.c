@@ -386,8 +386,8 @@ void retry_queued(struct dispatch *d)
 
 static void on_offer_moved(void *arg, enum db_status st, const PGresult *res);
 
-/* Sends snp_offer_move for o->req: release o->release (o->reason), hold
- * o->slot (may be NULL). */
+/* Sends snp_offer_move for o->req: release o->release (o->reason, and a
+ * decline's o->why), hold o->slot (may be NULL). */
 static void offer_move_send(struct op *o)
 {
     struct dispatch *d = o->d;
@@ -397,15 +397,19 @@ static void offer_move_send(struct op *o)
     snprintf(rel_id, sizeof(rel_id), "%lld", (long long)(o->release ? o->release->id : 0));
     snprintf(next_id, sizeof(next_id), "%lld", (long long)(o->slot ? o->slot->id : 0));
     snprintf(hold, sizeof(hold), "%d", r->territory->settings.hold_seconds);
-    const char *params[] = {req_id,    o->release ? rel_id : NULL,
-                            o->reason, o->slot ? next_id : NULL,
-                            hold,      o->caller.actor};
+    const char *params[] = {req_id,
+                            o->release ? rel_id : NULL,
+                            o->reason,
+                            o->slot ? next_id : NULL,
+                            hold,
+                            o->caller.actor,
+                            o->release && o->why[0] ? o->why : NULL};
     r->pending = true;
     if (o->slot)
         o->slot->pending = true;
     if (o->release)
         o->release->pending = true;
-    db_query(d->db, sql_text[SQL_OFFER_MOVE], 6, params, on_offer_moved, o);
+    db_query(d->db, sql_text[SQL_OFFER_MOVE], 7, params, on_offer_moved, o);
 }
 
 /* Picks the best candidate for o->req (none: NULL) and sends the move. */

@@ -532,6 +532,7 @@ void dispatch_offer_decline(struct dispatch *d, const struct caller *c,
     if (!o)
         return;
     o->ids[0] = slot_id;
+    snprintf(o->why, sizeof(o->why), "%s", a->reason);
     if (r && r->status == REQ_OFFERED && r->held_slot == slot_id) {
         op_set_request(o, r);
         decline_start(o);

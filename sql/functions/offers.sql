@@ -84,7 +84,13 @@ END $$;
 -- superseded).  The slot becomes free again, or expired if its start has
 -- passed.  An 'expired' release happens only once the hold has run out by
 -- the database's clock.
-CREATE OR REPLACE FUNCTION snp_release(r request, p_slot bigint, p_reason text, p_actor text)
+-- p_why: the requester's reason for a decline (protocol: decline_reason),
+-- kept in the event's data so that declines can be counted by reason; never
+-- the free-text note, which may describe the patient.  The four-argument
+-- form of 0002 is replaced (a call with four arguments takes this one).
+DROP FUNCTION IF EXISTS snp_release(request, bigint, text, text);
+CREATE OR REPLACE FUNCTION snp_release(r request, p_slot bigint, p_reason text, p_actor text,
+                                       p_why text DEFAULT NULL)
 RETURNS slot LANGUAGE plpgsql AS $$
 DECLARE
     s slot;
@@ -98,7 +104,9 @@ BEGIN
     RETURNING * INTO s;
     IF FOUND THEN
         PERFORM snp_event(r.territory_id, p_actor, 'offer.' || p_reason, s.id, r.id, NULL, 'held',
-                          s.status, snp_slot_facts(s));
+                          s.status, CASE WHEN p_why IS NULL THEN snp_slot_facts(s)
+                                         ELSE snp_slot_facts(s) || jsonb_build_object('reason', p_why)
+                                    END);
     END IF;
     RETURN s;
 END $$;
@@ -108,8 +116,12 @@ END $$;
 -- alone (the offer then stays as it is), and, when p_next could not be
 -- held, whether it is free all the same (refused: it may not be held for
 -- this request, so snpd stops proposing it) or taken (snpd reads it again).
+-- p_why: the decline's reason (snp_release), NULL otherwise; the
+-- six-argument form is replaced.
+DROP FUNCTION IF EXISTS snp_offer_move(bigint, bigint, text, bigint, int, text);
 CREATE OR REPLACE FUNCTION snp_offer_move(p_request bigint, p_release bigint, p_reason text,
                                p_next bigint, p_hold_seconds int, p_actor text,
+                               p_why text DEFAULT NULL,
                                OUT status text, OUT released boolean, OUT held_slot bigint,
                                OUT hold_expires_at timestamptz, OUT refused boolean)
 LANGUAGE plpgsql AS $$
@@ -127,7 +139,7 @@ BEGIN
     released := false;
     refused := false;
     IF p_release IS NOT NULL THEN
-        s := snp_release(r, p_release, p_reason, p_actor);
+        s := snp_release(r, p_release, p_reason, p_actor, p_why);
         released := s.id IS NOT NULL;
         IF released AND p_reason = 'declined' THEN
             UPDATE request SET declined_slots = declined_slots || p_release WHERE id = r.id

@@ -557,10 +557,20 @@ Test(ws, operations_answer_with_their_id_and_declared_data)
     r = create_request(ph, "ops-2");
     cr_assert_str_eq(str(r, "status"), "offered");
     id = num(r, "request_id");
-    snprintf(data, sizeof(data), "{\"request_id\": %lld, \"slot_id\": %lld}", (long long)id,
-             (long long)held_slot(r));
+    snprintf(data, sizeof(data),
+             "{\"request_id\": %lld, \"slot_id\": %lld, \"reason\": \"too_far\", "
+             "\"note\": \"Pas de voiture.\"}",
+             (long long)id, (long long)held_slot(r));
     json_t *d = call_ok(ph, "offer.decline", data);
     json_decref(d);
+    /* The reason is kept with the decline, to be counted; the note, free
+     * text that may describe the patient, is not. */
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM event WHERE kind = 'offer.declined' AND request_id = %lld "
+             "AND data ->> 'reason' = 'too_far' AND data::text NOT LIKE '%%voiture%%'",
+             (long long)id);
+    cr_assert_eq(pgtest_long(&f.pg, sql), 1);
     snprintf(data, sizeof(data), "{\"request_id\": %lld, \"reason\": \"patient_request\"}",
              (long long)id);
     d = call_ok(ph, "request.cancel", data);
