@@ -114,6 +114,10 @@ static void on_foreign_slot_loaded(void *arg, enum db_status st, const PGresult 
                 want_slot(d, s);
             }
         } else if (s) {
+            /* Gone already (withdrawn or expired by another call before
+             * this process read it in): its watchers here never saw it,
+             * and are told how it ended all the same. */
+            push_capacity(d, s);
             store_slot_unref(s);
         }
     }
