@@ -359,18 +359,28 @@ void calls_offer_decline(struct dispatch *d, const struct caller *c, json_t *dat
     dispatch_offer_decline(d, c, &a, cb, arg);
 }
 
-static void decode_cancel(json_t *data, const char *id_key, struct dispatch_cancel_args *a)
+/* Decodes a cancellation; false (answered) when its reason is
+ * patient_refused, which only slip.refuse records (an emergency department
+ * may also give it to request.cancel, `refused_allowed`). */
+static bool decode_cancel(json_t *data, const char *id_key, bool refused_allowed,
+                          struct dispatch_cancel_args *a, dispatch_cb cb, void *arg)
 {
     a->id = id_field(data, id_key);
     copy_string(data, "reason", a->reason, sizeof(a->reason));
+    if (!refused_allowed && strcmp(a->reason, "patient_refused") == 0) {
+        cb(arg, SNP_PROTO_E_INVALID_FIELD, "patient_refused is recorded with slip.refuse", "reason",
+           NULL);
+        return false;
+    }
+    return true;
 }
 
 void calls_request_cancel(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
                           void *arg)
 {
     struct dispatch_cancel_args a;
-    decode_cancel(data, "request_id", &a);
-    dispatch_request_cancel(d, c, &a, cb, arg);
+    if (decode_cancel(data, "request_id", c->role == ROLE_EMERGENCY, &a, cb, arg))
+        dispatch_request_cancel(d, c, &a, cb, arg);
 }
 
 void calls_slip_refuse(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
@@ -385,8 +395,8 @@ void calls_booking_cancel(struct dispatch *d, const struct caller *c, json_t *da
                           void *arg)
 {
     struct dispatch_cancel_args a;
-    decode_cancel(data, "booking_id", &a);
-    dispatch_booking_cancel(d, c, &a, cb, arg);
+    if (decode_cancel(data, "booking_id", false, &a, cb, arg))
+        dispatch_booking_cancel(d, c, &a, cb, arg);
 }
 
 void calls_outcome_report(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,

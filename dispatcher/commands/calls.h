@@ -23,6 +23,9 @@ void calls_offer_accept(struct dispatch *d, const struct caller *c, json_t *data
                         void *arg);
 void calls_offer_decline(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
                          void *arg);
+/* request.cancel and booking.cancel refuse the reason patient_refused,
+ * which slip.refuse records (request.cancel takes it from an emergency
+ * department). */
 void calls_request_cancel(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
                           void *arg);
 /* slip.refuse is request.cancel with a fixed reason: a refused redirection

@@ -180,7 +180,8 @@ struct dispatch_offer_args {
 };
 
 /* request.cancel (and slip.refuse) and booking.cancel: `id` is the
- * request's or the booking's. */
+ * request's or the booking's.  Any declared reason is recorded; who may
+ * give patient_refused is the edge's rule (calls.h). */
 struct dispatch_cancel_args {
     int64_t id;
     char reason[DISPATCH_ENUM_LEN];

@@ -108,11 +108,6 @@ void dispatch_booking_cancel(struct dispatch *d, const struct caller *c,
 {
     int64_t id = a->id;
     const char *reason = a->reason[0] ? a->reason : "other";
-    if (strcmp(reason, "patient_refused") == 0) {
-        cb(arg, SNP_PROTO_E_INVALID_FIELD, "patient_refused is recorded with slip.refuse", "reason",
-           NULL);
-        return;
-    }
     struct op *o = op_new(d, c, cb, arg);
     if (!o)
         return;

@@ -571,6 +571,13 @@ Test(ws, operations_answer_with_their_id_and_declared_data)
              "AND data ->> 'reason' = 'too_far' AND data::text NOT LIKE '%%voiture%%'",
              (long long)id);
     cr_assert_eq(pgtest_long(&f.pg, sql), 1);
+    /* patient_refused is slip.refuse's (an emergency department's), not a
+     * pharmacy's, and never a booking's cancellation. */
+    snprintf(data, sizeof(data), "{\"request_id\": %lld, \"reason\": \"patient_refused\"}",
+             (long long)id);
+    call_err(ph, "request.cancel", data, "invalid_field", "reason");
+    call_err(ph, "booking.cancel", "{\"booking_id\": 1, \"reason\": \"patient_refused\"}",
+             "invalid_field", "reason");
     snprintf(data, sizeof(data), "{\"request_id\": %lld, \"reason\": \"patient_request\"}",
              (long long)id);
     d = call_ok(ph, "request.cancel", data);

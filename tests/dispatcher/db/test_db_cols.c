@@ -12,6 +12,7 @@
 
 #include "dispatcher/db/db_cols.h"
 #include "tests/support/pgtest.h"
+#include "tests/support/proc.h"
 
 static struct pgtest pg;
 
@@ -34,7 +35,8 @@ TestSuite(db_cols, .init = setup, .fini = teardown, .timeout = 60);
 static bool resolve(const PGresult *res, const char *const *names, size_t n, int *cols,
                     const char *query, char *log)
 {
-    char path[] = "/tmp/snp_db_cols_XXXXXX";
+    char path[512];
+    snprintf(path, sizeof(path), "%s/snp_db_cols_XXXXXX", proc_scratch_dir());
     fflush(stderr);
     int fd = mkstemp(path);
     cr_assert(fd >= 0);
