@@ -23,6 +23,21 @@ static int64_t id_field(json_t *data, const char *key)
     return json_integer_value(json_object_get(data, key));
 }
 
+/* The modes of array `arr` (the declaration's slot_mode) as a set of
+ * MODE_* bits; 0 when absent. */
+static uint8_t modes_field(json_t *arr)
+{
+    uint8_t modes = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach (arr, i, v) {
+        uint8_t bit;
+        if (model_mode_parse(json_string_value(v), &bit))
+            modes |= bit;
+    }
+    return modes;
+}
+
 /* "HH:MM" (the declaration's time_of_day) in minutes after midnight. */
 static bool parse_hhmm(const char *s, int *minutes)
 {
@@ -259,12 +274,6 @@ static void on_created(void *arg, enum snp_proto_code err, const char *message, 
     free(k);
 }
 
-/* Reads birth date `s` (YYYY-MM-DD, as the declaration's type date). */
-static bool birth_date(const char *s, int *y, int *m, int *d)
-{
-    return sscanf(s, "%4d-%2d-%2d", y, m, d) == 3;
-}
-
 void calls_request_create(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
                           void *arg)
 {
@@ -289,22 +298,21 @@ void calls_request_create(struct dispatch *d, const struct caller *c, json_t *da
     a.patient.phone = json_string_value(json_object_get(patient, "phone"));
     bool ok = model_motif_parse(json_string_value(json_object_get(motif, "code")), &a.motif) &&
               model_urgency_parse(json_string_value(json_object_get(data, "urgency")), &a.urgency);
-    if (a.patient.birth_date)
-        ok = ok && birth_date(a.patient.birth_date, &a.patient.birth_year, &a.patient.birth_month,
-                              &a.patient.birth_day);
-    else
+    struct tm born = {0};
+    if (a.patient.birth_date) {
+        ok = ok && parse_date(a.patient.birth_date, &born);
+        a.patient.birth_year = born.tm_year + 1900;
+        a.patient.birth_month = born.tm_mon + 1;
+        a.patient.birth_day = born.tm_mday;
+    } else
         a.patient.birth_year = (int)json_integer_value(json_object_get(patient, "birth_year"));
     if (!ok || a.patient.birth_year < 1890) {
         cb(arg, SNP_PROTO_E_INVALID_FIELD, "invalid motif, urgency or birth date", NULL, NULL);
         return;
     }
+    a.modes = modes_field(json_object_get(cons, "modes"));
     size_t i;
     json_t *v;
-    json_array_foreach (json_object_get(cons, "modes"), i, v) {
-        uint8_t bit;
-        if (model_mode_parse(json_string_value(v), &bit))
-            a.modes |= bit;
-    }
     json_t *em = json_object_get(source, "emergency");
     if (em) {
         a.sources |= SOURCE_EMERGENCY;
@@ -418,12 +426,6 @@ void calls_capacity_query(struct dispatch *d, const struct caller *c, json_t *da
     }
     copy_string(data, "commune_insee", a.commune_insee, sizeof(a.commune_insee));
     a.radius_km = json_number_value(json_object_get(data, "radius_km"));
-    size_t i;
-    json_t *v;
-    json_array_foreach (json_object_get(data, "modes"), i, v) {
-        uint8_t bit;
-        if (model_mode_parse(json_string_value(v), &bit))
-            a.modes |= bit;
-    }
+    a.modes = modes_field(json_object_get(data, "modes"));
     dispatch_capacity_query(d, c, &a, cb, arg);
 }
