@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "base/timeutil.h"
 #include "dispatcher/commands/calls.h"
+#include "dispatcher/commands/views.h"
 #include "dispatcher/commands/indicators.h"
 #include "dispatcher/commands/manage.h"
 #include "dispatcher/commands/message_ops.h"
@@ -60,7 +61,7 @@ struct call {
     struct caller caller;
 };
 
-typedef void (*op_fn)(struct dispatch *, const struct caller *, json_t *, dispatch_cb, void *);
+typedef void (*op_fn)(struct dispatch *, const struct caller *, json_t *, answer_cb, void *);
 
 /* The operations, by message name. */
 static const struct {
@@ -229,9 +230,9 @@ static void check_answer(const struct snp_proto_message *msg, json_t *data)
 #endif
 }
 
+#ifdef SNP_CHECK_DECLARATION
 static void check_push(const char *event, json_t *data)
 {
-#ifdef SNP_CHECK_DECLARATION
     struct snp_proto_error err = {0};
     const struct snp_proto_push *p = snp_proto_push_find(event);
     if (!p) {
@@ -240,11 +241,8 @@ static void check_push(const char *event, json_t *data)
     }
     if (snp_proto_validate_push(p, data, &err) != 0)
         declaration_breach("the push", event, &err);
-#else
-    (void)event;
-    (void)data;
-#endif
 }
+#endif
 
 /* --- answering -------------------------------------------------------------------- */
 
@@ -318,12 +316,14 @@ static void call_ok(struct call *c, json_t *data)
     call_ok_as(c, data, false);
 }
 
+const char ANSWER_REPEAT[] = "repeat";
+
 static void on_dispatch_done(void *arg, enum snp_proto_code err, const char *message,
                              const char *field, json_t *data)
 {
     struct call *c = arg;
     if (err == SNP_PROTO_OK) {
-        call_ok_as(c, data, message == DISPATCH_REPEAT);
+        call_ok_as(c, data, message == ANSWER_REPEAT);
         return;
     }
     call_error_code(c, err, field, message ? message : snp_proto_code_name(err));
@@ -684,12 +684,10 @@ static bool sees_territory(struct api *a, const char *watcher, const char *of)
  * booking's or the canceller's territory, which for a neighbour's SAS is not
  * the practitioner's.  Without the booking (`data` NULL, api_wants asking
  * before it is read), any territory of the practitioner's. */
-static const char *booking_territory(struct api *a, const struct push_target *to, json_t *data)
+static const char *booking_territory(struct api *a, const struct push_target *to,
+                                     const struct dispatch_push *p)
 {
-    if (!data)
-        return NULL;
-    json_t *site = json_object_get(json_object_get(data, "slot"), "site");
-    json_int_t id = json_integer_value(json_object_get(site, "site_id"));
+    int64_t id = p->site_id;
     const struct site *s = id > 0 ? idmap_get(&a->dispatch->store.sites, id) : NULL;
     return s && s->territory ? s->territory->id : to->territory;
 }
@@ -727,21 +725,29 @@ bool api_wants(void *ctx, const struct push_target *to)
     return false;
 }
 
-void api_push(void *ctx, const struct push_target *to, const char *event, json_t *data)
+void api_push(void *ctx, const struct push_target *to, const struct dispatch_push *p)
 {
     struct api *a = ctx;
-    check_push(event, data);
+    const char *event = snp_push_name(p->event);
+#ifdef SNP_CHECK_DECLARATION
+    /* Test builds check every push against the declaration, received or
+     * not. */
+    json_t *checked = views_push(&a->dispatch->store, to, p);
+    check_push(event, checked);
+    json_decref(checked);
+#endif
     if (!a->server)
         return;
-    const char *gp_territory =
-        to->topic == SNP_TOPIC_BOOKINGS ? booking_territory(a, to, data) : NULL;
+    const char *gp_territory = to->topic == SNP_TOPIC_BOOKINGS ? booking_territory(a, to, p) : NULL;
     char *text = NULL;
     size_t len = 0;
     for (struct ws_client *ws = a->server->clients; ws; ws = ws->next) {
         if (!session_receives(a, ws, to, gp_territory))
             continue;
         if (!text) {
-            json_t *msg = snp_proto_push(snp_topic_name(to->topic), event, json_incref(data));
+            /* Written once, for the first subscriber that receives it. */
+            json_t *data = views_push(&a->dispatch->store, to, p);
+            json_t *msg = data ? snp_proto_push(snp_topic_name(to->topic), event, data) : NULL;
             text = msg ? json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
             json_decref(msg);
             if (!text)

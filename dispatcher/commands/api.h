@@ -41,7 +41,7 @@ void api_on_ws_message(void *ctx, struct ws_client *c, const char *text, size_t 
 void api_on_ws_free(void *ctx, struct ws_client *c);
 
 /* The dispatch push hook (ctx = the api). */
-void api_push(void *ctx, const struct push_target *to, const char *event, json_t *data);
+void api_push(void *ctx, const struct push_target *to, const struct dispatch_push *p);
 
 /* The dispatch wants hook: whether a push to `to` would reach a session of
  * this process (so that pushes nobody here receives are not built). */

@@ -9,7 +9,59 @@
 #include <string.h>
 
 #include "base/timeutil.h"
+#include "dispatcher/commands/views.h"
 #include "dispatcher/core/model.h"
+
+/* --- the way back: the core's typed answer, written as the protocol's JSON --------- */
+
+/* A call on its way through the core: whom to answer. */
+struct pending {
+    const struct store *store;
+    answer_cb cb;
+    void *arg;
+    /* request.create: the message, whose patient, motif, constraints and
+     * source a new request's answer gives back as the requester gave them. */
+    json_t *echo;
+};
+
+/* A call to send through the core, or NULL (answered) when out of memory. */
+static struct pending *pending_new(struct dispatch *d, answer_cb cb, void *arg, json_t *echo)
+{
+    struct pending *p = malloc(sizeof(*p));
+    if (!p) {
+        cb(arg, SNP_PROTO_E_INTERNAL, "out of memory", NULL, NULL);
+        return NULL;
+    }
+    *p = (struct pending){.store = &d->store, .cb = cb, .arg = arg, .echo = json_incref(echo)};
+    return p;
+}
+
+static void on_answer(void *arg, enum snp_proto_code err, const char *message, const char *field,
+                      const struct dispatch_answer *a)
+{
+    struct pending *p = arg;
+    json_t *data = err == SNP_PROTO_OK && a ? views_answer(p->store, a) : NULL;
+    if (err != SNP_PROTO_OK) {
+        p->cb(p->arg, err, message, field, NULL);
+    } else if (!data) {
+        /* Out of memory, or a view the database wrote that cannot be read:
+         * the change, if any, is committed. */
+        p->cb(p->arg, SNP_PROTO_E_INTERNAL, "the answer could not be written", NULL, NULL);
+    } else {
+        if (p->echo && !a->repeat) {
+            static const char *const echoed[] = {"patient", "motif", "constraints", "source"};
+            for (size_t i = 0; i < sizeof(echoed) / sizeof(echoed[0]); i++) {
+                json_t *v = json_object_get(p->echo, echoed[i]);
+                if (v)
+                    json_object_set(data, echoed[i], v);
+            }
+        }
+        p->cb(p->arg, SNP_PROTO_OK, a->repeat ? ANSWER_REPEAT : NULL, NULL, data);
+    }
+    json_decref(data);
+    json_decref(p->echo);
+    free(p);
+}
 
 /* Copies string field `key` of `data` into `out` ("" when absent). */
 static void copy_string(json_t *data, const char *key, char *out, size_t size)
@@ -91,7 +143,7 @@ static bool string_list(json_t *arr, const char **out, size_t max, size_t *n)
 
 /* Decodes the pattern or the shift of slot.publish; answers and returns
  * false when a date or a time is impossible. */
-static bool decode_pattern(json_t *pattern, struct dispatch_publish_args *a, dispatch_cb cb,
+static bool decode_pattern(json_t *pattern, struct dispatch_publish_args *a, answer_cb cb,
                            void *arg)
 {
     a->how = PUBLISH_PATTERN;
@@ -116,7 +168,7 @@ static bool decode_pattern(json_t *pattern, struct dispatch_publish_args *a, dis
     return true;
 }
 
-static bool decode_shift(json_t *shift, struct dispatch_publish_args *a, dispatch_cb cb, void *arg)
+static bool decode_shift(json_t *shift, struct dispatch_publish_args *a, answer_cb cb, void *arg)
 {
     a->how = PUBLISH_SHIFT;
     a->shift.every_min = (int)json_integer_value(json_object_get(shift, "every_min"));
@@ -137,7 +189,7 @@ static bool decode_shift(json_t *shift, struct dispatch_publish_args *a, dispatc
     return true;
 }
 
-void calls_slot_publish(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void calls_slot_publish(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                         void *arg)
 {
     struct dispatch_publish_args a = {
@@ -193,11 +245,13 @@ void calls_slot_publish(struct dispatch *d, const struct caller *c, json_t *data
         if (!decode_shift(shift, &a, cb, arg))
             return;
     }
-    dispatch_slot_publish(d, c, &a, cb, arg);
+    struct pending *p = pending_new(d, cb, arg, NULL);
+    if (p)
+        dispatch_slot_publish(d, c, &a, on_answer, p);
     free(list);
 }
 
-void calls_slot_withdraw(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void calls_slot_withdraw(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                          void *arg)
 {
     json_t *ids = json_object_get(data, "slot_ids");
@@ -210,14 +264,16 @@ void calls_slot_withdraw(struct dispatch *d, const struct caller *c, json_t *dat
     for (size_t i = 0; i < n; i++)
         list[i] = json_integer_value(json_array_get(ids, i));
     struct dispatch_withdraw_args a = {.slot_ids = list, .nslot_ids = n};
-    dispatch_slot_withdraw(d, c, &a, cb, arg);
+    struct pending *p = pending_new(d, cb, arg, NULL);
+    if (p)
+        dispatch_slot_withdraw(d, c, &a, on_answer, p);
     free(list);
 }
 
 /* Reads instant field `key` into `*out`; false (answered) when the
  * calendar refuses it. */
-static bool instant_field(json_t *data, const char *key, bool *present, int64_t *out,
-                          dispatch_cb cb, void *arg)
+static bool instant_field(json_t *data, const char *key, bool *present, int64_t *out, answer_cb cb,
+                          void *arg)
 {
     const char *v = json_string_value(json_object_get(data, key));
     *present = v != NULL;
@@ -228,7 +284,7 @@ static bool instant_field(json_t *data, const char *key, bool *present, int64_t 
     return true;
 }
 
-void calls_slot_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void calls_slot_list(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                      void *arg)
 {
     struct dispatch_slot_list_args a = {.limit = 500};
@@ -246,35 +302,12 @@ void calls_slot_list(struct dispatch *d, const struct caller *c, json_t *data, d
     json_t *limit = json_object_get(data, "limit");
     if (limit)
         a.limit = (size_t)json_integer_value(limit);
-    dispatch_slot_list(d, c, &a, cb, arg);
+    struct pending *p = pending_new(d, cb, arg, NULL);
+    if (p)
+        dispatch_slot_list(d, c, &a, on_answer, p);
 }
 
-/* A creation's answer on its way back: the message, kept for the echo. */
-struct creation {
-    dispatch_cb cb;
-    void *arg;
-    json_t *data;
-};
-
-static void on_created(void *arg, enum snp_proto_code err, const char *message, const char *field,
-                       json_t *result)
-{
-    struct creation *k = arg;
-    /* A new request (a repeat answers the request as it stands). */
-    if (err == SNP_PROTO_OK && result && message != DISPATCH_REPEAT) {
-        static const char *const echoed[] = {"patient", "motif", "constraints", "source"};
-        for (size_t i = 0; i < sizeof(echoed) / sizeof(echoed[0]); i++) {
-            json_t *v = json_object_get(k->data, echoed[i]);
-            if (v)
-                json_object_set(result, echoed[i], v);
-        }
-    }
-    k->cb(k->arg, err, message, field, result);
-    json_decref(k->data);
-    free(k);
-}
-
-void calls_request_create(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void calls_request_create(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                           void *arg)
 {
     json_t *patient = json_object_get(data, "patient");
@@ -335,13 +368,9 @@ void calls_request_create(struct dispatch *d, const struct caller *c, json_t *da
         a.sas.regulator_name = json_string_value(json_object_get(sas, "regulator_name"));
         a.sas.regulator_id = json_string_value(json_object_get(sas, "regulator_id"));
     }
-    struct creation *k = malloc(sizeof(*k));
-    if (!k) {
-        cb(arg, SNP_PROTO_E_INTERNAL, "out of memory", NULL, NULL);
-        return;
-    }
-    *k = (struct creation){.cb = cb, .arg = arg, .data = json_incref(data)};
-    dispatch_request_create(d, c, &a, on_created, k);
+    struct pending *p = pending_new(d, cb, arg, data);
+    if (p)
+        dispatch_request_create(d, c, &a, on_answer, p);
 }
 
 static void decode_offer(json_t *data, struct dispatch_offer_args *a)
@@ -351,27 +380,31 @@ static void decode_offer(json_t *data, struct dispatch_offer_args *a)
     copy_string(data, "reason", a->reason, sizeof(a->reason));
 }
 
-void calls_offer_accept(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void calls_offer_accept(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                         void *arg)
 {
     struct dispatch_offer_args a;
     decode_offer(data, &a);
-    dispatch_offer_accept(d, c, &a, cb, arg);
+    struct pending *p = pending_new(d, cb, arg, NULL);
+    if (p)
+        dispatch_offer_accept(d, c, &a, on_answer, p);
 }
 
-void calls_offer_decline(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void calls_offer_decline(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                          void *arg)
 {
     struct dispatch_offer_args a;
     decode_offer(data, &a);
-    dispatch_offer_decline(d, c, &a, cb, arg);
+    struct pending *p = pending_new(d, cb, arg, NULL);
+    if (p)
+        dispatch_offer_decline(d, c, &a, on_answer, p);
 }
 
 /* Decodes a cancellation; false (answered) when its reason is
  * patient_refused, which only slip.refuse records (an emergency department
  * may also give it to request.cancel, `refused_allowed`). */
 static bool decode_cancel(json_t *data, const char *id_key, bool refused_allowed,
-                          struct dispatch_cancel_args *a, dispatch_cb cb, void *arg)
+                          struct dispatch_cancel_args *a, answer_cb cb, void *arg)
 {
     a->id = id_field(data, id_key);
     copy_string(data, "reason", a->reason, sizeof(a->reason));
@@ -383,40 +416,50 @@ static bool decode_cancel(json_t *data, const char *id_key, bool refused_allowed
     return true;
 }
 
-void calls_request_cancel(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void calls_request_cancel(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                           void *arg)
 {
     struct dispatch_cancel_args a;
-    if (decode_cancel(data, "request_id", c->role == ROLE_EMERGENCY, &a, cb, arg))
-        dispatch_request_cancel(d, c, &a, cb, arg);
+    if (!decode_cancel(data, "request_id", c->role == ROLE_EMERGENCY, &a, cb, arg))
+        return;
+    struct pending *p = pending_new(d, cb, arg, NULL);
+    if (p)
+        dispatch_request_cancel(d, c, &a, on_answer, p);
 }
 
-void calls_slip_refuse(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void calls_slip_refuse(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                        void *arg)
 {
     struct dispatch_cancel_args a = {.id = id_field(data, "request_id")};
     snprintf(a.reason, sizeof(a.reason), "patient_refused");
-    dispatch_request_cancel(d, c, &a, cb, arg);
+    struct pending *p = pending_new(d, cb, arg, NULL);
+    if (p)
+        dispatch_request_cancel(d, c, &a, on_answer, p);
 }
 
-void calls_booking_cancel(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void calls_booking_cancel(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                           void *arg)
 {
     struct dispatch_cancel_args a;
-    if (decode_cancel(data, "booking_id", false, &a, cb, arg))
-        dispatch_booking_cancel(d, c, &a, cb, arg);
+    if (!decode_cancel(data, "booking_id", false, &a, cb, arg))
+        return;
+    struct pending *p = pending_new(d, cb, arg, NULL);
+    if (p)
+        dispatch_booking_cancel(d, c, &a, on_answer, p);
 }
 
-void calls_outcome_report(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void calls_outcome_report(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                           void *arg)
 {
     struct dispatch_outcome_args a = {.booking_id = id_field(data, "booking_id"),
                                       .note = json_string_value(json_object_get(data, "note"))};
     copy_string(data, "outcome", a.outcome, sizeof(a.outcome));
-    dispatch_outcome_report(d, c, &a, cb, arg);
+    struct pending *p = pending_new(d, cb, arg, NULL);
+    if (p)
+        dispatch_outcome_report(d, c, &a, on_answer, p);
 }
 
-void calls_capacity_query(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void calls_capacity_query(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                           void *arg)
 {
     struct dispatch_capacity_args a = {.horizon = HORIZON_48H};
@@ -427,5 +470,7 @@ void calls_capacity_query(struct dispatch *d, const struct caller *c, json_t *da
     copy_string(data, "commune_insee", a.commune_insee, sizeof(a.commune_insee));
     a.radius_km = json_number_value(json_object_get(data, "radius_km"));
     a.modes = modes_field(json_object_get(data, "modes"));
-    dispatch_capacity_query(d, c, &a, cb, arg);
+    struct pending *p = pending_new(d, cb, arg, NULL);
+    if (p)
+        dispatch_capacity_query(d, c, &a, on_answer, p);
 }

@@ -5,7 +5,7 @@
 
 #include "base/log.h"
 
-void *db_call_new(struct dispatch *d, size_t size, const char *module, dispatch_cb cb, void *arg)
+void *db_call_new(struct dispatch *d, size_t size, const char *module, answer_cb cb, void *arg)
 {
     struct db_call *c = calloc(1, size < sizeof(*c) ? sizeof(*c) : size);
     if (!c) {
@@ -24,7 +24,7 @@ void *db_call_new(struct dispatch *d, size_t size, const char *module, dispatch_
 void db_call_finish(struct db_call *c, enum snp_proto_code err, const char *message,
                     const char *field, json_t *result)
 {
-    dispatch_cb cb = c->cb;
+    answer_cb cb = c->cb;
     void *arg = c->arg;
     db_call_release(c);
     cb(arg, err, message, field, err == SNP_PROTO_OK ? result : NULL);

@@ -20,11 +20,12 @@
 #include <libpq-fe.h>
 
 #include "dispatcher/db/db.h"
+#include "dispatcher/commands/answer.h"
 #include "dispatcher/core/dispatch.h"
 
 struct db_call {
     struct dispatch *d;
-    dispatch_cb cb;
+    answer_cb cb;
     void *arg;
     const char *module; /* names the module in the log */
     size_t size;        /* of the whole context, zeroed before it is freed */
@@ -33,7 +34,7 @@ struct db_call {
 /* A zeroed context of `size` bytes (at least sizeof(struct db_call)),
  * counted in the dispatch's in-flight calls; NULL after answering
  * internal when memory is short. */
-void *db_call_new(struct dispatch *d, size_t size, const char *module, dispatch_cb cb, void *arg);
+void *db_call_new(struct dispatch *d, size_t size, const char *module, answer_cb cb, void *arg);
 
 /* Answers and frees the call; `result` (owned) is passed on success only.
  * The context is zeroed first: what it held (token.create's secret) does

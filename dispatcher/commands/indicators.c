@@ -952,12 +952,12 @@ static void on_indicators_read(void *arg, enum db_status st, const PGresult *res
 
 /* A read of the indicators counted in flight; NULL after answering `cb`
  * when memory is lacking. */
-static struct indicators_read *read_start(struct dispatch *d, dispatch_cb cb, void *arg)
+static struct indicators_read *read_start(struct dispatch *d, answer_cb cb, void *arg)
 {
     return db_call_new(d, sizeof(struct indicators_read), "indicators", cb, arg);
 }
 
-void indicators_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void indicators_get(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                     void *arg)
 {
     const char *month = json_string_value(json_object_get(data, "month"));
@@ -974,7 +974,7 @@ void indicators_get(struct dispatch *d, const struct caller *c, json_t *data, di
 
 /* --- indicators.export ------------------------------------------------------------ */
 
-void indicators_export(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void indicators_export(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                        void *arg)
 {
     const char *kind = json_string_value(json_object_get(data, "period_kind"));

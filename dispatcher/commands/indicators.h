@@ -18,6 +18,7 @@
 
 #include "base/buf.h"
 #include "dispatcher/config.h"
+#include "dispatcher/commands/answer.h"
 #include "dispatcher/core/dispatch.h"
 
 /* The outputs of an extraction. */
@@ -49,7 +50,7 @@ bool indicators_render(json_t *doc, enum indicators_format format, struct buf *o
  * by the API from the protocol description): the indicators of one month of
  * the caller's territory, masked cells left out, in one audited round trip.
  * Same calling convention as dispatch.h; `cb` is always called once. */
-void indicators_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void indicators_get(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                     void *arg);
 
 /* The protocol message indicators.export (coordinator, admin): the
@@ -58,7 +59,7 @@ void indicators_get(struct dispatch *d, const struct caller *c, json_t *data, di
  * `snpd indicators`), audited as indicators.export with the caller's role,
  * in one round trip; the text is answered in parts of at most the
  * protocol's max_string_bytes.  Same calling convention as dispatch.h. */
-void indicators_export(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void indicators_export(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                        void *arg);
 
 #endif

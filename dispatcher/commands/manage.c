@@ -19,7 +19,7 @@ struct manage_call {
     char secret[TOKEN_SECRET_SIZE]; /* token.create: shown once, in the answer */
 };
 
-static struct manage_call *call_new(struct dispatch *d, const struct caller *c, dispatch_cb cb,
+static struct manage_call *call_new(struct dispatch *d, const struct caller *c, answer_cb cb,
                                     void *arg)
 {
     struct manage_call *m = db_call_new(d, sizeof(*m), "manage", cb, arg);
@@ -87,8 +87,8 @@ static void on_import(void *arg, enum db_status st, const PGresult *res)
     store_reload_reference(&m->call.d->store, m->call.d->db, on_import_reloaded, m);
 }
 
-void manage_territory_import(struct dispatch *d, const struct caller *c, json_t *data,
-                             dispatch_cb cb, void *arg)
+void manage_territory_import(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
+                             void *arg)
 {
     struct manage_call *m = call_new(d, c, cb, arg);
     if (!m)
@@ -122,7 +122,7 @@ static void on_token_created(void *arg, enum db_status st, const PGresult *res)
     call_finish(m, SNP_PROTO_OK, NULL, NULL);
 }
 
-void manage_token_create(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void manage_token_create(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                          void *arg)
 {
     struct manage_call *m = call_new(d, c, cb, arg);
@@ -157,7 +157,7 @@ static void on_json_answer(void *arg, enum db_status st, const PGresult *res)
 /* Runs `query` ($1 the caller's territory, $2 the request's optional
  * "state") and answers with the JSON it returns. */
 static void list_by_state(struct dispatch *d, const struct caller *c, json_t *data,
-                          enum sql_id query, dispatch_cb cb, void *arg)
+                          enum sql_id query, answer_cb cb, void *arg)
 {
     struct manage_call *m = call_new(d, c, cb, arg);
     if (!m)
@@ -166,7 +166,7 @@ static void list_by_state(struct dispatch *d, const struct caller *c, json_t *da
     db_query(d->db, sql_text[query], 2, params, on_json_answer, m);
 }
 
-void manage_token_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void manage_token_list(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                        void *arg)
 {
     list_by_state(d, c, data, SQL_TOKEN_LIST_TERRITORY, cb, arg);
@@ -192,7 +192,7 @@ static void on_token_revoked(void *arg, enum db_status st, const PGresult *res)
  * the caller's territory, $2 its actor, $3 its role, $4 the id; `done`
  * answers. */
 static void act_on_id(struct dispatch *d, const struct caller *c, json_t *data, const char *key,
-                      enum sql_id query, db_result_cb done, dispatch_cb cb, void *arg)
+                      enum sql_id query, db_result_cb done, answer_cb cb, void *arg)
 {
     struct manage_call *m = call_new(d, c, cb, arg);
     if (!m)
@@ -203,7 +203,7 @@ static void act_on_id(struct dispatch *d, const struct caller *c, json_t *data, 
     db_query(d->db, sql_text[query], 4, params, done, m);
 }
 
-void manage_token_revoke(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void manage_token_revoke(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                          void *arg)
 {
     act_on_id(d, c, data, "token_id", SQL_TOKEN_REVOKE_ONE, on_token_revoked, cb, arg);
@@ -224,10 +224,10 @@ static void on_call_recorded(void *arg, enum db_status st, const PGresult *res)
         call_finish(m, SNP_PROTO_E_INTERNAL, "unreadable answer from the database", NULL);
         return;
     }
-    call_finish(m, SNP_PROTO_OK, created ? NULL : DISPATCH_REPEAT, NULL);
+    call_finish(m, SNP_PROTO_OK, created ? NULL : ANSWER_REPEAT, NULL);
 }
 
-void manage_call_record(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void manage_call_record(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                         void *arg)
 {
     struct manage_call *m = call_new(d, c, cb, arg);
@@ -249,13 +249,13 @@ void manage_call_record(struct dispatch *d, const struct caller *c, json_t *data
 
 /* --- push.list -------------------------------------------------------------------- */
 
-void manage_push_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void manage_push_list(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                       void *arg)
 {
     list_by_state(d, c, data, SQL_PUSH_LIST, cb, arg);
 }
 
-void manage_push_resend(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void manage_push_resend(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                         void *arg)
 {
     act_on_id(d, c, data, "push_id", SQL_PUSH_RESEND, on_json_answer, cb, arg);
@@ -274,14 +274,14 @@ static void on_settings(void *arg, enum db_status st, const PGresult *res)
         log_warn("manage", "territory %s: settings saved but not understood", t->id);
     /* The answer is the territory as territory.get shows it. */
     struct caller c = m->caller;
-    dispatch_cb cb = m->call.cb;
+    answer_cb cb = m->call.cb;
     void *cb_arg = m->call.arg;
     db_call_release(&m->call);
     reads_territory_get(d, &c, NULL, cb, cb_arg);
 }
 
-void manage_settings_update(struct dispatch *d, const struct caller *c, json_t *data,
-                            dispatch_cb cb, void *arg)
+void manage_settings_update(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
+                            void *arg)
 {
     struct manage_call *m = call_new(d, c, cb, arg);
     if (!m)

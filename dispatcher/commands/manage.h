@@ -9,38 +9,39 @@
 #ifndef SNP_MANAGE_H
 #define SNP_MANAGE_H
 
+#include "dispatcher/commands/answer.h"
 #include "dispatcher/core/dispatch.h"
 
-void manage_territory_import(struct dispatch *d, const struct caller *c, json_t *data,
-                             dispatch_cb cb, void *arg);
-void manage_token_create(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void manage_territory_import(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
+                             void *arg);
+void manage_token_create(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                          void *arg);
-void manage_token_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void manage_token_list(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                        void *arg);
-void manage_token_revoke(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void manage_token_revoke(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                          void *arg);
 /* territory.settings.update: the members given change (snp_settings_update,
  * audited); answers with the territory as reads_territory_get shows it,
  * once this process's memory holds the new settings. */
-void manage_settings_update(struct dispatch *d, const struct caller *c, json_t *data,
-                            dispatch_cb cb, void *arg);
+void manage_settings_update(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
+                            void *arg);
 
 /* push.list: the territory's appointment pushes not acknowledged by the SAS
  * platform (dispatcher/jobs/outbox.h), pending or dead. */
-void manage_push_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void manage_push_list(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                       void *arg);
 
 /* push.resend: a dead appointment push and the later changes of its
  * booking go back to pending (sql/migrations/0025). */
-void manage_push_resend(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void manage_push_resend(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                         void *arg);
 
 /* Records a SAS call (call.record): one call to snp_call_record, which
  * checks that the linked request is the caller organisation's in its
  * territory (not_found otherwise, as for a missing one) and writes the
  * call.recorded event the indicators read.  A retry with the same
- * client_ref answers the first call with DISPATCH_REPEAT. */
-void manage_call_record(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+ * client_ref answers the first call with ANSWER_REPEAT. */
+void manage_call_record(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                         void *arg);
 
 #endif

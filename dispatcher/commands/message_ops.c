@@ -49,7 +49,7 @@ bool message_email_normal(const char *text, char *out, size_t size)
 }
 
 void message_confirmation_send(struct dispatch *d, const struct caller *c, json_t *data,
-                               dispatch_cb cb, void *arg)
+                               answer_cb cb, void *arg)
 {
     const char *channel = json_string_value(json_object_get(data, "channel"));
     const char *to = json_string_value(json_object_get(data, "to"));
@@ -77,7 +77,7 @@ void message_confirmation_send(struct dispatch *d, const struct caller *c, json_
     memset(address, 0, sizeof(address));
 }
 
-void message_mt_handover(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void message_mt_handover(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                          void *arg)
 {
     struct db_call *call = db_call_new(d, sizeof(*call), "messages", cb, arg);
@@ -90,8 +90,7 @@ void message_mt_handover(struct dispatch *d, const struct caller *c, json_t *dat
     db_query(d->db, sql_text[SQL_MESSAGE_HANDOVER], 4, params, db_call_on_json, call);
 }
 
-void message_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
-                  void *arg)
+void message_list(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb, void *arg)
 {
     struct db_call *call = db_call_new(d, sizeof(*call), "messages", cb, arg);
     if (!call)

@@ -16,18 +16,19 @@
 
 #include <jansson.h>
 
+#include "dispatcher/commands/answer.h"
 #include "dispatcher/core/dispatch.h"
 
 /* request.confirmation.send: a requester's booked request, to the patient. */
 void message_confirmation_send(struct dispatch *d, const struct caller *c, json_t *data,
-                               dispatch_cb cb, void *arg);
+                               answer_cb cb, void *arg);
 
 /* booking.mt_handover: a gp refers the patient without a médecin traitant. */
-void message_mt_handover(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void message_mt_handover(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                          void *arg);
 
 /* message.list: the territory's messages, for coordinators and admins. */
-void message_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void message_list(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                   void *arg);
 
 /* Writes into `out` (at least 13 bytes) the French mobile number `text` as

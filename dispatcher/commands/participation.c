@@ -17,7 +17,7 @@ struct participation_call {
     char filename[96]; /* attestation: the file's name */
 };
 
-static struct participation_call *call_new(struct dispatch *d, dispatch_cb cb, void *arg)
+static struct participation_call *call_new(struct dispatch *d, answer_cb cb, void *arg)
 {
     return db_call_new(d, sizeof(struct participation_call), "participation", cb, arg);
 }
@@ -26,7 +26,7 @@ static struct participation_call *call_new(struct dispatch *d, dispatch_cb cb, v
  * own, into *rpps.  NULL after answering: invalid_field when a coordinator
  * or an admin names none, or a lack of memory. */
 static struct participation_call *subject_call(struct dispatch *d, const struct caller *c,
-                                               json_t *data, dispatch_cb cb, void *arg,
+                                               json_t *data, answer_cb cb, void *arg,
                                                const char **rpps)
 {
     *rpps = json_string_value(json_object_get(data, "rpps"));
@@ -50,7 +50,7 @@ static const char *integer_text(json_t *v, char out[24])
 
 /* --- participation.get ------------------------------------------------------------ */
 
-void participation_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void participation_get(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                        void *arg)
 {
     const char *rpps;
@@ -349,7 +349,7 @@ static void on_attestation(void *arg, enum db_status st, const PGresult *res)
 }
 
 void participation_attestation(struct dispatch *d, const struct caller *c, json_t *data,
-                               dispatch_cb cb, void *arg)
+                               answer_cb cb, void *arg)
 {
     const char *rpps;
     struct participation_call *p = subject_call(d, c, data, cb, arg, &rpps);
@@ -385,11 +385,11 @@ static void on_precondition_set(void *arg, enum db_status st, const PGresult *re
                        NULL);
         return;
     }
-    db_call_finish(&p->base, SNP_PROTO_OK, created ? NULL : DISPATCH_REPEAT, NULL, view);
+    db_call_finish(&p->base, SNP_PROTO_OK, created ? NULL : ANSWER_REPEAT, NULL, view);
 }
 
 void participation_precondition_set(struct dispatch *d, const struct caller *c, json_t *data,
-                                    dispatch_cb cb, void *arg)
+                                    answer_cb cb, void *arg)
 {
     struct participation_call *p = call_new(d, cb, arg);
     if (!p)
@@ -405,7 +405,7 @@ void participation_precondition_set(struct dispatch *d, const struct caller *c, 
 }
 
 void participation_precondition_list(struct dispatch *d, const struct caller *c, json_t *data,
-                                     dispatch_cb cb, void *arg)
+                                     answer_cb cb, void *arg)
 {
     const char *rpps = json_string_value(json_object_get(data, "rpps"));
     bool own = c->role == ROLE_GP;

@@ -19,28 +19,29 @@
 #include <jansson.h>
 
 #include "base/buf.h"
+#include "dispatcher/commands/answer.h"
 #include "dispatcher/core/dispatch.h"
 
 /* participation.get: the weeks, totals, preconditions and bookings of one
  * practitioner over a year or a period of days (the caller's own RPPS by
  * default for a gp; rpps is required of a coordinator or an admin). */
-void participation_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void participation_get(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                        void *arg);
 
 /* participation.attestation: the yearly attestation as a file in parts
  * (render_parts), audited as participation.attestation. */
 void participation_attestation(struct dispatch *d, const struct caller *c, json_t *data,
-                               dispatch_cb cb, void *arg);
+                               answer_cb cb, void *arg);
 
 /* participation.precondition.set: records or sets again a precondition of a
- * practitioner of the caller's territory; DISPATCH_REPEAT when it set an
+ * practitioner of the caller's territory; ANSWER_REPEAT when it set an
  * existing one again. */
 void participation_precondition_set(struct dispatch *d, const struct caller *c, json_t *data,
-                                    dispatch_cb cb, void *arg);
+                                    answer_cb cb, void *arg);
 
 /* participation.precondition.list: a gp's own, or the caller's territory's. */
 void participation_precondition_list(struct dispatch *d, const struct caller *c, json_t *data,
-                                     dispatch_cb cb, void *arg);
+                                     answer_cb cb, void *arg);
 
 /* Renders the attestation document of snp_participation_attestation() as
  * HTML (`html`) or CSV, appending to `out`.  Returns false when the

@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "base/timeutil.h"
 #include "dispatcher/commands/dbcall.h"
+#include "dispatcher/commands/views.h"
 #include "sql_queries.h"
 
 /* One read waiting for the database. */
@@ -17,7 +18,7 @@ struct read {
     int limit;
 };
 
-static struct read *read_new(struct dispatch *d, const struct caller *c, dispatch_cb cb, void *arg)
+static struct read *read_new(struct dispatch *d, const struct caller *c, answer_cb cb, void *arg)
 {
     struct read *r = db_call_new(d, sizeof(*r), "reads", cb, arg);
     if (r)
@@ -57,9 +58,9 @@ static void add_offer(struct dispatch *d, json_t *view)
 {
     json_int_t id = json_integer_value(json_object_get(view, "request_id"));
     struct request *req = idmap_get(&d->store.requests, id);
-    json_t *offer = req && req->status == REQ_OFFERED ? dispatch_offer_json(d, req) : NULL;
-    if (offer)
-        json_object_set_new(view, "offer", offer);
+    struct dispatch_offer offer;
+    if (req && dispatch_offer(d, req, &offer))
+        json_object_set_new(view, "offer", views_offer(&d->store, req->territory, &offer));
 }
 
 static void on_request_read(void *arg, enum db_status st, const PGresult *res)
@@ -77,7 +78,7 @@ static void on_request_read(void *arg, enum db_status st, const PGresult *res)
     read_finish(r, SNP_PROTO_OK, NULL, view);
 }
 
-void reads_request_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void reads_request_get(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                        void *arg)
 {
     struct read *r = read_new(d, c, cb, arg);
@@ -179,7 +180,7 @@ static bool list_args(struct read *r, json_t *data, const char *filter, int64_t 
  * `audited` (it shows patient fields), the actor and role of the audit. */
 static void organisation_list(struct dispatch *d, const struct caller *c, json_t *data,
                               const char *key, const char *filter, enum sql_id q, bool audited,
-                              dispatch_cb cb, void *arg)
+                              answer_cb cb, void *arg)
 {
     struct read *r = read_new(d, c, cb, arg);
     if (!r)
@@ -197,19 +198,19 @@ static void organisation_list(struct dispatch *d, const struct caller *c, json_t
     db_query(d->db, sql_text[q], audited ? 8 : 6, params, on_list, r);
 }
 
-void reads_request_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void reads_request_list(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                         void *arg)
 {
     organisation_list(d, c, data, "requests", "status", SQL_REQUEST_LIST, true, cb, arg);
 }
 
-void reads_call_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void reads_call_list(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                      void *arg)
 {
     organisation_list(d, c, data, "calls", "outcome", SQL_CALL_LIST, false, cb, arg);
 }
 
-void reads_booking_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void reads_booking_list(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                         void *arg)
 {
     struct read *r = read_new(d, c, cb, arg);
@@ -245,7 +246,7 @@ static void on_slip(void *arg, enum db_status st, const PGresult *res)
     read_finish(r, v ? SNP_PROTO_OK : SNP_PROTO_E_NOT_FOUND, v ? NULL : "no slip", v);
 }
 
-void reads_slip_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void reads_slip_get(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                     void *arg)
 {
     struct read *r = read_new(d, c, cb, arg);
@@ -293,7 +294,7 @@ static json_t *territory_practitioners(const struct store *st, const struct terr
     return out;
 }
 
-void reads_territory_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void reads_territory_get(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                          void *arg)
 {
     (void)data;

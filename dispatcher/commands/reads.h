@@ -7,21 +7,22 @@
 #ifndef SNP_READS_H
 #define SNP_READS_H
 
+#include "dispatcher/commands/answer.h"
 #include "dispatcher/core/dispatch.h"
 
-void reads_request_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void reads_request_get(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                        void *arg);
-void reads_request_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void reads_request_list(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                         void *arg);
-void reads_booking_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void reads_booking_list(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                         void *arg);
 /* call.list: the calls the caller's SAS organisation recorded in its
  * territory, newest first (no patient field: nothing to audit). */
-void reads_call_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void reads_call_list(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                      void *arg);
-void reads_slip_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void reads_slip_get(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                     void *arg);
-void reads_territory_get(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void reads_territory_get(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                          void *arg);
 
 #endif

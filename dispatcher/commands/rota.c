@@ -7,7 +7,7 @@
 #include "dispatcher/core/token.h"
 #include "sql_queries.h"
 
-void rota_shift_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void rota_shift_list(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                      void *arg)
 {
     bool gp = c->role == ROLE_GP;
@@ -45,10 +45,10 @@ static void on_assigned(void *arg, enum db_status st, const PGresult *res)
         return;
     bool changed = json_is_true(json_object_get(j, "changed"));
     json_object_del(j, "changed");
-    db_call_finish(call, SNP_PROTO_OK, changed ? NULL : DISPATCH_REPEAT, NULL, j);
+    db_call_finish(call, SNP_PROTO_OK, changed ? NULL : ANSWER_REPEAT, NULL, j);
 }
 
-void rota_shift_assign(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void rota_shift_assign(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                        void *arg)
 {
     const char *rpps = json_string_value(json_object_get(data, "rpps"));

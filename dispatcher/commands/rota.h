@@ -14,15 +14,16 @@
 
 #include <jansson.h>
 
+#include "dispatcher/commands/answer.h"
 #include "dispatcher/core/dispatch.h"
 
 /* shift.list: a coordinator's or an admin's territory shifts, a gp's own. */
-void rota_shift_list(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void rota_shift_list(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                      void *arg);
 
-/* shift.assign: names (or removes) the practitioner on duty; DISPATCH_REPEAT
+/* shift.assign: names (or removes) the practitioner on duty; ANSWER_REPEAT
  * when nothing changed. */
-void rota_shift_assign(struct dispatch *d, const struct caller *c, json_t *data, dispatch_cb cb,
+void rota_shift_assign(struct dispatch *d, const struct caller *c, json_t *data, answer_cb cb,
                        void *arg);
 
 #endif

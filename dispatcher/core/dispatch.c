@@ -27,8 +27,6 @@
 
 /* --- errors ----------------------------------------------------------------------- */
 
-const char DISPATCH_REPEAT[] = "repeat";
-
 /* Maps a failed database call to an error; the SN* SQLSTATEs are raised by
  * the snp_* functions of sql/migrations/0002_dispatch.sql. */
 enum snp_proto_code dispatch_db_error(enum db_status st, const PGresult *res)
@@ -199,16 +197,18 @@ static void answer_parked(struct dispatch *d)
 }
 
 void op_finish(struct op *o, enum snp_proto_code err, const char *message, const char *field,
-               json_t *result)
+               const struct dispatch_answer *answer)
 {
     struct dispatch *d = o->d;
     d->inflight--;
-    if (err == SNP_PROTO_OK && o->repeat)
-        message = DISPATCH_REPEAT;
-    if (o->cb)
-        o->cb(o->arg, err, message, field, err == SNP_PROTO_OK ? result : NULL);
-    json_decref(result);
-    json_decref(o->result);
+    if (o->cb) {
+        struct dispatch_answer a;
+        if (err == SNP_PROTO_OK && answer) {
+            a = *answer;
+            a.repeat = o->repeat;
+        }
+        o->cb(o->arg, err, message, field, err == SNP_PROTO_OK && answer ? &a : NULL);
+    }
     free(o->slot_ids);
     /* What the operation touched may now serve or be served: the matching
      * pass looks at it again (a busy slot or request is retried when its
@@ -303,14 +303,12 @@ static void on_view_read(void *arg, enum db_status st, const PGresult *res)
     struct op *o = arg;
     if (op_settled_early(o, st, res))
         return;
-    json_t *view = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
-                       ? json_loads(PQgetvalue(res, 0, 0), 0, NULL)
-                       : NULL;
-    if (!view) {
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
         op_fail(o, SNP_PROTO_E_NOT_FOUND, "not found", NULL);
         return;
     }
-    op_finish(o, SNP_PROTO_OK, NULL, NULL, view);
+    struct dispatch_answer a = {.kind = ANSWER_STORED, .stored = PQgetvalue(res, 0, 0)};
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, &a);
 }
 
 /* Answers with the request as the database shows it (an audited read, as
@@ -432,6 +430,9 @@ void dispatch_close(struct dispatch *d)
     free(d->site_km);
     d->site_km = NULL;
     d->site_km_cap = 0;
+    free(d->listed);
+    d->listed = NULL;
+    d->listed_cap = 0;
     id_queue_free(&d->match_slots);
     id_queue_free(&d->match_requests);
     id_queue_free(&d->retry_slots);

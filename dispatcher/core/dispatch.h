@@ -9,6 +9,13 @@
  *
  * Slot and request state machines, with every transition and who triggers
  * it, are in docs/dispatch.md.
+ *
+ * The protocol's JSON never crosses this interface: operations take their
+ * message's fields as structs, and answer and push typed structs, which
+ * the edge (dispatcher/commands/calls.c and views.c) decodes and writes.
+ * The JSON the core itself reads and writes is the database's: the
+ * announcements on snp_change, the territories' settings, and the
+ * parameters of snp_slots_publish and snp_request_create.
  */
 #ifndef SNP_DISPATCH_H
 #define SNP_DISPATCH_H
@@ -17,7 +24,6 @@
 #include <stdint.h>
 #include <time.h>
 
-#include <jansson.h>
 #include <uv.h>
 
 #include "dispatcher/db/db.h"
@@ -52,16 +58,13 @@ struct caller {
     char actor[32];          /* "token:<id>", recorded in events */
 };
 
-/* The answer to an operation: `data` is the protocol's response object on
- * success (the callback may keep it with json_incref), or NULL with an error,
- * a sentence, and the dotted path of the field at fault (or NULL).  On
- * success `message` is NULL, or DISPATCH_REPEAT when the call repeated an
- * earlier one (request.create with a client_ref already used for the same
- * request): HTTP then answers 200 instead of the route's creation status. */
-extern const char DISPATCH_REPEAT[];
+/* capacity.query's horizon: a window starting now. */
+enum dispatch_horizon { HORIZON_2H, HORIZON_4H, HORIZON_TODAY, HORIZON_24H, HORIZON_48H };
 
-typedef void (*dispatch_cb)(void *arg, enum snp_proto_code err, const char *message,
-                            const char *field, json_t *data);
+/* "2h", "4h", "today", "24h", "48h" (the declaration's type horizon) <->
+ * enum dispatch_horizon. */
+bool dispatch_horizon_parse(const char *s, enum dispatch_horizon *out);
+const char *dispatch_horizon_name(enum dispatch_horizon h);
 
 /* Who receives a push (whose event is one of snp_push_name()'s). */
 struct push_target {
@@ -72,10 +75,131 @@ struct push_target {
     int64_t organisation_id; /* requests: the requester concerned */
 };
 
+/* The most alternatives an offer shows (the settings' alternatives). */
+#define DISPATCH_MAX_ALTERNATIVES 10
+
+/* The offer of an offered request: the held slot, until when, and the free
+ * slots it may take instead (ranked, best first). */
+struct dispatch_offer {
+    const struct slot *slot;
+    int64_t expires_at;
+    const struct slot *alternatives[DISPATCH_MAX_ALTERNATIVES];
+    size_t nalternatives;
+};
+
+/* A booking the core made, as memory holds it. */
+struct dispatch_booking {
+    int64_t booking_id;
+    const struct request *request; /* NULL: not known to this process */
+    const struct slot *slot;
+    int64_t created_at;
+};
+
+/* What a successful operation answers, typed: the edge encodes it as the
+ * protocol's response (dispatcher/commands/views.c), so that the core never
+ * writes the protocol's JSON.  Borrowed for the callback: its pointers into
+ * the store and its strings are valid until the callback returns. */
+enum dispatch_answer_kind {
+    ANSWER_PUBLISHED, /* slot.publish */
+    ANSWER_WITHDRAWN, /* slot.withdraw */
+    ANSWER_SLOTS,     /* slot.list */
+    ANSWER_REQUEST,   /* request.create, offer.decline, request.cancel: from memory */
+    ANSWER_BOOKING,   /* offer.accept: the booking just made */
+    ANSWER_STORED,    /* a request or booking as the database shows it (JSON text built
+                         by its SQL function): booking.cancel, outcome.report, and the
+                         answers memory cannot give */
+    ANSWER_CAPACITY,  /* capacity.query */
+};
+
+struct dispatch_answer {
+    enum dispatch_answer_kind kind;
+    /* The call repeated an earlier one (request.create with a client_ref
+     * used already, for the same request): HTTP answers 200 instead of the
+     * route's creation status. */
+    bool repeat;
+    union {
+        struct {
+            int count, skipped; /* slots created, and given slots already there */
+            const int64_t *slot_ids;
+            size_t nslot_ids;
+        } published;
+        struct {
+            const int64_t *slot_ids;
+            size_t nslot_ids;
+        } withdrawn;
+        struct {
+            struct slot *const *slots;
+            size_t nslots;
+            bool truncated;
+        } slots;
+        struct {
+            const struct request *request;
+            const struct dispatch_offer *offer; /* NULL unless it is offered */
+        } request;
+        struct dispatch_booking booking;
+        const char *stored;
+        struct {
+            const struct territory *territory;
+            enum dispatch_horizon horizon;
+            int64_t from, to;
+            int total;
+            int by_mode[3];     /* office, home, teleconsultation */
+            int by_audience[6]; /* in AUD_* bit order */
+            bool listed;        /* the slots are shown to this caller */
+            struct slot *const *slots;
+            size_t nslots;
+            bool truncated;
+        } capacity;
+    };
+};
+
+/* The answer to an operation: `answer` on success (SNP_PROTO_OK), or NULL
+ * with an error, a sentence, and the dotted path of the field at fault (or
+ * NULL). */
+typedef void (*dispatch_cb)(void *arg, enum snp_proto_code err, const char *message,
+                            const char *field, const struct dispatch_answer *answer);
+
+/* A push, typed as answers are: the edge encodes it as the event's data
+ * (views.c), only when someone connected receives it.  Borrowed for the
+ * hook's call. */
+struct dispatch_push {
+    enum snp_push event;
+    /* The bookings' events: the booking as the database shows it (JSON text
+     * of its SQL function), or NULL when it is `booking`, from memory; and
+     * the site of its slot (whose territory is the booking's). */
+    const char *stored;
+    int64_t site_id;
+    union {
+        const struct slot *capacity; /* capacity.changed: what became of it */
+        struct {
+            int64_t request_id;
+            const char *client_ref;
+            const struct dispatch_offer *offer;
+        } offer_made;
+        struct {
+            int64_t request_id;
+            const char *client_ref;
+            int64_t slot_id;
+            int64_t expired_at;
+        } offer_expired;
+        struct {
+            int64_t request_id;
+            const char *client_ref;
+            const char *status, *previous_status;
+            int64_t booking_id; /* 0: none */
+        } request_updated;
+        struct dispatch_booking booking; /* booking.created, when not `stored` */
+        struct {
+            int64_t booking_id, request_id;
+            const char *client_ref, *outcome, *reported_at;
+        } outcome;
+    };
+};
+
 struct dispatch_hooks {
     void *ctx;
-    /* Called after a committed change; `data` is borrowed. */
-    void (*push)(void *ctx, const struct push_target *to, const char *event, json_t *data);
+    /* Called after a committed change. */
+    void (*push)(void *ctx, const struct push_target *to, const struct dispatch_push *p);
     /* Whether a push to `to` would reach anyone connected to this process
      * (may be NULL: then every push is built). */
     bool (*wants)(void *ctx, const struct push_target *to);
@@ -142,6 +266,8 @@ struct dispatch {
     size_t waiting_cap;
     double *site_km; /* one distance per site, for a ranking or a capacity query */
     size_t site_km_cap;
+    struct slot **listed; /* the slots a read answers (slot.list, capacity.query) */
+    size_t listed_cap;
     struct dispatch_stats stats;
 };
 
@@ -205,14 +331,6 @@ struct dispatch_slot_list_args {
     unsigned statuses;     /* 1 << enum slot_status; 0 for all */
     size_t limit;
 };
-
-/* capacity.query's horizon: a window starting now. */
-enum dispatch_horizon { HORIZON_2H, HORIZON_4H, HORIZON_TODAY, HORIZON_24H, HORIZON_48H };
-
-/* "2h", "4h", "today", "24h", "48h" (the declaration's type horizon) <->
- * enum dispatch_horizon. */
-bool dispatch_horizon_parse(const char *s, enum dispatch_horizon *out);
-const char *dispatch_horizon_name(enum dispatch_horizon h);
 
 struct dispatch_capacity_args {
     enum dispatch_horizon horizon;
@@ -331,11 +449,8 @@ void dispatch_on_db_notify(struct db *db, const char *channel, const char *paylo
  * docs/dispatch.md). */
 void dispatch_on_db_listening(struct db *db);
 
-/* The offer of an offered request as the protocol shows it (the held slot,
- * its expiry and the current alternatives), or NULL: a new reference. */
-json_t *dispatch_offer_json(struct dispatch *d, const struct request *r);
-
-/* The slot as the protocol shows it (a new reference). */
-json_t *dispatch_slot_json(const struct dispatch *d, const struct slot *s);
+/* The offer of `r` (an offered request) as memory holds it, with its
+ * alternatives freshly ranked, into `out`; false when it holds no slot. */
+bool dispatch_offer(struct dispatch *d, const struct request *r, struct dispatch_offer *out);
 
 #endif

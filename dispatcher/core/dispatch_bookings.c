@@ -49,14 +49,39 @@ static void requeue(struct dispatch *d, int64_t request_id)
     fetch_by_id(d, SQL_REQUEST_GET_OPEN, request_id, on_requeue_loaded);
 }
 
+/* Pushes a booking's cancellation to whom it concerns and answers with the
+ * booking as the database shows it (columns `booking`, `rpps`, `site` of
+ * `res`; `org`: the requester's organisation). */
+static void finish_cancelled(struct op *o, const PGresult *res, int booking, int rpps, int site,
+                             int64_t org)
+{
+    const char *stored = PQgetvalue(res, 0, booking);
+    push_booking_cancelled(o->d, o->caller.territory, stored,
+                           PQgetisnull(res, 0, rpps) ? NULL : PQgetvalue(res, 0, rpps),
+                           strtoll(PQgetvalue(res, 0, site), NULL, 10), org);
+    struct dispatch_answer a = {.kind = ANSWER_STORED, .stored = stored};
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, &a);
+}
+
 static void on_booking_cancelled(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
-    enum { C_SLOT, C_SLOT_STATUS, C_REQUEST, C_REQUEST_STATUS, C_ORG, C_BOOKING, C_N };
+    enum {
+        C_SLOT,
+        C_SLOT_STATUS,
+        C_REQUEST,
+        C_REQUEST_STATUS,
+        C_ORG,
+        C_BOOKING,
+        C_RPPS,
+        C_SITE,
+        C_N
+    };
     static const char *const names[C_N] = {
         [C_SLOT] = "slot_id",        [C_SLOT_STATUS] = "slot_status",
         [C_REQUEST] = "request_id",  [C_REQUEST_STATUS] = "request_status",
-        [C_ORG] = "organisation_id", [C_BOOKING] = "booking"};
+        [C_ORG] = "organisation_id", [C_BOOKING] = "booking",
+        [C_RPPS] = "rpps",           [C_SITE] = "site_id"};
     int c[C_N];
     if (op_settled_early_cols(o, st, res, SQL_BOOKING_CANCEL, names, C_N, c))
         return;
@@ -66,7 +91,6 @@ static void on_booking_cancelled(void *arg, enum db_status st, const PGresult *r
     int64_t request_id = strtoll(PQgetvalue(res, 0, c[C_REQUEST]), NULL, 10);
     const char *request_status = PQgetvalue(res, 0, c[C_REQUEST_STATUS]);
     int64_t org = strtoll(PQgetvalue(res, 0, c[C_ORG]), NULL, 10);
-    json_t *view = json_loads(PQgetvalue(res, 0, c[C_BOOKING]), 0, NULL);
     struct slot *s = store_slot(&d->store, slot_id);
     if (s) {
         if (strcmp(slot_status, "free") == 0)
@@ -74,33 +98,25 @@ static void on_booking_cancelled(void *arg, enum db_status st, const PGresult *r
         else
             store_remove_slot(&d->store, s);
     }
-    if (view)
-        push_booking_cancelled(d, o->caller.territory, view, org);
+    finish_cancelled(o, res, c[C_BOOKING], c[C_RPPS], c[C_SITE], org);
     /* The patient still needs a doctor: the request re-enters the queue. */
     if (strcmp(request_status, "waiting") == 0)
         requeue(d, request_id);
-    if (!view)
-        view = json_pack("{s:I, s:s}", "booking_id", (json_int_t)o->ids[0], "status", "cancelled");
-    op_finish(o, SNP_PROTO_OK, NULL, NULL, view);
 }
 
 static void on_booking_cancelled_by_requester(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
-    enum { C_FREED, C_BOOKING, C_N };
-    static const char *const names[C_N] = {[C_FREED] = "freed_slot", [C_BOOKING] = "booking"};
+    enum { C_FREED, C_BOOKING, C_RPPS, C_SITE, C_N };
+    static const char *const names[C_N] = {
+        [C_FREED] = "freed_slot", [C_BOOKING] = "booking", [C_RPPS] = "rpps", [C_SITE] = "site_id"};
     int c[C_N];
     if (op_settled_early_cols(o, st, res, SQL_BOOKING_CANCEL_BY_REQUESTER, names, C_N, c))
         return;
     struct dispatch *d = o->d;
     int64_t freed = strtoll(PQgetvalue(res, 0, c[C_FREED]), NULL, 10);
-    json_t *view = json_loads(PQgetvalue(res, 0, c[C_BOOKING]), 0, NULL);
     apply_freed(d, freed, 0);
-    if (view)
-        push_booking_cancelled(d, o->caller.territory, view, o->caller.organisation_id);
-    else
-        view = json_pack("{s:I, s:s}", "booking_id", (json_int_t)o->ids[0], "status", "cancelled");
-    op_finish(o, SNP_PROTO_OK, NULL, NULL, view);
+    finish_cancelled(o, res, c[C_BOOKING], c[C_RPPS], c[C_SITE], o->caller.organisation_id);
 }
 
 void dispatch_booking_cancel(struct dispatch *d, const struct caller *c,
@@ -140,22 +156,19 @@ static void on_outcome(void *arg, enum db_status st, const PGresult *res)
     int c[C_N];
     if (op_settled_early_cols(o, st, res, SQL_OUTCOME_REPORT, names, C_N, c))
         return;
-    json_t *view = json_loads(PQgetvalue(res, 0, c[C_VIEW]), 0, NULL);
-    if (!view) {
-        op_fail(o, SNP_PROTO_E_INTERNAL, "out of memory", NULL);
-        return;
-    }
-    json_int_t booking = strtoll(PQgetvalue(res, 0, c[C_BOOKING]), NULL, 10);
-    json_int_t request = strtoll(PQgetvalue(res, 0, c[C_REQUEST]), NULL, 10);
-    int64_t org = strtoll(PQgetvalue(res, 0, c[C_ORG]), NULL, 10);
-    json_t *data = json_pack("{s:I, s:I, s:s, s:{s:s, s:s}}", "booking_id", booking, "request_id",
-                             request, "client_ref", PQgetvalue(res, 0, c[C_CLIENT_REF]), "outcome",
-                             "kind", PQgetvalue(res, 0, c[C_OUTCOME]), "reported_at",
-                             PQgetvalue(res, 0, c[C_REPORTED]));
-    struct push_target to = {
-        .territory = o->caller.territory, .topic = SNP_TOPIC_REQUESTS, .organisation_id = org};
-    push(o->d, &to, snp_push_name(SNP_PUSH_OUTCOME_REPORTED), data);
-    op_finish(o, SNP_PROTO_OK, NULL, NULL, view);
+    struct dispatch_push p = {
+        .event = SNP_PUSH_OUTCOME_REPORTED,
+        .outcome = {.booking_id = strtoll(PQgetvalue(res, 0, c[C_BOOKING]), NULL, 10),
+                    .request_id = strtoll(PQgetvalue(res, 0, c[C_REQUEST]), NULL, 10),
+                    .client_ref = PQgetvalue(res, 0, c[C_CLIENT_REF]),
+                    .outcome = PQgetvalue(res, 0, c[C_OUTCOME]),
+                    .reported_at = PQgetvalue(res, 0, c[C_REPORTED])}};
+    struct push_target to = {.territory = o->caller.territory,
+                             .topic = SNP_TOPIC_REQUESTS,
+                             .organisation_id = strtoll(PQgetvalue(res, 0, c[C_ORG]), NULL, 10)};
+    push(o->d, &to, &p);
+    struct dispatch_answer a = {.kind = ANSWER_STORED, .stored = PQgetvalue(res, 0, c[C_VIEW])};
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, &a);
 }
 
 void dispatch_outcome_report(struct dispatch *d, const struct caller *c,

@@ -5,7 +5,7 @@
  * offer.decline, request.cancel), dispatch_bookings.c (booking.cancel,
  * outcome.report), dispatch_offers.c (ranking, holds, the matching pass,
  * offer moves), dispatch_reread.c (rows read again after an answer),
- * dispatch_push.c (pushes), dispatch_views.c (JSON views),
+ * dispatch_push.c (pushes), dispatch_answers.c (typed answers and offers),
  * dispatch_reads.c (slot.list and capacity.query, from memory),
  * dispatch_housekeeping.c (expiry and the periodic timer) and
  * dispatch_sync.c (changes made by other snpd processes).
@@ -50,10 +50,10 @@ struct op {
     int attempts;
     int count;
     bool retry_later; /* the database failed: look at its objects again later */
-    bool repeat;      /* answers a repeated call (DISPATCH_REPEAT) */
+    bool repeat;      /* answers a repeated call (struct dispatch_answer) */
     char reason[40];
     char why[DISPATCH_ENUM_LEN]; /* offer.decline: the requester's reason, or "" */
-    json_t *result;
+    void *carry;                 /* an internal operation's own state, freed by its callback */
     /* request.create ranks once: the slot to hold and the alternatives. */
     int64_t alternatives[MAX_CANDIDATES];
     int nalternatives;
@@ -76,10 +76,11 @@ void op_set_slot(struct op *o, struct slot *s);
  * references as op_set_request. */
 void op_set_release(struct op *o, struct slot *s);
 
-/* Answers the operation (takes `result`), queues what it touched for the
- * matching pass, drops its references and frees it. */
+/* Answers the operation (`answer` on success, borrowed; its `repeat` is
+ * set from the operation's), queues what it touched for the matching pass,
+ * drops its references and frees it. */
 void op_finish(struct op *o, enum snp_proto_code err, const char *message, const char *field,
-               json_t *result);
+               const struct dispatch_answer *answer);
 
 /* op_finish with error `err` and no result. */
 void op_fail(struct op *o, enum snp_proto_code err, const char *message, const char *field);
@@ -139,22 +140,26 @@ void answer_booking_view(struct op *o, int64_t booking_id);
 
 /* --- dispatch_push.c --- */
 
-/* Hands `event` for `to` to the push hook; takes `data` (NULL: nothing). */
-void push(struct dispatch *d, const struct push_target *to, const char *event, json_t *data);
+/* Hands push `p` for `to` to the push hook. */
+void push(struct dispatch *d, const struct push_target *to, const struct dispatch_push *p);
 
 /* Tells capacity watchers of the slot's territory what became of it. */
 void push_capacity(struct dispatch *d, const struct slot *s);
 
-/* Tells the practitioner (and site) and the requester that a booking was
- * cancelled (`view` is the booking as the protocol shows it, borrowed). */
-void push_booking_cancelled(struct dispatch *d, const char *territory, json_t *view,
-                            int64_t organisation_id);
+/* Tells the practitioner `rpps` (NULL: none), the reception of site
+ * `site_id` and the requester that a booking was cancelled (`stored`: the
+ * booking as the database shows it, JSON text). */
+void push_booking_cancelled(struct dispatch *d, const char *territory, const char *stored,
+                            const char *rpps, int64_t site_id, int64_t organisation_id);
 
-/* Pushes `event` (booking.created, booking.cancelled or a hand-over from
- * practitioner `previous`) for booking `booking_id`, read from the database
- * first. */
+/* Pushes `event` (booking.created or booking.cancelled) of booking
+ * `booking_id`, read from the database first, to its practitioner, its
+ * site's reception and (cancelled) requester `organisation_id`; a
+ * hand-over (`handed_over`) goes as booking.created to the practitioner on
+ * duty only, and as booking.handed_over to `previous` (NULL: nobody). */
 void push_booking_from_db(struct dispatch *d, int64_t booking_id, const char *territory,
-                          int64_t organisation_id, const char *event, const char *previous);
+                          int64_t organisation_id, enum snp_push event, bool handed_over,
+                          const char *previous);
 
 /* The requests topic's pushes of slot `id`'s announcement `j` (offer.made,
  * offer.expired). */
@@ -255,31 +260,19 @@ void refresh_stale(struct dispatch *d, struct request *r, struct slot *s);
 /* Whether commune `c` is one of `t`'s or of a territory it borrows from. */
 bool territory_has_commune(const struct territory *t, const struct commune *c);
 
-/* --- dispatch_views.c --- */
+/* --- dispatch_answers.c --- */
 
-/* An instant as RFC 3339 in territory `t`'s zone (JSON null if it cannot be
- * shown); a new reference. */
-json_t *time_json(const struct territory *t, int64_t utc);
+/* Fills `out` with the offer of slot `held` until `expires` to request `r`
+ * (NULL: not in memory, then without alternatives): as alternatives the
+ * slots of `ids` still free (ranked already), or a fresh ranking when `ids`
+ * is NULL. */
+void offer_fill(struct dispatch *d, const struct request *r, const struct slot *held,
+                int64_t expires, const int64_t *ids, int nids, struct dispatch_offer *out);
 
-/* The names, by `name`, of the bits set in `bits`, as a new array. */
-json_t *bits_json(uint8_t bits, const char *(*name)(uint8_t));
-
-/* The priority groups in `bits`, as a new array of their names. */
-json_t *priority_json(uint8_t bits);
-
-/* Request `r` as its requester sees it, without patient identity, with its
- * offer freshly ranked (a new reference). */
-json_t *request_summary_json(struct dispatch *d, const struct request *r);
-
-/* The answer to a creation: `r` with the offer's alternatives `alts`
- * (NULL: ranked afresh); a new reference.  The edge adds the patient, motif,
- * constraints and source the requester gave (calls.c). */
-json_t *created_json(struct dispatch *d, const struct request *r, const int64_t *alts, int nalts);
-
-/* Booking `booking_id` of request `r` (may be NULL) and slot `s`, created at
- * `now`, as the protocol shows it (a new reference). */
-json_t *booking_json(struct dispatch *d, int64_t booking_id, const struct request *r,
-                     const struct slot *s, int64_t now);
+/* Finishes `o` with request `r` as memory holds it (ANSWER_REQUEST); its
+ * offer's alternatives are the slots of `ids` still free (ranked already),
+ * or ranked afresh when `ids` is NULL. */
+void finish_with_request(struct op *o, const struct request *r, const int64_t *ids, int nids);
 
 /* --- dispatch_housekeeping.c --- */
 

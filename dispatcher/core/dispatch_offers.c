@@ -517,6 +517,5 @@ static void on_offer_moved(void *arg, enum db_status st, const PGresult *res)
         }
     }
     /* A creation that had to try several slots answers as a creation. */
-    json_t *result = o->cb ? request_summary_json(d, r) : NULL;
-    op_finish(o, SNP_PROTO_OK, NULL, NULL, result);
+    finish_with_request(o, r, NULL, 0);
 }

@@ -23,58 +23,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/timeutil.h"
 #include "dispatcher/core/dispatch.h"
 #include "dispatcher/core/dispatch_internal.h"
+#include "dispatcher/db/db_cols.h"
 #include "dispatcher/core/match.h"
 #include "sql_queries.h"
 
 /* --- pushes ----------------------------------------------------------------------- */
 
-void push(struct dispatch *d, const struct push_target *to, const char *event, json_t *data)
+void push(struct dispatch *d, const struct push_target *to, const struct dispatch_push *p)
 {
-    if (d->hooks.push && data)
-        d->hooks.push(d->hooks.ctx, to, event, data);
-    json_decref(data);
+    if (d->hooks.push)
+        d->hooks.push(d->hooks.ctx, to, p);
 }
 
 /* Tells capacity watchers of the slot's territory what became of it. */
 void push_capacity(struct dispatch *d, const struct slot *s)
 {
-    json_t *change = json_pack("{s:I, s:s, s:o, s:i, s:s, s:o, s:I, s:s}", "slot_id",
-                               (json_int_t)s->id, "status", model_slot_status_name(s->status),
-                               "start", time_json(s->territory, s->start), "duration_min",
-                               s->duration_min, "mode", model_mode_name(s->mode), "audiences",
-                               bits_json(s->audience, model_audience_name), "site_id",
-                               (json_int_t)s->site->id, "commune_insee", s->site->commune);
-    json_t *data = json_pack("{s:s, s:[o]}", "territory_id", s->territory->id, "changes", change);
     struct push_target to = {.territory = s->territory->id, .topic = SNP_TOPIC_CAPACITY};
-    push(d, &to, snp_push_name(SNP_PUSH_CAPACITY_CHANGED), data);
+    struct dispatch_push p = {.event = SNP_PUSH_CAPACITY_CHANGED, .capacity = s};
+    push(d, &to, &p);
 }
 
-/* The subscribers of the bookings topic concerned by a booking (`view`, as
- * the protocol shows it): its practitioner (if any) and its site's
- * reception. */
-static struct push_target bookings_target(const char *territory, json_t *view)
+void push_booking_cancelled(struct dispatch *d, const char *territory, const char *stored,
+                            const char *rpps, int64_t site_id, int64_t organisation_id)
 {
-    json_t *slot = json_object_get(view, "slot");
-    return (struct push_target){
-        .territory = territory,
-        .topic = SNP_TOPIC_BOOKINGS,
-        .rpps = json_string_value(json_object_get(json_object_get(slot, "practitioner"), "rpps")),
-        .site_id = json_integer_value(json_object_get(json_object_get(slot, "site"), "site_id"))};
-}
-
-/* Tells the practitioner and the requester that a booking was cancelled
- * (`view` is the booking as the protocol shows it, borrowed). */
-void push_booking_cancelled(struct dispatch *d, const char *territory, json_t *view,
-                            int64_t organisation_id)
-{
-    struct push_target gp = bookings_target(territory, view);
-    push(d, &gp, snp_push_name(SNP_PUSH_BOOKING_CANCELLED), json_incref(view));
+    struct dispatch_push p = {
+        .event = SNP_PUSH_BOOKING_CANCELLED, .stored = stored, .site_id = site_id};
+    struct push_target gp = {
+        .territory = territory, .topic = SNP_TOPIC_BOOKINGS, .rpps = rpps, .site_id = site_id};
+    push(d, &gp, &p);
     struct push_target to = {
         .territory = territory, .topic = SNP_TOPIC_REQUESTS, .organisation_id = organisation_id};
-    push(d, &to, snp_push_name(SNP_PUSH_BOOKING_CANCELLED), json_incref(view));
+    push(d, &to, &p);
 }
 
 static bool wanted(struct dispatch *d, const struct push_target *to)
@@ -82,41 +63,17 @@ static bool wanted(struct dispatch *d, const struct push_target *to)
     return d->hooks.push && (!d->hooks.wants || d->hooks.wants(d->hooks.ctx, to));
 }
 
-static json_t *time_json_in(struct dispatch *d, const char *territory, int64_t utc)
-{
-    const struct territory *t = territory ? store_territory(&d->store, territory) : NULL;
-    char buf[TIMEUTIL_RFC3339_SIZE];
-    if (!timeutil_format_rfc3339(t ? t->zone : timeutil_zone_find("Europe/Paris"), utc, buf,
-                                 sizeof(buf)))
-        return json_null();
-    return json_string(buf);
-}
-
 /* offer.made for request `q` (organisation `org` of `territory`), slot `s`
  * held until `expires`. */
 static void push_offer_made(struct dispatch *d, const struct push_target *to, int64_t q,
                             const char *client_ref, const struct slot *s, int64_t expires)
 {
-    json_t *slot = dispatch_slot_json(d, s);
-    json_object_set_new(slot, "status", json_string("held"));
-    json_t *offer = json_pack("{s:o, s:o}", "slot", slot, "expires_at",
-                              time_json_in(d, to->territory, expires));
-    struct request *r = store_request(&d->store, q);
-    int want = r ? r->territory->settings.alternatives : 0;
-    if (want > MAX_CANDIDATES - 1)
-        want = MAX_CANDIDATES - 1;
-    json_t *alts = json_array();
-    if (r && want > 0) {
-        struct match_candidate c[MAX_CANDIDATES];
-        size_t n = rank_for(d, r, c, (size_t)want + 1);
-        for (size_t i = 0; i < n && (int)json_array_size(alts) < want; i++)
-            if (c[i].slot != s)
-                json_array_append_new(alts, dispatch_slot_json(d, c[i].slot));
-    }
-    json_object_set_new(offer, "alternatives", alts);
-    push(d, to, snp_push_name(SNP_PUSH_OFFER_MADE),
-         json_pack("{s:I, s:s, s:o}", "request_id", (json_int_t)q, "client_ref", client_ref,
-                   "offer", offer));
+    struct dispatch_offer offer;
+    offer_fill(d, store_request(&d->store, q), s, expires, NULL, 0, &offer);
+    struct dispatch_push p = {
+        .event = SNP_PUSH_OFFER_MADE,
+        .offer_made = {.request_id = q, .client_ref = client_ref, .offer = &offer}};
+    push(d, to, &p);
 }
 
 struct pending_offer_push {
@@ -130,8 +87,8 @@ struct pending_offer_push {
 static void on_offer_slot_loaded(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
-    struct pending_offer_push *p = (struct pending_offer_push *)o->result;
-    o->result = NULL;
+    struct pending_offer_push *p = o->carry;
+    o->carry = NULL;
     struct dispatch *d = o->d;
     struct store_slot_cols cols;
     if (!d->closed && st == DB_OK && PQntuples(res) == 1 &&
@@ -167,11 +124,13 @@ void push_slot_change(struct dispatch *d, int64_t id, json_t *j)
         client_ref = "";
     bool was_held = os && strcmp(os, "held") == 0;
     if (was_held && strcmp(st, "held") != 0 && cause && strcmp(cause, "expired") == 0) {
-        int64_t at = json_integer_value(json_object_get(j, "ox"));
-        push(d, &to, snp_push_name(SNP_PUSH_OFFER_EXPIRED),
-             json_pack("{s:I, s:s, s:I, s:o}", "request_id", (json_int_t)q, "client_ref",
-                       client_ref, "slot_id", (json_int_t)id, "expired_at",
-                       time_json_in(d, territory, at)));
+        struct dispatch_push p = {
+            .event = SNP_PUSH_OFFER_EXPIRED,
+            .offer_expired = {.request_id = q,
+                              .client_ref = client_ref,
+                              .slot_id = id,
+                              .expired_at = json_integer_value(json_object_get(j, "ox"))}};
+        push(d, &to, &p);
     }
     if (!was_held && strcmp(st, "held") == 0 && (!cause || strcmp(cause, "create") != 0)) {
         int64_t expires = json_integer_value(json_object_get(j, "x"));
@@ -193,7 +152,7 @@ void push_slot_change(struct dispatch *d, int64_t id, json_t *j)
         snprintf(p->client_ref, sizeof(p->client_ref), "%s", client_ref);
         p->request = q;
         p->expires = expires;
-        o->result = (json_t *)p; /* carried, not JSON: taken back in the callback */
+        o->carry = p;
         char sid[24];
         snprintf(sid, sizeof(sid), "%lld", (long long)id);
         const char *params[] = {sid};
@@ -215,51 +174,67 @@ void push_request_change(struct dispatch *d, int64_t id, json_t *j)
         (cause && strcmp(cause, "create") == 0) || !wanted(d, &to))
         return;
     const char *client_ref = json_string_value(json_object_get(j, "f"));
-    json_t *data =
-        json_pack("{s:I, s:s, s:s, s:s}", "request_id", (json_int_t)id, "client_ref",
-                  client_ref ? client_ref : "", "status", st, "previous_status", previous);
-    json_int_t booking = json_integer_value(json_object_get(j, "b"));
-    if (booking > 0)
-        json_object_set_new(data, "booking_id", json_integer(booking));
-    push(d, &to, snp_push_name(SNP_PUSH_REQUEST_UPDATED), data);
+    struct dispatch_push p = {
+        .event = SNP_PUSH_REQUEST_UPDATED,
+        .request_updated = {.request_id = id,
+                            .client_ref = client_ref ? client_ref : "",
+                            .status = st,
+                            .previous_status = previous,
+                            .booking_id = json_integer_value(json_object_get(j, "b"))}};
+    push(d, &to, &p);
 }
 
-/* The reason of a booking's read (op.reason) when it was handed to the
- * practitioner on duty of a CSNP shift: pushed to them as booking.created. */
-static const char HANDED_OVER[] = "(hand-over)";
+/* A booking to push once read from the database (push_booking_from_db). */
+struct pending_booking_push {
+    char territory[64];
+    char previous[12]; /* a hand-over: the practitioner it was taken from, or "" */
+    int64_t organisation_id;
+    enum snp_push event;
+    bool handed_over;
+};
 
 static void on_foreign_booking_view(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
+    struct pending_booking_push *b = o->carry;
+    o->carry = NULL;
     struct dispatch *d = o->d;
-    json_t *view = !d->closed && st == DB_OK && PQntuples(res) == 1
-                       ? json_loads(PQgetvalue(res, 0, 0), 0, NULL)
-                       : NULL;
-    if (view) {
-        const char *event = o->reason;
-        struct push_target gp = bookings_target(o->caller.territory, view);
-        if (strcmp(event, HANDED_OVER) == 0) {
+    enum { C_BOOKING, C_RPPS, C_SITE, C_N };
+    static const char *const names[C_N] = {
+        [C_BOOKING] = "booking", [C_RPPS] = "rpps", [C_SITE] = "site_id"};
+    int c[C_N];
+    if (!d->closed && st == DB_OK && PQntuples(res) == 1 &&
+        db_cols_resolve(res, names, C_N, c, sql_name[SQL_BOOKING_PUSH])) {
+        struct dispatch_push p = {.event = b->event,
+                                  .stored = PQgetvalue(res, 0, c[C_BOOKING]),
+                                  .site_id = strtoll(PQgetvalue(res, 0, c[C_SITE]), NULL, 10)};
+        struct push_target gp = {
+            .territory = b->territory,
+            .topic = SNP_TOPIC_BOOKINGS,
+            .rpps = PQgetisnull(res, 0, c[C_RPPS]) ? NULL : PQgetvalue(res, 0, c[C_RPPS]),
+            .site_id = p.site_id};
+        if (b->handed_over) {
             /* For the practitioner named on duty only: the site's
              * reception had it when it was booked.  The one it was taken
-             * from (o->caller.rpps) is told so. */
-            event = snp_push_name(SNP_PUSH_BOOKING_CREATED);
+             * from is told so. */
             gp.site_id = 0;
-            if (o->caller.rpps[0]) {
-                struct push_target before = {.territory = o->caller.territory,
-                                             .topic = SNP_TOPIC_BOOKINGS,
-                                             .rpps = o->caller.rpps};
-                push(d, &before, snp_push_name(SNP_PUSH_BOOKING_HANDED_OVER), json_incref(view));
+            if (b->previous[0]) {
+                struct push_target before = {
+                    .territory = b->territory, .topic = SNP_TOPIC_BOOKINGS, .rpps = b->previous};
+                struct dispatch_push handed = p;
+                handed.event = SNP_PUSH_BOOKING_HANDED_OVER;
+                push(d, &before, &handed);
             }
         }
-        push(d, &gp, event, json_incref(view));
-        if (strcmp(event, snp_push_name(SNP_PUSH_BOOKING_CANCELLED)) == 0) {
-            struct push_target to = {.territory = o->caller.territory,
+        push(d, &gp, &p);
+        if (b->event == SNP_PUSH_BOOKING_CANCELLED) {
+            struct push_target to = {.territory = b->territory,
                                      .topic = SNP_TOPIC_REQUESTS,
-                                     .organisation_id = o->caller.organisation_id};
-            push(d, &to, event, json_incref(view));
+                                     .organisation_id = b->organisation_id};
+            push(d, &to, &p);
         }
-        json_decref(view);
     }
+    free(b);
     op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
 }
 
@@ -297,12 +272,16 @@ void push_foreign_booking(struct dispatch *d, int64_t id, json_t *j)
         const char *outcome = json_string_value(json_object_get(j, "oc"));
         const char *reported_at = json_string_value(json_object_get(j, "oa"));
         const char *client_ref = json_string_value(json_object_get(j, "f"));
-        if (outcome && reported_at && wanted(d, &requester))
-            push(d, &requester, snp_push_name(SNP_PUSH_OUTCOME_REPORTED),
-                 json_pack("{s:I, s:I, s:s, s:{s:s, s:s}}", "booking_id", (json_int_t)id,
-                           "request_id", json_integer_value(json_object_get(j, "q")), "client_ref",
-                           client_ref ? client_ref : "", "outcome", "kind", outcome, "reported_at",
-                           reported_at));
+        if (outcome && reported_at && wanted(d, &requester)) {
+            struct dispatch_push p = {
+                .event = SNP_PUSH_OUTCOME_REPORTED,
+                .outcome = {.booking_id = id,
+                            .request_id = json_integer_value(json_object_get(j, "q")),
+                            .client_ref = client_ref ? client_ref : "",
+                            .outcome = outcome,
+                            .reported_at = reported_at}};
+            push(d, &requester, &p);
+        }
         return;
     }
     bool cancelled = strcmp(event, "cancelled") == 0;
@@ -310,26 +289,26 @@ void push_foreign_booking(struct dispatch *d, int64_t id, json_t *j)
         !(previous && wanted(d, &before)))
         return;
     push_booking_from_db(d, id, territory, org,
-                         cancelled  ? snp_push_name(SNP_PUSH_BOOKING_CANCELLED)
-                         : assigned ? HANDED_OVER
-                                    : snp_push_name(SNP_PUSH_BOOKING_CREATED),
-                         previous);
+                         cancelled ? SNP_PUSH_BOOKING_CANCELLED : SNP_PUSH_BOOKING_CREATED,
+                         assigned, previous);
 }
 
-/* Pushes `event` (booking.created, booking.cancelled, or HANDED_OVER with
- * the practitioner it was taken from, `previous`, or NULL) for booking
- * `booking_id` of `organisation_id` in `territory`, with the booking as the
- * database shows it without the patient: one read. */
 void push_booking_from_db(struct dispatch *d, int64_t booking_id, const char *territory,
-                          int64_t organisation_id, const char *event, const char *previous)
+                          int64_t organisation_id, enum snp_push event, bool handed_over,
+                          const char *previous)
 {
-    struct op *o = op_new(d, NULL, NULL, NULL);
-    if (!o)
+    struct pending_booking_push *b = calloc(1, sizeof(*b));
+    struct op *o = b ? op_new(d, NULL, NULL, NULL) : NULL;
+    if (!o) {
+        free(b);
         return;
-    snprintf(o->caller.territory, sizeof(o->caller.territory), "%s", territory);
-    snprintf(o->caller.rpps, sizeof(o->caller.rpps), "%s", previous ? previous : "");
-    o->caller.organisation_id = organisation_id;
-    snprintf(o->reason, sizeof(o->reason), "%s", event);
+    }
+    snprintf(b->territory, sizeof(b->territory), "%s", territory);
+    snprintf(b->previous, sizeof(b->previous), "%s", previous ? previous : "");
+    b->organisation_id = organisation_id;
+    b->event = event;
+    b->handed_over = handed_over;
+    o->carry = b;
     char bid[24];
     snprintf(bid, sizeof(bid), "%lld", (long long)booking_id);
     const char *params[] = {bid};

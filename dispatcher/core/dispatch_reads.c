@@ -17,6 +17,22 @@
 
 /* --- reads from memory: slot.list, capacity.query --------------------------------- */
 
+/* Puts `s` at index `n` of the answer's list (d->listed, reused by every
+ * read); false when out of memory. */
+static bool list_slot(struct dispatch *d, size_t n, struct slot *s)
+{
+    if (n >= d->listed_cap) {
+        size_t cap = d->listed_cap ? 2 * d->listed_cap : 64;
+        struct slot **p = realloc(d->listed, cap * sizeof(*p));
+        if (!p)
+            return false;
+        d->listed = p;
+        d->listed_cap = cap;
+    }
+    d->listed[n] = s;
+    return true;
+}
+
 void dispatch_slot_list(struct dispatch *d, const struct caller *c,
                         const struct dispatch_slot_list_args *a, dispatch_cb cb, void *arg)
 {
@@ -38,7 +54,7 @@ void dispatch_slot_list(struct dispatch *d, const struct caller *c,
     }
     unsigned statuses = a->statuses;
     size_t limit = a->limit;
-    json_t *list = json_array();
+    size_t n = 0;
     bool truncated = false;
     for (size_t k = 0; k < t->nslots; k++) {
         struct slot *s = t->slots[k];
@@ -48,15 +64,19 @@ void dispatch_slot_list(struct dispatch *d, const struct caller *c,
             continue;
         if (statuses && !(statuses & (1u << s->status)))
             continue;
-        if (json_array_size(list) == limit) {
+        if (n == limit) {
             truncated = true;
             break;
         }
-        json_array_append_new(list, dispatch_slot_json(d, s));
+        if (!list_slot(d, n, s)) {
+            cb(arg, SNP_PROTO_E_INTERNAL, "out of memory", NULL, NULL);
+            return;
+        }
+        n++;
     }
-    json_t *result = json_pack("{s:o, s:b}", "slots", list, "truncated", truncated);
-    cb(arg, SNP_PROTO_OK, NULL, NULL, result);
-    json_decref(result);
+    struct dispatch_answer answer = {
+        .kind = ANSWER_SLOTS, .slots = {.slots = d->listed, .nslots = n, .truncated = truncated}};
+    cb(arg, SNP_PROTO_OK, NULL, NULL, &answer);
 }
 
 static const char *const horizon_names[] = {[HORIZON_2H] = "2h",
@@ -145,8 +165,12 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c,
      * time). */
     double *site_km = centre && radius > 0 ? site_memo(d) : NULL;
     bool with_list = c->role == ROLE_SAS || c->role == ROLE_DESK;
-    int by_mode[3] = {0}, by_aud[6] = {0}, total = 0;
-    json_t *list = with_list ? json_array() : NULL;
+    struct dispatch_answer answer = {
+        .kind = ANSWER_CAPACITY,
+        .capacity = {
+            .territory = t, .horizon = a->horizon, .from = now, .to = end, .listed = with_list}};
+    int *by_mode = answer.capacity.by_mode, *by_aud = answer.capacity.by_audience;
+    size_t nlisted = 0;
     bool truncated = false;
     /* The slots of the territory and of each neighbour, in one walk by
      * start (each territory's are sorted by start, then id): only those
@@ -156,7 +180,6 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c,
     size_t next_on_stack[16];
     size_t *next = nruns <= 16 ? next_on_stack : calloc(nruns, sizeof(*next));
     if (!next) {
-        json_decref(list);
         cb(arg, SNP_PROTO_E_INTERNAL, "out of memory", NULL, NULL);
         return;
     }
@@ -196,7 +219,7 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c,
             if (centre && radius > 0 && s->mode != MODE_TELECONSULTATION &&
                 site_distance_km(site_km, centre, s->site) > radius)
                 continue;
-            total++;
+            answer.capacity.total++;
             for (int b = 0; b < 3; b++)
                 by_mode[b] += (s->mode >> b) & 1;
             /* Open to an audience as matching sees it: named for it,
@@ -204,28 +227,21 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c,
             uint8_t open = match_slot_audiences(s, now);
             for (int b = 0; b < 6; b++)
                 by_aud[b] += (open >> b) & 1;
-            if (list) {
-                if (json_array_size(list) >= 1000)
+            if (with_list) {
+                if (nlisted >= 1000)
                     truncated = true;
+                else if (list_slot(d, nlisted, s))
+                    nlisted++;
                 else
-                    json_array_append_new(list, dispatch_slot_json(d, s));
+                    truncated = true; /* out of memory: the list stops here */
             }
         }
         next[taken] = k;
     }
     if (next != next_on_stack)
         free(next);
-    json_t *result =
-        json_pack("{s:s, s:s, s:o, s:o, s:i, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i, s:i, s:i, s:i}}",
-                  "territory_id", t->id, "horizon", dispatch_horizon_name(a->horizon), "from",
-                  time_json(t, now), "to", time_json(t, end), "total", total, "by_mode", "office",
-                  by_mode[0], "home", by_mode[1], "teleconsultation", by_mode[2], "by_audience",
-                  "sas", by_aud[0], "emergency", by_aud[1], "pharmacy", by_aud[2], "professional",
-                  by_aud[3], "desk", by_aud[4], "public", by_aud[5]);
-    if (list) {
-        json_object_set_new(result, "slots", list);
-        json_object_set_new(result, "truncated", json_boolean(truncated));
-    }
-    cb(arg, SNP_PROTO_OK, NULL, NULL, result);
-    json_decref(result);
+    answer.capacity.slots = d->listed;
+    answer.capacity.nslots = nlisted;
+    answer.capacity.truncated = truncated;
+    cb(arg, SNP_PROTO_OK, NULL, NULL, &answer);
 }

@@ -17,6 +17,8 @@
 #include "base/timeutil.h"
 #include "dispatcher/core/dispatch.h"
 #include "dispatcher/core/dispatch_internal.h"
+#include "dispatcher/db/db_cols.h"
+#include "dispatcher/core/values.h"
 #include "dispatcher/core/match.h"
 #include "sql_queries.h"
 
@@ -66,7 +68,7 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
         op_set_request(o, NULL);
         struct request *existing = store_request(&d->store, id);
         if (existing) {
-            op_finish(o, SNP_PROTO_OK, NULL, NULL, request_summary_json(d, existing));
+            finish_with_request(o, existing, NULL, 0);
             return;
         }
         answer_request_view(o, id);
@@ -84,8 +86,7 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
     if (held > 0 && o->slot && held == o->slot->id) {
         request_set_offer(d, r, o->slot, expires);
         d->stats.offers++;
-        op_finish(o, SNP_PROTO_OK, NULL, NULL,
-                  created_json(d, r, o->alternatives, o->nalternatives));
+        finish_with_request(o, r, o->alternatives, o->nalternatives);
         return;
     }
     if (o->slot) {
@@ -102,7 +103,7 @@ static void on_request_created(void *arg, enum db_status st, const PGresult *res
     }
     /* Waiting: op_finish queues it for the matching pass, which also covers
      * a slot published while this creation was on its way. */
-    op_finish(o, SNP_PROTO_OK, NULL, NULL, created_json(d, r, o->alternatives, o->nalternatives));
+    finish_with_request(o, r, o->alternatives, o->nalternatives);
 }
 
 /* Whether commune `c` is one of `t`'s or of a territory it borrows from. */
@@ -241,12 +242,13 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c,
         cb(arg, SNP_PROTO_E_INTERNAL, "cannot format the deadline", NULL, NULL);
         return;
     }
-    json_t *req = json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:i, s:s, s:b, s:o, s:o}", "client_ref", r->client_ref,
-        "motif", model_motif_name(r->motif), "urgency", model_urgency_name(r->urgency), "deadline",
-        deadline, "modes", bits_json(r->modes, model_mode_name), "patient_commune", commune->insee,
-        "patient_birth_year", by, "patient_age", r->age, "patient_sex", a->patient.sex, "has_mt",
-        has_mt, "priority_groups", priority_json(r->priority_groups), "source", source_json(a));
+    json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:i, s:s, s:b, s:o, s:o}",
+                            "client_ref", r->client_ref, "motif", model_motif_name(r->motif),
+                            "urgency", model_urgency_name(r->urgency), "deadline", deadline,
+                            "modes", value_bits_json(r->modes, model_mode_name), "patient_commune",
+                            commune->insee, "patient_birth_year", by, "patient_age", r->age,
+                            "patient_sex", a->patient.sex, "has_mt", has_mt, "priority_groups",
+                            value_priority_json(r->priority_groups), "source", source_json(a));
     if (!req) {
         free(r);
         cb(arg, SNP_PROTO_E_INTERNAL, "out of memory", NULL, NULL);
@@ -383,20 +385,25 @@ static void on_accepted(void *arg, enum db_status st, const PGresult *res)
             store_remove_request(&d->store, r);
         }
         push_booking_from_db(d, booking_id, o->caller.territory, o->caller.organisation_id,
-                             snp_push_name(SNP_PUSH_BOOKING_CREATED), NULL);
+                             SNP_PUSH_BOOKING_CREATED, false, NULL);
         answer_booking_view(o, booking_id);
         return;
     }
-    int64_t now = timeutil_now();
-    json_t *result = booking_json(d, booking_id, r, s, now);
+    struct dispatch_answer a = {
+        .kind = ANSWER_BOOKING,
+        .booking = {
+            .booking_id = booking_id, .request = r, .slot = s, .created_at = timeutil_now()}};
     struct push_target to = {.territory = s->territory->id,
                              .topic = SNP_TOPIC_BOOKINGS,
                              .rpps = s->practitioner ? s->practitioner->rpps : NULL,
                              .site_id = s->site->id};
-    push(d, &to, snp_push_name(SNP_PUSH_BOOKING_CREATED), booking_json(d, booking_id, r, s, now));
+    struct dispatch_push p = {
+        .event = SNP_PUSH_BOOKING_CREATED, .site_id = s->site->id, .booking = a.booking};
+    push(d, &to, &p);
+    /* The answer reads `r` after it left the store: the operation holds it. */
     r->status = REQ_BOOKED;
     store_remove_request(&d->store, r);
-    op_finish(o, SNP_PROTO_OK, NULL, NULL, result);
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, &a);
 }
 
 static void resume_offer_accept(struct dispatch *d, const struct caller *c, const void *args,
@@ -552,12 +559,16 @@ static void on_cancelled_booking_view(void *arg, enum db_status st, const PGresu
     struct op *o = arg;
     if (op_closed(o))
         return;
-    json_t *view =
-        st == DB_OK && PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
-    if (view) {
-        push_booking_cancelled(o->d, o->caller.territory, view, o->caller.organisation_id);
-        json_decref(view);
-    }
+    enum { C_BOOKING, C_RPPS, C_SITE, C_N };
+    static const char *const names[C_N] = {
+        [C_BOOKING] = "booking", [C_RPPS] = "rpps", [C_SITE] = "site_id"};
+    int c[C_N];
+    if (st == DB_OK && PQntuples(res) == 1 &&
+        db_cols_resolve(res, names, C_N, c, sql_name[SQL_BOOKING_GET]))
+        push_booking_cancelled(
+            o->d, o->caller.territory, PQgetvalue(res, 0, c[C_BOOKING]),
+            PQgetisnull(res, 0, c[C_RPPS]) ? NULL : PQgetvalue(res, 0, c[C_RPPS]),
+            strtoll(PQgetvalue(res, 0, c[C_SITE]), NULL, 10), o->caller.organisation_id);
     answer_request_view(o, o->ids[0]);
 }
 
@@ -592,9 +603,9 @@ static void on_request_cancelled(void *arg, enum db_status st, const PGresult *r
         r->status = REQ_CANCELLED;
         r->held_slot = 0;
         if (booking == 0) {
-            json_t *result = request_summary_json(d, r);
+            /* Answered after it left the store: the operation holds it. */
             store_remove_request(&d->store, r);
-            op_finish(o, SNP_PROTO_OK, NULL, NULL, result);
+            finish_with_request(o, r, NULL, 0);
             return;
         }
         /* Booked through another process, which memory had not heard yet:

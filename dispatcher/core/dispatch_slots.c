@@ -14,6 +14,7 @@
 #include "base/timeutil.h"
 #include "dispatcher/core/dispatch.h"
 #include "dispatcher/core/dispatch_internal.h"
+#include "dispatcher/core/values.h"
 #include "sql_queries.h"
 
 /* --- slot.publish ----------------------------------------------------------------- */
@@ -23,7 +24,7 @@ static void publish_add(json_t *arr, json_t *common, int64_t start, int duration
                         const struct territory *t)
 {
     json_t *one = json_deep_copy(common);
-    json_object_set_new(one, "start", time_json(t, start));
+    json_object_set_new(one, "start", value_time_json(t, start));
     json_object_set_new(one, "duration_min", json_integer(duration));
     json_array_append_new(arr, one);
 }
@@ -63,8 +64,16 @@ static void on_published(void *arg, enum db_status st, const PGresult *res)
     }
     struct dispatch *d = o->d;
     int n = PQntuples(res);
-    json_t *ids = json_array();
     struct slot **added = calloc((size_t)n + 1, sizeof(*added));
+    int64_t *ids = calloc((size_t)n + 1, sizeof(*ids));
+    if (!added || !ids) {
+        free(added);
+        free(ids);
+        /* Committed: the slots come in through the notifications, and the
+         * caller learns that the answer was lost. */
+        op_fail(o, SNP_PROTO_E_INTERNAL, "out of memory", NULL);
+        return;
+    }
     int nadded = 0;
     for (int i = 0; i < n; i++) {
         struct slot *s = store_slot_from_cols(&d->store, res, i, &cols);
@@ -75,28 +84,29 @@ static void on_published(void *arg, enum db_status st, const PGresult *res)
             /* Known already: another process's notification came first. */
             store_slot_unref(s);
             s = store_slot(&d->store, id);
-            json_array_append_new(ids, json_integer(id));
-            if (added)
-                added[nadded++] = s;
+            ids[nadded] = id;
+            added[nadded++] = s;
             continue;
         }
         if (!store_add_slot(&d->store, s)) {
             log_error("dispatch", "out of memory adding slot %lld", (long long)id);
             continue;
         }
-        json_array_append_new(ids, json_integer(id));
-        if (added)
-            added[nadded++] = s;
+        ids[nadded] = id;
+        added[nadded++] = s;
     }
-    json_t *result =
-        json_pack("{s:i, s:o, s:i}", "count", n, "slot_ids", ids, "skipped", o->count - n);
     /* The matching pass gives waiting requests the new slots first. */
-    for (int i = 0; added && i < nadded; i++) {
+    for (int i = 0; i < nadded; i++) {
         push_capacity(d, added[i]);
         want_slot(d, added[i]);
     }
     free(added);
-    op_finish(o, SNP_PROTO_OK, NULL, NULL, result);
+    struct dispatch_answer a = {
+        .kind = ANSWER_PUBLISHED,
+        .published = {
+            .count = n, .skipped = o->count - n, .slot_ids = ids, .nslot_ids = (size_t)nadded}};
+    op_finish(o, SNP_PROTO_OK, NULL, NULL, &a);
+    free(ids);
 }
 
 /* The JSON array of one name per entry of `names` (the SQL function's text
@@ -239,8 +249,7 @@ static void on_withdrawn(void *arg, enum db_status st, const PGresult *res)
     /* A read of it in flight may return it free. */
     unknown_changed(&d->slot_reads, id);
     op_set_slot(o, NULL);
-    json_array_append_new(json_object_get(o->result, "slot_ids"), json_integer(id));
-    o->count++;
+    o->count++; /* o->slot_ids[0 .. count) are withdrawn */
     withdraw_next(o);
 }
 
@@ -250,9 +259,10 @@ static void withdraw_next(struct op *o)
 {
     struct dispatch *d = o->d;
     if ((size_t)o->count >= o->nslot_ids) {
-        json_object_set_new(o->result, "count", json_integer(o->count));
-        json_t *result = json_incref(o->result);
-        op_finish(o, SNP_PROTO_OK, NULL, NULL, result);
+        struct dispatch_answer a = {
+            .kind = ANSWER_WITHDRAWN,
+            .withdrawn = {.slot_ids = o->slot_ids, .nslot_ids = (size_t)o->count}};
+        op_finish(o, SNP_PROTO_OK, NULL, NULL, &a);
         return;
     }
     int64_t id = o->slot_ids[o->count];
@@ -284,6 +294,5 @@ void dispatch_slot_withdraw(struct dispatch *d, const struct caller *c,
     if (a->nslot_ids)
         memcpy(o->slot_ids, a->slot_ids, a->nslot_ids * sizeof(*o->slot_ids));
     o->nslot_ids = a->nslot_ids;
-    o->result = json_pack("{s:i, s:[]}", "count", 0, "slot_ids");
     withdraw_next(o);
 }
