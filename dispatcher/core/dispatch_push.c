@@ -26,7 +26,6 @@
 #include "dispatcher/core/dispatch.h"
 #include "dispatcher/core/dispatch_internal.h"
 #include "dispatcher/db/db_cols.h"
-#include "dispatcher/core/match.h"
 #include "sql_queries.h"
 
 /* --- pushes ----------------------------------------------------------------------- */
@@ -63,7 +62,7 @@ static bool wanted(struct dispatch *d, const struct push_target *to)
     return d->hooks.push && (!d->hooks.wants || d->hooks.wants(d->hooks.ctx, to));
 }
 
-/* offer.made for request `q` (organisation `org` of `territory`), slot `s`
+/* offer.made for request `q` to `to`, slot `s`
  * held until `expires`. */
 static void push_offer_made(struct dispatch *d, const struct push_target *to, int64_t q,
                             const char *client_ref, const struct slot *s, int64_t expires)

@@ -17,9 +17,9 @@
 #include "base/timeutil.h"
 #include "dispatcher/core/dispatch.h"
 #include "dispatcher/core/dispatch_internal.h"
-#include "dispatcher/db/db_cols.h"
-#include "dispatcher/core/values.h"
 #include "dispatcher/core/match.h"
+#include "dispatcher/core/values.h"
+#include "dispatcher/db/db_cols.h"
 #include "sql_queries.h"
 
 /* The one answer for a request that is missing, closed, or another
