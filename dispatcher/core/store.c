@@ -365,29 +365,6 @@ void store_free(struct store *st)
 
 /* --- parsing database text -------------------------------------------------------- */
 
-/* Splits a PostgreSQL array literal of simple elements ("{a,b}") and calls
- * `fn` on each element.  Returns false if `fn` does. */
-static bool each_array_item(const char *lit, bool (*fn)(const char *item, void *arg), void *arg)
-{
-    if (!lit || lit[0] != '{')
-        return lit && lit[0] == '\0';
-    const char *p = lit + 1;
-    char item[64];
-    while (*p && *p != '}') {
-        size_t n = strcspn(p, ",}");
-        if (n >= sizeof(item))
-            return false;
-        memcpy(item, p, n);
-        item[n] = '\0';
-        if (!fn(item, arg))
-            return false;
-        p += n;
-        if (*p == ',')
-            p++;
-    }
-    return true;
-}
-
 static bool add_audience(const char *item, void *arg)
 {
     uint8_t bit;
@@ -804,20 +781,6 @@ struct row_cache {
     struct practitioner *practitioner;
 };
 
-/* A bigint or integer column's text, as PostgreSQL writes it (an optional
- * minus sign, then digits): strtoll's locale and base handling cost 8 % of
- * a million-slot load. */
-static int64_t column_int(const PGresult *res, int row, int col)
-{
-    const char *p = PQgetvalue(res, row, col);
-    bool negative = *p == '-';
-    p += negative;
-    int64_t v = 0;
-    while (*p >= '0' && *p <= '9')
-        v = v * 10 + (*p++ - '0');
-    return negative ? -v : v;
-}
-
 static const char *const slot_names[STORE_SLOT_NCOLS] = {
     [STORE_SLOT_ID] = "id",
     [STORE_SLOT_TERRITORY] = "territory_id",
@@ -850,13 +813,13 @@ static struct slot *slot_from_row(const struct store *st, const PGresult *res, i
     if (!s)
         return NULL;
     s->refs = 1;
-    s->id = column_int(res, i, c[STORE_SLOT_ID]);
+    s->id = db_col_int(res, i, c[STORE_SLOT_ID], 0);
     const char *territory = PQgetvalue(res, i, c[STORE_SLOT_TERRITORY]);
     if (last->territory && strcmp(last->territory->id, territory) == 0)
         s->territory = last->territory;
     else
         s->territory = last->territory = store_territory(st, territory);
-    s->site = idmap_get(&st->sites, column_int(res, i, c[STORE_SLOT_SITE]));
+    s->site = idmap_get(&st->sites, db_col_int(res, i, c[STORE_SLOT_SITE], 0));
     const char *rpps = PQgetvalue(res, i, c[STORE_SLOT_RPPS]);
     if (!*rpps)
         s->practitioner = NULL;
@@ -864,19 +827,18 @@ static struct slot *slot_from_row(const struct store *st, const PGresult *res, i
         s->practitioner = last->practitioner;
     else
         s->practitioner = last->practitioner = store_practitioner(st, rpps);
-    s->start = column_int(res, i, c[STORE_SLOT_STARTS_AT]);
-    s->duration_min = (int)column_int(res, i, c[STORE_SLOT_DURATION]);
-    bool ok =
-        s->territory && s->site &&
-        model_mode_parse(PQgetvalue(res, i, c[STORE_SLOT_MODE]), &s->mode) &&
-        each_array_item(PQgetvalue(res, i, c[STORE_SLOT_AUDIENCE]), add_audience, &s->audience) &&
-        each_array_item(PQgetvalue(res, i, c[STORE_SLOT_MOTIFS]), add_motif, &s->motifs) &&
-        model_slot_status_parse(PQgetvalue(res, i, c[STORE_SLOT_STATUS]), &s->status);
-    s->min_age = (int8_t)column_int(res, i, c[STORE_SLOT_MIN_AGE]);
-    s->max_age = (int8_t)column_int(res, i, c[STORE_SLOT_MAX_AGE]);
-    s->release_minutes = (int)column_int(res, i, c[STORE_SLOT_RELEASE_MINUTES]);
-    s->held_for = column_int(res, i, c[STORE_SLOT_HELD_FOR]);
-    s->hold_expires_at = column_int(res, i, c[STORE_SLOT_HOLD_EXPIRES_AT]);
+    s->start = db_col_epoch(res, i, c[STORE_SLOT_STARTS_AT], 0);
+    s->duration_min = (int)db_col_int(res, i, c[STORE_SLOT_DURATION], 0);
+    bool ok = s->territory && s->site &&
+              model_mode_parse(PQgetvalue(res, i, c[STORE_SLOT_MODE]), &s->mode) &&
+              db_col_each_text(res, i, c[STORE_SLOT_AUDIENCE], add_audience, &s->audience) &&
+              db_col_each_text(res, i, c[STORE_SLOT_MOTIFS], add_motif, &s->motifs) &&
+              model_slot_status_parse(PQgetvalue(res, i, c[STORE_SLOT_STATUS]), &s->status);
+    s->min_age = (int8_t)db_col_int(res, i, c[STORE_SLOT_MIN_AGE], -1);
+    s->max_age = (int8_t)db_col_int(res, i, c[STORE_SLOT_MAX_AGE], -1);
+    s->release_minutes = (int)db_col_int(res, i, c[STORE_SLOT_RELEASE_MINUTES], 0);
+    s->held_for = db_col_int(res, i, c[STORE_SLOT_HELD_FOR], 0);
+    s->hold_expires_at = db_col_epoch(res, i, c[STORE_SLOT_HOLD_EXPIRES_AT], 0);
     if (!ok) {
         log_warn("store", "slot %lld skipped: inconsistent row", (long long)s->id);
         store_slot_unref(s);
@@ -1027,9 +989,9 @@ struct request *store_request_from_cols(const struct store *st, const PGresult *
               model_audience_parse(PQgetvalue(res, i, c[STORE_REQUEST_KIND]), &r->kind) &&
               model_motif_parse(PQgetvalue(res, i, c[STORE_REQUEST_MOTIF]), &r->motif) &&
               model_urgency_parse(PQgetvalue(res, i, c[STORE_REQUEST_URGENCY]), &r->urgency) &&
-              each_array_item(PQgetvalue(res, i, c[STORE_REQUEST_MODES]), add_mode, &r->modes) &&
+              db_col_each_text(res, i, c[STORE_REQUEST_MODES], add_mode, &r->modes) &&
               model_request_status_parse(PQgetvalue(res, i, c[STORE_REQUEST_STATUS]), &r->status) &&
-              each_array_item(PQgetvalue(res, i, c[STORE_REQUEST_DECLINED]), add_id, &declined);
+              db_col_each_text(res, i, c[STORE_REQUEST_DECLINED], add_id, &declined);
     r->declined = declined.ids;
     r->ndeclined = declined.n;
     if (!ok) {
@@ -1133,7 +1095,7 @@ static void load_range_next(struct load_range *r)
     snprintf(last, sizeof(last), "%lld", (long long)r->last);
     const char *params[] = {after, limit, last};
     l->in_flight++;
-    db_query(l->db, sql_text[SQL_LOAD_SLOTS_PAGE], 3, params, on_slots_page, r);
+    db_query_binary(l->db, sql_text[SQL_LOAD_SLOTS_PAGE], 3, params, on_slots_page, r);
 }
 
 /* Starts ranges until LOAD_PAGES_IN_FLIGHT pages are in flight or every
@@ -1174,7 +1136,7 @@ static void on_slots_page(void *arg, enum db_status status, const PGresult *res)
     } else if (!l->failed) {
         int n = PQntuples(res);
         if (n > 0 && (size_t)n == l->batch) {
-            r->after = strtoll(PQgetvalue(res, n - 1, cols.at[STORE_SLOT_ID]), NULL, 10);
+            r->after = db_col_int(res, n - 1, cols.at[STORE_SLOT_ID], 0);
             load_range_next(r); /* may answer (fail) at once, before this returns */
         } else {
             l->ranges_done++;

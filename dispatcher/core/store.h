@@ -168,7 +168,7 @@ enum store_slot_col {
     STORE_SLOT_TERRITORY,       /* territory_id */
     STORE_SLOT_SITE,            /* site_id */
     STORE_SLOT_RPPS,            /* rpps: '' when the site's */
-    STORE_SLOT_STARTS_AT,       /* starts_at_epoch: seconds since 1970 */
+    STORE_SLOT_STARTS_AT,       /* starts_at_epoch: seconds since 1970 (db_col_epoch) */
     STORE_SLOT_DURATION,        /* duration_min */
     STORE_SLOT_MODE,            /* mode */
     STORE_SLOT_AUDIENCE,        /* audience: a text array */

@@ -66,6 +66,7 @@ struct db_query {
     const char *sql;
     bool script;
     bool grouped;  /* may share its transaction (db_query_grouped) */
+    bool binary;   /* results in binary format (db_query_binary) */
     PGresult *res; /* its result while the rest of its group arrives */
     int nparams;
     char **params;
@@ -459,7 +460,7 @@ static void conn_dispatch(struct db_conn *c)
         ok = PQsendQuery(c->pg, q->sql);
     else
         ok = PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params,
-                               NULL, NULL, 0);
+                               NULL, NULL, q->binary ? 1 : 0);
     c->current = q;
     if (!ok) {
         conn_lost(c, PQerrorMessage(c->pg));
@@ -801,6 +802,18 @@ void db_query_grouped(struct db *db, const char *sql, int nparams, const char *c
         return;
     }
     q->grouped = true;
+    db_enqueue(db, q);
+}
+
+void db_query_binary(struct db *db, const char *sql, int nparams, const char *const *params,
+                     db_result_cb cb, void *arg)
+{
+    struct db_query *q = query_new(sql, nparams, params, cb, arg);
+    if (!q) {
+        cb(arg, DB_UNAVAILABLE, NULL);
+        return;
+    }
+    q->binary = true;
     db_enqueue(db, q);
 }
 

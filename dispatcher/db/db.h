@@ -130,6 +130,13 @@ void db_query(struct db *db, const char *sql, int nparams, const char *const *pa
 void db_query_grouped(struct db *db, const char *sql, int nparams, const char *const *params,
                       db_result_cb cb, void *arg);
 
+/* Like db_query, with every column of the result in PostgreSQL's binary
+ * format (PQfformat 1): read with db_cols.h's typed readers, which also
+ * read text results.  Cheaper on both sides for large reads of integers,
+ * instants and arrays (the start-up's pages of slots). */
+void db_query_binary(struct db *db, const char *sql, int nparams, const char *const *params,
+                     db_result_cb cb, void *arg);
+
 /* Queues a parameterless, possibly multi-statement script (migrations). */
 void db_exec_script(struct db *db, const char *sql, db_result_cb cb, void *arg);
 

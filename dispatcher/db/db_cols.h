@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
@@ -41,5 +42,26 @@
  * kept nor changed; call this once per result, not once per row. */
 bool db_cols_resolve(const PGresult *res, const char *const *names, size_t n, int *cols,
                      const char *query) __attribute__((warn_unused_result));
+
+/* Typed readers of one value, for results in text format (db_query) and in
+ * binary format (db_query_binary) alike.  A text column's value is
+ * PQgetvalue() in both formats; a NULL reads as `if_null` (as "" for text,
+ * as no item for an array).  A value of a type the reader does not know
+ * reads as `if_null` too: the readers below name the types they take. */
+
+/* An integer: smallint, integer or bigint. */
+int64_t db_col_int(const PGresult *res, int row, int col, int64_t if_null);
+
+/* An instant in seconds since 1970: a bigint of seconds (text or binary),
+ * or a timestamp with time zone (binary), floored to the second. */
+int64_t db_col_epoch(const PGresult *res, int row, int col, int64_t if_null);
+
+/* Calls `fn` with each item of a one-dimensional text[] (text: its literal
+ * without quoting, as '{a,b}', or '' for none; binary: the array's
+ * representation), in order, as a NUL-terminated string of at most 63
+ * bytes.  Returns false when an item is longer, when the value cannot be
+ * read, or when `fn` returns false. */
+bool db_col_each_text(const PGresult *res, int row, int col,
+                      bool (*fn)(const char *item, void *arg), void *arg);
 
 #endif

@@ -186,3 +186,85 @@ Test(db_cols, names_fold_to_lower_case_unless_quoted)
     cr_assert(strstr(log, "no column named Mixed"), "%s", log);
     PQclear(res);
 }
+
+/* The rows of `sql` in text (format 0) or binary (format 1). */
+static PGresult *exec_as(const char *sql, int format)
+{
+    PGresult *res = PQexecParams(pg.conn, sql, 0, NULL, NULL, NULL, NULL, format);
+    cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(res));
+    cr_assert_eq(PQfformat(res, 0), format);
+    return res;
+}
+
+/* Appends each item to the string `arg` points to, after a '|'. */
+static bool join_item(const char *item, void *arg)
+{
+    char *out = arg;
+    size_t n = strlen(out);
+    snprintf(out + n, 256 - n, "|%s", item);
+    return true;
+}
+
+/* What the readers make of row `row` of `res` (columns: i2, i4, i8, text,
+ * epoch as a bigint, epoch as a timestamp, a text[]), as one string. */
+static void read_row(const PGresult *res, int row, char out[256])
+{
+    char items[256] = "";
+    bool ok = db_col_each_text(res, row, 6, join_item, items);
+    snprintf(out, 256, "%lld %lld %lld '%s' %lld %lld %s%s", (long long)db_col_int(res, row, 0, -7),
+             (long long)db_col_int(res, row, 1, -7), (long long)db_col_int(res, row, 2, -7),
+             PQgetvalue(res, row, 3), (long long)db_col_epoch(res, row, 4, -7),
+             (long long)db_col_epoch(res, row, 5, -7), ok ? "ok" : "refused", items);
+}
+
+Test(db_cols, typed_readers_read_text_and_binary_results_alike)
+{
+    /* Negative numbers, NULLs, an instant before PostgreSQL's epoch of
+     * 2000 with a fraction (floored, not truncated), arrays empty, NULL
+     * and with items.  Instants in binary are timestamps; in text they are
+     * given as seconds, the form the text queries give them. */
+    static const char binary[] =
+        "SELECT * FROM (VALUES"
+        " (1::smallint, 2::int, 3::bigint, 'a'::text, 1700000000::bigint,"
+        "  timestamptz '2023-11-14 22:13:20.75+00', ARRAY['sas','desk']::text[]),"
+        " (-1::smallint, -70000::int, -5000000000::bigint, '', -1::bigint,"
+        "  timestamptz '1999-12-31 23:59:59.5+00', '{}'::text[]),"
+        " (NULL, NULL, NULL, NULL, NULL, NULL, NULL)) v(a, b, c, d, e, f, g)";
+    static const char text[] =
+        "SELECT * FROM (VALUES"
+        " (1::smallint, 2::int, 3::bigint, 'a'::text, 1700000000::bigint,"
+        "  1700000000::bigint, ARRAY['sas','desk']::text[]),"
+        " (-1::smallint, -70000::int, -5000000000::bigint, '', -1::bigint,"
+        "  floor(date_part('epoch', timestamptz '1999-12-31 23:59:59.5+00'))::bigint,"
+        "  '{}'::text[]),"
+        " (NULL, NULL, NULL, NULL, NULL, NULL, NULL)) v(a, b, c, d, e, f, g)";
+    static const char *const expected[] = {
+        "1 2 3 'a' 1700000000 1700000000 ok|sas|desk",
+        "-1 -70000 -5000000000 '' -1 946684799 ok",
+        "-7 -7 -7 '' -7 -7 ok",
+    };
+    for (int format = 0; format <= 1; format++) {
+        PGresult *res = exec_as(format ? binary : text, format);
+        cr_assert_eq(PQntuples(res), 3);
+        for (int row = 0; row < 3; row++) {
+            char got[256];
+            read_row(res, row, got);
+            cr_assert_str_eq(got, expected[row], "format %d, row %d", format, row);
+        }
+        PQclear(res);
+    }
+}
+
+Test(db_cols, an_array_item_too_long_or_null_or_not_an_array_is_refused)
+{
+    char items[256] = "";
+    for (int format = 0; format <= 1; format++) {
+        PGresult *res = exec_as("SELECT ARRAY[repeat('x', 64)]::text[]", format);
+        cr_assert_not(db_col_each_text(res, 0, 0, join_item, items), "format %d", format);
+        PQclear(res);
+    }
+    PGresult *res = exec_as("SELECT ARRAY['a', NULL]::text[], 'sas'::text", 1);
+    cr_assert_not(db_col_each_text(res, 0, 0, join_item, items), "a NULL item");
+    cr_assert_not(db_col_each_text(res, 0, 1, join_item, items), "a text, not an array");
+    PQclear(res);
+}
