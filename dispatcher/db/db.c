@@ -782,39 +782,37 @@ static void db_enqueue(struct db *db, struct db_query *q)
         conn_dispatch(&db->conns[i]);
 }
 
-void db_query(struct db *db, const char *sql, int nparams, const char *const *params,
-              db_result_cb cb, void *arg)
+/* Queues one statement with its parameters: grouped (db_query_grouped),
+ * with binary results (db_query_binary), or neither (db_query). */
+static void query_enqueue(struct db *db, const char *sql, int nparams, const char *const *params,
+                          db_result_cb cb, void *arg, bool grouped, bool binary)
 {
     struct db_query *q = query_new(sql, nparams, params, cb, arg);
     if (!q) {
         cb(arg, DB_UNAVAILABLE, NULL);
         return;
     }
+    q->grouped = grouped;
+    q->binary = binary;
     db_enqueue(db, q);
+}
+
+void db_query(struct db *db, const char *sql, int nparams, const char *const *params,
+              db_result_cb cb, void *arg)
+{
+    query_enqueue(db, sql, nparams, params, cb, arg, false, false);
 }
 
 void db_query_grouped(struct db *db, const char *sql, int nparams, const char *const *params,
                       db_result_cb cb, void *arg)
 {
-    struct db_query *q = query_new(sql, nparams, params, cb, arg);
-    if (!q) {
-        cb(arg, DB_UNAVAILABLE, NULL);
-        return;
-    }
-    q->grouped = true;
-    db_enqueue(db, q);
+    query_enqueue(db, sql, nparams, params, cb, arg, true, false);
 }
 
 void db_query_binary(struct db *db, const char *sql, int nparams, const char *const *params,
                      db_result_cb cb, void *arg)
 {
-    struct db_query *q = query_new(sql, nparams, params, cb, arg);
-    if (!q) {
-        cb(arg, DB_UNAVAILABLE, NULL);
-        return;
-    }
-    q->binary = true;
-    db_enqueue(db, q);
+    query_enqueue(db, sql, nparams, params, cb, arg, false, true);
 }
 
 void db_exec_script(struct db *db, const char *sql, db_result_cb cb, void *arg)
