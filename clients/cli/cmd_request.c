@@ -178,7 +178,11 @@ static void print_offer(const json_t *offer)
     }
 }
 
-static void print_request(const json_t *r)
+/* Prints request `r`.  `shows_patient`: the answer is one that shows the
+ * patient (request.get, a creation), so that a request without one has had
+ * its identity erased; offer.decline's answer never shows the patient, and
+ * then no patient line is printed. */
+static void print_request_as(const json_t *r, bool shows_patient)
 {
     char patient[200], deadline[40];
     cmd_patient(json_object_get(r, "patient"), patient, sizeof(patient));
@@ -192,7 +196,7 @@ static void print_request(const json_t *r)
         printf("  Patient : %s — commune %s — %s%s%s\n", patient, ctl_str(p, "commune_insee"), mt,
                ctl_str(p, "phone") ? " — tél. " : "",
                ctl_str(p, "phone") ? ctl_str(p, "phone") : "");
-    } else {
+    } else if (shows_patient) {
         printf("  Patient : %s\n", patient);
     }
     const json_t *motif = json_object_get(r, "motif");
@@ -224,6 +228,11 @@ static void print_request(const json_t *r)
     if (status && strcmp(status, "waiting") == 0)
         printf("  Aucun créneau ne convient pour l'instant : la demande attend, elle sera proposée "
                "dès qu'un créneau se libère.\n");
+}
+
+static void print_request(const json_t *r)
+{
+    print_request_as(r, true);
 }
 
 static void print_booking(const json_t *b, const char *role)
@@ -1613,7 +1622,7 @@ static int request_decline(struct ctl *c, int argc, char **argv)
         ctl_print_json(r);
     } else {
         printf("Proposition refusée.\n");
-        print_request(r);
+        print_request_as(r, false);
     }
     json_decref(r);
     return CTL_OK;

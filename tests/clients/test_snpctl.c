@@ -1039,9 +1039,14 @@ Test(snpctl, request_accept_decline_cancel_by_hand)
     snprintf(sid, sizeof(sid), "%lld", (long long)id);
     snprintf(slot, sizeof(slot), "%lld", (long long)held);
 
-    /* Declined: the next slot is offered. */
-    r = CTL(tok(FIX_PHARMACY), "request", "decline", sid, "--slot", slot, "--reason", "too_far",
-            "--json");
+    /* Declined: the next slot is offered.  The answer shows no patient
+     * (offer.decline's never does), which is not an erased identity. */
+    r = CTL(tok(FIX_PHARMACY), "request", "decline", sid, "--slot", slot, "--reason", "too_far");
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "Proposition refusée"), "%s", r.out);
+    cr_expect_not(strstr(r.out, "effacée"), "%s", r.out);
+    run_free(&r);
+    r = CTL(tok(FIX_PHARMACY), "request", "show", sid, "--json");
     cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
     req = json_line(r.out, 0);
     json_int_t next = json_integer_value(
