@@ -60,8 +60,11 @@ static bool find_name(const char *const *names, size_t n, const char *s, size_t 
 {
     if (s == NULL)
         return false;
+    /* The first letter first: a million slots read at start-up each parse
+     * a mode, a status and their audiences, and a call to strcmp per name
+     * tried was 7 % of the load (bench/README.md §9). */
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(names[i], s) == 0) {
+        if (names[i][0] == s[0] && strcmp(names[i], s) == 0) {
             *index = i;
             return true;
         }

@@ -88,25 +88,24 @@ static int64_t binary_int(const unsigned char *p, int len, int64_t if_null)
     }
 }
 
+/* In binary, a NULL has no bytes, and an integer or an instant has 2, 4
+ * or 8: the length tells both (one call fewer per value, for a million
+ * rows at start-up). */
 int64_t db_col_int(const PGresult *res, int row, int col, int64_t if_null)
 {
+    if (PQfformat(res, col) != 0)
+        return binary_int((const unsigned char *)PQgetvalue(res, row, col),
+                          PQgetlength(res, row, col), if_null);
     if (PQgetisnull(res, row, col))
         return if_null;
-    const char *v = PQgetvalue(res, row, col);
-    if (PQfformat(res, col) == 0)
-        return text_int(v);
-    return binary_int((const unsigned char *)v, PQgetlength(res, row, col), if_null);
+    return text_int(PQgetvalue(res, row, col));
 }
 
 int64_t db_col_epoch(const PGresult *res, int row, int col, int64_t if_null)
 {
-    if (PQgetisnull(res, row, col))
-        return if_null;
-    const char *v = PQgetvalue(res, row, col);
-    if (PQfformat(res, col) == 0)
-        return text_int(v);
-    if (PQftype(res, col) != OID_TIMESTAMPTZ)
+    if (PQfformat(res, col) == 0 || PQftype(res, col) != OID_TIMESTAMPTZ)
         return db_col_int(res, row, col, if_null);
+    const char *v = PQgetvalue(res, row, col);
     if (PQgetlength(res, row, col) != 8)
         return if_null;
     /* Microseconds since 2000, floored (not truncated) to the second. */
