@@ -207,11 +207,11 @@ static bool join_item(const char *item, void *arg)
 
 /* What the readers make of row `row` of `res` (columns: i2, i4, i8, text,
  * epoch as a bigint, epoch as a timestamp, a text[]), as one string. */
-static void read_row(const PGresult *res, int row, char out[256])
+static void read_row(const PGresult *res, int row, char out[512])
 {
     char items[256] = "";
     bool ok = db_col_each_text(res, row, 6, join_item, items);
-    snprintf(out, 256, "%lld %lld %lld '%s' %lld %lld %s%s", (long long)db_col_int(res, row, 0, -7),
+    snprintf(out, 512, "%lld %lld %lld '%s' %lld %lld %s%s", (long long)db_col_int(res, row, 0, -7),
              (long long)db_col_int(res, row, 1, -7), (long long)db_col_int(res, row, 2, -7),
              PQgetvalue(res, row, 3), (long long)db_col_epoch(res, row, 4, -7),
              (long long)db_col_epoch(res, row, 5, -7), ok ? "ok" : "refused", items);
@@ -247,7 +247,7 @@ Test(db_cols, typed_readers_read_text_and_binary_results_alike)
         PGresult *res = exec_as(format ? binary : text, format);
         cr_assert_eq(PQntuples(res), 3);
         for (int row = 0; row < 3; row++) {
-            char got[256];
+            char got[512];
             read_row(res, row, got);
             cr_assert_str_eq(got, expected[row], "format %d, row %d", format, row);
         }
