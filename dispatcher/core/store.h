@@ -160,7 +160,9 @@ void store_remove_request(struct store *st, struct request *r);
  * (load_requests.sql, request_get_open.sql).  A reader finds the columns
  * once per result with store_slot_cols() (or store_request_cols()), then
  * builds each row with store_slot_from_cols() (store_request_from_cols()),
- * or reads one column of its own with PQgetvalue(res, i, cols.at[...]). */
+ * or reads one column of its own with db_cols.h's typed readers (load_slots_page.sql
+ * answers in binary, db_query_binary: a bare PQgetvalue of an integer there
+ * reads bytes, not digits). */
 
 /* The columns of a slot row. */
 enum store_slot_col {
@@ -178,7 +180,7 @@ enum store_slot_col {
     STORE_SLOT_RELEASE_MINUTES, /* release_minutes: 0 for none */
     STORE_SLOT_STATUS,          /* status */
     STORE_SLOT_HELD_FOR,        /* held_for: a request id, 0 for none */
-    STORE_SLOT_HOLD_EXPIRES_AT, /* hold_expires_at_epoch: 0 for none */
+    STORE_SLOT_HOLD_EXPIRES_AT, /* hold_expires_at_epoch (db_col_epoch): 0 for none */
     STORE_SLOT_NCOLS
 };
 
