@@ -100,7 +100,7 @@ static void on_housekeeping(void *arg, enum db_status st, const PGresult *res)
                 slot_released(d, s);
             }
         } else if (strcmp(change, "slot_expired") == 0 && s && !s->pending) {
-            s->status = SLOT_EXPIRED;
+            store_slot_set_status(s, SLOT_EXPIRED);
             push_capacity(d, s);
             store_remove_slot(&d->store, s);
         } else if (strcmp(change, "slot_released") == 0 && s) {

@@ -101,7 +101,7 @@ size_t rank_for(struct dispatch *d, const struct request *r, struct match_candid
 void slot_set_free(struct dispatch *d, struct slot *s)
 {
     bool changed = s->status != SLOT_FREE;
-    s->status = SLOT_FREE;
+    store_slot_set_status(s, SLOT_FREE);
     s->held_for = 0;
     s->hold_expires_at = 0;
     if (changed)
@@ -114,7 +114,7 @@ void request_set_offer(struct dispatch *d, struct request *r, struct slot *s, in
     r->status = REQ_OFFERED;
     r->held_slot = s->id;
     r->hold_expires_at = expires;
-    s->status = SLOT_HELD;
+    store_slot_set_status(s, SLOT_HELD);
     s->held_for = r->id;
     s->hold_expires_at = expires;
     if (changed)
@@ -135,7 +135,7 @@ void slot_released(struct dispatch *d, struct slot *s)
     if (s->gone)
         return;
     if (s->start <= timeutil_now()) {
-        s->status = SLOT_EXPIRED;
+        store_slot_set_status(s, SLOT_EXPIRED);
         push_capacity(d, s);
         store_remove_slot(&d->store, s);
         return;
@@ -180,8 +180,6 @@ void apply_freed(struct dispatch *d, int64_t freed_slot, int64_t held_for)
             reread_slot(d, s);
         return;
     }
-    if (s->status == SLOT_BOOKED && s->practitioner && s->practitioner->booked > 0)
-        s->practitioner->booked--;
     slot_set_free(d, s);
     want_slot(d, s);
 }

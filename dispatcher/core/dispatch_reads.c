@@ -6,6 +6,7 @@
  * Reads the store and changes nothing in it; the only shared state it
  * writes is the per-site distance memo of dispatch_internal.h (site_memo).
  * Same calling convention as dispatch.h. */
+#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,13 +121,16 @@ static int64_t horizon_end(const struct territory *t, enum dispatch_horizon h, i
 
 /* The distance from commune `centre` to `site`, through `memo` (one entry
  * per site index, negative until computed; NULL: no memo). */
-static double site_distance_km(double *memo, const struct commune *centre, const struct site *site)
+/* The distance from `centre` to slot `s`'s site, of index `index` (its
+ * brief's: the memo is read without reading the slot). */
+static double site_distance_km(double *memo, const struct commune *centre, uint32_t index,
+                               const struct slot *s)
 {
-    if (memo && memo[site->index] >= 0)
-        return memo[site->index];
-    double km = model_distance_km(centre->lat, centre->lon, site->lat, site->lon);
+    if (memo && memo[index] >= 0)
+        return memo[index];
+    double km = model_distance_km(centre->lat, centre->lon, s->site->lat, s->site->lon);
     if (memo)
-        memo[site->index] = km;
+        memo[index] = km;
     return km;
 }
 
@@ -169,9 +173,14 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c,
         .kind = ANSWER_CAPACITY,
         .capacity = {
             .territory = t, .horizon = a->horizon, .from = now, .to = end, .listed = with_list}};
-    int *by_mode = answer.capacity.by_mode, *by_aud = answer.capacity.by_audience;
+    /* The slots counted, by mode and by the audiences they are open to
+     * (one add a slot; the totals come from it after the walk). */
+    int counted[MODE_ALL + 1][AUD_ALL + 1] = {{0}};
     size_t nlisted = 0;
-    bool truncated = false;
+    /* Listed at most (the declaration's max_array_items); beyond, the
+     * answer says `truncated`. */
+    size_t list_max = snp_proto_limits()->max_array_items;
+    bool out_of_memory = false;
     /* The slots of the territory and of each neighbour, in one walk by
      * start (each territory's are sorted by start, then id): only those
      * between now and the horizon's end are looked at, and the list is by
@@ -208,40 +217,53 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c,
         }
         if (!first)
             break;
+        /* Read from the territory's briefs (store.h), in sequence: a slot
+         * itself only when it counts and is listed, or its site's distance
+         * is not yet known. */
         const struct territory *from = taken == 0 ? t : t->neighbours[taken - 1];
+        const struct slot_brief *briefs = from->briefs;
         size_t k = next[taken];
         for (; k < from->nslots; k++) {
-            struct slot *s = from->slots[k];
-            if (s->start >= end || (second && !slot_before(s, second)))
+            const struct slot_brief *b = &briefs[k];
+            assert(b->start == from->slots[k]->start && b->status == from->slots[k]->status);
+            if (b->start >= end ||
+                (second && b->start >= second->start && !slot_before(from->slots[k], second)))
                 break;
-            if (s->status != SLOT_FREE || !(s->mode & modes))
+            if (b->status != SLOT_FREE || !(b->mode & modes))
                 continue;
-            if (centre && radius > 0 && s->mode != MODE_TELECONSULTATION &&
-                site_distance_km(site_km, centre, s->site) > radius)
-                continue;
-            answer.capacity.total++;
-            for (int b = 0; b < 3; b++)
-                by_mode[b] += (s->mode >> b) & 1;
+            /* Within the radius: added as 0 or 1 rather than branched on,
+             * the sites of a window coming in no order. */
+            bool near = !(centre && radius > 0) || b->mode == MODE_TELECONSULTATION ||
+                        site_distance_km(site_km, centre, b->site_index, from->slots[k]) <= radius;
             /* Open to an audience as matching sees it: named for it,
              * published for the public (any requester), or released. */
-            uint8_t open = match_slot_audiences(s, now);
-            for (int b = 0; b < 6; b++)
-                by_aud[b] += (open >> b) & 1;
-            if (with_list) {
-                if (nlisted >= 1000)
-                    truncated = true;
-                else if (list_slot(d, nlisted, s))
+            uint8_t open = match_audiences(b->audience, b->release_minutes, b->start, now);
+            counted[b->mode & MODE_ALL][open & AUD_ALL] += near;
+            if (with_list && near && nlisted < list_max && !out_of_memory) {
+                if (list_slot(d, nlisted, from->slots[k]))
                     nlisted++;
                 else
-                    truncated = true; /* out of memory: the list stops here */
+                    out_of_memory = true; /* the list stops here */
             }
         }
         next[taken] = k;
     }
     if (next != next_on_stack)
         free(next);
+    int *by_mode = answer.capacity.by_mode, *by_aud = answer.capacity.by_audience;
+    for (int mode = 0; mode <= MODE_ALL; mode++) {
+        for (int open = 0; open <= AUD_ALL; open++) {
+            int n = counted[mode][open];
+            answer.capacity.total += n;
+            for (int bit = 0; bit < 3; bit++)
+                by_mode[bit] += n * ((mode >> bit) & 1);
+            for (int bit = 0; bit < 6; bit++)
+                by_aud[bit] += n * ((open >> bit) & 1);
+        }
+    }
     answer.capacity.slots = d->listed;
     answer.capacity.nslots = nlisted;
-    answer.capacity.truncated = truncated;
+    answer.capacity.truncated =
+        with_list && (out_of_memory || (size_t)answer.capacity.total > nlisted);
     cb(arg, SNP_PROTO_OK, NULL, NULL, &answer);
 }

@@ -366,9 +366,7 @@ static void on_accepted(void *arg, enum db_status st, const PGresult *res)
     }
     if (s) {
         bool changed = s->status != SLOT_BOOKED; /* see slot_set_free */
-        if (changed && s->practitioner)
-            s->practitioner->booked++;
-        s->status = SLOT_BOOKED;
+        store_slot_set_status(s, SLOT_BOOKED);
         s->held_for = 0;
         s->hold_expires_at = 0;
         if (changed)

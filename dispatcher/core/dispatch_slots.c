@@ -242,7 +242,7 @@ static void on_withdrawn(void *arg, enum db_status st, const PGresult *res)
     struct dispatch *d = o->d;
     int64_t id = o->slot_ids[o->count];
     if (s && !s->gone) {
-        s->status = SLOT_WITHDRAWN;
+        store_slot_set_status(s, SLOT_WITHDRAWN);
         push_capacity(d, s);
         store_remove_slot(&d->store, s);
     }

@@ -178,13 +178,8 @@ void apply_slot_state(struct dispatch *d, struct slot *s, enum slot_status ns, i
             want_request(d, was);
         }
     }
-    if (s->practitioner && s->status == SLOT_BOOKED && ns != SLOT_BOOKED &&
-        s->practitioner->booked > 0)
-        s->practitioner->booked--;
-    if (s->practitioner && s->status != SLOT_BOOKED && ns == SLOT_BOOKED)
-        s->practitioner->booked++;
     bool changed = s->status != ns || s->held_for != (ns == SLOT_HELD ? held_for : 0);
-    s->status = ns;
+    store_slot_set_status(s, ns);
     s->held_for = ns == SLOT_HELD ? held_for : 0;
     s->hold_expires_at = ns == SLOT_HELD ? hold_expires : 0;
     if (released && !s->released_at)

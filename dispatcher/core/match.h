@@ -78,14 +78,22 @@ struct match_candidate {
  */
 MATCH_MUST_CHECK bool match_slot_open_to(const struct slot *s, uint8_t kind, int64_t now);
 
-/* The AUD_ bits of every audience slot `s` is open to at `now`, by the rule
+/* The AUD_ bits of every audience a slot is open to at `now`, by the rule
  * of match_slot_open_to: all of them (AUD_ALL) once it is released or when
- * it was published for the public, else those it was published for.
+ * it was published for the public, else those it was published for.  Of
+ * the slot's fields (capacity.query reads them from its brief, store.h).
  * Inline: capacity.query asks it of every slot in its window. */
+static inline uint8_t match_audiences(uint8_t audience, int release_minutes, int64_t start,
+                                      int64_t now)
+{
+    bool released = release_minutes > 0 && now >= start - (int64_t)release_minutes * 60;
+    return released || (audience & AUD_PUBLIC) ? (uint8_t)AUD_ALL : audience;
+}
+
+/* The same, of slot `s`. */
 static inline uint8_t match_slot_audiences(const struct slot *s, int64_t now)
 {
-    bool released = s->release_minutes > 0 && now >= s->start - (int64_t)s->release_minutes * 60;
-    return released || (s->audience & AUD_PUBLIC) ? (uint8_t)AUD_ALL : s->audience;
+    return match_audiences(s->audience, s->release_minutes, s->start, now);
 }
 
 /*

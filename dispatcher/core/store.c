@@ -162,22 +162,39 @@ struct request *store_request(const struct store *st, int64_t id)
     return idmap_get(&st->requests, id);
 }
 
+static struct slot_brief brief_of(const struct slot *s)
+{
+    return (struct slot_brief){.start = s->start,
+                               .release_minutes = s->release_minutes,
+                               .site_index = (uint32_t)s->site->index,
+                               .status = (uint8_t)s->status,
+                               .mode = s->mode,
+                               .audience = s->audience};
+}
+
+/* Grows a territory's slots and briefs to room for one more. */
+static bool grow_slots(struct territory *t)
+{
+    size_t cap = t->capslots ? t->capslots * 2 : 256;
+    struct slot **p = realloc(t->slots, cap * sizeof(*p));
+    if (!p)
+        return false;
+    t->slots = p;
+    struct slot_brief *b = realloc(t->briefs, cap * sizeof(*b));
+    if (!b)
+        return false; /* t->slots is larger than needed: harmless */
+    t->briefs = b;
+    t->capslots = cap;
+    return true;
+}
+
 /* Adds `s` to the store; `in_order`: at its place in the territory's
- * sorted slots, else at the end (the load sorts once it has them all). */
+ * sorted slots, else at the end (the load sorts once it has them all, and
+ * writes the briefs then). */
 static bool add_slot(struct store *st, struct slot *s, bool in_order)
 {
     struct territory *t = s->territory;
-    if (t->nslots == t->capslots) {
-        size_t cap = t->capslots ? t->capslots * 2 : 256;
-        struct slot **p = realloc(t->slots, cap * sizeof(*p));
-        if (!p) {
-            store_slot_unref(s);
-            return false;
-        }
-        t->slots = p;
-        t->capslots = cap;
-    }
-    if (!idmap_put(&st->slots, s->id, s)) {
+    if ((t->nslots == t->capslots && !grow_slots(t)) || !idmap_put(&st->slots, s->id, s)) {
         store_slot_unref(s);
         return false;
     }
@@ -187,6 +204,10 @@ static bool add_slot(struct store *st, struct slot *s, bool in_order)
         i--;
     memmove(&t->slots[i + 1], &t->slots[i], (t->nslots - i) * sizeof(*t->slots));
     t->slots[i] = s;
+    if (in_order) {
+        memmove(&t->briefs[i + 1], &t->briefs[i], (t->nslots - i) * sizeof(*t->briefs));
+        t->briefs[i] = brief_of(s);
+    }
     t->nslots++;
     if (s->practitioner)
         s->practitioner->published++;
@@ -206,15 +227,26 @@ static int compare_slots(const void *a, const void *b)
     return slot_before(x, y) ? -1 : slot_before(y, x) ? 1 : 0;
 }
 
+/* The index of live slot `s` in its territory's slots, or t->nslots when
+ * it is not there. */
+static size_t slot_index(const struct territory *t, const struct slot *s)
+{
+    for (size_t i = model_slots_after(t->slots, t->nslots, s->start - 1);
+         i < t->nslots && t->slots[i]->start == s->start; i++)
+        if (t->slots[i] == s)
+            return i;
+    return t->nslots;
+}
+
 void store_remove_slot(struct store *st, struct slot *s)
 {
     struct territory *t = s->territory;
-    for (size_t i = 0; i < t->nslots; i++) {
-        if (t->slots[i] == s) {
-            memmove(&t->slots[i], &t->slots[i + 1], (t->nslots - i - 1) * sizeof(*t->slots));
-            t->nslots--;
-            break;
-        }
+    size_t i = slot_index(t, s);
+    if (i < t->nslots) {
+        size_t after = t->nslots - i - 1;
+        memmove(&t->slots[i], &t->slots[i + 1], after * sizeof(*t->slots));
+        memmove(&t->briefs[i], &t->briefs[i + 1], after * sizeof(*t->briefs));
+        t->nslots--;
     }
     if (s->practitioner && s->practitioner->published > 0)
         s->practitioner->published--;
@@ -223,6 +255,23 @@ void store_remove_slot(struct store *st, struct slot *s)
     idmap_del(&st->slots, s->id);
     s->gone = true;
     store_slot_unref(s);
+}
+
+void store_slot_set_status(struct slot *s, enum slot_status status)
+{
+    enum slot_status was = s->status;
+    s->status = status;
+    if (s->gone) /* counted out of its practitioner and territory already */
+        return;
+    if (s->practitioner && was == SLOT_BOOKED && status != SLOT_BOOKED &&
+        s->practitioner->booked > 0)
+        s->practitioner->booked--;
+    if (s->practitioner && was != SLOT_BOOKED && status == SLOT_BOOKED)
+        s->practitioner->booked++;
+    struct territory *t = s->territory;
+    size_t i = slot_index(t, s);
+    if (i < t->nslots)
+        t->briefs[i].status = (uint8_t)status;
 }
 
 bool store_add_request(struct store *st, struct request *r)
@@ -349,6 +398,7 @@ void store_free(struct store *st)
         free(t->communes);
         free(t->sites);
         free(t->slots);
+        free(t->briefs);
         free(t->open);
         free(t);
     }
@@ -920,13 +970,16 @@ static bool load_slots_page(struct store *st, const PGresult *res,
     return true;
 }
 
-/* Sorts each territory's slots by start, then id (store.h). */
+/* Sorts each territory's slots by start, then id, and writes their briefs
+ * (store.h). */
 static void sort_slots(struct store *st)
 {
     for (size_t k = 0; k < st->nterritories; k++) {
         struct territory *t = st->territories[k];
         if (t->nslots > 1) /* t->slots is NULL while the territory has none */
             qsort(t->slots, t->nslots, sizeof(*t->slots), compare_slots);
+        for (size_t i = 0; i < t->nslots; i++)
+            t->briefs[i] = brief_of(t->slots[i]);
     }
 }
 

@@ -58,6 +58,20 @@ struct territory_settings {
     int n_new_patient_gps;
 };
 
+/* What capacity.query reads of a live slot, kept in an array beside the
+ * territory's slots (same index, same order), so that its walk over up to
+ * every slot of a window reads memory in sequence instead of one pointer
+ * per slot.  The fields other than the status never change while the slot
+ * is live; the status changes only through store_slot_set_status. */
+struct slot_brief {
+    int64_t start;
+    int32_t release_minutes;
+    uint32_t site_index; /* site->index (every live slot has a site) */
+    uint8_t status;      /* enum slot_status */
+    uint8_t mode;
+    uint8_t audience;
+};
+
 struct territory {
     char id[64];
     char *name;
@@ -71,8 +85,10 @@ struct territory {
     size_t ncommunes;
     struct site **sites; /* its sites, by id (the store owns them) */
     size_t nsites;
-    /* Live slots (free, held, booked) sorted by start, then id. */
+    /* Live slots (free, held, booked) sorted by start, then id, and what
+     * capacity.query reads of each (briefs[i] is slots[i]'s). */
     struct slot **slots;
+    struct slot_brief *briefs;
     size_t nslots;
     size_t capslots;
     /* Open requests (waiting or offered), by id. */
@@ -143,6 +159,11 @@ bool store_add_slot(struct store *st, struct slot *s) __attribute__((warn_unused
 /* Removes a slot that is no longer live (withdrawn, expired): unlinked at
  * once, `gone`, and the store's reference dropped. */
 void store_remove_slot(struct store *st, struct slot *s);
+
+/* Sets a slot's status, the only way it changes: its territory's brief
+ * follows, and so does its practitioner's count of booked slots (the
+ * ranking's booked/published ratio). */
+void store_slot_set_status(struct slot *s, enum slot_status status);
 
 /* Adds an open request; the caller's reference passes to the store.
  * Returns false when memory is short (that reference is then dropped). */

@@ -19,7 +19,8 @@
  *   - every acknowledged booking, withdrawal and cancellation is in the
  *     database as acknowledged;
  *   - both processes' memories (slot.list) equal the database, the
- *     practitioner of each slot included;
+ *     practitioner of each slot included, and so do their capacity.query
+ *     counts and lists of free slots;
  *   - every live slot of a CSNP shift, and its booking, is the shift's
  *     practitioner on duty's (or nobody's while it is unfilled);
  *   - every offer made after a request's creation was pushed exactly once
@@ -686,12 +687,40 @@ static bool memory_matches(int p, char *detail, size_t n)
     return same;
 }
 
+/* Whether process `p`'s capacity.query (as the SAS, over 48 hours: every
+ * slot the test publishes starts within a day) counts and lists the
+ * database's free slots.  It reads the slots' briefs (store.h), which
+ * memory keeps apart from the slots that slot.list reads. */
+static bool capacity_matches(int p, char *detail, size_t n)
+{
+    int st;
+    json_t *r = call(ports[p], "GET", "/api/v1/capacity?horizon=48h", FIX_SAS, NULL, &st);
+    PGresult *db = pgtest_exec(&f.pg, "SELECT id FROM slot WHERE status = 'free'"
+                                      " AND starts_at >= now() ORDER BY starts_at, id");
+    json_t *list = json_object_get(r, "slots");
+    bool truncated = json_is_true(json_object_get(r, "truncated"));
+    bool same = st == 200 && num(r, "total") == PQntuples(db) &&
+                json_integer_value(fix_json_at(r, "by_mode.office")) == PQntuples(db) &&
+                (truncated || (int)json_array_size(list) == PQntuples(db));
+    for (int i = 0; same && !truncated && i < PQntuples(db); i++)
+        same = num(json_array_get(list, (size_t)i), "slot_id") == val(db, i, 0);
+    if (!same)
+        snprintf(detail, n,
+                 "process %d: capacity.query counts %lld free slots (%zu listed), the database"
+                 " has %d",
+                 p + 1, (long long)num(r, "total"), json_array_size(list), PQntuples(db));
+    PQclear(db);
+    json_decref(r);
+    return same;
+}
+
 static bool settled(char *detail, size_t n)
 {
     detail[0] = 0;
     if (idle_pairs(detail, n) > 0)
         return false;
-    return memory_matches(0, detail, n) && memory_matches(1, detail, n);
+    return memory_matches(0, detail, n) && memory_matches(1, detail, n) &&
+           capacity_matches(0, detail, n) && capacity_matches(1, detail, n);
 }
 
 /* Whether the processes agree with the database and stay so: `arg` gets
