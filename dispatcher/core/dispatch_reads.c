@@ -119,16 +119,16 @@ static int64_t horizon_end(const struct territory *t, enum dispatch_horizon h, i
     return now + 48 * 3600;
 }
 
-/* The distance from commune `centre` to `site`, through `memo` (one entry
- * per site index, negative until computed; NULL: no memo). */
-/* The distance from `centre` to slot `s`'s site, of index `index` (its
- * brief's: the memo is read without reading the slot). */
-static double site_distance_km(double *memo, const struct commune *centre, uint32_t index,
-                               const struct slot *s)
+/* The distance from commune `centre` to the site of slot `k` of `from`,
+ * whose index is `index` (its brief's), kept in `memo` (one entry per site
+ * index, negative until computed; NULL: no memo).  Out of line: the walk
+ * reads the memo itself and comes here once a site. */
+__attribute__((noinline)) static double site_distance_km(double *memo, const struct commune *centre,
+                                                         uint32_t index,
+                                                         const struct territory *from, size_t k)
 {
-    if (memo && memo[index] >= 0)
-        return memo[index];
-    double km = model_distance_km(centre->lat, centre->lon, s->site->lat, s->site->lon);
+    const struct site *site = from->slots[k]->site;
+    double km = model_distance_km(centre->lat, centre->lon, site->lat, site->lon);
     if (memo)
         memo[index] = km;
     return km;
@@ -173,9 +173,12 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c,
         .kind = ANSWER_CAPACITY,
         .capacity = {
             .territory = t, .horizon = a->horizon, .from = now, .to = end, .listed = with_list}};
-    /* The slots counted, by mode and by the audiences they are open to
-     * (one add a slot; the totals come from it after the walk). */
-    int counted[MODE_ALL + 1][AUD_ALL + 1] = {{0}};
+    /* The slots counted, by mode and by the audiences they are open to:
+     * one add a slot, the totals come from it after the walk.  Four
+     * copies, the slot's index picking one: consecutive slots mostly land
+     * in the same cell, and each add would otherwise wait for the last. */
+    int counted[4][MODE_ALL + 1][AUD_ALL + 1] = {{{0}}};
+    bool by_radius = centre && radius > 0;
     size_t nlisted = 0;
     /* Listed at most (the declaration's max_array_items); beyond, the
      * answer says `truncated`. */
@@ -233,12 +236,17 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c,
                 continue;
             /* Within the radius: added as 0 or 1 rather than branched on,
              * the sites of a window coming in no order. */
-            bool near = !(centre && radius > 0) || b->mode == MODE_TELECONSULTATION ||
-                        site_distance_km(site_km, centre, b->site_index, from->slots[k]) <= radius;
+            bool near = true;
+            if (by_radius && b->mode != MODE_TELECONSULTATION) {
+                double km = site_km ? site_km[b->site_index] : -1;
+                if (km < 0)
+                    km = site_distance_km(site_km, centre, b->site_index, from, k);
+                near = km <= radius;
+            }
             /* Open to an audience as matching sees it: named for it,
              * published for the public (any requester), or released. */
             uint8_t open = match_audiences(b->audience, b->release_minutes, b->start, now);
-            counted[b->mode & MODE_ALL][open & AUD_ALL] += near;
+            counted[k & 3][b->mode & MODE_ALL][open & AUD_ALL] += near;
             if (with_list && near && nlisted < list_max && !out_of_memory) {
                 if (list_slot(d, nlisted, from->slots[k]))
                     nlisted++;
@@ -253,7 +261,8 @@ void dispatch_capacity_query(struct dispatch *d, const struct caller *c,
     int *by_mode = answer.capacity.by_mode, *by_aud = answer.capacity.by_audience;
     for (int mode = 0; mode <= MODE_ALL; mode++) {
         for (int open = 0; open <= AUD_ALL; open++) {
-            int n = counted[mode][open];
+            int n = counted[0][mode][open] + counted[1][mode][open] + counted[2][mode][open] +
+                    counted[3][mode][open];
             answer.capacity.total += n;
             for (int bit = 0; bit < 3; bit++)
                 by_mode[bit] += n * ((mode >> bit) & 1);
