@@ -207,15 +207,19 @@ BEGIN
         RAISE EXCEPTION 'request % is %, not offered', p_request, r.status
             USING ERRCODE = CASE WHEN r.status = 'waiting' THEN 'SN411' ELSE 'SN409' END;
     END IF;
-    SELECT * INTO held FROM slot WHERE held_for = r.id AND slot.status = 'held' FOR UPDATE;
-    IF held.id = p_slot THEN
-        UPDATE slot SET status = 'booked', held_for = NULL, hold_expires_at = NULL
-         WHERE id = p_slot AND slot.hold_expires_at > now()
-        RETURNING * INTO s;
-        IF NOT FOUND THEN
+    -- The usual case, the held slot accepted while its hold runs: booked
+    -- in one statement, by its primary key.  Otherwise the slot held for
+    -- the request, if any, is looked for and locked: either its hold has
+    -- run out, or another slot is taken and the held one released.
+    UPDATE slot SET status = 'booked', held_for = NULL, hold_expires_at = NULL
+     WHERE id = p_slot AND slot.status = 'held' AND held_for = r.id
+       AND slot.hold_expires_at > now()
+    RETURNING * INTO s;
+    IF NOT FOUND THEN
+        SELECT * INTO held FROM slot WHERE held_for = r.id AND slot.status = 'held' FOR UPDATE;
+        IF held.id = p_slot THEN
             RAISE EXCEPTION 'the hold on slot % has expired', p_slot USING ERRCODE = 'SN411';
         END IF;
-    ELSE
         SELECT * INTO s FROM slot WHERE id = p_slot FOR UPDATE;
         IF NOT FOUND OR s.status <> 'free' THEN
             RAISE EXCEPTION 'slot % is no longer free', p_slot USING ERRCODE = 'SN410';
