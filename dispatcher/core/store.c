@@ -165,7 +165,7 @@ struct request *store_request(const struct store *st, int64_t id)
 static struct slot_brief brief_of(const struct slot *s)
 {
     return (struct slot_brief){.start = s->start,
-                               .release_minutes = s->release_minutes,
+                               .release_minutes = (uint16_t)s->release_minutes,
                                .site_index = (uint32_t)s->site->index,
                                .status = (uint8_t)s->status,
                                .mode = s->mode,
@@ -271,7 +271,7 @@ void store_slot_set_status(struct slot *s, enum slot_status status)
     struct territory *t = s->territory;
     size_t i = slot_index(t, s);
     if (i < t->nslots)
-        t->briefs[i].status = (uint8_t)status;
+        t->briefs[i].status = (uint8_t)status & 0xf;
 }
 
 bool store_add_request(struct store *st, struct request *r)
