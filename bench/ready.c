@@ -8,7 +8,8 @@
  * the wall-clock time just before it starts snpd and passes it as
  * `--t0-us`; this polls /readyz on a fresh connection every `--every-ms`
  * until it answers 200, and reports the time since t0, when the port first
- * accepted a connection, and snpd's VmRSS (at once, and `--settle-s` later)
+ * accepted a connection, the CPU snpd used until then, and snpd's VmRSS (at
+ * once, and `--settle-s` later)
  * and VmHWM (the peak of the load), with the live slots and waiting
  * requests snpd's /metrics counts.  With `--log`, snpd's log (human format),
  * it also reports when snpd logged "app: ready": /readyz can answer later
@@ -153,6 +154,7 @@ int bench_ready(int argc, char **argv)
         return 1;
     }
     long rss = proc_status_kb(pid, "VmRSS");
+    int64_t cpu_us = proc_cpu_us(pid); /* a fresh process: its start-up's CPU */
     bench_sleep_us(settle_s * 1000000);
     long settled = proc_status_kb(pid, "VmRSS"), hwm = proc_status_kb(pid, "VmHWM");
     struct snpd_metrics m = {.live_slots = -1, .waiting_requests = -1};
@@ -168,11 +170,13 @@ int bench_ready(int argc, char **argv)
         printf("  snpd logged \"ready\" %.0f ms after its start; /readyz answered %.0f ms "
                "later\n",
                logged_ms, ready_ms - logged_ms);
+    printf("  snpd used %.0f ms of CPU until ready\n", (double)cpu_us / 1000);
     printf("  VmRSS %.1f MB when ready, %.1f MB %ld s later; peak VmHWM %.1f MB\n", rss / 1024.0,
            settled / 1024.0, settle_s, hwm / 1024.0);
     printf("RESULT bench=ready name=%s ready_ms=%.0f listen_ms=%.0f logged_ready_ms=%.0f "
-           "rss_mb=%.1f rss_settled_mb=%.1f hwm_mb=%.1f live_slots=%.0f waiting=%.0f\n",
-           name, ready_ms, listen_ms, logged_ms, rss / 1024.0, settled / 1024.0, hwm / 1024.0,
+           "cpu_ms=%.0f rss_mb=%.1f rss_settled_mb=%.1f hwm_mb=%.1f live_slots=%.0f "
+           "waiting=%.0f\n",
+           name, ready_ms, listen_ms, logged_ms, (double)cpu_us / 1000, rss / 1024.0, settled / 1024.0, hwm / 1024.0,
            m.live_slots, m.waiting_requests);
     return 0;
 }
