@@ -39,8 +39,12 @@ BEGIN
         change := 'slot_expired'; slot_id := s.id; request_id := NULL;
         RETURN NEXT;
     END LOOP;
+    -- starts_at is also bounded by the rule's largest value (0002's CHECK:
+    -- 10,080 minutes), so that the index slot_release_pending (0030) reads
+    -- only the next seven days.
     FOR s IN UPDATE slot SET released_at = now()
               WHERE slot.status = 'free' AND release_minutes IS NOT NULL AND released_at IS NULL
+                AND starts_at <= now() + interval '10080 minutes'
                 AND starts_at - make_interval(mins => release_minutes) <= now()
               RETURNING * LOOP
         PERFORM snp_event(s.territory_id, p_actor, 'slot.released', s.id, NULL, NULL, 'free',

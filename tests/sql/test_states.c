@@ -208,17 +208,27 @@ Test(states, past_slots_expire_and_deadlines_make_requests_unserved)
 
 Test(states, release_rule_and_events)
 {
-    char sql[512];
+    char sql[1024];
     snprintf(sql, sizeof(sql),
              "SELECT id FROM snp_slots_publish('%s', %lld, '%s', 'test', jsonb_build_array("
              "jsonb_build_object('start', now() + interval '60 minutes', 'duration_min', 20, "
+             "'mode', 'office', 'audience', '{sas}'::text[], 'release_minutes', 120), "
+             /* The longest rule (0002: 10,080 minutes), due ten minutes ago:
+              * the housekeeping's look-up by index (0030) reaches it. */
+             "jsonb_build_object('start', now() + interval '10070 minutes', 'duration_min', 20, "
+             "'mode', 'office', 'audience', '{sas}'::text[], 'release_minutes', 10080), "
+             /* Not due for another eighty minutes. */
+             "jsonb_build_object('start', now() + interval '200 minutes', 'duration_min', 20, "
              "'mode', 'office', 'audience', '{sas}'::text[], 'release_minutes', 120)))",
              FIX_TERRITORY, (long long)f.site_gp1, FIX_GP1);
     char v[32];
     cr_assert_str_eq(run(sql, v, sizeof(v)), "");
     cr_assert_str_eq(run("SELECT count(*) FROM snp_housekeeping('test')", NULL, 0), "");
-    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM slot WHERE released_at IS NOT NULL"), 1);
-    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM event WHERE kind = 'slot.released'"), 1);
+    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM slot WHERE released_at IS NOT NULL"), 2);
+    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM slot WHERE released_at IS NOT NULL "
+                                    "AND release_minutes = 10080"),
+                 1);
+    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM event WHERE kind = 'slot.released'"), 2);
     /* The event log is append-only. */
     cr_assert_str_eq(run("UPDATE event SET actor = 'x'", NULL, 0), "42501");
     cr_assert_str_eq(run("DELETE FROM event", NULL, 0), "42501");
