@@ -1,5 +1,6 @@
 #include "dispatcher/core/store.h"
 
+#include <assert.h>
 #include <malloc.h> /* malloc_trim (glibc) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -981,6 +982,13 @@ static void sort_slots(struct store *st)
         for (size_t i = 0; i < t->nslots; i++)
             t->briefs[i] = brief_of(t->slots[i]);
     }
+#ifndef NDEBUG
+    for (size_t k = 0; k < st->nterritories; k++) {
+        const struct territory *t = st->territories[k];
+        for (size_t i = 1; i < t->nslots; i++)
+            assert(slot_before(t->slots[i - 1], t->slots[i]));
+    }
+#endif
 }
 
 static const char *const request_names[STORE_REQUEST_NCOLS] = {

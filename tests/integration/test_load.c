@@ -1,5 +1,5 @@
 /* The start-up load of the live slots (dispatcher/core/store.c), read in pages:
- * with load_batch set to 7, a restart reads a few dozen slots of two
+ * with load_batch set to 13, a restart reads some seventy slots of two
  * territories in several pages of one range of ids, with load_batch 2 in
  * several ranges read side by side, and memory then holds exactly the live ones
  * (free, held, booked, not ended), in the states they had, as slot.list and
@@ -16,7 +16,7 @@
 static struct fixture f;
 static char other_coordinator[48]; /* a coordinator's token of test-other */
 
-enum { BATCH = 7 };
+enum { BATCH = 13 };
 
 static void setup(void)
 {
@@ -162,6 +162,18 @@ Test(load, the_live_slots_come_back_in_pages_with_their_states)
     insert_slots("test-other", "Cabinet de Rennes", FIX_GP2, 2, -300, "free");
     insert_slots("test-other", "Cabinet de Rennes", FIX_GP2, 2, 135, "withdrawn");
     insert_slots("test-other", "Cabinet de Rennes", FIX_GP2, 2, 140, "expired");
+    /* Forty in one minute ten hours ahead, in pairs at the same instant
+     * (GP1's and the practice's own), written latest first: the load's
+     * sort (by minute, then by start and id within one) must put them back
+     * in the database's order. */
+    PQclear(pgtest_exec(
+        &f.pg, "INSERT INTO slot (territory_id, site_id, rpps, starts_at, duration_min, mode,"
+               " audience, status, published_by)"
+               " SELECT '" FIX_TERRITORY "', (SELECT id FROM site WHERE name = 'Cabinet du Port'),"
+               " rpps, date_trunc('minute', now()) + interval '605 minutes'"
+               " + make_interval(secs => 19 - k), 20, 'office', '{pharmacy,sas}', 'free', 'test'"
+               " FROM generate_series(0, 19) k, (VALUES ('" FIX_GP1 "'), (NULL)) AS p (rpps)"
+               " ORDER BY k, rpps"));
     fixture_start(&f);
     /* In each territory one slot booked and one held by an offer. */
     json_t *booked_t = request_offered(FIX_PHARMACY, "load-1", "35236");
@@ -180,14 +192,14 @@ Test(load, the_live_slots_come_back_in_pages_with_their_states)
     cr_assert_str_eq(before_o, db_o);
     long live = pgtest_long(&f.pg, "SELECT count(*) FROM slot WHERE status IN ('free', 'held',"
                                    " 'booked') AND starts_at + interval '20 minutes' > now()");
-    cr_assert_eq(live, 17 + 12, "live slots: %ld", live);
+    cr_assert_eq(live, 17 + 12 + 40, "live slots: %ld", live);
     cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM slot WHERE status = 'held'"), 2);
     cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM slot WHERE status = 'booked'"), 2);
 
     cr_assert_eq(snpd_proc_stop(&f.snpd, SIGTERM, 15000), 0);
     fixture_start(&f);
 
-    /* Read in pages of 7: full pages, then a short (or empty) last one. */
+    /* Read in pages of 13: full pages, then a short (or empty) last one. */
     char *log = snpd_proc_log(&f.snpd);
     char want[128];
     snprintf(want, sizeof(want), "%ld live slots in %ld pages", live, live / BATCH + 1);
@@ -221,8 +233,9 @@ Test(load, the_live_slots_come_back_in_pages_with_their_states)
     /* The holds are the requests' offers still. */
     cr_assert_eq(offer_now(FIX_PHARMACY, held_t), hold_t);
     cr_assert_eq(offer_now(FIX_OTHER_PHARMACY, held_o), hold_o);
-    /* And capacity counts the free ones of test-t (15 of 17 within 48 h). */
-    cr_assert(fix_wait_capacity(&f, f.snpd.port, 15, 5000), "capacity after the restart");
+    /* And capacity counts the free ones of test-t (15 of 17, and the 40,
+     * within 48 h). */
+    cr_assert(fix_wait_capacity(&f, f.snpd.port, 15 + 40, 5000), "capacity after the restart");
 
     free(before_t);
     free(before_o);
