@@ -852,7 +852,27 @@ static const char *const slot_names[STORE_SLOT_NCOLS] = {
 
 bool store_slot_cols(const PGresult *res, const char *query, struct store_slot_cols *cols)
 {
-    return db_cols_resolve(res, slot_names, STORE_SLOT_NCOLS, cols->at, query);
+    const char *names[STORE_SLOT_NCOLS];
+    memcpy(names, slot_names, sizeof(names));
+    cols->audience_bits = PQfnumber(res, "audience_bits") >= 0;
+    if (cols->audience_bits)
+        names[STORE_SLOT_AUDIENCE] = "audience_bits";
+    return db_cols_resolve(res, names, STORE_SLOT_NCOLS, cols->at, query);
+}
+
+/* Reads the audiences of row `i` into `s`: the stored bits (the model's own,
+ * migration 0031) or the names. */
+static bool slot_audience_from_row(struct slot *s, const PGresult *res, int i,
+                                   const struct store_slot_cols *cols)
+{
+    int col = cols->at[STORE_SLOT_AUDIENCE];
+    if (!cols->audience_bits)
+        return db_col_each_text(res, i, col, add_audience, &s->audience);
+    int64_t bits = db_col_int(res, i, col, 0);
+    if (bits <= 0 || bits > AUD_ALL)
+        return false;
+    s->audience = (uint8_t)bits;
+    return true;
 }
 
 /* store_slot_from_cols, with the lookups of the previous row in `last`. */
@@ -882,7 +902,7 @@ static struct slot *slot_from_row(const struct store *st, const PGresult *res, i
     s->duration_min = (int)db_col_int(res, i, c[STORE_SLOT_DURATION], 0);
     bool ok = s->territory && s->site &&
               model_mode_parse(PQgetvalue(res, i, c[STORE_SLOT_MODE]), &s->mode) &&
-              db_col_each_text(res, i, c[STORE_SLOT_AUDIENCE], add_audience, &s->audience) &&
+              slot_audience_from_row(s, res, i, cols) &&
               db_col_each_text(res, i, c[STORE_SLOT_MOTIFS], add_motif, &s->motifs) &&
               model_slot_status_parse(PQgetvalue(res, i, c[STORE_SLOT_STATUS]), &s->status);
     s->min_age = (int8_t)db_col_int(res, i, c[STORE_SLOT_MIN_AGE], -1);

@@ -196,7 +196,7 @@ enum store_slot_col {
     STORE_SLOT_STARTS_AT,       /* starts_at_epoch: seconds since 1970 (db_col_epoch) */
     STORE_SLOT_DURATION,        /* duration_min */
     STORE_SLOT_MODE,            /* mode */
-    STORE_SLOT_AUDIENCE,        /* audience: a text array */
+    STORE_SLOT_AUDIENCE,        /* audience: a text array, or audience_bits: AUD_ bits */
     STORE_SLOT_MOTIFS,          /* motifs: a text array, '' for any */
     STORE_SLOT_MIN_AGE,         /* min_age: -1 for none */
     STORE_SLOT_MAX_AGE,         /* max_age: -1 for none */
@@ -210,10 +210,12 @@ enum store_slot_col {
 /* The numbers of a slot row's columns in one result. */
 struct store_slot_cols {
     int at[STORE_SLOT_NCOLS];
+    bool audience_bits; /* at[STORE_SLOT_AUDIENCE] is audience_bits (0031), not the names */
 };
 
 /* Finds the columns of a slot row in `res`, the answer of `query` (a name
- * for the log).  Returns false (logged, see db_cols_resolve) when one is
+ * for the log); the audiences are read from "audience_bits" when `res` has
+ * it, else from "audience".  Returns false (logged, see db_cols_resolve) when one is
  * missing: the caller treats the answer as a failed query. */
 bool store_slot_cols(const PGresult *res, const char *query, struct store_slot_cols *cols)
     __attribute__((warn_unused_result));

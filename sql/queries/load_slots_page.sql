@@ -6,11 +6,14 @@
 -- columns as they are stored, NULLs included, without the text output of
 -- integers, instants and arrays that was most of PostgreSQL's part of a
 -- page.  The two instants are timestamps here (db_col_epoch reads either
--- form), under the names the text queries give their seconds.  Keyset
+-- form), under the names the text queries give their seconds.  The
+-- audiences come as their stored bits (audience_bits, migration 0031), not
+-- as the text[] that was a third of PostgreSQL's part (store_slot_cols
+-- takes either).  Keyset
 -- pages on the primary key: each page continues the index scan where the
 -- last ended.
 SELECT s.id, s.territory_id, s.site_id, s.rpps, s.starts_at AS starts_at_epoch,
-       s.duration_min, s.mode, s.audience, s.motifs, s.min_age, s.max_age,
+       s.duration_min, s.mode, s.audience_bits, s.motifs, s.min_age, s.max_age,
        s.release_minutes, s.status, s.held_for,
        s.hold_expires_at AS hold_expires_at_epoch
   FROM slot s

@@ -1,11 +1,15 @@
 /* The row types of the store against a real PostgreSQL: every query that
  * returns slots or open requests to snpd names the columns that
  * store_slot_cols and store_request_cols look for (described, not run, on
- * the migrated schema). */
+ * the migrated schema), and the slot's stored audience bits (0031) are the
+ * model's. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <criterion/criterion.h>
 
+#include "dispatcher/core/model.h"
 #include "dispatcher/core/store.h"
 #include "dispatcher/db/migrate.h"
 #include "sql_queries.h"
@@ -80,4 +84,38 @@ Test(store, every_query_returning_slots_or_requests_names_their_columns)
                   sql_name[requests[i]]);
         PQclear(res);
     }
+}
+
+/* The generation expression of slot.audience_bits, evaluated for each
+ * audience alone and for all six, gives model.h's bits: the start-up's
+ * pages read the bits, everything else the names. */
+Test(store, the_stored_audience_bits_are_the_model_bits)
+{
+    migrate_schema();
+    PGresult *res = pgtest_exec(&pg, "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d"
+                                     " JOIN pg_attribute a ON a.attrelid = d.adrelid"
+                                     " AND a.attnum = d.adnum WHERE d.adrelid = 'slot'::regclass"
+                                     " AND a.attname = 'audience_bits'");
+    cr_assert_eq(PQntuples(res), 1, "slot.audience_bits has no generation expression");
+    char *expr = strdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    static const char *const names[] = {"sas",          "emergency", "pharmacy",
+                                        "professional", "desk",      "public"};
+    uint8_t all = 0;
+    char sql[2048];
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        uint8_t bit = 0;
+        cr_assert(model_audience_parse(names[i], &bit), "%s", names[i]);
+        all |= bit;
+        snprintf(sql, sizeof(sql), "SELECT %s FROM (SELECT ARRAY['%s'] AS audience) x", expr,
+                 names[i]);
+        cr_expect_eq(pgtest_long(&pg, sql), bit, "audience %s", names[i]);
+    }
+    cr_assert_eq(all, AUD_ALL);
+    snprintf(sql, sizeof(sql),
+             "SELECT %s FROM (SELECT ARRAY['sas', 'emergency', 'pharmacy', 'professional',"
+             " 'desk', 'public'] AS audience) x",
+             expr);
+    cr_expect_eq(pgtest_long(&pg, sql), AUD_ALL);
+    free(expr);
 }
