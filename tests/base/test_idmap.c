@@ -72,3 +72,37 @@ Test(idmap, reserve_makes_room_without_losing_entries)
     cr_assert_eq(m.cap, cap);
     idmap_free(&m);
 }
+
+/* The longest run of occupied buckets in `m`: what a look-up that misses
+ * may have to read. */
+static size_t longest_run(const struct idmap *m)
+{
+    size_t longest = 0, run = 0;
+    for (size_t i = 0; i < 2 * m->cap; i++) { /* twice round: a run may wrap */
+        run = m->buckets[i & (m->cap - 1)].value ? run + 1 : 0;
+        longest = run > longest ? run : longest;
+    }
+    return longest;
+}
+
+/* Keys of every shape the maps hold spread over the buckets, so that no
+ * look-up reads a long run: consecutive ids (a page of slots), pointers
+ * (multiples of 16 or 64), codes and ids far apart.  A hash that kept the
+ * key's low bits as they are fails it (runs of 10,000 and 2,500). */
+Test(idmap, keys_of_every_shape_spread_over_the_buckets)
+{
+    static int v[10000];
+    static const int64_t strides[] = {1, 16, 64, 4096, 37, 1000003};
+    for (size_t s = 0; s < sizeof(strides) / sizeof(strides[0]); s++) {
+        struct idmap m = {0};
+        for (int i = 0; i < 10000; i++)
+            cr_assert(idmap_put(&m, 0x5555000 + strides[s] * i, &v[i]));
+        size_t run = longest_run(&m);
+        cr_log_info("stride %lld: %zu buckets, longest run %zu", (long long)strides[s], m.cap, run);
+        cr_expect_lt(run, m.cap / 16, "stride %lld: a run of %zu of %zu buckets",
+                     (long long)strides[s], run, m.cap);
+        for (int i = 0; i < 10000; i++)
+            cr_assert_eq(idmap_get(&m, 0x5555000 + strides[s] * i), &v[i]);
+        idmap_free(&m);
+    }
+}
