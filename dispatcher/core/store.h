@@ -215,8 +215,8 @@ struct store_slot_cols {
 
 /* Finds the columns of a slot row in `res`, the answer of `query` (a name
  * for the log); the audiences are read from "audience_bits" when `res` has
- * it, else from "audience".  Returns false (logged, see db_cols_resolve) when one is
- * missing: the caller treats the answer as a failed query. */
+ * it, else from "audience".  Returns false (logged, see db_cols_resolve)
+ * when one is missing: the caller treats the answer as a failed query. */
 bool store_slot_cols(const PGresult *res, const char *query, struct store_slot_cols *cols)
     __attribute__((warn_unused_result));
 
