@@ -155,6 +155,7 @@ int bench_ready(int argc, char **argv)
     }
     long rss = proc_status_kb(pid, "VmRSS");
     int64_t cpu_us = proc_cpu_us(pid); /* a fresh process: its start-up's CPU */
+    int64_t faults = proc_minor_faults(pid);
     bench_sleep_us(settle_s * 1000000);
     long settled = proc_status_kb(pid, "VmRSS"), hwm = proc_status_kb(pid, "VmHWM");
     struct snpd_metrics m = {.live_slots = -1, .waiting_requests = -1};
@@ -170,13 +171,14 @@ int bench_ready(int argc, char **argv)
         printf("  snpd logged \"ready\" %.0f ms after its start; /readyz answered %.0f ms "
                "later\n",
                logged_ms, ready_ms - logged_ms);
-    printf("  snpd used %.0f ms of CPU until ready\n", (double)cpu_us / 1000);
+    printf("  snpd used %.0f ms of CPU until ready, and took %lld minor page faults\n",
+           (double)cpu_us / 1000, (long long)faults);
     printf("  VmRSS %.1f MB when ready, %.1f MB %ld s later; peak VmHWM %.1f MB\n", rss / 1024.0,
            settled / 1024.0, settle_s, hwm / 1024.0);
     printf("RESULT bench=ready name=%s ready_ms=%.0f listen_ms=%.0f logged_ready_ms=%.0f "
-           "cpu_ms=%.0f rss_mb=%.1f rss_settled_mb=%.1f hwm_mb=%.1f live_slots=%.0f "
+           "cpu_ms=%.0f minflt=%lld rss_mb=%.1f rss_settled_mb=%.1f hwm_mb=%.1f live_slots=%.0f "
            "waiting=%.0f\n",
-           name, ready_ms, listen_ms, logged_ms, (double)cpu_us / 1000, rss / 1024.0,
-           settled / 1024.0, hwm / 1024.0, m.live_slots, m.waiting_requests);
+           name, ready_ms, listen_ms, logged_ms, (double)cpu_us / 1000, (long long)faults,
+           rss / 1024.0, settled / 1024.0, hwm / 1024.0, m.live_slots, m.waiting_requests);
     return 0;
 }

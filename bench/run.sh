@@ -1059,7 +1059,8 @@ if wants startup; then
     echo
     echo "Start-up over $STARTUP_SLOTS slots (target <= 2000 ms): ready after" \
         "$(field startup-1 ready_ms) / $(field startup-2 ready_ms) / $(field startup-3 ready_ms) ms;" \
-        "snpd's CPU until then $(field startup-1 cpu_ms) / $(field startup-2 cpu_ms) / $(field startup-3 cpu_ms) ms;" \
+        "snpd's CPU until then $(field startup-1 cpu_ms) / $(field startup-2 cpu_ms) / $(field startup-3 cpu_ms) ms," \
+        "minor page faults $(field startup-1 minflt) / $(field startup-2 minflt) / $(field startup-3 minflt);" \
         "VmRSS $(field startup-3 rss_mb) MB, peak $(field startup-3 hwm_mb) MB"
 fi
 if wants indicators; then

@@ -254,9 +254,10 @@ bool snpd_metrics_read(int port, struct snpd_metrics *m)
     return true;
 }
 
-/* Reads from /proc/<pid>/stat the parent pid (field 4), utime + stime
- * (fields 14, 15) and cutime + cstime (16, 17: the children it waited for). */
-static bool proc_stat(pid_t pid, pid_t *ppid, int64_t *self_us, int64_t *reaped_us)
+/* Reads from /proc/<pid>/stat the parent pid (field 4), the minor page
+ * faults (field 10), utime + stime (fields 14, 15) and cutime + cstime (16,
+ * 17: the children it waited for). */
+static bool proc_stat(pid_t pid, pid_t *ppid, int64_t *minflt, int64_t *self_us, int64_t *reaped_us)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -272,13 +273,14 @@ static bool proc_stat(pid_t pid, pid_t *ppid, int64_t *self_us, int64_t *reaped_
         return false;
     char state;
     int parent;
-    unsigned long long utime, stime, cutime, cstime;
-    if (sscanf(p + 1, " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu", &state,
-               &parent, &utime, &stime, &cutime, &cstime) != 6)
+    unsigned long long faults, utime, stime, cutime, cstime;
+    if (sscanf(p + 1, " %c %d %*d %*d %*d %*d %*u %llu %*u %*u %*u %llu %llu %llu %llu", &state,
+               &parent, &faults, &utime, &stime, &cutime, &cstime) != 7)
         return false;
     long hz = sysconf(_SC_CLK_TCK);
     unsigned long long tick_us = 1000000ULL / (unsigned long long)(hz > 0 ? hz : 100);
     *ppid = parent;
+    *minflt = (int64_t)faults;
     *self_us = (int64_t)((utime + stime) * tick_us);
     *reaped_us = (int64_t)((cutime + cstime) * tick_us);
     return true;
@@ -286,9 +288,16 @@ static bool proc_stat(pid_t pid, pid_t *ppid, int64_t *self_us, int64_t *reaped_
 
 int64_t proc_cpu_us(pid_t pid)
 {
-    int64_t self, reaped;
+    int64_t faults, self, reaped;
     pid_t parent;
-    return proc_stat(pid, &parent, &self, &reaped) ? self : -1;
+    return proc_stat(pid, &parent, &faults, &self, &reaped) ? self : -1;
+}
+
+int64_t proc_minor_faults(pid_t pid)
+{
+    int64_t faults, self, reaped;
+    pid_t parent;
+    return proc_stat(pid, &parent, &faults, &self, &reaped) ? faults : -1;
 }
 
 int64_t proc_tree_cpu_us(pid_t postmaster)
@@ -305,7 +314,8 @@ int64_t proc_tree_cpu_us(pid_t postmaster)
             continue;
         int64_t self, reaped;
         pid_t parent;
-        if (!proc_stat((pid_t)pid, &parent, &self, &reaped))
+        int64_t faults;
+        if (!proc_stat((pid_t)pid, &parent, &faults, &self, &reaped))
             continue;
         if (pid == postmaster)
             total += self + reaped; /* backends that exited are counted here */

@@ -88,6 +88,10 @@ bool snpd_metrics_read(int port, struct snpd_metrics *m) BENCH_MUST_CHECK;
  * process is gone. */
 int64_t proc_cpu_us(pid_t pid);
 
+/* Minor page faults of process `pid` so far (each a page the kernel mapped,
+ * and zeroed when new); -1 when the process is gone. */
+int64_t proc_minor_faults(pid_t pid);
+
 /* CPU time of `postmaster` and of all its children (the backends, the
  * checkpointer, the WAL writer...), in microseconds. */
 int64_t proc_tree_cpu_us(pid_t postmaster);
