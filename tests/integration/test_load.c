@@ -154,9 +154,13 @@ Test(load, the_live_slots_come_back_in_pages_with_their_states)
                         " WHERE id = 'test-other'"));
     fix_add_token(&f, "coordinator", "test-other", NULL, 0, 0, false, other_coordinator);
     /* Live ones, and others the load must leave out: ended (still "free" in
-     * the database: housekeeping has not run), withdrawn, expired. */
+     * the database: housekeeping has not run), withdrawn, expired.  A booked
+     * one started ten minutes ago and ends in ten (still live: the
+     * consultation runs), one ended five minutes ago. */
     insert_slots(FIX_TERRITORY, "Cabinet du Port", FIX_GP1, 17, 120, "free");
     insert_slots(FIX_TERRITORY, "Cabinet du Port", FIX_GP1, 3, -600, "free");
+    insert_slots(FIX_TERRITORY, "Cabinet du Port", FIX_GP1, 1, -10, "booked");
+    insert_slots(FIX_TERRITORY, "Cabinet du Port", FIX_GP1, 1, -25, "booked");
     insert_slots(FIX_TERRITORY, "Cabinet du Port", FIX_GP1, 3, 130, "withdrawn");
     insert_slots("test-other", "Cabinet de Rennes", FIX_GP2, 12, 125, "free");
     insert_slots("test-other", "Cabinet de Rennes", FIX_GP2, 2, -300, "free");
@@ -192,9 +196,9 @@ Test(load, the_live_slots_come_back_in_pages_with_their_states)
     cr_assert_str_eq(before_o, db_o);
     long live = pgtest_long(&f.pg, "SELECT count(*) FROM slot WHERE status IN ('free', 'held',"
                                    " 'booked') AND starts_at + interval '20 minutes' > now()");
-    cr_assert_eq(live, 17 + 12 + 40, "live slots: %ld", live);
+    cr_assert_eq(live, 17 + 1 + 12 + 40, "live slots: %ld", live);
     cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM slot WHERE status = 'held'"), 2);
-    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM slot WHERE status = 'booked'"), 2);
+    cr_assert_eq(pgtest_long(&f.pg, "SELECT count(*) FROM slot WHERE status = 'booked'"), 2 + 2);
 
     cr_assert_eq(snpd_proc_stop(&f.snpd, SIGTERM, 15000), 0);
     fixture_start(&f);
