@@ -98,14 +98,14 @@ static int usage(void)
     fprintf(stderr, "usage: snpbench ready --port N --pid PID --t0-us WALL_CLOCK_US\n"
                     "                      [--every-ms N] [--timeout-s N] [--settle-s N] [--name "
                     "NAME]\n"
-                    "                      [--log FILE]\n");
+                    "                      [--log FILE] [--pg-pid POSTMASTER]\n");
     return 2;
 }
 
 int bench_ready(int argc, char **argv)
 {
     int port = 0;
-    pid_t pid = 0;
+    pid_t pid = 0, pg = 0;
     int64_t t0 = 0;
     long every_ms = 2, timeout_s = 120, settle_s = 2;
     const char *name = "ready", *log = NULL;
@@ -127,12 +127,18 @@ int bench_ready(int argc, char **argv)
             name = v;
         else if (strcmp(a, "--log") == 0)
             log = v;
+        else if (strcmp(a, "--pg-pid") == 0)
+            pg = (pid_t)bench_parse_long(a, v, 1, 1 << 30);
         else
             return usage();
     }
     if (argc % 2 || !port || !pid || t0 <= 0)
         return usage();
 
+    /* PostgreSQL's CPU from here (snpd was just started: it has not asked
+     * for anything yet) until ready: its part of the start-up, on the same
+     * cores. */
+    int64_t pg_cpu0 = pg ? proc_tree_cpu_us(pg) : -1;
     int64_t listening = -1, ready = -1, deadline = t0 + timeout_s * 1000000;
     while (wall_us() < deadline) {
         if (kill(pid, 0) != 0 && errno == ESRCH) {
@@ -156,6 +162,8 @@ int bench_ready(int argc, char **argv)
     long rss = proc_status_kb(pid, "VmRSS");
     int64_t cpu_us = proc_cpu_us(pid); /* a fresh process: its start-up's CPU */
     int64_t faults = proc_minor_faults(pid);
+    int64_t pg_cpu1 = pg ? proc_tree_cpu_us(pg) : -1;
+    double pg_cpu_ms = pg_cpu0 >= 0 && pg_cpu1 >= 0 ? (double)(pg_cpu1 - pg_cpu0) / 1000 : -1;
     bench_sleep_us(settle_s * 1000000);
     long settled = proc_status_kb(pid, "VmRSS"), hwm = proc_status_kb(pid, "VmHWM");
     struct snpd_metrics m = {.live_slots = -1, .waiting_requests = -1};
@@ -173,12 +181,16 @@ int bench_ready(int argc, char **argv)
                logged_ms, ready_ms - logged_ms);
     printf("  snpd used %.0f ms of CPU until ready, and took %lld minor page faults\n",
            (double)cpu_us / 1000, (long long)faults);
+    if (pg_cpu_ms >= 0)
+        printf("  PostgreSQL used %.0f ms of CPU meanwhile\n", pg_cpu_ms);
     printf("  VmRSS %.1f MB when ready, %.1f MB %ld s later; peak VmHWM %.1f MB\n", rss / 1024.0,
            settled / 1024.0, settle_s, hwm / 1024.0);
     printf("RESULT bench=ready name=%s ready_ms=%.0f listen_ms=%.0f logged_ready_ms=%.0f "
-           "cpu_ms=%.0f minflt=%lld rss_mb=%.1f rss_settled_mb=%.1f hwm_mb=%.1f live_slots=%.0f "
+           "cpu_ms=%.0f pg_cpu_ms=%.0f minflt=%lld rss_mb=%.1f rss_settled_mb=%.1f hwm_mb=%.1f "
+           "live_slots=%.0f "
            "waiting=%.0f\n",
-           name, ready_ms, listen_ms, logged_ms, (double)cpu_us / 1000, (long long)faults,
-           rss / 1024.0, settled / 1024.0, hwm / 1024.0, m.live_slots, m.waiting_requests);
+           name, ready_ms, listen_ms, logged_ms, (double)cpu_us / 1000, pg_cpu_ms,
+           (long long)faults, rss / 1024.0, settled / 1024.0, hwm / 1024.0, m.live_slots,
+           m.waiting_requests);
     return 0;
 }

@@ -771,7 +771,7 @@ ready() {
         sleep 0.1
     done
     runbench "$2" ready --port "$spawned_port" --pid "$spawned_pid" --t0-us "$(cat "$tmp/$1.t0")" \
-        --name "$2" --log "$OUT/$1.log"
+        --name "$2" --log "$OUT/$1.log" --pg-pid "$pg_pid"
 }
 
 # A commune of the territory far from every site (about 140 km from Redon):
@@ -1060,6 +1060,7 @@ if wants startup; then
     echo "Start-up over $STARTUP_SLOTS slots (target <= 2000 ms): ready after" \
         "$(field startup-1 ready_ms) / $(field startup-2 ready_ms) / $(field startup-3 ready_ms) ms;" \
         "snpd's CPU until then $(field startup-1 cpu_ms) / $(field startup-2 cpu_ms) / $(field startup-3 cpu_ms) ms," \
+        "PostgreSQL's $(field startup-1 pg_cpu_ms) / $(field startup-2 pg_cpu_ms) / $(field startup-3 pg_cpu_ms) ms," \
         "minor page faults $(field startup-1 minflt) / $(field startup-2 minflt) / $(field startup-3 minflt);" \
         "VmRSS $(field startup-3 rss_mb) MB, peak $(field startup-3 hwm_mb) MB"
 fi
