@@ -187,8 +187,7 @@ int bench_ready(int argc, char **argv)
            settled / 1024.0, settle_s, hwm / 1024.0);
     printf("RESULT bench=ready name=%s ready_ms=%.0f listen_ms=%.0f logged_ready_ms=%.0f "
            "cpu_ms=%.0f pg_cpu_ms=%.0f minflt=%lld rss_mb=%.1f rss_settled_mb=%.1f hwm_mb=%.1f "
-           "live_slots=%.0f "
-           "waiting=%.0f\n",
+           "live_slots=%.0f waiting=%.0f\n",
            name, ready_ms, listen_ms, logged_ms, (double)cpu_us / 1000, pg_cpu_ms,
            (long long)faults, rss / 1024.0, settled / 1024.0, hwm / 1024.0, m.live_slots,
            m.waiting_requests);
