@@ -254,10 +254,15 @@ bool snpd_metrics_read(int port, struct snpd_metrics *m)
     return true;
 }
 
-/* Reads from /proc/<pid>/stat the parent pid (field 4), the minor page
- * faults (field 10), utime + stime (fields 14, 15) and cutime + cstime (16,
- * 17: the children it waited for). */
-static bool proc_stat(pid_t pid, pid_t *ppid, int64_t *minflt, int64_t *self_us, int64_t *reaped_us)
+/* What proc_stat reads of /proc/<pid>/stat. */
+struct proc_sample {
+    pid_t ppid;        /* field 4 */
+    int64_t minflt;    /* field 10: minor page faults */
+    int64_t self_us;   /* utime + stime (fields 14, 15) */
+    int64_t reaped_us; /* cutime + cstime (16, 17: the children it waited for) */
+};
+
+static bool proc_stat(pid_t pid, struct proc_sample *out)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -279,25 +284,25 @@ static bool proc_stat(pid_t pid, pid_t *ppid, int64_t *minflt, int64_t *self_us,
         return false;
     long hz = sysconf(_SC_CLK_TCK);
     unsigned long long tick_us = 1000000ULL / (unsigned long long)(hz > 0 ? hz : 100);
-    *ppid = parent;
-    *minflt = (int64_t)faults;
-    *self_us = (int64_t)((utime + stime) * tick_us);
-    *reaped_us = (int64_t)((cutime + cstime) * tick_us);
+    *out = (struct proc_sample){
+        .ppid = parent,
+        .minflt = (int64_t)faults,
+        .self_us = (int64_t)((utime + stime) * tick_us),
+        .reaped_us = (int64_t)((cutime + cstime) * tick_us),
+    };
     return true;
 }
 
 int64_t proc_cpu_us(pid_t pid)
 {
-    int64_t faults, self, reaped;
-    pid_t parent;
-    return proc_stat(pid, &parent, &faults, &self, &reaped) ? self : -1;
+    struct proc_sample ps;
+    return proc_stat(pid, &ps) ? ps.self_us : -1;
 }
 
 int64_t proc_minor_faults(pid_t pid)
 {
-    int64_t faults, self, reaped;
-    pid_t parent;
-    return proc_stat(pid, &parent, &faults, &self, &reaped) ? faults : -1;
+    struct proc_sample ps;
+    return proc_stat(pid, &ps) ? ps.minflt : -1;
 }
 
 int64_t proc_tree_cpu_us(pid_t postmaster)
@@ -312,15 +317,13 @@ int64_t proc_tree_cpu_us(pid_t postmaster)
         long pid = strtol(e->d_name, &end, 10);
         if (*end || pid <= 0)
             continue;
-        int64_t self, reaped;
-        pid_t parent;
-        int64_t faults;
-        if (!proc_stat((pid_t)pid, &parent, &faults, &self, &reaped))
+        struct proc_sample ps;
+        if (!proc_stat((pid_t)pid, &ps))
             continue;
         if (pid == postmaster)
-            total += self + reaped; /* backends that exited are counted here */
-        else if (parent == postmaster)
-            total += self;
+            total += ps.self_us + ps.reaped_us; /* backends that exited are counted here */
+        else if (ps.ppid == postmaster)
+            total += ps.self_us;
     }
     closedir(d);
     return total;
