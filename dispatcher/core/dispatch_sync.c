@@ -87,6 +87,20 @@ static void read_unknown_request(struct dispatch *d, int64_t id)
     read_unknown(d, &d->request_reads, SQL_REQUEST_GET_OPEN, id, on_foreign_request_loaded);
 }
 
+/* The read of an object memory did not know has ended, but memory holds it
+ * now: it arrived meanwhile by another way (this process's own publish or
+ * creation answered), with the state of that answer, while the read may
+ * have seen a later change, announced when memory lacked the object and so
+ * not applied to it.  Neither is known to be the newer: it is read again. */
+static void arrived_meanwhile(struct dispatch *d, struct request *r, struct slot *s)
+{
+    if (r)
+        r->stale = true;
+    if (s)
+        s->stale = true;
+    refresh_stale(d, r, s);
+}
+
 static void on_foreign_slot_loaded(void *arg, enum db_status st, const PGresult *res)
 {
     struct op *o = arg;
@@ -96,13 +110,16 @@ static void on_foreign_slot_loaded(void *arg, enum db_status st, const PGresult 
         op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
         return;
     }
+    struct slot *known = store_slot(&d->store, o->ids[0]);
+    if (known) {
+        arrived_meanwhile(d, NULL, known);
+        op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
+        return;
+    }
     struct store_slot_cols cols;
     if (st == DB_OK && PQntuples(res) == 1 && store_slot_cols(res, sql_name[SQL_SLOT_GET], &cols)) {
         struct slot *s = store_slot_from_cols(&d->store, res, 0, &cols);
-        if (s && store_slot(&d->store, s->id)) {
-            store_slot_unref(s); /* it arrived meanwhile */
-        } else if (s &&
-                   (s->status == SLOT_FREE || s->status == SLOT_HELD || s->status == SLOT_BOOKED)) {
+        if (s && (s->status == SLOT_FREE || s->status == SLOT_HELD || s->status == SLOT_BOOKED)) {
             int64_t id = s->id;
             if (store_add_slot(&d->store, s)) {
                 s = store_slot(&d->store, id);
@@ -133,16 +150,20 @@ static void on_foreign_request_loaded(void *arg, enum db_status st, const PGresu
         op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
         return;
     }
+    struct request *known = store_request(&d->store, o->ids[0]);
+    if (known) {
+        arrived_meanwhile(d, known, NULL);
+        op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
+        return;
+    }
     struct store_request_cols cols;
     if (st == DB_OK && PQntuples(res) == 1 &&
         store_request_cols(res, sql_name[SQL_REQUEST_GET_OPEN], &cols)) {
         struct request *r = store_request_from_cols(&d->store, res, 0, &cols);
-        if (r && !store_request(&d->store, r->id)) {
+        if (r) {
             op_set_request(o, r); /* op_finish queues it for the matching pass */
             if (!store_add_request(&d->store, r))
                 log_warn("dispatch", "out of memory taking in a request");
-        } else if (r) {
-            store_request_unref(r);
         }
     }
     op_finish(o, SNP_PROTO_OK, NULL, NULL, NULL);
