@@ -57,8 +57,9 @@
 #   BENCH_PERF=1          profile snpd with perf during each booking run and
 #                         print its hottest functions
 #   BENCH_PGSS=1          load pg_stat_statements (every nested statement)
-#                         and print, after each prepared pgbench run of
-#                         snpd's SQL, where its time went, per booking
+#                         and print, after each booking run through snpd
+#                         and each prepared pgbench run of snpd's SQL,
+#                         where PostgreSQL's time went, per booking
 #   BENCH_WATCHERS        subscribers of the fan-out benchmark [1000]
 #   BENCH_CHANGES         changes made in the fan-out benchmark [200]
 #   BENCH_CROSS_CHANGES   changes made in the two-process benchmark [400]
@@ -318,7 +319,7 @@ say "loading the territory: $SLOTS slots, $TOKENS pharmacy tokens"
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE bench_pgx TEMPLATE bench" \
     -c "CREATE DATABASE bench_pgp TEMPLATE bench" -c "CREATE DATABASE bench_min TEMPLATE bench"
 if [ "${BENCH_PGSS:-}" = 1 ]; then
-    "${PSQL[@]}" -d bench_pgp -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+    "${PSQL[@]}" -d bench -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
 fi
 read -r org_first orgs < <("${PSQL[@]}" -d bench -AtF ' ' \
     -c "SELECT min(id), count(*) FROM organisation WHERE kind = 'pharmacy'")
@@ -419,11 +420,13 @@ perf_stop() {
 # booking_run N R: snpd's booking benchmark with N clients, run R.
 booking_run() {
     local n=$1 r=$2 name=booking-$1-$2
+    pgss_reset
     perf_start "$snpd_pid" "$name"
     runbench "$name" booking --port "$snpd_port" --tokens "$tmp/tokens.txt" \
         --clients "$n" --count "$BOOKINGS" --run "c$n-$r" --snpd-pid "$snpd_pid" \
         --pg-pid "$pg_pid"
     perf_stop "$name"
+    pgss_report bench "$BOOKINGS"
 }
 
 # booking_check: every booking snpd answered is in the database.
@@ -540,17 +543,27 @@ pgbench_prepare() {
     request+="\"source\":{\"pharmacy\":{\"protocol\":\"sore_throat\",\"test_result\":\"positive\"}}}"
 }
 
-# pgss_report N: the statements of bench_pgp's last run (BENCH_PGSS=1), by
-# total time per booking (N bookings), nested ones included: a function's
-# time contains its statements', so the lines do not add up.
+# pgss_reset: forgets what pg_stat_statements gathered (BENCH_PGSS=1), in
+# every database (it is one view of the cluster).
+pgss_reset() {
+    [ "${BENCH_PGSS:-}" != 1 ] ||
+        "${PSQL[@]}" -d bench -Atc "SELECT pg_stat_statements_reset()" >/dev/null
+}
+
+# pgss_report DB N: the statements run in database DB since pgss_reset
+# (BENCH_PGSS=1), by total time per booking (N bookings), nested ones
+# included: a function's time contains its statements', so the lines do not
+# add up.  Through snpd (DB bench) this also shows what snpd's other
+# connections ran meanwhile: the listener's reads, the outbox, the jobs.
 pgss_report() {
-    echo "  where the time went, µs per booking (pg_stat_statements, nested included):"
-    "${PSQL[@]}" -d bench_pgp -AtF $'\t' -c "
-        SELECT round((total_exec_time * 1000 / $1)::numeric, 1), round((calls::numeric / $1), 2),
+    [ "${BENCH_PGSS:-}" = 1 ] || return 0
+    echo "  where the time went in $1, µs per booking (pg_stat_statements, nested included):"
+    "${PSQL[@]}" -d bench -AtF $'\t' -c "
+        SELECT round((total_exec_time * 1000 / $2)::numeric, 1), round((calls::numeric / $2), 2),
                regexp_replace(left(query, 90), '\s+', ' ', 'g')
           FROM pg_stat_statements
-         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'bench_pgp')
-         ORDER BY total_exec_time DESC LIMIT 25" |
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '$1')
+         ORDER BY total_exec_time DESC LIMIT 30" |
         awk -F '\t' '{ printf "    %8s  x%-5s %s\n", $1, $2, $3 }'
 }
 
@@ -567,10 +580,9 @@ pgbench_level() {
     settle
     pgbench_run "pgbench-extended-$n-$r" bench_pgx extended "$n" "$per" "$pg_base" "$run"
     settle
-    [ "${BENCH_PGSS:-}" != 1 ] ||
-        "${PSQL[@]}" -d bench_pgp -Atc "SELECT pg_stat_statements_reset()" >/dev/null
+    pgss_reset
     pgbench_run "pgbench-prepared-$n-$r" bench_pgp prepared "$n" "$per" "$pg_base" "$run"
-    [ "${BENCH_PGSS:-}" != 1 ] || pgss_report $((n * per))
+    pgss_report bench_pgp $((n * per))
     pg_base=$((pg_base + BOOKINGS))
     pg_run=$run
     minimal_run "minimal-$n-$r" "$n" 0
