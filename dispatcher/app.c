@@ -139,6 +139,12 @@ static void app_write_metrics(void *ctx, struct buf *b)
                "# TYPE snpd_db_group_retries_total counter\nsnpd_db_group_retries_total %llu\n",
                (unsigned long long)st->groups, (unsigned long long)st->grouped,
                (unsigned long long)st->group_retries);
+    buf_printf(b,
+               "# HELP snpd_db_statements_prepared_total Statements prepared on the pool's "
+               "sessions (once per session and query).\n"
+               "# TYPE snpd_db_statements_prepared_total counter\n"
+               "snpd_db_statements_prepared_total %llu\n",
+               (unsigned long long)st->prepared);
     buf_printf(b, "# HELP snpd_db_query_seconds Database round-trip latency.\n"
                   "# TYPE snpd_db_query_seconds histogram\n");
     uint64_t cumulative = 0;

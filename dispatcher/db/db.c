@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/idmap.h"
 #include "base/log.h"
 #include "dispatcher/net/handles.h"
 
@@ -55,6 +56,12 @@ struct db_conn {
     bool group_failed;        /* an error in the group: it is rolled back */
     bool flushing;
     int backend_pid; /* the server process serving this connection */
+    /* The statements prepared on this session ("Prepared statements" below):
+     * the address of a query's text → its number, named "snp<number>".
+     * Emptied when the session is lost. */
+    struct idmap prepared;
+    uintptr_t statements; /* the last number given */
+    bool preparing;       /* the lone query in flight waits for its Prepare */
 };
 
 static struct db_query *query_new(const char *sql, int nparams, const char *const *params,
@@ -67,6 +74,7 @@ struct db_query {
     bool script;
     bool grouped;  /* may share its transaction (db_query_grouped) */
     bool binary;   /* results in binary format (db_query_binary) */
+    bool prepare_first; /* in a pipeline: its statement's Prepare comes first */
     PGresult *res; /* its result while the rest of its group arrives */
     int nparams;
     char **params;
@@ -89,6 +97,82 @@ const char *db_sqlstate(const PGresult *res)
 {
     const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     return s ? s : "";
+}
+
+/* --- prepared statements ----------------------------------------------------------- *
+ *
+ * A query with parameters runs as a statement prepared on its session: the
+ * first time a connection sends its text, a Prepare (named "snp<n>") goes
+ * first, and afterwards only its name and parameters, so PostgreSQL neither
+ * parses nor analyses it again (and may keep its plan).  Query texts are
+ * static (db_query), so their address names them.  A lone query's Prepare is
+ * one more round trip, once per session; in a group's pipeline it goes just
+ * before the query, and the queries behind it in the same pipeline use it.
+ * A statement is counted as prepared from the moment its Prepare is sent,
+ * and forgotten if that Prepare fails (an error in its text, or a pipeline
+ * aborted before it, in which case the queries using it are aborted too).
+ * A Prepare is not undone when its transaction rolls back.  Scripts and
+ * parameterless queries (the start-up's loads, LISTEN, BEGIN) are sent as
+ * they are. */
+
+static bool query_prepares(const struct db_query *q)
+{
+    return !q->script && q->nparams > 0;
+}
+
+static int64_t statement_key(const char *sql)
+{
+    return (int64_t)(intptr_t)sql;
+}
+
+static void statement_name(char *out, size_t size, uintptr_t number)
+{
+    snprintf(out, size, "snp%lu", (unsigned long)number);
+}
+
+/* The number of `sql`'s statement on the session, 0 when not prepared. */
+static uintptr_t statement_number(const struct db_conn *c, const char *sql)
+{
+    return (uintptr_t)idmap_get(&c->prepared, statement_key(sql));
+}
+
+static void statement_forget(struct db_conn *c, const char *sql)
+{
+    idmap_del(&c->prepared, statement_key(sql));
+}
+
+/* Sends the Prepare of `q`'s statement, counted as prepared from now on.
+ * Returns its number; 0 when memory is short (`q` is then sent unprepared)
+ * or libpq refused to send (*failed). */
+static uintptr_t conn_send_prepare(struct db_conn *c, const struct db_query *q, bool *failed)
+{
+    uintptr_t number = c->statements + 1;
+    *failed = false;
+    if (!idmap_put(&c->prepared, statement_key(q->sql), (void *)number))
+        return 0;
+    c->statements = number;
+    char name[32];
+    statement_name(name, sizeof(name), number);
+    if (!PQsendPrepare(c->pg, name, q->sql, q->nparams, NULL)) {
+        *failed = true;
+        return 0;
+    }
+    c->db->stats.prepared++;
+    return number;
+}
+
+/* Sends `q`: by its statement's name when it is prepared (number not 0),
+ * else as it is. */
+static int conn_send_query(struct db_conn *c, const struct db_query *q, uintptr_t number)
+{
+    int format = q->binary ? 1 : 0;
+    if (number == 0)
+        return PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params,
+                                 NULL, NULL, format);
+    char name[32];
+    statement_name(name, sizeof(name), number);
+    return PQsendQueryPrepared(c->pg, name, q->nparams, (const char *const *)q->params, NULL, NULL,
+                               format);
 }
 
 void db_listen(struct db *db, const char *listen_sql, db_notify_cb on_notify)
@@ -402,6 +486,8 @@ static void conn_lost(struct db_conn *c, const char *why)
     c->group = 0;
     c->group_failed = false;
     c->flushing = false;
+    c->preparing = false;
+    idmap_free(&c->prepared); /* the session and its statements are gone */
     conn_set_state(c, CONN_DOWN);
     complete_list(db, q, DB_UNAVAILABLE);
 
@@ -428,6 +514,7 @@ static void conn_close_now(struct db_conn *c)
         PQfinish(c->pg);
         c->pg = NULL;
     }
+    idmap_free(&c->prepared);
     conn_set_state(c, CONN_CLOSED);
 }
 
@@ -456,11 +543,17 @@ static void conn_dispatch(struct db_conn *c)
     }
 
     int ok;
-    if (q->script)
+    uintptr_t number = query_prepares(q) ? statement_number(c, q->sql) : 0;
+    if (q->script) {
         ok = PQsendQuery(c->pg, q->sql);
-    else
-        ok = PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params,
-                               NULL, NULL, q->binary ? 1 : 0);
+    } else if (query_prepares(q) && number == 0) {
+        /* Its Prepare first; conn_read sends the query once it has run. */
+        bool failed;
+        c->preparing = conn_send_prepare(c, q, &failed) != 0;
+        ok = !failed && (c->preparing || conn_send_query(c, q, 0));
+    } else {
+        ok = conn_send_query(c, q, number);
+    }
     c->current = q;
     if (!ok) {
         conn_lost(c, PQerrorMessage(c->pg));
@@ -512,8 +605,13 @@ static void conn_send_group(struct db_conn *c, struct db_query *first)
         return;
     }
     for (struct db_query *q = first; q; q = q->next) {
-        if (!PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params,
-                               NULL, NULL, 0)) {
+        uintptr_t number = query_prepares(q) ? statement_number(c, q->sql) : 0;
+        bool failed = false;
+        if (query_prepares(q) && number == 0) {
+            number = conn_send_prepare(c, q, &failed);
+            q->prepare_first = number != 0;
+        }
+        if (failed || !conn_send_query(c, q, number)) {
             conn_lost(c, PQerrorMessage(c->pg));
             return;
         }
@@ -536,6 +634,7 @@ static void requeue_alone(struct db *db, struct db_query *list)
         PQclear(q->res);
         q->res = NULL;
         q->grouped = false;
+        q->prepare_first = false;
         last = q;
         n++;
     }
@@ -596,9 +695,12 @@ static void conn_finish_group(struct db_conn *c)
  * is over. */
 static bool conn_read_group(struct db_conn *c, PGresult *r)
 {
+    struct db_query *q = c->reading;
     if (!r) {
-        if (c->reading)
-            c->reading = c->reading->next;
+        if (q && q->prepare_first)
+            q->prepare_first = false; /* its Prepare is done: its own results come next */
+        else if (q)
+            c->reading = q->next;
         return false;
     }
     ExecStatusType st = PQresultStatus(r);
@@ -610,6 +712,12 @@ static bool conn_read_group(struct db_conn *c, PGresult *r)
     }
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
         c->group_failed = true; /* an error, the queries it aborted, a failed commit */
+    if (q && q->prepare_first) {
+        if (st != PGRES_COMMAND_OK)
+            statement_forget(c, q->sql);
+        PQclear(r);
+        return false;
+    }
     if (c->reading && !c->reading->res)
         c->reading->res = r;
     else
@@ -628,6 +736,28 @@ static void conn_deliver_notifies(struct db_conn *c)
             db->on_notify(db, n->relname, n->extra, n->be_pid);
         PQfreemem(n);
     }
+}
+
+/* The Prepare of the lone query in flight has answered (its result in
+ * c->kept): sends the query by the statement's name and returns true, or,
+ * when the Prepare failed, forgets it and returns false, leaving its error
+ * for the query's answer. */
+static bool conn_prepared(struct db_conn *c)
+{
+    struct db_query *q = c->current;
+    c->preparing = false;
+    if (!c->kept || PQresultStatus(c->kept) != PGRES_COMMAND_OK) {
+        statement_forget(c, q->sql);
+        return false;
+    }
+    PQclear(c->kept);
+    c->kept = NULL;
+    if (!conn_send_query(c, q, statement_number(c, q->sql))) {
+        conn_lost(c, PQerrorMessage(c->pg));
+        return true;
+    }
+    conn_flush_sent(c);
+    return true;
 }
 
 /* Reads what the server sent; completes the current query when its last
@@ -660,6 +790,8 @@ static void conn_read(struct db_conn *c)
              * its own transactions) is only queued now.  Left there, it would
              * wait for the next bytes on this socket. */
             conn_deliver_notifies(c);
+            if (c->preparing && conn_prepared(c))
+                return;
             struct db_query *q = c->current;
             PGresult *kept = c->kept;
             c->current = NULL;

@@ -1,9 +1,11 @@
 /* Asynchronous PostgreSQL access on the libuv loop.
  *
  * A `struct db` is a small pool of non-blocking libpq connections sharing one
- * FIFO of queries.  Each query is sent with PQsendQueryParams (parameters are
- * always bound, never interpolated) or, for migrations only, as a simple
- * multi-statement query.  Nothing here blocks: connecting, sending, flushing
+ * FIFO of queries.  Parameters are always bound, never interpolated.  A
+ * query with parameters runs as a statement prepared once per session
+ * (PQsendPrepare, then PQsendQueryPrepared: "Prepared statements" in db.c);
+ * one without is sent with PQsendQueryParams, and migrations' scripts as
+ * simple multi-statement queries.  Nothing here blocks: connecting, sending, flushing
  * and reading are all driven by uv_poll_t readiness.
  *
  * Grouped commits: queries queued with db_query_grouped() that wait behind
@@ -74,6 +76,8 @@ struct db_stats {
     uint64_t groups;        /* pipelines of grouped queries committed together */
     uint64_t grouped;       /* queries answered from those pipelines */
     uint64_t group_retries; /* groups rolled back and run again query by query */
+    uint64_t prepared;      /* statements prepared, on every session ("Prepared
+                               statements" in db.c) */
 };
 
 struct db_conn;

@@ -3,9 +3,11 @@
  * its own answer after the commit; a group in which anything fails is rolled
  * back and each query runs again alone; a broken connection answers every
  * query of its group once.  The pool has one connection here, kept busy by
- * a pg_sleep while the grouped queries are queued.  And a query whose
- * session the server ends (as a switchover does) is unavailable, not a
- * query error. */
+ * a pg_sleep while the grouped queries are queued.  A query with parameters
+ * runs as a statement prepared once per session, alone or in a group, and
+ * again on a new session; one whose Prepare fails answers its own error
+ * each time.  And a query whose session the server ends (as a switchover
+ * does) is unavailable, not a query error. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,6 +140,8 @@ Test(db, waiting_grouped_queries_share_one_commit_and_get_their_own_answers)
     cr_assert_eq(pool.stats.groups, 1);
     cr_assert_eq(pool.stats.grouped, N);
     cr_assert_eq(pool.stats.group_retries, 0);
+    /* One Prepare, in the pipeline before the first insert; the others use it. */
+    cr_assert_eq(pool.stats.prepared, 1);
     cr_assert_eq(pgtest_long(&pg, "SELECT count(*) FROM t"), N);
     pool_close(&loop);
 }
@@ -160,6 +164,10 @@ Test(db, a_failure_rolls_the_group_back_and_each_query_runs_alone)
         cr_assert_eq(a[i].visible, 1, "query %d answered before its commit", i);
     }
     cr_assert_eq(pool.stats.group_retries, 1);
+    /* The statement prepared in the group outlived its rollback: the
+     * queries run alone afterwards used it (a lost one would have answered
+     * 26000, "prepared statement does not exist"). */
+    cr_assert_eq(pool.stats.prepared, 1);
     cr_assert_eq(pgtest_long(&pg, "SELECT count(*) FROM t"), N - 1);
     cr_assert_eq(pgtest_long(&pg, "SELECT count(*) FROM t WHERE x = 5"), 0);
     pool_close(&loop);
@@ -178,6 +186,87 @@ Test(db, a_group_max_of_one_commits_each_alone)
                               i);
     }
     cr_assert_eq(pool.stats.groups, 0);
+    pool_close(&loop);
+}
+
+/* --- prepared statements ------------------------------------------------------------ */
+
+/* Runs `sql` alone with one parameter and waits for its answer. */
+static void run_one(uv_loop_t *loop, const char *sql, const char *param, struct answer *a)
+{
+    *a = (struct answer){0};
+    const char *params[] = {param};
+    db_query(&pool, sql, 1, params, on_answer, a);
+    for (int spin = 0; spin < 100000 && !a->done; spin++)
+        uv_run(loop, UV_RUN_ONCE);
+    cr_assert(a->done, "%s: never answered", sql);
+    cr_assert_eq(a->calls, 1, "%s: answered %d times", sql, a->calls);
+}
+
+static const char add_one[] = "SELECT $1::int + 1";
+static const char count_prepared[] = "SELECT count(*) FROM pg_prepared_statements "
+                                     "WHERE statement = $1 AND name LIKE 'snp%'";
+
+Test(db, a_query_with_parameters_is_prepared_once_per_session)
+{
+    uv_loop_t loop;
+    pool_open(&loop, 16);
+    struct answer a;
+    for (int i = 1; i <= 3; i++) {
+        char x[16], want[16];
+        snprintf(x, sizeof(x), "%d", i);
+        snprintf(want, sizeof(want), "%d", i + 1);
+        run_one(&loop, add_one, x, &a);
+        cr_assert_eq(a.status, DB_OK, "%d %s", a.status, a.sqlstate);
+        cr_assert_str_eq(a.value, want);
+    }
+    cr_assert_eq(pool.stats.prepared, 1);
+    /* The session itself holds it, once. */
+    run_one(&loop, count_prepared, add_one, &a);
+    cr_assert_eq(a.status, DB_OK, "%d %s", a.status, a.sqlstate);
+    cr_assert_str_eq(a.value, "1");
+    cr_assert_eq(pool.stats.prepared, 2);
+
+    /* A new session prepares it again. */
+    PQclear(pgtest_exec(&pg, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND pid <> pg_backend_pid()"));
+    for (int spin = 0; spin < 100000 && (pool.stats.reconnects == 0 || !pool_ready); spin++)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert(pool.stats.reconnects == 1 && pool_ready, "the pool did not reconnect");
+    run_one(&loop, add_one, "41", &a);
+    cr_assert_eq(a.status, DB_OK, "%d %s", a.status, a.sqlstate);
+    cr_assert_str_eq(a.value, "42");
+    cr_assert_eq(pool.stats.prepared, 3);
+    run_one(&loop, count_prepared, add_one, &a);
+    cr_assert_str_eq(a.value, "1");
+    pool_close(&loop);
+}
+
+Test(db, a_statement_that_cannot_be_prepared_answers_its_own_error_each_time)
+{
+    uv_loop_t loop;
+    pool_open(&loop, 16);
+    struct answer a;
+    for (int i = 0; i < 2; i++) {
+        run_one(&loop, "SELECT no_such_column + $1::int", "1", &a);
+        cr_assert_eq(a.status, DB_QUERY_ERROR);
+        cr_assert_str_eq(a.sqlstate, "42703", "attempt %d: SQLSTATE %s", i, a.sqlstate);
+    }
+    /* In a group: its pipeline fails at the Prepare, and each query, run
+     * alone, answers the same error. */
+    struct answer g[N];
+    run_inserts(&loop, "INSERT INTO t VALUES ($1::int) RETURNING no_such_column", g, N);
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(g[i].calls, 1, "query %d answered %d times", i, g[i].calls);
+        cr_assert_eq(g[i].status, DB_QUERY_ERROR, "query %d: %d", i, g[i].status);
+        cr_assert_str_eq(g[i].sqlstate, "42703", "query %d: SQLSTATE %s", i, g[i].sqlstate);
+    }
+    cr_assert_eq(pool.stats.group_retries, 1);
+    /* The connection serves on. */
+    run_one(&loop, add_one, "1", &a);
+    cr_assert_eq(a.status, DB_OK, "%d %s", a.status, a.sqlstate);
+    cr_assert_str_eq(a.value, "2");
+    cr_assert_eq(pgtest_long(&pg, "SELECT count(*) FROM t"), 0);
     pool_close(&loop);
 }
 
