@@ -314,8 +314,9 @@ say "loading the territory: $SLOTS slots, $TOKENS pharmacy tokens"
 "${PSQL[@]}" -d bench -f "$tmp/territory.sql" >/dev/null
 "${PSQL[@]}" -d bench -c "VACUUM ANALYZE"
 # pgbench gets copies made now, before snpd changes anything: one for the
-# extended protocol (what snpd uses), one for prepared statements, one for
-# the minimal booking transaction (bench/minimal.pgbench).
+# extended protocol with unnamed statements, one for prepared statements
+# (what snpd sends: dispatcher/db/db.c), one for the minimal booking
+# transaction (bench/minimal.pgbench).
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE bench_pgx TEMPLATE bench" \
     -c "CREATE DATABASE bench_pgp TEMPLATE bench" -c "CREATE DATABASE bench_min TEMPLATE bench"
 if [ "${BENCH_PGSS:-}" = 1 ]; then
@@ -975,18 +976,19 @@ echo "Summary ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -m); sn
 if wants booking || wants pgbench; then
     echo
     echo "Booking, durable: bookings/s and latency p50/p90/p99 in ms, best of $REPEAT runs" \
-        "of $BOOKINGS bookings"
+        "of $BOOKINGS bookings; pgbench -M prepared, as snpd sends them, and the ratio to it;" \
+        "-M extended, unnamed statements, beside"
     printf '  %-7s %-7s %-19s %-20s %-7s %-20s %-5s %s\n' clients snpd accept create+accept \
-        pgbench "pgbench latency" ratio "-M prepared"
+        pgbench "pgbench latency" ratio "-M extended"
     for n in $CLIENTS; do
         b=$(best "booking-$n" per_s)
-        x=$(best "pgbench-extended-$n" tps)
+        x=$(best "pgbench-prepared-$n" tps)
         s=$(field "$b" per_s)
         t=$(field "$x" tps)
         ratio=$(share "$s" "$t")
         printf '  %-7s %-7s %-19s %-20s %-7s %-20s %-5s %s\n' "$n" "${s:--}" \
             "$(lat "$b" accept_)" "$(lat "$b" total_)" "${t:--}" "$(lat "$x" "")" "$ratio" \
-            "$(field "$(best "pgbench-prepared-$n" tps)" tps)"
+            "$(field "$(best "pgbench-extended-$n" tps)" tps)"
     done
     if wants booking; then
         echo "  one client on one connection: $(field booking-1conn per_s) bookings/s" \
@@ -996,7 +998,7 @@ if wants booking || wants pgbench; then
             "(and the share of the machine other processes took)"
         for n in $CLIENTS; do
             b=$(best "booking-$n" per_s)
-            x=$(best "pgbench-extended-$n" tps)
+            x=$(best "pgbench-prepared-$n" tps)
             echo "  $n client(s): through snpd $(field "$b" snpd_cpu_us) /" \
                 "$(field "$b" pg_cpu_us) / $(field "$b" client_cpu_us)" \
                 "($(field "$b" others_pct)%); pgbench - / $(field "$x" pg_cpu_us) /" \
@@ -1016,7 +1018,7 @@ if wants booking || wants pgbench; then
             mn=$(best "minimal-notify-$n" tps)
             t=$(field "$m" tps)
             s=$(field "$(best "booking-$n" per_s)" per_s)
-            x=$(field "$(best "pgbench-extended-$n" tps)" tps)
+            x=$(field "$(best "pgbench-prepared-$n" tps)" tps)
             printf '  %-7s %-8s %-17s %-6s %-8s %-6s %-12s %s\n' "$n" "${t:--}" "$(lat "$m" "")" \
                 "$(field "$m" pg_cpu_us)" "$(field "$mn" tps)" "$(field "$mn" pg_cpu_us)" \
                 "$(share "$s" "$t")" "$(share "$x" "$t")"
