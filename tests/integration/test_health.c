@@ -77,6 +77,11 @@ Test(health, alive_ready_metrics)
     cr_assert(strstr(r.body, "\nsnpd_db_up 4\n"), "%s", r.body);
     cr_assert(strstr(r.body, "snpd_db_query_seconds_bucket{le=\"+Inf\"}"), "%s", r.body);
     cr_assert(strstr(r.body, "snpd_loop_lag_seconds "), "%s", r.body);
+    /* The start-up's housekeeping, a query with a parameter, ran prepared. */
+    const char *prepared = strstr(r.body, "\nsnpd_db_statements_prepared_total ");
+    cr_assert(prepared, "%s", r.body);
+    cr_assert_gt(strtol(prepared + strlen("\nsnpd_db_statements_prepared_total "), NULL, 10), 0,
+                 "%s", r.body);
     cr_assert(strstr(r.body, "snpd_http_responses_total{class=\"2xx\"}"), "%s", r.body);
     http_response_free(&r);
 
