@@ -75,6 +75,8 @@ struct db_query {
     bool grouped;  /* may share its transaction (db_query_grouped) */
     bool binary;   /* results in binary format (db_query_binary) */
     bool prepare_first; /* in a pipeline: its statement's Prepare comes first */
+    bool by_name;       /* last sent by its prepared statement's name */
+    bool sent_again;    /* sent again after its statement went stale (once) */
     PGresult *res; /* its result while the rest of its group arrives */
     int nparams;
     char **params;
@@ -111,9 +113,14 @@ const char *db_sqlstate(const PGresult *res)
  * A statement is counted as prepared from the moment its Prepare is sent,
  * and forgotten if that Prepare fails (an error in its text, or a pipeline
  * aborted before it, in which case the queries using it are aborted too).
- * A Prepare is not undone when its transaction rolls back.  Scripts and
- * parameterless queries (the start-up's loads, LISTEN, BEGIN) are sent as
- * they are. */
+ * A Prepare is not undone when its transaction rolls back.  A statement
+ * that went stale — a migration replaced a function or table it reads so
+ * that its result changed (0A000, "cached plan must not change result
+ * type"), or it no longer exists (26000) — refuses before running anything:
+ * the query is then sent again, once, prepared afresh (a rolling upgrade,
+ * where the old process runs on beside the new schema for a while, keeps
+ * working as it did with unnamed statements).  Scripts and parameterless
+ * queries (the start-up's loads, LISTEN, BEGIN) are sent as they are. */
 
 static bool query_prepares(const struct db_query *q)
 {
@@ -163,9 +170,10 @@ static uintptr_t conn_send_prepare(struct db_conn *c, const struct db_query *q, 
 
 /* Sends `q`: by its statement's name when it is prepared (number not 0),
  * else as it is. */
-static int conn_send_query(struct db_conn *c, const struct db_query *q, uintptr_t number)
+static int conn_send_query(struct db_conn *c, struct db_query *q, uintptr_t number)
 {
     int format = q->binary ? 1 : 0;
+    q->by_name = number != 0;
     if (number == 0)
         return PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params,
                                  NULL, NULL, format);
@@ -738,6 +746,25 @@ static void conn_deliver_notifies(struct db_conn *c)
     }
 }
 
+/* When the lone query `q`, sent by a statement's name, failed because that
+ * statement went stale ("Prepared statements" above), forgets the statement,
+ * puts `q` back at the head of the queue to be prepared afresh, and returns
+ * true; only once per query. */
+static bool conn_statement_stale(struct db_conn *c, struct db_query *q, const PGresult *res)
+{
+    const char *state = db_sqlstate(res);
+    if (!q->by_name || q->sent_again ||
+        (strcmp(state, "0A000") != 0 && strcmp(state, "26000") != 0))
+        return false;
+    log_info("db", "connection %d: a prepared statement went stale (%s); preparing it again",
+             c->index, state);
+    statement_forget(c, q->sql);
+    q->sent_again = true;
+    q->next = NULL;
+    requeue_alone(c->db, q);
+    return true;
+}
+
 /* The Prepare of the lone query in flight has answered (its result in
  * c->kept): sends the query by the statement's name and returns true, or,
  * when the Prepare failed, forgets it and returns false, leaving its error
@@ -799,13 +826,17 @@ static void conn_read(struct db_conn *c)
             conn_set_state(c, CONN_IDLE);
             ExecStatusType st = kept ? PQresultStatus(kept) : PGRES_FATAL_ERROR;
             bool failed = st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE;
+            if (failed && conn_statement_stale(c, q, kept))
+                q = NULL; /* queued again */
             if (conn_watch(c, UV_READABLE) != 0) {
-                query_complete(db, q, failed ? DB_QUERY_ERROR : DB_OK, kept);
+                if (q)
+                    query_complete(db, q, failed ? DB_QUERY_ERROR : DB_OK, kept);
                 PQclear(kept);
                 conn_lost(c, "cannot watch socket");
                 return;
             }
-            query_complete(db, q, failed ? DB_QUERY_ERROR : DB_OK, kept);
+            if (q)
+                query_complete(db, q, failed ? DB_QUERY_ERROR : DB_OK, kept);
             PQclear(kept);
             conn_dispatch(c);
             return;

@@ -6,8 +6,9 @@
  * a pg_sleep while the grouped queries are queued.  A query with parameters
  * runs as a statement prepared once per session, alone or in a group, and
  * again on a new session; one whose Prepare fails answers its own error
- * each time.  And a query whose session the server ends (as a switchover
- * does) is unavailable, not a query error. */
+ * each time; one gone stale (its function replaced, or deallocated) is
+ * prepared afresh and answers as if nothing happened.  And a query whose session the server ends
+ * (as a switchover does) is unavailable, not a query error. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,6 +268,44 @@ Test(db, a_statement_that_cannot_be_prepared_answers_its_own_error_each_time)
     cr_assert_eq(a.status, DB_OK, "%d %s", a.status, a.sqlstate);
     cr_assert_str_eq(a.value, "2");
     cr_assert_eq(pgtest_long(&pg, "SELECT count(*) FROM t"), 0);
+    pool_close(&loop);
+}
+
+/* What a migration does to a running process's statement: the function it
+ * calls is dropped and made again with another result type, so the
+ * statement refuses (0A000, "cached plan must not change result type");
+ * then every statement of the session is deallocated (26000 next time).
+ * Each time the query is answered as an unnamed one would be. */
+Test(db, a_stale_prepared_statement_is_prepared_afresh)
+{
+    static const char call_f[] = "SELECT * FROM f($1::int)";
+    PQclear(pgtest_exec(&pg, "CREATE FUNCTION f(a int) RETURNS TABLE (x int) "
+                             "LANGUAGE sql AS 'SELECT a'"));
+    uv_loop_t loop;
+    pool_open(&loop, 16);
+    struct answer a;
+    run_one(&loop, call_f, "7", &a);
+    cr_assert_eq(a.status, DB_OK, "%d %s", a.status, a.sqlstate);
+    cr_assert_str_eq(a.value, "7");
+    cr_assert_eq(pool.stats.prepared, 1);
+
+    PQclear(pgtest_exec(&pg, "DROP FUNCTION f(int)"));
+    PQclear(pgtest_exec(&pg, "CREATE FUNCTION f(a int) RETURNS TABLE (x text, y int) "
+                             "LANGUAGE sql AS 'SELECT ''v'' || a, a'"));
+    run_one(&loop, call_f, "8", &a);
+    cr_assert_eq(a.status, DB_OK, "%d %s", a.status, a.sqlstate);
+    cr_assert_str_eq(a.value, "v8");
+    cr_assert_eq(pool.stats.prepared, 2);
+
+    struct answer d = {0};
+    db_query(&pool, "DEALLOCATE ALL", 0, NULL, on_answer, &d);
+    for (int spin = 0; spin < 100000 && !d.done; spin++)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(d.status, DB_OK, "%d %s", d.status, d.sqlstate);
+    run_one(&loop, call_f, "9", &a);
+    cr_assert_eq(a.status, DB_OK, "%d %s", a.status, a.sqlstate);
+    cr_assert_str_eq(a.value, "v9");
+    cr_assert_eq(pool.stats.prepared, 3);
     pool_close(&loop);
 }
 
