@@ -726,8 +726,8 @@ static bool conn_read_group(struct db_conn *c, PGresult *r)
         PQclear(r);
         return false;
     }
-    if (c->reading && !c->reading->res)
-        c->reading->res = r;
+    if (q && !q->res)
+        q->res = r;
     else
         PQclear(r);
     return false;

@@ -8,21 +8,15 @@
 #include <criterion/criterion.h>
 
 #include "base/idmap.h"
+#include "tests/support/rng.h"
 
 #define KEYS 5000
 
-static uint64_t rng = 88172645463325252ULL;
-
-static uint64_t next(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static struct rng rng;
 
 Test(idmap, agrees_with_a_model_through_random_puts_and_deletions)
 {
+    rng_seed(&rng, 1);
     static void *model[KEYS];
     static int values[KEYS];
     struct idmap m = {0};
@@ -30,9 +24,9 @@ Test(idmap, agrees_with_a_model_through_random_puts_and_deletions)
     for (int step = 0; step < 200000; step++) {
         /* Keys in a narrow range collide and make long probe runs; some are
          * negative. */
-        int k = (int)(next() % KEYS);
+        int k = (int)(rng_next(&rng) % KEYS);
         int64_t key = (int64_t)k * (k % 3 == 0 ? 1024 : 1) - KEYS / 2;
-        if (next() % 3 == 0) {
+        if (rng_next(&rng) % 3 == 0) {
             void *old = idmap_del(&m, key);
             cr_assert_eq(old, model[k], "del %lld at step %d", (long long)key, step);
             len -= model[k] != NULL;
