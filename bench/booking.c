@@ -3,11 +3,18 @@
  * `--clients` worker processes run at once; each makes its share of
  * `--count` bookings one after the other: request.create for a pharmacy
  * patient (a fresh client_ref each time), then offer.accept of the slot
- * the answer holds.  Each worker has its own snpclient and a pool of
- * connections, each connection with its own pharmacy token (bench/pool.h:
- * the protocol allows 20 messages per second per connection, so one
- * connection alone caps a client at 10 bookings per second; `--pool 1`
- * measures exactly that).
+ * the answer holds.  Each worker has a pool of connections, each with its
+ * own pharmacy token (bench/pool.h: the protocol allows 20 messages per
+ * second per connection, so one connection alone caps a client at 10
+ * bookings per second; `--pool 1` measures exactly that).
+ *
+ * `--transport` chooses the client.  `wsraw` (the default) is a bare
+ * WebSocket, one blocking call at a time (bench/wsraw.h), so that the
+ * client costs the machine about what pgbench's does and the figures show
+ * snpd and PostgreSQL.  `snpclient` is the client library the CLI uses: it
+ * services every connection of its pool from lws' poll() at each call, so
+ * its CPU per booking grows with the pool, and on two cores that CPU is
+ * taken from snpd and PostgreSQL.
  *
  * The workers open and authenticate their connections first, then all
  * start together when the parent closes the "go" pipe.  Each measures
@@ -43,6 +50,7 @@ struct booking_opts {
     pid_t pg_pid;
     long timeout_s;
     const char *waiting_at; /* --waiting-at: requests no slot can serve, from this commune */
+    bool snpclient;         /* --transport snpclient, not wsraw */
 };
 
 /* What a worker sends back before its latencies. */
@@ -66,12 +74,46 @@ static int64_t self_cpu_us(void)
            ru.ru_stime.tv_usec;
 }
 
-static void note_error(struct worker_result *r, const char *what, int rc, const char *resp)
+static void note_error(struct worker_result *r, const char *what, const char *why)
 {
     r->errors++;
     if (!r->first_error[0])
-        snprintf(r->first_error, sizeof(r->first_error), "%s: %s%s%.160s", what,
-                 snpclient_strerror(rc), resp ? ": " : "", resp ? resp : "");
+        snprintf(r->first_error, sizeof(r->first_error), "%s: %.200s", what, why);
+}
+
+/* One connection of a worker's pool, whichever the transport. */
+struct conn {
+    struct snpclient_ws *ws;
+    struct wsraw *raw;
+};
+
+static struct conn take_conn(struct pool *p, int need)
+{
+    struct conn c = {0};
+    if (p->bare)
+        c.raw = pool_take_bare(p, need);
+    else
+        c.ws = pool_take(p, need);
+    return c;
+}
+
+/* Sends one message and waits for its answer.  Returns 0 when it came with
+ * "ok": true, -1 otherwise with a reason in `why`; `*answer` (`*len` bytes,
+ * not NUL-terminated) is the answer whenever one came.  The caller frees
+ * `*owned` once done with the answer. */
+static int call(struct conn c, const char *id, const char *type, const char *data, char **owned,
+                const char **answer, size_t *len, char *why, size_t whylen)
+{
+    *owned = NULL;
+    if (c.raw)
+        return wsraw_request(c.raw, id, type, data, answer, len, why, whylen);
+    int rc = snpclient_ws_call(c.ws, type, data, 10000, owned);
+    *answer = *owned;
+    *len = *owned ? strlen(*owned) : 0;
+    if (rc != 0)
+        snprintf(why, whylen, "%s: %s%s%.160s", type, snpclient_strerror(rc), *owned ? ": " : "",
+                 *owned ? *owned : "");
+    return rc == 0 ? 0 : -1;
 }
 
 /* The benchmark patient: a sore throat with a positive test, at Redon,
@@ -95,9 +137,9 @@ static void request_body(char *buf, size_t size, const char *run, long worker, l
 }
 
 /* Whether a request.create answer says the request waits. */
-static bool read_waiting(const char *resp)
+static bool read_waiting(const char *resp, size_t len)
 {
-    json_t *root = json_loads(resp, 0, NULL);
+    json_t *root = json_loadb(resp, len, 0, NULL);
     const char *status =
         json_string_value(json_object_get(json_object_get(root, "data"), "status"));
     bool ok = status && strcmp(status, "waiting") == 0;
@@ -106,9 +148,9 @@ static bool read_waiting(const char *resp)
 }
 
 /* Reads request_id, status and the held slot out of a request.create answer. */
-static bool read_offer(const char *resp, json_int_t *request_id, json_int_t *slot_id)
+static bool read_offer(const char *resp, size_t len, json_int_t *request_id, json_int_t *slot_id)
 {
-    json_t *root = json_loads(resp, 0, NULL);
+    json_t *root = json_loadb(resp, len, 0, NULL);
     json_t *data = json_object_get(root, "data");
     const char *status = json_string_value(json_object_get(data, "status"));
     *request_id = json_integer_value(json_object_get(data, "request_id"));
@@ -125,11 +167,15 @@ static int worker(const struct booking_opts *o, long w, long count, char *const 
     struct worker_result r;
     memset(&r, 0, sizeof(r));
     struct samples create = {0}, accept = {0}, total = {0};
-    struct snpclient *c = snpclient_new("127.0.0.1", o->port, false);
+    struct snpclient *c = o->snpclient ? snpclient_new("127.0.0.1", o->port, false) : NULL;
     struct pool pool;
     char err[300] = "cannot create the client";
     char ready = 1;
-    if (!c || pool_open(&pool, c, pool_size, tokens, ntokens, err, sizeof(err)) != 0) {
+    int opened = !o->snpclient
+                     ? pool_open_bare(&pool, o->port, pool_size, tokens, ntokens, err, sizeof(err))
+                 : c ? pool_open(&pool, c, pool_size, tokens, ntokens, err, sizeof(err))
+                     : -1;
+    if (opened != 0) {
         fprintf(stderr, "snpbench booking: client %ld: %s\n", w, err);
         ready = 0;
         if (!bench_write_all(ready_fd, &ready, 1))
@@ -146,19 +192,22 @@ static int worker(const struct booking_opts *o, long w, long count, char *const 
 
     r.start_us = bench_now_us();
     int64_t cpu0 = self_cpu_us();
-    char body[600], accept_body[100];
+    char body[600], accept_body[100], id[32], why[300];
     for (long i = 0; i < count; i++) {
-        struct snpclient_ws *ws = pool_take(&pool, 2);
+        struct conn conn = take_conn(&pool, 2);
         request_body(body, sizeof(body), o->run, w, i, o->waiting_at);
-        char *resp = NULL;
+        char *owned;
+        const char *resp;
+        size_t len;
+        snprintf(id, sizeof(id), "c%ld", i);
         int64_t t0 = bench_now_us();
-        int rc = snpclient_ws_call(ws, "request.create", body, 10000, &resp);
+        int rc = call(conn, id, "request.create", body, &owned, &resp, &len, why, sizeof(why));
         int64_t t1 = bench_now_us();
         if (o->waiting_at) {
-            bool waiting = rc == 0 && read_waiting(resp);
+            bool waiting = rc == 0 && read_waiting(resp, len);
             if (!waiting)
-                note_error(&r, "request.create (to wait)", rc, resp);
-            free(resp);
+                note_error(&r, "request.create (to wait)", rc == 0 ? "not waiting" : why);
+            free(owned);
             if (!waiting && r.errors >= 50)
                 break;
             if (waiting && (r.ok++, !samples_add(&create, t1 - t0)))
@@ -166,28 +215,29 @@ static int worker(const struct booking_opts *o, long w, long count, char *const 
             continue;
         }
         json_int_t request_id, slot_id;
-        if (rc != 0 || !read_offer(resp, &request_id, &slot_id)) {
-            note_error(&r, "request.create", rc, resp);
-            free(resp);
+        if (rc != 0 || !read_offer(resp, len, &request_id, &slot_id)) {
+            if (rc == 0)
+                snprintf(why, sizeof(why), "no offer: %.*s", (int)(len < 160 ? len : 160), resp);
+            note_error(&r, "request.create", why);
+            free(owned);
             if (r.errors >= 50)
                 break;
             continue;
         }
-        free(resp);
-        resp = NULL;
+        free(owned);
         snprintf(accept_body, sizeof(accept_body), "{\"request_id\":%lld,\"slot_id\":%lld}",
                  (long long)request_id, (long long)slot_id);
+        snprintf(id, sizeof(id), "a%ld", i);
         int64_t t2 = bench_now_us();
-        rc = snpclient_ws_call(ws, "offer.accept", accept_body, 10000, &resp);
+        rc = call(conn, id, "offer.accept", accept_body, &owned, &resp, &len, why, sizeof(why));
         int64_t t3 = bench_now_us();
+        free(owned);
         if (rc != 0) {
-            note_error(&r, "offer.accept", rc, resp);
-            free(resp);
+            note_error(&r, "offer.accept", why);
             if (r.errors >= 50)
                 break;
             continue;
         }
-        free(resp);
         r.ok++;
         if (!samples_add(&create, t1 - t0) || !samples_add(&accept, t3 - t2) ||
             !samples_add(&total, t3 - t0))
@@ -222,6 +272,7 @@ static int usage(void)
             "usage: snpbench booking --port N --tokens FILE --clients N --count N\n"
             "                        [--pool N] [--run TAG] [--snpd-pid PID] [--pg-pid PID]\n"
             "                        [--timeout-s N] [--waiting-at INSEE]\n"
+            "                        [--transport wsraw|snpclient]\n"
             "  --count    bookings in all, shared evenly between the clients\n"
             "  --pool     connections (and tokens) per client; default: enough that the\n"
             "             protocol's per-connection rate limit never makes a client wait\n"
@@ -229,7 +280,10 @@ static int usage(void)
             "  --pg-pid   the postmaster, to count PostgreSQL's CPU time\n"
             "  --waiting-at  create requests that no slot can serve instead (a patient at\n"
             "             INSEE who goes no further than 1 km), accept nothing, and report\n"
-            "             snpd's memory (--snpd-pid) before and after\n");
+            "             snpd's memory (--snpd-pid) before and after\n"
+            "  --transport  wsraw (default): a bare WebSocket client, as light as pgbench;\n"
+            "             snpclient: the client library, whose poll() over its pool costs\n"
+            "             CPU that the machine's two cores then lack\n");
     return 2;
 }
 
@@ -261,6 +315,10 @@ int bench_booking(int argc, char **argv)
             o.timeout_s = bench_parse_long(a, v, 1, 3600);
         else if (strcmp(a, "--waiting-at") == 0)
             o.waiting_at = v;
+        else if (strcmp(a, "--transport") == 0 && strcmp(v, "wsraw") == 0)
+            o.snpclient = false;
+        else if (strcmp(a, "--transport") == 0 && strcmp(v, "snpclient") == 0)
+            o.snpclient = true;
         else
             return usage();
     }
@@ -415,6 +473,7 @@ int bench_booking(int argc, char **argv)
             others_pct = 0;
     }
 
+    const char *transport = o.snpclient ? "snpclient" : "wsraw";
     if (o.waiting_at) {
         samples_sort(&create);
         printf("waiting: %ld client(s), %llu connection(s), %llu requests created that no slot "
@@ -433,9 +492,10 @@ int bench_booking(int argc, char **argv)
                samples_pct(&create, 50), samples_pct(&create, 99), m1.waiting_requests,
                m1.live_slots, rss0 / 1024.0, rss1 / 1024.0, snpd_us, others_pct);
     } else {
-        printf("booking: %ld client(s), %llu connection(s) in all, %llu bookings in %.2f s: "
+        printf("booking: %ld client(s) (%s), %llu connection(s) in all, %llu bookings in %.2f s: "
                "%.1f bookings/s\n",
-               o.clients, (unsigned long long)sum.pool, (unsigned long long)sum.ok, secs, per_s);
+               o.clients, transport, (unsigned long long)sum.pool, (unsigned long long)sum.ok, secs,
+               per_s);
         print_latency("request.create", &create);
         print_latency("offer.accept", &accept);
         print_latency("create + accept", &total);
@@ -455,11 +515,12 @@ int bench_booking(int argc, char **argv)
         if (sum.errors)
             printf("  ERRORS: %llu; first: %s\n", (unsigned long long)sum.errors, sum.first_error);
         printf(
-            "RESULT bench=booking clients=%ld pool=%llu bookings=%llu errors=%llu seconds=%.3f "
+            "RESULT bench=booking transport=%s clients=%ld pool=%llu bookings=%llu errors=%llu "
+            "seconds=%.3f "
             "per_s=%.1f create_p50=%u create_p99=%u accept_p50=%u accept_p90=%u accept_p99=%u "
             "total_p50=%u total_p90=%u total_p99=%u db_queries_per_booking=%.2f db_ms=%.3f "
             "snpd_cpu_us=%.0f pg_cpu_us=%.0f client_cpu_us=%.0f throttled_s=%.2f others_pct=%.0f\n",
-            o.clients, (unsigned long long)sum.pool, (unsigned long long)sum.ok,
+            transport, o.clients, (unsigned long long)sum.pool, (unsigned long long)sum.ok,
             (unsigned long long)sum.errors, secs, per_s, samples_pct(&create, 50),
             samples_pct(&create, 99), samples_pct(&accept, 50), samples_pct(&accept, 90),
             samples_pct(&accept, 99), samples_pct(&total, 50), samples_pct(&total, 90),

@@ -28,10 +28,11 @@ size_t pool_size_for(size_t messages)
     return per ? (messages + per - 1) / per : messages;
 }
 
-int pool_open(struct pool *p, struct snpclient *c, size_t n, char *const *tokens, size_t ntokens,
-              char *err, size_t errlen)
+/* Sets `p` up for `n` connections, none open yet. */
+static int pool_init(struct pool *p, size_t n, size_t ntokens, bool bare, char *err, size_t errlen)
 {
     memset(p, 0, sizeof(*p));
+    p->bare = bare;
     if (n == 0 || ntokens == 0) {
         snprintf(err, errlen, "a pool needs at least one connection and one token");
         return -1;
@@ -43,32 +44,68 @@ int pool_open(struct pool *p, struct snpclient *c, size_t n, char *const *tokens
     }
     p->rate = allowed_rate();
     p->burst = allowed_burst();
+    return 0;
+}
+
+/* Opens connection `pc` with `token`, through `c` or bare to `port`, and
+ * sends it territory.get.  Returns 0, or -1 with a reason in `why`;
+ * `*opened` tells whether there is a connection to close. */
+static int open_conn(struct pool *p, struct pool_conn *pc, struct snpclient *c, int port,
+                     const char *token, bool *opened, char *why, size_t whylen)
+{
+    if (p->bare) {
+        *opened = wsraw_open(&pc->raw, NULL, port, token, 10000, why, whylen) == 0;
+        return *opened ? wsraw_call(&pc->raw, "t", "territory.get", NULL, why, whylen) : -1;
+    }
+    pc->ws = snpclient_ws_open(c, NULL, token, 10000, why, whylen);
+    *opened = pc->ws != NULL;
+    if (!pc->ws)
+        return -1;
+    char *resp = NULL;
+    int rc = snpclient_ws_call(pc->ws, "territory.get", NULL, 10000, &resp);
+    if (rc != 0)
+        snprintf(why, whylen, "territory.get: %s%s%.200s", snpclient_strerror(rc), resp ? ": " : "",
+                 resp ? resp : "");
+    free(resp);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Opens the `n` connections of a pool set up by pool_init(). */
+static int pool_connect(struct pool *p, struct snpclient *c, int port, size_t n,
+                        char *const *tokens, size_t ntokens, char *err, size_t errlen)
+{
     char why[256];
     for (size_t i = 0; i < n; i++) {
         struct pool_conn *pc = &p->conns[i];
-        pc->ws = snpclient_ws_open(c, NULL, tokens[i % ntokens], 10000, why, sizeof(why));
-        if (!pc->ws) {
-            snprintf(err, errlen, "connection %zu of %zu: %s", i + 1, n, why);
-            goto fail;
-        }
-        p->n = i + 1;
-        char *resp = NULL;
-        int rc = snpclient_ws_call(pc->ws, "territory.get", NULL, 10000, &resp);
+        bool opened;
+        int rc = open_conn(p, pc, c, port, tokens[i % ntokens], &opened, why, sizeof(why));
+        if (opened)
+            p->n = i + 1;
         if (rc != 0) {
-            snprintf(err, errlen, "connection %zu of %zu: territory.get: %s%s%.200s", i + 1, n,
-                     snpclient_strerror(rc), resp ? ": " : "", resp ? resp : "");
-            free(resp);
-            goto fail;
+            snprintf(err, errlen, "connection %zu of %zu: %s", i + 1, n, why);
+            pool_close(p);
+            return -1;
         }
-        free(resp);
         pc->tokens = p->burst;
         pc->refill_us = bench_now_us();
     }
     return 0;
+}
 
-fail:
-    pool_close(p);
-    return -1;
+int pool_open(struct pool *p, struct snpclient *c, size_t n, char *const *tokens, size_t ntokens,
+              char *err, size_t errlen)
+{
+    if (pool_init(p, n, ntokens, false, err, errlen) != 0)
+        return -1;
+    return pool_connect(p, c, 0, n, tokens, ntokens, err, errlen);
+}
+
+int pool_open_bare(struct pool *p, int port, size_t n, char *const *tokens, size_t ntokens,
+                   char *err, size_t errlen)
+{
+    if (pool_init(p, n, ntokens, true, err, errlen) != 0)
+        return -1;
+    return pool_connect(p, NULL, port, n, tokens, ntokens, err, errlen);
 }
 
 static void refill(struct pool *p, struct pool_conn *pc, int64_t now)
@@ -79,7 +116,7 @@ static void refill(struct pool *p, struct pool_conn *pc, int64_t now)
     pc->refill_us = now;
 }
 
-struct snpclient_ws *pool_take(struct pool *p, int need)
+static struct pool_conn *take(struct pool *p, int need)
 {
     for (;;) {
         int64_t now = bench_now_us();
@@ -91,7 +128,7 @@ struct snpclient_ws *pool_take(struct pool *p, int need)
             if (pc->tokens >= need) {
                 pc->tokens -= need;
                 p->next = (i + 1) % p->n;
-                return pc->ws;
+                return pc;
             }
             if (pc->tokens > best)
                 best = pc->tokens;
@@ -104,10 +141,24 @@ struct snpclient_ws *pool_take(struct pool *p, int need)
     }
 }
 
+struct snpclient_ws *pool_take(struct pool *p, int need)
+{
+    return take(p, need)->ws;
+}
+
+struct wsraw *pool_take_bare(struct pool *p, int need)
+{
+    return &take(p, need)->raw;
+}
+
 void pool_close(struct pool *p)
 {
-    for (size_t i = 0; i < p->n; i++)
-        snpclient_ws_close(p->conns[i].ws);
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->bare)
+            wsraw_close(&p->conns[i].raw);
+        else
+            snpclient_ws_close(p->conns[i].ws);
+    }
     free(p->conns);
     memset(p, 0, sizeof(*p));
 }

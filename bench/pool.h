@@ -13,7 +13,10 @@
  * shaped its figures.  With a pool of one connection the benchmark measures
  * exactly what one client on one connection gets.
  *
- * A pool belongs to one `struct snpclient`, hence to one thread or process.
+ * A pool holds either snpclient connections (pool_open) or bare ones
+ * (pool_open_bare, bench/wsraw.h: no lws, blocking calls one at a time, for
+ * a client whose own CPU must weigh as little as pgbench's does).  A pool
+ * belongs to one thread or process.
  */
 #ifndef SNP_BENCH_POOL_H
 #define SNP_BENCH_POOL_H
@@ -23,10 +26,12 @@
 #include <stdint.h>
 
 #include "bench/util.h"
+#include "bench/wsraw.h"
 #include "clients/lib/snpclient.h"
 
 struct pool_conn {
-    struct snpclient_ws *ws;
+    struct snpclient_ws *ws; /* NULL in a bare pool */
+    struct wsraw raw;        /* a bare pool's connection */
     double tokens;     /* our estimate of the server's bucket */
     int64_t refill_us; /* when it was last brought up to date */
 };
@@ -39,6 +44,7 @@ struct pool {
     double burst;         /* bucket size we allow ourselves */
     int64_t throttled_us; /* time spent waiting for a connection with tokens */
     uint64_t waits;       /* times we had to wait */
+    bool bare;            /* connections are `raw`, not `ws` */
 };
 
 /* Opens `n` connections through `c`, connection i with the token
@@ -49,9 +55,16 @@ struct pool {
 int pool_open(struct pool *p, struct snpclient *c, size_t n, char *const *tokens, size_t ntokens,
               char *err, size_t errlen) BENCH_MUST_CHECK;
 
+/* The same with `n` bare connections to 127.0.0.1:`port`, each sent
+ * `territory.get` before it is used. */
+int pool_open_bare(struct pool *p, int port, size_t n, char *const *tokens, size_t ntokens,
+                   char *err, size_t errlen) BENCH_MUST_CHECK;
+
 /* Returns a connection whose bucket holds at least `need` messages, taking
- * them from it; waits for one when none has them yet. */
+ * them from it; waits for one when none has them yet.  pool_take() for a
+ * pool of snpclient connections, pool_take_bare() for a bare one. */
 struct snpclient_ws *pool_take(struct pool *p, int need);
+struct wsraw *pool_take_bare(struct pool *p, int need);
 
 /* Closes every connection (the caller frees the snpclient afterwards). */
 void pool_close(struct pool *p);

@@ -6,7 +6,8 @@
 # tokens), starts snpd, then measures:
 #
 #   1. booking end to end over WebSocket (request.create + offer.accept) at
-#      1, 4 and 16 concurrent clients;
+#      1, 4 and 16 concurrent clients, by a bare WebSocket client, and once
+#      at each count through the client library snpclient;
 #   2. pgbench running the same two SQL calls (bench/booking.pgbench) at the
 #      same client counts, on a fresh copy of the same data, and the
 #      machine's limit: the minimal durable booking transaction
@@ -145,12 +146,13 @@ for n in $CLIENTS; do
     [ $((BOOKINGS % n)) -eq 0 ] || die "BENCH_BOOKINGS ($BOOKINGS) must divide by every client count"
 done
 # pgbench gives each transaction its own slot id; snpd takes the slots it
-# ranks best.  Both must have enough: warm-up, then every client count.
+# ranks best.  Both must have enough: warm-up, then every client count
+# (through snpd REPEAT runs over a bare WebSocket and one through snpclient).
 [[ $REPEAT =~ ^[1-9]$ ]] || die "BENCH_REPEAT: from 1 to 9"
 if ! [[ $QUIET_WAIT =~ ^[0-9]+$ ]] || [ "$QUIET_WAIT" -gt 600 ]; then
     die "BENCH_QUIET_WAIT: from 0 to 600 seconds"
 fi
-need=$((WARMUP_BOOKINGS + LITERAL_BOOKINGS + BOOKINGS * REPEAT * $(wc -w <<<"$CLIENTS")))
+need=$((WARMUP_BOOKINGS + LITERAL_BOOKINGS + BOOKINGS * (REPEAT + 1) * $(wc -w <<<"$CLIENTS")))
 [ "$need" -le $((SLOTS * 9 / 10)) ] ||
     die "$need bookings need more than the $((SLOTS * 9 / 10)) slots open to pharmacies"
 [ "$CONNECTIONS" -le "$TOKENS" ] || die "BENCH_CONNECTIONS is at most $TOKENS"
@@ -418,14 +420,17 @@ perf_stop() {
     fi
 }
 
-# booking_run N R: snpd's booking benchmark with N clients, run R.
+# booking_run N R [TRANSPORT]: snpd's booking benchmark with N clients, run
+# R, by the bare WebSocket client (or TRANSPORT: snpclient, the run then
+# named booking-snpclient-N).
 booking_run() {
-    local n=$1 r=$2 name=booking-$1-$2
+    local n=$1 r=$2 transport=${3:-wsraw} name=booking-$1-$2
+    [ "$transport" = wsraw ] || name=booking-$transport-$n
     pgss_reset
     perf_start "$snpd_pid" "$name"
     runbench "$name" booking --port "$snpd_port" --tokens "$tmp/tokens.txt" \
-        --clients "$n" --count "$BOOKINGS" --run "c$n-$r" --snpd-pid "$snpd_pid" \
-        --pg-pid "$pg_pid"
+        --clients "$n" --count "$BOOKINGS" --run "c$n-$r-$transport" --snpd-pid "$snpd_pid" \
+        --pg-pid "$pg_pid" --transport "$transport"
     perf_stop "$name"
     pgss_report bench "$BOOKINGS"
 }
@@ -433,7 +438,7 @@ booking_run() {
 # booking_check: every booking snpd answered is in the database.
 booking_check() {
     local want got
-    want=$((WARMUP_BOOKINGS + LITERAL_BOOKINGS + BOOKINGS * REPEAT * $(wc -w <<<"$CLIENTS")))
+    want=$((WARMUP_BOOKINGS + LITERAL_BOOKINGS + BOOKINGS * (REPEAT + 1) * $(wc -w <<<"$CLIENTS")))
     got=$("${PSQL[@]}" -d bench -At -c "SELECT count(*) FROM booking WHERE status = 'booked'")
     [ "$got" -eq "$want" ] || warn "the database holds $got bookings; $want were answered"
     echo "  the database holds the $got bookings snpd answered"
@@ -635,6 +640,12 @@ phase_booking() {
                 pgbench_level "$n" "$r"
             fi
         done
+        if wants booking; then
+            settle
+            quiet
+            echo "  -- $n client(s), through snpd, by the client library snpclient:"
+            booking_run "$n" 1 snpclient
+        fi
     done
     if wants booking; then
         booking_check
@@ -976,19 +987,21 @@ echo "Summary ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -m); sn
 if wants booking || wants pgbench; then
     echo
     echo "Booking, durable: bookings/s and latency p50/p90/p99 in ms, best of $REPEAT runs" \
-        "of $BOOKINGS bookings; pgbench -M prepared, as snpd sends them, and the ratio to it;" \
-        "-M extended, unnamed statements, beside"
-    printf '  %-7s %-7s %-19s %-20s %-7s %-20s %-5s %s\n' clients snpd accept create+accept \
-        pgbench "pgbench latency" ratio "-M extended"
+        "of $BOOKINGS bookings by the bare WebSocket client; pgbench -M prepared, as snpd" \
+        "sends them, and the ratio to it; -M extended, unnamed statements, and one run" \
+        "through the client library snpclient, beside"
+    printf '  %-7s %-7s %-19s %-20s %-7s %-20s %-5s %-11s %s\n' clients snpd accept \
+        create+accept pgbench "pgbench latency" ratio "-M extended" snpclient
     for n in $CLIENTS; do
         b=$(best "booking-$n" per_s)
         x=$(best "pgbench-prepared-$n" tps)
         s=$(field "$b" per_s)
         t=$(field "$x" tps)
         ratio=$(share "$s" "$t")
-        printf '  %-7s %-7s %-19s %-20s %-7s %-20s %-5s %s\n' "$n" "${s:--}" \
+        printf '  %-7s %-7s %-19s %-20s %-7s %-20s %-5s %-11s %s\n' "$n" "${s:--}" \
             "$(lat "$b" accept_)" "$(lat "$b" total_)" "${t:--}" "$(lat "$x" "")" "$ratio" \
-            "$(field "$(best "pgbench-extended-$n" tps)" tps)"
+            "$(field "$(best "pgbench-extended-$n" tps)" tps)" \
+            "$(field "booking-snpclient-$n" per_s)"
     done
     if wants booking; then
         echo "  one client on one connection: $(field booking-1conn per_s) bookings/s" \
@@ -999,9 +1012,12 @@ if wants booking || wants pgbench; then
         for n in $CLIENTS; do
             b=$(best "booking-$n" per_s)
             x=$(best "pgbench-prepared-$n" tps)
+            c=booking-snpclient-$n
             echo "  $n client(s): through snpd $(field "$b" snpd_cpu_us) /" \
                 "$(field "$b" pg_cpu_us) / $(field "$b" client_cpu_us)" \
-                "($(field "$b" others_pct)%); pgbench - / $(field "$x" pg_cpu_us) /" \
+                "($(field "$b" others_pct)%); by snpclient $(field "$c" snpd_cpu_us) /" \
+                "$(field "$c" pg_cpu_us) / $(field "$c" client_cpu_us)" \
+                "($(field "$c" others_pct)%); pgbench - / $(field "$x" pg_cpu_us) /" \
                 "$(field "$x" client_cpu_us) ($(field "$x" others_pct)%)"
         done
     fi

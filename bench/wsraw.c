@@ -165,9 +165,11 @@ bool wsraw_send(struct wsraw *w, const char *text, size_t len)
     return w->fd >= 0 && send_frame(w, OP_TEXT, text, len);
 }
 
-int wsraw_call(struct wsraw *w, const char *id, const char *type, const char *data_json, char *err,
-               size_t errlen)
+int wsraw_request(struct wsraw *w, const char *id, const char *type, const char *data_json,
+                  const char **answer, size_t *answer_len, char *err, size_t errlen)
 {
+    *answer = NULL;
+    *answer_len = 0;
     char req[4096];
     int n = snprintf(req, sizeof(req), "{\"id\":\"%s\",\"type\":\"%s\",\"data\":%s}", id, type,
                      data_json ? data_json : "{}");
@@ -176,13 +178,15 @@ int wsraw_call(struct wsraw *w, const char *id, const char *type, const char *da
         return -1;
     }
     char want[96];
-    snprintf(want, sizeof(want), "\"id\":\"%s\"", id);
+    int wl = snprintf(want, sizeof(want), "\"id\":\"%s\"", id);
     for (;;) {
         const char *msg;
         size_t len;
         while (wsraw_next(w, &msg, &len)) {
-            if (!memmem(msg, len, want, strlen(want)))
+            if (!memmem(msg, len, want, (size_t)wl))
                 continue;
+            *answer = msg;
+            *answer_len = len;
             bool ok = memmem(msg, len, "\"ok\":true", 9) != NULL;
             if (!ok)
                 snprintf(err, errlen, "%s: %.*s", type, (int)(len < 300 ? len : 300), msg);
@@ -194,6 +198,14 @@ int wsraw_call(struct wsraw *w, const char *id, const char *type, const char *da
             return -1;
         }
     }
+}
+
+int wsraw_call(struct wsraw *w, const char *id, const char *type, const char *data_json, char *err,
+               size_t errlen)
+{
+    const char *answer;
+    size_t len;
+    return wsraw_request(w, id, type, data_json, &answer, &len, err, errlen);
 }
 
 bool wsraw_set_nonblocking(struct wsraw *w)

@@ -50,6 +50,13 @@ bool wsraw_send(struct wsraw *w, const char *text, size_t len) BENCH_MUST_CHECK;
 int wsraw_call(struct wsraw *w, const char *id, const char *type, const char *data_json, char *err,
                size_t errlen) BENCH_MUST_CHECK;
 
+/* As wsraw_call(), and also hands back the response itself in `*answer`
+ * (not NUL-terminated; valid until the next read on `w`) and `*answer_len`
+ * whenever one came, "ok" or not; NULL and 0 when none did. */
+int wsraw_request(struct wsraw *w, const char *id, const char *type, const char *data_json,
+                  const char **answer, size_t *answer_len, char *err,
+                  size_t errlen) BENCH_MUST_CHECK;
+
 /* Makes the socket non-blocking, for the caller's event loop. */
 bool wsraw_set_nonblocking(struct wsraw *w) BENCH_MUST_CHECK;
 
