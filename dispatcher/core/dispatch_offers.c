@@ -88,9 +88,11 @@ size_t rank_for(struct dispatch *d, const struct request *r, struct match_candid
         .nsite_km = site_km ? d->store.site_count : 0,
     };
     size_t n = 0;
-    match_rank_sorted(r, t->slots, t->nslots, &ctx, out, &n, max);
-    for (size_t i = 0; i < t->nneighbours; i++)
-        match_rank_sorted(r, t->neighbours[i]->slots, t->neighbours[i]->nslots, &ctx, out, &n, max);
+    match_rank_sorted(r, t->slots, t->briefs, t->nslots, &ctx, out, &n, max);
+    for (size_t i = 0; i < t->nneighbours; i++) {
+        const struct territory *nb = t->neighbours[i];
+        match_rank_sorted(r, nb->slots, nb->briefs, nb->nslots, &ctx, out, &n, max);
+    }
     return n;
 }
 

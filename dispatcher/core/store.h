@@ -58,21 +58,8 @@ struct territory_settings {
     int n_new_patient_gps;
 };
 
-/* What capacity.query reads of a live slot, kept in an array beside the
- * territory's slots (same index, same order), so that its walk over up to
- * every slot of a window reads memory in sequence instead of one pointer
- * per slot.  The fields other than the status never change while the slot
- * is live; the status changes only through store_slot_set_status.  Sixteen
- * bytes, a quarter of a cache line. */
-struct slot_brief {
-    int64_t start;
-    uint32_t site_index;      /* site->index (every live slot has a site) */
-    uint16_t release_minutes; /* 0, or 10 to 10080 (the declaration's bounds) */
-    uint8_t status : 4;       /* enum slot_status */
-    uint8_t mode : 4;         /* one MODE_ bit */
-    uint8_t audience;         /* AUD_ bits */
-};
-_Static_assert(sizeof(struct slot_brief) == 16, "a slot's brief is 16 bytes");
+/* struct slot_brief, what capacity.query and the ranking read of a live
+ * slot, is in model.h. */
 
 struct territory {
     char id[64];

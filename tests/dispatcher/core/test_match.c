@@ -710,6 +710,16 @@ Test(match, combination_all_terms_add_up)
               match_score(&r, &s, d, &ctx), want);
 }
 
+/* A brief as the store writes it beside a live slot (store.c). */
+static struct slot_brief brief_of(const struct slot *s)
+{
+    return (struct slot_brief){.start = s->start,
+                               .release_minutes = (uint16_t)s->release_minutes,
+                               .status = (uint8_t)s->status & 0xf,
+                               .mode = s->mode & 0xf,
+                               .audience = s->audience};
+}
+
 /* ---- match_rank ------------------------------------------------------- */
 
 Test(match, rank_orders_best_first_and_skips_ineligible)
@@ -952,14 +962,16 @@ static int compare_start(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* Ranking runs of slots sorted by start, and stopping early, gives exactly
- * what ranking every slot gives: for many random territories, with every
- * rule weighted (médecin traitant bonus, fairness, scarcity included). */
+/* Ranking runs of slots sorted by start, with their briefs, and stopping
+ * early, gives exactly what ranking every slot gives: for many random
+ * territories (slots free, held or booked, of every mode), with every rule
+ * weighted (médecin traitant bonus, fairness, scarcity included). */
 Test(match, rank_sorted_equals_the_full_ranking)
 {
     enum { SLOTS = 300, RUNS = 3, MAX = 4, ROUNDS = 200 };
     static struct slot s[SLOTS];
     struct slot *runs[RUNS][SLOTS], *all[SLOTS];
+    static struct slot_brief briefs[RUNS][SLOTS];
     size_t nrun[RUNS];
     struct site *sites[] = {&site_redon, &site_5km, &site_10km, &site_rennes, &site_tele};
     struct practitioner *gps[] = {&gp_mt, &gp_a, &gp_b, NULL};
@@ -978,8 +990,12 @@ Test(match, rank_sorted_equals_the_full_ranking)
             s[i].practitioner = gps[next_random(&seed) % COUNT(gps)];
             if (s[i].site == &site_tele)
                 s[i].mode = MODE_TELECONSULTATION;
+            else if (next_random(&seed) % 4 == 0)
+                s[i].mode = MODE_HOME;
             if (next_random(&seed) % 7 == 0)
                 s[i].status = SLOT_HELD;
+            else if (next_random(&seed) % 3 == 0)
+                s[i].status = SLOT_BOOKED;
             if (next_random(&seed) % 11 == 0)
                 s[i].pending = true;
             if (next_random(&seed) % 5 == 0)
@@ -988,11 +1004,16 @@ Test(match, rank_sorted_equals_the_full_ranking)
             size_t k = next_random(&seed) % RUNS;
             runs[k][nrun[k]++] = &s[i];
         }
-        for (size_t k = 0; k < RUNS; k++)
+        for (size_t k = 0; k < RUNS; k++) {
             qsort(runs[k], nrun[k], sizeof(runs[k][0]), compare_start);
+            for (size_t i = 0; i < nrun[k]; i++)
+                briefs[k][i] = brief_of(runs[k][i]);
+        }
         struct request r = make_request(100);
         snprintf(r.mt_rpps, sizeof(r.mt_rpps), "%s", gp_mt.rpps);
         r.deadline = NOW + (int64_t)(1 + next_random(&seed) % 30) * HOUR;
+        if (next_random(&seed) % 3 == 0)
+            r.modes = (uint8_t)(1 + next_random(&seed) % MODE_ALL);
         for (size_t i = 0; i < COUNT(waiting); i++) {
             waiting[i] = make_request((int64_t)i + 1);
             waiting_ptrs[i] = &waiting[i];
@@ -1015,7 +1036,7 @@ Test(match, rank_sorted_equals_the_full_ranking)
         size_t nwant = match_rank(&r, settled, nsettled, &ctx, want, MAX);
         size_t ngot = 0;
         for (size_t k = 0; k < RUNS; k++)
-            match_rank_sorted(&r, runs[k], nrun[k], &ctx, got, &ngot, MAX);
+            match_rank_sorted(&r, runs[k], briefs[k], nrun[k], &ctx, got, &ngot, MAX);
         cr_assert_eq(ngot, nwant, "round %d: %zu candidates, want %zu", round, ngot, nwant);
         for (size_t i = 0; i < nwant; i++)
             cr_assert_eq(got[i].slot, want[i].slot, "round %d, position %zu: slot %lld, want %lld",
@@ -1082,8 +1103,11 @@ Test(match, rank_with_a_site_memo_ranks_the_same)
     /* Sorted slots (the territory's order) through match_rank_sorted too. */
     for (size_t i = 0; i < COUNT(km); i++)
         km[i] = -1;
+    struct slot_brief briefs[COUNT(slots)];
+    for (size_t i = 0; i < COUNT(slots); i++)
+        briefs[i] = brief_of(slots[i]);
     size_t nc = 0;
-    match_rank_sorted(&r, slots, COUNT(slots), &memo, b, &nc, COUNT(b));
+    match_rank_sorted(&r, slots, briefs, COUNT(slots), &memo, b, &nc, COUNT(b));
     cr_assert_eq(nc, na);
     for (size_t i = 0; i < na; i++)
         cr_expect_eq(a[i].slot, b[i].slot, "sorted, position %zu", i);
