@@ -167,14 +167,17 @@ size_t match_rank(const struct request *r, struct slot *const *slots, size_t nsl
     return n;
 }
 
-/* The lowest score a slot starting at `start` may have: distance and
- * scarcity only add; the médecin traitant bonus takes off at most
- * own_mt_bonus, and the fairness term at most fairness x the mean ratio
- * (a practitioner's booked/published is never negative). */
-static double score_floor(int64_t start, const struct match_context *ctx)
+/* The lowest score a slot starting at `start` may have for `r`: distance
+ * and scarcity only add; the médecin traitant bonus takes off at most
+ * own_mt_bonus, and only for a patient who has one (own_mt); the fairness
+ * term at most fairness x the mean ratio (a practitioner's booked/published
+ * is never negative).  Without the bonus to allow for, a ranking stops
+ * own_mt_bonus hours (4 by default) of slots sooner. */
+static double score_floor(const struct request *r, int64_t start, const struct match_context *ctx)
 {
     const struct weights *w = &ctx->weights;
-    return w->start_per_hour * ((double)(start - ctx->now) / 3600.0) - w->own_mt_bonus -
+    double bonus = r->mt_rpps[0] != '\0' ? w->own_mt_bonus : 0.0;
+    return w->start_per_hour * ((double)(start - ctx->now) / 3600.0) - bonus -
            w->fairness * ctx->mean_booked_ratio;
 }
 
@@ -193,7 +196,7 @@ void match_rank_sorted(const struct request *r, struct slot *const *slots,
         const struct slot_brief *b = &briefs[i];
         if (b->start > r->deadline)
             break;
-        if (*n == max && score_floor(b->start, ctx) > out[*n - 1].score)
+        if (*n == max && score_floor(r, b->start, ctx) > out[*n - 1].score)
             break;
         if (b->status != SLOT_FREE || (b->mode & r->modes) == 0)
             continue;
