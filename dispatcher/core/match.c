@@ -190,15 +190,19 @@ void match_rank_sorted(const struct request *r, struct slot *const *slots,
         return;
     for (size_t i = model_slots_after(slots, nslots, ctx->now + MATCH_MIN_LEAD_S); i < nslots;
          i++) {
-        /* The brief first: the slots taken (booked, held) and those of
-         * another mode are passed over without reading the slot itself,
-         * which costs a cache miss each where bookings have piled up. */
+        /* The brief first: the slots taken (booked, held), of another
+         * mode, or not open to this requester are passed over without
+         * reading the slot itself, which costs a cache miss each where
+         * they have piled up (the slots others took, those others may
+         * use).  eligible() then checks again. */
         const struct slot_brief *b = &briefs[i];
         if (b->start > r->deadline)
             break;
         if (*n == max && score_floor(r, b->start, ctx) > out[*n - 1].score)
             break;
-        if (b->status != SLOT_FREE || (b->mode & r->modes) == 0)
+        if (b->status != SLOT_FREE || (b->mode & r->modes) == 0 ||
+            (match_audiences(b->audience, b->release_minutes, b->start, ctx->now) &
+             (r->kind | AUD_PUBLIC)) == 0)
             continue;
         struct match_candidate c = {.slot = slots[i]};
         if (c.slot->pending || !eligible(r, c.slot, ctx->now, ctx, &c.distance_km))

@@ -964,7 +964,8 @@ static int compare_start(const void *a, const void *b)
 
 /* Ranking runs of slots sorted by start, with their briefs, and stopping
  * early, gives exactly what ranking every slot gives: for many random
- * territories (slots free, held or booked, of every mode), with every rule
+ * territories (slots free, held or booked, of every mode, for every
+ * audience, some with a release rule), with every rule
  * weighted (médecin traitant bonus, fairness, scarcity included). */
 Test(match, rank_sorted_equals_the_full_ranking)
 {
@@ -1000,6 +1001,10 @@ Test(match, rank_sorted_equals_the_full_ranking)
                 s[i].pending = true;
             if (next_random(&seed) % 5 == 0)
                 s[i].audience = AUD_SAS;
+            else if (next_random(&seed) % 8 == 0)
+                s[i].audience = AUD_PUBLIC;
+            if (next_random(&seed) % 4 == 0) /* released to all, or not yet */
+                s[i].release_minutes = 10 + (int)(next_random(&seed) % 600);
             all[i] = &s[i];
             size_t k = next_random(&seed) % RUNS;
             runs[k][nrun[k]++] = &s[i];
@@ -1015,6 +1020,8 @@ Test(match, rank_sorted_equals_the_full_ranking)
         r.deadline = NOW + (int64_t)(1 + next_random(&seed) % 30) * HOUR;
         if (next_random(&seed) % 3 == 0)
             r.modes = (uint8_t)(1 + next_random(&seed) % MODE_ALL);
+        uint8_t kinds[] = {AUD_PHARMACY, AUD_SAS, AUD_DESK};
+        r.kind = kinds[next_random(&seed) % COUNT(kinds)];
         for (size_t i = 0; i < COUNT(waiting); i++) {
             waiting[i] = make_request((int64_t)i + 1);
             waiting_ptrs[i] = &waiting[i];
