@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/timeutil.h"
 #include "base/validate.h"
+#include "protocol/pattern.h"
 
 #define LOG_MODULE "proto"
 
@@ -109,6 +110,7 @@ struct snp_proto_type {
     const char **labels_fr; /* enum: the French label of values[i], or NULL for none */
     const char *pattern; /* string */
     regex_t *re;
+    struct pattern *fast; /* the pattern matched without regexec, when its shape allows */
     const struct snp_proto_type *items; /* array */
     bool unique;
     struct field *fields; /* object */
@@ -636,6 +638,13 @@ static bool compile_type(struct cctx *c, json_t *decl, struct snp_proto_type *t,
             return false;
         if (regcomp(t->re, t->pattern, REG_EXTENDED | REG_NOSUB) != 0)
             return fail(c, "%s: pattern does not compile", where);
+        struct pattern fast;
+        if (pattern_compile(&fast, t->pattern)) {
+            t->fast = remember(c, 1, sizeof(fast));
+            if (t->fast == NULL)
+                return false;
+            *t->fast = fast;
+        }
         if (g.nregexes == g.capregexes) {
             size_t cap = g.capregexes ? g.capregexes * 2 : 16;
             regex_t **p = realloc(g.regexes, cap * sizeof(*p));
@@ -1585,7 +1594,8 @@ static int validate_string(struct snp_proto_error *err, const struct snp_proto_t
         if (t->has_max && chars > (size_t)t->imax)
             return verr(err, SNP_PROTO_E_INVALID_FIELD, path, "must have at most %lld characters",
                         (long long)t->imax);
-        if (t->re != NULL && regexec(t->re, s, 0, NULL, 0) != 0)
+        if (t->re != NULL &&
+            (t->fast ? !pattern_match(t->fast, s, n) : regexec(t->re, s, 0, NULL, 0) != 0))
             return verr(err, SNP_PROTO_E_INVALID_FIELD, path, "must match %s", t->pattern);
         return 0;
     }
