@@ -15,6 +15,7 @@
 #include "dispatcher/commands/reads.h"
 #include "dispatcher/commands/rota.h"
 #include "protocol/codec.h"
+#include "protocol/jsonout.h"
 #include "protocol/snp_decl.h"
 
 /* What a WebSocket connection knows about its caller. */
@@ -257,9 +258,10 @@ static void call_free(struct call *c)
 
 static void ws_send_json(struct ws_client *ws, json_t *j)
 {
-    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    size_t len = 0;
+    char *text = j ? jsonout_dumps(j, 10, &len) : NULL;
     if (text)
-        server_ws_send(ws, text, strlen(text));
+        server_ws_send(ws, text, len);
     free(text);
     json_decref(j);
 }
@@ -299,10 +301,11 @@ static void call_ok_as(struct call *c, json_t *data, bool repeat)
     check_answer(c->msg, data);
     count_result(c->api, c->msg, true);
     if (c->ex) {
-        char *text = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(10));
+        size_t len = 0;
+        char *text = jsonout_dumps(data, 10, &len);
         int status = c->msg->http_status && !repeat ? c->msg->http_status : 200;
         if (text)
-            server_http_respond_owned(c->ex, status, "application/json", text, strlen(text));
+            server_http_respond_owned(c->ex, status, "application/json", text, len);
         else
             server_http_respond(c->ex, 500, "application/json", "{}", 2);
     } else if (c->ws) {
@@ -748,11 +751,10 @@ void api_push(void *ctx, const struct push_target *to, const struct dispatch_pus
             /* Written once, for the first subscriber that receives it. */
             json_t *data = views_push(&a->dispatch->store, to, p);
             json_t *msg = data ? snp_proto_push(snp_topic_name(to->topic), event, data) : NULL;
-            text = msg ? json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+            text = msg ? jsonout_dumps(msg, 10, &len) : NULL;
             json_decref(msg);
             if (!text)
                 return;
-            len = strlen(text);
         }
         server_ws_send(ws, text, len);
         a->pushes++;

@@ -20,6 +20,7 @@
 #include "dispatcher/core/match.h"
 #include "dispatcher/core/values.h"
 #include "dispatcher/db/db_cols.h"
+#include "protocol/jsonout.h"
 #include "sql_queries.h"
 
 /* The one answer for a request that is missing, closed, or another
@@ -282,8 +283,8 @@ void dispatch_request_create(struct dispatch *d, const struct caller *c,
         o->slot->pending = true;
     for (size_t i = 1; i < ncand; i++)
         o->alternatives[o->nalternatives++] = cand[i].slot->id;
-    char *req_text = json_dumps(req, JSON_COMPACT);
-    char *ident_text = json_dumps(ident, JSON_COMPACT);
+    char *req_text = jsonout_dumps(req, 0, NULL);
+    char *ident_text = jsonout_dumps(ident, 0, NULL);
     json_decref(req);
     json_decref(ident);
     char org[24], slot[24], hold[16];
