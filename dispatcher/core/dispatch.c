@@ -458,10 +458,11 @@ void dispatch_on_db_notify(struct db *db, const char *channel, const char *paylo
         return;
     }
     bool own = db_own_backend(db, be_pid);
-    json_t *j = json_loads(payload, 0, NULL);
-    const char *kind = json_string_value(json_object_get(j, "k"));
-    json_int_t id = json_integer_value(json_object_get(j, "id"));
-    const char *status = json_string_value(json_object_get(j, "st"));
+    struct payload j;
+    payload_read(&j, payload); /* no field when unreadable: not ours */
+    const char *kind = payload_str(&j, "k");
+    int64_t id = payload_int(&j, "id");
+    const char *status = payload_str(&j, "st");
     /* Reference data and tokens (sql/migrations/0008): our own changes
      * are in memory already.  Slots and requests: see announced_slot.  The
      * pushes of the requests topic come from here, ours included. */
@@ -474,19 +475,18 @@ void dispatch_on_db_notify(struct db *db, const char *channel, const char *paylo
         if (id > 0 && !own && d->hooks.token_revoked)
             d->hooks.token_revoked(d->hooks.ctx, id);
     } else if (status && id > 0 && kind[0] == 's') {
-        announced_slot(d, id, status, json_integer_value(json_object_get(j, "h")),
-                       json_integer_value(json_object_get(j, "x")),
-                       json_is_true(json_object_get(j, "r")), own);
+        announced_slot(d, id, status, payload_int(&j, "h"), payload_int(&j, "x"),
+                       payload_true(&j, "r"), own);
     } else if (status && id > 0 && kind[0] == 'r') {
         announced_request(d, id, status, own);
     } else if (id > 0 && strcmp(kind, "p") == 0) {
-        announced_practitioner(d, id, json_string_value(json_object_get(j, "rp")));
-    } else if (id > 0 && kind[0] == 'b' && (!own || handed_over(j))) {
-        push_foreign_booking(d, id, j);
+        announced_practitioner(d, id, payload_str(&j, "rp"));
+    } else if (id > 0 && kind[0] == 'b' && (!own || handed_over(&j))) {
+        push_foreign_booking(d, id, &j);
     }
     if (kind && id > 0 && kind[0] == 's')
-        push_slot_change(d, id, j);
+        push_slot_change(d, id, &j);
     else if (kind && id > 0 && kind[0] == 'r')
-        push_request_change(d, id, j);
-    json_decref(j);
+        push_request_change(d, id, &j);
+    payload_free(&j);
 }

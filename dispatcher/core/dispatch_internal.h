@@ -26,6 +26,7 @@
 #include "dispatcher/db/db.h"
 #include "dispatcher/core/dispatch.h"
 #include "dispatcher/core/match.h"
+#include "dispatcher/core/payload.h"
 #include "dispatcher/core/store.h"
 #include "sql_queries.h"
 
@@ -163,18 +164,18 @@ void push_booking_from_db(struct dispatch *d, int64_t booking_id, const char *te
 
 /* The requests topic's pushes of slot `id`'s announcement `j` (offer.made,
  * offer.expired). */
-void push_slot_change(struct dispatch *d, int64_t id, json_t *j);
+void push_slot_change(struct dispatch *d, int64_t id, const struct payload *j);
 
 /* request.updated, from request `id`'s announcement `j`. */
-void push_request_change(struct dispatch *d, int64_t id, json_t *j);
+void push_request_change(struct dispatch *d, int64_t id, const struct payload *j);
 
 /* Whether booking announcement `j` is its hand-over to the practitioner on
  * duty of a CSNP shift. */
-bool handed_over(json_t *j);
+bool handed_over(const struct payload *j);
 
 /* The bookings and outcomes pushes of booking `id`'s announcement `j`, made
  * by another process (or a hand-over by any). */
-void push_foreign_booking(struct dispatch *d, int64_t id, json_t *j);
+void push_foreign_booking(struct dispatch *d, int64_t id, const struct payload *j);
 
 /* --- dispatch_offers.c: ranking --- */
 

@@ -106,33 +106,32 @@ static void on_offer_slot_loaded(void *arg, enum db_status st, const PGresult *r
 /* The pushes of the requests topic, from a slot's notification: a hold
  * made after the request's creation (offer.made) and a hold that ran out
  * (offer.expired). */
-void push_slot_change(struct dispatch *d, int64_t id, json_t *j)
+void push_slot_change(struct dispatch *d, int64_t id, const struct payload *j)
 {
-    const char *st = json_string_value(json_object_get(j, "st"));
-    const char *os = json_string_value(json_object_get(j, "os"));
-    const char *cause = json_string_value(json_object_get(j, "c"));
-    const char *territory = json_string_value(json_object_get(j, "t"));
-    const char *client_ref = json_string_value(json_object_get(j, "f"));
-    int64_t q = json_integer_value(json_object_get(j, "q"));
+    const char *st = payload_str(j, "st");
+    const char *os = payload_str(j, "os");
+    const char *cause = payload_str(j, "c");
+    const char *territory = payload_str(j, "t");
+    const char *client_ref = payload_str(j, "f");
+    int64_t q = payload_int(j, "q");
     struct push_target to = {.territory = territory,
                              .topic = SNP_TOPIC_REQUESTS,
-                             .organisation_id = json_integer_value(json_object_get(j, "o"))};
+                             .organisation_id = payload_int(j, "o")};
     if (!st || !territory || q <= 0 || !wanted(d, &to))
         return;
     if (!client_ref)
         client_ref = "";
     bool was_held = os && strcmp(os, "held") == 0;
     if (was_held && strcmp(st, "held") != 0 && cause && strcmp(cause, "expired") == 0) {
-        struct dispatch_push p = {
-            .event = SNP_PUSH_OFFER_EXPIRED,
-            .offer_expired = {.request_id = q,
-                              .client_ref = client_ref,
-                              .slot_id = id,
-                              .expired_at = json_integer_value(json_object_get(j, "ox"))}};
+        struct dispatch_push p = {.event = SNP_PUSH_OFFER_EXPIRED,
+                                  .offer_expired = {.request_id = q,
+                                                    .client_ref = client_ref,
+                                                    .slot_id = id,
+                                                    .expired_at = payload_int(j, "ox")}};
         push(d, &to, &p);
     }
     if (!was_held && strcmp(st, "held") == 0 && (!cause || strcmp(cause, "create") != 0)) {
-        int64_t expires = json_integer_value(json_object_get(j, "x"));
+        int64_t expires = payload_int(j, "x");
         struct slot *s = store_slot(&d->store, id);
         if (s) {
             push_offer_made(d, &to, q, client_ref, s, expires);
@@ -161,25 +160,24 @@ void push_slot_change(struct dispatch *d, int64_t id, json_t *j)
 
 /* request.updated, from a request's notification: every change of status
  * but the creation itself (answered to the requester instead). */
-void push_request_change(struct dispatch *d, int64_t id, json_t *j)
+void push_request_change(struct dispatch *d, int64_t id, const struct payload *j)
 {
-    const char *st = json_string_value(json_object_get(j, "st"));
-    const char *previous = json_string_value(json_object_get(j, "p"));
-    const char *cause = json_string_value(json_object_get(j, "c"));
-    struct push_target to = {.territory = json_string_value(json_object_get(j, "t")),
+    const char *st = payload_str(j, "st");
+    const char *previous = payload_str(j, "p");
+    const char *cause = payload_str(j, "c");
+    struct push_target to = {.territory = payload_str(j, "t"),
                              .topic = SNP_TOPIC_REQUESTS,
-                             .organisation_id = json_integer_value(json_object_get(j, "o"))};
+                             .organisation_id = payload_int(j, "o")};
     if (!st || !previous || strcmp(st, previous) == 0 || !to.territory ||
         (cause && strcmp(cause, "create") == 0) || !wanted(d, &to))
         return;
-    const char *client_ref = json_string_value(json_object_get(j, "f"));
-    struct dispatch_push p = {
-        .event = SNP_PUSH_REQUEST_UPDATED,
-        .request_updated = {.request_id = id,
-                            .client_ref = client_ref ? client_ref : "",
-                            .status = st,
-                            .previous_status = previous,
-                            .booking_id = json_integer_value(json_object_get(j, "b"))}};
+    const char *client_ref = payload_str(j, "f");
+    struct dispatch_push p = {.event = SNP_PUSH_REQUEST_UPDATED,
+                              .request_updated = {.request_id = id,
+                                                  .client_ref = client_ref ? client_ref : "",
+                                                  .status = st,
+                                                  .previous_status = previous,
+                                                  .booking_id = payload_int(j, "b")}};
     push(d, &to, &p);
 }
 
@@ -240,45 +238,43 @@ static void on_foreign_booking_view(void *arg, enum db_status st, const PGresult
 /* Whether a booking's notification is its hand-over to the practitioner on
  * duty of a CSNP shift (sql/migrations/0022): their booking.created comes
  * from the notification in every process, the one that assigned included. */
-bool handed_over(json_t *j)
+bool handed_over(const struct payload *j)
 {
-    const char *event = json_string_value(json_object_get(j, "e"));
+    const char *event = payload_str(j, "e");
     return event && strcmp(event, "assigned") == 0;
 }
 
 /* booking.created, booking.cancelled and outcome.reported made by another
  * process (and the hand-overs of every process), for the subscribers connected to this one. */
-void push_foreign_booking(struct dispatch *d, int64_t id, json_t *j)
+void push_foreign_booking(struct dispatch *d, int64_t id, const struct payload *j)
 {
-    const char *event = json_string_value(json_object_get(j, "e"));
-    const char *territory = json_string_value(json_object_get(j, "t"));
-    const char *rpps = json_string_value(json_object_get(j, "rp"));
-    int64_t org = json_integer_value(json_object_get(j, "o"));
+    const char *event = payload_str(j, "e");
+    const char *territory = payload_str(j, "t");
+    const char *rpps = payload_str(j, "rp");
+    int64_t org = payload_int(j, "o");
     if (!event || !territory)
         return;
     bool assigned = handed_over(j);
-    const char *previous = assigned ? json_string_value(json_object_get(j, "prp")) : NULL;
+    const char *previous = assigned ? payload_str(j, "prp") : NULL;
     struct push_target before = {
         .territory = territory, .topic = SNP_TOPIC_BOOKINGS, .rpps = previous};
     struct push_target gp = {.territory = territory,
                              .topic = SNP_TOPIC_BOOKINGS,
                              .rpps = rpps,
-                             .site_id =
-                                 assigned ? 0 : json_integer_value(json_object_get(j, "si"))};
+                             .site_id = assigned ? 0 : payload_int(j, "si")};
     struct push_target requester = {
         .territory = territory, .topic = SNP_TOPIC_REQUESTS, .organisation_id = org};
     if (strcmp(event, "outcome") == 0) {
-        const char *outcome = json_string_value(json_object_get(j, "oc"));
-        const char *reported_at = json_string_value(json_object_get(j, "oa"));
-        const char *client_ref = json_string_value(json_object_get(j, "f"));
+        const char *outcome = payload_str(j, "oc");
+        const char *reported_at = payload_str(j, "oa");
+        const char *client_ref = payload_str(j, "f");
         if (outcome && reported_at && wanted(d, &requester)) {
-            struct dispatch_push p = {
-                .event = SNP_PUSH_OUTCOME_REPORTED,
-                .outcome = {.booking_id = id,
-                            .request_id = json_integer_value(json_object_get(j, "q")),
-                            .client_ref = client_ref ? client_ref : "",
-                            .outcome = outcome,
-                            .reported_at = reported_at}};
+            struct dispatch_push p = {.event = SNP_PUSH_OUTCOME_REPORTED,
+                                      .outcome = {.booking_id = id,
+                                                  .request_id = payload_int(j, "q"),
+                                                  .client_ref = client_ref ? client_ref : "",
+                                                  .outcome = outcome,
+                                                  .reported_at = reported_at}};
             push(d, &requester, &p);
         }
         return;

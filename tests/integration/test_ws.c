@@ -708,6 +708,41 @@ Test(ws, capacity_changed_reaches_capacity_watchers_of_the_territory_only)
     snpclient_ws_close(sas);
 }
 
+/* snp_change carries snpd's announcements, but anything with the rights
+ * to NOTIFY can write on it.  What is not a flat JSON object with the
+ * fields of an announcement (not JSON, nested values, an id as a string, a
+ * status as a number, a kilobyte and more of text) is passed over: no
+ * push, no crash, and the announcements that follow are applied. */
+Test(ws, announcements_snpd_cannot_read_are_passed_over)
+{
+    struct snpclient_ws *sas = open_as(FIX_SAS);
+    subscribe(sas, "capacity");
+    struct snpclient_ws *pharmacy = open_as(FIX_PHARMACY);
+    subscribe(pharmacy, "requests");
+    char sql[4096];
+    snprintf(sql, sizeof(sql),
+             "SELECT pg_notify('snp_change', x) FROM unnest(ARRAY["
+             "'not json', '[1]', '{\"k\":\"s\"', '{\"k\":\"r\",\"id\":\"5\",\"st\":\"cancelled\","
+             "\"p\":\"waiting\",\"t\":\"%s\",\"o\":%lld}', "
+             "'{\"k\":\"r\",\"id\":5,\"st\":7,\"p\":\"waiting\",\"t\":\"%s\",\"o\":%lld}', "
+             "'{\"k\":\"s\",\"id\":{\"n\":1},\"st\":\"free\"}', "
+             "'{\"k\":\"b\",\"id\":1,\"e\":\"assigned\",\"t\":[\"%s\"]}', "
+             "'{\"k\":\"s\",\"id\":1,\"st\":\"free\",\"f\":\"' || repeat('x', 5000) || '\"}', "
+             "'{\"k\":\"tok\",\"id\":99999999999999999999}', '{}', '{\"k\":\"\\u0000\"}']) AS n(x)",
+             FIX_TERRITORY, (long long)f.pharmacy_id, FIX_TERRITORY, (long long)f.pharmacy_id,
+             FIX_TERRITORY);
+    PQclear(pgtest_exec(&f.pg, sql));
+    expect_silence(pharmacy, "a requester, on announcements that are not snpd's");
+    /* The process still applies what follows. */
+    cr_assert_eq(fix_publish(&f, FIX_GP_1, 1, 60, 30, "[\"sas\"]"), 1);
+    double at;
+    json_t *d = wait_push(sas, "capacity.changed", 5000, &at);
+    cr_assert_str_eq(str(d, "territory_id"), FIX_TERRITORY);
+    json_decref(d);
+    snpclient_ws_close(pharmacy);
+    snpclient_ws_close(sas);
+}
+
 Test(ws, offer_made_reaches_the_requesting_organisation_only)
 {
     struct snpclient_ws *ph = open_as(FIX_PHARMACY);
