@@ -89,24 +89,44 @@ char *buf_steal(struct buf *b, size_t *len)
     return p;
 }
 
+/* What a byte of a string becomes: 0 itself, 'u' \u00XX, else a backslash
+ * and that letter. */
+static const char escape_of[256] = {
+    ['\0'] = 'u', [0x01] = 'u', [0x02] = 'u', [0x03] = 'u',  [0x04] = 'u', [0x05] = 'u',
+    [0x06] = 'u', [0x07] = 'u', ['\b'] = 'b', ['\t'] = 't',  ['\n'] = 'n', [0x0b] = 'u',
+    ['\f'] = 'f', ['\r'] = 'r', [0x0e] = 'u', [0x0f] = 'u',  [0x10] = 'u', [0x11] = 'u',
+    [0x12] = 'u', [0x13] = 'u', [0x14] = 'u', [0x15] = 'u',  [0x16] = 'u', [0x17] = 'u',
+    [0x18] = 'u', [0x19] = 'u', [0x1a] = 'u', [0x1b] = 'u',  [0x1c] = 'u', [0x1d] = 'u',
+    [0x1e] = 'u', [0x1f] = 'u', ['"'] = '"',  ['\\'] = '\\',
+};
+
+void buf_json_stringn(struct buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    /* Room for the worst case at once, then written in place. */
+    if (!buf_reserve(b, 6 * n + 2))
+        return;
+    char *o = b->data + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char e = escape_of[c];
+        if (!e) {
+            *o++ = (char)c;
+        } else if (e == 'u') {
+            memcpy(o, (char[]){'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]}, 6);
+            o += 6;
+        } else {
+            *o++ = '\\';
+            *o++ = e;
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
+}
+
 void buf_json_string(struct buf *b, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
-    buf_append(b, "\"", 1);
-    const char *run = s;
-    for (const char *p = s;; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        buf_append(b, run, (size_t)(p - run));
-        if (c == '\0')
-            break;
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        if (c == '"' || c == '\\')
-            buf_append(b, (char[]){'\\', (char)c}, 2);
-        else
-            buf_append(b, esc, sizeof(esc));
-        run = p + 1;
-    }
-    buf_append(b, "\"", 1);
+    buf_json_stringn(b, s, strlen(s));
 }

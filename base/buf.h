@@ -29,8 +29,13 @@ void buf_append_i64(struct buf *b, int64_t v);
 /* Appends a formatted string. */
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Appends `s` (NUL-terminated UTF-8) as a JSON string literal: quoted, with
- * '"', '\\' and control characters escaped. */
+/* Appends the `n` bytes of `s` (UTF-8, NULs allowed) as a JSON string
+ * literal, quoted, escaped as jansson's json_dumps escapes (protocol/jsonout.c
+ * writes the same bytes as it): '"' and '\\' with a backslash, \b \f \n \r
+ * \t, the other control characters as \u00XX in capitals, nothing else. */
+void buf_json_stringn(struct buf *b, const char *s, size_t n);
+
+/* The same for a NUL-terminated `s`. */
 void buf_json_string(struct buf *b, const char *s);
 
 /* Frees the contents and resets the buffer to empty. */

@@ -31,41 +31,6 @@ static inline void put_char(struct buf *o, char c)
         buf_append(o, &c, 1);
 }
 
-/* What a byte of a string becomes: 0 itself, 'u' \u00XX, else \ and that
- * letter. */
-static const char escape_of[256] = {
-    ['\0'] = 'u', [0x01] = 'u', [0x02] = 'u', [0x03] = 'u', [0x04] = 'u', [0x05] = 'u',
-    [0x06] = 'u', [0x07] = 'u', ['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', [0x0b] = 'u',
-    ['\f'] = 'f', ['\r'] = 'r', [0x0e] = 'u', [0x0f] = 'u', [0x10] = 'u', [0x11] = 'u',
-    [0x12] = 'u', [0x13] = 'u', [0x14] = 'u', [0x15] = 'u', [0x16] = 'u', [0x17] = 'u',
-    [0x18] = 'u', [0x19] = 'u', [0x1a] = 'u', [0x1b] = 'u', [0x1c] = 'u', [0x1d] = 'u',
-    [0x1e] = 'u', [0x1f] = 'u', ['"'] = '"',  ['\\'] = '\\',
-};
-
-static void put_string(struct buf *o, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    put_char(o, '"');
-    size_t run = 0; /* start of the bytes not yet written */
-    for (size_t i = 0; i < n; i++) {
-        char e = escape_of[(unsigned char)s[i]];
-        if (!e)
-            continue;
-        put(o, s + run, i - run);
-        run = i + 1;
-        if (e == 'u') {
-            char u[6] = {'\\', 'u', '0', '0', hex[(unsigned char)s[i] >> 4],
-                         hex[(unsigned char)s[i] & 15]};
-            put(o, u, sizeof(u));
-        } else {
-            char b[2] = {'\\', e};
-            put(o, b, 2);
-        }
-    }
-    put(o, s + run, n - run);
-    put_char(o, '"');
-}
-
 /* "%.*g", then ".0" when neither '.' nor an exponent shows it is a real,
  * and the exponent stripped of its '+' and leading zeros. */
 static void put_real(struct buf *o, double v, int precision)
@@ -107,7 +72,7 @@ static void put_value(struct buf *o, const json_t *j, int precision, int depth)
             if (!first)
                 put_char(o, ',');
             first = false;
-            put_string(o, json_object_iter_key(it), json_object_iter_key_len(it));
+            buf_json_stringn(o, json_object_iter_key(it), json_object_iter_key_len(it));
             put_char(o, ':');
             put_value(o, json_object_iter_value(it), precision, depth + 1);
         }
@@ -126,7 +91,7 @@ static void put_value(struct buf *o, const json_t *j, int precision, int depth)
         return;
     }
     case JSON_STRING:
-        put_string(o, json_string_value(j), json_string_length(j));
+        buf_json_stringn(o, json_string_value(j), json_string_length(j));
         return;
     case JSON_INTEGER:
         buf_append_i64(o, json_integer_value(j));

@@ -5,8 +5,8 @@
  * jansson's json_dumps writes it through a callback per token and checks
  * every string's UTF-8 again as it goes: about 30 µs for the 2 kB answer
  * to a request.create on the benchmark machine.  jsonout walks the same
- * tree into one growing buffer and copies the runs of a string that need
- * no escape at once.
+ * tree into one growing buffer (base/buf.h), its strings escaped by
+ * buf_json_stringn, the project's one JSON string escaper.
  *
  * The text is byte for byte what json_dumps(j, JSON_COMPACT |
  * JSON_REAL_PRECISION(precision)) writes (tests/protocol/test_jsonout.c

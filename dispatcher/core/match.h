@@ -146,12 +146,14 @@ size_t match_rank(const struct request *r, struct slot *const *slots, size_t nsl
 /*
  * The same for slots sorted by start (a territory's live slots and their
  * briefs, store.h: briefs[i] is slots[i]'s and tells the status, mode,
- * audiences and start without reading the slot), merged into the `*n` candidates already in `out`
- * (sorted, at most `max`), so that a territory and its neighbours are ranked run after run.  Slots
- * with a change on its way to the database (pending) are skipped.  Only the slots that can still
- * rank are looked at: those that start after ctx->now + MATCH_MIN_LEAD_S, not after the deadline,
- * and before the start from which no score can beat the worst candidate kept (the start term grows
- * with the start; the other terms are bounded below).
+ * audiences and start without reading the slot), merged into the `*n`
+ * candidates already in `out` (sorted, at most `max`), so that a territory and
+ * its neighbours are ranked run after run.  Slots with a change on its way to
+ * the database (pending) are skipped.  Only the slots that can still rank are
+ * looked at: those that start after ctx->now + MATCH_MIN_LEAD_S, not after the
+ * deadline, and before the start from which no score can beat the worst
+ * candidate kept (the start term grows with the start; the other terms are
+ * bounded below).
  */
 void match_rank_sorted(const struct request *r, struct slot *const *slots,
                        const struct slot_brief *briefs, size_t nslots,
