@@ -62,6 +62,58 @@ static bool wanted(struct dispatch *d, const struct push_target *to)
     return d->hooks.push && (!d->hooks.wants || d->hooks.wants(d->hooks.ctx, to));
 }
 
+/* --- what an announcement may put in a push ----------------------------------------- *
+ *
+ * Announcements come from snpd's own triggers (sql/functions/notify.sql), but
+ * any session allowed to NOTIFY on the database can send one.  A push copies
+ * some of an announcement's strings as they are: it is made only when each of
+ * them has the shape the declaration (snp.v1.json) gives its field, so that
+ * no subscriber receives a push that breaks it.  An announcement that fails
+ * pushes nothing; the change it claims, if real, reaches memory by its own
+ * path (announced_slot, announced_request). */
+
+/* A client_ref: 1 to 64 of [A-Za-z0-9._:-]. */
+static bool announced_client_ref(const char *s)
+{
+    size_t n = 0;
+    for (; s && s[n]; n++) {
+        char c = s[n];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-'))
+            return false;
+    }
+    return n >= 1 && n <= 64;
+}
+
+static bool announced_request_status(const char *s)
+{
+    enum request_status st;
+    return s && model_request_status_parse(s, &st);
+}
+
+/* One of the declaration's outcome kinds. */
+static bool announced_outcome_kind(const char *s)
+{
+    const char *const *values;
+    size_t n = s ? snp_proto_enum_values("outcome_kind", &values) : 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, values[i]) == 0)
+            return true;
+    return false;
+}
+
+/* An instant as notify.sql writes it: YYYY-MM-DDTHH:MM:SSZ. */
+static bool announced_instant(const char *s)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+    if (!s || strlen(s) != sizeof(shape) - 1)
+        return false;
+    for (size_t i = 0; shape[i]; i++)
+        if (shape[i] == 'd' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != shape[i])
+            return false;
+    return true;
+}
+
 /* offer.made for request `q` to `to`, slot `s`
  * held until `expires`. */
 static void push_offer_made(struct dispatch *d, const struct push_target *to, int64_t q,
@@ -117,10 +169,8 @@ void push_slot_change(struct dispatch *d, int64_t id, const struct payload *j)
     struct push_target to = {.territory = territory,
                              .topic = SNP_TOPIC_REQUESTS,
                              .organisation_id = payload_int(j, "o")};
-    if (!st || !territory || q <= 0 || !wanted(d, &to))
+    if (!st || !territory || q <= 0 || !announced_client_ref(client_ref) || !wanted(d, &to))
         return;
-    if (!client_ref)
-        client_ref = "";
     bool was_held = os && strcmp(os, "held") == 0;
     if (was_held && strcmp(st, "held") != 0 && cause && strcmp(cause, "expired") == 0) {
         struct dispatch_push p = {.event = SNP_PUSH_OFFER_EXPIRED,
@@ -168,13 +218,14 @@ void push_request_change(struct dispatch *d, int64_t id, const struct payload *j
     struct push_target to = {.territory = payload_str(j, "t"),
                              .topic = SNP_TOPIC_REQUESTS,
                              .organisation_id = payload_int(j, "o")};
-    if (!st || !previous || strcmp(st, previous) == 0 || !to.territory ||
-        (cause && strcmp(cause, "create") == 0) || !wanted(d, &to))
-        return;
     const char *client_ref = payload_str(j, "f");
+    if (!announced_request_status(st) || !announced_request_status(previous) ||
+        strcmp(st, previous) == 0 || !to.territory || (cause && strcmp(cause, "create") == 0) ||
+        !announced_client_ref(client_ref) || !wanted(d, &to))
+        return;
     struct dispatch_push p = {.event = SNP_PUSH_REQUEST_UPDATED,
                               .request_updated = {.request_id = id,
-                                                  .client_ref = client_ref ? client_ref : "",
+                                                  .client_ref = client_ref,
                                                   .status = st,
                                                   .previous_status = previous,
                                                   .booking_id = payload_int(j, "b")}};
@@ -268,11 +319,13 @@ void push_foreign_booking(struct dispatch *d, int64_t id, const struct payload *
         const char *outcome = payload_str(j, "oc");
         const char *reported_at = payload_str(j, "oa");
         const char *client_ref = payload_str(j, "f");
-        if (outcome && reported_at && wanted(d, &requester)) {
+        int64_t q = payload_int(j, "q");
+        if (announced_outcome_kind(outcome) && announced_instant(reported_at) && q > 0 &&
+            announced_client_ref(client_ref) && wanted(d, &requester)) {
             struct dispatch_push p = {.event = SNP_PUSH_OUTCOME_REPORTED,
                                       .outcome = {.booking_id = id,
-                                                  .request_id = payload_int(j, "q"),
-                                                  .client_ref = client_ref ? client_ref : "",
+                                                  .request_id = q,
+                                                  .client_ref = client_ref,
                                                   .outcome = outcome,
                                                   .reported_at = reported_at}};
             push(d, &requester, &p);

@@ -719,7 +719,7 @@ Test(ws, announcements_snpd_cannot_read_are_passed_over)
     subscribe(sas, "capacity");
     struct snpclient_ws *pharmacy = open_as(FIX_PHARMACY);
     subscribe(pharmacy, "requests");
-    char sql[4096];
+    char sql[8192];
     snprintf(sql, sizeof(sql),
              "SELECT pg_notify('snp_change', x) FROM unnest(ARRAY["
              "'not json', '[1]', '{\"k\":\"s\"', '{\"k\":\"r\",\"id\":\"5\",\"st\":\"cancelled\","
@@ -728,9 +728,27 @@ Test(ws, announcements_snpd_cannot_read_are_passed_over)
              "'{\"k\":\"s\",\"id\":{\"n\":1},\"st\":\"free\"}', "
              "'{\"k\":\"b\",\"id\":1,\"e\":\"assigned\",\"t\":[\"%s\"]}', "
              "'{\"k\":\"s\",\"id\":1,\"st\":\"free\",\"f\":\"' || repeat('x', 5000) || '\"}', "
-             "'{\"k\":\"tok\",\"id\":99999999999999999999}', '{}', '{\"k\":\"\\u0000\"}']) AS n(x)",
+             "'{\"k\":\"tok\",\"id\":99999999999999999999}', '{}', '{\"k\":\"\\u0000\"}', "
+             /* Well formed, but not what snpd's triggers write: no
+              * client_ref, a status or an outcome the declaration does
+              * not know, an instant of another shape. */
+             "'{\"k\":\"r\",\"id\":5,\"st\":\"cancelled\",\"p\":\"waiting\",\"t\":\"%s\","
+             "\"o\":%lld}', "
+             "'{\"k\":\"r\",\"id\":5,\"st\":\"cancelled\",\"p\":\"waiting\",\"t\":\"%s\","
+             "\"o\":%lld,\"f\":\"has space\"}', "
+             "'{\"k\":\"r\",\"id\":5,\"st\":\"gone\",\"p\":\"waiting\",\"t\":\"%s\","
+             "\"o\":%lld,\"f\":\"ref-5\"}', "
+             "'{\"k\":\"s\",\"id\":1,\"st\":\"free\",\"os\":\"held\",\"c\":\"expired\","
+             "\"t\":\"%s\",\"o\":%lld,\"q\":5,\"ox\":1}', "
+             "'{\"k\":\"b\",\"id\":1,\"e\":\"outcome\",\"t\":\"%s\",\"o\":%lld,\"q\":5,"
+             "\"f\":\"ref-5\",\"oc\":\"cured\",\"oa\":\"2026-12-01T10:00:00Z\"}', "
+             "'{\"k\":\"b\",\"id\":1,\"e\":\"outcome\",\"t\":\"%s\",\"o\":%lld,\"q\":5,"
+             "\"f\":\"ref-5\",\"oc\":\"attended\",\"oa\":\"yesterday\"}']) AS n(x)",
              FIX_TERRITORY, (long long)f.pharmacy_id, FIX_TERRITORY, (long long)f.pharmacy_id,
-             FIX_TERRITORY);
+             FIX_TERRITORY, FIX_TERRITORY, (long long)f.pharmacy_id, FIX_TERRITORY,
+             (long long)f.pharmacy_id, FIX_TERRITORY, (long long)f.pharmacy_id, FIX_TERRITORY,
+             (long long)f.pharmacy_id, FIX_TERRITORY, (long long)f.pharmacy_id, FIX_TERRITORY,
+             (long long)f.pharmacy_id);
     PQclear(pgtest_exec(&f.pg, sql));
     expect_silence(pharmacy, "a requester, on announcements that are not snpd's");
     /* The process still applies what follows. */
