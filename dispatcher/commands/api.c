@@ -23,7 +23,12 @@ struct api_session {
     bool authenticated;
     struct caller caller;
     int64_t expires_at; /* the token's expiry (epoch seconds), or 0 */
-    unsigned topics;    /* the topics subscribed to, a topic_bit() each */
+    unsigned topics;    /* the topics subscribed to, a topic_bit() each: set
+                         * by session_set_topics only */
+    struct ws_client *ws; /* its connection */
+    /* Its neighbours in api.subscribers[topic], for each topic it is on. */
+    struct api_session *next[SNP_TOPIC_COUNT];
+    struct api_session *prev[SNP_TOPIC_COUNT];
 };
 
 _Static_assert(SNP_TOPIC_COUNT <= sizeof(unsigned) * 8, "api_session.topics: a bit per topic");
@@ -32,6 +37,34 @@ _Static_assert(SNP_TOPIC_COUNT <= sizeof(unsigned) * 8, "api_session.topics: a b
 static unsigned topic_bit(enum snp_topic topic)
 {
     return 1u << topic;
+}
+
+/* Subscribes the session to exactly `topics` (topic_bit()s): links it into
+ * the lists of api.subscribers it joins, out of those it leaves.  Every
+ * change of s->topics goes through here, so that a push, which reads only
+ * its topic's list, reaches every subscriber and no one else. */
+static void session_set_topics(struct api *a, struct api_session *s, unsigned topics)
+{
+    for (unsigned k = 0; k < SNP_TOPIC_COUNT; k++) {
+        unsigned bit = topic_bit((enum snp_topic)k);
+        bool was = s->topics & bit, now = topics & bit;
+        if (now && !was) {
+            s->prev[k] = NULL;
+            s->next[k] = a->subscribers[k];
+            if (s->next[k])
+                s->next[k]->prev[k] = s;
+            a->subscribers[k] = s;
+        } else if (was && !now) {
+            if (s->prev[k])
+                s->prev[k]->next[k] = s->next[k];
+            else
+                a->subscribers[k] = s->next[k];
+            if (s->next[k])
+                s->next[k]->prev[k] = s->prev[k];
+            s->next[k] = s->prev[k] = NULL;
+        }
+    }
+    s->topics = topics;
 }
 
 /* Makes the connection authenticated as `caller`. */
@@ -444,11 +477,13 @@ static void on_ws_open_authenticated(void *arg, const struct caller *caller,
 
 void api_on_ws_open(void *ctx, struct ws_client *ws)
 {
-    ws->session = calloc(1, sizeof(struct api_session));
-    if (!ws->session) {
+    struct api_session *s = calloc(1, sizeof(*s));
+    ws->session = s;
+    if (!s) {
         server_ws_close(ws, 1011, "out of memory");
         return;
     }
+    s->ws = ws;
     /* A connection must authenticate soon (handshake header or auth
      * message): api_sweep closes it otherwise. */
     if (ws->bearer[0]) {
@@ -461,7 +496,8 @@ void api_on_ws_open(void *ctx, struct ws_client *ws)
 
 void api_on_ws_free(void *ctx, struct ws_client *ws)
 {
-    (void)ctx;
+    if (ws->session)
+        session_set_topics(ctx, ws->session, 0);
     free(ws->session);
     ws->session = NULL;
 }
@@ -545,7 +581,7 @@ static void handle_subscription(struct call *c, bool add)
         }
         bits |= topic_bit(topic);
     }
-    s->topics = add ? (s->topics | bits) : (s->topics & ~bits);
+    session_set_topics(c->api, s, add ? (s->topics | bits) : (s->topics & ~bits));
     json_t *now = json_array();
     for (unsigned k = 0; k < SNP_TOPIC_COUNT; k++)
         if (s->topics & topic_bit((enum snp_topic)k))
@@ -562,7 +598,7 @@ static void ws_run(struct call *c)
     if (session_expired(s)) {
         struct ws_client *ws = c->ws;
         s->authenticated = false;
-        s->topics = 0;
+        session_set_topics(c->api, s, 0);
         server_ws_ref(ws);
         call_error_code(c, SNP_PROTO_E_TOKEN_EXPIRED, NULL,
                         "this token has expired; ask the coordinator for a new one");
@@ -722,8 +758,8 @@ bool api_wants(void *ctx, const struct push_target *to)
     struct api *a = ctx;
     if (!a->server)
         return false;
-    for (struct ws_client *ws = a->server->clients; ws; ws = ws->next)
-        if (session_receives(a, ws, to, NULL))
+    for (struct api_session *s = a->subscribers[to->topic]; s; s = s->next[to->topic])
+        if (session_receives(a, s->ws, to, NULL))
             return true;
     return false;
 }
@@ -744,7 +780,10 @@ void api_push(void *ctx, const struct push_target *to, const struct dispatch_pus
     const char *gp_territory = to->topic == SNP_TOPIC_BOOKINGS ? booking_territory(a, to, p) : NULL;
     char *text = NULL;
     size_t len = 0;
-    for (struct ws_client *ws = a->server->clients; ws; ws = ws->next) {
+    struct api_session *next;
+    for (struct api_session *s = a->subscribers[to->topic]; s; s = next) {
+        next = s->next[to->topic];
+        struct ws_client *ws = s->ws;
         if (!session_receives(a, ws, to, gp_territory))
             continue;
         if (!text) {
@@ -782,7 +821,7 @@ void api_sweep(struct api *a, int idle_timeout_s)
         }
         if (session_expired(s)) {
             s->authenticated = false;
-            s->topics = 0;
+            session_set_topics(a, s, 0);
             server_ws_close_after_flush(ws, 1008, "token expired");
         }
     }
@@ -799,7 +838,7 @@ void api_token_revoked(void *ctx, int64_t id)
         if (!s || !s->authenticated || s->caller.token_id != id)
             continue;
         s->authenticated = false;
-        s->topics = 0;
+        session_set_topics(a, s, 0);
         server_ws_close_after_flush(ws, 1008, "token revoked");
     }
 }

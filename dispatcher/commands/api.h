@@ -13,6 +13,8 @@
 #include "dispatcher/core/dispatch.h"
 #include "dispatcher/net/server.h"
 
+struct api_session;
+
 struct api {
     struct dispatch *dispatch;
     struct server *server;
@@ -20,6 +22,9 @@ struct api {
     uint64_t (*results)[2]; /* per declared message: [ok, error] answers */
     size_t nmessages;
     uint64_t pushes;
+    /* Per topic, the sessions subscribed to it (api.c, session_set_topics):
+     * a push reads these, not every connection of the server. */
+    struct api_session *subscribers[SNP_TOPIC_COUNT];
 };
 
 /* Whether every message declared in protocol/snp.v1.json has a handler and

@@ -34,6 +34,7 @@
 #include "protocol/codec.h"
 #include "tests/support/fixture.h"
 #include "tests/support/http.h"
+#include "tests/support/rng.h"
 #include "tests/support/wait.h"
 
 /* How long a push may take, asserted.  The specification promises 100 ms
@@ -706,6 +707,77 @@ Test(ws, capacity_changed_reaches_capacity_watchers_of_the_territory_only)
     snpclient_ws_close(desk);
     snpclient_ws_close(other);
     snpclient_ws_close(sas);
+}
+
+/* A push goes to the connections subscribed to its topic at that moment,
+ * whatever came before: subscriptions taken, dropped and taken again,
+ * connections closed and opened in between (snpd keeps a list of
+ * subscribers per topic, api.c session_set_topics).  A model of who is
+ * subscribed, random steps, and after each round one change: every
+ * connection subscribed gets its push, every other gets none.  Connection 0
+ * stays subscribed, so that once it has the push, snpd has written it to
+ * every subscriber: an unsubscribe's answer on another connection then
+ * comes after any push written to it. */
+Test(ws, pushes_follow_subscriptions_through_random_churn)
+{
+    enum { CONNS = 8, ROUNDS = 6, STEPS = 5 };
+    struct rng rng;
+    unsigned seed = (unsigned)time(NULL);
+    rng_seed(&rng, seed);
+    cr_log_info("seed %u", seed);
+    struct snpclient_ws *ws[CONNS];
+    bool subscribed[CONNS] = {0};
+    for (int i = 0; i < CONNS; i++) {
+        ws[i] = open_as(i % 2 ? FIX_DESK : FIX_SAS);
+        if (i == 0 || rng_next(&rng) % 2) {
+            subscribe(ws[i], "capacity");
+            subscribed[i] = true;
+        }
+    }
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int step = 0; step < STEPS; step++) {
+            int i = 1 + (int)(rng_next(&rng) % (CONNS - 1));
+            switch (rng_next(&rng) % 3) {
+            case 0:
+                subscribe(ws[i], "capacity"); /* again, if it was: changes nothing */
+                subscribed[i] = true;
+                break;
+            case 1:
+                json_decref(call_ok(ws[i], "unsubscribe", "{\"topics\": [\"capacity\"]}"));
+                subscribed[i] = false;
+                break;
+            default:
+                snpclient_ws_close(ws[i]);
+                ws[i] = open_as(i % 2 ? FIX_DESK : FIX_SAS);
+                subscribed[i] = false;
+                break;
+            }
+        }
+        cr_assert_eq(fix_publish(&f, FIX_GP_1, 1, 60 + round, 30, "[\"sas\"]"), 1);
+        for (int i = 0; i < CONNS; i++) {
+            if (!subscribed[i])
+                continue;
+            json_t *d = wait_push(ws[i], "capacity.changed", 5000, NULL);
+            cr_assert_str_eq(str(d, "territory_id"), FIX_TERRITORY);
+            json_decref(d);
+            char *text = NULL;
+            int rc = snpclient_ws_recv(ws[i], 0, &text);
+            cr_assert_eq(rc, SNPCLIENT_ETIMEDOUT, "seed %u, round %d: connection %d got more: %s",
+                         seed, round, i, text ? text : "");
+        }
+        for (int i = 0; i < CONNS; i++) {
+            if (subscribed[i])
+                continue;
+            json_decref(call_ok(ws[i], "unsubscribe", "{\"topics\": [\"capacity\"]}"));
+            char *text = NULL;
+            int rc = snpclient_ws_recv(ws[i], 0, &text);
+            cr_assert_eq(rc, SNPCLIENT_ETIMEDOUT,
+                         "seed %u, round %d: connection %d, not subscribed, got: %s", seed, round,
+                         i, text ? text : "");
+        }
+    }
+    for (int i = 0; i < CONNS; i++)
+        snpclient_ws_close(ws[i]);
 }
 
 /* snp_change carries snpd's announcements, but anything with the rights
