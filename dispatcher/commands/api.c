@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/idlists.h"
+#include "base/idmap.h"
 #include "base/log.h"
 #include "base/timeutil.h"
 #include "dispatcher/commands/calls.h"
@@ -25,10 +27,11 @@ struct api_session {
     int64_t expires_at; /* the token's expiry (epoch seconds), or 0 */
     unsigned topics;    /* the topics subscribed to, a topic_bit() each: set
                          * by session_set_topics only */
+    struct api *api;
     struct ws_client *ws; /* its connection */
-    /* Its neighbours in api.subscribers[topic], for each topic it is on. */
-    struct api_session *next[SNP_TOPIC_COUNT];
-    struct api_session *prev[SNP_TOPIC_COUNT];
+    /* Its place among each topic's subscribers (api.subscribers), under
+     * subscriber_key, while subscribed. */
+    struct idlist_link on[SNP_TOPIC_COUNT];
 };
 
 _Static_assert(SNP_TOPIC_COUNT <= sizeof(unsigned) * 8, "api_session.topics: a bit per topic");
@@ -39,41 +42,99 @@ static unsigned topic_bit(enum snp_topic topic)
     return 1u << topic;
 }
 
-/* Subscribes the session to exactly `topics` (topic_bit()s): links it into
- * the lists of api.subscribers it joins, out of those it leaves.  Every
- * change of s->topics goes through here, so that a push, which reads only
- * its topic's list, reaches every subscriber and no one else. */
-static void session_set_topics(struct api *a, struct api_session *s, unsigned topics)
+/* --- subscribers, by the key a push names ------------------------------------------ *
+ *
+ * A push of the requests topic names the organisation it is for, one of the
+ * bookings topic the practitioner booked and the slot's site; a capacity
+ * push is for every watcher of the territory and its neighbours.  So a
+ * topic's subscribers are kept in lists by that key (api.subscribers,
+ * base/idlists.h), and a push reads the one or two lists it names, then
+ * checks each session there (session_receives): its cost follows the
+ * sessions that may receive it, not the connections open.  A list holds
+ * every session that could receive a push under its key; one that could
+ * receive none (a role the topic never pushes to) is under a key no push
+ * names. */
+
+/* Keys of the bookings topic: a practitioner's RPPS as idmap_code_key, a
+ * positive number; a site's reception as the opposite of the site's id. */
+static int64_t subscriber_key(enum snp_topic topic, const struct caller *c)
 {
-    for (unsigned k = 0; k < SNP_TOPIC_COUNT; k++) {
-        unsigned bit = topic_bit((enum snp_topic)k);
-        bool was = s->topics & bit, now = topics & bit;
-        if (now && !was) {
-            s->prev[k] = NULL;
-            s->next[k] = a->subscribers[k];
-            if (s->next[k])
-                s->next[k]->prev[k] = s;
-            a->subscribers[k] = s;
-        } else if (was && !now) {
-            if (s->prev[k])
-                s->prev[k]->next[k] = s->next[k];
-            else
-                a->subscribers[k] = s->next[k];
-            if (s->next[k])
-                s->next[k]->prev[k] = s->prev[k];
-            s->next[k] = s->prev[k] = NULL;
-        }
+    switch (topic) {
+    case SNP_TOPIC_REQUESTS:
+        return c->organisation_id;
+    case SNP_TOPIC_BOOKINGS:
+        return c->role == ROLE_RECEPTION ? -c->site_id
+               : c->role == ROLE_GP      ? idmap_code_key(c->rpps)
+                                         : 0;
+    default:
+        return 0;
     }
-    s->topics = topics;
 }
 
-/* Makes the connection authenticated as `caller`. */
+/* The keys of the lists a push to `to` reads, into `keys`; how many. */
+static size_t push_keys(const struct push_target *to, int64_t keys[2])
+{
+    size_t n = 0;
+    switch (to->topic) {
+    case SNP_TOPIC_REQUESTS:
+        keys[n++] = to->organisation_id;
+        break;
+    case SNP_TOPIC_BOOKINGS:
+        if (to->rpps && to->rpps[0])
+            keys[n++] = idmap_code_key(to->rpps);
+        if (to->site_id > 0)
+            keys[n++] = -to->site_id;
+        break;
+    default:
+        keys[n++] = 0;
+        break;
+    }
+    return n;
+}
+
+/* Subscribes the session to exactly `topics` (topic_bit()s): joins the
+ * lists of api.subscribers it is to be on, leaves those it is not.  Every
+ * change of s->topics goes through here.  Returns false when memory is
+ * short: the topics it would have added are then not added. */
+static bool session_set_topics(struct api_session *s, unsigned topics)
+{
+    struct api *a = s->api;
+    for (unsigned k = 0; k < SNP_TOPIC_COUNT; k++)
+        if ((s->topics & ~topics) & topic_bit((enum snp_topic)k))
+            idlists_leave(&a->subscribers[k], &s->on[k]);
+    s->topics &= topics;
+    unsigned joined = 0;
+    for (unsigned k = 0; k < SNP_TOPIC_COUNT; k++) {
+        unsigned bit = topic_bit((enum snp_topic)k);
+        if (!(topics & ~s->topics & bit))
+            continue;
+        if (!idlists_join(&a->subscribers[k], subscriber_key((enum snp_topic)k, &s->caller),
+                          &s->on[k], s)) {
+            for (unsigned j = 0; j < k; j++)
+                if (joined & topic_bit((enum snp_topic)j))
+                    idlists_leave(&a->subscribers[j], &s->on[j]);
+            s->topics &= ~joined;
+            return false;
+        }
+        joined |= bit;
+        s->topics |= bit;
+    }
+    return true;
+}
+
+/* Makes the connection authenticated as `caller`.  A session subscribed
+ * already (a second auth answered late) moves to the lists of its new
+ * caller. */
 static void session_start(struct ws_client *ws, const struct caller *caller, int64_t expires_at)
 {
     struct api_session *s = ws->session;
+    unsigned topics = s->topics;
+    (void)session_set_topics(s, 0);
     s->authenticated = true;
     s->caller = *caller;
     s->expires_at = expires_at;
+    if (!session_set_topics(s, topics))
+        log_error("api", "a session lost its subscriptions: out of memory");
 }
 
 /* Whether the session's token has expired since it authenticated. */
@@ -188,6 +249,8 @@ int api_init(struct api *a, struct dispatch *d, struct db *db, const struct conf
 
 void api_free(struct api *a)
 {
+    for (unsigned k = 0; k < SNP_TOPIC_COUNT; k++)
+        idlists_free(&a->subscribers[k]);
     auth_free(&a->auth);
     free(a->results);
     a->results = NULL;
@@ -483,6 +546,7 @@ void api_on_ws_open(void *ctx, struct ws_client *ws)
         server_ws_close(ws, 1011, "out of memory");
         return;
     }
+    s->api = ctx;
     s->ws = ws;
     /* A connection must authenticate soon (handshake header or auth
      * message): api_sweep closes it otherwise. */
@@ -496,8 +560,9 @@ void api_on_ws_open(void *ctx, struct ws_client *ws)
 
 void api_on_ws_free(void *ctx, struct ws_client *ws)
 {
+    (void)ctx;
     if (ws->session)
-        session_set_topics(ctx, ws->session, 0);
+        (void)session_set_topics(ws->session, 0);
     free(ws->session);
     ws->session = NULL;
 }
@@ -581,7 +646,10 @@ static void handle_subscription(struct call *c, bool add)
         }
         bits |= topic_bit(topic);
     }
-    session_set_topics(c->api, s, add ? (s->topics | bits) : (s->topics & ~bits));
+    if (!session_set_topics(s, add ? (s->topics | bits) : (s->topics & ~bits))) {
+        call_error_code(c, SNP_PROTO_E_INTERNAL, NULL, "out of memory; nothing was added");
+        return;
+    }
     json_t *now = json_array();
     for (unsigned k = 0; k < SNP_TOPIC_COUNT; k++)
         if (s->topics & topic_bit((enum snp_topic)k))
@@ -598,7 +666,7 @@ static void ws_run(struct call *c)
     if (session_expired(s)) {
         struct ws_client *ws = c->ws;
         s->authenticated = false;
-        session_set_topics(c->api, s, 0);
+        (void)session_set_topics(s, 0);
         server_ws_ref(ws);
         call_error_code(c, SNP_PROTO_E_TOKEN_EXPIRED, NULL,
                         "this token has expired; ask the coordinator for a new one");
@@ -758,9 +826,13 @@ bool api_wants(void *ctx, const struct push_target *to)
     struct api *a = ctx;
     if (!a->server)
         return false;
-    for (struct api_session *s = a->subscribers[to->topic]; s; s = s->next[to->topic])
-        if (session_receives(a, s->ws, to, NULL))
-            return true;
+    int64_t keys[2];
+    size_t nkeys = push_keys(to, keys);
+    for (size_t i = 0; i < nkeys; i++)
+        for (struct idlist_link *x = idlists_first(&a->subscribers[to->topic], keys[i]); x;
+             x = x->next)
+            if (session_receives(a, ((struct api_session *)x->owner)->ws, to, NULL))
+                return true;
     return false;
 }
 
@@ -780,23 +852,28 @@ void api_push(void *ctx, const struct push_target *to, const struct dispatch_pus
     const char *gp_territory = to->topic == SNP_TOPIC_BOOKINGS ? booking_territory(a, to, p) : NULL;
     char *text = NULL;
     size_t len = 0;
-    struct api_session *next;
-    for (struct api_session *s = a->subscribers[to->topic]; s; s = next) {
-        next = s->next[to->topic];
-        struct ws_client *ws = s->ws;
-        if (!session_receives(a, ws, to, gp_territory))
-            continue;
-        if (!text) {
-            /* Written once, for the first subscriber that receives it. */
-            json_t *data = views_push(&a->dispatch->store, to, p);
-            json_t *msg = data ? snp_proto_push(snp_topic_name(to->topic), event, data) : NULL;
-            text = msg ? jsonout_dumps(msg, 10, &len) : NULL;
-            json_decref(msg);
-            if (!text)
-                return;
+    int64_t keys[2];
+    size_t nkeys = push_keys(to, keys);
+    for (size_t i = 0; i < nkeys; i++) {
+        struct idlist_link *next;
+        for (struct idlist_link *x = idlists_first(&a->subscribers[to->topic], keys[i]); x;
+             x = next) {
+            next = x->next;
+            struct ws_client *ws = ((struct api_session *)x->owner)->ws;
+            if (!session_receives(a, ws, to, gp_territory))
+                continue;
+            if (!text) {
+                /* Written once, for the first subscriber that receives it. */
+                json_t *data = views_push(&a->dispatch->store, to, p);
+                json_t *msg = data ? snp_proto_push(snp_topic_name(to->topic), event, data) : NULL;
+                text = msg ? jsonout_dumps(msg, 10, &len) : NULL;
+                json_decref(msg);
+                if (!text)
+                    return;
+            }
+            server_ws_send(ws, text, len);
+            a->pushes++;
         }
-        server_ws_send(ws, text, len);
-        a->pushes++;
     }
     free(text);
 }
@@ -821,7 +898,7 @@ void api_sweep(struct api *a, int idle_timeout_s)
         }
         if (session_expired(s)) {
             s->authenticated = false;
-            session_set_topics(a, s, 0);
+            (void)session_set_topics(s, 0);
             server_ws_close_after_flush(ws, 1008, "token expired");
         }
     }
@@ -838,7 +915,7 @@ void api_token_revoked(void *ctx, int64_t id)
         if (!s || !s->authenticated || s->caller.token_id != id)
             continue;
         s->authenticated = false;
-        session_set_topics(a, s, 0);
+        (void)session_set_topics(s, 0);
         server_ws_close_after_flush(ws, 1008, "token revoked");
     }
 }

@@ -9,11 +9,10 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "base/idlists.h"
 #include "dispatcher/commands/auth.h"
 #include "dispatcher/core/dispatch.h"
 #include "dispatcher/net/server.h"
-
-struct api_session;
 
 struct api {
     struct dispatch *dispatch;
@@ -22,9 +21,9 @@ struct api {
     uint64_t (*results)[2]; /* per declared message: [ok, error] answers */
     size_t nmessages;
     uint64_t pushes;
-    /* Per topic, the sessions subscribed to it (api.c, session_set_topics):
-     * a push reads these, not every connection of the server. */
-    struct api_session *subscribers[SNP_TOPIC_COUNT];
+    /* Per topic, the sessions subscribed to it, by the key a push names
+     * (api.c, "subscribers"): a push reads these, not every connection. */
+    struct idlists subscribers[SNP_TOPIC_COUNT];
 };
 
 /* Whether every message declared in protocol/snp.v1.json has a handler and
