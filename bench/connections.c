@@ -12,10 +12,17 @@
  * before the first connection; then the clients close everything and the
  * parent reads VmRSS once more.  While they wait, the clients keep servicing
  * their connections, so that pings would be answered.
+ *
+ * `--subscribe TOPIC` has each connection subscribe to TOPIC once
+ * authenticated.  `--hold 1` keeps them open instead of closing them: the
+ * parent prints a line beginning "holding" once they are, then waits to be
+ * killed (run.sh's BENCH_IDLE: bookings made while thousands of pharmacies
+ * are connected and subscribed).
  */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +33,11 @@
 #include "bench/bench.h"
 #include "clients/lib/snpclient.h"
 
-#define HOLD_MAX_S 300 /* a client never holds its connections longer */
+#define HOLD_MAX_S 300  /* a client never holds its connections longer, */
+#define HELD_MAX_S 3600 /* nor, with --hold, longer than this */
+
+static const char *subscribe_topic; /* --subscribe, or NULL */
+static bool hold;                   /* --hold 1 */
 
 /* What a client process reports once its connections are open. */
 struct holder_report {
@@ -52,6 +63,13 @@ static int holder(int port, const char *address, char *const *tokens, size_t n, 
         char *resp = NULL;
         int rc = ws[i] ? snpclient_ws_call(ws[i], "territory.get", NULL, 10000, &resp)
                        : SNPCLIENT_ECONNECT;
+        if (rc == 0 && subscribe_topic) {
+            char data[96];
+            snprintf(data, sizeof(data), "{\"topics\": [\"%s\"]}", subscribe_topic);
+            free(resp);
+            resp = NULL;
+            rc = snpclient_ws_call(ws[i], "subscribe", data, 10000, &resp);
+        }
         if (rc != 0) {
             snprintf(rep.first_error, sizeof(rep.first_error), "%s: connection %zu: %.200s%s%.120s",
                      address, i + 1, ws[i] ? snpclient_strerror(rc) : err, resp ? ": " : "",
@@ -71,7 +89,7 @@ static int holder(int port, const char *address, char *const *tokens, size_t n, 
 
     /* Hold until the parent closes the release pipe, servicing the
      * connections (a receive on one services them all) meanwhile. */
-    int64_t until = bench_now_us() + (int64_t)HOLD_MAX_S * 1000000;
+    int64_t until = bench_now_us() + (int64_t)(hold ? HELD_MAX_S : HOLD_MAX_S) * 1000000;
     while (bench_now_us() < until) {
         struct pollfd p = {.fd = release_fd, .events = POLLIN};
         if (poll(&p, 1, 0) != 0)
@@ -91,7 +109,8 @@ static int usage(void)
 {
     fprintf(stderr, "usage: snpbench connections --port N --tokens FILE --snpd-pid PID\n"
                     "                            [--count N] [--procs N] [--rounds N] "
-                    "[--settle-s N]\n");
+                    "[--settle-s N]\n"
+                    "                            [--subscribe TOPIC] [--hold 1]\n");
     return 2;
 }
 
@@ -157,6 +176,16 @@ static bool run_round(int port, pid_t snpd, const struct tokens *tokens, long co
     }
     close(ready[0]);
     r->open_s = (double)(bench_now_us() - t0) / 1e6;
+    if (hold) {
+        printf("holding %llu of %ld idle authenticated WebSocket connections%s%s, opened in "
+               "%.1f s%s%s\n",
+               (unsigned long long)r->opened, count, subscribe_topic ? " subscribed to " : "",
+               subscribe_topic ? subscribe_topic : "", r->open_s, r->first_error[0] ? ": " : "",
+               r->first_error);
+        fflush(stdout);
+        for (;;)
+            pause(); /* until killed; the clients die with this process */
+    }
     bench_sleep_us(settle_s * 1000000);
     r->rss_open_kb = proc_status_kb(snpd, "VmRSS");
     struct snpd_metrics m = {0};
@@ -197,6 +226,10 @@ int bench_connections(int argc, char **argv)
             snpd = (pid_t)bench_parse_long(a, v, 1, 1 << 30);
         else if (strcmp(a, "--settle-s") == 0)
             settle_s = bench_parse_long(a, v, 0, 60);
+        else if (strcmp(a, "--subscribe") == 0)
+            subscribe_topic = v;
+        else if (strcmp(a, "--hold") == 0)
+            hold = bench_parse_long(a, v, 0, 1) == 1;
         else
             return usage();
     }
@@ -209,7 +242,7 @@ int bench_connections(int argc, char **argv)
                 count, tokens_path, tokens.n);
         return 2;
     }
-    alarm((unsigned)(rounds * (HOLD_MAX_S + 60)));
+    alarm((unsigned)(hold ? HELD_MAX_S + 60 : rounds * (HOLD_MAX_S + 60)));
 
     long rss0 = proc_status_kb(snpd, "VmRSS");
     double mb0 = rss0 / 1024.0;

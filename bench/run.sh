@@ -61,6 +61,9 @@
 #                         and print, after each booking run through snpd
 #                         and each prepared pgbench run of snpd's SQL,
 #                         where PostgreSQL's time went, per booking
+#   BENCH_IDLE            idle pharmacy connections subscribed to
+#                         `requests`, held open during the booking runs
+#                         (snpbench connections --hold) [0]
 #   BENCH_WATCHERS        subscribers of the fan-out benchmark [1000]
 #   BENCH_CHANGES         changes made in the fan-out benchmark [200]
 #   BENCH_CROSS_CHANGES   changes made in the two-process benchmark [400]
@@ -110,6 +113,7 @@ REPEAT=${BENCH_REPEAT:-3}
 QUIET_WAIT=${BENCH_QUIET_WAIT:-10}
 QUERIES=${BENCH_QUERIES:-20000}
 CONNECTIONS=${BENCH_CONNECTIONS:-10000}
+IDLE=${BENCH_IDLE:-0}
 WATCHERS=${BENCH_WATCHERS:-1000}
 CHANGES=${BENCH_CHANGES:-200}
 CROSS_CHANGES=${BENCH_CROSS_CHANGES:-400}
@@ -178,6 +182,7 @@ tmp=""
 snpd_pid=""
 bench_pid=""
 perf_pid=""
+idle_pid=""
 
 # Runs on every exit: stops what this script started, then removes the folder.
 cleanup() {
@@ -186,6 +191,10 @@ cleanup() {
     if [ -n "$perf_pid" ]; then
         kill -INT "$perf_pid" 2>/dev/null || true
         wait "$perf_pid" 2>/dev/null || true
+    fi
+    if [ -n "$idle_pid" ]; then
+        kill -TERM -- "-$idle_pid" 2>/dev/null || true
+        wait "$idle_pid" 2>/dev/null || true
     fi
     if [ -n "$bench_pid" ]; then
         # snpbench runs in its own process group with its workers.
@@ -600,6 +609,34 @@ pgbench_level() {
 # For each client count, snpd's run, then pgbench's two, back to back, so
 # that the work other sessions put on this machine weighs on both alike.
 
+# idle_start: with BENCH_IDLE=N, N pharmacy connections, authenticated and
+# subscribed to `requests` (the tokens of the booking clients' pharmacies
+# among them), held open by snpbench connections --hold until idle_stop.
+idle_start() {
+    [ "$IDLE" -gt 0 ] || return 0
+    setsid "$SNPBENCH" connections --port "$snpd_port" --tokens "$tmp/tokens.txt" \
+        --snpd-pid "$snpd_pid" --count "$IDLE" --procs 10 --subscribe requests \
+        --hold 1 >"$OUT/idle.txt" 2>&1 </dev/null &
+    idle_pid=$!
+    local waited=0
+    until grep -q '^holding' "$OUT/idle.txt" 2>/dev/null; do
+        if ! kill -0 "$idle_pid" 2>/dev/null || [ "$waited" -ge 600 ]; then
+            cat "$OUT/idle.txt" >&2 || true
+            die "the idle connections did not open"
+        fi
+        sleep 0.2
+        waited=$((waited + 1))
+    done
+    echo "  ($(grep '^holding' "$OUT/idle.txt") during the booking runs)"
+}
+
+idle_stop() {
+    [ -n "$idle_pid" ] || return 0
+    kill -TERM -- "-$idle_pid" 2>/dev/null || true
+    wait "$idle_pid" 2>/dev/null || true
+    idle_pid=""
+}
+
 phase_booking() {
     echo
     if wants booking; then
@@ -627,6 +664,9 @@ phase_booking() {
         pg_base=$((pg_base + WARMUP_BOOKINGS))
     fi
     local n r
+    if wants booking; then
+        idle_start
+    fi
     for n in $CLIENTS; do
         for ((r = 1; r <= REPEAT; r++)); do
             settle
@@ -647,6 +687,7 @@ phase_booking() {
             booking_run "$n" 1 snpclient
         fi
     done
+    idle_stop
     if wants booking; then
         booking_check
     fi
