@@ -273,6 +273,20 @@ static void lws_log_emit(int level, const char *line)
         log_debug("lws", "%s", copy);
 }
 
+/* lws 4.1 gives each WebSocket connection a "validity" timer, kept in one
+ * list per thread sorted by due time, and moves it at every pong it receives
+ * (_lws_validity_confirmed_role): an insertion that walks the timers of the
+ * other connections.  snpd pings every quiet connection (server_sweep), so
+ * with 10,000 connections open each pong walked 10,000 timers: a fifth of
+ * snpd's CPU during the booking benchmark with BENCH_IDLE=10000
+ * (bench/README.md).  snpd keeps its connections alive and closes the silent
+ * ones itself, so the server's connections get a retry policy without
+ * validity times, which leaves that timer unset.  (The context's own
+ * default, for client connections, stays as it is: lws 4.1 takes a
+ * policy's validity times there only when they are not zero.) */
+static const lws_retry_bo_t no_validity_timer = {.secs_since_valid_ping = 0,
+                                                 .secs_since_valid_hangup = 0};
+
 int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
                  const struct server_hooks *hooks)
 {
@@ -298,6 +312,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
     info.vhost_name = "snpd";
     info.timeout_secs = 10;
     info.keepalive_timeout = 30;
+    info.retry_and_idle_policy = &no_validity_timer;
     info.max_http_header_data = 4096;
     info.server_string = "snpd";
     if (cfg->tls_cert[0]) {
