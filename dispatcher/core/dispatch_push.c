@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/timeutil.h"
 #include "dispatcher/core/dispatch.h"
 #include "dispatcher/core/dispatch_internal.h"
 #include "dispatcher/db/db_cols.h"
@@ -102,16 +103,12 @@ static bool announced_outcome_kind(const char *s)
     return false;
 }
 
-/* An instant as notify.sql writes it: YYYY-MM-DDTHH:MM:SSZ. */
+/* An instant, as the declaration's type timestamp takes it (the codec's own
+ * check; notify.sql writes YYYY-MM-DDTHH:MM:SSZ). */
 static bool announced_instant(const char *s)
 {
-    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
-    if (!s || strlen(s) != sizeof(shape) - 1)
-        return false;
-    for (size_t i = 0; shape[i]; i++)
-        if (shape[i] == 'd' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != shape[i])
-            return false;
-    return true;
+    int64_t ignored;
+    return timeutil_parse_rfc3339(s, &ignored);
 }
 
 /* offer.made for request `q` to `to`, slot `s`
