@@ -192,10 +192,7 @@ cleanup() {
         kill -INT "$perf_pid" 2>/dev/null || true
         wait "$perf_pid" 2>/dev/null || true
     fi
-    if [ -n "$idle_pid" ]; then
-        kill -TERM -- "-$idle_pid" 2>/dev/null || true
-        wait "$idle_pid" 2>/dev/null || true
-    fi
+    [ -z "$idle_pid" ] || idle_stop
     if [ -n "$bench_pid" ]; then
         # snpbench runs in its own process group with its workers.
         kill -TERM -- "-$bench_pid" 2>/dev/null || true
