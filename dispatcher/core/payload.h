@@ -16,7 +16,9 @@
  * anything json_loads would refuse (a NUL escaped, a lone surrogate, an
  * integer out of range, a control character in a string, text after the
  * object) is refused whole, as jansson would refuse the text.  The text is
- * trusted to be UTF-8, as PostgreSQL's is.
+ * trusted to be UTF-8: the database is UTF8 (migrate.c refuses any other)
+ * and checks every string it stores, and snpd's sessions ask for UTF-8
+ * (db.c).
  */
 #ifndef SNP_CORE_PAYLOAD_H
 #define SNP_CORE_PAYLOAD_H

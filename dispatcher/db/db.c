@@ -444,8 +444,11 @@ static void conn_start_connect(struct db_conn *c)
 {
     /* Our defaults come first so that anything in the configured connection
      * string overrides them (expand_dbname expands it in place). */
-    const char *keys[] = {"application_name", "connect_timeout", "options", "dbname", NULL};
-    const char *vals[] = {"snpd", "5", "-c statement_timeout=15000", c->db->conninfo, NULL};
+    /* client_encoding: snpd reads and writes UTF-8 whatever PGCLIENTENCODING
+     * says (the database itself is UTF8: migrate.c checks it). */
+    const char *keys[] = {"application_name", "connect_timeout", "client_encoding",
+                          "options",          "dbname",          NULL};
+    const char *vals[] = {"snpd", "5", "UTF8", "-c statement_timeout=15000", c->db->conninfo, NULL};
     c->pg = PQconnectStartParams(keys, vals, 1);
     if (!c->pg) {
         log_error("db", "connection %d: out of memory", c->index);

@@ -15,6 +15,12 @@
 /* Any constant works; it only has to be the same in every snpd. */
 static const char *const lock_key = "5639201";
 
+/* snpd reads the database's text as UTF-8 without checking it again (the
+ * notifications' payloads, the rows it answers with), so the database must
+ * hold UTF-8: PostgreSQL then checks every string it stores.  A SQL_ASCII
+ * database checks nothing, and one in another encoding cannot store every
+ * name a client may send; both are refused before anything is applied. */
+static const char *const sql_encoding = "SELECT current_setting('server_encoding') AS encoding";
 static const char *const sql_begin = "BEGIN";
 static const char *const sql_commit = "COMMIT";
 static const char *const sql_rollback = "ROLLBACK";
@@ -190,18 +196,21 @@ static void migrate_next(struct migrate *m)
     case MIGRATE_PREPARE:
         switch (m->substep) {
         case 0:
-            query(m, sql_begin, 0, NULL);
+            query(m, sql_encoding, 0, NULL);
             return;
         case 1:
-            query(m, sql_lock, 1, lock_params);
+            query(m, sql_begin, 0, NULL);
             return;
         case 2:
-            query(m, sql_create_table, 0, NULL);
+            query(m, sql_lock, 1, lock_params);
             return;
         case 3:
-            query(m, sql_create_function_table, 0, NULL);
+            query(m, sql_create_table, 0, NULL);
             return;
         case 4:
+            query(m, sql_create_function_table, 0, NULL);
+            return;
+        case 5:
             query(m, sql_commit, 0, NULL);
             return;
         }
@@ -274,6 +283,19 @@ static void on_rollback_done(void *arg, enum db_status st, const PGresult *res)
            e->name, why);
 }
 
+/* Whether the answer to sql_encoding is UTF8; finishes the run if not. */
+static bool encoding_is_utf8(struct migrate *m, const PGresult *res)
+{
+    const char *enc = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "unknown";
+    if (strcmp(enc, "UTF8") == 0)
+        return true;
+    finish(m, MIGRATE_ENCODING,
+           "the database's encoding is %.40s; snpd needs a UTF8 database (CREATE DATABASE ... "
+           "ENCODING 'UTF8' TEMPLATE template0); nothing was applied",
+           enc);
+    return false;
+}
+
 static void on_result(void *arg, enum db_status st, const PGresult *res)
 {
     struct migrate *m = arg;
@@ -304,6 +326,8 @@ static void on_result(void *arg, enum db_status st, const PGresult *res)
 
     switch (m->step) {
     case MIGRATE_PREPARE:
+        if (m->substep == 0 && !encoding_is_utf8(m, res))
+            return;
         m->substep++;
         break;
     case MIGRATE_CHECK:

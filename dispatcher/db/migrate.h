@@ -17,6 +17,10 @@
  * run.  Function files run after every migration, so a migration never sees
  * a body changed in the same release.
  *
+ * First of all the database's encoding must be UTF8 (MIGRATE_ENCODING
+ * otherwise, the database untouched): snpd trusts the text it reads from
+ * PostgreSQL to be UTF-8.
+ *
  * Migrations and function files run on a connection of their own (all steps
  * of a transaction must go to the same session), each transaction under the
  * same transaction-scoped advisory lock, so that two snpd processes starting
@@ -50,6 +54,7 @@ enum migrate_result {
     MIGRATE_UNKNOWN = -3,     /* the database has a migration this binary lacks */
     MIGRATE_FAILED = -4,      /* a migration or function file raised an error and was
                                  rolled back */
+    MIGRATE_ENCODING = -5,    /* the database's encoding is not UTF8: nothing applied */
 };
 
 struct migrate;
@@ -60,7 +65,8 @@ typedef void (*migrate_done_cb)(struct migrate *m, int result, const char *messa
 /* Lifecycle states of a migration run; steps advance in migrate.c only. */
 enum migrate_step {
     MIGRATE_WAIT_DB,   /* waiting for the connection */
-    MIGRATE_PREPARE,   /* creating schema_migration and schema_function */
+    MIGRATE_PREPARE,   /* checking the encoding, creating schema_migration and
+                          schema_function */
     MIGRATE_CHECK,     /* comparing recorded checksums */
     MIGRATE_APPLY,     /* applying pending migrations one transaction at a time */
     MIGRATE_FUNCTIONS, /* applying changed function files one transaction at a time */

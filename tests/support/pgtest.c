@@ -19,12 +19,17 @@ static PGconn *admin_connect(void)
 
 void pgtest_create(struct pgtest *t)
 {
+    pgtest_create_with(t, "");
+}
+
+void pgtest_create_with(struct pgtest *t, const char *options)
+{
     static int counter;
     memset(t, 0, sizeof(*t));
     snprintf(t->name, sizeof(t->name), "snptest_%ld_%d", (long)getpid(), ++counter);
     PGconn *admin = admin_connect();
-    char sql[128];
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", t->name);
+    char sql[512];
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s %s", t->name, options);
     PGresult *r = PQexec(admin, sql);
     cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK, "CREATE DATABASE: %s",
               PQresultErrorMessage(r));

@@ -23,6 +23,9 @@ struct pgtest {
  * Criterion test when SNP_TEST_PG is unset or the server refuses. */
 void pgtest_create(struct pgtest *t);
 
+/* The same, with `options` after CREATE DATABASE's name (an encoding, say). */
+void pgtest_create_with(struct pgtest *t, const char *options);
+
 /* Closes the connection and drops the database. */
 void pgtest_drop(struct pgtest *t);
 

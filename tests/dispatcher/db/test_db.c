@@ -8,7 +8,8 @@
  * again on a new session; one whose Prepare fails answers its own error
  * each time; one gone stale (its function replaced, or deallocated) is
  * prepared afresh and answers as if nothing happened.  And a query whose session the server ends
- * (as a switchover does) is unavailable, not a query error. */
+ * (as a switchover does) is unavailable, not a query error.  Sessions speak
+ * UTF-8 whatever the environment asks. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -440,4 +441,20 @@ Test(db, a_session_ended_by_the_server_is_unavailable_not_a_query_error)
     cr_assert_eq(t.status, DB_UNAVAILABLE, "status %d, SQLSTATE %s", t.status, t.sqlstate);
     cr_assert(t.closed);
     cr_assert_eq(uv_loop_close(&loop), 0);
+}
+
+/* snpd reads UTF-8 from its sessions whatever PGCLIENTENCODING says. */
+Test(db, the_sessions_speak_utf8_whatever_the_environment_says)
+{
+    setenv("PGCLIENTENCODING", "LATIN1", 1);
+    uv_loop_t loop;
+    pool_open(&loop, 16);
+    unsetenv("PGCLIENTENCODING");
+    struct answer a;
+    run_one(&loop, "SELECT $1::text || chr(233)", "caf", &a);
+    cr_assert_eq(a.status, DB_OK, "%d %s", a.status, a.sqlstate);
+    cr_assert_str_eq(a.value, "caf\xc3\xa9", "the answer is not in UTF-8");
+    run_one(&loop, "SELECT current_setting($1)", "client_encoding", &a);
+    cr_assert_str_eq(a.value, "UTF8");
+    pool_close(&loop);
 }

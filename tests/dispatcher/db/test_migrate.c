@@ -190,6 +190,37 @@ Test(migrate, unreachable_database_gives_up)
     cr_assert_eq(uv_loop_close(&loop), 0);
 }
 
+/* snpd trusts the text it reads from the database to be UTF-8: a database
+ * that does not check it (SQL_ASCII), or that holds another encoding, is
+ * refused before anything is applied. */
+Test(migrate, a_database_not_in_utf8_is_refused_untouched)
+{
+    const char *const encodings[] = {"SQL_ASCII", "LATIN1"};
+    for (size_t i = 0; i < sizeof(encodings) / sizeof(encodings[0]); i++) {
+        struct pgtest other;
+        char options[128];
+        snprintf(options, sizeof(options),
+                 "ENCODING '%s' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'", encodings[i]);
+        pgtest_create_with(&other, options);
+        uv_loop_t loop;
+        cr_assert_eq(uv_loop_init(&loop), 0);
+        struct migrate m;
+        struct outcome o = {0};
+        cr_assert_eq(migrate_start(&m, &loop, other.conninfo, two, 2, NULL, 0, 10000, on_done), 0);
+        m.data = &o;
+        uv_run(&loop, UV_RUN_DEFAULT);
+        cr_assert_eq(uv_loop_close(&loop), 0);
+        cr_assert_eq(o.result, MIGRATE_ENCODING, "%s: %s", encodings[i], o.message);
+        cr_assert(strstr(o.message, encodings[i]) && strstr(o.message, "UTF8"), "%s", o.message);
+        cr_assert_eq(pgtest_long(&other, "SELECT count(*) FROM pg_tables WHERE tablename IN "
+                                         "('a', 'schema_migration')"),
+                     0, "%s: something was applied", encodings[i]);
+        pgtest_drop(&other);
+    }
+    /* The suite's own database is UTF8 and goes through. */
+    cr_assert_eq(run(two, 2).result, MIGRATE_OK);
+}
+
 Test(migrate, embedded_schema_applies_and_snpd_migrate_command_works)
 {
     const char *bin = getenv("SNPD_BINARY");
