@@ -224,7 +224,8 @@ say "creating the role and database snpd"
 as_owner "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$DIR/$primary/run" -p "${pg_port[$primary]}" \
     -U postgres -d postgres -v pw="$snpd_password" >>"$DIR/$primary/patroni.log" 2>&1 <<'SQL' ||
 CREATE ROLE snpd LOGIN PASSWORD :'pw';
-CREATE DATABASE snpd OWNER snpd;
+CREATE DATABASE snpd OWNER snpd ENCODING 'UTF8';
+REVOKE CONNECT ON DATABASE snpd FROM PUBLIC;
 SQL
     die_with_log "$DIR/$primary/patroni.log" "cannot create the role and database snpd"
 
