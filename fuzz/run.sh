@@ -4,7 +4,7 @@
 #
 #   fuzz/run.sh TARGET SECONDS [LIBFUZZER_OPTIONS...]
 #
-#   TARGET    codec, http, csv, config or fhir (fuzz/fuzz_TARGET.c)
+#   TARGET    codec, http, csv, config, fhir or payload (fuzz/fuzz_TARGET.c)
 #   SECONDS   how long to fuzz (-max_total_time)
 #   options   passed on to libFuzzer, e.g. -jobs=2 or -only_ascii=1
 #
@@ -30,7 +30,7 @@ target=$1
 seconds=$2
 shift 2
 [ -f "$SNP_ROOT/fuzz/fuzz_$target.c" ] ||
-    die "no target $target (fuzz/fuzz_$target.c); targets: codec, http, csv, config, fhir"
+    die "no target $target (fuzz/fuzz_$target.c); targets: codec, http, csv, config, fhir, payload"
 case $seconds in
 '' | *[!0-9]*) die "SECONDS must be a whole number, got \"$seconds\"" ;;
 esac

@@ -184,6 +184,22 @@ static const char *read_value(const char *s, struct payload_field *f, char **out
     return read_number(s, f); /* NULL for '{', '[' and anything else */
 }
 
+/* Adds `f`, or puts it in the place of an earlier member of the same name:
+ * json_loads keeps the last of repeated keys, and counts each name once.
+ * False past PAYLOAD_MAX_FIELDS names. */
+static bool keep_field(struct payload *p, const struct payload_field *f)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->fields[i].key[0] == f->key[0] && strcmp(p->fields[i].key, f->key) == 0) {
+            p->fields[i] = *f;
+            return true;
+        }
+    if (p->n == PAYLOAD_MAX_FIELDS)
+        return false;
+    p->fields[p->n++] = *f;
+    return true;
+}
+
 static bool read_object(struct payload *p, const char *s)
 {
     char *out = p->text;
@@ -194,20 +210,18 @@ static bool read_object(struct payload *p, const char *s)
     if (*s == '}')
         return *skip_blanks(s + 1) == '\0';
     for (;;) {
-        if (*s != '"' || p->n == PAYLOAD_MAX_FIELDS)
+        if (*s != '"')
             return false;
-        struct payload_field *f = &p->fields[p->n];
-        f->key = out;
+        struct payload_field f = {.key = out};
         s = read_string(s + 1, &out);
         if (!s)
             return false;
         s = skip_blanks(s);
         if (*s++ != ':')
             return false;
-        s = read_value(skip_blanks(s), f, &out);
-        if (!s)
+        s = read_value(skip_blanks(s), &f, &out);
+        if (!s || !keep_field(p, &f))
             return false;
-        p->n++;
         s = skip_blanks(s);
         if (*s == '}')
             return *skip_blanks(s + 1) == '\0';
@@ -231,10 +245,10 @@ bool payload_read(struct payload *p, const char *text)
     return true;
 }
 
-/* The last field named `key`, as json_loads keeps the last of repeated keys. */
+/* The field named `key` (one per name: keep_field). */
 static const struct payload_field *field(const struct payload *p, const char *key)
 {
-    for (size_t i = p->n; i-- > 0;)
+    for (size_t i = 0; i < p->n; i++)
         if (strcmp(p->fields[i].key, key) == 0)
             return &p->fields[i];
     return NULL;

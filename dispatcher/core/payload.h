@@ -46,10 +46,11 @@ struct payload {
     char local[1024];
 };
 
-/* Reads `text` into `p`.  Returns false when it is not a flat JSON object
- * that json_loads would read (or has more than PAYLOAD_MAX_FIELDS members,
- * or memory is short); `p` then has no field.  payload_free() after, either
- * way. */
+/* Reads `text` into `p`, one field per member name (the last value of a
+ * repeated one).  Returns false when it is not a flat JSON object that
+ * json_loads would read (or has members of more than PAYLOAD_MAX_FIELDS
+ * names, or memory is short); `p` then has no field.  payload_free() after,
+ * either way. */
 bool payload_read(struct payload *p, const char *text);
 
 const char *payload_str(const struct payload *p, const char *key);

@@ -179,8 +179,8 @@ Test(payload, refuses_what_jansson_refuses_on_mutated_payloads)
 Test(payload, edges)
 {
     /* Nested values jansson reads, payload_read does not (no payload has
-     * them). */
-    const char *nested[] = {"{\"a\":{}}", "{\"a\":[1]}", "[1]"};
+     * them), also when a repeated name hides them from jansson's tree. */
+    const char *nested[] = {"{\"a\":{}}", "{\"a\":[1]}", "[1]", "{\"a\":{},\"a\":1}"};
     for (size_t i = 0; i < sizeof(nested) / sizeof(nested[0]); i++) {
         struct payload p;
         cr_expect(!payload_read(&p, nested[i]), "%s should be refused", nested[i]);
@@ -227,5 +227,28 @@ Test(payload, edges)
     cr_expect_eq(payload_int(&p, "s"), 0);
     cr_expect_null(payload_str(&p, "id"));
     cr_expect(!payload_true(&p, "id"));
+    payload_free(&p);
+}
+
+/* A name repeated counts once, as jansson counts it: PAYLOAD_MAX_FIELDS
+ * names said twice each are read (found by fuzz/fuzz_payload.c). */
+Test(payload, repeated_names_count_once)
+{
+    char text[4096];
+    size_t len = (size_t)snprintf(text, sizeof(text), "{");
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < PAYLOAD_MAX_FIELDS; i++)
+            len += (size_t)snprintf(text + len, sizeof(text) - len, "%s\"k%d\":%d",
+                                    len > 1 ? "," : "", i, round * 100 + i);
+    snprintf(text + len, sizeof(text) - len, "}");
+    json_t *j = json_loads(text, 0, NULL);
+    cr_assert_eq(json_object_size(j), PAYLOAD_MAX_FIELDS);
+    json_decref(j);
+    agree(text);
+    struct payload p;
+    cr_assert(payload_read(&p, text));
+    cr_expect_eq(p.n, PAYLOAD_MAX_FIELDS);
+    cr_expect_eq(payload_int(&p, "k0"), 100);
+    cr_expect_eq(payload_int(&p, "k31"), 131);
     payload_free(&p);
 }
