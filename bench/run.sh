@@ -61,6 +61,9 @@
 #                         and print, after each booking run through snpd
 #                         and each prepared pgbench run of snpd's SQL,
 #                         where PostgreSQL's time went, per booking
+#   BENCH_PGLISTEN=1      pgbench's runs of snpd's SQL run beside a session
+#                         listening on snp_change (snpbench listen), as
+#                         snpd's is; its CPU counts among the others'
 #   BENCH_IDLE            idle pharmacy connections subscribed to
 #                         `requests`, held open during the booking runs
 #                         (snpbench connections --hold) [0]
@@ -183,6 +186,7 @@ snpd_pid=""
 bench_pid=""
 perf_pid=""
 idle_pid=""
+listen_pid=""
 
 # Runs on every exit: stops what this script started, then removes the folder.
 cleanup() {
@@ -193,6 +197,7 @@ cleanup() {
         wait "$perf_pid" 2>/dev/null || true
     fi
     [ -z "$idle_pid" ] || idle_stop
+    [ -z "$listen_pid" ] || kill -TERM "$listen_pid" 2>/dev/null || true
     if [ -n "$bench_pid" ]; then
         # snpbench runs in its own process group with its workers.
         kill -TERM -- "-$bench_pid" 2>/dev/null || true
@@ -509,16 +514,37 @@ pgbench_exec() {
     tail -n 1 "$RESULTS" | sed 's/^RESULT /  /'
 }
 
+# bench_wait_listening DB: waits (5 s at most) until a session listens on DB.
+bench_wait_listening() {
+    local i
+    for i in $(seq 1 50); do
+        [ "$("${PSQL[@]}" -d "$1" -At -c "SELECT count(*) FROM pg_stat_activity
+            WHERE datname = '$1' AND query = 'LISTEN snp_change'")" -ge 1 ] && return 0
+        sleep 0.1
+    done
+    die "snpbench listen did not start listening on $1"
+}
+
 # pgbench_run NAME DB MODE CLIENTS PER_CLIENT BASE RUN: one run of snpd's SQL
 # (booking.pgbench); its clients take the slots after BASE.  Checks that
 # every transaction booked.
 pgbench_run() {
     local name=$1 db=$2 mode=$3 n=$4 per=$5 base=$6 run=$7 before after
     before=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM booking")
+    if [ "${BENCH_PGLISTEN:-}" = 1 ]; then
+        "$SNPBENCH" listen --conninfo "host=$sockdir port=$pg_port user=$SNP_USER dbname=$db" &
+        listen_pid=$!
+        bench_wait_listening "$db"
+    fi
     pgbench_exec "$name" "$db" "$mode" "$n" "$per" "$SRC/bench/booking.pgbench" \
         -D territory=$TERRITORY -D actor=token:pgbench -D "request=$request" \
         -D 'identity={"initials":"J. D."}' -D hold=180 -D org_first="$org_first" \
         -D orgs="$orgs" -D run="$run" -D base="$base" -D per_client="$per" -D seq=0
+    if [ -n "$listen_pid" ]; then
+        kill -TERM "$listen_pid"
+        wait "$listen_pid" || true
+        listen_pid=""
+    fi
     after=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM booking")
     [ $((after - before)) -eq $((n * per)) ] ||
         die "$name: $((after - before)) bookings made, $((n * per)) expected"

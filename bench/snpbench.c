@@ -1,10 +1,15 @@
 /* snpbench: the benchmark programs of snpd, one subcommand each.  bench/run.sh
  * runs them all against a private PostgreSQL cluster; bench/README.md says
  * what each measures. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <libpq-fe.h>
 
 #include "bench/bench.h"
 #include "protocol/codec.h"
@@ -69,6 +74,56 @@ static int bench_quiet(int argc, char **argv)
     return 0;
 }
 
+static volatile sig_atomic_t listen_stop;
+
+static void on_listen_stop(int sig)
+{
+    (void)sig;
+    listen_stop = 1;
+}
+
+/* listen --conninfo S: a session that listens on snp_change and reads
+ * every notification, as each snpd's does, until SIGTERM or SIGINT; then
+ * prints how many it heard.  bench/run.sh runs it beside pgbench with
+ * BENCH_PGLISTEN=1, so that PostgreSQL wakes a listener at each commit as
+ * it does for snpd. */
+static int bench_listen(int argc, char **argv)
+{
+    if (argc != 2 || strcmp(argv[0], "--conninfo") != 0) {
+        fputs("usage: snpbench listen --conninfo CONNINFO\n", stderr);
+        return 2;
+    }
+    struct sigaction sa = {.sa_handler = on_listen_stop};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    PGconn *c = PQconnectdb(argv[1]);
+    PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, "LISTEN snp_change") : NULL;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        fprintf(stderr, "snpbench listen: %s", PQerrorMessage(c));
+        PQclear(r);
+        PQfinish(c);
+        return 1;
+    }
+    PQclear(r);
+    long heard = 0;
+    while (!listen_stop) {
+        struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+        if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+            break;
+        if (listen_stop)
+            break;
+        if (!PQconsumeInput(c)) {
+            fprintf(stderr, "snpbench listen: %s", PQerrorMessage(c));
+            break;
+        }
+        for (PGnotify *n; (n = PQnotifies(c)) != NULL; heard++)
+            PQfreemem(n);
+    }
+    PQfinish(c);
+    printf("  (a session listening on snp_change heard %ld notifications)\n", heard);
+    return 0;
+}
+
 static const struct {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -82,6 +137,7 @@ static const struct {
     {"ready", bench_ready, "time from snpd's start to /readyz, and its memory then"},
     {"cpu", bench_cpu, "CPU time of a process, a postmaster and its children, or the machine"},
     {"quiet", bench_quiet, "wait (a bounded time) until the machine is nearly idle"},
+    {"listen", bench_listen, "listen on snp_change beside pgbench, as snpd does"},
 };
 
 int main(int argc, char **argv)
