@@ -443,8 +443,8 @@ static void on_notice(void *arg, const char *message)
 static void conn_start_connect(struct db_conn *c)
 {
     /* Our defaults come first so that anything in the configured connection
-     * string overrides them (expand_dbname expands it in place). */
-    /* client_encoding: snpd reads and writes UTF-8 whatever PGCLIENTENCODING
+     * string overrides them (expand_dbname expands it in place).
+     * client_encoding: snpd reads and writes UTF-8 whatever PGCLIENTENCODING
      * says (the database itself is UTF8: migrate.c checks it). */
     const char *keys[] = {"application_name", "connect_timeout", "client_encoding",
                           "options",          "dbname",          NULL};
